@@ -1,0 +1,95 @@
+/**
+ * deskd's error codes: one table, one meaning each. Every HTTP error body is
+ * `{"error": {"code": "SCREAMING_SNAKE", "message": "..."}}` with the status given here.
+ *
+ * The table is the source of `docs/errors.md` (a test checks that every code is documented there once),
+ * in the manner of fastify's `FST_ERR_*` table and the MCP SDK's `ErrorCode` enum.
+ */
+export const ERROR_CODES = {
+  /** The request body is not valid JSON. */
+  INVALID_JSON: { status: 400, meaning: 'The request body is not valid JSON.' },
+  /** The request does not match the route's schema (missing or mistyped fields). */
+  VALIDATION_FAILED: { status: 400, meaning: 'The request does not match the schema: a field is missing, mistyped or out of range.' },
+  /** An action's `type` is not one deskd knows. */
+  UNKNOWN_ACTION: { status: 400, meaning: "The action's `type` is not a known action." },
+  /** A point lies outside every display. */
+  POINT_OFF_SCREEN: { status: 400, meaning: 'A coordinate lies outside every display.' },
+  /** A key name in `keypress` is not known. */
+  UNKNOWN_KEY: { status: 400, meaning: 'A key name in `keys` is not a known key.' },
+  /** Missing or wrong bearer token. */
+  UNAUTHORIZED: { status: 401, meaning: 'The `Authorization: Bearer <token>` header is missing or wrong.' },
+  /** The policy engine refused the request. */
+  POLICY_DENIED: { status: 403, meaning: 'The permission policy denies this request; the message names the rule.' },
+  /** The OS refused the Accessibility permission (macOS TCC). */
+  PERMISSION_DENIED_ACCESSIBILITY: { status: 403, meaning: 'The OS has not granted the Accessibility permission to the process that needs it.' },
+  /** The OS refused the Screen Recording permission (macOS TCC). */
+  PERMISSION_DENIED_SCREEN_RECORDING: { status: 403, meaning: 'The OS has not granted the Screen Recording permission to the process that needs it.' },
+  /** No route matches. */
+  NOT_FOUND: { status: 404, meaning: 'No route matches the method and path.' },
+  /** The requested display id does not exist. */
+  DISPLAY_NOT_FOUND: { status: 404, meaning: 'No display has the requested id.' },
+  /** The observation id is unknown or has expired. */
+  OBSERVATION_NOT_FOUND: { status: 404, meaning: 'The observation id is unknown or has expired from the store.' },
+  /** The ref does not exist in the given observation. */
+  REF_NOT_FOUND: { status: 404, meaning: 'The ref does not exist in the given observation.' },
+  /** The targeted element moved, vanished or changed since it was observed. */
+  STALE_REF: { status: 409, meaning: 'The targeted element moved, vanished or changed name since the observation; nothing was dispatched.' },
+  /** The targeted element has no on-screen bounds to aim at. */
+  ELEMENT_NOT_ACTIONABLE: { status: 409, meaning: 'The targeted element has no on-screen bounds or no such action.' },
+  /** The body is larger than allowed. */
+  PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the size limit.' },
+  /** The body's content type is not `application/json`. */
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The request body is not `application/json`.' },
+  /** Screen capture failed. */
+  CAPTURE_FAILED: { status: 500, meaning: 'The screen could not be captured.' },
+  /** OCR failed. */
+  OCR_FAILED: { status: 500, meaning: 'Text recognition failed.' },
+  /** Dispatching an input event failed part-way; the message says how far it got. */
+  ACTION_FAILED: { status: 500, meaning: 'The OS refused or failed an input event; the message says which action of the batch failed.' },
+  /** Unexpected server error. */
+  INTERNAL: { status: 500, meaning: 'An unexpected error; the daemon log has details.' },
+  /** The accessibility API cannot be reached. */
+  ACCESSIBILITY_UNAVAILABLE: { status: 503, meaning: 'The accessibility API (AT-SPI bus, AXUIElement) cannot be reached.' },
+  /** The macOS native helper is missing, crashed or did not answer. */
+  HELPER_UNAVAILABLE: { status: 503, meaning: 'The native helper is missing, crashed, or did not answer in time.' },
+  /** An operation did not finish within its deadline. */
+  TIMEOUT: { status: 504, meaning: 'The operation did not complete before its deadline.' },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+/** A stable error code; see {@link ERROR_CODES}. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+/**
+ * An error with a stable code. Thrown anywhere in deskd; the HTTP layer turns it into
+ * `{"error": {code, message}}` with the status from {@link ERROR_CODES}.
+ */
+export class DeskdError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'DeskdError';
+    this.code = code;
+    this.details = details;
+  }
+  /** HTTP status for this error's code. */
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+  /** The response body. */
+  toBody(): ErrorBody {
+    const body: ErrorBody = { error: { code: this.code, message: this.message } };
+    if (this.details !== undefined) body.error.details = this.details;
+    return body;
+  }
+}
+
+/** Type guard for {@link DeskdError}. */
+export function isDeskdError(e: unknown): e is DeskdError {
+  return e instanceof DeskdError;
+}

@@ -1,0 +1,195 @@
+/**
+ * The platform layer: the raw, OS-specific primitives deskd is built on.
+ *
+ * Modelled on Playwright's `RawMouse` / `RawKeyboard` split (packages/playwright-core/src/server/input.ts):
+ * backends only send raw events and read raw state; generic layers (`src/perception`, `src/actuation`,
+ * `src/policy`, the HTTP app) hold logic and never import a backend. The one factory that may import a
+ * backend folder is `src/platform/index.ts`.
+ *
+ * Coordinate space: every point and rectangle here is in **logical screen points** in the global desktop
+ * space (on macOS, Quartz global display coordinates: origin at the top-left of the primary display,
+ * y down, other displays may have negative origins). Images carry their own `scale` (pixels per point).
+ */
+
+/** A rectangle in logical screen points. */
+export interface Rect {
+  /** Left edge, points (may be negative on multi-display macOS setups). */
+  x: number;
+  /** Top edge, points (may be negative). */
+  y: number;
+  /** Width, points (≥ 0). */
+  width: number;
+  /** Height, points (≥ 0). */
+  height: number;
+}
+
+/** A point in logical screen points. */
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/**
+ * One display as the backend reports it.
+ * Source: X11 (RandR / root window size, scale always 1); macOS `CGDisplayBounds` + `NSScreen.backingScaleFactor`.
+ */
+export interface DisplayInfo {
+  /** Stable id within this session (X11 screen number; macOS CGDirectDisplayID). */
+  id: number;
+  /** Global frame of the display, in logical points. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** Backing scale factor: physical pixels per logical point (1 on X11, 2 on Retina). */
+  scaleFactor: number;
+  /** True for the display holding the menu bar / the X11 default screen. */
+  primary: boolean;
+}
+
+/**
+ * A captured image, RGBA 8 bits per channel, row-major, no padding.
+ * `width`/`height` are in image pixels; `scale` = image pixels per logical point; `origin` is the
+ * global position, in points, of image pixel (0, 0).
+ */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 4;
+  scale: number;
+  origin: Point;
+}
+
+/** Screen capture. Linux: nut-js `screen.grab` (libnut, XGetImage). macOS: ScreenCaptureKit through the native helper. */
+export interface RawCapture {
+  /** Displays currently attached. */
+  displays(): Promise<DisplayInfo[]>;
+  /**
+   * Capture a display (or a region of it, in points). Returns pixels at the display's native scale.
+   * @throws DeskdError `CAPTURE_FAILED`, `PERMISSION_DENIED_SCREEN_RECORDING`, `DISPLAY_NOT_FOUND`.
+   */
+  capture(displayId: number, region?: Rect): Promise<RawImage>;
+}
+
+/** Mouse buttons as named by the OpenAI computer-use tool (`left`, `right`, `wheel` = middle, `back`, `forward`). */
+export type MouseButton = 'left' | 'right' | 'middle' | 'back' | 'forward';
+
+/** Raw pointer events. All coordinates in logical global points. */
+export interface RawMouse {
+  /** Move the pointer instantly to a point. */
+  move(p: Point): Promise<void>;
+  /** Press a button at the current position. */
+  down(button: MouseButton): Promise<void>;
+  /** Release a button at the current position. */
+  up(button: MouseButton): Promise<void>;
+  /** Scroll by whole wheel steps: positive `dy` scrolls down, positive `dx` scrolls right. */
+  wheel(dx: number, dy: number): Promise<void>;
+  /** Current pointer position. */
+  position(): Promise<Point>;
+}
+
+/**
+ * Raw key events. Key names are deskd's canonical names (see `src/actuation/keys.ts`): lower-case
+ * modifiers `ctrl`, `shift`, `alt`, `meta` (cmd/super), named keys (`enter`, `tab`, `escape`, `f5`, …)
+ * and single characters.
+ */
+export interface RawKeyboard {
+  /** Press a key (held until `up`). */
+  down(key: string): Promise<void>;
+  /** Release a key. */
+  up(key: string): Promise<void>;
+  /** Type literal text into the focused element (no chord interpretation). */
+  type(text: string): Promise<void>;
+}
+
+/** An accessibility node as a backend reads it, already mapped to deskd's role vocabulary. */
+export interface RawAXNode {
+  /** Backend-specific handle, opaque to generic code (AT-SPI `bus:path`, macOS helper element id). */
+  handle: string;
+  /** Role in deskd's vocabulary (button, textbox, link, …); see `src/perception/roles.ts`. */
+  role: string;
+  /** The platform's own role name (AT-SPI role name, AXRole), for debugging. */
+  platformRole: string;
+  name: string;
+  /** Current value (text of an entry, numeric value of a slider/progress bar), if any. Never set for password fields. */
+  value?: string;
+  description?: string;
+  /** Bounds in logical global points, or null when the node has no on-screen extent. */
+  bounds: Rect | null;
+  /** Normalised states: focused, enabled, checked, selected, editable, expanded, password, visible, showing, active, focusable. */
+  states: string[];
+  /** Action names the node supports (AT-SPI action names, AX actions mapped: press, activate, …). */
+  actions: string[];
+  children: RawAXNode[];
+}
+
+/** The focused application and window. */
+export interface FocusInfo {
+  /** Application name (process name, or the accessible application name). */
+  app: string;
+  pid: number | null;
+  /** Window title, if known. */
+  window: string | null;
+  /** Window bounds, points, if known. */
+  windowBounds?: Rect | null;
+}
+
+/** Limits on an accessibility traversal (Peekaboo's AXTraversalPolicy: depth 12, 400 elements). */
+export interface AXBudget {
+  maxDepth: number;
+  maxNodes: number;
+  /** Wall-clock budget in milliseconds. */
+  timeMs: number;
+}
+
+/** Result of an accessibility snapshot. */
+export interface AXSnapshot {
+  /** One root per application read. */
+  roots: RawAXNode[];
+  /** True when a budget cut the traversal short. */
+  truncated: boolean;
+  /** Node count read. */
+  nodeCount: number;
+}
+
+/** Accessibility tree access. Linux: AT-SPI over D-Bus (dbus-next). macOS: AXUIElement via the native helper. */
+export interface RawAccessibility {
+  /**
+   * Snapshot the tree. `scope: 'focused'` reads the application owning the active window (falling back to all);
+   * `scope: 'all'` reads every application on the bus.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when no accessibility bus/API can be reached.
+   */
+  snapshot(opts: { scope: 'focused' | 'all'; budget: AXBudget }): Promise<AXSnapshot>;
+  /** The focused app and window, or null if nothing has focus. */
+  focused(): Promise<FocusInfo | null>;
+  /**
+   * Perform a named action (e.g. AT-SPI `click`/`press`/`activate`, AX `AXPress`) on the node with this handle.
+   * @returns false when the node has no such action.
+   */
+  doAction(handle: string, action: string): Promise<boolean>;
+  /** Release connections. */
+  close(): Promise<void>;
+}
+
+/** Status of one OS permission. */
+export type PermissionStatus = 'granted' | 'denied' | 'not-determined' | 'not-applicable' | 'unknown';
+
+/** OS permissions deskd depends on (macOS TCC: Accessibility, Screen Recording). */
+export interface RawPermissions {
+  /** Status of each permission; on Linux both are `not-applicable`. */
+  check(): Promise<{ accessibility: PermissionStatus; screenRecording: PermissionStatus }>;
+}
+
+/** Everything one backend provides. Created only by `createPlatform` in `src/platform/index.ts`. */
+export interface Platform {
+  /** `linux`, `macos` or `fake`. */
+  readonly name: 'linux' | 'macos' | 'fake';
+  readonly capture: RawCapture;
+  readonly mouse: RawMouse;
+  readonly keyboard: RawKeyboard;
+  readonly accessibility: RawAccessibility;
+  readonly permissions: RawPermissions;
+  /** Release every resource (D-Bus connections, helper processes). */
+  close(): Promise<void>;
+}
