@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   POINT_OFF_SCREEN: { status: 400, meaning: 'A coordinate lies outside every display.' },
   /** A key name in `keypress` is not known. */
   UNKNOWN_KEY: { status: 400, meaning: 'A key name in `keys` is not a known key.' },
+  /** The policy file is not valid YAML or does not match the policy schema. */
+  POLICY_INVALID: { status: 400, meaning: 'The policy file is not valid YAML or does not match the policy schema; the message names the field. At start-up the daemon refuses to run; on reload the last good policy stays in force.' },
   /** Missing or wrong bearer token. */
   UNAUTHORIZED: { status: 401, meaning: 'The `Authorization: Bearer <token>` header is missing or wrong.' },
   /** The policy engine refused the request. */
@@ -24,6 +26,8 @@ export const ERROR_CODES = {
   PERMISSION_DENIED_ACCESSIBILITY: { status: 403, meaning: 'The OS has not granted the Accessibility permission to the process that needs it.' },
   /** The OS refused the Screen Recording permission (macOS TCC). */
   PERMISSION_DENIED_SCREEN_RECORDING: { status: 403, meaning: 'The OS has not granted the Screen Recording permission to the process that needs it.' },
+  /** The credential used is valid but not allowed on this route (the agent token on an operator route). */
+  FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log or change the policy.' },
   /** No route matches. */
   NOT_FOUND: { status: 404, meaning: 'No route matches the method and path.' },
   /** The requested display id does not exist. */
@@ -32,20 +36,34 @@ export const ERROR_CODES = {
   OBSERVATION_NOT_FOUND: { status: 404, meaning: 'The observation id is unknown or has expired from the store.' },
   /** The ref does not exist in the given observation. */
   REF_NOT_FOUND: { status: 404, meaning: 'The ref does not exist in the given observation.' },
+  /** The approval id is unknown (never issued, or forgotten). */
+  APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
   /** The targeted element moved, vanished or changed since it was observed. */
   STALE_REF: { status: 409, meaning: 'The targeted element moved, vanished or changed name since the observation; nothing was dispatched.' },
   /** The targeted element has no on-screen bounds to aim at. */
   ELEMENT_NOT_ACTIONABLE: { status: 409, meaning: 'The targeted element has no on-screen bounds or no such action.' },
+  /** The approval was already decided (by the operator or by its timeout); decisions are not replayable. */
+  APPROVAL_ALREADY_DECIDED: { status: 409, meaning: 'The approval was already decided (approved, denied or timed out); a second decision is refused.' },
+  /** The window/element under the action is no longer the one the policy decision was made on. */
+  TARGET_CHANGED: { status: 409, meaning: 'The focused window, or the window or element under the point, changed since the policy decision; nothing (more) was dispatched.' },
   /** The body is larger than allowed. */
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the size limit.' },
   /** The body's content type is not `application/json`. */
   UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The request body is not `application/json`.' },
+  /** The kill switch is engaged. 423 Locked: the daemon is locked until the operator resumes. */
+  HALTED: { status: 423, meaning: 'The kill switch is engaged: queued and in-flight actions were cancelled and new ones are refused until the operator resumes (`POST /v1/resume`).' },
+  /** The screen is locked; no action may run. */
+  SCREEN_LOCKED: { status: 423, meaning: 'The screen is locked; no action runs until it is unlocked by a person.' },
+  /** Too many actions: the policy's token bucket (`limits.actionsPerSecond`, `limits.burst`) is empty. */
+  RATE_LIMITED: { status: 429, meaning: 'The action rate limit (`limits.actionsPerSecond` with `limits.burst`) is exceeded; `details.retryAfterMs` says when to retry.' },
   /** Screen capture failed. */
   CAPTURE_FAILED: { status: 500, meaning: 'The screen could not be captured.' },
   /** OCR failed. */
   OCR_FAILED: { status: 500, meaning: 'Text recognition failed.' },
   /** Dispatching an input event failed part-way; the message says how far it got. */
   ACTION_FAILED: { status: 500, meaning: 'The OS refused or failed an input event; the message says which action of the batch failed.' },
+  /** The audit record could not be written durably; the action was not dispatched (fail closed). */
+  AUDIT_WRITE_FAILED: { status: 500, meaning: 'The audit log could not be appended and synced; the action was refused (fail closed).' },
   /** Unexpected server error. */
   INTERNAL: { status: 500, meaning: 'An unexpected error; the daemon log has details.' },
   /** The accessibility API cannot be reached. */
