@@ -101,6 +101,8 @@ export interface RawKeyboard {
   up(key: string): Promise<void>;
   /** Type literal text into the focused element (no chord interpretation). */
   type(text: string): Promise<void>;
+  /** True if `down`/`up` can press this canonical key (checked before anything is dispatched). Absent = every key. */
+  supportsKey?(key: string): boolean;
 }
 
 /** An accessibility node as a backend reads it, already mapped to deskd's role vocabulary. */

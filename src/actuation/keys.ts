@@ -1,0 +1,78 @@
+import { DeskdError } from '../errors.js';
+
+/**
+ * Canonical key names. Modifiers: `ctrl`, `shift`, `alt`, `meta` (cmd on macOS, super on Linux).
+ * Named keys below; any other single printable character stands for itself (letters lower-cased).
+ */
+export const NAMED_KEYS = [
+  'ctrl', 'shift', 'alt', 'meta',
+  'enter', 'tab', 'escape', 'backspace', 'delete', 'space', 'insert',
+  'up', 'down', 'left', 'right', 'home', 'end', 'pageup', 'pagedown',
+  'capslock', 'printscreen', 'scrolllock', 'pause', 'menu',
+  'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', 'f10', 'f11', 'f12',
+  'f13', 'f14', 'f15', 'f16', 'f17', 'f18', 'f19', 'f20', 'f21', 'f22', 'f23', 'f24',
+] as const;
+
+/** A canonical key name: one of {@link NAMED_KEYS} or a single printable character. */
+export type KeyName = string;
+
+const NAMED: ReadonlySet<string> = new Set(NAMED_KEYS);
+
+/** The four modifier names. */
+export const MODIFIERS: ReadonlySet<string> = new Set(['ctrl', 'shift', 'alt', 'meta']);
+
+/**
+ * Synonyms accepted from callers. OpenAI's computer-use models send names such as `CTRL`, `CMD`,
+ * `ENTER`, `ESC`, `ARROWLEFT`, `PAGEDOWN`, `SPACE` (upper case, DOM `KeyboardEvent.key` style);
+ * xdotool-style (`Return`, `super`) and macOS-style (`option`, `command`) names are accepted too.
+ */
+const SYNONYMS: Readonly<Record<string, string>> = {
+  control: 'ctrl', ctl: 'ctrl', lctrl: 'ctrl', rctrl: 'ctrl',
+  cmd: 'meta', command: 'meta', super: 'meta', win: 'meta', windows: 'meta', os: 'meta', lmeta: 'meta',
+  option: 'alt', opt: 'alt', lalt: 'alt', ralt: 'alt', altgr: 'alt',
+  lshift: 'shift', rshift: 'shift',
+  return: 'enter', kp_enter: 'enter',
+  esc: 'escape',
+  del: 'delete',
+  bksp: 'backspace', back_space: 'backspace',
+  spacebar: 'space', ' ': 'space',
+  arrowup: 'up', arrowdown: 'down', arrowleft: 'left', arrowright: 'right',
+  pgup: 'pageup', page_up: 'pageup', prior: 'pageup',
+  pgdn: 'pagedown', page_down: 'pagedown', next: 'pagedown',
+  ins: 'insert', print: 'printscreen', prtsc: 'printscreen', caps_lock: 'capslock', contextmenu: 'menu', apps: 'menu',
+  plus: '+', minus: '-', comma: ',', period: '.', slash: '/', backslash: '\\', semicolon: ';',
+  quote: "'", apostrophe: "'", equal: '=', equals: '=', grave: '`', backquote: '`',
+  bracketleft: '[', bracketright: ']',
+};
+
+/**
+ * Normalise one key name to its canonical form.
+ * @throws DeskdError `UNKNOWN_KEY` when the name is not a known key or a single printable character.
+ */
+export function normalizeKey(raw: string): KeyName {
+  if (typeof raw !== 'string' || raw.length === 0) throw new DeskdError('UNKNOWN_KEY', 'Empty key name');
+  if ([...raw].length === 1) {
+    if (raw === ' ') return 'space';
+    if (/\p{Cc}/u.test(raw)) throw new DeskdError('UNKNOWN_KEY', `Control character U+${raw.codePointAt(0)!.toString(16).padStart(4, '0')} is not a key name`);
+    return raw.toLowerCase();
+  }
+  const lower = raw.toLowerCase();
+  const k = SYNONYMS[lower] ?? lower;
+  if (NAMED.has(k) || [...k].length === 1) return k;
+  throw new DeskdError('UNKNOWN_KEY', `Unknown key name "${raw}"`);
+}
+
+/**
+ * Split a chord into canonical keys. Accepts an array (`["CTRL", "C"]`, the OpenAI `keypress` shape) or
+ * a `+`-joined string (`"ctrl+c"`). Modifiers come first in the result, in the order given.
+ * @throws DeskdError `UNKNOWN_KEY`.
+ */
+export function normalizeChord(keys: string[] | string): KeyName[] {
+  const parts = Array.isArray(keys)
+    ? keys
+    : keys.length === 1 ? [keys] : keys.split('+').map((s, i, a) => (s === '' && i === a.length - 1 ? '+' : s)).filter((s) => s !== '');
+  const out = parts.map(normalizeKey);
+  const mods = out.filter((k) => MODIFIERS.has(k));
+  const rest = out.filter((k) => !MODIFIERS.has(k));
+  return [...mods, ...rest];
+}

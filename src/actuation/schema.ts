@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * Action schemas: the OpenAI computer-use action shapes (Responses API `computer` tool /
+ * `computer_use_preview`: click, double_click, drag, keypress, move, screenshot, scroll, type, wait),
+ * plus deskd's element targeting (`target` instead of `x`/`y`).
+ *
+ * Units: `x`, `y` and `path` points are logical screen points (the space `GET /v1/screenshot` returns by
+ * default). `scroll_x`/`scroll_y` are points to scroll (converted to wheel steps, see
+ * `src/actuation/executor.ts`). `wait.ms` is milliseconds.
+ * Source: OpenAI API reference, "Computer use" tool, `ComputerAction` union.
+ */
+
+const Coord = z.number().finite().describe('Logical screen points');
+
+/** An element chosen from an earlier observation: `{ref, observationId}`. */
+export const RefTargetSchema = z
+  .object({
+    ref: z.string().regex(/^e\d+$/).describe('Element ref from `POST /v1/observe`, e.g. "e12"'),
+    observationId: z.string().min(1).describe('The observation the ref belongs to'),
+  })
+  .strict();
+/** See {@link RefTargetSchema}. */
+export type RefTarget = z.infer<typeof RefTargetSchema>;
+
+/** Modifier keys held during a pointer action (OpenAI `keys` on click/move/scroll/drag). */
+const HeldKeys = z.array(z.string().min(1).max(32)).max(8).optional().describe('Keys held during the action, e.g. ["shift"]');
+
+/** Either `x` and `y`, or `target`. Checked in `parseActions`. */
+const PointOrTarget = {
+  x: Coord.optional(),
+  y: Coord.optional(),
+  target: RefTargetSchema.optional(),
+  keys: HeldKeys,
+};
+
+/** `click`: press and release a button at a point. OpenAI buttons: left, right, wheel, back, forward. */
+export const ClickActionSchema = z
+  .object({
+    type: z.literal('click'),
+    button: z.enum(['left', 'right', 'wheel', 'middle', 'back', 'forward']).default('left'),
+    ...PointOrTarget,
+  })
+  .strict();
+/** `double_click` with the left button. */
+export const DoubleClickActionSchema = z.object({ type: z.literal('double_click'), ...PointOrTarget }).strict();
+/** `move`: move the pointer. */
+export const MoveActionSchema = z.object({ type: z.literal('move'), ...PointOrTarget }).strict();
+/** `drag`: press at `path[0]`, move through each point, release at the last. */
+export const DragActionSchema = z
+  .object({
+    type: z.literal('drag'),
+    path: z.array(z.object({ x: Coord, y: Coord }).strict()).min(2).max(1000),
+    keys: HeldKeys,
+  })
+  .strict();
+/** `scroll`: move to (x, y) then scroll by `scroll_x`/`scroll_y` points (positive = right/down). */
+export const ScrollActionSchema = z
+  .object({
+    type: z.literal('scroll'),
+    ...PointOrTarget,
+    scroll_x: z.number().finite().min(-100000).max(100000).default(0),
+    scroll_y: z.number().finite().min(-100000).max(100000).default(0),
+  })
+  .strict();
+/** `type`: type literal text into the focused element. */
+export const TypeActionSchema = z.object({ type: z.literal('type'), text: z.string().max(10000) }).strict();
+/** `keypress`: press a chord, e.g. `["CTRL", "C"]`, `["ENTER"]`. */
+export const KeypressActionSchema = z.object({ type: z.literal('keypress'), keys: z.array(z.string().min(1).max(32)).min(1).max(8) }).strict();
+/** `wait`: pause (OpenAI's default is about a second; deskd takes `ms`, default 1000, at most 30000). */
+export const WaitActionSchema = z.object({ type: z.literal('wait'), ms: z.number().int().min(0).max(30000).default(1000) }).strict();
+/** `screenshot`: take a screenshot (answered with the image as base64 in the result). */
+export const ScreenshotActionSchema = z.object({ type: z.literal('screenshot'), format: z.enum(['png', 'jpeg']).default('png') }).strict();
+
+/** The action types deskd knows. */
+export const ACTION_TYPES = ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot'] as const;
+
+/** One action. */
+export const ActionSchema = z.discriminatedUnion('type', [
+  ClickActionSchema,
+  DoubleClickActionSchema,
+  MoveActionSchema,
+  DragActionSchema,
+  ScrollActionSchema,
+  TypeActionSchema,
+  KeypressActionSchema,
+  WaitActionSchema,
+  ScreenshotActionSchema,
+]);
+/** See {@link ActionSchema}. */
+export type Action = z.infer<typeof ActionSchema>;
+
+/** Body of `POST /v1/actions`: one action, or `{actions: [...]}` (at most 50) run in order. */
+export const ActionsBodySchema = z.union([
+  ActionSchema,
+  z.object({ actions: z.array(ActionSchema).min(1).max(50) }).strict(),
+]);

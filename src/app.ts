@@ -1,0 +1,123 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  hasZodFastifySchemaValidationErrors,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { DeskdError, isDeskdError, type ErrorCode } from './errors.js';
+import type { Platform } from './platform/types.js';
+import type { Observer } from './perception/observer.js';
+import type { Executor } from './actuation/executor.js';
+import { describeIssues } from './actuation/parse.js';
+import { registerV1Routes } from './http/routes.js';
+
+/** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
+export interface AppDeps {
+  platform: Platform;
+  observer: Observer;
+  executor: Executor;
+  /** The agent's bearer token. */
+  token: string;
+  version: string;
+  logger?: Logger | boolean;
+  /** Max request body, bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Warnings shown by `GET /v1/health` (e.g. OCR unavailable). */
+  warnings?: string[];
+}
+
+/** Routes reachable without a token. */
+const PUBLIC_ROUTES = new Set(['/v1/health', '/openapi.json']);
+
+/** Constant-time token comparison (hashes first so lengths never leak). */
+export function tokenMatches(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Map fastify's own errors to deskd codes. */
+function fastifyErrorCode(err: FastifyError): ErrorCode | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'INVALID_JSON';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'PAYLOAD_TOO_LARGE';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    case 'FST_ERR_VALIDATION':
+      return 'VALIDATION_FAILED';
+    default:
+      if (err instanceof SyntaxError || err.statusCode === 400 && /JSON/i.test(err.message)) return 'INVALID_JSON';
+      return null;
+  }
+}
+
+/**
+ * Build the fastify app (no listening): auth, error mapping, OpenAPI document, and the v1 routes.
+ * Pattern from fastify's demo app: `buildApp` here, `listen` in `src/main.ts`; tests use `app.inject()`.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    disableRequestLogging: false,
+    ajv: undefined,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'deskd', version: deps.version, description: 'Computer-use automation daemon: observe the screen and act on it.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (PUBLIC_ROUTES.has(path)) return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer (\S+)$/i.exec(h);
+    if (!m || !tokenMatches(m[1]!, deps.token)) {
+      throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
+    }
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const err = new DeskdError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`);
+    void reply.code(err.status).send(err.toBody());
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    let e: DeskdError;
+    if (isDeskdError(err)) e = err;
+    else if (hasZodFastifySchemaValidationErrors(err)) {
+      const issues = err.validation.map((v) => v.params.issue as Parameters<typeof describeIssues>[0][number]);
+      e = new DeskdError('VALIDATION_FAILED', describeIssues(issues, err.validationContext ?? ''));
+    } else {
+      const code = fastifyErrorCode(err);
+      e = code ? new DeskdError(code, err.message) : new DeskdError('INTERNAL', 'Internal error');
+      if (!code) req.log.error({ err }, 'unhandled error');
+    }
+    if (e.status >= 500) req.log.warn({ code: e.code, msg: e.message }, 'request failed');
+    void reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
+  });
+
+  await registerV1Routes(app, deps);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AppDeps } from '../app.js';
+import { ActionsBodySchema } from '../actuation/schema.js';
+import { parseActionsBody } from '../actuation/parse.js';
+import { encodeImage } from '../perception/image.js';
+import { resolveDisplay } from '../perception/observer.js';
+import {
+  ActionsResponseSchema,
+  ErrorBodySchema,
+  HealthSchema,
+  ObservationSchema,
+  ObserveBodySchema,
+  ScreenshotQuerySchema,
+} from './schemas.js';
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 500: ErrorBodySchema };
+
+/**
+ * HTTP API v1: health, screenshot, observe, actions. Error responses are `{"error": {code, message}}`
+ * (see `src/errors.ts` and `docs/errors.md`).
+ */
+export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+
+  app.get(
+    '/v1/health',
+    { schema: { summary: 'Daemon status, version, platform and displays (no auth)', security: [], response: { 200: HealthSchema } } },
+    async () => {
+      const warnings = [...(deps.warnings ?? [])];
+      let displays: Awaited<ReturnType<typeof deps.platform.capture.displays>> = [];
+      try {
+        displays = await deps.platform.capture.displays();
+      } catch (e) {
+        warnings.push(`displays: ${(e as Error).message}`);
+      }
+      return { status: 'ok' as const, version: deps.version, platform: deps.platform.name, displays, warnings };
+    },
+  );
+
+  app.get(
+    '/v1/screenshot',
+    {
+      schema: {
+        summary: 'Screenshot of a display. By default in logical points (image pixel = click point); header X-Deskd-Scale gives pixels per point.',
+        querystring: ScreenshotQuerySchema,
+        response: { 200: z.any().describe('image/png or image/jpeg'), ...errors },
+      },
+    },
+    async (req, reply) => {
+      const d = await resolveDisplay(deps.platform, req.query.display);
+      const img = await encodeImage(await deps.platform.capture.capture(d.id), req.query.format, { toPoints: req.query.scale === 'points' });
+      void reply
+        .header('content-type', img.mimeType)
+        .header('x-deskd-scale', String(img.scale))
+        .header('x-deskd-origin', `${img.origin.x},${img.origin.y}`)
+        .header('x-deskd-display', String(d.id))
+        .header('cache-control', 'no-store');
+      return reply.send(img.data);
+    },
+  );
+
+  app.post(
+    '/v1/observe',
+    {
+      schema: {
+        summary: 'Observe a display: OCR words and lines, accessibility elements fused into one list with refs, optional screenshot',
+        body: ObserveBodySchema.prefault({}),
+        response: { 200: ObservationSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const o = await deps.observer.observe(req.body);
+      const { screenshot, ...rest } = o;
+      return {
+        ...rest,
+        focused: o.focused ? { app: o.focused.app, pid: o.focused.pid, window: o.focused.window } : null,
+        ...(screenshot ? { screenshot: { format: screenshot.format, data: screenshot.data.toString('base64'), width: screenshot.width, height: screenshot.height, scale: screenshot.scale, origin: screenshot.origin } } : {}),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/actions',
+    {
+      // The body is validated by parseActionsBody, which gives UNKNOWN_ACTION / VALIDATION_FAILED with the
+      // failing action's index; the schema here documents it in the OpenAPI document.
+      validatorCompiler: () => (data: unknown) => ({ value: data }),
+      schema: {
+        summary: 'Run one action (OpenAI computer-use shape) or {"actions": [...]} in order; all are validated before any is dispatched',
+        body: ActionsBodySchema,
+        response: { 200: ActionsResponseSchema, ...errors },
+      },
+    },
+    async (req) => deps.executor.run(parseActionsBody(req.body)),
+  );
+}

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { AXBudget, DisplayInfo, FocusInfo, Platform, RawImage } from '../platform/types.js';
+import { DeskdError, isDeskdError } from '../errors.js';
+import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
+import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
+
+/** What the observer needs from an OCR engine (see `src/perception/ocr.ts`). */
+export interface TextRecognizer {
+  /** Read text from an image; words/lines come back in logical global points. */
+  recognize(img: RawImage): Promise<{ words: OcrWord[]; lines: OcrLine[] }>;
+}
+
+/** Options of `POST /v1/observe`. */
+export interface ObserveOptions {
+  /** Run OCR (default true). */
+  ocr?: boolean;
+  /** Read the accessibility tree (default true). */
+  accessibility?: boolean;
+  /** Include a screenshot in the answer (default `none`). */
+  screenshot?: 'none' | ImageFormat;
+  /** Display id (default: the primary display). */
+  display?: number;
+  /** Accessibility scope (default `all`: every application on the bus, limited to this display). */
+  scope?: 'focused' | 'all';
+}
+
+/** Wall-clock cost of each stage, milliseconds. */
+export interface ObserveTimings {
+  captureMs: number;
+  ocrMs: number;
+  accessibilityMs: number;
+  totalMs: number;
+}
+
+/** An observation: what deskd saw at one moment. All geometry in logical global points. */
+export interface Observation {
+  observationId: string;
+  /** Unix epoch milliseconds. */
+  takenAt: number;
+  display: DisplayInfo;
+  focused: FocusInfo | null;
+  elements: Element[];
+  words: OcrWord[];
+  lines: OcrLine[];
+  /** True when an accessibility budget cut the tree short. */
+  truncated: boolean;
+  /** Non-fatal problems (e.g. accessibility unavailable while OCR worked). */
+  warnings: string[];
+  timings: ObserveTimings;
+  screenshot?: EncodedImage;
+}
+
+/**
+ * Keeps the most recent observations so refs can be resolved later. Refs are scoped to their observation;
+ * an evicted observation answers `OBSERVATION_NOT_FOUND`.
+ */
+export class ObservationStore {
+  private readonly items = new Map<string, Observation>();
+  constructor(private readonly capacity = 32) {}
+  /** Remember an observation, evicting the oldest beyond capacity. */
+  add(o: Observation): void {
+    this.items.set(o.observationId, o);
+    while (this.items.size > this.capacity) this.items.delete(this.items.keys().next().value!);
+  }
+  /** @throws DeskdError `OBSERVATION_NOT_FOUND`. */
+  get(id: string): Observation {
+    const o = this.items.get(id);
+    if (!o) throw new DeskdError('OBSERVATION_NOT_FOUND', `Observation "${id}" is unknown or expired (the store keeps the last ${this.capacity})`);
+    return o;
+  }
+  /** @throws DeskdError `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`. */
+  element(observationId: string, ref: string): Element {
+    const o = this.get(observationId);
+    const e = o.elements.find((x) => x.ref === ref);
+    if (!e) throw new DeskdError('REF_NOT_FOUND', `Ref "${ref}" is not in observation "${observationId}"`);
+    return e;
+  }
+}
+
+/** Default traversal budget (Peekaboo's AXTraversalPolicy uses depth 12 / 400 elements; web pages need more). */
+export const DEFAULT_AX_BUDGET: AXBudget = { maxDepth: 40, maxNodes: 3000, timeMs: 3000 };
+
+/** Resolve a display id (undefined = primary). @throws DeskdError `DISPLAY_NOT_FOUND`. */
+export async function resolveDisplay(platform: Platform, id?: number): Promise<DisplayInfo> {
+  const displays = await platform.capture.displays();
+  const d = id === undefined ? (displays.find((x) => x.primary) ?? displays[0]) : displays.find((x) => x.id === id);
+  if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', id === undefined ? 'No display is attached' : `No display with id ${id}`);
+  return d;
+}
+
+/**
+ * Produces observations: capture → OCR and accessibility in parallel → fusion → refs.
+ * Generic: works on any {@link Platform}.
+ */
+export class Observer {
+  constructor(
+    private readonly platform: Platform,
+    private readonly ocr: TextRecognizer | null,
+    readonly store: ObservationStore,
+    private readonly budget: AXBudget = DEFAULT_AX_BUDGET,
+  ) {}
+
+  /**
+   * Observe one display.
+   * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED`, `OCR_FAILED`; accessibility failures become `warnings`.
+   */
+  async observe(opts: ObserveOptions = {}): Promise<Observation> {
+    const t0 = performance.now();
+    const wantOcr = opts.ocr ?? true;
+    const wantAx = opts.accessibility ?? true;
+    const shot = opts.screenshot ?? 'none';
+    const display = await resolveDisplay(this.platform, opts.display);
+    const warnings: string[] = [];
+
+    let captureMs = 0;
+    let image: RawImage | null = null;
+    if (wantOcr || shot !== 'none') {
+      const tc = performance.now();
+      image = await this.platform.capture.capture(display.id);
+      captureMs = performance.now() - tc;
+    }
+
+    const ocrTask = (async () => {
+      if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };
+      if (!this.ocr) throw new DeskdError('OCR_FAILED', 'OCR is not available in this daemon');
+      const to = performance.now();
+      try {
+        const r = await this.ocr.recognize(image);
+        return { ...r, ms: performance.now() - to };
+      } catch (e) {
+        if (isDeskdError(e)) throw e;
+        throw new DeskdError('OCR_FAILED', `OCR failed: ${(e as Error).message}`);
+      }
+    })();
+    const axTask = (async () => {
+      if (!wantAx) return { roots: [], truncated: false, focused: null as FocusInfo | null, ms: 0 };
+      const ta = performance.now();
+      try {
+        const [snap, focused] = await Promise.all([
+          this.platform.accessibility.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }),
+          this.platform.accessibility.focused().catch(() => null),
+        ]);
+        return { roots: snap.roots, truncated: snap.truncated, focused, ms: performance.now() - ta };
+      } catch (e) {
+        warnings.push(`accessibility: ${(e as Error).message}`);
+        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta };
+      }
+    })();
+    const encodeTask = image && shot !== 'none' ? encodeImage(image, shot) : Promise.resolve(undefined);
+
+    const [ocr, ax, screenshot] = await Promise.all([ocrTask, axTask, encodeTask]);
+    const elements = fuseElements(flattenAccessibility(ax.roots, display), ocr.lines);
+    const obs: Observation = {
+      observationId: `obs_${randomUUID()}`,
+      takenAt: Date.now(),
+      display,
+      focused: ax.focused,
+      elements,
+      words: ocr.words,
+      lines: ocr.lines,
+      truncated: ax.truncated,
+      warnings,
+      timings: { captureMs: round(captureMs), ocrMs: round(ocr.ms), accessibilityMs: round(ax.ms), totalMs: round(performance.now() - t0) },
+    };
+    if (screenshot) obs.screenshot = screenshot;
+    this.store.add(obs);
+    return obs;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

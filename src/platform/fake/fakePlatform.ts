@@ -1,0 +1,143 @@
+import type {
+  AXSnapshot,
+  DisplayInfo,
+  FocusInfo,
+  MouseButton,
+  Platform,
+  Point,
+  RawAXNode,
+  RawImage,
+  Rect,
+} from '../types.js';
+import { DeskdError } from '../../errors.js';
+
+/** One input event the fake backend received, in order. */
+export type FakeEvent =
+  | { kind: 'move'; x: number; y: number }
+  | { kind: 'down' | 'up'; button: MouseButton }
+  | { kind: 'wheel'; dx: number; dy: number }
+  | { kind: 'keydown' | 'keyup'; key: string }
+  | { kind: 'type'; text: string }
+  | { kind: 'action'; handle: string; action: string };
+
+/** Options of {@link createFakePlatform}. */
+export interface FakePlatformOptions {
+  displays?: DisplayInfo[];
+  /** Accessibility roots served by `snapshot`. Mutable through the returned handle. */
+  tree?: RawAXNode[];
+  focused?: FocusInfo | null;
+  /** Fill colour of captured frames, RGBA. */
+  fill?: [number, number, number, number];
+}
+
+/** The fake platform plus its recorded events and mutable state, for tests. */
+export interface FakePlatform extends Platform {
+  readonly events: FakeEvent[];
+  tree: RawAXNode[];
+  focusInfo: FocusInfo | null;
+  /** Custom frame producer (overrides the solid fill). */
+  frame?: (display: DisplayInfo, region?: Rect) => RawImage;
+}
+
+/**
+ * An in-memory backend for unit and integration tests: frames are solid colour (or produced by `frame`),
+ * the accessibility tree is whatever the test sets, and every input event is recorded in `events`.
+ * Nothing touches the OS.
+ */
+export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform {
+  const displays: DisplayInfo[] = opts.displays ?? [{ id: 0, x: 0, y: 0, width: 1280, height: 800, scaleFactor: 1, primary: true }];
+  const fill = opts.fill ?? [255, 255, 255, 255];
+  let pointer: Point = { x: 0, y: 0 };
+  const fp: FakePlatform = {
+    name: 'fake',
+    events: [],
+    tree: opts.tree ?? [],
+    focusInfo: opts.focused ?? null,
+    capture: {
+      async displays() {
+        return displays.map((d) => ({ ...d }));
+      },
+      async capture(displayId: number, region?: Rect): Promise<RawImage> {
+        const d = displays.find((x) => x.id === displayId);
+        if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', `No display with id ${displayId}`);
+        if (fp.frame) return fp.frame(d, region);
+        const r = region ?? d;
+        const width = Math.round(r.width * d.scaleFactor);
+        const height = Math.round(r.height * d.scaleFactor);
+        const data = Buffer.alloc(width * height * 4);
+        for (let i = 0; i < data.length; i += 4) data.set(fill, i);
+        return { data, width, height, channels: 4, scale: d.scaleFactor, origin: { x: r.x, y: r.y } };
+      },
+    },
+    mouse: {
+      async move(p) {
+        pointer = { ...p };
+        fp.events.push({ kind: 'move', x: p.x, y: p.y });
+      },
+      async down(button) {
+        fp.events.push({ kind: 'down', button });
+      },
+      async up(button) {
+        fp.events.push({ kind: 'up', button });
+      },
+      async wheel(dx, dy) {
+        fp.events.push({ kind: 'wheel', dx, dy });
+      },
+      async position() {
+        return { ...pointer };
+      },
+    },
+    keyboard: {
+      async down(key) {
+        fp.events.push({ kind: 'keydown', key });
+      },
+      async up(key) {
+        fp.events.push({ kind: 'keyup', key });
+      },
+      async type(text) {
+        fp.events.push({ kind: 'type', text });
+      },
+    },
+    accessibility: {
+      async snapshot(): Promise<AXSnapshot> {
+        let n = 0;
+        const count = (x: RawAXNode): void => {
+          n++;
+          x.children.forEach(count);
+        };
+        fp.tree.forEach(count);
+        return { roots: structuredClone(fp.tree), truncated: false, nodeCount: n };
+      },
+      async focused() {
+        return fp.focusInfo;
+      },
+      async doAction(handle, action) {
+        fp.events.push({ kind: 'action', handle, action });
+        return true;
+      },
+      async close() {},
+    },
+    permissions: {
+      async check() {
+        return { accessibility: 'not-applicable', screenRecording: 'not-applicable' };
+      },
+    },
+    async close() {},
+  };
+  return fp;
+}
+
+/** Build a fake accessibility node (tests). */
+export function axNode(role: string, name: string, bounds: Rect | null, extra: Partial<RawAXNode> = {}): RawAXNode {
+  return {
+    handle: extra.handle ?? `fake|${role}|${name}|${Math.random().toString(36).slice(2, 8)}`,
+    role,
+    platformRole: extra.platformRole ?? role,
+    name,
+    bounds,
+    states: extra.states ?? ['enabled', 'visible', 'showing'],
+    actions: extra.actions ?? (role === 'button' ? ['click'] : []),
+    children: extra.children ?? [],
+    ...(extra.value !== undefined ? { value: extra.value } : {}),
+  };
+}

@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DeskdError } from '../../errors.js';
+import type { DisplayInfo, RawCapture, RawImage, Rect } from '../types.js';
+import { nutScreen } from '../common/nutInput.js';
+import { bgraToRgba } from '../common/bgra.js';
+
+const run = promisify(execFile);
+
+/**
+ * Parse `xrandr --listmonitors` output (" 0: +*HDMI-1 1920/510x1080/290+0+0  HDMI-1") into displays.
+ * Exported for tests. Returns [] when nothing parses (e.g. Xvfb without RandR monitors).
+ */
+export function parseXrandrMonitors(text: string): DisplayInfo[] {
+  const out: DisplayInfo[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+):\s+\+?(\*?)\S*\s+(\d+)\/\d+x(\d+)\/\d+\+(-?\d+)\+(-?\d+)/.exec(line);
+    if (!m) continue;
+    out.push({ id: Number(m[1]), primary: m[2] === '*', width: Number(m[3]), height: Number(m[4]), x: Number(m[5]), y: Number(m[6]), scaleFactor: 1 });
+  }
+  if (out.length > 0 && !out.some((d) => d.primary)) out[0]!.primary = true;
+  return out;
+}
+
+/**
+ * X11 capture through nut-js (libnut: XGetImage of the root window). X11 has no backing scale, so
+ * image pixels are logical points (scale 1). Displays come from `xrandr --listmonitors` when it lists
+ * monitors, else the whole root window is display 0.
+ */
+export class X11Capture implements RawCapture {
+  private cached: { at: number; displays: DisplayInfo[] } | null = null;
+
+  async displays(): Promise<DisplayInfo[]> {
+    if (this.cached && Date.now() - this.cached.at < 2000) return this.cached.displays;
+    const screen = await nutScreen();
+    let displays: DisplayInfo[] = [];
+    try {
+      const { stdout } = await run('xrandr', ['--listmonitors'], { timeout: 2000 });
+      displays = parseXrandrMonitors(stdout);
+    } catch {
+      // xrandr missing or RandR unsupported: fall back to the root window.
+    }
+    if (displays.length === 0) {
+      try {
+        displays = [{ id: 0, x: 0, y: 0, width: await screen.width(), height: await screen.height(), scaleFactor: 1, primary: true }];
+      } catch (e) {
+        throw new DeskdError('CAPTURE_FAILED', `Cannot open the X display ${process.env.DISPLAY ?? '(DISPLAY unset)'}: ${(e as Error).message}`);
+      }
+    }
+    this.cached = { at: Date.now(), displays };
+    return displays;
+  }
+
+  async capture(displayId: number, region?: Rect): Promise<RawImage> {
+    const displays = await this.displays();
+    const d = displays.find((x) => x.id === displayId);
+    if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', `No display with id ${displayId}`);
+    const r = region ?? { x: d.x, y: d.y, width: d.width, height: d.height };
+    const screen = await nutScreen();
+    const { Region } = await import('@nut-tree-fork/nut-js');
+    try {
+      const img = await screen.grabRegion(new Region(Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)));
+      return { data: bgraToRgba(img.data, img.width, img.height, img.byteWidth), width: img.width, height: img.height, channels: 4, scale: 1, origin: { x: Math.round(r.x), y: Math.round(r.y) } };
+    } catch (e) {
+      throw new DeskdError('CAPTURE_FAILED', `X11 capture failed: ${(e as Error).message}`);
+    }
+  }
+}
