@@ -14,7 +14,6 @@ import { DeskdError, isDeskdError, type ErrorCode } from './errors.js';
 import type { Platform } from './platform/types.js';
 import type { Observer } from './perception/observer.js';
 import type { Executor } from './actuation/executor.js';
-import { describeIssues } from './actuation/parse.js';
 import { registerV1Routes } from './http/routes.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
@@ -104,8 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     let e: DeskdError;
     if (isDeskdError(err)) e = err;
     else if (hasZodFastifySchemaValidationErrors(err)) {
-      const issues = err.validation.map((v) => v.params.issue as Parameters<typeof describeIssues>[0][number]);
-      e = new DeskdError('VALIDATION_FAILED', describeIssues(issues, err.validationContext ?? ''));
+      const where = err.validationContext ?? 'request';
+      const msg = err.validation.slice(0, 5).map((v) => `${where}${v.instancePath === '/' ? '' : v.instancePath.replaceAll('/', '.')}: ${v.message}`);
+      e = new DeskdError('VALIDATION_FAILED', msg.join('; '));
     } else {
       const code = fastifyErrorCode(err);
       e = code ? new DeskdError(code, err.message) : new DeskdError('INTERNAL', 'Internal error');

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { loadConfig } from './config.js';
+import { startDaemon, VERSION } from './main.js';
+import { isDeskdError } from './errors.js';
+
+/**
+ * `deskd` command line.
+ *   deskd start [--port N] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level L]
+ *   deskd version
+ * Exit codes: 0 done, 1 failed at run time, 2 bad usage or configuration.
+ */
+const USAGE = `deskd ${VERSION} — computer-use automation daemon
+
+Usage:
+  deskd start [--port N] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level LEVEL]
+  deskd version
+
+Environment: DESKD_PORT, DESKD_TOKEN, DESKD_CONFIG_DIR, DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL
+`;
+
+async function start(argv: string[]): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(argv);
+  } catch (e) {
+    process.stderr.write(`deskd: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const daemon = await startDaemon(config);
+  const lines = [
+    `deskd ${VERSION} listening on ${daemon.url} (platform ${daemon.platform.name})`,
+    daemon.desktop ? `virtual display ${daemon.desktop.display} (${daemon.desktop.width}x${daemon.desktop.height}); DISPLAY=${daemon.desktop.display} DBUS_SESSION_BUS_ADDRESS=${daemon.desktop.env.DBUS_SESSION_BUS_ADDRESS ?? ''}` : null,
+    daemon.tokenSource === 'DESKD_TOKEN' ? 'agent token: from DESKD_TOKEN' : `agent token: in ${daemon.tokenSource} (mode 0600)`,
+    `try: curl -H "Authorization: Bearer $(cat ${daemon.tokenSource === 'DESKD_TOKEN' ? '<token>' : daemon.tokenSource})" -X POST -H 'content-type: application/json' -d '{}' ${daemon.url}/v1/observe`,
+  ].filter(Boolean);
+  process.stdout.write(lines.join('\n') + '\n');
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`deskd: ${sig}, shutting down\n`);
+    daemon.close().then(
+      () => process.exit(0),
+      (e) => {
+        process.stderr.write(`deskd: shutdown failed: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case undefined:
+    case 'start':
+      return start(rest);
+    case '--port':
+    case '--virtual-display':
+    case '--no-virtual-display':
+    case '--screen':
+    case '--log-level':
+      return start(process.argv.slice(2));
+    case 'version':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`deskd: unknown command "${cmd}"\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`deskd: ${isDeskdError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+  process.exit(isDeskdError(e) && e.code === 'VALIDATION_FAILED' ? 2 : 1);
+});

@@ -1,0 +1,109 @@
+import { parseArgs } from 'node:util';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { DeskdError } from './errors.js';
+
+/** Daemon configuration, layered: embedded defaults < environment < command-line flags. */
+export interface DaemonConfig {
+  /** Always loopback (127.0.0.1). */
+  host: string;
+  /** TCP port (`--port`, `DESKD_PORT`; default 7820). */
+  port: number;
+  /** Start a private Xvfb + session D-Bus + AT-SPI bus (Linux). Default: on when Linux has no `DISPLAY`. */
+  virtualDisplay: boolean;
+  /** Virtual display size in pixels (`--screen WxH`, default 1920x1080). */
+  screen: { width: number; height: number };
+  /** Backend override (`DESKD_PLATFORM`): `linux`, `macos`, `fake`; default from `process.platform`. */
+  platform: 'linux' | 'macos' | 'fake';
+  /** OCR workers (`DESKD_OCR_WORKERS`; default 2, at most the CPU count). */
+  ocrWorkers: number;
+  /** Directory for the token file and other state. */
+  configDir: string;
+  /** pino level (`DESKD_LOG_LEVEL`, `--log-level`; default info). */
+  logLevel: string;
+}
+
+/**
+ * The user's config directory for deskd. macOS: `~/Library/Application Support/deskd`;
+ * Linux: `$XDG_CONFIG_HOME/deskd` (default `~/.config/deskd`, XDG Base Directory spec). `DESKD_CONFIG_DIR` overrides.
+ */
+export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  if (env.DESKD_CONFIG_DIR) return env.DESKD_CONFIG_DIR;
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'deskd');
+  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'deskd');
+}
+
+function intFrom(name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new DeskdError('VALIDATION_FAILED', `${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+/**
+ * Parse flags (`--port N`, `--virtual-display`, `--no-virtual-display`, `--screen WxH`, `--log-level L`)
+ * and environment into a {@link DaemonConfig}.
+ * @throws DeskdError `VALIDATION_FAILED` on a bad value, naming the flag or variable.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      'virtual-display': { type: 'boolean' },
+      'no-virtual-display': { type: 'boolean' },
+      screen: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const port = intFrom(values.port !== undefined ? '--port' : 'DESKD_PORT', values.port ?? env.DESKD_PORT, 7820, 0, 65535);
+  const platform = (env.DESKD_PLATFORM ?? (process.platform === 'darwin' ? 'macos' : 'linux')) as DaemonConfig['platform'];
+  if (!['linux', 'macos', 'fake'].includes(platform)) throw new DeskdError('VALIDATION_FAILED', `DESKD_PLATFORM must be linux, macos or fake, got "${platform}"`);
+  const screenSpec = values.screen ?? env.DESKD_SCREEN ?? '1920x1080';
+  const sm = /^(\d{3,5})x(\d{3,5})$/.exec(screenSpec);
+  if (!sm) throw new DeskdError('VALIDATION_FAILED', `--screen must look like 1920x1080, got "${screenSpec}"`);
+  let virtualDisplay = platform === 'linux' && !env.DISPLAY;
+  if (values['virtual-display']) virtualDisplay = true;
+  if (values['no-virtual-display']) virtualDisplay = false;
+  if (virtualDisplay && platform !== 'linux') throw new DeskdError('VALIDATION_FAILED', '--virtual-display is only available on Linux');
+  return {
+    host: '127.0.0.1',
+    port,
+    virtualDisplay,
+    screen: { width: Number(sm[1]), height: Number(sm[2]) },
+    platform,
+    ocrWorkers: intFrom('DESKD_OCR_WORKERS', env.DESKD_OCR_WORKERS, 2, 1, 16),
+    configDir: defaultConfigDir(env),
+    logLevel: values['log-level'] ?? env.DESKD_LOG_LEVEL ?? 'info',
+  };
+}
+
+/**
+ * The agent token: `DESKD_TOKEN` if set, else the token file `<configDir>/token`, created with 32 random
+ * bytes (base64url) and mode 0600 on first start.
+ * @returns the token and where it came from.
+ */
+export async function resolveToken(configDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ token: string; source: string; created: boolean }> {
+  if (env.DESKD_TOKEN) {
+    if (env.DESKD_TOKEN.length < 16) throw new DeskdError('VALIDATION_FAILED', 'DESKD_TOKEN must be at least 16 characters');
+    return { token: env.DESKD_TOKEN, source: 'DESKD_TOKEN', created: false };
+  }
+  const file = join(configDir, 'token');
+  try {
+    const t = (await readFile(file, 'utf8')).trim();
+    const st = await stat(file);
+    if ((st.mode & 0o077) !== 0) await chmod(file, 0o600);
+    if (t.length >= 16) return { token: t, source: file, created: false };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  await mkdir(configDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { token, source: file, created: true };
+}

@@ -1,0 +1,63 @@
+import type { DisplayInfo, Platform, RawAXNode, Rect } from '../platform/types.js';
+import { DeskdError } from '../errors.js';
+import { normalizeName, type Element } from './elements.js';
+import type { TextRecognizer } from './observer.js';
+import { clip } from './geometry.js';
+
+/** How far (points) an element may shift and still count as the same place. */
+export const MOVE_TOLERANCE = 4;
+
+function findHandle(nodes: RawAXNode[], handle: string): RawAXNode | undefined {
+  for (const n of nodes) {
+    if (n.handle === handle) return n;
+    const c = findHandle(n.children, handle);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+function moved(a: Rect, b: Rect): boolean {
+  return (
+    Math.abs(a.x - b.x) > MOVE_TOLERANCE ||
+    Math.abs(a.y - b.y) > MOVE_TOLERANCE ||
+    Math.abs(a.width - b.width) > MOVE_TOLERANCE ||
+    Math.abs(a.height - b.height) > MOVE_TOLERANCE
+  );
+}
+
+const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+
+/**
+ * Build the check run before acting on a ref: the element must still exist, at the same bounds (±4 points),
+ * with the same name. Accessible elements are re-read from the accessibility tree by handle; OCR-only
+ * text is re-read by OCR in its bounds.
+ * @throws DeskdError `STALE_REF` naming what changed; nothing is dispatched then.
+ */
+export function createElementVerifier(platform: Platform, ocr: TextRecognizer | null) {
+  return async (el: Element): Promise<void> => {
+    if (el.handle) {
+      const snap = await platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 3000 } });
+      const n = findHandle(snap.roots, el.handle);
+      if (!n) throw new DeskdError('STALE_REF', `${el.ref} (${el.role} "${el.name}") has vanished since it was observed`);
+      if (!n.bounds || moved(n.bounds, el.bounds)) {
+        throw new DeskdError('STALE_REF', `${el.ref} (${el.role} "${el.name}") has moved since it was observed`);
+      }
+      // An element named by OCR had no accessible name; only a non-empty accessible name can contradict.
+      const name = normalizeName(n.name);
+      if (name !== '' && name !== el.name) {
+        throw new DeskdError('STALE_REF', `${el.ref} changed name from "${el.name}" to "${name}" since it was observed`);
+      }
+      return;
+    }
+    if (!ocr) return;
+    const displays: DisplayInfo[] = await platform.capture.displays();
+    const d = displays.find((x) => clip(el.bounds, x));
+    const region = d && clip({ x: el.bounds.x - 4, y: el.bounds.y - 4, width: el.bounds.width + 8, height: el.bounds.height + 8 }, d);
+    if (!d || !region) throw new DeskdError('STALE_REF', `${el.ref} is no longer on any display`);
+    const r = await ocr.recognize(await platform.capture.capture(d.id, region));
+    const seen = squash(r.lines.map((l) => l.text).join(' '));
+    if (!seen.includes(squash(el.name))) {
+      throw new DeskdError('STALE_REF', `${el.ref}: the text "${el.name}" is no longer at its observed place`);
+    }
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The one factory that chooses and builds a backend. It is the only module allowed to import
+ * `src/platform/linux`, `src/platform/macos` or `src/platform/fake` (checked by `scripts/check-deps.mjs`),
+ * in the manner of Playwright's DEPS.list rules.
+ */
+import type { Platform } from './types.js';
+import { NutKeyboard, NutMouse } from './common/nutInput.js';
+
+export type { Platform } from './types.js';
+
+/** Options of {@link createPlatform}. */
+export interface CreatePlatformOptions {
+  /** Backend name; default from `process.platform` (darwin → macos, else linux). */
+  kind?: 'linux' | 'macos' | 'fake';
+  /** Logger for backend warnings. */
+  logger?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+}
+
+/**
+ * Create the platform backend.
+ * - linux: nut-js input and X11 capture, AT-SPI over D-Bus (dbus-next) for accessibility.
+ * - macos: nut-js input, the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
+ * - fake: in-memory, for tests.
+ * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
+ */
+export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<Platform> {
+  const kind = opts.kind ?? (process.platform === 'darwin' ? 'macos' : 'linux');
+  if (kind === 'fake') {
+    const { createFakePlatform } = await import('./fake/fakePlatform.js');
+    return createFakePlatform();
+  }
+  if (kind === 'linux') {
+    const [{ X11Capture }, { AtspiAccessibility }] = await Promise.all([import('./linux/nutCapture.js'), import('./linux/atspi.js')]);
+    const accessibility = new AtspiAccessibility();
+    return {
+      name: 'linux',
+      capture: new X11Capture(),
+      mouse: new NutMouse(),
+      keyboard: new NutKeyboard('LeftSuper'),
+      accessibility,
+      permissions: {
+        async check() {
+          return { accessibility: 'not-applicable', screenRecording: 'not-applicable' };
+        },
+      },
+      async close() {
+        await accessibility.close();
+      },
+    };
+  }
+  const { createMacPlatformParts } = await import('./macos/index.js');
+  const parts = await createMacPlatformParts({ logger: opts.logger });
+  return {
+    name: 'macos',
+    capture: parts.capture,
+    mouse: new NutMouse(),
+    keyboard: new NutKeyboard('LeftCmd'),
+    accessibility: parts.accessibility,
+    permissions: parts.permissions,
+    close: () => parts.close(),
+  };
+}
+
+/** A running private desktop (Linux): Xvfb, a session D-Bus and the AT-SPI bus. */
+export interface VirtualDesktopHandle {
+  display: string;
+  env: Record<string, string>;
+  width: number;
+  height: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a private virtual desktop (Linux only) and point this process at it (DISPLAY, DBUS_SESSION_BUS_ADDRESS).
+ * @throws DeskdError when Xvfb or the AT-SPI bus launcher is missing (names the Debian package).
+ */
+export async function startVirtualDesktop(opts: { width: number; height: number; logger?: CreatePlatformOptions['logger'] }): Promise<VirtualDesktopHandle> {
+  const vd = await import('./linux/virtualDisplay.js');
+  const d = await vd.startVirtualDesktop({ width: opts.width, height: opts.height, ...(opts.logger ? { logger: opts.logger } : {}) });
+  vd.applyDesktopEnv(d);
+  return d;
+}
