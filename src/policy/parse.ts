@@ -14,7 +14,7 @@ export function parsePolicy(text: string, source = 'policy'): Policy {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
-    throw new DeskdError('POLICY_INVALID', `${source}: not valid YAML: ${first.message.split('\n')[0]}`, {
+    throw new DeskdError('POLICY_INVALID', `${source}: not valid YAML: ${first.message.split('\n')[0]!.replace(/:$/, '')}`, {
       issues: doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0] })),
     });
   }

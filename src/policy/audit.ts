@@ -1,0 +1,367 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { DeskdError } from '../errors.js';
+import { canonicalJson } from './canonical.js';
+
+/**
+ * The audit trail: an append-only JSONL file, one record per line, hash-chained with an HMAC key.
+ *
+ * Record: `{seq, ts, kind, ...data, prev, mac}` where `seq` counts from 1, `ts` is an ISO-8601 time,
+ * `prev` is the previous record's `mac` (64 zeros for the first), and
+ * `mac = HMAC-SHA256(key, prev + canonicalJson(record without mac))` in hex. Editing, removing,
+ * inserting or reordering a line breaks the chain at that line; {@link verifyAuditLog} names it.
+ * Removing records from the end is not detectable from the file alone (compare `lastSeq` with a copy).
+ *
+ * Typed text is never written: every string member named `text` or `value`, at any depth, is
+ * replaced by `"***"` with a sibling `textLength` / `valueLength` (UTF-16 code units).
+ */
+
+/** `prev` of the first record. */
+export const GENESIS_PREV = '0'.repeat(64);
+
+/** Record kinds deskd writes; other strings are allowed. */
+export type AuditKind = 'decision' | 'result' | 'approval' | 'halt' | 'resume' | 'policy' | (string & {});
+
+/** One audit record as stored. */
+export interface AuditRecord {
+  seq: number;
+  /** ISO-8601 UTC time of the append. */
+  ts: string;
+  kind: AuditKind;
+  prev: string;
+  mac: string;
+  [field: string]: unknown;
+}
+
+/** Result of {@link verifyAuditLog}. `line` is 1-based. */
+export type AuditVerifyResult =
+  | { ok: true; records: number; lastSeq: number; lastMac: string }
+  | { ok: false; line: number; seq: number | null; reason: string; records: number };
+
+const RESERVED = new Set(['seq', 'ts', 'kind', 'prev', 'mac']);
+const MASKED = new Set(['text', 'value']);
+
+/** Deep copy of `data` with every string `text`/`value` member masked (see the module comment). */
+export function maskSecrets<T>(data: T): T {
+  return maskDeep(JSON.parse(JSON.stringify(data ?? null))) as T;
+}
+
+function maskDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(maskDeep);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    const put = (k: string, val: unknown) => Object.defineProperty(out, k, { value: val, enumerable: true, writable: true, configurable: true });
+    for (const [k, val] of Object.entries(o)) {
+      if (MASKED.has(k) && typeof val === 'string') {
+        put(k, '***');
+        put(`${k}Length`, val.length);
+        continue;
+      }
+      // A caller-supplied `textLength` next to a masked `text` is replaced by the computed one.
+      const base = k.endsWith('Length') ? k.slice(0, -'Length'.length) : null;
+      if (base !== null && MASKED.has(base) && typeof o[base] === 'string') continue;
+      put(k, maskDeep(val));
+    }
+    return out;
+  }
+  return v;
+}
+
+function macOf(key: Buffer, prev: string, recordWithoutMac: Record<string, unknown>): string {
+  return createHmac('sha256', key).update(prev).update(canonicalJson(recordWithoutMac)).digest('hex');
+}
+
+function toKey(key: Buffer | string): Buffer {
+  return typeof key === 'string' ? Buffer.from(key.trim(), 'hex') : key;
+}
+
+/**
+ * Load the HMAC key (32 random bytes, stored as 64 hex characters). When the file does not exist and
+ * `create` is true (default), creates it with mode 0600 (parent directories 0700).
+ * @throws DeskdError `AUDIT_WRITE_FAILED` when the file cannot be read or created, does not hold a
+ *   64-hex-character key, or (POSIX) is readable or writable by group or others.
+ */
+export async function loadAuditKey(keyPath: string, opts: { create?: boolean } = {}): Promise<Buffer> {
+  try {
+    const st = await stat(keyPath);
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      throw new DeskdError('AUDIT_WRITE_FAILED', `Audit key file ${keyPath} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600`);
+    }
+    return parseKey(await readFile(keyPath, 'utf8'), keyPath);
+  } catch (e) {
+    if (e instanceof DeskdError) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || opts.create === false) {
+      throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot read audit key ${keyPath}: ${(e as Error).message}`);
+    }
+  }
+  const hex = randomBytes(32).toString('hex');
+  try {
+    await mkdir(path.dirname(keyPath), { recursive: true, mode: 0o700 });
+    const fh = await open(keyPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(`${hex}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return Buffer.from(hex, 'hex');
+  } catch (e) {
+    // Another process created it first: use theirs.
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return loadAuditKey(keyPath, { create: false });
+    throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot create audit key ${keyPath}: ${(e as Error).message}`);
+  }
+}
+
+function parseKey(text: string, where: string): Buffer {
+  const t = text.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new DeskdError('AUDIT_WRITE_FAILED', `Audit key ${where} is not 64 hex characters`);
+  return Buffer.from(t, 'hex');
+}
+
+/** Options of {@link AuditLog.open}. */
+export interface AuditLogOptions {
+  /** The JSONL file (created 0600 if missing; parent directories 0700). */
+  path: string;
+  /** The key file (see {@link loadAuditKey}); or give `key` directly. */
+  keyPath?: string;
+  /** The HMAC key (bytes, or hex). */
+  key?: Buffer | string;
+}
+
+/**
+ * The append-only audit log. One instance per file per process; appends are serialised.
+ * After one failed append the log refuses every later append (the chain state on disk is unknown).
+ */
+export class AuditLog {
+  private fh: FileHandle | null;
+  private seq: number;
+  private prev: string;
+  private queue: Promise<unknown> = Promise.resolve();
+  private broken: Error | null = null;
+
+  private constructor(
+    readonly path: string,
+    private readonly key: Buffer,
+    fh: FileHandle,
+    lastSeq: number,
+    lastMac: string,
+  ) {
+    this.fh = fh;
+    this.seq = lastSeq;
+    this.prev = lastMac;
+  }
+
+  /**
+   * Open (or create) the log and continue its chain from the last record.
+   * @throws DeskdError `AUDIT_WRITE_FAILED` when the file cannot be opened, its last line is partial or
+   *   not a record, or the last record's MAC does not verify with this key (wrong key or tampering).
+   */
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    if (!opts.key && !opts.keyPath) throw new DeskdError('AUDIT_WRITE_FAILED', 'AuditLog.open needs key or keyPath');
+    const key = opts.key !== undefined ? toKey(opts.key) : await loadAuditKey(opts.keyPath!);
+    if (key.length < 16) throw new DeskdError('AUDIT_WRITE_FAILED', 'The audit key is shorter than 16 bytes');
+    let fh: FileHandle;
+    try {
+      await mkdir(path.dirname(opts.path), { recursive: true, mode: 0o700 });
+      fh = await open(opts.path, 'a+', 0o600);
+    } catch (e) {
+      throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot open audit log ${opts.path}: ${(e as Error).message}`);
+    }
+    try {
+      const last = await readLastLine(fh);
+      let lastSeq = 0;
+      let lastMac = GENESIS_PREV;
+      if (last !== null) {
+        if (!last.complete) throw new Error('the last line is incomplete (interrupted write?)');
+        const rec = parseRecord(last.text);
+        if (!rec) throw new Error('the last line is not an audit record');
+        const { mac, ...rest } = rec;
+        if (!safeEqualHex(macOf(key, rec.prev, rest), mac)) throw new Error('the last record does not verify with this key');
+        lastSeq = rec.seq;
+        lastMac = mac;
+      }
+      return new AuditLog(opts.path, key, fh, lastSeq, lastMac);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw new DeskdError('AUDIT_WRITE_FAILED', `Audit log ${opts.path}: ${(e as Error).message}; run \`deskd audit verify\``);
+    }
+  }
+
+  /** Sequence number of the last record written (0 for an empty log). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Append one record and sync it to disk before resolving. `data` must not use the reserved names
+   * `seq`, `ts`, `kind`, `prev`, `mac`; its `text`/`value` strings are masked.
+   * @returns the record as written.
+   * @throws DeskdError `AUDIT_WRITE_FAILED` (the caller must then refuse the action: fail closed).
+   */
+  append(kind: AuditKind, data: Record<string, unknown> = {}): Promise<AuditRecord> {
+    const run = this.queue.then(() => this.doAppend(kind, data));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doAppend(kind: AuditKind, data: Record<string, unknown>): Promise<AuditRecord> {
+    if (this.broken) throw new DeskdError('AUDIT_WRITE_FAILED', `The audit log is unusable after an earlier failure: ${this.broken.message}`);
+    if (!this.fh) throw new DeskdError('AUDIT_WRITE_FAILED', 'The audit log is closed');
+    for (const k of Object.keys(data)) {
+      if (RESERVED.has(k)) throw new DeskdError('AUDIT_WRITE_FAILED', `Audit data may not use the reserved field "${k}"`);
+    }
+    const body = maskSecrets(data);
+    const record: Record<string, unknown> = { seq: this.seq + 1, ts: new Date().toISOString(), kind, ...body, prev: this.prev };
+    const mac = macOf(this.key, this.prev, record);
+    const full = { ...record, mac } as AuditRecord;
+    const line = Buffer.from(`${JSON.stringify(full)}\n`, 'utf8');
+    try {
+      let off = 0;
+      while (off < line.length) {
+        const { bytesWritten } = await this.fh.write(line, off, line.length - off);
+        off += bytesWritten;
+      }
+      await this.fh.datasync();
+    } catch (e) {
+      this.broken = e as Error;
+      throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot append to the audit log ${this.path}: ${(e as Error).message}`);
+    }
+    this.seq += 1;
+    this.prev = mac;
+    return full;
+  }
+
+  /** Read records; see {@link readAuditFile}. */
+  read(opts: { limit?: number; sinceSeq?: number } = {}): Promise<AuditRecord[]> {
+    return readAuditFile(this.path, opts);
+  }
+
+  /** Wait for queued appends, then close the file. */
+  async close(): Promise<void> {
+    await this.queue;
+    const fh = this.fh;
+    this.fh = null;
+    await fh?.close();
+  }
+}
+
+/**
+ * Read audit records (no verification; use {@link verifyAuditLog} for that). With `sinceSeq`, the first
+ * `limit` records whose seq is greater, oldest first (paging forward); without it, the last `limit`
+ * records, oldest first. `limit` defaults to 100. Unparseable lines are skipped.
+ * @throws DeskdError `AUDIT_WRITE_FAILED` when the file cannot be read (a missing file reads as empty).
+ */
+export async function readAuditFile(file: string, opts: { limit?: number; sinceSeq?: number } = {}): Promise<AuditRecord[]> {
+  const limit = Math.max(0, opts.limit ?? 100);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot read audit log ${file}: ${(e as Error).message}`);
+  }
+  const lines = text.split('\n');
+  lines.pop(); // the piece after the last newline: empty, or a line still being written
+  const records: AuditRecord[] = [];
+  for (const l of lines) {
+    const r = parseRecord(l);
+    if (r) records.push(r);
+  }
+  if (opts.sinceSeq !== undefined) {
+    const since = opts.sinceSeq;
+    return records.filter((r) => r.seq > since).slice(0, limit);
+  }
+  return limit === 0 ? [] : records.slice(-limit);
+}
+
+/**
+ * Verify the whole chain of an audit file with its key: each line must be a JSON record with the next
+ * `seq` (from 1), a `prev` equal to the previous record's `mac`, and a `mac` that verifies.
+ * @returns `{ok: true, records, lastSeq, lastMac}`, or `{ok: false, line, seq, reason}` naming the
+ *   first line (1-based) that does not verify.
+ * @throws DeskdError `AUDIT_WRITE_FAILED` when the file cannot be read.
+ */
+export async function verifyAuditLog(file: string, key: Buffer | string): Promise<AuditVerifyResult> {
+  const k = toKey(key);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot read audit log ${file}: ${(e as Error).message}`);
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let prev = GENESIS_PREV;
+  let expected = 1;
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    const fail = (seq: number | null, reason: string): AuditVerifyResult => ({ ok: false, line, seq, reason, records: i });
+    const raw = lines[i]!;
+    if (raw.trim() === '') return fail(null, 'empty line');
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      return fail(null, 'not valid JSON');
+    }
+    const rec = asRecord(v);
+    if (!rec) return fail(null, 'not an audit record (seq, ts, kind, prev or mac missing or mistyped)');
+    const { mac, ...rest } = rec;
+    if (rec.seq !== expected) return fail(rec.seq, `seq is ${rec.seq}, expected ${expected} (a record was removed, inserted or reordered)`);
+    if (rec.prev !== prev) return fail(rec.seq, "prev does not equal the previous record's mac (the chain is broken here)");
+    if (!safeEqualHex(macOf(k, rec.prev, rest), mac)) return fail(rec.seq, 'mac does not verify (the record was edited, or the key is wrong)');
+    prev = mac;
+    expected += 1;
+  }
+  if (text.length > 0 && !text.endsWith('\n')) {
+    // The last record verified but has no newline: still a valid chain; appends will fail to open it.
+    return { ok: false, line: lines.length, seq: expected - 1, reason: 'the last line has no terminating newline (interrupted write?)', records: lines.length };
+  }
+  return { ok: true, records: lines.length, lastSeq: expected - 1, lastMac: prev };
+}
+
+function asRecord(v: unknown): AuditRecord | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const r = v as Record<string, unknown>;
+  if (!Number.isSafeInteger(r.seq) || typeof r.ts !== 'string' || typeof r.kind !== 'string') return null;
+  if (typeof r.prev !== 'string' || typeof r.mac !== 'string' || !/^[0-9a-f]{64}$/.test(r.mac)) return null;
+  return r as AuditRecord;
+}
+
+function parseRecord(line: string): AuditRecord | null {
+  try {
+    return asRecord(JSON.parse(line));
+  } catch {
+    return null;
+  }
+}
+
+function safeEqualHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/** The last line of a file: its text and whether a newline ends it; null for an empty file. */
+async function readLastLine(fh: FileHandle): Promise<{ text: string; complete: boolean } | null> {
+  const { size } = await fh.stat();
+  if (size === 0) return null;
+  const chunk = 64 * 1024;
+  let end = size;
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const start = Math.max(0, end - chunk);
+    const b = Buffer.alloc(end - start);
+    await fh.read(b, 0, b.length, start);
+    buf = Buffer.concat([b, buf]);
+    end = start;
+    const body = buf[buf.length - 1] === 0x0a ? buf.subarray(0, buf.length - 1) : buf;
+    const nl = body.lastIndexOf(0x0a);
+    if (nl >= 0 || start === 0) {
+      return { text: body.subarray(nl + 1).toString('utf8'), complete: buf[buf.length - 1] === 0x0a };
+    }
+  }
+}
