@@ -1,0 +1,74 @@
+/**
+ * The macOS backend's parts: capture, accessibility and permissions through the native helper
+ * (`native/macos`, protocol in `protocol.ts`). Mouse and keyboard come from nut-js (`src/platform/common/nutInput.ts`),
+ * combined by the factory in `src/platform/index.ts`, the only module that imports this folder.
+ */
+import { HelperClient, type HelperClientOptions, type HelperEvent } from './helperClient.js';
+import { MacAccessibility, type MacAccessibilityOptions } from './macAccessibility.js';
+import { MacCapture, type MacCaptureOptions } from './macCapture.js';
+import { MacPermissions, type MacPermissionsOptions } from './macPermissions.js';
+
+export { HelperClient, resolveHelperPath, missingHelperMessage } from './helperClient.js';
+export type { HelperClientOptions, HelperProcessLike, HelperEvent, HelperStats } from './helperClient.js';
+export { MacCapture } from './macCapture.js';
+export { MacAccessibility } from './macAccessibility.js';
+export { MacPermissions } from './macPermissions.js';
+
+/** Options of {@link createMacPlatformParts}. */
+export interface MacPlatformOptions {
+  /** Logger for helper lifecycle events (spawn, exit, backoff, hung). */
+  logger?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  /** Helper client options (binary path, timeouts, backoff, injected process for tests). */
+  helper?: HelperClientOptions;
+  /** An existing client to use instead of creating one (tests). */
+  client?: HelperClient;
+  capture?: MacCaptureOptions;
+  accessibility?: MacAccessibilityOptions;
+  permissions?: MacPermissionsOptions;
+}
+
+/** What {@link createMacPlatformParts} returns. */
+export interface MacPlatformParts {
+  capture: MacCapture;
+  accessibility: MacAccessibility;
+  permissions: MacPermissions;
+  /** The helper client (for diagnostics: `stats`, `hello`). */
+  client: HelperClient;
+  /**
+   * Whether the login session's screen is locked (`CGSessionCopyCurrentDictionary`: `CGSSessionScreenIsLocked`,
+   * or the session is not on the console). Feeds the policy's `screenLocked` state.
+   * @throws DeskdError `HELPER_UNAVAILABLE`, `TIMEOUT`.
+   */
+  screenLocked(): Promise<boolean>;
+  /** Stop the helper. */
+  close(): Promise<void>;
+}
+
+/**
+ * Build the macOS capture, accessibility and permission backends over one supervised helper process.
+ * The helper starts lazily on first use, so this never throws for a missing binary: the first call
+ * fails with `HELPER_UNAVAILABLE` naming the path and the build command.
+ */
+export async function createMacPlatformParts(opts: MacPlatformOptions = {}): Promise<MacPlatformParts> {
+  const log = opts.logger;
+  const onEvent = (e: HelperEvent): void => {
+    opts.helper?.onEvent?.(e);
+    if (!log) return;
+    if (e.type === 'exit' && !e.expected) log.warn({ component: 'macos-helper', ...e }, 'macOS helper exited');
+    else if (e.type === 'hung' || e.type === 'malformed') log.warn({ component: 'macos-helper', ...e }, `macOS helper ${e.type}`);
+    else if (e.type === 'ready') log.info({ component: 'macos-helper', version: e.hello.version, protocol: e.hello.protocol }, 'macOS helper ready');
+    else if (e.type === 'backoff') log.info({ component: 'macos-helper', ...e }, 'macOS helper restart scheduled');
+  };
+  const client = opts.client ?? new HelperClient({ ...opts.helper, onEvent });
+  return {
+    client,
+    capture: new MacCapture(client, opts.capture),
+    accessibility: new MacAccessibility(client, opts.accessibility),
+    permissions: new MacPermissions(client, opts.permissions),
+    async screenLocked() {
+      const r = await client.request('screenLocked', {});
+      return r.locked || !r.onConsole;
+    },
+    close: () => client.close(),
+  };
+}

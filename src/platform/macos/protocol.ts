@@ -1,0 +1,274 @@
+/**
+ * The deskd macOS helper protocol, version 1: JSON lines over the helper's stdio.
+ *
+ * - The helper writes one JSON object per line on stdout; the client writes one per line on its stdin.
+ *   stderr is free-form diagnostics (the client keeps its tail for error messages).
+ * - First line from the helper: a {@link Hello} naming the protocol version, the helper version and each
+ *   operation with the TCC permissions it needs.
+ * - Then requests `{"id": 1, "op": "displays", "params": {}}` are answered, possibly out of order, by
+ *   `{"id": 1, "ok": true, "result": ...}` or `{"id": 1, "ok": false, "error": {"code": "...", "message": "..."}}`.
+ * - The helper exits when its stdin closes.
+ *
+ * Coordinates are Quartz global display coordinates in logical points (origin at the top-left of the
+ * primary display, y down; other displays may have negative origins), the same space as `CGDisplayBounds`,
+ * `kAXPositionAttribute` and deskd's `Rect`.
+ *
+ * The Swift side is `native/macos/Sources/deskd-helper` (`Protocol.swift` mirrors these schemas);
+ * the prose version is `docs/macos.md`. This module is the single TypeScript statement of the protocol.
+ */
+import { z } from 'zod';
+
+/** Protocol version this client speaks. A helper announcing another version is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** TCC permission names an operation may need. */
+export const HelperPermissionSchema = z.enum(['accessibility', 'screenRecording']);
+export type HelperPermission = z.infer<typeof HelperPermissionSchema>;
+
+/** The names of the operations of protocol 1. */
+export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'screenLocked', 'permissions'] as const;
+export type OpName = (typeof OP_NAMES)[number];
+
+/** The handshake: the first line the helper writes. */
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  /** Helper build version (semver of the Swift package). */
+  version: z.string(),
+  /** macOS version the helper runs on, e.g. "15.3.1" (informational). */
+  os: z.string().optional(),
+  operations: z.array(z.object({ name: z.string(), permissions: z.array(HelperPermissionSchema) })),
+});
+export type Hello = z.infer<typeof HelloSchema>;
+
+/**
+ * Error codes the helper may answer with. Each maps to a deskd `ErrorCode` in `helperClient.ts`
+ * (`ELEMENT_NOT_FOUND` → `STALE_REF`, `ACTION_UNSUPPORTED` → `doAction` returns false, `BAD_REQUEST`/`UNKNOWN_OP` → `INTERNAL`).
+ */
+export const HelperErrorCodeSchema = z.enum([
+  /** AXIsProcessTrusted() is false or an AX call answered kAXErrorAPIDisabled. */
+  'PERMISSION_DENIED_ACCESSIBILITY',
+  /** CGPreflightScreenCaptureAccess() is false or ScreenCaptureKit answered SCStreamError.userDeclined. */
+  'PERMISSION_DENIED_SCREEN_RECORDING',
+  /** No active display has the requested id. */
+  'DISPLAY_NOT_FOUND',
+  /** The element id is unknown: from an expired snapshot, or the element is gone (kAXErrorInvalidUIElement). */
+  'ELEMENT_NOT_FOUND',
+  /** The element does not support the action or attribute (kAXErrorActionUnsupported / AttributeUnsupported / not settable). */
+  'ACTION_UNSUPPORTED',
+  /** The application is not running / no frontmost application. */
+  'APP_NOT_FOUND',
+  /** ScreenCaptureKit failed for another reason. */
+  'CAPTURE_FAILED',
+  /** An AX call failed (kAXErrorCannotComplete after the messaging timeout, kAXErrorFailure, ...). */
+  'AX_FAILED',
+  /** The helper's own deadline for the request passed. */
+  'TIMEOUT',
+  /** The request line was not valid JSON or its params do not match the operation. */
+  'BAD_REQUEST',
+  /** The operation name is not known to this helper. */
+  'UNKNOWN_OP',
+  /** Anything else. */
+  'INTERNAL',
+]);
+export type HelperErrorCode = z.infer<typeof HelperErrorCodeSchema>;
+
+/** A rectangle in global logical points. */
+export const FrameSchema = z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() });
+export type Frame = z.infer<typeof FrameSchema>;
+
+// ---- displays -------------------------------------------------------------------------------------
+
+export const DisplaysParamsSchema = z.object({}).strict();
+/** One display: `CGGetActiveDisplayList` + `CGDisplayBounds` (points) + `NSScreen.backingScaleFactor`. */
+export const HelperDisplaySchema = z.object({
+  /** CGDirectDisplayID. */
+  id: z.number().int().nonnegative(),
+  /** Global frame in points; x/y may be negative. */
+  frame: FrameSchema,
+  /** Physical pixels per point (2 on Retina). */
+  backingScaleFactor: z.number().positive(),
+  /** `CGDisplayIsMain`: the display with the menu bar, origin (0, 0). */
+  primary: z.boolean(),
+  /** Localized display name (informational). */
+  name: z.string().optional(),
+});
+export type HelperDisplay = z.infer<typeof HelperDisplaySchema>;
+export const DisplaysResultSchema = z.object({ displays: z.array(HelperDisplaySchema) });
+
+// ---- capture --------------------------------------------------------------------------------------
+
+/**
+ * `capture` parameters. `region` is in global points and must lie on the display (it is clipped to it).
+ * `scale: "points"` (the default) asks ScreenCaptureKit for an image of one pixel per point;
+ * `"native"` for the display's backing scale.
+ */
+export const CaptureParamsSchema = z.object({
+  displayId: z.number().int().nonnegative(),
+  region: FrameSchema.optional(),
+  scale: z.enum(['points', 'native']).optional(),
+  showCursor: z.boolean().optional(),
+});
+export type CaptureParams = z.infer<typeof CaptureParamsSchema>;
+/** `capture` result: a PNG plus its size in pixels, its scale (pixels per point) and the global origin of pixel (0, 0). */
+export const CaptureResultSchema = z.object({
+  png: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  scale: z.number().positive(),
+  origin: z.object({ x: z.number(), y: z.number() }),
+  displayId: z.number().int().nonnegative(),
+});
+export type CaptureResult = z.infer<typeof CaptureResultSchema>;
+
+// ---- axTree ---------------------------------------------------------------------------------------
+
+/** `axTree` parameters: the frontmost app unless `pid`; budgets as in Peekaboo's AXTraversalPolicy. */
+export const AXTreeParamsSchema = z.object({
+  pid: z.number().int().positive().optional(),
+  maxDepth: z.number().int().positive().optional(),
+  maxNodes: z.number().int().positive().optional(),
+  maxChildren: z.number().int().positive().optional(),
+  timeMs: z.number().int().positive().optional(),
+  /** AXUIElementSetMessagingTimeout, seconds (default 1). */
+  messagingTimeoutSec: z.number().positive().optional(),
+});
+export type AXTreeParams = z.infer<typeof AXTreeParamsSchema>;
+
+/** One AX element as the helper read it (raw AX vocabulary; `macAccessibility.ts` maps it). */
+export interface HelperAXNode {
+  /** Element id, valid only within the snapshot that produced it (`"<snapshot>:<n>"`). */
+  id: string;
+  /** kAXRoleAttribute, e.g. "AXButton". */
+  role: string;
+  subrole?: string | undefined;
+  roleDescription?: string | undefined;
+  title?: string | undefined;
+  description?: string | undefined;
+  help?: string | undefined;
+  placeholder?: string | undefined;
+  /** kAXValueAttribute rendered as a string; never present when `secure`. */
+  value?: string | undefined;
+  identifier?: string | undefined;
+  /** kAXPositionAttribute + kAXSizeAttribute in global points, or null when absent. */
+  frame: Frame | null;
+  enabled?: boolean | undefined;
+  focused?: boolean | undefined;
+  selected?: boolean | undefined;
+  expanded?: boolean | undefined;
+  /** AXSecureTextField role or subrole: a password field; its value was not read. */
+  secure?: boolean | undefined;
+  /** kAXActionNames, e.g. ["AXPress", "AXShowMenu"]. */
+  actions: string[];
+  children: HelperAXNode[];
+  /** Total number of children the element has when `children` was cut by `maxChildren` / budgets. */
+  childCount?: number | undefined;
+}
+export const HelperAXNodeSchema: z.ZodType<HelperAXNode> = z.lazy(() =>
+  z.object({
+    id: z.string(),
+    role: z.string(),
+    subrole: z.string().optional(),
+    roleDescription: z.string().optional(),
+    title: z.string().optional(),
+    description: z.string().optional(),
+    help: z.string().optional(),
+    placeholder: z.string().optional(),
+    value: z.string().optional(),
+    identifier: z.string().optional(),
+    frame: FrameSchema.nullable(),
+    enabled: z.boolean().optional(),
+    focused: z.boolean().optional(),
+    selected: z.boolean().optional(),
+    expanded: z.boolean().optional(),
+    secure: z.boolean().optional(),
+    actions: z.array(z.string()),
+    children: z.array(HelperAXNodeSchema),
+    childCount: z.number().int().nonnegative().optional(),
+  }),
+);
+
+/** `axTree` result. `truncated` is true when any budget cut the walk; `truncation` says which. */
+export const AXTreeResultSchema = z.object({
+  snapshot: z.string(),
+  app: z.object({ name: z.string(), pid: z.number().int(), bundleId: z.string().nullable() }),
+  root: HelperAXNodeSchema,
+  nodeCount: z.number().int().nonnegative(),
+  truncated: z.boolean(),
+  truncation: z
+    .object({ depth: z.boolean(), nodes: z.boolean(), time: z.boolean(), children: z.boolean() })
+    .optional(),
+  /** Which switch made a Chromium/Electron tree readable: "AXManualAccessibility", "AXEnhancedUserInterface" or null. */
+  accessibilityEnabledVia: z.string().nullable().optional(),
+  elapsedMs: z.number().nonnegative().optional(),
+});
+export type AXTreeResult = z.infer<typeof AXTreeResultSchema>;
+
+// ---- element actions -------------------------------------------------------------------------------
+
+/** AX actions `press` may perform (`action` defaults to AXPress). */
+export const AX_ACTIONS = ['AXPress', 'AXIncrement', 'AXDecrement', 'AXConfirm', 'AXCancel', 'AXShowMenu', 'AXRaise', 'AXPick'] as const;
+export const PressParamsSchema = z.object({ element: z.string(), action: z.enum(AX_ACTIONS).optional() });
+export const SetValueParamsSchema = z.object({ element: z.string(), value: z.string() });
+export const FocusParamsSchema = z.object({ element: z.string() });
+/** Result of `press`, `setValue`, `focus`. */
+export const DoneResultSchema = z.object({ done: z.literal(true) });
+
+// ---- focused / screenLocked / permissions ------------------------------------------------------------
+
+/** The frontmost application and its focused window (window fields null without Accessibility). */
+export const FocusedResultSchema = z.object({
+  app: z.object({ name: z.string(), pid: z.number().int(), bundleId: z.string().nullable() }).nullable(),
+  window: z.object({ title: z.string().nullable(), frame: FrameSchema.nullable() }).nullable(),
+});
+export type FocusedResult = z.infer<typeof FocusedResultSchema>;
+
+/** `CGSessionCopyCurrentDictionary`: `CGSSessionScreenIsLocked` and `kCGSSessionOnConsoleKey`. */
+export const ScreenLockedResultSchema = z.object({ locked: z.boolean(), onConsole: z.boolean() });
+export type ScreenLockedResult = z.infer<typeof ScreenLockedResultSchema>;
+
+/** `permissions` params: `prompt: true` shows the system prompts (AXIsProcessTrustedWithOptions, CGRequestScreenCaptureAccess). */
+export const PermissionsParamsSchema = z.object({ prompt: z.boolean().optional() });
+/** A live probe's outcome: the call worked, was refused, or failed otherwise. */
+export const ProbeSchema = z.enum(['ok', 'denied', 'error']);
+export const PermissionsResultSchema = z.object({
+  accessibility: z.object({ trusted: z.boolean(), probe: ProbeSchema }),
+  screenRecording: z.object({ preflight: z.boolean(), probe: ProbeSchema }),
+  /** The process TCC attributes the helper's requests to (the terminal or agent that started node), when known. */
+  responsible: z.object({ pid: z.number().int(), path: z.string().nullable() }).nullable().optional(),
+});
+export type PermissionsResult = z.infer<typeof PermissionsResultSchema>;
+
+/** Per-operation parameter and result schemas. */
+export const OPS = {
+  displays: { params: DisplaysParamsSchema, result: DisplaysResultSchema },
+  capture: { params: CaptureParamsSchema, result: CaptureResultSchema },
+  axTree: { params: AXTreeParamsSchema, result: AXTreeResultSchema },
+  press: { params: PressParamsSchema, result: DoneResultSchema },
+  setValue: { params: SetValueParamsSchema, result: DoneResultSchema },
+  focus: { params: FocusParamsSchema, result: DoneResultSchema },
+  focused: { params: z.object({}).strict(), result: FocusedResultSchema },
+  screenLocked: { params: z.object({}).strict(), result: ScreenLockedResultSchema },
+  permissions: { params: PermissionsParamsSchema, result: PermissionsResultSchema },
+} as const satisfies Record<OpName, { params: z.ZodType; result: z.ZodType }>;
+
+/** Parameters of an operation (input type). */
+export type OpParams<O extends OpName> = z.input<(typeof OPS)[O]['params']>;
+/** Result of an operation. */
+export type OpResult<O extends OpName> = z.infer<(typeof OPS)[O]['result']>;
+
+// ---- envelopes --------------------------------------------------------------------------------------
+
+/** A request line (client → helper). */
+export const RequestSchema = z.object({ id: z.number().int().nonnegative(), op: z.string(), params: z.record(z.string(), z.unknown()) });
+export type Request = z.infer<typeof RequestSchema>;
+
+/** An error answer's body. */
+export const HelperErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+/** A response line (helper → client). `code` is kept a string so a newer helper's codes still parse. */
+export const ResponseSchema = z.discriminatedUnion('ok', [
+  z.object({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.number().int(), ok: z.literal(false), error: HelperErrorSchema }),
+]);
+export type Response = z.infer<typeof ResponseSchema>;
