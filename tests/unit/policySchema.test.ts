@@ -78,3 +78,37 @@ rules:
     expect(validatePolicy({ version: 1, rules: [{ id: 'x', effect: 'allow' }] }).rules[0]).toEqual({ id: 'x', effect: 'allow', on: 'action', match: {} });
   });
 });
+
+describe('examples/policy*.yaml', async () => {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { evaluate } = await import('../../src/policy/engine.js');
+  const dir = new URL('../../examples/', import.meta.url);
+  const files = (await readdir(dir)).filter((f) => /^policy.*\.yaml$/.test(f));
+
+  it('there are examples', () => {
+    expect(files).toEqual(expect.arrayContaining(['policy.yaml', 'policy-e2e.yaml', 'policy-permissive.yaml']));
+  });
+  it.each(files)('%s is valid', async (f) => {
+    const p = parsePolicy(await readFile(new URL(f, dir), 'utf8'), f);
+    expect(p.rules.length).toBeGreaterThan(0);
+  });
+
+  it('policy-e2e.yaml: calculator allowed, xterm denied, escape in the calculator asks', async () => {
+    const p = parsePolicy(await readFile(new URL('policy-e2e.yaml', dir), 'utf8'));
+    const calc = { app: 'gnome-calculator', wmClass: 'gnome-calculator' };
+    expect(evaluate({ kind: 'action', action: { type: 'click', x: 1, y: 1 }, target: calc }, p)).toMatchObject({ effect: 'allow', ruleId: 'allow-calculator' });
+    expect(evaluate({ kind: 'action', action: { type: 'type', text: 'echo hi' }, target: { app: 'xterm', wmClass: 'xterm' } }, p)).toMatchObject({ effect: 'deny', ruleId: 'deny-xterm' });
+    expect(evaluate({ kind: 'action', action: { type: 'keypress', keys: ['ESC'] }, target: calc }, p)).toMatchObject({ effect: 'ask', ruleId: 'ask-calculator-clear' });
+    expect(evaluate({ kind: 'action', action: { type: 'click', x: 1, y: 1 }, target: { app: 'gedit' } }, p)).toMatchObject({ effect: 'deny', ruleId: 'default:unmatched' });
+  });
+
+  it('policy.yaml: docs site allowed by URL origin, destructive text denied, banking windows hidden', async () => {
+    const p = parsePolicy(await readFile(new URL('policy.yaml', dir), 'utf8'));
+    const browser = { app: 'chromium', url: 'https://api.docs.example.com/v2' };
+    expect(evaluate({ kind: 'action', action: { type: 'click', x: 500, y: 500 }, target: browser }, p)).toMatchObject({ effect: 'allow', ruleId: 'allow-docs-site' });
+    expect(evaluate({ kind: 'action', action: { type: 'click', x: 500, y: 500 }, target: { ...browser, url: 'https://evil.test' } }, p)).toMatchObject({ effect: 'ask', ruleId: 'default:unmatched' });
+    expect(evaluate({ kind: 'action', action: { type: 'type', text: 'sudo rm -rf /' }, target: { app: 'gedit' } }, p)).toMatchObject({ effect: 'deny', ruleId: 'deny-shell-commands-anywhere' });
+    expect(evaluate({ kind: 'action', action: { type: 'click', x: 10, y: 10 }, target: { app: 'gedit' } }, p)).toMatchObject({ effect: 'deny', ruleId: 'deny-menu-bar-corner' });
+    expect(evaluate({ kind: 'perceive', target: { app: 'firefox', window: 'My Bank - Firefox' } }, p)).toMatchObject({ effect: 'deny', ruleId: 'hide-banking-windows' });
+  });
+});
