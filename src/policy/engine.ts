@@ -48,6 +48,8 @@ export interface PolicyElement {
   role: string;
   name?: string;
   states: readonly string[];
+  /** Element bounds, logical points; used by `region` when the action itself carries no point. */
+  bounds?: { x: number; y: number; width: number; height: number } | null;
 }
 
 /** What the request acts on or perceives. Unknown fields are null/undefined and then match nothing. */
@@ -120,7 +122,7 @@ const cache = new WeakMap<Policy, CompiledPolicy>();
 export function evaluate(req: PolicyRequest, policy: Policy): PolicyDecision {
   const compiled = compile(policy);
   const el = req.target.element ?? null;
-  const isPasswordEl = !!el && el.states.some((s) => s.toLowerCase() === 'password');
+  const isPasswordEl = !!el && (el.states ?? []).some((s) => s.toLowerCase() === 'password');
 
   if (req.kind === 'perceive') {
     if (isPasswordEl) return invariant('invariant:password-field', 'password field values are never read');
@@ -262,7 +264,7 @@ function compileMatch(m: Match): Pred[] {
       const el = req.target.element;
       if (!el) return false;
       if (roles && !roles.includes(el.role.toLowerCase())) return false;
-      const have = new Set(el.states.map((s) => s.toLowerCase()));
+      const have = new Set((el.states ?? []).map((s) => s.toLowerCase()));
       if (!states.every((s) => have.has(s))) return false;
       if (name && !name(el.name ?? '')) return false;
       return true;
@@ -283,7 +285,7 @@ function compileMatch(m: Match): Pred[] {
     const regions = asList(m.region);
     // An allow rule must contain every point of the action; deny/ask rules catch any point inside.
     preds.push((req, effect) => {
-      const pts = pointsOf(req.action);
+      const pts = pointsOf(req.action, req.target);
       if (pts.length === 0) return false;
       const inside = (p: { x: number; y: number }) => regions.some((r) => contains(r, p));
       return effect === 'allow' ? pts.every(inside) : pts.some(inside);
@@ -299,11 +301,18 @@ function compileMatch(m: Match): Pred[] {
   return preds;
 }
 
-/** Points a pointer action touches, logical points. */
-function pointsOf(a: PolicyAction | undefined): Array<{ x: number; y: number }> {
+const POINTED_ACTIONS: ReadonlySet<string> = new Set(['click', 'double_click', 'move', 'scroll', 'drag', 'press', 'set_value', 'focus']);
+
+/**
+ * Points an action touches, logical points: its own point or drag path; for a pointer or element
+ * action aimed at an element without coordinates (a ref), the centre of the element's bounds.
+ */
+function pointsOf(a: PolicyAction | undefined, t: PolicyTarget): Array<{ x: number; y: number }> {
   if (!a) return [];
   if (a.type === 'drag') return a.path ? [...a.path] : [];
   if (typeof a.x === 'number' && typeof a.y === 'number') return [{ x: a.x, y: a.y }];
+  const b = t.element?.bounds;
+  if (POINTED_ACTIONS.has(a.type) && b) return [{ x: b.x + b.width / 2, y: b.y + b.height / 2 }];
   return [];
 }
 

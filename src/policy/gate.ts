@@ -1,0 +1,108 @@
+import { DeskdError } from '../errors.js';
+import type { ApprovalManager, ApprovalOutcome, ApprovalTicket } from './approvals.js';
+import type { AuditLog } from './audit.js';
+import { denialError, evaluate, type PolicyAction, type PolicyDecision, type PolicyTarget } from './engine.js';
+import type { HaltSwitch } from './halt.js';
+import type { TokenBucket } from './rateLimit.js';
+import type { Policy } from './schema.js';
+
+/** What the gate needs. `policy()` returns the policy in force (e.g. `() => store.policy`). */
+export interface PolicyGateDeps {
+  policy: () => Policy;
+  halt: HaltSwitch;
+  bucket: TokenBucket;
+  approvals: ApprovalManager;
+  audit: AuditLog;
+  /** Whether the screen is locked right now (platform query); default: never. */
+  screenLocked?: () => boolean | Promise<boolean>;
+}
+
+/** An action that may go ahead now (`allow`) or waits for the operator (`ask`). */
+export type GateResult =
+  | { effect: 'allow'; decision: PolicyDecision; auditSeq: number }
+  | { effect: 'ask'; decision: PolicyDecision; auditSeq: number; approval: ApprovalTicket };
+
+/**
+ * One place that runs the policy pieces in the order issue 5 requires, for the HTTP layer and the
+ * executor:
+ *
+ * 1. `evaluate` with the halt and screen-lock state (invariants first, then rules);
+ * 2. the rate limit, for requests not already denied (`limit:rate`);
+ * 3. a durable `decision` audit record **before** anything is dispatched (throws `AUDIT_WRITE_FAILED`:
+ *    fail closed);
+ * 4. deny → throws (`POLICY_DENIED` naming the rule, `HALTED`, `SCREEN_LOCKED`, `RATE_LIMITED`);
+ *    ask → a pending approval bound to the action and target (cancelled by halt); allow → go.
+ *
+ * After dispatch call {@link PolicyGate.recordResult}. The gate does not re-check the target before
+ * dispatch (`TARGET_CHANGED`): that is the executor's job, with `approvals.assertBound` for approved asks.
+ */
+export class PolicyGate {
+  constructor(private readonly deps: PolicyGateDeps) {}
+
+  /**
+   * Decide an action and write its decision record.
+   * @param actor who asked (`agent`, `operator`, a task id); recorded.
+   * @throws DeskdError `POLICY_DENIED` | `HALTED` | `SCREEN_LOCKED` | `RATE_LIMITED` | `AUDIT_WRITE_FAILED`.
+   */
+  async check(action: PolicyAction, target: PolicyTarget, actor: string): Promise<GateResult> {
+    const screenLocked = this.deps.screenLocked ? await this.deps.screenLocked() : false;
+    let decision = evaluate({ kind: 'action', action, target, state: { halted: this.deps.halt.halted, screenLocked } }, this.deps.policy());
+    let error: DeskdError | null = decision.effect === 'deny' ? denialError(decision) : null;
+    if (!error && !this.deps.bucket.tryTake()) {
+      const retryAfterMs = this.deps.bucket.retryAfterMs();
+      decision = { effect: 'deny', ruleId: 'limit:rate', reason: `rate limit exceeded; retry in ${retryAfterMs} ms`, matched: decision.matched };
+      error = new DeskdError('RATE_LIMITED', `Rate limit exceeded; retry in ${retryAfterMs} ms`, { retryAfterMs });
+    }
+    const rec = await this.deps.audit.append('decision', { actor, action, target, decision });
+    if (error) throw error;
+    if (decision.effect === 'allow') return { effect: 'allow', decision, auditSeq: rec.seq };
+    const approval = this.deps.approvals.request({ action, target, decision, signal: this.deps.halt.signal });
+    // Not the binding hash: it covers the unmasked text, so a short text could be recovered from it.
+    await this.deps.audit.append('approval', { event: 'requested', approvalId: approval.id, decisionSeq: rec.seq });
+    return { effect: 'ask', decision, auditSeq: rec.seq, approval };
+  }
+
+  /**
+   * Wait for an `ask` to be settled and audit the outcome.
+   * @returns the approving outcome.
+   * @throws DeskdError `POLICY_DENIED` when denied, timed out or cancelled (`HALTED` when cancelled by
+   *   a halt); `AUDIT_WRITE_FAILED`.
+   */
+  async awaitApproval(result: Extract<GateResult, { effect: 'ask' }>): Promise<ApprovalOutcome> {
+    const outcome = await result.approval.promise;
+    await this.deps.audit.append('approval', { event: 'settled', approvalId: outcome.id, outcome, decisionSeq: result.auditSeq });
+    if (outcome.decision === 'approve') return outcome;
+    if (outcome.via === 'cancelled' && this.deps.halt.halted) throw new DeskdError('HALTED', `Approval ${outcome.id} cancelled: halted`);
+    const why = outcome.via === 'timeout' ? 'no decision before the timeout' : outcome.via === 'cancelled' ? `cancelled by ${outcome.by}` : `denied by ${outcome.by}`;
+    throw new DeskdError('POLICY_DENIED', `Approval ${outcome.id} for ${result.decision.ruleId}: ${why}`, { ruleId: result.decision.ruleId, approvalId: outcome.id, via: outcome.via });
+  }
+
+  /**
+   * Audit what happened after dispatch.
+   * @throws DeskdError `AUDIT_WRITE_FAILED`.
+   */
+  async recordResult(decisionSeq: number, result: { ok: boolean; error?: { code: string; message: string }; [k: string]: unknown }): Promise<void> {
+    await this.deps.audit.append('result', { decisionSeq, ...result });
+  }
+
+  /**
+   * Subscribe to the halt switch: on halt, deny every pending approval and audit `halt`; on resume,
+   * audit `resume`. Audit failures here are reported to `onError` (the halt itself already happened).
+   * @returns an unsubscribe function.
+   */
+  wireHalt(onError: (e: unknown) => void = () => {}): () => void {
+    const onHalt = (s: { by: string | null; reason: string | null }) => {
+      const cancelled = this.deps.approvals.cancelAll('halt');
+      this.deps.audit.append('halt', { by: s.by, reason: s.reason, cancelledApprovals: cancelled }).catch(onError);
+    };
+    const onResume = (s: { by: string | null }) => {
+      this.deps.audit.append('resume', { by: s.by }).catch(onError);
+    };
+    this.deps.halt.on('halt', onHalt);
+    this.deps.halt.on('resume', onResume);
+    return () => {
+      this.deps.halt.off('halt', onHalt);
+      this.deps.halt.off('resume', onResume);
+    };
+  }
+}
