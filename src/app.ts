@@ -15,6 +15,8 @@ import type { Platform } from './platform/types.js';
 import type { Observer } from './perception/observer.js';
 import type { Executor } from './actuation/executor.js';
 import { registerV1Routes } from './http/routes.js';
+import { registerPolicyRoutes, type PolicyRouteDeps } from './http/policyRoutes.js';
+import { ActionJournal } from './actuation/journal.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
 export interface AppDeps {
@@ -23,6 +25,10 @@ export interface AppDeps {
   executor: Executor;
   /** The agent's bearer token. */
   token: string;
+  /** The operator's bearer token (approvals, resume, audit). Without it, operator routes are unreachable. */
+  operatorToken?: string;
+  /** Approvals, kill switch and audit log; the routes for them are registered when present. */
+  policy?: Omit<PolicyRouteDeps, 'journal'>;
   version: string;
   logger?: Logger | boolean;
   /** Max request body, bytes (default 1 MiB). */
@@ -89,8 +95,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (PUBLIC_ROUTES.has(path)) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer (\S+)$/i.exec(h);
-    if (!m || !tokenMatches(m[1]!, deps.token)) {
-      throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
+    if (m && deps.operatorToken && tokenMatches(m[1]!, deps.operatorToken)) req.deskdRole = 'operator';
+    else if (m && tokenMatches(m[1]!, deps.token)) req.deskdRole = 'agent';
+    else throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
+  });
+  app.addHook('preHandler', async (req) => {
+    const cfg = req.routeOptions.config as { role?: string } | undefined;
+    if (cfg?.role === 'operator' && req.deskdRole !== 'operator') {
+      throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', 'This route needs the operator credential; the agent credential can never approve, resume or read the audit log');
     }
   });
 
@@ -115,7 +127,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
   });
 
-  await registerV1Routes(app, deps);
+  const journal = new ActionJournal();
+  await registerV1Routes(app, deps, journal);
+  if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

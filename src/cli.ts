@@ -12,10 +12,11 @@ import { isDeskdError } from './errors.js';
 const USAGE = `deskd ${VERSION} — computer-use automation daemon
 
 Usage:
-  deskd start [--port N] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level LEVEL]
+  deskd start [--port N] [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level LEVEL]
   deskd version
 
-Environment: DESKD_PORT, DESKD_TOKEN, DESKD_CONFIG_DIR, DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL
+Environment: DESKD_PORT, DESKD_TOKEN, DESKD_OPERATOR_TOKEN, DESKD_POLICY, DESKD_AUDIT_LOG, DESKD_CONFIG_DIR,
+             DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL
 `;
 
 async function start(argv: string[]): Promise<void> {
@@ -31,6 +32,8 @@ async function start(argv: string[]): Promise<void> {
     `deskd ${VERSION} listening on ${daemon.url} (platform ${daemon.platform.name})`,
     daemon.desktop ? `virtual display ${daemon.desktop.display} (${daemon.desktop.width}x${daemon.desktop.height}); DISPLAY=${daemon.desktop.display} DBUS_SESSION_BUS_ADDRESS=${daemon.desktop.env.DBUS_SESSION_BUS_ADDRESS ?? ''}` : null,
     daemon.tokenSource === 'DESKD_TOKEN' ? 'agent token: from DESKD_TOKEN' : `agent token: in ${daemon.tokenSource} (mode 0600)`,
+    daemon.operatorTokenSource === 'DESKD_OPERATOR_TOKEN' ? 'operator token: from DESKD_OPERATOR_TOKEN' : `operator token: in ${daemon.operatorTokenSource} (mode 0600)`,
+    `policy: ${daemon.runtime.policy.source}; audit log: ${daemon.runtime.auditPaths.log}`,
     `try: curl -H "Authorization: Bearer $(cat ${daemon.tokenSource === 'DESKD_TOKEN' ? '<token>' : daemon.tokenSource})" -X POST -H 'content-type: application/json' -d '{}' ${daemon.url}/v1/observe`,
   ].filter(Boolean);
   process.stdout.write(lines.join('\n') + '\n');
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     case '--no-virtual-display':
     case '--screen':
     case '--log-level':
+    case '--policy':
       return start(process.argv.slice(2));
     case 'version':
     case '--version':

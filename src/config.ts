@@ -23,6 +23,10 @@ export interface DaemonConfig {
   configDir: string;
   /** pino level (`DESKD_LOG_LEVEL`, `--log-level`; default info). */
   logLevel: string;
+  /** Policy file (`--policy`, `DESKD_POLICY`); null → the embedded safe defaults. */
+  policyPath: string | null;
+  /** Audit log file (`DESKD_AUDIT_LOG`); null → `<configDir>/audit.jsonl`. */
+  auditLogPath: string | null;
 }
 
 /**
@@ -56,6 +60,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       'no-virtual-display': { type: 'boolean' },
       screen: { type: 'string' },
       'log-level': { type: 'string' },
+      policy: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -79,20 +84,32 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     ocrWorkers: intFrom('DESKD_OCR_WORKERS', env.DESKD_OCR_WORKERS, 2, 1, 16),
     configDir: defaultConfigDir(env),
     logLevel: values['log-level'] ?? env.DESKD_LOG_LEVEL ?? 'info',
+    policyPath: values.policy ?? (env.DESKD_POLICY || null),
+    auditLogPath: env.DESKD_AUDIT_LOG || null,
   };
 }
 
+/** A bearer credential and where it came from. */
+export interface Credential {
+  token: string;
+  /** The environment variable or the file path it was read from. */
+  source: string;
+  /** True when the file was created on this start. */
+  created: boolean;
+}
+
 /**
- * The agent token: `DESKD_TOKEN` if set, else the token file `<configDir>/token`, created with 32 random
- * bytes (base64url) and mode 0600 on first start.
- * @returns the token and where it came from.
+ * A bearer token: from the environment variable `envName` if set, else from `<configDir>/<fileName>`,
+ * created with 32 random bytes (base64url) and mode 0600 on first start (a looser file is tightened).
+ * @throws DeskdError `VALIDATION_FAILED` when the variable holds fewer than 16 characters.
  */
-export async function resolveToken(configDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ token: string; source: string; created: boolean }> {
-  if (env.DESKD_TOKEN) {
-    if (env.DESKD_TOKEN.length < 16) throw new DeskdError('VALIDATION_FAILED', 'DESKD_TOKEN must be at least 16 characters');
-    return { token: env.DESKD_TOKEN, source: 'DESKD_TOKEN', created: false };
+export async function resolveCredential(configDir: string, envName: string, fileName: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential> {
+  const fromEnv = env[envName];
+  if (fromEnv) {
+    if (fromEnv.length < 16) throw new DeskdError('VALIDATION_FAILED', `${envName} must be at least 16 characters`);
+    return { token: fromEnv, source: envName, created: false };
   }
-  const file = join(configDir, 'token');
+  const file = join(configDir, fileName);
   try {
     const t = (await readFile(file, 'utf8')).trim();
     const st = await stat(file);
@@ -106,4 +123,14 @@ export async function resolveToken(configDir: string, env: NodeJS.ProcessEnv = p
   await writeFile(file, token + '\n', { mode: 0o600 });
   await chmod(file, 0o600);
   return { token, source: file, created: true };
+}
+
+/** The agent token: `DESKD_TOKEN` or `<configDir>/token`. See {@link resolveCredential}. */
+export function resolveToken(configDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential> {
+  return resolveCredential(configDir, 'DESKD_TOKEN', 'token', env);
+}
+
+/** The operator token (approves, resumes, reads the audit log): `DESKD_OPERATOR_TOKEN` or `<configDir>/operator-token`. */
+export function resolveOperatorToken(configDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential> {
+  return resolveCredential(configDir, 'DESKD_OPERATOR_TOKEN', 'operator-token', env);
 }

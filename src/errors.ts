@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   REF_NOT_FOUND: { status: 404, meaning: 'The ref does not exist in the given observation.' },
   /** The approval id is unknown (never issued, or forgotten). */
   APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
+  /** The action batch id is unknown or has expired. */
+  ACTION_NOT_FOUND: { status: 404, meaning: 'No action batch has this id (or it has expired from the journal).' },
   /** The targeted element moved, vanished or changed since it was observed. */
   STALE_REF: { status: 409, meaning: 'The targeted element moved, vanished or changed name since the observation; nothing was dispatched.' },
   /** The targeted element has no on-screen bounds to aim at. */

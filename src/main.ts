@@ -4,13 +4,10 @@ import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
-import { resolveToken, type DaemonConfig } from './config.js';
-import { createPlatform, startVirtualDesktop, type VirtualDesktopHandle } from './platform/index.js';
+import { resolveOperatorToken, resolveToken, type DaemonConfig } from './config.js';
+import type { VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
-import { ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
-import { OcrEngine } from './perception/ocr.js';
-import { createElementVerifier } from './perception/refs.js';
-import { Executor } from './actuation/executor.js';
+import { createRuntime, type Runtime } from './runtime.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -33,6 +30,10 @@ export interface Daemon {
   token: string;
   /** Where the token came from: `DESKD_TOKEN` or the token file's path. */
   tokenSource: string;
+  /** The operator token (approvals, resume, audit) and where it came from. */
+  operatorToken: string;
+  operatorTokenSource: string;
+  runtime: Runtime;
   app: FastifyInstance;
   platform: Platform;
   /** The virtual desktop deskd started, if any. */
@@ -47,64 +48,51 @@ export interface Daemon {
  * @throws DeskdError on bad configuration or when the virtual display cannot start.
  */
 export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger } = {}): Promise<Daemon> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'text', '*.text'], censor: '[redacted]' } });
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const c of cleanups.reverse()) await c().catch((e) => logger.warn({ err: e }, 'cleanup failed'));
-    cleanups.length = 0;
-  };
+  const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'text', '*.text', 'action.text'], censor: '[redacted]' } });
+  const runtime = await createRuntime(config, logger);
+  let app: FastifyInstance | null = null;
   try {
-    let desktop: VirtualDesktopHandle | null = null;
-    if (config.virtualDisplay) {
-      desktop = await startVirtualDesktop({ width: config.screen.width, height: config.screen.height, logger });
-      cleanups.push(() => desktop!.stop());
-      logger.info({ display: desktop.display }, 'started virtual display');
-    }
-    const platform = await createPlatform({ kind: config.platform, logger });
-    cleanups.push(() => platform.close());
-
-    const warnings: string[] = [];
-    let ocr: TextRecognizer | null = null;
-    try {
-      const engine = await OcrEngine.create({ workers: config.ocrWorkers });
-      cleanups.push(() => engine.close());
-      ocr = engine;
-    } catch (e) {
-      warnings.push(`OCR unavailable: ${(e as Error).message}`);
-      logger.warn({ err: e }, 'OCR unavailable');
-    }
-
-    const store = new ObservationStore();
-    const observer = new Observer(platform, ocr, store);
-    const executor = new Executor({
-      platform,
-      store,
-      verifyElement: createElementVerifier(platform, ocr),
-      navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
+    const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
+    app = await buildApp({
+      platform: runtime.platform,
+      observer: runtime.observer,
+      executor: runtime.executor,
+      token: tok.token,
+      operatorToken: op.token,
+      policy: { approvals: runtime.approvals, halt: runtime.halt, audit: runtime.audit },
+      version: VERSION,
+      logger,
+      warnings: runtime.warnings,
     });
-    const tok = await resolveToken(config.configDir);
-    const app = await buildApp({ platform, observer, executor, token: tok.token, version: VERSION, logger, warnings });
-    cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const onHup = () => void runtime.policy.reload();
+    process.on('SIGHUP', onHup);
     let closed = false;
+    const a = app;
     return {
       url: `http://${config.host}:${port}`,
       port,
       token: tok.token,
       tokenSource: tok.source,
-      app,
-      platform,
-      desktop,
+      operatorToken: op.token,
+      operatorTokenSource: op.source,
+      runtime,
+      app: a,
+      platform: runtime.platform,
+      desktop: runtime.desktop,
       async close() {
         if (closed) return;
         closed = true;
-        await cleanup();
+        process.off('SIGHUP', onHup);
+        await a.close().catch((e) => logger.warn({ err: e }, 'closing the HTTP server failed'));
+        await runtime.close();
       },
     };
   } catch (e) {
-    await cleanup();
+    await app?.close().catch(() => undefined);
+    await runtime.close();
     throw e;
   }
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DisplayInfo, MouseButton, Platform, Point } from '../platform/types.js';
+import type { DisplayInfo, MouseButton, Platform, Point, WindowInfo } from '../platform/types.js';
+import type { PolicyGate, GateResult } from '../policy/gate.js';
+import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import type { Action } from './schema.js';
 import { normalizeChord } from './keys.js';
@@ -37,13 +39,31 @@ export interface ActionResult {
   durationMs: number;
 }
 
-/** Answer of `POST /v1/actions`. */
+/** Answer of `POST /v1/actions` when the batch ran. */
 export interface ActionsResponse {
   actionId: string;
   status: 'done';
   results: ActionResult[];
   durationMs: number;
 }
+
+/** A batch waiting for the operator (policy `ask`): HTTP 202. `outcome` settles when it ran or was refused. */
+export interface PendingSubmission {
+  actionId: string;
+  status: 'pending_approval';
+  approvals: { id: string; index: number; ruleId: string; reason: string }[];
+  outcome: Promise<ActionsResponse>;
+}
+
+/** What was decided for one planned action: the window it lands in, the policy target, the gate's answer. */
+interface Check {
+  window: WindowInfo | null;
+  target: PolicyTarget | null;
+  gate: GateResult | null;
+}
+
+/** Number of characters typed between two focus checks. */
+export const TYPE_CHUNK = 24;
 
 /**
  * Checks a planned batch before anything is dispatched (the policy engine plugs in here).
@@ -61,7 +81,10 @@ export type ElementVerifier = (el: Element) => Promise<void>;
 export interface ExecutorDeps {
   platform: Platform;
   store: ObservationStore;
+  /** Extra check of a planned batch (tests, hardening). */
   gate?: ActionGate;
+  /** The permission-policy gate: every action is decided (and audited) before anything is dispatched. */
+  policy?: PolicyGate;
   verifyElement?: ElementVerifier;
   /** Navigation chords used for the OpenAI `back`/`forward` buttons, which XTest/CGEvent via nut-js cannot press. */
   navigationKeys?: { back: string[]; forward: string[] };
@@ -87,30 +110,140 @@ export class Executor {
   }
 
   /**
-   * Validate, gate and dispatch a batch. Nothing is dispatched when any action fails validation,
-   * target resolution or the gate.
-   * @throws DeskdError from {@link plan}, the gate, or `ACTION_FAILED` when the OS rejects an event.
+   * Validate, gate and dispatch a batch, waiting for any approvals it needs.
+   * @throws DeskdError from {@link plan}, the policy (`POLICY_DENIED`, `HALTED`, `RATE_LIMITED`, …),
+   *   `TARGET_CHANGED`, or `ACTION_FAILED` when the OS rejects an event.
    */
-  async run(actions: Action[]): Promise<ActionsResponse> {
-    const task = this.chain.then(async () => {
-      const t0 = performance.now();
+  async run(actions: Action[], actor = 'agent'): Promise<ActionsResponse> {
+    const s = await this.submit(actions, actor);
+    return s.status === 'done' ? s : s.outcome;
+  }
+
+  /**
+   * Validate and decide a batch; run it at once when every action is allowed, or return a pending
+   * submission when some action needs the operator's approval (policy `ask`). Nothing is dispatched
+   * when any action fails validation, target resolution or the policy.
+   * @param actor who asks (`agent`, `operator`, `task:<id>`, `mcp`), written to the audit log.
+   */
+  async submit(actions: Action[], actor = 'agent'): Promise<ActionsResponse | PendingSubmission> {
+    const actionId = `act_${randomUUID()}`;
+    const decided = await this.serial(async () => {
       const plan = await this.plan(actions);
       if (this.deps.gate) await this.deps.gate(plan);
-      const results: ActionResult[] = [];
-      for (const [i, p] of plan.entries()) {
-        const ts = performance.now();
-        try {
-          const r = await this.dispatch(p);
-          results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
-        } catch (e) {
-          const msg = `actions[${i}] (${p.type}) failed after ${i} of ${plan.length} completed: ${(e as Error).message}`;
-          throw new DeskdError(isDeskdError(e) ? e.code : 'ACTION_FAILED', msg);
-        }
-      }
-      return { actionId: `act_${randomUUID()}`, status: 'done' as const, results, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
+      const checks = await this.decide(plan, actor);
+      return { plan, checks };
     });
+    const asks = decided.checks.flatMap((c, index) => (c.gate?.effect === 'ask' ? [{ index, gate: c.gate }] : []));
+    if (asks.length === 0) return this.serial(() => this.dispatchAll(actionId, decided.plan, decided.checks));
+    const policy = this.deps.policy!;
+    const outcome = (async () => {
+      for (const a of asks) await policy.awaitApproval(a.gate);
+      return this.serial(() => this.dispatchAll(actionId, decided.plan, decided.checks));
+    })();
+    outcome.catch(() => undefined); // the caller may never wait for it
+    return {
+      actionId,
+      status: 'pending_approval',
+      approvals: asks.map((a) => ({ id: a.gate.approval.id, index: a.index, ruleId: a.gate.decision.ruleId, reason: a.gate.decision.reason })),
+      outcome,
+    };
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const task = this.chain.then(fn);
     this.chain = task.catch(() => undefined);
     return task;
+  }
+
+  /** The window an action lands in: under the point for pointer actions, the focused one for keys. */
+  private async windowFor(p: PlannedAction): Promise<WindowInfo | null> {
+    const w = this.deps.platform.windows;
+    switch (p.type) {
+      case 'click':
+      case 'move':
+      case 'scroll':
+        return w.windowAt(p.point);
+      case 'drag':
+        return w.windowAt(p.path[0]!);
+      case 'type':
+      case 'keypress':
+        return w.focused();
+      default:
+        return null;
+    }
+  }
+
+  /** Decide every planned action under the policy (decision records are written here). */
+  private async decide(plan: PlannedAction[], actor: string): Promise<Check[]> {
+    const out: Check[] = [];
+    const policy = this.deps.policy;
+    for (const p of plan) {
+      const window = await this.windowFor(p);
+      if (!policy) {
+        out.push({ window, target: null, gate: null });
+        continue;
+      }
+      const target: PolicyTarget = {
+        app: window?.app ?? null,
+        pid: window?.pid ?? null,
+        wmClass: window?.wmClass ?? null,
+        bundleId: window?.bundleId ?? null,
+        window: window?.title ?? null,
+        element: 'element' in p && p.element ? { role: p.element.role, name: p.element.name, states: p.element.states, bounds: p.element.bounds } : null,
+      };
+      if (p.type === 'type' || p.type === 'keypress') target.element = (await this.focusedElement()) ?? null;
+      out.push({ window, target, gate: await policy.check(toPolicyAction(p), target, actor) });
+    }
+    return out;
+  }
+
+  /** The focused accessible element (role and states only), so the policy can refuse typing into password fields. */
+  private async focusedElement(): Promise<PolicyTarget['element']> {
+    try {
+      const snap = await this.deps.platform.accessibility.snapshot({ scope: 'focused', budget: { maxDepth: 40, maxNodes: 3000, timeMs: 1500 } });
+      const stack = [...snap.roots];
+      while (stack.length) {
+        const n = stack.pop()!;
+        if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') return { role: n.role, name: n.name, states: n.states, bounds: n.bounds };
+        stack.push(...n.children);
+      }
+    } catch {
+      // No accessibility: the policy sees no element.
+    }
+    return null;
+  }
+
+  /** Re-check right before dispatch that the action still lands in the window it was decided on. */
+  private async assertSameWindow(p: PlannedAction, decided: WindowInfo | null, i: number): Promise<void> {
+    if (!this.deps.policy) return;
+    const now = await this.windowFor(p);
+    if ((now?.id ?? null) !== (decided?.id ?? null)) {
+      const name = (w: WindowInfo | null) => (w ? `${w.app ?? '?'} "${w.title ?? ''}" (${w.id})` : 'no window');
+      throw new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): the target window changed from ${name(decided)} to ${name(now)} since the decision; nothing more was dispatched`);
+    }
+  }
+
+  private async dispatchAll(actionId: string, plan: PlannedAction[], checks: Check[]): Promise<ActionsResponse> {
+    const t0 = performance.now();
+    const results: ActionResult[] = [];
+    const policy = this.deps.policy;
+    for (const [i, p] of plan.entries()) {
+      const ts = performance.now();
+      const check = checks[i]!;
+      try {
+        if (check.gate?.effect === 'ask') policy!.assertApprovalBound(check.gate, toPolicyAction(p), check.target!);
+        await this.assertSameWindow(p, check.window, i);
+        const r = await this.dispatch(p, () => this.assertSameWindow(p, check.window, i));
+        results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
+        if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
+      } catch (e) {
+        const code = isDeskdError(e) ? e.code : 'ACTION_FAILED';
+        const msg = `actions[${i}] (${p.type}) failed after ${i} of ${plan.length} completed: ${(e as Error).message}`;
+        if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: false, actionId, index: i, error: { code, message: msg } });
+        throw new DeskdError(code, msg);
+      }
+    }
+    return { actionId, status: 'done', results, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
   }
 
   private async planOne(a: Action, i: number, displays: DisplayInfo[]): Promise<PlannedAction> {
@@ -196,7 +329,7 @@ export class Executor {
     }
   }
 
-  private async dispatch(p: PlannedAction): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
+  private async dispatch(p: PlannedAction, recheck: () => Promise<void>): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
     const { mouse, keyboard, capture } = this.deps.platform;
     switch (p.type) {
       case 'click':
@@ -229,12 +362,21 @@ export class Executor {
         });
         return { point: p.path[p.path.length - 1]! };
       case 'type': {
-        // Newlines and tabs are pressed as keys; libnut types the rest literally.
+        // Newlines and tabs are pressed as keys; libnut types the rest literally, in chunks with the
+        // focused window re-checked between them.
         const parts = p.text.split(/([\n\t])/);
+        let first = true;
         for (const part of parts) {
           if (part === '\n') await this.tap(['enter']);
           else if (part === '\t') await this.tap(['tab']);
-          else if (part !== '') await keyboard.type(part);
+          else {
+            const chars = [...part];
+            for (let k = 0; k < chars.length; k += TYPE_CHUNK) {
+              if (!first) await recheck();
+              first = false;
+              await keyboard.type(chars.slice(k, k + TYPE_CHUNK).join(''));
+            }
+          }
         }
         return {};
       }
@@ -257,5 +399,27 @@ export class Executor {
   /** Press a chord: keys down in order (modifiers first), then released in reverse. */
   private tap(keys: string[]): Promise<void> {
     return this.withHeld(keys, async () => undefined);
+  }
+}
+
+/** The policy's view of a planned action (points resolved, keys normalised). */
+export function toPolicyAction(p: PlannedAction): PolicyAction {
+  switch (p.type) {
+    case 'click':
+      return { type: p.clicks === 2 ? 'double_click' : 'click', x: p.point.x, y: p.point.y, button: p.button, keys: p.hold };
+    case 'move':
+      return { type: 'move', x: p.point.x, y: p.point.y, keys: p.hold };
+    case 'scroll':
+      return { type: 'scroll', x: p.point.x, y: p.point.y, keys: p.hold };
+    case 'drag':
+      return { type: 'drag', path: p.path, keys: p.hold };
+    case 'type':
+      return { type: 'type', text: p.text };
+    case 'keypress':
+      return { type: 'keypress', keys: p.keys };
+    case 'wait':
+      return { type: 'wait' };
+    case 'screenshot':
+      return { type: 'screenshot' };
   }
 }

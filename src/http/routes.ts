@@ -6,6 +6,7 @@ import { ActionsBodySchema } from '../actuation/schema.js';
 import { parseActionsBody } from '../actuation/parse.js';
 import { encodeImage } from '../perception/image.js';
 import { resolveDisplay } from '../perception/observer.js';
+import type { ActionJournal } from '../actuation/journal.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -21,7 +22,7 @@ const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchem
  * HTTP API v1: health, screenshot, observe, actions. Error responses are `{"error": {code, message}}`
  * (see `src/errors.ts` and `docs/errors.md`).
  */
-export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, journal: ActionJournal): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get(
@@ -88,11 +89,21 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps):
       // failing action's index; the schema here documents it in the OpenAPI document.
       validatorCompiler: () => (data: unknown) => ({ value: data }),
       schema: {
-        summary: 'Run one action (OpenAI computer-use shape) or {"actions": [...]} in order; all are validated before any is dispatched',
+        summary:
+          'Run one action (OpenAI computer-use shape) or {"actions": [...]} in order; all are validated and decided by the policy before any is dispatched. 202 when an action waits for the operator (poll GET /v1/actions/:id).',
         body: ActionsBodySchema,
-        response: { 200: ActionsResponseSchema, ...errors },
+        response: {
+          200: ActionsResponseSchema,
+          202: z.object({ actionId: z.string(), status: z.literal('pending_approval'), approvals: z.array(z.object({ id: z.string(), index: z.number(), ruleId: z.string(), reason: z.string() })) }),
+          ...errors,
+        },
       },
     },
-    async (req) => deps.executor.run(parseActionsBody(req.body)),
+    async (req, reply) => {
+      const s = await deps.executor.submit(parseActionsBody(req.body), req.deskdRole ?? 'agent');
+      if (s.status === 'done') return s;
+      const entry = journal.track(s);
+      return reply.code(202).send({ actionId: entry.actionId, status: 'pending_approval' as const, approvals: entry.approvals });
+    },
   );
 }

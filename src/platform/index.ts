@@ -30,7 +30,11 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     return createFakePlatform();
   }
   if (kind === 'linux') {
-    const [{ X11Capture }, { AtspiAccessibility }] = await Promise.all([import('./linux/nutCapture.js'), import('./linux/atspi.js')]);
+    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }] = await Promise.all([
+      import('./linux/nutCapture.js'),
+      import('./linux/atspi.js'),
+      import('./linux/x11Windows.js'),
+    ]);
     const accessibility = new AtspiAccessibility();
     return {
       name: 'linux',
@@ -38,6 +42,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       mouse: new NutMouse(),
       keyboard: new NutKeyboard('LeftSuper'),
       accessibility,
+      windows: new X11Windows(),
       permissions: {
         async check() {
           return { accessibility: 'not-applicable', screenRecording: 'not-applicable' };
@@ -57,6 +62,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     keyboard: new NutKeyboard('LeftCmd'),
     accessibility: parts.accessibility,
     permissions: parts.permissions,
+    windows: parts.windows,
     close: () => parts.close(),
   };
 }

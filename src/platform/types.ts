@@ -174,6 +174,40 @@ export interface RawAccessibility {
   close(): Promise<void>;
 }
 
+/**
+ * A top-level window, as the window system reports it. Used by the policy engine to know which app an
+ * action lands in, and to re-check right before dispatch that it is still the same window.
+ */
+export interface WindowInfo {
+  /** Window-system id (X11 window id in hex, macOS CGWindowID). */
+  id: string;
+  /** Process name (Linux `/proc/PID/comm`, macOS localized app name), else WM_CLASS. */
+  app: string | null;
+  pid: number | null;
+  /** X11 WM_CLASS class name (e.g. `XTerm`). */
+  wmClass?: string | null;
+  /** X11 WM_CLASS instance name (e.g. `xterm`). */
+  instance?: string | null;
+  /** macOS bundle identifier. */
+  bundleId?: string | null;
+  /** Window title. */
+  title: string | null;
+  /** Frame in logical global points. */
+  bounds: Rect;
+}
+
+/** Top-level windows: Linux X11 (xwininfo/xprop/xdotool), macOS (CGWindowList through the helper). */
+export interface RawWindows {
+  /** Visible top-level windows, top-most first. */
+  list(): Promise<WindowInfo[]>;
+  /** The top-most visible window containing a point, or null (desktop). */
+  windowAt(p: Point): Promise<WindowInfo | null>;
+  /** The window receiving keyboard input, or null. */
+  focused(): Promise<WindowInfo | null>;
+  /** Whether the session's screen is locked (macOS `CGSessionCopyCurrentDictionary`); absent = never. */
+  screenLocked?(): Promise<boolean>;
+}
+
 /** Status of one OS permission. */
 export type PermissionStatus = 'granted' | 'denied' | 'not-determined' | 'not-applicable' | 'unknown';
 
@@ -192,6 +226,7 @@ export interface Platform {
   readonly keyboard: RawKeyboard;
   readonly accessibility: RawAccessibility;
   readonly permissions: RawPermissions;
+  readonly windows: RawWindows;
   /** Release every resource (D-Bus connections, helper processes). */
   close(): Promise<void>;
 }

@@ -78,6 +78,15 @@ export class PolicyGate {
   }
 
   /**
+   * Right before dispatching an approved action: the approval must be bound to exactly this action and
+   * the target it was decided on.
+   * @throws DeskdError `TARGET_CHANGED`.
+   */
+  assertApprovalBound(result: Extract<GateResult, { effect: 'ask' }>, action: PolicyAction, target: PolicyTarget): void {
+    this.deps.approvals.assertBound(result.approval.id, action, target);
+  }
+
+  /**
    * Audit what happened after dispatch.
    * @throws DeskdError `AUDIT_WRITE_FAILED`.
    */

@@ -8,6 +8,7 @@ import type {
   RawAXNode,
   RawImage,
   Rect,
+  WindowInfo,
 } from '../types.js';
 import { DeskdError } from '../../errors.js';
 
@@ -26,6 +27,8 @@ export interface FakePlatformOptions {
   /** Accessibility roots served by `snapshot`. Mutable through the returned handle. */
   tree?: RawAXNode[];
   focused?: FocusInfo | null;
+  /** Top-level windows, top-most first (default: one window "Fake App" covering the first display). */
+  windows?: WindowInfo[];
   /** Fill colour of captured frames, RGBA. */
   fill?: [number, number, number, number];
 }
@@ -35,6 +38,12 @@ export interface FakePlatform extends Platform {
   readonly events: FakeEvent[];
   tree: RawAXNode[];
   focusInfo: FocusInfo | null;
+  /** Top-level windows, top-most first; mutable. */
+  windowList: WindowInfo[];
+  /** Id of the focused window (default: the first window); null = none. */
+  focusedWindowId: string | null;
+  /** Screen-lock state reported by `windows.screenLocked`. */
+  locked: boolean;
   /** Custom frame producer (overrides the solid fill). */
   frame?: (display: DisplayInfo, region?: Rect) => RawImage;
 }
@@ -53,6 +62,25 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
     events: [],
     tree: opts.tree ?? [],
     focusInfo: opts.focused ?? null,
+    windowList: opts.windows ?? [{ id: '0x1', app: 'fakeapp', pid: 4242, wmClass: 'FakeApp', instance: 'fakeapp', title: 'Fake App', bounds: { x: displays[0]!.x, y: displays[0]!.y, width: displays[0]!.width, height: displays[0]!.height } }],
+    focusedWindowId: null,
+    locked: false,
+    windows: {
+      async list() {
+        return fp.windowList.map((w) => ({ ...w }));
+      },
+      async windowAt(p: Point) {
+        const w = fp.windowList.find((x) => p.x >= x.bounds.x && p.y >= x.bounds.y && p.x < x.bounds.x + x.bounds.width && p.y < x.bounds.y + x.bounds.height);
+        return w ? { ...w } : null;
+      },
+      async focused() {
+        const w = fp.focusedWindowId === null ? fp.windowList[0] : fp.windowList.find((x) => x.id === fp.focusedWindowId);
+        return w ? { ...w } : null;
+      },
+      async screenLocked() {
+        return fp.locked;
+      },
+    },
     capture: {
       async displays() {
         return displays.map((d) => ({ ...d }));

@@ -1,0 +1,112 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DaemonConfig } from './config.js';
+import { createPlatform, startVirtualDesktop, type VirtualDesktopHandle } from './platform/index.js';
+import type { Platform } from './platform/types.js';
+import { ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
+import { OcrEngine } from './perception/ocr.js';
+import { createElementVerifier } from './perception/refs.js';
+import { Executor } from './actuation/executor.js';
+import { PolicyStore } from './policy/loader.js';
+import { AuditLog } from './policy/audit.js';
+import { ApprovalManager } from './policy/approvals.js';
+import { HaltSwitch } from './policy/halt.js';
+import { TokenBucket } from './policy/rateLimit.js';
+import { PolicyGate } from './policy/gate.js';
+
+/**
+ * Everything deskd runs on, independent of how it is served (HTTP daemon, MCP over stdio):
+ * platform backend, OCR, observer, policy (store, gate, approvals, halt, audit) and executor.
+ */
+export interface Runtime {
+  config: DaemonConfig;
+  logger: Logger;
+  platform: Platform;
+  /** The virtual desktop deskd started, if any. */
+  desktop: VirtualDesktopHandle | null;
+  ocr: TextRecognizer | null;
+  observer: Observer;
+  executor: Executor;
+  policy: PolicyStore;
+  gate: PolicyGate;
+  approvals: ApprovalManager;
+  halt: HaltSwitch;
+  audit: AuditLog;
+  /** Path of the audit log and its HMAC key. */
+  auditPaths: { log: string; key: string };
+  /** Non-fatal start-up problems (e.g. OCR unavailable). */
+  warnings: string[];
+  /** Release everything, in reverse order of creation. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Build the runtime: virtual display (if configured) → platform → OCR → policy → observer/executor.
+ * On failure, whatever was started is stopped before the error is rethrown.
+ * @throws DeskdError `POLICY_INVALID` (bad policy file), `AUDIT_WRITE_FAILED` (audit log unusable), or a
+ *   virtual-display / platform error.
+ */
+export async function createRuntime(config: DaemonConfig, logger: Logger): Promise<Runtime> {
+  const cleanups: (() => Promise<void>)[] = [];
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    for (const c of cleanups.reverse()) await c().catch((e) => logger.warn({ err: e }, 'cleanup failed'));
+  };
+  try {
+    let desktop: VirtualDesktopHandle | null = null;
+    if (config.virtualDisplay) {
+      desktop = await startVirtualDesktop({ width: config.screen.width, height: config.screen.height, logger });
+      const d = desktop;
+      cleanups.push(() => d.stop());
+      logger.info({ display: desktop.display }, 'started virtual display');
+    }
+    const platform = await createPlatform({ kind: config.platform, logger });
+    cleanups.push(() => platform.close());
+
+    const warnings: string[] = [];
+    let ocr: TextRecognizer | null = null;
+    try {
+      const engine = await OcrEngine.create({ workers: config.ocrWorkers });
+      cleanups.push(() => engine.close());
+      ocr = engine;
+    } catch (e) {
+      warnings.push(`OCR unavailable: ${(e as Error).message}`);
+      logger.warn({ err: e }, 'OCR unavailable');
+    }
+
+    const policy = await PolicyStore.open({ path: config.policyPath, logger: logger.child({ component: 'policy' }) });
+    cleanups.push(async () => policy.close());
+    const auditPaths = { log: config.auditLogPath ?? join(config.configDir, 'audit.jsonl'), key: join(config.configDir, 'audit.key') };
+    const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key });
+    cleanups.push(() => audit.close());
+    const halt = new HaltSwitch();
+    const approvals = new ApprovalManager({ timeoutMs: policy.policy.approvals.timeoutMs });
+    cleanups.push(async () => void approvals.cancelAll('shutdown'));
+    const bucket = new TokenBucket(policy.policy.limits);
+    policy.on('reload', (r) => {
+      if (!r.ok) return;
+      bucket.configure(policy.policy.limits);
+      approvals.setTimeoutMs(policy.policy.approvals.timeoutMs);
+    });
+    const screenLocked = platform.windows.screenLocked?.bind(platform.windows);
+    const gate = new PolicyGate({ policy: () => policy.policy, halt, bucket, approvals, audit, ...(screenLocked ? { screenLocked } : {}) });
+    const unwire = gate.wireHalt((e) => logger.error({ err: e }, 'audit write failed on halt/resume'));
+    cleanups.push(async () => unwire());
+
+    const store = new ObservationStore();
+    const observer = new Observer(platform, ocr, store);
+    const executor = new Executor({
+      platform,
+      store,
+      policy: gate,
+      verifyElement: createElementVerifier(platform, ocr),
+      navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
+    });
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, gate, approvals, halt, audit, auditPaths, warnings, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

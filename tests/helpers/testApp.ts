@@ -1,0 +1,46 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import type { FakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { Executor } from '../../src/actuation/executor.js';
+import { createElementVerifier } from '../../src/perception/refs.js';
+import { parsePolicy } from '../../src/policy/parse.js';
+import { AuditLog } from '../../src/policy/audit.js';
+import { ApprovalManager } from '../../src/policy/approvals.js';
+import { HaltSwitch } from '../../src/policy/halt.js';
+import { TokenBucket } from '../../src/policy/rateLimit.js';
+import { PolicyGate } from '../../src/policy/gate.js';
+
+export const AGENT_TOKEN = 'agent-token-0123456789abcdef';
+export const OPERATOR_TOKEN = 'operator-token-0123456789abcdef';
+
+/** An app on the fake platform with the real policy engine, approvals, halt switch and audit log (in a temp dir). */
+export async function buildPolicyApp(platform: FakePlatform, policyYaml: string, ocr: TextRecognizer | null = null) {
+  const dir = await mkdtemp(join(tmpdir(), 'deskd-test-'));
+  const policy = parsePolicy(policyYaml, 'test-policy.yaml');
+  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const halt = new HaltSwitch();
+  const approvals = new ApprovalManager({ timeoutMs: policy.approvals.timeoutMs });
+  const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
+  gate.wireHalt();
+  const store = new ObservationStore();
+  const observer = new Observer(platform, ocr, store);
+  const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, ocr) });
+  const app: FastifyInstance = await buildApp({
+    platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't',
+    policy: { approvals, halt, audit },
+  });
+  return {
+    app, audit, approvals, halt, dir,
+    auditPath: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key'),
+    async close() {
+      await app.close();
+      approvals.cancelAll('test');
+      await audit.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
