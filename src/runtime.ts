@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from './config.js';
 import { createPlatform, startVirtualDesktop, type VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
-import { ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
+import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
+import { perceptionMask } from './policy/perception.js';
 import { OcrEngine } from './perception/ocr.js';
 import { createElementVerifier } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';
@@ -96,7 +97,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     cleanups.push(async () => unwire());
 
     const store = new ObservationStore();
-    const observer = new Observer(platform, ocr, store);
+    const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, () => perceptionMask(platform, policy.policy));
     const executor = new Executor({
       platform,
       store,

@@ -5,7 +5,6 @@ import type { AppDeps } from '../app.js';
 import { ActionsBodySchema } from '../actuation/schema.js';
 import { parseActionsBody } from '../actuation/parse.js';
 import { encodeImage } from '../perception/image.js';
-import { resolveDisplay } from '../perception/observer.js';
 import type { ActionJournal } from '../actuation/journal.js';
 import {
   ActionsResponseSchema,
@@ -50,8 +49,8 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       },
     },
     async (req, reply) => {
-      const d = await resolveDisplay(deps.platform, req.query.display);
-      const img = await encodeImage(await deps.platform.capture.capture(d.id), req.query.format, { toPoints: req.query.scale === 'points' });
+      const { display: d, image } = await deps.observer.capture(req.query.display);
+      const img = await encodeImage(image, req.query.format, { toPoints: req.query.scale === 'points' });
       void reply
         .header('content-type', img.mimeType)
         .header('x-deskd-scale', String(img.scale))

@@ -4,6 +4,7 @@ import type { AXBudget, DisplayInfo, FocusInfo, Platform, RawImage } from '../pl
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
+import { isEmptyMask, isMasked, maskImage, maskTree, type PerceptionGate, type PerceptionMask } from './mask.js';
 
 /** What the observer needs from an OCR engine (see `src/perception/ocr.ts`). */
 export interface TextRecognizer {
@@ -99,7 +100,23 @@ export class Observer {
     private readonly ocr: TextRecognizer | null,
     readonly store: ObservationStore,
     private readonly budget: AXBudget = DEFAULT_AX_BUDGET,
+    private readonly perceptionGate: PerceptionGate | null = null,
   ) {}
+
+  /** The current perception mask (empty without a gate). */
+  async mask(): Promise<PerceptionMask> {
+    return this.perceptionGate ? this.perceptionGate() : { regions: [], apps: [], ruleIds: [] };
+  }
+
+  /**
+   * Capture a display with masked regions blacked out (what `GET /v1/screenshot` serves).
+   * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED`.
+   */
+  async capture(displayId?: number): Promise<{ display: DisplayInfo; image: RawImage }> {
+    const display = await resolveDisplay(this.platform, displayId);
+    const [image, mask] = await Promise.all([this.platform.capture.capture(display.id), this.mask()]);
+    return { display, image: maskImage(image, mask.regions) };
+  }
 
   /**
    * Observe one display.
@@ -112,12 +129,14 @@ export class Observer {
     const shot = opts.screenshot ?? 'none';
     const display = await resolveDisplay(this.platform, opts.display);
     const warnings: string[] = [];
+    const mask = await this.mask();
+    if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
 
     let captureMs = 0;
     let image: RawImage | null = null;
     if (wantOcr || shot !== 'none') {
       const tc = performance.now();
-      image = await this.platform.capture.capture(display.id);
+      image = maskImage(await this.platform.capture.capture(display.id), mask.regions);
       captureMs = performance.now() - tc;
     }
 
@@ -141,7 +160,7 @@ export class Observer {
           this.platform.accessibility.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }),
           this.platform.accessibility.focused().catch(() => null),
         ]);
-        return { roots: snap.roots, truncated: snap.truncated, focused, ms: performance.now() - ta };
+        return { roots: maskTree(snap.roots, mask), truncated: snap.truncated, focused, ms: performance.now() - ta };
       } catch (e) {
         warnings.push(`accessibility: ${(e as Error).message}`);
         return { roots: [], truncated: false, focused: null, ms: performance.now() - ta };
@@ -150,15 +169,19 @@ export class Observer {
     const encodeTask = image && shot !== 'none' ? encodeImage(image, shot) : Promise.resolve(undefined);
 
     const [ocr, ax, screenshot] = await Promise.all([ocrTask, axTask, encodeTask]);
-    const elements = fuseElements(flattenAccessibility(ax.roots, display), ocr.lines);
+    // Masked pixels are black already; drop anything OCR still made of them.
+    const words = ocr.words.filter((w) => !isMasked(w.bounds, mask.regions));
+    const lines = ocr.lines.filter((l) => !isMasked(l.bounds, mask.regions));
+    const focused = ax.focused && mask.apps.includes(ax.focused.app.toLowerCase()) ? null : ax.focused;
+    const elements = fuseElements(flattenAccessibility(ax.roots, display), lines);
     const obs: Observation = {
       observationId: `obs_${randomUUID()}`,
       takenAt: Date.now(),
       display,
-      focused: ax.focused,
+      focused,
       elements,
-      words: ocr.words,
-      lines: ocr.lines,
+      words,
+      lines,
       truncated: ax.truncated,
       warnings,
       timings: { captureMs: round(captureMs), ocrMs: round(ocr.ms), accessibilityMs: round(ax.ms), totalMs: round(performance.now() - t0) },

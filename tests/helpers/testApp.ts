@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import type { FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { perceptionMask } from '../../src/policy/perception.js';
 import { Executor } from '../../src/actuation/executor.js';
 import { createElementVerifier } from '../../src/perception/refs.js';
 import { parsePolicy } from '../../src/policy/parse.js';
@@ -27,7 +28,7 @@ export async function buildPolicyApp(platform: FakePlatform, policyYaml: string,
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
   gate.wireHalt();
   const store = new ObservationStore();
-  const observer = new Observer(platform, ocr, store);
+  const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, () => perceptionMask(platform, policy));
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, ocr) });
   const app: FastifyInstance = await buildApp({
     platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't',

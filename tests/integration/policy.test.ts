@@ -35,6 +35,42 @@ afterEach(async () => t.close());
 
 const act = (payload: unknown, headers = agent) => t.app.inject({ method: 'POST', url: '/v1/actions', headers, payload: payload as object });
 
+describe('perception is gated', () => {
+  it('a masked app is blacked out in screenshots and left out of OCR and accessibility results', async () => {
+    await t.close();
+    platform.fill = [250, 250, 250, 255];
+    platform.tree = [
+      { handle: 'x1', role: 'application', platformRole: 'application', name: 'xterm', bounds: null, states: [], actions: [], children: [
+        { handle: 'x2', role: 'textbox', platformRole: 'terminal', name: 'secret terminal', bounds: { x: 650, y: 50, width: 200, height: 100 }, states: [], actions: [], children: [] },
+      ] },
+      { handle: 'c1', role: 'application', platformRole: 'application', name: 'gnome-calculator', bounds: null, states: [], actions: [], children: [
+        { handle: 'c2', role: 'button', platformRole: 'push button', name: '7', bounds: { x: 50, y: 50, width: 40, height: 40 }, states: [], actions: ['click'], children: [] },
+      ] },
+    ];
+    const ocr = {
+      async recognize() {
+        return {
+          words: [{ text: 'hunter2', bounds: { x: 700, y: 60, width: 60, height: 16 }, confidence: 0.9 }, { text: 'Calculator', bounds: { x: 100, y: 10, width: 80, height: 16 }, confidence: 0.9 }],
+          lines: [{ text: 'hunter2', bounds: { x: 700, y: 60, width: 60, height: 16 } }, { text: 'Calculator', bounds: { x: 100, y: 10, width: 80, height: 16 } }],
+        };
+      },
+    };
+    t = await buildPolicyApp(platform, POLICY + 'perception:\n  mask: ["xterm"]\n', ocr);
+    const o = (await t.app.inject({ method: 'POST', url: '/v1/observe', headers: agent, payload: {} })).json();
+    const text = JSON.stringify(o);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('secret terminal');
+    expect(o.elements.map((e: { name: string }) => e.name)).toEqual(expect.arrayContaining(['7', 'Calculator']));
+    expect(o.warnings.join(' ')).toMatch(/masked by policy/);
+    const shot = await t.app.inject({ method: 'GET', url: '/v1/screenshot?format=png', headers: agent });
+    const sharp = (await import('sharp')).default;
+    const { data, info } = await sharp(shot.rawPayload).raw().toBuffer({ resolveWithObject: true });
+    const px = (x: number, y: number) => data[(y * info.width + x) * info.channels]!;
+    expect(px(700, 100)).toBe(0); // inside the xterm: masked
+    expect(px(100, 100)).toBe(250); // inside the calculator: visible
+  });
+});
+
 describe('policy on /v1/actions (fake platform, real engine, real audit log)', () => {
   it('allows a click in an allowed app and audits decision then result', async () => {
     const r = await act({ type: 'click', x: 100, y: 100 });

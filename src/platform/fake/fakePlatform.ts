@@ -44,6 +44,8 @@ export interface FakePlatform extends Platform {
   focusedWindowId: string | null;
   /** Screen-lock state reported by `windows.screenLocked`. */
   locked: boolean;
+  /** Fill colour of frames, RGBA; mutable. */
+  fill: [number, number, number, number];
   /** Custom frame producer (overrides the solid fill). */
   frame?: (display: DisplayInfo, region?: Rect) => RawImage;
 }
@@ -55,12 +57,13 @@ export interface FakePlatform extends Platform {
  */
 export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform {
   const displays: DisplayInfo[] = opts.displays ?? [{ id: 0, x: 0, y: 0, width: 1280, height: 800, scaleFactor: 1, primary: true }];
-  const fill = opts.fill ?? [255, 255, 255, 255];
+
   let pointer: Point = { x: 0, y: 0 };
   const fp: FakePlatform = {
     name: 'fake',
     events: [],
     tree: opts.tree ?? [],
+    fill: opts.fill ?? [255, 255, 255, 255],
     focusInfo: opts.focused ?? null,
     windowList: opts.windows ?? [{ id: '0x1', app: 'fakeapp', pid: 4242, wmClass: 'FakeApp', instance: 'fakeapp', title: 'Fake App', bounds: { x: displays[0]!.x, y: displays[0]!.y, width: displays[0]!.width, height: displays[0]!.height } }],
     focusedWindowId: null,
@@ -93,7 +96,7 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
         const width = Math.round(r.width * d.scaleFactor);
         const height = Math.round(r.height * d.scaleFactor);
         const data = Buffer.alloc(width * height * 4);
-        for (let i = 0; i < data.length; i += 4) data.set(fill, i);
+        for (let i = 0; i < data.length; i += 4) data.set(fp.fill, i);
         return { data, width, height, channels: 4, scale: d.scaleFactor, origin: { x: r.x, y: r.y } };
       },
     },
