@@ -191,3 +191,45 @@ describe('macOS permissions', () => {
     expect(await p.permissions.check()).toEqual({ accessibility: 'denied', screenRecording: 'denied' });
   });
 });
+
+describe('macOS windows', () => {
+  let p: MacPlatformParts | null = null;
+  afterEach(async () => {
+    await p?.close();
+    p = null;
+  });
+
+  it('lists ordinary windows (layer 0) front to back', async () => {
+    p = await parts('windows.jsonl');
+    const list = await p.windows.list();
+    expect(list.map((w) => [w.id, w.app, w.title])).toEqual([
+      ['9012', 'Safari', 'Example Domain'],
+      ['8807', 'Terminal', 'deskd — zsh — 80×24'],
+      ['211', 'Finder', null],
+    ]);
+  });
+
+  it('finds the window under a point, including on the display at negative coordinates', async () => {
+    p = await parts('windows.jsonl');
+    expect((await p.windows.windowAt({ x: -1000, y: 0 }))?.app).toBe('Safari');
+  });
+
+  it('skips the menu bar layer when finding the window under a point', async () => {
+    p = await parts('windows.jsonl');
+    expect(await p.windows.windowAt({ x: 200, y: 10 })).toBeNull();
+    expect((await p.windows.windowAt({ x: 1400, y: 40 }))?.app).toBe('Finder');
+    expect((await p.windows.windowAt({ x: 200, y: 150 }))?.app).toBe('Terminal');
+  });
+
+  it('reports the front-most window of the frontmost app as focused', async () => {
+    p = await parts('windows.jsonl');
+    expect(await p.windows.focused()).toEqual({
+      id: '8807',
+      app: 'Terminal',
+      pid: 733,
+      bundleId: 'com.apple.Terminal',
+      title: 'deskd — zsh — 80×24',
+      bounds: { x: 100, y: 100, width: 800, height: 500 },
+    });
+  });
+});

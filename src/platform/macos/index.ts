@@ -7,12 +7,14 @@ import { HelperClient, type HelperClientOptions, type HelperEvent } from './help
 import { MacAccessibility, type MacAccessibilityOptions } from './macAccessibility.js';
 import { MacCapture, type MacCaptureOptions } from './macCapture.js';
 import { MacPermissions, type MacPermissionsOptions } from './macPermissions.js';
+import { MacWindows } from './macWindows.js';
 
 export { HelperClient, resolveHelperPath, missingHelperMessage } from './helperClient.js';
 export type { HelperClientOptions, HelperProcessLike, HelperEvent, HelperStats } from './helperClient.js';
 export { MacCapture } from './macCapture.js';
 export { MacAccessibility } from './macAccessibility.js';
 export { MacPermissions } from './macPermissions.js';
+export { MacWindows } from './macWindows.js';
 
 /** Options of {@link createMacPlatformParts}. */
 export interface MacPlatformOptions {
@@ -32,6 +34,8 @@ export interface MacPlatformParts {
   capture: MacCapture;
   accessibility: MacAccessibility;
   permissions: MacPermissions;
+  /** Top-level windows (CGWindowList) and the lock state. */
+  windows: MacWindows;
   /** The helper client (for diagnostics: `stats`, `hello`). */
   client: HelperClient;
   /**
@@ -60,15 +64,14 @@ export async function createMacPlatformParts(opts: MacPlatformOptions = {}): Pro
     else if (e.type === 'backoff') log.info({ component: 'macos-helper', ...e }, 'macOS helper restart scheduled');
   };
   const client = opts.client ?? new HelperClient({ ...opts.helper, onEvent });
+  const windows = new MacWindows(client);
   return {
     client,
     capture: new MacCapture(client, opts.capture),
     accessibility: new MacAccessibility(client, opts.accessibility),
     permissions: new MacPermissions(client, opts.permissions),
-    async screenLocked() {
-      const r = await client.request('screenLocked', {});
-      return r.locked || !r.onConsole;
-    },
+    windows,
+    screenLocked: () => windows.screenLocked(),
     close: () => client.close(),
   };
 }

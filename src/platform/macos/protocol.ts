@@ -26,7 +26,7 @@ export const HelperPermissionSchema = z.enum(['accessibility', 'screenRecording'
 export type HelperPermission = z.infer<typeof HelperPermissionSchema>;
 
 /** The names of the operations of protocol 1. */
-export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'screenLocked', 'permissions'] as const;
+export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'windows', 'screenLocked', 'permissions'] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
 /** The handshake: the first line the helper writes. */
@@ -223,6 +223,28 @@ export const FocusedResultSchema = z.object({
 });
 export type FocusedResult = z.infer<typeof FocusedResultSchema>;
 
+/**
+ * One on-screen window from `CGWindowListCopyWindowInfo(.optionOnScreenOnly | .excludeDesktopElements)`,
+ * front to back. `title` (kCGWindowName) is null without Screen Recording (macOS 10.15+ hides other apps' titles).
+ */
+export const HelperWindowSchema = z.object({
+  /** kCGWindowNumber (CGWindowID). */
+  id: z.number().int().nonnegative(),
+  pid: z.number().int(),
+  /** kCGWindowOwnerName. */
+  app: z.string().nullable(),
+  bundleId: z.string().nullable(),
+  title: z.string().nullable(),
+  /** kCGWindowBounds, global points. */
+  bounds: FrameSchema,
+  /** kCGWindowLayer: 0 for ordinary windows; the menu bar, Dock and overlays use other layers. */
+  layer: z.number().int(),
+});
+export type HelperWindow = z.infer<typeof HelperWindowSchema>;
+/** `windows` result: on-screen windows front to back, and the frontmost application's pid (NSWorkspace). */
+export const WindowsResultSchema = z.object({ windows: z.array(HelperWindowSchema), frontmostPid: z.number().int().nullable() });
+export type WindowsResult = z.infer<typeof WindowsResultSchema>;
+
 /** `CGSessionCopyCurrentDictionary`: `CGSSessionScreenIsLocked` and `kCGSSessionOnConsoleKey`. */
 export const ScreenLockedResultSchema = z.object({ locked: z.boolean(), onConsole: z.boolean() });
 export type ScreenLockedResult = z.infer<typeof ScreenLockedResultSchema>;
@@ -248,6 +270,7 @@ export const OPS = {
   setValue: { params: SetValueParamsSchema, result: DoneResultSchema },
   focus: { params: FocusParamsSchema, result: DoneResultSchema },
   focused: { params: z.object({}).strict(), result: FocusedResultSchema },
+  windows: { params: z.object({}).strict(), result: WindowsResultSchema },
   screenLocked: { params: z.object({}).strict(), result: ScreenLockedResultSchema },
   permissions: { params: PermissionsParamsSchema, result: PermissionsResultSchema },
 } as const satisfies Record<OpName, { params: z.ZodType; result: z.ZodType }>;

@@ -24,6 +24,7 @@ let operations: [(name: String, permissions: [String])] = [
     ("setValue", ["accessibility"]),
     ("focus", ["accessibility"]),
     ("focused", ["accessibility"]),
+    ("windows", []),
     ("screenLocked", []),
     ("permissions", []),
 ]

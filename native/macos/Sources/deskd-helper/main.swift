@@ -66,6 +66,8 @@ func handle(_ line: String) {
         AX.queue.async { answer(id) { try AX.focus(params) } }
     case "focused":
         Task { @MainActor in answer(id) { Focus.focused() } }
+    case "windows":
+        Task { @MainActor in answer(id) { Windows.list() } }
     case "screenLocked":
         answer(id) { Focus.screenLocked() }
     case "permissions":
