@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   PERMISSION_DENIED_SCREEN_RECORDING: { status: 403, meaning: 'The OS has not granted the Screen Recording permission to the process that needs it.' },
   /** The credential used is valid but not allowed on this route (the agent token on an operator route). */
   FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log or change the policy.' },
+  /** The Host or Origin header is not this daemon's loopback address, or a cookie-authenticated request lacks the console's CSRF header. */
+  ORIGIN_NOT_ALLOWED: { status: 403, meaning: 'The `Host` or `Origin` header is not a loopback address of this daemon (DNS-rebinding and cross-site protection), or a console (cookie) request that changes state lacks the `X-Deskd-Console: 1` header.' },
   /** No route matches. */
   NOT_FOUND: { status: 404, meaning: 'No route matches the method and path.' },
   /** The requested display id does not exist. */
@@ -38,6 +40,8 @@ export const ERROR_CODES = {
   REF_NOT_FOUND: { status: 404, meaning: 'The ref does not exist in the given observation.' },
   /** The approval id is unknown (never issued, or forgotten). */
   APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
+  /** The task id is unknown (never started, or forgotten after the runner's history cap). */
+  TASK_NOT_FOUND: { status: 404, meaning: 'No task has this id (never started, or evicted from the task history).' },
   /** The action batch id is unknown or has expired. */
   ACTION_NOT_FOUND: { status: 404, meaning: 'No action batch has this id (or it has expired from the journal).' },
   /** The targeted element moved, vanished or changed since it was observed. */
@@ -48,6 +52,8 @@ export const ERROR_CODES = {
   APPROVAL_ALREADY_DECIDED: { status: 409, meaning: 'The approval was already decided (approved, denied or timed out); a second decision is refused.' },
   /** The window/element under the action is no longer the one the policy decision was made on. */
   TARGET_CHANGED: { status: 409, meaning: 'The focused window, or the window or element under the point, changed since the policy decision; nothing (more) was dispatched.' },
+  /** A task used its step budget without the model finishing. */
+  STEP_LIMIT_REACHED: { status: 422, meaning: 'The task used all its steps (`maxSteps`) before the model called `done` or gave a final answer.' },
   /** The body is larger than allowed. */
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the size limit.' },
   /** The body's content type is not `application/json`. */
@@ -68,8 +74,14 @@ export const ERROR_CODES = {
   AUDIT_WRITE_FAILED: { status: 500, meaning: 'The audit log could not be appended and synced; the action was refused (fail closed).' },
   /** Unexpected server error. */
   INTERNAL: { status: 500, meaning: 'An unexpected error; the daemon log has details.' },
+  /** The model endpoint failed: an error status, a connection failure or timeout after every retry, or an answer deskd cannot use. */
+  MODEL_ERROR: { status: 502, meaning: 'The model endpoint (OpenAI or compatible) answered an error, could not be reached after the retries (429/5xx/timeouts are retried with backoff), or sent an answer deskd cannot use.' },
+  /** No model is configured for tasks (no API key). */
+  MODEL_NOT_CONFIGURED: { status: 503, meaning: 'Tasks need a model: set `OPENAI_API_KEY` (and `OPENAI_BASE_URL` for a compatible endpoint).' },
   /** The accessibility API cannot be reached. */
   ACCESSIBILITY_UNAVAILABLE: { status: 503, meaning: 'The accessibility API (AT-SPI bus, AXUIElement) cannot be reached.' },
+  /** The private virtual desktop (Xvfb, session bus, AT-SPI bus) could not be started. */
+  VIRTUAL_DISPLAY_FAILED: { status: 503, meaning: 'The private virtual desktop (Xvfb, D-Bus session bus, AT-SPI bus) could not be started; the message names the missing Debian package or the failing component.' },
   /** The macOS native helper is missing, crashed or did not answer. */
   HELPER_UNAVAILABLE: { status: 503, meaning: 'The native helper is missing, crashed, or did not answer in time.' },
   /** An operation did not finish within its deadline. */
