@@ -1,0 +1,174 @@
+/**
+ * Helpers for e2e tests on a private virtual desktop (Xvfb + session bus + AT-SPI bus).
+ *
+ * Each test file starts its own desktop with {@link startDesktop} (a free display from :90 upward, or
+ * `DESKD_TEST_DISPLAY=N` to force one), launches real applications with {@link launchApp} (or the
+ * `launch*` shortcuts) and polls with {@link waitFor}. Nothing relies on an ambient DISPLAY.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyDesktopEnv, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
+
+export type { VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
+
+/**
+ * Start a virtual desktop and point this process at it (DISPLAY, DBUS_SESSION_BUS_ADDRESS; NO_AT_BRIDGE,
+ * GTK_A11Y unset). `stop()` also restores the previous environment.
+ */
+export async function startDesktop(opts: { width?: number; height?: number } = {}): Promise<VirtualDesktop> {
+  const forced = process.env.DESKD_TEST_DISPLAY ? Number(process.env.DESKD_TEST_DISPLAY) : undefined;
+  const d = await startVirtualDesktop({ width: opts.width ?? 1920, height: opts.height ?? 1080, ...(forced !== undefined ? { displayNumber: forced } : {}) });
+  const previous = applyDesktopEnv(d);
+  const stop = d.stop.bind(d);
+  return {
+    ...d,
+    async stop() {
+      await stop();
+      for (const [k, v] of Object.entries(previous)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    },
+  };
+}
+
+/** A launched application. */
+export interface AppHandle {
+  pid: number;
+  child: ChildProcess;
+  /** Captured stdout + stderr (first 64 KiB), for failure messages. */
+  output(): string;
+  /** True once the process has exited. */
+  exited(): boolean;
+  /** Kill the app's process group (SIGTERM, then SIGKILL after 2 s); also removes its temp dirs. Idempotent. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Launch `cmd args` in its own process group with this process's environment plus `env`
+ * (keys set to `undefined` are removed). `NO_AT_BRIDGE` and `GTK_A11Y` are always removed so GTK apps
+ * join the accessibility bus.
+ */
+export function launchApp(cmd: string, args: string[], env: Record<string, string | undefined> = {}, cleanup: string[] = []): AppHandle {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env };
+  delete fullEnv.NO_AT_BRIDGE;
+  delete fullEnv.GTK_A11Y;
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete fullEnv[k];
+    else fullEnv[k] = v;
+  }
+  const child = spawn(cmd, args, { env: fullEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let gone = false;
+  const grab = (d: Buffer) => {
+    if (out.length < 65536) out += d.toString('utf8');
+  };
+  child.stdout!.on('data', grab);
+  child.stderr!.on('data', grab);
+  child.on('error', (e) => {
+    gone = true;
+    out += `\n[spawn error] ${e.message}`;
+  });
+  const exitP = new Promise<void>((r) =>
+    child.once('exit', () => {
+      gone = true;
+      r();
+    }),
+  );
+  let killing: Promise<void> | null = null;
+  return {
+    pid: child.pid ?? -1,
+    child,
+    output: () => out,
+    exited: () => gone,
+    kill() {
+      killing ??= (async () => {
+        const sig = (s: NodeJS.Signals) => {
+          try {
+            if (child.pid) process.kill(-child.pid, s);
+          } catch {
+            /* gone */
+          }
+        };
+        sig('SIGTERM');
+        const groupAlive = () => {
+          try {
+            if (child.pid) process.kill(-child.pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        const deadline = Date.now() + 2000;
+        while (Date.now() < deadline && groupAlive()) await new Promise((r) => setTimeout(r, 25));
+        if (groupAlive()) sig('SIGKILL');
+        await Promise.race([exitP, new Promise((r) => setTimeout(r, 500))]);
+        for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+      })();
+      return killing;
+    },
+  };
+}
+
+/** gnome-calculator with in-memory GSettings (no dconf writes), accessibility on. */
+export function launchCalculator(): AppHandle {
+  return launchApp('gnome-calculator', [], { GSETTINGS_BACKEND: 'memory', NO_AT_BRIDGE: undefined, GTK_A11Y: undefined });
+}
+
+/** xterm at the top-left corner, 80x20 characters. */
+export function launchXterm(extraArgs: string[] = []): AppHandle {
+  return launchApp('xterm', ['-geometry', '80x20+0+0', ...extraArgs]);
+}
+
+/**
+ * Chromium with its accessibility tree on (`ACCESSIBILITY_ENABLED=1`, `--force-renderer-accessibility`),
+ * placed at (0, 0) with the given size (there is no window manager under Xvfb), a throw-away profile,
+ * no sandbox/GPU/network chatter.
+ */
+export function launchChromium(url: string, opts: { width?: number; height?: number } = {}): AppHandle {
+  const profile = mkdtempSync(join(tmpdir(), 'deskd-chromium-'));
+  const w = opts.width ?? 1280;
+  const h = opts.height ?? 800;
+  return launchApp(
+    'chromium',
+    [
+      '--force-renderer-accessibility',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--password-store=basic',
+      `--user-data-dir=${profile}`,
+      '--window-position=0,0',
+      `--window-size=${w},${h}`,
+      url,
+    ],
+    { ACCESSIBILITY_ENABLED: '1' },
+    [profile],
+  );
+}
+
+/**
+ * Poll `fn` every `intervalMs` until it returns a value other than `undefined`, `null` or `false`
+ * (errors count as "not yet"), and return that value.
+ * @throws Error naming `what` and the last error when `timeoutMs` passes.
+ */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, what = 'condition', intervalMs = 100): Promise<NonNullable<Exclude<T, false>>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== null && v !== false) return v as NonNullable<Exclude<T, false>>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
