@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyDesktopEnv, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
+import { applyDesktopEnv, killProcessGroup, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
 
 export type { VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
 
@@ -85,25 +85,7 @@ export function launchApp(cmd: string, args: string[], env: Record<string, strin
     exited: () => gone,
     kill() {
       killing ??= (async () => {
-        const sig = (s: NodeJS.Signals) => {
-          try {
-            if (child.pid) process.kill(-child.pid, s);
-          } catch {
-            /* gone */
-          }
-        };
-        sig('SIGTERM');
-        const groupAlive = () => {
-          try {
-            if (child.pid) process.kill(-child.pid, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        };
-        const deadline = Date.now() + 2000;
-        while (Date.now() < deadline && groupAlive()) await new Promise((r) => setTimeout(r, 25));
-        if (groupAlive()) sig('SIGKILL');
+        if (child.pid) await killProcessGroup(child.pid);
         await Promise.race([exitP, new Promise((r) => setTimeout(r, 500))]);
         for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
       })();

@@ -39,6 +39,11 @@ const PRESS_SYNONYMS = ['press', 'click', 'activate'];
 export interface AtspiOptions {
   /** Session bus address; default `process.env.DBUS_SESSION_BUS_ADDRESS` at connect time. */
   sessionBusAddress?: string;
+  /**
+   * Accessibility bus address, skipping `org.a11y.Bus.GetAddress`. Default: `AT_SPI_BUS_ADDRESS` from the
+   * environment when no `sessionBusAddress` is given, else asked from the session bus.
+   */
+  a11yBusAddress?: string;
   /** Timeout of each D-Bus call, ms. Default 1500. */
   callTimeoutMs?: number;
   /** Most D-Bus calls in flight at once. Default 256. */
@@ -174,7 +179,7 @@ export class AtspiAccessibility implements RawAccessibility {
 
   private async connect(): Promise<MessageBus> {
     const sessionAddress = this.opts.sessionBusAddress ?? process.env.DBUS_SESSION_BUS_ADDRESS;
-    let a11yAddress = process.env.AT_SPI_BUS_ADDRESS || null;
+    let a11yAddress = this.opts.a11yBusAddress ?? (this.opts.sessionBusAddress ? null : process.env.AT_SPI_BUS_ADDRESS || null);
     if (!a11yAddress) {
       if (!sessionAddress) {
         throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set (start deskd inside a desktop session, or with a virtual desktop)');
@@ -520,7 +525,9 @@ export class AtspiAccessibility implements RawAccessibility {
    * `press`, `click` and `activate` stand for one another (tried in that order after the exact name).
    * `focus` calls `org.a11y.atspi.Component.GrabFocus`.
    * @returns false when the node has no such action (or the application refused it).
-   * @throws DeskdError `STALE_REF` when the object no longer exists; `ACCESSIBILITY_UNAVAILABLE` when the bus is gone.
+   * @throws DeskdError `STALE_REF` when the object or its application no longer exists; `TIMEOUT` when the
+   *   application does not answer within the call timeout; `ACTION_FAILED` for other D-Bus errors;
+   *   `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached.
    */
   async doAction(handle: string, action: string): Promise<boolean> {
     const ref = parseAtspiHandle(handle);
@@ -544,10 +551,14 @@ export class AtspiAccessibility implements RawAccessibility {
     } catch (e) {
       if (isDeskdError(e)) throw e;
       const type = (e as { type?: string }).type ?? '';
-      if (/UnknownObject|UnknownMethod|ServiceUnknown|NameHasNoOwner|UnknownInterface/.test(type) || /Unknown(Object|Method)/.test((e as Error).message)) {
-        if (/UnknownMethod|UnknownInterface/.test(type)) return false;
-        throw new DeskdError('STALE_REF', `the element ${handle} no longer exists (${type || (e as Error).message})`);
+      const text = (e as Error).message ?? '';
+      // The object or its application is gone. GTK 4 answers UnknownMethod "Object does not exist at path".
+      if (/UnknownObject|ServiceUnknown|NameHasNoOwner|NoReply|Disconnected/.test(type) || /does not exist|unknown object|disconnected/i.test(text)) {
+        throw new DeskdError('STALE_REF', `the element ${handle} no longer exists (${type}: ${text})`);
       }
+      // The object exists but has no Action interface.
+      if (/UnknownMethod|UnknownInterface|NotSupported/.test(type)) return false;
+      if (/^timeout/.test(text)) throw new DeskdError('TIMEOUT', `AT-SPI action ${action} on ${handle} got no answer (it may still run): ${text}`);
       throw new DeskdError('ACTION_FAILED', `AT-SPI action ${action} on ${handle} failed: ${(e as Error).message}`);
     }
   }

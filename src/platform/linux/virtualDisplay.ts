@@ -8,7 +8,7 @@
  * `at-spi-bus-launcher --launch-immediately` and its `org.a11y.Bus.GetAddress` method.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import dbus from 'dbus-next';
 import { DeskdError } from '../../errors.js';
 
@@ -94,34 +94,62 @@ function spawnGroup(name: string, cmd: string, args: string[], env: NodeJS.Proce
   });
 }
 
-/** True while any process of the group led by `pgid` exists. */
+/**
+ * True while a live (non-zombie) process of the group led by `pgid` exists. Reads `/proc/PID/stat`
+ * (state is field 3, process group field 5): processes re-parented to init stay zombies until init
+ * reaps them, and `kill(-pgid, 0)` alone would count those.
+ */
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp ..." — comm may contain spaces or parentheses: split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(rest[2]) === pgid && rest[0] !== 'Z' && rest[0] !== 'X') return true;
+  }
+  return false;
 }
 
-/** SIGTERM the process group, wait up to `graceMs`, then SIGKILL it. */
-async function killGroup(p: Proc, graceMs = 2000): Promise<void> {
+/**
+ * End the process group led by `pgid`: SIGTERM, wait up to `graceMs` for every live member to exit,
+ * then SIGKILL whatever is left. Resolves once the group is gone or 500 ms after the SIGKILL.
+ */
+export async function killProcessGroup(pgid: number, graceMs = 2000): Promise<void> {
   try {
-    process.kill(-p.pid, 'SIGTERM');
+    process.kill(-pgid, 'SIGTERM');
   } catch {
     return; // already gone
   }
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && groupAlive(p.pid)) await sleep(25);
-  if (!groupAlive(p.pid)) {
-    await Promise.race([p.exited, sleep(500)]);
+  while (Date.now() < deadline && groupAlive(pgid)) await sleep(25);
+  if (!groupAlive(pgid)) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
     return;
   }
-  try {
-    process.kill(-p.pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
+  const hard = Date.now() + 500;
+  while (Date.now() < hard && groupAlive(pgid)) await sleep(25);
+}
+
+async function killGroup(p: Proc, graceMs = 2000): Promise<void> {
+  await killProcessGroup(p.pid, graceMs);
   await Promise.race([p.exited, sleep(500)]);
 }
 

@@ -1,0 +1,277 @@
+/**
+ * AT-SPI backend against real applications on a private virtual desktop (Xvfb + session bus + AT-SPI bus):
+ * gnome-calculator (GTK 4) and Chromium with its renderer accessibility on.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AtspiAccessibility } from '../../src/platform/linux/atspi.js';
+import { startVirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
+import type { AXBudget, AXSnapshot, RawAXNode } from '../../src/platform/types.js';
+import { describeRawAccessibilityConformance, findNode, walk } from '../helpers/conformance.js';
+import { launchCalculator, launchChromium, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+
+const WIDTH = 1280;
+const HEIGHT = 800;
+const FULL: AXBudget = { maxDepth: 40, maxNodes: 5000, timeMs: 10_000 };
+
+/** GTK 4 button names repeat their label ("7 7"); compare on the first word. */
+const label = (n: RawAXNode) => n.name.trim().split(/\s+/)[0] ?? '';
+
+function insideScreen(n: RawAXNode): void {
+  expect(n.bounds, `bounds of ${n.role} "${n.name}"`).not.toBeNull();
+  const b = n.bounds!;
+  expect(b.width).toBeGreaterThan(0);
+  expect(b.height).toBeGreaterThan(0);
+  expect(b.x).toBeGreaterThanOrEqual(0);
+  expect(b.y).toBeGreaterThanOrEqual(0);
+  expect(b.x + b.width).toBeLessThanOrEqual(WIDTH);
+  expect(b.y + b.height).toBeLessThanOrEqual(HEIGHT);
+}
+
+/** Run a snapshot `runs` times, returning the last one and the per-run wall times (ms). */
+async function timed(ax: AtspiAccessibility, scope: 'focused' | 'all', runs: number): Promise<{ snap: AXSnapshot; ms: number[] }> {
+  const ms: number[] = [];
+  let snap: AXSnapshot | undefined;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    snap = await ax.snapshot({ scope, budget: FULL });
+    ms.push(Math.round(performance.now() - t0));
+  }
+  return { snap: snap!, ms };
+}
+
+let desktop: VirtualDesktop;
+const timings: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  desktop = await startDesktop({ width: WIDTH, height: HEIGHT });
+});
+
+afterAll(async () => {
+  console.info(`[atspi e2e timings] ${JSON.stringify(timings)}`);
+  await desktop?.stop();
+});
+
+describe('virtual desktop', () => {
+  it('exposes its display and buses, and refuses a display that is in use', async () => {
+    expect(desktop.display).toMatch(/^:\d+$/);
+    expect(process.env.DISPLAY).toBe(desktop.display);
+    expect(desktop.env.DBUS_SESSION_BUS_ADDRESS).toMatch(/^unix:/);
+    expect(existsSync(`/tmp/.X11-unix/X${desktop.display.slice(1)}`)).toBe(true);
+    await expect(startVirtualDesktop({ displayNumber: Number(desktop.display.slice(1)) })).rejects.toMatchObject({ code: 'VIRTUAL_DISPLAY_FAILED' });
+  });
+
+  it('names the Debian package when Xvfb is missing', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(startVirtualDesktop({ width: 320, height: 200 })).rejects.toMatchObject({ code: 'VIRTUAL_DISPLAY_FAILED', message: expect.stringContaining('xvfb') });
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it('stop() ends every process it started and removes the X lock', async () => {
+    const d = await startVirtualDesktop({ width: 320, height: 200 });
+    const n = d.display.slice(1);
+    expect(existsSync(`/tmp/.X${n}-lock`)).toBe(true);
+    await d.stop();
+    for (const pid of Object.values(d.pids)) expect(() => process.kill(pid, 0), `pid ${pid}`).toThrow();
+    expect(existsSync(`/tmp/.X${n}-lock`)).toBe(false);
+    expect(existsSync(`/tmp/.X11-unix/X${n}`)).toBe(false);
+  });
+
+  it('an unreachable bus is ACCESSIBILITY_UNAVAILABLE', async () => {
+    const ax = new AtspiAccessibility({ sessionBusAddress: 'unix:path=/nonexistent/deskd-bus', callTimeoutMs: 500 });
+    await expect(ax.snapshot({ scope: 'all', budget: FULL })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+    await expect(ax.focused()).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+    await ax.close();
+  });
+});
+
+describe('gnome-calculator', () => {
+  let calc: AppHandle;
+  let ax: AtspiAccessibility;
+
+  beforeAll(async () => {
+    calc = launchCalculator();
+    ax = new AtspiAccessibility();
+    await waitFor(async () => {
+      if (calc.exited()) throw new Error(`gnome-calculator exited: ${calc.output()}`);
+      const s = await ax.snapshot({ scope: 'all', budget: FULL });
+      return findNode(s.roots, (n) => n.role === 'button' && label(n) === '=');
+    }, 60_000, 'the calculator "=" button');
+  });
+
+  afterAll(async () => {
+    await ax?.close();
+    await calc?.kill();
+  });
+
+  it('snapshots the calculator as the focused application', async () => {
+    const { snap, ms } = await timed(ax, 'focused', 5);
+    timings.calculator = { nodes: snap.nodeCount, ms };
+    expect(snap.truncated).toBe(false);
+    expect(snap.roots).toHaveLength(1);
+    expect(snap.roots[0]!.role).toBe('application');
+    expect(snap.roots[0]!.name).toBe('gnome-calculator');
+    expect(snap.nodeCount).toBe([...walk(snap.roots)].length);
+    const win = snap.roots[0]!.children.find((n) => n.role === 'window');
+    expect(win?.name).toBe('Calculator');
+    expect(win?.states).toContain('active');
+    // Every digit button is there, on screen, with an action.
+    for (const d of ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) {
+      const b = findNode(snap.roots, (n) => n.role === 'button' && label(n) === d);
+      expect(b, `button ${d}`).toBeDefined();
+      insideScreen(b!);
+      expect(b!.states).toContain('enabled');
+      expect(b!.actions.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('names the focused application, its pid and window', async () => {
+    const f = await ax.focused();
+    expect(f).toMatchObject({ app: 'gnome-calculator', pid: calc.pid, window: 'Calculator' });
+    expect(f!.windowBounds!.width).toBeGreaterThan(100);
+  });
+
+  it('computes 7 × 6 = 42 through AT-SPI actions', async () => {
+    const snap = await ax.snapshot({ scope: 'focused', budget: FULL });
+    const buttons = ['7', '×', '6', '='].map((l) => {
+      const b = findNode(snap.roots, (n) => n.role === 'button' && label(n) === l);
+      expect(b, `button ${l}`).toBeDefined();
+      insideScreen(b!);
+      return b!;
+    });
+    // The entry starts empty.
+    const entryBefore = findNode(snap.roots, (n) => n.role === 'textbox' && n.states.includes('editable'));
+    expect(entryBefore?.value).toBe('');
+    for (const b of buttons) expect(await ax.doAction(b.handle, 'press'), `press ${b.name}`).toBe(true);
+    const entry = await waitFor(async () => {
+      const s = await ax.snapshot({ scope: 'focused', budget: FULL });
+      return findNode(s.roots, (n) => n.role === 'textbox' && n.states.includes('editable') && n.value === '42');
+    }, 10_000, 'the result 42 in the calculator entry');
+    insideScreen(entry);
+  });
+
+  it('refuses unknown actions and reports vanished objects as STALE_REF', async () => {
+    const snap = await ax.snapshot({ scope: 'focused', budget: FULL });
+    const seven = findNode(snap.roots, (n) => n.role === 'button' && label(n) === '7')!;
+    expect(await ax.doAction(seven.handle, 'no-such-action')).toBe(false);
+    const bus = seven.handle.split('|')[0]!;
+    await expect(ax.doAction(`${bus}|/org/gnome/Calculator/a11y/does_not_exist`, 'press')).rejects.toMatchObject({ code: 'STALE_REF' });
+    await expect(ax.doAction(`:1.9999|/org/a11y/atspi/accessible/1`, 'press')).rejects.toMatchObject({ code: 'STALE_REF' });
+  });
+
+  it('cuts the traversal at the node and depth budgets and says so', async () => {
+    const small = await ax.snapshot({ scope: 'focused', budget: { maxDepth: 40, maxNodes: 10, timeMs: 10_000 } });
+    expect(small.truncated).toBe(true);
+    expect(small.nodeCount).toBeLessThanOrEqual(10);
+    expect(small.nodeCount).toBeGreaterThan(0);
+    expect([...walk(small.roots)].length).toBe(small.nodeCount);
+
+    const shallow = await ax.snapshot({ scope: 'focused', budget: { maxDepth: 2, maxNodes: 5000, timeMs: 10_000 } });
+    expect(shallow.truncated).toBe(true);
+    const depth = (n: RawAXNode): number => 1 + Math.max(0, ...n.children.map(depth));
+    expect(Math.max(...shallow.roots.map(depth))).toBeLessThanOrEqual(3);
+
+    const none = await ax.snapshot({ scope: 'focused', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 0 } });
+    expect(none.truncated).toBe(true);
+    expect(none.nodeCount).toBe(0);
+  });
+});
+
+describe('chromium', () => {
+  let chromium: AppHandle;
+  let ax: AtspiAccessibility;
+  let dir: string;
+  const SECRET = 's3cret-Zq9';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'deskd-atspi-page-'));
+    const page = join(dir, 'page.html');
+    writeFileSync(
+      page,
+      `<!doctype html><html><head><title>deskd test page</title></head><body>
+<h1>Deskd Heading</h1>
+<button onclick="document.getElementById('out').textContent='clicked!'">Press Me</button>
+<p id="out">not yet</p>
+<input type="text" value="hello" aria-label="Plain field">
+<input type="password" value="${SECRET}" aria-label="Secret field">
+</body></html>`,
+    );
+    chromium = launchChromium(`file://${page}`, { width: WIDTH, height: HEIGHT });
+    ax = new AtspiAccessibility();
+    await waitFor(async () => {
+      if (chromium.exited()) throw new Error(`chromium exited: ${chromium.output().slice(-2000)}`);
+      const s = await ax.snapshot({ scope: 'all', budget: FULL });
+      const b = findNode(s.roots, (n) => n.role === 'button' && n.name === 'Press Me');
+      return b?.bounds ? b : undefined;
+    }, 90_000, 'the Chromium page button');
+  });
+
+  afterAll(async () => {
+    await ax?.close();
+    await chromium?.kill();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exposes the page heading, button and fields with names and screen extents', async () => {
+    const { snap, ms } = await timed(ax, 'focused', 5);
+    timings.chromium = { nodes: snap.nodeCount, ms };
+    const app = snap.roots.find((r) => r.name === 'Chromium');
+    expect(app, 'the Chromium application').toBeDefined();
+    const win = app!.children.find((n) => n.role === 'window' && n.name.includes('deskd test page'));
+    expect(win).toBeDefined();
+    const doc = findNode([win!], (n) => n.role === 'document' && n.name === 'deskd test page');
+    expect(doc).toBeDefined();
+    insideScreen(doc!);
+    const heading = findNode([doc!], (n) => n.role === 'heading' && n.name === 'Deskd Heading');
+    const button = findNode([doc!], (n) => n.role === 'button' && n.name === 'Press Me');
+    const field = findNode([doc!], (n) => n.role === 'textbox' && n.name === 'Plain field');
+    for (const n of [heading, button, field]) {
+      expect(n).toBeDefined();
+      insideScreen(n!);
+      // Web content lies inside the document's area, below the browser's toolbar.
+      expect(n!.bounds!.y).toBeGreaterThanOrEqual(doc!.bounds!.y);
+      expect(n!.bounds!.x).toBeGreaterThanOrEqual(doc!.bounds!.x);
+    }
+    expect(field!.value).toBe('hello');
+    expect(button!.actions).toContain('press');
+    const secret = findNode([doc!], (n) => n.name === 'Secret field');
+    expect(secret?.role).toBe('textbox');
+    expect(secret?.states).toContain('password');
+    expect(secret?.value).toBeUndefined();
+    expect(JSON.stringify(snap)).not.toContain(SECRET);
+  });
+
+  it('clicks the page button through AT-SPI', async () => {
+    const snap = await ax.snapshot({ scope: 'focused', budget: FULL });
+    const button = findNode(snap.roots, (n) => n.role === 'button' && n.name === 'Press Me')!;
+    expect(await ax.doAction(button.handle, 'click')).toBe(true);
+    await waitFor(async () => {
+      const s = await ax.snapshot({ scope: 'focused', budget: FULL });
+      return findNode(s.roots, (n) => n.name === 'clicked!');
+    }, 10_000, 'the page text "clicked!"');
+  });
+
+  it('names Chromium as the focused application when it is the only one showing windows', async () => {
+    const f = await ax.focused();
+    expect(f?.app).toBe('Chromium');
+    expect(f?.pid).toBeGreaterThan(0);
+    expect(f?.window).toContain('deskd test page');
+  });
+
+  // The shared backend expectations (tests/helpers/conformance.ts), on this page.
+  const built = (budget: AXBudget) => async () => {
+    const backend = new AtspiAccessibility();
+    return { backend, budget, close: () => backend.close() };
+  };
+  describeRawAccessibilityConformance('AT-SPI (Chromium)', {
+    truncation: built({ maxDepth: 40, maxNodes: 8, timeMs: 10_000 }),
+    password: async () => ({ ...(await built(FULL)()), fieldName: 'Secret field', secret: SECRET }),
+    action: async () => ({ ...(await built(FULL)()), buttonName: 'Press Me' }),
+  });
+});
