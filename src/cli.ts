@@ -2,18 +2,23 @@
 import { loadConfig } from './config.js';
 import { startDaemon, VERSION } from './main.js';
 import { isDeskdError } from './errors.js';
+import { SUBCOMMANDS, processIO, runSubcommand } from './cli/commands.js';
 
 /**
  * `deskd` command line.
  *   deskd start [--port N] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level L]
  *   deskd version
- * Exit codes: 0 done, 1 failed at run time, 2 bad usage or configuration.
+ *   deskd status | observe | act | approve | audit verify | permissions | service | mcp | run  (src/cli/commands.ts)
+ * Exit codes: 0 done, 1 failed at run time, 2 bad usage or configuration, 3 no daemon running.
  */
 const USAGE = `deskd ${VERSION} — computer-use automation daemon
 
 Usage:
   deskd start [--port N] [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH] [--log-level LEVEL]
   deskd version
+${Object.values(SUBCOMMANDS).map((c) => `  ${c.usage}`).join('\n')}
+
+Exit codes: 0 done, 1 failed, 2 bad usage, 3 no daemon running.
 
 Environment: DESKD_PORT, DESKD_TOKEN, DESKD_OPERATOR_TOKEN, DESKD_POLICY, DESKD_AUDIT_LOG, DESKD_CONFIG_DIR,
              DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL
@@ -77,6 +82,13 @@ async function main(): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
+      if (Object.hasOwn(SUBCOMMANDS, cmd)) {
+        const code = await runSubcommand(cmd, rest, processIO(VERSION));
+        process.exitCode = code;
+        // Let stdout drain, then leave even if a library keeps a handle open.
+        setTimeout(() => process.exit(code), 1000).unref();
+        return;
+      }
       process.stderr.write(`deskd: unknown command "${cmd}"\n\n${USAGE}`);
       process.exit(2);
   }

@@ -1,0 +1,398 @@
+// deskd operator console. Plain ES module, no build step.
+// Auth: an HttpOnly session cookie set by POST /console/login; every state-changing request carries
+// X-Deskd-Console: 1 (CSRF header the server requires on cookie-authenticated POSTs).
+// Routes used: GET /console/session, POST /console/login, POST /console/logout, GET /v1/health,
+// GET /v1/screenshot, POST /v1/observe, GET /v1/approvals, POST /v1/approvals/:id, GET|POST /v1/halt,
+// POST /v1/resume, GET /v1/audit, POST /v1/tasks + GET /v1/tasks/:id/events (SSE) when present.
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const state = {
+  display: null, // {id, x, y, width, height} of the observed display (points)
+  observation: null,
+  auditSeq: 0,
+  timers: [],
+  screenUrl: null,
+  taskSource: null,
+  taskId: null,
+};
+
+/** fetch with the console's CSRF header; throws {status, code, message} on HTTP errors. */
+async function api(method, path, body) {
+  const init = { method, headers: { 'x-deskd-console': '1' }, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  if (!r.ok) {
+    let code = 'HTTP_' + r.status;
+    let message = r.statusText;
+    try {
+      const j = await r.json();
+      if (j && j.error) ({ code, message } = j.error);
+    } catch { /* not JSON */ }
+    const e = new Error(`${code}: ${message}`);
+    Object.assign(e, { status: r.status, code });
+    throw e;
+  }
+  return r;
+}
+const json = async (method, path, body) => (await api(method, path, body)).json();
+
+function el(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') n.className = v;
+    else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(n.dataset, v);
+    else n.setAttribute(k, String(v));
+  }
+  for (const c of children) n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return n;
+}
+
+// ---- sign-in ---------------------------------------------------------------------------------------
+
+async function boot() {
+  try {
+    await json('GET', '/console/session');
+    showApp();
+  } catch {
+    showLogin();
+  }
+}
+
+function showLogin() {
+  stopTimers();
+  $('app').hidden = true;
+  $('login').hidden = false;
+  $('token').focus();
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('login-error').textContent = '';
+  const input = /** @type {HTMLInputElement} */ ($('token'));
+  try {
+    await json('POST', '/console/login', { token: input.value.trim() });
+    input.value = '';
+    showApp();
+  } catch (e) {
+    $('login-error').textContent = e.status === 401 ? 'Wrong operator token.' : e.message;
+  }
+});
+
+$('logout-btn').addEventListener('click', async () => {
+  await api('POST', '/console/logout', {}).catch(() => undefined);
+  showLogin();
+});
+
+function showApp() {
+  $('login').hidden = true;
+  $('app').hidden = false;
+  stopTimers();
+  every(1000, refreshScreen);
+  every(1000, refreshApprovals);
+  every(2000, refreshTimeline);
+  every(2000, refreshHalt);
+  every(10000, refreshHealth);
+  every(5000, () => (/** @type {HTMLInputElement} */ ($('auto-observe')).checked ? observe() : undefined));
+  void observe();
+}
+
+function every(ms, fn) {
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await fn();
+    } catch (e) {
+      if (e && e.status === 401) showLogin();
+    } finally {
+      busy = false;
+    }
+  };
+  void tick();
+  state.timers.push(setInterval(tick, ms));
+}
+function stopTimers() {
+  state.timers.forEach(clearInterval);
+  state.timers = [];
+}
+
+// ---- screen and overlays ---------------------------------------------------------------------------
+
+async function refreshScreen() {
+  if (!(/** @type {HTMLInputElement} */ ($('live')).checked) && state.screenUrl) return;
+  try {
+    const r = await api('GET', '/v1/screenshot?format=jpeg');
+    const [ox, oy] = (r.headers.get('x-deskd-origin') || '0,0').split(',').map(Number);
+    const blob = await r.blob();
+    const url = URL.createObjectURL(blob);
+    const img = /** @type {HTMLImageElement} */ ($('screen-img'));
+    await new Promise((res) => {
+      img.onload = res;
+      img.onerror = res;
+      img.src = url;
+    });
+    if (state.screenUrl) URL.revokeObjectURL(state.screenUrl);
+    state.screenUrl = url;
+    img.dataset.originX = String(ox);
+    img.dataset.originY = String(oy);
+    img.dataset.loaded = 'true';
+    $('screen-error').textContent = '';
+  } catch (e) {
+    $('screen-error').textContent = `screenshot: ${e.message}`;
+    throw e;
+  }
+}
+
+async function observe() {
+  $('observe-info').textContent = 'observing…';
+  try {
+    const o = await json('POST', '/v1/observe', { ocr: true, accessibility: true });
+    state.observation = o;
+    state.display = o.display;
+    $('observe-info').textContent = `${o.elements.length} elements, ${o.words.length} words, ${Math.round(o.timings.totalMs)} ms${o.warnings.length ? ' — ' + o.warnings.join('; ') : ''}`;
+    drawOverlay();
+  } catch (e) {
+    $('observe-info').textContent = `observe: ${e.message}`;
+    throw e;
+  }
+}
+
+/** Boxes in display points, positioned in % of the display so they follow the image's size. */
+function drawOverlay() {
+  const ov = $('overlay');
+  ov.replaceChildren();
+  const o = state.observation;
+  if (!o) return;
+  const d = o.display;
+  const box = (b, cls) => {
+    const n = el('div', { class: cls });
+    n.style.left = `${((b.x - d.x) / d.width) * 100}%`;
+    n.style.top = `${((b.y - d.y) / d.height) * 100}%`;
+    n.style.width = `${(b.width / d.width) * 100}%`;
+    n.style.height = `${(b.height / d.height) * 100}%`;
+    return n;
+  };
+  if ((/** @type {HTMLInputElement} */ ($('show-words'))).checked) {
+    for (const w of o.words) {
+      const n = box(w.bounds, 'word');
+      n.title = `${w.text} (${Math.round(w.confidence * 100)}%)`;
+      ov.append(n);
+    }
+  }
+  if ((/** @type {HTMLInputElement} */ ($('show-elements'))).checked) {
+    for (const e of o.elements) {
+      const n = box(e.bounds, 'el');
+      n.dataset.ref = e.ref;
+      n.title = `${e.ref} ${e.role} "${e.name}"${e.states.length ? ' [' + e.states.join(',') + ']' : ''}`;
+      n.append(el('span', { class: 'ref' }, e.ref));
+      ov.append(n);
+    }
+  }
+}
+$('observe-btn').addEventListener('click', () => void observe().catch(() => undefined));
+$('show-elements').addEventListener('change', drawOverlay);
+$('show-words').addEventListener('change', drawOverlay);
+
+// ---- approvals -------------------------------------------------------------------------------------
+
+function describeAction(a) {
+  if (!a) return '?';
+  const parts = [a.type];
+  if (a.x !== undefined) parts.push(`at (${Math.round(a.x)}, ${Math.round(a.y)})`);
+  if (a.button && a.button !== 'left') parts.push(a.button);
+  if (a.keys && a.keys.length) parts.push(a.keys.join('+'));
+  if (a.text !== undefined) parts.push(JSON.stringify(a.text));
+  if (a.path) parts.push(`${a.path.length}-point path`);
+  return parts.join(' ');
+}
+function describeTarget(t) {
+  if (!t) return '';
+  const bits = [t.app, t.window ? `"${t.window}"` : null, t.element ? `${t.element.role} "${t.element.name ?? ''}"` : null].filter(Boolean);
+  return bits.join(' · ');
+}
+
+async function refreshApprovals() {
+  let list;
+  try {
+    list = (await json('GET', '/v1/approvals')).approvals;
+  } catch (e) {
+    // Hook: a daemon without the policy routes answers 404; say so instead of failing.
+    if (e.status === 404) {
+      $('approvals-note').textContent = 'This daemon has no approvals route (GET /v1/approvals).';
+      return;
+    }
+    throw e;
+  }
+  const pending = list.filter((a) => a.status === 'pending');
+  $('approval-count').textContent = String(pending.length);
+  $('approvals-note').textContent = pending.length ? '' : 'Nothing waits for you.';
+  const ul = $('approvals');
+  const shown = new Set([...ul.children].map((li) => li.dataset.id));
+  const want = new Set(pending.map((a) => a.id));
+  for (const li of [...ul.children]) if (!want.has(li.dataset.id)) li.remove();
+  for (const a of pending) {
+    if (shown.has(a.id)) continue;
+    const session = el('input', { type: 'checkbox', 'aria-label': 'for this session' });
+    const decide = (decision) => async () => {
+      try {
+        await json('POST', `/v1/approvals/${encodeURIComponent(a.id)}`, { decision, scope: session.checked && decision === 'approve' ? 'session' : 'once' });
+        li.remove();
+        void refreshTimeline().catch(() => undefined);
+      } catch (e) {
+        li.querySelector('.error').textContent = e.message;
+      }
+    };
+    const secs = Math.max(0, Math.round((a.expiresAt - Date.now()) / 1000));
+    const li = el(
+      'li',
+      { dataset: { id: a.id } },
+      el('div', { class: 'what' }, describeAction(a.action)),
+      el('div', { class: 'muted' }, `${describeTarget(a.target)} — rule ${a.decision?.ruleId ?? '?'}: ${a.decision?.reason ?? ''}`),
+      el('div', { class: 'muted' }, `${a.id}, expires in ${secs} s`),
+      el(
+        'div',
+        { class: 'buttons' },
+        el('button', { class: 'approve', 'data-action': 'approve', onclick: decide('approve') }, 'Approve'),
+        el('button', { class: 'danger', 'data-action': 'deny', onclick: decide('deny') }, 'Deny'),
+        el('label', {}, session, ' for this session'),
+      ),
+      el('div', { class: 'error' }),
+    );
+    ul.append(li);
+  }
+}
+
+// ---- halt / resume ---------------------------------------------------------------------------------
+
+function showHalt(s) {
+  const pill = $('halt-state');
+  pill.textContent = s.halted ? `HALTED by ${s.by}: ${s.reason}` : 'running';
+  pill.classList.toggle('halted', s.halted);
+  $('halt-btn').hidden = s.halted;
+  $('resume-btn').hidden = !s.halted;
+}
+async function refreshHalt() {
+  try {
+    showHalt((await json('GET', '/v1/halt')).state);
+  } catch (e) {
+    if (e.status === 404) {
+      $('halt-state').textContent = 'no kill switch on this daemon';
+      $('halt-btn').hidden = true;
+      return;
+    }
+    throw e;
+  }
+}
+$('halt-btn').addEventListener('click', async () => showHalt((await json('POST', '/v1/halt', { reason: 'operator pressed Halt in the console' })).state));
+$('resume-btn').addEventListener('click', async () => showHalt((await json('POST', '/v1/resume', {})).state));
+
+async function refreshHealth() {
+  const h = await json('GET', '/v1/health');
+  $('health').textContent = `${h.version} · ${h.platform}${h.warnings.length ? ' · ' + h.warnings.join('; ') : ''}`;
+}
+
+// ---- timeline (audit log) ----------------------------------------------------------------------------
+
+function describeRecord(r) {
+  switch (r.kind) {
+    case 'decision':
+      return [`decision `, el('span', { class: `eff-${r.decision?.effect}` }, r.decision?.effect ?? '?'), ` ${describeAction(r.action)} — ${describeTarget(r.target)} (${r.decision?.ruleId ?? ''}, ${r.actor ?? '?'})`];
+    case 'result':
+      return ['result ', el('span', { class: r.ok ? 'ok' : 'fail' }, r.ok ? 'ok' : 'failed'), r.error ? ` ${r.error.code}: ${r.error.message}` : '', ` (decision #${r.decisionSeq})`];
+    case 'approval':
+      return [`approval ${r.event} ${r.approvalId}${r.outcome ? `: ${r.outcome.decision} (${r.outcome.via}, ${r.outcome.scope})` : ''}`];
+    case 'halt':
+      return [`halt by ${r.by}: ${r.reason}`];
+    case 'resume':
+      return [`resume by ${r.by}`];
+    default:
+      return [`${r.kind}`];
+  }
+}
+async function refreshTimeline() {
+  let records;
+  try {
+    records = (await json('GET', `/v1/audit?limit=200${state.auditSeq ? `&sinceSeq=${state.auditSeq}` : ''}`)).records;
+  } catch (e) {
+    if (e.status === 404) {
+      $('timeline-note').textContent = 'This daemon has no audit route (GET /v1/audit).';
+      return;
+    }
+    throw e;
+  }
+  const ol = $('timeline');
+  for (const r of records) {
+    if (r.seq <= state.auditSeq) continue;
+    state.auditSeq = r.seq;
+    const time = new Date(r.ts).toLocaleTimeString();
+    ol.prepend(el('li', { class: `k-${r.kind}`, value: r.seq, dataset: { seq: r.seq, kind: r.kind } }, `${time} `, ...describeRecord(r)));
+  }
+  while (ol.children.length > 300) ol.lastElementChild.remove();
+}
+
+// ---- task runner -------------------------------------------------------------------------------------
+// Hook: POST /v1/tasks {goal} → {taskId}; GET /v1/tasks/:id/events is an SSE stream of task events
+// ({seq, type: status|step|approval|retry|final, ...}); POST /v1/tasks/:id/cancel stops it. A daemon
+// without these routes answers 404 and the form says so.
+
+$('task-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const goal = /** @type {HTMLTextAreaElement} */ ($('task-goal')).value.trim();
+  if (!goal) return;
+  $('task-steps').replaceChildren();
+  try {
+    const t = await json('POST', '/v1/tasks', { goal });
+    state.taskId = t.taskId;
+    $('task-note').textContent = `task ${t.taskId}: ${t.status ?? 'started'}`;
+    $('task-cancel').hidden = false;
+    followTask(t.taskId);
+  } catch (e) {
+    $('task-note').textContent = e.status === 404 ? 'This daemon has no task runner (POST /v1/tasks).' : e.message;
+  }
+});
+$('task-cancel').addEventListener('click', async () => {
+  if (!state.taskId) return;
+  await api('POST', `/v1/tasks/${encodeURIComponent(state.taskId)}/cancel`, {}).catch((e) => ($('task-note').textContent = e.message));
+});
+
+function followTask(id) {
+  state.taskSource?.close();
+  const es = new EventSource(`/v1/tasks/${encodeURIComponent(id)}/events`);
+  state.taskSource = es;
+  const add = (text) => $('task-steps').append(el('li', {}, text));
+  let lastSeq = 0;
+  const onEvent = (m) => {
+    let e;
+    try {
+      e = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    // Named (`event: step`) and unnamed events both arrive here; count each seq once.
+    if (typeof e.seq === 'number') {
+      if (e.seq <= lastSeq) return;
+      lastSeq = e.seq;
+    }
+    if (e.type === 'status') $('task-note').textContent = `task ${id}: ${e.status}`;
+    else if (e.type === 'step') add(`step ${e.step.index ?? ''}: ${e.step.summary ?? JSON.stringify(e.step.actions ?? e.step).slice(0, 200)}`);
+    else if (e.type === 'approval') add(`waiting for approval (${e.kind}): ${e.detail}`);
+    else if (e.type === 'retry') add(`retry ${e.attempt} in ${e.delayMs} ms: ${e.reason}`);
+    else if (e.type === 'final') {
+      $('task-note').textContent = `task ${id}: ${e.status}${e.answer ? ' — ' + e.answer : ''}${e.error ? ' — ' + e.error.code + ': ' + e.error.message : ''}`;
+      $('task-cancel').hidden = true;
+      es.close();
+    }
+  };
+  es.onmessage = onEvent;
+  for (const t of ['status', 'step', 'approval', 'retry', 'final']) es.addEventListener(t, onEvent);
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) $('task-cancel').hidden = true;
+  };
+}
+
+void boot();

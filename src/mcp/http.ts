@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { assertLoopbackHostOrigin } from '../http/consoleAuth.js';
+import { createMcpServer, createMcpState, type McpDeps } from './server.js';
+
+/** Path of the MCP endpoint. */
+export const MCP_PATH = '/mcp';
+
+/**
+ * Serve MCP over Streamable HTTP at `POST /mcp` on the daemon, in the SDK's stateless mode (no
+ * `Mcp-Session-Id`; a fresh {@link createMcpServer} and transport per request, sharing one
+ * {@link McpState} so `find` and refs see the latest MCP observation). Answers stream as SSE when a call
+ * takes long (an action waiting for the operator's approval).
+ *
+ * Auth is app.ts's `onRequest` hook (the same bearer tokens as the rest of the API: register this after
+ * it). `Host` must be loopback and `Origin`, when present, this daemon's own origin
+ * ({@link assertLoopbackHostOrigin}, MCP spec "Streamable HTTP — Security Warning").
+ * `GET /mcp` and `DELETE /mcp` answer 405: there is no standalone SSE stream and no session to end in
+ * stateless mode (MCP spec, "Listening for Messages from the Server").
+ *
+ * Source: MCP TypeScript SDK `StreamableHTTPServerTransport` (`sessionIdGenerator: undefined` = stateless,
+ * `handleRequest(req, res, parsedBody)`), example `simpleStatelessStreamableHttp`.
+ */
+export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Promise<void> {
+  const shared: McpDeps = { ...deps, state: deps.state ?? createMcpState() };
+  const guard = { onRequest: async (req: Parameters<typeof assertLoopbackHostOrigin>[0]) => assertLoopbackHostOrigin(req) };
+
+  app.post(MCP_PATH, { ...guard, schema: { hide: true } }, async (req, reply) => {
+    const server = createMcpServer(shared);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    reply.hijack();
+    reply.raw.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req.raw, reply.raw, req.body);
+    } catch (e) {
+      req.log.error({ err: e }, 'MCP request failed');
+      if (!reply.raw.headersSent) {
+        reply.raw.writeHead(500, { 'content-type': 'application/json' });
+        reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null }));
+      }
+    }
+  });
+
+  const notAllowed = async (_req: unknown, reply: { code(n: number): { header(k: string, v: string): { send(b: unknown): unknown } } }) =>
+    reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: deskd serves MCP in stateless mode (POST only)' }, id: null });
+  app.get(MCP_PATH, { ...guard, schema: { hide: true } }, notAllowed as never);
+  app.delete(MCP_PATH, { ...guard, schema: { hide: true } }, notAllowed as never);
+}
