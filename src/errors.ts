@@ -30,8 +30,6 @@ export const ERROR_CODES = {
   FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log or change the policy.' },
   /** The Host or Origin header is not this daemon's loopback address, or a cookie-authenticated request lacks the console's CSRF header. */
   ORIGIN_NOT_ALLOWED: { status: 403, meaning: 'The `Host` or `Origin` header is not a loopback address of this daemon (DNS-rebinding and cross-site protection), or a console (cookie) request that changes state lacks the `X-Deskd-Console: 1` header.' },
-  /** The Host or Origin header is not this daemon's loopback address, or a cookie-authenticated request lacks the console's CSRF header. */
-  ORIGIN_NOT_ALLOWED: { status: 403, meaning: 'The `Host` or `Origin` header is not a loopback address of this daemon (DNS-rebinding and cross-site protection), or a console (cookie) request that changes state lacks the `X-Deskd-Console: 1` header.' },
   /** No route matches. */
   NOT_FOUND: { status: 404, meaning: 'No route matches the method and path.' },
   /** The requested display id does not exist. */
