@@ -159,7 +159,10 @@ export async function runTaskCli(argv: string[], opts: RunCliOptions = {}): Prom
           formatStep(e.step).forEach((l) => out(l));
           break;
         case 'final':
-          if (e.status === 'succeeded') out(`succeeded in ${e.steps} steps (${e.usage.totalTokens} tokens)\nanswer: ${e.answer ?? ''}`);
+          if (e.status === 'succeeded') {
+            out(`succeeded in ${e.steps} steps (${e.usage.totalTokens} tokens)`);
+            out(`answer: ${e.answer ?? ''}`);
+          }
           else out(`${e.status}${e.error ? `: ${e.error.code}: ${e.error.message}` : ''} after ${e.steps} steps`);
           return e.status === 'succeeded' ? 0 : 1;
       }
