@@ -123,6 +123,8 @@ interface Slot {
   parentShowing: boolean;
   /** Whether this object has the `showing` state (set once read). */
   showing: boolean;
+  /** Bounds, actions and value, filled into `node` in the background once the basics are known. */
+  details: Promise<void> | null;
   done: boolean;
 }
 
@@ -298,7 +300,7 @@ export class AtspiAccessibility implements RawAccessibility {
     const editable = b.states.has('editable');
     const [bounds, actions, value] = await Promise.all([
       has(COMPONENT) ? this.call(b.ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null) : Promise.resolve(null),
-      b.interfaces.has(ACTION) ? this.actionNames(b.ref).catch(() => [] as string[]) : Promise.resolve([] as string[]),
+      b.interfaces.has(ACTION) ? this.listedActionNames(b.ref).catch(() => [] as string[]) : Promise.resolve([] as string[]),
       !password && (editable || role === 'textbox') && b.interfaces.has(TEXT)
         ? this.call(b.ref, TEXT, 'GetText', 'ii', [0, -1]).then((r) => String(r[0] ?? '').slice(0, MAX_VALUE_CHARS)).catch(() => undefined)
         : !password && VALUE_ROLES.has(role) && b.interfaces.has(VALUE)
@@ -309,18 +311,23 @@ export class AtspiAccessibility implements RawAccessibility {
   }
 
   /**
-   * Action names in index order: `NActions` then every `GetName(i)` at once. `GetName` gives the
-   * non-localised name (`click`, `press`, `activate`); `GetActions` gives localised names, which Chromium
-   * leaves empty, so it is only the fallback.
+   * Action names in index order for a snapshot: one `GetActions` call (`a(sss)`: name, description,
+   * key binding). Where a name comes back empty (Chromium leaves them empty), `GetName(i)` fills it in.
    */
-  private async actionNames(ref: Ref): Promise<string[]> {
-    let n: number;
+  private async listedActionNames(ref: Ref): Promise<string[]> {
+    let names: string[];
     try {
-      n = Number(await this.prop(ref, ACTION, 'NActions'));
-    } catch {
       const [list] = await this.call(ref, ACTION, 'GetActions');
-      return Array.isArray(list) ? list.map((a) => String(Array.isArray(a) ? a[0] : a)) : [];
+      names = Array.isArray(list) ? list.slice(0, 32).map((a) => String(Array.isArray(a) ? (a[0] ?? '') : a)) : [];
+    } catch {
+      return this.actionNames(ref);
     }
+    return Promise.all(names.map((n, i) => (n ? n : this.call(ref, ACTION, 'GetName', 'i', [i]).then((r) => String(r[0] ?? '')))));
+  }
+
+  /** Non-localised action names in index order: `NActions`, then every `GetName(i)` at once. */
+  private async actionNames(ref: Ref): Promise<string[]> {
+    const n = Number(await this.prop(ref, ACTION, 'NActions'));
     if (!Number.isFinite(n) || n <= 0) return [];
     return Promise.all(Array.from({ length: Math.min(n, 32) }, (_, i) => this.call(ref, ACTION, 'GetName', 'i', [i]).then((r) => String(r[0] ?? ''))));
   }
@@ -442,9 +449,10 @@ export class AtspiAccessibility implements RawAccessibility {
     }
 
     const roots: RawAXNode[] = [];
+    const pendingDetails: Array<Promise<void>> = [];
     let truncated = false;
     let count = 0;
-    let level: Slot[] = apps.map((ref, index) => ({ ref, depth: 0, node: null, parent: null, index, children: [], parentShowing: true, showing: true, done: false }));
+    let level: Slot[] = apps.map((ref, index) => ({ ref, depth: 0, node: null, parent: null, index, children: [], parentShowing: true, showing: true, details: null, done: false }));
 
     while (level.length > 0) {
       if (Date.now() >= deadline) {
@@ -471,6 +479,7 @@ export class AtspiAccessibility implements RawAccessibility {
       for (const s of level) {
         if (!s.done || !s.node) continue;
         count++;
+        if (s.details) pendingDetails.push(s.details);
         if (s.parent) s.parent.children.push(s.node);
         else roots.push(s.node);
         if (s.children.length === 0) continue;
@@ -479,16 +488,30 @@ export class AtspiAccessibility implements RawAccessibility {
           continue;
         }
         s.children.forEach((ref, index) =>
-          next.push({ ref, depth: s.depth + 1, node: null, parent: s.node, index, children: [], parentShowing: s.showing, showing: false, done: false }),
+          next.push({ ref, depth: s.depth + 1, node: null, parent: s.node, index, children: [], parentShowing: s.showing, showing: false, details: null, done: false }),
         );
       }
       if (timedOut) break;
       level = next;
     }
+    // Details of the last levels may still be in flight; they get what is left of the time budget.
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      Promise.all(pendingDetails).then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (late) truncated = true;
     return { roots, truncated, nodeCount: count };
   }
 
-  /** Read one slot; sets `node` (or leaves it null for objects left out) and `done`. Never throws. */
+  /**
+   * Read one slot's basics; sets `node` (or leaves it null for objects left out) and `done`, and starts
+   * reading the node's details (bounds, actions, value) without waiting for them, so the next tree level
+   * can start at once. Never throws.
+   */
   private async readSlot(s: Slot): Promise<void> {
     try {
       const b = await this.basic(s.ref);
@@ -498,8 +521,15 @@ export class AtspiAccessibility implements RawAccessibility {
         return;
       }
       const role = mapAtspiRole(b.roleName);
-      const d = s.depth === 0 ? { bounds: null, actions: [], value: undefined } : await this.details(b, role);
-      s.node = this.toNode(b, role, d);
+      const node = this.toNode(b, role, { bounds: null, actions: [], value: undefined });
+      s.node = node;
+      if (s.depth > 0) {
+        s.details = this.details(b, role).then((d) => {
+          node.bounds = d.bounds;
+          node.actions = d.actions;
+          if (d.value !== undefined) node.value = d.value;
+        });
+      }
       // Descend into windows only when they are on screen; applications always.
       s.children = s.depth === 1 && !b.states.has('showing') ? [] : b.children;
     } catch (e) {
@@ -537,14 +567,20 @@ export class AtspiAccessibility implements RawAccessibility {
         const [ok] = await this.call(ref, COMPONENT, 'GrabFocus');
         return ok === true;
       }
-      const names = (await this.actionNames(ref)).map((n) => n.toLowerCase());
-      let index = names.indexOf(wanted);
-      if (index < 0 && PRESS_SYNONYMS.includes(wanted)) {
-        for (const syn of PRESS_SYNONYMS) {
-          index = names.indexOf(syn);
-          if (index >= 0) break;
+      // Match the non-localised names (GetName) first, then the names a snapshot listed (GetActions).
+      const find = (names: string[]): number => {
+        const lower = names.map((n) => n.toLowerCase());
+        let i = lower.indexOf(wanted);
+        if (i < 0 && PRESS_SYNONYMS.includes(wanted)) {
+          for (const syn of PRESS_SYNONYMS) {
+            i = lower.indexOf(syn);
+            if (i >= 0) break;
+          }
         }
-      }
+        return i;
+      };
+      let index = find(await this.actionNames(ref));
+      if (index < 0) index = find(await this.listedActionNames(ref));
       if (index < 0) return false;
       const [ok] = await this.call(ref, ACTION, 'DoAction', 'i', [index]);
       return ok === true;
@@ -557,7 +593,7 @@ export class AtspiAccessibility implements RawAccessibility {
         throw new DeskdError('STALE_REF', `the element ${handle} no longer exists (${type}: ${text})`);
       }
       // The object exists but has no Action interface.
-      if (/UnknownMethod|UnknownInterface|NotSupported/.test(type)) return false;
+      if (/UnknownMethod|UnknownInterface|UnknownProperty|InvalidArgs|NotSupported/.test(type)) return false;
       if (/^timeout/.test(text)) throw new DeskdError('TIMEOUT', `AT-SPI action ${action} on ${handle} got no answer (it may still run): ${text}`);
       throw new DeskdError('ACTION_FAILED', `AT-SPI action ${action} on ${handle} failed: ${(e as Error).message}`);
     }
