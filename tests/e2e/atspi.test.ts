@@ -200,6 +200,10 @@ describe('chromium', () => {
 <p id="out">not yet</p>
 <input type="text" value="hello" aria-label="Plain field">
 <input type="password" value="${SECRET}" aria-label="Secret field">
+<a href="#nowhere">A link</a>
+<input type="checkbox" checked aria-label="Check me">
+<progress value="30" max="100" aria-label="Loading"></progress>
+<input type="range" min="0" max="10" value="4" aria-label="Volume">
 </body></html>`,
     );
     chromium = launchChromium(`file://${page}`, { width: WIDTH, height: HEIGHT });
@@ -247,6 +251,19 @@ describe('chromium', () => {
     expect(JSON.stringify(snap)).not.toContain(SECRET);
   });
 
+  it('maps links, check boxes, progress bars and sliders, with states and values', async () => {
+    const snap = await ax.snapshot({ scope: 'focused', budget: FULL });
+    const link = findNode(snap.roots, (n) => n.role === 'link' && n.name === 'A link');
+    expect(link).toBeDefined();
+    insideScreen(link!);
+    const check = findNode(snap.roots, (n) => n.role === 'checkbox' && n.name === 'Check me');
+    expect(check?.states).toContain('checked');
+    const progress = findNode(snap.roots, (n) => n.role === 'progressbar' && n.name === 'Loading');
+    expect(Number(progress?.value)).toBeCloseTo(30);
+    const slider = findNode(snap.roots, (n) => n.role === 'slider' && n.name === 'Volume');
+    expect(Number(slider?.value)).toBe(4);
+  });
+
   it('clicks the page button through AT-SPI', async () => {
     const snap = await ax.snapshot({ scope: 'focused', budget: FULL });
     const button = findNode(snap.roots, (n) => n.role === 'button' && n.name === 'Press Me')!;
@@ -262,6 +279,31 @@ describe('chromium', () => {
     expect(f?.app).toBe('Chromium');
     expect(f?.pid).toBeGreaterThan(0);
     expect(f?.window).toContain('deskd test page');
+  });
+
+  it('a hung application does not hang the snapshot of the others', async () => {
+    const calc = launchCalculator();
+    const quick = new AtspiAccessibility({ callTimeoutMs: 500 });
+    try {
+      await waitFor(async () => {
+        const s = await quick.snapshot({ scope: 'all', budget: FULL });
+        return findNode(s.roots, (n) => n.role === 'button' && label(n) === '=');
+      }, 60_000, 'the calculator "=" button');
+      process.kill(calc.pid, 'SIGSTOP');
+      const s = await quick.snapshot({ scope: 'all', budget: FULL });
+      expect(findNode(s.roots, (n) => n.role === 'button' && n.name === 'Press Me'), 'Chromium still read').toBeDefined();
+      expect(findNode(s.roots, (n) => n.role === 'button' && label(n) === '='), 'nothing read from the stopped app').toBeUndefined();
+      const f = await quick.snapshot({ scope: 'focused', budget: FULL });
+      expect(f.nodeCount).toBeGreaterThan(0);
+    } finally {
+      try {
+        process.kill(calc.pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+      await quick.close();
+      await calc.kill();
+    }
   });
 
   // The shared backend expectations (tests/helpers/conformance.ts), on this page.

@@ -153,10 +153,11 @@ async function killGroup(p: Proc, graceMs = 2000): Promise<void> {
   await Promise.race([p.exited, sleep(500)]);
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<boolean> {
+/** Run a command; `'missing'` when it is not installed. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<boolean | 'missing'> {
   return new Promise((resolve) => {
     const c = spawn(cmd, args, { env, stdio: 'ignore', timeout: timeoutMs });
-    c.once('error', () => resolve(false));
+    c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ENOENT' ? 'missing' : false));
     c.once('exit', (code) => resolve(code === 0));
   });
 }
@@ -172,11 +173,19 @@ async function startXvfb(n: number, width: number, height: number, depth: number
       if (/already active|server is already|Cannot establish any listening sockets/i.test(err)) return 'busy';
       throw new DeskdError('VIRTUAL_DISPLAY_FAILED', `Xvfb :${n} exited: ${err.trim().slice(-500)}`);
     }
-    if (existsSync(`/tmp/.X11-unix/X${n}`) && (await run('xdpyinfo', ['-display', `:${n}`], env, 2000))) return p;
+    if (existsSync(`/tmp/.X11-unix/X${n}`)) {
+      const ok = await run('xdpyinfo', ['-display', `:${n}`], env, 2000);
+      if (ok === true) return p;
+      if (ok === 'missing') {
+        // Without xdpyinfo (x11-utils), the listening socket is the best sign; give the server a moment.
+        await sleep(200);
+        if (!p.hasExited()) return p;
+      }
+    }
     await sleep(50);
   }
   await killGroup(p);
-  throw new DeskdError('VIRTUAL_DISPLAY_FAILED', `Xvfb :${n} did not accept connections within ${timeoutMs} ms (is xdpyinfo from x11-utils installed?)`);
+  throw new DeskdError('VIRTUAL_DISPLAY_FAILED', `Xvfb :${n} did not accept connections within ${timeoutMs} ms`);
 }
 
 /** Start a private session bus; resolves with its address. */
