@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import {
@@ -17,6 +17,8 @@ import type { Executor } from './actuation/executor.js';
 import { registerV1Routes } from './http/routes.js';
 import { registerPolicyRoutes, type PolicyRouteDeps } from './http/policyRoutes.js';
 import { ActionJournal } from './actuation/journal.js';
+import { registerTaskRoutes } from './http/taskRoutes.js';
+import type { TaskRunner } from './agent/loop.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
 export interface AppDeps {
@@ -31,6 +33,8 @@ export interface AppDeps {
   policy?: Omit<PolicyRouteDeps, 'journal'>;
   version: string;
   logger?: Logger | boolean;
+  /** Model-driven tasks (`/v1/tasks`); the routes are registered when present. */
+  tasks?: TaskRunner;
   /** Max request body, bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Warnings shown by `GET /v1/health` (e.g. OCR unavailable). */
@@ -70,12 +74,10 @@ function fastifyErrorCode(err: FastifyError): ErrorCode | null {
  * Pattern from fastify's demo app: `buildApp` here, `listen` in `src/main.ts`; tests use `app.inject()`.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: deps.logger ?? false,
-    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    disableRequestLogging: false,
-    ajv: undefined,
-  }).withTypeProvider<ZodTypeProvider>();
+  // Fastify 5 takes a ready pino instance as `loggerInstance`, options or a boolean as `logger`.
+  const logging: { logger?: boolean } | { loggerInstance: FastifyBaseLogger } =
+    deps.logger && typeof deps.logger === 'object' ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: deps.logger ?? false };
+  const app = Fastify({ ...logging, bodyLimit: deps.bodyLimit ?? 1024 * 1024 } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -130,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const journal = new ActionJournal();
   await registerV1Routes(app, deps, journal);
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
+  if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

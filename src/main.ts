@@ -8,6 +8,9 @@ import { resolveOperatorToken, resolveToken, type DaemonConfig } from './config.
 import type { VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { TaskRunner } from './agent/loop.js';
+import { loadAgentConfig } from './agent/config.js';
+import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -51,6 +54,14 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger 
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'text', '*.text', 'action.text'], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
   let app: FastifyInstance | null = null;
+  const tasks = new TaskRunner({
+    observer: runtime.observer,
+    actions: runtime.executor,
+    config: loadAgentConfig(process.env),
+    approve: approvalManagerApprover(runtime.approvals, () => runtime.halt.signal),
+    denyApproval: approvalDenier(runtime.approvals),
+    logger: logger.child({ component: 'agent' }),
+  });
   try {
     const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
     app = await buildApp({
@@ -60,6 +71,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger 
       token: tok.token,
       operatorToken: op.token,
       policy: { approvals: runtime.approvals, halt: runtime.halt, audit: runtime.audit },
+      tasks,
       version: VERSION,
       logger,
       warnings: runtime.warnings,
@@ -86,11 +98,13 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger 
         if (closed) return;
         closed = true;
         process.off('SIGHUP', onHup);
+        await tasks.close();
         await a.close().catch((e) => logger.warn({ err: e }, 'closing the HTTP server failed'));
         await runtime.close();
       },
     };
   } catch (e) {
+    await tasks.close();
     await app?.close().catch(() => undefined);
     await runtime.close();
     throw e;

@@ -17,6 +17,21 @@ async function x(cmd: string, args: string[]): Promise<string> {
   }
 }
 
+/**
+ * A process's name: the base name of argv[0] from `/proc/PID/cmdline` (`/proc/PID/comm` is cut at 15
+ * characters: "gnome-calculato"). Null when the process is gone or not readable.
+ */
+export async function processName(pid: number): Promise<string | null> {
+  try {
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0] ?? '';
+    const base = argv0.split('/').pop()?.trim();
+    if (base) return base;
+    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 /** One line of `xwininfo -children`: `0x40000c "title": ("inst" "Class")  244x134+600+10  +600+10`. */
 const CHILD_LINE = /^\s*(0x[0-9a-f]+) (?:"((?:[^"\\]|\\.)*)"|\(has no name\)):\s*(?:\("([^"]*)" "([^"]*)"\))?\s*(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+([+-]-?\d+)([+-]-?\d+)/;
 
@@ -62,7 +77,7 @@ export class X11Windows implements RawWindows {
         }
         const pid = await this.pid(id);
         let app = instance ?? wmClass;
-        if (pid) app = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => app ?? '')).trim() || app;
+        if (pid) app = (await processName(pid)) ?? app;
         return { id, app: app ?? null, pid, wmClass: wmClass ?? null, instance: instance ?? null, title, bounds: t.bounds };
       }),
     );
