@@ -6,7 +6,7 @@
  * `launch*` shortcuts) and polls with {@link waitFor}. Nothing relies on an ambient DISPLAY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDesktopEnv, killProcessGroup, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
@@ -106,11 +106,15 @@ export function launchXterm(extraArgs: string[] = []): AppHandle {
 
 /**
  * Chromium with its accessibility tree on (`ACCESSIBILITY_ENABLED=1`, `--force-renderer-accessibility`),
- * placed at (0, 0) with the given size (there is no window manager under Xvfb), a throw-away profile,
- * no sandbox/GPU/network chatter.
+ * placed at (0, 0) with the given size (there is no window manager under Xvfb), a throw-away profile
+ * (also its TMPDIR; both removed by `kill()`), no sandbox/GPU/network chatter.
  */
 export function launchChromium(url: string, opts: { width?: number; height?: number } = {}): AppHandle {
   const profile = mkdtempSync(join(tmpdir(), 'deskd-chromium-'));
+  // Chromium keeps its singleton socket in $TMPDIR/org.chromium.Chromium.*; keep it inside the profile,
+  // which kill() removes.
+  const tmp = join(profile, 'tmp');
+  mkdirSync(tmp);
   const w = opts.width ?? 1280;
   const h = opts.height ?? 800;
   return launchApp(
@@ -130,7 +134,7 @@ export function launchChromium(url: string, opts: { width?: number; height?: num
       `--window-size=${w},${h}`,
       url,
     ],
-    { ACCESSIBILITY_ENABLED: '1' },
+    { ACCESSIBILITY_ENABLED: '1', TMPDIR: tmp },
     [profile],
   );
 }

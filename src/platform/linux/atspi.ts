@@ -105,7 +105,6 @@ interface Basic {
   description: string;
   childCount: number;
   states: Set<AtspiState>;
-  interfaces: Set<string>;
   children: Ref[];
 }
 
@@ -266,15 +265,15 @@ export class AtspiAccessibility implements RawAccessibility {
     return toRefs(kids);
   }
 
-  /** Role, name, description, states, interfaces and children of one object, all calls at once. */
+  /**
+   * Role, name, description, states and children of one object, all calls at once. (`GetInterfaces` is
+   * not asked: the optional interfaces are simply called, and a missing one answers an error at once.)
+   */
   private async basic(ref: Ref): Promise<Basic> {
-    const [props, roleName, state, ifaces, kids] = await Promise.all([
+    const [props, roleName, state, kids] = await Promise.all([
       this.call(ref, PROPERTIES, 'GetAll', 's', [ACCESSIBLE]).then((b) => b[0] as Record<string, unknown>),
       this.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')),
       this.call(ref, ACCESSIBLE, 'GetState').then((b) => (Array.isArray(b[0]) ? (b[0] as number[]) : [])),
-      this.call(ref, ACCESSIBLE, 'GetInterfaces')
-        .then((b) => new Set<string>(Array.isArray(b[0]) ? (b[0] as string[]) : []))
-        .catch(() => new Set<string>()),
       this.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])),
     ]);
     const pv = (k: string): unknown => {
@@ -288,22 +287,20 @@ export class AtspiAccessibility implements RawAccessibility {
       description: String(pv('Description') ?? ''),
       childCount: Number(pv('ChildCount') ?? kids.length),
       states: decodeAtspiStateBits(state),
-      interfaces: ifaces,
       children: kids,
     };
   }
 
-  /** Phase 2: bounds, actions and value, for the interfaces the object has. Failures leave the field empty. */
+  /** Phase 2: bounds, actions and value. A missing interface or any failure leaves the field empty. */
   private async details(b: Basic, role: string): Promise<Pick<RawAXNode, 'bounds' | 'actions' | 'value'>> {
-    const has = (i: string) => b.interfaces.size === 0 || b.interfaces.has(i);
     const password = isPasswordRole(b.roleName);
     const editable = b.states.has('editable');
     const [bounds, actions, value] = await Promise.all([
-      has(COMPONENT) ? this.call(b.ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null) : Promise.resolve(null),
-      b.interfaces.has(ACTION) ? this.listedActionNames(b.ref).catch(() => [] as string[]) : Promise.resolve([] as string[]),
-      !password && (editable || role === 'textbox') && b.interfaces.has(TEXT)
+      this.call(b.ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
+      this.listedActionNames(b.ref).catch(() => [] as string[]),
+      !password && (editable || role === 'textbox')
         ? this.call(b.ref, TEXT, 'GetText', 'ii', [0, -1]).then((r) => String(r[0] ?? '').slice(0, MAX_VALUE_CHARS)).catch(() => undefined)
-        : !password && VALUE_ROLES.has(role) && b.interfaces.has(VALUE)
+        : !password && VALUE_ROLES.has(role)
           ? this.prop(b.ref, VALUE, 'CurrentValue').then((v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined)).catch(() => undefined)
           : Promise.resolve(undefined),
     ]);
@@ -320,7 +317,7 @@ export class AtspiAccessibility implements RawAccessibility {
       const [list] = await this.call(ref, ACTION, 'GetActions');
       names = Array.isArray(list) ? list.slice(0, 32).map((a) => String(Array.isArray(a) ? (a[0] ?? '') : a)) : [];
     } catch {
-      return this.actionNames(ref);
+      return []; // no Action interface
     }
     return Promise.all(names.map((n, i) => (n ? n : this.call(ref, ACTION, 'GetName', 'i', [i]).then((r) => String(r[0] ?? '')))));
   }
