@@ -54,7 +54,25 @@ export interface AtspiOptions {
    * `_NET_WM_PID`); used when no AT-SPI window carries the `active` state (no window manager).
    */
   focusedPid?: () => Promise<number | null>;
+  /**
+   * Replace D-Bus with an in-process function answering each call (tests). It receives the call and
+   * resolves with the reply body, or rejects with a `DBusError`-like `{type, message}`.
+   */
+  transport?: AtspiTransport;
 }
+
+/** One D-Bus method call, as given to an injected {@link AtspiOptions.transport}. */
+export interface AtspiCall {
+  destination: string;
+  path: string;
+  iface: string;
+  member: string;
+  signature?: string;
+  body: unknown[];
+}
+
+/** An in-process stand-in for the accessibility bus. */
+export type AtspiTransport = (call: AtspiCall) => Promise<unknown[]>;
 
 /** An object reference as AT-SPI passes it: `(so)` = bus name, object path. */
 type Ref = [string, string];
@@ -221,22 +239,29 @@ export class AtspiAccessibility implements RawAccessibility {
     return this.bus;
   }
 
-  /** One method call with a timeout. Rejects with the D-Bus error, or `Error('timeout')`. */
-  private rawCall(bus: MessageBus, destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
-    const msg = new dbus.Message({ destination, path, interface: iface, member, ...(signature ? { signature, body: body ?? [] } : {}) });
+  /** One method call with a timeout. Rejects with the D-Bus error, or `Error('timeout …')`. */
+  private rawCall(bus: MessageBus | null, destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
+    const transport = this.opts.transport;
+    const msg = bus ? new dbus.Message({ destination, path, interface: iface, member, ...(signature ? { signature, body: body ?? [] } : {}) }) : null;
     return this.sem.run(
       () =>
         new Promise<unknown[]>((resolve, reject) => {
           const timer = setTimeout(() => {
             // dbus-next keeps a reply handler per serial; drop ours so a late reply finds nothing.
-            const handlers = (bus as unknown as { _methodReturnHandlers?: Record<number, unknown> })._methodReturnHandlers;
-            if (handlers && msg.serial !== null) delete handlers[msg.serial];
+            const handlers = (bus as unknown as { _methodReturnHandlers?: Record<number, unknown> } | null)?._methodReturnHandlers;
+            if (handlers && msg && msg.serial !== null) delete handlers[msg.serial];
             reject(new Error(`timeout after ${this.timeoutMs} ms: ${iface}.${member} on ${destination}${path}`));
           }, this.timeoutMs);
-          bus.call(msg).then(
-            (reply) => {
+          const reply: Promise<unknown[]> =
+            bus && msg
+              ? bus.call(msg).then((r) => (r?.body ?? []) as unknown[])
+              : transport
+                ? Promise.resolve().then(() => transport({ destination, path, iface, member, signature, body: body ?? [] }))
+                : Promise.reject(new Error('no bus'));
+          reply.then(
+            (r) => {
               clearTimeout(timer);
-              resolve((reply?.body ?? []) as unknown[]);
+              resolve(r);
             },
             (e: unknown) => {
               clearTimeout(timer);
@@ -247,9 +272,14 @@ export class AtspiAccessibility implements RawAccessibility {
     );
   }
 
-  private async call(ref: Ref, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
-    const bus = await this.getBus();
-    return this.rawCall(bus, ref[0], ref[1], iface, member, signature, body);
+  /** A call on the accessibility bus (or the injected transport). */
+  private async busCall(destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
+    const bus = this.opts.transport ? null : await this.getBus();
+    return this.rawCall(bus, destination, path, iface, member, signature, body);
+  }
+
+  private call(ref: Ref, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
+    return this.busCall(ref[0], ref[1], iface, member, signature, body);
   }
 
   private async prop(ref: Ref, iface: string, name: string): Promise<unknown> {
@@ -397,8 +427,7 @@ export class AtspiAccessibility implements RawAccessibility {
 
   /** Process id of a connection on the accessibility bus, or null. */
   private async pidOf(busName: string): Promise<number | null> {
-    const bus = await this.getBus();
-    return this.rawCall(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', [busName])
+    return this.busCall('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', [busName])
       .then((r) => (typeof r[0] === 'number' ? r[0] : null))
       .catch(() => null);
   }
