@@ -274,6 +274,7 @@ export class AtspiAccessibility implements RawAccessibility {
 
   /** A call on the accessibility bus (or the injected transport). */
   private async busCall(destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
+    if (this.closed) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'the AT-SPI backend is closed');
     const bus = this.opts.transport ? null : await this.getBus();
     return this.rawCall(bus, destination, path, iface, member, signature, body);
   }
