@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultConfigDir, loadConfig } from '../config.js';
 import { isDeskdError } from '../errors.js';
-import { formatElement } from '../mcp/server.js';
 import { CliError, EXIT, clientFor, daemonUrl, readCredential, DaemonClient } from './client.js';
 import { formatPermissionReport, permissionReport } from './permissions.js';
-import { installService, planService, uninstallService } from '../service/install.js';
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
 export interface CliIO {
@@ -112,6 +110,7 @@ export async function observeCommand(argv: string[], io: CliIO): Promise<number>
     io.out(JSON.stringify(o, null, 2));
     return EXIT.OK;
   }
+  const { formatElement } = await import('../mcp/server.js');
   io.out(
     [
       `observation ${o.observationId}: ${o.elements.length} elements, ${o.words.length} words, ${Math.round(o.timings.totalMs)} ms`,
@@ -264,6 +263,7 @@ export async function serviceCommand(argv: string[], io: CliIO): Promise<number>
     env.DESKD_PORT = values.port;
   }
   if (values.policy) env.DESKD_POLICY = values.policy;
+  const { installService, planService, uninstallService } = await import('../service/install.js');
   const plan = planService({ spec: { env }, env: io.env });
   const show = (cmds: string[][]) => cmds.map((c) => `  ${c.join(' ')}`).join('\n');
   if (values['dry-run']) {
