@@ -97,7 +97,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     cleanups.push(async () => unwire());
 
     const store = new ObservationStore();
-    const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, () => perceptionMask(platform, policy.policy));
+    const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy.policy));
     const executor = new Executor({
       platform,
       store,

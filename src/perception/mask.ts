@@ -1,4 +1,4 @@
-import type { RawAXNode, RawImage, Rect } from '../platform/types.js';
+import type { RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, contains, intersectionArea } from './geometry.js';
 
 /**
@@ -14,8 +14,8 @@ export interface PerceptionMask {
   ruleIds: string[];
 }
 
-/** Computes the current mask (the policy engine's `perceive` decisions over the visible windows). */
-export type PerceptionGate = () => Promise<PerceptionMask>;
+/** Computes the mask for the visible windows (the policy engine's `perceive` decisions). */
+export type PerceptionGate = (windows: WindowInfo[]) => PerceptionMask;
 
 /** True when the mask hides nothing. */
 export function isEmptyMask(m: PerceptionMask): boolean {

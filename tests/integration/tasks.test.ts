@@ -104,7 +104,7 @@ async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConf
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
   gate.wireHalt();
   const store = new ObservationStore();
-  const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, () => perceptionMask(platform, policy));
+  const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, null) });
   const config = loadAgentConfig({}, {
     apiKey: opts.apiKey === undefined ? 'sk-test-local' : opts.apiKey,

@@ -94,14 +94,24 @@ export class X11Windows implements RawWindows {
     const id = Number(out);
     if (!Number.isFinite(id) || id <= 1) {
       // PointerRoot (1) or None (0): keyboard input goes to the window under the pointer.
-      const loc = await x('xdotool', ['getmouselocation', '--shell']);
-      const px = Number(/X=(-?\d+)/.exec(loc)?.[1]);
-      const py = Number(/Y=(-?\d+)/.exec(loc)?.[1]);
-      return this.windowAt({ x: px, y: py });
+      return this.windowUnderPointer();
     }
-    const ws = await this.list();
     const hex = `0x${id.toString(16)}`;
+    if (hex === (await this.rootId())) return this.windowUnderPointer();
+    const ws = await this.list();
     return ws.find((w) => w.id === hex) ?? (await this.windowContaining(hex, ws));
+  }
+
+  /** With the focus on the root window (e.g. after the focused window closed), keys go to the window under the pointer. */
+  private async windowUnderPointer(): Promise<WindowInfo | null> {
+    const loc = await x('xdotool', ['getmouselocation', '--shell']);
+    return this.windowAt({ x: Number(/X=(-?\d+)/.exec(loc)?.[1]), y: Number(/Y=(-?\d+)/.exec(loc)?.[1]) });
+  }
+
+  private root: string | null = null;
+  private async rootId(): Promise<string> {
+    this.root ??= /Window id: (0x[0-9a-f]+)/.exec(await x('xwininfo', ['-root']))?.[1] ?? '';
+    return this.root;
   }
 
   /** The top-level window that has `hex` as a descendant (GTK focuses an inner window). */
