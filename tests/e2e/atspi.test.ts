@@ -10,7 +10,7 @@ import { AtspiAccessibility } from '../../src/platform/linux/atspi.js';
 import { startVirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
 import type { AXBudget, AXSnapshot, RawAXNode } from '../../src/platform/types.js';
 import { describeRawAccessibilityConformance, findNode, walk } from '../helpers/conformance.js';
-import { launchCalculator, launchChromium, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { launchCalculator, launchChromium, launchUntilReady, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 
 const WIDTH = 1280;
 const HEIGHT = 800;
@@ -96,13 +96,12 @@ describe('gnome-calculator', () => {
   let ax: AtspiAccessibility;
 
   beforeAll(async () => {
-    calc = launchCalculator();
     ax = new AtspiAccessibility();
-    await waitFor(async () => {
-      if (calc.exited()) throw new Error(`gnome-calculator exited: ${calc.output()}`);
-      const s = await ax.snapshot({ scope: 'all', budget: FULL });
-      return findNode(s.roots, (n) => n.role === 'button' && label(n) === '=');
-    }, 60_000, 'the calculator "=" button');
+    ({ app: calc } = await launchUntilReady(
+      launchCalculator,
+      async () => findNode((await ax.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.role === 'button' && label(n) === '='),
+      { timeoutMs: 60_000, what: 'the calculator "=" button' },
+    ));
   });
 
   afterAll(async () => {
@@ -282,13 +281,14 @@ describe('chromium', () => {
   });
 
   it('a hung application does not hang the snapshot of the others', async () => {
-    const calc = launchCalculator();
     const quick = new AtspiAccessibility({ callTimeoutMs: 500 });
+    let calc: AppHandle | undefined;
     try {
-      await waitFor(async () => {
-        const s = await quick.snapshot({ scope: 'all', budget: FULL });
-        return findNode(s.roots, (n) => n.role === 'button' && label(n) === '=');
-      }, 60_000, 'the calculator "=" button');
+      ({ app: calc } = await launchUntilReady(
+        launchCalculator,
+        async () => findNode((await quick.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.role === 'button' && label(n) === '='),
+        { timeoutMs: 60_000, what: 'the calculator "=" button' },
+      ));
       process.kill(calc.pid, 'SIGSTOP');
       const s = await quick.snapshot({ scope: 'all', budget: FULL });
       expect(findNode(s.roots, (n) => n.role === 'button' && n.name === 'Press Me'), 'Chromium still read').toBeDefined();
@@ -297,12 +297,12 @@ describe('chromium', () => {
       expect(f.nodeCount).toBeGreaterThan(0);
     } finally {
       try {
-        process.kill(calc.pid, 'SIGCONT');
+        if (calc) process.kill(calc.pid, 'SIGCONT');
       } catch {
         /* gone */
       }
       await quick.close();
-      await calc.kill();
+      await calc?.kill();
     }
   });
 

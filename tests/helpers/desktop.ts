@@ -158,3 +158,42 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, wh
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Launch an application and wait until `ready(app)` returns a value (polled like {@link waitFor}).
+ * If the process exits before it is ready, it is launched again, up to `attempts` times in all, each
+ * early exit logged with its exit code and output: under a loaded CI machine gnome-calculator has been
+ * seen to exit with status 1 and no output right after start, which is not what the tests are about.
+ * @throws Error naming every early exit, or the readiness timeout.
+ */
+export async function launchUntilReady<T>(
+  launch: () => AppHandle,
+  ready: (app: AppHandle) => Promise<T | undefined | null | false>,
+  opts: { timeoutMs: number; attempts?: number; what: string },
+): Promise<{ app: AppHandle; value: NonNullable<Exclude<T, false>> }> {
+  const attempts = opts.attempts ?? 3;
+  const exits: string[] = [];
+  for (let i = 0; i < attempts; i++) {
+    const app = launch();
+    const EXITED = Symbol('exited');
+    try {
+      const value = await waitFor(
+        async () => {
+          if (app.exited()) return EXITED;
+          return ready(app);
+        },
+        opts.timeoutMs,
+        opts.what,
+      );
+      if (value !== EXITED) return { app, value: value as NonNullable<Exclude<T, false>> };
+    } catch (e) {
+      await app.kill();
+      throw e;
+    }
+    const code = app.child.exitCode ?? app.child.signalCode;
+    exits.push(`attempt ${i + 1}: exited (${String(code)}) ${app.output().trim().slice(-500)}`);
+    console.warn(`[launchUntilReady] ${opts.what}: the app exited before it was ready (${String(code)}); relaunching`);
+    await app.kill();
+  }
+  throw new Error(`${opts.what}: the app exited before it was ready, ${attempts} times:\n${exits.join('\n')}`);
+}
