@@ -151,7 +151,15 @@ async function refreshScreen() {
 async function observe() {
   $('observe-info').textContent = 'observing…';
   try {
-    const o = await json('POST', '/v1/observe', { ocr: true, accessibility: true });
+    let o;
+    try {
+      o = await json('POST', '/v1/observe', { ocr: true, accessibility: true });
+    } catch (e) {
+      // A daemon without OCR still has the accessibility tree.
+      if (e.code !== 'OCR_FAILED') throw e;
+      o = await json('POST', '/v1/observe', { ocr: false, accessibility: true });
+      o.warnings.push('OCR unavailable');
+    }
     state.observation = o;
     state.display = o.display;
     $('observe-info').textContent = `${o.elements.length} elements, ${o.words.length} words, ${Math.round(o.timings.totalMs)} ms${o.warnings.length ? ' — ' + o.warnings.join('; ') : ''}`;
