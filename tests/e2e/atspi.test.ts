@@ -73,11 +73,17 @@ describe('virtual desktop', () => {
     }
   });
 
-  it('stop() ends every process it started and removes the X lock', async () => {
+  it('stop() ends every process it started and removes the X lock; a backend on it then fails cleanly', async () => {
     const d = await startVirtualDesktop({ width: 320, height: 200 });
     const n = d.display.slice(1);
     expect(existsSync(`/tmp/.X${n}-lock`)).toBe(true);
+    const ax = new AtspiAccessibility({ sessionBusAddress: d.env.DBUS_SESSION_BUS_ADDRESS, callTimeoutMs: 500 });
+    const empty = await ax.snapshot({ scope: 'all', budget: FULL });
+    expect(empty.truncated).toBe(false);
     await d.stop();
+    // The accessibility bus is gone: an error, not a hang.
+    await expect(ax.snapshot({ scope: 'all', budget: FULL })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+    await ax.close();
     for (const pid of Object.values(d.pids)) expect(() => process.kill(pid, 0), `pid ${pid}`).toThrow();
     expect(existsSync(`/tmp/.X${n}-lock`)).toBe(false);
     expect(existsSync(`/tmp/.X11-unix/X${n}`)).toBe(false);

@@ -5,11 +5,12 @@
  * Value.xml, Bus.xml): the session bus names the accessibility bus (`org.a11y.Bus.GetAddress`); the
  * registry (`org.a11y.atspi.Registry`, `/org/a11y/atspi/accessible/root`) lists one accessible root per
  * application; every object answers `org.a11y.atspi.Accessible` (`GetChildren`, `GetRoleName`, `GetState`,
- * `GetInterfaces`, properties `Name`, `Description`, `ChildCount`).
+ * properties `Name`, `Description`, `ChildCount`), most also `Component.GetExtents` and `Action.GetActions`.
  *
  * Traversal is breadth-first, one tree level at a time, with every call of a level in flight at once
- * (platform notes: 3–4x faster than sequential). Every call has a timeout, so a hung application costs at
- * most that long and never fails the snapshot of the others.
+ * (platform notes: 3–4x faster than sequential; measured here 2–3x on gnome-calculator); each node's
+ * bounds/actions/value are read while the next level's basics are. Every call has a timeout, so a hung
+ * application costs at most that long and never fails the snapshot of the others.
  */
 import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../errors.js';
@@ -150,14 +151,17 @@ interface Slot {
  * → a second connection to the accessibility bus) and reconnects after the bus goes away.
  *
  * Handles are `${busName}|${objectPath}` and stay valid as long as the application keeps the object.
- * Non-`showing` objects below the top-level windows are left out with their subtrees (hidden GTK stack
- * pages, off-screen web content), which keeps GTK and Chromium trees small.
+ * Objects below the top-level windows that are not on screen are left out with their subtrees (hidden
+ * GTK stack pages, web content scrolled out of view; see {@link onScreen}), which keeps GTK and Chromium
+ * trees small.
  */
 export class AtspiAccessibility implements RawAccessibility {
   private readonly opts: AtspiOptions;
   private readonly timeoutMs: number;
   private readonly sem: Semaphore;
   private bus: Promise<MessageBus> | null = null;
+  /** The connected accessibility bus, to tell whether a "connection lost" is about the current one. */
+  private current: MessageBus | null = null;
   private closed = false;
 
   constructor(opts: AtspiOptions = {}) {
@@ -218,9 +222,12 @@ export class AtspiAccessibility implements RawAccessibility {
     const bus = await this.connectBus(a11yAddress, 'accessibility bus');
     // Forget the connection when it breaks, so the next call reconnects.
     const forget = (e?: Error) => {
+      if (this.current !== bus) return;
       this.opts.logger?.warn({ err: e?.message }, 'AT-SPI bus connection lost');
+      this.current = null;
       this.bus = null;
     };
+    this.current = bus;
     bus.removeAllListeners('error');
     bus.on('error', forget);
     (bus as unknown as { _connection?: { stream?: NodeJS.EventEmitter } })._connection?.stream?.once('close', () => forget());
@@ -631,6 +638,7 @@ export class AtspiAccessibility implements RawAccessibility {
     this.closed = true;
     const p = this.bus;
     this.bus = null;
+    this.current = null;
     if (!p) return;
     try {
       (await p).disconnect();
