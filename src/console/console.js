@@ -356,7 +356,7 @@ $('task-form').addEventListener('submit', async (ev) => {
   try {
     const t = await json('POST', '/v1/tasks', { goal });
     state.taskId = t.taskId;
-    $('task-note').textContent = `task ${t.taskId}: ${t.status ?? 'started'}`;
+    $('task-note').textContent = `task ${t.taskId}: queued`;
     $('task-cancel').hidden = false;
     followTask(t.taskId);
   } catch (e) {
@@ -387,7 +387,10 @@ function followTask(id) {
       lastSeq = e.seq;
     }
     if (e.type === 'status') $('task-note').textContent = `task ${id}: ${e.status}`;
-    else if (e.type === 'step') add(`step ${e.step.index ?? ''}: ${e.step.summary ?? JSON.stringify(e.step.actions ?? e.step).slice(0, 200)}`);
+    else if (e.type === 'step') {
+      const ops = (e.step.operations ?? []).map((o) => `${o.tool ?? o.type ?? '?'} → ${o.outcome ?? '?'}`).join(', ');
+      add(`step ${e.step.index}: ${e.step.text ? e.step.text.slice(0, 200) + ' ' : ''}${ops ? '[' + ops + ']' : ''} (${Math.round(e.step.durationMs ?? 0)} ms)`);
+    }
     else if (e.type === 'approval') add(`waiting for approval (${e.kind}): ${e.detail}`);
     else if (e.type === 'retry') add(`retry ${e.attempt} in ${e.delayMs} ms: ${e.reason}`);
     else if (e.type === 'final') {
