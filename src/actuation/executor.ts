@@ -177,8 +177,13 @@ export class Executor {
   private async decide(plan: PlannedAction[], actor: string): Promise<Check[]> {
     const out: Check[] = [];
     const policy = this.deps.policy;
+    // A click focuses the window it lands in (click-to-focus on macOS and under window managers,
+    // focus-follows-pointer on a bare X server): keys later in the same batch are decided for that
+    // window, and the dispatch-time re-check confirms the focus really went there.
+    let clickedWindow: WindowInfo | null | undefined;
     for (const p of plan) {
-      const window = await this.windowFor(p);
+      const window = (p.type === 'type' || p.type === 'keypress') && clickedWindow !== undefined ? clickedWindow : await this.windowFor(p);
+      if (p.type === 'click') clickedWindow = window;
       if (!policy) {
         out.push({ window, target: null, gate: null });
         continue;

@@ -18,7 +18,8 @@ export interface CreatePlatformOptions {
 
 /**
  * Create the platform backend.
- * - linux: nut-js input and X11 capture, AT-SPI over D-Bus (dbus-next) for accessibility.
+ * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, AT-SPI over
+ *   D-Bus (dbus-next) for accessibility, xwininfo/xprop for windows.
  * - macos: nut-js input, the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
  * - fake: in-memory, for tests.
  * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
@@ -30,19 +31,22 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     return createFakePlatform();
   }
   if (kind === 'linux') {
-    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }] = await Promise.all([
+    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }] = await Promise.all([
       import('./linux/nutCapture.js'),
       import('./linux/atspi.js'),
       import('./linux/x11Windows.js'),
+      import('./linux/xdotoolKeyboard.js'),
     ]);
-    const accessibility = new AtspiAccessibility();
+    const windows = new X11Windows();
+    // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
+    const accessibility = new AtspiAccessibility({ focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null });
     return {
       name: 'linux',
       capture: new X11Capture(),
       mouse: new NutMouse(),
-      keyboard: new NutKeyboard('LeftSuper'),
+      keyboard: new X11Keyboard(),
       accessibility,
-      windows: new X11Windows(),
+      windows,
       permissions: {
         async check() {
           return { accessibility: 'not-applicable', screenRecording: 'not-applicable' };

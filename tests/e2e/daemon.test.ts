@@ -124,10 +124,16 @@ describe('xterm through the HTTP API', () => {
     // Focus follows the pointer under a bare X server: click into the terminal first.
     const r = await api('POST', '/v1/actions', { actions: [{ type: 'click', x: 400, y: 260 }, { type: 'type', text: 'echo deskd says $((40 + 2)) ok\n' }] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
+    let last: Obs | null = null;
     const seen = await waitFor(async () => {
-      const o = await observe({ accessibility: false });
-      return o.lines.find((l) => /deskd says 42 ok/.test(l.text));
-    }, 20_000, 'the echoed line "deskd says 42 ok"');
+      last = await observe({ accessibility: false });
+      return last.lines.find((l) => /deskd says 42 ok/.test(l.text));
+    }, 20_000, 'the echoed line "deskd says 42 ok"').catch(async (e) => {
+      const shot = await api('GET', '/v1/screenshot?format=png');
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(tmpdir(), 'deskd-xterm-failure.png'), shot.raw);
+      throw new Error(`${(e as Error).message}; lines seen: ${JSON.stringify(last?.lines.map((l) => l.text))}; screenshot in ${join(tmpdir(), 'deskd-xterm-failure.png')}`);
+    });
     expect(seen.text).toMatch(/deskd says 42 ok/);
   });
 

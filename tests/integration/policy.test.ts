@@ -178,3 +178,18 @@ describe('policy on /v1/actions (fake platform, real engine, real audit log)', (
     expect(viaApi.statusCode).toBe(403);
   });
 });
+
+describe('keys after a click in the same batch', () => {
+  it('are decided for the clicked window, and re-checked against the real focus at dispatch', async () => {
+    platform.focusedWindowId = '0xb'; // the xterm has the focus before the batch
+    const ok = await act({ actions: [{ type: 'click', x: 100, y: 100 }, { type: 'type', text: '12' }] });
+    // Decided for the calculator (allowed); at dispatch the fake focus is still the xterm → TARGET_CHANGED.
+    expect(ok.statusCode).toBe(409);
+    expect(ok.json().error.code).toBe('TARGET_CHANGED');
+    expect(platform.events.filter((e) => e.kind === 'type')).toEqual([]);
+    platform.focusedWindowId = '0xa';
+    const r = await act({ actions: [{ type: 'click', x: 100, y: 100 }, { type: 'type', text: '12' }] });
+    expect(r.statusCode).toBe(200);
+    expect(platform.events.filter((e) => e.kind === 'type')).toEqual([{ kind: 'type', text: '12' }]);
+  });
+});
