@@ -17,6 +17,9 @@ import type { Executor } from './actuation/executor.js';
 import { registerV1Routes } from './http/routes.js';
 import { registerPolicyRoutes, type PolicyRouteDeps } from './http/policyRoutes.js';
 import { ActionJournal } from './actuation/journal.js';
+import { registerConsoleRoutes } from './http/consoleRoutes.js';
+import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
+import { registerMcpRoutes } from './mcp/http.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
 import type { TaskRunner } from './agent/loop.js';
 
@@ -94,11 +97,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
-    if (PUBLIC_ROUTES.has(path)) return;
+    if (PUBLIC_ROUTES.has(path) || isConsolePublicPath(req.method, path)) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer (\S+)$/i.exec(h);
     if (m && deps.operatorToken && tokenMatches(m[1]!, deps.operatorToken)) req.deskdRole = 'operator';
     else if (m && tokenMatches(m[1]!, deps.token)) req.deskdRole = 'agent';
+    else if (!h && sessionFromRequest(req)) req.deskdRole = 'operator';
     else throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
   });
   app.addHook('preHandler', async (req) => {
@@ -132,6 +136,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const journal = new ActionJournal();
   await registerV1Routes(app, deps, journal);
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
+  await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
+  await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, version: deps.version });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
