@@ -14,6 +14,7 @@ import { ApprovalManager } from './policy/approvals.js';
 import { HaltSwitch } from './policy/halt.js';
 import { TokenBucket } from './policy/rateLimit.js';
 import { PolicyGate } from './policy/gate.js';
+import { CornerHaltWatcher, cornerHaltFromEnv } from './policy/cornerHalt.js';
 
 /**
  * Everything deskd runs on, independent of how it is served (HTTP daemon, MCP over stdio):
@@ -96,10 +97,29 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     const unwire = gate.wireHalt((e) => logger.error({ err: e }, 'audit write failed on halt/resume'));
     cleanups.push(async () => unwire());
 
+    // Kill switch by pointer: held in a display corner → halt (DESKD_CORNER_HALT=0 disables). The
+    // executor gets a platform whose mouse tells the watcher where deskd itself put the pointer.
+    let actingPlatform: Platform = platform;
+    const cornerEnv = cornerHaltFromEnv(process.env);
+    if (cornerEnv.enabled) {
+      const cornerLog = logger.child({ component: 'corner-halt' });
+      const corner = new CornerHaltWatcher({
+        mouse: platform.mouse,
+        displays: () => platform.capture.displays(),
+        halt,
+        dwellMs: cornerEnv.dwellMs,
+        onHalt: (h) => cornerLog.warn(h, 'pointer held in a screen corner: halted'),
+        onError: (e) => cornerLog.warn({ err: e }, 'cannot read the pointer position; corner halt paused until it can'),
+      });
+      corner.start();
+      cleanups.push(() => corner.stop());
+      actingPlatform = corner.tapPlatform(platform);
+    }
+
     const store = new ObservationStore();
     const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy.policy));
     const executor = new Executor({
-      platform,
+      platform: actingPlatform,
       store,
       policy: gate,
       verifyElement: createElementVerifier(platform, ocr),
