@@ -5,12 +5,13 @@ import type { DisplayInfo, MouseButton, Platform, Point, WindowInfo } from '../p
 import type { PolicyGate, GateResult } from '../policy/gate.js';
 import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { DeskdError, isDeskdError } from '../errors.js';
-import type { Action } from './schema.js';
+import type { Action, Target } from './schema.js';
 import { normalizeChord } from './keys.js';
 import { center, displayAt } from '../perception/geometry.js';
 import type { Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { encodeImage } from '../perception/image.js';
+import { describeQuery, findBest, type Findable } from '../perception/find.js';
 
 /** Points of scroll per wheel step. X11 wheel clicks scroll about three lines (≈50 px in GTK and Chromium). */
 export const SCROLL_POINTS_PER_STEP = 50;
@@ -27,13 +28,27 @@ export type PlannedAction =
   | { type: 'type'; text: string }
   | { type: 'keypress'; keys: string[] }
   | { type: 'wait'; ms: number }
-  | { type: 'screenshot'; format: 'png' | 'jpeg' };
+  | { type: 'screenshot'; format: 'png' | 'jpeg' }
+  /** `via: 'accessibility'` → `doAction(handle, 'press')`, falling back to a click at `point` if refused; `'pointer'` → a left click at `point`. */
+  | { type: 'press'; point: Point; element: Element; observationId: string; via: 'accessibility' | 'pointer' }
+  | { type: 'set_value'; point: Point; element: Element; observationId: string; value: string }
+  | { type: 'focus'; point: Point; element: Element; observationId: string };
+
+/** Action names (AT-SPI, AX, deskd) that mean "the element's default action". */
+const PRESS_ACTIONS: ReadonlySet<string> = new Set(['press', 'click', 'activate', 'axpress']);
+
+/** Roles whose value `set_value` may replace (besides any element with the `editable` state). */
+const VALUE_ROLES: ReadonlySet<string> = new Set(['textbox', 'combobox', 'spinbutton']);
 
 /** What a dispatched action returns. */
 export interface ActionResult {
   type: PlannedAction['type'];
   /** The point acted at, logical points (pointer actions). */
   point?: Point;
+  /** `press`: whether the accessibility action ran or a pointer click was used. */
+  via?: 'accessibility' | 'pointer';
+  /** The element an element-targeted action resolved to (ref of the observation it was found in). */
+  target?: { ref: string; observationId: string; role: string; name: string; bounds: { x: number; y: number; width: number; height: number } };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
   image?: { format: string; data: string; width: number; height: number; scale: number };
   durationMs: number;
@@ -86,6 +101,11 @@ export interface ExecutorDeps {
   /** The permission-policy gate: every action is decided (and audited) before anything is dispatched. */
   policy?: PolicyGate;
   verifyElement?: ElementVerifier;
+  /**
+   * A fresh observation (OCR + accessibility, stored so its refs stay valid), used to resolve
+   * `target: {text}` / `{role, name}` at plan time; taken at most once per batch.
+   */
+  observe?: () => Promise<Findable>;
   /** Navigation chords used for the OpenAI `back`/`forward` buttons, which XTest/CGEvent via nut-js cannot press. */
   navigationKeys?: { back: string[]; forward: string[] };
 }
@@ -98,14 +118,37 @@ export class Executor {
   private chain: Promise<unknown> = Promise.resolve();
   constructor(private readonly deps: ExecutorDeps) {}
 
+  /** True when locator targets (`{text}`, `{role, name}`) can be resolved. */
+  get canLocate(): boolean {
+    return this.deps.observe !== undefined;
+  }
+
+  /**
+   * Attach the fresh-observation source for locator targets when the executor was built without one
+   * (the HTTP app attaches `observer.observe` at start).
+   */
+  useObserver(observe: () => Promise<Findable>): void {
+    this.deps.observe ??= observe;
+  }
+
   /**
    * Plan a batch without dispatching: resolve targets, normalise keys, check coordinates.
-   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `ELEMENT_NOT_ACTIONABLE`, `VALIDATION_FAILED`.
+   * Locator targets (`{text}`, `{role, name}`) are resolved against one fresh observation per batch,
+   * taken before anything of the batch runs (so a target that only appears after an earlier action of the
+   * same batch is not found: send it in a later batch).
+   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `ELEMENT_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `POLICY_DENIED` (set_value into a password field without a policy), `VALIDATION_FAILED`.
    */
   async plan(actions: Action[]): Promise<PlannedAction[]> {
     const displays = await this.deps.platform.capture.displays();
+    let snapshot: Promise<Findable> | undefined;
+    const fresh = () => {
+      const observe = this.deps.observe;
+      if (!observe) throw new DeskdError('VALIDATION_FAILED', 'targets by text or role need a daemon with an observer; use {ref, observationId}');
+      snapshot ??= observe();
+      return snapshot;
+    };
     const out: PlannedAction[] = [];
-    for (const [i, a] of actions.entries()) out.push(await this.planOne(a, i, displays));
+    for (const [i, a] of actions.entries()) out.push(await this.planOne(a, i, displays, fresh));
     return out;
   }
 
@@ -162,6 +205,9 @@ export class Executor {
       case 'click':
       case 'move':
       case 'scroll':
+      case 'press':
+      case 'set_value':
+      case 'focus':
         return w.windowAt(p.point);
       case 'drag':
         return w.windowAt(p.path[0]!);
@@ -183,7 +229,7 @@ export class Executor {
     let clickedWindow: WindowInfo | null | undefined;
     for (const p of plan) {
       const window = (p.type === 'type' || p.type === 'keypress') && clickedWindow !== undefined ? clickedWindow : await this.windowFor(p);
-      if (p.type === 'click') clickedWindow = window;
+      if (p.type === 'click' || p.type === 'focus' || (p.type === 'press' && p.via === 'pointer')) clickedWindow = window;
       if (!policy) {
         out.push({ window, target: null, gate: null });
         continue;
@@ -251,7 +297,7 @@ export class Executor {
     return { actionId, status: 'done', results, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
   }
 
-  private async planOne(a: Action, i: number, displays: DisplayInfo[]): Promise<PlannedAction> {
+  private async planOne(a: Action, i: number, displays: DisplayInfo[], fresh: () => Promise<Findable>): Promise<PlannedAction> {
     const where = `actions[${i}]`;
     const onScreen = (p: Point, what: string): Point => {
       if (!displayAt(displays, p)) {
@@ -268,12 +314,21 @@ export class Executor {
       return keys;
     };
     const held = (keys: string[] | undefined): string[] => (keys && keys.length > 0 ? pressable(normalizeChord(keys)) : []);
-    const resolve = async (x: { x?: number; y?: number; target?: { ref: string; observationId: string } }): Promise<{ point: Point; element?: Element }> => {
+    const resolve = async (x: { x?: number; y?: number; target?: Target }): Promise<{ point: Point; element?: Element; observationId?: string }> => {
+      if (x.target && !('ref' in x.target)) {
+        // Found in a fresh observation: nothing to re-verify; aim at the matched text inside the element.
+        const obs = await fresh();
+        const q = x.target;
+        const m = findBest(obs, { ...(q.text !== undefined ? { text: q.text } : {}), ...(q.role !== undefined ? { role: q.role } : {}), ...(q.name !== undefined ? { name: q.name } : {}), ...(q.exact !== undefined ? { exact: q.exact } : {}) });
+        const el = obs.elements.find((e) => e.ref === m.ref)!;
+        if (el.bounds.width <= 0 || el.bounds.height <= 0) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${describeQuery(q)}) has no on-screen bounds`);
+        return { point: onScreen(center(m.textBounds), `the centre of ${el.ref} (${describeQuery(q)})`), element: el, observationId: obs.observationId };
+      }
       if (x.target) {
         const el = this.deps.store.element(x.target.observationId, x.target.ref);
         if (el.bounds.width <= 0 || el.bounds.height <= 0) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} has no on-screen bounds`);
         if (this.deps.verifyElement) await this.deps.verifyElement(el);
-        return { point: onScreen(center(el.bounds), `the centre of ${el.ref}`), element: el };
+        return { point: onScreen(center(el.bounds), `the centre of ${el.ref}`), element: el, observationId: x.target.observationId };
       }
       return { point: onScreen({ x: x.x!, y: x.y! }, 'point') };
     };
@@ -317,6 +372,34 @@ export class Executor {
         return { type: 'wait', ms: a.ms };
       case 'screenshot':
         return { type: 'screenshot', format: a.format };
+      case 'press': {
+        const r = await resolve(a);
+        const el = r.element!;
+        const via = el.handle && el.actions.some((n) => PRESS_ACTIONS.has(n.toLowerCase())) ? 'accessibility' : 'pointer';
+        return { type: 'press', point: r.point, element: el, observationId: r.observationId!, via };
+      }
+      case 'focus': {
+        const r = await resolve(a);
+        const el = r.element!;
+        if (!el.handle) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not an accessible element (OCR text cannot take focus); click it instead`);
+        return { type: 'focus', point: r.point, element: el, observationId: r.observationId! };
+      }
+      case 'set_value': {
+        const r = await resolve(a);
+        const el = r.element!;
+        if (el.states.includes('password') && !this.deps.policy) {
+          throw new DeskdError('POLICY_DENIED', `${where}: set_value into a password field is never allowed (invariant:password-field)`);
+        }
+        if (!el.handle || !this.deps.platform.accessibility.setValue) {
+          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") has no accessible value to set${el.handle ? ' on this platform' : ' (OCR text)'}; click it and type instead`);
+        }
+        if (!el.states.includes('editable') && !VALUE_ROLES.has(el.role)) {
+          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not editable`);
+        }
+        const bad = /[\p{Cc}]/u.exec(a.value.replace(/[\n\t]/g, ''));
+        if (bad) throw new DeskdError('VALIDATION_FAILED', `${where}: value contains control character U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}`);
+        return { type: 'set_value', point: r.point, element: el, observationId: r.observationId!, value: a.value.normalize('NFC') };
+      }
     }
   }
 
@@ -335,8 +418,31 @@ export class Executor {
   }
 
   private async dispatch(p: PlannedAction, recheck: () => Promise<void>): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
-    const { mouse, keyboard, capture } = this.deps.platform;
+    const { mouse, keyboard, capture, accessibility } = this.deps.platform;
+    const clickAt = async (pt: Point) => {
+      await mouse.move(pt);
+      await mouse.down('left');
+      await mouse.up('left');
+    };
     switch (p.type) {
+      case 'press': {
+        const target = targetOf(p.element, p.observationId);
+        if (p.via === 'accessibility' && (await accessibility.doAction(p.element.handle!, 'press'))) return { point: p.point, via: 'accessibility', target };
+        // No handle, or the application refused the action: a pointer click at the same point, in the
+        // window the decision was made for (re-checked by the caller before dispatch).
+        await clickAt(p.point);
+        return { point: p.point, via: 'pointer', target };
+      }
+      case 'focus':
+        if (!(await accessibility.doAction(p.element.handle!, 'focus'))) {
+          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${p.element.ref} (${p.element.role} "${p.element.name}") refused focus`);
+        }
+        return { point: p.point, target: targetOf(p.element, p.observationId) };
+      case 'set_value':
+        if (!(await accessibility.setValue!(p.element.handle!, p.value))) {
+          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${p.element.ref} (${p.element.role} "${p.element.name}") refused the value (not editable text)`);
+        }
+        return { point: p.point, target: targetOf(p.element, p.observationId) };
       case 'click':
         await this.withHeld(p.hold, async () => {
           await mouse.move(p.point);
@@ -426,5 +532,15 @@ export function toPolicyAction(p: PlannedAction): PolicyAction {
       return { type: 'wait' };
     case 'screenshot':
       return { type: 'screenshot' };
+    case 'press':
+    case 'focus':
+      return { type: p.type, x: p.point.x, y: p.point.y };
+    case 'set_value':
+      return { type: 'set_value', x: p.point.x, y: p.point.y, text: p.value };
   }
+}
+
+/** The element an action resolved to, as reported in its result. */
+function targetOf(e: Element, observationId: string): NonNullable<ActionResult['target']> {
+  return { ref: e.ref, observationId, role: e.role, name: e.name, bounds: { ...e.bounds } };
 }

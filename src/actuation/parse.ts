@@ -11,6 +11,9 @@ import {
   ScrollActionSchema,
   TypeActionSchema,
   WaitActionSchema,
+  PressActionSchema,
+  SetValueActionSchema,
+  FocusActionSchema,
   type Action,
 } from './schema.js';
 
@@ -24,6 +27,9 @@ const BY_TYPE: Record<(typeof ACTION_TYPES)[number], z.ZodType> = {
   keypress: KeypressActionSchema,
   wait: WaitActionSchema,
   screenshot: ScreenshotActionSchema,
+  press: PressActionSchema,
+  set_value: SetValueActionSchema,
+  focus: FocusActionSchema,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

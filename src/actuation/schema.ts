@@ -23,6 +23,28 @@ export const RefTargetSchema = z
 /** See {@link RefTargetSchema}. */
 export type RefTarget = z.infer<typeof RefTargetSchema>;
 
+/**
+ * An element found in a fresh observation at plan time by what is visible: `{text: "Run build"}`,
+ * `{role: "button", name: "Run build"}`, or both. The best match is used (see `src/perception/find.ts`);
+ * no match → 404 `ELEMENT_NOT_FOUND` and nothing is dispatched.
+ */
+export const LocatorTargetSchema = z
+  .object({
+    text: z.string().min(1).max(500).optional().describe('Visible text of the element (name, value or OCR text)'),
+    role: z.string().min(1).max(40).optional().describe('Role in deskd\'s vocabulary: button, textbox, link, …'),
+    name: z.string().min(1).max(500).optional().describe('Accessible name'),
+    exact: z.boolean().optional().describe('Only exact (normalised, case-insensitive) matches'),
+  })
+  .strict()
+  .refine((t) => t.text !== undefined || t.role !== undefined || t.name !== undefined, { message: 'a target needs ref and observationId, or at least one of text, role, name' });
+/** See {@link LocatorTargetSchema}. */
+export type LocatorTarget = z.infer<typeof LocatorTargetSchema>;
+
+/** Where an action aims: a ref of an earlier observation, or a locator resolved against a fresh one. */
+export const TargetSchema = z.union([RefTargetSchema, LocatorTargetSchema]);
+/** See {@link TargetSchema}. */
+export type Target = z.infer<typeof TargetSchema>;
+
 /** Modifier keys held during a pointer action (OpenAI `keys` on click/move/scroll/drag). */
 const HeldKeys = z.array(z.string().min(1).max(32)).max(8).optional().describe('Keys held during the action, e.g. ["shift"]');
 
@@ -30,7 +52,7 @@ const HeldKeys = z.array(z.string().min(1).max(32)).max(8).optional().describe('
 const PointOrTarget = {
   x: Coord.optional(),
   y: Coord.optional(),
-  target: RefTargetSchema.optional(),
+  target: TargetSchema.optional(),
   keys: HeldKeys,
 };
 
@@ -72,8 +94,21 @@ export const WaitActionSchema = z.object({ type: z.literal('wait'), ms: z.number
 /** `screenshot`: take a screenshot (answered with the image as base64 in the result). */
 export const ScreenshotActionSchema = z.object({ type: z.literal('screenshot'), format: z.enum(['png', 'jpeg']).default('png') }).strict();
 
-/** The action types deskd knows. */
-export const ACTION_TYPES = ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot'] as const;
+/**
+ * `press`: the element's default action (AT-SPI `Action` press/click/activate, macOS `AXPress`); a
+ * pointer click at the element's centre when it has no accessible handle or no such action.
+ */
+export const PressActionSchema = z.object({ type: z.literal('press'), target: TargetSchema }).strict();
+/**
+ * `set_value`: replace the text of an editable element (AT-SPI `EditableText.SetTextContents`, macOS
+ * `AXValue`). Password fields are refused (policy invariant `invariant:password-field`).
+ */
+export const SetValueActionSchema = z.object({ type: z.literal('set_value'), target: TargetSchema, value: z.string().max(10000) }).strict();
+/** `focus`: give the element keyboard focus (AT-SPI `Component.GrabFocus`, macOS `AXFocused`). */
+export const FocusActionSchema = z.object({ type: z.literal('focus'), target: TargetSchema }).strict();
+
+/** The action types deskd knows: OpenAI's computer-use actions plus the element actions. */
+export const ACTION_TYPES = ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot', 'press', 'set_value', 'focus'] as const;
 
 /** One action. */
 export const ActionSchema = z.discriminatedUnion('type', [
@@ -86,6 +121,9 @@ export const ActionSchema = z.discriminatedUnion('type', [
   KeypressActionSchema,
   WaitActionSchema,
   ScreenshotActionSchema,
+  PressActionSchema,
+  SetValueActionSchema,
+  FocusActionSchema,
 ]);
 /** See {@link ActionSchema}. */
 export type Action = z.infer<typeof ActionSchema>;

@@ -54,7 +54,7 @@ export function describeAction(a: Action): string {
     case 'double_click':
     case 'move':
     case 'scroll':
-      return a.target ? `${a.type} on ${a.target.ref}` : `${a.type} at (${a.x}, ${a.y})`;
+      return a.target ? `${a.type} on ${'ref' in a.target ? a.target.ref : JSON.stringify(a.target)}` : `${a.type} at (${a.x}, ${a.y})`;
     case 'type':
       return `type of ${[...a.text].length} characters`;
     case 'keypress':

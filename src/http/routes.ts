@@ -6,6 +6,8 @@ import { ActionsBodySchema } from '../actuation/schema.js';
 import { parseActionsBody } from '../actuation/parse.js';
 import { encodeImage } from '../perception/image.js';
 import type { ActionJournal } from '../actuation/journal.js';
+import { annotateScreenshot } from '../perception/annotate.js';
+import { registerFindRoutes } from './findRoutes.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -13,6 +15,7 @@ import {
   ObservationSchema,
   ObserveBodySchema,
   ScreenshotQuerySchema,
+  observationBody,
 } from './schemas.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 500: ErrorBodySchema };
@@ -65,19 +68,21 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
     '/v1/observe',
     {
       schema: {
-        summary: 'Observe a display: OCR words and lines, accessibility elements fused into one list with refs, optional screenshot',
+        summary:
+          'Observe a display: OCR words and lines, accessibility elements fused into one list with refs, optional screenshot (annotate: true boxes each element with its ref number, Set-of-Marks)',
         body: ObserveBodySchema.prefault({}),
         response: { 200: ObservationSchema, ...errors },
       },
     },
     async (req) => {
-      const o = await deps.observer.observe(req.body);
-      const { screenshot, ...rest } = o;
-      return {
-        ...rest,
-        focused: o.focused ? { app: o.focused.app, pid: o.focused.pid, window: o.focused.window } : null,
-        ...(screenshot ? { screenshot: { format: screenshot.format, data: screenshot.data.toString('base64'), width: screenshot.width, height: screenshot.height, scale: screenshot.scale, origin: screenshot.origin } } : {}),
-      };
+      const { annotate, ...opts } = req.body;
+      if (annotate && opts.screenshot === 'none') opts.screenshot = 'png';
+      const o = await deps.observer.observe(opts);
+      if (annotate && o.screenshot) {
+        // The stored observation keeps the plain screenshot; only the answer carries the marks.
+        return observationBody({ ...o, screenshot: await annotateScreenshot(o.screenshot, o.elements) }, true);
+      }
+      return observationBody(o);
     },
   );
 
@@ -105,4 +110,6 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       return reply.code(202).send({ actionId: entry.actionId, status: 'pending_approval' as const, approvals: entry.approvals });
     },
   );
+
+  await registerFindRoutes(fastify, deps);
 }

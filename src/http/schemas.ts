@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors.js';
+import type { Observation } from '../perception/observer.js';
 
 /**
  * HTTP API v1 schemas (zod, the one schema language; served as JSON Schema in `GET /openapi.json`).
@@ -59,6 +60,10 @@ export const ObserveBodySchema = z
     screenshot: z.enum(['none', 'png', 'jpeg']).default('none'),
     display: z.number().int().optional(),
     scope: z.enum(['focused', 'all']).default('all').describe('Accessibility scope: the focused application or all'),
+    annotate: z
+      .boolean()
+      .default(false)
+      .describe('Return a Set-of-Marks screenshot: each element boxed with its ref number, in logical points (scale 1). Implies screenshot "png" when screenshot is "none".'),
   })
   .strict();
 
@@ -90,10 +95,108 @@ export const ObservationSchema = z
     warnings: z.array(z.string()),
     timings: z.object({ captureMs: z.number(), ocrMs: z.number(), accessibilityMs: z.number(), totalMs: z.number() }),
     screenshot: z
-      .object({ format: z.enum(['png', 'jpeg']), data: z.string().describe('base64'), width: z.number(), height: z.number(), scale: z.number(), origin: z.object({ x: z.number(), y: z.number() }) })
+      .object({
+        format: z.enum(['png', 'jpeg']),
+        data: z.string().describe('base64'),
+        width: z.number(),
+        height: z.number(),
+        scale: z.number(),
+        origin: z.object({ x: z.number(), y: z.number() }),
+        annotated: z.boolean().optional().describe('True for a Set-of-Marks screenshot (boxes numbered by ref)'),
+      })
       .optional(),
   })
   .meta({ id: 'Observation' });
+
+/** An observation as the API serves it (screenshot base64, focus without window bounds). */
+export function observationBody(o: Observation, annotated = false): z.input<typeof ObservationSchema> {
+  const { screenshot, ...rest } = o;
+  return {
+    ...rest,
+    focused: o.focused ? { app: o.focused.app, pid: o.focused.pid, window: o.focused.window } : null,
+    ...(screenshot
+      ? { screenshot: { format: screenshot.format, data: screenshot.data.toString('base64'), width: screenshot.width, height: screenshot.height, scale: screenshot.scale, origin: screenshot.origin, ...(annotated ? { annotated: true } : {}) } }
+      : {}),
+  };
+}
+
+/** Perception options shared by `POST /v1/find` and `POST /v1/wait` (the observations they take). */
+const PerceiveOptions = {
+  ocr: z.boolean().default(true).describe('Run OCR on each observation'),
+  accessibility: z.boolean().default(true).describe('Read the accessibility tree on each observation'),
+  scope: z.enum(['focused', 'all']).default('all'),
+  display: z.number().int().optional(),
+};
+
+const hasQuery = (q: { text?: string | undefined; role?: string | undefined; name?: string | undefined }) => q.text !== undefined || q.role !== undefined || q.name !== undefined;
+
+/** `POST /v1/find` body. */
+export const FindBodySchema = z
+  .object({
+    text: z.string().min(1).max(500).optional().describe('Visible text: element name, value or OCR text'),
+    role: z.string().min(1).max(40).optional().describe("Role in deskd's vocabulary (button, textbox, link, …)"),
+    name: z.string().min(1).max(500).optional().describe('Accessible name'),
+    exact: z.boolean().default(false).describe('Only exact (normalised, case-insensitive) matches'),
+    observationId: z.string().min(1).optional().describe('Search this stored observation instead of taking a fresh one'),
+    limit: z.number().int().min(1).max(200).default(20),
+    ...PerceiveOptions,
+  })
+  .strict()
+  .refine(hasQuery, { message: 'give at least one of text, role, name' });
+
+/** One ranked match of `POST /v1/find`. */
+export const FindMatchSchema = z
+  .object({
+    ref: z.string(),
+    observationId: z.string(),
+    role: z.string(),
+    name: z.string(),
+    bounds: RectSchema,
+    textBounds: RectSchema.describe('Where the matched text is inside the element (an OCR line or words); the element bounds otherwise'),
+    score: z.number().describe('0..1, higher is better'),
+    match: z.enum(['exact', 'prefix', 'contains', 'fuzzy', 'role']),
+  })
+  .meta({ id: 'FindMatch' });
+
+/** `POST /v1/find` answer. */
+export const FindResponseSchema = z.object({
+  observationId: z.string(),
+  matches: z.array(FindMatchSchema).describe('Best first; empty when nothing matches'),
+  timings: z.object({ observeMs: z.number(), findMs: z.number() }),
+});
+
+/** `POST /v1/wait` body. */
+export const WaitBodySchema = z
+  .object({
+    until: z
+      .object({
+        text: z.string().min(1).max(500).optional().describe('Holds when some element shows this text'),
+        textGone: z.string().min(1).max(500).optional().describe('Holds when no element shows this text'),
+        element: z
+          .object({ role: z.string().min(1).max(40).optional(), name: z.string().min(1).max(500).optional(), text: z.string().min(1).max(500).optional() })
+          .strict()
+          .refine(hasQuery, { message: 'give at least one of role, name, text' })
+          .optional()
+          .describe('Holds when an element with this role/name exists'),
+        exact: z.boolean().default(false).describe('Only exact (normalised) matches count'),
+      })
+      .strict()
+      .refine((u) => u.text !== undefined || u.textGone !== undefined || u.element !== undefined, { message: 'give at least one of text, textGone, element' })
+      .describe('Every condition given must hold at once'),
+    timeoutMs: z.number().int().min(0).max(60_000).default(10_000).describe('Deadline, ms (at most 60000)'),
+    intervalMs: z.number().int().min(50).max(10_000).default(250).describe('Pause between the end of one observation and the start of the next, ms'),
+    screenshot: z.enum(['none', 'png', 'jpeg']).default('none').describe('Screenshot in the returned observation'),
+    ...PerceiveOptions,
+  })
+  .strict();
+
+/** `POST /v1/wait` answer. */
+export const WaitResponseSchema = z.object({
+  observation: ObservationSchema,
+  matches: z.array(FindMatchSchema).describe('Matches of `until.text` and `until.element` in the observation'),
+  polls: z.number().int().describe('Observations taken'),
+  elapsedMs: z.number(),
+});
 
 /** `POST /v1/actions` answer. */
 export const ActionsResponseSchema = z.object({
@@ -103,6 +206,11 @@ export const ActionsResponseSchema = z.object({
     z.object({
       type: z.string(),
       point: z.object({ x: z.number(), y: z.number() }).optional(),
+      via: z.enum(['accessibility', 'pointer']).optional().describe('press: the accessibility action ran, or a pointer click was used'),
+      target: z
+        .object({ ref: z.string(), observationId: z.string(), role: z.string(), name: z.string(), bounds: RectSchema })
+        .optional()
+        .describe('The element an element-targeted action resolved to'),
       image: z.object({ format: z.string(), data: z.string(), width: z.number(), height: z.number(), scale: z.number() }).optional(),
       durationMs: z.number(),
     }),

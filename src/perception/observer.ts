@@ -86,6 +86,10 @@ export class ObservationStore {
     this.items.set(o.observationId, o);
     while (this.items.size > this.capacity) this.items.delete(this.items.keys().next().value!);
   }
+  /** Forget an observation (e.g. the intermediate polls of `POST /v1/wait`); true if it was kept. */
+  delete(id: string): boolean {
+    return this.items.delete(id);
+  }
   /** @throws DeskdError `OBSERVATION_NOT_FOUND`. */
   get(id: string): Observation {
     const o = this.items.get(id);

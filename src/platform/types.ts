@@ -170,6 +170,13 @@ export interface RawAccessibility {
    * @returns false when the node has no such action.
    */
   doAction(handle: string, action: string): Promise<boolean>;
+  /**
+   * Replace the text of an editable element (AT-SPI `org.a11y.atspi.EditableText.SetTextContents`,
+   * macOS `AXValue`). Absent when the backend cannot set values. The value is never logged.
+   * @returns false when the node is not editable text (or the application refused).
+   * @throws DeskdError `STALE_REF` when the node no longer exists; `ACCESSIBILITY_UNAVAILABLE`.
+   */
+  setValue?(handle: string, value: string): Promise<boolean>;
   /** Release connections. */
   close(): Promise<void>;
 }

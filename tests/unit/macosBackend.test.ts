@@ -144,7 +144,7 @@ describe('macOS accessibility specifics', () => {
     expect(await p.accessibility.doAction('s7:11', 'click')).toBe(false);
     expect(await p.accessibility.doAction('s7:12', 'AXShowMenu')).toBe(true);
     expect(await p.accessibility.doAction('s7:5', 'focus')).toBe(true);
-    await expect(p.accessibility.setValue('s7:5', 'deskd.dev')).resolves.toBeUndefined();
+    await expect(p.accessibility.setValue!('s7:5', 'deskd.dev')).resolves.toBe(true);
   });
 
   it('reads the focused app and window, and the lock state', async () => {

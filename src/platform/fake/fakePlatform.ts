@@ -19,7 +19,8 @@ export type FakeEvent =
   | { kind: 'wheel'; dx: number; dy: number }
   | { kind: 'keydown' | 'keyup'; key: string }
   | { kind: 'type'; text: string }
-  | { kind: 'action'; handle: string; action: string };
+  | { kind: 'action'; handle: string; action: string }
+  | { kind: 'setValue'; handle: string; value: string };
 
 /** Options of {@link createFakePlatform}. */
 export interface FakePlatformOptions {
@@ -48,6 +49,8 @@ export interface FakePlatform extends Platform {
   fill: [number, number, number, number];
   /** Custom frame producer (overrides the solid fill). */
   frame?: (display: DisplayInfo, region?: Rect) => RawImage;
+  /** Handles whose `doAction` answers false (the node "has no such action"); the call is still recorded. */
+  refuseActions: Set<string>;
 }
 
 /**
@@ -68,6 +71,7 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
     windowList: opts.windows ?? [{ id: '0x1', app: 'fakeapp', pid: 4242, wmClass: 'FakeApp', instance: 'fakeapp', title: 'Fake App', bounds: { x: displays[0]!.x, y: displays[0]!.y, width: displays[0]!.width, height: displays[0]!.height } }],
     focusedWindowId: null,
     locked: false,
+    refuseActions: new Set(),
     windows: {
       async list() {
         return fp.windowList.map((w) => ({ ...w }));
@@ -144,6 +148,23 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
       },
       async doAction(handle, action) {
         fp.events.push({ kind: 'action', handle, action });
+        return !fp.refuseActions.has(handle);
+      },
+      /** Sets `value` on the node with this handle in `tree` when it has the `editable` state; false otherwise. */
+      async setValue(handle, value) {
+        const find = (ns: RawAXNode[]): RawAXNode | undefined => {
+          for (const n of ns) {
+            if (n.handle === handle) return n;
+            const c = find(n.children);
+            if (c) return c;
+          }
+          return undefined;
+        };
+        const n = find(fp.tree);
+        if (!n) throw new DeskdError('STALE_REF', `the element ${handle} no longer exists`);
+        fp.events.push({ kind: 'setValue', handle, value });
+        if (!n.states.includes('editable')) return false;
+        n.value = value;
         return true;
       },
       async close() {},

@@ -24,6 +24,7 @@ const COMPONENT = 'org.a11y.atspi.Component';
 const ACTION = 'org.a11y.atspi.Action';
 const TEXT = 'org.a11y.atspi.Text';
 const VALUE = 'org.a11y.atspi.Value';
+const EDITABLE_TEXT = 'org.a11y.atspi.EditableText';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const REGISTRY = 'org.a11y.atspi.Registry';
 const ROOT_PATH = '/org/a11y/atspi/accessible/root';
@@ -619,17 +620,23 @@ export class AtspiAccessibility implements RawAccessibility {
       const [ok] = await this.call(ref, ACTION, 'DoAction', 'i', [index]);
       return ok === true;
     } catch (e) {
-      if (isDeskdError(e)) throw e;
-      const type = (e as { type?: string }).type ?? '';
-      const text = (e as Error).message ?? '';
-      // The object or its application is gone. GTK 4 answers UnknownMethod "Object does not exist at path".
-      if (/UnknownObject|ServiceUnknown|NameHasNoOwner|NoReply|Disconnected/.test(type) || /does not exist|unknown object|disconnected/i.test(text)) {
-        throw new DeskdError('STALE_REF', `the element ${handle} no longer exists (${type}: ${text})`);
-      }
-      // The object exists but has no Action interface.
-      if (/UnknownMethod|UnknownInterface|UnknownProperty|InvalidArgs|NotSupported/.test(type)) return false;
-      if (/^timeout/.test(text)) throw new DeskdError('TIMEOUT', `AT-SPI action ${action} on ${handle} got no answer (it may still run): ${text}`);
-      throw new DeskdError('ACTION_FAILED', `AT-SPI action ${action} on ${handle} failed: ${(e as Error).message}`);
+      return actionError(e, handle, action);
+    }
+  }
+
+  /**
+   * Replace an element's text with `org.a11y.atspi.EditableText.SetTextContents(s) → b`
+   * (at-spi2-core xml/EditableText.xml). The value is never logged nor put in error messages.
+   * @returns false when the node has no EditableText interface or the application refused.
+   * @throws DeskdError `STALE_REF`, `TIMEOUT`, `ACTION_FAILED`, `ACCESSIBILITY_UNAVAILABLE`, as {@link doAction}.
+   */
+  async setValue(handle: string, value: string): Promise<boolean> {
+    const ref = parseAtspiHandle(handle);
+    try {
+      const [ok] = await this.call(ref, EDITABLE_TEXT, 'SetTextContents', 's', [value]);
+      return ok === true;
+    } catch (e) {
+      return actionError(e, handle, 'set_value');
     }
   }
 
@@ -646,6 +653,24 @@ export class AtspiAccessibility implements RawAccessibility {
       /* never connected */
     }
   }
+}
+
+/**
+ * Map a failed AT-SPI action call: the object or application gone → `STALE_REF`; no such interface or
+ * method → false; no answer → `TIMEOUT`; anything else → `ACTION_FAILED`.
+ */
+function actionError(e: unknown, handle: string, action: string): false {
+  if (isDeskdError(e)) throw e;
+  const type = (e as { type?: string }).type ?? '';
+  const text = (e as Error).message ?? '';
+  // The object or its application is gone. GTK 4 answers UnknownMethod "Object does not exist at path".
+  if (/UnknownObject|ServiceUnknown|NameHasNoOwner|NoReply|Disconnected/.test(type) || /does not exist|unknown object|disconnected/i.test(text)) {
+    throw new DeskdError('STALE_REF', `the element ${handle} no longer exists (${type}: ${text})`);
+  }
+  // The object exists but has no such interface.
+  if (/UnknownMethod|UnknownInterface|UnknownProperty|InvalidArgs|NotSupported/.test(type)) return false;
+  if (/^timeout/.test(text)) throw new DeskdError('TIMEOUT', `AT-SPI action ${action} on ${handle} got no answer (it may still run): ${text}`);
+  throw new DeskdError('ACTION_FAILED', `AT-SPI action ${action} on ${handle} failed: ${text}`);
 }
 
 /**

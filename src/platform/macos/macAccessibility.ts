@@ -285,10 +285,17 @@ export class MacAccessibility implements RawAccessibility {
 
   /**
    * Set an element's AXValue (text fields, sliders). The value is sent to the helper, never logged or echoed.
-   * @throws DeskdError `ELEMENT_NOT_ACTIONABLE` (not settable), `STALE_REF`, `PERMISSION_DENIED_ACCESSIBILITY`.
+   * @returns true when set; false when the element's value is not settable (helper `ACTION_UNSUPPORTED`).
+   * @throws DeskdError `STALE_REF`, `PERMISSION_DENIED_ACCESSIBILITY`, `HELPER_UNAVAILABLE`.
    */
-  async setValue(handle: string, value: string): Promise<void> {
-    await this.client.request('setValue', { element: handle, value });
+  async setValue(handle: string, value: string): Promise<boolean> {
+    try {
+      await this.client.request('setValue', { element: handle, value });
+      return true;
+    } catch (e) {
+      if (isDeskdError(e) && e.code === 'ELEMENT_NOT_ACTIONABLE') return false;
+      throw e;
+    }
   }
 
   /** Nothing to release: the helper process belongs to the client, closed by `createMacPlatformParts().close()`. */
