@@ -41,7 +41,7 @@ export interface FindMatch {
   bounds: Rect;
   /** Where the matched text is, when it is a part of the element (an OCR line or words inside it); else the element's bounds. */
   textBounds: Rect;
-  /** 0..1; higher is better. exact ≥ 0.9, prefix 0.7–0.9, contains 0.5–0.7, fuzzy 0.2–0.45; a role-only query scores 0.5. */
+  /** 0..1; higher is better. exact ≥ 0.9, prefix ≈0.7–0.9, contains ≈0.5–0.7, fuzzy 0.2–0.45; a role-only query scores 0.5. */
   score: number;
   match: MatchKind;
 }
@@ -147,6 +147,10 @@ export function scoreText(candidate: string, query: string, exact = false): { sc
   }
   if (qs !== '' && cs.includes(qs)) return { score: 0.5 + 0.15 * Math.min(1, qs.length / cs.length), match: 'contains' };
   if (qf.length === 0) return null;
+  // Equal once OCR confusions are folded ("dep1oy" in "Pipeline deploy"): a hair below the plain kinds.
+  const fc = Math.min(1, qf.length / Math.max(cf.length, 1));
+  if (cf.startsWith(qf)) return { score: 0.68 + 0.2 * fc, match: 'prefix' };
+  if (cf.includes(qf)) return { score: 0.48 + 0.15 * fc, match: 'contains' };
   const allowed = maxEdits(qf.length);
   const d = qf.length <= cf.length ? substringDistance(qf, cf) : editDistance(qf, cf);
   if (d > allowed) return null;
