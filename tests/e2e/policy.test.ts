@@ -5,9 +5,9 @@
  * - a policy that denies xterm: `type` aimed at an xterm is refused (403 POLICY_DENIED naming the rule)
  *   and delivers zero characters, checked by what the xterm's `cat` writes to a file; the audit log
  *   (operator token) shows the denial;
- * - the policy is swapped on the running daemon (SIGHUP) for one that asks: focus moved to another
- *   window between the decision and the approval → TARGET_CHANGED, nothing typed in either window;
- *   an approved `type` does arrive;
+ * - the policy file is replaced on the running daemon (file watch / SIGHUP) by one that asks:
+ *   focus moved to another window between the decision and the approval → TARGET_CHANGED, nothing
+ *   typed in either window; an approved `type` does arrive;
  * - an `ask` on gnome-calculator approved with the operator token happens (digits in its display); the
  *   agent token cannot approve; a replayed decision → 409;
  * - editing one audit line makes `verifyAuditLog` and `deskd audit verify` fail at that line;
@@ -154,8 +154,8 @@ describe('a policy that denies xterm', () => {
   });
 });
 
-describe('a policy that asks (loaded into the running daemon by SIGHUP)', () => {
-  it('reloads the policy file on SIGHUP', async () => {
+describe('a policy that asks (loaded into the running daemon)', () => {
+  it('takes a new policy file without a restart (file change and SIGHUP; either may win)', async () => {
     // SIGHUP goes to the whole process: only safe when this file runs in its own process.
     expect(isMainThread, 'this test must run in a forked vitest worker (pool: forks)').toBe(true);
     const tmp = `${policyPath}.tmp`;
