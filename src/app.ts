@@ -22,6 +22,10 @@ import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
 import { registerMcpRoutes } from './mcp/http.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
 import type { TaskRunner } from './agent/loop.js';
+import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
+import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest } from './http/lease.js';
+import { z } from 'zod';
+import { ErrorBodySchema } from './http/schemas.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
 export interface AppDeps {
@@ -42,6 +46,10 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Warnings shown by `GET /v1/health` (e.g. OCR unavailable). */
   warnings?: string[];
+  /** What `Host` must name (default: a loopback name with the port the connection arrived on); see `src/http/guards.ts`. */
+  hostCheck?: HostCheck;
+  /** The controller lease (default: a fresh {@link ControllerLease}); see `src/http/lease.ts`. */
+  lease?: ControllerLease;
 }
 
 /** Routes reachable without a token. */
@@ -72,17 +80,51 @@ function fastifyErrorCode(err: FastifyError): ErrorCode | null {
   }
 }
 
+const LeaseSchema = z.object({ holder: z.string(), acquiredAt: z.number().describe('epoch ms'), expiresAt: z.number().describe('epoch ms') });
+
+/** `GET/POST/DELETE /v1/lease`: the controller lease (see `src/http/lease.ts`). */
+function registerLeaseRoutes(fastify: FastifyInstance, lease: ControllerLease): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema };
+  const who = (req: { deskdRole?: string; headers: Record<string, string | string[] | undefined> }) => clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]);
+  app.get('/v1/lease', { schema: { summary: 'Who holds the controller lease (null when free)', response: { 200: z.object({ lease: LeaseSchema.nullable(), you: z.string() }), ...errors } } }, async (req) => ({
+    lease: lease.current(),
+    you: who(req),
+  }));
+  app.post(
+    '/v1/lease',
+    {
+      schema: {
+        summary: 'Acquire or renew the controller lease for this client (role + X-Deskd-Client header). Other clients then get 409 LEASE_HELD on actions; observing stays open.',
+        body: z.object({ ttlMs: z.number().int().min(MIN_LEASE_TTL_MS).max(lease.maxTtlMs).optional() }).strict().prefault({}),
+        response: { 200: LeaseSchema, ...errors },
+      },
+    },
+    async (req) => lease.acquire(who(req), req.body.ttlMs),
+  );
+  app.delete(
+    '/v1/lease',
+    { schema: { summary: "Release this client's lease (the operator releases anyone's)", response: { 200: z.object({ released: z.boolean() }), ...errors } } },
+    async (req) => ({ released: lease.release(who(req), req.deskdRole === 'operator') }),
+  );
+}
+
 /**
  * Build the fastify app (no listening): auth, error mapping, OpenAPI document, and the v1 routes.
  * Pattern from fastify's demo app: `buildApp` here, `listen` in `src/main.ts`; tests use `app.inject()`.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Fastify 5 takes a ready pino instance as `loggerInstance`, options or a boolean as `logger`.
+  // The request serializer redacts credential query values: fastify logs each URL before any hook runs.
   const logging: { logger?: boolean } | { loggerInstance: FastifyBaseLogger } =
-    deps.logger && typeof deps.logger === 'object' ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: deps.logger ?? false };
+    deps.logger && typeof deps.logger === 'object'
+      ? { loggerInstance: deps.logger.child({}, { serializers: { req: safeRequestSerializer } }) as FastifyBaseLogger }
+      : { logger: deps.logger ?? false };
   const app = Fastify({ ...logging, bodyLimit: deps.bodyLimit ?? 1024 * 1024 } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  hardenContentTypes(app);
+  const lease = deps.lease ?? new ControllerLease();
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -95,6 +137,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transformObject: jsonSchemaTransformObject,
   });
 
+  // Before anything else, on every route (404s included): DNS rebinding / cross-site, then credentials in URLs.
+  app.addHook('onRequest', async (req) => {
+    assertHostAndOrigin(req.raw, deps.hostCheck);
+    assertNoTokenInUrl(req.url);
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    stripCorsHeaders(reply);
+    return payload;
+  });
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? '';
     if (PUBLIC_ROUTES.has(path) || isConsolePublicPath(req.method, path)) return;
@@ -109,6 +160,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const cfg = req.routeOptions.config as { role?: string } | undefined;
     if (cfg?.role === 'operator' && req.deskdRole !== 'operator') {
       throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', 'This route needs the operator credential; the agent credential can never approve, resume or read the audit log');
+    }
+    // One controller at a time: acting requests from anyone but the lease holder stop here.
+    if (req.deskdRole && isActingRequest(req.method, req.url.split('?')[0] ?? '', req.body)) {
+      lease.assertMayAct(clientIdentity(req.deskdRole, req.headers[CLIENT_HEADER]));
     }
   });
 
@@ -140,6 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, version: deps.version });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
 
+  registerLeaseRoutes(app, lease);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   UNKNOWN_KEY: { status: 400, meaning: 'A key name in `keys` is not a known key.' },
   /** The policy file is not valid YAML or does not match the policy schema. */
   POLICY_INVALID: { status: 400, meaning: 'The policy file is not valid YAML or does not match the policy schema; the message names the field. At start-up the daemon refuses to run; on reload the last good policy stays in force.' },
+  /** A credential was put in the URL's query string (`?token=`, `?access_token=`, ...); it is refused even when right. */
+  TOKEN_IN_URL: { status: 400, meaning: 'A credential was sent in the URL query (`token`, `access_token`, `api_key`, ...). URLs end up in logs, history and Referer headers: send `Authorization: Bearer <token>` instead. The request is refused even when the token is right.' },
+  /** `--host` names a non-loopback address without `--allow-remote`. */
+  REMOTE_BIND_REFUSED: { status: 400, meaning: 'The daemon was asked to listen on an address that is not loopback; it refuses unless `--allow-remote` is given too.' },
   /** Missing or wrong bearer token. */
   UNAUTHORIZED: { status: 401, meaning: 'The `Authorization: Bearer <token>` header is missing or wrong.' },
   /** The policy engine refused the request. */
@@ -50,6 +54,8 @@ export const ERROR_CODES = {
   STALE_REF: { status: 409, meaning: 'The targeted element moved, vanished or changed name since the observation; nothing was dispatched.' },
   /** The targeted element has no on-screen bounds to aim at. */
   ELEMENT_NOT_ACTIONABLE: { status: 409, meaning: 'The targeted element has no on-screen bounds or no such action.' },
+  /** Another client holds the controller lease; only observing is allowed until it expires or is released. */
+  LEASE_HELD: { status: 409, meaning: 'Another client holds the controller lease (`POST /v1/lease`): actions from other clients are refused until it is released or expires; observing stays allowed. `details` has `expiresAt` (epoch ms).' },
   /** The approval was already decided (by the operator or by its timeout); decisions are not replayable. */
   APPROVAL_ALREADY_DECIDED: { status: 409, meaning: 'The approval was already decided (approved, denied or timed out); a second decision is refused.' },
   /** The window/element under the action is no longer the one the policy decision was made on. */
@@ -74,6 +80,8 @@ export const ERROR_CODES = {
   ACTION_FAILED: { status: 500, meaning: 'The OS refused or failed an input event; the message says which action of the batch failed.' },
   /** The audit record could not be written durably; the action was not dispatched (fail closed). */
   AUDIT_WRITE_FAILED: { status: 500, meaning: 'The audit log could not be appended and synced; the action was refused (fail closed).' },
+  /** A token or key file is readable or writable by group or others; the daemon refuses to start. */
+  INSECURE_FILE_MODE: { status: 500, meaning: 'A token or key file is accessible by group or others; the daemon refuses to start until it is `chmod 600` (or removed to be recreated).' },
   /** Unexpected server error. */
   INTERNAL: { status: 500, meaning: 'An unexpected error; the daemon log has details.' },
   /** The model endpoint failed: an error status, a connection failure or timeout after every retry, or an answer deskd cannot use. */
