@@ -2,13 +2,16 @@ import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { DeskdError } from './errors.js';
 
 /** Daemon configuration, layered: embedded defaults < environment < command-line flags. */
 export interface DaemonConfig {
-  /** Always loopback (127.0.0.1). */
+  /** Address to listen on: 127.0.0.1 unless `--host` names another, which needs `--allow-remote`. */
   host: string;
+  /** `--allow-remote`: the operator explicitly allowed a non-loopback `--host`. */
+  allowRemote?: boolean;
   /** TCP port (`--port`, `DESKD_PORT`; default 7820). */
   port: number;
   /** Start a private Xvfb + session D-Bus + AT-SPI bus (Linux). Default: on when Linux has no `DISPLAY`. */
@@ -47,9 +50,11 @@ function intFrom(name: string, v: string | undefined, def: number, min: number, 
 }
 
 /**
- * Parse flags (`--port N`, `--virtual-display`, `--no-virtual-display`, `--screen WxH`, `--log-level L`)
+ * Parse flags (`--port N`, `--virtual-display`, `--no-virtual-display`, `--screen WxH`, `--log-level L`,
+ * `--policy F`, `--host A` with `--allow-remote`)
  * and environment into a {@link DaemonConfig}.
- * @throws DeskdError `VALIDATION_FAILED` on a bad value, naming the flag or variable.
+ * @throws DeskdError `VALIDATION_FAILED` on a bad value, naming the flag or variable; `REMOTE_BIND_REFUSED`
+ *   for a non-loopback `--host` without `--allow-remote`.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const { values } = parseArgs({
@@ -61,6 +66,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       screen: { type: 'string' },
       'log-level': { type: 'string' },
       policy: { type: 'string' },
+      host: { type: 'string' },
+      'allow-remote': { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
@@ -75,8 +82,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (values['virtual-display']) virtualDisplay = true;
   if (values['no-virtual-display']) virtualDisplay = false;
   if (virtualDisplay && platform !== 'linux') throw new DeskdError('VALIDATION_FAILED', '--virtual-display is only available on Linux');
+  const host = values.host ?? '127.0.0.1';
+  const allowRemote = values['allow-remote'] === true;
+  assertBindAllowed(host, allowRemote);
   return {
-    host: '127.0.0.1',
+    host,
+    allowRemote,
     port,
     virtualDisplay,
     screen: { width: Number(sm[1]), height: Number(sm[2]) },
@@ -87,6 +98,37 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     policyPath: values.policy ?? (env.DESKD_POLICY || null),
     auditLogPath: env.DESKD_AUDIT_LOG || null,
   };
+}
+
+/** True for a loopback address or name: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Refuse to listen on anything but loopback unless forced: a daemon that moves the mouse must not be
+ * reachable from the network by accident (`--host 0.0.0.0` alone is refused; `--host X --allow-remote` is
+ * the explicit opt-in). The host must be an IP literal or `localhost`.
+ * @throws DeskdError `REMOTE_BIND_REFUSED`; `VALIDATION_FAILED` for a host that is not an address.
+ */
+export function assertBindAllowed(host: string, allowRemote: boolean): void {
+  if (host !== 'localhost' && isIP(host.replace(/^\[(.*)\]$/, '$1')) === 0) throw new DeskdError('VALIDATION_FAILED', `--host must be an IP address or localhost, got "${host}"`);
+  if (!isLoopbackHost(host) && !allowRemote) {
+    throw new DeskdError('REMOTE_BIND_REFUSED', `Refusing to listen on ${host}: it is not a loopback address and anyone who can reach it could drive this desktop. Add --allow-remote to force it.`);
+  }
+}
+
+/**
+ * Refuse a secret file that group or others can read or write (POSIX; not checked on Windows).
+ * @throws DeskdError `INSECURE_FILE_MODE`, naming the file, its mode and the fix.
+ */
+export async function assertPrivateFile(file: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const st = await stat(file);
+  if ((st.mode & 0o077) !== 0) {
+    throw new DeskdError('INSECURE_FILE_MODE', `${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(3, '0')}); run: chmod 600 '${file}'`);
+  }
 }
 
 /** A bearer credential and where it came from. */
@@ -100,8 +142,10 @@ export interface Credential {
 
 /**
  * A bearer token: from the environment variable `envName` if set, else from `<configDir>/<fileName>`,
- * created with 32 random bytes (base64url) and mode 0600 on first start (a looser file is tightened).
- * @throws DeskdError `VALIDATION_FAILED` when the variable holds fewer than 16 characters.
+ * created with 32 random bytes (base64url) and mode 0600 on first start. An existing file that group or
+ * others may read or write is refused, not silently tightened: someone else may already have read it.
+ * @throws DeskdError `VALIDATION_FAILED` when the variable holds fewer than 16 characters;
+ *   `INSECURE_FILE_MODE` when the file's mode is looser than 0600.
  */
 export async function resolveCredential(configDir: string, envName: string, fileName: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential> {
   const fromEnv = env[envName];
@@ -111,9 +155,8 @@ export async function resolveCredential(configDir: string, envName: string, file
   }
   const file = join(configDir, fileName);
   try {
+    await assertPrivateFile(file);
     const t = (await readFile(file, 'utf8')).trim();
-    const st = await stat(file);
-    if ((st.mode & 0o077) !== 0) await chmod(file, 0o600);
     if (t.length >= 16) return { token: t, source: file, created: false };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { LOG_REDACT_PATHS } from './http/guards.js';
 import { resolveOperatorToken, resolveToken, type DaemonConfig } from './config.js';
 import type { VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
@@ -51,7 +52,7 @@ export interface Daemon {
  * @throws DeskdError on bad configuration or when the virtual display cannot start.
  */
 export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger } = {}): Promise<Daemon> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'text', '*.text', 'action.text'], censor: '[redacted]' } });
+  const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: [...LOG_REDACT_PATHS], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
   let app: FastifyInstance | null = null;
   const tasks = new TaskRunner({
