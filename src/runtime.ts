@@ -6,6 +6,7 @@ import type { Platform } from './platform/types.js';
 import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
 import { perceptionMask } from './policy/perception.js';
 import { OcrEngine } from './perception/ocr.js';
+import { RecyclingRecognizer } from './perception/incrementalOcr.js';
 import { createElementVerifier } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';
 import { PolicyStore } from './policy/loader.js';
@@ -70,7 +71,11 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     const warnings: string[] = [];
     let ocr: TextRecognizer | null = null;
     try {
-      const engine = await OcrEngine.create({ workers: config.ocrWorkers });
+      // The whole engine is replaced when the process's RSS goes over 400 MiB (workers are also recycled after N jobs).
+      const ocrLog = logger.child({ component: 'ocr' });
+      const engine = await RecyclingRecognizer.create(() => OcrEngine.create({ workers: config.ocrWorkers }), {
+        onRecycle: (r) => (r.ok ? ocrLog.info({ rssBytes: r.rssBytes }, 'OCR engine replaced (RSS over the limit)') : ocrLog.warn({ err: r.error }, 'OCR engine replacement failed')),
+      });
       cleanups.push(() => engine.close());
       ocr = engine;
     } catch (e) {
@@ -118,8 +123,12 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
 
     const store = new ObservationStore();
     const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy.policy));
+    // Accessibility change events (AT-SPI) invalidate the observer's accessibility cache; every dispatched
+    // input event does too, and makes the next observation wait for the screen to settle.
+    await observer.start();
+    cleanups.push(async () => observer.close());
     const executor = new Executor({
-      platform: actingPlatform,
+      platform: observer.tapPlatform(actingPlatform),
       store,
       policy: gate,
       verifyElement: createElementVerifier(platform, ocr),

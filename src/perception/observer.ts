@@ -6,6 +6,10 @@ import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
 import { isEmptyMask, isMasked, maskImage, maskTree, type PerceptionGate, type PerceptionMask } from './mask.js';
+import { IncrementalReader, type IncrementalOptions, type IncrementalStats } from './incremental.js';
+import { AxCache, type AxCacheOptions } from './axCache.js';
+import { waitForSettle, type SettleOptions } from './settle.js';
+import { framesEqual } from './changes.js';
 
 /** What the observer needs from an OCR engine (see `src/perception/ocr.ts`). */
 export interface TextRecognizer {
@@ -46,6 +50,21 @@ export interface ObserveOptions {
   display?: number;
   /** Accessibility scope (default `all`: every application on the bus, limited to this display). */
   scope?: 'focused' | 'all';
+  /**
+   * Read everything anew: OCR of the whole frame (no reuse of the previous frame's words) and a new
+   * accessibility snapshot (default false). The caches are refilled from this read.
+   */
+  fresh?: boolean;
+}
+
+/** Options of the {@link Observer} itself (not per call). */
+export interface ObserverOptions {
+  /** Read only what changed since the previous observation (default true); false reads every frame whole. */
+  incremental?: boolean | IncrementalOptions;
+  /** Wait for the screen to settle after an action (default on, 30–300 ms); false never waits. */
+  settle?: false | SettleOptions;
+  /** Cache accessibility snapshots (default on, see `axCache.ts`); false reads the tree every time. */
+  axCache?: false | AxCacheOptions;
 }
 
 /** Wall-clock cost of each stage, milliseconds. */
@@ -53,6 +72,8 @@ export interface ObserveTimings {
   captureMs: number;
   ocrMs: number;
   accessibilityMs: number;
+  /** Time spent waiting for the screen to settle after an action (0 when no action preceded), ms. Always set by {@link Observer}. */
+  settleMs?: number;
   totalMs: number;
 }
 
@@ -71,6 +92,10 @@ export interface Observation {
   /** Non-fatal problems (e.g. accessibility unavailable while OCR worked). */
   warnings: string[];
   timings: ObserveTimings;
+  /** How OCR was done: what was reused and what was read (absent without OCR). */
+  ocrStats?: IncrementalStats;
+  /** Whether the accessibility part came from the cache. */
+  accessibilityCached?: boolean;
   screenshot?: EncodedImage;
 }
 
@@ -121,13 +146,96 @@ export async function resolveDisplay(platform: Platform, id?: number): Promise<D
  * Generic: works on any {@link Platform}.
  */
 export class Observer {
+  private readonly readers = new Map<number, IncrementalReader>();
+  private readonly lastFrames = new Map<number, RawImage>();
+  /** `performance.now()` of the last action dispatched through {@link tapPlatform} / {@link noteAction}, until an observe waited for it. */
+  private pendingActionAt: number | null = null;
+  /** The accessibility cache (null when disabled). */
+  readonly axCache: AxCache | null;
+
   constructor(
     private readonly platform: Platform,
     private readonly ocr: TextRecognizer | null,
     readonly store: ObservationStore,
     private readonly budget: AXBudget = DEFAULT_AX_BUDGET,
     private readonly perceptionGate: PerceptionGate | null = null,
-  ) {}
+    private readonly opts: ObserverOptions = {},
+  ) {
+    this.axCache = opts.axCache === false ? null : new AxCache(platform.accessibility, opts.axCache ?? {});
+  }
+
+  /**
+   * Subscribe to accessibility change events where the backend has them (AT-SPI); without them the
+   * accessibility cache runs on a short TTL and screen changes. Never throws.
+   * @returns whether events are live.
+   */
+  async start(): Promise<boolean> {
+    return this.axCache ? this.axCache.start() : false;
+  }
+
+  /** End event subscriptions. */
+  close(): void {
+    this.axCache?.close();
+  }
+
+  /**
+   * Tell the observer an action was (or is being) dispatched: the accessibility cache is dropped and the
+   * next observation waits for the screen to settle. {@link tapPlatform} calls this on every input event.
+   */
+  noteAction(): void {
+    this.pendingActionAt = performance.now();
+    this.axCache?.invalidate();
+  }
+
+  /**
+   * The same platform, with every input event (mouse, keyboard, accessibility actions and value changes)
+   * reported to {@link noteAction} before and after it runs. Give this to the executor.
+   */
+  tapPlatform(p: Platform): Platform {
+    const note = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      this.noteAction();
+      try {
+        return await fn(...a);
+      } finally {
+        this.noteAction();
+      }
+    };
+    const wrap = <T extends object>(o: T, names: string[]): T => {
+      const wrapped = new Map<string | symbol, unknown>();
+      for (const n of names) {
+        const f = (o as Record<string, unknown>)[n];
+        if (typeof f === 'function') wrapped.set(n, note((f as (...a: unknown[]) => Promise<unknown>).bind(o)));
+      }
+      return new Proxy(o, {
+        get(target, prop) {
+          if (wrapped.has(prop)) return wrapped.get(prop);
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    };
+    const mouse = wrap(p.mouse, ['move', 'down', 'up', 'wheel']);
+    const keyboard = wrap(p.keyboard, ['down', 'up', 'type']);
+    const accessibility = wrap(p.accessibility, ['doAction', 'setValue']);
+    return new Proxy(p, {
+      get(target, prop, receiver) {
+        if (prop === 'mouse') return mouse;
+        if (prop === 'keyboard') return keyboard;
+        if (prop === 'accessibility') return accessibility;
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+  }
+
+  private reader(displayId: number): IncrementalReader | null {
+    if (!this.ocr || this.opts.incremental === false) return null;
+    let r = this.readers.get(displayId);
+    if (!r) {
+      r = new IncrementalReader(this.ocr, typeof this.opts.incremental === 'object' ? this.opts.incremental : {});
+      this.readers.set(displayId, r);
+    }
+    return r;
+  }
 
   /** The visible windows (top-most first) and the perception mask over them (empty without a gate). */
   async windowsAndMask(): Promise<{ windows: WindowInfo[]; mask: PerceptionMask }> {
@@ -154,26 +262,56 @@ export class Observer {
     const wantOcr = opts.ocr ?? true;
     const wantAx = opts.accessibility ?? true;
     const shot = opts.screenshot ?? 'none';
+    const fresh = opts.fresh === true;
     const display = await resolveDisplay(this.platform, opts.display);
     const warnings: string[] = [];
+    const axCache = this.axCache;
+    if (fresh) axCache?.invalidate();
+
+    // After an action: wait until two consecutive frames are equal (30–300 ms) instead of a fixed sleep.
+    let settleMs = 0;
+    let settled: RawImage | null = null;
+    const actionAt = this.pendingActionAt;
+    this.pendingActionAt = null;
+    if (actionAt !== null && this.opts.settle !== false) {
+      const maxMs = this.opts.settle?.maxMs ?? 300;
+      if (performance.now() - actionAt < maxMs) {
+        const r = await waitForSettle(() => this.platform.capture.capture(display.id), actionAt, this.opts.settle || {});
+        settleMs = r.waitedMs;
+        settled = r.image;
+        if (!r.settled) warnings.push(`the screen was still changing ${Math.round(maxMs)} ms after the last action`);
+      }
+    }
+
     const { windows, mask } = await this.windowsAndMask();
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
 
     let captureMs = 0;
     let image: RawImage | null = null;
-    if (wantOcr || shot !== 'none') {
+    // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one).
+    const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && !axCache.eventsLive);
+    if (needFrame) {
       const tc = performance.now();
-      image = maskImage(await this.platform.capture.capture(display.id), mask.regions);
+      image = maskImage(settled ?? (await this.platform.capture.capture(display.id)), mask.regions);
       captureMs = performance.now() - tc;
+      const last = this.lastFrames.get(display.id);
+      if (!last || !framesEqual(last, image)) axCache?.screenChanged();
+      this.lastFrames.set(display.id, image);
     }
 
-    const ocrTask = (async () => {
+    const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {
       if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };
       if (!this.ocr) throw new DeskdError('OCR_FAILED', 'OCR is not available in this daemon');
       const to = performance.now();
       try {
         const masked = new Set(mask.regions.map((r) => JSON.stringify(r)));
-        const r = await readWindows(this.ocr, image, windows.filter((w) => !masked.has(JSON.stringify(w.bounds))), display);
+        const visible = windows.filter((w) => !masked.has(JSON.stringify(w.bounds)));
+        const reader = this.reader(display.id);
+        if (reader) {
+          const r = await reader.read(image, visible, display, { fresh });
+          return { words: r.words, lines: r.lines, stats: r.stats, ms: performance.now() - to };
+        }
+        const r = await readWindows(this.ocr, image, visible, display);
         return { ...r, ms: performance.now() - to };
       } catch (e) {
         if (isDeskdError(e)) throw e;
@@ -181,17 +319,20 @@ export class Observer {
       }
     })();
     const axTask = (async () => {
-      if (!wantAx) return { roots: [], truncated: false, focused: null as FocusInfo | null, ms: 0 };
+      if (!wantAx) return { roots: [], truncated: false, focused: null as FocusInfo | null, ms: 0, cached: false };
       const ta = performance.now();
+      const source = axCache ?? this.platform.accessibility;
+      const misses = axCache?.stats.misses ?? 0;
       try {
         const [snap, focused] = await Promise.all([
-          this.platform.accessibility.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }),
-          this.platform.accessibility.focused().catch(() => null),
+          source.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }),
+          source.focused().catch(() => null),
         ]);
-        return { roots: maskTree(snap.roots, mask), truncated: snap.truncated, focused, ms: performance.now() - ta };
+        const cached = axCache !== null && axCache.stats.misses === misses;
+        return { roots: maskTree(snap.roots, mask), truncated: snap.truncated, focused, ms: performance.now() - ta, cached };
       } catch (e) {
         warnings.push(`accessibility: ${(e as Error).message}`);
-        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta };
+        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta, cached: false };
       }
     })();
     const encodeTask = image && shot !== 'none' ? encodeImage(image, shot) : Promise.resolve(undefined);
@@ -212,8 +353,10 @@ export class Observer {
       lines,
       truncated: ax.truncated,
       warnings,
-      timings: { captureMs: round(captureMs), ocrMs: round(ocr.ms), accessibilityMs: round(ax.ms), totalMs: round(performance.now() - t0) },
+      timings: { captureMs: round(captureMs), ocrMs: round(ocr.ms), accessibilityMs: round(ax.ms), settleMs: round(settleMs), totalMs: round(performance.now() - t0) },
     };
+    if (ocr.stats) obs.ocrStats = ocr.stats;
+    if (wantAx && axCache) obs.accessibilityCached = ax.cached;
     if (screenshot) obs.screenshot = screenshot;
     this.store.add(obs);
     return obs;

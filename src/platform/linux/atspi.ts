@@ -28,6 +28,15 @@ const EDITABLE_TEXT = 'org.a11y.atspi.EditableText';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const REGISTRY = 'org.a11y.atspi.Registry';
 const ROOT_PATH = '/org/a11y/atspi/accessible/root';
+/** Signals of object changes (at-spi2-core xml/Event.xml) and the members {@link AtspiAccessibility.onChange} reports. */
+const EVENT_OBJECT = 'org.a11y.atspi.Event.Object';
+const CHANGE_EVENTS: Record<string, string> = {
+  ChildrenChanged: 'children-changed',
+  PropertyChange: 'property-change',
+  BoundsChanged: 'bounds-changed',
+  StateChanged: 'state-changed',
+  TextChanged: 'text-changed',
+};
 /** `ATSPI_COORD_TYPE_SCREEN`. */
 const COORD_SCREEN = 0;
 /** Longest value text returned (characters); longer text is cut. */
@@ -71,6 +80,16 @@ export interface AtspiCall {
   member: string;
   signature?: string;
   body: unknown[];
+}
+
+/** One accessibility change reported by {@link AtspiAccessibility.onChange}. */
+export interface AtspiChange {
+  /** `children-changed`, `property-change`, `bounds-changed`, `state-changed`, `text-changed`, or `reconnected` (events may have been missed). */
+  kind: string;
+  /** Sender's bus name (the application). */
+  app: string;
+  /** Object path of the element. */
+  path: string;
 }
 
 /** An in-process stand-in for the accessibility bus. */
@@ -164,6 +183,9 @@ export class AtspiAccessibility implements RawAccessibility {
   /** The connected accessibility bus, to tell whether a "connection lost" is about the current one. */
   private current: MessageBus | null = null;
   private closed = false;
+  private readonly changeListeners = new Set<(e: AtspiChange) => void>();
+  /** The bus whose object-change signals are subscribed to. */
+  private eventsBus: MessageBus | null = null;
 
   constructor(opts: AtspiOptions = {}) {
     this.opts = opts;
@@ -232,7 +254,69 @@ export class AtspiAccessibility implements RawAccessibility {
     bus.removeAllListeners('error');
     bus.on('error', forget);
     (bus as unknown as { _connection?: { stream?: NodeJS.EventEmitter } })._connection?.stream?.once('close', () => forget());
+    if (this.changeListeners.size > 0) {
+      // A new connection after a lost one: subscribe again; listeners learn events may have been missed.
+      void this.subscribeChanges(bus).then(
+        () => this.emitChange({ kind: 'reconnected', app: '', path: '' }),
+        (e: unknown) => this.opts.logger?.warn({ err: (e as Error).message }, 'AT-SPI events could not be subscribed again'),
+      );
+    }
     return bus;
+  }
+
+  // ---------------------------------------------------------------- change events
+
+  /**
+   * Be told when accessible objects change: the `org.a11y.atspi.Event.Object` signals ChildrenChanged,
+   * PropertyChange, BoundsChanged, StateChanged and TextChanged (at-spi2-core xml/Event.xml). Interest is
+   * registered with the registry (`org.a11y.atspi.Registry.RegisterEvent`, so applications start emitting
+   * them) and a match rule on the accessibility bus. After a reconnection the subscription is renewed and
+   * listeners get a `reconnected` change. Resolves once subscribed, with a function that removes the listener.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached or subscribing fails
+   *   (always with an injected transport, which carries no signals).
+   */
+  async onChange(listener: (e: AtspiChange) => void): Promise<() => void> {
+    if (this.opts.transport) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'AT-SPI events need a D-Bus connection (an injected transport has none)');
+    this.changeListeners.add(listener);
+    try {
+      await this.subscribeChanges(await this.getBus());
+    } catch (e) {
+      this.changeListeners.delete(listener);
+      if (isDeskdError(e)) throw e;
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `cannot subscribe to AT-SPI events: ${(e as Error).message}`);
+    }
+    return () => {
+      this.changeListeners.delete(listener);
+    };
+  }
+
+  private emitChange(c: AtspiChange): void {
+    for (const l of [...this.changeListeners]) {
+      try {
+        l(c);
+      } catch (e) {
+        this.opts.logger?.warn({ err: (e as Error).message }, 'AT-SPI change listener failed');
+      }
+    }
+  }
+
+  private async subscribeChanges(bus: MessageBus): Promise<void> {
+    if (this.eventsBus === bus) return;
+    await this.rawCall(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [`type='signal',interface='${EVENT_OBJECT}'`]);
+    bus.on('message', (msg: dbus.Message) => {
+      if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== EVENT_OBJECT) return;
+      const kind = CHANGE_EVENTS[msg.member ?? ''];
+      if (kind) this.emitChange({ kind, app: msg.sender ?? '', path: msg.path ?? '' });
+    });
+    // at-spi2-core up to 2.46 takes RegisterEvent(s); later versions RegisterEvent(s event, as properties, s app_bus_name).
+    await Promise.all(
+      Object.values(CHANGE_EVENTS).map((kind) =>
+        this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 's', [`object:${kind}`]).catch(() =>
+          this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 'sass', [`object:${kind}`, [], '']),
+        ),
+      ),
+    );
+    this.eventsBus = bus;
   }
 
   private getBus(): Promise<MessageBus> {

@@ -1,0 +1,329 @@
+/**
+ * Incremental OCR: read only what changed since the previous frame and reuse the rest.
+ *
+ * The frame is read region by region, as {@link readWindows} does (each visible window on its own, top-most
+ * first; the whole display without windows). Per region, the previous frame's words and lines are kept with
+ * the pixels they were read from. On the next frame:
+ * - no tile of the region changed → its words are reused as they are;
+ * - the region's content moved vertically (scrolling, {@link detectScroll}) → the words whose every tile
+ *   matches the shifted previous frame are translated, and only what matches neither the shifted nor the
+ *   unshifted frame (the newly exposed strip, a moved scrollbar thumb) plus the seams between fixed and
+ *   scrolled content are re-read;
+ * - otherwise the changed tiles become dirty rectangles, grown by a margin and then to whole text lines
+ *   (every previous line or word a rectangle touches is swallowed, until nothing more is), so no word is
+ *   cut; each is read with `recognize(img, {region})`; previous words whose centre lies in a re-read
+ *   rectangle are dropped and the new ones added;
+ * - more than `fullFraction` of the region dirty, a region new or moved, a different frame geometry, or
+ *   `fresh` → the region is read whole.
+ * A previous word is kept only when every tile under it is unchanged (or, when scrolling, matches at the
+ * shifted place), so a word whose pixels changed is never reported from the cache.
+ *
+ * Geometry: regions, words and lines in logical global points; tiles in image pixels.
+ */
+import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { OcrLine, OcrWord } from './elements.js';
+import { center, clip, contains } from './geometry.js';
+import { changedTiles, detectScroll, mergeOverlapping, pixelsToPoints, pointsToPixels, sameGeometry, tileGrid, tilesToRects, TILE, type TileGrid } from './changes.js';
+
+/** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
+export interface RegionRecognizer {
+  recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: OcrLine[] }>;
+}
+
+/** Options of {@link IncrementalReader}. */
+export interface IncrementalOptions {
+  /** Tile edge, image pixels (default 32). */
+  tile?: number;
+  /** Fraction of a region's area above which it is read whole instead of piecewise (default 0.5). */
+  fullFraction?: number;
+  /** Margin added around changed tiles before growing to lines, points (default 6). */
+  margin?: number;
+  /** Margin added around each swallowed line or word, points (default 4). */
+  lineMargin?: number;
+  /** Fraction of a region's tiles that must change before a scroll is looked for (default 0.2). */
+  scrollMinFraction?: number;
+}
+
+/** How one read was done. */
+export interface IncrementalStats {
+  /** `full`: every region read whole; `unchanged`: nothing read; `incremental`: some regions read piecewise or reused. */
+  mode: 'full' | 'incremental' | 'unchanged';
+  /** Regions (windows) considered. */
+  regions: number;
+  /** Regions read whole. */
+  fullRegions: number;
+  /** Regions reused without reading. */
+  reusedRegions: number;
+  /** Regions whose content was found scrolled (words translated). */
+  scrolledRegions: number;
+  /** Rectangles read piecewise, logical points. */
+  rereadRects: Rect[];
+  /** Share of the display's area sent to OCR (0..1, overlaps counted twice). */
+  readFraction: number;
+}
+
+/** Result of {@link IncrementalReader.read}. Words/lines in logical global points. */
+export interface IncrementalResult {
+  words: OcrWord[];
+  lines: OcrLine[];
+  stats: IncrementalStats;
+}
+
+interface RegionState {
+  region: Rect;
+  words: OcrWord[];
+  lines: OcrLine[];
+}
+
+/** The regions {@link readWindows} reads: visible windows clipped to the display, top-most first; else the display. */
+export function readRegions(windows: WindowInfo[], display: Rect): { key: string; region: Rect }[] {
+  const out: { key: string; region: Rect }[] = [];
+  for (const w of windows) {
+    const r = clip(w.bounds, display);
+    if (r) out.push({ key: `${w.id}@${r.x},${r.y},${r.width},${r.height}`, region: r });
+  }
+  if (out.length === 0) out.push({ key: `display@${display.x},${display.y},${display.width},${display.height}`, region: { x: display.x, y: display.y, width: display.width, height: display.height } });
+  return out;
+}
+
+/**
+ * Keeps the previous frame and its OCR per region, and reads only what changed (see the module comment).
+ * Calls are serialised: the cache always describes exactly the last frame read. A failed read leaves the
+ * previous state in place, so the next read compares with the last frame that was read successfully.
+ */
+export class IncrementalReader {
+  private prev: RawImage | null = null;
+  private states = new Map<string, RegionState>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly tile: number;
+  private readonly fullFraction: number;
+  private readonly margin: number;
+  private readonly lineMargin: number;
+  private readonly scrollMinFraction: number;
+
+  constructor(private readonly ocr: RegionRecognizer, opts: IncrementalOptions = {}) {
+    this.tile = opts.tile ?? TILE;
+    this.fullFraction = opts.fullFraction ?? 0.5;
+    this.margin = opts.margin ?? 6;
+    this.lineMargin = opts.lineMargin ?? 4;
+    this.scrollMinFraction = opts.scrollMinFraction ?? 0.2;
+  }
+
+  /** Forget the previous frame: the next read is a full one. */
+  reset(): void {
+    this.prev = null;
+    this.states.clear();
+  }
+
+  /**
+   * Read `image` (already masked) window by window, reusing what did not change since the last read.
+   * `fresh: true` reads everything. The image buffer is kept (not copied) as the next read's reference:
+   * callers must not modify it afterwards.
+   * @throws whatever the recognizer throws (the cache is then left as it was).
+   */
+  read(image: RawImage, windows: WindowInfo[], display: Rect, opts: { fresh?: boolean } = {}): Promise<IncrementalResult> {
+    const task = this.chain.then(() => this.readNow(image, windows, display, opts.fresh === true));
+    this.chain = task.catch(() => undefined);
+    return task;
+  }
+
+  private async readNow(image: RawImage, windows: WindowInfo[], display: Rect, fresh: boolean): Promise<IncrementalResult> {
+    const regions = readRegions(windows, display);
+    const comparable = !fresh && this.prev !== null && sameGeometry(this.prev, image);
+    const stats: IncrementalStats = { mode: 'full', regions: regions.length, fullRegions: 0, reusedRegions: 0, scrolledRegions: 0, rereadRects: [], readFraction: 0 };
+    let readArea = 0;
+    const next = new Map<string, RegionState>();
+    await Promise.all(
+      regions.map(async ({ key, region }) => {
+        const old = comparable ? this.states.get(key) : undefined;
+        const plan = old ? this.plan(this.prev!, image, old, region) : null;
+        if (!plan || plan.full) {
+          const r = await this.ocr.recognize(image, { region });
+          next.set(key, { region, words: r.words, lines: r.lines });
+          stats.fullRegions++;
+          readArea += region.width * region.height;
+          return;
+        }
+        if (plan.rects.length === 0 && plan.shift === 0) stats.reusedRegions++;
+        if (plan.shift !== 0) stats.scrolledRegions++;
+        const reads = await Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect })));
+        const inRead = (b: Rect) => plan.rects.some((r) => contains(r, center(b)));
+        const words = plan.words.filter((w) => !inRead(w.bounds));
+        const lines = plan.lines.filter((l) => !inRead(l.bounds));
+        reads.forEach((r, i) => {
+          const rect = plan.rects[i]!;
+          words.push(...r.words.filter((w) => contains(rect, center(w.bounds))));
+          lines.push(...r.lines.filter((l) => contains(rect, center(l.bounds))));
+          readArea += rect.width * rect.height;
+          stats.rereadRects.push(rect);
+        });
+        lines.sort((a, b) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x);
+        words.sort((a, b) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x);
+        next.set(key, { region, words, lines });
+      }),
+    );
+    this.states = next;
+    this.prev = image;
+    stats.readFraction = Math.round((readArea / Math.max(1, display.width * display.height)) * 1000) / 1000;
+    if (stats.fullRegions < regions.length) stats.mode = stats.reusedRegions === regions.length ? 'unchanged' : 'incremental';
+    return { ...combine(regions.map(({ key, region }) => ({ region, state: next.get(key)! }))), stats };
+  }
+
+  /**
+   * Decide how to bring one region's cached words up to date with `cur`: the words/lines still valid (at
+   * their new place) and the rectangles (points) to re-read; `full` when reading the region whole is
+   * simpler.
+   */
+  private plan(prev: RawImage, cur: RawImage, old: RegionState, region: Rect): { full: boolean; shift: number; rects: Rect[]; words: OcrWord[]; lines: OcrLine[] } {
+    const FULL = { full: true, shift: 0, rects: [], words: [], lines: [] };
+    const pix = pointsToPixels(cur, region);
+    if (!pix) return FULL;
+    const grid = tileGrid(pix, this.tile);
+    const flags0 = changedTiles(prev, cur, grid, 0);
+    const n0 = count(flags0);
+    if (n0 === 0) return { full: false, shift: 0, rects: [], words: old.words, lines: old.lines };
+
+    let shift = 0;
+    let dirty = flags0;
+    let flagsS: boolean[] | null = null;
+    if (n0 >= this.scrollMinFraction * flags0.length) {
+      const s = detectScroll(prev, cur, pix);
+      if (s) {
+        shift = s.shift;
+        flagsS = changedTiles(prev, cur, grid, shift);
+        dirty = flags0.map((f, i) => f && flagsS![i]!);
+        markSeams(grid, flags0, flagsS, dirty);
+      }
+    }
+    if (count(dirty) > this.fullFraction * dirty.length) return FULL;
+
+    // Previous items that are still valid, at their place in `cur`.
+    const dy = shift / cur.scale;
+    const cleanUnder = (flags: boolean[], b: Rect): boolean => {
+      const p = pointsToPixels(cur, b);
+      if (!p) return false;
+      for (let r = Math.floor((p.y - pix.y) / grid.tile); r <= Math.floor((p.y + p.height - 1 - pix.y) / grid.tile); r++) {
+        for (let c = Math.floor((p.x - pix.x) / grid.tile); c <= Math.floor((p.x + p.width - 1 - pix.x) / grid.tile); c++) {
+          if (r < 0 || c < 0 || r >= grid.rows || c >= grid.cols) return false;
+          if (flags[r * grid.cols + c]) return false;
+        }
+      }
+      return true;
+    };
+    const within = (b: Rect) => b.x >= region.x && b.y >= region.y && b.x + b.width <= region.x + region.width && b.y + b.height <= region.y + region.height;
+    const keep = <T extends { text: string; bounds: Rect }>(items: T[], move: (it: T) => T): { kept: T[]; seen: Rect[] } => {
+      const kept: T[] = [];
+      const seen: Rect[] = [];
+      for (const it of items) {
+        seen.push(it.bounds);
+        if (cleanUnder(flags0, it.bounds)) kept.push(it);
+        if (flagsS) {
+          const moved = move(it);
+          if (!within(moved.bounds)) continue;
+          seen.push(moved.bounds);
+          if (cleanUnder(flagsS, moved.bounds)) kept.push(moved);
+        }
+      }
+      return { kept: flagsS ? dedupe(kept) : kept, seen };
+    };
+    const moveRect = (b: Rect): Rect => ({ ...b, y: b.y - dy });
+    const w = keep(old.words, (x) => ({ ...x, bounds: moveRect(x.bounds) }));
+    const l = keep(old.lines, (x) => ({ ...x, bounds: moveRect(x.bounds), ...(x.words ? { words: x.words.map((y) => ({ ...y, bounds: moveRect(y.bounds) })) } : {}) }));
+
+    // Dirty tiles → rectangles (points) → margin → grown to whole lines/words → merged, clipped to the region.
+    const seen = [...w.seen, ...l.seen];
+    let rects = tilesToRects(grid, dirty).map((p) => grow(pixelsToPoints(cur, p), this.margin));
+    for (let changed = true; changed; ) {
+      changed = false;
+      rects = rects.map((r) => {
+        let g = r;
+        for (let again = true; again; ) {
+          again = false;
+          for (const b of seen) {
+            if (!intersects(g, b) || containsRect(g, grow(b, this.lineMargin))) continue;
+            g = unionRect(g, grow(b, this.lineMargin));
+            again = true;
+            changed = true;
+          }
+        }
+        return g;
+      });
+      const merged = mergeOverlapping(rects);
+      if (merged.length !== rects.length) changed = true;
+      rects = merged;
+    }
+    rects = rects.map((r) => clip(r, region)).filter((r): r is Rect => r !== undefined);
+    const area = rects.reduce((s, r) => s + r.width * r.height, 0);
+    if (area > this.fullFraction * region.width * region.height) return FULL;
+    return { full: false, shift, rects, words: w.kept, lines: l.kept };
+  }
+}
+
+/** Drop repeated items (same text at the same place within a point): identical content matching both unshifted and shifted. */
+function dedupe<T extends { text: string; bounds: Rect }>(items: T[]): T[] {
+  const out: T[] = [];
+  for (const it of items) {
+    const b = it.bounds;
+    if (!out.some((o) => o.text === it.text && Math.abs(o.bounds.x - b.x) < 1 && Math.abs(o.bounds.y - b.y) < 1 && Math.abs(o.bounds.width - b.width) < 1)) out.push(it);
+  }
+  return out;
+}
+
+/**
+ * Where scrolled and fixed content meet (a tile that matches only unshifted next to one that matches only
+ * shifted), a word may be made of both: such tiles are re-read.
+ */
+function markSeams(g: TileGrid, flags0: boolean[], flagsS: boolean[], dirty: boolean[]): void {
+  const onlyFixed = (i: number) => !flags0[i] && flagsS[i];
+  const onlyMoved = (i: number) => flags0[i] && !flagsS[i];
+  for (let r = 0; r < g.rows; r++) {
+    for (let c = 0; c < g.cols; c++) {
+      const i = r * g.cols + c;
+      if (!onlyFixed(i) && !onlyMoved(i)) continue;
+      const other = onlyFixed(i) ? onlyMoved : onlyFixed;
+      for (let dr = -1; dr <= 1; dr++) {
+        for (let dc = -1; dc <= 1; dc++) {
+          const rr = r + dr, cc = c + dc;
+          if (rr < 0 || cc < 0 || rr >= g.rows || cc >= g.cols) continue;
+          if (other(rr * g.cols + cc)) dirty[i] = true;
+        }
+      }
+    }
+  }
+}
+
+/** Combine per-region results the way {@link readWindows} does: a lower region's items under a higher region are dropped. */
+function combine(items: { region: Rect; state: RegionState }[]): { words: OcrWord[]; lines: OcrLine[] } {
+  const words: OcrWord[] = [];
+  const lines: OcrLine[] = [];
+  items.forEach(({ state }, i) => {
+    const above = items.slice(0, i).map((x) => x.region);
+    const visible = (b: Rect) => !above.some((a) => contains(a, center(b)));
+    words.push(...state.words.filter((w) => visible(w.bounds)));
+    lines.push(...state.lines.filter((l) => visible(l.bounds)));
+  });
+  return { words, lines };
+}
+
+function count(flags: boolean[]): number {
+  let n = 0;
+  for (const f of flags) if (f) n++;
+  return n;
+}
+
+function grow(r: Rect, m: number): Rect {
+  return { x: r.x - m, y: r.y - m, width: r.width + 2 * m, height: r.height + 2 * m };
+}
+
+function intersects(a: Rect, b: Rect): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+function containsRect(a: Rect, b: Rect): boolean {
+  return b.x >= a.x && b.y >= a.y && b.x + b.width <= a.x + a.width && b.y + b.height <= a.y + a.height;
+}
+
+function unionRect(a: Rect, b: Rect): Rect {
+  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+}
