@@ -40,8 +40,8 @@ export interface IncrementalOptions {
   margin?: number;
   /** Margin added around each swallowed line or word, points (default 4). */
   lineMargin?: number;
-  /** Fraction of a region's tiles that must change before a scroll is looked for (default 0.2). */
-  scrollMinFraction?: number;
+  /** Changed tiles, over at least 3 tile rows, before a scroll is looked for (default 8). */
+  scrollMinTiles?: number;
 }
 
 /** How one read was done. */
@@ -99,14 +99,14 @@ export class IncrementalReader {
   private readonly fullFraction: number;
   private readonly margin: number;
   private readonly lineMargin: number;
-  private readonly scrollMinFraction: number;
+  private readonly scrollMinTiles: number;
 
   constructor(private readonly ocr: RegionRecognizer, opts: IncrementalOptions = {}) {
     this.tile = opts.tile ?? TILE;
     this.fullFraction = opts.fullFraction ?? 0.5;
     this.margin = opts.margin ?? 6;
     this.lineMargin = opts.lineMargin ?? 4;
-    this.scrollMinFraction = opts.scrollMinFraction ?? 0.2;
+    this.scrollMinTiles = opts.scrollMinTiles ?? 8;
   }
 
   /** Forget the previous frame: the next read is a full one. */
@@ -186,13 +186,18 @@ export class IncrementalReader {
     let shift = 0;
     let dirty = flags0;
     let flagsS: boolean[] | null = null;
-    if (n0 >= this.scrollMinFraction * flags0.length) {
+    if (n0 >= this.scrollMinTiles && tileRows(grid, flags0) >= 3) {
       const s = detectScroll(prev, cur, pix);
       if (s) {
-        shift = s.shift;
-        flagsS = changedTiles(prev, cur, grid, shift);
-        dirty = flags0.map((f, i) => f && flagsS![i]!);
-        markSeams(grid, flags0, flagsS, dirty);
+        const fs = changedTiles(prev, cur, grid, s.shift);
+        const d = flags0.map((f, i) => f && fs[i]!);
+        markSeams(grid, flags0, fs, d);
+        // Keep the shift only when it explains part of the change.
+        if (count(d) < n0) {
+          shift = s.shift;
+          flagsS = fs;
+          dirty = d;
+        }
       }
     }
     if (count(dirty) > this.fullFraction * dirty.length) return FULL;
@@ -303,6 +308,20 @@ function combine(items: { region: Rect; state: RegionState }[]): { words: OcrWor
     lines.push(...state.lines.filter((l) => visible(l.bounds)));
   });
   return { words, lines };
+}
+
+/** Distinct tile rows holding a flagged tile. */
+function tileRows(g: TileGrid, flags: boolean[]): number {
+  let n = 0;
+  for (let r = 0; r < g.rows; r++) {
+    for (let c = 0; c < g.cols; c++) {
+      if (flags[r * g.cols + c]) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
 }
 
 function count(flags: boolean[]): number {

@@ -1,0 +1,228 @@
+/**
+ * The incremental reader must never be stale: after any change, its words equal a fresh full read of the
+ * new frame. Frames are synthetic: each word is drawn as a block of marker pixels whose red channel spells
+ * its characters (8 px per character), and a fake OCR decodes words from the pixels of the region it is
+ * given only, so a region that cuts a word reads a truncated word, exactly the failure the growth to whole
+ * lines must prevent.
+ */
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import type { RawImage, Rect, WindowInfo } from '../../src/platform/types.js';
+import type { OcrLine, OcrWord } from '../../src/perception/elements.js';
+import { IncrementalReader } from '../../src/perception/incremental.js';
+import { readWindows } from '../../src/perception/observer.js';
+
+const CW = 8; // pixels per character
+const WH = 10; // word height
+const MARK = 200; // green channel of ink
+
+interface Item { text: string; x: number; y: number }
+
+function frame(w: number, h: number, items: Item[]): RawImage {
+  const data = Buffer.alloc(w * h * 4, 255);
+  for (const it of items) {
+    for (let i = 0; i < it.text.length; i++) {
+      for (let y = it.y; y < it.y + WH; y++) {
+        for (let x = it.x + i * CW; x < it.x + (i + 1) * CW; x++) {
+          if (x < 0 || y < 0 || x >= w || y >= h) continue;
+          const o = (y * w + x) * 4;
+          data[o] = it.text.charCodeAt(i);
+          data[o + 1] = MARK;
+          data[o + 2] = ((x - it.x) * 31 + (y - it.y) * 17) & 255; // texture that moves with the word
+        }
+      }
+    }
+  }
+  return { data, width: w, height: h, channels: 4, scale: 1, origin: { x: 0, y: 0 } };
+}
+
+/** Decodes the words drawn by {@link frame} from the pixels of `region` only. */
+class PixelOcr {
+  calls: Rect[] = [];
+  async recognize(img: RawImage, opts: { region?: Rect } = {}): Promise<{ words: OcrWord[]; lines: OcrLine[] }> {
+    const r = opts.region ?? { x: 0, y: 0, width: img.width, height: img.height };
+    this.calls.push(r);
+    const x0 = Math.max(0, Math.floor(r.x)), y0 = Math.max(0, Math.floor(r.y));
+    const x1 = Math.min(img.width, Math.ceil(r.x + r.width)), y1 = Math.min(img.height, Math.ceil(r.y + r.height));
+    const ink = (x: number, y: number) => x >= x0 && y >= y0 && x < x1 && y < y1 && img.data[(y * img.width + x) * 4 + 1] === MARK;
+    const words: OcrWord[] = [];
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
+        if (!ink(x, y) || ink(x - 1, y) || ink(x, y - 1)) continue;
+        let xe = x;
+        while (ink(xe, y)) xe++;
+        let ye = y;
+        while (ink(x, ye)) ye++;
+        if (ye - y < WH / 2) continue; // a sliver, not a word
+        let text = '';
+        for (let cx = x; cx < xe; cx += CW) text += String.fromCharCode(img.data[(y * img.width + cx) * 4]!);
+        words.push({ text, bounds: { x, y, width: xe - x, height: ye - y }, confidence: 1 });
+      }
+    }
+    const lines: OcrLine[] = words.map((w) => ({ text: w.text, bounds: w.bounds, words: [w] }));
+    return { words, lines };
+  }
+}
+
+const key = (w: OcrWord) => `${w.text}@${w.bounds.x},${w.bounds.y},${w.bounds.width},${w.bounds.height}`;
+const sorted = (ws: OcrWord[]) => ws.map(key).sort();
+const W = 640, H = 480;
+const display = { x: 0, y: 0, width: W, height: H };
+
+async function fresh(img: RawImage, windows: WindowInfo[] = []): Promise<string[]> {
+  return sorted((await readWindows(new PixelOcr(), img, windows, display)).words);
+}
+
+describe('IncrementalReader', () => {
+  const scene: Item[] = [
+    { text: 'Revenue', x: 40, y: 40 },
+    { text: '1234', x: 200, y: 40 },
+    { text: 'Costs', x: 40, y: 80 },
+    { text: '999', x: 200, y: 80 },
+    { text: 'Status', x: 400, y: 300 },
+  ];
+
+  it('reads nothing when nothing changed, and reports the same words', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    const a = await r.read(frame(W, H, scene), [], display);
+    expect(a.stats.mode).toBe('full');
+    ocr.calls = [];
+    const b = await r.read(frame(W, H, scene), [], display);
+    expect(b.stats.mode).toBe('unchanged');
+    expect(ocr.calls).toHaveLength(0);
+    expect(sorted(b.words)).toEqual(sorted(a.words));
+  });
+
+  it('re-reads only around a change inside one tile, and is not stale', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(frame(W, H, scene), [], display);
+    ocr.calls = [];
+    const next = scene.map((s) => (s.text === '999' ? { ...s, text: '998' } : s));
+    const img = frame(W, H, next);
+    const b = await r.read(img, [], display);
+    expect(b.stats.mode).toBe('incremental');
+    expect(sorted(b.words)).toEqual(await fresh(img));
+    expect(b.words.map((w) => w.text)).toContain('998');
+    expect(b.words.map((w) => w.text)).not.toContain('999');
+    expect(b.stats.readFraction).toBeLessThan(0.05);
+  });
+
+  it('grows a change at a tile boundary to the whole word (no cut word)', async () => {
+    // 'Boundary' spans x 60..124, crossing the tile edges at 64 and 96; only its last letter changes.
+    const s0 = [{ text: 'Boundary', x: 60, y: 28 }, ...scene.slice(4)];
+    const s1 = [{ text: 'BoundarY', x: 60, y: 28 }, ...scene.slice(4)];
+    const r = new IncrementalReader(new PixelOcr());
+    await r.read(frame(W, H, s0), [], display);
+    const img = frame(W, H, s1);
+    const b = await r.read(img, [], display);
+    expect(b.words.map((w) => w.text)).toEqual(['BoundarY', 'Status']);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+  });
+
+  it('reads a longer replacement text whole, and a word that appeared on blank background', async () => {
+    const r = new IncrementalReader(new PixelOcr());
+    await r.read(frame(W, H, scene), [], display);
+    const next = [...scene.map((s) => (s.text === '1234' ? { ...s, text: '1234567890' } : s)), { text: 'New', x: 500, y: 420 }];
+    const img = frame(W, H, next);
+    const b = await r.read(img, [], display);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+  });
+
+  it('translates the words of a scrolled window and re-reads only the exposed strip', async () => {
+    const win: WindowInfo = { id: '0x1', app: 'x', pid: 1, title: 't', bounds: { x: 0, y: 0, width: W, height: H } };
+    const rows = (offset: number): Item[] => [
+      { text: 'Header', x: 20, y: 5 }, // fixed
+      ...Array.from({ length: 40 }, (_, i) => ({ text: `Row${i}`, x: 20 + (i % 3) * 90, y: 40 + i * 24 - offset })).filter((it) => it.y >= 30 && it.y + WH <= H),
+    ];
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(frame(W, H, rows(0)), [win], display);
+    ocr.calls = [];
+    const img = frame(W, H, rows(72));
+    // The fixed header: rows above 30 are drawn from a frame without row items there.
+    const b = await r.read(img, [win], display);
+    expect(b.stats.scrolledRegions).toBe(1);
+    expect(sorted(b.words)).toEqual(await fresh(img, [win]));
+    expect(b.stats.readFraction).toBeLessThan(0.5);
+  });
+
+  it('reads whole regions when the windows change, and everything with fresh', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    const img = frame(W, H, scene);
+    await r.read(img, [], display);
+    const win: WindowInfo = { id: '0x2', app: 'x', pid: 1, title: 't', bounds: { x: 0, y: 0, width: 320, height: 240 } };
+    const b = await r.read(frame(W, H, scene), [win], display);
+    expect(b.stats.mode).toBe('full');
+    const c = await r.read(frame(W, H, scene), [win], display, { fresh: true });
+    expect(c.stats.mode).toBe('full');
+    expect(sorted(c.words)).toEqual(await fresh(frame(W, H, scene), [win]));
+  });
+
+  it('keeps the last good state when a read fails', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(frame(W, H, scene), [], display);
+    const broken = { recognize: async () => Promise.reject(new Error('boom')) };
+    const failing = Object.assign(r, {});
+    (failing as unknown as { ocr: unknown }).ocr = broken;
+    const changed = frame(W, H, scene.map((s) => (s.text === 'Costs' ? { ...s, text: 'Costz' } : s)));
+    await expect(r.read(changed, [], display)).rejects.toThrow('boom');
+    (failing as unknown as { ocr: unknown }).ocr = ocr;
+    const b = await r.read(changed, [], display);
+    expect(b.words.map((w) => w.text)).toContain('Costz');
+  });
+
+  it('is never stale: random edits and scrolls always equal a fresh full read', async () => {
+    const arbItem = fc.record({
+      text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/),
+      x: fc.integer({ min: 0, max: W - 80 }),
+      y: fc.integer({ min: 0, max: H - WH }),
+    });
+    const arbEdit = fc.oneof(
+      fc.record({ kind: fc.constant('text' as const), i: fc.nat(), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
+      fc.record({ kind: fc.constant('add' as const), item: arbItem }),
+      fc.record({ kind: fc.constant('remove' as const), i: fc.nat() }),
+      fc.record({ kind: fc.constant('move' as const), i: fc.nat(), dx: fc.integer({ min: -40, max: 40 }), dy: fc.integer({ min: -40, max: 40 }) }),
+      fc.record({ kind: fc.constant('scroll' as const), dy: fc.integer({ min: -120, max: 120 }) }),
+    );
+    const nonOverlapping = (items: Item[]) => {
+      const out: Item[] = [];
+      for (const it of items) {
+        const box = { x: it.x - CW, y: it.y - 4, w: it.text.length * CW + 2 * CW, h: WH + 8 };
+        if (out.some((o) => box.x < o.x + o.text.length * CW + CW && o.x - CW < box.x + box.w && box.y < o.y + WH + 4 && o.y - 4 < box.y + box.h)) continue;
+        if (it.x < 0 || it.y < 0 || it.x + it.text.length * CW > W || it.y + WH > H) continue;
+        out.push(it);
+      }
+      return out;
+    };
+    let scrolled = 0;
+    let partial = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(arbItem, { minLength: 1, maxLength: 25 }), fc.array(arbEdit, { minLength: 1, maxLength: 6 }), async (initial, edits) => {
+        const r = new IncrementalReader(new PixelOcr());
+        let items = nonOverlapping(initial);
+        await r.read(frame(W, H, items), [], display);
+        for (const e of edits) {
+          if (e.kind === 'text' && items.length) items = items.map((it, j) => (j === e.i % items.length ? { ...it, text: e.text } : it));
+          if (e.kind === 'add') items = [...items, e.item];
+          if (e.kind === 'remove' && items.length) items = items.filter((_, j) => j !== e.i % items.length);
+          if (e.kind === 'move' && items.length) items = items.map((it, j) => (j === e.i % items.length ? { ...it, x: it.x + e.dx, y: it.y + e.dy } : it));
+          if (e.kind === 'scroll') items = items.map((it) => ({ ...it, y: it.y - e.dy }));
+          items = nonOverlapping(items);
+          const img = frame(W, H, items);
+          const got = await r.read(img, [], display);
+          scrolled += got.stats.scrolledRegions;
+          if (got.stats.mode === 'incremental') partial++;
+          expect(sorted(got.words)).toEqual(await fresh(img));
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // The property went through the piecewise and the scroll paths, not only full reads.
+    expect(partial).toBeGreaterThan(50);
+    expect(scrolled).toBeGreaterThan(5);
+  });
+});
