@@ -8,7 +8,7 @@ import { DeskdError, isDeskdError } from '../errors.js';
 import type { Action, Target } from './schema.js';
 import { normalizeChord } from './keys.js';
 import { center, displayAt } from '../perception/geometry.js';
-import type { Element } from '../perception/elements.js';
+import { normalizeName, type Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { encodeImage } from '../perception/image.js';
 import { describeQuery, findBest, type Findable } from '../perception/find.js';
@@ -45,8 +45,8 @@ export interface ActionResult {
   type: PlannedAction['type'];
   /** The point acted at, logical points (pointer actions). */
   point?: Point;
-  /** `press`: whether the accessibility action ran or a pointer click was used. */
-  via?: 'accessibility' | 'pointer';
+  /** `press`: the accessibility action ran, or a pointer click was used; `set_value`: set through accessibility, or focused and typed (`keyboard`). */
+  via?: 'accessibility' | 'pointer' | 'keyboard';
   /** The element an element-targeted action resolved to (ref of the observation it was found in). */
   target?: { ref: string; observationId: string; role: string; name: string; bounds: { x: number; y: number; width: number; height: number } };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
@@ -390,8 +390,8 @@ export class Executor {
         if (el.states.includes('password') && !this.deps.policy) {
           throw new DeskdError('POLICY_DENIED', `${where}: set_value into a password field is never allowed (invariant:password-field)`);
         }
-        if (!el.handle || !this.deps.platform.accessibility.setValue) {
-          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") has no accessible value to set${el.handle ? ' on this platform' : ' (OCR text)'}; click it and type instead`);
+        if (!el.handle) {
+          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") has no accessible value to set (OCR text); click it and type instead`);
         }
         if (!el.states.includes('editable') && !VALUE_ROLES.has(el.role)) {
           throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not editable`);
@@ -438,11 +438,16 @@ export class Executor {
           throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${p.element.ref} (${p.element.role} "${p.element.name}") refused focus`);
         }
         return { point: p.point, target: targetOf(p.element, p.observationId) };
-      case 'set_value':
-        if (!(await accessibility.setValue!(p.element.handle!, p.value))) {
-          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${p.element.ref} (${p.element.role} "${p.element.name}") refused the value (not editable text)`);
-        }
-        return { point: p.point, target: targetOf(p.element, p.observationId) };
+      case 'set_value': {
+        const target = targetOf(p.element, p.observationId);
+        if (accessibility.setValue && (await accessibility.setValue(p.element.handle!, p.value))) return { point: p.point, via: 'accessibility', target };
+        // No editable-text interface (Chromium's web fields expose none over AT-SPI): focus the element,
+        // confirm it and its window have the keyboard focus, select all and type the value.
+        await this.focusForTyping(p);
+        await this.tap([this.deps.platform.name === 'macos' ? 'meta' : 'ctrl', 'a']);
+        await this.dispatch({ type: 'type', text: p.value }, recheck);
+        return { point: p.point, via: 'keyboard', target };
+      }
       case 'click':
         await this.withHeld(p.hold, async () => {
           await mouse.move(p.point);
@@ -504,6 +509,25 @@ export class Executor {
         const img = await encodeImage(await capture.capture(d.id), p.format);
         return { image: { format: img.format, data: img.data.toString('base64'), width: img.width, height: img.height, scale: img.scale } };
       }
+    }
+  }
+
+  /**
+   * Give an element the keyboard focus through accessibility and check that it took: the focused
+   * accessible element has the element's role and name, and the focused window is the one under it.
+   * @throws DeskdError `ELEMENT_NOT_ACTIONABLE` when the focus is elsewhere (nothing typed then).
+   */
+  private async focusForTyping(p: { element: Element; point: Point }): Promise<void> {
+    const el = p.element;
+    const what = `${el.ref} (${el.role} "${el.name}")`;
+    if (!(await this.deps.platform.accessibility.doAction(el.handle!, 'focus'))) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and refused focus`);
+    const focused = await this.focusedElement();
+    if (!focused || focused.role !== el.role || normalizeName(focused.name) !== el.name || focused.states.includes('password')) {
+      throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and the keyboard focus did not reach it (focused: ${focused ? `${focused.role} "${focused.name ?? ''}"` : 'nothing'}); nothing was typed`);
+    }
+    const [under, kbd] = await Promise.all([this.deps.platform.windows.windowAt(p.point), this.deps.platform.windows.focused()]);
+    if ((under?.id ?? null) !== (kbd?.id ?? null)) {
+      throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and its window does not have the keyboard focus; click it, then type`);
     }
   }
 

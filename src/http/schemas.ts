@@ -206,7 +206,10 @@ export const ActionsResponseSchema = z.object({
     z.object({
       type: z.string(),
       point: z.object({ x: z.number(), y: z.number() }).optional(),
-      via: z.enum(['accessibility', 'pointer']).optional().describe('press: the accessibility action ran, or a pointer click was used'),
+      via: z
+        .enum(['accessibility', 'pointer', 'keyboard'])
+        .optional()
+        .describe('press: the accessibility action ran, or a pointer click was used; set_value: set through accessibility, or focused and typed (keyboard)'),
       target: z
         .object({ ref: z.string(), observationId: z.string(), role: z.string(), name: z.string(), bounds: RectSchema })
         .optional()

@@ -151,11 +151,28 @@ export function scoreText(candidate: string, query: string, exact = false): { sc
   const fc = Math.min(1, qf.length / Math.max(cf.length, 1));
   if (cf.startsWith(qf)) return { score: 0.68 + 0.2 * fc, match: 'prefix' };
   if (cf.includes(qf)) return { score: 0.48 + 0.15 * fc, match: 'contains' };
+  // Numbers carry the meaning ("Build 7" is not "Build 8"): a fuzzy match must keep the query's digits,
+  // reading the candidate's look-alike letters as digits (l/I/| as 1, O as 0, S as 5, B as 8).
+  const qd = q.replace(/[^0-9]/g, '');
+  if (qd !== '' && !digitsOf(candidate).includes(qd)) return null;
   const allowed = maxEdits(qf.length);
   const d = qf.length <= cf.length ? substringDistance(qf, cf) : editDistance(qf, cf);
   if (d > allowed) return null;
   const fCoverage = Math.min(1, qf.length / Math.max(cf.length, 1));
   return { score: 0.2 + 0.25 * (1 - d / (allowed + 1)) * (0.5 + 0.5 * fCoverage), match: 'fuzzy' };
+}
+
+/**
+ * The digits a person reads in OCR text: real digits, plus look-alike letters (l I | → 1, O → 0, S → 5,
+ * B → 8) inside tokens that hold a digit or stand alone ("1O%" → "10", "B" → "8", but "Build" → "").
+ */
+function digitsOf(text: string): string {
+  return text
+    .normalize('NFKC')
+    .split(/[^\p{L}\p{N}|]+/u)
+    .map((t) => (/[0-9]/.test(t) || t.length === 1 ? t.replace(/[lI|]/g, '1').replace(/O/g, '0').replace(/S/g, '5').replace(/B/g, '8') : t))
+    .join('')
+    .replace(/[^0-9]/g, '');
 }
 
 const area = (r: Rect) => r.width * r.height;

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
 import { Executor } from '../../src/actuation/executor.js';
 import { createElementVerifier } from '../../src/perception/refs.js';
 import type { OcrLine } from '../../src/perception/elements.js';
@@ -50,7 +50,9 @@ function tree() {
 
 async function build(storeCapacity = 32) {
   store = new ObservationStore(storeCapacity);
-  const observer = new Observer(platform, ocr, store);
+  // The fake world changes its tree and OCR text without changing pixels: read everything every time
+  // (no incremental OCR, no accessibility cache), as a real screen's changed pixels would make them do.
+  const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, null, { incremental: false, axCache: false, settle: false });
   const executor = new Executor({ platform, store, verifyElement: createElementVerifier(platform, ocr) });
   app = await buildApp({ platform, observer, executor, token: TOKEN, version: 't' });
 }
@@ -202,6 +204,33 @@ describe('set_value and focus', () => {
     expect(r.statusCode).toBe(409);
     expect(r.json().error.code).toBe('ELEMENT_NOT_ACTIONABLE');
     expect(platform.events).toEqual([]);
+  });
+
+  it('without editable text, set_value focuses the field, checks the focus, selects all and types', async () => {
+    platform.noEditableText.add('ht');
+    // The fake's focus lives in the tree: the field already holds the focus here.
+    platform.tree[0]!.children[0]!.children[3]!.states.push('focused');
+    const r = await post('/v1/actions', { type: 'set_value', target: { role: 'textbox', name: 'Branch' }, value: 'dev' });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json().results[0].via).toBe('keyboard');
+    expect(platform.events).toEqual([
+      { kind: 'setValue', handle: 'ht', value: 'dev' },
+      { kind: 'action', handle: 'ht', action: 'focus' },
+      { kind: 'keydown', key: 'ctrl' },
+      { kind: 'keydown', key: 'a' },
+      { kind: 'keyup', key: 'a' },
+      { kind: 'keyup', key: 'ctrl' },
+      { kind: 'type', text: 'dev' },
+    ]);
+  });
+
+  it('without editable text, set_value types nothing when the focus does not reach the field', async () => {
+    platform.noEditableText.add('ht');
+    const r = await post('/v1/actions', { type: 'set_value', target: { role: 'textbox', name: 'Branch' }, value: 'dev' });
+    expect(r.statusCode).toBe(409);
+    expect(r.json().error.code).toBe('ELEMENT_NOT_ACTIONABLE');
+    expect(r.json().error.message).toMatch(/focus did not reach/);
+    expect(platform.events.filter((e) => e.kind === 'keydown' || e.kind === 'type')).toEqual([]);
   });
 
   it('focus grabs focus through the accessibility backend; OCR text cannot be focused', async () => {

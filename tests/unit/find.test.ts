@@ -23,6 +23,7 @@ describe('scoreText', () => {
     ['Status: Passed', 'passed', 'contains'],
     ['Run bulid', 'Run build', 'fuzzy'], // a transposition: two edits in 8 letters
     ['Pipeline deplyo failed', 'deploy', 'fuzzy'],
+    ['Bui1d 7 passcd', 'Build 7 passed', 'fuzzy'], // OCR noise around a kept digit
   ])('%j against %j → %s', (candidate, query, kind) => {
     expect(scoreText(candidate, query)?.match).toBe(kind);
   });
@@ -32,6 +33,8 @@ describe('scoreText', () => {
     ['Cancel', 'Run build'],
     ['OK', 'Ok?!x'],
     ['ab', 'ac'], // too short for a fuzzy edit
+    ['Build 7 passed on main', 'Build 99 passed'], // digits are never fuzzy
+    ['Build 7 passed', 'Build 8 passed'],
   ])('%j does not match %j', (candidate, query) => {
     expect(scoreText(candidate, query)).toBeNull();
   });

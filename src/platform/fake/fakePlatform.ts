@@ -51,6 +51,8 @@ export interface FakePlatform extends Platform {
   frame?: (display: DisplayInfo, region?: Rect) => RawImage;
   /** Handles whose `doAction` answers false (the node "has no such action"); the call is still recorded. */
   refuseActions: Set<string>;
+  /** Handles whose `setValue` answers false (no editable-text interface, like Chromium's web fields); the call is still recorded. */
+  noEditableText: Set<string>;
 }
 
 /**
@@ -72,6 +74,7 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
     focusedWindowId: null,
     locked: false,
     refuseActions: new Set(),
+    noEditableText: new Set(),
     windows: {
       async list() {
         return fp.windowList.map((w) => ({ ...w }));
@@ -163,7 +166,7 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
         const n = find(fp.tree);
         if (!n) throw new DeskdError('STALE_REF', `the element ${handle} no longer exists`);
         fp.events.push({ kind: 'setValue', handle, value });
-        if (!n.states.includes('editable')) return false;
+        if (!n.states.includes('editable') || fp.noEditableText.has(handle)) return false;
         n.value = value;
         return true;
       },
