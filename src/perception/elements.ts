@@ -1,6 +1,6 @@
 import type { RawAXNode, Rect } from '../platform/types.js';
 import { INTERACTIVE_ROLES } from '../platform/roles.js';
-import { contains, center, intersectionArea } from './geometry.js';
+import { contains, center, intersectionArea, union } from './geometry.js';
 
 /** A word read by OCR. `bounds` in logical global points; `confidence` 0..1. */
 export interface OcrWord {
@@ -84,33 +84,115 @@ export function flattenAccessibility(roots: RawAXNode[], screen: Rect): Omit<Ele
   return out;
 }
 
-/**
- * Fuse accessible elements with OCR lines into one list and assign refs `e1…eN`.
- * - An OCR line whose centre lies inside an accessible element that has no name names it (canvases, images).
- * - An OCR line not inside any accessible leaf-ish element (interactive or text) becomes a `text` element.
- * Accessible names always win over OCR text.
- */
-export function fuseElements(ax: Omit<Element, 'ref'>[], lines: OcrLine[]): Element[] {
-  const merged: Omit<Element, 'ref'>[] = ax.map((e) => ({ ...e }));
-  for (const line of lines) {
-    const c = center(line.bounds);
-    // The smallest accessible element containing the line's centre.
-    let best: Omit<Element, 'ref'> | undefined;
-    for (const e of merged) {
-      if (e.source === 'ocr' || !contains(e.bounds, c)) continue;
-      if (e.role === 'window' || e.role === 'document' || e.role === 'dialog') continue;
-      if (!best || e.bounds.width * e.bounds.height < best.bounds.width * best.bounds.height) best = e;
-    }
-    if (best) {
-      if (best.name === '') {
-        best.name = line.text;
-        best.source = 'fused';
-      } else if (best.source === 'accessibility') {
-        best.source = 'fused';
-      }
+/** Letters and digits only, lower case: how OCR words are compared with accessible names. */
+export function normalizeToken(s: string): string {
+  return s.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+}
+
+/** True when `a` and `b` differ by at most one insertion, deletion or substitution. */
+function withinOneEdit(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  let j = 0;
+  let edits = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
       continue;
     }
-    merged.push({ role: 'text', name: line.text, bounds: { ...line.bounds }, states: [], actions: [], source: 'ocr' });
+    if (++edits > 1) return false;
+    if (a.length > b.length) i++;
+    else if (b.length > a.length) j++;
+    else {
+      i++;
+      j++;
+    }
   }
+  return edits + (a.length - i) + (b.length - j) <= 1;
+}
+
+/** Roles whose OCR text is reported as its own `text` elements too when OCR names them from several lines. */
+const MULTI_TEXT_ROLES: ReadonlySet<string> = new Set(['canvas', 'image']);
+/** Roles too large to host OCR words: text in them is either their children's or free text. */
+const NON_HOST_ROLES: ReadonlySet<string> = new Set(['window', 'document', 'dialog']);
+
+type Draft = Omit<Element, 'ref'>;
+
+/**
+ * Fuse accessible elements with OCR lines into one list and assign refs `e1…eN`, word by word:
+ * - each OCR word goes to the smallest accessible element (not a window, document or dialog) containing its
+ *   centre; it is *explained* when that element's name or value holds it (letters and digits compared, one
+ *   OCR slip allowed in words of 4+ characters) — the accessible name always wins;
+ * - an element without a name is named by the OCR words inside it, in reading order (canvases, images, icon
+ *   buttons); a canvas or image named from several OCR lines also keeps each line as a `text` element, so
+ *   every drawn value has its own bounds;
+ * - words not explained (outside every element, or inside a named element whose name lacks them: text the
+ *   accessibility tree does not expose) become `text` elements, one per run of consecutive words of a line.
+ * Lines without `words` are treated as one word. Bounds in logical global points.
+ */
+export function fuseElements(ax: Draft[], lines: OcrLine[]): Element[] {
+  const merged: Draft[] = ax.map((e) => ({ ...e }));
+  const hosts = merged.filter((e) => !NON_HOST_ROLES.has(e.role));
+  const tokens = new Map<Draft, { set: Set<string>; joined: string }>();
+  for (const e of hosts) {
+    const text = `${e.name} ${e.value ?? ''}`;
+    tokens.set(e, { set: new Set(text.split(/\s+/).map(normalizeToken).filter(Boolean)), joined: normalizeToken(text) });
+  }
+  const explains = (e: Draft, word: string): boolean => {
+    const k = tokens.get(e)!;
+    return word.split(/\s+/).every((part) => {
+      const t = normalizeToken(part);
+      if (t === '' || k.set.has(t) || (t.length >= 3 && k.joined.includes(t))) return true;
+      if (t.length >= 4) for (const x of k.set) if (withinOneEdit(x, t)) return true;
+      return false;
+    });
+  };
+  const named = new Map<Draft, OcrLine[]>();
+  const free: OcrLine[] = [];
+  for (const line of lines) {
+    const words: OcrWord[] = line.words && line.words.length > 0 ? line.words : [{ text: line.text, bounds: line.bounds, confidence: 1 }];
+    let run: OcrWord[] = [];
+    let runHost: Draft | undefined;
+    const flush = () => {
+      if (run.length === 0) return;
+      const l = { text: run.map((w) => w.text).join(' '), bounds: union(run.map((w) => w.bounds))!, words: run };
+      if (runHost) named.get(runHost)!.push(l);
+      else free.push(l);
+      run = [];
+      runHost = undefined;
+    };
+    for (const w of words) {
+      const c = center(w.bounds);
+      let best: Draft | undefined;
+      for (const e of hosts) {
+        if (!contains(e.bounds, c)) continue;
+        if (!best || e.bounds.width * e.bounds.height < best.bounds.width * best.bounds.height) best = e;
+      }
+      if (best && best.name === '' && tokens.get(best)!.joined === '') {
+        // An unnamed element: OCR names it.
+        if (!named.has(best)) named.set(best, []);
+        if (runHost !== best) flush();
+        runHost = best;
+        run.push(w);
+        continue;
+      }
+      if (best && explains(best, w.text)) {
+        if (best.source === 'accessibility') best.source = 'fused';
+        flush();
+        continue;
+      }
+      if (runHost) flush();
+      run.push(w);
+    }
+    flush();
+  }
+  for (const [e, ls] of named) {
+    if (ls.length === 0) continue;
+    e.name = ls.map((l) => l.text).join(' ');
+    e.source = 'fused';
+    if (ls.length > 1 && MULTI_TEXT_ROLES.has(e.role)) free.push(...ls);
+  }
+  for (const l of free) merged.push({ role: 'text', name: l.text, bounds: { ...l.bounds }, states: [], actions: [], source: 'ocr' });
   return merged.map((e, i) => ({ ref: `e${i + 1}`, ...e }));
 }
