@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DisplayInfo, MouseButton, Platform, Point, WindowInfo } from '../platform/types.js';
+import type { DisplayInfo, MouseButton, Platform, Point, RawAXNode, WindowInfo } from '../platform/types.js';
 import type { PolicyGate, GateResult } from '../policy/gate.js';
 import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { DeskdError, isDeskdError } from '../errors.js';
@@ -36,6 +36,9 @@ export type PlannedAction =
 
 /** Action names (AT-SPI, AX, deskd) that mean "the element's default action". */
 const PRESS_ACTIONS: ReadonlySet<string> = new Set(['press', 'click', 'activate', 'axpress']);
+
+/** Roles that hold the focus of a descendant rather than take it themselves. */
+const FOCUS_CONTAINERS: ReadonlySet<string> = new Set(['window', 'application', 'document', 'dialog']);
 
 /** Roles whose value `set_value` may replace (besides any element with the `editable` state). */
 const VALUE_ROLES: ReadonlySet<string> = new Set(['textbox', 'combobox', 'spinbutton']);
@@ -76,6 +79,10 @@ interface Check {
   target: PolicyTarget | null;
   gate: GateResult | null;
 }
+
+/** How often, and how many times, the focus is re-read after a `focus` request before typing (set_value fallback). */
+const FOCUS_POLL_MS = 100;
+const FOCUS_POLLS = 15;
 
 /** Number of characters typed between two focus checks. */
 export const TYPE_CHUNK = 24;
@@ -242,22 +249,33 @@ export class Executor {
         window: window?.title ?? null,
         element: 'element' in p && p.element ? { role: p.element.role, name: p.element.name, states: p.element.states, bounds: p.element.bounds } : null,
       };
-      if (p.type === 'type' || p.type === 'keypress') target.element = (await this.focusedElement()) ?? null;
+      if (p.type === 'type' || p.type === 'keypress') {
+        const f = await this.focusedElement();
+        target.element = f ? { role: f.role, name: f.name, states: f.states, bounds: f.bounds } : null;
+      }
       out.push({ window, target, gate: await policy.check(toPolicyAction(p), target, actor) });
     }
     return out;
   }
 
   /** The focused accessible element (role and states only), so the policy can refuse typing into password fields. */
-  private async focusedElement(): Promise<PolicyTarget['element']> {
+  private async focusedElement(): Promise<(NonNullable<PolicyTarget['element']> & { handle: string }) | null> {
     try {
       const snap = await this.deps.platform.accessibility.snapshot({ scope: 'focused', budget: { maxDepth: 40, maxNodes: 3000, timeMs: 1500 } });
-      const stack = [...snap.roots];
-      while (stack.length) {
-        const n = stack.pop()!;
-        if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') return { role: n.role, name: n.name, states: n.states, bounds: n.bounds };
-        stack.push(...n.children);
-      }
+      // Chromium keeps `focused` on the document wrappers above the focused field: the deepest focused
+      // node that is not a container is the one keys go to (else the deepest focused document/dialog).
+      let best: { n: RawAXNode; depth: number; container: boolean } | null = null;
+      const walk = (n: RawAXNode, depth: number): void => {
+        if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') {
+          const container = FOCUS_CONTAINERS.has(n.role);
+          const b = best as { depth: number; container: boolean } | null;
+          if (!b || (b.container && !container) || (b.container === container && depth >= b.depth)) best = { n, depth, container };
+        }
+        for (const c of n.children) walk(c, depth + 1);
+      };
+      for (const r of snap.roots) walk(r, 0);
+      const f = best as { n: RawAXNode; depth: number } | null;
+      if (f) return { role: f.n.role, name: f.n.name, states: f.n.states, bounds: f.n.bounds, handle: f.n.handle };
     } catch {
       // No accessibility: the policy sees no element.
     }
@@ -521,8 +539,14 @@ export class Executor {
     const el = p.element;
     const what = `${el.ref} (${el.role} "${el.name}")`;
     if (!(await this.deps.platform.accessibility.doAction(el.handle!, 'focus'))) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and refused focus`);
-    const focused = await this.focusedElement();
-    if (!focused || focused.role !== el.role || normalizeName(focused.name) !== el.name || focused.states.includes('password')) {
+    // The toolkit reports the new focus asynchronously (Chromium: after a round trip to the renderer).
+    const reached = (f: { role: string; name?: string; handle: string } | null) => !!f && (f.handle === el.handle || (f.role === el.role && normalizeName(f.name) === el.name));
+    let focused = await this.focusedElement();
+    for (let i = 0; i < FOCUS_POLLS && !reached(focused); i++) {
+      await sleep(FOCUS_POLL_MS);
+      focused = await this.focusedElement();
+    }
+    if (!focused || !reached(focused) || focused.states.includes('password')) {
       throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and the keyboard focus did not reach it (focused: ${focused ? `${focused.role} "${focused.name ?? ''}"` : 'nothing'}); nothing was typed`);
     }
     const [under, kbd] = await Promise.all([this.deps.platform.windows.windowAt(p.point), this.deps.platform.windows.focused()]);
