@@ -15,6 +15,7 @@ import { ApprovalManager } from '../../src/policy/approvals.js';
 import { HaltSwitch } from '../../src/policy/halt.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 import { PolicyGate } from '../../src/policy/gate.js';
+import type { TaskRunner } from '../../src/agent/loop.js';
 
 export const AGENT = 'agent-token-0123456789abcdef';
 export const OPERATOR = 'operator-token-0123456789abcdef';
@@ -58,11 +59,11 @@ export function fakeDesktop(): FakePlatform {
  * The real app (guards, auth, lease, policy gate, audit log in a temp dir, executor, observer) on the fake
  * platform, for the hardening, property and load tests.
  */
-export async function buildHardenedApp(opts: { platform?: FakePlatform; policy?: string; ocr?: TextRecognizer | null; logger?: Logger; extra?: Partial<AppDeps> } = {}) {
+export async function buildHardenedApp(opts: { platform?: FakePlatform; policy?: string; ocr?: TextRecognizer | null; logger?: Logger; extra?: Partial<AppDeps>; auditPath?: string; tasks?: (d: { observer: Observer; executor: Executor; approvals: ApprovalManager; halt: HaltSwitch }) => TaskRunner } = {}) {
   const platform = opts.platform ?? fakeDesktop();
   const dir = await mkdtemp(join(tmpdir(), 'deskd-hard-'));
   const policy = parsePolicy(opts.policy ?? ALLOW_ALL, 'test-policy.yaml');
-  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const audit = await AuditLog.open({ path: opts.auditPath ?? join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
   const halt = new HaltSwitch();
   const approvals = new ApprovalManager({ timeoutMs: policy.approvals.timeoutMs });
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
@@ -74,6 +75,7 @@ export async function buildHardenedApp(opts: { platform?: FakePlatform; policy?:
   const app: FastifyInstance = await buildApp({
     platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't',
     policy: { approvals, halt, audit },
+    ...(opts.tasks ? { tasks: opts.tasks({ observer, executor, approvals, halt }) } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...opts.extra,
   });

@@ -1,0 +1,98 @@
+/**
+ * Fault: the X server goes away and comes back. The daemon runs as a real child process
+ * (`node dist/src/cli.js start`, built by `npm run build`) on an Xvfb this test starts, kills and restarts
+ * on the same display number. While X is gone the daemon must answer CAPTURE_FAILED (and stay up); once X
+ * is back it must capture again without a restart.
+ */
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '../helpers/desktop.js';
+
+const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+const TOKEN = 'faults-x11-token-0123456789';
+const procs: ChildProcess[] = [];
+let dir = '';
+
+afterAll(async () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A display number with neither a socket nor a lock, from :170 upward (the desktop helper starts at :90). */
+function freeDisplay(): number {
+  for (let n = 170; n < 260; n++) if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
+  throw new Error('no free X display number');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function startXvfb(n: number): Promise<ChildProcess> {
+  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', '800x600x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
+  procs.push(x);
+  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
+  return x;
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await gone;
+}
+
+describe('the X server goes away and comes back', () => {
+  // KNOWN BUG, reported to the lead: libnut (nut-js) holds one Xlib connection for the life of the process;
+  // when the X server goes away the next capture or pointer call kills the daemon with SIGSEGV (seen here:
+  // the fetch after the Xvfb kill fails, the child exits by signal). The fix is in src/platform/linux:
+  // run libnut in a child helper process restarted with backoff (as src/platform/macos/helperClient.ts does)
+  // and map a dead helper to CAPTURE_FAILED. `it.fails` keeps this check live: it turns red the day the
+  // daemon survives, and must then become a plain `it`.
+  it.fails('the daemon answers CAPTURE_FAILED while X is gone, stays up, and captures again once X is back', async () => {
+    const n = freeDisplay();
+    let x = await startXvfb(n);
+    dir = await mkdtemp(join(tmpdir(), 'deskd-faults-x11-'));
+    const port = await freePort();
+    let out = '';
+    const daemon = spawn(process.execPath, [CLI, 'start', '--port', String(port), '--no-virtual-display', '--log-level', 'warn'], {
+      env: { ...process.env, DISPLAY: `:${n}`, DESKD_PLATFORM: 'linux', DESKD_CONFIG_DIR: dir, DESKD_TOKEN: TOKEN, DESKD_OPERATOR_TOKEN: `${TOKEN}-op`, DESKD_OCR_WORKERS: '1', DESKD_CORNER_HALT: '0', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    procs.push(daemon);
+    daemon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    daemon.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const base = `http://127.0.0.1:${port}`;
+    const shot = async () => {
+      const r = await fetch(`${base}/v1/screenshot`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return { status: r.status, code: r.status === 200 ? null : ((await r.json()) as { error: { code: string } }).error.code };
+    };
+    await waitFor(async () => (await fetch(`${base}/v1/health`).catch(() => null))?.ok, 60_000, `daemon health (${out})`);
+    expect(await shot()).toEqual({ status: 200, code: null });
+
+    await stop(x);
+    const whileGone = await shot().catch((e: Error) => ({ status: -1, code: `daemon unreachable: ${e.message}; exit ${daemon.exitCode ?? daemon.signalCode}; ${out.slice(-500)}` }));
+    expect(whileGone).toEqual({ status: 500, code: 'CAPTURE_FAILED' });
+    expect((await fetch(`${base}/v1/health`)).status).toBe(200);
+
+    x = await startXvfb(n);
+    const back = await waitFor(async () => ((await shot()).status === 200 ? true : false), 20_000, 'capture after X came back');
+    expect(back).toBe(true);
+    expect(daemon.exitCode).toBeNull();
+    await stop(daemon);
+    await stop(x);
+  });
+});
