@@ -26,9 +26,9 @@ import Tesseract from 'tesseract.js';
 import type { RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
-import { union } from './geometry.js';
+import { intersectionArea, union } from './geometry.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
-import { prepareCrop, regionToPixels, splitBands, type Band, type InvertMode } from './ocrPrep.js';
+import { encodeGray, findLightTextRegions, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
 export type { OcrLogger } from './ocrPool.js';
@@ -47,6 +47,8 @@ export interface OcrResult {
   lines: OcrLine[];
   /** Wall-clock time of the call, milliseconds (preparation + recognition). */
   ms: number;
+  /** Light-on-dark regions found and read a second time, inverted (see `findLightTextRegions`). */
+  lightTextRegions?: number;
 }
 
 /** The English model variants shipped by `@tesseract.js-data/eng`. */
@@ -83,6 +85,14 @@ export interface OcrEngineOptions {
    * separate buttons, are not one line of text.
    */
   splitLineGap?: number;
+  /**
+   * Find regions whose text is lighter than its background (white on coloured buttons, dark cards and
+   * panels) and read them again inverted, keeping the more confident reading of each word (default true;
+   * only with `invert: 'auto'`).
+   */
+  lightTextRegions?: boolean;
+  /** Minimum confidence (0..1) of words read in the light-text pass (default 0.7): region edges cut glyphs. */
+  lightTextMinConfidence?: number;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -96,6 +106,7 @@ export interface RecognizeOptions {
   upscale?: 'auto' | number;
   bands?: 'auto' | number;
   splitLineGap?: number;
+  lightTextRegions?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -111,6 +122,8 @@ export interface ResolvedOcrOptions {
   upscale: 'auto' | number;
   bands: 'auto' | number;
   splitLineGap: number;
+  lightTextRegions: boolean;
+  lightTextMinConfidence: number;
   tesseractParams: Record<string, string>;
 }
 
@@ -118,6 +131,8 @@ export interface ResolvedOcrOptions {
 const BAND_OVERLAP_POINTS = 64;
 /** Prepared-image size above which `bands: 'auto'` splits the work across workers. */
 const BAND_MIN_PIXELS = 1_500_000;
+/** Cell side of the light-text detection, logical points. */
+const LIGHT_TEXT_CELL_POINTS = 12;
 
 /**
  * The directory holding `eng.traineddata.gz` for a model variant, resolved through Node's module
@@ -180,6 +195,8 @@ export class OcrEngine {
       upscale: opts.upscale ?? 'auto',
       bands: opts.bands ?? 'auto',
       splitLineGap: opts.splitLineGap ?? 2,
+      lightTextRegions: opts.lightTextRegions ?? true,
+      lightTextMinConfidence: opts.lightTextMinConfidence ?? 0.7,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -253,22 +270,40 @@ export class OcrEngine {
         : bandsOpt;
     const bands = splitBands(crop, nBands, Math.ceil(BAND_OVERLAP_POINTS * img.scale));
     const invert = opts.invert ?? this.options.invert;
-    const perBand = await Promise.all(
-      bands.map(async (band) => {
-        const prepared = await prepareCrop(img, band.crop, { invert, darkThreshold: this.options.darkThreshold, factor });
-        const page = await this.pool.run(async (w) => (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data);
-        return linesFromPage(page, {
-          band,
-          factor,
-          scale: img.scale,
-          origin: img.origin,
-          minConfidence: this.options.minConfidence,
-          splitLineGap: opts.splitLineGap ?? this.options.splitLineGap,
-        });
-      }),
-    );
-    const lines = perBand.flat();
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0 };
+    const gray = await grayCrop(img, crop);
+    const baseInverted = invert === 'always' || (invert === 'auto' && meanLuminance(gray) < this.options.darkThreshold);
+    const lightText = opts.lightTextRegions ?? this.options.lightTextRegions;
+    let regions: LightTextRegion[] = [];
+    // The orientation the base pass reads; the light-text pass works on it too.
+    const base = baseInverted ? gray.map((v) => 255 - v) : gray;
+    if (invert === 'auto' && lightText) {
+      regions = findLightTextRegions(base, crop.width, crop.height, { cell: Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale)) });
+    }
+    const mapping = (band: Band, minConfidence: number): PageMapping => ({
+      band,
+      factor,
+      scale: img.scale,
+      origin: img.origin,
+      minConfidence,
+      splitLineGap: opts.splitLineGap ?? this.options.splitLineGap,
+    });
+    const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number): Promise<OcrLine[]> => {
+      const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn } : {}) });
+      const page = await this.pool.run(async (w) => (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data);
+      return linesFromPage(page, mapping(band, minConfidence));
+    };
+    const relative = (r: PixelRect): PixelRect => ({ left: r.left - crop.left, top: r.top - crop.top, width: r.width, height: r.height });
+    const absolute = (r: PixelRect): PixelRect => ({ left: r.left + crop.left, top: r.top + crop.top, width: r.width, height: r.height });
+    const [perBand, perRegion] = await Promise.all([
+      Promise.all(bands.map((band) => read(relative(band.crop), undefined, band, this.options.minConfidence))),
+      Promise.all(
+        regions.map((r) =>
+          read(r, r.backgrounds, { crop: absolute(r), ownTop: -Infinity, ownBottom: Infinity }, Math.max(this.options.minConfidence, this.options.lightTextMinConfidence)),
+        ),
+      ),
+    ]);
+    const lines = mergeLines(perBand.flat(), perRegion.flat());
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regions.length };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -328,6 +363,38 @@ export function linesFromPage(page: Pick<Tesseract.Page, 'blocks'>, m: PageMappi
         if (run.length > 0) out.push(makeLine(run));
       }
     }
+  }
+  return out;
+}
+
+/**
+ * Merge the lines of the base pass with those of the light-text pass. Where words of the two passes overlap
+ * (their intersection covers ≥ 30% of the smaller box), the more confident word is kept; lines keep their
+ * surviving words, and lines left empty are dropped. Extra lines are placed among the base lines by their
+ * top edge. Pure.
+ */
+export function mergeLines(base: OcrLine[], extra: OcrLine[]): OcrLine[] {
+  if (extra.length === 0) return base;
+  const all = [...base, ...extra].flatMap((l, li) => l.words.map((w) => ({ w, li })));
+  all.sort((a, b) => b.w.confidence - a.w.confidence);
+  const kept: OcrWord[] = [];
+  const keep = new Set<OcrWord>();
+  for (const { w } of all) {
+    const area = w.bounds.width * w.bounds.height;
+    const clash = kept.some((k) => intersectionArea(k.bounds, w.bounds) >= 0.3 * Math.min(area, k.bounds.width * k.bounds.height));
+    if (clash) continue;
+    kept.push(w);
+    keep.add(w);
+  }
+  const survivors = (ls: OcrLine[]) =>
+    ls.flatMap((l) => {
+      const words = l.words.filter((w) => keep.has(w));
+      return words.length > 0 ? [makeLine(words)] : [];
+    });
+  const out = survivors(base);
+  for (const line of survivors(extra)) {
+    const at = out.findIndex((l) => l.bounds.y > line.bounds.y);
+    out.splice(at < 0 ? out.length : at, 0, line);
   }
   return out;
 }

@@ -73,6 +73,252 @@ export function splitBands(crop: PixelRect, n: number, overlap: number): Band[] 
 }
 
 /**
+ * Crop and convert to 8-bit luminance (one byte per pixel, row-major, `crop.width × crop.height`).
+ */
+export async function grayCrop(img: RawImage, crop: PixelRect): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
+    .extract(crop)
+    .removeAlpha()
+    .greyscale()
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
+}
+
+/** Mean luminance of an 8-bit gray buffer, 0 (black) … 1 (white); 1 when empty. */
+export function meanLuminance(gray: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < gray.length; i++) sum += gray[i]!;
+  return gray.length > 0 ? sum / gray.length / 255 : 1;
+}
+
+/** Background levels (0..255) below which dark text is read again on its own surface too. */
+const TINTED_BELOW = 200;
+
+/** Options of {@link findLightTextRegions}. */
+export interface LightTextOptions {
+  /** Cell side, pixels (default 12). */
+  cell?: number;
+  /** Luminance difference (0..255) from the cell's background that counts as ink (default 48). */
+  inkContrast?: number;
+  /** Light-ink pixels a cell needs to be flagged (default 4). */
+  minInk?: number;
+  /** Padding added around each region, pixels (default one cell). */
+  pad?: number;
+}
+
+/**
+ * Find the parts of a gray image where text is lighter than its background (light-on-dark panels, white
+ * text on coloured buttons and badges, dark cards on a light page), as rectangles in the image's pixels.
+ *
+ * Per cell of `cell × cell` pixels: the background is the most common luminance (32 levels; flat UI
+ * backgrounds dominate a cell even under text, whose anti-aliased pixels spread over many levels); the cell
+ * is flagged when it holds at least `minInk` pixels lighter than that background by `inkContrast` and more
+ * of them than darker ones, or — on a tinted background (level < 200: badges, coloured buttons) — as many
+ * darker ones. Flagged cells are grouped 8-connected; each group's bounding box, padded by
+ * `pad` and clipped, is one region; overlapping regions are merged. Pure; O(pixels).
+ */
+export function findLightTextRegions(gray: Uint8Array, width: number, height: number, opts: LightTextOptions = {}): LightTextRegion[] {
+  const cell = Math.max(2, Math.floor(opts.cell ?? 12));
+  const contrast = opts.inkContrast ?? 48;
+  const minInk = opts.minInk ?? 4;
+  const pad = opts.pad ?? cell;
+  const cols = Math.ceil(width / cell);
+  const rows = Math.ceil(height / cell);
+  const flagged = new Uint8Array(cols * rows);
+  const hist = new Uint32Array(32);
+  for (let cy = 0; cy < rows; cy++) {
+    const y0 = cy * cell;
+    const y1 = Math.min(height, y0 + cell);
+    for (let cx = 0; cx < cols; cx++) {
+      const x0 = cx * cell;
+      const x1 = Math.min(width, x0 + cell);
+      hist.fill(0);
+      for (let y = y0; y < y1; y++) {
+        const row = y * width;
+        for (let x = x0; x < x1; x++) hist[gray[row + x]! >> 3]! += 1;
+      }
+      let mode = 0;
+      for (let b = 1; b < 32; b++) if (hist[b]! > hist[mode]!) mode = b;
+      const bg = mode * 8 + 4;
+      let light = 0;
+      let dark = 0;
+      for (let y = y0; y < y1; y++) {
+        const row = y * width;
+        for (let x = x0; x < x1; x++) {
+          const v = gray[row + x]!;
+          if (v > bg + contrast) light++;
+          else if (v < bg - contrast) dark++;
+        }
+      }
+      // Light text on a darker surface, or dark text on a tinted surface (a badge, a coloured button).
+      if ((light >= minInk && light > dark) || (bg < TINTED_BELOW && dark >= minInk && dark > light)) flagged[cy * cols + cx] = 1 + mode;
+    }
+  }
+  // 8-connected groups of flagged cells → padded bounding boxes.
+  const seen = new Uint8Array(cols * rows);
+  const boxes: LightTextRegion[] = [];
+  const stack: number[] = [];
+  for (let i = 0; i < flagged.length; i++) {
+    if (!flagged[i] || seen[i]) continue;
+    let minX = cols, minY = rows, maxX = -1, maxY = -1;
+    const levels = new Set<number>();
+    seen[i] = 1;
+    stack.push(i);
+    while (stack.length > 0) {
+      const k = stack.pop()!;
+      const kx = k % cols;
+      const ky = (k - kx) / cols;
+      levels.add((flagged[k]! - 1) * 8 + 4);
+      minX = Math.min(minX, kx); maxX = Math.max(maxX, kx);
+      minY = Math.min(minY, ky); maxY = Math.max(maxY, ky);
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = kx + dx;
+          const ny = ky + dy;
+          if (nx < 0 || ny < 0 || nx >= cols || ny >= rows) continue;
+          const n = ny * cols + nx;
+          if (flagged[n] && !seen[n]) {
+            seen[n] = 1;
+            stack.push(n);
+          }
+        }
+      }
+    }
+    const left = Math.max(0, minX * cell - pad);
+    const top = Math.max(0, minY * cell - pad);
+    const right = Math.min(width, (maxX + 1) * cell + pad);
+    const bottom = Math.min(height, (maxY + 1) * cell + pad);
+    boxes.push({ left, top, width: right - left, height: bottom - top, backgrounds: [...levels].sort((a, b) => a - b) });
+  }
+  return mergeRects(boxes);
+}
+
+/** A region found by {@link findLightTextRegions}: pixels, and the background levels (0..255) its light text sits on. */
+export interface LightTextRegion extends PixelRect {
+  backgrounds: number[];
+}
+
+/**
+ * Turn a light-text region into dark text on white, as tesseract wants it, without the surroundings that a
+ * plain inversion would turn into a black frame (a white page around a green button becomes black, and
+ * Otsu's global threshold then swallows the button). `gray` holds the region's pixels (`width × height`).
+ * Pixels within `tol` of one of the region's background levels are the surface (→ white); other pixels
+ * connected to the region's border are the surroundings (→ white); what is left is enclosed by the surface:
+ * the text, drawn dark in proportion to its distance from the nearest surface level (twice it, clamped), so
+ * light and dark text on any colour come out dark on white. Pure.
+ */
+export function isolateLightText(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol = 20): Buffer {
+  const n = width * height;
+  const out = Buffer.alloc(n, 255);
+  const surface = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = gray[i]!;
+    for (const b of backgrounds) {
+      if (Math.abs(v - b) <= tol) {
+        surface[i] = 1;
+        break;
+      }
+    }
+  }
+  // Flood the non-surface pixels reachable from the border: the surroundings.
+  const outside = new Uint8Array(n);
+  const stack: number[] = [];
+  const seed = (i: number) => {
+    if (!surface[i] && !outside[i]) {
+      outside[i] = 1;
+      stack.push(i);
+    }
+  };
+  for (let x = 0; x < width; x++) {
+    seed(x);
+    seed((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    seed(y * width);
+    seed(y * width + width - 1);
+  }
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const x = i % width;
+    if (x > 0) seed(i - 1);
+    if (x < width - 1) seed(i + 1);
+    if (i >= width) seed(i - width);
+    if (i + width < n) seed(i + width);
+  }
+  for (let i = 0; i < n; i++) {
+    if (surface[i] || outside[i]) continue;
+    const v = gray[i]!;
+    let d = 255;
+    for (const l of backgrounds) d = Math.min(d, Math.abs(v - l));
+    // Twice the contrast: anti-aliased edges of thin strokes ("l" at 13 px) stay ink.
+    out[i] = 255 - Math.min(255, 2 * d);
+  }
+  return out;
+}
+
+/** Merge overlapping rectangles until none overlap (background levels are pooled). */
+export function mergeRects<T extends PixelRect & { backgrounds?: number[] }>(rects: T[]): T[] {
+  const out = rects.map((r) => ({ ...r }));
+  let changed = true;
+  while (changed) {
+    changed = false;
+    outer: for (let i = 0; i < out.length; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        const a = out[i]!;
+        const b = out[j]!;
+        if (a.left < b.left + b.width && b.left < a.left + a.width && a.top < b.top + b.height && b.top < a.top + a.height) {
+          const left = Math.min(a.left, b.left);
+          const top = Math.min(a.top, b.top);
+          const merged = { ...a, left, top, width: Math.max(a.left + a.width, b.left + b.width) - left, height: Math.max(a.top + a.height, b.top + b.height) - top };
+          if (a.backgrounds || b.backgrounds) merged.backgrounds = [...new Set([...(a.backgrounds ?? []), ...(b.backgrounds ?? [])])].sort((x, y) => x - y);
+          out[i] = merged;
+          out.splice(j, 1);
+          changed = true;
+          break outer;
+        }
+      }
+    }
+  }
+  return out.sort((a, b) => a.top - b.top || a.left - b.left);
+}
+
+/**
+ * Prepare part of a gray image for tesseract: take `rect` of `gray` (`width` pixels wide), invert it when
+ * asked (or, given `lightTextOn` background levels, isolate its light text with {@link isolateLightText}),
+ * upscale by `factor` (bicubic), and encode as binary PGM.
+ */
+export async function encodeGray(
+  gray: Uint8Array,
+  width: number,
+  rect: PixelRect,
+  opts: { invert: boolean; factor: number; lightTextOn?: number[] },
+): Promise<{ data: Buffer; width: number; height: number }> {
+  let pixels: Buffer = Buffer.alloc(rect.width * rect.height);
+  for (let y = 0; y < rect.height; y++) {
+    const src = (rect.top + y) * width + rect.left;
+    pixels.set(gray.subarray(src, src + rect.width), y * rect.width);
+  }
+  if (opts.lightTextOn) pixels = isolateLightText(pixels, rect.width, rect.height, opts.lightTextOn);
+  else if (opts.invert) for (let i = 0; i < pixels.length; i++) pixels[i] = 255 - pixels[i]!;
+  let w = rect.width;
+  let h = rect.height;
+  if (opts.factor !== 1) {
+    w = Math.max(1, Math.round(rect.width * opts.factor));
+    h = Math.max(1, Math.round(rect.height * opts.factor));
+    pixels = await sharp(pixels, { raw: { width: rect.width, height: rect.height, channels: 1 } })
+      .resize(w, h, { kernel: 'cubic' })
+      // sharp writes 3-channel sRGB unless told to keep one channel.
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer();
+  }
+  if (pixels.length !== w * h) throw new Error(`prepared ${pixels.length} bytes for ${w}x${h} gray`);
+  const header = Buffer.from(`P5\n${w} ${h}\n255\n`, 'ascii');
+  return { data: Buffer.concat([header, pixels]), width: w, height: h };
+}
+
+/**
  * Crop, convert to 8-bit luminance, invert when the crop is mostly dark (tesseract expects dark text on a
  * light page), upscale by `factor` (bicubic), and encode as binary PGM.
  * `invert: 'auto'` inverts when the mean luminance is below `darkThreshold` (0..1).
@@ -82,32 +328,9 @@ export async function prepareCrop(
   crop: PixelRect,
   opts: { invert: InvertMode; darkThreshold: number; factor: number },
 ): Promise<PreparedImage> {
-  const gray = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
-    .extract(crop)
-    .removeAlpha()
-    .greyscale()
-    .toColourspace('b-w')
-    .raw()
-    .toBuffer();
-  let sum = 0;
-  for (let i = 0; i < gray.length; i++) sum += gray[i]!;
-  const meanLuminance = gray.length > 0 ? sum / gray.length / 255 : 1;
-  const inverted = opts.invert === 'always' || (opts.invert === 'auto' && meanLuminance < opts.darkThreshold);
-  if (inverted) for (let i = 0; i < gray.length; i++) gray[i] = 255 - gray[i]!;
-  let width = crop.width;
-  let height = crop.height;
-  let pixels = gray;
-  if (opts.factor !== 1) {
-    width = Math.max(1, Math.round(crop.width * opts.factor));
-    height = Math.max(1, Math.round(crop.height * opts.factor));
-    pixels = await sharp(gray, { raw: { width: crop.width, height: crop.height, channels: 1 } })
-      .resize(width, height, { kernel: 'cubic' })
-      // sharp writes 3-channel sRGB unless told to keep one channel.
-      .toColourspace('b-w')
-      .raw()
-      .toBuffer();
-  }
-  if (pixels.length !== width * height) throw new Error(`prepared ${pixels.length} bytes for ${width}x${height} gray`);
-  const header = Buffer.from(`P5\n${width} ${height}\n255\n`, 'ascii');
-  return { data: Buffer.concat([header, pixels]), factor: opts.factor, inverted, meanLuminance, width, height };
+  const gray = await grayCrop(img, crop);
+  const mean = meanLuminance(gray);
+  const inverted = opts.invert === 'always' || (opts.invert === 'auto' && mean < opts.darkThreshold);
+  const enc = await encodeGray(gray, crop.width, { left: 0, top: 0, width: crop.width, height: crop.height }, { invert: inverted, factor: opts.factor });
+  return { data: enc.data, factor: opts.factor, inverted, meanLuminance: mean, width: enc.width, height: enc.height };
 }

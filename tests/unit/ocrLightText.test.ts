@@ -1,0 +1,133 @@
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OcrEngine, mergeLines, type OcrLine } from '../../src/perception/ocr.js';
+import { findLightTextRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocrPrep.js';
+import type { RawImage } from '../../src/platform/types.js';
+
+// Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.
+
+async function svgImage(width: number, height: number, body: string): Promise<RawImage> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${body}</svg>`;
+  const { data, info } = await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: 4, scale: 1, origin: { x: 0, y: 0 } };
+}
+
+const text = (x: number, y: number, fill: string, s: string, size = 14, weight = 'normal') =>
+  `<text x="${x}" y="${y}" font-family="DejaVu Sans" font-size="${size}" font-weight="${weight}" fill="${fill}">${s}</text>`;
+
+/** A dark sidebar (x < 240) with light labels beside a light pane with dark text. */
+async function sidebarPage(): Promise<RawImage> {
+  return svgImage(
+    900,
+    300,
+    `<rect width="900" height="300" fill="#ffffff"/><rect width="240" height="300" fill="#1f2328"/>` +
+      text(24, 60, '#e6edf3', 'Overview') + text(24, 100, '#e6edf3', 'Pipelines') + text(24, 140, '#e6edf3', 'Settings') +
+      text(300, 60, '#1f2328', 'Build 4812 passed on main') + text(300, 100, '#1f2328', 'Deploy to staging is waiting'),
+  );
+}
+
+/** White labels on coloured buttons on a white page. */
+async function buttonsPage(): Promise<RawImage> {
+  const buttons = [
+    ['#2da44e', 'Passed'], ['#cf222e', 'Failed'], ['#bf8700', 'Running'], ['#0969da', 'Retry'], ['#8250df', 'Review'],
+  ] as const;
+  return svgImage(
+    900,
+    120,
+    `<rect width="900" height="120" fill="#ffffff"/>` +
+      buttons.map(([c, s], i) => `<rect x="${20 + i * 170}" y="40" width="110" height="30" rx="6" fill="${c}"/>` + text(36 + i * 170, 60, '#ffffff', s, 13, 'bold')).join(''),
+  );
+}
+
+describe('findLightTextRegions (per-region light-on-dark detection)', () => {
+  it('finds the dark sidebar and nothing over the light pane', async () => {
+    const img = await sidebarPage();
+    const gray = await grayCrop(img, { left: 0, top: 0, width: img.width, height: img.height });
+    const regions = findLightTextRegions(gray, img.width, img.height, { cell: 12 });
+    expect(regions.length).toBeGreaterThan(0);
+    // Every region stays off the pane's text (x ≥ 300) …
+    for (const r of regions) expect(r.left + r.width).toBeLessThan(300);
+    // … and each sidebar label (baselines 60, 100, 140; x 24..~100) lies in one of them.
+    for (const baseline of [60, 100, 140]) {
+      expect(regions.some((r) => r.left <= 24 && r.left + r.width >= 100 && r.top <= baseline - 12 && r.top + r.height >= baseline + 2), `label at ${baseline}`).toBe(true);
+    }
+    // The sidebar's colour (#1f2328, luminance ≈ 35) is the background the light text sits on.
+    for (const r of regions) expect(r.backgrounds.some((b) => Math.abs(b - 35) <= 8)).toBe(true);
+  });
+
+  it('finds nothing on a light page with dark text', async () => {
+    const img = await svgImage(600, 120, `<rect width="600" height="120" fill="#ffffff"/>${text(20, 60, '#333333', 'Nothing to invert here')}`);
+    const gray = await grayCrop(img, { left: 0, top: 0, width: img.width, height: img.height });
+    expect(findLightTextRegions(gray, img.width, img.height)).toEqual([]);
+  });
+
+  it('finds each coloured button with white text', async () => {
+    const img = await buttonsPage();
+    const gray = await grayCrop(img, { left: 0, top: 0, width: img.width, height: img.height });
+    const regions = findLightTextRegions(gray, img.width, img.height, { cell: 12 });
+    for (let i = 0; i < 5; i++) {
+      const cx = 20 + i * 170 + 55;
+      expect(regions.some((r) => r.left <= cx && cx < r.left + r.width && r.top <= 55 && 55 < r.top + r.height), `button ${i}`).toBe(true);
+    }
+  });
+});
+
+describe('isolateLightText', () => {
+  it('turns a white-on-green button on a white page into dark text on white, surroundings white', () => {
+    // 30x12 region: white page border (2 px), green surface (lum 120), a 4x4 white "glyph" in the middle.
+    const w = 30;
+    const h = 12;
+    const g = new Uint8Array(w * h).fill(255);
+    for (let y = 2; y < 10; y++) for (let x = 2; x < 28; x++) g[y * w + x] = 120;
+    for (let y = 4; y < 8; y++) for (let x = 13; x < 17; x++) g[y * w + x] = 255;
+    const out = isolateLightText(g, w, h, [120]);
+    expect(out[0]).toBe(255); // the page around the button
+    expect(out[3 * w + 5]).toBe(255); // the button's surface
+    expect(out[5 * w + 14]).toBe(0); // the glyph: as dark as it was lighter than the surface
+  });
+});
+
+describe('mergeRects and mergeLines', () => {
+  it('mergeRects joins overlapping rectangles and pools their backgrounds', () => {
+    const merged = mergeRects([
+      { left: 0, top: 0, width: 10, height: 10, backgrounds: [36] },
+      { left: 5, top: 5, width: 10, height: 10, backgrounds: [108] },
+      { left: 50, top: 0, width: 5, height: 5, backgrounds: [36] },
+    ]);
+    expect(merged).toEqual([
+      { left: 0, top: 0, width: 15, height: 15, backgrounds: [36, 108] },
+      { left: 50, top: 0, width: 5, height: 5, backgrounds: [36] },
+    ]);
+  });
+
+  it('mergeLines keeps the more confident of two overlapping words and drops emptied lines', () => {
+    const w = (text: string, x: number, y: number, confidence: number) => ({ text, bounds: { x, y, width: 40, height: 12 }, confidence });
+    const line = (...words: ReturnType<typeof w>[]): OcrLine => ({ text: words.map((x) => x.text).join(' '), bounds: words[0]!.bounds, words });
+    const base = [line(w('Build', 10, 10, 0.95)), line(w('P@ssed', 100, 40, 0.4))];
+    const extra = [line(w('Passed', 101, 41, 0.93)), line(w('Retry', 200, 42, 0.9))];
+    const merged = mergeLines(base, extra);
+    expect(merged.map((l) => l.text)).toEqual(['Build', 'Passed', 'Retry']);
+  });
+});
+
+describe('OcrEngine light-text pass', () => {
+  let engine: OcrEngine;
+  beforeAll(async () => {
+    engine = await OcrEngine.create({ workers: 2 });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('reads white labels on coloured buttons and both sides of a dark sidebar', async () => {
+    const buttons = await engine.recognize(await buttonsPage());
+    expect(buttons.lightTextRegions).toBeGreaterThan(0);
+    const read = buttons.words.map((x) => x.text);
+    for (const label of ['Passed', 'Failed', 'Running', 'Retry', 'Review']) expect(read).toContain(label);
+    const side = await engine.recognize(await sidebarPage());
+    const words = side.words.map((x) => x.text);
+    for (const label of ['Overview', 'Pipelines', 'Settings', 'Build', '4812', 'passed', 'Deploy', 'staging', 'waiting']) expect(words).toContain(label);
+    // Each word once: the two passes do not duplicate.
+    expect(words.filter((x) => x === 'Overview')).toHaveLength(1);
+  });
+});
