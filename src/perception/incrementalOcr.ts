@@ -18,6 +18,11 @@ export interface ClosableRecognizer {
 export interface RecyclingOptions {
   /** Resident set size above which the engine is replaced, bytes (default 400 MiB). */
   rssLimitBytes?: number;
+  /**
+   * Shortest time between two replacements, ms (default 60 000): memory the rest of the process holds would
+   * otherwise make every call replace the engine.
+   */
+  minIntervalMs?: number;
   /** Memory probe (default `process.memoryUsage().rss`), for tests. */
   rss?: () => number;
   /** Told when an engine is replaced or a replacement fails. */
@@ -27,7 +32,8 @@ export interface RecyclingOptions {
 /**
  * A `TextRecognizer` over a replaceable engine. After each call, if RSS is over the limit and no
  * replacement is under way, a new engine is created with `factory`; calls made meanwhile still use the old
- * one. A failed replacement keeps the old engine (and is retried after a later call).
+ * one. A failed replacement keeps the old engine (and is retried after a later call). Replacements are at
+ * least `minIntervalMs` apart.
  */
 export class RecyclingRecognizer implements ClosableRecognizer {
   private current: ClosableRecognizer;
@@ -36,6 +42,8 @@ export class RecyclingRecognizer implements ClosableRecognizer {
   private closed = false;
   private readonly limit: number;
   private readonly rss: () => number;
+  private readonly minIntervalMs: number;
+  private lastRecycleAt = -Infinity;
   /** Engines replaced so far. */
   recycles = 0;
 
@@ -43,6 +51,7 @@ export class RecyclingRecognizer implements ClosableRecognizer {
     this.current = first;
     this.limit = opts.rssLimitBytes ?? 400 * 1024 * 1024;
     this.rss = opts.rss ?? (() => process.memoryUsage().rss);
+    this.minIntervalMs = opts.minIntervalMs ?? 60_000;
   }
 
   /** Start the first engine. @throws whatever `factory` throws (e.g. DeskdError `OCR_FAILED`). */
@@ -71,9 +80,10 @@ export class RecyclingRecognizer implements ClosableRecognizer {
   }
 
   private maybeRecycle(): void {
-    if (this.closed || this.replacing) return;
+    if (this.closed || this.replacing || Date.now() - this.lastRecycleAt < this.minIntervalMs) return;
     const rssBytes = this.rss();
     if (rssBytes <= this.limit) return;
+    this.lastRecycleAt = Date.now();
     this.replacing = (async () => {
       try {
         const fresh = await this.factory();

@@ -130,6 +130,9 @@ export class ObservationStore {
   }
 }
 
+/** Longest reuse of a window list while the screen's pixels do not change, ms. */
+const WINDOWS_REUSE_MS = 5000;
+
 /** Default traversal budget (Peekaboo's AXTraversalPolicy uses depth 12 / 400 elements; web pages need more). */
 export const DEFAULT_AX_BUDGET: AXBudget = { maxDepth: 40, maxNodes: 3000, timeMs: 3000 };
 
@@ -147,7 +150,7 @@ export async function resolveDisplay(platform: Platform, id?: number): Promise<D
  */
 export class Observer {
   private readonly readers = new Map<number, IncrementalReader>();
-  private readonly lastFrames = new Map<number, RawImage>();
+  private readonly lastFrames = new Map<number, { raw: RawImage; windows: WindowInfo[]; windowsAt: number }>();
   /** `performance.now()` of the last action dispatched through {@link tapPlatform} / {@link noteAction}, until an observe waited for it. */
   private pendingActionAt: number | null = null;
   /** The accessibility cache (null when disabled). */
@@ -283,21 +286,31 @@ export class Observer {
       }
     }
 
-    const { windows, mask } = await this.windowsAndMask();
-    if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
-
     let captureMs = 0;
     let image: RawImage | null = null;
+    let windows: WindowInfo[] | null = null;
     // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one).
     const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && !axCache.eventsLive);
     if (needFrame) {
       const tc = performance.now();
-      image = maskImage(settled ?? (await this.platform.capture.capture(display.id)), mask.regions);
+      const raw = settled ?? (await this.platform.capture.capture(display.id));
       captureMs = performance.now() - tc;
       const last = this.lastFrames.get(display.id);
-      if (!last || !framesEqual(last, image)) axCache?.screenChanged();
-      this.lastFrames.set(display.id, image);
+      const same = !!last && framesEqual(last.raw, raw);
+      if (!same) axCache?.screenChanged();
+      // Listing windows costs several X11 round trips (tool processes on Linux); a frame identical to the last
+      // one shows the same windows, so their list is reused (for at most WINDOWS_REUSE_MS).
+      if (same && last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS) windows = last.windows;
+      else windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
+      this.lastFrames.set(display.id, { raw, windows, windowsAt: same && last ? last.windowsAt : Date.now() });
+      image = raw;
+    } else {
+      windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
     }
+    const mask: PerceptionMask = this.perceptionGate ? this.perceptionGate(windows) : { regions: [], apps: [], ruleIds: [] };
+    if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
+    // Masking writes into the pixels: mask a copy, the unmasked frame is kept for the next comparison.
+    if (image && mask.regions.length > 0) image = maskImage({ ...image, data: Buffer.from(image.data) }, mask.regions);
 
     const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {
       if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };

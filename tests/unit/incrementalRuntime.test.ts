@@ -123,7 +123,7 @@ describe('RecyclingRecognizer', () => {
       };
     };
     let rss = 100;
-    const r = await RecyclingRecognizer.create(factory, { rssLimitBytes: 200, rss: () => rss });
+    const r = await RecyclingRecognizer.create(factory, { rssLimitBytes: 200, rss: () => rss, minIntervalMs: 0 });
     await r.recognize(img(0));
     expect(made).toHaveLength(1);
     rss = 300;
@@ -135,8 +135,21 @@ describe('RecyclingRecognizer', () => {
     rss = 100;
     await r.recognize(img(0));
     expect(made[1]!.calls).toBe(1);
+    expect(made).toHaveLength(2);
     await r.close();
     expect(made[1]!.closed).toBe(true);
+  });
+});
+
+describe('RecyclingRecognizer interval', () => {
+  it('replaces at most once per minIntervalMs while RSS stays high', async () => {
+    let n = 0;
+    const factory = async (): Promise<ClosableRecognizer> => (n++, { recognize: async () => ({ words: [], lines: [] }), close: async () => {} });
+    const r = await RecyclingRecognizer.create(factory, { rssLimitBytes: 1, rss: () => 10, minIntervalMs: 60_000 });
+    for (let i = 0; i < 5; i++) await r.recognize(img(0));
+    await new Promise((res) => setTimeout(res, 10));
+    expect(n).toBe(2);
+    expect(r.recycles).toBe(1);
   });
 });
 

@@ -1,0 +1,318 @@
+#!/usr/bin/env node
+/**
+ * Incremental perception benchmark: what an observation costs when little or nothing changed, beside naive
+ * full-frame OCR measured in the same run.
+ *
+ * A dashboard page (bench/incremental/dashboard.html: header, KPI cards, an 80-row orders table) runs
+ * full-screen in Chromium (app mode) on a private 1920x1080 Xvfb desktop; playwright-core drives the page
+ * (cell text changes, scrolling) so the screen changes without deskd acting. Scenarios:
+ *   naive      tesseract.js createWorker + recognize of the whole frame as PNG, default settings, no cache
+ *   cold       deskd Observer.observe with empty caches (a new Observer each time)
+ *   warm       observe again, nothing changed
+ *   changed    one table cell's text changed through the page, then observe
+ *   scroll     the page scrolled by 3 table rows, then observe
+ * OCR-only observations (`accessibility: false`) are what the ratios compare (naive reads no accessibility
+ * tree either); observations with the accessibility tree are reported beside them.
+ * Also: word recall of naive and cold against the page's DOM words; RSS after 200 observes; dispatch latency
+ * (Executor.run of a `move`, real X11 pointer); staleness: after every changed/scroll observation, a
+ * `fresh: true` read of the same screen must hold the same words at the same places.
+ *
+ * Usage: npm run bench [-- --skip-build] [--quick]
+ * Prints a table; writes bench/results.json.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+
+if (!args.includes('--skip-build')) {
+  try {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  } catch {
+    // Other work in progress may not type-check; the emitted JavaScript is still usable.
+    if (!existsSync(join(root, 'dist/src/perception/incremental.js'))) throw new Error('build failed and dist/ is missing');
+    console.warn('[bench] tsc reported errors; using the emitted dist/ anyway');
+  }
+}
+
+const dist = (p) => pathToFileURL(join(root, 'dist/src', p)).href;
+const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
+const { createPlatform } = await import(dist('platform/index.js'));
+const { OcrEngine } = await import(dist('perception/ocr.js'));
+const { RecyclingRecognizer } = await import(dist('perception/incrementalOcr.js'));
+const { Observer, ObservationStore } = await import(dist('perception/observer.js'));
+const { Executor } = await import(dist('actuation/executor.js'));
+const { createFakePlatform } = await import(dist('platform/fake/fakePlatform.js'));
+const { chromium } = await import('playwright-core');
+
+const N = quick
+  ? { naive: 2, cold: 2, warm: 10, changed: 4, scroll: 3, rss: 60, dispatch: 20, ax: 3 }
+  : { naive: 5, cold: 3, warm: 20, changed: 10, scroll: 8, rss: 200, dispatch: 50, ax: 5 };
+const SCREEN = { width: 1920, height: 1080 };
+const OCR_ONLY = { accessibility: false };
+
+const norm = (s) => s.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+};
+const stats = (xs) => ({ n: xs.length, p50: round(pct(xs, 50)), p95: round(pct(xs, 95)), samples: xs.map(round) });
+const round = (v) => Math.round(v * 10) / 10;
+const mb = (b) => Math.round(b / 1024 / 1024);
+
+/** Words visible in the page's viewport (DOM text), for recall. Runs in the page. */
+function pageWords() {
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const r = document.createRange();
+    r.selectNodeContents(n);
+    const b = r.getBoundingClientRect();
+    if (b.width === 0 || b.bottom <= 0 || b.top >= innerHeight || b.right <= 0 || b.left >= innerWidth) continue;
+    if (b.top < 0 || b.bottom > innerHeight) continue; // partly visible: OCR may or may not read it
+    for (const w of (n.textContent ?? '').split(/\s+/)) if (w) out.push(w);
+  }
+  return out;
+}
+
+function recall(truth, words) {
+  const have = new Map();
+  for (const w of words) {
+    const k = norm(w.text);
+    if (k) have.set(k, (have.get(k) ?? 0) + 1);
+  }
+  let hit = 0, total = 0;
+  for (const t of truth) {
+    const k = norm(t);
+    if (!k) continue;
+    total++;
+    const c = have.get(k) ?? 0;
+    if (c > 0) {
+      hit++;
+      have.set(k, c - 1);
+    }
+  }
+  return total ? hit / total : NaN;
+}
+
+/** Same words at the same places (text equal after normalisation, centres within 4 points), both ways. */
+function sameWords(a, b) {
+  const key = (w) => ({ t: norm(w.text), x: w.bounds.x + w.bounds.width / 2, y: w.bounds.y + w.bounds.height / 2 });
+  const A = a.map(key).filter((w) => w.t), B = b.map(key).filter((w) => w.t);
+  const used = new Set();
+  let matched = 0;
+  const missing = [];
+  for (const w of A) {
+    const j = B.findIndex((v, i) => !used.has(i) && v.t === w.t && Math.abs(v.x - w.x) <= 4 && Math.abs(v.y - w.y) <= 4);
+    if (j >= 0) {
+      used.add(j);
+      matched++;
+    } else missing.push(w.t);
+  }
+  const extra = B.filter((_, i) => !used.has(i)).map((v) => v.t);
+  return { equal: missing.length === 0 && extra.length === 0, matched, incremental: A.length, fresh: B.length, onlyIncremental: missing, onlyFresh: extra };
+}
+
+const t0 = performance.now();
+const desktop = await startVirtualDesktop({ width: SCREEN.width, height: SCREEN.height });
+applyDesktopEnv(desktop);
+const platform = await createPlatform({ kind: 'linux' });
+const profile = mkdtempSync(join(tmpdir(), 'deskd-bench-inc-'));
+const url = pathToFileURL(join(here, 'dashboard.html')).href;
+let ctx;
+let engine;
+const results = { startedAt: new Date().toISOString(), screen: SCREEN, quick, scenarios: {} };
+try {
+  ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: false,
+    viewport: null,
+    env: { ...process.env, ACCESSIBILITY_ENABLED: '1' },
+    args: ['--force-renderer-accessibility', '--no-sandbox', '--test-type', '--disable-gpu', `--app=${url}`, '--window-position=0,0', `--window-size=${SCREEN.width},${SCREEN.height}`],
+  });
+  let page = ctx.pages().find((p) => p.url() === url);
+  for (let i = 0; !page && i < 50; i++) {
+    await sleep(100);
+    page = ctx.pages().find((p) => p.url() === url);
+  }
+  if (!page) throw new Error(`no page for ${url}`);
+  await page.waitForLoadState('load');
+  await page.evaluate(() => document.fonts.ready.then(() => true));
+  await sleep(1000);
+  /** Run a change in the page and wait until it has been painted (two animation frames). */
+  const change = (fn, arg) => page.evaluate(async ([src, a]) => {
+    new Function('a', src)(a);
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  }, [fn, arg]);
+  const setCell = (i) => change(`const rows = document.querySelectorAll('#orders tbody tr'); const td = rows[a % 12].children[5]; td.textContent = (1000 + a * 17.25).toFixed(2);`, i);
+
+  engine = await RecyclingRecognizer.create(() => OcrEngine.create(), { onRecycle: (r) => console.log(`[bench] OCR engine replaced at ${mb(r.rssBytes)} MB RSS`) });
+  const observer = new Observer(platform, engine, new ObservationStore(), undefined, null);
+  await observer.start();
+  const axEvents = new Map();
+  if (typeof platform.accessibility.onChange === 'function') await platform.accessibility.onChange((e) => axEvents.set(e.kind, (axEvents.get(e.kind) ?? 0) + 1));
+  const truth = await page.evaluate(pageWords);
+
+  // ---- naive: tesseract.js defaults, whole frame as PNG, no cache
+  console.log('[bench] naive full-frame OCR');
+  const naiveOut = await new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(here, 'naive.mjs'), String(N.naive)], { env: process.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`naive baseline failed: ${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').pop()))));
+  });
+  const naiveMs = naiveOut.ms;
+  const naiveRecall = recall(truth, naiveOut.words.map((text) => ({ text })));
+  results.scenarios.naive = { ...stats(naiveMs), recall: round(naiveRecall * 1000) / 1000 };
+
+  // ---- cold: a new Observer each time (empty caches), same engine (workers already started)
+  console.log('[bench] deskd cold');
+  const coldMs = [];
+  let coldRecall = NaN;
+  for (let i = 0; i < N.cold; i++) {
+    const o = new Observer(platform, engine, new ObservationStore(), undefined, null, { axCache: false });
+    const obs = await o.observe(OCR_ONLY);
+    coldMs.push(obs.timings.totalMs);
+    coldRecall = recall(truth, obs.words);
+  }
+  results.scenarios.cold = { ...stats(coldMs), recall: round(coldRecall * 1000) / 1000 };
+
+  // ---- warm, unchanged
+  console.log('[bench] deskd warm, unchanged');
+  await observer.observe(OCR_ONLY);
+  const warmMs = [];
+  let warmModes = new Set();
+  for (let i = 0; i < N.warm; i++) {
+    const obs = await observer.observe(OCR_ONLY);
+    warmMs.push(obs.timings.totalMs);
+    warmModes.add(obs.ocrStats?.mode);
+  }
+  results.scenarios.warm = { ...stats(warmMs), modes: [...warmModes] };
+
+  // ---- one region changed (a table cell), with a staleness check after each
+  console.log('[bench] deskd one cell changed');
+  const stale = [];
+  const changedMs = [], changedRead = [];
+  for (let i = 0; i < N.changed; i++) {
+    await setCell(i);
+    const obs = await observer.observe(OCR_ONLY);
+    changedMs.push(obs.timings.totalMs);
+    changedRead.push(obs.ocrStats?.readFraction ?? 1);
+    const expected = (1000 + i * 17.25).toFixed(2);
+    const fresh = await observer.observe({ ...OCR_ONLY, fresh: true });
+    stale.push({ scenario: 'changed', i, sawNewText: obs.words.some((w) => w.text.includes(expected)), ...sameWords(obs.words, fresh.words) });
+  }
+  results.scenarios.changed = { ...stats(changedMs), readFraction: stats(changedRead).p50 };
+
+  // ---- scroll by three table rows
+  console.log('[bench] deskd scroll');
+  const scrollMs = [], scrollRead = [], scrolled = [];
+  for (let i = 0; i < N.scroll; i++) {
+    await change(`window.scrollBy(0, a)`, i % 2 === 0 ? 105 : -70);
+    const obs = await observer.observe(OCR_ONLY);
+    scrollMs.push(obs.timings.totalMs);
+    scrollRead.push(obs.ocrStats?.readFraction ?? 1);
+    scrolled.push(obs.ocrStats?.scrolledRegions ?? 0);
+    const fresh = await observer.observe({ ...OCR_ONLY, fresh: true });
+    stale.push({ scenario: 'scroll', i, ...sameWords(obs.words, fresh.words) });
+  }
+  await change(`window.scrollTo(0, 0)`);
+  results.scenarios.scroll = { ...stats(scrollMs), readFraction: stats(scrollRead).p50, scrollDetected: scrolled.filter((x) => x > 0).length };
+
+  // ---- with the accessibility tree (informational)
+  console.log('[bench] deskd with accessibility');
+  await observer.observe();
+  const axWarm = [], axChanged = [], axCached = [];
+  for (let i = 0; i < N.ax; i++) {
+    const a = await observer.observe();
+    axWarm.push(a.timings.totalMs);
+    axCached.push(a.accessibilityCached === true);
+    await setCell(100 + i);
+    const b = await observer.observe();
+    axChanged.push(b.timings.totalMs);
+  }
+  results.scenarios.warmWithAccessibility = { ...stats(axWarm), cachedHits: axCached.filter(Boolean).length, eventsLive: observer.axCache?.eventsLive ?? false };
+  results.scenarios.changedWithAccessibility = stats(axChanged);
+  results.accessibilityEvents = Object.fromEntries(axEvents);
+
+  // ---- RSS after N observes (every fifth after a cell change)
+  console.log(`[bench] RSS over ${N.rss} observes`);
+  const rssStart = process.memoryUsage().rss;
+  for (let i = 0; i < N.rss; i++) {
+    if (i % 5 === 0) await setCell(200 + i);
+    await observer.observe(OCR_ONLY);
+  }
+  results.rss = { startMB: mb(rssStart), afterMB: mb(process.memoryUsage().rss), observes: N.rss, engineRecycles: engine.recycles };
+
+  // ---- dispatch latency: Executor.run of a `move` (no policy), on the fake platform (deskd's own cost) and the real X11 pointer
+  console.log('[bench] dispatch latency');
+  const dispatch = async (p) => {
+    const executor = new Executor({ platform: observer.tapPlatform(p), store: observer.store });
+    const out = [];
+    for (let i = 0; i < N.dispatch; i++) {
+      const td = performance.now();
+      await executor.run([{ type: 'move', x: 1500 + (i % 10) * 10, y: 900 }]);
+      out.push(performance.now() - td);
+    }
+    return stats(out);
+  };
+  results.dispatch = await dispatch(createFakePlatform({ displays: [{ id: 0, x: 0, y: 0, width: 1920, height: 1080, scaleFactor: 1, primary: true }] }));
+  results.dispatchX11 = await dispatch(platform);
+
+  results.staleness = { checks: stale.length, equal: stale.filter((s) => s.equal).length, newTextSeen: stale.filter((s) => s.scenario === 'changed' && s.sawNewText).length, details: stale.filter((s) => !s.equal) };
+} finally {
+  await ctx?.close().catch(() => {});
+  await engine?.close().catch(() => {});
+  await platform.close().catch(() => {});
+  await desktop.stop();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- report
+const s = results.scenarios;
+const naive50 = s.naive.p50;
+const ratio = (x) => (x / naive50);
+results.ratios = {
+  cold: round(ratio(s.cold.p50) * 100) / 100,
+  warm: Math.round(naive50 / s.warm.p50),
+  changed: Math.round((naive50 / s.changed.p50) * 10) / 10,
+  scroll: Math.round((naive50 / s.scroll.p50) * 10) / 10,
+};
+const targets = {
+  warm: { ok: s.warm.p50 <= naive50 / 30, text: '≤ 1/30 naive' },
+  changed: { ok: s.changed.p50 <= naive50 / 8, text: '≤ 1/8 naive' },
+  cold: { ok: s.cold.p50 <= 0.8 * naive50 && s.cold.recall >= s.naive.recall, text: '≤ 0.8x naive, recall ≥ naive' },
+  rss: { ok: results.rss.afterMB <= 250, text: '≤ 250 MB' },
+  dispatch: { ok: results.dispatch.p50 <= 20, text: '≤ 20 ms' },
+  staleness: { ok: results.staleness.equal === results.staleness.checks && results.staleness.newTextSeen === N.changed, text: 'incremental = fresh' },
+};
+results.targets = targets;
+results.totalSeconds = round((performance.now() - t0) / 1000);
+
+const rows = [
+  ['scenario', 'p50 ms', 'p95 ms', 'vs naive', 'target', 'met', 'notes'],
+  ['naive full-frame OCR', s.naive.p50, s.naive.p95, '1', '', '', `recall ${s.naive.recall} (own process)`],
+  ['deskd cold', s.cold.p50, s.cold.p95, `${results.ratios.cold}x`, targets.cold.text, targets.cold.ok ? 'yes' : 'NO', `recall ${s.cold.recall}`],
+  ['deskd warm, unchanged', s.warm.p50, s.warm.p95, `1/${results.ratios.warm}`, targets.warm.text, targets.warm.ok ? 'yes' : 'NO', `modes ${s.warm.modes.join(',')}`],
+  ['deskd one cell changed', s.changed.p50, s.changed.p95, `1/${results.ratios.changed}`, targets.changed.text, targets.changed.ok ? 'yes' : 'NO', `read ${Math.round(s.changed.readFraction * 1000) / 10}% of screen`],
+  ['deskd scroll (3 rows)', s.scroll.p50, s.scroll.p95, `1/${results.ratios.scroll}`, '', '', `read ${Math.round(s.scroll.readFraction * 1000) / 10}%, shift found ${s.scroll.scrollDetected}/${N.scroll}`],
+  ['+ accessibility, warm', s.warmWithAccessibility.p50, s.warmWithAccessibility.p95, `1/${Math.round(naive50 / s.warmWithAccessibility.p50)}`, '', '', `AX cache hits ${s.warmWithAccessibility.cachedHits}/${N.ax}, events ${s.warmWithAccessibility.eventsLive ? 'live' : 'off'}`],
+  ['+ accessibility, cell changed', s.changedWithAccessibility.p50, s.changedWithAccessibility.p95, `1/${Math.round((naive50 / s.changedWithAccessibility.p50) * 10) / 10}`, '', '', ''],
+  ['RSS after observes', `${results.rss.afterMB} MB`, '', '', targets.rss.text, targets.rss.ok ? 'yes' : 'NO', `${results.rss.observes} observes, start ${results.rss.startMB} MB, engine recycles ${results.rss.engineRecycles}`],
+  ['dispatch (move), fake platform', results.dispatch.p50, results.dispatch.p95, '', targets.dispatch.text, targets.dispatch.ok ? 'yes' : 'NO', 'Executor.run: deskd\'s own cost'],
+  ['dispatch (move), X11', results.dispatchX11.p50, results.dispatchX11.p95, '', '', '', 'Executor.run, real pointer (windowAt = xdotool + xwininfo processes)'],
+  ['staleness', `${results.staleness.equal}/${results.staleness.checks}`, '', '', targets.staleness.text, targets.staleness.ok ? 'yes' : 'NO', `new cell text seen ${results.staleness.newTextSeen}/${N.changed}`],
+];
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+for (const [i, r] of rows.entries()) {
+  console.log(r.map((v, c) => String(v).padEnd(widths[c])).join(' | '));
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+}
+console.log(`[bench] ${results.totalSeconds} s in all`);
+writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+console.log('[bench] wrote bench/results.json');
