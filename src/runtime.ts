@@ -131,6 +131,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       platform: observer.tapPlatform(actingPlatform),
       store,
       policy: gate,
+      halt,
       verifyElement: createElementVerifier(platform, ocr),
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });

@@ -115,6 +115,11 @@ export interface ExecutorDeps {
   observe?: () => Promise<Findable>;
   /** Navigation chords used for the OpenAI `back`/`forward` buttons, which XTest/CGEvent via nut-js cannot press. */
   navigationKeys?: { back: string[]; forward: string[] };
+  /**
+   * The kill switch. Checked before every action of a running batch and between typing chunks, and its
+   * signal ends `wait` early, so a halt cancels queued and in-flight work (`HALTED`), not only new requests.
+   */
+  halt?: { readonly signal: AbortSignal; assertRunning(): void };
 }
 
 /**
@@ -300,9 +305,13 @@ export class Executor {
       const ts = performance.now();
       const check = checks[i]!;
       try {
+        this.deps.halt?.assertRunning();
         if (check.gate?.effect === 'ask') policy!.assertApprovalBound(check.gate, toPolicyAction(p), check.target!);
         await this.assertSameWindow(p, check.window, i);
-        const r = await this.dispatch(p, () => this.assertSameWindow(p, check.window, i));
+        const r = await this.dispatch(p, async () => {
+          this.deps.halt?.assertRunning();
+          await this.assertSameWindow(p, check.window, i);
+        });
         results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
         if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
       } catch (e) {
@@ -517,9 +526,14 @@ export class Executor {
       case 'keypress':
         await this.tap(p.keys);
         return {};
-      case 'wait':
-        await sleep(p.ms);
+      case 'wait': {
+        const signal = this.deps.halt?.signal;
+        await sleep(p.ms, undefined, signal ? { signal } : {}).catch((e: unknown) => {
+          if (signal?.aborted) throw new DeskdError('HALTED', 'Halted during wait');
+          throw e;
+        });
         return {};
+      }
       case 'screenshot': {
         const displays = await capture.displays();
         const d = displays.find((x) => x.primary) ?? displays[0];

@@ -193,3 +193,16 @@ describe('keys after a click in the same batch', () => {
     expect(platform.events.filter((e) => e.kind === 'type')).toEqual([{ kind: 'type', text: '12' }]);
   });
 });
+
+describe('the kill switch cancels work already under way', () => {
+  it('a halt during a running batch stops it: the wait ends with HALTED and the later type is never dispatched', async () => {
+    const pending = act({ actions: [{ type: 'click', x: 100, y: 100 }, { type: 'wait', ms: 3000 }, { type: 'type', text: 'after-halt' }] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await t.app.inject({ method: 'POST', url: '/v1/halt', headers: agent, payload: {} })).statusCode).toBe(200);
+    const r = await pending;
+    expect(r.statusCode).toBe(423);
+    expect(r.json().error.code).toBe('HALTED');
+    expect(platform.events.filter((e) => e.kind === 'type')).toEqual([]);
+    expect(platform.events.filter((e) => e.kind === 'down')).toHaveLength(1); // the click before the halt
+  });
+});
