@@ -124,6 +124,30 @@ describe('an OCR worker crashes', () => {
   });
 });
 
+describe('an OCR worker dies while idle', () => {
+  // KNOWN GAP, reported to the lead: OcrWorkerPool notices a dead thread only when a job races its `died`
+  // promise, so the first job after an idle worker died fails with OCR_FAILED (an observe answers 500)
+  // before the worker is replaced. Fix in src/perception/ocrPool.ts: when a slot's `died` rejects while the
+  // slot is idle, respawn it at once. `it.fails` keeps the check live until then (then make it a plain `it`).
+  it.fails('the next job after an idle worker died is served by a replacement', async () => {
+    const made: FakeWorker[] = [];
+    const pool = await OcrWorkerPool.start({
+      size: 1,
+      recycleAfterJobs: 100,
+      jobTimeoutMs: 10_000,
+      spawn: async () => {
+        const w = new FakeWorker(made.length, false);
+        made.push(w);
+        return w as unknown as Tesseract.Worker;
+      },
+    });
+    closers.push(() => pool.close());
+    made[0]!.crash();
+    await new Promise((r) => setImmediate(r));
+    await expect(pool.run(async (w) => (await w.recognize(Buffer.alloc(0))).data)).resolves.toEqual({ text: 'worker 1' });
+  });
+});
+
 describe('the model endpoint errors or times out (through POST /v1/tasks on the full app)', () => {
   async function withModel(script: Parameters<typeof startOpenAITestServer>[0], cfg: Record<string, number> = {}) {
     const server: OpenAITestServer = await startOpenAITestServer(script);
