@@ -14,10 +14,13 @@
  *
  * Usage: npm run bench:perception [-- --skip-build] [--pages tracker,dark] [--scales 1,2] [--compare]
  *   --compare also runs the psm / traineddata / preprocessing variants on the same frames.
+ *   --save-frames DIR writes each captured frame (raw RGBA) and its truth / accessibility snapshot to DIR;
+ *   --frames DIR evaluates those saved frames instead of capturing (no Xvfb, no Chromium: for iterating).
+ *   --no-naive skips the naive baseline (its columns then read 0).
  * Writes bench/perception/results.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -178,10 +181,20 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- capture phase
 const t0 = performance.now();
+const frames = [];
+const framesDir = opt('frames');
+if (framesDir) {
+  for (const dsf of scales) {
+    for (const name of pageNames) {
+      const meta = JSON.parse(readFileSync(join(framesDir, `${name}@${dsf}.json`), 'utf8'));
+      const data = readFileSync(join(framesDir, `${name}@${dsf}.rgba`));
+      frames.push({ ...meta, image: { ...meta.image, data } });
+    }
+  }
+} else {
 const desktop = await startVirtualDesktop({ width: SCREEN.width, height: SCREEN.height });
 applyDesktopEnv(desktop);
 const platform = await createPlatform({ kind: 'linux' });
-const frames = [];
 try {
   for (const dsf of scales) {
     for (const name of pageNames) {
@@ -224,6 +237,13 @@ try {
         const image = await platform.capture.capture(0);
         frames.push({ name, dsf, truth, viewport, image, snap, axMs });
         console.log(`[bench] captured ${name} @${dsf}x: ${truth.length} words (${truth.filter((w) => w.source === 'canvas').length} on canvas)`);
+        const saveDir = opt('save-frames');
+        if (saveDir) {
+          mkdirSync(saveDir, { recursive: true });
+          const { data, ...imageMeta } = image;
+          writeFileSync(join(saveDir, `${name}@${dsf}.rgba`), data);
+          writeFileSync(join(saveDir, `${name}@${dsf}.json`), JSON.stringify({ name, dsf, truth, viewport, snap, axMs, image: imageMeta }));
+        }
         if (process.env.BENCH_SAVE_FRAMES) {
           await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } }).png().toFile(join(process.env.BENCH_SAVE_FRAMES, `${name}@${dsf}.png`));
         }
@@ -237,6 +257,7 @@ try {
   await platform.close().catch(() => {});
   await desktop.stop();
 }
+}
 const captureSeconds = (performance.now() - t0) / 1000;
 
 // ---------------------------------------------------------------- evaluation phase
@@ -244,6 +265,7 @@ const display = { x: 0, y: 0, width: SCREEN.width, height: SCREEN.height };
 const maxArea = (SCREEN.width * SCREEN.height) / 4;
 
 async function runNaive() {
+  if (flag('no-naive')) return frames.map(() => ({ words: [], ms: 0 }));
   const worker = await Tesseract.createWorker('eng', Tesseract.OEM.LSTM_ONLY, { ...tesseractWorkerOptions('4.0.0'), errorHandler: () => {} });
   await worker.setParameters({ debug_file: '/dev/null' });
   const out = [];

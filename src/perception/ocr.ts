@@ -276,9 +276,8 @@ export class OcrEngine {
     let regions: LightTextRegion[] = [];
     // The orientation the base pass reads; the light-text pass works on it too.
     const base = baseInverted ? gray.map((v) => 255 - v) : gray;
-    if (invert === 'auto' && lightText) {
-      regions = findLightTextRegions(base, crop.width, crop.height, { cell: Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale)) });
-    }
+    const cell = Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale));
+    if (invert === 'auto' && lightText) regions = findLightTextRegions(base, crop.width, crop.height, { cell });
     const mapping = (band: Band, minConfidence: number): PageMapping => ({
       band,
       factor,
@@ -288,7 +287,7 @@ export class OcrEngine {
       splitLineGap: opts.splitLineGap ?? this.options.splitLineGap,
     });
     const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number): Promise<OcrLine[]> => {
-      const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn } : {}) });
+      const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data);
       return linesFromPage(page, mapping(band, minConfidence));
     };

@@ -206,15 +206,21 @@ export interface LightTextRegion extends PixelRect {
  * Pixels within `tol` of one of the region's background levels are the surface (→ white); other pixels
  * connected to the region's border are the surroundings (→ white); what is left is enclosed by the surface:
  * the text, drawn dark in proportion to its distance from the nearest surface level (twice it, clamped), so
- * light and dark text on any colour come out dark on white. Pure.
+ * light and dark text on any colour come out dark on white.
+ *
+ * With `cell` (pixels), a background level is surface only near where it is a surface: in the cells (of
+ * `cell × cell`) whose most common level it is, and their 8 neighbours. A level that a graphic contributed
+ * (a gauge's grey arc) then no longer erases text of the same grey elsewhere in the region ("last minute"
+ * under a gauge: lost without it). Pure.
  */
-export function isolateLightText(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol = 20): Buffer {
+export function isolateLightText(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol = 20, cell?: number): Buffer {
   const n = width * height;
   const out = Buffer.alloc(n, 255);
   const surface = new Uint8Array(n);
+  const levelsAt = localSurfaceLevels(gray, width, height, backgrounds, tol, cell);
   for (let i = 0; i < n; i++) {
     const v = gray[i]!;
-    for (const b of backgrounds) {
+    for (const b of levelsAt(i)) {
       if (Math.abs(v - b) <= tol) {
         surface[i] = 1;
         break;
@@ -250,11 +256,63 @@ export function isolateLightText(gray: Uint8Array, width: number, height: number
     if (surface[i] || outside[i]) continue;
     const v = gray[i]!;
     let d = 255;
-    for (const l of backgrounds) d = Math.min(d, Math.abs(v - l));
+    const near = levelsAt(i);
+    for (const l of near.length > 0 ? near : backgrounds) d = Math.min(d, Math.abs(v - l));
     // Twice the contrast: anti-aliased edges of thin strokes ("l" at 13 px) stay ink.
     out[i] = 255 - Math.min(255, 2 * d);
   }
   return out;
+}
+
+/**
+ * Which background levels count as surface at each pixel: all of them without `cell`; with it, those that
+ * are (within `tol`) the most common level of the pixel's cell or of one of its 8 neighbours.
+ */
+function localSurfaceLevels(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol: number, cell?: number): (i: number) => number[] {
+  if (!cell || cell < 2) return () => backgrounds;
+  const cols = Math.ceil(width / cell);
+  const rows = Math.ceil(height / cell);
+  // Per cell: index into `backgrounds` of its mode's nearest level, or -1.
+  const own = new Int16Array(cols * rows).fill(-1);
+  const hist = new Uint32Array(32);
+  for (let cy = 0; cy < rows; cy++) {
+    for (let cx = 0; cx < cols; cx++) {
+      hist.fill(0);
+      for (let y = cy * cell; y < Math.min(height, (cy + 1) * cell); y++) {
+        for (let x = cx * cell; x < Math.min(width, (cx + 1) * cell); x++) hist[gray[y * width + x]! >> 3]! += 1;
+      }
+      let mode = 0;
+      for (let b = 1; b < 32; b++) if (hist[b]! > hist[mode]!) mode = b;
+      const m = mode * 8 + 4;
+      let best = -1;
+      for (let k = 0; k < backgrounds.length; k++) {
+        const d = Math.abs(backgrounds[k]! - m);
+        if (d <= tol && (best < 0 || d < Math.abs(backgrounds[best]! - m))) best = k;
+      }
+      own[cy * cols + cx] = best;
+    }
+  }
+  const near: number[][] = [];
+  for (let cy = 0; cy < rows; cy++) {
+    for (let cx = 0; cx < cols; cx++) {
+      const set = new Set<number>();
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const x = cx + dx;
+          const y = cy + dy;
+          if (x < 0 || y < 0 || x >= cols || y >= rows) continue;
+          const k = own[y * cols + x]!;
+          if (k >= 0) set.add(backgrounds[k]!);
+        }
+      }
+      near.push([...set]);
+    }
+  }
+  return (i) => {
+    const x = i % width;
+    const y = (i - x) / width;
+    return near[Math.floor(y / cell) * cols + Math.floor(x / cell)]!;
+  };
 }
 
 /** Merge overlapping rectangles until none overlap (background levels are pooled). */
@@ -292,14 +350,14 @@ export async function encodeGray(
   gray: Uint8Array,
   width: number,
   rect: PixelRect,
-  opts: { invert: boolean; factor: number; lightTextOn?: number[] },
+  opts: { invert: boolean; factor: number; lightTextOn?: number[]; cell?: number },
 ): Promise<{ data: Buffer; width: number; height: number }> {
   let pixels: Buffer = Buffer.alloc(rect.width * rect.height);
   for (let y = 0; y < rect.height; y++) {
     const src = (rect.top + y) * width + rect.left;
     pixels.set(gray.subarray(src, src + rect.width), y * rect.width);
   }
-  if (opts.lightTextOn) pixels = isolateLightText(pixels, rect.width, rect.height, opts.lightTextOn);
+  if (opts.lightTextOn) pixels = isolateLightText(pixels, rect.width, rect.height, opts.lightTextOn, undefined, opts.cell);
   else if (opts.invert) for (let i = 0; i < pixels.length; i++) pixels[i] = 255 - pixels[i]!;
   let w = rect.width;
   let h = rect.height;

@@ -85,6 +85,21 @@ describe('isolateLightText', () => {
     expect(out[3 * w + 5]).toBe(255); // the button's surface
     expect(out[5 * w + 14]).toBe(0); // the glyph: as dark as it was lighter than the surface
   });
+
+  it('with cells, a level is surface only near where it dominates: grey text far from a grey arc stays ink', () => {
+    // 48x24 dark card (28); a grey "arc" (148) fills the top-left 12x12 cell; a grey glyph (140) sits at the far right.
+    const w = 48;
+    const h = 24;
+    const g = new Uint8Array(w * h).fill(28);
+    for (let y = 0; y < 12; y++) for (let x = 0; x < 12; x++) g[y * w + x] = 148;
+    for (let y = 14; y < 20; y++) for (let x = 40; x < 42; x++) g[y * w + x] = 140;
+    const global = isolateLightText(g, w, h, [28, 148]);
+    const local = isolateLightText(g, w, h, [28, 148], 20, 6);
+    expect(global[16 * w + 40]).toBe(255); // erased: its grey is within tolerance of the arc's level
+    expect(local[16 * w + 40]).toBeLessThan(64); // kept as dark ink: the arc's level is not a surface over there
+    expect(local[5 * w + 5]).toBe(255); // the arc itself is still surface where it dominates
+    expect(local[20 * w + 20]).toBe(255); // and the card is surface
+  });
 });
 
 describe('mergeRects and mergeLines', () => {
