@@ -40,6 +40,12 @@ export interface IncrementalOptions {
   margin?: number;
   /** Margin added around each swallowed line or word, points (default 4). */
   lineMargin?: number;
+  /**
+   * Items taller than this (points) are not swallowed when growing to lines (default 64): tesseract sometimes
+   * returns a "word" covering a table grid or a picture, and growing to it would re-read half the screen.
+   * Such an item is still dropped when a change touches it.
+   */
+  maxLineHeight?: number;
   /** Changed tiles, over at least 3 tile rows, before a scroll is looked for (default 8). */
   scrollMinTiles?: number;
 }
@@ -100,6 +106,7 @@ export class IncrementalReader {
   private readonly margin: number;
   private readonly lineMargin: number;
   private readonly scrollMinTiles: number;
+  private readonly maxLineHeight: number;
 
   constructor(private readonly ocr: RegionRecognizer, opts: IncrementalOptions = {}) {
     this.tile = opts.tile ?? TILE;
@@ -107,6 +114,7 @@ export class IncrementalReader {
     this.margin = opts.margin ?? 6;
     this.lineMargin = opts.lineMargin ?? 4;
     this.scrollMinTiles = opts.scrollMinTiles ?? 8;
+    this.maxLineHeight = opts.maxLineHeight ?? 64;
   }
 
   /** Forget the previous frame: the next read is a full one. */
@@ -236,7 +244,7 @@ export class IncrementalReader {
     const l = keep(old.lines, (x) => ({ ...x, bounds: moveRect(x.bounds), ...(x.words ? { words: x.words.map((y) => ({ ...y, bounds: moveRect(y.bounds) })) } : {}) }));
 
     // Dirty tiles → rectangles (points) → margin → grown to whole lines/words → merged, clipped to the region.
-    const seen = [...w.seen, ...l.seen];
+    const seen = [...w.seen, ...l.seen].filter((b) => b.height <= this.maxLineHeight);
     let rects = tilesToRects(grid, dirty).map((p) => grow(pixelsToPoints(cur, p), this.margin));
     for (let changed = true; changed; ) {
       changed = false;
