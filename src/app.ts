@@ -110,7 +110,10 @@ function registerLeaseRoutes(fastify: FastifyInstance, lease: ControllerLease): 
 }
 
 /**
- * Build the fastify app (no listening): auth, error mapping, OpenAPI document, and the v1 routes.
+ * Build the fastify app (no listening): guards, auth, error mapping, OpenAPI document, and the v1 routes.
+ * Order on every request (docs/security.md): Host/Origin/Sec-Fetch-Site (403 `ORIGIN_NOT_ALLOWED`) →
+ * credentials in the URL (400 `TOKEN_IN_URL`) → auth (401) → JSON-only body and size (415/413) → schema
+ * (400) → role (403) → controller lease for acting requests (409 `LEASE_HELD`) → handler.
  * Pattern from fastify's demo app: `buildApp` here, `listen` in `src/main.ts`; tests use `app.inject()`.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {

@@ -154,3 +154,20 @@ describe('token files must be 0600', () => {
     }
   });
 });
+
+describe('the audit key must be 0600 too', () => {
+  it('loadAuditKey refuses a group/world-readable key (AUDIT_WRITE_FAILED: the daemon does not start)', async () => {
+    const { loadAuditKey } = await import('../../src/policy/audit.js');
+    const dir = await mkdtemp(join(tmpdir(), 'deskd-key-'));
+    try {
+      const f = join(dir, 'audit.key');
+      await writeFile(f, `${'ab'.repeat(32)}\n`);
+      await chmod(f, 0o644);
+      await expect(loadAuditKey(f)).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED', message: expect.stringContaining('chmod 600') });
+      await chmod(f, 0o600);
+      await expect(loadAuditKey(f)).resolves.toHaveLength(32);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
