@@ -166,7 +166,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // One controller at a time: acting requests from anyone but the lease holder stop here.
     if (req.deskdRole && isActingRequest(req.method, req.url.split('?')[0] ?? '', req.body)) {
-      lease.assertMayAct(clientIdentity(req.deskdRole, req.headers[CLIENT_HEADER]));
+      // The operator (the person at the machine) is never locked out: their action takes the lease over.
+      lease.assertMayAct(clientIdentity(req.deskdRole, req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
     }
   });
 

@@ -11,7 +11,7 @@ import { DeskdError } from '../errors.js';
  *
  * - `POST /v1/lease {ttlMs?}` acquires the lease or renews the caller's own (default 30 s, at most 10 min).
  * - `DELETE /v1/lease` releases the caller's lease; the operator's `DELETE` releases anyone's (the person at
- *   the machine can always break a stuck lease).
+ *   the machine can always break a stuck lease), and an acting request by the operator takes the lease over.
  * - An acting request from a client while nobody holds the lease takes it implicitly for
  *   {@link LeaseOptions.implicitTtlMs}, and each action by the holder extends it to at least that long, so
  *   clients that never call `/v1/lease` still cannot interleave within that window.
@@ -94,12 +94,16 @@ export class ControllerLease {
 
   /**
    * Gate for an acting request: free → taken implicitly; held by `holder` → extended to at least
-   * `implicitTtlMs` from now; held by another → refused.
+   * `implicitTtlMs` from now; held by another → refused, unless `preempt` (the operator), which takes it over.
    * @throws DeskdError `LEASE_HELD`.
    */
-  assertMayAct(holder: string): void {
-    const cur = this.current();
-    if (cur && cur.holder !== holder) throw this.heldError(cur);
+  assertMayAct(holder: string, preempt = false): void {
+    let cur = this.current();
+    if (cur && cur.holder !== holder) {
+      if (!preempt) throw this.heldError(cur);
+      this.held = null;
+      cur = null;
+    }
     const t = this.now();
     if (!cur) this.held = { holder, acquiredAt: t, expiresAt: t + this.implicitTtlMs };
     else if (this.held && this.held.expiresAt < t + this.implicitTtlMs) this.held.expiresAt = t + this.implicitTtlMs;

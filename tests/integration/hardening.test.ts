@@ -232,6 +232,15 @@ describe('one controller at a time: the lease', () => {
     expect(del.json()).toEqual({ released: true });
   });
 
+  it('an action by the operator takes the lease over; the agent is then refused', async () => {
+    await h.app.inject({ method: 'POST', url: '/v1/lease', headers: as('A'), payload: { ttlMs: 600_000 } });
+    const op = await h.app.inject({ method: 'POST', url: '/v1/actions', headers: operator, payload: CLICK });
+    expect(op.statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'GET', url: '/v1/lease', headers: operator })).json().lease.holder).toBe('operator/default');
+    const a = await h.app.inject({ method: 'POST', url: '/v1/actions', headers: as('A'), payload: CLICK });
+    expect(a.json().error.code).toBe('LEASE_HELD');
+  });
+
   it('MCP: acting tools of another client are refused, looking tools are not', async () => {
     await h.app.inject({ method: 'POST', url: '/v1/lease', headers: as('A'), payload: {} });
     const mcp = (name: string, args: object) =>

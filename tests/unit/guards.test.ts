@@ -83,6 +83,8 @@ describe('ControllerLease', () => {
     now = 68_000;
     l.assertMayAct('agent/b');
     expect(l.current()?.expiresAt).toBe(73_000);
+    l.assertMayAct('operator/default', true);
+    expect(l.current()?.holder).toBe('operator/default');
     expect(l.release('operator/default', true)).toBe(true);
     expect(l.current()).toBeNull();
   });
