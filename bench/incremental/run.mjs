@@ -204,18 +204,20 @@ try {
   // ---- one region changed (a table cell), with a staleness check after each
   console.log('[bench] deskd one cell changed');
   const stale = [];
-  const changedMs = [], changedRead = [];
+  const changedMs = [], changedRead = [], changedOcr = [], changedCapture = [];
   for (let i = 0; i < N.changed; i++) {
     await setCell(i);
     const obs = await observer.observe(OCR_ONLY);
     changedMs.push(obs.timings.totalMs);
+    changedOcr.push(obs.timings.ocrMs);
+    changedCapture.push(obs.timings.captureMs);
     changedRead.push(obs.ocrStats?.readFraction ?? 1);
     const expected = (1000 + i * 17.25).toFixed(2);
     const fresh = await observer.observe({ ...OCR_ONLY, fresh: true });
     const vocab = new Set((await page.evaluate(() => document.body.innerText)).split(/\s+/).map(norm).filter(Boolean));
     stale.push({ scenario: 'changed', i, sawNewText: obs.words.some((w) => w.text.includes(expected)), pageWordsEqual: sameWords(obs.words, fresh.words, vocab).equal, ...sameWords(obs.words, fresh.words) });
   }
-  results.scenarios.changed = { ...stats(changedMs), readFraction: stats(changedRead).p50 };
+  results.scenarios.changed = { ...stats(changedMs), readFraction: stats(changedRead).p50, captureMs: stats(changedCapture).p50, ocrMs: stats(changedOcr).p50 };
 
   // ---- scroll by three table rows
   console.log('[bench] deskd scroll');
@@ -256,7 +258,7 @@ try {
     if (i % 5 === 0) await setCell(200 + i);
     await observer.observe(OCR_ONLY);
   }
-  results.rss = { startMB: mb(rssStart), afterMB: mb(process.memoryUsage().rss), observes: N.rss, engineRecycles: engine.recycles };
+  results.rss = { startMB: mb(rssStart), afterMB: mb(process.memoryUsage().rss), observes: N.rss, engineRecycles: engine.recycles, heapUsedMB: mb(process.memoryUsage().heapUsed), arrayBuffersMB: mb(process.memoryUsage().arrayBuffers) };
 
   // ---- dispatch latency: Executor.run of a `move` (no policy), on the fake platform (deskd's own cost) and the real X11 pointer
   console.log('[bench] dispatch latency');
@@ -308,7 +310,7 @@ const rows = [
   ['naive full-frame OCR', s.naive.p50, s.naive.p95, '1', '', '', `recall ${s.naive.recall} (own process)`],
   ['deskd cold', s.cold.p50, s.cold.p95, `${results.ratios.cold}x`, targets.cold.text, targets.cold.ok ? 'yes' : 'NO', `recall ${s.cold.recall}`],
   ['deskd warm, unchanged', s.warm.p50, s.warm.p95, `1/${results.ratios.warm}`, targets.warm.text, targets.warm.ok ? 'yes' : 'NO', `modes ${s.warm.modes.join(',')}; capture ${s.warm.captureMs} ms, OCR ${s.warm.ocrMs} ms`],
-  ['deskd one cell changed', s.changed.p50, s.changed.p95, `1/${results.ratios.changed}`, targets.changed.text, targets.changed.ok ? 'yes' : 'NO', `read ${Math.round(s.changed.readFraction * 1000) / 10}% of screen`],
+  ['deskd one cell changed', s.changed.p50, s.changed.p95, `1/${results.ratios.changed}`, targets.changed.text, targets.changed.ok ? 'yes' : 'NO', `read ${Math.round(s.changed.readFraction * 1000) / 10}% of screen; capture ${s.changed.captureMs} ms, OCR ${s.changed.ocrMs} ms, rest = window list`],
   ['deskd scroll (3 rows)', s.scroll.p50, s.scroll.p95, `1/${results.ratios.scroll}`, '', '', `read ${Math.round(s.scroll.readFraction * 1000) / 10}%, shift found ${s.scroll.scrollDetected}/${N.scroll}`],
   ['+ accessibility, warm', s.warmWithAccessibility.p50, s.warmWithAccessibility.p95, `1/${Math.round(naive50 / s.warmWithAccessibility.p50)}`, '', '', `AX cache hits ${s.warmWithAccessibility.cachedHits}/${N.ax}, events ${s.warmWithAccessibility.eventsLive ? 'live' : 'off'}`],
   ['+ accessibility, cell changed', s.changedWithAccessibility.p50, s.changedWithAccessibility.p95, `1/${Math.round((naive50 / s.changedWithAccessibility.p50) * 10) / 10}`, '', '', ''],

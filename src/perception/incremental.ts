@@ -38,6 +38,12 @@ export interface IncrementalOptions {
   fullFraction?: number;
   /** Margin added around changed tiles before growing to lines, points (default 6). */
   margin?: number;
+  /**
+   * Vertical margin around re-read rectangles of a scrolled region, points (default 24): a line entering
+   * the view is half in the exposed strip and half in the shifted part, where the previous frame had only
+   * a cut line, so no previous word marks how far to grow.
+   */
+  scrollMargin?: number;
   /** Margin added around each swallowed line or word, points (default 4). */
   lineMargin?: number;
   /**
@@ -107,6 +113,7 @@ export class IncrementalReader {
   private readonly lineMargin: number;
   private readonly scrollMinTiles: number;
   private readonly maxLineHeight: number;
+  private readonly scrollMargin: number;
 
   constructor(private readonly ocr: RegionRecognizer, opts: IncrementalOptions = {}) {
     this.tile = opts.tile ?? TILE;
@@ -115,6 +122,7 @@ export class IncrementalReader {
     this.lineMargin = opts.lineMargin ?? 4;
     this.scrollMinTiles = opts.scrollMinTiles ?? 8;
     this.maxLineHeight = opts.maxLineHeight ?? 64;
+    this.scrollMargin = opts.scrollMargin ?? 24;
   }
 
   /** Forget the previous frame: the next read is a full one. */
@@ -245,7 +253,8 @@ export class IncrementalReader {
 
     // Dirty tiles → rectangles (points) → margin → grown to whole lines/words → merged, clipped to the region.
     const seen = [...w.seen, ...l.seen].filter((b) => b.height <= this.maxLineHeight);
-    let rects = tilesToRects(grid, dirty).map((p) => grow(pixelsToPoints(cur, p), this.margin));
+    const vMargin = shift !== 0 ? Math.max(this.margin, this.scrollMargin) : this.margin;
+    let rects = tilesToRects(grid, dirty).map((p) => grow(pixelsToPoints(cur, p), this.margin, vMargin));
     for (let changed = true; changed; ) {
       changed = false;
       rects = rects.map((r) => {
@@ -338,8 +347,8 @@ function count(flags: boolean[]): number {
   return n;
 }
 
-function grow(r: Rect, m: number): Rect {
-  return { x: r.x - m, y: r.y - m, width: r.width + 2 * m, height: r.height + 2 * m };
+function grow(r: Rect, m: number, my = m): Rect {
+  return { x: r.x - m, y: r.y - my, width: r.width + 2 * m, height: r.height + 2 * my };
 }
 
 function intersects(a: Rect, b: Rect): boolean {

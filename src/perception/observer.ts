@@ -292,17 +292,20 @@ export class Observer {
     // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one).
     const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && !axCache.eventsLive);
     if (needFrame) {
+      const last = this.lastFrames.get(display.id);
+      // Listing windows costs several X11 round trips (tool processes on Linux): it starts with the capture,
+      // and a frame identical to the last one shows the same windows, so their list is then reused (for at
+      // most WINDOWS_REUSE_MS).
+      const reusable = last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS ? last : null;
+      const listing = reusable ? null : this.platform.windows.list().catch(() => [] as WindowInfo[]);
       const tc = performance.now();
       const raw = settled ?? (await this.platform.capture.capture(display.id));
       captureMs = performance.now() - tc;
-      const last = this.lastFrames.get(display.id);
       const same = !!last && framesEqual(last.raw, raw);
       if (!same) axCache?.screenChanged();
-      // Listing windows costs several X11 round trips (tool processes on Linux); a frame identical to the last
-      // one shows the same windows, so their list is reused (for at most WINDOWS_REUSE_MS).
-      if (same && last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS) windows = last.windows;
-      else windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
-      this.lastFrames.set(display.id, { raw, windows, windowsAt: same && last ? last.windowsAt : Date.now() });
+      if (same && reusable) windows = reusable.windows;
+      else windows = await (listing ?? this.platform.windows.list().catch(() => [] as WindowInfo[]));
+      this.lastFrames.set(display.id, { raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now() });
       image = raw;
     } else {
       windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
