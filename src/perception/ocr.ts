@@ -28,7 +28,7 @@ import { DeskdError } from '../errors.js';
 import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
 import { intersectionArea, union } from './geometry.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
-import { encodeGray, findLightTextRegions, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
+import { encodeGray, estimateGlyphHeight, findLightTextRegions, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
 export type { OcrLogger } from './ocrPool.js';
@@ -49,6 +49,8 @@ export interface OcrResult {
   ms: number;
   /** Light-on-dark regions found and read a second time, inverted (see `findLightTextRegions`). */
   lightTextRegions?: number;
+  /** Upscale applied to the whole crop's bands (`upscale: 'auto'`: from its glyph height, see `autoUpscale`). */
+  upscale?: number;
 }
 
 /** The English model variants shipped by `@tesseract.js-data/eng`. */
@@ -263,14 +265,18 @@ export class OcrEngine {
     checkBands(bandsOpt);
     const crop = regionToPixels(img, opts.region);
     if (!crop) return { words: [], lines: [], ms: performance.now() - t0 };
-    const factor = upscale === 'auto' ? (img.scale < 2 ? 2 : 1) : upscale;
-    const nBands =
-      bandsOpt === 'auto'
-        ? crop.width * crop.height * factor * factor > BAND_MIN_PIXELS ? this.pool.size : 1
-        : bandsOpt;
-    const bands = splitBands(crop, nBands, Math.ceil(BAND_OVERLAP_POINTS * img.scale));
     const invert = opts.invert ?? this.options.invert;
     const gray = await grayCrop(img, crop);
+    const whole: PixelRect = { left: 0, top: 0, width: crop.width, height: crop.height };
+    // The upscale of a part of the crop: from its glyph height when 'auto' (the image's scale is no guide:
+    // Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall).
+    const factorOf = (rect: PixelRect): number => (upscale === 'auto' ? autoUpscale(estimateGlyphHeight(gray, crop.width, rect), img.scale) : upscale);
+    const frameFactor = factorOf(whole);
+    const nBands =
+      bandsOpt === 'auto'
+        ? crop.width * crop.height * frameFactor * frameFactor > BAND_MIN_PIXELS ? this.pool.size : 1
+        : bandsOpt;
+    const bands = splitBands(crop, nBands, Math.ceil(BAND_OVERLAP_POINTS * img.scale));
     const baseInverted = invert === 'always' || (invert === 'auto' && meanLuminance(gray) < this.options.darkThreshold);
     const lightText = opts.lightTextRegions ?? this.options.lightTextRegions;
     let regions: LightTextRegion[] = [];
@@ -278,7 +284,7 @@ export class OcrEngine {
     const base = baseInverted ? gray.map((v) => 255 - v) : gray;
     const cell = Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale));
     if (invert === 'auto' && lightText) regions = findLightTextRegions(base, crop.width, crop.height, { cell });
-    const mapping = (band: Band, minConfidence: number): PageMapping => ({
+    const mapping = (band: Band, factor: number, minConfidence: number): PageMapping => ({
       band,
       factor,
       scale: img.scale,
@@ -287,9 +293,10 @@ export class OcrEngine {
       splitLineGap: opts.splitLineGap ?? this.options.splitLineGap,
     });
     const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number): Promise<OcrLine[]> => {
+      const factor = bands.length === 1 && !lightTextOn ? frameFactor : factorOf(rect);
       const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data);
-      return linesFromPage(page, mapping(band, minConfidence));
+      return linesFromPage(page, mapping(band, factor, minConfidence));
     };
     const relative = (r: PixelRect): PixelRect => ({ left: r.left - crop.left, top: r.top - crop.top, width: r.width, height: r.height });
     const absolute = (r: PixelRect): PixelRect => ({ left: r.left + crop.left, top: r.top + crop.top, width: r.width, height: r.height });
@@ -302,13 +309,31 @@ export class OcrEngine {
       ),
     ]);
     const lines = mergeLines(perBand.flat(), perRegion.flat());
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regions.length };
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regions.length, upscale: frameFactor };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */
+export const UPSCALE_X2_BELOW_PX = 12;
+/** Glyph height under which `upscale: 'auto'` enlarges ×3. */
+export const UPSCALE_X3_BELOW_PX = 0;
+
+/**
+ * The upscale `upscale: 'auto'` applies to a part of an image whose typical glyph height is `glyphPx`
+ * pixels (`estimateGlyphHeight`; 0 = no glyph found): ×3 below `UPSCALE_X3_BELOW_PX`, ×2 below
+ * `UPSCALE_X2_BELOW_PX`, else ×1 (tesseract's LSTM reads text of ≈ 20–30 px best; 1x screens draw
+ * 13–14 px text with glyphs of 7–10 px, 2x screens twice that). Without a glyph, ×2 for images of fewer
+ * than 2 pixels per point. Pure.
+ */
+export function autoUpscale(glyphPx: number, scale: number): number {
+  if (glyphPx <= 0) return scale < 2 ? 2 : 1;
+  if (glyphPx < UPSCALE_X3_BELOW_PX) return 3;
+  return glyphPx < UPSCALE_X2_BELOW_PX ? 2 : 1;
 }
 
 /** How one band's tesseract boxes map back to the source image, and which words to keep. */

@@ -392,3 +392,87 @@ export async function prepareCrop(
   const enc = await encodeGray(gray, crop.width, { left: 0, top: 0, width: crop.width, height: crop.height }, { invert: inverted, factor: opts.factor });
   return { data: enc.data, factor: opts.factor, inverted, meanLuminance: mean, width: enc.width, height: enc.height };
 }
+
+/** Options of {@link estimateGlyphHeight}. */
+export interface GlyphHeightOptions {
+  /** Cell side for the local background, pixels (default 12). */
+  cell?: number;
+  /** Luminance difference (0..255) from the cell's background that counts as ink (default 48). */
+  inkContrast?: number;
+  /** Tallest component counted as a glyph, pixels (default 96): frames, gauges and photos are not text. */
+  maxHeight?: number;
+}
+
+/**
+ * Typical glyph height of the text in `rect` of a gray image (`width` pixels wide), in pixels: the median
+ * height of the connected components (8-connected) of ink, where ink is a pixel at least `inkContrast` away
+ * from its cell's most common level (32 levels, as in {@link findLightTextRegions}), so light and dark text
+ * count alike. Components under 4 pixels tall (rules, dots, noise) or over `maxHeight`, and thin vertical
+ * strokes (borders: taller than 3× their width and than 24 px) are not glyphs. Lower-case letters dominate
+ * text, so the value sits between the x-height and the cap height: ≈ 8–10 px for 13–14 px text at 1x,
+ * twice that at 2x. Returns 0 when nothing looks like a glyph. Pure; O(pixels).
+ */
+export function estimateGlyphHeight(gray: Uint8Array, width: number, rect: PixelRect, opts: GlyphHeightOptions = {}): number {
+  const cell = Math.max(2, Math.floor(opts.cell ?? 12));
+  const contrast = opts.inkContrast ?? 48;
+  const maxHeight = opts.maxHeight ?? 96;
+  const w = rect.width;
+  const h = rect.height;
+  const ink = new Uint8Array(w * h);
+  const hist = new Uint32Array(32);
+  for (let cy = 0; cy < h; cy += cell) {
+    for (let cx = 0; cx < w; cx += cell) {
+      const y1 = Math.min(h, cy + cell);
+      const x1 = Math.min(w, cx + cell);
+      hist.fill(0);
+      for (let y = cy; y < y1; y++) {
+        const row = (rect.top + y) * width + rect.left;
+        for (let x = cx; x < x1; x++) hist[gray[row + x]! >> 3]! += 1;
+      }
+      let mode = 0;
+      for (let b = 1; b < 32; b++) if (hist[b]! > hist[mode]!) mode = b;
+      const bg = mode * 8 + 4;
+      for (let y = cy; y < y1; y++) {
+        const row = (rect.top + y) * width + rect.left;
+        for (let x = cx; x < x1; x++) if (Math.abs(gray[row + x]! - bg) > contrast) ink[y * w + x] = 1;
+      }
+    }
+  }
+  const heights: number[] = [];
+  const stack: number[] = [];
+  for (let i = 0; i < ink.length; i++) {
+    if (ink[i] !== 1) continue;
+    ink[i] = 2;
+    stack.push(i);
+    let minX = w, maxX = -1, minY = h, maxY = -1;
+    while (stack.length > 0) {
+      const k = stack.pop()!;
+      const x = k % w;
+      const y = (k - x) / w;
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+      if (y < minY) minY = y;
+      if (y > maxY) maxY = y;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= h) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          if (nx < 0 || nx >= w) continue;
+          const j = ny * w + nx;
+          if (ink[j] === 1) {
+            ink[j] = 2;
+            stack.push(j);
+          }
+        }
+      }
+    }
+    const ch = maxY - minY + 1;
+    const cw = maxX - minX + 1;
+    if (ch < 4 || ch > maxHeight || (ch > 3 * cw && ch > 24)) continue;
+    heights.push(ch);
+  }
+  if (heights.length === 0) return 0;
+  heights.sort((a, b) => a - b);
+  return heights[Math.floor(heights.length / 2)]!;
+}
