@@ -67,7 +67,11 @@ export class OcrWorkerPool {
     const results = await Promise.allSettled(Array.from({ length: n }, () => pool.spawnOne()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     for (const [i, r] of results.entries()) {
-      if (r.status === 'fulfilled') pool.slots.push({ index: i, ...r.value, jobs: 0, busy: false });
+      if (r.status === 'fulfilled') {
+        const slot: Slot = { index: i, ...r.value, jobs: 0, busy: false };
+        pool.slots.push(slot);
+        pool.watchIdle(slot);
+      }
     }
     if (failed) {
       await pool.close();
@@ -176,6 +180,21 @@ export class OcrWorkerPool {
     this.dispatch();
   }
 
+  /**
+   * Replace a worker whose thread dies while its slot is idle, at once, so the next job does not fail on
+   * a dead worker (a thread dying during a job is handled by that job's race against `died`).
+   */
+  private watchIdle(slot: Slot): void {
+    const worker = slot.worker;
+    slot.died.catch(() => {
+      if (this.closed || slot.busy || slot.worker !== worker) return;
+      slot.busy = true;
+      const r = this.respawn(slot, 'died while idle');
+      this.respawns.add(r);
+      void r.finally(() => this.respawns.delete(r));
+    });
+  }
+
   /** Replace a slot's worker; the slot stays busy (takes no jobs) meanwhile. */
   private async respawn(slot: Slot, reason: string): Promise<void> {
     const old = slot.worker;
@@ -193,6 +212,7 @@ export class OcrWorkerPool {
       slot.died = fresh.died;
       slot.jobs = 0;
       slot.busy = false;
+      this.watchIdle(slot);
     } catch (e) {
       // The slot stays empty; the other slots keep serving. With none left, queued jobs would wait forever.
       this.opts.logger?.warn({ component: 'ocr', slot: slot.index, err: e }, 'could not replace tesseract worker');

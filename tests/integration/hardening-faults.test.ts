@@ -125,11 +125,9 @@ describe('an OCR worker crashes', () => {
 });
 
 describe('an OCR worker dies while idle', () => {
-  // KNOWN GAP, reported to the lead: OcrWorkerPool notices a dead thread only when a job races its `died`
-  // promise, so the first job after an idle worker died fails with OCR_FAILED (an observe answers 500)
-  // before the worker is replaced. Fix in src/perception/ocrPool.ts: when a slot's `died` rejects while the
-  // slot is idle, respawn it at once. `it.fails` keeps the check live until then (then make it a plain `it`).
-  it.fails('the next job after an idle worker died is served by a replacement', async () => {
+  // OcrWorkerPool.watchIdle replaces a worker whose thread dies while its slot is idle; without it the first
+  // job after such a death failed with OCR_FAILED (an observe answered 500).
+  it('the next job after an idle worker died is served by a replacement', async () => {
     const made: FakeWorker[] = [];
     const pool = await OcrWorkerPool.start({
       size: 1,
