@@ -60,6 +60,7 @@ export const ObserveBodySchema = z
     screenshot: z.enum(['none', 'png', 'jpeg']).default('none'),
     display: z.number().int().optional(),
     scope: z.enum(['focused', 'all']).default('all').describe('Accessibility scope: the focused application or all'),
+    fresh: z.boolean().default(false).describe('Read everything anew: no reuse of earlier OCR or cached accessibility'),
     annotate: z
       .boolean()
       .default(false)
@@ -93,7 +94,26 @@ export const ObservationSchema = z
     lines: z.array(z.object({ text: z.string(), bounds: RectSchema })),
     truncated: z.boolean(),
     warnings: z.array(z.string()),
-    timings: z.object({ captureMs: z.number(), ocrMs: z.number(), accessibilityMs: z.number(), totalMs: z.number() }),
+    timings: z.object({
+      captureMs: z.number(),
+      ocrMs: z.number(),
+      accessibilityMs: z.number(),
+      settleMs: z.number().optional().describe('Waited for the screen to stop changing after the last action'),
+      totalMs: z.number(),
+    }),
+    ocrStats: z
+      .object({
+        mode: z.enum(['full', 'incremental', 'unchanged']),
+        regions: z.number(),
+        fullRegions: z.number(),
+        reusedRegions: z.number(),
+        scrolledRegions: z.number(),
+        rereadRects: z.array(RectSchema),
+        readFraction: z.number().describe('Share of the display sent to OCR, 0..1'),
+      })
+      .optional()
+      .describe('How OCR was done: what was reused from the previous observation and what was read'),
+    accessibilityCached: z.boolean().optional(),
     screenshot: z
       .object({
         format: z.enum(['png', 'jpeg']),

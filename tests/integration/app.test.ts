@@ -95,7 +95,8 @@ describe('observe', () => {
     expect(seven).toMatchObject({ role: 'button', bounds: { x: 10, y: 100, width: 40, height: 30 }, source: 'accessibility' });
     expect(seven.handle).toBeUndefined();
     expect(o.words[0]).toMatchObject({ text: 'Result:', confidence: 0.93 });
-    expect(Object.keys(o.timings).sort()).toEqual(['accessibilityMs', 'captureMs', 'ocrMs', 'totalMs']);
+    expect(Object.keys(o.timings).sort()).toEqual(['accessibilityMs', 'captureMs', 'ocrMs', 'settleMs', 'totalMs']);
+    expect(o.ocrStats.mode).toBe('full');
   });
   it('never returns a password field value', async () => {
     const o = await observe();

@@ -138,7 +138,11 @@ describe('perception tools', () => {
   });
   it('wait_for finds text that appears, and times out with TIMEOUT', async () => {
     ocrText = 'Loading';
-    setTimeout(() => (ocrText = 'Done: 7'), 150);
+    // The screen changes with the text (incremental OCR re-reads only changed pixels).
+    setTimeout(() => {
+      ocrText = 'Done: 7';
+      platform.fill = [240, 240, 240, 255];
+    }, 150);
     const r = await call('wait_for', { text: 'done: 7', timeoutMs: 5000, intervalMs: 50 });
     expect(r.isError).toBeFalsy();
     expect(textOf(r)).toMatch(/^found "done: 7" after \d+ observations/);
