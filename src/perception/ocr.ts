@@ -28,7 +28,7 @@ import { DeskdError } from '../errors.js';
 import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
 import { intersectionArea, union } from './geometry.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
-import { encodeGray, estimateGlyphHeight, findLightTextRegions, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
+import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
 export type { OcrLogger } from './ocrPool.js';
@@ -47,8 +47,10 @@ export interface OcrResult {
   lines: OcrLine[];
   /** Wall-clock time of the call, milliseconds (preparation + recognition). */
   ms: number;
-  /** Light-on-dark regions found and read a second time, inverted (see `findLightTextRegions`). */
+  /** Light-text regions read a second time, isolated (see `findLightTextRegions`). */
   lightTextRegions?: number;
+  /** Light-text regions found (read or skipped because the base pass already read them, see `regionExplained`). */
+  lightTextRegionsFound?: number;
   /** Upscale applied to the whole crop's bands (`upscale: 'auto'`: from its glyph height, see `autoUpscale`). */
   upscale?: number;
 }
@@ -95,6 +97,11 @@ export interface OcrEngineOptions {
   lightTextRegions?: boolean;
   /** Minimum confidence (0..1) of words read in the light-text pass (default 0.7): region edges cut glyphs. */
   lightTextMinConfidence?: number;
+  /**
+   * Skip a light-text region when every glyph in it lies in a word the base pass read with confidence
+   * ≥ 0.9 (default true; see `regionExplained`).
+   */
+  lightTextSkipExplained?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -109,6 +116,7 @@ export interface RecognizeOptions {
   bands?: 'auto' | number;
   splitLineGap?: number;
   lightTextRegions?: boolean;
+  lightTextSkipExplained?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -126,6 +134,7 @@ export interface ResolvedOcrOptions {
   splitLineGap: number;
   lightTextRegions: boolean;
   lightTextMinConfidence: number;
+  lightTextSkipExplained: boolean;
   tesseractParams: Record<string, string>;
 }
 
@@ -199,6 +208,7 @@ export class OcrEngine {
       splitLineGap: opts.splitLineGap ?? 2,
       lightTextRegions: opts.lightTextRegions ?? true,
       lightTextMinConfidence: opts.lightTextMinConfidence ?? 0.7,
+      lightTextSkipExplained: opts.lightTextSkipExplained ?? true,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -300,22 +310,65 @@ export class OcrEngine {
     };
     const relative = (r: PixelRect): PixelRect => ({ left: r.left - crop.left, top: r.top - crop.top, width: r.width, height: r.height });
     const absolute = (r: PixelRect): PixelRect => ({ left: r.left + crop.left, top: r.top + crop.top, width: r.width, height: r.height });
-    const [perBand, perRegion] = await Promise.all([
-      Promise.all(bands.map((band) => read(relative(band.crop), undefined, band, this.options.minConfidence))),
-      Promise.all(
-        regions.map((r) =>
-          read(r, r.backgrounds, { crop: absolute(r), ownTop: -Infinity, ownBottom: Infinity }, Math.max(this.options.minConfidence, this.options.lightTextMinConfidence)),
-        ),
-      ),
-    ]);
-    const lines = mergeLines(perBand.flat(), perRegion.flat());
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regions.length, upscale: frameFactor };
+    const regionMinConfidence = Math.max(this.options.minConfidence, this.options.lightTextMinConfidence);
+    const readRegion = (r: LightTextRegion) => read(r, r.backgrounds, { crop: absolute(r), ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence);
+    const skipExplained = opts.lightTextSkipExplained ?? this.options.lightTextSkipExplained;
+    let regionsRead = 0;
+    // Each band's regions (by centre row) are read once the band is: those whose every glyph already lies in a
+    // confident word of the band are skipped. Regions queue on the pool as soon as their band is done, so a
+    // worker whose band finished first is not idle.
+    const owner = (r: LightTextRegion): number => {
+      const row = crop.top + r.top + r.height / 2;
+      const i = bands.findIndex((b) => row >= b.ownTop && row < b.ownBottom);
+      return i < 0 ? bands.length - 1 : i;
+    };
+    const toPoints = (b: PixelRect): Rect => ({
+      x: img.origin.x + (crop.left + b.left) / img.scale,
+      y: img.origin.y + (crop.top + b.top) / img.scale,
+      width: b.width / img.scale,
+      height: b.height / img.scale,
+    });
+    const perBand = await Promise.all(
+      bands.map(async (band, bi) => {
+        const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence);
+        const mine = regions.filter((r) => owner(r) === bi);
+        const words = skipExplained ? lines.flatMap((l) => l.words) : [];
+        const todo = mine.filter((r) => !skipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map(toPoints), words, EXPLAINED_MIN_CONFIDENCE));
+        regionsRead += todo.length;
+        const extra = await Promise.all(todo.map(readRegion));
+        return { lines, extra: extra.flat() };
+      }),
+    );
+    const lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** Confidence of the base pass's words that explain a light-text region's glyphs (see `regionExplained`). */
+export const EXPLAINED_MIN_CONFIDENCE = 0.9;
+
+/**
+ * Whether a light-text region needs no second reading: it holds at least one glyph, and the centre of every
+ * glyph box (logical points) lies inside a word (padded by ¼ of its height) of confidence ≥ `minConfidence`.
+ * A region with no glyph, or with ink no confident word explains (a white label the base pass missed or
+ * misread with low confidence), is read again. Pure.
+ */
+export function regionExplained(glyphs: Rect[], words: OcrWord[], minConfidence: number): boolean {
+  if (glyphs.length === 0) return false;
+  const sure = words.filter((w) => w.confidence >= minConfidence);
+  return glyphs.every((g) => {
+    const cx = g.x + g.width / 2;
+    const cy = g.y + g.height / 2;
+    return sure.some((w) => {
+      const pad = w.bounds.height / 4;
+      return cx >= w.bounds.x - pad && cx <= w.bounds.x + w.bounds.width + pad && cy >= w.bounds.y - pad && cy <= w.bounds.y + w.bounds.height + pad;
+    });
+  });
 }
 
 /** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */

@@ -413,6 +413,17 @@ export interface GlyphHeightOptions {
  * twice that at 2x. Returns 0 when nothing looks like a glyph. Pure; O(pixels).
  */
 export function estimateGlyphHeight(gray: Uint8Array, width: number, rect: PixelRect, opts: GlyphHeightOptions = {}): number {
+  const heights = glyphBoxes(gray, width, rect, opts).map((b) => b.height);
+  if (heights.length === 0) return 0;
+  heights.sort((a, b) => a - b);
+  return heights[Math.floor(heights.length / 2)]!;
+}
+
+/**
+ * The boxes (pixels of `gray`, absolute) of the connected components of ink in `rect` that look like
+ * glyphs, as {@link estimateGlyphHeight} counts them. Pure; O(pixels).
+ */
+export function glyphBoxes(gray: Uint8Array, width: number, rect: PixelRect, opts: GlyphHeightOptions = {}): PixelRect[] {
   const cell = Math.max(2, Math.floor(opts.cell ?? 12));
   const contrast = opts.inkContrast ?? 48;
   const maxHeight = opts.maxHeight ?? 96;
@@ -438,7 +449,7 @@ export function estimateGlyphHeight(gray: Uint8Array, width: number, rect: Pixel
       }
     }
   }
-  const heights: number[] = [];
+  const boxes: PixelRect[] = [];
   const stack: number[] = [];
   for (let i = 0; i < ink.length; i++) {
     if (ink[i] !== 1) continue;
@@ -470,9 +481,7 @@ export function estimateGlyphHeight(gray: Uint8Array, width: number, rect: Pixel
     const ch = maxY - minY + 1;
     const cw = maxX - minX + 1;
     if (ch < 4 || ch > maxHeight || (ch > 3 * cw && ch > 24)) continue;
-    heights.push(ch);
+    boxes.push({ left: rect.left + minX, top: rect.top + minY, width: cw, height: ch });
   }
-  if (heights.length === 0) return 0;
-  heights.sort((a, b) => a - b);
-  return heights[Math.floor(heights.length / 2)]!;
+  return boxes;
 }

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, mergeLines, type OcrLine } from '../../src/perception/ocr.js';
+import { OcrEngine, mergeLines, regionExplained, type OcrLine } from '../../src/perception/ocr.js';
 import { findLightTextRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocrPrep.js';
 import type { RawImage } from '../../src/platform/types.js';
 
@@ -144,5 +144,35 @@ describe('OcrEngine light-text pass', () => {
     for (const label of ['Overview', 'Pipelines', 'Settings', 'Build', '4812', 'passed', 'Deploy', 'staging', 'waiting']) expect(words).toContain(label);
     // Each word once: the two passes do not duplicate.
     expect(words.filter((x) => x === 'Overview')).toHaveLength(1);
+  });
+});
+
+describe('regionExplained (skipping light-text regions the base pass already read)', () => {
+  const word = (x: number, y: number, confidence: number) => ({ text: 'Passed', bounds: { x, y, width: 60, height: 14 }, confidence });
+  const glyph = (x: number, y: number) => ({ x, y, width: 7, height: 9 });
+
+  it('skips a region whose every glyph lies in a confident word', () => {
+    expect(regionExplained([glyph(102, 42), glyph(150, 43)], [word(100, 40, 0.95)], 0.9)).toBe(true);
+  });
+
+  it('reads a region with a glyph outside every word, a low-confidence word, or no glyph at all', () => {
+    expect(regionExplained([glyph(102, 42), glyph(300, 43)], [word(100, 40, 0.95)], 0.9)).toBe(false);
+    expect(regionExplained([glyph(102, 42)], [word(100, 40, 0.6)], 0.9)).toBe(false);
+    expect(regionExplained([], [word(100, 40, 0.95)], 0.9)).toBe(false);
+  });
+
+  it('the engine reports regions found and read: a base pass that reads a dark sidebar skips its regions', async () => {
+    const engine = await OcrEngine.create({ workers: 1 });
+    try {
+      const img = await sidebarPage();
+      const skip = await engine.recognize(img);
+      const all = await engine.recognize(img, { lightTextSkipExplained: false });
+      expect(skip.lightTextRegionsFound).toBeGreaterThan(0);
+      expect(all.lightTextRegions).toBe(all.lightTextRegionsFound);
+      expect(skip.lightTextRegions!).toBeLessThan(skip.lightTextRegionsFound!);
+      for (const label of ['Overview', 'Pipelines', 'Settings', 'Deploy']) expect(skip.words.map((w) => w.text)).toContain(label);
+    } finally {
+      await engine.close();
+    }
   });
 });
