@@ -210,9 +210,13 @@ export class Executor {
     return task;
   }
 
-  /** The window an action lands in: under the point for pointer actions, the focused one for keys. */
-  private async windowFor(p: PlannedAction): Promise<WindowInfo | null> {
+  /**
+   * The window an action lands in: under the point for pointer actions, the focused one for keys.
+   * `fresh` reads the window system now (no reused window list).
+   */
+  private async windowFor(p: PlannedAction, fresh = false): Promise<WindowInfo | null> {
     const w = this.deps.platform.windows;
+    const opts = { fresh };
     switch (p.type) {
       case 'click':
       case 'move':
@@ -220,12 +224,12 @@ export class Executor {
       case 'press':
       case 'set_value':
       case 'focus':
-        return w.windowAt(p.point);
+        return w.windowAt(p.point, opts);
       case 'drag':
-        return w.windowAt(p.path[0]!);
+        return w.windowAt(p.path[0]!, opts);
       case 'type':
       case 'keypress':
-        return w.focused();
+        return w.focused(opts);
       default:
         return null;
     }
@@ -290,7 +294,7 @@ export class Executor {
   /** Re-check right before dispatch that the action still lands in the window it was decided on. */
   private async assertSameWindow(p: PlannedAction, decided: WindowInfo | null, i: number): Promise<void> {
     if (!this.deps.policy) return;
-    const now = await this.windowFor(p);
+    const now = await this.windowFor(p, true);
     if ((now?.id ?? null) !== (decided?.id ?? null)) {
       const name = (w: WindowInfo | null) => (w ? `${w.app ?? '?'} "${w.title ?? ''}" (${w.id})` : 'no window');
       throw new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): the target window changed from ${name(decided)} to ${name(now)} since the decision; nothing more was dispatched`);
@@ -311,7 +315,7 @@ export class Executor {
         const r = await this.dispatch(p, async () => {
           this.deps.halt?.assertRunning();
           await this.assertSameWindow(p, check.window, i);
-        });
+        }).finally(() => this.deps.platform.windows.invalidate?.());
         results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
         if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
       } catch (e) {

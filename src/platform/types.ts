@@ -203,14 +203,25 @@ export interface WindowInfo {
   bounds: Rect;
 }
 
+/** Options of a window read. */
+export interface WindowReadOptions {
+  /**
+   * Read the window system now. Backends may reuse a read for a short time (Linux: 150 ms, dropped by
+   * `invalidate`); the dispatch-time `TARGET_CHANGED` re-check always asks for a fresh one.
+   */
+  fresh?: boolean;
+}
+
 /** Top-level windows: Linux X11 (xwininfo/xprop/xdotool), macOS (CGWindowList through the helper). */
 export interface RawWindows {
   /** Visible top-level windows, top-most first. */
-  list(): Promise<WindowInfo[]>;
+  list(opts?: WindowReadOptions): Promise<WindowInfo[]>;
   /** The top-most visible window containing a point, or null (desktop). */
-  windowAt(p: Point): Promise<WindowInfo | null>;
+  windowAt(p: Point, opts?: WindowReadOptions): Promise<WindowInfo | null>;
   /** The window receiving keyboard input, or null. */
-  focused(): Promise<WindowInfo | null>;
+  focused(opts?: WindowReadOptions): Promise<WindowInfo | null>;
+  /** Drop any reused read (the executor calls it after every dispatched action). Absent = nothing is reused. */
+  invalidate?(): void;
   /** Whether the session's screen is locked (macOS `CGSessionCopyCurrentDictionary`); absent = never. */
   screenLocked?(): Promise<boolean>;
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { Point, RawWindows, WindowInfo } from '../types.js';
+import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
 import { DeskdError } from '../../errors.js';
 
 const run = promisify(execFile);
@@ -32,100 +32,247 @@ export async function processName(pid: number): Promise<string | null> {
   }
 }
 
-/** One line of `xwininfo -children`: `0x40000c "title": ("inst" "Class")  244x134+600+10  +600+10`. */
-const CHILD_LINE = /^\s*(0x[0-9a-f]+) (?:"((?:[^"\\]|\\.)*)"|\(has no name\)):\s*(?:\("([^"]*)" "([^"]*)"\))?\s*(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+([+-]-?\d+)([+-]-?\d+)/;
+/**
+ * One window line of `xwininfo -children` / `-tree`:
+ * `0x40000c "title": ("inst" "Class")  244x134+600+10  +600+10`. A window without WM_CLASS prints `()`,
+ * one without a name `(has no name)`; the last pair is the absolute position, printed `+X+Y` with a
+ * signed X and Y (`+-100+-100` for a window left of and above the screen).
+ */
+const WINDOW_LINE = /^(\s*)(0x[0-9a-f]+) (?:"((?:[^"\\]|\\.)*)"|\(has no name\)):\s*(?:\("([^"]*)" "([^"]*)"\)|\(\))?\s*(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+[+-](-?\d+)[+-](-?\d+)/;
+
+/** A window as one `xwininfo` line describes it; `bounds` in points (X11: pixels = points), absolute. */
+export interface XwininfoWindow {
+  /** Window id, lower-case hex with `0x` (as xwininfo prints it). */
+  id: string;
+  /** WM_NAME, or null when the window has none. */
+  title: string | null;
+  /** WM_CLASS instance name, or null without WM_CLASS. */
+  instance: string | null;
+  /** WM_CLASS class name, or null without WM_CLASS. */
+  wmClass: string | null;
+  bounds: Rect;
+}
+
+function parseLine(line: string): (XwininfoWindow & { indent: number }) | null {
+  const m = WINDOW_LINE.exec(line);
+  if (!m) return null;
+  return {
+    indent: m[1]!.length,
+    id: m[2]!,
+    title: m[3] ?? null,
+    instance: m[4] ?? null,
+    wmClass: m[5] ?? null,
+    bounds: { x: Number(m[8]), y: Number(m[9]), width: Number(m[6]), height: Number(m[7]) },
+  };
+}
 
 /**
  * Parse `xwininfo -root -children` (or `-id W -children`) into windows, in the order listed
  * (xwininfo lists the stacking order top-most first). Exported for tests.
  */
-export function parseXwininfoChildren(text: string): Array<{ id: string; title: string | null; wmClass: string | null; instance: string | null; bounds: { x: number; y: number; width: number; height: number } }> {
-  const out = [];
+export function parseXwininfoChildren(text: string): XwininfoWindow[] {
+  const out: XwininfoWindow[] = [];
   for (const line of text.split('\n')) {
-    const m = CHILD_LINE.exec(line);
-    if (!m) continue;
-    out.push({
-      id: m[1]!,
-      title: m[2] ?? null,
-      instance: m[3] ?? null,
-      wmClass: m[4] ?? null,
-      bounds: { x: Number(m[7]), y: Number(m[8]), width: Number(m[5]), height: Number(m[6]) },
-    });
+    const w = parseLine(line);
+    if (w) out.push({ id: w.id, title: w.title, instance: w.instance, wmClass: w.wmClass, bounds: w.bounds });
   }
   return out;
 }
 
+/** A top-level window of `xwininfo -root -tree` with every window below it, depth first. */
+export interface XwininfoTop extends XwininfoWindow {
+  descendants: XwininfoWindow[];
+}
+
 /**
- * X11 top-level windows through the x11-utils and xdotool command-line tools (xwininfo, xprop, xdotool):
- * stacking order, geometry, WM_CLASS, _NET_WM_PID, and the input focus (`XGetInputFocus`; with
- * `PointerRoot` focus, as under a bare Xvfb, the focused window is the one under the pointer).
+ * Parse `xwininfo -root -tree`: the root window id (`Window id: 0x.. (the root window)`), and the
+ * root's children (top-level windows) top-most first, each with its descendants in depth-first order
+ * (nesting is read from the indentation xwininfo prints, deeper = more indented). Exported for tests.
+ */
+export function parseXwininfoTree(text: string): { rootId: string | null; tops: XwininfoTop[] } {
+  const rootId = /Window id: (0x[0-9a-f]+) \(the root window\)/.exec(text)?.[1] ?? null;
+  const tops: XwininfoTop[] = [];
+  let topIndent = -1;
+  for (const line of text.split('\n')) {
+    const w = parseLine(line);
+    if (!w) continue;
+    const { indent, ...win } = w;
+    if (topIndent < 0 || indent <= topIndent) {
+      topIndent = indent;
+      tops.push({ ...win, descendants: [] });
+    } else {
+      tops[tops.length - 1]!.descendants.push(win);
+    }
+  }
+  return { rootId, tops };
+}
+
+/**
+ * Parse the output of `xdotool getmouselocation --shell search --onlyvisible --maxdepth 1 ''`: the
+ * pointer (`X=`/`Y=` lines, null when absent) and the ids of the viewable windows (decimal lines,
+ * returned as lower-case hex `0x..` to compare with xwininfo's). Exported for tests.
+ */
+export function parseXdotoolSearch(text: string): { pointer: Point | null; viewable: Set<string> } {
+  const viewable = new Set<string>();
+  let px: number | null = null;
+  let py: number | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (/^\d+$/.test(line)) viewable.add(`0x${Number(line).toString(16)}`);
+    else if (line.startsWith('X=')) px = Number(line.slice(2));
+    else if (line.startsWith('Y=')) py = Number(line.slice(2));
+  }
+  return { pointer: px !== null && py !== null && Number.isFinite(px) && Number.isFinite(py) ? { x: px, y: py } : null, viewable };
+}
+
+/** One read of the window system: the list, what it was built from, and when. */
+interface Snapshot {
+  windows: WindowInfo[];
+  tops: XwininfoTop[];
+  rootId: string | null;
+  pointer: Point | null;
+  at: number;
+}
+
+/** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
+const CACHE_MS = 150;
+
+/**
+ * X11 top-level windows through the x11-utils and xdotool command-line tools: stacking order,
+ * geometry, WM_CLASS, _NET_WM_PID, and the input focus (`XGetInputFocus`; with `PointerRoot` focus,
+ * as under a bare Xvfb, the focused window is the one under the pointer).
+ *
+ * One read is two processes run side by side: `xwininfo -root -tree` (every window with its name,
+ * WM_CLASS and absolute geometry, top-level windows top-most first; the client window below a
+ * reparenting window manager's frame is the first descendant with a WM_CLASS) and `xdotool
+ * getmouselocation --shell search --onlyvisible --maxdepth 1 ''` (the pointer, and the top-level
+ * windows whose map state is IsViewable; an empty pattern matches windows without a name too).
+ * `_NET_WM_PID` is read with `xprop` only for windows not seen before: EWMH has the client set it
+ * before mapping, so it is remembered per window id while the window exists, its WM_CLASS is the same
+ * and the process is alive (a window id reused by another client after one closed is read again).
+ * Before: one xwininfo per top-level window plus one xprop each (≈25–35 ms a call with 3 windows).
+ *
+ * Reads are reused for {@link CACHE_MS} ms and shared while in flight, unless `fresh` is asked for
+ * (the executor's dispatch-time re-check) or {@link invalidate} was called (after every dispatch).
  */
 export class X11Windows implements RawWindows {
-  async list(): Promise<WindowInfo[]> {
-    const tops = parseXwininfoChildren(await x('xwininfo', ['-root', '-children']));
-    const infos = await Promise.all(
+  private cached: Snapshot | null = null;
+  private inflight: Promise<Snapshot> | null = null;
+  /** Bumped by invalidate(): a read started before it is neither cached nor shared afterwards. */
+  private generation = 0;
+  /** _NET_WM_PID per client window id, with the WM_CLASS it was read for. */
+  private pids = new Map<string, { pid: number; key: string }>();
+
+  /**
+   * Visible top-level windows, top-most first (only IsViewable windows larger than 1x1).
+   * @param opts.fresh read the window system now instead of reusing a read of the last 150 ms.
+   * @throws DeskdError `INTERNAL` when xwininfo/xdotool are missing or fail (e.g. the X server is gone).
+   */
+  async list(opts?: WindowReadOptions): Promise<WindowInfo[]> {
+    return (await this.snapshot(opts?.fresh ?? false)).windows;
+  }
+
+  /** The top-most visible window containing a point (points), or null (desktop). Same caching as {@link list}. */
+  async windowAt(p: Point, opts?: WindowReadOptions): Promise<WindowInfo | null> {
+    return hit((await this.snapshot(opts?.fresh ?? false)).windows, p);
+  }
+
+  /**
+   * The window receiving keyboard input: the top-level window holding the X input focus (or one of
+   * its descendants: GTK focuses an inner window), or the window under the pointer when the focus is
+   * `PointerRoot`, `None` or the root window. The focus itself is always read now (`xdotool
+   * getwindowfocus -f`); the list follows the caching of {@link list}.
+   */
+  async focused(opts?: WindowReadOptions): Promise<WindowInfo | null> {
+    const [out, snap] = await Promise.all([x('xdotool', ['getwindowfocus', '-f']).catch(() => '1'), this.snapshot(opts?.fresh ?? false)]);
+    const id = Number(out.trim());
+    const hex = Number.isFinite(id) && id > 1 ? `0x${id.toString(16)}` : null;
+    if (!hex || hex === snap.rootId) {
+      // PointerRoot (1) or None (0), or the root after the focused window closed: keys go to the window under the pointer.
+      return snap.pointer ? hit(snap.windows, snap.pointer) : null;
+    }
+    const direct = snap.windows.find((w) => w.id === hex);
+    if (direct) return direct;
+    const top = snap.tops.find((t) => t.id === hex || t.descendants.some((d) => d.id === hex));
+    if (!top) return null;
+    return snap.windows.find((w) => w.id === top.id || top.descendants.some((d) => d.id === w.id)) ?? null;
+  }
+
+  /** Drop the reused read (called by the executor after every dispatched action: windows may have moved). */
+  invalidate(): void {
+    this.generation++;
+    this.cached = null;
+    this.inflight = null;
+  }
+
+  private snapshot(fresh: boolean): Promise<Snapshot> {
+    if (!fresh) {
+      if (this.cached && performance.now() - this.cached.at < CACHE_MS) return Promise.resolve(this.cached);
+      if (this.inflight) return this.inflight;
+    }
+    const gen = this.generation;
+    const p = this.read().then((s) => {
+      if (gen === this.generation) this.cached = s;
+      return s;
+    });
+    if (!fresh) {
+      this.inflight = p;
+      const clear = () => {
+        if (this.inflight === p) this.inflight = null;
+      };
+      p.then(clear, clear);
+    }
+    return p;
+  }
+
+  private async read(): Promise<Snapshot> {
+    const [treeText, searchText] = await Promise.all([
+      x('xwininfo', ['-root', '-tree']),
+      // xdotool exits 1 when nothing matches (the root always does, so this is unusual).
+      x('xdotool', ['getmouselocation', '--shell', 'search', '--onlyvisible', '--maxdepth', '1', '']).catch(() => ''),
+    ]);
+    const { rootId, tops } = parseXwininfoTree(treeText);
+    const { pointer, viewable } = parseXdotoolSearch(searchText);
+    const seen = new Set<string>();
+    const windows = await Promise.all(
       tops.map(async (t): Promise<WindowInfo | null> => {
-        if (t.bounds.width <= 1 || t.bounds.height <= 1) return null;
-        const detail = await x('xwininfo', ['-id', t.id]).catch(() => '');
-        if (!/Map State:\s+IsViewable/.test(detail)) return null;
+        if (t.bounds.width <= 1 || t.bounds.height <= 1 || !viewable.has(t.id)) return null;
         let { id, title, wmClass, instance } = t;
         if (!wmClass) {
-          // Under a reparenting window manager the top-level is a frame; the client is a child.
-          const kids = parseXwininfoChildren(await x('xwininfo', ['-id', t.id, '-children']).catch(() => ''));
-          const client = kids.find((k) => k.wmClass);
+          // Under a reparenting window manager the top-level is a frame; the client is below it.
+          const client = t.descendants.find((d) => d.wmClass);
           if (client) ({ id, wmClass, instance } = client), (title = client.title ?? title);
         }
-        const pid = await this.pid(id);
-        let app = instance ?? wmClass;
-        if (pid) app = (await processName(pid)) ?? app;
+        seen.add(id);
+        const key = `${instance ?? ''}\0${wmClass ?? ''}`;
+        let { pid, remembered } = await this.pidOf(id, key);
+        let name = pid ? await processName(pid) : null;
+        if (remembered && name === null) {
+          // The remembered process is gone: the id may belong to a new client now.
+          this.pids.delete(id);
+          ({ pid } = await this.pidOf(id, key));
+          name = pid ? await processName(pid) : null;
+        }
+        const app = name ?? instance ?? wmClass;
         return { id, app: app ?? null, pid, wmClass: wmClass ?? null, instance: instance ?? null, title, bounds: t.bounds };
       }),
     );
-    return infos.filter((w) => w !== null);
+    for (const id of this.pids.keys()) if (!seen.has(id)) this.pids.delete(id);
+    return { windows: windows.filter((w) => w !== null), tops, rootId, pointer, at: performance.now() };
   }
 
-  async windowAt(p: Point): Promise<WindowInfo | null> {
-    const ws = await this.list();
-    return ws.find((w) => p.x >= w.bounds.x && p.y >= w.bounds.y && p.x < w.bounds.x + w.bounds.width && p.y < w.bounds.y + w.bounds.height) ?? null;
-  }
-
-  async focused(): Promise<WindowInfo | null> {
-    const out = (await x('xdotool', ['getwindowfocus', '-f']).catch(() => '1')).trim();
-    const id = Number(out);
-    if (!Number.isFinite(id) || id <= 1) {
-      // PointerRoot (1) or None (0): keyboard input goes to the window under the pointer.
-      return this.windowUnderPointer();
-    }
-    const hex = `0x${id.toString(16)}`;
-    if (hex === (await this.rootId())) return this.windowUnderPointer();
-    const ws = await this.list();
-    return ws.find((w) => w.id === hex) ?? (await this.windowContaining(hex, ws));
-  }
-
-  /** With the focus on the root window (e.g. after the focused window closed), keys go to the window under the pointer. */
-  private async windowUnderPointer(): Promise<WindowInfo | null> {
-    const loc = await x('xdotool', ['getmouselocation', '--shell']);
-    return this.windowAt({ x: Number(/X=(-?\d+)/.exec(loc)?.[1]), y: Number(/Y=(-?\d+)/.exec(loc)?.[1]) });
-  }
-
-  private root: string | null = null;
-  private async rootId(): Promise<string> {
-    this.root ??= /Window id: (0x[0-9a-f]+)/.exec(await x('xwininfo', ['-root']))?.[1] ?? '';
-    return this.root;
-  }
-
-  /** The top-level window that has `hex` as a descendant (GTK focuses an inner window). */
-  private async windowContaining(hex: string, ws: WindowInfo[]): Promise<WindowInfo | null> {
-    for (const w of ws) {
-      const tree = await x('xwininfo', ['-id', w.id, '-tree']).catch(() => '');
-      if (tree.includes(hex)) return w;
-    }
-    return null;
-  }
-
-  private async pid(id: string): Promise<number | null> {
+  /** `_NET_WM_PID` of a window: remembered when found (windows without one are asked again next time). */
+  private async pidOf(id: string, key: string): Promise<{ pid: number | null; remembered: boolean }> {
+    const known = this.pids.get(id);
+    if (known && known.key === key) return { pid: known.pid, remembered: true };
     const out = await x('xprop', ['-id', id, '_NET_WM_PID']).catch(() => '');
     const m = /= (\d+)/.exec(out);
-    return m ? Number(m[1]) : null;
+    const pid = m ? Number(m[1]) : null;
+    if (pid) this.pids.set(id, { pid, key });
+    return { pid, remembered: false };
   }
+}
+
+function hit(windows: WindowInfo[], p: Point): WindowInfo | null {
+  return windows.find((w) => p.x >= w.bounds.x && p.y >= w.bounds.y && p.x < w.bounds.x + w.bounds.width && p.y < w.bounds.y + w.bounds.height) ?? null;
 }
