@@ -18,8 +18,9 @@ export interface CreatePlatformOptions {
 
 /**
  * Create the platform backend.
- * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, AT-SPI over
- *   D-Bus (dbus-next) for accessibility, xwininfo/xprop for windows.
+ * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, both run in
+ *   a supervised child process (`linux/x11Supervisor.ts`, started on first use with the `DISPLAY` of that
+ *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, xwininfo/xprop for windows.
  * - macos: nut-js input, the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
  * - fake: in-memory, for tests.
  * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
@@ -31,20 +32,32 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     return createFakePlatform();
   }
   if (kind === 'linux') {
-    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }] = await Promise.all([
+    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }, { X11Mouse }, { X11Supervisor }] = await Promise.all([
       import('./linux/nutCapture.js'),
       import('./linux/atspi.js'),
       import('./linux/x11Windows.js'),
       import('./linux/xdotoolKeyboard.js'),
+      import('./linux/x11Mouse.js'),
+      import('./linux/x11Supervisor.js'),
     ]);
+    // libnut (capture, mouse, key presses) runs in one supervised child process: an X server that goes away
+    // kills that worker, never the daemon (project issue 9).
+    const log = opts.logger;
+    const x11 = new X11Supervisor({
+      onEvent: (e) => {
+        if (e.type === 'exit' && !e.expected) log?.warn({ component: 'x11-worker', ...e }, 'X11 worker exited');
+        else if (e.type === 'unreachable') log?.warn({ component: 'x11-worker', ...e }, 'X display unreachable');
+        else if (e.type === 'ready') log?.info({ component: 'x11-worker', ...e }, 'X11 worker ready');
+      },
+    });
     const windows = new X11Windows();
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
     const accessibility = new AtspiAccessibility({ focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null });
     return {
       name: 'linux',
-      capture: new X11Capture(),
-      mouse: new NutMouse(),
-      keyboard: new X11Keyboard(),
+      capture: new X11Capture(x11),
+      mouse: new X11Mouse(x11),
+      keyboard: new X11Keyboard(x11),
       accessibility,
       windows,
       permissions: {
@@ -53,7 +66,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
         },
       },
       async close() {
-        await accessibility.close();
+        await Promise.all([accessibility.close(), x11.close()]);
       },
     };
   }

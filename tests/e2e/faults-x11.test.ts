@@ -56,13 +56,11 @@ async function stop(p: ChildProcess): Promise<void> {
 }
 
 describe('the X server goes away and comes back', () => {
-  // KNOWN BUG, reported to the lead: libnut (nut-js) holds one Xlib connection for the life of the process;
-  // when the X server goes away the next capture or pointer call kills the daemon with SIGSEGV (seen here:
-  // the fetch after the Xvfb kill fails, the child exits by signal). The fix is in src/platform/linux:
-  // run libnut in a child helper process restarted with backoff (as src/platform/macos/helperClient.ts does)
-  // and map a dead helper to CAPTURE_FAILED. `it.fails` keeps this check live: it turns red the day the
-  // daemon survives, and must then become a plain `it`.
-  it.fails('the daemon answers CAPTURE_FAILED while X is gone, stays up, and captures again once X is back', async () => {
+  // Project issue 9: libnut (nut-js) holds one Xlib connection for the life of its process and crashes it
+  // with SIGSEGV on the next call once the X server is gone. It runs in a supervised child process
+  // (src/platform/linux/x11Supervisor.ts): the worker dies, the request in flight answers CAPTURE_FAILED,
+  // the daemon stays up and the next request after X is back starts a new worker.
+  it('the daemon answers CAPTURE_FAILED while X is gone, stays up, and captures again once X is back', async () => {
     const n = freeDisplay();
     let x = await startXvfb(n);
     dir = await mkdtemp(join(tmpdir(), 'deskd-faults-x11-'));

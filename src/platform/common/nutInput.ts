@@ -3,8 +3,9 @@ import type { MouseButton, Point, RawKeyboard, RawMouse } from '../types.js';
 import { DeskdError } from '../../errors.js';
 
 /**
- * Mouse and keyboard through `@nut-tree-fork/nut-js` (libnut: XTest on X11, CGEvent on macOS).
- * Shared by the Linux and macOS backends; only backends import this file.
+ * Mouse and keyboard through `@nut-tree-fork/nut-js` (libnut, CGEvent) in this process: the macOS backend.
+ * The Linux backend runs libnut in a child process instead (`../linux/x11Supervisor.ts`) and uses only
+ * the pure key-name mapping from here. Only backends import this file.
  *
  * nut-js is loaded lazily, on first use, so that a process can first point `DISPLAY` at a virtual
  * display (libnut opens the X display when it is first used).
@@ -25,8 +26,12 @@ async function nut(): Promise<Nut> {
   return nutPromise;
 }
 
-/** Canonical deskd key name → nut-js `Key` enum member name. `metaKey` differs per OS. */
-function nutKeyName(key: string, metaKey: 'LeftSuper' | 'LeftCmd'): string {
+/**
+ * Canonical deskd key name → nut-js `Key` enum member name (`ctrl` → `LeftControl`, `a` → `A`). `metaKey`
+ * differs per OS. Pure (does not load nut-js); the Linux backend sends these names to its X11 worker.
+ * @throws DeskdError `UNKNOWN_KEY`.
+ */
+export function nutKeyName(key: string, metaKey: 'LeftSuper' | 'LeftCmd'): string {
   const fixed: Record<string, string> = {
     ctrl: 'LeftControl', shift: 'LeftShift', alt: 'LeftAlt', meta: metaKey,
     enter: 'Enter', tab: 'Tab', escape: 'Escape', backspace: 'Backspace', delete: 'Delete', space: 'Space',
@@ -115,9 +120,4 @@ export class NutKeyboard implements RawKeyboard {
     const m = await nut();
     await m.keyboard.type(text);
   }
-}
-
-/** Load nut-js's `screen` (used by the Linux capture). */
-export async function nutScreen(): Promise<Nut['screen']> {
-  return (await nut()).screen;
 }

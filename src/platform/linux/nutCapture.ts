@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DeskdError } from '../../errors.js';
 import type { DisplayInfo, RawCapture, RawImage, Rect } from '../types.js';
-import { nutScreen } from '../common/nutInput.js';
-import { bgraToRgba } from '../common/bgra.js';
+import type { X11Supervisor } from './x11Supervisor.js';
 
 const run = promisify(execFile);
 
@@ -23,16 +22,20 @@ export function parseXrandrMonitors(text: string): DisplayInfo[] {
 }
 
 /**
- * X11 capture through nut-js (libnut: XGetImage of the root window). X11 has no backing scale, so
+ * X11 capture through nut-js (libnut: XGetImage of the root window), run in the X11 worker process by
+ * `x11Supervisor.ts` (libnut crashes its process when the X server goes away). X11 has no backing scale, so
  * image pixels are logical points (scale 1). Displays come from `xrandr --listmonitors` when it lists
  * monitors, else the whole root window is display 0.
+ * Errors: `CAPTURE_FAILED` (X display unreachable — the message names it —, worker crashed or timed out),
+ * `DISPLAY_NOT_FOUND`.
  */
 export class X11Capture implements RawCapture {
   private cached: { at: number; displays: DisplayInfo[] } | null = null;
 
+  constructor(private readonly x11: X11Supervisor) {}
+
   async displays(): Promise<DisplayInfo[]> {
     if (this.cached && Date.now() - this.cached.at < 2000) return this.cached.displays;
-    const screen = await nutScreen();
     let displays: DisplayInfo[] = [];
     try {
       const { stdout } = await run('xrandr', ['--listmonitors'], { timeout: 2000 });
@@ -41,11 +44,8 @@ export class X11Capture implements RawCapture {
       // xrandr missing or RandR unsupported: fall back to the root window.
     }
     if (displays.length === 0) {
-      try {
-        displays = [{ id: 0, x: 0, y: 0, width: await screen.width(), height: await screen.height(), scaleFactor: 1, primary: true }];
-      } catch (e) {
-        throw new DeskdError('CAPTURE_FAILED', `Cannot open the X display ${process.env.DISPLAY ?? '(DISPLAY unset)'}: ${(e as Error).message}`);
-      }
+      const size = await this.x11.request('screenSize', {});
+      displays = [{ id: 0, x: 0, y: 0, width: size.width, height: size.height, scaleFactor: 1, primary: true }];
     }
     this.cached = { at: Date.now(), displays };
     return displays;
@@ -56,13 +56,8 @@ export class X11Capture implements RawCapture {
     const d = displays.find((x) => x.id === displayId);
     if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', `No display with id ${displayId}`);
     const r = region ?? { x: d.x, y: d.y, width: d.width, height: d.height };
-    const screen = await nutScreen();
-    const { Region } = await import('@nut-tree-fork/nut-js');
-    try {
-      const img = await screen.grabRegion(new Region(Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)));
-      return { data: bgraToRgba(img.data, img.width, img.height, img.byteWidth), width: img.width, height: img.height, channels: 4, scale: 1, origin: { x: Math.round(r.x), y: Math.round(r.y) } };
-    } catch (e) {
-      throw new DeskdError('CAPTURE_FAILED', `X11 capture failed: ${(e as Error).message}`);
-    }
+    const origin = { x: Math.round(r.x), y: Math.round(r.y) };
+    const img = await this.x11.request('grab', { ...origin, width: Math.round(r.width), height: Math.round(r.height) });
+    return { data: img.data, width: img.width, height: img.height, channels: 4, scale: 1, origin };
   }
 }

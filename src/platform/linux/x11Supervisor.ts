@@ -1,0 +1,451 @@
+/**
+ * Parent side of the X11 worker (`x11InputWorker.ts`): every libnut call of the Linux backend (capture,
+ * mouse, key presses) runs in that child process, so an X server that goes away kills the worker, never the
+ * daemon. Modelled on the macOS helper client (`../macos/helperClient.ts`): lazy start, a hello with a
+ * protocol version, requests correlated by id with per-request timeouts, restart with exponential backoff
+ * after a crash.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DeskdError, type ErrorCode } from '../../errors.js';
+import { X11_WORKER_PROTOCOL, type X11OpName, type X11Ops, type X11WorkerMessage } from './x11InputWorker.js';
+
+/** Events reported to {@link X11SupervisorOptions.onEvent} (for logs and tests). */
+export type X11SupervisorEvent =
+  | { type: 'spawn'; attempt: number; display: string | null }
+  | { type: 'ready'; pid: number; display: string | null }
+  | { type: 'exit'; code: number | null; signal: string | null; expected: boolean; inFlight: number }
+  | { type: 'backoff'; delayMs: number; failures: number }
+  | { type: 'unreachable'; display: string | null; reason: string };
+
+/** Options of {@link X11Supervisor}. */
+export interface X11SupervisorOptions {
+  /** Timeout of one capture request (`screenSize`, `grab`), ms, including a worker start. Default 10 000. */
+  captureTimeoutMs?: number;
+  /** Timeout of one input request, ms, including a worker start. Default 5 000. */
+  inputTimeoutMs?: number;
+  /** Worker start (fork until hello), ms. Default 10 000. */
+  handshakeTimeoutMs?: number;
+  /** Restart delays after consecutive crashes: `initialMs * factor^(n-1)`, capped at `maxMs`. Defaults 250, 2, 5 000. */
+  backoff?: { initialMs?: number; factor?: number; maxMs?: number };
+  /** The worker's environment, read at each start. Default: this process's environment then (`DISPLAY` included). */
+  env?: () => NodeJS.ProcessEnv;
+  /** Compiled worker module to fork. Default: `x11InputWorker.js` beside this module (see {@link resolveWorkerModule}). */
+  workerPath?: string;
+  onEvent?: (e: X11SupervisorEvent) => void;
+}
+
+/** Worker starts, crashes and consecutive failures. */
+export interface X11SupervisorStats {
+  spawns: number;
+  crashes: number;
+  /** Consecutive crashes since the last answer (drives the backoff). */
+  failures: number;
+}
+
+const CAPTURE_OPS: ReadonlySet<X11OpName> = new Set(['screenSize', 'grab']);
+
+/** The error code a failed operation maps to: capture → `CAPTURE_FAILED`, input → `ACTION_FAILED`. */
+export function x11OpErrorCode(op: X11OpName): ErrorCode {
+  return CAPTURE_OPS.has(op) ? 'CAPTURE_FAILED' : 'ACTION_FAILED';
+}
+
+/**
+ * The unix socket of a local X display name (`:N`, `:N.S`, `unix:N`), or null for a remote/TCP display
+ * (`host:N`), which cannot be probed cheaply. Exported for tests.
+ */
+export function x11SocketPath(display: string): string | null {
+  const m = /^(?:unix)?:(\d+)(?:\.\d+)?$/.exec(display.trim());
+  return m ? `/tmp/.X11-unix/X${m[1]}` : null;
+}
+
+function connectOnce(path: string, timeoutMs: number): Promise<string | null> {
+  return new Promise((res) => {
+    const s = createConnection({ path });
+    const t = setTimeout(() => {
+      s.destroy();
+      res(`no answer within ${timeoutMs} ms`);
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.destroy();
+      res(null);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      res(e.code ?? e.message);
+    });
+  });
+}
+
+/**
+ * Whether an X server listens for `display`: connects to its unix socket (the file under /tmp/.X11-unix,
+ * then the Linux abstract socket of the same name) and hangs up without speaking X.
+ * @returns null when reachable (or remote, not probed), else why not (a sentence naming the display).
+ */
+export async function probeX11Display(display: string | undefined | null, timeoutMs = 1000): Promise<string | null> {
+  if (!display) return 'DISPLAY is not set';
+  const path = x11SocketPath(display);
+  if (!path) return null;
+  const fsErr = await connectOnce(path, timeoutMs);
+  if (fsErr === null) return null;
+  const absErr = await connectOnce(`\0${path}`, timeoutMs);
+  if (absErr === null) return null;
+  return `no X server answers on display ${display} (${path}: ${fsErr})`;
+}
+
+let devWorker: Promise<string> | null = null;
+
+/**
+ * The module to fork: `x11InputWorker.js` beside this file when running compiled (`dist/`). When running
+ * from TypeScript sources (vitest), the worker and its relative imports are transpiled once with
+ * `typescript` into a directory under the OS temp dir keyed by their content, and that copy is used.
+ * @throws DeskdError `INTERNAL` when neither is possible.
+ */
+export async function resolveWorkerModule(): Promise<string> {
+  const here = fileURLToPath(import.meta.url);
+  const compiled = join(dirname(here), 'x11InputWorker.js');
+  if (here.endsWith('.js') && existsSync(compiled)) return compiled;
+  devWorker ??= transpileWorker(join(dirname(here), 'x11InputWorker.ts')).catch((e: Error) => {
+    devWorker = null;
+    throw new DeskdError('INTERNAL', `Cannot prepare the X11 worker from sources (${e.message}); build with npm run build`);
+  });
+  return devWorker;
+}
+
+async function transpileWorker(entry: string): Promise<string> {
+  const ts = (await import('typescript')).default;
+  const root = resolve(dirname(entry), '../..');
+  const outputs = new Map<string, string>();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    const rel = relative(root, file);
+    if (rel.startsWith('..')) throw new Error(`${file} is outside ${root}`);
+    const out = rel.replace(/\.ts$/, '.js');
+    if (outputs.has(out)) continue;
+    const { outputText } = ts.transpileModule(await readFile(file, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      fileName: file,
+    });
+    outputs.set(out, outputText);
+    // Type-only imports are gone from the output: what is left is loaded at run time.
+    for (const m of outputText.matchAll(/\bfrom\s+['"](\.{1,2}\/[^'"]+)\.js['"]/g)) queue.push(resolve(dirname(file), `${m[1]}.ts`));
+  }
+  const hash = createHash('sha256');
+  for (const [k, v] of [...outputs].sort()) hash.update(`${k}\0${v}\0`);
+  const dir = join(tmpdir(), `deskd-x11-worker-${hash.digest('hex').slice(0, 16)}`);
+  const main = join(dir, relative(root, entry).replace(/\.ts$/, '.js'));
+  if (existsSync(main)) return main;
+  const staging = `${dir}.${process.pid}.${Date.now()}`;
+  await mkdir(staging, { recursive: true });
+  await writeFile(join(staging, 'package.json'), '{"type":"module"}\n');
+  for (const [k, v] of outputs) {
+    await mkdir(dirname(join(staging, k)), { recursive: true });
+    await writeFile(join(staging, k), v);
+  }
+  try {
+    await rename(staging, dir);
+  } catch {
+    // Another process published the same content first.
+    await rm(staging, { recursive: true, force: true });
+  }
+  return main;
+}
+
+interface Pending {
+  id: number;
+  op: X11OpName;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Running {
+  proc: ChildProcess;
+  display: string | null;
+  ready: boolean;
+  pending: Map<number, Pending>;
+  stderrTail: string[];
+  exited: boolean;
+  killedFor: 'close' | 'timeout' | 'handshake' | 'display-changed' | null;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Supervises the X11 worker: starts it on first use with this process's `DISPLAY` (after checking that an
+ * X server listens there), sends requests, and restarts it after a crash with exponential backoff. A new
+ * worker is also started when `DISPLAY` changed since the last one started.
+ *
+ * Errors thrown by {@link request} use the operation's code ({@link x11OpErrorCode}): `CAPTURE_FAILED` for
+ * capture, `ACTION_FAILED` for input — when the X display is unreachable (the message names it), when the
+ * worker crashes with the request in flight, when it does not answer in time (it is then killed), or when
+ * libnut reports an error; `UNKNOWN_KEY` when nut-js has no such key.
+ */
+export class X11Supervisor {
+  private readonly opts: X11SupervisorOptions;
+  private running: Running | null = null;
+  private starting: Promise<Running> | null = null;
+  private nextId = 1;
+  private nextStartAt = 0;
+  private lastFailure = '';
+  private closed = false;
+  private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0 };
+
+  constructor(opts: X11SupervisorOptions = {}) {
+    this.opts = opts;
+  }
+
+  /** Spawn/crash counters. */
+  get stats(): X11SupervisorStats {
+    return { ...this.counters };
+  }
+
+  /** The running worker's pid, or null. */
+  get workerPid(): number | null {
+    return this.running && !this.running.exited ? (this.running.proc.pid ?? null) : null;
+  }
+
+  /**
+   * Run one operation in the worker (starting it if needed) and return its result.
+   * @param timeoutMs overall deadline, ms; default per kind (capture 10 s, input 5 s).
+   * @throws DeskdError `CAPTURE_FAILED` / `ACTION_FAILED` (see the class), `UNKNOWN_KEY`.
+   */
+  async request<O extends X11OpName>(op: O, args: X11Ops[O]['args'], timeoutMs?: number): Promise<X11Ops[O]['result']> {
+    const code = x11OpErrorCode(op);
+    const workerPath = await this.workerModule(code);
+    const ms = timeoutMs ?? (CAPTURE_OPS.has(op) ? (this.opts.captureTimeoutMs ?? 10_000) : (this.opts.inputTimeoutMs ?? 5_000));
+    const deadline = Date.now() + ms;
+    const r = await this.ensureRunning(workerPath, deadline, code);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new DeskdError(code, `The X11 worker did not start within ${ms} ms ('${op}' not sent)`);
+    return (await this.send(r, op, args, remaining)) as X11Ops[O]['result'];
+  }
+
+  /** Stop the worker (disconnects it, SIGKILL after 1 s). Requests in flight fail; later requests fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const r = this.running ?? (this.starting ? await this.starting.catch(() => null) : null);
+    if (r) await this.stop(r, 'close');
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  private async workerModule(code: ErrorCode): Promise<string> {
+    if (this.opts.workerPath) return this.opts.workerPath;
+    try {
+      return await resolveWorkerModule();
+    } catch (e) {
+      throw new DeskdError(code, (e as Error).message);
+    }
+  }
+
+  private async stop(r: Running, why: NonNullable<Running['killedFor']>): Promise<void> {
+    if (r.exited) return;
+    r.killedFor = why;
+    const exited = new Promise<void>((res) => r.proc.once('exit', () => res()));
+    if (r.proc.connected) r.proc.disconnect();
+    const t = setTimeout(() => r.proc.kill('SIGKILL'), 1000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  private backoffDelay(failures: number): number {
+    const b = this.opts.backoff ?? {};
+    return Math.min(b.maxMs ?? 5000, (b.initialMs ?? 250) * (b.factor ?? 2) ** Math.max(0, failures - 1));
+  }
+
+  private noteFailure(what: string): void {
+    this.counters.crashes++;
+    this.counters.failures++;
+    const delay = this.backoffDelay(this.counters.failures);
+    this.nextStartAt = Date.now() + delay;
+    this.lastFailure = what;
+    this.opts.onEvent?.({ type: 'backoff', delayMs: delay, failures: this.counters.failures });
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return this.opts.env ? this.opts.env() : process.env;
+  }
+
+  private async ensureRunning(workerPath: string, deadline: number, code: ErrorCode): Promise<Running> {
+    if (this.closed) throw new DeskdError(code, 'The X11 worker is closed');
+    const display = this.env().DISPLAY ?? null;
+    if (this.running && !this.running.exited) {
+      if (this.running.display === display) return this.running;
+      // DISPLAY changed (a virtual display was started): the worker's libnut is bound to the old one.
+      await this.stop(this.running, 'display-changed');
+    }
+    this.starting ??= this.startProcess(workerPath, deadline).finally(() => {
+      this.starting = null;
+    });
+    try {
+      return await this.starting;
+    } catch (e) {
+      throw e instanceof DeskdError && e.code !== code ? new DeskdError(code, e.message) : e;
+    }
+  }
+
+  private async startProcess(workerPath: string, deadline: number): Promise<Running> {
+    const env: NodeJS.ProcessEnv = { ...this.env(), DESKD_X11_WORKER: '1' };
+    const display = env.DISPLAY ?? null;
+    // libnut dereferences a failed XOpenDisplay: never start a worker that would only crash.
+    const unreachable = await probeX11Display(display);
+    if (unreachable) {
+      this.opts.onEvent?.({ type: 'unreachable', display, reason: unreachable });
+      throw new DeskdError('CAPTURE_FAILED', `Cannot reach the X display: ${unreachable}`);
+    }
+    const wait = this.nextStartAt - Date.now();
+    if (wait > 0) {
+      if (Date.now() + wait > deadline) {
+        throw new DeskdError(
+          'CAPTURE_FAILED',
+          `The X11 worker on display ${display} failed ${this.counters.failures} time(s) in a row (last: ${this.lastFailure}); next restart in ${wait} ms`,
+        );
+      }
+      await sleep(wait);
+    }
+    if (this.closed) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker is closed');
+
+    this.counters.spawns++;
+    this.opts.onEvent?.({ type: 'spawn', attempt: this.counters.spawns, display });
+    const nutPath = createRequire(import.meta.url).resolve('@nut-tree-fork/nut-js');
+    let proc: ChildProcess;
+    try {
+      proc = fork(workerPath, [nutPath], { serialization: 'advanced', env, execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    } catch (e) {
+      this.noteFailure(`fork failed: ${(e as Error).message}`);
+      throw new DeskdError('CAPTURE_FAILED', `Cannot start the X11 worker ${workerPath}: ${(e as Error).message}`);
+    }
+    const r: Running = { proc, display, ready: false, pending: new Map(), stderrTail: [], exited: false, killedFor: null };
+    this.running = r;
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (d: string) => {
+      for (const l of d.split('\n')) if (l.trim()) r.stderrTail.push(l.trim());
+      while (r.stderrTail.length > 10) r.stderrTail.shift();
+    });
+
+    const handshakeMs = Math.min(this.opts.handshakeTimeoutMs ?? 10_000, Math.max(1, deadline - Date.now()));
+    await new Promise<void>((res, rej) => {
+      const fail = (msg: string, kill: boolean) => {
+        clearTimeout(timer);
+        if (kill && !r.exited) {
+          r.killedFor = 'handshake';
+          proc.kill('SIGKILL');
+        }
+        rej(new DeskdError('CAPTURE_FAILED', msg));
+      };
+      const timer = setTimeout(() => fail(`The X11 worker did not say hello within ${handshakeMs} ms`, true), handshakeMs);
+      proc.on('error', (e) => fail(`Cannot start the X11 worker ${workerPath}: ${e.message}`, false));
+      proc.once('exit', (c, s) => fail(`The X11 worker exited before its hello (code ${c}, signal ${s})${this.tail(r)}`, false));
+      proc.on('message', (raw: unknown) => {
+        const msg = raw as X11WorkerMessage;
+        if (r.ready) return this.onMessage(r, msg);
+        if (msg.type !== 'hello') return fail(`The X11 worker's first message is not a hello`, true);
+        if (msg.protocol !== X11_WORKER_PROTOCOL) return fail(`The X11 worker ${workerPath} speaks protocol ${msg.protocol}, this deskd ${X11_WORKER_PROTOCOL}: rebuild (npm run build)`, true);
+        r.ready = true;
+        clearTimeout(timer);
+        res();
+      });
+    }).catch((e: Error) => {
+      if (this.running === r) this.running = null;
+      this.noteFailure(e.message);
+      throw e;
+    });
+    proc.on('exit', (c, s) => void this.onExit(r, c, s));
+    this.idle(r);
+    this.opts.onEvent?.({ type: 'ready', pid: proc.pid ?? -1, display });
+    return r;
+  }
+
+  private tail(r: Running): string {
+    return r.stderrTail.length ? `; stderr: ${r.stderrTail.join(' | ')}` : '';
+  }
+
+  /** An idle worker must not keep this process alive; a busy one must. */
+  private idle(r: Running): void {
+    const busy = r.pending.size > 0;
+    if (busy) {
+      r.proc.ref();
+      r.proc.channel?.ref();
+    } else {
+      r.proc.unref();
+      r.proc.channel?.unref();
+    }
+  }
+
+  private onMessage(r: Running, msg: X11WorkerMessage): void {
+    if (msg.type !== 'result') return;
+    const p = r.pending.get(msg.id);
+    if (!p) return;
+    r.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    this.counters.failures = 0;
+    this.idle(r);
+    if (msg.ok) return p.resolve(msg.result);
+    const code: ErrorCode = msg.error.code === 'UNKNOWN_KEY' ? 'UNKNOWN_KEY' : x11OpErrorCode(p.op);
+    p.reject(new DeskdError(code, `X11 '${p.op}' failed on display ${r.display}: ${msg.error.message}`));
+  }
+
+  private send(r: Running, op: X11OpName, args: unknown, timeoutMs: number): Promise<unknown> {
+    const id = this.nextId++;
+    const code = x11OpErrorCode(op);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        r.pending.delete(id);
+        reject(new DeskdError(code, `The X11 worker did not answer '${op}' within ${timeoutMs} ms on display ${r.display} (is the X server stopped?); it is restarted`));
+        // Requests are served in order: one stuck libnut call blocks all. Kill it; the next request restarts it.
+        if (!r.exited) {
+          r.killedFor = 'timeout';
+          r.proc.kill('SIGKILL');
+        }
+      }, timeoutMs);
+      r.pending.set(id, { id, op, resolve, reject, timer });
+      this.idle(r);
+      r.proc.send({ id, op, args }, (err) => {
+        if (!err) return;
+        const p = r.pending.get(id);
+        if (!p) return;
+        r.pending.delete(id);
+        clearTimeout(timer);
+        this.idle(r);
+        reject(new DeskdError(code, `Cannot send '${op}' to the X11 worker: ${err.message}`));
+      });
+    });
+  }
+
+  private async onExit(r: Running, code: number | null, signal: string | null): Promise<void> {
+    if (r.exited) return;
+    r.exited = true;
+    if (this.running === r) this.running = null;
+    const expected = r.killedFor === 'close' || r.killedFor === 'display-changed';
+    const inFlight = [...r.pending.values()];
+    this.opts.onEvent?.({ type: 'exit', code, signal, expected, inFlight: inFlight.length });
+    if (!expected) this.noteFailure(`exit code ${code}, signal ${signal}`);
+    if (inFlight.length === 0) return;
+    let why: string;
+    if (r.killedFor === 'close') why = 'the X11 worker was closed';
+    else if (r.killedFor === 'display-changed') why = `DISPLAY changed from ${r.display}`;
+    else if (r.killedFor === 'timeout') why = 'the X11 worker was killed after a request timed out';
+    else {
+      // Most crashes are libnut meeting a dead X connection: say so when the display is gone.
+      const unreachable = await probeX11Display(r.display);
+      why = unreachable
+        ? `the X display went away (${unreachable}); the X11 worker died with it (code ${code}, signal ${signal})`
+        : `the X11 worker crashed (code ${code}, signal ${signal}) on display ${r.display}${this.tail(r)}`;
+    }
+    for (const p of inFlight) {
+      clearTimeout(p.timer);
+      p.reject(new DeskdError(x11OpErrorCode(p.op), `X11 '${p.op}' failed: ${why}`));
+    }
+    r.pending.clear();
+  }
+}
