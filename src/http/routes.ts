@@ -38,7 +38,9 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       } catch (e) {
         warnings.push(`displays: ${(e as Error).message}`);
       }
-      return { status: 'ok' as const, version: deps.version, platform: deps.platform.name, displays, warnings };
+      const ax = deps.platform.accessibility.status?.();
+      const degradedReasons = ax?.degraded ? [`accessibility: ${ax.reason ?? 'degraded'}`] : [];
+      return { status: 'ok' as const, version: deps.version, platform: deps.platform.name, displays, warnings, degraded: degradedReasons.length > 0, degradedReasons };
     },
   );
 

@@ -41,6 +41,9 @@ export const HealthSchema = z.object({
   platform: z.enum(['linux', 'macos', 'fake']),
   displays: z.array(DisplaySchema),
   warnings: z.array(z.string()),
+  /** True when a part works in a reduced way (e.g. the accessibility bus was lost); reasons in `degradedReasons`. */
+  degraded: z.boolean().describe('True when a part works in a reduced way (e.g. the accessibility bus was lost)'),
+  degradedReasons: z.array(z.string()).describe('One sentence per degraded part'),
 });
 
 /** `GET /v1/screenshot` query. */

@@ -348,12 +348,15 @@ export class Observer {
         return { roots: maskTree(snap.roots, mask), truncated: snap.truncated, focused, ms: performance.now() - ta, cached };
       } catch (e) {
         warnings.push(`accessibility: ${(e as Error).message}`);
-        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta, cached: false };
+        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta, cached: false, failed: true };
       }
     })();
     const encodeTask = image && shot !== 'none' ? encodeImage(image, shot) : Promise.resolve(undefined);
 
     const [ocr, ax, screenshot] = await Promise.all([ocrTask, axTask, encodeTask]);
+    // A lost AT-SPI bus is replaced by an empty one: the tree reads fine but misses applications.
+    const axStatus = wantAx && !('failed' in ax) ? this.platform.accessibility.status?.() : undefined;
+    if (axStatus?.degraded) warnings.push(`accessibility degraded: ${axStatus.reason ?? 'unknown reason'}`);
     // Masked pixels are black already; drop anything OCR still made of them.
     const words = ocr.words.filter((w) => !isMasked(w.bounds, mask.regions));
     const lines = ocr.lines.filter((l) => !isMasked(l.bounds, mask.regions));

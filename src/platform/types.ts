@@ -155,8 +155,21 @@ export interface AXSnapshot {
   nodeCount: number;
 }
 
+/** Whether an accessibility backend is working as it should (see {@link RawAccessibility.status}). */
+export interface AccessibilityStatus {
+  /** True when trees may be missing applications: the bus connection was lost or cannot be made. */
+  degraded: boolean;
+  /** What went wrong, one sentence, when degraded. */
+  reason?: string;
+}
+
 /** Accessibility tree access. Linux: AT-SPI over D-Bus (dbus-next). macOS: AXUIElement via the native helper. */
 export interface RawAccessibility {
+  /**
+   * Whether the backend is degraded (Linux: the AT-SPI bus connection was lost; a bus D-Bus starts anew
+   * does not hold the applications started before). Reads state only, never calls the bus. Absent = never degraded.
+   */
+  status?(): AccessibilityStatus;
   /**
    * Snapshot the tree. `scope: 'focused'` reads the application owning the active window (falling back to all);
    * `scope: 'all'` reads every application on the bus.

@@ -130,13 +130,15 @@ describe('the AT-SPI bus dies', () => {
     expect((await api('POST', '/v1/actions', { type: 'move', x: 6, y: 6 })).status).toBe(200);
   });
 
-  // KNOWN GAP, reported to the lead: after the bus died, observe answers an empty tree with no warning and
-  // health says nothing (D-Bus activation silently starts a new, empty accessibility bus). The fix belongs
-  // in src/platform/linux/atspi.ts (remember that the connection was lost and report it, e.g. a
-  // `degraded` reason the observer turns into a warning) and in the health route. `it.fails` keeps the
-  // check live: it turns red once the warning exists, and must then become a plain `it`.
-  it.fails('observe warns that accessibility is degraded after the bus died', async () => {
+  // D-Bus activation silently starts a new, empty accessibility bus after the old one died: the tree reads
+  // fine but without the applications registered with the old bus. The backend remembers the lost
+  // connection (AtspiAccessibility.status), the observer warns and health reports it as degraded.
+  it('observe warns that accessibility is degraded after the bus died, and health reports degraded', async () => {
     const o = afterDeath ?? (await api<Obs>('POST', '/v1/observe', { ocr: false }));
-    expect(o.json.warnings.some((w) => /accessibility/i.test(w)), JSON.stringify(o.json.warnings)).toBe(true);
+    expect(o.json.warnings.some((w) => /^accessibility degraded: .*lost/.test(w)), JSON.stringify(o.json.warnings)).toBe(true);
+    const h = await api<{ degraded: boolean; degradedReasons: string[] }>('GET', '/v1/health');
+    expect(h.status).toBe(200);
+    expect(h.json.degraded).toBe(true);
+    expect(h.json.degradedReasons.some((r) => /^accessibility: .*lost/.test(r)), JSON.stringify(h.json.degradedReasons)).toBe(true);
   });
 });

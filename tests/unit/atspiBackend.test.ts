@@ -315,3 +315,23 @@ describe('AtspiAccessibility over a fake bus', () => {
     expect(byName(snap.roots, 'Go')!.actions).toEqual(['press', 'showContextMenu']);
   });
 });
+
+describe('AtspiAccessibility.status', () => {
+  it('is not degraded while the bus answers', async () => {
+    const ax = new AtspiAccessibility({ transport: fakeBus(twoApps()).transport });
+    expect(ax.status()).toEqual({ degraded: false });
+    await ax.snapshot({ scope: 'all', budget: FULL });
+    expect(ax.status()).toEqual({ degraded: false });
+    await ax.close();
+  });
+
+  it('is degraded, with the reason, while the accessibility bus cannot be reached, and not after close', async () => {
+    const ax = new AtspiAccessibility({ a11yBusAddress: 'unix:path=/nonexistent/deskd-test-bus', callTimeoutMs: 200 });
+    await expect(ax.snapshot({ scope: 'all', budget: FULL })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+    const s = ax.status();
+    expect(s.degraded).toBe(true);
+    expect(s.reason).toMatch(/^the accessibility bus cannot be reached: .*\/nonexistent\/deskd-test-bus/);
+    await ax.close();
+    expect(ax.status()).toEqual({ degraded: false });
+  });
+});

@@ -14,7 +14,7 @@
  */
 import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../errors.js';
-import type { AXBudget, AXSnapshot, FocusInfo, RawAccessibility, RawAXNode, Rect } from '../types.js';
+import type { AccessibilityStatus, AXBudget, AXSnapshot, FocusInfo, RawAccessibility, RawAXNode, Rect } from '../types.js';
 import { decodeAtspiStateBits, isPasswordRole, mapAtspiRole, normaliseAtspiStates, type AtspiState } from './atspiRoles.js';
 
 type MessageBus = dbus.MessageBus;
@@ -186,6 +186,12 @@ export class AtspiAccessibility implements RawAccessibility {
   private readonly changeListeners = new Set<(e: AtspiChange) => void>();
   /** The bus whose object-change signals are subscribed to. */
   private eventsBus: MessageBus | null = null;
+  /** The last connection loss not yet recovered from (see {@link status}). */
+  private lost: { at: number; reason: string; appsBefore: number } | null = null;
+  /** Why the last connection attempt failed, while no connection could be made since. */
+  private connectFailure: string | null = null;
+  /** Applications the registry listed on the last read of a healthy connection. */
+  private lastAppCount = 0;
 
   constructor(opts: AtspiOptions = {}) {
     this.opts = opts;
@@ -249,6 +255,8 @@ export class AtspiAccessibility implements RawAccessibility {
       this.opts.logger?.warn({ err: e?.message }, 'AT-SPI bus connection lost');
       this.current = null;
       this.bus = null;
+      // Remembered until a new connection lists as many applications again (see status()).
+      this.lost ??= { at: Date.now(), reason: e?.message || 'the connection closed', appsBefore: this.lastAppCount };
     };
     this.current = bus;
     bus.removeAllListeners('error');
@@ -324,9 +332,15 @@ export class AtspiAccessibility implements RawAccessibility {
     if (!this.bus) {
       const p = this.connect();
       this.bus = p;
-      p.catch(() => {
-        if (this.bus === p) this.bus = null;
-      });
+      p.then(
+        () => {
+          this.connectFailure = null;
+        },
+        (e: unknown) => {
+          if (this.bus === p) this.bus = null;
+          this.connectFailure = (e as Error).message;
+        },
+      );
     }
     return this.bus;
   }
@@ -385,7 +399,36 @@ export class AtspiAccessibility implements RawAccessibility {
   /** Application roots listed by the registry (`(so)` refs). */
   private async applications(): Promise<Ref[]> {
     const [kids] = await this.call([REGISTRY, ROOT_PATH], ACCESSIBLE, 'GetChildren');
-    return toRefs(kids);
+    const refs = toRefs(kids);
+    if (!this.lost) this.lastAppCount = refs.length;
+    else if (this.current && refs.length > 0 && refs.length >= this.lost.appsBefore) {
+      // Applications registered with the new bus again: as many as before the loss.
+      this.opts.logger?.info?.({ apps: refs.length }, 'AT-SPI bus healthy again');
+      this.lost = null;
+      this.lastAppCount = refs.length;
+    }
+    return refs;
+  }
+
+  /**
+   * Whether the accessibility trees can be trusted. Degraded after the AT-SPI bus connection was lost
+   * (dbus-next `error` or the socket closing): D-Bus activation starts a new, empty accessibility bus, and
+   * applications that were registered with the old one (GTK's atk-bridge, Chromium) do not move to it, so
+   * snapshots silently miss them. The state clears once the registry of a new connection lists at least as
+   * many applications as the last healthy read did. Also degraded while no connection can be made.
+   * The next call reconnects lazily. Never calls the bus.
+   */
+  status(): AccessibilityStatus {
+    if (this.closed) return { degraded: false };
+    if (this.connectFailure && !this.current) return { degraded: true, reason: `the accessibility bus cannot be reached: ${this.connectFailure}` };
+    if (this.lost) {
+      const when = new Date(this.lost.at).toISOString();
+      const now = this.current
+        ? `reconnected to a new bus; applications registered with the old one (${this.lost.appsBefore} then) are missing until they restart`
+        : 'not reconnected yet';
+      return { degraded: true, reason: `the AT-SPI bus connection was lost at ${when} (${this.lost.reason}); ${now}` };
+    }
+    return { degraded: false };
   }
 
   /**
