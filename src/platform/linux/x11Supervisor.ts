@@ -405,6 +405,8 @@ export class X11Supervisor {
         // Requests are served in order: one stuck libnut call blocks all. Kill it; the next request restarts it.
         if (!r.exited) {
           r.killedFor = 'timeout';
+          // Requests from now on go to a new worker, not to this one on its way out.
+          if (this.running === r) this.running = null;
           r.proc.kill('SIGKILL');
         }
       }, timeoutMs);

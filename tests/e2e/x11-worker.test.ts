@@ -1,0 +1,146 @@
+/**
+ * The X11 worker (src/platform/linux/x11Supervisor.ts + x11InputWorker.ts) against real Xvfb servers this
+ * file starts, stops, freezes and restarts: libnut runs in a child process, so none of this may take the
+ * test process down; failures map to CAPTURE_FAILED (capture) / ACTION_FAILED (input) and name the display.
+ */
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { DeskdError } from '../../src/errors.js';
+import { X11Supervisor, type X11SupervisorEvent } from '../../src/platform/linux/x11Supervisor.js';
+import { X11Capture } from '../../src/platform/linux/nutCapture.js';
+import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
+import { X11Keyboard } from '../../src/platform/linux/xdotoolKeyboard.js';
+import { waitFor } from '../helpers/desktop.js';
+
+const procs: ChildProcess[] = [];
+const sups: X11Supervisor[] = [];
+const previousDisplay = process.env.DISPLAY;
+
+afterAll(async () => {
+  if (previousDisplay === undefined) delete process.env.DISPLAY;
+  else process.env.DISPLAY = previousDisplay;
+  for (const s of sups) await s.close();
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+});
+
+/** A display number with neither a socket nor a lock, from :200 upward (faults-x11 starts at :170). */
+function freeDisplay(skip: number[] = []): number {
+  for (let n = 200; n < 300; n++) if (!skip.includes(n) && !existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
+  throw new Error('no free X display number');
+}
+
+async function startXvfb(n: number, size: string): Promise<ChildProcess> {
+  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', `${size}x24`, '-nolisten', 'tcp'], { stdio: 'ignore' });
+  procs.push(x);
+  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
+  return x;
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await gone;
+}
+
+async function rejection(p: Promise<unknown>): Promise<DeskdError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e, 'expected a rejection').toBeInstanceOf(DeskdError);
+  return e as DeskdError;
+}
+
+/** Point this process at display `:n` (the worker and X11Capture's xrandr read DISPLAY from process.env, as in the daemon). */
+function useDisplay(n: number): void {
+  process.env.DISPLAY = `:${n}`;
+}
+
+function setup(extra: ConstructorParameters<typeof X11Supervisor>[0] = {}) {
+  const events: X11SupervisorEvent[] = [];
+  const sup = new X11Supervisor({ backoff: { initialMs: 50, maxMs: 200 }, onEvent: (e) => events.push(e), ...extra });
+  sups.push(sup);
+  return { sup, events, capture: new X11Capture(sup), mouse: new X11Mouse(sup), keyboard: new X11Keyboard(sup) };
+}
+
+describe('the X11 worker', () => {
+  it('captures and moves the pointer in a child process, and survives the X server going away and coming back', async () => {
+    const n = freeDisplay();
+    let x = await startXvfb(n, '640x480');
+    useDisplay(n);
+    const { sup, events, capture, mouse, keyboard } = setup();
+
+    const img = await capture.capture(0);
+    expect({ w: img.width, h: img.height, len: img.data.length, scale: img.scale }).toEqual({ w: 640, h: 480, len: 640 * 480 * 4, scale: 1 });
+    expect(Buffer.isBuffer(img.data)).toBe(true);
+    const pid = sup.workerPid;
+    expect(pid).not.toBeNull();
+    expect(pid).not.toBe(process.pid);
+    await mouse.move({ x: 123, y: 45 });
+    expect(await mouse.position()).toEqual({ x: 123, y: 45 });
+    await keyboard.down('shift');
+    await keyboard.up('shift');
+    // A key name nut-js lacks is refused by the worker with UNKNOWN_KEY (the worker stays up).
+    expect((await rejection(sup.request('keyDown', { key: 'NoSuchKey' }))).code).toBe('UNKNOWN_KEY');
+    expect(sup.workerPid).toBe(pid);
+
+    await stop(x);
+    // The worker dies on its next libnut call (SIGSEGV); this process does not.
+    const inFlight = await rejection(capture.capture(0, { x: 0, y: 0, width: 10, height: 10 }));
+    expect(inFlight.code).toBe('CAPTURE_FAILED');
+    expect(inFlight.message).toContain(`:${n}`);
+    expect(events.some((e) => e.type === 'exit' && !e.expected && e.signal === 'SIGSEGV')).toBe(true);
+    // While X is gone no worker is started: requests fail at once, naming the display.
+    const move = await rejection(mouse.move({ x: 1, y: 1 }));
+    expect(move.code).toBe('ACTION_FAILED');
+    expect(move.message).toContain(`display :${n}`);
+    expect(sup.workerPid).toBeNull();
+
+    x = await startXvfb(n, '640x480');
+    await waitFor(async () => (await capture.capture(0, { x: 0, y: 0, width: 10, height: 10 })).width === 10, 10_000, 'capture after X came back');
+    expect(sup.workerPid).not.toBe(pid);
+    await mouse.move({ x: 7, y: 8 });
+    expect(await mouse.position()).toEqual({ x: 7, y: 8 });
+    expect(sup.stats.failures).toBe(0);
+    await stop(x);
+  });
+
+  it('fails the request in flight when the worker is killed, times out on a frozen X server, and follows DISPLAY changes', async () => {
+    const a = freeDisplay();
+    const xa = await startXvfb(a, '640x480');
+    const b = freeDisplay([a]);
+    const xb = await startXvfb(b, '320x200');
+    useDisplay(a);
+    const { sup, events, capture } = setup({ captureTimeoutMs: 1500 });
+
+    expect(await sup.request('screenSize', {})).toEqual({ width: 640, height: 480 });
+
+    // A frozen X server: the grab blocks, the request times out, the worker is killed and replaced.
+    process.kill(xa.pid!, 'SIGSTOP');
+    const timedOut = await rejection(sup.request('grab', { x: 0, y: 0, width: 10, height: 10 }));
+    expect(timedOut.code).toBe('CAPTURE_FAILED');
+    expect(timedOut.message).toContain('did not answer');
+    // Killed while a request is in flight (blocked on the frozen server): that request fails with CAPTURE_FAILED.
+    const pending = sup.request('grab', { x: 0, y: 0, width: 10, height: 10 }, 60_000);
+    await waitFor(() => events.filter((e) => e.type === 'ready').length === 2 && sup.workerPid, 10_000, 'a new worker');
+    process.kill(sup.workerPid!, 'SIGKILL');
+    const killed = await rejection(pending);
+    expect(killed.code).toBe('CAPTURE_FAILED');
+    expect(killed.message).toContain('crashed');
+    process.kill(xa.pid!, 'SIGCONT');
+    await waitFor(async () => (await sup.request('grab', { x: 0, y: 0, width: 10, height: 10 })).width === 10, 10_000, 'capture after SIGCONT');
+
+    // DISPLAY changed: the next request runs in a new worker bound to the new display.
+    useDisplay(b);
+    expect(await sup.request('screenSize', {})).toEqual({ width: 320, height: 200 });
+    const img = await capture.capture(0);
+    expect({ w: img.width, h: img.height }).toEqual({ w: 320, h: 200 });
+
+    await sup.close();
+    expect((await rejection(sup.request('screenSize', {}))).code).toBe('CAPTURE_FAILED');
+    await stop(xa);
+    await stop(xb);
+  });
+});
