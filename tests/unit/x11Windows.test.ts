@@ -1,6 +1,6 @@
 /** Parsers of the X11 window listing (xwininfo -children / -tree, xdotool search), on captured output. */
 import { describe, it, expect } from 'vitest';
-import { parseXdotoolSearch, parseXwininfoChildren, parseXwininfoTree } from '../../src/platform/linux/x11Windows.js';
+import { parseXdoAnswer, parseXwininfoChildren, parseXwininfoTree } from '../../src/platform/linux/x11Windows.js';
 
 // `xwininfo -root -tree` under a bare Xvfb with gnome-calculator and two xterms (one stripped of its name and WM_CLASS).
 const TREE = `
@@ -81,16 +81,19 @@ describe('parseXwininfoChildren', () => {
   });
 });
 
-describe('parseXdotoolSearch', () => {
-  it('reads the pointer and the viewable window ids as hex', () => {
-    const out = 'X=640\nY=400\nSCREEN=0\nWINDOW=0\n1293\n4194316\n2097164\n10485764\n';
-    const r = parseXdotoolSearch(out);
+describe('parseXdoAnswer', () => {
+  it('reads the focus and pointer of the first block and the viewable window ids (as hex) of the second', () => {
+    const out = '10485764\nX=640\nY=400\nSCREEN=0\nWINDOW=0\n1293\n4194316\n2097164\n10485764\nX=641\nY=401\nSCREEN=0\nWINDOW=0\n';
+    const r = parseXdoAnswer(out);
+    expect(r.focus).toBe(10485764);
     expect(r.pointer).toEqual({ x: 640, y: 400 });
     expect([...r.viewable]).toEqual(['0x50d', '0x40000c', '0x20000c', '0xa00004']);
   });
 
-  it('has no pointer when the location is missing, and no windows when nothing matched', () => {
-    expect(parseXdotoolSearch('')).toEqual({ pointer: null, viewable: new Set() });
-    expect(parseXdotoolSearch('X=3\n').pointer).toBeNull();
+  it('reads PointerRoot focus as 1, and nothing from an empty or cut answer', () => {
+    const r = parseXdoAnswer('1\nX=400\nY=300\nSCREEN=0\nWINDOW=1293\n1293\nX=400\nY=300\nSCREEN=0\nWINDOW=1293\n');
+    expect(r).toEqual({ focus: 1, pointer: { x: 400, y: 300 }, viewable: new Set(['0x50d']) });
+    expect(parseXdoAnswer('')).toEqual({ focus: null, pointer: null, viewable: new Set() });
+    expect(parseXdoAnswer('X=3\n').pointer).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
@@ -108,21 +108,122 @@ export function parseXwininfoTree(text: string): { rootId: string | null; tops: 
 }
 
 /**
- * Parse the output of `xdotool getmouselocation --shell search --onlyvisible --maxdepth 1 ''`: the
- * pointer (`X=`/`Y=` lines, null when absent) and the ids of the viewable windows (decimal lines,
- * returned as lower-case hex `0x..` to compare with xwininfo's). Exported for tests.
+ * The xdotool script of one read: the input focus (`XGetInputFocus`), the pointer, then the viewable
+ * top-level windows (an empty pattern matches windows without a name too), then the pointer again. Each
+ * `getmouselocation --shell` block ends with a `WINDOW=` line, which frames the answer.
  */
-export function parseXdotoolSearch(text: string): { pointer: Point | null; viewable: Set<string> } {
+const XDO_SCRIPT = "getwindowfocus -f\ngetmouselocation --shell\nsearch --onlyvisible --maxdepth 1 ''\ngetmouselocation --shell\n";
+/** `WINDOW=` lines in a complete answer to {@link XDO_SCRIPT}. */
+const XDO_BLOCKS = 2;
+
+/**
+ * Parse xdotool's answer to the read script: the focused window (decimal id as xdotool prints it; 1 =
+ * `PointerRoot`, 0 = `None`; null when absent), the pointer (`X=`/`Y=` lines of the first block, null when
+ * absent) and the viewable top-level windows (decimal lines of the second block, as lower-case hex `0x..`
+ * to compare with xwininfo's). Exported for tests.
+ */
+export function parseXdoAnswer(text: string): { focus: number | null; pointer: Point | null; viewable: Set<string> } {
   const viewable = new Set<string>();
+  let focus: number | null = null;
   let px: number | null = null;
   let py: number | null = null;
+  let block = 0;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
-    if (/^\d+$/.test(line)) viewable.add(`0x${Number(line).toString(16)}`);
-    else if (line.startsWith('X=')) px = Number(line.slice(2));
-    else if (line.startsWith('Y=')) py = Number(line.slice(2));
+    if (line.startsWith('WINDOW=')) block++;
+    else if (/^\d+$/.test(line)) {
+      if (block === 0) focus ??= Number(line);
+      else if (block === 1) viewable.add(`0x${Number(line).toString(16)}`);
+    } else if (block === 0 && line.startsWith('X=')) px = Number(line.slice(2));
+    else if (block === 0 && line.startsWith('Y=')) py = Number(line.slice(2));
   }
-  return { pointer: px !== null && py !== null && Number.isFinite(px) && Number.isFinite(py) ? { x: px, y: py } : null, viewable };
+  return { focus, pointer: px !== null && py !== null && Number.isFinite(px) && Number.isFinite(py) ? { x: px, y: py } : null, viewable };
+}
+
+/**
+ * A long-lived `xdotool -` (commands read from stdin, run one line at a time; `stdbuf -oL` makes its
+ * answers line-buffered) that answers {@link XDO_SCRIPT}: xdotool spends 10–15 ms starting (it loads the
+ * keyboard map), more than the queries themselves. Restarted when it exits (e.g. the X server went away)
+ * or when DISPLAY changed; a query that fails or takes over 2 s kills it and rejects.
+ */
+class XdoSession {
+  private child: ChildProcess | null = null;
+  private display: string | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Run the read script. @throws Error when xdotool cannot be started or does not answer in 2 s. */
+  query(): Promise<string> {
+    const task = this.chain.then(() => this.once());
+    this.chain = task.catch(() => undefined);
+    return task;
+  }
+
+  private start(): ChildProcess {
+    if (this.child && this.display === process.env.DISPLAY) return this.child;
+    this.stop();
+    const child = spawn('stdbuf', ['-oL', 'xdotool', '-'], { stdio: ['pipe', 'pipe', 'ignore'], env: process.env });
+    this.child = child;
+    this.display = process.env.DISPLAY;
+    const forget = () => {
+      if (this.child === child) this.child = null;
+    };
+    child.on('exit', forget);
+    child.on('error', forget);
+    child.stdin?.on('error', forget);
+    // Never keeps the daemon alive: a query in flight holds its own timer.
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    return child;
+  }
+
+  private stop(): void {
+    const c = this.child;
+    this.child = null;
+    if (c && c.exitCode === null) c.kill();
+  }
+
+  private once(): Promise<string> {
+    const child = this.start();
+    return new Promise<string>((resolve, reject) => {
+      let text = '';
+      let blocks = 0;
+      const done = (err: Error | null) => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.off('exit', onExit);
+        child.off('error', onExit);
+        if (err) {
+          if (this.child === child) this.stop();
+          reject(err);
+        } else resolve(text);
+      };
+      const onData = (d: Buffer) => {
+        text += d.toString('utf8');
+        blocks = text.split('\n').filter((l) => l.startsWith('WINDOW=')).length;
+        if (blocks >= XDO_BLOCKS) done(null);
+      };
+      const onExit = () => done(new Error('xdotool exited'));
+      const timer = setTimeout(() => done(new Error('xdotool did not answer within 2000 ms')), 2000);
+      child.stdout?.on('data', onData);
+      child.once('exit', onExit);
+      child.once('error', onExit);
+      child.stdin?.write(XDO_SCRIPT);
+    });
+  }
+}
+
+/** One `xdotool -` run for the read script (when the long-lived one cannot be used). */
+function xdoOnce(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('xdotool', ['-'], { stdio: ['pipe', 'pipe', 'ignore'], env: process.env, timeout: 2000 });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new DeskdError('INTERNAL', 'xdotool is missing (Debian package xdotool)') : e));
+    child.on('close', () => resolve(text));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(XDO_SCRIPT);
+  });
 }
 
 /** One read of the window system: the list, what it was built from, and when. */
@@ -131,26 +232,31 @@ interface Snapshot {
   tops: XwininfoTop[];
   rootId: string | null;
   pointer: Point | null;
+  /** X input focus as xdotool printed it (1 = PointerRoot, 0 = None), null when unknown. */
+  focus: number | null;
   at: number;
 }
 
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
+/** How long a window without `_NET_WM_PID` is taken to have none before xprop is asked again, ms. */
+const NO_PID_RETRY_MS = 1000;
 
 /**
  * X11 top-level windows through the x11-utils and xdotool command-line tools: stacking order,
  * geometry, WM_CLASS, _NET_WM_PID, and the input focus (`XGetInputFocus`; with `PointerRoot` focus,
  * as under a bare Xvfb, the focused window is the one under the pointer).
  *
- * One read is two processes run side by side: `xwininfo -root -tree` (every window with its name,
- * WM_CLASS and absolute geometry, top-level windows top-most first; the client window below a
- * reparenting window manager's frame is the first descendant with a WM_CLASS) and `xdotool
- * getmouselocation --shell search --onlyvisible --maxdepth 1 ''` (the pointer, and the top-level
- * windows whose map state is IsViewable; an empty pattern matches windows without a name too).
- * `_NET_WM_PID` is read with `xprop` only for windows not seen before: EWMH has the client set it
- * before mapping, so it is remembered per window id while the window exists, its WM_CLASS is the same
- * and the process is alive (a window id reused by another client after one closed is read again).
- * Before: one xwininfo per top-level window plus one xprop each (≈25–35 ms a call with 3 windows).
+ * One read is `xwininfo -root -tree` (every window with its name, WM_CLASS and absolute geometry,
+ * top-level windows top-most first; the client window below a reparenting window manager's frame is the
+ * first descendant with a WM_CLASS) side by side with a query to a long-lived `xdotool -` process
+ * ({@link XdoSession}: the input focus, the pointer, and the top-level windows whose map state is
+ * IsViewable). `_NET_WM_PID` is read with `xprop` only for windows not seen before: EWMH has the client
+ * set it before mapping, so it is remembered per window id while the window exists, its WM_CLASS is the
+ * same and the process is alive (a window id reused by another client after one closed is read again).
+ * App names come from `/proc/PID/cmdline` on every read.
+ * Measured under Xvfb with 3 windows (median): 6–9 ms a read, against 25–35 ms for the earlier one
+ * xwininfo per top-level window plus one xprop each.
  *
  * Reads are reused for {@link CACHE_MS} ms and shared while in flight, unless `fresh` is asked for
  * (the executor's dispatch-time re-check) or {@link invalidate} was called (after every dispatch).
@@ -161,7 +267,8 @@ export class X11Windows implements RawWindows {
   /** Bumped by invalidate(): a read started before it is neither cached nor shared afterwards. */
   private generation = 0;
   /** _NET_WM_PID per client window id, with the WM_CLASS it was read for. */
-  private pids = new Map<string, { pid: number; key: string }>();
+  private pids = new Map<string, { pid: number | null; key: string; at: number }>();
+  private readonly xdo = new XdoSession();
 
   /**
    * Visible top-level windows, top-most first (only IsViewable windows larger than 1x1).
@@ -180,13 +287,12 @@ export class X11Windows implements RawWindows {
   /**
    * The window receiving keyboard input: the top-level window holding the X input focus (or one of
    * its descendants: GTK focuses an inner window), or the window under the pointer when the focus is
-   * `PointerRoot`, `None` or the root window. The focus itself is always read now (`xdotool
-   * getwindowfocus -f`); the list follows the caching of {@link list}.
+   * `PointerRoot`, `None` or the root window. The focus is part of the read, with the caching of {@link list}.
    */
   async focused(opts?: WindowReadOptions): Promise<WindowInfo | null> {
-    const [out, snap] = await Promise.all([x('xdotool', ['getwindowfocus', '-f']).catch(() => '1'), this.snapshot(opts?.fresh ?? false)]);
-    const id = Number(out.trim());
-    const hex = Number.isFinite(id) && id > 1 ? `0x${id.toString(16)}` : null;
+    const snap = await this.snapshot(opts?.fresh ?? false);
+    const id = snap.focus ?? 1;
+    const hex = id > 1 ? `0x${id.toString(16)}` : null;
     if (!hex || hex === snap.rootId) {
       // PointerRoot (1) or None (0), or the root after the focused window closed: keys go to the window under the pointer.
       return snap.pointer ? hit(snap.windows, snap.pointer) : null;
@@ -226,13 +332,9 @@ export class X11Windows implements RawWindows {
   }
 
   private async read(): Promise<Snapshot> {
-    const [treeText, searchText] = await Promise.all([
-      x('xwininfo', ['-root', '-tree']),
-      // xdotool exits 1 when nothing matches (the root always does, so this is unusual).
-      x('xdotool', ['getmouselocation', '--shell', 'search', '--onlyvisible', '--maxdepth', '1', '']).catch(() => ''),
-    ]);
+    const [treeText, xdoText] = await Promise.all([x('xwininfo', ['-root', '-tree']), this.xdo.query().catch(() => xdoOnce())]);
     const { rootId, tops } = parseXwininfoTree(treeText);
-    const { pointer, viewable } = parseXdotoolSearch(searchText);
+    const { focus, pointer, viewable } = parseXdoAnswer(xdoText);
     const seen = new Set<string>();
     const windows = await Promise.all(
       tops.map(async (t): Promise<WindowInfo | null> => {
@@ -258,17 +360,21 @@ export class X11Windows implements RawWindows {
       }),
     );
     for (const id of this.pids.keys()) if (!seen.has(id)) this.pids.delete(id);
-    return { windows: windows.filter((w) => w !== null), tops, rootId, pointer, at: performance.now() };
+    return { windows: windows.filter((w) => w !== null), tops, rootId, pointer, focus, at: performance.now() };
   }
 
-  /** `_NET_WM_PID` of a window: remembered when found (windows without one are asked again next time). */
+  /**
+   * `_NET_WM_PID` of a window, remembered per id and WM_CLASS; a window without one is asked again after
+   * {@link NO_PID_RETRY_MS} (a client may set it late).
+   */
   private async pidOf(id: string, key: string): Promise<{ pid: number | null; remembered: boolean }> {
     const known = this.pids.get(id);
-    if (known && known.key === key) return { pid: known.pid, remembered: true };
-    const out = await x('xprop', ['-id', id, '_NET_WM_PID']).catch(() => '');
+    if (known && known.key === key && (known.pid !== null || performance.now() - known.at < NO_PID_RETRY_MS)) return { pid: known.pid, remembered: known.pid !== null };
+    const out = await x('xprop', ['-id', id, '_NET_WM_PID']).catch(() => null);
+    if (out === null) return { pid: null, remembered: false }; // the window went away
     const m = /= (\d+)/.exec(out);
     const pid = m ? Number(m[1]) : null;
-    if (pid) this.pids.set(id, { pid, key });
+    this.pids.set(id, { pid, key, at: performance.now() });
     return { pid, remembered: false };
   }
 }
