@@ -142,6 +142,10 @@ export interface ResolvedOcrOptions {
 const BAND_OVERLAP_POINTS = 64;
 /** Prepared-image size above which `bands: 'auto'` splits the work across workers. */
 const BAND_MIN_PIXELS = 1_500_000;
+/** Glyphs a band needs for an upscale of its own (else the whole crop's). */
+const MIN_GLYPHS_BAND = 40;
+/** Glyphs a light-text region needs for an upscale of its own (a badge holds 3–8). */
+const MIN_GLYPHS_REGION = 3;
 /** Cell side of the light-text detection, logical points. */
 const LIGHT_TEXT_CELL_POINTS = 12;
 
@@ -280,8 +284,14 @@ export class OcrEngine {
     const whole: PixelRect = { left: 0, top: 0, width: crop.width, height: crop.height };
     // The upscale of a part of the crop: from its glyph height when 'auto' (the image's scale is no guide:
     // Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall).
-    const factorOf = (rect: PixelRect): number => (upscale === 'auto' ? autoUpscale(estimateGlyphHeight(gray, crop.width, rect), img.scale) : upscale);
-    const frameFactor = factorOf(whole);
+    const frameFactor = upscale === 'auto' ? autoUpscale(estimateGlyphHeight(gray, crop.width, whole), img.scale) : upscale;
+    // A band or region with too few glyphs for a median of its own (a band of blank page and a few letters
+    // of the overlap) takes the whole crop's upscale.
+    const factorOf = (rect: PixelRect, minGlyphs: number): number => {
+      if (upscale !== 'auto') return upscale;
+      const h = estimateGlyphHeight(gray, crop.width, rect, { minGlyphs });
+      return h > 0 ? autoUpscale(h, img.scale) : frameFactor;
+    };
     const nBands =
       bandsOpt === 'auto'
         ? crop.width * crop.height * frameFactor * frameFactor > BAND_MIN_PIXELS ? this.pool.size : 1
@@ -303,7 +313,7 @@ export class OcrEngine {
       splitLineGap: opts.splitLineGap ?? this.options.splitLineGap,
     });
     const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number): Promise<OcrLine[]> => {
-      const factor = bands.length === 1 && !lightTextOn ? frameFactor : factorOf(rect);
+      const factor = bands.length === 1 && !lightTextOn ? frameFactor : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND);
       const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data);
       return linesFromPage(page, mapping(band, factor, minConfidence));
@@ -374,7 +384,7 @@ export function regionExplained(glyphs: Rect[], words: OcrWord[], minConfidence:
 /** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */
 export const UPSCALE_X2_BELOW_PX = 12;
 /** Glyph height under which `upscale: 'auto'` enlarges ×3. */
-export const UPSCALE_X3_BELOW_PX = 0;
+export const UPSCALE_X3_BELOW_PX = 7;
 
 /**
  * The upscale `upscale: 'auto'` applies to a part of an image whose typical glyph height is `glyphPx`

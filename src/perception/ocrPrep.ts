@@ -401,6 +401,8 @@ export interface GlyphHeightOptions {
   inkContrast?: number;
   /** Tallest component counted as a glyph, pixels (default 96): frames, gauges and photos are not text. */
   maxHeight?: number;
+  /** Fewest glyphs for an estimate (default 1): with fewer, {@link estimateGlyphHeight} returns 0. */
+  minGlyphs?: number;
 }
 
 /**
@@ -414,7 +416,7 @@ export interface GlyphHeightOptions {
  */
 export function estimateGlyphHeight(gray: Uint8Array, width: number, rect: PixelRect, opts: GlyphHeightOptions = {}): number {
   const heights = glyphBoxes(gray, width, rect, opts).map((b) => b.height);
-  if (heights.length === 0) return 0;
+  if (heights.length === 0 || heights.length < (opts.minGlyphs ?? 1)) return 0;
   heights.sort((a, b) => a - b);
   return heights[Math.floor(heights.length / 2)]!;
 }

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, UPSCALE_X2_BELOW_PX, autoUpscale } from '../../src/perception/ocr.js';
+import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale } from '../../src/perception/ocr.js';
 import { estimateGlyphHeight, grayCrop } from '../../src/perception/ocrPrep.js';
 import type { RawImage } from '../../src/platform/types.js';
 
@@ -44,6 +44,14 @@ describe('estimateGlyphHeight and autoUpscale', () => {
     expect(Math.abs(dark - small)).toBeLessThanOrEqual(2);
   });
 
+  it('gives no estimate from fewer glyphs than minGlyphs (a nearly blank band falls back to the whole frame)', async () => {
+    const img = await svgImage(600, 120, page(1));
+    const gray = await grayCrop(img, { left: 0, top: 0, width: img.width, height: img.height });
+    const rect = { left: 0, top: 0, width: 600, height: 120 };
+    expect(estimateGlyphHeight(gray, img.width, rect, { minGlyphs: 20 })).toBeGreaterThan(0);
+    expect(estimateGlyphHeight(gray, img.width, rect, { minGlyphs: 500 })).toBe(0);
+  });
+
   it('ignores rules, frames and blank areas', async () => {
     const img = await svgImage(300, 200, `<rect width="100%" height="100%" fill="#ffffff"/><rect x="10" y="10" width="280" height="180" fill="none" stroke="#333" stroke-width="2"/><rect x="20" y="100" width="260" height="1" fill="#333"/>`);
     expect(await glyphPx(img)).toBe(0);
@@ -51,6 +59,8 @@ describe('estimateGlyphHeight and autoUpscale', () => {
 
   it('autoUpscale enlarges small glyphs only, and falls back to the image scale without any', () => {
     expect(autoUpscale(8, 1)).toBe(2);
+    expect(autoUpscale(6, 1)).toBe(3); // 11 px text at 1x
+    expect(autoUpscale(UPSCALE_X3_BELOW_PX, 1)).toBe(2);
     expect(autoUpscale(17, 1)).toBe(1);
     expect(autoUpscale(8, 2)).toBe(2);
     expect(autoUpscale(0, 1)).toBe(2);
