@@ -23,6 +23,7 @@ export type X11SupervisorEvent =
   | { type: 'ready'; pid: number; display: string | null }
   | { type: 'exit'; code: number | null; signal: string | null; expected: boolean; inFlight: number }
   | { type: 'backoff'; delayMs: number; failures: number }
+  /** The X display does not answer (reported once per outage, not per request). */
   | { type: 'unreachable'; display: string | null; reason: string };
 
 /** Options of {@link X11Supervisor}. */
@@ -198,6 +199,8 @@ export class X11Supervisor {
   private nextStartAt = 0;
   private lastFailure = '';
   private closed = false;
+  /** Why the display was unreachable at the last start attempt, or null. */
+  private unreachable: string | null = null;
   private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0 };
 
   constructor(opts: X11SupervisorOptions = {}) {
@@ -300,9 +303,12 @@ export class X11Supervisor {
     // libnut dereferences a failed XOpenDisplay: never start a worker that would only crash.
     const unreachable = await probeX11Display(display);
     if (unreachable) {
-      this.opts.onEvent?.({ type: 'unreachable', display, reason: unreachable });
+      // Reported once per outage: pollers (corner halt) would repeat it every few hundred ms.
+      if (this.unreachable !== unreachable) this.opts.onEvent?.({ type: 'unreachable', display, reason: unreachable });
+      this.unreachable = unreachable;
       throw new DeskdError('CAPTURE_FAILED', `Cannot reach the X display: ${unreachable}`);
     }
+    this.unreachable = null;
     const wait = this.nextStartAt - Date.now();
     if (wait > 0) {
       if (Date.now() + wait > deadline) {
