@@ -5,7 +5,8 @@
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { DeskdError } from '../../src/errors.js';
 import { X11Supervisor, type X11SupervisorEvent } from '../../src/platform/linux/x11Supervisor.js';
 import { X11Capture } from '../../src/platform/linux/nutCapture.js';
@@ -142,5 +143,27 @@ describe('the X11 worker', () => {
     expect((await rejection(sup.request('screenSize', {}))).code).toBe('CAPTURE_FAILED');
     await stop(xa);
     await stop(xb);
+  });
+
+  it('does not keep an idle process alive, and its worker ends with that process', async () => {
+    // Over dist/ (built by `npm run build`, as faults-x11.test.ts): a plain node process cannot load the .ts sources.
+    const dist = fileURLToPath(new URL('../../dist/src/platform/linux/x11Supervisor.js', import.meta.url));
+    expect(existsSync(dist), `${dist} missing: run npm run build`).toBe(true);
+    const n = freeDisplay();
+    const x = await startXvfb(n, '320x200');
+    const script = `const { X11Supervisor } = await import(${JSON.stringify(dist)}); const s = new X11Supervisor(); const size = await s.request('screenSize', {}); console.log(JSON.stringify({ size, worker: s.workerPid }));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, DISPLAY: `:${n}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    // It never calls close(): the idle worker must not hold it.
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code, out).toBe(0);
+    const { size, worker } = JSON.parse(out.trim()) as { size: unknown; worker: number };
+    expect(size).toEqual({ width: 320, height: 200 });
+    // The worker exits on the IPC disconnect.
+    await waitFor(() => !existsSync(`/proc/${worker}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${worker}/status`, 'utf8')), 10_000, `worker ${worker} to exit`);
+    await stop(x);
   });
 });

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -378,13 +378,16 @@ export class X11Supervisor {
 
   /** An idle worker must not keep this process alive; a busy one must. */
   private idle(r: Running): void {
-    const busy = r.pending.size > 0;
-    if (busy) {
+    // The stderr pipe is a handle of its own (a net.Socket).
+    const stderr = r.proc.stderr as Socket | null;
+    if (r.pending.size > 0) {
       r.proc.ref();
       r.proc.channel?.ref();
+      stderr?.ref();
     } else {
       r.proc.unref();
       r.proc.channel?.unref();
+      stderr?.unref();
     }
   }
 
