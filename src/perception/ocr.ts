@@ -51,6 +51,8 @@ export interface OcrResult {
   lightTextRegions?: number;
   /** Light-text regions found (read or skipped because the base pass already read them, see `regionExplained`). */
   lightTextRegionsFound?: number;
+  /** Words replaced by a longer reading of a tight crop around them (see `truncatedWords`). */
+  repairedWords?: number;
   /** Upscale applied to the whole crop's bands (`upscale: 'auto'`: from its glyph height, see `autoUpscale`). */
   upscale?: number;
 }
@@ -102,6 +104,12 @@ export interface OcrEngineOptions {
    * ≥ 0.9 (default true; see `regionExplained`).
    */
   lightTextSkipExplained?: boolean;
+  /**
+   * Read again, in a tight crop, each word with an unread glyph touching its edge (`truncatedWords`), and keep
+   * the longer reading when it contains the first (default true): a light-grey "l" lost to the whole frame's
+   * threshold ("ast" for "last").
+   */
+  repairTruncated?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -117,6 +125,7 @@ export interface RecognizeOptions {
   splitLineGap?: number;
   lightTextRegions?: boolean;
   lightTextSkipExplained?: boolean;
+  repairTruncated?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -135,6 +144,7 @@ export interface ResolvedOcrOptions {
   lightTextRegions: boolean;
   lightTextMinConfidence: number;
   lightTextSkipExplained: boolean;
+  repairTruncated: boolean;
   tesseractParams: Record<string, string>;
 }
 
@@ -213,6 +223,7 @@ export class OcrEngine {
       lightTextRegions: opts.lightTextRegions ?? true,
       lightTextMinConfidence: opts.lightTextMinConfidence ?? 0.7,
       lightTextSkipExplained: opts.lightTextSkipExplained ?? true,
+      repairTruncated: opts.repairTruncated ?? true,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -349,8 +360,36 @@ export class OcrEngine {
         return { lines, extra: extra.flat() };
       }),
     );
-    const lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor };
+    let lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
+    let repaired = 0;
+    if (opts.repairTruncated ?? this.options.repairTruncated) {
+      const glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
+      const suspects = truncatedWords(lines.flatMap((l) => l.words), glyphs);
+      const fixes = await Promise.all(
+        suspects.map(async ({ word, area }) => {
+          const all = regionToPixels(img, area);
+          // Clipped to the crop the base pass read (a `region` call).
+          const left = Math.max(crop.left, all?.left ?? 0);
+          const top = Math.max(crop.top, all?.top ?? 0);
+          const px = all ? { left, top, width: Math.min(crop.left + crop.width, all.left + all.width) - left, height: Math.min(crop.top + crop.height, all.top + all.height) - top } : null;
+          if (!px || px.width < 2 || px.height < 2) return null;
+          const rel = relative(px);
+          const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence);
+          const inside = got.flatMap((l) => l.words).filter((w) => {
+            const cx = w.bounds.x + w.bounds.width / 2;
+            const cy = w.bounds.y + w.bounds.height / 2;
+            return cx >= word.bounds.x - word.bounds.height && cx <= word.bounds.x + word.bounds.width + word.bounds.height && cy >= word.bounds.y && cy <= word.bounds.y + word.bounds.height;
+          });
+          const best = inside.sort((a, b) => b.text.length - a.text.length)[0];
+          return best && best.text.length > word.text.length && best.text.includes(word.text) ? { word, best } : null;
+        }),
+      );
+      const swap = new Map<OcrWord, OcrWord>();
+      for (const f of fixes) if (f) swap.set(f.word, f.best);
+      repaired = swap.size;
+      if (swap.size > 0) lines = lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l));
+    }
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor, repairedWords: repaired };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -379,6 +418,38 @@ export function regionExplained(glyphs: Rect[], words: OcrWord[], minConfidence:
       return cx >= w.bounds.x - pad && cx <= w.bounds.x + w.bounds.width + pad && cy >= w.bounds.y - pad && cy <= w.bounds.y + w.bounds.height + pad;
     });
   });
+}
+
+/**
+ * Words that look cut short: a glyph (logical points) of at least half the word's height, on its line
+ * (vertical centre inside the word), outside every word, and touching the word's left or right edge (gap under
+ * ⅓ of its height). Thin strokes at word edges (a light-grey "l") are dropped by a whole-frame threshold but
+ * not by a tight crop's. Returns each word with the area to read again (the word and the glyph, padded by one
+ * word height sideways and ¼ of it vertically). Pure.
+ */
+export function truncatedWords(words: OcrWord[], glyphs: Rect[]): { word: OcrWord; area: Rect }[] {
+  const inWord = (g: Rect) => {
+    const cx = g.x + g.width / 2;
+    const cy = g.y + g.height / 2;
+    return words.some((w) => cx >= w.bounds.x && cx <= w.bounds.x + w.bounds.width && cy >= w.bounds.y && cy <= w.bounds.y + w.bounds.height);
+  };
+  const loose = glyphs.filter((g) => !inWord(g));
+  const out: { word: OcrWord; area: Rect }[] = [];
+  for (const w of words) {
+    const h = w.bounds.height;
+    const right = w.bounds.x + w.bounds.width;
+    const g = loose.find((g) => {
+      const cy = g.y + g.height / 2;
+      if (cy < w.bounds.y || cy > w.bounds.y + h || g.height < h / 2 || g.height > 2 * h) return false;
+      const gapLeft = w.bounds.x - (g.x + g.width);
+      const gapRight = g.x - right;
+      return (gapLeft >= -1 && gapLeft < h / 3) || (gapRight >= -1 && gapRight < h / 3);
+    });
+    if (!g) continue;
+    const u = union([w.bounds, g])!;
+    out.push({ word: w, area: { x: u.x - h, y: u.y - h / 4, width: u.width + 2 * h, height: u.height + h / 2 } });
+  }
+  return out;
 }
 
 /** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */

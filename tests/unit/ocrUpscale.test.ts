@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale } from '../../src/perception/ocr.js';
+import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords } from '../../src/perception/ocr.js';
 import { estimateGlyphHeight, grayCrop } from '../../src/perception/ocrPrep.js';
 import type { RawImage } from '../../src/platform/types.js';
 
@@ -95,5 +95,26 @@ describe('OcrEngine with upscale auto', () => {
     expect(Math.abs(a.bounds.y - f.bounds.y)).toBeLessThanOrEqual(2);
     expect(a.bounds.x).toBeGreaterThan(36);
     expect(a.bounds.x).toBeLessThan(44);
+  });
+});
+
+describe('truncatedWords (words with an unread glyph at an edge are read again)', () => {
+  const word = (text: string, x: number, width: number) => ({ text, bounds: { x, y: 200, width, height: 10 }, confidence: 0.95 });
+
+  it('flags a word with a loose glyph touching its left edge, with an area covering both', () => {
+    const ast = word('ast', 1313, 20);
+    const out = truncatedWords([ast, word('minute', 1335, 45)], [{ x: 1308, y: 198, width: 2, height: 12 }]);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.word).toBe(ast);
+    expect(out[0]!.area.x).toBeLessThanOrEqual(1308);
+    expect(out[0]!.area.x + out[0]!.area.width).toBeGreaterThanOrEqual(1333);
+  });
+
+  it('ignores glyphs inside words, far away, on another line, or much smaller (a dot)', () => {
+    const words = [word('last', 1307, 24)];
+    expect(truncatedWords(words, [{ x: 1310, y: 201, width: 5, height: 8 }])).toEqual([]); // inside the word
+    expect(truncatedWords(words, [{ x: 1380, y: 201, width: 5, height: 8 }])).toEqual([]); // far to the right
+    expect(truncatedWords(words, [{ x: 1300, y: 240, width: 5, height: 8 }])).toEqual([]); // another line
+    expect(truncatedWords(words, [{ x: 1303, y: 204, width: 2, height: 2 }])).toEqual([]); // a dot
   });
 });
