@@ -3,9 +3,11 @@
  * is read from the `@tesseract.js-data/eng` package on disk, the worker script and wasm core from
  * `tesseract.js` / `tesseract.js-core` in node_modules. Nothing is fetched.
  *
- * Pipeline per call: crop the region → 8-bit luminance → invert when mostly dark → upscale (×2 for 1x
- * captures) → split tall images into horizontal bands read in parallel → tesseract page layout + LSTM
- * → word boxes mapped back to logical global points → low-confidence words dropped.
+ * Pipeline per call: crop the region → 8-bit luminance → invert when mostly dark → upscale by the measured
+ * glyph height (×3 / ×2 / ×1, `autoUpscale`) → split tall images into horizontal bands read in parallel →
+ * tesseract page layout + LSTM → word boxes mapped back to logical global points → low-confidence words
+ * dropped → light-text regions the base pass did not read are read isolated → words cut short at an edge
+ * are read again in a tight crop. Measurements of the later steps: docs/perception.md.
  *
  * Defaults were measured on this repository's synthetic screens (1920x1080 pages of DejaVu Sans text,
  * light and dark themes, white-on-colour buttons, a dark sidebar beside a light pane; word recall against
@@ -81,7 +83,11 @@ export interface OcrEngineOptions {
   invert?: InvertMode;
   /** Mean luminance (0..1) under which `invert: 'auto'` inverts (default 0.5). */
   darkThreshold?: number;
-  /** Upscale factor, or `auto` (default): ×2 when the image has fewer than 2 pixels per point, else ×1. */
+  /**
+   * Upscale factor, or `auto` (default): from the glyph height measured per band and per light-text region
+   * (`estimateGlyphHeight`, `autoUpscale`: ×3 under 7 px, ×2 under 12 px, else ×1); with no glyph, ×2 when the
+   * image has fewer than 2 pixels per point.
+   */
   upscale?: 'auto' | number;
   /** Horizontal bands read in parallel, or `auto` (default): one per worker when the prepared crop exceeds 1.5 megapixels. */
   bands?: 'auto' | number;
