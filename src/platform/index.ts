@@ -50,6 +50,8 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
         else if (e.type === 'ready') log?.info({ component: 'x11-worker', ...e }, 'X11 worker ready');
       },
     });
+    // In the background: the first capture should not wait for the worker to start.
+    void x11.prewarm();
     const windows = new X11Windows();
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
     const accessibility = new AtspiAccessibility({ focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null });
