@@ -17,6 +17,7 @@
  *   --save-frames DIR writes each captured frame (raw RGBA) and its truth / accessibility snapshot to DIR;
  *   --frames DIR evaluates those saved frames instead of capturing (no Xvfb, no Chromium: for iterating).
  *   --no-naive skips the naive baseline (its columns then read 0).
+ *   --options JSON sets deskd's OcrEngine options for the main run (e.g. '{"psm":"6"}').
  * Writes bench/perception/results.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -297,7 +298,7 @@ async function runEngine(options, recognizeOpts = {}) {
 }
 
 const naive = await runNaive();
-const deskd = await runEngine({});
+const deskd = await runEngine(opt('options') ? JSON.parse(opt('options')) : {});
 
 const rows = frames.map((f, i) => {
   const n = score(f.truth, naive[i].words, f.viewport);
