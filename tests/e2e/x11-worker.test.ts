@@ -5,10 +5,12 @@
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeskdError } from '../../src/errors.js';
-import { X11Supervisor, type X11SupervisorEvent } from '../../src/platform/linux/x11Supervisor.js';
+import { X11Supervisor, removeStaleFrameDirs, type X11SupervisorEvent } from '../../src/platform/linux/x11Supervisor.js';
 import { X11Capture } from '../../src/platform/linux/nutCapture.js';
 import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
 import { X11Keyboard } from '../../src/platform/linux/xdotoolKeyboard.js';
@@ -143,6 +145,46 @@ describe('the X11 worker', () => {
     expect((await rejection(sup.request('screenSize', {}))).code).toBe('CAPTURE_FAILED');
     await stop(xa);
     await stop(xb);
+  });
+
+  it('hands frames over through a private file: the same pixels as over IPC, one file per capture, none left, the directory gone on close', async () => {
+    const n = freeDisplay();
+    const x = await startXvfb(n, '640x480');
+    useDisplay(n);
+    // Something to capture: an empty xterm with a known background (Xvfb's root stays black whatever xsetroot says).
+    procs.push(spawn('xterm', ['-geometry', '40x10+0+0', '-bg', '#336699'], { env: { ...process.env, DISPLAY: `:${n}` }, stdio: 'ignore' }));
+    const sup = new X11Supervisor();
+    sups.push(sup);
+    await waitFor(async () => (await sup.request('grab', { x: 150, y: 100, width: 1, height: 1 })).data?.[2] === 0x99, 10_000, 'the xterm background');
+    const viaIpc = await sup.request('grab', { x: 0, y: 0, width: 640, height: 480 });
+    const viaFile = await sup.grab({ x: 0, y: 0, width: 640, height: 480 });
+    expect(viaFile.data.equals(viaIpc.data!)).toBe(true);
+    const at = (100 * 640 + 150) * 4;
+    expect([...viaFile.data.subarray(at, at + 4)]).toEqual([0x33, 0x66, 0x99, 0xff]);
+    const dir = sup.frameDirectoryPath!;
+    expect(dir).toMatch(new RegExp(`/deskd-x11-${process.pid}-`));
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    // Captures in flight at once each get their own file and their own size.
+    const sizes = [[10, 20], [640, 480], [33, 7], [200, 100]] as const;
+    const got = await Promise.all(sizes.map(([w, h]) => sup.grab({ x: 0, y: 0, width: w, height: h })));
+    for (const [i, [w, h]] of sizes.entries()) expect({ w: got[i]!.width, h: got[i]!.height, bytes: got[i]!.data.length }).toEqual({ w, h, bytes: w * h * 4 });
+    expect(readdirSync(dir)).toEqual([]);
+    await sup.close();
+    expect(existsSync(dir)).toBe(false);
+    await stop(x);
+  });
+
+  it('removes capture directories of daemons that are gone, and keeps those of running ones', async () => {
+    const base = join(tmpdir(), `deskd-stale-${process.pid}`);
+    mkdirSync(base, { recursive: true });
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.once('exit', r));
+    const gone = join(base, `deskd-x11-${dead.pid}-abc`);
+    const mine = join(base, `deskd-x11-${process.pid}-def`);
+    const other = join(base, 'unrelated-dir');
+    for (const d of [gone, mine, other]) mkdirSync(d, { recursive: true });
+    removeStaleFrameDirs(base);
+    expect(readdirSync(base).sort()).toEqual([`deskd-x11-${process.pid}-def`, 'unrelated-dir']);
   });
 
   it('does not keep an idle process alive, and its worker ends with that process', async () => {

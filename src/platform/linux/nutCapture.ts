@@ -57,7 +57,7 @@ export class X11Capture implements RawCapture {
     if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', `No display with id ${displayId}`);
     const r = region ?? { x: d.x, y: d.y, width: d.width, height: d.height };
     const origin = { x: Math.round(r.x), y: Math.round(r.y) };
-    const img = await this.x11.request('grab', { ...origin, width: Math.round(r.width), height: Math.round(r.height) });
+    const img = await this.x11.grab({ ...origin, width: Math.round(r.width), height: Math.round(r.height) });
     return { data: img.data, width: img.width, height: img.height, channels: 4, scale: 1, origin };
   }
 }

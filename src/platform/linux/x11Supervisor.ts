@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createConnection, type Socket } from 'node:net';
@@ -198,6 +198,39 @@ interface Running {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Name prefix of capture-file directories: `deskd-x11-<daemon pid>-<random>`. */
+const FRAME_DIR_PREFIX = 'deskd-x11-';
+
+/**
+ * Remove capture-file directories of daemons that are gone (their pid no longer runs, or runs as another
+ * user): a daemon killed with SIGKILL leaves one behind, possibly holding a frame of the screen. Best effort.
+ */
+export function removeStaleFrameDirs(base: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${FRAME_DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // still running
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') continue; // another user's process
+    }
+    try {
+      rmSync(join(base, name), { recursive: true, force: true });
+    } catch {
+      // not ours to remove (another user's directory): leave it
+    }
+  }
+}
+
 /**
  * Supervises the X11 worker: starts it on first use with this process's `DISPLAY` (after checking that an
  * X server listens there), sends requests, and restarts it after a crash with exponential backoff. A new
@@ -219,9 +252,45 @@ export class X11Supervisor {
   /** Why the display was unreachable at the last start attempt, or null. */
   private unreachable: string | null = null;
   private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0 };
+  /** Private directory of capture files (undefined: not made yet; null: cannot be made). */
+  private frameDir: string | null | undefined;
+  private nextFrame = 1;
 
   constructor(opts: X11SupervisorOptions = {}) {
     this.opts = opts;
+  }
+
+  /**
+   * Capture a rectangle of the root window (pixels = points on X11) as tightly packed RGBA. The worker hands
+   * the pixels over through a file in a private directory (mode 0700) under `/dev/shm` (memory; the OS temp
+   * directory when there is none), one file per request, read and removed here: two captures in flight never
+   * share a file. Falls back to the IPC message when no such directory can be made.
+   * @throws DeskdError `CAPTURE_FAILED` (see the class).
+   */
+  async grab(args: { x: number; y: number; width: number; height: number }, timeoutMs?: number): Promise<{ data: Buffer; width: number; height: number }> {
+    const dir = this.frameDirectory();
+    if (!dir) {
+      const r = await this.request('grab', args, timeoutMs);
+      if (!r.data) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker answered a capture without pixels');
+      return { data: r.data, width: r.width, height: r.height };
+    }
+    const file = join(dir, `frame-${this.nextFrame++}.rgba`);
+    try {
+      const r = await this.request('grab', { ...args, file }, timeoutMs);
+      const data = await readFile(file);
+      if (data.length !== r.width * r.height * 4) throw new DeskdError('CAPTURE_FAILED', `The X11 worker wrote ${data.length} bytes for a ${r.width}x${r.height} capture`);
+      return { data, width: r.width, height: r.height };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DeskdError('CAPTURE_FAILED', `The X11 worker's capture file ${file} is gone`);
+      throw e;
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /** The private directory capture files pass through, once {@link grab} has made it (null: none, IPC is used). */
+  get frameDirectoryPath(): string | null {
+    return this.frameDir ?? null;
   }
 
   /** Spawn/crash counters. */
@@ -268,9 +337,24 @@ export class X11Supervisor {
     this.closed = true;
     const r = this.running ?? (this.starting ? await this.starting.catch(() => null) : null);
     if (r) await this.stop(r, 'close');
+    if (this.frameDir) rmSync(this.frameDir, { recursive: true, force: true });
+    this.frameDir = null;
   }
 
   // ---- internals -------------------------------------------------------------------------------------
+
+  private frameDirectory(): string | null {
+    if (this.frameDir !== undefined) return this.frameDir;
+    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    removeStaleFrameDirs(base);
+    try {
+      // mkdtemp creates the directory with mode 0700.
+      this.frameDir = mkdtempSync(join(base, `${FRAME_DIR_PREFIX}${process.pid}-`));
+    } catch {
+      this.frameDir = null;
+    }
+    return this.frameDir;
+  }
 
   private async workerModule(code: ErrorCode): Promise<string> {
     if (this.opts.workerPath) return this.opts.workerPath;
