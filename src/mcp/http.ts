@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { assertLoopbackHostOrigin } from '../http/consoleAuth.js';
-import { createMcpServer, createMcpState, type McpDeps } from './server.js';
+import type { McpDeps, McpState } from './server.js';
 
 /** Path of the MCP endpoint. */
 export const MCP_PATH = '/mcp';
@@ -22,10 +21,17 @@ export const MCP_PATH = '/mcp';
  * `handleRequest(req, res, parsedBody)`), example `simpleStatelessStreamableHttp`.
  */
 export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Promise<void> {
-  const shared: McpDeps = { ...deps, state: deps.state ?? createMcpState() };
+  // The state `createMcpState` makes, without loading the SDK.
+  const state: McpState = deps.state ?? { latest: null };
+  const shared: McpDeps = { ...deps, state };
+  // The SDK and deskd's MCP server are loaded on the first MCP request: a daemon no MCP client talks to does
+  // not hold them (≈ 25 MB of resident memory).
+  let sdk: Promise<[typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js'), typeof import('./server.js')]> | null = null;
+  const load = () => (sdk ??= Promise.all([import('@modelcontextprotocol/sdk/server/streamableHttp.js'), import('./server.js')]));
   const guard = { onRequest: async (req: Parameters<typeof assertLoopbackHostOrigin>[0]) => assertLoopbackHostOrigin(req) };
 
   app.post(MCP_PATH, { ...guard, schema: { hide: true } }, async (req, reply) => {
+    const [{ StreamableHTTPServerTransport }, { createMcpServer }] = await load();
     const server = createMcpServer(shared);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     reply.hijack();

@@ -229,7 +229,7 @@ export class OcrEngine {
   static async create(opts: OcrEngineOptions = {}): Promise<OcrEngine> {
     const o: ResolvedOcrOptions = {
       workers: opts.workers ?? Math.min(2, availableParallelism()),
-      variant: opts.variant ?? '4.0.0',
+      variant: opts.variant ?? '4.0.0_best_int',
       psm: opts.psm ?? Tesseract.PSM.AUTO,
       recycleAfterJobs: opts.recycleAfterJobs ?? 200,
       jobTimeoutMs: opts.jobTimeoutMs ?? 60_000,

@@ -29,6 +29,14 @@ export function serviceKindFor(platform: NodeJS.Platform = process.platform): Se
   return platform === 'darwin' ? 'launchd' : 'systemd';
 }
 
+/**
+ * Environment the daemon runs with on Linux (`npm start` sets the same): glibc's `MALLOC_ARENA_MAX=2`. Each
+ * OCR worker thread otherwise gets malloc arenas of its own that keep freed memory: with it the daemon's RSS
+ * after OCR of 1920x1080 frames on two workers is ≈ 30–35 MB lower (265 → 232 MB in one measurement; glibc
+ * mallopt(3), M_ARENA_MAX). Ignored on macOS.
+ */
+export const LINUX_DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
 /** deskd's CLI entry (`dist/src/cli.js`) next to this module when built. */
 export function defaultCliPath(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
@@ -48,7 +56,7 @@ export function planService(opts: { kind?: ServiceKind; spec?: Partial<ServiceSp
     nodePath: opts.spec?.nodePath ?? process.execPath,
     cliPath: opts.spec?.cliPath ?? defaultCliPath(),
     args: opts.spec?.args ?? ['start'],
-    env: opts.spec?.env ?? {},
+    env: { ...(kind === 'systemd' ? LINUX_DAEMON_ENV : {}), ...(opts.spec?.env ?? {}) },
     workingDirectory: opts.spec?.workingDirectory ?? home,
     ...(opts.spec?.logPath ? { logPath: opts.spec.logPath } : {}),
   };
