@@ -365,7 +365,7 @@ if (flag('compare')) {
     { name: 'deskd default', options: {} },
     { name: 'psm 11 (sparse text)', options: { psm: '11' } },
     { name: 'psm 6 (one block)', options: { psm: '6' } },
-    { name: 'traineddata 4.0.0_best_int', options: { variant: '4.0.0_best_int' } },
+    { name: 'traineddata 4.0.0', options: { variant: '4.0.0' } },
     ...(process.env.BENCH_EXTRA_VARIANTS ? JSON.parse(process.env.BENCH_EXTRA_VARIANTS) : []),
   ];
   comparison = [];
