@@ -182,7 +182,7 @@ async function daemonRss(n, change) {
   const token = `bench-${Math.random().toString(36).slice(2)}-token`;
   const port = 40000 + Math.floor(Math.random() * 20000);
   const daemon = spawn(process.execPath, [join(root, 'dist/src/cli.js'), 'start', '--port', String(port), '--no-virtual-display', '--log-level', 'warn'], {
-    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072', DESKD_TOKEN: token, DESKD_CONFIG_DIR: cfg },
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072', NODE_OPTIONS: process.env.NODE_OPTIONS ?? '--max-semi-space-size=2', DESKD_TOKEN: token, DESKD_CONFIG_DIR: cfg },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((r) => daemon.once('exit', r));
@@ -349,7 +349,7 @@ try {
   results.accessibilityEvents = Object.fromEntries(axEvents);
 
   // ---- RSS of the daemon after N observes over HTTP (every fifth after a cell change). The daemon runs as
-  // `npm start` runs it (same environment: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072), on this desktop; this process (playwright,
+  // `npm start` runs it (same environment: MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072, --max-semi-space-size=2), on this desktop; this process (playwright,
   // the bench's own engine) is not counted, nor the daemon's X11 worker child (reported beside it).
   console.log(`[bench] daemon RSS over ${N.rss} observes`);
   results.rss = await daemonRss(N.rss, (i) => setCell(200 + i));

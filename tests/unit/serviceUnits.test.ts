@@ -95,6 +95,7 @@ describe('install and uninstall (into a temporary home, without loading)', () =>
     // glibc arenas per OCR thread held freed memory: the unit runs the daemon as `npm start` does.
     expect(plan.contents).toContain('Environment=MALLOC_ARENA_MAX=2');
     expect(plan.contents).toContain('Environment=MALLOC_MMAP_THRESHOLD_=131072');
+    expect(plan.contents).toContain('Environment=NODE_OPTIONS=--max-semi-space-size=2');
     expect(planService({ kind: 'systemd', home, env: {}, spec: { cliPath: spec.cliPath, env: { MALLOC_ARENA_MAX: '4' } } }).contents).toContain('Environment=MALLOC_ARENA_MAX=4');
     await installService(plan, { load: false });
     expect(readFileSync(plan.path, 'utf8')).toBe(plan.contents);
