@@ -174,6 +174,39 @@ describe('the X11 worker', () => {
     await stop(x);
   });
 
+  it('answers an unchanged screen without sending pixels again, sees every change, and gives each caller its own buffer', async () => {
+    const n = freeDisplay();
+    const x = await startXvfb(n, '320x200');
+    useDisplay(n);
+    const env = { ...process.env, DISPLAY: `:${n}` };
+    const sup = new X11Supervisor();
+    sups.push(sup);
+    const whole = { x: 0, y: 0, width: 320, height: 200 };
+    const a = await sup.grab(whole);
+    const b = await sup.grab(whole);
+    expect(b.data.equals(a.data)).toBe(true);
+    expect(b.data).not.toBe(a.data);
+    // A caller that blacks out part of its frame (masks do) does not change what the next caller gets.
+    b.data.fill(7, 0, 4000);
+    const c = await sup.grab(whole);
+    expect(c.data.equals(a.data)).toBe(true);
+    expect(sup.stats.framesUnchanged).toBe(2);
+    // A change on screen is seen by the very next capture: an xterm with a known background appears.
+    const term = spawn('xterm', ['-geometry', '20x5+0+0', '-bg', '#336699'], { env, stdio: 'ignore' });
+    procs.push(term);
+    await waitFor(async () => (await sup.grab(whole)).data[(40 * 320 + 40) * 4 + 2] === 0x99, 10_000, 'the xterm to show');
+    const shown = await sup.grab(whole);
+    expect(shown.data.equals(a.data)).toBe(false);
+    term.kill('SIGKILL');
+    await waitFor(async () => (await sup.grab(whole)).data.equals(a.data), 10_000, 'the xterm to go');
+    // Another rectangle, then the first again: each answer has its own size and pixels.
+    const part = await sup.grab({ x: 10, y: 10, width: 30, height: 20 });
+    expect(part.data.length).toBe(30 * 20 * 4);
+    expect((await sup.grab(whole)).data.equals(a.data)).toBe(true);
+    await sup.close();
+    await stop(x);
+  });
+
   it('removes capture directories of daemons that are gone, and keeps those of running ones', async () => {
     const base = join(tmpdir(), `deskd-stale-${process.pid}`);
     mkdirSync(base, { recursive: true });

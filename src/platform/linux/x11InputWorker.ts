@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { bgraToRgba } from '../common/bgra.js';
 
 /** Version of the IPC protocol below; the supervisor refuses a worker that speaks another one. */
-export const X11_WORKER_PROTOCOL = 2;
+export const X11_WORKER_PROTOCOL = 3;
 
 /** Mouse buttons libnut can press. */
 export type X11Button = 'left' | 'right' | 'middle';
@@ -35,8 +35,16 @@ export interface X11Ops {
    * `file`, the pixels are written to that new file (created exclusively, mode 0600) and the answer carries no
    * `data`: a 1920x1080 frame through a tmpfs file costs a few ms, through the IPC pipe (serialise, 8 MB in
    * 64 KiB writes, deserialise) ≈ 15–20 ms.
+   *
+   * `frameId` names the frame this answer carries (chosen by the parent, unique there). With `ifChangedFrom`,
+   * the id of the last frame of the same rectangle the parent holds: when this worker's last full answer for
+   * that rectangle was that frame and libnut's pixels are byte for byte the same (no hash), the answer is
+   * `{unchanged: true}` without pixels and without a file.
    */
-  grab: { args: { x: number; y: number; width: number; height: number; file?: string }; result: { data?: Buffer; width: number; height: number } };
+  grab: {
+    args: { x: number; y: number; width: number; height: number; file?: string; frameId?: number; ifChangedFrom?: number };
+    result: { data?: Buffer; width: number; height: number; unchanged?: boolean };
+  };
   /** Move the pointer instantly (XTest motion). */
   mouseMove: { args: { x: number; y: number }; result: null };
   mouseDown: { args: { button: X11Button }; result: null };
@@ -74,7 +82,12 @@ class WorkerError extends Error {
   }
 }
 
+/** Rectangles whose last full answer is remembered (key `x,y,w,h`), most recent last (8 MB per 1920x1080 frame). */
+const MAX_REMEMBERED_RECTS = 1;
+
 function handlers(m: Nut): { [O in X11OpName]: (a: X11Ops[O]['args']) => Promise<X11Ops[O]['result']> } {
+  // The raw (BGRA) pixels and parent-given id of the last full answer per rectangle.
+  const lastFull = new Map<string, { id: number; raw: Buffer }>();
   const button = (b: X11Button) => (b === 'left' ? m.Button.LEFT : b === 'right' ? m.Button.RIGHT : m.Button.MIDDLE);
   const key = (name: string): number => {
     const v = (m.Key as unknown as Record<string, number>)[name];
@@ -87,6 +100,17 @@ function handlers(m: Nut): { [O in X11OpName]: (a: X11Ops[O]['args']) => Promise
     },
     async grab(a) {
       const img = await m.screen.grabRegion(new m.Region(a.x, a.y, a.width, a.height));
+      const key = `${a.x},${a.y},${a.width},${a.height}`;
+      const prev = lastFull.get(key);
+      if (a.ifChangedFrom !== undefined && prev && prev.id === a.ifChangedFrom && prev.raw.equals(img.data)) {
+        return { width: img.width, height: img.height, unchanged: true };
+      }
+      lastFull.delete(key);
+      if (a.frameId !== undefined) {
+        // A copy: nothing promises that libnut does not reuse its buffer for the next grab.
+        lastFull.set(key, { id: a.frameId, raw: Buffer.from(img.data) });
+        if (lastFull.size > MAX_REMEMBERED_RECTS) lastFull.delete(lastFull.keys().next().value!);
+      }
       const data = bgraToRgba(img.data, img.width, img.height, img.byteWidth);
       if (a.file === undefined) return { data, width: img.width, height: img.height };
       writeFileSync(a.file, data, { flag: 'wx', mode: 0o600 });

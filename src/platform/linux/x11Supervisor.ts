@@ -49,6 +49,8 @@ export interface X11SupervisorStats {
   crashes: number;
   /** Consecutive crashes since the last answer (drives the backoff). */
   failures: number;
+  /** Captures the worker answered "unchanged" (no pixels sent; see {@link X11Supervisor.grab}). */
+  framesUnchanged: number;
 }
 
 const CAPTURE_OPS: ReadonlySet<X11OpName> = new Set(['screenSize', 'grab']);
@@ -251,10 +253,15 @@ export class X11Supervisor {
   private closed = false;
   /** Why the display was unreachable at the last start attempt, or null. */
   private unreachable: string | null = null;
-  private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0 };
+  private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0, framesUnchanged: 0 };
   /** Private directory of capture files (undefined: not made yet; null: cannot be made). */
   private frameDir: string | null | undefined;
   private nextFrame = 1;
+  /**
+   * The last frame received and its rectangle (key `x,y,w,h`; one entry), so the worker can answer
+   * "unchanged" without sending pixels again (see `X11Ops.grab`).
+   */
+  private readonly lastFrames = new Map<string, { id: number; data: Buffer; width: number; height: number }>();
 
   constructor(opts: X11SupervisorOptions = {}) {
     this.opts = opts;
@@ -264,7 +271,9 @@ export class X11Supervisor {
    * Capture a rectangle of the root window (pixels = points on X11) as tightly packed RGBA. The worker hands
    * the pixels over through a file in a private directory (mode 0700) under `/dev/shm` (memory; the OS temp
    * directory when there is none), one file per request, read and removed here: two captures in flight never
-   * share a file. Falls back to the IPC message when no such directory can be made.
+   * share a file. Falls back to the IPC message when no such directory can be made. When the worker's pixels
+   * for the rectangle are byte for byte those of the last frame received here, it answers "unchanged" and a
+   * copy of that frame is returned (no conversion, no file: a warm observe of an unchanged screen).
    * @throws DeskdError `CAPTURE_FAILED` (see the class).
    */
   async grab(args: { x: number; y: number; width: number; height: number }, timeoutMs?: number): Promise<{ data: Buffer; width: number; height: number }> {
@@ -274,11 +283,28 @@ export class X11Supervisor {
       if (!r.data) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker answered a capture without pixels');
       return { data: r.data, width: r.width, height: r.height };
     }
-    const file = join(dir, `frame-${this.nextFrame++}.rgba`);
+    const frameId = this.nextFrame++;
+    const file = join(dir, `frame-${frameId}.rgba`);
+    const key = `${args.x},${args.y},${args.width},${args.height}`;
+    const held = this.lastFrames.get(key);
     try {
-      const r = await this.request('grab', { ...args, file }, timeoutMs);
+      const r = await this.request('grab', { ...args, file, frameId, ...(held ? { ifChangedFrom: held.id } : {}) }, timeoutMs);
+      if (r.unchanged) {
+        if (!held) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker answered "unchanged" for a frame this process does not hold');
+        this.counters.framesUnchanged++;
+        // A copy: callers own the buffer they get.
+        return { data: Buffer.from(held.data), width: held.width, height: held.height };
+      }
       const data = await readFile(file);
       if (data.length !== r.width * r.height * 4) throw new DeskdError('CAPTURE_FAILED', `The X11 worker wrote ${data.length} bytes for a ${r.width}x${r.height} capture`);
+      const latest = this.lastFrames.get(key);
+      if (!latest || latest.id < frameId) {
+        // One rectangle is remembered (the display, in practice): a frame costs 8 MB at 1920x1080.
+        this.lastFrames.clear();
+        this.lastFrames.set(key, { id: frameId, data, width: r.width, height: r.height });
+        // The caller gets its own copy (masks black out regions in place).
+        return { data: Buffer.from(data), width: r.width, height: r.height };
+      }
       return { data, width: r.width, height: r.height };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DeskdError('CAPTURE_FAILED', `The X11 worker's capture file ${file} is gone`);
