@@ -23,16 +23,20 @@ export function isEmptyMask(m: PerceptionMask): boolean {
 }
 
 /**
- * Black out masked regions of an image in place. `img.origin`/`img.scale` map points to pixels.
- * @returns the same image.
+ * Black out masked regions of an image. `img.origin`/`img.scale` map points to pixels. The input is never
+ * written: when a region covers any pixel, the pixels are copied first (capture backends may hand the same
+ * buffer to later callers, see `X11Supervisor.grab`).
+ * @returns `img` itself when no region covers a pixel, else a new image with its own pixels.
  */
-export function maskImage(img: RawImage, regions: Rect[]): RawImage {
+export function maskImage(input: RawImage, regions: Rect[]): RawImage {
+  let img = input;
   for (const r of regions) {
     const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
     const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
     const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
     const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
     if (x1 <= x0 || y1 <= y0) continue;
+    if (img === input) img = { ...input, data: Buffer.from(input.data) };
     for (let y = y0; y < y1; y++) {
       const row = y * img.width * 4;
       img.data.fill(0, row + x0 * 4, row + x1 * 4);

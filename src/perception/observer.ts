@@ -313,7 +313,7 @@ export class Observer {
     const mask: PerceptionMask = this.perceptionGate ? this.perceptionGate(windows) : { regions: [], apps: [], ruleIds: [] };
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
     // Masking writes into the pixels: mask a copy, the unmasked frame is kept for the next comparison.
-    if (image && mask.regions.length > 0) image = maskImage({ ...image, data: Buffer.from(image.data) }, mask.regions);
+    if (image && mask.regions.length > 0) image = maskImage(image, mask.regions);
 
     const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {
       if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };

@@ -292,7 +292,7 @@ export class X11Supervisor {
       if (r.unchanged) {
         if (!held) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker answered "unchanged" for a frame this process does not hold');
         this.counters.framesUnchanged++;
-        // A copy: callers own the buffer they get.
+        // A copy, so two callers never share one buffer through this path.
         return { data: Buffer.from(held.data), width: held.width, height: held.height };
       }
       const data = await readFile(file);
@@ -301,9 +301,8 @@ export class X11Supervisor {
       if (!latest || latest.id < frameId) {
         // One rectangle is remembered (the display, in practice): a frame costs 8 MB at 1920x1080.
         this.lastFrames.clear();
+        // Shared with the caller: deskd never writes a captured frame (maskImage copies before it blacks out).
         this.lastFrames.set(key, { id: frameId, data, width: r.width, height: r.height });
-        // The caller gets its own copy (masks black out regions in place).
-        return { data: Buffer.from(data), width: r.width, height: r.height };
       }
       return { data, width: r.width, height: r.height };
     } catch (e) {
