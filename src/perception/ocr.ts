@@ -30,6 +30,7 @@ import type { RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
 import { intersectionArea, union } from './geometry.js';
+import { mergeOverlapping } from './changes.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
@@ -58,7 +59,7 @@ export interface OcrResult {
   repairedWords?: number;
   /** Upscale applied to the whole crop's bands (`upscale: 'auto'`: from its glyph height, see `autoUpscale`). */
   upscale?: number;
-  /** Vertical-text blocks read again as sparse text, and how many of those readings were kept (see `repairVerticalText`). */
+  /** Column strips of vertical-text blocks read again as one block, and how many of those readings were kept (see `repairVerticalText`). */
   verticalBlocks?: { found: number; replaced: number };
 }
 
@@ -124,11 +125,12 @@ export interface OcrEngineOptions {
    */
   repairTruncated?: boolean;
   /**
-   * Read again, with page segmentation `SPARSE_TEXT` (`'11'`), every block tesseract's automatic layout took
-   * for vertical text (`blocktype` 7, `PT_VERTICAL_TEXT`), and keep that reading when it is more confident
-   * (default true): a table column of single digits ("1", "5", "9" one per row) is laid out as one vertical
-   * line and read as "NN Woe UE" at confidence 0.3–0.5 (bench/incremental dashboard: quantity column,
-   * recall 0.863 → 0.99).
+   * Read again, with page segmentation `SINGLE_BLOCK` (`'6'`), the column strip (`columnStrip`) of every block
+   * tesseract's automatic layout took for vertical text (`blocktype` 7, `PT_VERTICAL_TEXT`), and keep that
+   * reading when it is more confident (`replaceIfMoreConfident`; default true): a table column of single
+   * digits ("1", "5", "9" one per row) is laid out as one vertical line and read as "NN Woe UE" at confidence
+   * 0.3–0.5 (bench/incremental dashboard: quantity column, recall 0.863 → 0.990). `SPARSE_TEXT` on such a
+   * strip read nothing.
    */
   repairVerticalText?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
@@ -353,7 +355,8 @@ export class OcrEngine {
     });
     const vertical: Rect[] = [];
     const basePsm = this.options.psm;
-    const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number, psm?: OcrPageSegMode, collectVertical = false): Promise<OcrLine[]> => {
+    const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number, how: { psm?: OcrPageSegMode; collectVertical?: boolean } = {}): Promise<OcrLine[]> => {
+      const { psm, collectVertical = false } = how;
       const factor = bands.length === 1 && !lightTextOn ? frameFactor : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND);
       const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => {
@@ -392,7 +395,7 @@ export class OcrEngine {
     });
     const perBand = await Promise.all(
       bands.map(async (band, bi) => {
-        const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, undefined, true);
+        const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true });
         const mine = regions.filter((r) => owner(r) === bi);
         const words = skipExplained ? lines.flatMap((l) => l.words) : [];
         const todo = mine.filter((r) => !skipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map(toPoints), words, EXPLAINED_MIN_CONFIDENCE));
@@ -406,13 +409,13 @@ export class OcrEngine {
     if ((opts.repairVerticalText ?? this.options.repairVerticalText) && vertical.length > 0) {
       const within = toPoints(whole);
       const words = lines.flatMap((l) => l.words);
-      const areas = unionOverlapping(vertical.map((r) => columnStrip(r, words, within, VERTICAL_BLOCK_MARGIN_POINTS)));
+      const areas = mergeOverlapping(vertical.map((r) => columnStrip(r, words, within, VERTICAL_BLOCK_MARGIN_POINTS)));
       let replaced = 0;
       const rereads = await Promise.all(
         areas.map(async (area) => {
           const px = clipTo(regionToPixels(img, area), crop);
           if (!px) return null;
-          const got = await read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, Tesseract.PSM.SINGLE_BLOCK);
+          const got = await read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK });
           return { area, got };
         }),
       );
@@ -554,17 +557,37 @@ export const PT_VERTICAL_TEXT = 7;
  * vertical text (`blocktype === PT_VERTICAL_TEXT`), for the blocks whose centre row the band owns. Pure.
  */
 export function verticalTextBlocks(page: Pick<Tesseract.Page, 'blocks'>, m: PageMapping): Rect[] {
-  const { band, factor, scale, origin } = m;
-  const k = factor * scale;
   const out: Rect[] = [];
   for (const block of page.blocks ?? []) {
     if ((block.blocktype as unknown) !== PT_VERTICAL_TEXT) continue;
-    const b = block.bbox;
-    const centreRow = band.crop.top + (b.y0 + b.y1) / 2 / factor;
-    if (centreRow < band.ownTop || centreRow >= band.ownBottom) continue;
-    out.push({ x: origin.x + band.crop.left / scale + b.x0 / k, y: origin.y + band.crop.top / scale + b.y0 / k, width: (b.x1 - b.x0) / k, height: (b.y1 - b.y0) / k });
+    if (!bandOwns(m, block.bbox)) continue;
+    out.push(bboxToPoints(m, block.bbox, false));
   }
   return out;
+}
+
+/** Whether the centre row of a box (prepared-image pixels) lies in the rows the mapping's band owns. */
+function bandOwns(m: PageMapping, b: Tesseract.Bbox): boolean {
+  const centreRow = m.band.crop.top + (b.y0 + b.y1) / 2 / m.factor;
+  return centreRow >= m.band.ownTop && centreRow < m.band.ownBottom;
+}
+
+/** A box of the prepared image mapped to logical global points (`origin + (bandOffset + box / factor) / scale`), rounded to 0.01 or not. */
+function bboxToPoints(m: PageMapping, b: Tesseract.Bbox, round: boolean): Rect {
+  const k = m.factor * m.scale;
+  const r = (v: number) => (round ? round2(v) : v);
+  return {
+    x: r(m.origin.x + m.band.crop.left / m.scale + b.x0 / k),
+    y: r(m.origin.y + m.band.crop.top / m.scale + b.y0 / k),
+    width: r((b.x1 - b.x0) / k),
+    height: r((b.y1 - b.y0) / k),
+  };
+}
+
+/** Insert `line` into `lines` (ordered by top edge) before the first line whose top is lower. Mutates `lines`. */
+function insertByTop(lines: OcrLine[], line: OcrLine): void {
+  const at = lines.findIndex((l) => l.bounds.y > line.bounds.y);
+  lines.splice(at < 0 ? lines.length : at, 0, line);
 }
 
 /**
@@ -603,7 +626,10 @@ export function replaceIfMoreConfident(lines: OcrLine[], area: Rect, reread: Ocr
     const cy = w.bounds.y + w.bounds.height / 2;
     return cx >= area.x && cx <= area.x + area.width && cy >= area.y && cy <= area.y + area.height;
   };
-  const fresh = reread.flatMap((l) => l.words.filter(inArea).length > 0 ? [makeLine(l.words.filter(inArea))] : []);
+  const fresh = reread.flatMap((l) => {
+    const words = l.words.filter(inArea);
+    return words.length > 0 ? [makeLine(words)] : [];
+  });
   const newWords = fresh.flatMap((l) => l.words);
   if (newWords.length === 0) return lines;
   const oldWords = lines.flatMap((l) => l.words.filter(inArea));
@@ -614,29 +640,7 @@ export function replaceIfMoreConfident(lines: OcrLine[], area: Rect, reread: Ocr
     const kept = l.words.filter((w) => !inArea(w));
     return kept.length === 0 ? [] : [kept.length === l.words.length ? l : makeLine(kept)];
   });
-  for (const line of fresh) {
-    const at = out.findIndex((l) => l.bounds.y > line.bounds.y);
-    out.splice(at < 0 ? out.length : at, 0, line);
-  }
-  return out;
-}
-
-/** Union overlapping rectangles until none overlap. Pure. */
-function unionOverlapping(rects: Rect[]): Rect[] {
-  const out = [...rects];
-  for (let merged = true; merged; ) {
-    merged = false;
-    for (let i = 0; i < out.length && !merged; i++) {
-      for (let j = i + 1; j < out.length; j++) {
-        if (intersectionArea(out[i]!, out[j]!) > 0) {
-          out[i] = union([out[i]!, out[j]!])!;
-          out.splice(j, 1);
-          merged = true;
-          break;
-        }
-      }
-    }
-  }
+  for (const line of fresh) insertByTop(out, line);
   return out;
 }
 
@@ -657,27 +661,19 @@ function clipTo(px: PixelRect | null, crop: PixelRect): PixelRect | null {
  * (`origin + (bandOffset + box / factor) / scale`). Pure.
  */
 export function linesFromPage(page: Pick<Tesseract.Page, 'blocks'>, m: PageMapping): OcrLine[] {
-  const { band, factor, scale, origin } = m;
-  const k = factor * scale;
-  const toRect = (b: Tesseract.Bbox): Rect => ({
-    x: round2(origin.x + band.crop.left / scale + b.x0 / k),
-    y: round2(origin.y + band.crop.top / scale + b.y0 / k),
-    width: round2((b.x1 - b.x0) / k),
-    height: round2((b.y1 - b.y0) / k),
-  });
+  const k = m.factor * m.scale;
   const out: OcrLine[] = [];
   for (const block of page.blocks ?? []) {
     for (const para of block.paragraphs) {
       for (const line of para.lines) {
-        const centreRow = band.crop.top + (line.bbox.y0 + line.bbox.y1) / 2 / factor;
-        if (centreRow < band.ownTop || centreRow >= band.ownBottom) continue;
+        if (!bandOwns(m, line.bbox)) continue;
         const maxGap = m.splitLineGap * ((line.bbox.y1 - line.bbox.y0) / k);
         let run: OcrWord[] = [];
         for (const w of line.words) {
           const text = w.text.trim();
           const confidence = Math.max(0, Math.min(1, w.confidence / 100));
           if (text === '' || confidence < m.minConfidence) continue;
-          const word: OcrWord = { text, bounds: toRect(w.bbox), confidence: round2(confidence) };
+          const word: OcrWord = { text, bounds: bboxToPoints(m, w.bbox, true), confidence: round2(confidence) };
           const prev = run[run.length - 1];
           if (prev && word.bounds.x - (prev.bounds.x + prev.bounds.width) > maxGap) {
             out.push(makeLine(run));
@@ -717,10 +713,7 @@ export function mergeLines(base: OcrLine[], extra: OcrLine[]): OcrLine[] {
       return words.length > 0 ? [makeLine(words)] : [];
     });
   const out = survivors(base);
-  for (const line of survivors(extra)) {
-    const at = out.findIndex((l) => l.bounds.y > line.bounds.y);
-    out.splice(at < 0 ? out.length : at, 0, line);
-  }
+  for (const line of survivors(extra)) insertByTop(out, line);
   return out;
 }
 
