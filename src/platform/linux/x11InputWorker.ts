@@ -82,12 +82,9 @@ class WorkerError extends Error {
   }
 }
 
-/** Rectangles whose last full answer is remembered (key `x,y,w,h`), most recent last (8 MB per 1920x1080 frame). */
-const MAX_REMEMBERED_RECTS = 1;
-
 function handlers(m: Nut): { [O in X11OpName]: (a: X11Ops[O]['args']) => Promise<X11Ops[O]['result']> } {
-  // The raw (BGRA) pixels and parent-given id of the last full answer per rectangle.
-  const lastFull = new Map<string, { id: number; raw: Buffer }>();
+  // The last full answer given a frameId: its rectangle, id and raw (BGRA) pixels (8 MB at 1920x1080).
+  let lastFull: { key: string; id: number; raw: Buffer } | null = null;
   const button = (b: X11Button) => (b === 'left' ? m.Button.LEFT : b === 'right' ? m.Button.RIGHT : m.Button.MIDDLE);
   const key = (name: string): number => {
     const v = (m.Key as unknown as Record<string, number>)[name];
@@ -101,16 +98,11 @@ function handlers(m: Nut): { [O in X11OpName]: (a: X11Ops[O]['args']) => Promise
     async grab(a) {
       const img = await m.screen.grabRegion(new m.Region(a.x, a.y, a.width, a.height));
       const key = `${a.x},${a.y},${a.width},${a.height}`;
-      const prev = lastFull.get(key);
-      if (a.ifChangedFrom !== undefined && prev && prev.id === a.ifChangedFrom && prev.raw.equals(img.data)) {
+      if (a.ifChangedFrom !== undefined && lastFull?.key === key && lastFull.id === a.ifChangedFrom && lastFull.raw.equals(img.data)) {
         return { width: img.width, height: img.height, unchanged: true };
       }
-      lastFull.delete(key);
-      if (a.frameId !== undefined) {
-        // A copy: nothing promises that libnut does not reuse its buffer for the next grab.
-        lastFull.set(key, { id: a.frameId, raw: Buffer.from(img.data) });
-        if (lastFull.size > MAX_REMEMBERED_RECTS) lastFull.delete(lastFull.keys().next().value!);
-      }
+      // A copy: nothing promises that libnut does not reuse its buffer for the next grab.
+      lastFull = a.frameId === undefined ? null : { key, id: a.frameId, raw: Buffer.from(img.data) };
       const data = bgraToRgba(img.data, img.width, img.height, img.byteWidth);
       if (a.file === undefined) return { data, width: img.width, height: img.height };
       writeFileSync(a.file, data, { flag: 'wx', mode: 0o600 });

@@ -214,8 +214,9 @@ export function removeStaleFrameDirs(base: string): void {
   } catch {
     return;
   }
+  const pattern = new RegExp(`^${FRAME_DIR_PREFIX}(\\d+)-`);
   for (const name of names) {
-    const m = new RegExp(`^${FRAME_DIR_PREFIX}(\\d+)-`).exec(name);
+    const m = pattern.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid) continue;
@@ -258,10 +259,10 @@ export class X11Supervisor {
   private frameDir: string | null | undefined;
   private nextFrame = 1;
   /**
-   * The last frame received and its rectangle (key `x,y,w,h`; one entry), so the worker can answer
-   * "unchanged" without sending pixels again (see `X11Ops.grab`).
+   * The last frame received and its rectangle (key `x,y,w,h`), so the worker can answer "unchanged" without
+   * sending pixels again (see `X11Ops.grab`). One frame: 8 MB at 1920x1080.
    */
-  private readonly lastFrames = new Map<string, { id: number; data: Buffer; width: number; height: number }>();
+  private lastFrame: { key: string; id: number; data: Buffer; width: number; height: number } | null = null;
 
   constructor(opts: X11SupervisorOptions = {}) {
     this.opts = opts;
@@ -286,7 +287,7 @@ export class X11Supervisor {
     const frameId = this.nextFrame++;
     const file = join(dir, `frame-${frameId}.rgba`);
     const key = `${args.x},${args.y},${args.width},${args.height}`;
-    const held = this.lastFrames.get(key);
+    const held = this.lastFrame?.key === key ? this.lastFrame : null;
     try {
       const r = await this.request('grab', { ...args, file, frameId, ...(held ? { ifChangedFrom: held.id } : {}) }, timeoutMs);
       if (r.unchanged) {
@@ -297,13 +298,9 @@ export class X11Supervisor {
       }
       const data = await readFile(file);
       if (data.length !== r.width * r.height * 4) throw new DeskdError('CAPTURE_FAILED', `The X11 worker wrote ${data.length} bytes for a ${r.width}x${r.height} capture`);
-      const latest = this.lastFrames.get(key);
-      if (!latest || latest.id < frameId) {
-        // One rectangle is remembered (the display, in practice): a frame costs 8 MB at 1920x1080.
-        this.lastFrames.clear();
-        // Shared with the caller: deskd never writes a captured frame (maskImage copies before it blacks out).
-        this.lastFrames.set(key, { id: frameId, data, width: r.width, height: r.height });
-      }
+      // Newer than what is held (answers of concurrent captures may be read out of order). Shared with the
+      // caller: deskd never writes a captured frame (maskImage copies before it blacks out).
+      if (!this.lastFrame || this.lastFrame.id < frameId) this.lastFrame = { key, id: frameId, data, width: r.width, height: r.height };
       return { data, width: r.width, height: r.height };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DeskdError('CAPTURE_FAILED', `The X11 worker's capture file ${file} is gone`);
