@@ -23,10 +23,11 @@
  * Prints a table; writes bench/results.json.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildDist, distModules } from '../common.mjs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -35,17 +36,9 @@ const root = join(here, '..', '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 
-if (!args.includes('--skip-build')) {
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  } catch {
-    // Other work in progress may not type-check; the emitted JavaScript is still usable.
-    if (!existsSync(join(root, 'dist/src/perception/incremental.js'))) throw new Error('build failed and dist/ is missing');
-    console.warn('[bench] tsc reported errors; using the emitted dist/ anyway');
-  }
-}
+buildDist(root, 'perception/incremental.js', args.includes('--skip-build'));
 
-const dist = (p) => pathToFileURL(join(root, 'dist/src', p)).href;
+const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
 const { OcrEngine } = await import(dist('perception/ocr.js'));
@@ -204,7 +197,13 @@ async function daemonRss(n, change) {
       ms.push(performance.now() - t);
     }
     const afterMB = procRssMB(daemon.pid);
-    const children = execFileSync('pgrep', ['-P', String(daemon.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    // pgrep exits 1 when there is no child.
+    let children = [];
+    try {
+      children = execFileSync('pgrep', ['-P', String(daemon.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      // none
+    }
     const childMB = children.reduce((a, pid) => a + (procRssMB(pid) || 0), 0);
     return { startMB, afterMB, observes: n, childProcessesMB: childMB, observeOverHttp: stats(ms) };
   } finally {

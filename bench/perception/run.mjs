@@ -20,11 +20,11 @@
  *   --options JSON sets deskd's OcrEngine options for the main run (e.g. '{"psm":"6"}').
  * Writes bench/perception/results.json.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildDist, distModules } from '../common.mjs';
 import { performance } from 'node:perf_hooks';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,17 +36,9 @@ const opt = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 
-if (!flag('skip-build')) {
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  } catch {
-    // Other work in progress may not type-check; the emitted JavaScript is still usable.
-    if (!existsSync(join(root, 'dist/src/perception/ocr.js'))) throw new Error('build failed and dist/ is missing');
-    console.warn('[bench] tsc reported errors; using the emitted dist/ anyway');
-  }
-}
+buildDist(root, 'perception/ocr.js', flag('skip-build'));
 
-const dist = (p) => pathToFileURL(join(root, 'dist/src', p)).href;
+const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
 const { OcrEngine, tesseractWorkerOptions } = await import(dist('perception/ocr.js'));
