@@ -2,8 +2,8 @@
  * AT-SPI backend against real applications on a private virtual desktop (Xvfb + session bus + AT-SPI bus):
  * gnome-calculator (GTK 4) and Chromium with its renderer accessibility on.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtspiAccessibility } from '../../src/platform/linux/atspi.js';
@@ -87,6 +87,26 @@ describe('virtual desktop', () => {
     for (const pid of Object.values(d.pids)) expect(() => process.kill(pid, 0), `pid ${pid}`).toThrow();
     expect(existsSync(`/tmp/.X${n}-lock`)).toBe(false);
     expect(existsSync(`/tmp/.X11-unix/X${n}`)).toBe(false);
+    expect(existsSync(d.a11yRuntimeDir)).toBe(false);
+  });
+
+  it('keeps its accessibility bus socket in a private directory, so a shared at-spi/bus_N path can vanish without cutting applications off', async () => {
+    const dir = desktop.a11yRuntimeDir;
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(desktop.a11yBusAddress).toContain(`path=${join(dir, 'at-spi', `bus_${desktop.display.slice(1)}`)}`);
+    // What a late-exiting bus daemon of an earlier desktop on the same display number did: unlink the
+    // shared default path. Nothing of this desktop lives there, so a calculator started now still joins.
+    const shared = join(process.env.XDG_RUNTIME_DIR || join(homedir(), '.cache'), 'at-spi', `bus_${desktop.display.slice(1)}`);
+    rmSync(shared, { force: true });
+    expect(existsSync(desktop.a11yBusAddress.replace(/^unix:path=/, '').split(',')[0]!)).toBe(true);
+    const ax = new AtspiAccessibility();
+    const { app } = await launchUntilReady(
+      launchCalculator,
+      async () => findNode((await ax.snapshot({ scope: 'all', budget: FULL })).roots, (x) => x.role === 'button' && label(x) === '='),
+      { timeoutMs: 60_000, what: 'the calculator "=" button' },
+    );
+    await app.kill();
+    await ax.close();
   });
 
   it('an unreachable bus is ACCESSIBILITY_UNAVAILABLE', async () => {

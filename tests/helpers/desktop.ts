@@ -6,7 +6,7 @@
  * `launch*` shortcuts) and polls with {@link waitFor}. Nothing relies on an ambient DISPLAY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDesktopEnv, killProcessGroup, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
@@ -159,41 +159,60 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, wh
   }
 }
 
+/** What the kernel says of a process: state letter and the kernel function it sleeps in (`/proc/PID/{stat,wchan}`). */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    const wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8').trim() || '-';
+    return `state ${state}, wchan ${wchan}`;
+  } catch {
+    return 'gone';
+  }
+}
+
 /**
  * Launch an application and wait until `ready(app)` returns a value (polled like {@link waitFor}).
- * If the process exits before it is ready, it is launched again, up to `attempts` times in all, each
- * early exit logged with its exit code and output: under a loaded CI machine gnome-calculator has been
- * seen to exit with status 1 and no output right after start, which is not what the tests are about.
- * @throws Error naming every early exit, or the readiness timeout.
+ * The app is launched again, up to `attempts` times in all, when it exits before it is ready (under a
+ * loaded CI machine gnome-calculator has been seen to exit with status 1 and no output right after
+ * start) or when it is not ready within `attemptMs` (default: `timeoutMs / attempts`, at least 20 s; a
+ * CI run once saw a calculator that never appeared on the accessibility bus). Every failed attempt is
+ * logged with its exit code or process state and its output. `timeoutMs` bounds the whole.
+ * @throws Error naming every failed attempt and the last readiness error.
  */
 export async function launchUntilReady<T>(
   launch: () => AppHandle,
   ready: (app: AppHandle) => Promise<T | undefined | null | false>,
-  opts: { timeoutMs: number; attempts?: number; what: string },
+  opts: { timeoutMs: number; attempts?: number; attemptMs?: number; what: string },
 ): Promise<{ app: AppHandle; value: NonNullable<Exclude<T, false>> }> {
   const attempts = opts.attempts ?? 3;
-  const exits: string[] = [];
-  for (let i = 0; i < attempts; i++) {
+  const attemptMs = opts.attemptMs ?? Math.max(20_000, opts.timeoutMs / attempts);
+  const deadline = Date.now() + opts.timeoutMs;
+  const failures: string[] = [];
+  let lastError = '';
+  for (let i = 0; i < attempts && Date.now() < deadline; i++) {
     const app = launch();
     const EXITED = Symbol('exited');
+    const budget = Math.max(0, Math.min(attemptMs, deadline - Date.now()));
+    let failure: string;
     try {
       const value = await waitFor(
         async () => {
           if (app.exited()) return EXITED;
           return ready(app);
         },
-        opts.timeoutMs,
+        budget,
         opts.what,
       );
       if (value !== EXITED) return { app, value: value as NonNullable<Exclude<T, false>> };
+      failure = `exited (${String(app.child.exitCode ?? app.child.signalCode)})`;
     } catch (e) {
-      await app.kill();
-      throw e;
+      lastError = (e as Error).message;
+      failure = `not ready after ${budget} ms (${processState(app.pid)})`;
     }
-    const code = app.child.exitCode ?? app.child.signalCode;
-    exits.push(`attempt ${i + 1}: exited (${String(code)}) ${app.output().trim().slice(-500)}`);
-    console.warn(`[launchUntilReady] ${opts.what}: the app exited before it was ready (${String(code)}); relaunching`);
+    failures.push(`attempt ${i + 1}: ${failure}; output: ${app.output().trim().slice(-500) || '(none)'}`);
+    console.warn(`[launchUntilReady] ${opts.what}: attempt ${i + 1} ${failure}; relaunching`);
     await app.kill();
   }
-  throw new Error(`${opts.what}: the app exited before it was ready, ${attempts} times:\n${exits.join('\n')}`);
+  throw new Error(`${opts.what}: not ready in ${failures.length} launch(es) within ${opts.timeoutMs} ms:\n${failures.join('\n')}${lastError ? `\nlast: ${lastError}` : ''}`);
 }

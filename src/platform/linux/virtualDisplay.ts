@@ -6,9 +6,18 @@
  * Sources: Xvfb(1) (`-screen 0 WxHxD`, `-nolisten tcp`, lock file `/tmp/.XN-lock`, socket
  * `/tmp/.X11-unix/XN`), dbus-daemon(1) (`--session --nofork --print-address=1`), at-spi2-core's
  * `at-spi-bus-launcher --launch-immediately` and its `org.a11y.Bus.GetAddress` method.
+ *
+ * The launcher puts the accessibility bus socket at `$XDG_RUNTIME_DIR/at-spi/bus_<display number>`
+ * (`~/.cache/at-spi/bus_<N>` without XDG_RUNTIME_DIR; GLib's `g_get_user_runtime_dir`), so two desktops that
+ * used the same display number one after the other would share that path, and a bus daemon of the first
+ * that exits late unlinks the second's socket: applications started afterwards never reach the
+ * accessibility bus. Each desktop therefore gives its launcher a private runtime directory (mode 0700),
+ * removed by `stop()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { DeskdError } from '../../errors.js';
 
@@ -44,6 +53,10 @@ export interface VirtualDesktop {
   height: number;
   /** Pids of the processes started (each leads its own process group). */
   pids: { xvfb: number; dbus: number; atspi: number };
+  /** The accessibility bus address `org.a11y.Bus.GetAddress` answered (a socket in {@link a11yRuntimeDir}). */
+  a11yBusAddress: string;
+  /** The launcher's private `XDG_RUNTIME_DIR` (mode 0700), removed by `stop()`. */
+  a11yRuntimeDir: string;
   /** Stop every process started (and their process groups). Idempotent. */
   stop(): Promise<void>;
 }
@@ -274,6 +287,7 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
   const timeoutMs = opts.startTimeoutMs ?? 15_000;
   const log = opts.logger;
   const started: Proc[] = [];
+  let a11yRuntimeDir: string | null = null;
 
   try {
     let xvfb: Proc | undefined;
@@ -305,7 +319,8 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
     started.push(dbusProc);
 
     const env = { DISPLAY: display, DBUS_SESSION_BUS_ADDRESS: address };
-    const atspiEnv = { ...baseEnv, ...env };
+    a11yRuntimeDir = mkdtempSync(join(tmpdir(), 'deskd-a11y-'));
+    const atspiEnv = { ...baseEnv, ...env, XDG_RUNTIME_DIR: a11yRuntimeDir };
     const atspi = await spawnGroup('at-spi-bus-launcher', '/usr/libexec/at-spi-bus-launcher', ['--launch-immediately'], atspiEnv, 'at-spi2-core');
     started.push(atspi);
     const deadline = Date.now() + timeoutMs;
@@ -324,15 +339,19 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
 
     let stopping: Promise<void> | null = null;
     const xpid = xvfb.pid;
+    const runtimeDir = a11yRuntimeDir;
     return {
       display,
       env,
       width,
       height,
       pids: { xvfb: xvfb.pid, dbus: dbusProc.pid, atspi: atspi.pid },
+      a11yBusAddress: a11yAddress,
+      a11yRuntimeDir: runtimeDir,
       stop() {
         stopping ??= (async () => {
           for (const p of [...started].reverse()) await killGroup(p);
+          rmSync(runtimeDir, { recursive: true, force: true });
           // Xvfb removes its lock and socket on SIGTERM; after a SIGKILL remove them, but only if the
           // lock still names our server.
           const lock = `/tmp/.X${n}-lock`;
@@ -351,6 +370,7 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
     };
   } catch (e) {
     for (const p of started.reverse()) await killGroup(p);
+    if (a11yRuntimeDir) rmSync(a11yRuntimeDir, { recursive: true, force: true });
     throw e;
   }
 }
