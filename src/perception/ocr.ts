@@ -32,7 +32,7 @@ import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
 import { intersectionArea, union } from './geometry.js';
 import { mergeOverlapping } from './changes.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
-import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
+import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
 export type { OcrLogger } from './ocrPool.js';
@@ -61,6 +61,8 @@ export interface OcrResult {
   upscale?: number;
   /** Column strips of vertical-text blocks read again as one block, and how many of those readings were kept (see `repairVerticalText`). */
   verticalBlocks?: { found: number; replaced: number };
+  /** Areas of glyphs outside every word read again as one block, and the words that reading added (see `repairMissedText`). */
+  missedText?: { found: number; added: number };
 }
 
 /** The English model variants shipped by `@tesseract.js-data/eng`. */
@@ -133,6 +135,14 @@ export interface OcrEngineOptions {
    * strip read nothing.
    */
   repairVerticalText?: boolean;
+  /**
+   * Read again, with page segmentation `SINGLE_BLOCK`, each block of glyphs that lie outside every word the
+   * base pass read (`missedTextAreas`), and add the words read there with confidence ≥
+   * `lightTextMinConfidence` (default true): the automatic layout sometimes drops a whole table column
+   * (bench/incremental dashboard scrolled: the 15 city names of one band, while the same rows read in a
+   * band cut 22 px higher were all found).
+   */
+  repairMissedText?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -150,6 +160,7 @@ export interface RecognizeOptions {
   lightTextSkipExplained?: boolean;
   repairTruncated?: boolean;
   repairVerticalText?: boolean;
+  repairMissedText?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -170,11 +181,14 @@ export interface ResolvedOcrOptions {
   lightTextSkipExplained: boolean;
   repairTruncated: boolean;
   repairVerticalText: boolean;
+  repairMissedText: boolean;
   tesseractParams: Record<string, string>;
 }
 
 /** Band overlap in logical points: lines up to twice this tall are read whole by one band. */
 const BAND_OVERLAP_POINTS = 64;
+/** Identical rows (at scale 1) that make a gap a band boundary may sit in without overlap. */
+const BAND_GAP_MIN_PIXELS = 4;
 /** Prepared-image size above which `bands: 'auto'` splits the work across workers. */
 const BAND_MIN_PIXELS = 1_500_000;
 /** Glyphs a band needs for an upscale of its own (else the whole crop's). */
@@ -250,6 +264,7 @@ export class OcrEngine {
       lightTextSkipExplained: opts.lightTextSkipExplained ?? true,
       repairTruncated: opts.repairTruncated ?? true,
       repairVerticalText: opts.repairVerticalText ?? true,
+      repairMissedText: opts.repairMissedText ?? true,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -324,27 +339,29 @@ export class OcrEngine {
     const gray = await grayCrop(img, crop);
     const whole: PixelRect = { left: 0, top: 0, width: crop.width, height: crop.height };
     // The upscale of a part of the crop: from its glyph height when 'auto' (the image's scale is no guide:
-    // Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall).
-    const frameFactor = upscale === 'auto' ? autoUpscale(estimateGlyphHeight(gray, crop.width, whole), img.scale) : upscale;
+    // Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall). The whole crop's is
+    // measured only when needed (one band, a band or region with too few glyphs, the size test of a small
+    // crop) or, for the result, once the bands are being read.
+    let frameFactorMemo: number | undefined;
+    const frameFactor = (): number => (frameFactorMemo ??= upscale === 'auto' ? autoUpscale(estimateGlyphHeight(gray, crop.width, whole), img.scale) : upscale);
     // A band or region with too few glyphs for a median of its own (a band of blank page and a few letters
     // of the overlap) takes the whole crop's upscale.
     const factorOf = (rect: PixelRect, minGlyphs: number): number => {
       if (upscale !== 'auto') return upscale;
       const h = estimateGlyphHeight(gray, crop.width, rect, { minGlyphs });
-      return h > 0 ? autoUpscale(h, img.scale) : frameFactor;
+      return h > 0 ? autoUpscale(h, img.scale) : frameFactor();
     };
-    const nBands =
-      bandsOpt === 'auto'
-        ? crop.width * crop.height * frameFactor * frameFactor > BAND_MIN_PIXELS ? this.pool.size : 1
-        : bandsOpt;
-    const bands = splitBands(crop, nBands, Math.ceil(BAND_OVERLAP_POINTS * img.scale));
+    // Upscales are ≥ 1: a crop already over the size needs no glyph measure to be split.
+    const area = crop.width * crop.height;
+    const nBands = bandsOpt === 'auto' ? (area > BAND_MIN_PIXELS || area * frameFactor() ** 2 > BAND_MIN_PIXELS ? this.pool.size : 1) : bandsOpt;
+    // Band boundaries at text-free gaps, placed so each band holds about as much ink (see splitBands).
+    const rows = nBands > 1 ? { profile: rowProfile(gray, crop.width, crop.height), minGap: Math.max(BAND_GAP_MIN_PIXELS, Math.round(BAND_GAP_MIN_PIXELS * img.scale)) } : undefined;
+    const bands = splitBands(crop, nBands, Math.ceil(BAND_OVERLAP_POINTS * img.scale), rows);
     const baseInverted = invert === 'always' || (invert === 'auto' && meanLuminance(gray) < this.options.darkThreshold);
     const lightText = opts.lightTextRegions ?? this.options.lightTextRegions;
-    let regions: LightTextRegion[] = [];
     // The orientation the base pass reads; the light-text pass works on it too.
     const base = baseInverted ? gray.map((v) => 255 - v) : gray;
     const cell = Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale));
-    if (invert === 'auto' && lightText) regions = findLightTextRegions(base, crop.width, crop.height, { cell });
     const mapping = (band: Band, factor: number, minConfidence: number): PageMapping => ({
       band,
       factor,
@@ -357,7 +374,7 @@ export class OcrEngine {
     const basePsm = this.options.psm;
     const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number, how: { psm?: OcrPageSegMode; collectVertical?: boolean } = {}): Promise<OcrLine[]> => {
       const { psm, collectVertical = false } = how;
-      const factor = bands.length === 1 && !lightTextOn ? frameFactor : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND);
+      const factor = bands.length === 1 && !lightTextOn ? frameFactor() : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND);
       const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => {
         if (psm === undefined || psm === basePsm) return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
@@ -393,10 +410,26 @@ export class OcrEngine {
       width: b.width / img.scale,
       height: b.height / img.scale,
     });
+    // Light-text regions are looked for on this thread while the workers read the bands: a band needs them
+    // only once it is read, and the band jobs are handed to the workers first (setImmediate runs after the
+    // promise callbacks that post them).
+    const repairTruncated = opts.repairTruncated ?? this.options.repairTruncated;
+    const repairMissed = opts.repairMissedText ?? this.options.repairMissedText;
+    let regions: LightTextRegion[] = [];
+    let glyphs: Rect[] = [];
+    const regionsFound = new Promise<LightTextRegion[]>((resolve) =>
+      setImmediate(() => {
+        regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
+        // For the repairs after the bands, also found while the workers read.
+        if (repairTruncated || repairMissed) glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
+        frameFactor(); // for the result
+        resolve(regions);
+      }),
+    );
     const perBand = await Promise.all(
       bands.map(async (band, bi) => {
         const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true });
-        const mine = regions.filter((r) => owner(r) === bi);
+        const mine = (await regionsFound).filter((r) => owner(r) === bi);
         const words = skipExplained ? lines.flatMap((l) => l.words) : [];
         const todo = mine.filter((r) => !skipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map(toPoints), words, EXPLAINED_MIN_CONFIDENCE));
         regionsRead += todo.length;
@@ -405,31 +438,43 @@ export class OcrEngine {
       }),
     );
     let lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
+    // Both repairs read on the pool at once; each works from the base pass's words.
+    const within = toPoints(whole);
+    const readBlock = async (area: Rect, minConfidence: number): Promise<OcrLine[] | null> => {
+      const px = clipTo(regionToPixels(img, area), crop);
+      if (!px) return null;
+      return read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK });
+    };
+    const baseWords = lines.flatMap((l) => l.words);
+    const verticalAreas =
+      (opts.repairVerticalText ?? this.options.repairVerticalText) && vertical.length > 0
+        ? mergeOverlapping(vertical.map((r) => columnStrip(r, baseWords, within, VERTICAL_BLOCK_MARGIN_POINTS)))
+        : null;
+    const missedAreas = repairMissed ? missedTextAreas(baseWords, glyphs, within) : null;
+    const [verticalReads, missedReads] = await Promise.all([
+      Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence) }))),
+      Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence))),
+    ]);
     let verticalBlocks: OcrResult['verticalBlocks'];
-    if ((opts.repairVerticalText ?? this.options.repairVerticalText) && vertical.length > 0) {
-      const within = toPoints(whole);
-      const words = lines.flatMap((l) => l.words);
-      const areas = mergeOverlapping(vertical.map((r) => columnStrip(r, words, within, VERTICAL_BLOCK_MARGIN_POINTS)));
+    if (verticalAreas) {
       let replaced = 0;
-      const rereads = await Promise.all(
-        areas.map(async (area) => {
-          const px = clipTo(regionToPixels(img, area), crop);
-          if (!px) return null;
-          const got = await read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK });
-          return { area, got };
-        }),
-      );
-      for (const r of rereads) {
-        if (!r) continue;
+      for (const r of verticalReads) {
+        if (!r.got) continue;
         const next = replaceIfMoreConfident(lines, r.area, r.got);
         if (next !== lines) replaced++;
         lines = next;
       }
-      verticalBlocks = { found: areas.length, replaced };
+      verticalBlocks = { found: verticalAreas.length, replaced };
+    }
+    let missedText: OcrResult['missedText'];
+    if (missedAreas && missedAreas.length > 0) {
+      const got = missedReads.flatMap((r) => r ?? []);
+      const added = new Set(got.flatMap((l) => l.words));
+      lines = mergeLines(lines, got);
+      missedText = { found: missedAreas.length, added: lines.reduce((n, l) => n + l.words.filter((w) => added.has(w)).length, 0) };
     }
     let repaired = 0;
-    if (opts.repairTruncated ?? this.options.repairTruncated) {
-      const glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
+    if (repairTruncated) {
       const suspects = truncatedWords(lines.flatMap((l) => l.words), glyphs);
       const fixes = await Promise.all(
         suspects.map(async ({ word, area }) => {
@@ -452,7 +497,7 @@ export class OcrEngine {
       repaired = swap.size;
       if (swap.size > 0) lines = lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l));
     }
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor, repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}) };
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}) };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -513,6 +558,116 @@ export function truncatedWords(words: OcrWord[], glyphs: Rect[]): { word: OcrWor
     out.push({ word: w, area: { x: u.x - h, y: u.y - h / 4, width: u.width + 2 * h, height: u.height + h / 2 } });
   }
   return out;
+}
+
+/** Tuning of {@link missedTextAreas}. */
+export interface MissedTextOptions {
+  /** Glyphs a line needs to count as text (default 3: shorter runs are bullets, icons, stray marks). */
+  minGlyphs?: number;
+  /** Most areas returned, those with the most glyphs first (default 8). */
+  maxAreas?: number;
+  /** Glyph heights (points) outside this range are not text (default 4..48). */
+  minHeight?: number;
+  maxHeight?: number;
+}
+
+/**
+ * Blocks of text the base pass did not read at all, in logical points: glyphs (`glyphBoxes`, points) whose
+ * centre lies in no word are chained into lines (vertical centres within half a glyph height, horizontal
+ * gap under 1.2 glyph heights), lines of at least `minGlyphs` glyphs are stacked into blocks (horizontal
+ * overlap and a vertical gap under 1.5 line heights, or under 3 for left-aligned lines: a table column),
+ * and each block is padded by half a line height and clipped to `within`. Pure; O(n²) in the glyphs
+ * outside words (at most 4,000 are considered).
+ */
+export function missedTextAreas(words: OcrWord[], glyphs: Rect[], within: Rect, opts: MissedTextOptions = {}): Rect[] {
+  const minGlyphs = opts.minGlyphs ?? 3;
+  const maxAreas = opts.maxAreas ?? 8;
+  const minHeight = opts.minHeight ?? 4;
+  const maxHeight = opts.maxHeight ?? 48;
+  const inWord = (g: Rect) => {
+    const cx = g.x + g.width / 2;
+    const cy = g.y + g.height / 2;
+    return words.some((w) => cx >= w.bounds.x - 1 && cx <= w.bounds.x + w.bounds.width + 1 && cy >= w.bounds.y - 1 && cy <= w.bounds.y + w.bounds.height + 1);
+  };
+  const loose = glyphs.filter((g) => g.height >= minHeight && g.height <= maxHeight && !inWord(g)).slice(0, 4000);
+  loose.sort((a, b) => a.x - b.x);
+  // Lines: union-find over glyph pairs on one baseline band, near in x (sorted by x, so the scan stops early).
+  const lineOf = unionFind(loose.length);
+  for (let i = 0; i < loose.length; i++) {
+    const a = loose[i]!;
+    for (let j = i + 1; j < loose.length; j++) {
+      const b = loose[j]!;
+      const h = Math.max(a.height, b.height);
+      if (b.x > a.x + a.width + 1.2 * maxHeight) break;
+      const gap = b.x - (a.x + a.width);
+      const dy = Math.abs(a.y + a.height / 2 - (b.y + b.height / 2));
+      if (gap <= 1.2 * h && dy <= h / 2) lineOf.join(i, j);
+    }
+  }
+  const lines: { box: Rect; glyphs: number }[] = [];
+  for (const members of lineOf.groups()) {
+    if (members.length < minGlyphs) continue;
+    lines.push({ box: union(members.map((i) => loose[i]!))!, glyphs: members.length });
+  }
+  // Blocks: lines that overlap horizontally and follow each other closely.
+  const blockOf = unionFind(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    for (let j = i + 1; j < lines.length; j++) {
+      const a = lines[i]!.box;
+      const b = lines[j]!.box;
+      const overlapX = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+      const gapY = Math.max(a.y, b.y) - Math.min(a.y + a.height, b.y + b.height);
+      const h = Math.max(a.height, b.height);
+      // A table column: left-aligned lines one row apart (rows are often 2–3 text heights apart).
+      const aligned = Math.abs(a.x - b.x) <= h;
+      if (overlapX > 0 && (gapY <= 1.5 * h || (aligned && gapY <= 3 * h))) blockOf.join(i, j);
+    }
+  }
+  const blocks = blockOf.groups().map((members) => {
+    const box = union(members.map((i) => lines[i]!.box))!;
+    const lineHeight = Math.max(...members.map((i) => lines[i]!.box.height));
+    return { box: padClip(box, lineHeight / 2, within), glyphs: members.reduce((n, i) => n + lines[i]!.glyphs, 0) };
+  });
+  blocks.sort((a, b) => b.glyphs - a.glyphs);
+  return mergeOverlapping(blocks.slice(0, maxAreas).map((b) => b.box).filter((r) => r.width > 0 && r.height > 0));
+}
+
+/** `r` grown by `pad` on every side, then clipped to `within`. */
+function padClip(r: Rect, pad: number, within: Rect): Rect {
+  const x0 = Math.max(within.x, r.x - pad);
+  const y0 = Math.max(within.y, r.y - pad);
+  const x1 = Math.min(within.x + within.width, r.x + r.width + pad);
+  const y1 = Math.min(within.y + within.height, r.y + r.height + pad);
+  return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+}
+
+/** A union-find over 0..n-1 with path halving; `groups()` lists the members of each set. */
+function unionFind(n: number): { join(a: number, b: number): void; groups(): number[][] } {
+  const parent = Array.from({ length: n }, (_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  return {
+    join(a, b) {
+      const ra = find(a);
+      const rb = find(b);
+      if (ra !== rb) parent[ra] = rb;
+    },
+    groups() {
+      const by = new Map<number, number[]>();
+      for (let i = 0; i < n; i++) {
+        const r = find(i);
+        const g = by.get(r);
+        if (g) g.push(i);
+        else by.set(r, [i]);
+      }
+      return [...by.values()];
+    },
+  };
 }
 
 /** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OcrEngine, linesFromPage, resolveLangPath, tesseractWorkerOptions, type OcrWord } from '../../src/perception/ocr.js';
-import { regionToPixels, splitBands } from '../../src/perception/ocrPrep.js';
+import { grayCrop, regionToPixels, rowProfile, splitBands, type RowProfile } from '../../src/perception/ocrPrep.js';
 import type { RawImage, Rect } from '../../src/platform/types.js';
 import { DeskdError } from '../../src/errors.js';
 
@@ -310,6 +310,72 @@ describe('pure helpers', () => {
     ]);
     // Too short to split usefully: one band.
     expect(splitBands({ left: 0, top: 10, width: 300, height: 100 }, 2, 64)).toHaveLength(1);
+  });
+
+  it('rowProfile counts ink steps per row and marks rows that repeat the one above', () => {
+    const width = 50;
+    const rows = 6;
+    const gray = new Uint8Array(width * rows).fill(255);
+    // Row 1: "text" (alternating black/white every 5 pixels: 9 steps); row 2: the same again (still);
+    // row 3: blank (not still: it differs from row 2); row 4: blank again (still); row 5: one faint pixel.
+    for (const y of [1, 2]) for (let x = 0; x < width; x++) gray[y * width + x] = Math.floor(x / 5) % 2 ? 0 : 255;
+    gray[5 * width + 20] = 240; // a step of 15: not ink (that takes > 32), but enough (> 8) to break stillness
+    const p = rowProfile(gray, width, rows);
+    expect([...p.ink]).toEqual([0, 9, 9, 0, 0, 0]);
+    expect([...p.still]).toEqual([0, 0, 1, 0, 1, 0]);
+  });
+
+  it('splitBands with a row profile cuts in the text-free gap nearest the point of equal ink, reading the gap instead of overlaps', () => {
+    const crop = { left: 0, top: 100, width: 1920, height: 1080 };
+    const profile = (inkAt: (y: number) => number, stillRuns: [number, number][]): RowProfile => {
+      const ink = new Uint32Array(crop.height).map((_, y) => inkAt(y));
+      const still = new Uint8Array(crop.height);
+      for (const [a, b] of stillRuns) for (let y = a + 1; y < b; y++) still[y] = 1; // rows a..b-1 identical
+      return { ink, still };
+    };
+    // Ink evenly spread, a gap of rows 530..540 (middle 535): the cut goes there, each band reads to the gap's
+    // far edge, no further.
+    const even = splitBands(crop, 2, 64, { profile: profile(() => 10, [[530, 540]]), minGap: 4 });
+    expect(even).toEqual([
+      { crop: { left: 0, top: 100, width: 1920, height: 540 }, ownTop: 100, ownBottom: 635 },
+      { crop: { left: 0, top: 630, width: 1920, height: 550 }, ownTop: 635, ownBottom: 1180 },
+    ]);
+    // Three times the ink in the lower half: equal ink is at row 720; the gap near it (700..706) wins over
+    // one nearer the middle (530..540), and a too-short one at 719..721 is not a gap.
+    const heavy = splitBands(crop, 2, 64, { profile: profile((y) => (y < 540 ? 10 : 30), [[530, 540], [700, 706], [719, 721]]), minGap: 4 });
+    expect(heavy[0]!.ownBottom).toBe(100 + 703);
+    expect(heavy[0]!.crop.top + heavy[0]!.crop.height).toBe(100 + 706);
+    expect(heavy[1]!.crop.top).toBe(100 + 700);
+    // No gap within a quarter band of the equal-ink row: cut there with the overlap.
+    const none = splitBands(crop, 2, 64, { profile: profile((y) => (y < 540 ? 10 : 30), [[300, 340]]), minGap: 4 });
+    expect(none[0]!.ownBottom).toBe(100 + 720);
+    expect(none[0]!.crop.height).toBe(720 + 64);
+    expect(none[1]!.crop.top).toBe(100 + 720 - 64);
+    // Any profile: every row is owned by exactly one band, and each band reads what it owns.
+    for (const bands of [even, heavy, none, splitBands(crop, 3, 64, { profile: profile((y) => y % 7, [[200, 230], [900, 905]]), minGap: 4 })]) {
+      expect(bands[0]!.ownTop).toBe(crop.top);
+      expect(bands[bands.length - 1]!.ownBottom).toBe(crop.top + crop.height);
+      for (let i = 0; i < bands.length; i++) {
+        const b = bands[i]!;
+        expect(b.ownBottom).toBeGreaterThan(b.ownTop);
+        if (i > 0) expect(b.ownTop).toBe(bands[i - 1]!.ownBottom);
+        expect(b.crop.top).toBeLessThanOrEqual(b.ownTop);
+        expect(b.crop.top + b.crop.height).toBeGreaterThanOrEqual(b.ownBottom);
+      }
+    }
+  });
+
+  it('grayCrop gives the bytes of sharp greyscale() + b-w for a crop', async () => {
+    const width = 64;
+    const height = 32;
+    const data = Buffer.alloc(width * height * 4);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) % 256;
+    const img: RawImage = { data, width, height, channels: 4, scale: 1, origin: { x: 0, y: 0 } };
+    const crop = { left: 5, top: 3, width: 40, height: 20 };
+    const expected = await sharp(data, { raw: { width, height, channels: 4 } }).extract(crop).removeAlpha().greyscale().toColourspace('b-w').raw().toBuffer();
+    const got = await grayCrop(img, crop);
+    expect(got.length).toBe(crop.width * crop.height);
+    expect(Buffer.compare(got, expected)).toBe(0);
   });
 
   it('linesFromPage maps boxes, filters words, keeps owned lines and splits wide gaps', () => {
