@@ -1,10 +1,11 @@
 /**
  * missedTextAreas: glyphs outside every word the base pass read, grouped into the blocks read again.
  */
-import { describe, expect, it } from 'vitest';
-import { missedTextAreas } from '../../src/perception/ocr.js';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OcrEngine, missedTextAreas } from '../../src/perception/ocr.js';
 import type { OcrWord } from '../../src/perception/elements.js';
-import type { Rect } from '../../src/platform/types.js';
+import type { RawImage, Rect } from '../../src/platform/types.js';
 
 const within: Rect = { x: 0, y: 0, width: 1920, height: 1080 };
 
@@ -44,5 +45,43 @@ describe('missedTextAreas', () => {
     expect(all[0]).toEqual({ x: 4, y: 0, width: 83, height: 20 });
     const two = missedTextAreas([], [...big, ...small, ...mid], within, { maxAreas: 2 });
     expect(two.map((r) => r.x)).toEqual([4, 1494]);
+  });
+});
+
+describe('OcrEngine: a table column the automatic layout drops', () => {
+  // The lower half of bench/incremental's dashboard scrolled by 35 px (rows 562–1080 of the 1920x1080
+  // frame, Chromium): tesseract's page layout (PSM 3) reads every column but the cities, which it leaves out
+  // without a block; the same rows cut 22 px higher read them all.
+  const fixture = new URL('../fixtures/ocr/dashboard-band-dropped-column.png', import.meta.url).pathname;
+  const cities = new Set(['zurich', 'paris', 'vienna', 'warsaw', 'dublin', 'madrid', 'oslo', 'lisbon', 'berlin', 'prague']);
+  let engine: OcrEngine;
+  let img: RawImage;
+
+  beforeAll(async () => {
+    const { data, info } = await sharp(fixture).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    img = { data, width: info.width, height: info.height, channels: 4, scale: 1, origin: { x: 0, y: 562 } };
+    engine = await OcrEngine.create({ workers: 1 });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('reads the column again as one block and adds its 15 names; without the repair they are missing', async () => {
+    const without = await engine.recognize(img, { repairMissedText: false });
+    expect(without.words.filter((w) => cities.has(w.text.toLowerCase()))).toHaveLength(0);
+    expect(without.words.length).toBeGreaterThan(60); // the other columns are read
+
+    const repaired = await engine.recognize(img);
+    const found = repaired.words.filter((w) => cities.has(w.text.toLowerCase()));
+    expect(found).toHaveLength(15);
+    expect(repaired.missedText).toEqual({ found: 1, added: 15 });
+    // In the column (x ≈ 590 pt), one per table row (34 pt apart), within the image.
+    for (const w of found) expect(w.bounds.x).toBeGreaterThan(580);
+    for (const w of found) expect(w.bounds.x).toBeLessThan(600);
+    const ys = found.map((w) => w.bounds.y).sort((a, b) => a - b);
+    for (let i = 1; i < ys.length; i++) expect(ys[i]! - ys[i - 1]!).toBeGreaterThan(30);
+    expect(ys[0]!).toBeGreaterThanOrEqual(562);
+    // Nothing the base pass read is lost.
+    expect(repaired.words.length).toBe(without.words.length + 15);
   });
 });
