@@ -40,8 +40,8 @@ interface Task<T> {
  * A fixed-size pool of tesseract.js workers with a FIFO job queue, in the manner of tesseract.js's own
  * `createScheduler()` (src/createScheduler.js), which it replaces because the scheduler cannot remove a
  * worker: a tesseract worker's wasm memory grows with the images it has seen and is only given back by
- * terminating the thread, so each worker here is terminated and respawned after `recycleAfterJobs` jobs,
- * after a failed job, and when its thread dies.
+ * terminating the thread, so each worker here is terminated and respawned after `recycleAfterJobs` jobs
+ * (kept high: see `OcrEngineOptions.recycleAfterJobs`), after a failed job, and when its thread dies.
  *
  * Errors: jobs failing inside tesseract reject with `OCR_FAILED`; a job over `jobTimeoutMs` rejects with
  * `TIMEOUT`; jobs queued or submitted after {@link close} reject with `OCR_FAILED`.
