@@ -67,6 +67,9 @@ export interface RawCapture {
   displays(): Promise<DisplayInfo[]>;
   /**
    * Capture a display (or a region of it, in points). Returns pixels at the display's native scale.
+   * The pixels are read-only: a backend may hand the same buffer to several callers (the X11 backend answers
+   * an unchanged screen with the frame it returned before), so a caller that edits pixels copies first
+   * (`maskImage` does).
    * @throws DeskdError `CAPTURE_FAILED`, `PERMISSION_DENIED_SCREEN_RECORDING`, `DISPLAY_NOT_FOUND`.
    */
   capture(displayId: number, region?: Rect): Promise<RawImage>;
