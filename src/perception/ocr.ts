@@ -417,21 +417,28 @@ export class OcrEngine {
       height: b.height / img.scale,
     });
     // Light-text regions are looked for on this thread while the workers read the bands: a band needs them
-    // only once it is read, and the band jobs are handed to the workers first (setImmediate runs after the
-    // promise callbacks that post them).
+    // only once it is read, and band jobs at ×1 are handed to the workers first (setImmediate runs after the
+    // promise callbacks that post them; an upscaled band waits for sharp's resize on the thread pool, so
+    // this may run before its job is posted).
     const repairTruncated = opts.repairTruncated ?? this.options.repairTruncated;
     const repairMissed = opts.repairMissedText ?? this.options.repairMissedText;
     let regions: LightTextRegion[] = [];
     let glyphs: Rect[] = [];
-    const regionsFound = new Promise<LightTextRegion[]>((resolve) =>
+    const regionsFound = new Promise<LightTextRegion[]>((resolve, reject) =>
       setImmediate(() => {
-        regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
-        // For the repairs after the bands, also found while the workers read.
-        if (repairTruncated || repairMissed) glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
-        frameFactor(); // for the result
-        resolve(regions);
+        try {
+          regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
+          // For the repairs after the bands, also found while the workers read.
+          if (repairTruncated || repairMissed) glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
+          frameFactor(); // for the result
+          resolve(regions);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
       }),
     );
+    // Awaited by every band; a band that fails first leaves this one to be seen by no one.
+    regionsFound.catch(() => {});
     const perBand = await Promise.all(
       bands.map(async (band, bi) => {
         const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true });
@@ -475,9 +482,10 @@ export class OcrEngine {
     let missedText: OcrResult['missedText'];
     if (missedAreas && missedAreas.length > 0) {
       const got = missedReads.flatMap((r) => r ?? []);
-      const added = new Set(got.flatMap((l) => l.words));
+      const before = lines.reduce((n, l) => n + l.words.length, 0);
       lines = mergeLines(lines, got);
-      missedText = { found: missedAreas.length, added: lines.reduce((n, l) => n + l.words.filter((w) => added.has(w)).length, 0) };
+      // Net: a more confident re-read of a word the base pass had replaces it and adds nothing.
+      missedText = { found: missedAreas.length, added: lines.reduce((n, l) => n + l.words.length, 0) - before };
     }
     let repaired = 0;
     if (repairTruncated) {

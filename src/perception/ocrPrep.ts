@@ -103,7 +103,8 @@ export function rowProfile(gray: Uint8Array, width: number, height: number): Row
  * every text line shorter than `2 * overlap` lies whole in the band that owns its centre.
  * With `rows` (the crop's {@link RowProfile}), each inner boundary first goes where the ink above it is
  * i/n of the crop's (so the workers finish together), then moves to the middle of a run of at least
- * `minGap` still rows within a quarter of a band's height (the tallest near, see `bestStillRun`): a gap no glyph crosses, which the two
+ * `minGap` identical, nearly inkless rows within a quarter of a band's height (the tallest near, see
+ * `bestStillRun`): a gap no glyph crosses, which the two
  * bands share instead of `overlap` rows each (less to read twice). Where no such gap is near, the
  * boundary keeps its place and its overlap.
  */
@@ -125,15 +126,19 @@ export function splitBands(crop: PixelRect, n: number, overlap: number, rows?: {
     const total = weights[crop.height]!;
     const balanced = total > 0 ? lowerBound(weights, (total * i) / count) : even;
     const window = Math.floor(crop.height / count / 4);
-    const lo = Math.max((cuts[cuts.length - 1] ?? 0) + 4 * overlap, balanced - window);
-    const hi = Math.min(crop.height - 4 * overlap * (count - i), balanced + window);
-    const gap = bestStillRun(rows.profile.still, crop.height, balanced, lo, hi, rows.minGap);
+    // Every band keeps at least 4 × overlap rows (count was chosen so they fit): the cut stays in
+    // [minCut, maxCut] whatever the ink says (ink only at the very bottom would otherwise push it past the crop).
+    const minCut = (cuts[cuts.length - 1] ?? 0) + 4 * overlap;
+    const maxCut = crop.height - 4 * overlap * (count - i);
+    const lo = clamp(balanced - window, minCut, maxCut);
+    const hi = clamp(balanced + window, lo, maxCut);
+    const maxInk = Math.max(8, Math.floor(crop.width / 96));
+    const gap = bestStillRun(rows.profile, crop.height, balanced, lo, hi, rows.minGap, maxInk);
     if (gap) {
       cuts.push(gap.middle);
       reach.push(gap.half);
     } else {
-      const at = Math.min(Math.max(balanced, lo), Math.max(lo, hi));
-      cuts.push(at);
+      cuts.push(clamp(balanced, lo, hi));
       reach.push(overlap);
     }
   }
@@ -167,14 +172,23 @@ function lowerBound(cum: Float64Array, v: number): number {
   return lo;
 }
 
+/** `v` limited to [a, b]. */
+function clamp(v: number, a: number, b: number): number {
+  return Math.min(Math.max(v, a), b);
+}
+
 /**
- * The run of at least `minGap` still rows (a run of k still rows spans k + 1 identical rows) whose middle
- * lies in [lo, hi], taller runs first: a run scores its height less an eighth of its middle's distance from
- * `target`. The space between two table rows or paragraphs is taller than the flat fill of a button or badge
- * above its label, where a cut would leave the button's rounded top edge to one band (read as "J", "ry").
- * `half` is half the run's height (how far each band reads past the middle: the whole gap, nothing more).
+ * The run of at least `minGap` identical rows (a row and the still rows after it), each with at most
+ * `maxInk` ink steps, whose middle lies in [lo, hi], taller runs first: a run scores its height less an eighth
+ * of its middle's distance from `target`. The ink bound keeps runs inside large text out (a 48 px heading
+ * has runs of 4–5 rows crossing only vertical stems, 37–44 steps a row at 1920 px; blank rows have 0, rows
+ * crossing table borders 7–16). The space between two table rows or paragraphs is taller than the flat fill
+ * of a button or badge above its label, where a cut would leave the button's rounded top edge to one band
+ * (read as "J", "ry"). `half` is half the run's height (how far each band reads past the middle: the whole
+ * gap, nothing more).
  */
-function bestStillRun(still: Uint8Array, height: number, target: number, lo: number, hi: number, minGap: number): { middle: number; half: number } | null {
+function bestStillRun(profile: RowProfile, height: number, target: number, lo: number, hi: number, minGap: number, maxInk: number): { middle: number; half: number } | null {
+  const { still, ink } = profile;
   let best: { middle: number; half: number; score: number } | null = null;
   for (let y = 1; y < height; ) {
     if (!still[y]) {
@@ -182,9 +196,13 @@ function bestStillRun(still: Uint8Array, height: number, target: number, lo: num
       continue;
     }
     const start = y - 1; // the row the run's first still row repeats
-    while (y < height && still[y]) y++;
+    let inked = ink[start]! > maxInk;
+    while (y < height && still[y]) {
+      if (ink[y]! > maxInk) inked = true;
+      y++;
+    }
     const end = y; // exclusive
-    if (end - start < minGap) continue;
+    if (inked || end - start < minGap) continue;
     const middle = Math.floor((start + end) / 2);
     if (middle < lo || middle > hi) continue;
     const score = end - start - Math.abs(middle - target) / 8;

@@ -302,7 +302,7 @@ async function freshCalculator(): Promise<void> {
       const a = await accessibleCalculator();
       return a.buttons.has('=') && a.buttons.has('7') ? a : null;
     },
-    { timeoutMs: 60_000, what: 'gnome-calculator on the accessibility bus' },
+    { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
   ));
 }
 

@@ -103,7 +103,7 @@ describe('virtual desktop', () => {
     const { app } = await launchUntilReady(
       launchCalculator,
       async () => findNode((await ax.snapshot({ scope: 'all', budget: FULL })).roots, (x) => x.role === 'button' && label(x) === '='),
-      { timeoutMs: 60_000, what: 'the calculator "=" button' },
+      { timeoutMs: 100_000, what: 'the calculator "=" button' },
     );
     await app.kill();
     await ax.close();
@@ -126,7 +126,7 @@ describe('gnome-calculator', () => {
     ({ app: calc } = await launchUntilReady(
       launchCalculator,
       async () => findNode((await ax.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.role === 'button' && label(n) === '='),
-      { timeoutMs: 60_000, what: 'the calculator "=" button' },
+      { timeoutMs: 100_000, what: 'the calculator "=" button' },
     ));
   });
 
@@ -313,7 +313,7 @@ describe('chromium', () => {
       ({ app: calc } = await launchUntilReady(
         launchCalculator,
         async () => findNode((await quick.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.role === 'button' && label(n) === '='),
-        { timeoutMs: 60_000, what: 'the calculator "=" button' },
+        { timeoutMs: 100_000, what: 'the calculator "=" button' },
       ));
       process.kill(calc.pid, 'SIGSTOP');
       const s = await quick.snapshot({ scope: 'all', budget: FULL });

@@ -63,7 +63,7 @@ beforeAll(async () => {
       const r = await api<Obs>('POST', '/v1/observe', { ocr: false });
       return r.status === 200 && hasEquals(r.json);
     },
-    { timeoutMs: 60_000, what: 'the calculator "=" button through /v1/observe' },
+    { timeoutMs: 100_000, what: 'the calculator "=" button through /v1/observe' },
   ));
 });
 

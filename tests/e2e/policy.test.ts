@@ -216,7 +216,7 @@ describe('gnome-calculator with ask', () => {
         const o = (await api<Obs>('POST', '/v1/observe', { ocr: false })).json;
         return o.elements.some((e) => e.role === 'button' && e.name === '7') ? o : null;
       },
-      { timeoutMs: 60_000, what: 'the calculator buttons' },
+      { timeoutMs: 100_000, what: 'the calculator buttons' },
     );
     apps.push(app);
     const seven = seen.elements.find((e) => e.role === 'button' && e.name === '7')!;

@@ -175,8 +175,9 @@ function processState(pid: number): string {
  * Launch an application and wait until `ready(app)` returns a value (polled like {@link waitFor}).
  * The app is launched again, up to `attempts` times in all, when it exits before it is ready (under a
  * loaded CI machine gnome-calculator has been seen to exit with status 1 and no output right after
- * start) or when it is not ready within `attemptMs` (default: `timeoutMs / attempts`, at least 20 s; a
- * CI run once saw a calculator that never appeared on the accessibility bus). Every failed attempt is
+ * start) or when it is not ready within `attemptMs` (default: `timeoutMs / attempts`, at least 60 s: a CI
+ * run once saw a calculator that never appeared on the accessibility bus, and another one that took about
+ * 50 s to appear, so a slow start is not cut short). Every failed attempt is
  * logged with its exit code or process state and its output. `timeoutMs` bounds the whole.
  * @throws Error naming every failed attempt and the last readiness error.
  */
@@ -186,7 +187,7 @@ export async function launchUntilReady<T>(
   opts: { timeoutMs: number; attempts?: number; attemptMs?: number; what: string },
 ): Promise<{ app: AppHandle; value: NonNullable<Exclude<T, false>> }> {
   const attempts = opts.attempts ?? 3;
-  const attemptMs = opts.attemptMs ?? Math.max(20_000, opts.timeoutMs / attempts);
+  const attemptMs = opts.attemptMs ?? Math.max(60_000, opts.timeoutMs / attempts);
   const deadline = Date.now() + opts.timeoutMs;
   const failures: string[] = [];
   let lastError = '';

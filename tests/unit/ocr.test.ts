@@ -327,10 +327,15 @@ describe('pure helpers', () => {
 
   it('splitBands with a row profile cuts in the text-free gap nearest the point of equal ink, reading the gap instead of overlaps', () => {
     const crop = { left: 0, top: 100, width: 1920, height: 1080 };
-    const profile = (inkAt: (y: number) => number, stillRuns: [number, number][]): RowProfile => {
+    // Rows a..b-1 of each still run are identical and blank (no ink), unless `inkedRuns` says otherwise.
+    const profile = (inkAt: (y: number) => number, stillRuns: [number, number][], inkedRuns: [number, number][] = []): RowProfile => {
       const ink = new Uint32Array(crop.height).map((_, y) => inkAt(y));
       const still = new Uint8Array(crop.height);
-      for (const [a, b] of stillRuns) for (let y = a + 1; y < b; y++) still[y] = 1; // rows a..b-1 identical
+      for (const [a, b] of stillRuns) {
+        for (let y = a; y < b; y++) ink[y] = 0;
+        for (let y = a + 1; y < b; y++) still[y] = 1;
+      }
+      for (const [a, b] of inkedRuns) for (let y = a; y < b; y++) (still[y] = y > a ? 1 : 0), (ink[y] = 40);
       return { ink, still };
     };
     // Ink evenly spread, a gap of rows 530..540 (middle 535): the cut goes there, each band reads to the gap's
@@ -348,11 +353,27 @@ describe('pure helpers', () => {
     expect(heavy[1]!.crop.top).toBe(100 + 700);
     // No gap within a quarter band of the equal-ink row: cut there with the overlap.
     const none = splitBands(crop, 2, 64, { profile: profile((y) => (y < 540 ? 10 : 30), [[300, 340]]), minGap: 4 });
-    expect(none[0]!.ownBottom).toBe(100 + 720);
-    expect(none[0]!.crop.height).toBe(720 + 64);
-    expect(none[1]!.crop.top).toBe(100 + 720 - 64);
+    // (equal ink now at 727: the blank run 300..340 holds none).
+    expect(none[0]!.ownBottom).toBe(100 + 727);
+    expect(none[0]!.crop.height).toBe(727 + 64);
+    expect(none[1]!.crop.top).toBe(100 + 727 - 64);
+    // A run of identical rows that crosses ink (the vertical stems of a large heading) is no gap: the overlap stays.
+    const stems = splitBands(crop, 2, 64, { profile: profile(() => 10, [], [[530, 540]]), minGap: 4 });
+    expect(stems[0]!.ownBottom).toBe(100 + 537); // equal ink, inside the heading's rows
+    expect(stems[0]!.crop.height).toBe(537 + 64);
+    // Ink only at the very bottom: the cuts still leave every band at least 4 × overlap rows inside the crop.
+    const bottomOnly = (y: number) => (y >= 1070 ? 50 : 0);
+    const low3 = splitBands(crop, 3, 64, { profile: profile(bottomOnly, []), minGap: 4 });
+    const low4 = splitBands(crop, 4, 64, { profile: profile(bottomOnly, []), minGap: 4 });
+    for (const bands of [low3, low4]) {
+      for (const b of bands) {
+        expect(b.ownBottom - b.ownTop).toBeGreaterThanOrEqual(4 * 64);
+        expect(b.crop.height).toBeGreaterThan(0);
+        expect(b.crop.top + b.crop.height).toBeLessThanOrEqual(crop.top + crop.height);
+      }
+    }
     // Any profile: every row is owned by exactly one band, and each band reads what it owns.
-    for (const bands of [even, heavy, none, splitBands(crop, 3, 64, { profile: profile((y) => y % 7, [[200, 230], [900, 905]]), minGap: 4 })]) {
+    for (const bands of [even, heavy, none, stems, low3, low4, splitBands(crop, 3, 64, { profile: profile((y) => y % 7, [[200, 230], [900, 905]]), minGap: 4 })]) {
       expect(bands[0]!.ownTop).toBe(crop.top);
       expect(bands[bands.length - 1]!.ownBottom).toBe(crop.top + crop.height);
       for (let i = 0; i < bands.length; i++) {

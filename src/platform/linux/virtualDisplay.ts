@@ -351,7 +351,7 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
       stop() {
         stopping ??= (async () => {
           for (const p of [...started].reverse()) await killGroup(p);
-          rmSync(runtimeDir, { recursive: true, force: true });
+          removeDir(runtimeDir, log);
           // Xvfb removes its lock and socket on SIGTERM; after a SIGKILL remove them, but only if the
           // lock still names our server.
           const lock = `/tmp/.X${n}-lock`;
@@ -370,8 +370,17 @@ export async function startVirtualDesktop(opts: VirtualDesktopOptions = {}): Pro
     };
   } catch (e) {
     for (const p of started.reverse()) await killGroup(p);
-    if (a11yRuntimeDir) rmSync(a11yRuntimeDir, { recursive: true, force: true });
+    if (a11yRuntimeDir) removeDir(a11yRuntimeDir, log);
     throw e;
+  }
+}
+
+/** Remove a directory tree; a failure is logged, never thrown (it must not hide an error or skip the rest of a stop). */
+function removeDir(dir: string, log: DesktopLogger | undefined): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    log?.warn({ dir, err: String(e) }, 'could not remove a directory');
   }
 }
 
