@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 /**
  * Naive baseline, run in its own process so its tesseract worker's memory does not count in deskd's RSS:
- * capture the whole display (deskd's X11 capture), encode PNG, tesseract.js createWorker + recognize with
- * default settings. Prints one JSON line: {ms: number[], words: string[]} (words of the last run).
- * Usage: node naive.mjs <runs> (DISPLAY set by the caller).
+ * capture the whole display (deskd's X11 capture), encode PNG, tesseract.js recognize with default settings
+ * (the worker is created once, before the first run, and not timed).
+ * Two ways to drive it (DISPLAY set by the caller):
+ *   node naive.mjs <runs>     runs that many times, prints one JSON line {ms: number[], words: string[]}
+ *                             (words of the last run).
+ *   node naive.mjs --serve    prints {"ready":true}, then for each line "run" on stdin does one run and prints
+ *                             {ms: number, words: string[]}; ends at end of input. The benchmark uses this to
+ *                             alternate naive and deskd samples, so both see the same machine load.
  */
+import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -16,20 +22,37 @@ const { tesseractWorkerOptions } = await import(dist('perception/ocr.js'));
 const { default: Tesseract } = await import('tesseract.js');
 const { default: sharp } = await import('sharp');
 
-const runs = Number(process.argv[2] ?? 3);
 const platform = await createPlatform({ kind: 'linux' });
 const worker = await Tesseract.createWorker('eng', Tesseract.OEM.LSTM_ONLY, { ...tesseractWorkerOptions('4.0.0'), errorHandler: () => {} });
 await worker.setParameters({ debug_file: '/dev/null' });
-const ms = [];
-let words = [];
-for (let i = 0; i < runs; i++) {
+
+/** One timed run: capture, PNG, recognize. */
+async function once() {
   const t = performance.now();
   const img = await platform.capture.capture(0);
   const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } }).png().toBuffer();
   const data = (await worker.recognize(png, {}, { blocks: true, text: false })).data;
-  ms.push(performance.now() - t);
-  words = (data.blocks ?? []).flatMap((b) => b.paragraphs.flatMap((p) => p.lines.flatMap((l) => l.words.map((w) => w.text))));
+  const ms = performance.now() - t;
+  const words = (data.blocks ?? []).flatMap((b) => b.paragraphs.flatMap((p) => p.lines.flatMap((l) => l.words.map((w) => w.text))));
+  return { ms, words };
+}
+
+if (process.argv[2] === '--serve') {
+  process.stdout.write(JSON.stringify({ ready: true }) + '\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim() !== 'run') continue;
+    process.stdout.write(JSON.stringify(await once()) + '\n');
+  }
+} else {
+  const runs = Number(process.argv[2] ?? 3);
+  const ms = [];
+  let words = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await once();
+    ms.push(r.ms);
+    words = r.words;
+  }
+  process.stdout.write(JSON.stringify({ ms, words }) + '\n');
 }
 await worker.terminate();
 await platform.close();
-process.stdout.write(JSON.stringify({ ms, words }) + '\n');

@@ -22,7 +22,8 @@
  * Usage: npm run bench [-- --skip-build] [--quick]
  * Prints a table; writes bench/results.json.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -48,11 +49,11 @@ const { Executor } = await import(dist('actuation/executor.js'));
 const { createFakePlatform } = await import(dist('platform/fake/fakePlatform.js'));
 const { chromium } = await import('playwright-core');
 
-// Naive and cold take as many samples: each starts with its workers' first full frame (slower: the first
-// cold sample was 2.4–3.0 s where the next ones were 1.4–1.8 s), so equal counts keep their p50s comparable.
+// Naive and cold take turns, `cold` samples each: each starts with its workers' first full frame (slower: the
+// first cold sample was 2.4–3.0 s where the next ones were 1.4–1.8 s), so equal counts keep their p50s comparable.
 const N = quick
-  ? { naive: 2, cold: 2, warm: 10, changed: 4, scroll: 4, rss: 60, dispatch: 20, ax: 3 }
-  : { naive: 5, cold: 5, warm: 20, changed: 10, scroll: 8, rss: 200, dispatch: 50, ax: 5 };
+  ? { cold: 2, warm: 10, changed: 4, scroll: 4, rss: 60, dispatch: 20, ax: 3 }
+  : { cold: 5, warm: 20, changed: 10, scroll: 8, rss: 200, dispatch: 50, ax: 5 };
 const SCREEN = { width: 1920, height: 1080 };
 const OCR_ONLY = { accessibility: false };
 
@@ -162,6 +163,32 @@ function sameWords(a, b, vocab) {
   return { equal: missing.length === 0 && extra.length === 0, matched, incremental: A.length, fresh: B.length, onlyIncremental: missing, onlyFresh: extra };
 }
 
+/**
+ * Start the naive baseline (naive.mjs --serve) in its own process; `run()` asks it for one timed run.
+ * @returns {{ run(): Promise<{ ms: number, words: string[] }>, close(): Promise<void> }}
+ */
+async function startNaive() {
+  const child = spawn(process.execPath, [join(here, 'naive.mjs'), '--serve'], { env: process.env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the naive baseline process ended');
+    return JSON.parse(value);
+  };
+  await next(); // {"ready": true}
+  return {
+    run: () => {
+      child.stdin.write('run\n');
+      return next();
+    },
+    close: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
 /** VmRSS of a process, MB (from /proc). */
 function procRssMB(pid) {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -264,27 +291,32 @@ try {
   if (typeof platform.accessibility.onChange === 'function') await platform.accessibility.onChange((e) => axEvents.set(e.kind, (axEvents.get(e.kind) ?? 0) + 1));
   const truth = await page.evaluate(pageWords);
 
-  // ---- naive: tesseract.js defaults, whole frame as PNG, no cache
-  console.log('[bench] naive full-frame OCR');
-  const naiveOut = await new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(here, 'naive.mjs'), String(N.naive)], { env: process.env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`naive baseline failed: ${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').pop()))));
-  });
-  const naiveMs = naiveOut.ms;
-  const naiveRecall = recall(truth, naiveOut.words.map((text) => ({ text })));
-  results.scenarios.naive = { ...stats(naiveMs), recall: round(naiveRecall * 1000) / 1000 };
-
-  // ---- cold: a new Observer each time (empty caches), same engine (workers already started)
-  console.log('[bench] deskd cold');
+  // ---- naive (tesseract.js defaults, whole frame as PNG, no cache, in its own process) and cold (a new
+  // Observer each time: empty caches; the same engine, workers already started), sample by sample in turn so
+  // both see the same load on this shared machine.
+  console.log('[bench] naive full-frame OCR and deskd cold, alternating');
+  const naive = await startNaive();
+  const naiveMs = [];
+  let naiveWords = [];
   const coldMs = [], coldCapture = [], coldOcr = [];
   let coldRecall = NaN;
-  for (let i = 0; i < N.cold; i++) {
-    const o = new Observer(platform, engine, new ObservationStore(), undefined, null, { axCache: false });
-    const obs = await o.observe(OCR_ONLY);
-    coldMs.push(obs.timings.totalMs);
-    coldCapture.push(obs.timings.captureMs);
-    coldOcr.push(obs.timings.ocrMs);
-    coldRecall = recall(truth, obs.words);
+  try {
+    for (let i = 0; i < N.cold; i++) {
+      const r = await naive.run();
+      naiveMs.push(r.ms);
+      naiveWords = r.words;
+      const o = new Observer(platform, engine, new ObservationStore(), undefined, null, { axCache: false });
+      const obs = await o.observe(OCR_ONLY);
+      coldMs.push(obs.timings.totalMs);
+      coldCapture.push(obs.timings.captureMs);
+      coldOcr.push(obs.timings.ocrMs);
+      coldRecall = recall(truth, obs.words);
+    }
+  } finally {
+    await naive.close();
   }
+  const naiveRecall = recall(truth, naiveWords.map((text) => ({ text })));
+  results.scenarios.naive = { ...stats(naiveMs), recall: round(naiveRecall * 1000) / 1000 };
   results.scenarios.cold = { ...stats(coldMs), recall: round(coldRecall * 1000) / 1000, captureMs: stats(coldCapture).p50, ocrMs: stats(coldOcr).p50 };
 
   // ---- warm, unchanged
@@ -407,7 +439,7 @@ results.totalSeconds = round((performance.now() - t0) / 1000);
 
 const rows = [
   ['scenario', 'p50 ms', 'p95 ms', 'vs naive', 'target', 'met', 'notes'],
-  ['naive full-frame OCR', s.naive.p50, s.naive.p95, '1', '', '', `recall ${s.naive.recall.toFixed(3)} (own process)`],
+  ['naive full-frame OCR', s.naive.p50, s.naive.p95, '1', '', '', `recall ${s.naive.recall.toFixed(3)} (own process; samples alternate with cold)`],
   ['deskd cold', s.cold.p50, s.cold.p95, `${results.ratios.cold.toFixed(2)}x`, targets.cold.text, targets.cold.ok ? 'yes' : 'NO', `recall ${s.cold.recall.toFixed(3)}; capture ${s.cold.captureMs} ms, OCR ${s.cold.ocrMs} ms (p50s)`],
   ['deskd warm, unchanged', s.warm.p50, s.warm.p95, `1/${results.ratios.warm}`, targets.warm.text, targets.warm.ok ? 'yes' : 'NO', `modes ${s.warm.modes.join(',')}; capture ${s.warm.captureMs} ms, OCR ${s.warm.ocrMs} ms`],
   ['deskd one cell changed', s.changed.p50, s.changed.p95, `1/${results.ratios.changed}`, targets.changed.text, targets.changed.ok ? 'yes' : 'NO', `read ${Math.round(s.changed.readFraction * 1000) / 10}% of screen; capture ${s.changed.captureMs} ms, OCR ${s.changed.ocrMs} ms, rest = window list`],
