@@ -312,7 +312,7 @@ export class Observer {
     }
     const mask: PerceptionMask = this.perceptionGate ? this.perceptionGate(windows) : { regions: [], apps: [], ruleIds: [] };
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
-    // Masking writes into the pixels: mask a copy, the unmasked frame is kept for the next comparison.
+    // maskImage copies before it blacks out: the unmasked frame stays as it is for the next comparison.
     if (image && mask.regions.length > 0) image = maskImage(image, mask.regions);
 
     const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {

@@ -29,7 +29,7 @@ import Tesseract from 'tesseract.js';
 import type { RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
-import { intersectionArea, union } from './geometry.js';
+import { clip, intersectionArea, union } from './geometry.js';
 import { mergeOverlapping } from './changes.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
@@ -422,27 +422,25 @@ export class OcrEngine {
     // this may run before its job is posted).
     const repairTruncated = opts.repairTruncated ?? this.options.repairTruncated;
     const repairMissed = opts.repairMissedText ?? this.options.repairMissedText;
-    let regions: LightTextRegion[] = [];
-    let glyphs: Rect[] = [];
-    const regionsFound = new Promise<LightTextRegion[]>((resolve, reject) =>
+    const sideWork = new Promise<{ regions: LightTextRegion[]; glyphs: Rect[] }>((resolve, reject) =>
       setImmediate(() => {
         try {
-          regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
+          const regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
           // For the repairs after the bands, also found while the workers read.
-          if (repairTruncated || repairMissed) glyphs = glyphBoxes(base, crop.width, whole, { cell }).map(toPoints);
+          const glyphs = repairTruncated || repairMissed ? glyphBoxes(base, crop.width, whole, { cell }).map(toPoints) : [];
           frameFactor(); // for the result
-          resolve(regions);
+          resolve({ regions, glyphs });
         } catch (e) {
           reject(e instanceof Error ? e : new Error(String(e)));
         }
       }),
     );
     // Awaited by every band; a band that fails first leaves this one to be seen by no one.
-    regionsFound.catch(() => {});
+    sideWork.catch(() => {});
     const perBand = await Promise.all(
       bands.map(async (band, bi) => {
         const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true });
-        const mine = (await regionsFound).filter((r) => owner(r) === bi);
+        const mine = (await sideWork).regions.filter((r) => owner(r) === bi);
         const words = skipExplained ? lines.flatMap((l) => l.words) : [];
         const todo = mine.filter((r) => !skipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map(toPoints), words, EXPLAINED_MIN_CONFIDENCE));
         regionsRead += todo.length;
@@ -450,14 +448,17 @@ export class OcrEngine {
         return { lines, extra: extra.flat() };
       }),
     );
+    const { regions, glyphs } = await sideWork;
     let lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
-    // Both repairs read on the pool at once; each works from the base pass's words.
-    const within = toPoints(whole);
-    const readBlock = async (area: Rect, minConfidence: number): Promise<OcrLine[] | null> => {
+    // Read an area (points) of the crop again on its own, clipped to the crop the base pass read.
+    const readArea = async (area: Rect, minConfidence: number, psm?: OcrPageSegMode): Promise<OcrLine[] | null> => {
       const px = clipTo(regionToPixels(img, area), crop);
       if (!px) return null;
-      return read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK });
+      return read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, psm === undefined ? {} : { psm });
     };
+    // Both block repairs read on the pool at once; each works from the base pass's words.
+    const within = toPoints(whole);
+    const readBlock = (area: Rect, minConfidence: number) => readArea(area, minConfidence, Tesseract.PSM.SINGLE_BLOCK);
     const baseWords = lines.flatMap((l) => l.words);
     const verticalAreas =
       (opts.repairVerticalText ?? this.options.repairVerticalText) && vertical.length > 0
@@ -492,11 +493,8 @@ export class OcrEngine {
       const suspects = truncatedWords(lines.flatMap((l) => l.words), glyphs);
       const fixes = await Promise.all(
         suspects.map(async ({ word, area }) => {
-          // Clipped to the crop the base pass read (a `region` call).
-          const px = clipTo(regionToPixels(img, area), crop);
-          if (!px) return null;
-          const rel = relative(px);
-          const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence);
+          const got = await readArea(area, regionMinConfidence);
+          if (!got) return null;
           const inside = got.flatMap((l) => l.words).filter((w) => {
             const cx = w.bounds.x + w.bounds.width / 2;
             const cy = w.bounds.y + w.bounds.height / 2;
@@ -640,19 +638,12 @@ export function missedTextAreas(words: OcrWord[], glyphs: Rect[], within: Rect, 
   const blocks = blockOf.groups().map((members) => {
     const box = union(members.map((i) => lines[i]!.box))!;
     const lineHeight = Math.max(...members.map((i) => lines[i]!.box.height));
-    return { box: padClip(box, lineHeight / 2, within), glyphs: members.reduce((n, i) => n + lines[i]!.glyphs, 0) };
+    const pad = lineHeight / 2;
+    const padded = { x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad };
+    return { box: clip(padded, within), glyphs: members.reduce((n, i) => n + lines[i]!.glyphs, 0) };
   });
   blocks.sort((a, b) => b.glyphs - a.glyphs);
-  return mergeOverlapping(blocks.slice(0, maxAreas).map((b) => b.box).filter((r) => r.width > 0 && r.height > 0));
-}
-
-/** `r` grown by `pad` on every side, then clipped to `within`. */
-function padClip(r: Rect, pad: number, within: Rect): Rect {
-  const x0 = Math.max(within.x, r.x - pad);
-  const y0 = Math.max(within.y, r.y - pad);
-  const x1 = Math.min(within.x + within.width, r.x + r.width + pad);
-  const y1 = Math.min(within.y + within.height, r.y + r.height + pad);
-  return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+  return mergeOverlapping(blocks.slice(0, maxAreas).flatMap((b) => (b.box ? [b.box] : [])));
 }
 
 /** A union-find over 0..n-1 with path halving; `groups()` lists the members of each set. */

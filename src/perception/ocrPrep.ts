@@ -104,9 +104,8 @@ export function rowProfile(gray: Uint8Array, width: number, height: number): Row
  * With `rows` (the crop's {@link RowProfile}), each inner boundary first goes where the ink above it is
  * i/n of the crop's (so the workers finish together), then moves to the middle of a run of at least
  * `minGap` identical, nearly inkless rows within a quarter of a band's height (the tallest near, see
- * `bestStillRun`): a gap no glyph crosses, which the two
- * bands share instead of `overlap` rows each (less to read twice). Where no such gap is near, the
- * boundary keeps its place and its overlap.
+ * `bestStillRun`): a gap no glyph crosses, which the two bands share instead of `overlap` rows each (less
+ * to read twice). Where no such gap is near, the boundary keeps its place and its overlap.
  */
 export function splitBands(crop: PixelRect, n: number, overlap: number, rows?: { profile: RowProfile; minGap: number }): Band[] {
   const count = Math.max(1, Math.min(Math.floor(n), Math.floor(crop.height / Math.max(1, 4 * overlap)) || 1));
