@@ -11,6 +11,14 @@ import type { DisplayInfo, Platform, Point, RawMouse } from '../platform/types.j
  * through a corner does not halt, and polls instead of hooking input (no OS permission needed beyond
  * reading the pointer position).
  *
+ * The hold is judged on the positions deskd did not produce (issue 13, finding 11). An agent that keeps
+ * moving the pointer (every 0.4 s, say) cannot keep a person from halting it: a poll that reads the
+ * pointer at the point deskd last put it at, or that overlaps one of deskd's moves, neither counts
+ * towards the hold nor breaks it; only a position deskd did not produce counts, and only such a position
+ * outside every corner (the person let go) ends the hold. A hold whose last sighting of the person's
+ * pointer in the corner is older than {@link CornerHaltOptions.maxGapMs} (default 500 ms) starts anew, so
+ * two separate passes through a corner with the agent's moves in between never add up to a dwell.
+ *
  * What does not count:
  * - positions deskd itself put the pointer at: the executor's mouse is wrapped ({@link tapMouse} /
  *   {@link tapPlatform}) so each dispatched move is noted; while the pointer is still at the last
@@ -43,6 +51,8 @@ export const CORNER_HALT_DEFAULTS = {
   pollMs: 100,
   /** How long the display list is cached between polls, ms. */
   displaysRefreshMs: 2000,
+  /** Longest gap between two sightings of the person's pointer in the corner that a hold survives, ms. */
+  maxGapMs: 500,
 } as const;
 
 /** What the watcher needs. Only `mouse.position`, the display list and the halt switch are used. */
@@ -61,6 +71,11 @@ export interface CornerHaltOptions {
   pollMs?: number;
   /** Display-list cache lifetime, ms (default 2000). */
   displaysRefreshMs?: number;
+  /**
+   * Longest time, ms, between two sightings of the person's pointer in the same corner (with only deskd's
+   * own positions or ambiguous polls between them) for the hold to go on (default 500).
+   */
+  maxGapMs?: number;
   /** Clock, epoch ms (tests inject a fake one). Default `Date.now`. */
   now?: () => number;
   /** Called after this watcher engaged the switch (logging). */
@@ -109,7 +124,9 @@ export class CornerHaltWatcher {
   private own: Point | null = null;
   /** null until the first poll; false while the pointer must leave the corners before a halt can fire. */
   private armed: boolean | null = null;
-  private held: { hit: CornerHit; since: number } | null = null;
+  /** The person's hold: where, since when, and when their pointer was last seen there (epoch ms). */
+  private held: { hit: CornerHit; since: number; lastSeen: number } | null = null;
+  private readonly maxGapMs: number;
   private displayCache: { list: DisplayInfo[]; at: number } | null = null;
   private failing = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -121,6 +138,7 @@ export class CornerHaltWatcher {
     this.margin = opts.marginPoints ?? CORNER_HALT_DEFAULTS.marginPoints;
     this.pollMs = opts.pollMs ?? CORNER_HALT_DEFAULTS.pollMs;
     this.displaysRefreshMs = opts.displaysRefreshMs ?? CORNER_HALT_DEFAULTS.displaysRefreshMs;
+    this.maxGapMs = opts.maxGapMs ?? CORNER_HALT_DEFAULTS.maxGapMs;
     this.now = opts.now ?? Date.now;
   }
 
@@ -204,25 +222,25 @@ export class CornerHaltWatcher {
       this.failing = true;
       return;
     }
-    // deskd moved (or is moving) the pointer meanwhile: an ambiguous sample.
+    // deskd moved (or is moving) the pointer meanwhile: an ambiguous sample, neither the person's nor deskd's.
     if (generation !== this.generation || this.movesInFlight > 0) return;
     const ours = this.own !== null && samePoint(p, this.own);
     if (!ours) this.own = null;
     const hit = cornerAt(displays, p, this.margin);
     if (this.armed === null) this.armed = hit === null;
-    if (!hit) {
-      this.armed = true;
+    if (!hit) this.armed = true;
+    // A position deskd produced says nothing about the person: it neither counts towards a hold nor ends one.
+    if (ours) return;
+    if (!hit || !this.armed) {
       this.held = null;
       return;
     }
-    if (ours || !this.armed) {
-      this.held = null;
+    const same = this.held && this.held.hit.displayId === hit.displayId && this.held.hit.corner === hit.corner;
+    if (!this.held || !same || t - this.held.lastSeen > this.maxGapMs) {
+      this.held = { hit, since: t, lastSeen: t };
       return;
     }
-    if (!this.held || this.held.hit.displayId !== hit.displayId || this.held.hit.corner !== hit.corner) {
-      this.held = { hit, since: t };
-      return;
-    }
+    this.held.lastSeen = t;
     const heldMs = t - this.held.since;
     if (heldMs < this.dwellMs) return;
     this.held = null;

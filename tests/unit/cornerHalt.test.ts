@@ -189,6 +189,55 @@ describe('CornerHaltWatcher', () => {
     expect(s.halt.halted).toBe(false);
   });
 
+  it('halts a person holding the corner while the agent moves the pointer away every 400 ms (issue 13, finding 11)', async () => {
+    const s = setup();
+    await s.tick();
+    const mouse = s.w.tapMouse(s.m.mouse);
+    let t = 0;
+    // Each cycle: deskd moves the pointer to the middle (2 polls see it there), the person pushes it back (2 polls).
+    while (!s.halt.halted && t < 3000) {
+      await mouse.move({ x: 700 + t / 10, y: 500 });
+      await s.run(200);
+      s.m.userMoves({ x: 0, y: 0 });
+      await s.run(200);
+      t += 400;
+    }
+    expect(s.halt.halted).toBe(true);
+    // First sighting of the person's pointer at t = 300, dwell 1000 ms: halted on the corner sample at t = 1500.
+    expect(t).toBeLessThanOrEqual(1600);
+    expect(s.halts).toEqual(['0:top-left:1200']);
+  });
+
+  it("a person's pointer seen outside every corner ends the hold even while the agent moves", async () => {
+    const s = setup();
+    await s.tick();
+    const mouse = s.w.tapMouse(s.m.mouse);
+    for (let i = 0; i < 6; i++) {
+      s.m.userMoves({ x: 0, y: 0 });
+      await s.run(300);
+      await mouse.move({ x: 800, y: 400 });
+      await s.run(100);
+      s.m.userMoves({ x: 40, y: 40 }); // the person's own position, out of the corner
+      await s.run(100);
+    }
+    expect(s.halt.halted).toBe(false);
+  });
+
+  it("two sightings in a corner more than maxGapMs apart, with deskd's position between, do not add up", async () => {
+    const s = setup();
+    await s.tick();
+    const mouse = s.w.tapMouse(s.m.mouse);
+    s.m.userMoves({ x: 0, y: 0 });
+    await s.run(700);
+    await mouse.move({ x: 800, y: 400 });
+    await s.run(2000); // deskd's position: no evidence either way, longer than maxGapMs (500)
+    s.m.userMoves({ x: 0, y: 0 });
+    await s.run(700);
+    expect(s.halt.halted).toBe(false);
+    await s.run(400);
+    expect(s.halt.halted).toBe(true);
+  });
+
   it('tapPlatform replaces only the mouse', async () => {
     const s = setup();
     const base = { name: 'fake', mouse: s.m.mouse, keyboard: { marker: 'kb' }, extra: 42 } as unknown as Platform;
