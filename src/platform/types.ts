@@ -166,6 +166,18 @@ export interface AccessibilityStatus {
   reason?: string;
 }
 
+/** The application and top-level window that own an accessible element (see {@link RawAccessibility.ownerOf}). */
+export interface ElementOwner {
+  /** Application name (process name, else the accessible application name), or null when unknown. */
+  app: string | null;
+  /** Process id of the application, or null when the bus does not say. */
+  pid: number | null;
+  /** Title of the element's top-level window ancestor, or null. */
+  windowTitle: string | null;
+  /** Bounds of that window, logical global points, or null. */
+  windowBounds: Rect | null;
+}
+
 /** Accessibility tree access. Linux: AT-SPI over D-Bus (dbus-next). macOS: AXUIElement via the native helper. */
 export interface RawAccessibility {
   /**
@@ -193,6 +205,37 @@ export interface RawAccessibility {
    * @throws DeskdError `STALE_REF` when the node no longer exists; `ACCESSIBILITY_UNAVAILABLE`.
    */
   setValue?(handle: string, value: string): Promise<boolean>;
+  /**
+   * Hit-test: the deepest accessible element at a point (logical global points), returned alone
+   * (`children: []`). `window` names the top-level window under the point (its pid picks the application;
+   * without it every application is tried, top-level windows containing the point first).
+   * Linux: the application of the window's pid on the AT-SPI bus, then
+   * `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y, 0 = screen)` descending child by child.
+   * macOS: `AXUIElementCopyElementAtPosition` through the helper.
+   * @returns null when the application is on the accessibility bus but has no element at the point.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the element cannot be determined: the bus cannot be
+   *   reached, no application of the window's pid is on the bus, or the application does not answer.
+   */
+  elementAt?(p: Point, window?: WindowInfo): Promise<RawAXNode | null>;
+  /**
+   * Who owns an element, whether or not its window is on top: the application (name as `WindowInfo.app`
+   * is derived: the process name, else the accessible application name) and its pid, and the element's
+   * top-level window ancestor (title and bounds in logical points, null when it has none or no extents).
+   * Linux: bus name → pid with `org.freedesktop.DBus.GetConnectionUnixProcessID` on the accessibility bus,
+   * window by walking `Parent` up to the child of the application object.
+   * @returns null when the element no longer exists.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached or the application does not answer.
+   */
+  ownerOf?(handle: string): Promise<ElementOwner | null>;
+  /**
+   * The URL of the document a browser window shows (Chromium: the `document web` node's
+   * `org.a11y.atspi.Document.GetAttributes()` entry `URI`; macOS: `AXURL` / `AXDocument` of the web area).
+   * Chromium exposes it only with `ACCESSIBILITY_ENABLED=1` and `--force-renderer-accessibility`.
+   * @returns null when the window shows no document whose URL can be read (not a browser, page not
+   *   exposed); callers treat null for a browser as "unknown".
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached.
+   */
+  urlOf?(window: WindowInfo): Promise<string | null>;
   /** Release connections. */
   close(): Promise<void>;
 }

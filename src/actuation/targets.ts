@@ -1,0 +1,319 @@
+/**
+ * Targets: who receives each effect of an action (issue 13, "the policy decides where each effect lands").
+ *
+ * The executor lists the effects of an action (each pointer event, each key event, each accessibility
+ * action) and asks this module who receives each one; the policy then judges every effect for its own
+ * target. Three kinds of receivers:
+ *
+ * - a pointer event at a point → the top-level window under the point, the accessible element
+ *   hit-tested at the point in that window's application, and the document URL of a browser window;
+ * - a key event → the window holding keyboard focus (X11 with focus PointerRoot: the window under the
+ *   pointer, which the window backend reports as focused), the focused element, the URL;
+ * - an accessibility action (`press`, `set_value`, `focus`) → the application and window that own the
+ *   element, whether or not that window is on top.
+ *
+ * **Unknown vs not applicable** (`PolicyTarget.unknown`): a field listed as unknown could not be
+ * determined for this effect (no window at the point or with the focus; the application is not on the
+ * accessibility bus or the hit-test failed; a browser window whose URL could not be read). The policy
+ * never lets an allow rule match on an unknown field, while deny and ask rules do, so withholding the
+ * information never dodges them. A field that does not apply is null and not unknown: an application on
+ * the bus whose hit-test finds no element has element null; a non-browser app has url null.
+ *
+ * Units: logical global screen points (see `src/platform/types.ts`).
+ */
+import type { ElementOwner, Platform, Point, RawAXNode, Rect, WindowInfo } from '../platform/types.js';
+import type { PolicyElement, PolicyTarget } from '../policy/engine.js';
+import { normalizeName, type Element } from '../perception/elements.js';
+import { center } from '../perception/geometry.js';
+
+/** Who receives an effect: the top-level window (null = none/unknown) and the policy's view of it. */
+export interface EffectTarget {
+  /** The top-level window receiving the effect; null when there is none or it could not be determined (see `target.unknown`). */
+  window: WindowInfo | null;
+  /** The policy's view: app identity, window title, element, URL, and the fields that are unknown. */
+  target: PolicyTarget;
+  /** Backend handle of the element in `target.element`, when it is an accessible element (session grants, re-checks). */
+  handle?: string | null;
+}
+
+/** Options of the target reads. */
+export interface TargetOptions {
+  /** Read the window system now (no reused window list): the dispatch-time re-check uses it. */
+  fresh?: boolean;
+}
+
+/** A field of the policy target that may be unknown. */
+type UnknownField = NonNullable<PolicyTarget['unknown']>[number];
+
+/** The focused element as {@link focusedElement} returns it: the policy's element view plus its backend handle. */
+export type FocusedElement = NonNullable<PolicyTarget['element']> & { handle: string };
+
+/** Roles that hold the focus of a descendant rather than take it themselves. */
+const FOCUS_CONTAINERS: ReadonlySet<string> = new Set(['window', 'application', 'document', 'dialog']);
+
+/**
+ * Browsers whose document URL the policy's `url` matcher is meant to see: process names / WM_CLASS
+ * (Linux) and bundle ids (macOS), compared case-insensitively. A window of any other app has no URL
+ * (not applicable); a window of one of these whose URL cannot be read has an unknown URL.
+ */
+const BROWSER_NAMES: ReadonlySet<string> = new Set([
+  'chromium',
+  'chromium-browser',
+  'chrome',
+  'google-chrome',
+  'google-chrome-stable',
+  'google chrome',
+  'brave',
+  'brave-browser',
+  'microsoft-edge',
+  'msedge',
+  'microsoft edge',
+  'vivaldi',
+  'vivaldi-bin',
+  'opera',
+  'firefox',
+  'firefox-esr',
+  'firefox-bin',
+  'navigator', // Firefox's WM_CLASS instance
+  'epiphany',
+  'safari',
+  'arc',
+  'com.google.chrome',
+  'org.chromium.chromium',
+  'com.brave.browser',
+  'com.microsoft.edgemac',
+  'com.vivaldi.vivaldi',
+  'com.operasoftware.opera',
+  'org.mozilla.firefox',
+  'com.apple.safari',
+  'company.thebrowser.browser',
+]);
+
+/** Traversal budget of {@link focusedElement} (today's executor figures). */
+const FOCUS_BUDGET = { maxDepth: 40, maxNodes: 3000, timeMs: 1500 } as const;
+
+/** Pixels of tolerance when matching an accessible window's extents to a window-system frame. */
+const BOUNDS_TOLERANCE = 2;
+
+/**
+ * Whether a window belongs to a web browser (its URL is then expected, and unknown if it cannot be read).
+ * Matches the process name, WM_CLASS class/instance or bundle id against a fixed list of browsers.
+ */
+export function isBrowserWindow(w: WindowInfo): boolean {
+  return [w.app, w.wmClass, w.instance, w.bundleId].some((v) => typeof v === 'string' && BROWSER_NAMES.has(v.toLowerCase()));
+}
+
+/**
+ * Pointer event at p: the window under p, the accessible element hit-tested at p, the window's document URL.
+ * No window at p (or the window system failed) → `unknown: ['app', 'window']` and no element or URL.
+ * The hit-test (`RawAccessibility.elementAt`) failing or missing → `'element'` unknown; a browser whose
+ * URL cannot be read → `'url'` unknown.
+ * @param p the point, logical global points.
+ */
+export async function pointerTarget(platform: Platform, p: Point, opts: TargetOptions = {}): Promise<EffectTarget> {
+  let window: WindowInfo | null;
+  try {
+    window = await platform.windows.windowAt(p, { fresh: opts.fresh ?? false });
+  } catch {
+    window = null;
+  }
+  if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
+  const unknown: UnknownField[] = [];
+  const [hit, url] = await Promise.all([hitTest(platform, p, window), browserUrl(platform, window)]);
+  if (hit === 'unknown') unknown.push('element');
+  if (url === 'unknown') unknown.push('url');
+  const node = hit === 'unknown' ? null : hit;
+  return {
+    window,
+    target: { ...identityOf(window), element: node ? policyElementOf(node) : null, url: url === 'unknown' ? null : url, unknown },
+    handle: node?.handle ?? null,
+  };
+}
+
+/**
+ * Key events: the window holding keyboard focus (X11 PointerRoot: the window under the pointer), the
+ * focused element, URL. No focused window known → `unknown: ['app', 'window']`. The focused element is
+ * unknown when the accessibility tree cannot be read, when the focused element found belongs to another
+ * process than the focused window's (its application is not on the bus), or when none is found and the
+ * window's application is not on the bus.
+ */
+export async function keyboardTarget(platform: Platform, opts: TargetOptions = {}): Promise<EffectTarget> {
+  let window: WindowInfo | null;
+  try {
+    window = await platform.windows.focused({ fresh: opts.fresh ?? false });
+  } catch {
+    window = null;
+  }
+  if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
+  const unknown: UnknownField[] = [];
+  const [focus, url] = await Promise.all([focusedIn(platform, window), browserUrl(platform, window)]);
+  if (focus === 'unknown') unknown.push('element');
+  if (url === 'unknown') unknown.push('url');
+  const f = focus === 'unknown' ? null : focus;
+  return {
+    window,
+    target: { ...identityOf(window), element: f ? { role: f.role, name: f.name, states: f.states, bounds: f.bounds } : null, url: url === 'unknown' ? null : url, unknown },
+    handle: f?.handle ?? null,
+  };
+}
+
+/**
+ * An accessibility action (press/set_value/focus) on `el`: the app and window that OWN the element,
+ * whether or not on top. The owner comes from `RawAccessibility.ownerOf(el.handle)` and is matched to a
+ * window of `platform.windows.list()` by pid + title, else pid + bounds. Owner known but no such window
+ * listed → the app identity (from any listed window of that pid, else the owner's app name) with
+ * `'window'` unknown. An element without a handle (OCR text) is acted on with the pointer: its target is
+ * {@link pointerTarget} at the centre of its bounds, with `el` as the element. No `ownerOf` in the backend,
+ * the element gone or the call failed → `['app', 'window']` unknown. The element is always `el` itself;
+ * the URL is read for a matched browser window.
+ */
+export async function elementOwnerTarget(platform: Platform, el: Element, opts: TargetOptions = {}): Promise<EffectTarget> {
+  const element = policyElementOf(el);
+  if (!el.handle) {
+    const t = await pointerTarget(platform, center(el.bounds), opts);
+    return { ...t, target: { ...t.target, element, unknown: (t.target.unknown ?? []).filter((u) => u !== 'element') }, handle: null };
+  }
+  const ax = platform.accessibility;
+  let owner: ElementOwner | null = null;
+  if (ax.ownerOf) owner = await ax.ownerOf(el.handle).catch(() => null);
+  if (!owner || (owner.pid === null && owner.app === null)) {
+    return { window: null, target: { ...identityOf(null), element, url: null, unknown: ['app', 'window'] }, handle: el.handle };
+  }
+  const windows = await platform.windows.list({ fresh: opts.fresh ?? false }).catch(() => [] as WindowInfo[]);
+  const window = matchOwnerWindow(owner, windows);
+  if (window) {
+    const url = await browserUrl(platform, window);
+    const unknown: UnknownField[] = url === 'unknown' ? ['url'] : [];
+    return { window, target: { ...identityOf(window), element, url: url === 'unknown' ? null : url, unknown }, handle: el.handle };
+  }
+  // The owner's window is not listed (unmapped, another workspace, or no frame): the app is known from
+  // the pid; the window is not.
+  const sibling = owner.pid !== null ? windows.find((w) => w.pid === owner.pid) : undefined;
+  const identity = sibling ? { ...identityOf(sibling), windowId: null } : { ...identityOf(null), app: owner.app, pid: owner.pid };
+  const unknown: UnknownField[] = ['window'];
+  if (identity.app === null && identity.wmClass === null && identity.bundleId === null) unknown.unshift('app');
+  const browser = sibling ? isBrowserWindow(sibling) : owner.app !== null && BROWSER_NAMES.has(owner.app.toLowerCase());
+  if (browser) unknown.push('url');
+  return { window: null, target: { ...identity, window: owner.windowTitle, element, url: null, unknown }, handle: el.handle };
+}
+
+/**
+ * The listed window that owns an element: same pid and title, else same pid and bounds (within 2 points,
+ * AT-SPI frame extents vs the window system's frame), top-most first. Null when none matches.
+ */
+export function matchOwnerWindow(owner: ElementOwner, windows: readonly WindowInfo[]): WindowInfo | null {
+  if (owner.pid === null) return null;
+  const same = windows.filter((w) => w.pid === owner.pid);
+  if (owner.windowTitle !== null) {
+    const byTitle = same.find((w) => w.title === owner.windowTitle);
+    if (byTitle) return byTitle;
+  }
+  const b = owner.windowBounds;
+  if (b) {
+    const byBounds = same.find((w) => nearlyEqual(w.bounds, b));
+    if (byBounds) return byBounds;
+  }
+  return null;
+}
+
+/**
+ * The deepest focused accessible element (role/name/states/bounds/handle), or null (today's executor
+ * `focusedElement`): reads the focused application's tree (`snapshot({scope: 'focused'})`, depth 40,
+ * 3000 nodes, 1.5 s) and picks the deepest focused node that is not a container (Chromium keeps
+ * `focused` on the document wrappers above the focused field), else the deepest focused container.
+ * Null as well when accessibility cannot be read (use {@link keyboardTarget} to tell the two apart).
+ */
+export async function focusedElement(platform: Platform): Promise<FocusedElement | null> {
+  const r = await readFocused(platform);
+  return r === 'unknown' ? null : r;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The focused element, or 'unknown' when the tree cannot be read. */
+async function readFocused(platform: Platform): Promise<FocusedElement | 'unknown' | null> {
+  let roots: RawAXNode[];
+  try {
+    roots = (await platform.accessibility.snapshot({ scope: 'focused', budget: { ...FOCUS_BUDGET } })).roots;
+  } catch {
+    return 'unknown';
+  }
+  let best: { n: RawAXNode; depth: number; container: boolean } | null = null;
+  const walk = (n: RawAXNode, depth: number): void => {
+    if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') {
+      const container = FOCUS_CONTAINERS.has(n.role);
+      if (!best || (best.container && !container) || (best.container === container && depth >= best.depth)) best = { n, depth, container };
+    }
+    for (const c of n.children) walk(c, depth + 1);
+  };
+  for (const r of roots) walk(r, 0);
+  const f = best as { n: RawAXNode } | null;
+  return f ? { role: f.n.role, name: normalizeName(f.n.name), states: f.n.states, bounds: f.n.bounds, handle: f.n.handle } : null;
+}
+
+/**
+ * The focused element inside `window`'s application, or 'unknown'. A focused element found in another
+ * process (the snapshot fell back to other applications because the window's is not on the bus) is
+ * unknown; none found → null when the window's application answers a hit-test, else unknown.
+ */
+async function focusedIn(platform: Platform, window: WindowInfo): Promise<FocusedElement | 'unknown' | null> {
+  const f = await readFocused(platform);
+  if (f === 'unknown') return f;
+  const ax = platform.accessibility;
+  if (f) {
+    if (window.pid === null || !ax.ownerOf) return f;
+    const owner = await ax.ownerOf(f.handle).catch(() => null);
+    if (!owner || owner.pid === null) return 'unknown';
+    return owner.pid === window.pid ? f : 'unknown';
+  }
+  // Nothing focused: trust it only when the window's application is on the bus (it answers a hit-test).
+  if (!ax.elementAt) return null;
+  try {
+    await ax.elementAt(center(window.bounds), window);
+    return null;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The hit-tested element at p in `window`, null when the app has none there, 'unknown' when it cannot be determined. */
+async function hitTest(platform: Platform, p: Point, window: WindowInfo): Promise<RawAXNode | null | 'unknown'> {
+  const ax = platform.accessibility;
+  if (!ax.elementAt) return 'unknown';
+  try {
+    return await ax.elementAt(p, window);
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The URL of a browser window, null for other apps (not applicable), 'unknown' when a browser's cannot be read. */
+async function browserUrl(platform: Platform, window: WindowInfo): Promise<string | null | 'unknown'> {
+  if (!isBrowserWindow(window)) return null;
+  const ax = platform.accessibility;
+  if (!ax.urlOf) return 'unknown';
+  try {
+    return (await ax.urlOf(window)) ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The app-identity fields of a policy target for a window (all null without one). */
+function identityOf(w: WindowInfo | null): Required<Pick<PolicyTarget, 'app' | 'pid' | 'wmClass' | 'bundleId' | 'window' | 'windowId'>> {
+  return { app: w?.app ?? null, pid: w?.pid ?? null, wmClass: w?.wmClass ?? null, bundleId: w?.bundleId ?? null, window: w?.title ?? null, windowId: w?.id ?? null };
+}
+
+/** The policy's view of an element or accessible node (name normalised as observations do). */
+function policyElementOf(n: { role: string; name: string; states: readonly string[]; bounds: Rect | null }): PolicyElement {
+  return { role: n.role, name: normalizeName(n.name), states: [...n.states], bounds: n.bounds ? { ...n.bounds } : null };
+}
+
+function nearlyEqual(a: Rect, b: Rect): boolean {
+  return (
+    Math.abs(a.x - b.x) <= BOUNDS_TOLERANCE &&
+    Math.abs(a.y - b.y) <= BOUNDS_TOLERANCE &&
+    Math.abs(a.width - b.width) <= BOUNDS_TOLERANCE &&
+    Math.abs(a.height - b.height) <= BOUNDS_TOLERANCE
+  );
+}
