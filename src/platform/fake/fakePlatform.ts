@@ -1,6 +1,7 @@
 import type {
   AXSnapshot,
   DisplayInfo,
+  ElementOwner,
   FocusInfo,
   MouseButton,
   Platform,
@@ -53,6 +54,16 @@ export interface FakePlatform extends Platform {
   refuseActions: Set<string>;
   /** Handles whose `setValue` answers false (no editable-text interface, like Chromium's web fields); the call is still recorded. */
   noEditableText: Set<string>;
+  /**
+   * Owner of each accessibility root of `tree` (an application), by the root's handle. A root not listed
+   * belongs to the first window's app and pid (`windowList[0]`). Used by `elementAt` (a window's pid picks
+   * its roots) and `ownerOf`.
+   */
+  appOwners: Map<string, { app: string | null; pid: number | null }>;
+  /** Document URL of each window, by window id, answered by `urlOf` (null when absent). */
+  urls: Map<string, string>;
+  /** When true, `elementAt`, `ownerOf` and `urlOf` throw `ACCESSIBILITY_UNAVAILABLE` (a bus that does not answer). */
+  axUnavailable: boolean;
 }
 
 /**
@@ -75,6 +86,9 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
     locked: false,
     refuseActions: new Set(),
     noEditableText: new Set(),
+    appOwners: new Map(),
+    urls: new Map(),
+    axUnavailable: false,
     windows: {
       async list() {
         return fp.windowList.map((w) => ({ ...w }));
@@ -170,6 +184,55 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
         n.value = value;
         return true;
       },
+      /**
+       * Hit-test in `tree`: among the roots owned by `window.pid` (every root without a window), the
+       * deepest node below the root and its `window` children whose bounds contain `p` (later children
+       * first: drawn on top), with `children: []`. Null when none. Throws `ACCESSIBILITY_UNAVAILABLE` when
+       * `axUnavailable`, or when no root is owned by the window's pid (its app is not on the bus).
+       */
+      async elementAt(p, window) {
+        if (fp.axUnavailable) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'fake accessibility is unavailable');
+        const roots = window?.pid != null ? fp.tree.filter((r) => ownerOfRoot(r).pid === window.pid) : fp.tree;
+        if (window?.pid != null && roots.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no application of pid ${window.pid} is on the accessibility bus`);
+        const hit = (n: RawAXNode): RawAXNode | null => {
+          for (const c of [...n.children].reverse()) {
+            const b = c.bounds;
+            if (!b || p.x < b.x || p.y < b.y || p.x >= b.x + b.width || p.y >= b.y + b.height) continue;
+            return hit(c) ?? (c.role === 'window' ? null : c);
+          }
+          return null;
+        };
+        for (const r of roots) {
+          const n = hit(r);
+          if (n) return structuredClone({ ...n, children: [] });
+        }
+        return null;
+      },
+      /** Owner of a node of `tree`: its root's entry in `appOwners` (else the first window's), and the root's child on its path as the window. Null when the handle is not in the tree. */
+      async ownerOf(handle): Promise<ElementOwner | null> {
+        if (fp.axUnavailable) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'fake accessibility is unavailable');
+        const path = (n: RawAXNode): RawAXNode[] | null => {
+          if (n.handle === handle) return [n];
+          for (const c of n.children) {
+            const sub = path(c);
+            if (sub) return [n, ...sub];
+          }
+          return null;
+        };
+        for (const r of fp.tree) {
+          const found = path(r);
+          if (!found) continue;
+          const owner = ownerOfRoot(r);
+          const top = found[1] ?? null;
+          return { app: owner.app, pid: owner.pid, windowTitle: top ? top.name : null, windowBounds: top?.bounds ? { ...top.bounds } : null };
+        }
+        return null;
+      },
+      /** The window's entry in `urls`, or null. */
+      async urlOf(window) {
+        if (fp.axUnavailable) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'fake accessibility is unavailable');
+        return fp.urls.get(window.id) ?? null;
+      },
       async close() {},
     },
     permissions: {
@@ -179,6 +242,8 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
     },
     async close() {},
   };
+  const ownerOfRoot = (r: RawAXNode): { app: string | null; pid: number | null } =>
+    fp.appOwners.get(r.handle) ?? { app: fp.windowList[0]?.app ?? null, pid: fp.windowList[0]?.pid ?? null };
   return fp;
 }
 

@@ -14,7 +14,8 @@
  */
 import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../errors.js';
-import type { AccessibilityStatus, AXBudget, AXSnapshot, FocusInfo, RawAccessibility, RawAXNode, Rect } from '../types.js';
+import type { AccessibilityStatus, AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, WindowInfo } from '../types.js';
+import { processName } from './x11Windows.js';
 import { decodeAtspiStateBits, isPasswordRole, mapAtspiRole, normaliseAtspiStates, type AtspiState } from './atspiRoles.js';
 
 type MessageBus = dbus.MessageBus;
@@ -25,6 +26,7 @@ const ACTION = 'org.a11y.atspi.Action';
 const TEXT = 'org.a11y.atspi.Text';
 const VALUE = 'org.a11y.atspi.Value';
 const EDITABLE_TEXT = 'org.a11y.atspi.EditableText';
+const DOCUMENT = 'org.a11y.atspi.Document';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const REGISTRY = 'org.a11y.atspi.Registry';
 const ROOT_PATH = '/org/a11y/atspi/accessible/root';
@@ -192,6 +194,8 @@ export class AtspiAccessibility implements RawAccessibility {
   private connectFailure: string | null = null;
   /** Applications the registry listed on the last read of a healthy connection. */
   private lastAppCount = 0;
+  /** Pid of each application bus name asked about (targets: hit-test, owner, URL). */
+  private readonly pidCache = new Map<string, Promise<number | null>>();
 
   constructor(opts: AtspiOptions = {}) {
     this.opts = opts;
@@ -767,6 +771,212 @@ export class AtspiAccessibility implements RawAccessibility {
     }
   }
 
+  // ---------------------------------------------------------------- targets (hit-test, owner, URL)
+
+  /** Process id of an application's bus name, remembered (a unique bus name never changes owner). */
+  private cachedPid(busName: string): Promise<number | null> {
+    let p = this.pidCache.get(busName);
+    if (!p) {
+      p = this.pidOf(busName);
+      this.pidCache.set(busName, p);
+      if (this.pidCache.size > 512) this.pidCache.delete(this.pidCache.keys().next().value!);
+    }
+    return p;
+  }
+
+  /**
+   * Application roots whose process is `pid`.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the registry does not answer.
+   */
+  private async appsOfPid(pid: number): Promise<Ref[]> {
+    const apps = await this.guard(() => this.applications());
+    const pids = await Promise.all(apps.map((a) => this.cachedPid(a[0])));
+    return apps.filter((_, i) => pids[i] === pid);
+  }
+
+  /**
+   * The showing top-level windows of some applications with their names and extents, the window that
+   * best matches `window` first (same title, then same bounds), then the others in the registry's order.
+   */
+  private async frames(apps: Ref[], window?: WindowInfo): Promise<Array<{ ref: Ref; name: string; bounds: Rect | null }>> {
+    const lists = await Promise.all(apps.map((a) => this.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
+    const all = await Promise.all(
+      lists.flat().map(async (ref) => {
+        const [st, name, bounds] = await Promise.all([
+          this.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+          this.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => ''),
+          this.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
+        ]);
+        return { ref, name, bounds, showing: st.has('showing') || st.has('visible') };
+      }),
+    );
+    const shown = all.filter((f) => f.showing);
+    const score = (f: (typeof shown)[number]) => (window?.title && f.name === window.title ? 2 : window && f.bounds && sameRect(f.bounds, window.bounds) ? 1 : 0);
+    return shown.map((f, i) => ({ f, i, s: score(f) })).sort((a, b) => b.s - a.s || a.i - b.i).map(({ f }) => ({ ref: f.ref, name: f.name, bounds: f.bounds }));
+  }
+
+  /**
+   * Hit-test: the deepest accessible element at `p` (logical global points), with `children: []`.
+   * The application is the one on the bus whose pid (`GetConnectionUnixProcessID`) is `window.pid`
+   * (every application when no pid is given); among its showing top-level windows containing `p`, the one
+   * named like `window` is tried first. From the window, `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y,
+   * 0 = screen)` is asked again of each answer until it names no deeper child (at most 64 levels); where an
+   * object does not implement it, its children's extents are compared instead (last child first: drawn on top).
+   * @returns null when the application has no element below its window at `p`.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
+   *   window's pid is on the bus, or the application does not answer.
+   */
+  async elementAt(p: Point, window?: WindowInfo): Promise<RawAXNode | null> {
+    const x = Math.round(p.x);
+    const y = Math.round(p.y);
+    let apps: Ref[];
+    if (window?.pid != null) {
+      apps = await this.appsOfPid(window.pid);
+      if (apps.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no application of pid ${window.pid} (${window.app ?? '?'}) is on the accessibility bus`);
+    } else {
+      apps = await this.guard(() => this.applications());
+    }
+    let frames: Array<{ ref: Ref; name: string; bounds: Rect | null }>;
+    try {
+      frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
+    } catch (e) {
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+    }
+    for (const f of frames) {
+      let current = f.ref;
+      let hit: Ref | null = null;
+      try {
+        for (let depth = 0; depth < 64; depth++) {
+          const child = await this.childAtPoint(current, x, y);
+          if (!child || (child[0] === current[0] && child[1] === current[1])) break;
+          hit = child;
+          current = child;
+        }
+      } catch (e) {
+        throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+      }
+      if (!hit) continue;
+      try {
+        const b = await this.basic(hit);
+        const role = mapAtspiRole(b.roleName);
+        return this.toNode(b, role, await this.details(b, role));
+      } catch (e) {
+        throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the element at (${x}, ${y}) could not be read: ${(e as Error).message}`);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The child of `ref` at a screen point: `Component.GetAccessibleAtPoint`, or, when the object does not
+   * implement it, the last showing child whose extents contain the point. Null when there is none.
+   */
+  private async childAtPoint(ref: Ref, x: number, y: number): Promise<Ref | null> {
+    try {
+      const [r] = await this.call(ref, COMPONENT, 'GetAccessibleAtPoint', 'iiu', [x, y, COORD_SCREEN]);
+      const refs = toRefs([r]);
+      return refs[0] ?? null;
+    } catch (e) {
+      const type = (e as { type?: string }).type ?? '';
+      if (!/UnknownMethod|UnknownInterface|NotSupported/.test(type)) throw e;
+    }
+    const kids = toRefs((await this.call(ref, ACCESSIBLE, 'GetChildren'))[0]);
+    const ext = await Promise.all(kids.map((k) => this.call(k, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null)));
+    for (let i = kids.length - 1; i >= 0; i--) if (ext[i] && inside(ext[i]!, x, y)) return kids[i]!;
+    return null;
+  }
+
+  /**
+   * The application and top-level window owning an element: the pid of its bus name
+   * (`org.freedesktop.DBus.GetConnectionUnixProcessID` on the accessibility bus), the process name as
+   * `WindowInfo.app` has it (`processName`, else the accessible application's `Name`), and the ancestor
+   * whose `Parent` is the application object (`/org/a11y/atspi/accessible/root` on the same bus name),
+   * found by walking `Parent` up (at most 128 levels), with its `Name` and screen extents.
+   * @returns null when the element no longer exists.
+   * @throws DeskdError `STALE_REF` for a malformed handle; `ACCESSIBILITY_UNAVAILABLE` when the bus or
+   *   the application does not answer.
+   */
+  async ownerOf(handle: string): Promise<ElementOwner | null> {
+    const ref = parseAtspiHandle(handle);
+    const bus = ref[0];
+    let top: Ref | null = ref[1] === ROOT_PATH ? null : ref;
+    try {
+      let current: Ref = ref;
+      for (let i = 0; i < 128 && current[1] !== ROOT_PATH; i++) {
+        const parent = toRefs([await this.prop(current, ACCESSIBLE, 'Parent')])[0];
+        if (!parent || parent[0] !== bus || parent[1] === ROOT_PATH) break;
+        current = parent;
+      }
+      if (top) top = current;
+    } catch (e) {
+      if (isGone(e)) return null;
+      if (isDeskdError(e)) throw e;
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the owner of ${handle} could not be read: ${(e as Error).message}`);
+    }
+    const [pid, appName, windowTitle, windowBounds] = await Promise.all([
+      this.cachedPid(bus),
+      this.prop([bus, ROOT_PATH], ACCESSIBLE, 'Name').then((v) => String(v ?? '') || null).catch(() => null),
+      top ? this.prop(top, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => null) : Promise.resolve(null),
+      top ? this.call(top, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null) : Promise.resolve(null),
+    ]);
+    const app = (pid !== null ? await processName(pid).catch(() => null) : null) ?? appName;
+    return { app, pid, windowTitle, windowBounds };
+  }
+
+  /**
+   * The document URL shown in a browser window: in the application of `window.pid`, the top-level window
+   * named like `window` (else the one with its bounds, else the first showing one), then breadth-first the
+   * first showing `document web` object (at most 16 levels, 2000 objects), whose
+   * `org.a11y.atspi.Document.GetAttributes()` entry `URI` (Chromium; `DocURL` as a fallback) is the URL.
+   * @returns null when the window's application is not on the bus, no document is found, or it names no URL.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached.
+   */
+  async urlOf(window: WindowInfo): Promise<string | null> {
+    if (window.pid == null) return null;
+    const apps = await this.appsOfPid(window.pid);
+    if (apps.length === 0) return null;
+    const frames = await this.frames(apps, window);
+    const frame = frames[0];
+    if (!frame) return null;
+    let level: Ref[] = [frame.ref];
+    let seen = 0;
+    for (let depth = 0; depth < 16 && level.length > 0 && seen < 2000; depth++) {
+      const read = await Promise.all(
+        level.map(async (ref) => {
+          const [roleName, st, kids] = await Promise.all([
+            this.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')).catch(() => ''),
+            this.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+            this.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]),
+          ]);
+          return { ref, roleName, shown: st.has('showing') || st.has('visible'), kids };
+        }),
+      );
+      seen += read.length;
+      const doc = read.find((r) => r.roleName === 'document web' && r.shown);
+      if (doc) return this.documentUrl(doc.ref);
+      level = read.filter((r) => r.shown || depth === 0).flatMap((r) => r.kids);
+    }
+    return null;
+  }
+
+  /** `Document.GetAttributes()` → `URI` (or `DocURL`), else `GetAttributeValue('DocURL')`; null when empty. */
+  private async documentUrl(ref: Ref): Promise<string | null> {
+    const attrs = await this.call(ref, DOCUMENT, 'GetAttributes').then((b) => b[0] as Record<string, unknown> | unknown[]).catch(() => null);
+    const pick = (k: string): string | null => {
+      if (!attrs) return null;
+      if (Array.isArray(attrs)) {
+        const hit = attrs.map(String).find((a) => a.startsWith(`${k}:`));
+        return hit ? hit.slice(k.length + 1) : null;
+      }
+      const v = attrs[k];
+      return typeof v === 'string' && v ? v : null;
+    };
+    const fromAttrs = pick('URI') ?? pick('DocURL');
+    if (fromAttrs) return fromAttrs;
+    const v = await this.call(ref, DOCUMENT, 'GetAttributeValue', 's', ['DocURL']).then((b) => String(b[0] ?? '')).catch(() => '');
+    return v || null;
+  }
+
   /** Disconnect from the accessibility bus. Later calls throw `ACCESSIBILITY_UNAVAILABLE`. */
   async close(): Promise<void> {
     this.closed = true;
@@ -811,6 +1021,23 @@ export function onScreen(states: ReadonlySet<AtspiState>, parentShowing: boolean
   if (states.has('showing')) return true;
   if (!states.has('visible')) return false;
   return depth <= 2 || !parentShowing;
+}
+
+/** Whether a point lies in a rectangle (left/top edges inside, right/bottom outside). */
+function inside(r: Rect, x: number, y: number): boolean {
+  return x >= r.x && y >= r.y && x < r.x + r.width && y < r.y + r.height;
+}
+
+/** Two rectangles equal within 2 points (AT-SPI frame extents vs the window system's frame). */
+function sameRect(a: Rect, b: Rect): boolean {
+  return Math.abs(a.x - b.x) <= 2 && Math.abs(a.y - b.y) <= 2 && Math.abs(a.width - b.width) <= 2 && Math.abs(a.height - b.height) <= 2;
+}
+
+/** Whether a D-Bus error says the object or its application is gone. */
+function isGone(e: unknown): boolean {
+  const type = (e as { type?: string }).type ?? '';
+  const text = (e as Error).message ?? '';
+  return /UnknownObject|ServiceUnknown|NameHasNoOwner|Disconnected/.test(type) || /does not exist|unknown object/i.test(text);
 }
 
 function toRefs(v: unknown): Ref[] {
