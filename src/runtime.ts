@@ -88,6 +88,17 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     const auditPaths = { log: config.auditLogPath ?? join(config.configDir, 'audit.jsonl'), key: join(config.configDir, 'audit.key') };
     const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key });
     cleanups.push(() => audit.close());
+    // Start and stop are audit records (the stop record is written by the cleanup that runs just before
+    // the log closes); so is every policy reload, good or refused.
+    const startedAt = Date.now();
+    await audit.append('daemon', { event: 'start', pid: process.pid, platform: config.platform, policy: { source: policy.source, hash: policy.hash } });
+    cleanups.push(async () => {
+      await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
+    });
+    policy.on('reload', (r) => {
+      const rec = r.ok ? { event: 'reload', ok: true, changed: r.changed, source: r.source, hash: r.hash } : { event: 'reload', ok: false, source: r.source, keptHash: policy.hash, error: { code: r.error.code, message: r.error.message } };
+      audit.append('policy', rec).catch((e) => logger.error({ err: e }, 'audit write failed on policy reload'));
+    });
     const halt = new HaltSwitch();
     const approvals = new ApprovalManager({ timeoutMs: policy.policy.approvals.timeoutMs });
     cleanups.push(async () => void approvals.cancelAll('shutdown'));

@@ -8,6 +8,7 @@ import { encodeImage } from '../perception/image.js';
 import type { ActionJournal } from '../actuation/journal.js';
 import { annotateScreenshot } from '../perception/annotate.js';
 import { registerFindRoutes } from './findRoutes.js';
+import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -106,7 +107,8 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       },
     },
     async (req, reply) => {
-      const s = await deps.executor.submit(parseActionsBody(req.body), req.deskdRole ?? 'agent');
+      // The audit actor is the credential and client that acted (`agent/default`, `agent/planner-1`, `operator/default`).
+      const s = await deps.executor.submit(parseActionsBody(req.body), clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]));
       if (s.status === 'done') return s;
       const entry = journal.track(s);
       return reply.code(202).send({ actionId: entry.actionId, status: 'pending_approval' as const, approvals: entry.approvals });

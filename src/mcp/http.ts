@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { assertLoopbackHostOrigin } from '../http/consoleAuth.js';
+import { CLIENT_HEADER, clientIdentity } from '../http/lease.js';
 import type { McpDeps, McpState } from './server.js';
 
 /** Path of the MCP endpoint. */
@@ -12,7 +13,7 @@ export const MCP_PATH = '/mcp';
  * takes long (an action waiting for the operator's approval).
  *
  * Auth is app.ts's `onRequest` hook (the same bearer tokens as the rest of the API: register this after
- * it). `Host` must be loopback and `Origin`, when present, this daemon's own origin
+ * it). Actions are audited with the credential that sent them ({@link mcpActor}). `Host` must be loopback and `Origin`, when present, this daemon's own origin
  * ({@link assertLoopbackHostOrigin}, MCP spec "Streamable HTTP — Security Warning").
  * `GET /mcp` and `DELETE /mcp` answer 405: there is no standalone SSE stream and no session to end in
  * stateless mode (MCP spec, "Listening for Messages from the Server").
@@ -20,6 +21,15 @@ export const MCP_PATH = '/mcp';
  * Source: MCP TypeScript SDK `StreamableHTTPServerTransport` (`sessionIdGenerator: undefined` = stateless,
  * `handleRequest(req, res, parsedBody)`), example `simpleStatelessStreamableHttp`.
  */
+/**
+ * The audit actor of an MCP request over HTTP: `mcp:` and the credential's lease identity,
+ * `mcp:agent/default`, `mcp:operator/default`, `mcp:agent/<X-Deskd-Client>`.
+ * @throws DeskdError `VALIDATION_FAILED` when `X-Deskd-Client` is malformed.
+ */
+export function mcpActor(role: string | undefined, clientHeader: string | string[] | undefined): string {
+  return `mcp:${clientIdentity(role ?? 'agent', clientHeader)}`;
+}
+
 export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Promise<void> {
   // The state `createMcpState` makes, without loading the SDK.
   const state: McpState = deps.state ?? { latest: null };
@@ -31,8 +41,9 @@ export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Pr
   const guard = { onRequest: async (req: Parameters<typeof assertLoopbackHostOrigin>[0]) => assertLoopbackHostOrigin(req) };
 
   app.post(MCP_PATH, { ...guard, schema: { hide: true } }, async (req, reply) => {
+    const actor = mcpActor(req.deskdRole, req.headers[CLIENT_HEADER]);
     const [{ StreamableHTTPServerTransport }, { createMcpServer }] = await load();
-    const server = createMcpServer(shared);
+    const server = createMcpServer({ ...shared, actor });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     reply.hijack();
     reply.raw.on('close', () => {

@@ -33,7 +33,10 @@ export interface McpDeps {
   executor: Executor;
   /** Server version reported in `initialize`. */
   version: string;
-  /** Actor written to the audit log for actions (default `mcp`). */
+  /**
+   * Actor written to the audit log for actions: the credential that acts (`mcp:agent/<client>` over
+   * HTTP, `mcp:stdio` for `deskd mcp`); default `mcp`.
+   */
   actor?: string;
   /** Shared between servers built for one daemon (HTTP stateless mode builds one server per request). */
   state?: McpState;

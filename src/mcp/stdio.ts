@@ -18,7 +18,7 @@ export interface McpStdioHandle {
  * serve MCP on stdin/stdout. stdout carries only JSON-RPC messages (MCP stdio transport spec), so every
  * log line goes to stderr (fd 2).
  *
- * Actions are audited with actor `mcp`. Approvals (`ask` rules) cannot be answered from this process:
+ * Actions are audited with actor `mcp:stdio`. Approvals (`ask` rules) cannot be answered from this process:
  * there is no operator API here, so they wait until the policy's approval timeout and are then denied.
  * Run the daemon (`deskd start`) and use its `/mcp` endpoint when the policy asks.
  * @throws DeskdError from {@link createRuntime} (bad policy, audit log unusable, virtual display failed).
@@ -26,7 +26,7 @@ export interface McpStdioHandle {
 export async function runMcpStdio(config: DaemonConfig, opts: { logger?: Logger; version: string; stdin?: NodeJS.ReadableStream; stdout?: NodeJS.WritableStream }): Promise<McpStdioHandle> {
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: ['text', '*.text', 'action.text'], censor: '[redacted]' } }, pino.destination(2));
   const runtime = await createRuntime(config, logger);
-  const server = createMcpServer({ platform: runtime.platform, observer: runtime.observer, executor: runtime.executor, version: opts.version, actor: 'mcp' });
+  const server = createMcpServer({ platform: runtime.platform, observer: runtime.observer, executor: runtime.executor, version: opts.version, actor: 'mcp:stdio' });
   const transport = new StdioServerTransport(opts.stdin as never, opts.stdout as never);
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));

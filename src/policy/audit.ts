@@ -4,6 +4,7 @@ import { mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DeskdError } from '../errors.js';
 import { canonicalJson } from './canonical.js';
+import { requestChordKey } from './keys.js';
 
 /**
  * The audit trail: an append-only JSONL file, one record per line, hash-chained with an HMAC key.
@@ -15,14 +16,23 @@ import { canonicalJson } from './canonical.js';
  * Removing records from the end is not detectable from the file alone (compare `lastSeq` with a copy).
  *
  * Typed text is never written: every string member named `text` or `value`, at any depth, is
- * replaced by `"***"` with a sibling `textLength` / `valueLength` (UTF-16 code units).
+ * replaced by `"***"` with a sibling `textLength` / `valueLength` (UTF-16 code units). Keys are:
+ * every non-empty string array named `keys` (a `keypress` chord, or the keys held during a pointer
+ * action) gets a sibling `chord`, the canonical chord the policy's `keys` matcher compares
+ * (`["CTRL", "Alt", "del"]` → `"alt+ctrl+delete"`).
+ *
+ * Record kinds deskd writes: `decision` (actor, action, target, decision), `result`, `approval`,
+ * `halt`, `resume`, `policy` (a reload: ok, changed, source, hash, error), `daemon` (start and stop).
+ * `actor` names the credential that acted: `agent/<client>` or `operator/<client>` over HTTP
+ * (`<client>` is the `X-Deskd-Client` header, `default` without it), `mcp:agent/<client>` over MCP on
+ * HTTP, `mcp:stdio` for `deskd mcp`, a task's own id for `/v1/tasks`.
  */
 
 /** `prev` of the first record. */
 export const GENESIS_PREV = '0'.repeat(64);
 
 /** Record kinds deskd writes; other strings are allowed. */
-export type AuditKind = 'decision' | 'result' | 'approval' | 'halt' | 'resume' | 'policy' | (string & {});
+export type AuditKind = 'decision' | 'result' | 'approval' | 'halt' | 'resume' | 'policy' | 'daemon' | (string & {});
 
 /** One audit record as stored. */
 export interface AuditRecord {
@@ -63,11 +73,19 @@ function maskDeep(v: unknown): unknown {
       // A caller-supplied `textLength` next to a masked `text` is replaced by the computed one.
       const base = k.endsWith('Length') ? k.slice(0, -'Length'.length) : null;
       if (base !== null && MASKED.has(base) && typeof o[base] === 'string') continue;
+      // Keys (pressed, or held during a pointer action) are recorded with their canonical chord too; a
+      // caller-supplied `chord` next to them is replaced by the computed one.
+      if (k === 'chord' && isKeyList(o.keys)) continue;
       put(k, maskDeep(val));
+      if (k === 'keys' && isKeyList(val)) put('chord', requestChordKey(val));
     }
     return out;
   }
   return v;
+}
+
+function isKeyList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length > 0 && v.every((k) => typeof k === 'string');
 }
 
 function macOf(key: Buffer, prev: string, recordWithoutMac: Record<string, unknown>): string {
@@ -178,6 +196,7 @@ export class AuditLog {
         if (!last.complete) throw new Error('the last line is incomplete (interrupted write?)');
         const rec = parseRecord(last.text);
         if (!rec) throw new Error('the last line is not an audit record');
+        if (!isCanonicalLine(last.text, rec)) throw new Error('the last line is not the canonical serialisation of its record');
         const { mac, ...rest } = rec;
         if (!safeEqualHex(macOf(key, rec.prev, rest), mac)) throw new Error('the last record does not verify with this key');
         lastSeq = rec.seq;
@@ -279,7 +298,9 @@ export async function readAuditFile(file: string, opts: { limit?: number; sinceS
 
 /**
  * Verify the whole chain of an audit file with its key: each line must be a JSON record with the next
- * `seq` (from 1), a `prev` equal to the previous record's `mac`, and a `mac` that verifies.
+ * `seq` (from 1), a `prev` equal to the previous record's `mac`, and a `mac` that verifies; and the line
+ * must be the canonical serialisation of its own parsed value ({@link isCanonicalLine}: a duplicated
+ * key, added whitespace or a re-encoded string or number is refused even when the MAC verifies).
  * @returns `{ok: true, records, lastSeq, lastMac}`, or `{ok: false, line, seq, reason}` naming the
  *   first line (1-based) that does not verify.
  * @throws DeskdError `AUDIT_WRITE_FAILED` when the file cannot be read.
@@ -309,6 +330,9 @@ export async function verifyAuditLog(file: string, key: Buffer | string): Promis
     }
     const rec = asRecord(v);
     if (!rec) return fail(null, 'not an audit record (seq, ts, kind, prev or mac missing or mistyped)');
+    if (!isCanonicalLine(raw, v)) {
+      return fail(rec.seq, 'the line is not the canonical serialisation of its own value (a duplicated key, extra whitespace or a re-encoded value: another JSON reader could see other data than the MAC covers)');
+    }
     const { mac, ...rest } = rec;
     if (rec.seq !== expected) return fail(rec.seq, `seq is ${rec.seq}, expected ${expected} (a record was removed, inserted or reordered)`);
     if (rec.prev !== prev) return fail(rec.seq, "prev does not equal the previous record's mac (the chain is broken here)");
@@ -321,6 +345,18 @@ export async function verifyAuditLog(file: string, key: Buffer | string): Promis
     return { ok: false, line: lines.length, seq: expected - 1, reason: 'the last line has no terminating newline (interrupted write?)', records: lines.length };
   }
   return { ok: true, records: lines.length, lastSeq: expected - 1, lastMac: prev };
+}
+
+/**
+ * Whether `line` is exactly how deskd serialises the value parsed from it (`JSON.stringify` of the parsed
+ * value: members in the order they appear, no whitespace, JSON's own escapes and number forms). A line
+ * with a duplicated key is not: `JSON.parse` keeps the last occurrence, so the MAC covers that one, while
+ * a reader that keeps the first (or rejects duplicates) would see other data. Whitespace, `\u0041`
+ * escapes of plain characters and spellings such as `1.0` or `1e0` are refused for the same reason: one
+ * line, one meaning.
+ */
+export function isCanonicalLine(line: string, parsed: unknown): boolean {
+  return JSON.stringify(parsed) === line;
 }
 
 function asRecord(v: unknown): AuditRecord | null {

@@ -62,7 +62,8 @@ describe('/mcp over Streamable HTTP', () => {
       expect(c.isError, textOf(c)).toBeFalsy();
       expect(platform.events).toEqual([{ kind: 'move', x: 30, y: 115 }, { kind: 'down', button: 'left' }, { kind: 'up', button: 'left' }]);
       const recs = await t.audit.read({ limit: 10 });
-      expect(recs.filter((r) => r.kind === 'decision').map((r) => r.actor)).toEqual(['mcp']);
+      // The record names the credential that acted (finding 12), not just "mcp".
+      expect(recs.filter((r) => r.kind === 'decision').map((r) => r.actor)).toEqual(['mcp:agent/default']);
     } finally {
       await client.close();
     }

@@ -75,11 +75,11 @@ describe('deskd mcp (stdio)', () => {
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/^POLICY_DENIED: /);
   });
-  it('logs go to stderr (stdout carries only JSON-RPC) and the actions are audited with actor mcp', () => {
+  it('logs go to stderr (stdout carries only JSON-RPC) and the actions are audited with actor mcp:stdio', () => {
     expect(stderr).toMatch(/deskd MCP server on stdio/);
     const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; actor?: string });
     const decisions = audit.filter((r) => r.kind === 'decision');
     expect(decisions.length).toBe(2);
-    expect(decisions.every((d) => d.actor === 'mcp')).toBe(true);
+    expect(decisions.every((d) => d.actor === 'mcp:stdio')).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeskdError } from '../../src/errors.js';
-import { AuditLog, GENESIS_PREV, loadAuditKey, maskSecrets, readAuditFile, verifyAuditLog } from '../../src/policy/audit.js';
+import { AuditLog, GENESIS_PREV, isCanonicalLine, loadAuditKey, maskSecrets, readAuditFile, verifyAuditLog } from '../../src/policy/audit.js';
 
 let dir: string;
 let logs: AuditLog[] = [];
@@ -88,6 +88,13 @@ describe('AuditLog', () => {
     ['a renumbered record', (ls: string[]) => { ls.splice(1, 1); ls[1] = ls[1]!.replace('"seq":3', '"seq":2'); }, 2, /prev does not equal|mac/],
     ['a line that is not JSON', (ls: string[]) => { ls[3] = ls[3]!.slice(0, 20); }, 4, /not valid JSON/],
     ['an empty line', (ls: string[]) => { ls.splice(2, 0, ''); }, 3, /empty line/],
+    // Finding 12 (issue 13): the MAC verifies (JSON.parse keeps the last "i"), but a reader that keeps the
+    // first occurrence would see 999: a line must be the canonical serialisation of its parsed value.
+    ['a duplicated key in front of the real one', (ls: string[]) => { ls[2] = ls[2]!.replace('"i":3', '"i":999,"i":3'); }, 3, /canonical/],
+    ['a duplicated key after the real one, same value', (ls: string[]) => { ls[2] = ls[2]!.replace('"i":3', '"i":3,"i":3'); }, 3, /canonical/],
+    ['whitespace added', (ls: string[]) => { ls[2] = ls[2]!.replace('"i":3', '"i": 3'); }, 3, /canonical/],
+    ['a re-encoded string', (ls: string[]) => { ls[2] = ls[2]!.replace('"kind":"decision"', '"kind":"\\u0064ecision"'); }, 3, /canonical/],
+    ['a re-encoded number', (ls: string[]) => { ls[2] = ls[2]!.replace('"i":3', '"i":3.0'); }, 3, /canonical/],
   ])('verify names the first bad line after %s', async (_n, edit, line, reason) => {
     const log = await openLog();
     await writeSample(log, 5);
@@ -174,6 +181,31 @@ describe('AuditLog', () => {
   });
 });
 
+describe('canonical lines (finding 12)', () => {
+  it('a duplicated key whose last occurrence is the MAC-covered value passes JSON.parse and the MAC, and is refused', async () => {
+    const log = await openLog();
+    await log.append('decision', { actor: 'agent/default', decision: { effect: 'deny', ruleId: 'deny-terminals' } });
+    const file = path.join(dir, 'audit.jsonl');
+    const key = await loadAuditKey(path.join(dir, 'keys', 'audit.key'));
+    const line = (await readFile(file, 'utf8')).trimEnd();
+    const forged = line.replace('"decision":{', '"decision":{"effect":"allow","ruleId":"allow-all"},"decision":{');
+    expect(JSON.parse(forged)).toEqual(JSON.parse(line)); // last occurrence wins: same value, same MAC
+    await writeFile(file, `${forged}\n`);
+    const r = await verifyAuditLog(file, key);
+    expect(r).toMatchObject({ ok: false, line: 1, seq: 1, records: 0 });
+    // And the log refuses to continue a chain whose last line is not canonical.
+    await log.close();
+    await expectCode(AuditLog.open({ path: file, key }), 'AUDIT_WRITE_FAILED');
+  });
+
+  it('isCanonicalLine: only the exact serialisation of the parsed value', () => {
+    const v = { seq: 1, a: 'x', b: [1, 2] };
+    expect(isCanonicalLine(JSON.stringify(v), v)).toBe(true);
+    expect(isCanonicalLine('{"seq":1,"a":"x","b":[1,2],"a":"x"}', JSON.parse('{"seq":1,"a":"x","b":[1,2],"a":"x"}'))).toBe(false);
+    expect(isCanonicalLine('{"seq":1, "a":"x","b":[1,2]}', v)).toBe(false);
+  });
+});
+
 describe('maskSecrets', () => {
   it('masks text and value strings at any depth and leaves everything else', () => {
     expect(maskSecrets({ action: { type: 'set_value', value: 'abc' }, list: [{ text: 'xy' }], textLength: 999, n: { value: 3 } })).toEqual({
@@ -183,5 +215,12 @@ describe('maskSecrets', () => {
       n: { value: 3 },
     });
     expect(maskSecrets({ text: 'abcd', textLength: 1 })).toEqual({ text: '***', textLength: 4 });
+  });
+
+  it('adds the canonical chord next to every key list; a supplied chord is replaced; text stays masked', () => {
+    expect(maskSecrets({ action: { type: 'keypress', keys: ['CTRL', 'Alt', 'del'] } })).toEqual({ action: { type: 'keypress', keys: ['CTRL', 'Alt', 'del'], chord: 'alt+ctrl+delete' } });
+    expect(maskSecrets({ action: { type: 'click', x: 1, keys: ['shift'], chord: 'forged' } }).action).toEqual({ type: 'click', x: 1, keys: ['shift'], chord: 'shift' });
+    expect(maskSecrets({ action: { type: 'type', text: 'ctrl+c', keys: [] } })).toEqual({ action: { type: 'type', text: '***', textLength: 6, keys: [] } });
+    expect(maskSecrets({ keys: [1, 2] })).toEqual({ keys: [1, 2] });
   });
 });
