@@ -82,8 +82,8 @@ describe('MCP over Streamable HTTP on gnome-calculator', () => {
       expect(shown).toBe('42');
       const found = await call(client, 'wait_for', { text: '42', role: 'textbox', timeoutMs: 5000, ocr: false });
       expect(found).toMatch(/^found "42"/);
-      // Every click was decided by the policy and audited with actor mcp.
-      const decisions = (await daemon.runtime.audit.read({ limit: 100 })).filter((r) => r.kind === 'decision' && r.actor === 'mcp');
+      // Every click was decided by the policy and audited with the credential that sent it.
+      const decisions = (await daemon.runtime.audit.read({ limit: 100 })).filter((r) => r.kind === 'decision' && r.actor === 'mcp:agent/default');
       expect(decisions.length).toBe(4);
       expect(decisions.every((d) => (d as { decision?: { ruleId?: string } }).decision?.ruleId === 'allow-calculator')).toBe(true);
     } finally {

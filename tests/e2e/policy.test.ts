@@ -144,7 +144,7 @@ describe('a policy that denies xterm', () => {
     const records = await auditRecords();
     const denial = records.find((r) => r.kind === 'decision' && (r.action as { type?: string })?.type === 'type' && (r.decision as { ruleId?: string })?.ruleId === 'deny-xterm');
     expect(denial, JSON.stringify(records.slice(-5))).toBeDefined();
-    expect(denial).toMatchObject({ actor: 'agent', decision: { effect: 'deny', ruleId: 'deny-xterm' }, action: { type: 'type', text: '***', textLength: 16 }, target: { app: 'xterm', window: 'deskd-term-a' } });
+    expect(denial).toMatchObject({ actor: 'agent/default', decision: { effect: 'deny', ruleId: 'deny-xterm' }, action: { type: 'type', text: '***', textLength: 16 }, target: { app: 'xterm', window: 'deskd-term-a' } });
     expect(JSON.stringify(records)).not.toContain('leak-1');
     // Decided before dispatch, never dispatched: no result record refers to it.
     expect(records.some((r) => r.kind === 'result' && r.decisionSeq === denial!.seq)).toBe(false);
