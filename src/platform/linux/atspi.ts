@@ -16,6 +16,7 @@ import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../errors.js';
 import type { AccessibilityStatus, AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, WindowInfo } from '../types.js';
 import { processName } from './x11Windows.js';
+import { INTERACTIVE_ROLES } from '../roles.js';
 import { decodeAtspiStateBits, isPasswordRole, mapAtspiRole, normaliseAtspiStates, type AtspiState } from './atspiRoles.js';
 
 type MessageBus = dbus.MessageBus;
@@ -45,6 +46,8 @@ const COORD_SCREEN = 0;
 const MAX_VALUE_CHARS = 10_000;
 /** Roles whose `Value.CurrentValue` is read. */
 const VALUE_ROLES = new Set(['progressbar', 'slider', 'spinbutton', 'scrollbar']);
+/** Levels above a non-interactive hit searched for an interactive ancestor (the element acted on). */
+const MAX_HIT_ANCESTORS = 6;
 /** Synonyms of a "press" in the order they are tried (GTK: `click`; Chromium: `click`/`press`/`activate`). */
 const PRESS_SYNONYMS = ['press', 'click', 'activate'];
 
@@ -822,6 +825,9 @@ export class AtspiAccessibility implements RawAccessibility {
    * named like `window` is tried first. From the window, `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y,
    * 0 = screen)` is asked again of each answer until it names no deeper child (at most 64 levels); where an
    * object does not implement it, its children's extents are compared instead (last child first: drawn on top).
+   * The answer is the deepest object, or its nearest ancestor with an interactive role (`INTERACTIVE_ROLES`)
+   * within 6 levels below the window when it has none itself (the button around a GTK label, the link
+   * around Chromium's static text).
    * @returns null when the application has no element below its window at `p`.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
    *   window's pid is on the bus, or the application does not answer.
@@ -844,20 +850,39 @@ export class AtspiAccessibility implements RawAccessibility {
     }
     for (const f of frames) {
       let current = f.ref;
-      let hit: Ref | null = null;
+      const path: Ref[] = [];
       try {
         for (let depth = 0; depth < 64; depth++) {
           const child = await this.childAtPoint(current, x, y);
           if (!child || (child[0] === current[0] && child[1] === current[1])) break;
-          hit = child;
+          path.push(child);
           current = child;
         }
       } catch (e) {
         throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
       }
-      if (!hit) continue;
+      if (path.length === 0) continue;
       try {
-        const b = await this.basic(hit);
+        // The deepest object is often the label inside a button (GTK 4 answers the label at once) or the
+        // static text inside a button or link (Chromium): the element acted on is its nearest interactive
+        // ancestor below the window, when it has one within a few levels.
+        const deepest = path[path.length - 1]!;
+        let chosen = deepest;
+        let b = await this.basic(deepest);
+        if (!INTERACTIVE_ROLES.has(mapAtspiRole(b.roleName))) {
+          let up: Ref = deepest;
+          for (let i = 0; i < MAX_HIT_ANCESTORS; i++) {
+            const parent = toRefs([await this.prop(up, ACCESSIBLE, 'Parent')])[0];
+            if (!parent || parent[0] !== f.ref[0] || parent[1] === f.ref[1] || parent[1] === ROOT_PATH) break;
+            const roleName = String((await this.call(parent, ACCESSIBLE, 'GetRoleName'))[0] ?? '');
+            if (INTERACTIVE_ROLES.has(mapAtspiRole(roleName))) {
+              chosen = parent;
+              break;
+            }
+            up = parent;
+          }
+          if (chosen !== deepest) b = await this.basic(chosen);
+        }
         const role = mapAtspiRole(b.roleName);
         return this.toNode(b, role, await this.details(b, role));
       } catch (e) {
