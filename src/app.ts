@@ -23,7 +23,8 @@ import { registerMcpRoutes } from './mcp/http.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
 import type { TaskRunner } from './agent/loop.js';
 import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
-import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest } from './http/lease.js';
+import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest, mcpCallsAny } from './http/lease.js';
+import { ConcurrencyLimiter, ConnectionGovernor, MCP_PERCEIVING_TOOLS, resolveServerLimits, serverTimeoutOptions, type ServerLimits } from './http/limits.js';
 import { z } from 'zod';
 import { ErrorBodySchema } from './http/schemas.js';
 
@@ -50,10 +51,33 @@ export interface AppDeps {
   hostCheck?: HostCheck;
   /** The controller lease (default: a fresh {@link ControllerLease}); see `src/http/lease.ts`. */
   lease?: ControllerLease;
+  /** Timeouts, the connection cap and concurrent observes per credential (defaults: `DEFAULT_SERVER_LIMITS` in `src/http/limits.ts`). */
+  limits?: Partial<ServerLimits>;
 }
 
-/** Routes reachable without a token. */
-const PUBLIC_ROUTES = new Set(['/v1/health', '/openapi.json']);
+/** What a route may say about itself in its `config` (read through `req.routeOptions.config`, i.e. the route the request was routed to). */
+export interface DeskdRouteConfig {
+  /** Only the operator credential may call it (403 `FORBIDDEN_FOR_CREDENTIAL` otherwise). */
+  role?: 'operator';
+  /** It acts on the desktop: it needs the controller lease (409 `LEASE_HELD`). */
+  acting?: boolean;
+  /** It perceives (capture, OCR, accessibility): it counts against the credential's concurrent observes (429 `TOO_MANY_REQUESTS`). */
+  perceive?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The connection cap and the per-credential observe limiter of this app (`buildApp`). */
+    deskdLimits?: { limits: ServerLimits; connections: ConnectionGovernor; observes: ConcurrencyLimiter };
+  }
+}
+
+/**
+ * Routes reachable without a token, as `METHOD routed-pattern`. Matched against the route fastify routed the
+ * request to (`req.routeOptions.url`), never the raw URL: `/v1/healt%68` reaches health (harmless), and no
+ * spelling of a protected path can be mistaken for a public one.
+ */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /v1/health', 'HEAD /v1/health', 'GET /openapi.json', 'HEAD /openapi.json']);
 
 /** Constant-time token comparison (hashes first so lengths never leak). */
 export function tokenMatches(given: string, expected: string): boolean {
@@ -61,6 +85,9 @@ export function tokenMatches(given: string, expected: string): boolean {
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
 }
+
+/** The routed pattern of the MCP endpoint (`src/mcp/http.ts`). */
+const MCP_ROUTE = '/mcp';
 
 /** Map fastify's own errors to deskd codes. */
 function fastifyErrorCode(err: FastifyError): ErrorCode | null {
@@ -123,11 +150,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.logger && typeof deps.logger === 'object'
       ? { loggerInstance: deps.logger.child({}, { serializers: { req: safeRequestSerializer } }) as FastifyBaseLogger }
       : { logger: deps.logger ?? false };
-  const app = Fastify({ ...logging, bodyLimit: deps.bodyLimit ?? 1024 * 1024 } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();
+  const limits = resolveServerLimits(deps.limits);
+  const app = Fastify({ ...logging, bodyLimit: deps.bodyLimit ?? 1024 * 1024, ...serverTimeoutOptions(limits) } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   hardenContentTypes(app);
   const lease = deps.lease ?? new ControllerLease();
+  // The operator can always act: slow or many connections are cut (timeouts above, cap here), and
+  // perceiving work in flight is capped per credential (each credential has its own budget).
+  const connections = new ConnectionGovernor(limits.maxConnections);
+  connections.attach(app.server);
+  const observes = new ConcurrencyLimiter(limits.maxConcurrentObserves, 'observes');
+  app.decorate('deskdLimits', { limits, connections, observes });
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config as DeskdRouteConfig | undefined;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const mcp = route.url === MCP_ROUTE && methods.includes('POST');
+    if (!cfg?.perceive && !mcp) return;
+    const handler = route.handler;
+    // Released when the handler has finished its work (not when the client goes away).
+    route.handler = async function (this: unknown, req, reply) {
+      const counts = cfg?.perceive === true || mcpCallsAny(req.body, (name) => MCP_PERCEIVING_TOOLS.has(name));
+      const release = counts ? observes.acquire(req.deskdRole ?? 'agent') : () => undefined;
+      try {
+        return await (handler as (this: unknown, ...a: unknown[]) => unknown).call(this, req, reply);
+      } finally {
+        release();
+      }
+    } as typeof handler;
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -150,22 +201,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (PUBLIC_ROUTES.has(path) || isConsolePublicPath(req.method, path)) return;
+    // The route the router chose (percent-escapes decoded, dot segments resolved), not the raw URL;
+    // undefined when nothing matched (then a credential is needed like anywhere else, and the answer is 401).
+    const route = req.routeOptions.url;
+    if (route !== undefined && (PUBLIC_ROUTES.has(`${req.method.toUpperCase()} ${route}`) || isConsolePublicPath(req.method, route, req.params))) return;
     const h = req.headers.authorization ?? '';
     const m = /^Bearer (\S+)$/i.exec(h);
     if (m && deps.operatorToken && tokenMatches(m[1]!, deps.operatorToken)) req.deskdRole = 'operator';
     else if (m && tokenMatches(m[1]!, deps.token)) req.deskdRole = 'agent';
     else if (!h && sessionFromRequest(req)) req.deskdRole = 'operator';
     else throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
+    connections.tag(req.raw.socket, req.deskdRole);
   });
   app.addHook('preHandler', async (req) => {
-    const cfg = req.routeOptions.config as { role?: string } | undefined;
+    const cfg = req.routeOptions.config as DeskdRouteConfig | undefined;
     if (cfg?.role === 'operator' && req.deskdRole !== 'operator') {
       throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', 'This route needs the operator credential; the agent credential can never approve, resume or read the audit log');
     }
     // One controller at a time: acting requests from anyone but the lease holder stop here.
-    if (req.deskdRole && isActingRequest(req.method, req.url.split('?')[0] ?? '', req.body)) {
+    // Decided on the routed pattern and the route's own config: `/v1/%61ctions` is `/v1/actions` here.
+    if (req.deskdRole && isActingRequest(req.method, req.routeOptions.url, req.body, cfg)) {
       // The operator (the person at the machine) is never locked out: their action takes the lease over.
       lease.assertMayAct(clientIdentity(req.deskdRole, req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
     }
@@ -189,6 +244,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (!code) req.log.error({ err }, 'unhandled error');
     }
     if (e.status >= 500) req.log.warn({ code: e.code, msg: e.message }, 'request failed');
+    // A client without a credential keeps no connection open (it could hold it as a slow-body flood).
+    if (e.code === 'UNAUTHORIZED') void reply.header('connection', 'close');
     void reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
   });
 

@@ -72,6 +72,10 @@ export const ERROR_CODES = {
   SCREEN_LOCKED: { status: 423, meaning: 'The screen is locked; no action runs until it is unlocked by a person.' },
   /** Too many actions: the policy's token bucket (`limits.actionsPerSecond`, `limits.burst`) is empty. */
   RATE_LIMITED: { status: 429, meaning: 'The action rate limit (`limits.actionsPerSecond` with `limits.burst`) is exceeded; `details.retryAfterMs` says when to retry.' },
+  /** A per-credential capacity cap is reached (concurrent observes); the operator's credential has its own budget. */
+  TOO_MANY_REQUESTS: { status: 429, meaning: 'This credential already has as many requests of this kind in flight as allowed (screenshots, observes, find, wait and MCP perceiving tools: 8 at once per credential by default); nothing was started. `details` has `limit`, `inFlight` and `retryAfterMs`. The operator credential has its own budget, so an agent cannot use it up.' },
+  /** The actor already has the maximum number of actions waiting for the operator's approval. */
+  TOO_MANY_PENDING_APPROVALS: { status: 429, meaning: 'The actor already has as many actions waiting for the operator\'s approval as allowed; this one was refused (not queued) and nothing was dispatched. Wait for the operator to decide, or for the pending ones to time out. `details` has `limit` and `pending`.' },
   /** Screen capture failed. */
   CAPTURE_FAILED: { status: 500, meaning: 'The screen could not be captured.' },
   /** OCR failed. */

@@ -157,13 +157,101 @@ export function sessionFromRequest(req: Pick<FastifyRequest, 'method' | 'headers
 
 /**
  * Paths the console serves without any credential: the page itself (`GET /`), its static files
- * (`GET /console/<file>`) and the sign-in (`POST /console/login`, which checks the operator token itself).
- * app.ts's `onRequest` hook lets these through like `PUBLIC_ROUTES`.
+ * (`GET /console/static/<file>`) and the sign-in (`POST /console/login`, which checks the operator token
+ * itself). app.ts's `onRequest` hook lets these through like `PUBLIC_ROUTES`, passing the *routed* pattern
+ * (`req.routeOptions.url`, e.g. `/console/static/:file`) and the decoded route parameters; a concrete path
+ * (`/console/static/console.js`) is accepted too.
+ * @param params the route parameters (only `file` is read, for the static-file pattern).
  */
-export function isConsolePublicPath(method: string, path: string): boolean {
+export function isConsolePublicPath(method: string, path: string, params?: unknown): boolean {
   const m = method.toUpperCase();
-  if ((m === 'GET' || m === 'HEAD') && (path === '/' || path === '/console' || /^\/console\/static\/[A-Za-z0-9_.-]+$/.test(path))) return true;
+  if (m === 'GET' || m === 'HEAD') {
+    if (path === '/' || path === '/console' || STATIC_PATH.test(path)) return true;
+    // The routed pattern: public only for a plain file name (the decoded parameter), so `..%2F..%2Fx` is not.
+    if (path === CONSOLE_STATIC_ROUTE) {
+      const file = params && typeof params === 'object' ? (params as { file?: unknown }).file : undefined;
+      return typeof file === 'string' && STATIC_FILE.test(file);
+    }
+    return false;
+  }
   return m === 'POST' && path === '/console/login';
+}
+
+const STATIC_FILE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+const STATIC_PATH = /^\/console\/static\/[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+
+/** The routed pattern of the console's static files (what app.ts passes to {@link isConsolePublicPath}). */
+export const CONSOLE_STATIC_ROUTE = '/console/static/:file';
+
+/** Options of {@link SignInThrottle}. */
+export interface SignInThrottleOptions {
+  /** Wrong tokens per window answered at once with 401 (default 10). */
+  maxFailures?: number;
+  /** The window, ms (default 60 000). */
+  windowMs?: number;
+  /** Delay of the first wrong token past the budget, ms (default 250); it doubles with each further one. */
+  baseDelayMs?: number;
+  /** The longest delay, ms (default 2 000). */
+  maxDelayMs?: number;
+  /** Clock, epoch ms (tests). */
+  now?: () => number;
+}
+
+/** What {@link SignInThrottle.failure} decided for one wrong token. */
+export interface SignInFailure {
+  /** Past the budget: answer 429 `RATE_LIMITED` instead of 401. */
+  limited: boolean;
+  /** Wait this long before answering, ms (0 within the budget). */
+  delayMs: number;
+  /** When the oldest counted failure leaves the window, ms from now. */
+  retryAfterMs: number;
+}
+
+/**
+ * Throttling of *wrong* console sign-ins that cannot be turned into a lockout of the right token.
+ *
+ * The token is compared first; a correct token signs in whatever the throttle's state (a local attacker
+ * who sends wrong tokens all day cannot keep the operator out). Only failures are counted: within
+ * `maxFailures` per `windowMs` they are answered 401 at once; past that with 429 `RATE_LIMITED` after a
+ * delay growing from `baseDelayMs` to `maxDelayMs`. Every client on loopback has the same address, so
+ * failures are counted for the daemon as a whole, not per source. What makes guessing hopeless is the
+ * token itself (generated tokens: 32 random bytes; `DESKD_OPERATOR_TOKEN` at least 16 characters); the
+ * throttle only slows a guesser down and keeps the log quiet.
+ */
+export class SignInThrottle {
+  private failures: number[] = [];
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly now: () => number;
+
+  constructor(opts: SignInThrottleOptions = {}) {
+    this.max = opts.maxFailures ?? 10;
+    this.windowMs = opts.windowMs ?? 60_000;
+    this.baseDelayMs = opts.baseDelayMs ?? 250;
+    this.maxDelayMs = opts.maxDelayMs ?? 2_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Record one wrong token and say how to answer it. */
+  failure(): SignInFailure {
+    const t = this.now();
+    this.failures = this.failures.filter((f) => t - f < this.windowMs);
+    this.failures.push(t);
+    // Bounded memory: only the newest (max + 64) failures matter for the decision.
+    if (this.failures.length > this.max + 64) this.failures.splice(0, this.failures.length - (this.max + 64));
+    const excess = this.failures.length - this.max;
+    const retryAfterMs = Math.max(0, this.windowMs - (t - this.failures[0]!));
+    if (excess <= 0) return { limited: false, delayMs: 0, retryAfterMs };
+    return { limited: true, delayMs: Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(excess - 1, 16)), retryAfterMs };
+  }
+
+  /** Wrong tokens counted in the current window. */
+  get recentFailures(): number {
+    const t = this.now();
+    return this.failures.filter((f) => t - f < this.windowMs).length;
+  }
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);

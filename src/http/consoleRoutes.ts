@@ -10,6 +10,7 @@ import {
   CONSOLE_COOKIE,
   CONSOLE_CSRF_HEADER,
   ConsoleSessions,
+  SignInThrottle,
   assertLoopbackHostOrigin,
   attachConsoleSessions,
   parseCookies,
@@ -25,8 +26,10 @@ export interface ConsoleRouteDeps {
   sessions?: ConsoleSessions;
   /** Folder holding index.html, console.js, console.css (default: `src/console` of this package). */
   staticDir?: string;
-  /** Failed sign-ins allowed per minute before `RATE_LIMITED` (default 10). */
+  /** Failed sign-ins answered 401 per minute; later wrong tokens get a delayed 429 `RATE_LIMITED` (default 10). The right token always signs in. */
   maxFailedLoginsPerMinute?: number;
+  /** The sign-in throttle (default: one with `maxFailedLoginsPerMinute`); see {@link SignInThrottle}. */
+  throttle?: SignInThrottle;
 }
 
 /** The static files the console serves, by name → content type. */
@@ -55,7 +58,8 @@ export function defaultConsoleDir(): string {
  * The operator's web console:
  * - `GET /` the page, `GET /console/static/<file>` its script and style (public, no credential);
  * - `POST /console/login {token}` checks the operator token and sets the session cookie (public; needs
- *   `X-Deskd-Console: 1`; 401 `UNAUTHORIZED` on a wrong token, 429 `RATE_LIMITED` after too many failures);
+ *   `X-Deskd-Console: 1`; 401 `UNAUTHORIZED` on a wrong token, a delayed 429 `RATE_LIMITED` for wrong tokens
+ *   after too many failures; the right token always signs in);
  * - `POST /console/logout` ends the session; `GET /console/session` says who is signed in (operator only).
  * Every console route requires a loopback `Host` and same-origin `Origin` ({@link assertLoopbackHostOrigin}).
  *
@@ -68,8 +72,7 @@ export async function registerConsoleRoutes(fastify: FastifyInstance, deps: Cons
   const sessions = deps.sessions ?? new ConsoleSessions();
   attachConsoleSessions(fastify, sessions);
   const dir = deps.staticDir ?? defaultConsoleDir();
-  const maxFails = deps.maxFailedLoginsPerMinute ?? 10;
-  let failures: number[] = [];
+  const throttle = deps.throttle ?? new SignInThrottle({ maxFailures: deps.maxFailedLoginsPerMinute ?? 10 });
   const guard = { onRequest: async (req: Parameters<typeof assertLoopbackHostOrigin>[0]) => assertLoopbackHostOrigin(req) };
 
   const send = async (reply: FastifyReply, file: string, type: string) => {
@@ -103,13 +106,16 @@ export async function registerConsoleRoutes(fastify: FastifyInstance, deps: Cons
     },
     async (req, reply) => {
       if (req.headers[CONSOLE_CSRF_HEADER] !== '1') throw new DeskdError('ORIGIN_NOT_ALLOWED', 'Sign-in must carry the header "X-Deskd-Console: 1"');
-      const now = Date.now();
-      failures = failures.filter((t) => now - t < 60_000);
-      if (failures.length >= maxFails) throw new DeskdError('RATE_LIMITED', `Too many failed sign-ins; try again in ${Math.ceil((60_000 - (now - failures[0]!)) / 1000)} s`, { retryAfterMs: 60_000 - (now - failures[0]!) });
+      // Compare first: the right token signs in however many wrong ones came before (no lockout);
+      // only wrong ones are throttled (see SignInThrottle).
       if (!deps.operatorToken || !secretMatches(req.body.token, deps.operatorToken)) {
-        failures.push(now);
-        req.log.warn('console sign-in with a wrong operator token');
-        throw new DeskdError('UNAUTHORIZED', 'The operator token is wrong');
+        const f = throttle.failure();
+        if (!f.limited) {
+          req.log.warn('console sign-in with a wrong operator token');
+          throw new DeskdError('UNAUTHORIZED', 'The operator token is wrong');
+        }
+        await new Promise((r) => setTimeout(r, f.delayMs));
+        throw new DeskdError('RATE_LIMITED', `Too many failed sign-ins; the operator token is wrong (wrong tokens are answered slowly for ${Math.ceil(f.retryAfterMs / 1000)} s more)`, { retryAfterMs: f.retryAfterMs });
       }
       const old = parseCookies(req.headers.cookie)[CONSOLE_COOKIE];
       if (old) sessions.revoke(old);

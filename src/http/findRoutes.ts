@@ -8,7 +8,7 @@ import { describeQuery, findElements, type FindMatch, type FindQuery } from '../
 import type { Observation, ObserveOptions } from '../perception/observer.js';
 import { ErrorBodySchema, FindBodySchema, FindResponseSchema, observationBody, WaitBodySchema, WaitResponseSchema } from './schemas.js';
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 500: ErrorBodySchema, 503: ErrorBodySchema, 504: ErrorBodySchema };
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 429: ErrorBodySchema, 500: ErrorBodySchema, 503: ErrorBodySchema, 504: ErrorBodySchema };
 
 /** A `POST /v1/wait` condition (`until`). Every given field must hold at once. */
 export interface WaitCondition {
@@ -69,6 +69,7 @@ export async function registerFindRoutes(fastify: FastifyInstance, deps: AppDeps
   app.post(
     '/v1/find',
     {
+      config: { perceive: true },
       schema: {
         summary:
           'Find elements by text, role and name in a fresh observation (or a stored one): ranked exact > prefix > contains > fuzzy (OCR confusions), interactive roles first on ties. Empty list when nothing matches.',
@@ -92,6 +93,7 @@ export async function registerFindRoutes(fastify: FastifyInstance, deps: AppDeps
   app.post(
     '/v1/wait',
     {
+      config: { perceive: true },
       schema: {
         summary:
           'Observe repeatedly until a condition holds (text shown, text gone, an element present) and return that observation; 504 TIMEOUT after timeoutMs (≤ 60000). intervalMs is the pause between observations.',

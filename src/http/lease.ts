@@ -138,26 +138,49 @@ export function clientIdentity(role: string, header: string | string[] | undefin
 /** MCP tools that only look (everything else counts as acting, so a new tool is gated until listed here). */
 export const MCP_READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'list_apps']);
 
-/** `METHOD path` of the HTTP routes that act on the desktop. */
+/**
+ * `METHOD route` of the HTTP routes that act on the desktop, by their *routed* pattern (fastify's
+ * `req.routeOptions.url`). A route may also say so itself with `config: { acting: true }`.
+ */
 export const ACTING_ROUTES: ReadonlySet<string> = new Set(['POST /v1/actions', 'POST /v1/tasks']);
 
+/** The routed pattern of the MCP endpoint (`src/mcp/http.ts` `MCP_PATH`). */
+const MCP_ROUTE = '/mcp';
+
 /**
- * Whether a request acts on the desktop (and so needs the lease): a route in {@link ACTING_ROUTES}, or
- * `POST /mcp` whose JSON-RPC body (single or batch) calls a tool outside {@link MCP_READ_ONLY_TOOLS}.
- * @param path the URL path without the query.
+ * Whether a request acts on the desktop (and so needs the lease): its route has `config.acting`, is in
+ * {@link ACTING_ROUTES}, or is `POST /mcp` whose JSON-RPC body (single or batch) calls a tool outside
+ * {@link MCP_READ_ONLY_TOOLS}.
+ *
+ * `route` must be the pattern fastify *routed* the request to (`req.routeOptions.url`), never the raw
+ * `req.url`: the router decodes percent-escapes (`/v1/%61ctions` reaches `/v1/actions`) and resolves
+ * `.`/`..` segments, so a decision made on the raw URL can be walked around. `undefined` (no route
+ * matched: the request ends in 404) is not acting.
+ * @param method the request method (any case).
+ * @param route the routed pattern, e.g. `/v1/actions` or `/v1/tasks/:id`; undefined for 404s.
+ * @param body the parsed body (only read for `/mcp`).
+ * @param config the route's `config` (`req.routeOptions.config`); `acting: true` marks an acting route.
  */
-export function isActingRequest(method: string, path: string, body: unknown): boolean {
+export function isActingRequest(method: string, route: string | undefined, body: unknown, config?: { acting?: unknown }): boolean {
+  if (route === undefined) return false;
+  if (config?.acting === true) return true;
   const m = method.toUpperCase();
-  if (ACTING_ROUTES.has(`${m} ${path}`)) return true;
-  if (m === 'POST' && path === '/mcp') {
-    const msgs = Array.isArray(body) ? body : [body];
-    return msgs.some((msg) => {
-      if (!msg || typeof msg !== 'object') return false;
-      const r = msg as { method?: unknown; params?: { name?: unknown } };
-      if (r.method !== 'tools/call') return false;
-      const name = r.params && typeof r.params === 'object' ? r.params.name : undefined;
-      return typeof name !== 'string' || !MCP_READ_ONLY_TOOLS.has(name);
-    });
-  }
+  if (ACTING_ROUTES.has(`${m} ${route}`)) return true;
+  if (m === 'POST' && route === MCP_ROUTE) return mcpCallsAny(body, (name) => !MCP_READ_ONLY_TOOLS.has(name));
   return false;
+}
+
+/**
+ * True when a JSON-RPC body (one message or a batch) has a `tools/call` for which `pick(name)` is true;
+ * a call without a string tool name counts as picked (fail closed).
+ */
+export function mcpCallsAny(body: unknown, pick: (name: string) => boolean): boolean {
+  const msgs = Array.isArray(body) ? body : [body];
+  return msgs.some((msg) => {
+    if (!msg || typeof msg !== 'object') return false;
+    const r = msg as { method?: unknown; params?: { name?: unknown } };
+    if (r.method !== 'tools/call') return false;
+    const name = r.params && typeof r.params === 'object' ? r.params.name : undefined;
+    return typeof name !== 'string' || pick(name);
+  });
 }

@@ -19,7 +19,7 @@ import {
   observationBody,
 } from './schemas.js';
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 500: ErrorBodySchema };
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema, 500: ErrorBodySchema };
 
 /**
  * HTTP API v1: health, screenshot, observe, actions. Error responses are `{"error": {code, message}}`
@@ -48,6 +48,7 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
   app.get(
     '/v1/screenshot',
     {
+      config: { perceive: true },
       schema: {
         summary: 'Screenshot of a display. By default in logical points (image pixel = click point); header X-Deskd-Scale gives pixels per point.',
         querystring: ScreenshotQuerySchema,
@@ -70,6 +71,7 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
   app.post(
     '/v1/observe',
     {
+      config: { perceive: true },
       schema: {
         summary:
           'Observe a display: OCR words and lines, accessibility elements fused into one list with refs, optional screenshot (annotate: true boxes each element with its ref number, Set-of-Marks)',
@@ -92,6 +94,8 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
   app.post(
     '/v1/actions',
     {
+      // Needs the controller lease (app.ts decides on the routed route, never the raw URL).
+      config: { acting: true },
       // The body is validated by parseActionsBody, which gives UNKNOWN_ACTION / VALIDATION_FAILED with the
       // failing action's index; the schema here documents it in the OpenAPI document.
       validatorCompiler: () => (data: unknown) => ({ value: data }),
