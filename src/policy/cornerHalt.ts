@@ -15,9 +15,10 @@ import type { DisplayInfo, Platform, Point, RawMouse } from '../platform/types.j
  * moving the pointer (every 0.4 s, say) cannot keep a person from halting it: a poll that reads the
  * pointer at the point deskd last put it at, or that overlaps one of deskd's moves, neither counts
  * towards the hold nor breaks it; only a position deskd did not produce counts, and only such a position
- * outside every corner (the person let go) ends the hold. A hold whose last sighting of the person's
- * pointer in the corner is older than {@link CornerHaltOptions.maxGapMs} (default 500 ms) starts anew, so
- * two separate passes through a corner with the agent's moves in between never add up to a dwell.
+ * outside every corner (the person let go) ends the hold. More than {@link CornerHaltOptions.maxGapPolls}
+ * (default 4) polls in a row without a sighting of the person's pointer end it too, so two separate passes
+ * through a corner with the agent's moves in between never add up to a dwell. (Counted in polls, not
+ * milliseconds: a poll may wait behind deskd's own input in the X11 worker, measured up to 0.6 s.)
  *
  * What does not count:
  * - positions deskd itself put the pointer at: the executor's mouse is wrapped ({@link tapMouse} /
@@ -51,8 +52,8 @@ export const CORNER_HALT_DEFAULTS = {
   pollMs: 100,
   /** How long the display list is cached between polls, ms. */
   displaysRefreshMs: 2000,
-  /** Longest gap between two sightings of the person's pointer in the corner that a hold survives, ms. */
-  maxGapMs: 500,
+  /** Most polls in a row without a sighting of the person's pointer that a hold survives. */
+  maxGapPolls: 4,
 } as const;
 
 /** What the watcher needs. Only `mouse.position`, the display list and the halt switch are used. */
@@ -72,10 +73,10 @@ export interface CornerHaltOptions {
   /** Display-list cache lifetime, ms (default 2000). */
   displaysRefreshMs?: number;
   /**
-   * Longest time, ms, between two sightings of the person's pointer in the same corner (with only deskd's
-   * own positions or ambiguous polls between them) for the hold to go on (default 500).
+   * Most polls in a row that read deskd's own position or overlapped one of its moves (no evidence about
+   * the person either way) that a hold survives (default 4).
    */
-  maxGapMs?: number;
+  maxGapPolls?: number;
   /** Clock, epoch ms (tests inject a fake one). Default `Date.now`. */
   now?: () => number;
   /** Called after this watcher engaged the switch (logging). */
@@ -124,9 +125,9 @@ export class CornerHaltWatcher {
   private own: Point | null = null;
   /** null until the first poll; false while the pointer must leave the corners before a halt can fire. */
   private armed: boolean | null = null;
-  /** The person's hold: where, since when, and when their pointer was last seen there (epoch ms). */
-  private held: { hit: CornerHit; since: number; lastSeen: number } | null = null;
-  private readonly maxGapMs: number;
+  /** The person's hold: where, since when (epoch ms), and how many polls in a row have not seen their pointer. */
+  private held: { hit: CornerHit; since: number; gap: number } | null = null;
+  private readonly maxGapPolls: number;
   private displayCache: { list: DisplayInfo[]; at: number } | null = null;
   private failing = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -138,7 +139,7 @@ export class CornerHaltWatcher {
     this.margin = opts.marginPoints ?? CORNER_HALT_DEFAULTS.marginPoints;
     this.pollMs = opts.pollMs ?? CORNER_HALT_DEFAULTS.pollMs;
     this.displaysRefreshMs = opts.displaysRefreshMs ?? CORNER_HALT_DEFAULTS.displaysRefreshMs;
-    this.maxGapMs = opts.maxGapMs ?? CORNER_HALT_DEFAULTS.maxGapMs;
+    this.maxGapPolls = opts.maxGapPolls ?? CORNER_HALT_DEFAULTS.maxGapPolls;
     this.now = opts.now ?? Date.now;
   }
 
@@ -223,30 +224,35 @@ export class CornerHaltWatcher {
       return;
     }
     // deskd moved (or is moving) the pointer meanwhile: an ambiguous sample, neither the person's nor deskd's.
-    if (generation !== this.generation || this.movesInFlight > 0) return;
+    if (generation !== this.generation || this.movesInFlight > 0) return this.noEvidence();
     const ours = this.own !== null && samePoint(p, this.own);
     if (!ours) this.own = null;
     const hit = cornerAt(displays, p, this.margin);
     if (this.armed === null) this.armed = hit === null;
     if (!hit) this.armed = true;
     // A position deskd produced says nothing about the person: it neither counts towards a hold nor ends one.
-    if (ours) return;
+    if (ours) return this.noEvidence();
     if (!hit || !this.armed) {
       this.held = null;
       return;
     }
     const same = this.held && this.held.hit.displayId === hit.displayId && this.held.hit.corner === hit.corner;
-    if (!this.held || !same || t - this.held.lastSeen > this.maxGapMs) {
-      this.held = { hit, since: t, lastSeen: t };
+    if (!this.held || !same) {
+      this.held = { hit, since: t, gap: 0 };
       return;
     }
-    this.held.lastSeen = t;
+    this.held.gap = 0;
     const heldMs = t - this.held.since;
     if (heldMs < this.dwellMs) return;
     this.held = null;
     this.armed = false;
     const changed = this.opts.halt.halt('pointer-corner', `pointer held in the ${hit.corner} corner of display ${hit.displayId} for ${heldMs} ms`);
     if (changed) this.opts.onHalt?.({ ...hit, point: p, heldMs });
+  }
+
+  /** A poll that says nothing about the person: a hold survives {@link CornerHaltOptions.maxGapPolls} of them in a row. */
+  private noEvidence(): void {
+    if (this.held && ++this.held.gap > this.maxGapPolls) this.held = null;
   }
 
   private async displays(t: number): Promise<DisplayInfo[]> {

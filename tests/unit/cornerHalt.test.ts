@@ -203,7 +203,8 @@ describe('CornerHaltWatcher', () => {
       t += 400;
     }
     expect(s.halt.halted).toBe(true);
-    // First sighting of the person's pointer at t = 300, dwell 1000 ms: halted on the corner sample at t = 1500.
+    // First sighting of the person's pointer at t = 300, dwell 1000 ms: halted on the corner sample at t = 1500
+    // (t = 1300 read deskd's position).
     expect(t).toBeLessThanOrEqual(1600);
     expect(s.halts).toEqual(['0:top-left:1200']);
   });
@@ -223,14 +224,14 @@ describe('CornerHaltWatcher', () => {
     expect(s.halt.halted).toBe(false);
   });
 
-  it("two sightings in a corner more than maxGapMs apart, with deskd's position between, do not add up", async () => {
+  it("two sightings in a corner more than maxGapPolls (4) polls apart, with deskd's position between, do not add up", async () => {
     const s = setup();
     await s.tick();
     const mouse = s.w.tapMouse(s.m.mouse);
     s.m.userMoves({ x: 0, y: 0 });
     await s.run(700);
     await mouse.move({ x: 800, y: 400 });
-    await s.run(2000); // deskd's position: no evidence either way, longer than maxGapMs (500)
+    await s.run(500); // deskd's position for 5 polls: no evidence either way, one more than maxGapPolls
     s.m.userMoves({ x: 0, y: 0 });
     await s.run(700);
     expect(s.halt.halted).toBe(false);
