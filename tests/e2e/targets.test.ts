@@ -155,7 +155,11 @@ describe('Chromium', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><title>Targets page</title><body style="margin:0"><button id="b" style="position:absolute;left:100px;top:100px;width:200px;height:80px">Target button</button><input id="i" aria-label="Field" style="position:absolute;left:100px;top:300px;width:300px"></body>');
+      if (req.url?.startsWith('/second.html')) {
+        res.end('<!doctype html><title>Second page</title><body><h1>Second</h1></body>');
+        return;
+      }
+      res.end('<!doctype html><title>Targets page</title><body style="margin:0"><button id="b" style="position:absolute;left:100px;top:100px;width:200px;height:80px">Target button</button><button onclick="location.href=\'/second.html#s\'" style="position:absolute;left:100px;top:300px;width:200px;height:40px">Go on</button></body>');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -204,5 +208,44 @@ describe('Chromium', () => {
     }, 10_000, 'Chromium holding the keyboard focus');
     expect(k.target.url).toBe(`${base}/page.html?q=1`);
     expect(k.target.unknown).not.toContain('url');
+  });
+});
+
+describe('Chromium navigation', () => {
+  it('urlOf follows a navigation to another page of the same window (the remembered document is not reused)', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      if (req.url?.startsWith('/next')) res.end('<!doctype html><title>Next</title><body><h1>Next page</h1></body>');
+      else res.end('<!doctype html><title>First</title><body><button onclick="location.href=\'/next?x=2\'">Go on</button></body>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const chromium = launchChromium(`${base}/first`, { width: WIDTH, height: HEIGHT });
+    try {
+      const go = await waitFor(async () => {
+        if (chromium.exited()) throw new Error(`chromium exited: ${chromium.output().slice(-2000)}`);
+        return findNode((await platform.accessibility.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.role === 'button' && n.name === 'Go on' && n.bounds !== null);
+      }, 90_000, 'the first page');
+      const win = await waitFor(async () => (await platform.windows.list({ fresh: true })).find((w) => w.pid !== null && /^First/.test(w.title ?? '')), 20_000, 'the window titled First');
+      expect(await platform.accessibility.urlOf!(win)).toBe(`${base}/first`);
+      // Cached: the second read asks the remembered document only.
+      const t0 = performance.now();
+      expect(await platform.accessibility.urlOf!(win)).toBe(`${base}/first`);
+      timings.urlOfChromiumCached = Math.round((performance.now() - t0) * 10) / 10;
+      expect(await platform.accessibility.doAction(go.handle, 'press')).toBe(true);
+      await waitFor(async () => findNode((await platform.accessibility.snapshot({ scope: 'all', budget: FULL })).roots, (n) => n.name === 'Next page'), 20_000, 'the next page shown');
+      let last: string | null = null;
+      const after = await waitFor(async () => {
+        const u = await platform.accessibility.urlOf!(win);
+        last = u;
+        return u === `${base}/next?x=2` ? u : null;
+      }, 10_000, 'the URL of the next page').catch((e: Error) => {
+        throw new Error(`${e.message}; last URL ${last}`);
+      });
+      expect(after).toBe(`${base}/next?x=2`);
+    } finally {
+      await chromium.kill();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

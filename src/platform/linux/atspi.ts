@@ -199,6 +199,8 @@ export class AtspiAccessibility implements RawAccessibility {
   private lastAppCount = 0;
   /** Pid of each application bus name asked about (targets: hit-test, owner, URL). */
   private readonly pidCache = new Map<string, Promise<number | null>>();
+  /** The `document web` object last found in each window (by window id), re-checked before reuse ({@link urlOf}). */
+  private readonly docCache = new Map<string, { pid: number; ref: Ref }>();
 
   constructor(opts: AtspiOptions = {}) {
     this.opts = opts;
@@ -953,11 +955,28 @@ export class AtspiAccessibility implements RawAccessibility {
    * named like `window` (else the one with its bounds, else the first showing one), then breadth-first the
    * first showing `document web` object (at most 16 levels, 2000 objects), whose
    * `org.a11y.atspi.Document.GetAttributes()` entry `URI` (Chromium; `DocURL` as a fallback) is the URL.
+   * The document found is remembered per window and asked again directly while it is still `showing`, not
+   * `defunct` and attached (`GetIndexInParent` ≥ 0: Chromium keeps a navigated-away document alive and
+   * `showing` but detached), three calls at once instead of the walk.
    * @returns null when the window's application is not on the bus, no document is found, or it names no URL.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached.
    */
   async urlOf(window: WindowInfo): Promise<string | null> {
     if (window.pid == null) return null;
+    // The document found last time for this window, if it still shows (a navigation to another page
+    // makes a new document object; the old one loses `showing` or goes away, then the walk runs again).
+    const known = this.docCache.get(window.id);
+    if (known && known.pid === window.pid) {
+      // Chromium keeps the old document object alive after a navigation, still `showing`, but detached:
+      // its index in its parent is -1.
+      const [st, index, url] = await Promise.all([
+        this.call(known.ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => null),
+        this.call(known.ref, ACCESSIBLE, 'GetIndexInParent').then((b) => Number(b[0])).catch(() => -1),
+        this.documentUrl(known.ref).catch(() => null),
+      ]);
+      if (st && st.has('showing') && !st.has('defunct') && index >= 0 && url) return url;
+      this.docCache.delete(window.id);
+    }
     const apps = await this.appsOfPid(window.pid);
     if (apps.length === 0) return null;
     const frames = await this.frames(apps, window);
@@ -978,7 +997,14 @@ export class AtspiAccessibility implements RawAccessibility {
       );
       seen += read.length;
       const doc = read.find((r) => r.roleName === 'document web' && r.shown);
-      if (doc) return this.documentUrl(doc.ref);
+      if (doc) {
+        const url = await this.documentUrl(doc.ref);
+        if (url) {
+          this.docCache.set(window.id, { pid: window.pid, ref: doc.ref });
+          if (this.docCache.size > 64) this.docCache.delete(this.docCache.keys().next().value!);
+        }
+        return url;
+      }
       level = read.filter((r) => r.shown || depth === 0).flatMap((r) => r.kids);
     }
     return null;
