@@ -177,6 +177,11 @@ describe('Chromium', () => {
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   });
 
+  it('the Chromium window is named chromium, not by the end of the URL Chromium rewrote into its command line', async () => {
+    expect(win.app).toBe('chromium');
+    expect(win.pid).toBeGreaterThan(0);
+  });
+
   it('urlOf a Chromium window returns the URL of the page it shows', async () => {
     const { value: url, ms, p50 } = await timedMedian(7, () => platform.accessibility.urlOf!(win));
     timings.urlOfChromium = { ms, p50 };

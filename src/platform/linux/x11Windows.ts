@@ -19,14 +19,23 @@ async function x(cmd: string, args: string[]): Promise<string> {
 
 /**
  * A process's name: the base name of argv[0] from `/proc/PID/cmdline` (`/proc/PID/comm` is cut at 15
- * characters: "gnome-calculato"). Null when the process is gone or not readable.
+ * characters: "gnome-calculato"), as long as it agrees with `comm` (which it must start with). Chromium
+ * rewrites its command line into one space-separated string ("/usr/lib/chromium/chromium --flags …
+ * http://host/page"), whose base name would be the end of the URL, a name a web page could choose: then
+ * the base name of the text before the first space is taken if it agrees with `comm`, else `comm` itself.
+ * Null when the process is gone or not readable.
  */
 export async function processName(pid: number): Promise<string | null> {
   try {
-    const argv0 = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0] ?? '';
-    const base = argv0.split('/').pop()?.trim();
-    if (base) return base;
-    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() || null;
+    const [cmdline, commRaw] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')]);
+    const comm = commRaw.trim();
+    const argv0 = cmdline.split('\0')[0] ?? '';
+    const base = (s: string) => s.split('/').pop()?.trim() ?? '';
+    const agrees = (name: string) => name !== '' && (comm === '' || name.startsWith(comm));
+    if (agrees(base(argv0))) return base(argv0);
+    const head = base(argv0.split(' ')[0] ?? '');
+    if (agrees(head)) return head;
+    return comm || null;
   } catch {
     return null;
   }
