@@ -12,6 +12,7 @@ import { createRuntime, type Runtime } from './runtime.js';
 import { TaskRunner } from './agent/loop.js';
 import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
+import { resolveServerLimits, type ServerLimits } from './http/limits.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -49,9 +50,12 @@ export interface Daemon {
 /**
  * Start the daemon: virtual display (if configured) → platform → OCR → app → listen on loopback.
  * Pattern from fastify's demo: `buildApp` builds, this listens and closes gracefully.
+ * `opts.limits` overrides the server limits (timeouts, connection cap, concurrent observes per credential;
+ * defaults in `src/http/limits.ts`).
  * @throws DeskdError on bad configuration or when the virtual display cannot start.
  */
-export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger } = {}): Promise<Daemon> {
+export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger; limits?: Partial<ServerLimits> } = {}): Promise<Daemon> {
+  const limits = resolveServerLimits(opts.limits);
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: [...LOG_REDACT_PATHS], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
   let app: FastifyInstance | null = null;
@@ -76,8 +80,11 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger 
       version: VERSION,
       logger,
       warnings: runtime.warnings,
+      limits,
     });
-    await app.listen({ host: config.host, port: config.port });
+    // A short accept queue: the connection cap (limits.maxConnections) makes room for the operator, and a
+    // backlog far below it keeps one burst of queued connections from pushing the operator's out.
+    await app.listen({ host: config.host, port: config.port, backlog: limits.backlog });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const onHup = () => void runtime.policy.reload();

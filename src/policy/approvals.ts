@@ -58,7 +58,12 @@ export interface ApprovalManagerOptions {
   maxRemembered?: number;
   /** Clock, epoch ms (default Date.now). Timers always use setTimeout. */
   now?: () => number;
+  /** Approvals one actor may have pending at once (default {@link DEFAULT_MAX_PENDING_PER_ACTOR}); one more → `TOO_MANY_PENDING_APPROVALS`. */
+  maxPendingPerActor?: number;
 }
+
+/** Default cap of pending approvals per actor. */
+export const DEFAULT_MAX_PENDING_PER_ACTOR = 8;
 
 interface ApprovalEvents {
   pending: [Approval];
@@ -73,6 +78,8 @@ interface Entry {
   sessionKey: string;
   onAbort: (() => void) | null;
   signal: AbortSignal | null;
+  /** Who asked (the cap on pending approvals is per actor). */
+  actor: string;
 }
 
 /**
@@ -94,12 +101,14 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
   private timeoutMs: number;
   private readonly maxRemembered: number;
   private readonly now: () => number;
+  private readonly maxPendingPerActor: number;
 
   constructor(opts: ApprovalManagerOptions) {
     super();
     this.timeoutMs = opts.timeoutMs;
     this.maxRemembered = opts.maxRemembered ?? 1000;
     this.now = opts.now ?? Date.now;
+    this.maxPendingPerActor = opts.maxPendingPerActor ?? DEFAULT_MAX_PENDING_PER_ACTOR;
   }
 
   /** Change the timeout for approvals created from now on (policy reload). */
@@ -124,8 +133,12 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
   /**
    * Open an approval for an `ask` decision. If a session grant covers it, it is approved at once
    * (`via: 'session-grant'`, no `pending` event). `signal` (e.g. the halt switch's) denies it when aborted.
+   * `actor` (who asks: `agent`, `operator`, `mcp`, `task:<id>`; default `unknown`) may have at most
+   * `maxPendingPerActor` approvals pending at once.
+   * @throws DeskdError `TOO_MANY_PENDING_APPROVALS` (429) when `actor` already has that many pending: the
+   *   request is refused, not queued (no approval, no `pending` event, nothing to dispatch).
    */
-  request(input: { action: PolicyAction; target: PolicyTarget; decision: PolicyDecision; signal?: AbortSignal }): ApprovalTicket {
+  request(input: { action: PolicyAction; target: PolicyTarget; decision: PolicyDecision; signal?: AbortSignal; actor?: string }): ApprovalTicket {
     const id = `apr_${randomBytes(9).toString('base64url')}`;
     const createdAt = this.now();
     const action = structuredClone(input.action);
@@ -143,7 +156,7 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
     };
     let resolve!: (o: ApprovalOutcome) => void;
     const promise = new Promise<ApprovalOutcome>((r) => (resolve = r));
-    const entry: Entry = { approval, resolve, promise, timer: null, sessionKey: this.sessionKeyOf(action, target), onAbort: null, signal: null };
+    const entry: Entry = { approval, resolve, promise, timer: null, sessionKey: this.sessionKeyOf(action, target), onAbort: null, signal: null, actor: input.actor ?? 'unknown' };
     this.entries.set(id, entry);
 
     const grant = this.sessionGrants.get(entry.sessionKey);
@@ -154,6 +167,12 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
     if (input.signal?.aborted) {
       this.settle(entry, { decision: 'deny', scope: 'once', by: 'halt', via: 'cancelled' });
       return { id, promise, approval: copy(approval) };
+    }
+    let pending = 0;
+    for (const e of this.entries.values()) if (e !== entry && e.actor === entry.actor && e.approval.status === 'pending') pending++;
+    if (pending >= this.maxPendingPerActor) {
+      this.entries.delete(id);
+      throw new DeskdError('TOO_MANY_PENDING_APPROVALS', `${entry.actor} already has ${pending} actions waiting for the operator's approval (at most ${this.maxPendingPerActor}); wait for a decision`, { limit: this.maxPendingPerActor, pending });
     }
     entry.timer = setTimeout(() => this.settle(entry, { decision: 'deny', scope: 'once', by: 'timeout', via: 'timeout' }), this.timeoutMs);
     entry.timer.unref();
