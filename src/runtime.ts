@@ -144,6 +144,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       policy: gate,
       halt,
       verifyElement: createElementVerifier(platform, ocr),
+      agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });
     return { config, logger, platform, desktop, ocr, observer, executor, policy, gate, approvals, halt, audit, auditPaths, warnings, close };

@@ -1,47 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DisplayInfo, MouseButton, Platform, Point, RawAXNode, WindowInfo } from '../platform/types.js';
+import type { Platform, Point, RawImage, WindowInfo } from '../platform/types.js';
 import type { PolicyGate, GateResult } from '../policy/gate.js';
 import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { DeskdError, isDeskdError } from '../errors.js';
-import type { Action, Target } from './schema.js';
-import { normalizeChord } from './keys.js';
-import { center, displayAt } from '../perception/geometry.js';
+import type { Action } from './schema.js';
 import { normalizeName, type Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { encodeImage } from '../perception/image.js';
-import { describeQuery, findBest, type Findable } from '../perception/find.js';
+import type { Findable } from '../perception/find.js';
+import { planActions, type ElementVerifier, type PlannedAction } from './plan.js';
+import { Input } from './input.js';
+import { effectsOf, policyEffectsOf, resolveEffect, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
+import { focusedElement, type EffectTarget } from './targets.js';
 
-/** Points of scroll per wheel step. X11 wheel clicks scroll about three lines (≈50 px in GTK and Chromium). */
-export const SCROLL_POINTS_PER_STEP = 50;
-
-/**
- * One action after validation and target resolution: every point is concrete (logical points, on a
- * display), every key normalised. This is what the policy gate sees and what is dispatched.
- */
-export type PlannedAction =
-  | { type: 'click'; point: Point; button: MouseButton; clicks: 1 | 2; hold: string[]; element?: Element }
-  | { type: 'move'; point: Point; hold: string[]; element?: Element }
-  | { type: 'drag'; path: Point[]; hold: string[] }
-  | { type: 'scroll'; point: Point; steps: { dx: number; dy: number }; hold: string[]; element?: Element }
-  | { type: 'type'; text: string }
-  | { type: 'keypress'; keys: string[] }
-  | { type: 'wait'; ms: number }
-  | { type: 'screenshot'; format: 'png' | 'jpeg' }
-  /** `via: 'accessibility'` → `doAction(handle, 'press')`, falling back to a click at `point` if refused; `'pointer'` → a left click at `point`. */
-  | { type: 'press'; point: Point; element: Element; observationId: string; via: 'accessibility' | 'pointer' }
-  | { type: 'set_value'; point: Point; element: Element; observationId: string; value: string }
-  | { type: 'focus'; point: Point; element: Element; observationId: string };
-
-/** Action names (AT-SPI, AX, deskd) that mean "the element's default action". */
-const PRESS_ACTIONS: ReadonlySet<string> = new Set(['press', 'click', 'activate', 'axpress']);
-
-/** Roles that hold the focus of a descendant rather than take it themselves. */
-const FOCUS_CONTAINERS: ReadonlySet<string> = new Set(['window', 'application', 'document', 'dialog']);
-
-/** Roles whose value `set_value` may replace (besides any element with the `editable` state). */
-const VALUE_ROLES: ReadonlySet<string> = new Set(['textbox', 'combobox', 'spinbutton']);
+export { SCROLL_POINTS_PER_STEP, type PlannedAction, type ElementVerifier } from './plan.js';
+export { TYPE_CHUNK } from './input.js';
+export { toPolicyAction } from './effects.js';
 
 /** What a dispatched action returns. */
 export interface ActionResult {
@@ -73,31 +49,24 @@ export interface PendingSubmission {
   outcome: Promise<ActionsResponse>;
 }
 
-/** What was decided for one planned action: the window it lands in, the policy target, the gate's answer. */
+/** What was decided for one planned action: every effect with its receiver, and the gate's answer. */
 interface Check {
-  window: WindowInfo | null;
-  target: PolicyTarget | null;
-  gate: GateResult | null;
+  action: PolicyAction;
+  effects: ResolvedEffect[];
+  /** Indexes of `keys` effects whose receiver was predicted from an earlier click of the batch. */
+  predicted: Set<number>;
+  gate: GateResult;
 }
 
 /** How often, and how many times, the focus is re-read after a `focus` request before typing (set_value fallback). */
 const FOCUS_POLL_MS = 100;
 const FOCUS_POLLS = 15;
 
-/** Number of characters typed between two focus checks. */
-export const TYPE_CHUNK = 24;
-
 /**
- * Checks a planned batch before anything is dispatched (the policy engine plugs in here).
- * Throws a DeskdError (e.g. `POLICY_DENIED`) to refuse; nothing of the batch is dispatched then.
+ * Checks a planned batch before anything is dispatched (hardening tests plug in here).
+ * Throws a DeskdError to refuse; nothing of the batch is dispatched then.
  */
 export type ActionGate = (plan: PlannedAction[]) => Promise<void>;
-
-/**
- * Confirms a ref's element is still where it was observed, with the same name.
- * @throws DeskdError `STALE_REF`.
- */
-export type ElementVerifier = (el: Element) => Promise<void>;
 
 /** Dependencies of the {@link Executor}. */
 export interface ExecutorDeps {
@@ -105,14 +74,28 @@ export interface ExecutorDeps {
   store: ObservationStore;
   /** Extra check of a planned batch (tests, hardening). */
   gate?: ActionGate;
-  /** The permission-policy gate: every action is decided (and audited) before anything is dispatched. */
-  policy?: PolicyGate;
+  /**
+   * The permission-policy gate, mandatory: every effect of every action is decided (and audited) before
+   * anything is dispatched. Tests that want no restrictions pass a gate over an explicit allow-all policy.
+   */
+  policy: PolicyGate;
   verifyElement?: ElementVerifier;
   /**
    * A fresh observation (OCR + accessibility, stored so its refs stay valid), used to resolve
    * `target: {text}` / `{role, name}` at plan time; taken at most once per batch.
    */
   observe?: () => Promise<Findable>;
+  /**
+   * The one capture path for the agent (perception masks applied): the `screenshot` action returns what
+   * it returns. Without it the `screenshot` action is refused (`CAPTURE_FAILED`): the executor never
+   * calls the platform's capture itself.
+   */
+  agentCapture?: (displayId?: number) => Promise<RawImage>;
+  /**
+   * How a window may be named in error messages (a masked app's title must never appear); default: app,
+   * title and id.
+   */
+  describeWindow?: (w: WindowInfo | null) => string;
   /** Navigation chords used for the OpenAI `back`/`forward` buttons, which XTest/CGEvent via nut-js cannot press. */
   navigationKeys?: { back: string[]; forward: string[] };
   /**
@@ -123,12 +106,19 @@ export interface ExecutorDeps {
 }
 
 /**
- * Runs actions: validate all → resolve targets → gate → dispatch one by one. Actions are serialised
- * (one batch at a time) so two callers never interleave input events.
+ * Runs actions in three steps (issue 13), each a module of its own: **plan** (`plan.ts`: resolve refs and
+ * locators to points and elements) → **effects** (`effects.ts`, `targets.ts`: every effect and the window,
+ * app and element that receive it) → **decide** (`PolicyGate.checkEffects`: allowed only if every effect
+ * is), then audit, then dispatch through the generic input layer (`input.ts`) with the targets re-read
+ * right before each action. Actions are serialised (one batch at a time) so two callers never interleave
+ * input events.
  */
 export class Executor {
   private chain: Promise<unknown> = Promise.resolve();
-  constructor(private readonly deps: ExecutorDeps) {}
+  private readonly input: Input;
+  constructor(private readonly deps: ExecutorDeps) {
+    this.input = new Input(deps.platform.mouse, deps.platform.keyboard);
+  }
 
   /** True when locator targets (`{text}`, `{role, name}`) can be resolved. */
   get canLocate(): boolean {
@@ -144,24 +134,12 @@ export class Executor {
   }
 
   /**
-   * Plan a batch without dispatching: resolve targets, normalise keys, check coordinates.
-   * Locator targets (`{text}`, `{role, name}`) are resolved against one fresh observation per batch,
-   * taken before anything of the batch runs (so a target that only appears after an earlier action of the
-   * same batch is not found: send it in a later batch).
-   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `ELEMENT_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `POLICY_DENIED` (set_value into a password field without a policy), `VALIDATION_FAILED`.
+   * Plan a batch without dispatching (see `planActions` in plan.ts).
+   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `ELEMENT_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `VALIDATION_FAILED`.
    */
-  async plan(actions: Action[]): Promise<PlannedAction[]> {
-    const displays = await this.deps.platform.capture.displays();
-    let snapshot: Promise<Findable> | undefined;
-    const fresh = () => {
-      const observe = this.deps.observe;
-      if (!observe) throw new DeskdError('VALIDATION_FAILED', 'targets by text or role need a daemon with an observer; use {ref, observationId}');
-      snapshot ??= observe();
-      return snapshot;
-    };
-    const out: PlannedAction[] = [];
-    for (const [i, a] of actions.entries()) out.push(await this.planOne(a, i, displays, fresh));
-    return out;
+  plan(actions: Action[]): Promise<PlannedAction[]> {
+    const d = this.deps;
+    return planActions({ platform: d.platform, store: d.store, verifyElement: d.verifyElement, observe: d.observe, navigationKeys: d.navigationKeys, policyEnforced: true }, actions);
   }
 
   /**
@@ -188,9 +166,9 @@ export class Executor {
       const checks = await this.decide(plan, actor);
       return { plan, checks };
     });
-    const asks = decided.checks.flatMap((c, index) => (c.gate?.effect === 'ask' ? [{ index, gate: c.gate }] : []));
+    const asks = decided.checks.flatMap((c, index) => (c.gate.effect === 'ask' ? [{ index, gate: c.gate }] : []));
     if (asks.length === 0) return this.serial(() => this.dispatchAll(actionId, decided.plan, decided.checks));
-    const policy = this.deps.policy!;
+    const policy = this.deps.policy;
     const outcome = (async () => {
       for (const a of asks) await policy.awaitApproval(a.gate);
       return this.serial(() => this.dispatchAll(actionId, decided.plan, decided.checks));
@@ -211,93 +189,86 @@ export class Executor {
   }
 
   /**
-   * The window an action lands in: under the point for pointer actions, the focused one for keys.
-   * `fresh` reads the window system now (no reused window list).
+   * Steps 2 and 3 for every planned action: list its effects, find who receives each, and decide (the
+   * gate writes one decision record per action, naming every effect). A click (or an accessibility focus)
+   * moves the keyboard focus to the window it lands in — click-to-focus on macOS and under window
+   * managers, focus-follows-pointer on a bare X server — so key effects later in the same batch are
+   * predicted to land there; the dispatch-time re-check confirms the focus really went there.
    */
-  private async windowFor(p: PlannedAction, fresh = false): Promise<WindowInfo | null> {
-    const w = this.deps.platform.windows;
-    const opts = { fresh };
-    switch (p.type) {
-      case 'click':
-      case 'move':
-      case 'scroll':
-      case 'press':
-      case 'set_value':
-      case 'focus':
-        return w.windowAt(p.point, opts);
-      case 'drag':
-        return w.windowAt(p.path[0]!, opts);
-      case 'type':
-      case 'keypress':
-        return w.focused(opts);
-      default:
-        return null;
-    }
-  }
-
-  /** Decide every planned action under the policy (decision records are written here). */
   private async decide(plan: PlannedAction[], actor: string): Promise<Check[]> {
     const out: Check[] = [];
-    const policy = this.deps.policy;
-    // A click focuses the window it lands in (click-to-focus on macOS and under window managers,
-    // focus-follows-pointer on a bare X server): keys later in the same batch are decided for that
-    // window, and the dispatch-time re-check confirms the focus really went there.
-    let clickedWindow: WindowInfo | null | undefined;
+    let predictedKeys: EffectTarget | undefined;
     for (const p of plan) {
-      const window = (p.type === 'type' || p.type === 'keypress') && clickedWindow !== undefined ? clickedWindow : await this.windowFor(p);
-      if (p.type === 'click' || p.type === 'focus' || (p.type === 'press' && p.via === 'pointer')) clickedWindow = window;
-      if (!policy) {
-        out.push({ window, target: null, gate: null });
-        continue;
-      }
-      const target: PolicyTarget = {
-        app: window?.app ?? null,
-        pid: window?.pid ?? null,
-        wmClass: window?.wmClass ?? null,
-        bundleId: window?.bundleId ?? null,
-        window: window?.title ?? null,
-        element: 'element' in p && p.element ? { role: p.element.role, name: p.element.name, states: p.element.states, bounds: p.element.bounds } : null,
-      };
-      if (p.type === 'type' || p.type === 'keypress') {
-        const f = await this.focusedElement();
-        target.element = f ? { role: f.role, name: f.name, states: f.states, bounds: f.bounds } : null;
-      }
-      out.push({ window, target, gate: await policy.check(toPolicyAction(p), target, actor) });
+      const specs = effectsOf(p);
+      const predicted = new Set<number>();
+      const effects = await Promise.all(
+        specs.map(async (spec, k): Promise<ResolvedEffect> => {
+          if (spec.kind === 'keys' && predictedKeys) predicted.add(k);
+          return { spec, to: await resolveEffect(this.deps.platform, spec, { predictedKeys: spec.kind === 'keys' ? predictedKeys : undefined }) };
+        }),
+      );
+      const action = toPolicyAction(p);
+      const gate = await this.deps.policy.checkEffects(action, policyEffectsOf(effects), actor);
+      out.push({ action, effects, predicted, gate });
+      const focusing = effects.find((e) => (e.spec.kind === 'pointer' && e.spec.what === 'click') || (e.spec.kind === 'accessibility' && e.spec.what !== 'press'));
+      if (focusing && (p.type === 'click' || p.type === 'focus' || p.type === 'set_value' || p.type === 'press')) predictedKeys = focusing.to;
     }
     return out;
   }
 
-  /** The focused accessible element (role and states only), so the policy can refuse typing into password fields. */
-  private async focusedElement(): Promise<(NonNullable<PolicyTarget['element']> & { handle: string }) | null> {
-    try {
-      const snap = await this.deps.platform.accessibility.snapshot({ scope: 'focused', budget: { maxDepth: 40, maxNodes: 3000, timeMs: 1500 } });
-      // Chromium keeps `focused` on the document wrappers above the focused field: the deepest focused
-      // node that is not a container is the one keys go to (else the deepest focused document/dialog).
-      let best: { n: RawAXNode; depth: number; container: boolean } | null = null;
-      const walk = (n: RawAXNode, depth: number): void => {
-        if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') {
-          const container = FOCUS_CONTAINERS.has(n.role);
-          const b = best as { depth: number; container: boolean } | null;
-          if (!b || (b.container && !container) || (b.container === container && depth >= b.depth)) best = { n, depth, container };
-        }
-        for (const c of n.children) walk(c, depth + 1);
-      };
-      for (const r of snap.roots) walk(r, 0);
-      const f = best as { n: RawAXNode; depth: number } | null;
-      if (f) return { role: f.n.role, name: f.n.name, states: f.n.states, bounds: f.n.bounds, handle: f.n.handle };
-    } catch {
-      // No accessibility: the policy sees no element.
-    }
-    return null;
+  /** How a window is named in error messages (never a masked app's title, when `describeWindow` is set). */
+  private describe(w: WindowInfo | null): string {
+    if (this.deps.describeWindow) return this.deps.describeWindow(w);
+    return w ? `${w.app ?? '?'} "${w.title ?? ''}" (${w.id})` : 'no window';
   }
 
-  /** Re-check right before dispatch that the action still lands in the window it was decided on. */
-  private async assertSameWindow(p: PlannedAction, decided: WindowInfo | null, i: number): Promise<void> {
-    if (!this.deps.policy) return;
-    const now = await this.windowFor(p, true);
-    if ((now?.id ?? null) !== (decided?.id ?? null)) {
-      const name = (w: WindowInfo | null) => (w ? `${w.app ?? '?'} "${w.title ?? ''}" (${w.id})` : 'no window');
-      throw new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): the target window changed from ${name(decided)} to ${name(now)} since the decision; nothing more was dispatched`);
+  /**
+   * Right before an action is dispatched: read every effect's receiver again (fresh window list, new
+   * hit-test, the real keyboard focus) and compare with what was decided.
+   * - Any effect now lands in another window → `TARGET_CHANGED`.
+   * - An approved action (`ask`): the receivers must be the ones the operator approved — app, pid, window
+   *   id and title, URL, element role and name (a key effect predicted from a click is compared by window).
+   * - An allowed action whose receivers changed in any way must still be allowed by the policy in force
+   *   (pure evaluation, no new approval).
+   * @throws DeskdError `TARGET_CHANGED`.
+   */
+  private async recheckAll(p: PlannedAction, check: Check, i: number): Promise<void> {
+    const fresh = await Promise.all(check.effects.map(async (e): Promise<ResolvedEffect> => ({ spec: e.spec, to: await resolveEffect(this.deps.platform, e.spec, { fresh: true }) })));
+    const changed = (why: string) => new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): ${why} since the decision; nothing more was dispatched`);
+    for (const [k, e] of check.effects.entries()) {
+      const now = fresh[k]!.to;
+      if ((now.window?.id ?? null) !== (e.to.window?.id ?? null)) {
+        throw changed(`the ${e.spec.kind} effect's target window changed from ${this.describe(e.to.window)} to ${this.describe(now.window)}`);
+      }
+    }
+    const policy = this.deps.policy;
+    const freshEffects = policyEffectsOf(fresh);
+    if (check.gate.effect === 'ask') {
+      const decided = policyEffectsOf(check.effects);
+      for (const [k, d] of decided.entries()) {
+        const now = freshEffects[k]!.target;
+        const same = check.predicted.has(k) ? sameWindow(d.target, now) : sameReceiver(d.target, now);
+        if (!same) throw changed(`the ${d.kind} effect's target is not the one approval ${check.gate.approval.id} was granted for (app, window title or element changed)`);
+      }
+      // The approval is bound to exactly the action and receivers decided (the binding hash).
+      policy.assertApprovalBound(check.gate, check.action, check.gate.target ?? {}, decided);
+      if (policy.wouldAllow(check.action, freshEffects).effect === 'deny') throw changed('the policy now denies the target');
+      return;
+    }
+    const decided = policyEffectsOf(check.effects);
+    if (freshEffects.every((f, k) => sameReceiver(f.target, decided[k]!.target))) return;
+    const again = policy.wouldAllow(check.action, freshEffects);
+    if (again.effect !== 'allow') throw changed(`a target changed and the policy would now ${again.effect === 'deny' ? 'deny' : 'ask for'} it (${again.ruleId})`);
+  }
+
+  /** Between typing chunks: the keyboard focus is still on the window decided for (fresh read). */
+  private async recheckFocus(p: PlannedAction, check: Check, i: number): Promise<void> {
+    this.deps.halt?.assertRunning();
+    const keys = check.effects.find((e) => e.spec.kind === 'keys' || e.spec.kind === 'accessibility');
+    if (!keys) return;
+    const now = await this.deps.platform.windows.focused({ fresh: true });
+    if ((now?.id ?? null) !== (keys.to.window?.id ?? null)) {
+      throw new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): the keyboard focus moved from ${this.describe(keys.to.window)} to ${this.describe(now)} while typing; nothing more was typed`);
     }
   }
 
@@ -310,158 +281,30 @@ export class Executor {
       const check = checks[i]!;
       try {
         this.deps.halt?.assertRunning();
-        if (check.gate?.effect === 'ask') policy!.assertApprovalBound(check.gate, toPolicyAction(p), check.target!);
-        await this.assertSameWindow(p, check.window, i);
-        const r = await this.dispatch(p, async () => {
-          this.deps.halt?.assertRunning();
-          await this.assertSameWindow(p, check.window, i);
-        }).finally(() => this.deps.platform.windows.invalidate?.());
+        await this.recheckAll(p, check, i);
+        const r = await this.dispatch(p, () => this.recheckFocus(p, check, i)).finally(() => this.deps.platform.windows.invalidate?.());
         results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
-        if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
+        await policy.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
       } catch (e) {
         const code = isDeskdError(e) ? e.code : 'ACTION_FAILED';
         const msg = `actions[${i}] (${p.type}) failed after ${i} of ${plan.length} completed: ${(e as Error).message}`;
-        if (check.gate) await policy!.recordResult(check.gate.auditSeq, { ok: false, actionId, index: i, error: { code, message: msg } });
+        await policy.recordResult(check.gate.auditSeq, { ok: false, actionId, index: i, error: { code, message: msg } });
         throw new DeskdError(code, msg);
       }
     }
     return { actionId, status: 'done', results, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
   }
 
-  private async planOne(a: Action, i: number, displays: DisplayInfo[], fresh: () => Promise<Findable>): Promise<PlannedAction> {
-    const where = `actions[${i}]`;
-    const onScreen = (p: Point, what: string): Point => {
-      if (!displayAt(displays, p)) {
-        const ds = displays.map((d) => `${d.id}: ${d.x},${d.y} ${d.width}x${d.height}`).join('; ');
-        throw new DeskdError('POINT_OFF_SCREEN', `${where}: ${what} (${p.x}, ${p.y}) is outside every display (${ds})`);
-      }
-      return { x: p.x, y: p.y };
-    };
-    const kb = this.deps.platform.keyboard;
-    const pressable = (keys: string[]): string[] => {
-      for (const k of keys) {
-        if (kb.supportsKey && !kb.supportsKey(k)) throw new DeskdError('UNKNOWN_KEY', `${where}: key "${k}" cannot be pressed on this platform; send text with type`);
-      }
-      return keys;
-    };
-    const held = (keys: string[] | undefined): string[] => (keys && keys.length > 0 ? pressable(normalizeChord(keys)) : []);
-    const resolve = async (x: { x?: number; y?: number; target?: Target }): Promise<{ point: Point; element?: Element; observationId?: string }> => {
-      if (x.target && !('ref' in x.target)) {
-        // Found in a fresh observation: nothing to re-verify; aim at the matched text inside the element.
-        const obs = await fresh();
-        const q = x.target;
-        const m = findBest(obs, { ...(q.text !== undefined ? { text: q.text } : {}), ...(q.role !== undefined ? { role: q.role } : {}), ...(q.name !== undefined ? { name: q.name } : {}), ...(q.exact !== undefined ? { exact: q.exact } : {}) });
-        const el = obs.elements.find((e) => e.ref === m.ref)!;
-        if (el.bounds.width <= 0 || el.bounds.height <= 0) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${describeQuery(q)}) has no on-screen bounds`);
-        return { point: onScreen(center(m.textBounds), `the centre of ${el.ref} (${describeQuery(q)})`), element: el, observationId: obs.observationId };
-      }
-      if (x.target) {
-        const el = this.deps.store.element(x.target.observationId, x.target.ref);
-        if (el.bounds.width <= 0 || el.bounds.height <= 0) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} has no on-screen bounds`);
-        if (this.deps.verifyElement) await this.deps.verifyElement(el);
-        return { point: onScreen(center(el.bounds), `the centre of ${el.ref}`), element: el, observationId: x.target.observationId };
-      }
-      return { point: onScreen({ x: x.x!, y: x.y! }, 'point') };
-    };
-
-    switch (a.type) {
-      case 'click': {
-        const r = await resolve(a);
-        const hold = held(a.keys);
-        if (a.button === 'back' || a.button === 'forward') {
-          const nav = this.deps.navigationKeys ?? { back: ['alt', 'left'], forward: ['alt', 'right'] };
-          return { type: 'keypress', keys: nav[a.button] };
-        }
-        const button: MouseButton = a.button === 'wheel' ? 'middle' : a.button;
-        return { type: 'click', point: r.point, button, clicks: 1, hold, ...(r.element ? { element: r.element } : {}) };
-      }
-      case 'double_click': {
-        const r = await resolve(a);
-        return { type: 'click', point: r.point, button: 'left', clicks: 2, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
-      }
-      case 'move': {
-        const r = await resolve(a);
-        return { type: 'move', point: r.point, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
-      }
-      case 'scroll': {
-        const r = await resolve(a);
-        const steps = (v: number) => (v === 0 ? 0 : Math.sign(v) * Math.max(1, Math.round(Math.abs(v) / SCROLL_POINTS_PER_STEP)));
-        return { type: 'scroll', point: r.point, steps: { dx: steps(a.scroll_x), dy: steps(a.scroll_y) }, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
-      }
-      case 'drag':
-        return { type: 'drag', path: a.path.map((p, k) => onScreen(p, `path[${k}]`)), hold: held(a.keys) };
-      case 'type': {
-        const bad = /[\p{Cc}]/u.exec(a.text.replace(/[\n\t]/g, ''));
-        if (bad) {
-          throw new DeskdError('VALIDATION_FAILED', `${where}: text contains control character U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}; send keys with keypress`);
-        }
-        return { type: 'type', text: a.text.normalize('NFC') };
-      }
-      case 'keypress':
-        return { type: 'keypress', keys: pressable(normalizeChord(a.keys)) };
-      case 'wait':
-        return { type: 'wait', ms: a.ms };
-      case 'screenshot':
-        return { type: 'screenshot', format: a.format };
-      case 'press': {
-        const r = await resolve(a);
-        const el = r.element!;
-        const via = el.handle && el.actions.some((n) => PRESS_ACTIONS.has(n.toLowerCase())) ? 'accessibility' : 'pointer';
-        return { type: 'press', point: r.point, element: el, observationId: r.observationId!, via };
-      }
-      case 'focus': {
-        const r = await resolve(a);
-        const el = r.element!;
-        if (!el.handle) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not an accessible element (OCR text cannot take focus); click it instead`);
-        return { type: 'focus', point: r.point, element: el, observationId: r.observationId! };
-      }
-      case 'set_value': {
-        const r = await resolve(a);
-        const el = r.element!;
-        if (el.states.includes('password') && !this.deps.policy) {
-          throw new DeskdError('POLICY_DENIED', `${where}: set_value into a password field is never allowed (invariant:password-field)`);
-        }
-        if (!el.handle) {
-          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") has no accessible value to set (OCR text); click it and type instead`);
-        }
-        if (!el.states.includes('editable') && !VALUE_ROLES.has(el.role)) {
-          throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not editable`);
-        }
-        const bad = /[\p{Cc}]/u.exec(a.value.replace(/[\n\t]/g, ''));
-        if (bad) throw new DeskdError('VALIDATION_FAILED', `${where}: value contains control character U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}`);
-        return { type: 'set_value', point: r.point, element: el, observationId: r.observationId!, value: a.value.normalize('NFC') };
-      }
-    }
-  }
-
-  private async withHeld<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
-    const kb = this.deps.platform.keyboard;
-    const pressed: string[] = [];
-    try {
-      for (const k of keys) {
-        await kb.down(k);
-        pressed.push(k);
-      }
-      return await fn();
-    } finally {
-      for (const k of pressed.reverse()) await kb.up(k);
-    }
-  }
-
   private async dispatch(p: PlannedAction, recheck: () => Promise<void>): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
-    const { mouse, keyboard, capture, accessibility } = this.deps.platform;
-    const clickAt = async (pt: Point) => {
-      await mouse.move(pt);
-      await mouse.down('left');
-      await mouse.up('left');
-    };
+    const { accessibility } = this.deps.platform;
+    const input = this.input;
     switch (p.type) {
       case 'press': {
         const target = targetOf(p.element, p.observationId);
         if (p.via === 'accessibility' && (await accessibility.doAction(p.element.handle!, 'press'))) return { point: p.point, via: 'accessibility', target };
-        // No handle, or the application refused the action: a pointer click at the same point, in the
-        // window the decision was made for (re-checked by the caller before dispatch).
-        await clickAt(p.point);
+        // No handle, or the application refused the action: a pointer click at the same point (its
+        // pointer effect was decided and re-checked with the rest).
+        await input.click(p.point, 'left', 1);
         return { point: p.point, via: 'pointer', target };
       }
       case 'focus':
@@ -475,60 +318,27 @@ export class Executor {
         // No editable-text interface (Chromium's web fields expose none over AT-SPI): focus the element,
         // confirm it and its window have the keyboard focus, select all and type the value.
         await this.focusForTyping(p);
-        await this.tap([this.deps.platform.name === 'macos' ? 'meta' : 'ctrl', 'a']);
-        await this.dispatch({ type: 'type', text: p.value }, recheck);
+        await input.tap([this.deps.platform.name === 'macos' ? 'meta' : 'ctrl', 'a']);
+        await input.type(p.value, recheck);
         return { point: p.point, via: 'keyboard', target };
       }
       case 'click':
-        await this.withHeld(p.hold, async () => {
-          await mouse.move(p.point);
-          for (let c = 0; c < p.clicks; c++) {
-            await mouse.down(p.button);
-            await mouse.up(p.button);
-          }
-        });
+        await input.click(p.point, p.button, p.clicks, p.hold);
         return { point: p.point };
       case 'move':
-        await this.withHeld(p.hold, () => mouse.move(p.point));
+        await input.move(p.point, p.hold);
         return { point: p.point };
       case 'scroll':
-        await this.withHeld(p.hold, async () => {
-          await mouse.move(p.point);
-          await mouse.wheel(p.steps.dx, p.steps.dy);
-        });
+        await input.scroll(p.point, p.steps, p.hold);
         return { point: p.point };
       case 'drag':
-        await this.withHeld(p.hold, async () => {
-          await mouse.move(p.path[0]!);
-          await mouse.down('left');
-          try {
-            for (const pt of p.path.slice(1)) await mouse.move(pt);
-          } finally {
-            await mouse.up('left');
-          }
-        });
+        await input.drag(p.path, p.hold);
         return { point: p.path[p.path.length - 1]! };
-      case 'type': {
-        // Newlines and tabs are pressed as keys; libnut types the rest literally, in chunks with the
-        // focused window re-checked between them.
-        const parts = p.text.split(/([\n\t])/);
-        let first = true;
-        for (const part of parts) {
-          if (part === '\n') await this.tap(['enter']);
-          else if (part === '\t') await this.tap(['tab']);
-          else {
-            const chars = [...part];
-            for (let k = 0; k < chars.length; k += TYPE_CHUNK) {
-              if (!first) await recheck();
-              first = false;
-              await keyboard.type(chars.slice(k, k + TYPE_CHUNK).join(''));
-            }
-          }
-        }
+      case 'type':
+        await input.type(p.text, recheck);
         return {};
-      }
       case 'keypress':
-        await this.tap(p.keys);
+        await input.tap(p.keys);
         return {};
       case 'wait': {
         const signal = this.deps.halt?.signal;
@@ -539,10 +349,10 @@ export class Executor {
         return {};
       }
       case 'screenshot': {
-        const displays = await capture.displays();
-        const d = displays.find((x) => x.primary) ?? displays[0];
-        if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', 'No display is attached');
-        const img = await encodeImage(await capture.capture(d.id), p.format);
+        const capture = this.deps.agentCapture;
+        if (!capture) throw new DeskdError('CAPTURE_FAILED', 'This daemon has no masked capture path for the agent; the screenshot action is unavailable');
+        // The primary display (the capture path's default), masked.
+        const img = await encodeImage(await capture(), p.format);
         return { image: { format: img.format, data: img.data.toString('base64'), width: img.width, height: img.height, scale: img.scale } };
       }
     }
@@ -556,54 +366,28 @@ export class Executor {
   private async focusForTyping(p: { element: Element; point: Point }): Promise<void> {
     const el = p.element;
     const what = `${el.ref} (${el.role} "${el.name}")`;
-    if (!(await this.deps.platform.accessibility.doAction(el.handle!, 'focus'))) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and refused focus`);
+    const platform = this.deps.platform;
+    if (!(await platform.accessibility.doAction(el.handle!, 'focus'))) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and refused focus`);
     // The toolkit reports the new focus asynchronously (Chromium: after a round trip to the renderer).
     const reached = (f: { role: string; name?: string; handle: string } | null) => !!f && (f.handle === el.handle || (f.role === el.role && normalizeName(f.name) === el.name));
-    let focused = await this.focusedElement();
+    let focused = await focusedElement(platform);
     for (let i = 0; i < FOCUS_POLLS && !reached(focused); i++) {
       await sleep(FOCUS_POLL_MS);
-      focused = await this.focusedElement();
+      focused = await focusedElement(platform);
     }
     if (!focused || !reached(focused) || focused.states.includes('password')) {
       throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and the keyboard focus did not reach it (focused: ${focused ? `${focused.role} "${focused.name ?? ''}"` : 'nothing'}); nothing was typed`);
     }
-    const [under, kbd] = await Promise.all([this.deps.platform.windows.windowAt(p.point), this.deps.platform.windows.focused()]);
+    const [under, kbd] = await Promise.all([platform.windows.windowAt(p.point), platform.windows.focused()]);
     if ((under?.id ?? null) !== (kbd?.id ?? null)) {
       throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and its window does not have the keyboard focus; click it, then type`);
     }
   }
-
-  /** Press a chord: keys down in order (modifiers first), then released in reverse. */
-  private tap(keys: string[]): Promise<void> {
-    return this.withHeld(keys, async () => undefined);
-  }
 }
 
-/** The policy's view of a planned action (points resolved, keys normalised). */
-export function toPolicyAction(p: PlannedAction): PolicyAction {
-  switch (p.type) {
-    case 'click':
-      return { type: p.clicks === 2 ? 'double_click' : 'click', x: p.point.x, y: p.point.y, button: p.button, keys: p.hold };
-    case 'move':
-      return { type: 'move', x: p.point.x, y: p.point.y, keys: p.hold };
-    case 'scroll':
-      return { type: 'scroll', x: p.point.x, y: p.point.y, keys: p.hold };
-    case 'drag':
-      return { type: 'drag', path: p.path, keys: p.hold };
-    case 'type':
-      return { type: 'type', text: p.text };
-    case 'keypress':
-      return { type: 'keypress', keys: p.keys };
-    case 'wait':
-      return { type: 'wait' };
-    case 'screenshot':
-      return { type: 'screenshot' };
-    case 'press':
-    case 'focus':
-      return { type: p.type, x: p.point.x, y: p.point.y };
-    case 'set_value':
-      return { type: 'set_value', x: p.point.x, y: p.point.y, text: p.value };
-  }
+/** Same window-level receiver: app, pid, window id and title. */
+function sameWindow(a: PolicyTarget, b: PolicyTarget): boolean {
+  return a.app === b.app && a.pid === b.pid && (a.windowId ?? null) === (b.windowId ?? null) && (a.window ?? null) === (b.window ?? null);
 }
 
 /** The element an action resolved to, as reported in its result. */

@@ -2,11 +2,17 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { DeskdError } from '../errors.js';
 import { canonicalHash } from './canonical.js';
-import { targetIdentity, type PolicyAction, type PolicyDecision, type PolicyTarget } from './engine.js';
+import { targetIdentity, type PolicyAction, type PolicyDecision, type PolicyEffect, type PolicyTarget } from './engine.js';
+import { requestChordKey } from './keys.js';
 
 /** The operator's answer. */
 export type ApprovalVerdict = 'approve' | 'deny';
-/** `once`: this request only; `session`: also every later request with the same action type and target identity, until the process exits. */
+/**
+ * `once`: this request only; `session`: also every later request with the same action type, the same
+ * held/pressed keys (as a chord) and the same identity of every effect's target (app, pid, window id
+ * and title, element role and name; where an effect has no element, the action's point(s) too), until
+ * the process exits. A session grant never covers a whole window.
+ */
 export type ApprovalScope = 'once' | 'session';
 
 /** How an approval was settled. */
@@ -36,7 +42,9 @@ export interface Approval {
   target: PolicyTarget;
   /** The policy decision that asked (ruleId names the `ask` rule). */
   decision: PolicyDecision;
-  /** SHA-256 (hex) of canonical `{action, target identity}`: what this approval is bound to. */
+  /** Every effect of the action and the target receiving it (absent for approvals without effects, e.g. safety checks). */
+  effects?: PolicyEffect[];
+  /** SHA-256 (hex) of canonical `{action, target identity, effect target identities}`: what this approval is bound to. */
   binding: string;
   outcome: ApprovalOutcome | null;
 }
@@ -116,18 +124,33 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
     this.timeoutMs = ms;
   }
 
-  /** SHA-256 (hex) binding of an action to a target identity. */
-  bindingOf(action: PolicyAction, target: PolicyTarget): string {
-    return canonicalHash({ action, target: targetIdentity(target) });
+  /**
+   * SHA-256 (hex) binding of an action to a target identity and, when given, to every effect's target
+   * identity (app, pid, window id and title, URL, element role + name).
+   */
+  bindingOf(action: PolicyAction, target: PolicyTarget, effects?: readonly PolicyEffect[]): string {
+    if (!effects || effects.length === 0) return canonicalHash({ action, target: targetIdentity(target) });
+    return canonicalHash({ action, target: targetIdentity(target), effects: effects.map((e) => ({ kind: e.kind, target: targetIdentity(e.target) })) });
   }
 
-  private sessionKeyOf(action: PolicyAction, target: PolicyTarget): string {
-    return canonicalHash({ type: action.type, target: targetIdentity(target) });
+  /**
+   * What a `scope: session` grant covers: the action type, its keys as a chord, and the identity of each
+   * effect's target; an effect without a known element adds the action's point(s), so a grant for one
+   * click never covers the whole window.
+   */
+  private sessionKeyOf(action: PolicyAction, target: PolicyTarget, effects?: readonly PolicyEffect[]): string {
+    const targets = effects && effects.length > 0 ? effects.map((e) => ({ kind: e.kind, t: e.target })) : [{ kind: 'target', t: target }];
+    const points = action.path ? action.path.map((p) => [p.x, p.y]) : typeof action.x === 'number' ? [[action.x, action.y ?? null]] : [];
+    return canonicalHash({
+      type: action.type,
+      keys: requestChordKey(action.keys),
+      targets: targets.map(({ kind, t }) => ({ kind, id: targetIdentity(t), at: t.element ? null : points })),
+    });
   }
 
-  /** True when an earlier `scope: session` approval covers this action type on this target identity. */
-  sessionGranted(action: PolicyAction, target: PolicyTarget): boolean {
-    return this.sessionGrants.has(this.sessionKeyOf(action, target));
+  /** True when an earlier `scope: session` approval covers this action (type, keys) on these effect targets. */
+  sessionGranted(action: PolicyAction, target: PolicyTarget, effects?: readonly PolicyEffect[]): boolean {
+    return this.sessionGrants.has(this.sessionKeyOf(action, target, effects));
   }
 
   /**
@@ -138,11 +161,12 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
    * @throws DeskdError `TOO_MANY_PENDING_APPROVALS` (429) when `actor` already has that many pending: the
    *   request is refused, not queued (no approval, no `pending` event, nothing to dispatch).
    */
-  request(input: { action: PolicyAction; target: PolicyTarget; decision: PolicyDecision; signal?: AbortSignal; actor?: string }): ApprovalTicket {
+  request(input: { action: PolicyAction; target: PolicyTarget; effects?: readonly PolicyEffect[]; decision: PolicyDecision; signal?: AbortSignal; actor?: string }): ApprovalTicket {
     const id = `apr_${randomBytes(9).toString('base64url')}`;
     const createdAt = this.now();
     const action = structuredClone(input.action);
     const target = structuredClone(input.target);
+    const effects = input.effects && input.effects.length > 0 ? structuredClone([...input.effects]) : undefined;
     const approval: Approval = {
       id,
       status: 'pending',
@@ -151,12 +175,13 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
       action,
       target,
       decision: structuredClone(input.decision),
-      binding: this.bindingOf(action, target),
+      ...(effects ? { effects } : {}),
+      binding: this.bindingOf(action, target, effects),
       outcome: null,
     };
     let resolve!: (o: ApprovalOutcome) => void;
     const promise = new Promise<ApprovalOutcome>((r) => (resolve = r));
-    const entry: Entry = { approval, resolve, promise, timer: null, sessionKey: this.sessionKeyOf(action, target), onAbort: null, signal: null, actor: input.actor ?? 'unknown' };
+    const entry: Entry = { approval, resolve, promise, timer: null, sessionKey: this.sessionKeyOf(action, target, effects), onAbort: null, signal: null, actor: input.actor ?? 'unknown' };
     this.entries.set(id, entry);
 
     const grant = this.sessionGrants.get(entry.sessionKey);
@@ -230,11 +255,11 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
    * @throws DeskdError `APPROVAL_NOT_FOUND`; `POLICY_DENIED` when the approval is not approved;
    *   `TARGET_CHANGED` (409) when the action or the target identity differs from the approved binding.
    */
-  assertBound(id: string, action: PolicyAction, target: PolicyTarget): void {
+  assertBound(id: string, action: PolicyAction, target: PolicyTarget, effects?: readonly PolicyEffect[]): void {
     const e = this.entries.get(id);
     if (!e) throw new DeskdError('APPROVAL_NOT_FOUND', `No approval with id "${id}"`);
     if (e.approval.status !== 'approved') throw new DeskdError('POLICY_DENIED', `Approval ${id} is ${e.approval.status}`, { ruleId: e.approval.decision.ruleId });
-    if (this.bindingOf(action, target) !== e.approval.binding) {
+    if (this.bindingOf(action, target, effects) !== e.approval.binding) {
       throw new DeskdError('TARGET_CHANGED', `The action or its target is not the one approval ${id} was granted for`);
     }
   }

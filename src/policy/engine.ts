@@ -63,10 +63,27 @@ export interface PolicyTarget {
   wmClass?: string | null;
   /** Window title. */
   window?: string | null;
+  /** Window-system id of the window (X11 id in hex, macOS CGWindowID); identity only, no matcher reads it. */
+  windowId?: string | null;
   element?: PolicyElement | null;
-  /** Document URL when the browser's accessibility tree gives it. */
+  /**
+   * Document URL when the browser's accessibility tree gives it. `null` (and not listed in `unknown`)
+   * means *not applicable*: the app is not a browser, so a `url` matcher does not match, for any effect.
+   */
   url?: string | null;
+  /**
+   * Fields that could NOT be determined for this effect (as opposed to null = not applicable, e.g. no URL
+   * in a non-browser app): `app`/`window` when no window is known at the point or with the focus,
+   * `element` when the accessibility hit-test failed, `url` when a browser's URL could not be read.
+   * A matcher on an unknown field never lets an `allow` rule match, and always lets a `deny`/`ask` rule
+   * match: withholding information can neither earn an allow nor dodge a deny (docs/policy.md,
+   * "Unknown and not applicable"; targets are found in `src/actuation/targets.ts`).
+   */
+  unknown?: ReadonlyArray<UnknownField>;
 }
+
+/** A target field that can be unknown (see {@link PolicyTarget.unknown}). */
+export type UnknownField = 'app' | 'window' | 'element' | 'url';
 
 /** Daemon state that invariants depend on (supplied by the caller: the engine has no state). */
 export interface PolicyState {
@@ -163,6 +180,43 @@ export function evaluate(req: PolicyRequest, policy: Policy): PolicyDecision {
   };
 }
 
+/** What kind of event an effect is: pointer events, key events, or an accessibility action on an element. */
+export type EffectKind = 'pointer' | 'keys' | 'accessibility';
+
+/** One effect of an action and the target that receives it (issue 13: every place where effects land). */
+export interface PolicyEffect {
+  kind: EffectKind;
+  target: PolicyTarget;
+}
+
+/** The decision over all effects of one action, and each effect's own decision. */
+export interface EffectsDecision extends PolicyDecision {
+  /** Each effect's decision, in the order given. Empty for an action without effects (wait, screenshot). */
+  effects: Array<{ kind: EffectKind; decision: PolicyDecision }>;
+  /** Index into `effects` of the effect that decided (-1 when there are no effects). */
+  deciding: number;
+}
+
+/**
+ * Decide an action by every effect it has: each effect is evaluated as `{kind: 'action', action,
+ * target: effect.target}`; the action is denied if any effect is denied, asked if any asks, allowed
+ * only if every effect is allowed (ties go to the first effect). An action with no effects (`wait`,
+ * `screenshot`) is evaluated once with an empty target. Pure, like {@link evaluate}.
+ */
+export function evaluateEffects(action: PolicyAction, effects: readonly PolicyEffect[], policy: Policy, state?: PolicyState): EffectsDecision {
+  if (effects.length === 0) {
+    const d = evaluate({ kind: 'action', action, target: {}, ...(state ? { state } : {}) }, policy);
+    return { ...d, effects: [], deciding: -1 };
+  }
+  const each = effects.map((e) => ({ kind: e.kind, decision: evaluate({ kind: 'action', action, target: e.target, ...(state ? { state } : {}) }, policy) }));
+  let deciding = 0;
+  for (let i = 1; i < each.length; i++) if (RANK[each[i]!.decision.effect] > RANK[each[deciding]!.decision.effect]) deciding = i;
+  const d = each[deciding]!.decision;
+  const matched = [...new Set(each.flatMap((e) => e.decision.matched))];
+  const reason = effects.length > 1 ? `${d.reason} (for the ${each[deciding]!.kind} effect ${deciding + 1} of ${effects.length})` : d.reason;
+  return { effect: d.effect, ruleId: d.ruleId, reason, matched, effects: each, deciding };
+}
+
 function invariant(ruleId: string, reason: string): PolicyDecision {
   return { effect: 'deny', ruleId, reason, matched: [] };
 }
@@ -192,7 +246,8 @@ export function denialError(d: PolicyDecision): DeskdError {
 
 /**
  * The identity of a target, as approvals and target verification compare it: app, pid, bundle id,
- * WM_CLASS, window title and element role + name (not its states, which change with focus).
+ * WM_CLASS, window title and id, document URL, element role + name (not its states, which change with
+ * focus), and which fields were unknown.
  */
 export function targetIdentity(t: PolicyTarget): Record<string, unknown> {
   return {
@@ -201,7 +256,10 @@ export function targetIdentity(t: PolicyTarget): Record<string, unknown> {
     bundleId: t.bundleId ?? null,
     wmClass: t.wmClass ?? null,
     window: t.window ?? null,
+    windowId: t.windowId ?? null,
+    url: t.url ?? null,
     element: t.element ? { role: t.element.role, name: t.element.name ?? null } : null,
+    unknown: t.unknown && t.unknown.length > 0 ? [...t.unknown].sort() : null,
   };
 }
 
@@ -250,17 +308,20 @@ function compileMatch(m: Match): Pred[] {
   }
   if (m.app !== undefined) {
     const tests = asList(m.app).map(compileAppMatcher);
-    preds.push((req) => tests.some((t) => t(req.target)));
+    preds.push((req, effect) => (isUnknown(req.target, 'app') ? effect !== 'allow' : tests.some((t) => t(req.target))));
   }
   if (m.window !== undefined) {
     const tests = asList(m.window).map((p) => compilePattern(p));
-    preds.push((req) => typeof req.target.window === 'string' && tests.some((t) => t(req.target.window as string)));
+    preds.push((req, effect) =>
+      isUnknown(req.target, 'window') ? effect !== 'allow' : typeof req.target.window === 'string' && tests.some((t) => t(req.target.window as string)),
+    );
   }
   if (m.element) {
     const roles = m.element.role === undefined ? null : asList(m.element.role).map((r) => r.toLowerCase());
     const states = m.element.states?.map((s) => s.toLowerCase()) ?? [];
     const name = m.element.name === undefined ? null : compilePattern(m.element.name);
-    preds.push((req) => {
+    preds.push((req, effect) => {
+      if (isUnknown(req.target, 'element')) return effect !== 'allow';
       const el = req.target.element;
       if (!el) return false;
       if (roles && !roles.includes(el.role.toLowerCase())) return false;
@@ -293,12 +354,18 @@ function compileMatch(m: Match): Pred[] {
   }
   if (m.url !== undefined) {
     const tests = asList(m.url).map((g) => compileGlob(g));
-    preds.push((req) => {
+    preds.push((req, effect) => {
+      if (isUnknown(req.target, 'url')) return effect !== 'allow';
       const o = originOf(req.target.url);
       return o !== null && tests.some((t) => t(o));
     });
   }
   return preds;
+}
+
+/** True when `field` of the target could not be determined (see {@link PolicyTarget.unknown}). */
+function isUnknown(t: PolicyTarget, field: UnknownField): boolean {
+  return t.unknown?.includes(field) ?? false;
 }
 
 const POINTED_ACTIONS: ReadonlySet<string> = new Set(['click', 'double_click', 'move', 'scroll', 'drag', 'press', 'set_value', 'focus']);

@@ -1,7 +1,7 @@
 import { DeskdError } from '../errors.js';
 import type { ApprovalManager, ApprovalOutcome, ApprovalTicket } from './approvals.js';
 import type { AuditLog } from './audit.js';
-import { denialError, evaluate, type PolicyAction, type PolicyDecision, type PolicyTarget } from './engine.js';
+import { denialError, evaluate, evaluateEffects, type EffectsDecision, type PolicyAction, type PolicyDecision, type PolicyEffect, type PolicyTarget } from './engine.js';
 import type { HaltSwitch } from './halt.js';
 import type { TokenBucket } from './rateLimit.js';
 import type { Policy } from './schema.js';
@@ -19,8 +19,8 @@ export interface PolicyGateDeps {
 
 /** An action that may go ahead now (`allow`) or waits for the operator (`ask`). */
 export type GateResult =
-  | { effect: 'allow'; decision: PolicyDecision; auditSeq: number }
-  | { effect: 'ask'; decision: PolicyDecision; auditSeq: number; approval: ApprovalTicket };
+  | { effect: 'allow'; decision: PolicyDecision; auditSeq: number; target?: PolicyTarget }
+  | { effect: 'ask'; decision: PolicyDecision; auditSeq: number; approval: ApprovalTicket; target?: PolicyTarget };
 
 /**
  * One place that runs the policy pieces in the order issue 5 requires, for the HTTP layer and the
@@ -63,6 +63,46 @@ export class PolicyGate {
   }
 
   /**
+   * Decide an action by every effect it has (issue 13: the policy judges where effects land) and write
+   * one decision record naming each effect, its target and its own decision. The action is denied if
+   * any effect is denied, asked (one approval, bound to every effect's target) if any asks, allowed
+   * only if all are. Invariants, the rate limit and the audit-before-dispatch order are as in {@link check}.
+   * @param effects each effect and its target; empty for actions without effects (wait, screenshot).
+   * @throws DeskdError `POLICY_DENIED` | `HALTED` | `SCREEN_LOCKED` | `RATE_LIMITED` | `AUDIT_WRITE_FAILED`.
+   */
+  async checkEffects(action: PolicyAction, effects: readonly PolicyEffect[], actor: string): Promise<GateResult> {
+    const screenLocked = this.deps.screenLocked ? await this.deps.screenLocked() : false;
+    let decision: EffectsDecision = evaluateEffects(action, effects, this.deps.policy(), { halted: this.deps.halt.halted, screenLocked });
+    const target = decision.deciding >= 0 ? effects[decision.deciding]!.target : {};
+    let error: DeskdError | null = decision.effect === 'deny' ? denialError(decision) : null;
+    if (!error && !this.deps.bucket.tryTake()) {
+      const retryAfterMs = this.deps.bucket.retryAfterMs();
+      decision = { ...decision, effect: 'deny', ruleId: 'limit:rate', reason: `rate limit exceeded; retry in ${retryAfterMs} ms` };
+      error = new DeskdError('RATE_LIMITED', `Rate limit exceeded; retry in ${retryAfterMs} ms`, { retryAfterMs });
+    }
+    const rec = await this.deps.audit.append('decision', {
+      actor,
+      action,
+      target,
+      effects: effects.map((e, i) => ({ kind: e.kind, target: e.target, effect: decision.effects[i]!.decision.effect, ruleId: decision.effects[i]!.decision.ruleId })),
+      decision: { effect: decision.effect, ruleId: decision.ruleId, reason: decision.reason, matched: decision.matched },
+    });
+    if (error) throw error;
+    if (decision.effect === 'allow') return { effect: 'allow', decision, auditSeq: rec.seq, target };
+    const approval = this.deps.approvals.request({ action, target, effects, decision, signal: this.deps.halt.signal });
+    await this.deps.audit.append('approval', { event: 'requested', approvalId: approval.id, decisionSeq: rec.seq });
+    return { effect: 'ask', decision, auditSeq: rec.seq, approval, target };
+  }
+
+  /**
+   * Decide, without audit, approval or rate limit, whether effects re-read right before dispatch would
+   * still be allowed: used when an allowed action's targets changed between decision and dispatch.
+   */
+  wouldAllow(action: PolicyAction, effects: readonly PolicyEffect[]): EffectsDecision {
+    return evaluateEffects(action, effects, this.deps.policy(), { halted: this.deps.halt.halted });
+  }
+
+  /**
    * Wait for an `ask` to be settled and audit the outcome.
    * @returns the approving outcome.
    * @throws DeskdError `POLICY_DENIED` when denied, timed out or cancelled (`HALTED` when cancelled by
@@ -82,8 +122,8 @@ export class PolicyGate {
    * the target it was decided on.
    * @throws DeskdError `TARGET_CHANGED`.
    */
-  assertApprovalBound(result: Extract<GateResult, { effect: 'ask' }>, action: PolicyAction, target: PolicyTarget): void {
-    this.deps.approvals.assertBound(result.approval.id, action, target);
+  assertApprovalBound(result: Extract<GateResult, { effect: 'ask' }>, action: PolicyAction, target: PolicyTarget, effects?: readonly PolicyEffect[]): void {
+    this.deps.approvals.assertBound(result.approval.id, action, target, effects);
   }
 
   /**

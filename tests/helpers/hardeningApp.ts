@@ -71,7 +71,7 @@ export async function buildHardenedApp(opts: { platform?: FakePlatform; policy?:
   const store = new ObservationStore();
   const ocr = opts.ocr === undefined ? fixedOcr : opts.ocr;
   const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
-  const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, ocr) });
+  const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, ocr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   const app: FastifyInstance = await buildApp({
     platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't',
     policy: { approvals, halt, audit },

@@ -29,7 +29,7 @@ export async function buildPolicyApp(platform: FakePlatform, policyYaml: string,
   gate.wireHalt();
   const store = new ObservationStore();
   const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
-  const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, ocr) });
+  const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, ocr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   const app: FastifyInstance = await buildApp({
     platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't',
     policy: { approvals, halt, audit },

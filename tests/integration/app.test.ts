@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { allowAllGate } from '../helpers/allowAllGate.js';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
@@ -40,7 +41,7 @@ beforeEach(async () => {
   });
   const store = new ObservationStore();
   const observer = new Observer(platform, fakeOcr, store);
-  const executor = new Executor({ platform, store, verifyElement: createElementVerifier(platform, fakeOcr) });
+  const executor = new Executor({ platform, store, policy: await allowAllGate(), verifyElement: createElementVerifier(platform, fakeOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   app = await buildApp({ platform, observer, executor, token: TOKEN, version: '0.0.0-test' });
 });
 afterEach(async () => {
@@ -122,7 +123,7 @@ describe('screenshot', () => {
   it('serves a PNG in logical points on a Retina-like display, with the scale header', async () => {
     platform = createFakePlatform({ displays: [{ id: 1, x: -1440, y: 0, width: 1440, height: 900, scaleFactor: 2, primary: true }] });
     const store = new ObservationStore();
-    const a = await buildApp({ platform, observer: new Observer(platform, null, store), executor: new Executor({ platform, store }), token: TOKEN, version: 't' });
+    const a = await buildApp({ platform, observer: new Observer(platform, null, store), executor: new Executor({ platform, store, policy: await allowAllGate() }), token: TOKEN, version: 't' });
     const r = await a.inject({ method: 'GET', url: '/v1/screenshot?format=png', headers: auth });
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toBe('image/png');

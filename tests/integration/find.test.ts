@@ -3,6 +3,7 @@
  * (with a fake OCR that "reads" whatever lines the test sets).
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { allowAllGate } from '../helpers/allowAllGate.js';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
@@ -53,7 +54,7 @@ async function build(storeCapacity = 32) {
   // The fake world changes its tree and OCR text without changing pixels: read everything every time
   // (no incremental OCR, no accessibility cache), as a real screen's changed pixels would make them do.
   const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, null, { incremental: false, axCache: false, settle: false });
-  const executor = new Executor({ platform, store, verifyElement: createElementVerifier(platform, ocr) });
+  const executor = new Executor({ platform, store, policy: await allowAllGate(), verifyElement: createElementVerifier(platform, ocr) });
   app = await buildApp({ platform, observer, executor, token: TOKEN, version: 't' });
 }
 

@@ -3,6 +3,7 @@
  * fake platform, and a local OpenAI-compatible test server serving recorded response shapes.
  */
 import { describe, it, expect, afterEach } from 'vitest';
+import { allowAllGate } from '../helpers/allowAllGate.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { createFakePlatform } from '../../src/platform/fake/fakePlatform.js';
@@ -32,7 +33,7 @@ async function setup(script: Parameters<typeof startOpenAITestServer>[0]): Promi
   const store = new ObservationStore();
   runner = new TaskRunner({
     observer: new Observer(platform, null, store),
-    actions: new Executor({ platform, store }),
+    actions: new Executor({ platform, store, policy: await allowAllGate() }),
     config: loadAgentConfig({}, { apiKey: 'sk-test', baseURL: server.baseURL, retryBaseDelayMs: 1, maxRetryDelayMs: 5 }),
   });
   app = Fastify();

@@ -1,5 +1,6 @@
 /** Settle detection, the accessibility cache, the RSS-bounded OCR engine and their wiring in the Observer (fake platform). */
 import { describe, it, expect } from 'vitest';
+import { allowAllGate } from '../helpers/allowAllGate.js';
 import { performance } from 'node:perf_hooks';
 import type { AXSnapshot, RawAccessibility, RawImage, Rect } from '../../src/platform/types.js';
 import { waitForSettle } from '../../src/perception/settle.js';
@@ -173,7 +174,7 @@ describe('Observer wiring', () => {
     expect(second.ocrStats?.mode).toBe('unchanged');
     expect(second.accessibilityCached).toBe(true);
 
-    const executor = new Executor({ platform: observer.tapPlatform(fp), store: observer.store });
+    const executor = new Executor({ platform: observer.tapPlatform(fp), store: observer.store, policy: await allowAllGate() });
     await executor.run([{ type: 'move', x: 5, y: 5 }]);
     expect(fp.events).toContainEqual({ kind: 'move', x: 5, y: 5 });
     changing = 3;

@@ -76,7 +76,7 @@ beforeEach(async () => {
   gate.wireHalt();
   const store = new ObservationStore();
   const observer = new Observer(platform, fakeOcr, store);
-  const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, fakeOcr) });
+  const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, fakeOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   const server = createMcpServer({ platform, observer, executor, version: '0.0.0-test' });
   const [ct, st] = InMemoryTransport.createLinkedPair();
   await server.connect(st);

@@ -251,10 +251,13 @@ describe('denialError and target identity', () => {
     expect(e.details).toEqual({ ruleId, reason: 'because' });
   });
 
-  it('identity ignores element states and url but not pid, window or element name', () => {
+  it('identity ignores element states but not pid, window title or id, URL, element name or unknown fields', () => {
     const base: PolicyTarget = { app: 'a', pid: 1, window: 'w', element: { role: 'button', name: 'OK', states: ['focused'] } };
     const h = targetIdentityHash(base);
-    expect(targetIdentityHash({ ...base, element: { role: 'button', name: 'OK', states: [] }, url: 'https://x.test' })).toBe(h);
+    expect(targetIdentityHash({ ...base, element: { role: 'button', name: 'OK', states: [] } })).toBe(h);
+    expect(targetIdentityHash({ ...base, url: 'https://x.test' })).not.toBe(h);
+    expect(targetIdentityHash({ ...base, windowId: '0x2' })).not.toBe(h);
+    expect(targetIdentityHash({ ...base, unknown: ['element'] })).not.toBe(h);
     expect(targetIdentityHash({ ...base, pid: 2 })).not.toBe(h);
     expect(targetIdentityHash({ ...base, window: 'w2' })).not.toBe(h);
     expect(targetIdentityHash({ ...base, element: { role: 'button', name: 'Cancel', states: [] } })).not.toBe(h);

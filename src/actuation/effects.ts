@@ -1,0 +1,129 @@
+import type { Platform, Point } from '../platform/types.js';
+import type { EffectKind, PolicyAction, PolicyEffect, PolicyTarget } from '../policy/engine.js';
+import { targetIdentity } from '../policy/engine.js';
+import type { Element } from '../perception/elements.js';
+import type { PlannedAction } from './plan.js';
+import { dragPoints } from './input.js';
+import { elementOwnerTarget, keyboardTarget, pointerTarget, type EffectTarget, type TargetOptions } from './targets.js';
+
+/**
+ * Step 2 of the action path (issue 13): every effect an action will have, and the target that receives
+ * it. The policy (step 3, `PolicyGate.checkEffects`) judges each effect for its own target, so an action
+ * is allowed only when every place it lands is allowed:
+ *
+ * - each pointer event → the window (and accessible element) under its point: click/move/scroll at
+ *   their point, a drag at every point of its path (press, each motion, release);
+ * - key events → the window holding the keyboard focus at dispatch: `type`, `keypress`, and the
+ *   modifiers held during a pointer action (pressed before the pointer moves, so they go to whatever
+ *   has the focus then, not to the window under the click);
+ * - an accessibility action (`press`, `set_value`, `focus`) → the app and window that own the element,
+ *   whether or not they are on top (a covered, denied app cannot be reached through its tree); `press`
+ *   also lists the pointer click it falls back to, and `set_value` the keys it falls back to.
+ */
+
+/** How one effect's target is found. `keys` effects are predicted from an earlier click in the batch when `predicted` is set. */
+export type EffectSpec =
+  | { kind: 'pointer'; point: Point; what: 'click' | 'move' | 'scroll' | 'press' | 'motion' | 'release' }
+  | { kind: 'keys'; what: 'type' | 'keypress' | 'held' | 'fallback' }
+  | { kind: 'accessibility'; element: Element; what: 'press' | 'set_value' | 'focus' };
+
+/** An effect with its resolved target. */
+export interface ResolvedEffect {
+  spec: EffectSpec;
+  /** Who receives it (window, policy target, element handle). */
+  to: EffectTarget;
+}
+
+/** The effects of one planned action, in dispatch order. `wait` and `screenshot` have none. */
+export function effectsOf(p: PlannedAction): EffectSpec[] {
+  const held = (hold: readonly string[]): EffectSpec[] => (hold.length > 0 ? [{ kind: 'keys', what: 'held' }] : []);
+  switch (p.type) {
+    case 'click':
+      return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'click' }];
+    case 'move':
+      return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'move' }];
+    case 'scroll':
+      return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'scroll' }];
+    case 'drag': {
+      const pts = dragPoints(p.path);
+      return [
+        ...held(p.hold),
+        ...pts.map((point, i): EffectSpec => ({ kind: 'pointer', point, what: i === 0 ? 'press' : i === pts.length - 1 ? 'release' : 'motion' })),
+      ];
+    }
+    case 'type':
+      return [{ kind: 'keys', what: 'type' }];
+    case 'keypress':
+      return [{ kind: 'keys', what: 'keypress' }];
+    case 'press':
+      return p.via === 'accessibility'
+        ? [{ kind: 'accessibility', element: p.element, what: 'press' }, { kind: 'pointer', point: p.point, what: 'click' }]
+        : [{ kind: 'pointer', point: p.point, what: 'click' }];
+    case 'focus':
+      return [{ kind: 'accessibility', element: p.element, what: 'focus' }];
+    case 'set_value':
+      return [{ kind: 'accessibility', element: p.element, what: 'set_value' }];
+    case 'wait':
+    case 'screenshot':
+      return [];
+  }
+}
+
+/**
+ * Find who receives one effect. Pointer → {@link pointerTarget} at its point; keys → the predicted
+ * target when given (the window an earlier click of the batch focuses), else {@link keyboardTarget};
+ * accessibility → {@link elementOwnerTarget}.
+ */
+export async function resolveEffect(platform: Platform, spec: EffectSpec, opts: TargetOptions & { predictedKeys?: EffectTarget | undefined } = {}): Promise<EffectTarget> {
+  const o = { fresh: opts.fresh ?? false };
+  switch (spec.kind) {
+    case 'pointer':
+      return pointerTarget(platform, spec.point, o);
+    case 'keys':
+      return opts.predictedKeys ?? keyboardTarget(platform, o);
+    case 'accessibility':
+      return elementOwnerTarget(platform, spec.element, o);
+  }
+}
+
+/** The policy target of a resolved effect, with the window id for identity (approvals, re-checks). */
+export function policyTargetOf(t: EffectTarget): PolicyTarget {
+  return { ...t.target, windowId: t.window?.id ?? null };
+}
+
+/** The effects as the policy judges them. */
+export function policyEffectsOf(effects: readonly ResolvedEffect[]): PolicyEffect[] {
+  return effects.map((e) => ({ kind: e.spec.kind as EffectKind, target: policyTargetOf(e.to) }));
+}
+
+/** True when two targets are the same receiver: app, pid, window id and title, URL, element role and name, unknown fields. */
+export function sameReceiver(a: PolicyTarget, b: PolicyTarget): boolean {
+  return JSON.stringify(targetIdentity(a)) === JSON.stringify(targetIdentity(b));
+}
+
+/** The policy's view of a planned action (points resolved, keys normalised). */
+export function toPolicyAction(p: PlannedAction): PolicyAction {
+  switch (p.type) {
+    case 'click':
+      return { type: p.clicks === 2 ? 'double_click' : 'click', x: p.point.x, y: p.point.y, button: p.button, keys: p.hold };
+    case 'move':
+      return { type: 'move', x: p.point.x, y: p.point.y, keys: p.hold };
+    case 'scroll':
+      return { type: 'scroll', x: p.point.x, y: p.point.y, keys: p.hold };
+    case 'drag':
+      return { type: 'drag', path: p.path, keys: p.hold };
+    case 'type':
+      return { type: 'type', text: p.text };
+    case 'keypress':
+      return { type: 'keypress', keys: p.keys };
+    case 'wait':
+      return { type: 'wait' };
+    case 'screenshot':
+      return { type: 'screenshot' };
+    case 'press':
+    case 'focus':
+      return { type: p.type, x: p.point.x, y: p.point.y };
+    case 'set_value':
+      return { type: 'set_value', x: p.point.x, y: p.point.y, text: p.value };
+  }
+}
