@@ -1,5 +1,5 @@
-import { isDeskdError } from '../../errors.js';
-import type { AXBudget, AXSnapshot, FocusInfo, RawAccessibility, RawAXNode, Rect } from '../types.js';
+import { DeskdError, isDeskdError } from '../../errors.js';
+import type { AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, WindowInfo } from '../types.js';
 import type { HelperClient } from './helperClient.js';
 import { AX_ACTIONS, type HelperAXNode } from './protocol.js';
 
@@ -296,6 +296,48 @@ export class MacAccessibility implements RawAccessibility {
       if (isDeskdError(e) && e.code === 'ELEMENT_NOT_ACTIONABLE') return false;
       throw e;
     }
+  }
+
+  /**
+   * Hit-test through the helper's `axElementAt` (`AXUIElementCopyElementAtPosition`; with `window.pid` the
+   * application element of that pid is asked). The answer's handle is valid like a snapshot's.
+   * @returns null when nothing is at the point.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the element found belongs to another process than
+   *   `window.pid` (the hit-test does not see the window the window list has on top), or the helper
+   *   errors (`PERMISSION_DENIED_ACCESSIBILITY`, `HELPER_UNAVAILABLE` for a helper without the operation, …).
+   */
+  async elementAt(p: Point, window?: WindowInfo): Promise<RawAXNode | null> {
+    const r = await this.client.request('axElementAt', { x: p.x, y: p.y, ...(window?.pid ? { pid: window.pid } : {}) });
+    if (!r.node) return null;
+    if (window?.pid && r.pid !== null && r.pid !== window.pid) {
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the element at (${p.x}, ${p.y}) belongs to pid ${r.pid}, not to the window's pid ${window.pid}`);
+    }
+    return { ...toRawNode(r.node), children: [] };
+  }
+
+  /**
+   * The application and window owning an element (helper `axOwner`: `AXUIElementGetPid`, `AXWindow`).
+   * `app` is the localized application name, as `WindowInfo.app` is on macOS.
+   * @returns null when the element is gone or its snapshot expired.
+   */
+  async ownerOf(handle: string): Promise<ElementOwner | null> {
+    try {
+      const r = await this.client.request('axOwner', { element: handle });
+      return { app: r.app.name, pid: r.app.pid, windowTitle: r.window?.title ?? null, windowBounds: r.window?.frame ? { ...r.window.frame } : null };
+    } catch (e) {
+      if (isDeskdError(e) && e.code === 'STALE_REF') return null;
+      throw e;
+    }
+  }
+
+  /**
+   * The document URL a browser window shows (helper `axUrl`: the first `AXWebArea`'s `AXURL`, else the
+   * window's `AXDocument`). Null when the window has no pid or neither attribute is there.
+   */
+  async urlOf(window: WindowInfo): Promise<string | null> {
+    if (!window.pid) return null;
+    const r = await this.client.request('axUrl', { pid: window.pid, ...(window.title ? { windowTitle: window.title } : {}) });
+    return r.url;
   }
 
   /** Nothing to release: the helper process belongs to the client, closed by `createMacPlatformParts().close()`. */

@@ -26,7 +26,7 @@ export const HelperPermissionSchema = z.enum(['accessibility', 'screenRecording'
 export type HelperPermission = z.infer<typeof HelperPermissionSchema>;
 
 /** The names of the operations of protocol 1. */
-export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'windows', 'screenLocked', 'permissions'] as const;
+export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'windows', 'screenLocked', 'permissions', 'axElementAt', 'axOwner', 'axUrl'] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
 /** The handshake: the first line the helper writes. */
@@ -214,6 +214,39 @@ export const FocusParamsSchema = z.object({ element: z.string() });
 /** Result of `press`, `setValue`, `focus`. */
 export const DoneResultSchema = z.object({ done: z.literal(true) });
 
+// ---- effect targets: hit-test, owner, URL ------------------------------------------------------------
+
+/**
+ * `axElementAt`: `AXUIElementCopyElementAtPosition(app or system-wide, x, y)` in global points. With `pid`
+ * the application element of that pid is asked (else the system-wide element). A static text or image
+ * whose parent is a control (button, link, checkbox, …) answers the control.
+ */
+export const AXElementAtParamsSchema = z.object({ x: z.number(), y: z.number(), pid: z.number().int().positive().optional() });
+/**
+ * `axElementAt` result: the element alone (`children: []`) with an id in a one-element snapshot
+ * (usable with `axOwner`, `press`, …), and the pid owning it (`AXUIElementGetPid`); `node` null when
+ * nothing is at the point (kAXErrorNoValue).
+ */
+export const AXElementAtResultSchema = z.object({ snapshot: z.string(), node: HelperAXNodeSchema.nullable(), pid: z.number().int().nullable() });
+export type AXElementAtResult = z.infer<typeof AXElementAtResultSchema>;
+
+/** `axOwner`: who owns an element of a snapshot. */
+export const AXOwnerParamsSchema = z.object({ element: z.string() });
+/**
+ * `axOwner` result: the application (`AXUIElementGetPid` + `NSRunningApplication`) and the element's
+ * window (`AXWindow`, else the nearest `AXParent` with role AXWindow): title and frame in global points.
+ */
+export const AXOwnerResultSchema = z.object({
+  app: z.object({ name: z.string().nullable(), pid: z.number().int(), bundleId: z.string().nullable() }),
+  window: z.object({ title: z.string().nullable(), frame: FrameSchema.nullable() }).nullable(),
+});
+export type AXOwnerResult = z.infer<typeof AXOwnerResultSchema>;
+
+/** `axUrl`: the document URL of a browser window of `pid` (the window titled `windowTitle`, else the focused one). */
+export const AXUrlParamsSchema = z.object({ pid: z.number().int().positive(), windowTitle: z.string().optional() });
+/** `axUrl` result: the first `AXWebArea`'s `AXURL` (breadth-first), else the window's `AXDocument`; null when neither. */
+export const AXUrlResultSchema = z.object({ url: z.string().nullable() });
+
 // ---- focused / screenLocked / permissions ------------------------------------------------------------
 
 /** The frontmost application and its focused window (window fields null without Accessibility). */
@@ -273,6 +306,9 @@ export const OPS = {
   windows: { params: z.object({}).strict(), result: WindowsResultSchema },
   screenLocked: { params: z.object({}).strict(), result: ScreenLockedResultSchema },
   permissions: { params: PermissionsParamsSchema, result: PermissionsResultSchema },
+  axElementAt: { params: AXElementAtParamsSchema, result: AXElementAtResultSchema },
+  axOwner: { params: AXOwnerParamsSchema, result: AXOwnerResultSchema },
+  axUrl: { params: AXUrlParamsSchema, result: AXUrlResultSchema },
 } as const satisfies Record<OpName, { params: z.ZodType; result: z.ZodType }>;
 
 /** Parameters of an operation (input type). */

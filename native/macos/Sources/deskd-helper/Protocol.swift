@@ -27,6 +27,9 @@ let operations: [(name: String, permissions: [String])] = [
     ("windows", []),
     ("screenLocked", []),
     ("permissions", []),
+    ("axElementAt", ["accessibility"]),
+    ("axOwner", ["accessibility"]),
+    ("axUrl", ["accessibility"]),
 ]
 
 /// A JSON object as parsed by JSONSerialization.

@@ -64,6 +64,12 @@ func handle(_ line: String) {
         AX.queue.async { answer(id) { try AX.setValue(params) } }
     case "focus":
         AX.queue.async { answer(id) { try AX.focus(params) } }
+    case "axElementAt":
+        AX.queue.async { answer(id) { try AX.elementAt(params) } }
+    case "axOwner":
+        AX.queue.async { answer(id) { try AX.owner(params) } }
+    case "axUrl":
+        AX.queue.async { answer(id) { try AX.url(params) } }
     case "focused":
         Task { @MainActor in answer(id) { Focus.focused() } }
     case "windows":
