@@ -1,6 +1,7 @@
 // Decision-latency benchmark over dist/ (run `npm run bench:policy`, which builds first).
 //
-// One decision = `PolicyGate.check(action, target, actor)`: the policy engine (invariants, every rule),
+// One decision = `PolicyGate.checkEffects(action, effects, actor)` (issue 13; `check(action, target, actor)`
+// on builds before it): the policy engine (invariants, every rule, for each effect),
 // the rate limit and the `decision` audit record appended to a real HMAC-chained AuditLog and fsynced,
 // which is what an action waits for before anything is dispatched. Measured sequentially (one decision
 // in flight), after a warm-up, for a mix of allowed pointer/keyboard actions and denied ones.
@@ -12,9 +13,9 @@
 //   --n 2000 --warmup 200 --rounds 10 --json --dir <where the audit log goes (default: os.tmpdir())>
 //   --save bench/policy/results.json --commit <sha> (appends the figures to the results file)
 //
-// Only the public API that exists before and after issue 13 is used (parsePolicy, AuditLog.open,
-// HaltSwitch, TokenBucket, ApprovalManager, PolicyGate.check); if `check` changes its shape, adapt
-// `decide` below and keep this script runnable against the older build.
+// Only public API is used (parsePolicy, AuditLog.open, HaltSwitch, TokenBucket, ApprovalManager,
+// PolicyGate.checkEffects or .check); if the gate's API changes again, adapt `decide` below and keep this
+// script runnable against the older build (the baseline of issue 13 is eb45178, which has only `check`).
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,13 +64,19 @@ rules:
 
 const calc = { app: 'gnome-calculator', pid: 4242, wmClass: 'gnome-calculator', window: 'Calculator', element: { role: 'button', name: '7', states: ['enabled', 'visible'] } };
 const term = { app: 'xterm', pid: 4343, wmClass: 'xterm', window: 'xterm', element: null };
-/** The decision mix: [action, target, allowed?]. */
+/**
+ * The decision mix: [action, target, allowed?, effects]. `effects` is what the executor of issue 13 hands
+ * `PolicyGate.checkEffects` for that action (src/actuation/effects.ts: a click → one pointer effect, a
+ * drag → press and release, type/keypress → one keys effect); builds without `checkEffects` decide
+ * `check(action, target)`.
+ */
+const fx = (kinds, target) => kinds.map((kind) => ({ kind, target }));
 const MIX = [
-  [{ type: 'click', x: 120, y: 340, button: 'left' }, calc, true],
-  [{ type: 'type', text: '12+30=' }, calc, true],
-  [{ type: 'keypress', keys: ['CTRL', 'C'] }, calc, true],
-  [{ type: 'drag', path: [{ x: 10, y: 10 }, { x: 40, y: 40 }] }, calc, true],
-  [{ type: 'click', x: 500, y: 500, button: 'left' }, term, false],
+  [{ type: 'click', x: 120, y: 340, button: 'left' }, calc, true, fx(['pointer'], calc)],
+  [{ type: 'type', text: '12+30=' }, calc, true, fx(['keys'], calc)],
+  [{ type: 'keypress', keys: ['CTRL', 'C'] }, calc, true, fx(['keys'], calc)],
+  [{ type: 'drag', path: [{ x: 10, y: 10 }, { x: 40, y: 40 }] }, calc, true, fx(['pointer', 'pointer'], calc)],
+  [{ type: 'click', x: 500, y: 500, button: 'left' }, term, false, fx(['pointer'], term)],
 ];
 
 async function setup(distDir) {
@@ -85,11 +92,12 @@ async function setup(distDir) {
   const approvals = new ApprovalManager({ timeoutMs: 5000 });
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit });
   let i = 0;
+  const api = typeof gate.checkEffects === 'function' ? 'checkEffects' : 'check';
   async function decide() {
-    const [action, target, allowed] = MIX[i++ % MIX.length];
+    const [action, target, allowed, effects] = MIX[i++ % MIX.length];
     const t0 = performance.now();
     try {
-      const r = await gate.check(action, target, 'bench');
+      const r = api === 'checkEffects' ? await gate.checkEffects(action, effects, 'bench') : await gate.check(action, target, 'bench');
       if (!allowed || r.effect !== 'allow') throw new Error(`unexpected ${r.effect} for ${action.type} on ${target.app}`);
     } catch (e) {
       if (allowed || e?.code !== 'POLICY_DENIED') throw e;
@@ -103,7 +111,7 @@ async function setup(distDir) {
     await rm(dir, { recursive: true, force: true });
     return v;
   }
-  return { decide, finish, dist: resolve(distDir) };
+  return { decide, finish, api, dist: resolve(distDir) };
 }
 
 const pct = (s, p) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -131,14 +139,14 @@ const out = { startedAt: new Date().toISOString(), node: process.version, auditD
 for (const s of sides) {
   const verify = await s.ctx.finish();
   if (!verify.ok) throw new Error(`${s.label}: audit chain did not verify: ${JSON.stringify(verify)}`);
-  out.sides[s.label] = { dist: s.ctx.dist, ...summary(s.samples), auditRecords: verify.records };
+  out.sides[s.label] = { dist: s.ctx.dist, api: s.ctx.api, ...summary(s.samples), auditRecords: verify.records };
 }
 if (sides.length === 2) out.ratioP50 = Math.round((out.sides[sides[0].label].p50 / out.sides.baseline.p50) * 1000) / 1000;
 
 if (args.json) console.log(JSON.stringify(out));
 else {
   for (const [label, r] of Object.entries(out.sides)) {
-    console.log(`${label.padEnd(10)} decisions ${r.n}  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  mean ${r.mean.toFixed(3)} ms  (audit records ${r.auditRecords}, chain verified)`);
+    console.log(`${label.padEnd(10)} ${r.api.padEnd(12)} decisions ${r.n}  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  mean ${r.mean.toFixed(3)} ms  (audit records ${r.auditRecords}, chain verified)`);
   }
   if (out.ratioP50 !== undefined) console.log(`p50 ratio ${sides[0].label}/baseline: ${out.ratioP50}`);
   console.log(JSON.stringify(out));
