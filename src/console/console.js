@@ -318,6 +318,10 @@ function describeRecord(r) {
       return [`halt by ${r.by}: ${r.reason}`];
     case 'resume':
       return [`resume by ${r.by}`];
+    case 'daemon':
+      return [`daemon ${r.event} (pid ${r.pid}${r.policy ? `, policy ${r.policy.source}` : ''})`];
+    case 'policy':
+      return [`policy ${r.event}: ${r.ok ? (r.changed ? 'applied' : 'unchanged') : `refused (${r.error?.code ?? '?'}), last good kept`} (${r.source})`];
     default:
       return [`${r.kind}`];
   }
