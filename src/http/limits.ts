@@ -78,8 +78,10 @@ export type ConnectionRole = 'operator' | 'agent' | null;
  * Caps open connections while keeping room for the operator.
  *
  * Every accepted connection is remembered in arrival order. When one more than `max` is open, one is closed
- * (destroyed): the oldest connection that has not authenticated a request yet (slow headers, idle after a
- * 401), else the oldest agent connection, else the newcomer itself (only operator connections are open).
+ * (destroyed): the oldest *other* connection that has not authenticated a request yet (slow headers, idle
+ * after a 401), else the oldest agent connection, else the newcomer itself (only operator connections are
+ * open). The newcomer is never closed while an agent connection is open, so a flood of authenticated agent
+ * connections cannot keep a fresh operator connection out either.
  * {@link tag} records the credential of a connection's request (app.ts's auth hook calls it). A new
  * connection is the youngest, so a flood has to open `max` more connections before the operator's request
  * is read to push it out; the listen backlog is kept well below `max`.
@@ -115,7 +117,7 @@ export class ConnectionGovernor {
     this.conns.set(socket, null);
     socket.once('close', () => this.conns.delete(socket));
     if (this.conns.size <= this.max) return;
-    const victim = this.victim() ?? socket;
+    const victim = this.victim(socket) ?? socket;
     this.conns.delete(victim);
     this.evicted++;
     victim.destroy();
@@ -126,9 +128,11 @@ export class ConnectionGovernor {
     if (socket && this.conns.has(socket)) this.conns.set(socket, role);
   }
 
-  private victim(): Socket | null {
+  /** The connection to close for `newcomer`: the oldest other unauthenticated one, else the oldest agent one. */
+  private victim(newcomer: Socket): Socket | null {
     let agent: Socket | null = null;
     for (const [s, r] of this.conns) {
+      if (s === newcomer) continue;
       if (r === null) return s;
       if (r === 'agent' && !agent) agent = s;
     }
