@@ -17,7 +17,10 @@ import { createPlatform } from '../../src/platform/index.js';
 import type { Platform, RawAXNode, WindowInfo } from '../../src/platform/types.js';
 import { elementOwnerTarget, keyboardTarget, pointerTarget } from '../../src/actuation/targets.js';
 import { findNode } from '../helpers/conformance.js';
-import { launchCalculator, launchChromium, launchUntilReady, launchXterm, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchApp, launchCalculator, launchChromium, launchUntilReady, launchXterm, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 
 const WIDTH = 1280;
 const HEIGHT = 800;
@@ -248,6 +251,44 @@ describe('Chromium navigation', () => {
         throw new Error(`${e.message}; last URL ${last}`);
       });
       expect(after).toBe(`${base}/next?x=2`);
+    } finally {
+      await chromium.kill();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+describe('Chromium with two tabs', () => {
+  it('urlOf names the page of the tab on show, not the background tab', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      const name = req.url?.startsWith('/alpha') ? 'Alpha' : 'Beta';
+      res.end(`<!doctype html><title>${name} tab</title><body><h1>${name} heading</h1></body>`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const profile = mkdtempSync(join(tmpdir(), 'deskd-chromium-'));
+    const tmp = join(profile, 'tmp');
+    mkdirSync(tmp);
+    const flags = ['--force-renderer-accessibility', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--password-store=basic', `--user-data-dir=${profile}`, '--window-position=0,0', `--window-size=${WIDTH},${HEIGHT}`];
+    const chromium = launchApp('chromium', [...flags, `${base}/alpha`, `${base}/beta`], { ACCESSIBILITY_ENABLED: '1', TMPDIR: tmp }, [profile]);
+    try {
+      const win = await waitFor(async () => {
+        if (chromium.exited()) throw new Error(`chromium exited: ${chromium.output().slice(-2000)}`);
+        const snap = await platform.accessibility.snapshot({ scope: 'all', budget: FULL });
+        if (!findNode(snap.roots, (n) => /heading$/.test(n.name) && n.role === 'heading')) return null;
+        return (await platform.windows.list({ fresh: true })).find((w) => / tab - Chromium$/.test(w.title ?? ''));
+      }, 90_000, 'Chromium showing one of the two tabs');
+      const shown = /^Alpha/.test(win.title!) ? 'alpha' : 'beta';
+      timings.twoTabsShown = shown;
+      expect(await platform.accessibility.urlOf!(win)).toBe(`${base}/${shown}`);
+      // Switch tabs (ctrl+Tab into the window under the pointer): the other page is shown now.
+      const other = shown === 'alpha' ? 'beta' : 'alpha';
+      await platform.mouse.move({ x: 400, y: 400 });
+      execFileSync('xdotool', ['windowfocus', '--sync', String(parseInt(win.id, 16))]);
+      execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+Tab']);
+      const win2 = await waitFor(async () => (await platform.windows.list({ fresh: true })).find((w) => w.id === win.id && w.title?.toLowerCase().startsWith(other)), 20_000, `the ${other} tab shown`);
+      expect(await platform.accessibility.urlOf!(win2)).toBe(`${base}/${other}`);
     } finally {
       await chromium.kill();
       await new Promise<void>((r) => server.close(() => r()));

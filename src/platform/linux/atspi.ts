@@ -268,6 +268,9 @@ export class AtspiAccessibility implements RawAccessibility {
       this.lost ??= { at: Date.now(), reason: e?.message || 'the connection closed', appsBefore: this.lastAppCount };
     };
     this.current = bus;
+    // Unique bus names are only unique within one bus: a new bus hands out ":1.2" again.
+    this.pidCache.clear();
+    this.docCache.clear();
     bus.removeAllListeners('error');
     bus.on('error', forget);
     (bus as unknown as { _connection?: { stream?: NodeJS.EventEmitter } })._connection?.stream?.once('close', () => forget());
@@ -953,7 +956,7 @@ export class AtspiAccessibility implements RawAccessibility {
   /**
    * The document URL shown in a browser window: in the application of `window.pid`, the top-level window
    * named like `window` (else the one with its bounds, else the first showing one), then breadth-first the
-   * first showing `document web` object (at most 16 levels, 2000 objects), whose
+   * first `document web` object with the `showing` state (a background tab's may stay `visible`) (at most 16 levels, 2000 objects), whose
    * `org.a11y.atspi.Document.GetAttributes()` entry `URI` (Chromium; `DocURL` as a fallback) is the URL.
    * The document found is remembered per window and asked again directly while it is still `showing`, not
    * `defunct` and attached (`GetIndexInParent` ≥ 0: Chromium keeps a navigated-away document alive and
@@ -992,11 +995,12 @@ export class AtspiAccessibility implements RawAccessibility {
             this.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
             this.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]),
           ]);
-          return { ref, roleName, shown: st.has('showing') || st.has('visible'), kids };
+          return { ref, roleName, showing: st.has('showing'), shown: st.has('showing') || st.has('visible'), kids };
         }),
       );
       seen += read.length;
-      const doc = read.find((r) => r.roleName === 'document web' && r.shown);
+      // The document must be `showing`: a background tab's document can stay `visible`.
+      const doc = read.find((r) => r.roleName === 'document web' && r.showing);
       if (doc) {
         const url = await this.documentUrl(doc.ref);
         if (url) {

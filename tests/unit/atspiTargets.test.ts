@@ -1,0 +1,226 @@
+/**
+ * The AT-SPI backend's target reads (elementAt, ownerOf, urlOf) over an in-process fake of the
+ * accessibility bus (the `transport` seam): hit-test descent and its fallback, the interactive ancestor of
+ * a label, "not on the bus" vs "nothing there", the owner walk up `Parent`, the document URL and its
+ * remembered document. The real thing runs in tests/e2e/targets.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { AtspiAccessibility, type AtspiCall } from '../../src/platform/linux/atspi.js';
+import { ATSPI_STATE_TYPES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { WindowInfo } from '../../src/platform/types.js';
+
+const ROOT = '/org/a11y/atspi/accessible/root';
+const NULL_REF: [string, string] = ['', '/org/a11y/atspi/null'];
+
+interface Obj {
+  role: string;
+  name?: string;
+  states?: AtspiState[];
+  parent?: string;
+  children?: string[];
+  extents?: [number, number, number, number];
+  /** `GetAccessibleAtPoint` answers: the child key containing the point, by rectangle; absent = UnknownMethod. */
+  atPoint?: boolean;
+  /** Document attributes (`GetAttributes`). */
+  attrs?: Record<string, string>;
+  index?: number;
+}
+
+class DBusLikeError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function words(states: AtspiState[] = []): number[] {
+  const w = [0, 0];
+  for (const s of states) {
+    const i = ATSPI_STATE_TYPES.indexOf(s);
+    w[i >> 5] = (w[i >> 5]! | (1 << (i & 31))) >>> 0;
+  }
+  return w;
+}
+const split = (key: string): [string, string] => {
+  const i = key.indexOf('|');
+  return [key.slice(0, i), key.slice(i + 1)];
+};
+const inRect = (e: [number, number, number, number] | undefined, x: number, y: number) => !!e && x >= e[0] && y >= e[1] && x < e[0] + e[2] && y < e[1] + e[3];
+
+/** A fake bus over objects keyed `bus|path`; the registry lists `apps`. Records calls. */
+function fakeBus(objects: Record<string, Obj>, apps: string[], pids: Record<string, number>) {
+  const calls: AtspiCall[] = [];
+  const transport = async (c: AtspiCall): Promise<unknown[]> => {
+    calls.push(c);
+    if (c.iface === 'org.freedesktop.DBus' && c.member === 'GetConnectionUnixProcessID') {
+      const pid = pids[c.body[0] as string];
+      if (pid === undefined) throw new DBusLikeError('org.freedesktop.DBus.Error.NameHasNoOwner', 'no such name');
+      return [pid];
+    }
+    if (c.destination === 'org.a11y.atspi.Registry' && c.path === ROOT && c.member === 'GetChildren') return [apps.map((a) => [a, ROOT])];
+    const key = `${c.destination}|${c.path}`;
+    const o = objects[key];
+    if (!o) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownObject', `Object does not exist at path ${c.path}`);
+    switch (`${c.iface}.${c.member}`) {
+      case 'org.freedesktop.DBus.Properties.GetAll':
+        return [{ Name: o.name ?? '', Description: '', ChildCount: (o.children ?? []).length }];
+      case 'org.freedesktop.DBus.Properties.Get': {
+        const [, prop] = c.body as [string, string];
+        if (prop === 'Name') return [o.name ?? ''];
+        if (prop === 'Parent') return [o.parent ? split(o.parent) : NULL_REF];
+        throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownProperty', 'no property');
+      }
+      case 'org.a11y.atspi.Accessible.GetRoleName':
+        return [o.role];
+      case 'org.a11y.atspi.Accessible.GetState':
+        return [words(o.states)];
+      case 'org.a11y.atspi.Accessible.GetChildren':
+        return [(o.children ?? []).map(split)];
+      case 'org.a11y.atspi.Accessible.GetIndexInParent':
+        return [o.index ?? 0];
+      case 'org.a11y.atspi.Component.GetExtents':
+        if (!o.extents) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', 'no Component');
+        return [o.extents];
+      case 'org.a11y.atspi.Component.GetAccessibleAtPoint': {
+        if (!o.atPoint) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', 'no GetAccessibleAtPoint');
+        const [x, y] = c.body as [number, number];
+        const hit = [...(o.children ?? [])].reverse().find((k) => inRect(objects[k]?.extents, x, y));
+        return [hit ? split(hit) : NULL_REF];
+      }
+      case 'org.a11y.atspi.Document.GetAttributes':
+        if (!o.attrs) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', 'no Document');
+        return [o.attrs];
+      case 'org.a11y.atspi.Document.GetAttributeValue':
+        return [''];
+      case 'org.a11y.atspi.Action.GetActions':
+        return [[]];
+      default:
+        throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', `no ${c.iface}.${c.member}`);
+    }
+  };
+  return { transport, calls };
+}
+
+const SHOWN: AtspiState[] = ['showing', 'visible', 'enabled'];
+
+/** gnome-calculator (`:1.5`, pid = this process) with a frame, a button holding a label, and a frame-less app `:1.9`. */
+function calculator() {
+  const objects: Record<string, Obj> = {
+    [`:1.5|${ROOT}`]: { role: 'application', name: 'gnome-calculator', children: [':1.5|/w'] },
+    ':1.5|/w': { role: 'frame', name: 'Calculator', states: SHOWN, parent: `:1.5|${ROOT}`, children: [':1.5|/grid'], extents: [0, 0, 400, 500], atPoint: true },
+    ':1.5|/grid': { role: 'panel', states: SHOWN, parent: ':1.5|/w', children: [':1.5|/b7', ':1.5|/b8'], extents: [0, 100, 400, 400], atPoint: true },
+    ':1.5|/b7': { role: 'push button', name: '7', states: SHOWN, parent: ':1.5|/grid', children: [':1.5|/l7'], extents: [10, 110, 60, 40], atPoint: true },
+    ':1.5|/l7': { role: 'label', name: '7', states: SHOWN, parent: ':1.5|/b7', extents: [20, 120, 20, 20] },
+    // No GetAccessibleAtPoint: found by extents.
+    ':1.5|/b8': { role: 'push button', name: '8', states: SHOWN, parent: ':1.5|/grid', extents: [80, 110, 60, 40] },
+  };
+  return objects;
+}
+const calcWin: WindowInfo = { id: '0x1', app: 'gnome-calculator', pid: process.pid, title: 'Calculator', bounds: { x: 0, y: 0, width: 400, height: 500 } };
+
+describe('elementAt', () => {
+  it('descends with GetAccessibleAtPoint and answers the button around the label it hits', async () => {
+    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    const n = await ax.elementAt({ x: 25, y: 125 }, calcWin);
+    expect(n).toMatchObject({ handle: ':1.5|/b7', role: 'button', name: '7', bounds: { x: 10, y: 110, width: 60, height: 40 }, children: [] });
+  });
+
+  it('falls back to the children\'s extents where GetAccessibleAtPoint is missing', async () => {
+    const objects = calculator();
+    const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    expect((await ax.elementAt({ x: 100, y: 120 }, calcWin))?.handle).toBe(':1.5|/b8');
+    objects[':1.5|/grid']!.atPoint = false;
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.handle).toBe(':1.5|/b7');
+  });
+
+  it('an app on the bus with nothing at the point: null; a point outside its windows: null', async () => {
+    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.elementAt({ x: 300, y: 50 }, calcWin)).toBeNull();
+    expect(await ax.elementAt({ x: 900, y: 900 }, calcWin)).toBeNull();
+  });
+
+  it('no application of the window\'s pid on the bus (xterm): ACCESSIBILITY_UNAVAILABLE', async () => {
+    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    await expect(ax.elementAt({ x: 25, y: 125 }, { ...calcWin, pid: 424242, app: 'xterm' })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+  });
+
+  it('a hit-test call that fails: ACCESSIBILITY_UNAVAILABLE, not null', async () => {
+    const objects = calculator();
+    const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });
+    const failing = async (c: AtspiCall) => {
+      if (c.member === 'GetAccessibleAtPoint') throw new DBusLikeError('org.freedesktop.DBus.Error.NoReply', 'no reply');
+      return transport(c);
+    };
+    const ax = new AtspiAccessibility({ transport: failing });
+    await expect(ax.elementAt({ x: 25, y: 125 }, calcWin)).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+  });
+});
+
+describe('ownerOf', () => {
+  it('names the process (from the pid of the bus name) and the top-level window found up Parent', async () => {
+    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.ownerOf(':1.5|/l7')).toEqual({ app: 'node', pid: process.pid, windowTitle: 'Calculator', windowBounds: { x: 0, y: 0, width: 400, height: 500 } });
+  });
+
+  it('a pid with no readable process: the accessible application name; a gone element: null', async () => {
+    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': 2 ** 22 + 7 });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.ownerOf(':1.5|/b8')).toMatchObject({ app: 'gnome-calculator', pid: 2 ** 22 + 7, windowTitle: 'Calculator' });
+    expect(await ax.ownerOf(':1.5|/gone')).toBeNull();
+  });
+});
+
+describe('urlOf', () => {
+  function browser() {
+    const objects: Record<string, Obj> = {
+      [`:1.7|${ROOT}`]: { role: 'application', name: 'Chromium', children: [':1.7|/f1', ':1.7|/f2'] },
+      ':1.7|/f1': { role: 'frame', name: 'Other - Chromium', states: SHOWN, parent: `:1.7|${ROOT}`, children: [':1.7|/d1'], extents: [900, 0, 300, 300] },
+      ':1.7|/d1': { role: 'document web', states: SHOWN, parent: ':1.7|/f1', attrs: { URI: 'https://other.example/' } },
+      ':1.7|/f2': { role: 'frame', name: 'Shop - Chromium', states: SHOWN, parent: `:1.7|${ROOT}`, children: [':1.7|/p', ':1.7|/hidden'], extents: [0, 0, 800, 600] },
+      ':1.7|/hidden': { role: 'document web', states: ['visible'], parent: ':1.7|/f2', attrs: { URI: 'https://background-tab.example/' } },
+      ':1.7|/p': { role: 'panel', states: SHOWN, parent: ':1.7|/f2', children: [':1.7|/d2'] },
+      ':1.7|/d2': { role: 'document web', states: SHOWN, parent: ':1.7|/p', attrs: { URI: 'https://shop.example.com/cart', Title: 'Shop' } },
+    };
+    return objects;
+  }
+  const shopWin: WindowInfo = { id: '0x2', app: 'chromium', pid: 77, title: 'Shop - Chromium', bounds: { x: 0, y: 0, width: 800, height: 600 } };
+
+  it('the showing document of the window with that title', async () => {
+    const { transport } = fakeBus(browser(), [':1.7'], { ':1.7': 77 });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.urlOf(shopWin)).toBe('https://shop.example.com/cart');
+    expect(await ax.urlOf({ ...shopWin, id: '0x3', title: 'Other - Chromium', bounds: { x: 900, y: 0, width: 300, height: 300 } })).toBe('https://other.example/');
+  });
+
+  it('remembers the document; a detached one (index -1) is looked up again', async () => {
+    const objects = browser();
+    const { transport, calls } = fakeBus(objects, [':1.7'], { ':1.7': 77 });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.urlOf(shopWin)).toBe('https://shop.example.com/cart');
+    const before = calls.length;
+    expect(await ax.urlOf(shopWin)).toBe('https://shop.example.com/cart');
+    expect(calls.length - before, 'a remembered document costs three calls').toBe(3);
+    // Navigation: a new document replaces the old one, which stays alive but detached.
+    objects[':1.7|/d2']!.index = -1;
+    objects[':1.7|/p']!.children = [':1.7|/d3'];
+    objects[':1.7|/d3'] = { role: 'document web', states: SHOWN, parent: ':1.7|/p', attrs: { URI: 'https://shop.example.com/pay' } };
+    expect(await ax.urlOf(shopWin)).toBe('https://shop.example.com/pay');
+  });
+
+  it('no document, no URI, no app of the pid, no pid: null', async () => {
+    const objects = browser();
+    delete objects[':1.7|/d2']!.attrs!.URI;
+    const { transport } = fakeBus(objects, [':1.7'], { ':1.7': 77 });
+    const ax = new AtspiAccessibility({ transport });
+    expect(await ax.urlOf(shopWin)).toBeNull();
+    expect(await ax.urlOf({ ...shopWin, pid: 78 })).toBeNull();
+    expect(await ax.urlOf({ ...shopWin, pid: null })).toBeNull();
+  });
+});
