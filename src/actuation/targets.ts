@@ -105,7 +105,8 @@ export function isBrowserWindow(w: WindowInfo): boolean {
 
 /**
  * Pointer event at p: the window under p, the accessible element hit-tested at p, the window's document URL.
- * No window at p (or the window system failed) → `unknown: ['app', 'window']` and no element or URL.
+ * The window system failing → `unknown: ['app', 'window']`; no window at p (the bare desktop) → no app,
+ * nothing unknown.
  * The hit-test (`RawAccessibility.elementAt`) failing or missing → `'element'` unknown; a browser whose
  * URL cannot be read → `'url'` unknown.
  * @param p the point, logical global points.
@@ -115,9 +116,12 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
   try {
     window = await platform.windows.windowAt(p, { fresh: opts.fresh ?? false });
   } catch {
-    window = null;
+    // The window system could not be read: who receives the event is unknown.
+    return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
   }
-  if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
+  // A successful read with no window at p: the point is on the bare desktop (the root window; the X11
+  // list holds every viewable top-level window, override-redirect menus included). Known: no app.
+  if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: [] }, handle: null };
   const unknown: UnknownField[] = [];
   const [hit, url] = await Promise.all([hitTest(platform, p, window), browserUrl(platform, window)]);
   if (hit === 'unknown') unknown.push('element');
