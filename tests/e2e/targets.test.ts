@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform } from '../../src/platform/index.js';
 import type { Platform, RawAXNode, WindowInfo } from '../../src/platform/types.js';
-import { elementOwnerTarget, keyboardTarget, pointerTarget } from '../../src/actuation/targets.js';
+import { elementOwnerTarget, focusedElement, keyboardTarget, pointerTarget } from '../../src/actuation/targets.js';
 import { findNode } from '../helpers/conformance.js';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,6 +98,10 @@ describe('gnome-calculator and xterm', () => {
   it('pointerTarget at the button names the calculator window and the button, URL not applicable', async () => {
     const { value: t, ms, p50 } = await timedMedian(5, () => pointerTarget(platform, centre(seven.bounds!), { fresh: true }));
     timings.pointerTargetCalculator = { ms, p50 };
+    // For comparison: the window read alone (what targets cost on top of today's decision).
+    timings.windowAtFresh = (await timedMedian(5, () => platform.windows.windowAt(centre(seven.bounds!), { fresh: true }))).p50;
+    timings.keyboardTargetCalculator = (await timedMedian(5, () => keyboardTarget(platform, { fresh: true }))).p50;
+    timings.focusedElementCalculator = (await timedMedian(5, () => focusedElement(platform))).p50;
     expect(t.window?.pid).toBe(calc.pid);
     expect(t.target.app).toBe('gnome-calculator');
     expect(t.target.element).toMatchObject({ role: 'button', name: '7' });
