@@ -1,13 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
 // The test set StrykerJS runs for each mutant (`npm run test:mutation`, stryker.config.mjs): the unit and
-// integration tests (fake platform, in process) — never e2e (real Xvfb and apps) — and not the ones that
-// spawn the built CLI from dist/ (a mutant of src/ is not in dist/, so they cannot see it), nor the load
-// soak and the property tests (minutes each; their checks are covered by faster tests of the same code).
+// integration tests of the security core (policy, audit, HTTP guards, console sign-in, lease, executor
+// checks) — never e2e (real Xvfb and apps), not the tests that spawn the built CLI from dist/ (a mutant of
+// src/ is not in dist/), and not the perception/OCR/macOS suites, which cover none of the mutated files
+// and would only make each run slower.
 export default defineConfig({
   test: {
-    include: ['tests/unit/**/*.test.ts', 'tests/integration/**/*.test.ts'],
-    exclude: ['tests/integration/mcpStdio.test.ts', 'tests/integration/consoleCli.test.ts', 'tests/integration/hardening-load.test.ts', '**/node_modules/**'],
+    include: [
+      'tests/unit/audit.test.ts',
+      'tests/unit/guards.test.ts',
+      'tests/unit/keys.test.ts',
+      'tests/unit/policy*.test.ts',
+      'tests/unit/cornerHalt.test.ts',
+      'tests/unit/securityMutants.test.ts',
+      'tests/unit/mcpServer.test.ts',
+      'tests/unit/effects*.test.ts',
+      'tests/unit/targets*.test.ts',
+      'tests/integration/policy.test.ts',
+      'tests/integration/console.test.ts',
+      'tests/integration/auditRecords.test.ts',
+      'tests/integration/hardening.test.ts',
+      'tests/integration/app.test.ts',
+      'tests/integration/mcpHttp.test.ts',
+    ],
+    exclude: ['**/node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },
