@@ -107,8 +107,8 @@ export function isBrowserWindow(w: WindowInfo): boolean {
  * Pointer event at p: the window under p, the accessible element hit-tested at p, the window's document URL.
  * The window system failing → `unknown: ['app', 'window']`; no window at p (the bare desktop) → no app,
  * nothing unknown.
- * The hit-test (`RawAccessibility.elementAt`) failing or missing → `'element'` unknown; a browser whose
- * URL cannot be read → `'url'` unknown.
+ * The hit-test (`RawAccessibility.elementAt`, asked in the application of the window's pid) failing or
+ * missing, or a window without a pid → `'element'` unknown; a browser whose URL cannot be read → `'url'` unknown.
  * @param p the point, logical global points.
  */
 export async function pointerTarget(platform: Platform, p: Point, opts: TargetOptions = {}): Promise<EffectTarget> {
@@ -166,17 +166,16 @@ export async function keyboardTarget(platform: Platform, opts: TargetOptions = {
  * whether or not on top. The owner comes from `RawAccessibility.ownerOf(el.handle)` and is matched to a
  * window of `platform.windows.list()` by pid + title, else pid + bounds. Owner known but no such window
  * listed → the app identity (from any listed window of that pid, else the owner's app name) with
- * `'window'` unknown. An element without a handle (OCR text) is acted on with the pointer: its target is
- * {@link pointerTarget} at the centre of its bounds, with `el` as the element. No `ownerOf` in the backend,
+ * `'window'` unknown. An element without a handle (OCR text) can only be acted on with the pointer: its
+ * target is {@link pointerTarget} at the centre of its bounds (the element hit-tested there). No `ownerOf` in the backend,
  * the element gone or the call failed → `['app', 'window']` unknown. The element is always `el` itself;
  * the URL is read for a matched browser window.
  */
 export async function elementOwnerTarget(platform: Platform, el: Element, opts: TargetOptions = {}): Promise<EffectTarget> {
+  // Without a handle (OCR text) nothing can be done through accessibility: the action is a pointer
+  // click at the element's centre, received by whatever is there.
+  if (!el.handle) return pointerTarget(platform, center(el.bounds), opts);
   const element = policyElementOf(el);
-  if (!el.handle) {
-    const t = await pointerTarget(platform, center(el.bounds), opts);
-    return { ...t, target: { ...t.target, element, unknown: (t.target.unknown ?? []).filter((u) => u !== 'element') }, handle: null };
-  }
   const ax = platform.accessibility;
   let owner: ElementOwner | null = null;
   if (ax.ownerOf) owner = await ax.ownerOf(el.handle).catch(() => null);
@@ -265,13 +264,16 @@ async function focusedIn(platform: Platform, window: WindowInfo): Promise<Focuse
   if (f === 'unknown') return f;
   const ax = platform.accessibility;
   if (f) {
-    if (window.pid === null || !ax.ownerOf) return f;
+    if (!ax.ownerOf) return f;
+    // A window without a pid cannot be matched to the element's process.
+    if (window.pid === null) return 'unknown';
     const owner = await ax.ownerOf(f.handle).catch(() => null);
     if (!owner || owner.pid === null) return 'unknown';
     return owner.pid === window.pid ? f : 'unknown';
   }
   // Nothing focused: trust it only when the window's application is on the bus (it answers a hit-test).
   if (!ax.elementAt) return null;
+  if (window.pid === null) return 'unknown';
   try {
     await ax.elementAt(center(window.bounds), window);
     return null;
@@ -283,7 +285,9 @@ async function focusedIn(platform: Platform, window: WindowInfo): Promise<Focuse
 /** The hit-tested element at p in `window`, null when the app has none there, 'unknown' when it cannot be determined. */
 async function hitTest(platform: Platform, p: Point, window: WindowInfo): Promise<RawAXNode | null | 'unknown'> {
   const ax = platform.accessibility;
-  if (!ax.elementAt) return 'unknown';
+  // Without the window's pid the hit-test would search every application, and could answer an element
+  // of a window covered by this one.
+  if (!ax.elementAt || window.pid === null) return 'unknown';
   try {
     return await ax.elementAt(p, window);
   } catch {

@@ -150,6 +150,18 @@ describe('elementAt', () => {
     await expect(ax.elementAt({ x: 25, y: 125 }, { ...calcWin, pid: 424242, app: 'xterm' })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
   });
 
+  it('two windows of the app over the point: the one titled like the window on top; neither titled so: ACCESSIBILITY_UNAVAILABLE', async () => {
+    const objects = calculator();
+    objects[`:1.5|${ROOT}`]!.children = [':1.5|/w', ':1.5|/w2'];
+    objects[':1.5|/w2'] = { role: 'dialog', name: 'Preferences', states: SHOWN, parent: `:1.5|${ROOT}`, children: [':1.5|/ok'], extents: [0, 0, 200, 200], atPoint: true };
+    objects[':1.5|/ok'] = { role: 'push button', name: 'OK', states: SHOWN, parent: ':1.5|/w2', extents: [10, 110, 60, 40] };
+    const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    expect((await ax.elementAt({ x: 25, y: 125 }, { ...calcWin, title: 'Preferences', bounds: { x: 0, y: 0, width: 200, height: 200 } }))?.name).toBe('OK');
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.name).toBe('7');
+    await expect(ax.elementAt({ x: 25, y: 125 }, { ...calcWin, title: 'Something else', bounds: { x: 5, y: 5, width: 10, height: 10 } })).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+  });
+
   it('a hit-test call that fails: ACCESSIBILITY_UNAVAILABLE, not null', async () => {
     const objects = calculator();
     const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });

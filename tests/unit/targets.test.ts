@@ -61,11 +61,11 @@ describe('pointerTarget', () => {
     expect(t.target.url).toBeNull();
   });
 
-  it('no window at the point: app and window unknown', async () => {
+  it('no window at the point (the bare desktop, window list read): no app, nothing unknown', async () => {
     const { fp } = desk();
     const t = await pointerTarget(fp, { x: 1200, y: 700 });
     expect(t.window).toBeNull();
-    expect(t.target).toMatchObject({ app: null, window: null, element: null, url: null, unknown: ['app', 'window'] });
+    expect(t.target).toMatchObject({ app: null, window: null, element: null, url: null, unknown: [] });
   });
 
   it('a window system that fails: app and window unknown', async () => {
@@ -84,6 +84,15 @@ describe('pointerTarget', () => {
     expect(t.target.unknown).toEqual(['element']);
     const w = await pointerTarget(fp, { x: 610, y: 105 });
     expect(w.target.unknown).toEqual(['element', 'url']);
+  });
+
+  it('a window without a pid: the element is unknown (the hit-test could answer a covered app)', async () => {
+    const { fp } = desk();
+    fp.windowList = [{ ...termWin, pid: null }, calcWin, webWin];
+    const t = await pointerTarget(fp, { x: 30, y: 30 });
+    expect(t.target).toMatchObject({ app: 'xterm', element: null, unknown: ['element'] });
+    fp.focusedWindowId = '0x20';
+    expect((await keyboardTarget(fp)).target).toMatchObject({ element: null, unknown: ['element'] });
   });
 
   it('a backend without elementAt / urlOf: element (and a browser URL) unknown', async () => {
@@ -188,10 +197,14 @@ describe('elementOwnerTarget', () => {
     fp.urls.set('0x30', 'https://shop.example.com/');
     const t = await elementOwnerTarget(fp, asElement(link));
     expect(t.target).toMatchObject({ app: 'chromium', url: 'https://shop.example.com/', unknown: [] });
+    // OCR text over the xterm: a pointer click there, into the xterm, whose element is unknown.
     const ocr: Element = { ref: 'e9', role: 'text', name: 'hello', bounds: { x: 40, y: 30, width: 20, height: 10 }, states: [], actions: [], source: 'ocr' };
     const o = await elementOwnerTarget(fp, ocr);
     expect(o.window?.id).toBe('0x20');
-    expect(o.target).toMatchObject({ app: 'xterm', element: { role: 'text', name: 'hello' }, unknown: [] });
+    expect(o.target).toMatchObject({ app: 'xterm', element: null, unknown: ['element'] });
+    // OCR text over a calculator button: the node hit-tested there.
+    const over = await elementOwnerTarget(fp, { ...ocr, bounds: { x: 330, y: 405, width: 20, height: 10 } });
+    expect(over.target).toMatchObject({ app: 'gnome-calculator', element: { role: 'label', name: '8' }, unknown: [] });
   });
 });
 

@@ -806,7 +806,7 @@ export class AtspiAccessibility implements RawAccessibility {
    * The showing top-level windows of some applications with their names and extents, the window that
    * best matches `window` first (same title, then same bounds), then the others in the registry's order.
    */
-  private async frames(apps: Ref[], window?: WindowInfo): Promise<Array<{ ref: Ref; name: string; bounds: Rect | null }>> {
+  private async frames(apps: Ref[], window?: WindowInfo): Promise<Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>> {
     const lists = await Promise.all(apps.map((a) => this.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
     const all = await Promise.all(
       lists.flat().map(async (ref) => {
@@ -820,14 +820,18 @@ export class AtspiAccessibility implements RawAccessibility {
     );
     const shown = all.filter((f) => f.showing);
     const score = (f: (typeof shown)[number]) => (window?.title && f.name === window.title ? 2 : window && f.bounds && sameRect(f.bounds, window.bounds) ? 1 : 0);
-    return shown.map((f, i) => ({ f, i, s: score(f) })).sort((a, b) => b.s - a.s || a.i - b.i).map(({ f }) => ({ ref: f.ref, name: f.name, bounds: f.bounds }));
+    return shown
+      .map((f, i) => ({ f, i, s: score(f) }))
+      .sort((a, b) => b.s - a.s || a.i - b.i)
+      .map(({ f, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0 }));
   }
 
   /**
    * Hit-test: the deepest accessible element at `p` (logical global points), with `children: []`.
    * The application is the one on the bus whose pid (`GetConnectionUnixProcessID`) is `window.pid`
    * (every application when no pid is given); among its showing top-level windows containing `p`, the one
-   * named like `window` is tried first. From the window, `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y,
+   * named like `window` is tried first (several containing `p` and none named or placed like `window`:
+   * ambiguous, `ACCESSIBILITY_UNAVAILABLE`). From the window, `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y,
    * 0 = screen)` is asked again of each answer until it names no deeper child (at most 64 levels); where an
    * object does not implement it, its children's extents are compared instead (last child first: drawn on top).
    * The answer is the deepest object, or its nearest ancestor with an interactive role (`INTERACTIVE_ROLES`)
@@ -847,11 +851,18 @@ export class AtspiAccessibility implements RawAccessibility {
     } else {
       apps = await this.guard(() => this.applications());
     }
-    let frames: Array<{ ref: Ref; name: string; bounds: Rect | null }>;
+    let frames: Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>;
     try {
       frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
     } catch (e) {
       throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+    }
+    // Several windows of the application contain the point and none is named or placed like the window
+    // on top: which one receives the event cannot be told.
+    if (window && frames.length > 1) {
+      const named = frames.filter((f) => f.matches);
+      if (named.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `${frames.length} windows of ${window.app ?? 'the application'} contain (${x}, ${y}) and none is titled "${window.title ?? ''}"`);
+      frames = named;
     }
     for (const f of frames) {
       let current = f.ref;
