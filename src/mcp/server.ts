@@ -387,7 +387,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       annotations: { title: 'List applications and windows', ...READ_ONLY },
     },
     safe(async () => {
-      const apps = await listApps(deps.platform);
+      const apps = await listApps(deps.platform, deps.observer);
       const lines = [`${apps.windows.length} windows (top-most first):`, ...apps.windows.map(formatWindow)];
       lines.push(`${apps.accessible.length} accessible applications:`, ...apps.accessible.map((a) => `${a.name}${a.windows.length ? `: ${a.windows.map((w) => JSON.stringify(w)).join(', ')}` : ''}`));
       if (apps.warning) lines.push(`warning: ${apps.warning}`);
@@ -409,7 +409,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
     },
     safe(async (a) => {
       if (!a.app && !a.windowId) throw new DeskdError('VALIDATION_FAILED', 'focus_app: give app or windowId');
-      const wins = await deps.platform.windows.list();
+      // Windows the policy masks are not offered (nor named in the error below).
+      const wins = await deps.observer.windowsForAgent();
       const want = a.app?.toLowerCase();
       const win = wins.find((w) => (a.windowId ? w.id === a.windowId : [w.app, w.wmClass, w.instance, w.title, w.bundleId].some((v) => v?.toLowerCase() === want)));
       if (!win) throw new DeskdError('REF_NOT_FOUND', `No window for ${a.windowId ? `id ${a.windowId}` : `app "${a.app}"`}; windows: ${wins.map((w) => w.app ?? w.id).join(', ') || 'none'}`);
@@ -442,12 +443,20 @@ export function focusPoint(w: WindowInfo): { x: number; y: number } {
   return { x: Math.round(b.x + b.width / 2), y: Math.round(b.y + Math.min(8, Math.max(0, b.height / 2))) };
 }
 
-/** Windows and accessible applications (with their window names), for `list_apps`. */
-export async function listApps(platform: Platform): Promise<{ windows: WindowInfo[]; accessible: { name: string; windows: string[] }[]; warning: string | null }> {
-  const windows = await platform.windows.list();
+/**
+ * Windows and accessible applications (with their window names), for `list_apps`. With `observer`, what
+ * the policy masks is left out: masked windows, and masked apps and windows on the accessibility bus
+ * whether their windows are visible or not (unmapped, minimised, off-workspace).
+ */
+export async function listApps(
+  platform: Platform,
+  observer?: Pick<Observer, 'windowsForAgent' | 'accessibleForAgent'>,
+): Promise<{ windows: WindowInfo[]; accessible: { name: string; windows: string[] }[]; warning: string | null }> {
+  const windows = observer ? await observer.windowsForAgent() : await platform.windows.list();
   try {
     const snap = await platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 2, maxNodes: 400, timeMs: 2000 } });
-    const accessible = snap.roots.map((r) => ({ name: r.name, windows: r.children.filter((c) => c.role === 'window' || c.role === 'dialog').map((c) => c.name) }));
+    const roots = observer ? await observer.accessibleForAgent(snap.roots) : snap.roots;
+    const accessible = roots.map((r) => ({ name: r.name, windows: r.children.filter((c) => c.role === 'window' || c.role === 'dialog').map((c) => c.name) }));
     return { windows, accessible, warning: null };
   } catch (e) {
     return { windows, accessible: [], warning: `accessibility: ${(e as Error).message}` };

@@ -12,6 +12,15 @@ export interface PerceptionMask {
   apps: string[];
   /** Policy rule ids that masked something (for the observation's warnings). */
   ruleIds: string[];
+  /** Ids of the windows (of the list the mask was computed from) that are masked; absent = none known. */
+  windowIds?: string[];
+  /**
+   * Whether the policy hides an application (`windowTitle` omitted) or one of its windows, judged by the
+   * accessible application name and window title alone. Accessibility trees hold applications whose windows
+   * are not visible (unmapped, minimised, on another workspace), which no window-list region covers: they
+   * are filtered with this. Absent = only {@link apps}.
+   */
+  hides?: (app: string, windowTitle?: string | null) => boolean;
 }
 
 /** Computes the mask for the visible windows (the policy engine's `perceive` decisions). */
@@ -46,17 +55,53 @@ export function maskImage(input: RawImage, regions: Rect[]): RawImage {
   return img;
 }
 
-/** Drop accessibility roots of masked apps, and nodes whose centre lies in a masked region. */
-export function maskTree(roots: RawAXNode[], mask: PerceptionMask): RawAXNode[] {
+/**
+ * Drop the accessibility roots of masked apps and the top-level windows the policy hides, by app name and
+ * window title, whether those windows are visible or not (see {@link PerceptionMask.hides}). An app the
+ * policy hides as a whole (`hides(app)`) keeps only the windows it allows by title (none, when the app is
+ * masked); an app left with no window is dropped.
+ */
+export function maskApps(roots: RawAXNode[], mask: PerceptionMask): RawAXNode[] {
   const apps = new Set(mask.apps);
+  const hides = mask.hides;
+  const out: RawAXNode[] = [];
+  for (const r of roots) {
+    if (r.role !== 'application') {
+      out.push(r);
+      continue;
+    }
+    if (apps.has(r.name.toLowerCase())) continue;
+    if (!hides) {
+      out.push(r);
+      continue;
+    }
+    const children = r.children.filter((c) => !(TOP_LEVEL_ROLES.has(c.role) && hides(r.name, c.name)));
+    const appHidden = hides(r.name);
+    if (appHidden && !children.some((c) => TOP_LEVEL_ROLES.has(c.role))) continue;
+    out.push(children.length === r.children.length ? r : { ...r, children });
+  }
+  return out;
+}
+
+/** Roles of an application's top-level children (its windows). */
+const TOP_LEVEL_ROLES: ReadonlySet<string> = new Set(['window', 'dialog', 'frame', 'alert']);
+
+/** Drop accessibility roots of masked apps and windows ({@link maskApps}), and nodes whose centre lies in a masked region. */
+export function maskTree(roots: RawAXNode[], mask: PerceptionMask): RawAXNode[] {
   const keep = (n: RawAXNode): RawAXNode | null => {
     if (n.bounds && mask.regions.some((r) => intersectionArea(r, n.bounds!) > 0 && contains(r, center(n.bounds!)))) return null;
     return { ...n, children: n.children.map(keep).filter((c): c is RawAXNode => c !== null) };
   };
-  return roots
-    .filter((r) => !(r.role === 'application' && apps.has(r.name.toLowerCase())))
+  return maskApps(roots, mask)
     .map(keep)
     .filter((r): r is RawAXNode => r !== null);
+}
+
+/** True when the mask hides a window: listed in `windowIds`, or hidden by app and title. */
+export function isWindowMasked(w: WindowInfo, mask: PerceptionMask): boolean {
+  if (mask.windowIds?.includes(w.id)) return true;
+  if (w.app && mask.apps.includes(w.app.toLowerCase())) return true;
+  return !!w.app && !!mask.hides?.(w.app, w.title);
 }
 
 /** True when a rectangle's centre lies in a masked region (for OCR words and lines). */

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AXBudget, DisplayInfo, FocusInfo, Platform, RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { AXBudget, DisplayInfo, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
-import { isEmptyMask, isMasked, maskImage, maskTree, type PerceptionGate, type PerceptionMask } from './mask.js';
+import { isEmptyMask, isMasked, isWindowMasked, maskApps, maskTree, type PerceptionGate, type PerceptionMask } from './mask.js';
+import { AgentCapture, type AgentFrame, type ScreenFrame } from './agentCapture.js';
+import { resolveDisplay } from './display.js';
 import { IncrementalReader, type IncrementalOptions, type IncrementalStats } from './incremental.js';
 import { AxCache, type AxCacheOptions } from './axCache.js';
-import { waitForSettle, type SettleOptions } from './settle.js';
-import { framesEqual } from './changes.js';
+import type { SettleOptions } from './settle.js';
 
 /** What the observer needs from an OCR engine (see `src/perception/ocr.ts`). */
 export interface TextRecognizer {
@@ -136,13 +137,7 @@ const WINDOWS_REUSE_MS = 5000;
 /** Default traversal budget (Peekaboo's AXTraversalPolicy uses depth 12 / 400 elements; web pages need more). */
 export const DEFAULT_AX_BUDGET: AXBudget = { maxDepth: 40, maxNodes: 3000, timeMs: 3000 };
 
-/** Resolve a display id (undefined = primary). @throws DeskdError `DISPLAY_NOT_FOUND`. */
-export async function resolveDisplay(platform: Platform, id?: number): Promise<DisplayInfo> {
-  const displays = await platform.capture.displays();
-  const d = id === undefined ? (displays.find((x) => x.primary) ?? displays[0]) : displays.find((x) => x.id === id);
-  if (!d) throw new DeskdError('DISPLAY_NOT_FOUND', id === undefined ? 'No display is attached' : `No display with id ${id}`);
-  return d;
-}
+export { resolveDisplay };
 
 /**
  * Produces observations: capture → OCR and accessibility in parallel → fusion → refs.
@@ -150,11 +145,13 @@ export async function resolveDisplay(platform: Platform, id?: number): Promise<D
  */
 export class Observer {
   private readonly readers = new Map<number, IncrementalReader>();
-  private readonly lastFrames = new Map<number, { raw: RawImage; windows: WindowInfo[]; windowsAt: number }>();
+  private readonly lastFrames = new Map<number, { frame: ScreenFrame; windows: WindowInfo[]; windowsAt: number }>();
   /** `performance.now()` of the last action dispatched through {@link tapPlatform} / {@link noteAction}, until an observe waited for it. */
   private pendingActionAt: number | null = null;
   /** The accessibility cache (null when disabled). */
   readonly axCache: AxCache | null;
+  /** The one capture path for the agent (perception masks applied); give `agentCapture.capture` to anything that needs pixels. */
+  readonly agentCapture: AgentCapture;
 
   constructor(
     private readonly platform: Platform,
@@ -165,6 +162,7 @@ export class Observer {
     private readonly opts: ObserverOptions = {},
   ) {
     this.axCache = opts.axCache === false ? null : new AxCache(platform.accessibility, opts.axCache ?? {});
+    this.agentCapture = new AgentCapture(platform, perceptionGate);
   }
 
   /**
@@ -242,18 +240,34 @@ export class Observer {
 
   /** The visible windows (top-most first) and the perception mask over them (empty without a gate). */
   async windowsAndMask(): Promise<{ windows: WindowInfo[]; mask: PerceptionMask }> {
-    const windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
-    return { windows, mask: this.perceptionGate ? this.perceptionGate(windows) : { regions: [], apps: [], ruleIds: [] } };
+    return this.agentCapture.windowsAndMask();
   }
 
   /**
-   * Capture a display with masked regions blacked out (what `GET /v1/screenshot` serves).
+   * The visible windows the agent may know of (top-most first): windows the policy masks are left out.
+   * For every list of windows shown to a client (MCP `list_apps`, error messages naming windows).
+   */
+  async windowsForAgent(): Promise<WindowInfo[]> {
+    const { windows, mask } = await this.windowsAndMask();
+    return windows.filter((w) => !isWindowMasked(w, mask));
+  }
+
+  /**
+   * Accessibility roots with the applications and top-level windows the policy masks left out, whether
+   * their windows are visible or not (unmapped, minimised, off-workspace), for lists such as `list_apps`.
+   */
+  async accessibleForAgent(roots: RawAXNode[]): Promise<RawAXNode[]> {
+    const { mask } = await this.windowsAndMask();
+    return maskApps(roots, mask);
+  }
+
+  /**
+   * Capture a display with masked regions blacked out (what `GET /v1/screenshot` serves); see
+   * {@link AgentCapture.capture}.
    * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED`.
    */
-  async capture(displayId?: number): Promise<{ display: DisplayInfo; image: RawImage }> {
-    const display = await resolveDisplay(this.platform, displayId);
-    const [image, { mask }] = await Promise.all([this.platform.capture.capture(display.id), this.windowsAndMask()]);
-    return { display, image: maskImage(image, mask.regions) };
+  async capture(displayId?: number): Promise<AgentFrame> {
+    return this.agentCapture.capture(displayId);
   }
 
   /**
@@ -273,21 +287,21 @@ export class Observer {
 
     // After an action: wait until two consecutive frames are equal (30–300 ms) instead of a fixed sleep.
     let settleMs = 0;
-    let settled: RawImage | null = null;
+    let settled: ScreenFrame | null = null;
     const actionAt = this.pendingActionAt;
     this.pendingActionAt = null;
     if (actionAt !== null && this.opts.settle !== false) {
       const maxMs = this.opts.settle?.maxMs ?? 300;
       if (performance.now() - actionAt < maxMs) {
-        const r = await waitForSettle(() => this.platform.capture.capture(display.id), actionAt, this.opts.settle || {});
+        const r = await this.agentCapture.settle(display, actionAt, this.opts.settle || {});
         settleMs = r.waitedMs;
-        settled = r.image;
+        settled = r.frame;
         if (!r.settled) warnings.push(`the screen was still changing ${Math.round(maxMs)} ms after the last action`);
       }
     }
 
     let captureMs = 0;
-    let image: RawImage | null = null;
+    let frame: ScreenFrame | null = null;
     let windows: WindowInfo[] | null = null;
     // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one).
     const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && !axCache.eventsLive);
@@ -299,29 +313,31 @@ export class Observer {
       const reusable = last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS ? last : null;
       const listing = reusable ? null : this.platform.windows.list().catch(() => [] as WindowInfo[]);
       const tc = performance.now();
-      const raw = settled ?? (await this.platform.capture.capture(display.id));
+      const raw = settled ?? (await this.agentCapture.frame(display));
       captureMs = performance.now() - tc;
-      const same = !!last && framesEqual(last.raw, raw);
+      const same = raw.sameAs(last?.frame);
       if (!same) axCache?.screenChanged();
       if (same && reusable) windows = reusable.windows;
       else windows = await (listing ?? this.platform.windows.list().catch(() => [] as WindowInfo[]));
-      this.lastFrames.set(display.id, { raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now() });
-      image = raw;
+      this.lastFrames.set(display.id, { frame: raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now() });
+      frame = raw;
     } else {
       windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
     }
-    const mask: PerceptionMask = this.perceptionGate ? this.perceptionGate(windows) : { regions: [], apps: [], ruleIds: [] };
+    const { mask } = await this.agentCapture.windowsAndMask(windows);
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
-    // maskImage copies before it blacks out: the unmasked frame stays as it is for the next comparison.
-    if (image && mask.regions.length > 0) image = maskImage(image, mask.regions);
+    // The only pixels of the frame anything below sees are masked ones (the frame itself is never written,
+    // it stays as it is for the next comparison).
+    const image: RawImage | null = frame ? frame.masked(mask) : null;
 
     const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {
       if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };
       if (!this.ocr) throw new DeskdError('OCR_FAILED', 'OCR is not available in this daemon');
       const to = performance.now();
       try {
-        const masked = new Set(mask.regions.map((r) => JSON.stringify(r)));
-        const visible = windows.filter((w) => !masked.has(JSON.stringify(w.bounds)));
+        const ids = new Set(mask.windowIds ?? []);
+        const regions = new Set(mask.regions.map((r) => JSON.stringify(r)));
+        const visible = windows.filter((w) => !ids.has(w.id) && !regions.has(JSON.stringify(w.bounds)));
         const reader = this.reader(display.id);
         if (reader) {
           const r = await reader.read(image, visible, display, { fresh });
@@ -360,7 +376,7 @@ export class Observer {
     // Masked pixels are black already; drop anything OCR still made of them.
     const words = ocr.words.filter((w) => !isMasked(w.bounds, mask.regions));
     const lines = ocr.lines.filter((l) => !isMasked(l.bounds, mask.regions));
-    const focused = ax.focused && mask.apps.includes(ax.focused.app.toLowerCase()) ? null : ax.focused;
+    const focused = ax.focused && (mask.apps.includes(ax.focused.app.toLowerCase()) || mask.hides?.(ax.focused.app, ax.focused.window)) ? null : ax.focused;
     const elements = fuseElements(flattenAccessibility(ax.roots, display), lines);
     const obs: Observation = {
       observationId: `obs_${randomUUID()}`,

@@ -1,8 +1,9 @@
-import type { DisplayInfo, Platform, RawAXNode, Rect } from '../platform/types.js';
+import type { DisplayInfo, Platform, RawAXNode, RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import { normalizeName, type Element } from './elements.js';
 import type { TextRecognizer } from './observer.js';
 import { clip } from './geometry.js';
+import { AgentCapture } from './agentCapture.js';
 
 /** How far (points) an element may shift and still count as the same place. */
 export const MOVE_TOLERANCE = 4;
@@ -30,10 +31,16 @@ const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
 /**
  * Build the check run before acting on a ref: the element must still exist, at the same bounds (±4 points),
  * with the same name. Accessible elements are re-read from the accessibility tree by handle; OCR-only
- * text is re-read by OCR in its bounds.
+ * text is re-read by OCR in its bounds, from `capture` — the agent's masked capture (`AgentCapture.capture`;
+ * pass the observer's `agentCapture` so masked windows stay black). Without it, a capture with no policy
+ * mask (tests, tools).
  * @throws DeskdError `STALE_REF` naming what changed; nothing is dispatched then.
  */
-export function createElementVerifier(platform: Platform, ocr: TextRecognizer | null) {
+export function createElementVerifier(
+  platform: Platform,
+  ocr: TextRecognizer | null,
+  capture: (displayId: number, region: Rect) => Promise<RawImage> = unmasked(platform),
+) {
   return async (el: Element): Promise<void> => {
     if (el.handle) {
       const snap = await platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 3000 } });
@@ -54,10 +61,15 @@ export function createElementVerifier(platform: Platform, ocr: TextRecognizer | 
     const d = displays.find((x) => clip(el.bounds, x));
     const region = d && clip({ x: el.bounds.x - 4, y: el.bounds.y - 4, width: el.bounds.width + 8, height: el.bounds.height + 8 }, d);
     if (!d || !region) throw new DeskdError('STALE_REF', `${el.ref} is no longer on any display`);
-    const r = await ocr.recognize(await platform.capture.capture(d.id, region));
+    const r = await ocr.recognize(await capture(d.id, region));
     const seen = squash(r.lines.map((l) => l.text).join(' '));
     if (!seen.includes(squash(el.name))) {
       throw new DeskdError('STALE_REF', `${el.ref}: the text "${el.name}" is no longer at its observed place`);
     }
   };
+}
+
+function unmasked(platform: Platform): (displayId: number, region: Rect) => Promise<RawImage> {
+  const c = new AgentCapture(platform, null);
+  return async (displayId, region) => (await c.capture(displayId, { region })).image;
 }
