@@ -142,6 +142,8 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
  * window's application is not on the bus.
  */
 export async function keyboardTarget(platform: Platform, opts: TargetOptions = {}): Promise<EffectTarget> {
+  // The focused element is read while the window system is (never rejects).
+  const focused = readFocused(platform);
   let window: WindowInfo | null;
   try {
     window = await platform.windows.focused({ fresh: opts.fresh ?? false });
@@ -150,7 +152,7 @@ export async function keyboardTarget(platform: Platform, opts: TargetOptions = {
   }
   if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
   const unknown: UnknownField[] = [];
-  const [focus, url] = await Promise.all([focusedIn(platform, window), browserUrl(platform, window)]);
+  const [focus, url] = await Promise.all([focusedIn(platform, window, focused), browserUrl(platform, window)]);
   if (focus === 'unknown') unknown.push('element');
   if (url === 'unknown') unknown.push('url');
   const f = focus === 'unknown' ? null : focus;
@@ -259,8 +261,8 @@ async function readFocused(platform: Platform): Promise<FocusedElement | 'unknow
  * process (the snapshot fell back to other applications because the window's is not on the bus) is
  * unknown; none found → null when the window's application answers a hit-test, else unknown.
  */
-async function focusedIn(platform: Platform, window: WindowInfo): Promise<FocusedElement | 'unknown' | null> {
-  const f = await readFocused(platform);
+async function focusedIn(platform: Platform, window: WindowInfo, focused: Promise<FocusedElement | 'unknown' | null>): Promise<FocusedElement | 'unknown' | null> {
+  const f = await focused;
   if (f === 'unknown') return f;
   const ax = platform.accessibility;
   if (f) {
