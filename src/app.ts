@@ -158,7 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const lease = deps.lease ?? new ControllerLease();
   // The operator can always act: slow or many connections are cut (timeouts above, cap here), and
   // perceiving work in flight is capped per credential (each credential has its own budget).
-  const connections = new ConnectionGovernor(limits.maxConnections);
+  const connections = new ConnectionGovernor(limits.maxConnections, limits.maxAgentConnections);
   connections.attach(app.server);
   const observes = new ConcurrencyLimiter(limits.maxConcurrentObserves, 'observes');
   app.decorate('deskdLimits', { limits, connections, observes });
@@ -211,7 +211,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     else if (m && tokenMatches(m[1]!, deps.token)) req.deskdRole = 'agent';
     else if (!h && sessionFromRequest(req)) req.deskdRole = 'operator';
     else throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
-    connections.tag(req.raw.socket, req.deskdRole);
+    if (!connections.tag(req.raw.socket, req.deskdRole)) {
+      throw new DeskdError('TOO_MANY_REQUESTS', `The agent credential already holds ${limits.maxAgentConnections} connections (at most); reuse one (keep-alive) or close some`, { limit: limits.maxAgentConnections, retryAfterMs: 1000 });
+    }
   });
   app.addHook('preHandler', async (req) => {
     const cfg = req.routeOptions.config as DeskdRouteConfig | undefined;
@@ -241,11 +243,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } else {
       const code = fastifyErrorCode(err);
       e = code ? new DeskdError(code, err.message) : new DeskdError('INTERNAL', 'Internal error');
-      if (!code) req.log.error({ err }, 'unhandled error');
+      // A client that went away mid-body (a closed or evicted connection) is no daemon error.
+      const clientGone = (err as { code?: string }).code === 'ECONNRESET' && err.message === 'aborted';
+      if (clientGone) req.log.debug({ err }, 'client went away');
+      else if (!code) req.log.error({ err }, 'unhandled error');
+      if (clientGone) e = new DeskdError('INVALID_JSON', 'The client closed the connection before the body was complete');
     }
     if (e.status >= 500) req.log.warn({ code: e.code, msg: e.message }, 'request failed');
-    // A client without a credential keeps no connection open (it could hold it as a slow-body flood).
-    if (e.code === 'UNAUTHORIZED') void reply.header('connection', 'close');
+    // A client without a credential, or over its connection or observe cap, keeps no connection open (it
+    // could hold it as a slow-body flood).
+    if (e.code === 'UNAUTHORIZED' || e.code === 'TOO_MANY_REQUESTS') void reply.header('connection', 'close');
     void reply.code(e.status).type('application/json').send(JSON.stringify(e.toBody()));
   });
 

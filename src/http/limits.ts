@@ -29,19 +29,22 @@ export interface ServerLimits {
   checkIntervalMs: number;
   /** Open connections at most; past it a non-operator connection is closed (see {@link ConnectionGovernor}). */
   maxConnections: number;
+  /** Connections the agent credential may hold (a request on one more is answered 429 `TOO_MANY_REQUESTS`); default a quarter of `maxConnections`. */
+  maxAgentConnections: number;
   /** Perceiving requests (screenshot, observe, find, wait, MCP observe/screenshot/find/wait_for) in flight per credential. */
   maxConcurrentObserves: number;
   /** Pending connections the kernel queues for `accept` (`listen` backlog); kept below `maxConnections`. */
   backlog: number;
 }
 
-/** The defaults: 10 s for headers, 30 s for a whole request, 512 connections, 8 observes per credential. */
+/** The defaults: 10 s for headers, 30 s for a whole request, 512 connections (128 of them for the agent), 8 observes per credential. */
 export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   checkIntervalMs: 1_000,
   maxConnections: 512,
+  maxAgentConnections: 128,
   maxConcurrentObserves: 8,
   backlog: 128,
 });
@@ -53,9 +56,12 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
  */
 export function resolveServerLimits(given: Partial<ServerLimits> = {}): ServerLimits {
   const l: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  // The agent's share follows a given connection cap: a quarter of it unless set.
+  if (given.maxAgentConnections === undefined && given.maxConnections !== undefined) l.maxAgentConnections = Math.max(1, Math.floor(l.maxConnections / 4));
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isInteger(v) || v <= 0) throw new DeskdError('VALIDATION_FAILED', `Server limit ${k} must be a positive integer, got ${String(v)}`);
   }
+  if (l.maxAgentConnections >= l.maxConnections) throw new DeskdError('VALIDATION_FAILED', `maxAgentConnections (${l.maxAgentConnections}) must be below maxConnections (${l.maxConnections}): the rest is the operator's room`);
   if (l.headersTimeoutMs > l.requestTimeoutMs) throw new DeskdError('VALIDATION_FAILED', `headersTimeoutMs (${l.headersTimeoutMs}) must not exceed requestTimeoutMs (${l.requestTimeoutMs})`);
   return l;
 }
@@ -82,6 +88,13 @@ export type ConnectionRole = 'operator' | 'agent' | null;
  * after a 401), else the oldest agent connection, else the newcomer itself (only operator connections are
  * open). The newcomer is never closed while an agent connection is open, so a flood of authenticated agent
  * connections cannot keep a fresh operator connection out either.
+ *
+ * The agent credential may hold at most `maxAgent` connections ({@link tag} refuses one more): without that
+ * cap, slow-body connections with the agent token would fill every place, and each new connection would
+ * then push out the previous newcomer — a fresh operator connection would live only until the next
+ * arrival. With it, at least `max - maxAgent` places are left to unauthenticated connections, so a fresh
+ * operator connection is pushed out only after that many further connections arrive before its request
+ * is read.
  * {@link tag} records the credential of a connection's request (app.ts's auth hook calls it). A new
  * connection is the youngest, so a flood has to open `max` more connections before the operator's request
  * is read to push it out; the listen backlog is kept well below `max`.
@@ -91,9 +104,13 @@ export class ConnectionGovernor {
   /** Connections closed to make room, since start. */
   evicted = 0;
 
-  /** @param max open connections at most (≥ 1). */
-  constructor(readonly max: number) {
+  /**
+   * @param max open connections at most (≥ 1).
+   * @param maxAgent connections the agent credential may hold (default `max`: no own cap).
+   */
+  constructor(readonly max: number, readonly maxAgent: number = max) {
     if (!Number.isInteger(max) || max < 1) throw new DeskdError('VALIDATION_FAILED', `maxConnections must be a positive integer, got ${max}`);
+    if (!Number.isInteger(maxAgent) || maxAgent < 1) throw new DeskdError('VALIDATION_FAILED', `maxAgentConnections must be a positive integer, got ${maxAgent}`);
   }
 
   /** Watch a server's connections (call once, before `listen`). */
@@ -123,9 +140,25 @@ export class ConnectionGovernor {
     victim.destroy();
   }
 
-  /** Record that `socket`'s current request authenticated as `role` (sockets not admitted here are ignored, e.g. `inject()`). */
-  tag(socket: Socket | null | undefined, role: 'operator' | 'agent'): void {
-    if (socket && this.conns.has(socket)) this.conns.set(socket, role);
+  /**
+   * Record that `socket`'s current request authenticated as `role` (sockets not admitted here, e.g.
+   * `inject()`'s, are ignored and admitted).
+   * @returns false when `role` is `agent` and the agent already holds `maxAgent` other connections: the
+   *   connection stays unauthenticated (first to be closed) and the caller should refuse the request.
+   */
+  tag(socket: Socket | null | undefined, role: 'operator' | 'agent'): boolean {
+    if (!socket || !this.conns.has(socket)) return true;
+    const was = this.conns.get(socket);
+    if (role === 'agent' && was !== 'agent') {
+      let agents = 0;
+      for (const r of this.conns.values()) if (r === 'agent') agents++;
+      if (agents >= this.maxAgent) {
+        this.conns.set(socket, null);
+        return false;
+      }
+    }
+    this.conns.set(socket, role);
+    return true;
   }
 
   /** The connection to close for `newcomer`: the oldest other unauthenticated one, else the oldest agent one. */

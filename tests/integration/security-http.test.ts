@@ -339,6 +339,50 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
     expect(g.evicted).toBe(3);
     expect(g.counts()).toEqual({ total: 2, operator: 2, agent: 0, unauthenticated: 0 });
   });
+
+  it('the agent credential holds at most maxAgent connections: one more is refused and stays first in line to be closed', async () => {
+    const { ConnectionGovernor } = await import('../../src/http/limits.js');
+    const g = new ConnectionGovernor(4, 2);
+    const fake = () => {
+      const handlers: Record<string, () => void> = {};
+      const s = { destroyed: false, destroy() { s.destroyed = true; handlers.close?.(); }, once(ev: string, f: () => void) { handlers[ev] = f; } };
+      return s as unknown as Socket & { destroyed: boolean };
+    };
+    const [a, b, c, d, e] = [fake(), fake(), fake(), fake(), fake()];
+    for (const s of [a, b, c]) g.admit(s);
+    expect([g.tag(a, 'agent'), g.tag(b, 'agent'), g.tag(c, 'agent')]).toEqual([true, true, false]);
+    expect(g.tag(a, 'agent')).toBe(true); // a keep-alive request on a connection it already holds
+    expect(g.counts()).toMatchObject({ agent: 2, unauthenticated: 1 });
+    g.admit(d);
+    expect(g.tag(d, 'operator')).toBe(true);
+    g.admit(e); // over the cap: the refused agent connection c goes first
+    expect([a.destroyed, b.destroyed, c.destroyed, d.destroyed, e.destroyed]).toEqual([false, false, true, false, false]);
+  });
+
+  it('an agent over its connection cap gets 429 TOO_MANY_REQUESTS and a closed connection; the operator still gets in', async () => {
+    const h2 = await buildHardenedApp({ extra: { limits: { maxConnections: 10, maxAgentConnections: 3 } } });
+    try {
+      const p2 = await listen(h2);
+      const held: Socket[] = [];
+      for (let i = 0; i < 3; i++) {
+        const s = await open(p2);
+        s.on('error', () => undefined);
+        s.write(`POST /v1/actions HTTP/1.1\r\nHost: 127.0.0.1:${p2}\r\nAuthorization: Bearer ${AGENT}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+        held.push(s);
+        sockets.push(s);
+      }
+      await expect.poll(() => h2.app.deskdLimits!.connections.counts().agent).toBe(3);
+      const r = await raw(p2, 'POST', '/v1/observe', { authorization: `Bearer ${AGENT}` }, {});
+      expect(r.status, r.body).toBe(429);
+      expect(code(r)).toBe('TOO_MANY_REQUESTS');
+      expect(r.headers.connection).toBe('close');
+      const op = await raw(p2, 'POST', '/v1/halt', operator, { reason: 'agent cap' });
+      expect(op.status, op.body).toBe(200);
+      for (const s of held) s.destroy();
+    } finally {
+      await h2.close();
+    }
+  });
 });
 
 /** OCR that waits until released: keeps observes in flight. */
