@@ -47,6 +47,12 @@ const { RecyclingRecognizer } = await import(dist('perception/incrementalOcr.js'
 const { Observer, ObservationStore } = await import(dist('perception/observer.js'));
 const { Executor } = await import(dist('actuation/executor.js'));
 const { createFakePlatform } = await import(dist('platform/fake/fakePlatform.js'));
+const { parsePolicy } = await import(dist('policy/parse.js'));
+const { AuditLog } = await import(dist('policy/audit.js'));
+const { ApprovalManager } = await import(dist('policy/approvals.js'));
+const { HaltSwitch } = await import(dist('policy/halt.js'));
+const { TokenBucket } = await import(dist('policy/rateLimit.js'));
+const { PolicyGate } = await import(dist('policy/gate.js'));
 const { chromium } = await import('playwright-core');
 
 // Naive and cold take turns, `cold` samples each: each starts with its workers' first full frame (slower: the
@@ -392,10 +398,16 @@ try {
   results.rss.benchProcessMB = mb(process.memoryUsage().rss);
   results.rss.engineRecycles = engine.recycles;
 
-  // ---- dispatch latency: Executor.run of a `move` (no policy), on the fake platform (deskd's own cost) and the real X11 pointer
+  // ---- dispatch latency: Executor.run of a `move` under an allow-all policy (the policy is mandatory: the
+  // figure includes finding the move's target, the decision and its durable audit record), on the fake
+  // platform (deskd's own cost) and the real X11 pointer.
   console.log('[bench] dispatch latency');
+  const allowAll = parsePolicy('version: 1\nlimits: { actionsPerSecond: 1000, burst: 10000 }\nrules:\n  - { id: allow-all, effect: allow, match: {} }\n', 'bench-allow-all.yaml');
+  const gateDir = mkdtempSync(join(tmpdir(), 'deskd-bench-gate-'));
   const dispatch = async (p) => {
-    const executor = new Executor({ platform: observer.tapPlatform(p), store: observer.store });
+    const audit = await AuditLog.open({ path: join(gateDir, `audit-${p.name}.jsonl`), keyPath: join(gateDir, 'audit.key') });
+    const policy = new PolicyGate({ policy: () => allowAll, halt: new HaltSwitch(), bucket: new TokenBucket(allowAll.limits), approvals: new ApprovalManager({ timeoutMs: 60_000 }), audit });
+    const executor = new Executor({ platform: observer.tapPlatform(p), store: observer.store, policy });
     const out = [];
     for (let i = 0; i < N.dispatch; i++) {
       const td = performance.now();
@@ -406,6 +418,7 @@ try {
   };
   results.dispatch = await dispatch(createFakePlatform({ displays: [{ id: 0, x: 0, y: 0, width: 1920, height: 1080, scaleFactor: 1, primary: true }] }));
   results.dispatchX11 = await dispatch(platform);
+  rmSync(gateDir, { recursive: true, force: true });
 
   results.staleness = { checks: stale.length, equal: stale.filter((s) => s.equal).length, pageWordsEqual: stale.filter((s) => s.pageWordsEqual).length, newTextSeen: stale.filter((s) => s.scenario === 'changed' && s.sawNewText).length, staleWords: stale.reduce((a, x) => a + x.staleWords.length, 0), missingWords: stale.reduce((a, x) => a + x.missingWords.length, 0), details: stale.filter((s) => !s.equal) };
 } finally {
@@ -447,7 +460,7 @@ const rows = [
   ['+ accessibility, warm', s.warmWithAccessibility.p50, s.warmWithAccessibility.p95, `1/${Math.round(naive50 / s.warmWithAccessibility.p50)}`, '', '', `AX cache hits ${s.warmWithAccessibility.cachedHits}/${N.ax}, events ${s.warmWithAccessibility.eventsLive ? 'live' : 'off'}`],
   ['+ accessibility, cell changed', s.changedWithAccessibility.p50, s.changedWithAccessibility.p95, `1/${Math.round((naive50 / s.changedWithAccessibility.p50) * 10) / 10}`, '', '', ''],
   ['daemon RSS after observes', `${results.rss.afterMB} MB`, '', '', targets.rss.text, targets.rss.ok ? 'yes' : 'NO', `${results.rss.observes} observes over HTTP, daemon at start ${results.rss.startMB} MB, its X11 worker ${results.rss.childProcessesMB} MB, bench process ${results.rss.benchProcessMB} MB`],
-  ['dispatch (move), fake platform', results.dispatch.p50, results.dispatch.p95, '', targets.dispatch.text, targets.dispatch.ok ? 'yes' : 'NO', 'Executor.run: deskd\'s own cost'],
+  ['dispatch (move), fake platform', results.dispatch.p50, results.dispatch.p95, '', targets.dispatch.text, targets.dispatch.ok ? 'yes' : 'NO', 'Executor.run incl. target, policy decision and audit record'],
   ['dispatch (move), X11', results.dispatchX11.p50, results.dispatchX11.p95, '', '', '', 'Executor.run, real pointer (windowAt = xdotool + xwininfo processes)'],
   ['staleness (page words)', `${results.staleness.pageWordsEqual}/${results.staleness.checks} ok`, '', '', targets.staleness.text, targets.staleness.ok ? 'yes' : 'NO', `new cell text seen ${results.staleness.newTextSeen}/${N.changed}; stale page words ${results.staleness.staleWords}, missing ${results.staleness.missingWords}; all OCR tokens equal a fresh read ${results.staleness.equal}/${results.staleness.checks}`],
 ];
