@@ -33,14 +33,15 @@ function desk(): { fp: FakePlatform; seven: ReturnType<typeof axNode>; eight: Re
 const asElement = (n: ReturnType<typeof axNode>): Element => ({ ref: 'e1', role: n.role, name: n.name, bounds: n.bounds!, states: n.states, actions: n.actions, source: 'accessibility', handle: n.handle });
 
 describe('pointerTarget', () => {
-  it('names the window under the point and the element hit-tested there (the nearest interactive node)', async () => {
+  it('names the window under the point and the element hit-tested there (the button around the label hit)', async () => {
     const { fp } = desk();
     const t = await pointerTarget(fp, { x: 340, y: 415 });
     expect(t.window?.id).toBe('0x10');
     expect(t.target).toMatchObject({ app: 'gnome-calculator', pid: 100, window: 'Calculator', windowId: '0x10', url: null, unknown: [] });
-    // The fake returns the deepest node: the label inside the button.
-    expect(t.target.element).toMatchObject({ role: 'label', name: '8' });
-    expect(t.handle).toBe('calc|8label');
+    expect(t.target.element).toMatchObject({ role: 'button', name: '8' });
+    expect(t.handle).toBe('calc|8');
+    // Inside the button but off its label: the button too.
+    expect((await pointerTarget(fp, { x: 370, y: 435 })).handle).toBe('calc|8');
   });
 
   it('an app on the bus with no element at the point: element null, not unknown', async () => {
@@ -204,7 +205,7 @@ describe('elementOwnerTarget', () => {
     expect(o.target).toMatchObject({ app: 'xterm', element: null, unknown: ['element'] });
     // OCR text over a calculator button: the node hit-tested there.
     const over = await elementOwnerTarget(fp, { ...ocr, bounds: { x: 330, y: 405, width: 20, height: 10 } });
-    expect(over.target).toMatchObject({ app: 'gnome-calculator', element: { role: 'label', name: '8' }, unknown: [] });
+    expect(over.target).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: '8' }, unknown: [] });
   });
 });
 

@@ -12,6 +12,7 @@ import type {
   WindowInfo,
 } from '../types.js';
 import { DeskdError } from '../../errors.js';
+import { INTERACTIVE_ROLES } from '../roles.js';
 
 /** One input event the fake backend received, in order. */
 export type FakeEvent =
@@ -187,18 +188,23 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
       /**
        * Hit-test in `tree`: among the roots owned by `window.pid` (every root without a window), the
        * deepest node below the root and its `window` children whose bounds contain `p` (later children
-       * first: drawn on top), with `children: []`. Null when none. Throws `ACCESSIBILITY_UNAVAILABLE` when
+       * first: drawn on top), or its nearest interactive ancestor (`INTERACTIVE_ROLES`) when it is not
+       * interactive, with `children: []`. Null when none. Throws `ACCESSIBILITY_UNAVAILABLE` when
        * `axUnavailable`, or when no root is owned by the window's pid (its app is not on the bus).
        */
       async elementAt(p, window) {
         if (fp.axUnavailable) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'fake accessibility is unavailable');
         const roots = window?.pid != null ? fp.tree.filter((r) => ownerOfRoot(r).pid === window.pid) : fp.tree;
         if (window?.pid != null && roots.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no application of pid ${window.pid} is on the accessibility bus`);
+        // The deepest node, or its nearest interactive ancestor below the window when it is not
+        // interactive itself (the button around a label), as the AT-SPI backend answers.
         const hit = (n: RawAXNode): RawAXNode | null => {
           for (const c of [...n.children].reverse()) {
             const b = c.bounds;
             if (!b || p.x < b.x || p.y < b.y || p.x >= b.x + b.width || p.y >= b.y + b.height) continue;
-            return hit(c) ?? (c.role === 'window' ? null : c);
+            const deeper = hit(c);
+            if (deeper && (INTERACTIVE_ROLES.has(deeper.role) || !INTERACTIVE_ROLES.has(c.role))) return deeper;
+            return c.role === 'window' ? deeper : c;
           }
           return null;
         };
