@@ -97,10 +97,12 @@ export function maskTree(roots: RawAXNode[], mask: PerceptionMask): RawAXNode[] 
     .filter((r): r is RawAXNode => r !== null);
 }
 
-/** True when the mask hides a window: listed in `windowIds`, or hidden by app and title. */
+/**
+ * True when the mask hides a window: listed in `windowIds` (without `windowIds`: its app is in `apps`), or
+ * hidden by app and title (`hides`, for a window not in the list the mask was computed from).
+ */
 export function isWindowMasked(w: WindowInfo, mask: PerceptionMask): boolean {
-  if (mask.windowIds?.includes(w.id)) return true;
-  if (w.app && mask.apps.includes(w.app.toLowerCase())) return true;
+  if (mask.windowIds ? mask.windowIds.includes(w.id) : !!w.app && mask.apps.includes(w.app.toLowerCase())) return true;
   return !!w.app && !!mask.hides?.(w.app, w.title);
 }
 
