@@ -212,9 +212,13 @@ export interface RawAccessibility {
    * Linux: the application of the window's pid on the AT-SPI bus, then
    * `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y, 0 = screen)` descending child by child.
    * macOS: `AXUIElementCopyElementAtPosition` through the helper.
-   * @returns null when the application is on the accessibility bus but has no element at the point.
+   * Answers the deepest element, or its nearest interactive ancestor when it is not interactive itself
+   * (the button around a label).
+   * @returns null when the application is on the accessibility bus and its window at the point has no
+   *   element there.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the element cannot be determined: the bus cannot be
-   *   reached, no application of the window's pid is on the bus, or the application does not answer.
+   *   reached, no application of the window's pid is on the bus, none of its accessible windows contains
+   *   the point (or several do and none is the window), or the application does not answer.
    */
   elementAt?(p: Point, window?: WindowInfo): Promise<RawAXNode | null>;
   /**

@@ -137,11 +137,13 @@ describe('elementAt', () => {
     expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.handle).toBe(':1.5|/b7');
   });
 
-  it('an app on the bus with nothing at the point: null; a point outside its windows: null', async () => {
+  it('an app on the bus with nothing at the point: null; a point outside all its accessible windows: unknown (ACCESSIBILITY_UNAVAILABLE)', async () => {
     const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
     const ax = new AtspiAccessibility({ transport });
     expect(await ax.elementAt({ x: 300, y: 50 }, calcWin)).toBeNull();
-    expect(await ax.elementAt({ x: 900, y: 900 }, calcWin)).toBeNull();
+    await expect(ax.elementAt({ x: 900, y: 900 }, calcWin)).rejects.toMatchObject({ code: 'ACCESSIBILITY_UNAVAILABLE' });
+    // Without a window (every application): nothing there is null.
+    expect(await ax.elementAt({ x: 900, y: 900 })).toBeNull();
   });
 
   it('no application of the window\'s pid on the bus (xterm): ACCESSIBILITY_UNAVAILABLE', async () => {

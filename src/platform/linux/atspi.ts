@@ -837,9 +837,9 @@ export class AtspiAccessibility implements RawAccessibility {
    * The answer is the deepest object, or its nearest ancestor with an interactive role (`INTERACTIVE_ROLES`)
    * within 6 levels below the window when it has none itself (the button around a GTK label, the link
    * around Chromium's static text).
-   * @returns null when the application has no element below its window at `p`.
+   * @returns null when the application's window at `p` has no element below it there.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
-   *   window's pid is on the bus, or the application does not answer.
+   *   window's pid is on the bus, none of its accessible windows contains `p`, or the application does not answer.
    */
   async elementAt(p: Point, window?: WindowInfo): Promise<RawAXNode | null> {
     const x = Math.round(p.x);
@@ -856,6 +856,11 @@ export class AtspiAccessibility implements RawAccessibility {
       frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
     } catch (e) {
       throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+    }
+    // The window system has a window of this application at the point but no accessible window of it
+    // contains the point (a popup not exposed as a window, extents in another space): unknown, not "nothing".
+    if (window && frames.length === 0) {
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no accessible window of ${window.app ?? 'the application'} (pid ${window.pid ?? '?'}) contains (${x}, ${y})`);
     }
     // Several windows of the application contain the point and none is named or placed like the window
     // on top: which one receives the event cannot be told.
