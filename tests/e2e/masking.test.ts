@@ -6,7 +6,8 @@
  * - Finding 3: the `screenshot` action inside `POST /v1/actions` (which captured the screen itself before)
  *   returns the masked windows black and the others as they are, like `GET /v1/screenshot`; the pixels are
  *   checked in the decoded PNG.
- * - Finding 7: MCP `list_apps` names neither the masked xterm nor the calculator; once the calculator's
+ * - Finding 7: MCP `list_apps` names neither the masked xterm nor the calculator; a `TARGET_CHANGED` caused
+ *   by the masked xterm moving over an approved click's point does not name it; once the calculator's
  *   window is unmapped (xdotool windowunmap: no longer a visible window, so no region covers it) its
  *   application is still on the AT-SPI bus with its window, and neither `POST /v1/observe` nor `list_apps`
  *   shows any of it.
@@ -44,20 +45,25 @@ rules:
     effect: deny
     on: perceive
     match: { window: "secret*" }
+  - id: ask-plain-clicks
+    effect: ask
+    match: { actions: [click], window: "plain-term" }
 `;
 
 interface El { ref: string; role: string; name: string; handle?: string }
 interface Obs { observationId: string; elements: El[]; focused: { app: string; window: string | null } | null; warnings: string[] }
+interface Pending { actionId: string; status: string; approvals: { id: string }[] }
+interface Entry { actionId: string; status: 'pending_approval' | 'done' | 'failed'; error?: { code: string; message: string } }
 interface ShotResult { results: { type: string; image?: { format: string; data: string; width: number; height: number; scale: number } }[] }
 
 let daemon: Daemon;
 let dir: string;
 const apps: AppHandle[] = [];
 
-async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+async function api<T = unknown>(method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
   const r = await fetch(daemon.url + path, {
     method,
-    headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await r.text();
@@ -183,6 +189,32 @@ describe('masked windows and apps (issue 13, findings 3 and 7)', () => {
     expect(text).toContain('plain-term');
     expect(text).not.toContain('secret-term');
     expect(text.toLowerCase()).not.toContain('calculator');
+  });
+
+  it('TARGET_CHANGED does not name the masked window that moved under an approved click (finding 7)', async () => {
+    const at = { x: Math.round(plain.bounds.x + plain.bounds.width / 2), y: Math.round(plain.bounds.y + plain.bounds.height / 2) };
+    const asked = await api<Pending>('POST', '/v1/actions', { type: 'click', button: 'left', ...at });
+    expect(asked.status, JSON.stringify(asked.json)).toBe(202);
+    // While the operator looks at the request, the masked xterm moves over the click's point.
+    const id = String(parseInt(secret.id, 16));
+    await execFileP('xdotool', ['windowmove', '--sync', id, String(plain.bounds.x), String(plain.bounds.y)]);
+    await execFileP('xdotool', ['windowraise', id]);
+    try {
+      await waitFor(async () => (await daemon.platform.windows.windowAt(at, { fresh: true }))?.id === secret.id, 10_000, 'the masked xterm over the point');
+      const ok = await api('POST', `/v1/approvals/${asked.json.approvals[0]!.id}`, { decision: 'approve', scope: 'once' }, daemon.operatorToken);
+      expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+      const out = await waitFor(async () => {
+        const r = await api<Entry>('GET', `/v1/actions/${asked.json.actionId}?waitMs=2000`);
+        return r.json.status === 'pending_approval' ? null : r.json;
+      }, 20_000, 'the outcome of the approved click');
+      console.log(`TARGET_CHANGED message: ${out.error?.message}`);
+      expect(out.status).toBe('failed');
+      expect(out.error?.code).toBe('TARGET_CHANGED');
+      expect(out.error!.message).not.toMatch(/secret/i);
+      expect(out.error!.message).toContain('masked by the policy');
+    } finally {
+      await execFileP('xdotool', ['windowmove', '--sync', id, String(secret.bounds.x), String(secret.bounds.y)]);
+    }
   });
 
   it('an unmapped window of a masked app is left out of accessibility results and list_apps (finding 7)', async () => {
