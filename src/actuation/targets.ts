@@ -13,8 +13,9 @@
  *   element, whether or not that window is on top.
  *
  * **Unknown vs not applicable** (`PolicyTarget.unknown`): a field listed as unknown could not be
- * determined for this effect (no window at the point or with the focus; the application is not on the
- * accessibility bus or the hit-test failed; a browser window whose URL could not be read). The policy
+ * determined for this effect (the window system could not be read, or no focused window is known; the
+ * application is not on the accessibility bus, the window has no pid or the hit-test failed; a browser
+ * window whose URL could not be read). A point on the bare desktop has no app (known). The policy
  * never lets an allow rule match on an unknown field, while deny and ask rules do, so withholding the
  * information never dodges them. A field that does not apply is null and not unknown: an application on
  * the bus whose hit-test finds no element has element null; a non-browser app has url null.
