@@ -4,7 +4,7 @@ import type { DaemonConfig } from './config.js';
 import { createPlatform, startVirtualDesktop, type VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
 import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
-import { describeWindowForAgent, perceptionMask } from './policy/perception.js';
+import { describeWindowForAgent, isMaskedWindow, perceptionMask } from './policy/perception.js';
 import { OcrEngine } from './perception/ocr.js';
 import { RecyclingRecognizer } from './perception/incrementalOcr.js';
 import { createElementVerifier } from './perception/refs.js';
@@ -147,6 +147,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       // capture path; windows the policy masks are never named in its error messages.
       verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
       describeWindow: (w) => describeWindowForAgent(w, policy.policy),
+      isMasked: (w) => isMaskedWindow(w, policy.policy),
       agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });

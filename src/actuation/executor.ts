@@ -21,13 +21,22 @@ export { toPolicyAction } from './effects.js';
 
 /** What a dispatched action returns. */
 export interface ActionResult {
-  type: PlannedAction['type'];
+  /** The action's type as requested (`double_click` for a double click). */
+  type: PlannedAction['type'] | 'double_click';
   /** The point acted at, logical points (pointer actions). */
   point?: Point;
   /** `press`: the accessibility action ran, or a pointer click was used; `set_value`: set through accessibility, or focused and typed (`keyboard`). */
   via?: 'accessibility' | 'pointer' | 'keyboard';
   /** The element an element-targeted action resolved to (ref of the observation it was found in). */
   target?: { ref: string; observationId: string; role: string; name: string; bounds: { x: number; y: number; width: number; height: number } };
+  /**
+   * What the action hit, read right before dispatch: the app and the accessible element (role, name)
+   * under the pointer (the release point of a drag), or that own the element of `press`/`set_value`/
+   * `focus`, or that hold the keyboard focus for `type`/`keypress`. `element` is null when the app shows
+   * none there (or has no accessibility). Absent for actions without a target and for windows the policy
+   * masks.
+   */
+  hit?: { app: string | null; element: { role: string; name: string } | null };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
   image?: { format: string; data: string; width: number; height: number; scale: number };
   durationMs: number;
@@ -96,6 +105,8 @@ export interface ExecutorDeps {
    * title and id.
    */
   describeWindow?: (w: WindowInfo | null) => string;
+  /** Whether the policy masks a window (its app and elements are then never named in results); default: none. */
+  isMasked?: (w: WindowInfo) => boolean;
   /** Navigation chords used for the OpenAI `back`/`forward` buttons, which XTest/CGEvent via nut-js cannot press. */
   navigationKeys?: { back: string[]; forward: string[] };
   /**
@@ -135,7 +146,7 @@ export class Executor {
 
   /**
    * Plan a batch without dispatching (see `planActions` in plan.ts).
-   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `ELEMENT_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `VALIDATION_FAILED`.
+   * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`, `TARGET_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `VALIDATION_FAILED`.
    */
   plan(actions: Action[]): Promise<PlannedAction[]> {
     const d = this.deps;
@@ -236,7 +247,7 @@ export class Executor {
    *   (pure evaluation, no new approval).
    * @throws DeskdError `TARGET_CHANGED`.
    */
-  private async recheckAll(p: PlannedAction, check: Check, i: number): Promise<void> {
+  private async recheckAll(p: PlannedAction, check: Check, i: number): Promise<ResolvedEffect[]> {
     const fresh = await Promise.all(check.effects.map(async (e): Promise<ResolvedEffect> => ({ spec: e.spec, to: await resolveEffect(this.deps.platform, e.spec, { fresh: true }) })));
     const changed = (why: string) => new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): ${why} since the decision; nothing more was dispatched`);
     for (const [k, e] of check.effects.entries()) {
@@ -257,12 +268,23 @@ export class Executor {
       // The approval is bound to exactly the action and receivers decided (the binding hash).
       policy.assertApprovalBound(check.gate, check.action, check.gate.target ?? {}, decided);
       if (policy.wouldAllow(check.action, freshEffects).effect === 'deny') throw changed('the policy now denies the target');
-      return;
+      return fresh;
     }
     const decided = policyEffectsOf(check.effects);
-    if (freshEffects.every((f, k) => sameReceiver(f.target, decided[k]!.target))) return;
+    if (freshEffects.every((f, k) => sameReceiver(f.target, decided[k]!.target))) return fresh;
     const again = policy.wouldAllow(check.action, freshEffects);
     if (again.effect !== 'allow') throw changed(`a target changed and the policy would now ${again.effect === 'deny' ? 'deny' : 'ask for'} it (${again.ruleId})`);
+    return fresh;
+  }
+
+  /** The `hit` of a result: the last effect's receiver (pointer release point, element owner, keyboard focus), unless masked. */
+  private hitOf(effects: ResolvedEffect[]): ActionResult['hit'] {
+    const e = [...effects].reverse().find((x) => x.spec.kind !== 'keys' || effects.length === 1) ?? effects[effects.length - 1];
+    if (!e) return undefined;
+    const w = e.to.window;
+    if (w && this.deps.isMasked?.(w)) return undefined;
+    const el = e.to.target.element;
+    return { app: e.to.target.app ?? null, element: el ? { role: el.role, name: el.name ?? '' } : null };
   }
 
   /** Between typing chunks: the keyboard focus is still on the window decided for (fresh read). */
@@ -285,9 +307,11 @@ export class Executor {
       const check = checks[i]!;
       try {
         this.deps.halt?.assertRunning();
-        await this.recheckAll(p, check, i);
+        const fresh = await this.recheckAll(p, check, i);
         const r = await this.dispatch(p, () => this.recheckFocus(p, check, i)).finally(() => this.deps.platform.windows.invalidate?.());
-        results.push({ ...r, type: p.type, durationMs: Math.round((performance.now() - ts) * 10) / 10 });
+        const hit = this.hitOf(fresh);
+        const type = p.type === 'click' && p.clicks === 2 ? 'double_click' : p.type;
+        results.push({ ...r, type, ...(hit ? { hit } : {}), durationMs: Math.round((performance.now() - ts) * 10) / 10 });
         await policy.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
       } catch (e) {
         const code = isDeskdError(e) ? e.code : 'ACTION_FAILED';

@@ -65,7 +65,7 @@ export interface PlanContext {
  * taken before anything of the batch runs (so a target that only appears after an earlier action of the
  * same batch is not found: send it in a later batch).
  * @throws DeskdError `POINT_OFF_SCREEN`, `UNKNOWN_KEY`, `OBSERVATION_NOT_FOUND`, `REF_NOT_FOUND`, `STALE_REF`,
- *   `ELEMENT_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `POLICY_DENIED` (set_value into a password field without a
+ *   `TARGET_NOT_FOUND`, `ELEMENT_NOT_ACTIONABLE`, `POLICY_DENIED` (set_value into a password field without a
  *   policy), `VALIDATION_FAILED` (e.g. a non-modifier key held during a pointer action).
  */
 export async function planActions(ctx: PlanContext, actions: Action[]): Promise<PlannedAction[]> {

@@ -26,7 +26,7 @@ export type RefTarget = z.infer<typeof RefTargetSchema>;
 /**
  * An element found in a fresh observation at plan time by what is visible: `{text: "Run build"}`,
  * `{role: "button", name: "Run build"}`, or both. The best match is used (see `src/perception/find.ts`);
- * no match → 404 `ELEMENT_NOT_FOUND` and nothing is dispatched.
+ * no match → 404 `TARGET_NOT_FOUND` and nothing is dispatched.
  */
 export const LocatorTargetSchema = z
   .object({

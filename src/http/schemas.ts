@@ -237,6 +237,10 @@ export const ActionsResponseSchema = z.object({
         .object({ ref: z.string(), observationId: z.string(), role: z.string(), name: z.string(), bounds: RectSchema })
         .optional()
         .describe('The element an element-targeted action resolved to'),
+      hit: z
+        .object({ app: z.string().nullable(), element: z.object({ role: z.string(), name: z.string() }).nullable() })
+        .optional()
+        .describe('What the action hit, read right before dispatch: the app and accessible element under the pointer (drag: the release point), owning the element, or holding the keyboard focus; element null when there is none; absent for masked windows'),
       image: z.object({ format: z.string(), data: z.string(), width: z.number(), height: z.number(), scale: z.number() }).optional(),
       durationMs: z.number(),
     }),

@@ -300,13 +300,30 @@ export function findElements(f: Findable, query: FindQuery, limit = 20): FindMat
 }
 
 /**
- * The best match, for actions (`target: {text}` / `{role, name}`) and waits.
- * @throws DeskdError `ELEMENT_NOT_FOUND` naming the query when nothing matches; `VALIDATION_FAILED` for an empty query.
+ * Lowest score an action's locator (`target: {text}` / `{role, name}`) accepts. Exact (1.0), case- and
+ * punctuation-insensitive (0.95), OCR-folded (0.9), prefix (0.68–0.9) and contains (0.48–0.7) matches
+ * are above it, and fuzzy matches (0.2–0.39) only when nearly the whole query survives with one edit
+ * ("Deplay" for "Deploy": 0.325). "Double me" does not pick "Double clicked!" (0.265).
  */
-export function findBest(f: Findable, query: FindQuery): FindMatch {
-  const m = findElements(f, query, 1)[0];
-  if (!m) throw new DeskdError('ELEMENT_NOT_FOUND', `No element matches ${describeQuery(query)} in observation ${f.observationId} (${f.elements.length} elements)`);
-  return m;
+export const ACTION_MIN_SCORE = 0.3;
+
+/**
+ * The best match, for actions (`target: {text}` / `{role, name}`) and waits, if it scores at least
+ * `minScore` (default {@link ACTION_MIN_SCORE}).
+ * @throws DeskdError `TARGET_NOT_FOUND` naming the query, with `details.candidates` (up to 3 nearest
+ *   matches below the threshold: ref, role, name, score, match); `VALIDATION_FAILED` for an empty query.
+ */
+export function findBest(f: Findable, query: FindQuery, minScore = ACTION_MIN_SCORE): FindMatch {
+  const ranked = findElements(f, query, 4);
+  const m = ranked[0];
+  if (m && m.score >= minScore) return m;
+  const candidates = ranked.slice(0, 3).map((c) => ({ ref: c.ref, role: c.role, name: c.name, score: c.score, match: c.match }));
+  const nearest = candidates.length > 0 ? `; nearest: ${candidates.map((c) => `${c.ref} ${c.role} ${JSON.stringify(c.name)} (score ${c.score}, ${c.match})`).join(', ')}` : '';
+  throw new DeskdError(
+    'TARGET_NOT_FOUND',
+    `No element matches ${describeQuery(query)} with a score of at least ${minScore} in observation ${f.observationId} (${f.elements.length} elements)${nearest}`,
+    { observationId: f.observationId, minScore, candidates },
+  );
 }
 
 /** `{text: "Run build"}` → `text "Run build"`, for messages. */

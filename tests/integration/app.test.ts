@@ -153,6 +153,15 @@ describe('actions', () => {
     expect(platform.events).toEqual([{ kind: 'move', x: 100, y: 200 }, { kind: 'down', button: 'left' }, { kind: 'up', button: 'left' }]);
   });
 
+  it('results name what the action hit (app and accessible element under the point) and say double_click', async () => {
+    const r = await act({ actions: [{ type: 'click', x: 30, y: 115, button: 'left' }, { type: 'double_click', x: 80, y: 115 }, { type: 'click', x: 500, y: 350, button: 'left' }] });
+    expect(r.statusCode, r.body).toBe(200);
+    const [a, b, c] = r.json().results;
+    expect(a).toMatchObject({ type: 'click', hit: { app: 'fakeapp', element: { role: 'button', name: '7' } } });
+    expect(b).toMatchObject({ type: 'double_click', hit: { element: { role: 'button', name: '×' } } });
+    expect(c).toMatchObject({ type: 'click', hit: { app: 'fakeapp', element: null } });
+  });
+
   it('a batch runs in order: double_click, type, keypress, scroll, drag', async () => {
     const r = await act({
       actions: [

@@ -161,7 +161,7 @@ describe('targets by text and by role + name', () => {
     expect(platform.events[0]).toEqual({ kind: 'move', x: 875, y: 410 });
   });
 
-  it('no match → 404 ELEMENT_NOT_FOUND and nothing of the batch is dispatched', async () => {
+  it('no match → 404 TARGET_NOT_FOUND and nothing of the batch is dispatched', async () => {
     for (const body of [
       { type: 'press', target: { text: 'Launch rockets' } },
       { type: 'click', target: { role: 'button', name: 'Branch' } },
@@ -169,7 +169,7 @@ describe('targets by text and by role + name', () => {
     ]) {
       const r = await post('/v1/actions', body);
       expect(r.statusCode, r.body).toBe(404);
-      expect(r.json().error.code).toBe('ELEMENT_NOT_FOUND');
+      expect(r.json().error.code).toBe('TARGET_NOT_FOUND');
     }
     expect(platform.events).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { editDistance, findBest, findElements, ocrFold, scoreText, substringDistance, type Findable } from '../../src/perception/find.js';
+import { ACTION_MIN_SCORE, editDistance, findBest, findElements, ocrFold, scoreText, substringDistance, type Findable } from '../../src/perception/find.js';
 import type { Element } from '../../src/perception/elements.js';
 import { isDeskdError } from '../../src/errors.js';
 
@@ -128,15 +128,33 @@ describe('findElements', () => {
     expect(m.textBounds).toEqual(words[1]!.bounds);
   });
 
-  it('an empty result is a list; findBest throws ELEMENT_NOT_FOUND; an empty query is refused', () => {
+  it('an empty result is a list; findBest throws TARGET_NOT_FOUND; an empty query is refused', () => {
     const f = obs([el('button', 'OK')]);
     expect(findElements(f, { text: 'Launch rockets' })).toEqual([]);
     try {
       findBest(f, { text: 'Launch rockets' });
       expect.unreachable();
     } catch (e) {
-      expect(isDeskdError(e) && e.code).toBe('ELEMENT_NOT_FOUND');
+      expect(isDeskdError(e) && e.code).toBe('TARGET_NOT_FOUND');
     }
     expect(() => findElements(f, {})).toThrow(/at least one/);
+  });
+
+  it('a locator needs at least ACTION_MIN_SCORE: "Double me" never picks "Double clicked!", and the refusal names the nearest candidates', () => {
+    const f = obs([el('button', 'Double clicked!'), el('button', 'Deploy')]);
+    const below = findElements(f, { text: 'Double me' })[0]!;
+    expect(below.score).toBeLessThan(ACTION_MIN_SCORE); // it is a fuzzy candidate, but a weak one
+    try {
+      findBest(f, { text: 'Double me' });
+      expect.unreachable();
+    } catch (e) {
+      expect(isDeskdError(e) && e.code).toBe('TARGET_NOT_FOUND');
+      const d = (e as { details: { candidates: Array<{ name: string; score: number }>; minScore: number } }).details;
+      expect(d.minScore).toBe(ACTION_MIN_SCORE);
+      expect(d.candidates[0]).toMatchObject({ name: 'Double clicked!', score: below.score });
+    }
+    // One OCR slip in a short word still finds its element; exact and case-insensitive rank first.
+    expect(findBest(f, { text: 'Deplay' })).toMatchObject({ name: 'Deploy', match: 'fuzzy' });
+    expect(findBest(f, { text: 'deploy' })).toMatchObject({ name: 'Deploy', match: 'exact' });
   });
 });
