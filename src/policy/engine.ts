@@ -126,6 +126,18 @@ interface CompiledPolicy {
 }
 
 const PASSWORD_INPUT_ACTIONS: ReadonlySet<string> = new Set(['type', 'set_value', 'keypress']);
+
+/**
+ * Chords that leave or submit a password field without putting a character into it: Tab, Shift+Tab,
+ * Escape, Enter (canonical chord keys, see `requestChordKey`). Everything else pressed there (letters,
+ * Ctrl+V, Space, …) stays denied by `invariant:password-field`.
+ */
+const PASSWORD_NAVIGATION_CHORDS: ReadonlySet<string> = new Set(['tab', 'shift+tab', 'escape', 'enter']);
+
+function isNavigationChord(keys: readonly string[] | undefined): boolean {
+  const k = requestChordKey(keys);
+  return k !== null && PASSWORD_NAVIGATION_CHORDS.has(k);
+}
 const TEXT_ACTIONS: ReadonlySet<string> = new Set(['type', 'set_value']);
 const RANK: Record<Effect, number> = { allow: 0, ask: 1, deny: 2 };
 
@@ -162,8 +174,8 @@ export function evaluate(req: PolicyRequest, policy: Policy): PolicyDecision {
   if (!action) return invariant('invariant:malformed', 'an action request carries no action');
   if (req.state?.halted) return invariant('invariant:halted', 'the kill switch is engaged; nothing runs until the operator resumes');
   if (req.state?.screenLocked) return invariant('invariant:screen-locked', 'the screen is locked; nothing runs until it is unlocked');
-  if (isPasswordEl && PASSWORD_INPUT_ACTIONS.has(action.type)) {
-    return invariant('invariant:password-field', `${action.type} into a password field is never allowed`);
+  if (isPasswordEl && PASSWORD_INPUT_ACTIONS.has(action.type) && !(action.type === 'keypress' && isNavigationChord(action.keys))) {
+    return invariant('invariant:password-field', `${action.type} into a password field is never allowed (only Tab, Shift+Tab, Escape and Enter may be pressed there)`);
   }
   if (TEXT_ACTIONS.has(action.type) && typeof action.text === 'string' && action.text.length > policy.limits.maxTypeChars) {
     return invariant('limit:maxTypeChars', `text of ${action.text.length} characters exceeds limits.maxTypeChars (${policy.limits.maxTypeChars})`);

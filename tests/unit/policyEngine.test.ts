@@ -187,6 +187,16 @@ describe('invariants no policy can lift', () => {
     expect(evaluate(req, allowAll)).toMatchObject({ effect: 'deny', ruleId });
   });
 
+  it('a password field can be left or submitted: Tab, Shift+Tab, Escape, Enter pass the invariant; characters and other chords do not', () => {
+    for (const keys of [['Tab'], ['SHIFT', 'TAB'], ['esc'], ['Return'], ['ENTER']]) {
+      expect(evaluate(act({ type: 'keypress', keys }, pw), allowAll), keys.join('+')).toMatchObject({ effect: 'allow', ruleId: 'everything' });
+    }
+    for (const keys of [['a'], ['space'], ['ctrl', 'tab'], ['shift', 'a'], ['tab', 'a'], ['backspace']]) {
+      expect(evaluate(act({ type: 'keypress', keys }, pw), allowAll), keys.join('+')).toMatchObject({ effect: 'deny', ruleId: 'invariant:password-field' });
+    }
+    expect(evaluate(act({ type: 'type', text: '\t' }, pw), allowAll).ruleId).toBe('invariant:password-field');
+  });
+
   it('clicking a password field is not an invariant (the policy decides)', () => {
     expect(evaluate(act({ type: 'click', x: 1, y: 1 }, pw), allowAll)).toMatchObject({ effect: 'allow', ruleId: 'everything' });
   });
