@@ -3,6 +3,9 @@ import type { PerceptionMask } from '../perception/mask.js';
 import { evaluate, type PolicyTarget } from './engine.js';
 import type { Policy } from './schema.js';
 
+/** How far beyond a masked window's bounds the mask reaches, points (the X11 border lies outside the bounds). */
+export const BORDER_POINTS = 2;
+
 /**
  * The perception mask under a policy: every visible window whose app the policy does not let deskd
  * perceive (`perceive` decision ≠ allow, e.g. the embedded defaults' password managers and system
@@ -14,7 +17,9 @@ export function perceptionMask(windows: WindowInfo[], policy: Policy): Perceptio
   for (const w of windows) {
     const d = evaluate({ kind: 'perceive', target: windowTarget(w) }, policy);
     if (d.effect === 'allow') continue;
-    mask.regions.push({ ...w.bounds });
+    const b = w.bounds;
+    // The window system's border (X11 border_width, outside the bounds) goes black too.
+    mask.regions.push({ x: b.x - BORDER_POINTS, y: b.y - BORDER_POINTS, width: b.width + 2 * BORDER_POINTS, height: b.height + 2 * BORDER_POINTS });
     mask.windowIds!.push(w.id);
     if (w.app) mask.apps.push(w.app.toLowerCase());
     if (!mask.ruleIds.includes(d.ruleId)) mask.ruleIds.push(d.ruleId);

@@ -175,6 +175,13 @@ describe('masked windows and apps (issue 13, findings 3 and 7)', () => {
     const s = { secret: share(png, secret.bounds, black), plainWhite: share(png, plain.bounds, white), calc: share(png, calcWindow.bounds, black) };
     console.log(`screenshot action: secret-term ${(s.secret * 100).toFixed(1)}% black, plain-term ${(s.plainWhite * 100).toFixed(1)}% white, gnome-calculator ${(s.calc * 100).toFixed(1)}% black`);
     expect(s.secret).toBeGreaterThan(0.999);
+    // Its X border (1 pixel just outside its bounds, white in xterm) is black too.
+    const ring: Rect = { x: secret.bounds.x - 3, y: secret.bounds.y - 3, width: secret.bounds.width + 6, height: secret.bounds.height + 6 };
+    const edge = [] as number[][];
+    for (let x = ring.x + 1; x < ring.x + ring.width - 1; x++) for (const y of [secret.bounds.y - 1, secret.bounds.y + secret.bounds.height]) edge.push([x, y]);
+    for (let y = ring.y + 1; y < ring.y + ring.height - 1; y++) for (const x of [secret.bounds.x - 1, secret.bounds.x + secret.bounds.width]) edge.push([x, y]);
+    const lit = edge.filter(([x, y]) => { const i = (y! * png.width + x!) * 4; return !black(png.data[i]!, png.data[i + 1]!, png.data[i + 2]!); });
+    expect(lit.length, `border pixels not black: ${JSON.stringify(lit.slice(0, 5))}`).toBe(0);
     expect(s.calc).toBeGreaterThan(0.999);
     expect(s.plainWhite).toBeGreaterThan(0.5);
     // GET /v1/screenshot: the same masked pixels.
