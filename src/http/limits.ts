@@ -33,20 +33,25 @@ export interface ServerLimits {
   maxAgentConnections: number;
   /** Perceiving requests (screenshot, observe, find, wait, MCP observe/screenshot/find/wait_for) in flight per credential. */
   maxConcurrentObserves: number;
-  /** Pending connections the kernel queues for `accept` (`listen` backlog); kept below `maxConnections`. */
+  /**
+   * Pending connections the kernel queues for `accept` (`listen` backlog). Below `maxConnections -
+   * maxAgentConnections`, so one burst of queued connections cannot push out a fresh operator connection
+   * before its request is read; not much smaller, or a burst fills it and new connections (the operator's
+   * too) wait for SYN retransmits (1 s, 3 s, 7 s).
+   */
   backlog: number;
 }
 
-/** The defaults: 10 s for headers, 30 s for a whole request, 512 connections (128 of them for the agent), 8 observes per credential. */
+/** The defaults: 10 s for headers, 30 s for a whole request, 1024 connections (256 of them for the agent), backlog 511, 8 observes per credential. */
 export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   checkIntervalMs: 1_000,
-  maxConnections: 512,
-  maxAgentConnections: 128,
+  maxConnections: 1024,
+  maxAgentConnections: 256,
   maxConcurrentObserves: 8,
-  backlog: 128,
+  backlog: 511,
 });
 
 /**
@@ -62,6 +67,7 @@ export function resolveServerLimits(given: Partial<ServerLimits> = {}): ServerLi
     if (!Number.isInteger(v) || v <= 0) throw new DeskdError('VALIDATION_FAILED', `Server limit ${k} must be a positive integer, got ${String(v)}`);
   }
   if (l.maxAgentConnections >= l.maxConnections) throw new DeskdError('VALIDATION_FAILED', `maxAgentConnections (${l.maxAgentConnections}) must be below maxConnections (${l.maxConnections}): the rest is the operator's room`);
+  if (l.backlog >= l.maxConnections) throw new DeskdError('VALIDATION_FAILED', `backlog (${l.backlog}) must be below maxConnections (${l.maxConnections})`);
   if (l.headersTimeoutMs > l.requestTimeoutMs) throw new DeskdError('VALIDATION_FAILED', `headersTimeoutMs (${l.headersTimeoutMs}) must not exceed requestTimeoutMs (${l.requestTimeoutMs})`);
   return l;
 }
@@ -97,10 +103,11 @@ export type ConnectionRole = 'operator' | 'agent' | null;
  * is read.
  * {@link tag} records the credential of a connection's request (app.ts's auth hook calls it). A new
  * connection is the youngest, so a flood has to open `max` more connections before the operator's request
- * is read to push it out; the listen backlog is kept well below `max`.
+ * is read to push it out; the listen backlog is kept below `max - maxAgent`.
  */
 export class ConnectionGovernor {
   private readonly conns = new Map<Socket, ConnectionRole>();
+  private agents = 0;
   /** Connections closed to make room, since start. */
   evicted = 0;
 
@@ -132,12 +139,24 @@ export class ConnectionGovernor {
   /** Record a new connection, closing one when over the cap (see the class comment). */
   admit(socket: Socket): void {
     this.conns.set(socket, null);
-    socket.once('close', () => this.conns.delete(socket));
+    socket.once('close', () => this.forget(socket));
     if (this.conns.size <= this.max) return;
     const victim = this.victim(socket) ?? socket;
-    this.conns.delete(victim);
+    this.forget(victim);
     this.evicted++;
     victim.destroy();
+  }
+
+  private forget(socket: Socket): void {
+    if (this.conns.get(socket) === 'agent') this.agents--;
+    this.conns.delete(socket);
+  }
+
+  private set(socket: Socket, role: ConnectionRole): void {
+    const was = this.conns.get(socket);
+    if (was === 'agent') this.agents--;
+    if (role === 'agent') this.agents++;
+    this.conns.set(socket, role);
   }
 
   /**
@@ -148,16 +167,11 @@ export class ConnectionGovernor {
    */
   tag(socket: Socket | null | undefined, role: 'operator' | 'agent'): boolean {
     if (!socket || !this.conns.has(socket)) return true;
-    const was = this.conns.get(socket);
-    if (role === 'agent' && was !== 'agent') {
-      let agents = 0;
-      for (const r of this.conns.values()) if (r === 'agent') agents++;
-      if (agents >= this.maxAgent) {
-        this.conns.set(socket, null);
-        return false;
-      }
+    if (role === 'agent' && this.conns.get(socket) !== 'agent' && this.agents >= this.maxAgent) {
+      this.set(socket, null);
+      return false;
     }
-    this.conns.set(socket, role);
+    this.set(socket, role);
     return true;
   }
 

@@ -1,16 +1,17 @@
 // A bounded slow-request flood against a deskd on 127.0.0.1, run as a child process by
 // tests/e2e/security-http.test.ts (so its sockets do not count against the daemon's open-file limit).
 //
-//   node httpFlood.mjs <port> <agentToken> <connections> <durationMs> <maxOpens>
+//   node httpFlood.mjs <port> <agentToken> <connections> <durationMs> <maxOpens> [reopenDelayMs=100]
 //
 // Keeps up to <connections> connections open for <durationMs>: half send their headers one byte at a
 // time (never finishing), half send complete `POST /v1/actions` headers with the agent token and
 // `Content-Length: 100000`, then drip the body one byte every 500 ms. A connection the daemon closes is
-// reopened, at most <maxOpens> opens in all. Only ever connects to 127.0.0.1. Prints one JSON line with
+// reopened after [reopenDelayMs], at most <maxOpens> opens in all. Only ever connects to 127.0.0.1. Prints one JSON line with
 // the counts on stdout and exits by itself when the time is up (or on SIGTERM).
 import { connect } from 'node:net';
 
-const [port, token, connections, durationMs, maxOpens] = process.argv.slice(2);
+const [port, token, connections, durationMs, maxOpens, reopenDelayMs] = process.argv.slice(2);
+const REOPEN_DELAY = Number(reopenDelayMs ?? 100);
 const PORT = Number(port);
 const N = Number(connections);
 const DURATION = Number(durationMs);
@@ -58,7 +59,7 @@ function openOne(i) {
     if (live.delete(s)) stats.open--;
     if (!stopping) {
       stats.closedByServer++;
-      setTimeout(() => openOne(i), 20);
+      setTimeout(() => openOne(i), REOPEN_DELAY);
     }
   });
 }
