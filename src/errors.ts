@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   POINT_OFF_SCREEN: { status: 400, meaning: 'A coordinate lies outside every display.' },
   /** A key name in `keypress` is not known. */
   UNKNOWN_KEY: { status: 400, meaning: 'A key name in `keys` is not a known key.' },
+  /** A character of a `type` / `set_value` text cannot be typed on this platform; nothing was typed. */
+  TEXT_NOT_TYPEABLE: { status: 400, meaning: 'A character of the text cannot be typed on this platform (X11: a control character other than newline and tab, a lone surrogate, U+FFFE/U+FFFF, or a character missing from the keyboard layout when the keymap has no free keycode to bind it to); nothing was typed. `details` has `character` and `codePoint`.' },
   /** The policy file is not valid YAML or does not match the policy schema. */
   POLICY_INVALID: { status: 400, meaning: 'The policy file is not valid YAML or does not match the policy schema; the message names the field. At start-up the daemon refuses to run; on reload the last good policy stays in force.' },
   /** A credential was put in the URL's query string (`?token=`, `?access_token=`, ...); it is refused even when right. */

@@ -106,6 +106,12 @@ export interface RawKeyboard {
   type(text: string): Promise<void>;
   /** True if `down`/`up` can press this canonical key (checked before anything is dispatched). Absent = every key. */
   supportsKey?(key: string): boolean;
+  /**
+   * The first character of `text` that `type` cannot deliver, or null when it can deliver all of it.
+   * Meant for planning, so that an untypeable text fails (`TEXT_NOT_TYPEABLE`) before its first chunk is typed.
+   * Synchronous and cheap (X11: uses the last keymap read). Absent = every character.
+   */
+  supportsText?(text: string): string | null;
 }
 
 /** An accessibility node as a backend reads it, already mapped to deskd's role vocabulary. */

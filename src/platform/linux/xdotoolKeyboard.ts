@@ -1,26 +1,38 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { hasKeyCode, nutKeyName } from '../common/nutInput.js';
-import { DeskdError } from '../../errors.js';
 import type { RawKeyboard } from '../types.js';
 import type { X11Supervisor } from './x11Supervisor.js';
+import { X11TextTyper, type CommandRunner, type X11TextOptions } from './x11Text.js';
 
 const run = promisify(execFile);
 
+/** Runs a command with this process's environment (or `env`), answering its stdout. */
+const runCommand: CommandRunner = async (cmd, args, env) => (await run(cmd, args, { timeout: 30_000, env: env ?? process.env, encoding: 'utf8' })).stdout;
+
 /**
  * X11 keyboard: key presses through nut-js (libnut, XTest) in the X11 worker process (`x11Supervisor.ts`),
- * literal text through `xdotool type` from this process.
+ * literal text through {@link X11TextTyper} (`x11Text.ts`): characters the layout lacks are bound to empty
+ * keycodes with `xmodmap` before anything is pressed, then the text is sent with `xdotool type` (XTest).
  *
  * Why not libnut for text: under Xvfb its `typeString` drops the shift state of some shifted symbols
  * (measured: "echo $((40 + 2))" arrived as "echo 4((40 = 2))"), and it cannot type characters absent
- * from the keymap. xdotool maps each character to a keysym (remapping a spare keycode for
- * characters the layout lacks, so Unicode text works) and sends it with XTest too.
+ * from the keymap. Why not `xdotool type` alone: its own remapping un-binds each scratch keycode right after
+ * the press, before the client reads the mapping, so Unicode text arrived wrong or not at all (see `x11Text.ts`).
  *
- * Errors: `UNKNOWN_KEY` (no key code for the name), `ACTION_FAILED` (X display unreachable, worker crashed
- * or timed out, xdotool missing or failed).
+ * Errors: `UNKNOWN_KEY` (no key code for the name), `TEXT_NOT_TYPEABLE` (a character cannot be typed;
+ * nothing typed), `ACTION_FAILED` (X display unreachable, worker crashed or timed out, xdotool/xmodmap
+ * missing or failed).
  */
 export class X11Keyboard implements RawKeyboard {
-  constructor(private readonly x11: X11Supervisor) {}
+  /** The text typer (exposed for statistics and tests). */
+  readonly text: X11TextTyper;
+  constructor(
+    private readonly x11: X11Supervisor,
+    textOptions: X11TextOptions & { run?: CommandRunner } = {},
+  ) {
+    this.text = new X11TextTyper(textOptions.run ?? runCommand, textOptions);
+  }
   supportsKey(key: string): boolean {
     return hasKeyCode(key);
   }
@@ -30,15 +42,15 @@ export class X11Keyboard implements RawKeyboard {
   async up(key: string): Promise<void> {
     await this.x11.request('keyUp', { key: nutKeyName(key, 'LeftSuper') });
   }
+  /** The first character of `text` that cannot be typed (see {@link X11TextTyper.untypeable}), or null. */
+  supportsText(text: string): string | null {
+    return this.text.untypeable(text);
+  }
+  /**
+   * Type literal text (`\n`, `\r` → Return, `\t` → Tab).
+   * @throws DeskdError `TEXT_NOT_TYPEABLE` before anything is typed; `ACTION_FAILED`.
+   */
   async type(text: string): Promise<void> {
-    if (text === '') return;
-    try {
-      // `--` so text starting with "-" is not read as an option; no delay between keys.
-      await run('xdotool', ['type', '--clearmodifiers', '--delay', '0', '--', text], { timeout: 30_000, env: process.env });
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException & { stderr?: string };
-      if (err.code === 'ENOENT') throw new DeskdError('ACTION_FAILED', 'xdotool is missing (Debian package xdotool)');
-      throw new DeskdError('ACTION_FAILED', `xdotool type failed: ${(err.stderr ?? err.message).trim()}`);
-    }
+    await this.text.type(text);
   }
 }
