@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'tests/unit/audit.test.ts',
+      'tests/unit/audit*.test.ts',
       'tests/unit/guards.test.ts',
       'tests/unit/keys.test.ts',
       'tests/unit/policy*.test.ts',
