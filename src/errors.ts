@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   REF_NOT_FOUND: { status: 404, meaning: 'The ref does not exist in the given observation.' },
   /** No element of a fresh observation matches the action's `target: {text}` / `{role, name}` well enough. */
   TARGET_NOT_FOUND: { status: 404, meaning: 'No element of a fresh observation matches the target (`{text}` or `{role, name}`) of an action with at least the locator threshold score (0.3: exact > case-insensitive > contains > fuzzy); `details.candidates` lists the nearest ones. Nothing was dispatched. `POST /v1/find` answers a list instead.' },
+  /** No visible top-level window has the id (`focus_window`). */
+  WINDOW_NOT_FOUND: { status: 404, meaning: 'No visible top-level window has this id (`focus_window`; ids come from `GET /v1/windows`); nothing was dispatched.' },
   /** The approval id is unknown (never issued, or forgotten). */
   APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
   /** The task id is unknown (never started, or forgotten after the runner's history cap). */

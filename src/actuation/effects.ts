@@ -1,10 +1,10 @@
-import type { Platform, Point } from '../platform/types.js';
+import type { Platform, Point, WindowInfo } from '../platform/types.js';
 import type { EffectKind, PolicyAction, PolicyEffect, PolicyTarget } from '../policy/engine.js';
 import { targetIdentity } from '../policy/engine.js';
 import type { Element } from '../perception/elements.js';
 import type { PlannedAction } from './plan.js';
 import { dragPoints } from './input.js';
-import { elementOwnerTarget, keyboardTarget, pointerTarget, type EffectTarget, type TargetOptions } from './targets.js';
+import { elementOwnerTarget, isBrowserWindow, keyboardTarget, pointerTarget, type EffectTarget, type TargetOptions } from './targets.js';
 
 /**
  * Step 2 of the action path (issue 13): every effect an action will have, and the target that receives
@@ -25,7 +25,8 @@ import { elementOwnerTarget, keyboardTarget, pointerTarget, type EffectTarget, t
 export type EffectSpec =
   | { kind: 'pointer'; point: Point; what: 'click' | 'move' | 'scroll' | 'press' | 'motion' | 'release' }
   | { kind: 'keys'; what: 'type' | 'keypress' | 'held' | 'fallback' }
-  | { kind: 'accessibility'; element: Element; what: 'press' | 'set_value' | 'focus' };
+  | { kind: 'accessibility'; element: Element; what: 'press' | 'set_value' | 'focus' }
+  | { kind: 'window'; window: WindowInfo; what: 'activate' };
 
 /** An effect with its resolved target. */
 export interface ResolvedEffect {
@@ -63,10 +64,29 @@ export function effectsOf(p: PlannedAction): EffectSpec[] {
       return [{ kind: 'accessibility', element: p.element, what: 'focus' }];
     case 'set_value':
       return [{ kind: 'accessibility', element: p.element, what: 'set_value' }];
+    case 'focus_window':
+      return [{ kind: 'window', window: p.window, what: 'activate' }];
     case 'wait':
     case 'screenshot':
       return [];
   }
+}
+
+/**
+ * The receiver of a `focus_window`: the window itself as listed now (same id), with its URL for a
+ * browser; no element. A window no longer listed has no receiver (`window: null`, app and window
+ * unknown), which the dispatch-time re-check reports as `TARGET_CHANGED`.
+ */
+async function windowTarget(platform: Platform, w: WindowInfo, opts: TargetOptions): Promise<EffectTarget> {
+  const now = (await platform.windows.list({ fresh: opts.fresh ?? false }).catch(() => [] as WindowInfo[])).find((x) => x.id === w.id) ?? null;
+  if (!now) return { window: null, target: { app: null, pid: null, wmClass: null, bundleId: null, window: null, element: null, url: null, unknown: ['app', 'window'] }, handle: null };
+  let url: string | null = null;
+  const unknown: NonNullable<PolicyTarget['unknown']>[number][] = [];
+  if (isBrowserWindow(now)) {
+    url = (await platform.accessibility.urlOf?.(now).catch(() => null)) ?? null;
+    if (url === null) unknown.push('url');
+  }
+  return { window: now, target: { app: now.app, pid: now.pid, wmClass: now.wmClass ?? null, bundleId: now.bundleId ?? null, window: now.title, element: null, url, unknown }, handle: null };
 }
 
 /**
@@ -83,6 +103,8 @@ export async function resolveEffect(platform: Platform, spec: EffectSpec, opts: 
       return opts.predictedKeys ?? keyboardTarget(platform, o);
     case 'accessibility':
       return elementOwnerTarget(platform, spec.element, o);
+    case 'window':
+      return windowTarget(platform, spec.window, o);
   }
 }
 
@@ -125,5 +147,7 @@ export function toPolicyAction(p: PlannedAction): PolicyAction {
       return { type: p.type, x: p.point.x, y: p.point.y };
     case 'set_value':
       return { type: 'set_value', x: p.point.x, y: p.point.y, text: p.value };
+    case 'focus_window':
+      return { type: 'focus_window' };
   }
 }

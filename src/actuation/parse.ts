@@ -14,6 +14,7 @@ import {
   PressActionSchema,
   SetValueActionSchema,
   FocusActionSchema,
+  FocusWindowActionSchema,
   type Action,
 } from './schema.js';
 
@@ -30,6 +31,7 @@ const BY_TYPE: Record<(typeof ACTION_TYPES)[number], z.ZodType> = {
   press: PressActionSchema,
   set_value: SetValueActionSchema,
   focus: FocusActionSchema,
+  focus_window: FocusWindowActionSchema,
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

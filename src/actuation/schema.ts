@@ -107,8 +107,17 @@ export const SetValueActionSchema = z.object({ type: z.literal('set_value'), tar
 /** `focus`: give the element keyboard focus (AT-SPI `Component.GrabFocus`, macOS `AXFocused`). */
 export const FocusActionSchema = z.object({ type: z.literal('focus'), target: TargetSchema }).strict();
 
-/** The action types deskd knows: OpenAI's computer-use actions plus the element actions. */
-export const ACTION_TYPES = ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot', 'press', 'set_value', 'focus'] as const;
+/**
+ * `focus_window`: raise a top-level window and give it the keyboard focus (EWMH `_NET_ACTIVE_WINDOW`
+ * when a window manager runs; `XRaiseWindow` + `XSetInputFocus` when none does). `window` is an id from
+ * `GET /v1/windows`. Policy-gated like any action: the effect lands on that window.
+ */
+export const FocusWindowActionSchema = z
+  .object({ type: z.literal('focus_window'), window: z.string().regex(/^0x[0-9a-f]+$|^\d+$/i).max(32).describe('Window id from GET /v1/windows') })
+  .strict();
+
+/** The action types deskd knows: OpenAI's computer-use actions plus the element and window actions. */
+export const ACTION_TYPES = ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot', 'press', 'set_value', 'focus', 'focus_window'] as const;
 
 /** One action. */
 export const ActionSchema = z.discriminatedUnion('type', [
@@ -124,6 +133,7 @@ export const ActionSchema = z.discriminatedUnion('type', [
   PressActionSchema,
   SetValueActionSchema,
   FocusActionSchema,
+  FocusWindowActionSchema,
 ]);
 /** See {@link ActionSchema}. */
 export type Action = z.infer<typeof ActionSchema>;

@@ -16,6 +16,7 @@ import {
   ObservationSchema,
   ObserveBodySchema,
   ScreenshotQuerySchema,
+  WindowsResponseSchema,
   observationBody,
 } from './schemas.js';
 
@@ -65,6 +66,23 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
         .header('x-deskd-display', String(d.id))
         .header('cache-control', 'no-store');
       return reply.send(img.data);
+    },
+  );
+
+  app.get(
+    '/v1/windows',
+    {
+      config: { perceive: true },
+      schema: {
+        summary: 'Visible top-level windows, top-most first (windows the policy masks are left out); ids for the focus_window action',
+        response: { 200: WindowsResponseSchema, ...errors },
+      },
+    },
+    async () => {
+      const [windows, focused] = await Promise.all([deps.observer.windowsForAgent(), deps.platform.windows.focused().catch(() => null)]);
+      return {
+        windows: windows.map((w) => ({ id: w.id, app: w.app, pid: w.pid, title: w.title, bounds: w.bounds, focused: w.id === focused?.id, ...(w.wmClass ? { wmClass: w.wmClass } : {}), ...(w.bundleId ? { bundleId: w.bundleId } : {}) })),
+      };
     },
   );
 

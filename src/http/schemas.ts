@@ -221,6 +221,24 @@ export const WaitResponseSchema = z.object({
   elapsedMs: z.number(),
 });
 
+/** `GET /v1/windows` answer. */
+export const WindowsResponseSchema = z.object({
+  windows: z
+    .array(
+      z.object({
+        id: z.string().describe('Window-system id (X11 hex id, macOS CGWindowID); the focus_window action takes it'),
+        app: z.string().nullable().describe('Application name (executable / WM_CLASS; macOS localized name)'),
+        pid: z.number().int().nullable(),
+        title: z.string().nullable(),
+        bounds: RectSchema.describe('Frame, logical points'),
+        focused: z.boolean().describe('Holds the keyboard focus'),
+        wmClass: z.string().optional().describe('X11 WM_CLASS class name'),
+        bundleId: z.string().optional().describe('macOS bundle identifier'),
+      }),
+    )
+    .describe('Top-most first; windows of apps the policy masks are left out'),
+});
+
 /** `POST /v1/actions` answer. */
 export const ActionsResponseSchema = z.object({
   actionId: z.string(),

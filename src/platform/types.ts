@@ -291,6 +291,19 @@ export interface RawWindows {
   focused(opts?: WindowReadOptions): Promise<WindowInfo | null>;
   /** Drop any reused read (the executor calls it after every dispatched action). Absent = nothing is reused. */
   invalidate?(): void;
+  /**
+   * Raise a top-level window and give it the keyboard focus (the `focus_window` action). X11: EWMH
+   * `_NET_ACTIVE_WINDOW` through the window manager when one runs (`xdotool windowactivate`), else
+   * `XRaiseWindow` + `XSetInputFocus` (`xdotool windowraise`, `windowfocus`). Absent = not supported.
+   * @throws DeskdError `WINDOW_NOT_FOUND` when no such window is mapped; `ACTION_FAILED` when the focus did not move.
+   */
+  activate?(id: string): Promise<void>;
+  /**
+   * Called after deskd clicked inside window `id`: on a display without a window manager (deskd's own
+   * Xvfb) give it the keyboard focus, as a desktop's click-to-focus does; with a window manager (which
+   * does that itself) nothing. Absent = the platform's own focus handling is enough (macOS).
+   */
+  clickToFocus?(id: string): Promise<void>;
   /** Whether the session's screen is locked (macOS `CGSessionCopyCurrentDictionary`); absent = never. */
   screenLocked?(): Promise<boolean>;
 }

@@ -192,8 +192,8 @@ export function evaluate(req: PolicyRequest, policy: Policy): PolicyDecision {
   };
 }
 
-/** What kind of event an effect is: pointer events, key events, or an accessibility action on an element. */
-export type EffectKind = 'pointer' | 'keys' | 'accessibility';
+/** What kind of event an effect is: pointer events, key events, an accessibility action on an element, or a window raised and focused. */
+export type EffectKind = 'pointer' | 'keys' | 'accessibility' | 'window';
 
 /** One effect of an action and the target that receives it (issue 13: every place where effects land). */
 export interface PolicyEffect {

@@ -16,7 +16,7 @@ import { parseChordSpec } from './keys.js';
 /** Action types the policy knows (OpenAI computer-use actions plus deskd's element actions). */
 export const POLICY_ACTION_TYPES = [
   'click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'wait', 'screenshot',
-  'press', 'set_value', 'focus', 'observe',
+  'press', 'set_value', 'focus', 'focus_window', 'observe',
 ] as const;
 /** One action type, see {@link POLICY_ACTION_TYPES}. */
 export type PolicyActionType = (typeof POLICY_ACTION_TYPES)[number];
@@ -24,13 +24,15 @@ export type PolicyActionType = (typeof POLICY_ACTION_TYPES)[number];
 /**
  * Named groups usable in `match.actions` (written with a leading `@`).
  * `@pointer`: moves the pointer or presses buttons; `@keyboard`: sends keys; `@element`: acts on an
- * accessibility element; `@input`: all three; `@readonly`: changes nothing on screen.
+ * accessibility element; `@window`: raises and focuses a window; `@input`: all four; `@readonly`: changes
+ * nothing on screen.
  */
 export const ACTION_GROUPS = {
   '@pointer': ['click', 'double_click', 'move', 'drag', 'scroll'],
   '@keyboard': ['type', 'keypress'],
   '@element': ['press', 'set_value', 'focus'],
-  '@input': ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'press', 'set_value', 'focus'],
+  '@window': ['focus_window'],
+  '@input': ['click', 'double_click', 'move', 'drag', 'scroll', 'type', 'keypress', 'press', 'set_value', 'focus', 'focus_window'],
   '@readonly': ['wait', 'screenshot', 'observe'],
 } as const satisfies Record<string, readonly PolicyActionType[]>;
 

@@ -22,7 +22,8 @@ export type FakeEvent =
   | { kind: 'keydown' | 'keyup'; key: string }
   | { kind: 'type'; text: string }
   | { kind: 'action'; handle: string; action: string }
-  | { kind: 'setValue'; handle: string; value: string };
+  | { kind: 'setValue'; handle: string; value: string }
+  | { kind: 'activate'; id: string };
 
 /** Options of {@link createFakePlatform}. */
 export interface FakePlatformOptions {
@@ -104,6 +105,14 @@ export function createFakePlatform(opts: FakePlatformOptions = {}): FakePlatform
       },
       async screenLocked() {
         return fp.locked;
+      },
+      async activate(id: string) {
+        const i = fp.windowList.findIndex((x) => x.id === id);
+        if (i < 0) throw new DeskdError('WINDOW_NOT_FOUND', `No visible top-level window has id ${id}`);
+        const [w] = fp.windowList.splice(i, 1);
+        fp.windowList.unshift(w!);
+        fp.focusedWindowId = id;
+        fp.events.push({ kind: 'activate', id });
       },
     },
     capture: {

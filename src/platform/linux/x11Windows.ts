@@ -313,6 +313,57 @@ export class X11Windows implements RawWindows {
     return snap.windows.find((w) => w.id === top.id || top.descendants.some((d) => d.id === w.id)) ?? null;
   }
 
+  /**
+   * Raise window `id` and give it the input focus: `xdotool windowactivate --sync` when a window manager
+   * runs (EWMH `_NET_ACTIVE_WINDOW`, the WM decides), else `windowraise` + `windowfocus --sync`
+   * (`XRaiseWindow`, `XSetInputFocus`). Checked by a fresh read of the focus afterwards.
+   * @throws DeskdError `WINDOW_NOT_FOUND` (no such visible window), `ACTION_FAILED` (xdotool failed or the focus did not move).
+   */
+  async activate(id: string): Promise<void> {
+    if (!(await this.list({ fresh: true })).some((w) => w.id === id)) throw new DeskdError('WINDOW_NOT_FOUND', `No visible top-level window has id ${id}`);
+    try {
+      if (await this.windowManagerRuns()) await x('xdotool', ['windowactivate', '--sync', id]);
+      else {
+        await x('xdotool', ['windowraise', id]);
+        await x('xdotool', ['windowfocus', '--sync', id]);
+      }
+    } catch (e) {
+      throw new DeskdError('ACTION_FAILED', `Could not activate window ${id}: ${(e as Error).message}`);
+    } finally {
+      this.invalidate();
+    }
+    const now = await this.focused({ fresh: true });
+    if (now?.id !== id) throw new DeskdError('ACTION_FAILED', `Window ${id} was raised but the keyboard focus is on ${now ? now.id : 'no window'}`);
+  }
+
+  /**
+   * Click-to-focus for a display without a window manager: give window `id` the input focus
+   * (`XSetInputFocus` via `xdotool windowfocus`) unless it already has it. With a window manager nothing
+   * is done (it focuses on click itself). Errors are swallowed: the click already happened.
+   */
+  async clickToFocus(id: string): Promise<void> {
+    try {
+      if (await this.windowManagerRuns()) return;
+      if ((await this.focused({ fresh: true }))?.id === id) return;
+      await x('xdotool', ['windowfocus', '--sync', id]);
+    } catch {
+      // The window went away, or X is gone: the next action's checks will say so.
+    } finally {
+      this.invalidate();
+    }
+  }
+
+  /** True when an EWMH window manager runs (the root's `_NET_SUPPORTING_WM_CHECK` is set); read once a second at most. */
+  private async windowManagerRuns(): Promise<boolean> {
+    const t = performance.now();
+    if (this.wmCheck && t - this.wmCheck.at < 1000) return this.wmCheck.runs;
+    const out = await x('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK']).catch(() => '');
+    const runs = /window id # 0x[0-9a-f]+/i.test(out);
+    this.wmCheck = { runs, at: t };
+    return runs;
+  }
+  private wmCheck: { runs: boolean; at: number } | null = null;
+
   /** Drop the reused read (called by the executor after every dispatched action: windows may have moved). */
   invalidate(): void {
     this.generation++;
