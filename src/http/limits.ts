@@ -63,6 +63,8 @@ export function resolveServerLimits(given: Partial<ServerLimits> = {}): ServerLi
   const l: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
   // The agent's share follows a given connection cap: a quarter of it unless set.
   if (given.maxAgentConnections === undefined && given.maxConnections !== undefined) l.maxAgentConnections = Math.max(1, Math.floor(l.maxConnections / 4));
+  // The backlog stays below the room left to unauthenticated connections unless set.
+  if (given.backlog === undefined) l.backlog = Math.max(1, Math.min(DEFAULT_SERVER_LIMITS.backlog, l.maxConnections - l.maxAgentConnections - 1));
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isInteger(v) || v <= 0) throw new DeskdError('VALIDATION_FAILED', `Server limit ${k} must be a positive integer, got ${String(v)}`);
   }

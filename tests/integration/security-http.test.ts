@@ -22,6 +22,9 @@ import { resolveServerLimits } from '../../src/http/limits.js';
 
 type H = Awaited<ReturnType<typeof buildHardenedApp>>;
 
+/** Polls wait long: the machine running the tests may be busy. */
+const POLL = { timeout: 20_000, interval: 20 };
+
 interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -260,7 +263,7 @@ describe('finding 8: timeouts for headers and bodies', () => {
 
   it('the default limits: 10 s for headers, 30 s for a request, checked every second; bad limits are refused', () => {
     const d = resolveServerLimits();
-    expect(d).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, checkIntervalMs: 1000, maxConnections: 512, maxConcurrentObserves: 8 });
+    expect(d).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, checkIntervalMs: 1000, maxConnections: 1024, maxAgentConnections: 256, backlog: 511, maxConcurrentObserves: 8 });
     expect(d.backlog).toBeLessThan(d.maxConnections);
     expect(() => resolveServerLimits({ maxConnections: 0 })).toThrow(/maxConnections/);
     expect(() => resolveServerLimits({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).toThrow(/headersTimeoutMs/);
@@ -289,7 +292,7 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
     let opGot = '';
     op.on('data', (d: Buffer) => (opGot += d.toString()));
     op.write(`GET /v1/halt HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${OPERATOR}\r\n\r\n`);
-    await expect.poll(() => opGot).toMatch(/^HTTP\/1\.1 200/);
+    await expect.poll(() => opGot, POLL).toMatch(/^HTTP\/1\.1 200/);
 
     const flood: Socket[] = [];
     for (let i = 0; i < 60; i++) {
@@ -299,15 +302,15 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
       flood.push(s);
       sockets.push(s);
     }
-    await expect.poll(() => h.app.deskdLimits!.connections.counts().total).toBeLessThanOrEqual(20);
+    await expect.poll(() => h.app.deskdLimits!.connections.counts().total, POLL).toBeLessThanOrEqual(20);
     expect(h.app.deskdLimits!.connections.evicted).toBeGreaterThanOrEqual(40);
-    await expect.poll(() => flood.filter((s) => s.destroyed || s.readyState === 'closed').length).toBeGreaterThanOrEqual(40);
+    await expect.poll(() => flood.filter((s) => s.destroyed || s.readyState === 'closed').length, POLL).toBeGreaterThanOrEqual(40);
     expect(op.destroyed).toBe(false);
 
     // The operator's old connection still works, and a new one halts at once.
     opGot = '';
     op.write(`GET /v1/halt HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${OPERATOR}\r\n\r\n`);
-    await expect.poll(() => opGot).toMatch(/^HTTP\/1\.1 200/);
+    await expect.poll(() => opGot, POLL).toMatch(/^HTTP\/1\.1 200/);
     const t0 = performance.now();
     const halt = await raw(port, 'POST', '/v1/halt', operator, { reason: 'flood test' });
     expect(halt.status, halt.body).toBe(200);
@@ -371,7 +374,7 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
         held.push(s);
         sockets.push(s);
       }
-      await expect.poll(() => h2.app.deskdLimits!.connections.counts().agent).toBe(3);
+      await expect.poll(() => h2.app.deskdLimits!.connections.counts().agent, POLL).toBe(3);
       const r = await raw(p2, 'POST', '/v1/observe', { authorization: `Bearer ${AGENT}` }, {});
       expect(r.status, r.body).toBe(429);
       expect(code(r)).toBe('TOO_MANY_REQUESTS');
@@ -409,18 +412,21 @@ function gatedOcr(): { ocr: TextRecognizer; release: () => void; started: () => 
 
 describe('finding 8: concurrent observes per credential', () => {
   let h: H | undefined;
+  const gates: { release: () => void }[] = [];
   afterEach(async () => {
+    for (const g of gates.splice(0)) g.release();
     await h?.close();
     h = undefined;
   });
 
   it('the agent gets 8 observes in flight, the 9th and 10th are 429 TOO_MANY_REQUESTS at once; the operator has its own budget; slots free when the work ends', async () => {
     const g = gatedOcr();
+    gates.push(g);
     h = await buildHardenedApp({ ocr: g.ocr });
     const port = await listen(h);
     const agent = { authorization: `Bearer ${AGENT}` };
     const inFlight = Array.from({ length: 8 }, () => raw(port, 'POST', '/v1/observe', agent, { screenshot: 'none' }));
-    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent')).toBe(8);
+    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent'), POLL).toBe(8);
     const extra = await Promise.all([raw(port, 'POST', '/v1/observe', agent, {}), raw(port, 'GET', '/v1/screenshot', agent), raw(port, 'POST', '/v1/find', agent, { text: 'Total' })]);
     for (const r of extra) {
       expect(r.status, r.body).toBe(429);
@@ -433,7 +439,7 @@ describe('finding 8: concurrent observes per credential', () => {
     expect(code(mcp)).toBe('TOO_MANY_REQUESTS');
     // The operator is not held up by the agent's flood.
     const opObs = raw(port, 'POST', '/v1/observe', operator, { screenshot: 'none' });
-    await expect.poll(() => h!.app.deskdLimits!.observes.count('operator')).toBe(1);
+    await expect.poll(() => h!.app.deskdLimits!.observes.count('operator'), POLL).toBe(1);
     g.release();
     expect((await opObs).status).toBe(200);
     expect(new Set((await Promise.all(inFlight)).map((r) => r.status))).toEqual(new Set([200]));
@@ -443,6 +449,7 @@ describe('finding 8: concurrent observes per credential', () => {
 
   it('a client that goes away does not free its slot before the work ends (no bypass by aborting)', async () => {
     const g = gatedOcr();
+    gates.push(g);
     h = await buildHardenedApp({ ocr: g.ocr, extra: { limits: { maxConcurrentObserves: 2 } } });
     const port = await listen(h);
     const agent = { authorization: `Bearer ${AGENT}` };
@@ -453,13 +460,13 @@ describe('finding 8: concurrent observes per credential', () => {
       req.end(data);
       return req;
     });
-    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent')).toBe(2);
+    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent'), POLL).toBe(2);
     for (const r of reqs) r.destroy();
     await new Promise((r) => setTimeout(r, 100));
     const r = await raw(port, 'POST', '/v1/observe', agent, {});
     expect(r.status).toBe(429);
     g.release();
-    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent')).toBe(0);
+    await expect.poll(() => h!.app.deskdLimits!.observes.count('agent'), POLL).toBe(0);
     expect((await raw(port, 'POST', '/v1/observe', agent, {})).status).toBe(200);
   });
 });
