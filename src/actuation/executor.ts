@@ -12,6 +12,7 @@ import { encodeImage } from '../perception/image.js';
 import type { Findable } from '../perception/find.js';
 import { planActions, type ElementVerifier, type PlannedAction } from './plan.js';
 import { Input } from './input.js';
+import type { ScrollReport } from './scroll.js';
 import { effectsOf, policyEffectsOf, resolveEffect, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
 import { focusedElement, type EffectTarget } from './targets.js';
 
@@ -39,6 +40,14 @@ export interface ActionResult {
   hit?: { app: string | null; element: { role: string; name: string } | null };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
   image?: { format: string; data: string; width: number; height: number; scale: number };
+  /**
+   * `scroll`: what was delivered — the requested points, the wheel clicks sent (`steps`), about how many
+   * points they scroll (`approxPoints` = steps × `pointsPerStep`) and which measurement the click size
+   * came from (`toolkit`). A request under half a click sends nothing (`steps` 0). See `scroll.ts`.
+   */
+  scrolled?: ScrollReport;
+  /** `drag`: how many points the pointer visited (press, interpolated motions, release; see `dragPoints`). */
+  dragged?: { points: number };
   durationMs: number;
 }
 
@@ -358,10 +367,11 @@ export class Executor {
         return { point: p.point };
       case 'scroll':
         await input.scroll(p.point, p.steps, p.hold);
-        return { point: p.point };
-      case 'drag':
-        await input.drag(p.path, p.hold);
-        return { point: p.path[p.path.length - 1]! };
+        return { point: p.point, scrolled: p.scrolled };
+      case 'drag': {
+        const points = await input.drag(p.path, p.hold);
+        return { point: p.path[p.path.length - 1]!, dragged: { points } };
+      }
       case 'type':
         await input.type(p.text, recheck);
         return {};

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { MouseButton, Point, RawKeyboard, RawMouse } from '../platform/types.js';
 
 /**
@@ -14,13 +15,56 @@ import type { MouseButton, Point, RawKeyboard, RawMouse } from '../platform/type
  */
 export const TYPE_CHUNK = 8;
 
+/** Largest distance between two consecutive points of a drag, logical points (before {@link DRAG_MAX_POINTS} widens it). */
+export const DRAG_STEP_POINTS = 20;
+/** Most points one drag visits (press, motions, release). A longer path gets a wider step; more vertices than this are kept as given, without interpolation. */
+export const DRAG_MAX_POINTS = 64;
+/** Pause after the button goes down, before the first motion, milliseconds. */
+export const DRAG_PRESS_DELAY_MS = 15;
+/**
+ * Pause after the first motion (the one that crosses the toolkit's drag threshold — GTK 8 px, Chromium a
+ * few px — as every step of {@link DRAG_STEP_POINTS} does), milliseconds: Chromium starts an HTML5
+ * drag-and-drop session (its XDND loop) asynchronously after `dragstart`, and motion sent before the loop
+ * runs is lost.
+ */
+export const DRAG_START_DELAY_MS = 60;
+/** Pause between the following motion events, milliseconds. */
+export const DRAG_MOTION_DELAY_MS = 5;
+/** Pause at the last point before the release, milliseconds (drop targets see a `dragover` there first). */
+export const DRAG_RELEASE_DELAY_MS = 60;
+
 /**
  * The points the pointer visits during a drag, in order, logical points: press at the first, motion to
- * each following one, release at the last. The policy judges the window (and element) under every one
- * of them; dispatch moves through exactly these, so the two cannot disagree.
+ * each following one, release at the last. Every vertex of `path` is kept, and straight segments are
+ * interpolated so that consecutive points are at most {@link DRAG_STEP_POINTS} apart (intermediate points
+ * rounded to whole points), at most {@link DRAG_MAX_POINTS} points in all (the step widens for long paths;
+ * a path with more vertices than that is returned as given). Toolkits need these intermediate motion
+ * events: a press and one jump to the end starts no HTML5 drag in Chromium and moves no slider smoothly.
+ *
+ * This is the single source of the drag's points: the policy judges the window (and element) under every
+ * one of them (effects.ts), and dispatch ({@link Input.drag}) moves through exactly these, so the two
+ * cannot disagree.
  */
 export function dragPoints(path: readonly Point[]): Point[] {
-  return path.map((p) => ({ x: p.x, y: p.y }));
+  const pts = path.map((p) => ({ x: p.x, y: p.y }));
+  if (pts.length < 2) return pts;
+  const seg = pts.slice(1).map((p, i) => Math.hypot(p.x - pts[i]!.x, p.y - pts[i]!.y));
+  const total = seg.reduce((a, b) => a + b, 0);
+  const budget = DRAG_MAX_POINTS - pts.length; // interpolated points we may add
+  if (budget <= 0 || total === 0) return pts;
+  // Smallest step ≥ DRAG_STEP_POINTS whose interpolated points fit the budget (each segment adds ceil(len/step) - 1).
+  const added = (step: number) => seg.reduce((n, len) => n + Math.max(0, Math.ceil(len / step) - 1), 0);
+  let step = Math.max(DRAG_STEP_POINTS, total / budget);
+  while (added(step) > budget) step *= 1.05;
+  const out: Point[] = [pts[0]!];
+  for (const [i, len] of seg.entries()) {
+    const a = pts[i]!;
+    const b = pts[i + 1]!;
+    const n = Math.max(1, Math.ceil(len / step));
+    for (let k = 1; k < n; k++) out.push({ x: Math.round(a.x + ((b.x - a.x) * k) / n), y: Math.round(a.y + ((b.y - a.y) * k) / n) });
+    out.push(b);
+  }
+  return out;
 }
 
 /** Input built from raw events. All points are logical screen points. */
@@ -65,25 +109,40 @@ export class Input {
     return this.withHeld(hold, () => this.mouse.move(point));
   }
 
-  /** Move to `point` and scroll whole wheel steps (positive dy = down, dx = right), holding `hold`. */
+  /**
+   * Move to `point` and scroll whole wheel steps (positive dy = down, dx = right; see `scroll.ts` for how
+   * points become steps), holding `hold`. With both steps 0 only the pointer moves; no wheel event is sent.
+   */
   scroll(point: Point, steps: { dx: number; dy: number }, hold: readonly string[] = []): Promise<void> {
     return this.withHeld(hold, async () => {
       await this.mouse.move(point);
-      await this.mouse.wheel(steps.dx, steps.dy);
+      if (steps.dx !== 0 || steps.dy !== 0) await this.mouse.wheel(steps.dx, steps.dy);
     });
   }
 
-  /** Press the left button at the first point of {@link dragPoints}, move through the rest, release (always). */
-  drag(path: readonly Point[], hold: readonly string[] = []): Promise<void> {
+  /**
+   * Drag with the left button through {@link dragPoints}: move to the first point, press, pause
+   * ({@link DRAG_PRESS_DELAY_MS}), move to the second point (past the drag threshold) and pause
+   * ({@link DRAG_START_DELAY_MS}), move through the rest {@link DRAG_MOTION_DELAY_MS} apart, pause at the
+   * last ({@link DRAG_RELEASE_DELAY_MS}), release. The button is released even when a motion fails.
+   * A 64-point drag takes ≈ 0.5 s on X11 (delays plus one IPC round trip per event).
+   * @returns the number of points visited (press and release included).
+   */
+  drag(path: readonly Point[], hold: readonly string[] = []): Promise<number> {
     const pts = dragPoints(path);
     return this.withHeld(hold, async () => {
       await this.mouse.move(pts[0]!);
       await this.mouse.down('left');
       try {
-        for (const pt of pts.slice(1)) await this.mouse.move(pt);
+        await delay(DRAG_PRESS_DELAY_MS);
+        for (const [k, pt] of pts.slice(1).entries()) {
+          await this.mouse.move(pt);
+          await delay(k === 0 ? DRAG_START_DELAY_MS : k === pts.length - 2 ? DRAG_RELEASE_DELAY_MS : DRAG_MOTION_DELAY_MS);
+        }
       } finally {
         await this.mouse.up('left');
       }
+      return pts.length;
     });
   }
 

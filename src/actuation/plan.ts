@@ -6,14 +6,18 @@ import { center, displayAt } from '../perception/geometry.js';
 import type { Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { describeQuery, findBest, type Findable } from '../perception/find.js';
+import { DEFAULT_WHEEL_STEP_POINTS, planScroll, wheelStepFor, type ScrollReport } from './scroll.js';
 
 /**
  * Step 1 of the action path (issue 13: plan → effects → decide): validate a batch and resolve every
  * ref and locator to a concrete point and element. Nothing here reads the policy or dispatches.
  */
 
-/** Points of scroll per wheel step. X11 wheel clicks scroll about three lines (≈50 px in GTK and Chromium). */
-export const SCROLL_POINTS_PER_STEP = 50;
+/**
+ * Points per wheel step where the app under the pointer has no measured size (an estimate). Measured
+ * sizes per toolkit (Chromium: 120) and the rounding rule are in `scroll.ts`.
+ */
+export const SCROLL_POINTS_PER_STEP = DEFAULT_WHEEL_STEP_POINTS;
 
 /**
  * One action after validation and target resolution: every point is concrete (logical points, on a
@@ -24,7 +28,8 @@ export type PlannedAction =
   | { type: 'click'; point: Point; button: MouseButton; clicks: 1 | 2; hold: string[]; element?: Element }
   | { type: 'move'; point: Point; hold: string[]; element?: Element }
   | { type: 'drag'; path: Point[]; hold: string[] }
-  | { type: 'scroll'; point: Point; steps: { dx: number; dy: number }; hold: string[]; element?: Element }
+  /** `steps`: wheel clicks to send (= `scrolled.steps`); `scrolled`: the requested points, clicks and their approximate points (reported in the result). */
+  | { type: 'scroll'; point: Point; steps: { dx: number; dy: number }; scrolled: ScrollReport; hold: string[]; element?: Element }
   | { type: 'type'; text: string }
   | { type: 'keypress'; keys: string[] }
   | { type: 'wait'; ms: number }
@@ -149,8 +154,10 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
     }
     case 'scroll': {
       const r = await resolve(a);
-      const steps = (v: number) => (v === 0 ? 0 : Math.sign(v) * Math.max(1, Math.round(Math.abs(v) / SCROLL_POINTS_PER_STEP)));
-      return { type: 'scroll', point: r.point, steps: { dx: steps(a.scroll_x), dy: steps(a.scroll_y) }, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
+      // Wheel clicks of the toolkit under the point (scroll.ts), nearest whole number: tiny amounts send 0, and say so.
+      const under = await ctx.platform.windows.windowAt(r.point).catch(() => null);
+      const scrolled = planScroll({ dx: a.scroll_x, dy: a.scroll_y }, wheelStepFor(under, ctx.platform.name));
+      return { type: 'scroll', point: r.point, steps: { ...scrolled.steps }, scrolled, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
     }
     case 'drag':
       return { type: 'drag', path: a.path.map((p, k) => onScreen(p, `path[${k}]`)), hold: held(a.keys) };
