@@ -12,6 +12,7 @@
 //       # both builds in one process, rounds alternating (load changes hit both sides alike)
 //   --n 2000 --warmup 200 --rounds 10 --json --dir <where the audit log goes (default: os.tmpdir())>
 //   --save bench/policy/results.json --commit <sha> (appends the figures to the results file)
+//   --api check|checkEffects (force one gate method on every side, e.g. to split engine from audit cost)
 //
 // Only public API is used (parsePolicy, AuditLog.open, HaltSwitch, TokenBucket, ApprovalManager,
 // PolicyGate.checkEffects or .check); if the gate's API changes again, adapt `decide` below and keep this
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     save: { type: 'string' },
     commit: { type: 'string' },
+    api: { type: 'string' },
   },
 });
 const N = Number(args.n);
@@ -92,7 +94,7 @@ async function setup(distDir) {
   const approvals = new ApprovalManager({ timeoutMs: 5000 });
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit });
   let i = 0;
-  const api = typeof gate.checkEffects === 'function' ? 'checkEffects' : 'check';
+  const api = args.api ?? (typeof gate.checkEffects === 'function' ? 'checkEffects' : 'check');
   async function decide() {
     const [action, target, allowed, effects] = MIX[i++ % MIX.length];
     const t0 = performance.now();
