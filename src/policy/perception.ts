@@ -13,7 +13,7 @@ export const BORDER_POINTS = 2;
  * dropped. `hides` judges apps by accessible name for trees of apps without a visible window.
  */
 export function perceptionMask(windows: WindowInfo[], policy: Policy): PerceptionMask {
-  const mask: PerceptionMask = { regions: [], apps: [], ruleIds: [], windowIds: [], hides: appHider(policy) };
+  const mask: PerceptionMask = { regions: [], apps: [], ruleIds: [], windowIds: [], hides: appHider(policy, windows) };
   for (const w of windows) {
     const d = evaluate({ kind: 'perceive', target: windowTarget(w) }, policy);
     if (d.effect === 'allow') continue;
@@ -35,17 +35,23 @@ function windowTarget(w: WindowInfo): PolicyTarget {
  * `PerceptionMask.hides` under a policy: the `perceive` decision for an application known only by its
  * accessible name (and, for one of its windows, the window's title), as accessibility trees give them for
  * apps whose windows are not visible (unmapped, minimised, on another workspace). Decisions are cached per
- * call of {@link perceptionMask} (one observation). Limitation: a mask or rule that names the app only by
- * WM_CLASS or bundle id, and not by a name the accessible name matches, cannot hide a tree whose app has
- * no visible window.
+ * call of {@link perceptionMask} (one observation). When a visible window's app, WM_CLASS class or instance
+ * equals the accessible name (case-insensitively), that window's identity (pid, WM_CLASS, bundle id) is
+ * judged with it, so rules naming the app by WM_CLASS decide its tree as they decide its window.
+ * Limitation: a mask or rule that names the app only by WM_CLASS or bundle id, and not by a name the
+ * accessible name matches, cannot hide a tree whose app has no visible window.
  */
-function appHider(policy: Policy): (app: string, windowTitle?: string | null) => boolean {
+function appHider(policy: Policy, windows: WindowInfo[]): (app: string, windowTitle?: string | null) => boolean {
   const cache = new Map<string, boolean>();
+  const byName = new Map<string, WindowInfo>();
+  for (const w of windows) for (const n of [w.app, w.wmClass, w.instance]) if (n && !byName.has(n.toLowerCase())) byName.set(n.toLowerCase(), w);
   return (app, windowTitle) => {
     const key = JSON.stringify([app, windowTitle ?? null]);
     let hidden = cache.get(key);
     if (hidden === undefined) {
-      hidden = evaluate({ kind: 'perceive', target: { app, window: windowTitle ?? null } }, policy).effect !== 'allow';
+      const w = byName.get(app.toLowerCase());
+      const target: PolicyTarget = { app, pid: w?.pid ?? null, wmClass: w?.wmClass ?? null, bundleId: w?.bundleId ?? null, window: windowTitle ?? null };
+      hidden = evaluate({ kind: 'perceive', target }, policy).effect !== 'allow';
       cache.set(key, hidden);
     }
     return hidden;

@@ -129,6 +129,18 @@ describe('masked apps leak nowhere (finding 7)', () => {
     expect(maskTree(roots(), { regions: [], apps: [], ruleIds: [] }).map((r) => r.name)).toEqual(['KeePassXC', 'gnome-calculator', 'firefox']);
   });
 
+  it('a deny-by-default perception policy allowing an app by WM_CLASS keeps its tree while its window is visible', () => {
+    const policy = parsePolicy(`version: 1
+defaults: { perceive: deny }
+rules:
+  - { id: see-calc, effect: allow, on: perceive, match: { app: { wmClass: "Gnome-calculator" } } }
+`);
+    const calc = W('0x2', 'gnome-calculator', 'Calculator', 500, { wmClass: 'Gnome-calculator', instance: 'gnome-calculator' });
+    expect(maskTree(roots(), perceptionMask([calc], policy)).map((r) => r.name)).toEqual(['gnome-calculator']);
+    // Without the visible window, the accessible name alone does not match the WM_CLASS rule: hidden (deny by default).
+    expect(maskTree(roots(), perceptionMask([], policy)).map((r) => r.name)).toEqual([]);
+  });
+
   it('isMaskedWindow / describeWindowForAgent never name a masked window', () => {
     const vault = W('0x1', 'keepassxc', 'Passwords.kdbx', 0);
     const secret = W('0x4', 'sapp', 'Top secret', 0, { wmClass: 'SecretApp' });
