@@ -158,6 +158,28 @@ describe('item 13: windows, focus_window, and focus on click without a window ma
   });
 });
 
+describe('item 6: app identity comes from the executable, never from argv', () => {
+  it('an xterm started with -class and one renamed with exec -a are both app "xterm" (WM_CLASS as given)', async () => {
+    const classed = join(dir, 'classed.txt');
+    apps.push(launchApp('xterm', ['-class', 'NotATerminal', '-T', 'classed', '-geometry', '30x4+0+500', '-e', 'sh', '-c', `: > '${classed}'; exec sleep 600`]));
+    apps.push(launchApp('bash', ['-c', "exec -a gnome-calculator xterm -T renamed -geometry 30x4+400+500 -e sleep 600"]));
+    const list = await waitFor(async () => {
+      const ws = await windows();
+      return ws.some((w) => w.title === 'classed') && ws.some((w) => w.title === 'renamed') ? ws : null;
+    }, 30_000, 'both xterms');
+    const classedWin = list.find((w) => w.title === 'classed')!;
+    const renamedWin = list.find((w) => w.title === 'renamed')!;
+    expect(classedWin.app).toBe('xterm');
+    expect((classedWin as Win & { wmClass?: string }).wmClass).toBe('NotATerminal');
+    expect(renamedWin.app).toBe('xterm'); // argv[0] says gnome-calculator
+    // The policy judges the executable: a click into the renamed terminal is not a calculator's.
+    const at = centre(renamedWin.bounds);
+    const r = await api<Done>('POST', '/v1/actions', { type: 'click', x: at.x, y: at.y, button: 'left' });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results[0]!.hit?.app).toBe('xterm');
+  });
+});
+
 describe('items 12 and 14 on a Chromium page', () => {
   it('a locator below the threshold is TARGET_NOT_FOUND naming the near miss; double_click says so; Tab leaves a password field, characters do not go in', async () => {
     for (const a of apps.splice(0)) await a.kill();
@@ -168,6 +190,8 @@ describe('items 12 and 14 on a Chromium page', () => {
       const o = await observe();
       return o.elements.some((e) => e.role === 'button' && e.name === 'Double me') ? o : null;
     }, 90_000, 'the page in the accessibility tree');
+    // Item 6: Chromium, started with a URL at the end of its command line, is named after its executable.
+    expect((await windows()).find((w) => w.title?.includes('Sign in'))?.app).toBe('chromium');
     const dbl = ready.elements.find((e) => e.role === 'button' && e.name === 'Double me')!;
     const d = await api<Done>('POST', '/v1/actions', { type: 'double_click', target: { ref: dbl.ref, observationId: ready.observationId } });
     expect(d.status, JSON.stringify(d.json)).toBe(200);

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
 import { DeskdError } from '../../errors.js';
@@ -18,27 +18,34 @@ async function x(cmd: string, args: string[]): Promise<string> {
 }
 
 /**
- * A process's name: the base name of argv[0] from `/proc/PID/cmdline` (`/proc/PID/comm` is cut at 15
- * characters: "gnome-calculato"), as long as it agrees with `comm` (which it must start with). Chromium
- * rewrites its command line into one space-separated string ("/usr/lib/chromium/chromium --flags …
- * http://host/page"), whose base name would be the end of the URL, a name a web page could choose: then
- * the base name of the text before the first space is taken if it agrees with `comm`, else `comm` itself.
- * Null when the process is gone or not readable.
+ * Executables that run someone else's program (interpreters, launchers): their name says nothing about
+ * the app, so the window's WM_CLASS names it instead (see {@link processName}).
+ */
+const INTERPRETERS = /^(python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node(js)?|java|gjs|sh|bash|dash|zsh|env|ld-linux.*|electron[0-9]*|wine(64)?(-preloader)?|mono|dotnet|qemu.*)$/;
+
+/**
+ * A process's name as the policy sees it: the base name of its **executable** (`readlink /proc/PID/exe`,
+ * e.g. `/usr/lib/chromium/chromium` → `chromium`), never its argv, which the process writes itself
+ * (Chromium rewrites it into one string ending with the URL it was started with, so its windows were
+ * named `index.html`; `exec -a name` or `prctl(PR_SET_NAME)` rename a process at will). Null when the
+ * executable cannot be read (gone, another user's process), or is an interpreter or launcher (`python3`,
+ * `node`, `sh`, …): callers then use the window's WM_CLASS. Source: proc(5), `/proc/PID/exe`.
  */
 export async function processName(pid: number): Promise<string | null> {
   try {
-    const [cmdline, commRaw] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')]);
-    const comm = commRaw.trim();
-    const argv0 = cmdline.split('\0')[0] ?? '';
-    const base = (s: string) => s.split('/').pop()?.trim() ?? '';
-    const agrees = (name: string) => name !== '' && (comm === '' || name.startsWith(comm));
-    if (agrees(base(argv0))) return base(argv0);
-    const head = base(argv0.split(' ')[0] ?? '');
-    if (agrees(head)) return head;
-    return comm || null;
+    const target = await readlink(`/proc/${pid}/exe`);
+    const base = target.replace(/ \(deleted\)$/, '').split('/').pop()?.trim() ?? '';
+    if (base === '' || INTERPRETERS.test(base)) return null;
+    return base;
   } catch {
     return null;
   }
+}
+
+/** True while `/proc/PID` exists (the process runs). */
+async function alive(pid: number | null): Promise<boolean> {
+  if (pid === null) return false;
+  return access(`/proc/${pid}`).then(() => true, () => false);
 }
 
 /**
@@ -409,7 +416,7 @@ export class X11Windows implements RawWindows {
         const key = `${instance ?? ''}\0${wmClass ?? ''}`;
         let { pid, remembered } = await this.pidOf(id, key);
         let name = pid ? await processName(pid) : null;
-        if (remembered && name === null) {
+        if (remembered && name === null && !(await alive(pid))) {
           // The remembered process is gone: the id may belong to a new client now.
           this.pids.delete(id);
           ({ pid } = await this.pidOf(id, key));
