@@ -39,6 +39,7 @@ limits: { actionsPerSecond: 200, burst: 1000 }
 rules:
   - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
   - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
+  - { id: deny-localhost-pages, effect: deny, match: { actions: ["@input"], url: "http://localhost:*" } }
   - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
 `;
 
@@ -218,5 +219,28 @@ describe('items 12 and 14 on a Chromium page', () => {
     const back = await api('POST', '/v1/actions', { type: 'keypress', keys: ['SHIFT', 'TAB'] });
     expect(back.status, JSON.stringify(back.json)).toBe(200);
     await waitFor(() => (lastFocus === 'pw' ? true : null), 10_000, 'focus back in the password field');
+  });
+
+  it('issue 13 finding 5: a url rule is evaluated — the same page served from http://localhost is denied, from 127.0.0.1 allowed', async () => {
+    const allowed = (await observe()).elements.find((e) => e.role === 'button' && e.name === 'Sign in')!;
+    const ok = await api<Done>('POST', '/v1/actions', { type: 'move', x: centre(allowed.bounds).x, y: centre(allowed.bounds).y });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    for (const a of apps.splice(0)) await a.kill();
+    const chromium = launchChromium(`${base.replace('127.0.0.1', 'localhost')}/`, { width: 1280, height: 800 });
+    apps.push(chromium);
+    const o = await waitFor(async () => {
+      if (chromium.exited()) throw new Error(`chromium exited: ${chromium.output().slice(-2000)}`);
+      const x = await observe();
+      return x.elements.some((e) => e.role === 'button' && e.name === 'Sign in') ? x : null;
+    }, 90_000, 'the localhost page in the accessibility tree');
+    const btn = o.elements.find((e) => e.role === 'button' && e.name === 'Sign in')!;
+    for (const body of [
+      { type: 'click', x: centre(btn.bounds).x, y: centre(btn.bounds).y, button: 'left' },
+      { type: 'press', target: { ref: btn.ref, observationId: o.observationId } },
+    ]) {
+      const r = await api<ErrBody>('POST', '/v1/actions', body);
+      expect(r.status, JSON.stringify(r.json)).toBe(403);
+      expect(r.json.error.details?.ruleId).toBe('deny-localhost-pages');
+    }
   });
 });
