@@ -97,7 +97,9 @@ function readTruth() {
 function matchWords(truth, ocr) {
   const used = new Set();
   let matchedOcr = 0;
+  const unmatched = [];
   for (const w of ocr) {
+    const before = matchedOcr;
     const c = centre(w.bounds);
     const t = norm(w.text);
     let hit = -1;
@@ -131,8 +133,9 @@ function matchWords(truth, ocr) {
         if (!t.startsWith(acc)) break;
       }
     }
+    if (matchedOcr === before) unmatched.push(w);
   }
-  return { matchedTruth: used.size, matchedOcr };
+  return { matchedTruth: used.size, matchedOcr, unmatched };
 }
 
 /** Ground-truth words covered by a fused element holding the word in its name/value, with bounds on it. */
@@ -151,8 +154,9 @@ function coverage(truth, elements, maxArea) {
 
 function score(truth, words, viewport) {
   const considered = words.filter((w) => norm(w.text) !== '' && inside(viewport, centre(w.bounds)));
-  const { matchedTruth, matchedOcr } = matchWords(truth, considered);
+  const { matchedTruth, matchedOcr, unmatched } = matchWords(truth, considered);
   return {
+    unmatched,
     recall: truth.length ? matchedTruth / truth.length : 1,
     precision: considered.length ? matchedOcr / considered.length : 1,
     truthWords: truth.length,
@@ -314,6 +318,10 @@ const rows = frames.map((f, i) => {
     elements: fused.length,
     missedByFusion: cov.missed.slice(0, 20),
     missedByOcr: missedWords(f, deskd[i].words).slice(0, 20),
+    // OCR words matching no truth word (what lowers precision), with their confidence.
+    extraByOcr: d.unmatched.slice(0, 20).map((w) => `${w.text}(${w.confidence})`),
+    junkDropped: deskd[i].junk ?? {},
+    largeGlyphs: deskd[i].largeGlyphs ?? null,
   };
 });
 
@@ -348,6 +356,7 @@ const summary = {
 console.log(`\nmin recall ${summary.naive.minRecall} → ${summary.deskd.minRecall}; min precision ${summary.naive.minPrecision} → ${summary.deskd.minPrecision}; min fused coverage ${summary.deskd.minFusedCoverage}; mean OCR ms ${summary.naive.meanMs} → ${summary.deskd.meanMs}`);
 for (const r of rows) {
   if (r.missedByOcr.length || r.missedByFusion.length) console.log(`  ${r.page}@${r.scale}x missed by OCR: ${r.missedByOcr.join(' ')} | by fusion: ${r.missedByFusion.join(' ')}`);
+  if (r.extraByOcr.length) console.log(`  ${r.page}@${r.scale}x read by OCR, not on the page: ${r.extraByOcr.join(' ')}`);
 }
 
 // ---------------------------------------------------------------- variant comparison (--compare)

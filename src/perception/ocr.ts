@@ -32,6 +32,8 @@ import type { OcrWord, OcrLine as BaseOcrLine } from './elements.js';
 import { clip, intersectionArea, union } from './geometry.js';
 import { mergeOverlapping } from './changes.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
+import { dropWords, findJunkWords, type JunkReason } from './ocrJunk.js';
+import { largeGlyphRuns, wordsOnRun } from './ocrLargeGlyphs.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
@@ -63,6 +65,10 @@ export interface OcrResult {
   verticalBlocks?: { found: number; replaced: number };
   /** Areas of glyphs outside every word read again as one block, and the words that reading added (see `repairMissedText`). */
   missedText?: { found: number; added: number };
+  /** Runs of large glyphs outside every word read again on a tight crop, and the words added (see `readLargeGlyphs`). */
+  largeGlyphs?: { found: number; added: number };
+  /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
+  junk?: Partial<Record<JunkReason, number>>;
 }
 
 /** The English model variants shipped by `@tesseract.js-data/eng`. */
@@ -149,6 +155,20 @@ export interface OcrEngineOptions {
    * band cut 22 px higher were all found).
    */
   repairMissedText?: boolean;
+  /**
+   * Read again each short run of large glyphs that lies in no word (`largeGlyphRuns`: glyphs ≥ 16 pt and
+   * ≥ 1.8x the page's median glyph height, at most 6 in a run) on a tight crop, as one line (`SINGLE_LINE`) or,
+   * for a lone glyph, one character (`SINGLE_CHAR`), and add the words read there with confidence ≥
+   * `lightTextMinConfidence` (default true): the automatic layout skips a dashboard's lone "3" in a gauge
+   * and the big numbers of KPI cards while it reads their labels (bench/perception kpi page).
+   */
+  readLargeGlyphs?: boolean;
+  /**
+   * Drop words whose own pixels say they are not text (`findJunkWords`, src/perception/ocrJunk.ts: ink that
+   * belongs to a rule, border or ring, thin bars, solid blobs, one glyph read as several letters, unconfident
+   * lone symbols; default true): `|`, `ll`, `Vv`, `¥` read from borders, dashed rules and icon buttons.
+   */
+  rejectJunk?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -167,6 +187,8 @@ export interface RecognizeOptions {
   repairTruncated?: boolean;
   repairVerticalText?: boolean;
   repairMissedText?: boolean;
+  readLargeGlyphs?: boolean;
+  rejectJunk?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -188,6 +210,8 @@ export interface ResolvedOcrOptions {
   repairTruncated: boolean;
   repairVerticalText: boolean;
   repairMissedText: boolean;
+  readLargeGlyphs: boolean;
+  rejectJunk: boolean;
   tesseractParams: Record<string, string>;
 }
 
@@ -203,6 +227,10 @@ const MIN_GLYPHS_BAND = 40;
 const MIN_GLYPHS_REGION = 3;
 /** Cell side of the light-text detection, logical points. */
 const LIGHT_TEXT_CELL_POINTS = 12;
+/** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
+const LARGE_GLYPH_CELL_FACTOR = 4;
+/** Tallest glyph the large-glyph detection keeps, logical points. */
+const LARGE_GLYPH_MAX_POINTS = 160;
 
 /**
  * The directory holding `eng.traineddata.gz` for a model variant, resolved through Node's module
@@ -271,6 +299,8 @@ export class OcrEngine {
       repairTruncated: opts.repairTruncated ?? true,
       repairVerticalText: opts.repairVerticalText ?? true,
       repairMissedText: opts.repairMissedText ?? true,
+      readLargeGlyphs: opts.readLargeGlyphs ?? true,
+      rejectJunk: opts.rejectJunk ?? true,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -378,10 +408,16 @@ export class OcrEngine {
     });
     const vertical: Rect[] = [];
     const basePsm = this.options.psm;
-    const read = async (rect: PixelRect, lightTextOn: number[] | undefined, band: Band, minConfidence: number, how: { psm?: OcrPageSegMode; collectVertical?: boolean } = {}): Promise<OcrLine[]> => {
+    const read = async (
+      rect: PixelRect,
+      lightTextOn: number[] | undefined,
+      band: Band,
+      minConfidence: number,
+      how: { psm?: OcrPageSegMode; collectVertical?: boolean; factor?: number; invert?: boolean } = {},
+    ): Promise<OcrLine[]> => {
       const { psm, collectVertical = false } = how;
-      const factor = bands.length === 1 && !lightTextOn ? frameFactor() : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND);
-      const prepared = await encodeGray(base, crop.width, rect, { invert: false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
+      const factor = how.factor ?? (bands.length === 1 && !lightTextOn ? frameFactor() : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND));
+      const prepared = await encodeGray(base, crop.width, rect, { invert: how.invert ?? false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
       const page = await this.pool.run(async (w) => {
         if (psm === undefined || psm === basePsm) return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
         // A job holds its worker until it settles, so the mode is back to the engine's before another job runs.
@@ -422,14 +458,17 @@ export class OcrEngine {
     // this may run before its job is posted).
     const repairTruncated = opts.repairTruncated ?? this.options.repairTruncated;
     const repairMissed = opts.repairMissedText ?? this.options.repairMissedText;
-    const sideWork = new Promise<{ regions: LightTextRegion[]; glyphs: Rect[] }>((resolve, reject) =>
+    const largeOn = opts.readLargeGlyphs ?? this.options.readLargeGlyphs;
+    const sideWork = new Promise<{ regions: LightTextRegion[]; glyphs: Rect[]; large: Rect[] }>((resolve, reject) =>
       setImmediate(() => {
         try {
           const regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
           // For the repairs after the bands, also found while the workers read.
           const glyphs = repairTruncated || repairMissed ? glyphBoxes(base, crop.width, whole, { cell }).map(toPoints) : [];
+          // Large glyphs need larger cells: a 12-point cell inside a thick stroke takes the ink for background.
+          const large = largeOn ? glyphBoxes(base, crop.width, whole, { cell: cell * LARGE_GLYPH_CELL_FACTOR, maxHeight: Math.round(LARGE_GLYPH_MAX_POINTS * img.scale) }).map(toPoints) : [];
           frameFactor(); // for the result
-          resolve({ regions, glyphs });
+          resolve({ regions, glyphs, large });
         } catch (e) {
           reject(e instanceof Error ? e : new Error(String(e)));
         }
@@ -448,7 +487,7 @@ export class OcrEngine {
         return { lines, extra: extra.flat() };
       }),
     );
-    const { regions, glyphs } = await sideWork;
+    const { regions, glyphs, large } = await sideWork;
     let lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
     // Read an area (points) of the crop again on its own, clipped to the crop the base pass read.
     const readArea = async (area: Rect, minConfidence: number, psm?: OcrPageSegMode): Promise<OcrLine[] | null> => {
@@ -465,9 +504,23 @@ export class OcrEngine {
         ? mergeOverlapping(vertical.map((r) => columnStrip(r, baseWords, within, VERTICAL_BLOCK_MARGIN_POINTS)))
         : null;
     const missedAreas = repairMissed ? missedTextAreas(baseWords, glyphs, within) : null;
-    const [verticalReads, missedReads] = await Promise.all([
+    const medianGlyph = median(glyphs.map((g) => g.height));
+    const largeRuns = largeOn ? largeGlyphRuns(baseWords, large, within, { medianHeight: medianGlyph }) : null;
+    const readLarge = async (run: NonNullable<typeof largeRuns>[number]): Promise<OcrWord[]> => {
+      const px = clipTo(regionToPixels(img, run.area), crop);
+      if (!px) return [];
+      const rel = relative(px);
+      // Light glyphs on a dark card (in the base orientation) are turned dark on light for this crop.
+      const light = meanLuminance(cropOf(base, crop.width, rel)) < 0.5;
+      const factor = run.box.height * img.scale < 24 ? 2 : 1;
+      const psm = run.glyphs === 1 ? Tesseract.PSM.SINGLE_CHAR : Tesseract.PSM.SINGLE_LINE;
+      const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence, { psm, factor, invert: light });
+      return wordsOnRun(run, got.flatMap((l) => l.words));
+    };
+    const [verticalReads, missedReads, largeReads] = await Promise.all([
       Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence) }))),
       Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence))),
+      Promise.all((largeRuns ?? []).map(readLarge)),
     ]);
     let verticalBlocks: OcrResult['verticalBlocks'];
     if (verticalAreas) {
@@ -487,6 +540,13 @@ export class OcrEngine {
       lines = mergeLines(lines, got);
       // Net: a more confident re-read of a word the base pass had replaces it and adds nothing.
       missedText = { found: missedAreas.length, added: lines.reduce((n, l) => n + l.words.length, 0) - before };
+    }
+    let largeGlyphs: OcrResult['largeGlyphs'];
+    if (largeRuns && largeRuns.length > 0) {
+      const before = lines.reduce((n, l) => n + l.words.length, 0);
+      // One line per row of each run (a run is one line, but a re-read may return a stray word beside it).
+      lines = mergeLines(lines, largeReads.flatMap((ws) => (ws.length > 0 ? splitByRow(makeLine(ws)) : [])));
+      largeGlyphs = { found: largeRuns.length, added: lines.reduce((n, l) => n + l.words.length, 0) - before };
     }
     let repaired = 0;
     if (repairTruncated) {
@@ -509,7 +569,25 @@ export class OcrEngine {
       repaired = swap.size;
       if (swap.size > 0) lines = lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l));
     }
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}) };
+    let junk: OcrResult['junk'];
+    if (opts.rejectJunk ?? this.options.rejectJunk) {
+      const toCrop = (w: OcrWord): PixelRect | null => {
+        const left = Math.floor((w.bounds.x - img.origin.x) * img.scale) - crop.left;
+        const top = Math.floor((w.bounds.y - img.origin.y) * img.scale) - crop.top;
+        const right = Math.ceil((w.bounds.x + w.bounds.width - img.origin.x) * img.scale) - crop.left;
+        const bottom = Math.ceil((w.bounds.y + w.bounds.height - img.origin.y) * img.scale) - crop.top;
+        const l = Math.max(0, left), t = Math.max(0, top);
+        const r = Math.min(crop.width, right), b = Math.min(crop.height, bottom);
+        return r > l && b > t ? { left: l, top: t, width: r - l, height: b - t } : null;
+      };
+      const found = findJunkWords(lines.flatMap((l) => l.words), base, crop.width, crop.height, toCrop);
+      if (found.size > 0) {
+        junk = {};
+        for (const why of found.values()) junk[why] = (junk[why] ?? 0) + 1;
+        lines = dropWords(lines, found, makeLine);
+      }
+    }
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(junk ? { junk } : {}) };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -874,6 +952,32 @@ export function mergeLines(base: OcrLine[], extra: OcrLine[]): OcrLine[] {
     });
   const out = survivors(base);
   for (const line of survivors(extra)) insertByTop(out, line);
+  return out;
+}
+
+/** The words of `line` grouped into lines by row (vertical centres within half a word height), left to right. */
+function splitByRow(line: OcrLine): OcrLine[] {
+  const rows: OcrWord[][] = [];
+  for (const w of [...line.words].sort((a, b) => a.bounds.x - b.bounds.x)) {
+    const cy = w.bounds.y + w.bounds.height / 2;
+    const row = rows.find((r) => Math.abs(r[0]!.bounds.y + r[0]!.bounds.height / 2 - cy) <= r[0]!.bounds.height / 2);
+    if (row) row.push(w);
+    else rows.push([w]);
+  }
+  return rows.map(makeLine);
+}
+
+/** Median of `xs` (0 when empty). */
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** The pixels of `rect` of a `width`-wide gray image, row by row. */
+function cropOf(gray: Uint8Array, width: number, rect: PixelRect): Uint8Array {
+  const out = new Uint8Array(rect.width * rect.height);
+  for (let y = 0; y < rect.height; y++) out.set(gray.subarray((rect.top + y) * width + rect.left, (rect.top + y) * width + rect.left + rect.width), y * rect.width);
   return out;
 }
 
