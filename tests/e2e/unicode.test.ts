@@ -38,6 +38,8 @@ interface ErrBody { error: { code: string; message: string; details?: { characte
 const MIXED = 'Zoë café naïve 日本語 😀 €£ end — ÀÉÎÕÜ àéîõü ß ÿ Ω≈∑√∞ 2×3÷π 中文字符測試 한국어 👍🏽 🇯🇵 👨‍👩‍👧 «ñ» ¿¡';
 /** 60 distinct CJK characters: more than the two keysyms × free keycodes of Xvfb's keymap (2 × 19). */
 const CJK_DISTINCT = '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可里后小么心多天而能好都然没';
+/** 60 more distinct CJK characters, none in CJK_DISTINCT. */
+const CJK_MORE = '春夏秋冬東西南北山川海空雨雪風花鳥魚犬猫馬牛羊豚米茶酒肉野菜果木林森石金銀銅鉄青赤白黒黄緑紫茶色音楽歌舞劇画詩書読聞見話語';
 const ASCII_BENCH = 'The quick brown fox jumps over the lazy dog; 0123456789 (x+y)*z=[a]{b}<c>|d~e^f$g#h@i!j%k&l_m-n+o=p/q';
 const CJK_BENCH = '東京は日本の首都であり、世界で最も人口の多い都市圏の一つです。経済、文化、政治の中心として多くの人々が暮らしています。';
 
@@ -179,13 +181,22 @@ describe('typing Unicode text through the API', () => {
     expected += CJK_DISTINCT;
     await expectFileBytes(term.file, expected);
 
+    // The backend alone, in one call: 60 more distinct characters than fit in the free keycodes at once,
+    // so keycodes are re-bound inside the call, each only after the grace period since its last press.
+    const kb = daemon.platform.keyboard as { type(t: string): Promise<void>; text?: { stats: { graceWaitMs: number; bindRuns: number } } };
+    const before = { ...kb.text!.stats };
+    await kb.type(CJK_MORE);
+    expected += CJK_MORE;
+    await expectFileBytes(term.file, expected);
+    expect(kb.text!.stats.bindRuns - before.bindRuns).toBeGreaterThan(1);
+    expect(kb.text!.stats.graceWaitMs - before.graceWaitMs).toBeGreaterThan(0);
+
     // Speed, characters per second through the whole API path (policy, chunks of 8, focus re-checks).
     const asciiMs = await typeText(ASCII_BENCH);
     expected += ASCII_BENCH;
     const cjkMs = await typeText(CJK_BENCH);
     expected += CJK_BENCH;
     await expectFileBytes(term.file, expected);
-    const kb = daemon.platform.keyboard as { text?: { stats?: unknown } };
     console.log(
       `typing speed through POST /v1/actions: ASCII ${(cps(ASCII_BENCH) / (asciiMs / 1000)).toFixed(1)} chars/s (${cps(ASCII_BENCH)} in ${asciiMs.toFixed(0)} ms), ` +
         `CJK ${(cps(CJK_BENCH) / (cjkMs / 1000)).toFixed(1)} chars/s (${cps(CJK_BENCH)} in ${cjkMs.toFixed(0)} ms); typer stats ${JSON.stringify(kb.text?.stats ?? null)}`,
