@@ -23,7 +23,8 @@ import { elementOwnerTarget, isBrowserWindow, keyboardTarget, pointerTarget, typ
 
 /** How one effect's target is found. `keys` effects are predicted from an earlier click in the batch when `predicted` is set. */
 export type EffectSpec =
-  | { kind: 'pointer'; point: Point; what: 'click' | 'move' | 'scroll' | 'press' | 'motion' | 'release' }
+  /** `hitTest: false` for a drag's interpolated motion points (window judged, no element: see `TargetOptions.hitTest`). */
+  | { kind: 'pointer'; point: Point; what: 'click' | 'move' | 'scroll' | 'press' | 'motion' | 'release'; hitTest?: boolean }
   | { kind: 'keys'; what: 'type' | 'keypress' | 'held' | 'fallback' }
   | { kind: 'accessibility'; element: Element; what: 'press' | 'set_value' | 'focus' }
   | { kind: 'window'; window: WindowInfo; what: 'activate' };
@@ -46,10 +47,17 @@ export function effectsOf(p: PlannedAction): EffectSpec[] {
     case 'scroll':
       return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'scroll' }];
     case 'drag': {
+      // Every point the pointer visits is a pointer effect for the window under it; the points the caller
+      // gave (press, corners, release) are hit-tested for their element too, the interpolated motion
+      // points in between (which neither press nor release anything) only for their window.
       const pts = dragPoints(p.path);
+      const given = new Set(p.path.map((q) => `${q.x},${q.y}`));
       return [
         ...held(p.hold),
-        ...pts.map((point, i): EffectSpec => ({ kind: 'pointer', point, what: i === 0 ? 'press' : i === pts.length - 1 ? 'release' : 'motion' })),
+        ...pts.map((point, i): EffectSpec => {
+          const what = i === 0 ? 'press' : i === pts.length - 1 ? 'release' : 'motion';
+          return { kind: 'pointer', point, what, ...(what === 'motion' && !given.has(`${point.x},${point.y}`) ? { hitTest: false } : {}) };
+        }),
       ];
     }
     case 'type':
@@ -98,7 +106,7 @@ export async function resolveEffect(platform: Platform, spec: EffectSpec, opts: 
   const o = { fresh: opts.fresh ?? false };
   switch (spec.kind) {
     case 'pointer':
-      return pointerTarget(platform, spec.point, o);
+      return pointerTarget(platform, spec.point, spec.hitTest === false ? { ...o, hitTest: false } : o);
     case 'keys':
       return opts.predictedKeys ?? keyboardTarget(platform, o);
     case 'accessibility':

@@ -41,6 +41,12 @@ export interface EffectTarget {
 export interface TargetOptions {
   /** Read the window system now (no reused window list): the dispatch-time re-check uses it. */
   fresh?: boolean;
+  /**
+   * `pointerTarget` only: `false` skips the accessibility hit-test (element null, not unknown). For the
+   * interpolated motion points of a drag, which move over elements without pressing or releasing on them;
+   * press, release and every point the caller gave are always hit-tested. Default true.
+   */
+  hitTest?: boolean;
 }
 
 /** A field of the policy target that may be unknown. */
@@ -124,7 +130,7 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
   // list holds every viewable top-level window, override-redirect menus included). Known: no app.
   if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: [] }, handle: null };
   const unknown: UnknownField[] = [];
-  const [hit, url] = await Promise.all([hitTest(platform, p, window), browserUrl(platform, window)]);
+  const [hit, url] = await Promise.all([opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window), browserUrl(platform, window)]);
   if (hit === 'unknown') unknown.push('element');
   if (url === 'unknown') unknown.push('url');
   const node = hit === 'unknown' ? null : hit;
