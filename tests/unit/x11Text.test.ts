@@ -217,3 +217,23 @@ describe('X11TextTyper', () => {
     expect(x.typed).toBe('日本語語');
   });
 });
+
+describe('X11TextTyper errors', () => {
+  it('maps a missing or failing xdotool/xmodmap to ACTION_FAILED naming the Debian package', async () => {
+    const enoent = (cmd: string) => Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' });
+    const noXdotool = new X11TextTyper(async (cmd, args) => {
+      if (cmd === 'xmodmap' && args[0] === '-pk') return '     38    \t0x0061 (a)\t\n      8    \t\n';
+      throw enoent(cmd);
+    });
+    await expect(noXdotool.type('a')).rejects.toMatchObject({ code: 'ACTION_FAILED', message: expect.stringContaining('xdotool') });
+    const noXmodmap = new X11TextTyper(async (cmd) => {
+      throw enoent(cmd);
+    });
+    await expect(noXmodmap.type('a')).rejects.toMatchObject({ code: 'ACTION_FAILED', message: expect.stringContaining('x11-xserver-utils') });
+    const failing = new X11TextTyper(async (cmd, args) => {
+      if (cmd === 'xmodmap' && args[0] === '-pk') return '     38    \t0x0061 (a)\t\n      8    \t\n';
+      throw Object.assign(new Error('exit 1'), { stderr: 'Error: Can\'t open display: :99' });
+    });
+    await expect(failing.type('aë')).rejects.toMatchObject({ code: 'ACTION_FAILED', message: expect.stringContaining("Can't open display") });
+  });
+});

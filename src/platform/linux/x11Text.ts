@@ -276,6 +276,8 @@ export class X11TextTyper {
     try {
       if (step.key) await this.run('xdotool', ['key', '--clearmodifiers', '--delay', '0', step.key], { ...process.env, ...XDOTOOL_ENV });
       else await this.run('xdotool', ['type', '--clearmodifiers', '--delay', '0', '--', step.text!], { ...process.env, ...XDOTOOL_ENV });
+    } catch (e) {
+      throw commandError(step.key ? 'xdotool key' : 'xdotool type', e);
     } finally {
       const t = this.now();
       for (const c of step.uses) {
