@@ -136,7 +136,7 @@ export function clientIdentity(role: string, header: string | string[] | undefin
 }
 
 /** MCP tools that only look (everything else counts as acting, so a new tool is gated until listed here). */
-export const MCP_READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'list_apps']);
+export const MCP_READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'list_apps', 'list_windows']);
 
 /**
  * `METHOD route` of the HTTP routes that act on the desktop, by their *routed* pattern (fastify's

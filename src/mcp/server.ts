@@ -5,10 +5,11 @@ import { z } from 'zod';
 import { DeskdError, isDeskdError } from '../errors.js';
 import type { Platform, WindowInfo } from '../platform/types.js';
 import type { Observation, Observer } from '../perception/observer.js';
-import type { Executor, ActionsResponse } from '../actuation/executor.js';
-import type { Action } from '../actuation/schema.js';
+import type { Executor, ActionsResponse, ActionResult } from '../actuation/executor.js';
+import type { Action, Target } from '../actuation/schema.js';
 import type { Element } from '../perception/elements.js';
 import { encodeImage } from '../perception/image.js';
+import { annotateScreenshot } from '../perception/annotate.js';
 import { normalizeName } from '../perception/elements.js';
 
 /**
@@ -53,7 +54,24 @@ export function createMcpState(): McpState {
 }
 
 /** Names of deskd's MCP tools, in listing order. */
-export const MCP_TOOL_NAMES = ['observe', 'screenshot', 'find', 'click', 'type', 'keypress', 'scroll', 'drag', 'wait_for', 'list_apps', 'focus_app'] as const;
+export const MCP_TOOL_NAMES = [
+  'observe',
+  'screenshot',
+  'find',
+  'click',
+  'type',
+  'keypress',
+  'scroll',
+  'drag',
+  'press',
+  'set_value',
+  'focus',
+  'wait_for',
+  'list_apps',
+  'list_windows',
+  'focus_window',
+  'focus_app',
+] as const;
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
 const ACTS = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false } as const;
@@ -66,6 +84,15 @@ const RefArgs = {
   y: z.number().finite().optional().describe('Logical screen points'),
 };
 const HeldKeys = z.array(z.string().min(1).max(32)).max(8).optional().describe('Keys held during the action, e.g. ["shift"]');
+/** Arguments of the element tools (press, set_value, focus): a ref, or a locator resolved in a fresh observation. */
+const ElementArgs = {
+  ref: RefArgs.ref,
+  observationId: RefArgs.observationId,
+  text: z.string().min(1).max(500).optional().describe('Instead of ref: the visible text of the element (name, value or OCR text), best match in a fresh observation'),
+  role: z.string().min(1).max(40).optional().describe('Instead of ref: the role (button, textbox, link, checkbox, …), alone or with text/name'),
+  name: z.string().min(1).max(500).optional().describe('Instead of ref: the accessible name'),
+  exact: z.boolean().optional().describe('With text/name: only exact (normalised, case-insensitive) matches'),
+};
 
 /** Compact one-line description of an element: `e12 button "7" (10,100 40x30) [focused]`. */
 export function formatElement(e: Pick<Element, 'ref' | 'role' | 'name' | 'bounds' | 'states'> & { value?: string }): string {
@@ -138,13 +165,30 @@ function safe<A>(fn: (args: A, signal: AbortSignal) => Promise<CallToolResult>):
   };
 }
 
+/**
+ * What one action result reports, as the HTTP answer does: the element a target resolved to (`target`),
+ * how `press`/`set_value` were delivered (`via`), what was hit right before dispatch (`hit`), what a scroll
+ * delivered (`scrolled`) and how many points a drag visited (`dragged`). Empty when there is nothing to say.
+ */
+export function describeActionResult(x: ActionResult): string {
+  const parts: string[] = [];
+  if (x.target) parts.push(`target ${x.target.ref} ${x.target.role} ${JSON.stringify(x.target.name)} (observation ${x.target.observationId})`);
+  if (x.via) parts.push(`via ${x.via}`);
+  if (x.hit) parts.push(`hit ${x.hit.app ?? 'unknown app'}${x.hit.element ? ` ${x.hit.element.role} ${JSON.stringify(x.hit.element.name)}` : ' (no element)'}`);
+  if (x.scrolled) parts.push(`scrolled ${JSON.stringify(x.scrolled)}`);
+  if (x.dragged) parts.push(`dragged through ${x.dragged.points} points`);
+  return parts.join('; ');
+}
+
 function describeResult(r: ActionsResponse, what: string, approvedBy?: string): string {
   const pts = r.results.filter((x) => x.point).map((x) => `(${Math.round(x.point!.x)},${Math.round(x.point!.y)})`);
-  return `${what} done${pts.length ? ` at ${pts.join(' ')}` : ''} in ${Math.round(r.durationMs)} ms (action ${r.actionId}${approvedBy ? `, ${approvedBy}` : ''})`;
+  const head = `${what} done${pts.length ? ` at ${pts.join(' ')}` : ''} in ${Math.round(r.durationMs)} ms (action ${r.actionId}${approvedBy ? `, ${approvedBy}` : ''})`;
+  const details = r.results.map((x) => [x.type, describeActionResult(x)] as const).filter(([, d]) => d !== '');
+  return [head, ...details.map(([t, d]) => `${t}: ${d}`)].join('\n');
 }
 
 /**
- * Build deskd's MCP server with its eleven tools (see {@link MCP_TOOL_NAMES}). Connect it to a transport
+ * Build deskd's MCP server with its tools (see {@link MCP_TOOL_NAMES}). Connect it to a transport
  * (`StdioServerTransport`, `StreamableHTTPServerTransport`, or `InMemoryTransport` in tests).
  */
 export function createMcpServer(deps: McpDeps): McpServer {
@@ -154,7 +198,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
     { name: 'deskd', version: deps.version },
     {
       instructions:
-        'deskd drives this computer\'s screen. Call observe (or find) first: it returns elements with refs (e12) valid for that observation. Act with click/type/keypress/scroll/drag by ref or by x,y in logical screen points (the space screenshot returns). Every action is checked by the operator\'s permission policy: it may be denied (POLICY_DENIED) or wait for the operator\'s approval.',
+        'deskd drives this computer\'s screen. Call observe (or find) first: it returns elements with refs (e12) valid for that observation. Act with click/type/keypress/scroll/drag by ref or by x,y in logical screen points (the space screenshot returns), with press/set_value/focus on an element (ref, or text/role/name), and with focus_window on a window from list_windows. observe with annotate: true returns a Set-of-Marks image (box N = ref eN). Every action is checked by the operator\'s permission policy: it may be denied (POLICY_DENIED) or wait for the operator\'s approval.',
     },
   );
 
@@ -180,8 +224,19 @@ export function createMcpServer(deps: McpDeps): McpServer {
     throw new DeskdError('VALIDATION_FAILED', `${tool}: give a ref (from observe/find) or both x and y`);
   };
 
-  const observe = async (opts: { ocr?: boolean; accessibility?: boolean; scope?: 'focused' | 'all'; display?: number; screenshot?: boolean }): Promise<Observation> => {
+  /**
+   * `{ref, observationId}` or a locator `{text?, role?, name?, exact?}` from an element tool's arguments.
+   * @throws DeskdError `VALIDATION_FAILED` when neither is given.
+   */
+  const elementTarget = (a: { ref?: string | undefined; observationId?: string | undefined; text?: string | undefined; role?: string | undefined; name?: string | undefined; exact?: boolean | undefined }, tool: string): Target => {
+    if (a.ref) return { ref: a.ref, observationId: latestId(a.observationId) };
+    if (a.text === undefined && a.role === undefined && a.name === undefined) throw new DeskdError('VALIDATION_FAILED', `${tool}: give a ref (from observe/find), or text, role or name`);
+    return { ...(a.text !== undefined ? { text: a.text } : {}), ...(a.role !== undefined ? { role: a.role } : {}), ...(a.name !== undefined ? { name: a.name } : {}), ...(a.exact ? { exact: true } : {}) };
+  };
+
+  const observe = async (opts: { ocr?: boolean; accessibility?: boolean; scope?: 'focused' | 'all'; display?: number; screenshot?: boolean; fresh?: boolean }): Promise<Observation> => {
     const o = await deps.observer.observe({
+      ...(opts.fresh ? { fresh: true } : {}),
       ocr: opts.ocr ?? true,
       accessibility: opts.accessibility ?? true,
       scope: opts.scope ?? 'all',
@@ -204,13 +259,24 @@ export function createMcpServer(deps: McpDeps): McpServer {
         scope: z.enum(['focused', 'all']).optional().describe('Accessibility scope: the focused application or all (default all)'),
         display: z.number().int().optional().describe('Display id (default primary)'),
         screenshot: z.boolean().optional().describe('Also return the screenshot as an image (default false)'),
+        fresh: z.boolean().optional().describe('Read everything anew: no reuse of earlier OCR or cached accessibility (default false)'),
+        annotate: z
+          .boolean()
+          .optional()
+          .describe('Return a Set-of-Marks image: the screenshot with every element boxed and labelled with its ref number (12 for e12), in logical points (implies screenshot)'),
       },
       annotations: { title: 'Observe the screen', ...READ_ONLY, idempotentHint: false },
     },
     safe(async (a) => {
-      const o = await observe(a);
+      const { annotate, ...opts } = a;
+      const o = await observe({ ...opts, ...(annotate ? { screenshot: true } : {}) });
       const content: CallToolResult['content'] = [{ type: 'text', text: formatObservation(o) }];
-      if (o.screenshot) content.push({ type: 'image', data: o.screenshot.data.toString('base64'), mimeType: o.screenshot.mimeType });
+      if (o.screenshot) {
+        // The stored observation keeps the plain screenshot; only the answer carries the marks.
+        const img = annotate ? await annotateScreenshot(o.screenshot, o.elements) : o.screenshot;
+        content.push({ type: 'image', data: img.data.toString('base64'), mimeType: img.mimeType });
+        if (annotate) content.push({ type: 'text', text: `Set-of-Marks image ${img.width}x${img.height} points, origin (${img.origin.x},${img.origin.y}): box number N is element eN` });
+      }
       return { content };
     }),
   );
@@ -344,6 +410,44 @@ export function createMcpServer(deps: McpDeps): McpServer {
   );
 
   server.registerTool(
+    'press',
+    {
+      title: 'Press an element',
+      description:
+        "Run an element's default action (a button's press, a link's activation) through the accessibility API; a pointer click at its centre when it has none. Give ref (from observe/find) or text/role/name. The answer says via accessibility or via pointer, and what was hit.",
+      inputSchema: ElementArgs,
+      annotations: { title: 'Press an element', ...ACTS },
+    },
+    safe(async (a) => act([{ type: 'press', target: elementTarget(a, 'press') }], 'press')),
+  );
+
+  server.registerTool(
+    'set_value',
+    {
+      title: 'Set the value of a text field',
+      description:
+        'Replace the whole text of an editable element (accessibility EditableText; otherwise it is focused, its text selected and the value typed). Any Unicode text. Password fields are refused by the policy. Give ref or text/role/name.',
+      inputSchema: { ...ElementArgs, value: z.string().max(10000).describe('The new text') },
+      annotations: { title: 'Set the value of a text field', ...ACTS },
+    },
+    safe(async (a) => {
+      const { value, ...where } = a;
+      return act([{ type: 'set_value', target: elementTarget(where, 'set_value'), value }], `set_value (${value.length} characters)`);
+    }),
+  );
+
+  server.registerTool(
+    'focus',
+    {
+      title: 'Focus an element',
+      description: 'Give an element the keyboard focus (accessibility GrabFocus), e.g. before keypress. Give ref or text/role/name.',
+      inputSchema: ElementArgs,
+      annotations: { title: 'Focus an element', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    safe(async (a) => act([{ type: 'focus', target: elementTarget(a, 'focus') }], 'focus')),
+  );
+
+  server.registerTool(
     'wait_for',
     {
       title: 'Wait for text',
@@ -392,6 +496,38 @@ export function createMcpServer(deps: McpDeps): McpServer {
       lines.push(`${apps.accessible.length} accessible applications:`, ...apps.accessible.map((a) => `${a.name}${a.windows.length ? `: ${a.windows.map((w) => JSON.stringify(w)).join(', ')}` : ''}`));
       if (apps.warning) lines.push(`warning: ${apps.warning}`);
       return text(lines.join('\n'));
+    }),
+  );
+
+  server.registerTool(
+    'list_windows',
+    {
+      title: 'List windows',
+      description: 'Visible top-level windows, top-most first, with the id focus_window takes, app, pid, title, bounds and which one has the keyboard focus (windows the policy masks are left out). Same as GET /v1/windows.',
+      inputSchema: {},
+      annotations: { title: 'List windows', ...READ_ONLY, idempotentHint: false },
+    },
+    safe(async () => {
+      const [windows, focused] = await Promise.all([deps.observer.windowsForAgent(), deps.platform.windows.focused().catch(() => null)]);
+      const lines = [`${windows.length} window${windows.length === 1 ? '' : 's'} (top-most first):`, ...windows.map((w) => `${formatWindow(w)}${w.id === focused?.id ? ' [focused]' : ''}`)];
+      return text(lines.join('\n'));
+    }),
+  );
+
+  server.registerTool(
+    'focus_window',
+    {
+      title: 'Focus a window',
+      description:
+        'Raise a top-level window and give it the keyboard focus (EWMH _NET_ACTIVE_WINDOW under a window manager, XRaiseWindow + XSetInputFocus without one). window is an id from list_windows. Checked by the permission policy like any action.',
+      inputSchema: { window: z.string().regex(/^0x[0-9a-f]+$|^\d+$/i).max(32).describe('Window id from list_windows, e.g. 0x1a00003') },
+      annotations: { title: 'Focus a window', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    safe(async (a) => {
+      const r = await act([{ type: 'focus_window', window: a.window }], `focus_window ${a.window}`);
+      const now = await deps.platform.windows.focused().catch(() => null);
+      const first = r.content[0];
+      return text(`${first && first.type === 'text' ? first.text : ''}\n${now?.id === a.window ? 'focused' : `focus not confirmed: the focused window is ${now ? formatWindow(now) : 'none'}`}`);
     }),
   );
 
