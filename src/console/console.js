@@ -170,24 +170,46 @@ async function observe() {
   }
 }
 
-/** Boxes in display points, positioned in % of the display so they follow the image's size. */
+/**
+ * The part of `b` (points) inside the display `d`, or null when none of it is: elements of scrolled
+ * content can lie thousands of points off screen (a div at y -3544), and their boxes must stay on the image.
+ */
+function clipToDisplay(b, d) {
+  const x0 = Math.max(b.x, d.x);
+  const y0 = Math.max(b.y, d.y);
+  const x1 = Math.min(b.x + b.width, d.x + d.width);
+  const y1 = Math.min(b.y + b.height, d.y + d.height);
+  if (!(x1 > x0 && y1 > y0)) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, cutTop: b.y < d.y };
+}
+
+/**
+ * Boxes in display points, clipped to the display, positioned in % of it so they follow the image's size
+ * (fit to width or full size). The overlay itself clips too (CSS), so nothing can reach the header.
+ */
 function drawOverlay() {
   const ov = $('overlay');
   ov.replaceChildren();
   const o = state.observation;
   if (!o) return;
   const d = o.display;
+  // CSS pixels per point of the image as shown, to keep ref labels inside the image at its top edge.
+  const k = ($('screen-img').clientWidth || d.width) / d.width;
   const box = (b, cls) => {
+    const c = clipToDisplay(b, d);
+    if (!c) return null;
     const n = el('div', { class: cls });
-    n.style.left = `${((b.x - d.x) / d.width) * 100}%`;
-    n.style.top = `${((b.y - d.y) / d.height) * 100}%`;
-    n.style.width = `${(b.width / d.width) * 100}%`;
-    n.style.height = `${(b.height / d.height) * 100}%`;
+    n.style.left = `${((c.x - d.x) / d.width) * 100}%`;
+    n.style.top = `${((c.y - d.y) / d.height) * 100}%`;
+    n.style.width = `${(c.width / d.width) * 100}%`;
+    n.style.height = `${(c.height / d.height) * 100}%`;
+    if (c.cutTop || (c.y - d.y) * k < 14) n.classList.add('label-inside');
     return n;
   };
   if ((/** @type {HTMLInputElement} */ ($('show-words'))).checked) {
     for (const w of o.words) {
       const n = box(w.bounds, 'word');
+      if (!n) continue;
       n.title = `${w.text} (${Math.round(w.confidence * 100)}%)`;
       ov.append(n);
     }
@@ -195,6 +217,7 @@ function drawOverlay() {
   if ((/** @type {HTMLInputElement} */ ($('show-elements'))).checked) {
     for (const e of o.elements) {
       const n = box(e.bounds, 'el');
+      if (!n) continue;
       n.dataset.ref = e.ref;
       n.title = `${e.ref} ${e.role} "${e.name}"${e.states.length ? ' [' + e.states.join(',') + ']' : ''}`;
       n.append(el('span', { class: 'ref' }, e.ref));
@@ -205,6 +228,15 @@ function drawOverlay() {
 $('observe-btn').addEventListener('click', () => void observe().catch(() => undefined));
 $('show-elements').addEventListener('change', drawOverlay);
 $('show-words').addEventListener('change', drawOverlay);
+
+/** fit: the image as wide as its panel; full: one CSS pixel per point, scrolling inside the viewport. */
+function applyZoom() {
+  const z = /** @type {HTMLSelectElement} */ ($('zoom')).value === 'full' ? 'full' : 'fit';
+  $('screen-viewport').dataset.zoom = z;
+  drawOverlay();
+}
+$('zoom').addEventListener('change', applyZoom);
+window.addEventListener('resize', () => drawOverlay());
 
 // ---- approvals -------------------------------------------------------------------------------------
 
@@ -342,7 +374,7 @@ async function refreshTimeline() {
     if (r.seq <= state.auditSeq) continue;
     state.auditSeq = r.seq;
     const time = new Date(r.ts).toLocaleTimeString();
-    ol.prepend(el('li', { class: `k-${r.kind}`, value: r.seq, dataset: { seq: r.seq, kind: r.kind } }, `${time} `, ...describeRecord(r)));
+    ol.prepend(el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r))));
   }
   while (ol.children.length > 300) ol.lastElementChild.remove();
 }

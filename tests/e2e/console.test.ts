@@ -114,7 +114,7 @@ describe('operator console in Chromium', () => {
     const item = page.locator('#approvals li');
     await item.waitFor({ timeout: 15_000 });
     expect(await item.locator('.what').textContent()).toBe('click at (30, 115)');
-    expect(await item.textContent()).toMatch(/gnome-calculator · "Calculator" — rule ask-calc/);
+    expect(await item.textContent()).toMatch(/gnome-calculator · "Calculator"( · button "7")? — rule ask-calc/);
     expect(platform.events).toEqual([]);
     await item.locator('button[data-action=approve]').click();
     const done = (await (await fetch(`${base}/v1/actions/${actionId}?waitMs=10000`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json()) as { status: string };
