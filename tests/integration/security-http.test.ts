@@ -192,10 +192,14 @@ describe('finding 9: authentication is decided on the routed route too', () => {
     expect((await raw(port, 'POST', '/v1/health', {}, {})).status).toBe(401);
   });
 
-  it('a 401 closes its connection (an unauthenticated client cannot keep it for a slow body)', async () => {
-    const r = await raw(port, 'POST', '/v1/observe', {}, {});
+  it('a 401 closes its connection even when the client asked for keep-alive (an unauthenticated client cannot keep it)', async () => {
+    const r = await raw(port, 'POST', '/v1/observe', { connection: 'keep-alive' }, {});
     expect(r.status).toBe(401);
     expect(r.headers.connection).toBe('close');
+    // An authenticated answer on the same kind of request keeps the connection.
+    const ok = await raw(port, 'GET', '/v1/halt', { connection: 'keep-alive', authorization: `Bearer ${AGENT}` });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.connection).toBe('keep-alive');
   });
 });
 
@@ -364,9 +368,9 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
 
   it('an agent over its connection cap gets 429 TOO_MANY_REQUESTS and a closed connection; the operator still gets in', async () => {
     const h2 = await buildHardenedApp({ extra: { limits: { maxConnections: 10, maxAgentConnections: 3 } } });
+    const held: Socket[] = [];
     try {
       const p2 = await listen(h2);
-      const held: Socket[] = [];
       for (let i = 0; i < 3; i++) {
         const s = await open(p2);
         s.on('error', () => undefined);
@@ -381,8 +385,8 @@ describe('finding 8: the connection cap never pushes out the operator', () => {
       expect(r.headers.connection).toBe('close');
       const op = await raw(p2, 'POST', '/v1/halt', operator, { reason: 'agent cap' });
       expect(op.status, op.body).toBe(200);
-      for (const s of held) s.destroy();
     } finally {
+      for (const s of held) s.destroy();
       await h2.close();
     }
   });
