@@ -15,6 +15,7 @@ export default defineConfig({
       'tests/unit/cornerHalt.test.ts',
       'tests/unit/securityMutants.test.ts',
       'tests/unit/signInThrottle.test.ts',
+      'tests/unit/consoleAuth*.test.ts',
       'tests/unit/approvals*.test.ts',
       'tests/unit/mcpServer.test.ts',
       'tests/unit/effects*.test.ts',
