@@ -17,8 +17,13 @@ export const TYPE_CHUNK = 8;
 
 /** Largest distance between two consecutive points of a drag, logical points (before {@link DRAG_MAX_POINTS} widens it). */
 export const DRAG_STEP_POINTS = 20;
-/** Most points one drag visits (press, motions, release). A longer path gets a wider step; more vertices than this are kept as given, without interpolation. */
-export const DRAG_MAX_POINTS = 64;
+/**
+ * Most points one drag visits (press, motions, release). A longer path gets a wider step; more vertices
+ * than this are kept as given, without interpolation. Kept low because the policy resolves every point
+ * twice (a window read and an accessibility hit-test when deciding, and again, fresh, right before
+ * dispatch): on X11 under load, 40 concurrent fresh window reads took 3 s and some failed.
+ */
+export const DRAG_MAX_POINTS = 32;
 /** Pause after the button goes down, before the first motion, milliseconds. */
 export const DRAG_PRESS_DELAY_MS = 15;
 /**

@@ -2,7 +2,7 @@
  * Scroll amounts and drag paths (issue 14, items 10 and 11), pure and on the fake platform:
  * - points → wheel clicks: nearest whole click of the toolkit under the point (Chromium 120 points,
  *   others 50), tiny amounts send nothing and say so;
- * - `dragPoints` interpolates every segment (≤ 20 points apart, ≤ 64 points, every vertex kept) and the
+ * - `dragPoints` interpolates every segment (≤ 20 points apart, ≤ 32 points, every vertex kept) and the
  *   drag dispatches exactly those points with pauses, and the policy's effect list has one pointer effect
  *   per point.
  */
@@ -90,7 +90,7 @@ describe('dragPoints', () => {
   });
 
   it('adds nothing to a path that already has DRAG_MAX_POINTS vertices or does not move', () => {
-    const many = Array.from({ length: 80 }, (_, i) => ({ x: i * 30, y: 5 }));
+    const many = Array.from({ length: 40 }, (_, i) => ({ x: i * 30, y: 5 }));
     expect(dragPoints(many)).toEqual(many);
     expect(dragPoints([{ x: 5, y: 5 }, { x: 5, y: 5 }])).toEqual([{ x: 5, y: 5 }, { x: 5, y: 5 }]);
   });

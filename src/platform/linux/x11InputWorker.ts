@@ -123,8 +123,10 @@ function handlers(m: Nut): { [O in X11OpName]: (a: X11Ops[O]['args']) => Promise
     async mouseWheel(a) {
       if (a.dy > 0) await m.mouse.scrollDown(a.dy);
       if (a.dy < 0) await m.mouse.scrollUp(-a.dy);
-      if (a.dx > 0) await m.mouse.scrollRight(a.dx);
-      if (a.dx < 0) await m.mouse.scrollLeft(-a.dx);
+      // libnut's X11 backend sends button 6 (left) for nut-js scrollRight and 7 (right) for scrollLeft:
+      // swapped here, checked in Chromium under Xvfb (scrollRight moved the page left).
+      if (a.dx > 0) await m.mouse.scrollLeft(a.dx);
+      if (a.dx < 0) await m.mouse.scrollRight(-a.dx);
       return null;
     },
     async mousePosition() {
