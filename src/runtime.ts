@@ -37,6 +37,8 @@ export interface Runtime {
   audit: AuditLog;
   /** Path of the audit log and its HMAC key. */
   auditPaths: { log: string; key: string };
+  /** The pointer-corner kill switch (null when `DESKD_CORNER_HALT=0`); the executor's mouse is tapped by it. */
+  cornerHalt: CornerHaltWatcher | null;
   /** Non-fatal start-up problems (e.g. OCR unavailable). */
   warnings: string[];
   /** Release everything, in reverse order of creation. Idempotent. */
@@ -116,6 +118,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     // Kill switch by pointer: held in a display corner → halt (DESKD_CORNER_HALT=0 disables). The
     // executor gets a platform whose mouse tells the watcher where deskd itself put the pointer.
     let actingPlatform: Platform = platform;
+    let cornerHalt: CornerHaltWatcher | null = null;
     const cornerEnv = cornerHaltFromEnv(process.env);
     if (cornerEnv.enabled) {
       const cornerLog = logger.child({ component: 'corner-halt' });
@@ -130,6 +133,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       corner.start();
       cleanups.push(() => corner.stop());
       actingPlatform = corner.tapPlatform(platform);
+      cornerHalt = corner;
     }
 
     const store = new ObservationStore();
@@ -151,7 +155,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });
-    return { config, logger, platform, desktop, ocr, observer, executor, policy, gate, approvals, halt, audit, auditPaths, warnings, close };
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
   } catch (e) {
     await close();
     throw e;

@@ -16,7 +16,7 @@ import type { DisplayInfo, Platform, Point, RawMouse } from '../platform/types.j
  * pointer at the point deskd last put it at, or that overlaps one of deskd's moves, neither counts
  * towards the hold nor breaks it; only a position deskd did not produce counts, and only such a position
  * outside every corner (the person let go) ends the hold. More than {@link CornerHaltOptions.maxGapPolls}
- * (default 4) polls in a row without a sighting of the person's pointer end it too, so two separate passes
+ * (default 8, 0.8 s at the nominal poll) polls in a row without a sighting of the person's pointer end it too, so two separate passes
  * through a corner with the agent's moves in between never add up to a dwell. (Counted in polls, not
  * milliseconds: a poll may wait behind deskd's own input in the X11 worker, measured up to 0.6 s.)
  *
@@ -53,7 +53,7 @@ export const CORNER_HALT_DEFAULTS = {
   /** How long the display list is cached between polls, ms. */
   displaysRefreshMs: 2000,
   /** Most polls in a row without a sighting of the person's pointer that a hold survives. */
-  maxGapPolls: 4,
+  maxGapPolls: 8,
 } as const;
 
 /** What the watcher needs. Only `mouse.position`, the display list and the halt switch are used. */
@@ -74,7 +74,7 @@ export interface CornerHaltOptions {
   displaysRefreshMs?: number;
   /**
    * Most polls in a row that read deskd's own position or overlapped one of its moves (no evidence about
-   * the person either way) that a hold survives (default 4).
+   * the person either way) that a hold survives (default 8).
    */
   maxGapPolls?: number;
   /** Clock, epoch ms (tests inject a fake one). Default `Date.now`. */

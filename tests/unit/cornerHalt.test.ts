@@ -224,14 +224,14 @@ describe('CornerHaltWatcher', () => {
     expect(s.halt.halted).toBe(false);
   });
 
-  it("two sightings in a corner more than maxGapPolls (4) polls apart, with deskd's position between, do not add up", async () => {
+  it("two sightings in a corner more than maxGapPolls (8) polls apart, with deskd's position between, do not add up", async () => {
     const s = setup();
     await s.tick();
     const mouse = s.w.tapMouse(s.m.mouse);
     s.m.userMoves({ x: 0, y: 0 });
     await s.run(700);
     await mouse.move({ x: 800, y: 400 });
-    await s.run(500); // deskd's position for 5 polls: no evidence either way, one more than maxGapPolls
+    await s.run(900); // deskd's position for 9 polls: no evidence either way, one more than maxGapPolls
     s.m.userMoves({ x: 0, y: 0 });
     await s.run(700);
     expect(s.halt.halted).toBe(false);
