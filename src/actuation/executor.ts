@@ -10,7 +10,7 @@ import { normalizeName, type Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { encodeImage } from '../perception/image.js';
 import type { Findable } from '../perception/find.js';
-import { planActions, type ElementVerifier, type PlannedAction } from './plan.js';
+import { assertTypeable, planActions, type ElementVerifier, type PlannedAction } from './plan.js';
 import { Input } from './input.js';
 import type { ScrollReport } from './scroll.js';
 import { effectsOf, policyEffectsOf, resolveEffect, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
@@ -236,6 +236,7 @@ export class Executor {
       out.push({ action, effects, predicted, gate });
       const focusing = effects.find((e) => (e.spec.kind === 'pointer' && e.spec.what === 'click') || (e.spec.kind === 'accessibility' && e.spec.what !== 'press'));
       if (focusing && (p.type === 'click' || p.type === 'focus' || p.type === 'set_value' || p.type === 'press')) predictedKeys = focusing.to;
+      if (p.type === 'focus_window' && effects[0]) predictedKeys = effects[0].to;
     }
     return out;
   }
@@ -342,6 +343,7 @@ export class Executor {
         // No handle, or the application refused the action: a pointer click at the same point (its
         // pointer effect was decided and re-checked with the rest).
         await input.click(p.point, 'left', 1);
+        await this.focusClicked(p.point);
         return { point: p.point, via: 'pointer', target };
       }
       case 'focus':
@@ -353,7 +355,9 @@ export class Executor {
         const target = targetOf(p.element, p.observationId);
         if (accessibility.setValue && (await accessibility.setValue(p.element.handle!, p.value))) return { point: p.point, via: 'accessibility', target };
         // No editable-text interface (Chromium's web fields expose none over AT-SPI): focus the element,
-        // confirm it and its window have the keyboard focus, select all and type the value.
+        // confirm it and its window have the keyboard focus, select all and type the value — only if every
+        // character of it can be typed (else nothing at all happens).
+        assertTypeable(this.deps.platform.keyboard, p.value, `${p.element.ref} (set_value by keyboard)`);
         await this.focusForTyping(p);
         await input.tap([this.deps.platform.name === 'macos' ? 'meta' : 'ctrl', 'a']);
         await input.type(p.value, recheck);
@@ -361,7 +365,11 @@ export class Executor {
       }
       case 'click':
         await input.click(p.point, p.button, p.clicks, p.hold);
+        await this.focusClicked(p.point);
         return { point: p.point };
+      case 'focus_window':
+        await this.deps.platform.windows.activate!(p.window.id);
+        return {};
       case 'move':
         await input.move(p.point, p.hold);
         return { point: p.point };
@@ -394,6 +402,18 @@ export class Executor {
         return { image: { format: img.format, data: img.data.toString('base64'), width: img.width, height: img.height, scale: img.scale } };
       }
     }
+  }
+
+  /**
+   * Click-to-focus where the display has no window manager (deskd's own Xvfb): the window deskd just
+   * clicked gets the keyboard focus, as on a desktop (`RawWindows.clickToFocus`). The click's pointer
+   * effect was judged for that window, so the focus change needs no decision of its own.
+   */
+  private async focusClicked(p: Point): Promise<void> {
+    const w = this.deps.platform.windows;
+    if (!w.clickToFocus) return;
+    const under = await w.windowAt(p, { fresh: true }).catch(() => null);
+    if (under) await w.clickToFocus(under.id);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { DisplayInfo, MouseButton, Platform, Point } from '../platform/types.js';
+import type { DisplayInfo, MouseButton, Platform, Point, WindowInfo } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import type { Action, Target } from './schema.js';
 import { MODIFIERS, normalizeChord } from './keys.js';
@@ -37,7 +37,9 @@ export type PlannedAction =
   /** `via: 'accessibility'` → `doAction(handle, 'press')`, falling back to a click at `point` if refused; `'pointer'` → a left click at `point`. */
   | { type: 'press'; point: Point; element: Element; observationId: string; via: 'accessibility' | 'pointer' }
   | { type: 'set_value'; point: Point; element: Element; observationId: string; value: string }
-  | { type: 'focus'; point: Point; element: Element; observationId: string };
+  | { type: 'focus'; point: Point; element: Element; observationId: string }
+  /** Raise and focus a top-level window (`RawWindows.activate`); `window` as listed when planned. */
+  | { type: 'focus_window'; window: WindowInfo };
 
 /** Action names (AT-SPI, AX, deskd) that mean "the element's default action". */
 export const PRESS_ACTIONS: ReadonlySet<string> = new Set(['press', 'click', 'activate', 'axpress']);
@@ -62,6 +64,17 @@ export interface PlanContext {
   navigationKeys?: { back: string[]; forward: string[] } | undefined;
   /** True when a policy gate decides actions (without one, planning refuses set_value into password fields itself). */
   policyEnforced: boolean;
+}
+
+/**
+ * Refuse text the keyboard backend cannot deliver (`RawKeyboard.supportsText`), before anything is typed.
+ * @throws DeskdError `TEXT_NOT_TYPEABLE` with `details.character` and `details.codePoint`.
+ */
+export function assertTypeable(kb: Platform['keyboard'], text: string, where: string): void {
+  const untypeable = kb.supportsText?.(text);
+  if (untypeable == null) return;
+  const cp = untypeable.codePointAt(0)!;
+  throw new DeskdError('TEXT_NOT_TYPEABLE', `${where}: the character U+${cp.toString(16).toUpperCase().padStart(4, '0')} cannot be typed on this platform; nothing was typed`, { character: untypeable, codePoint: cp });
 }
 
 /**
@@ -166,7 +179,9 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
       if (bad) {
         throw new DeskdError('VALIDATION_FAILED', `${where}: text contains control character U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}; send keys with keypress`);
       }
-      return { type: 'type', text: a.text.normalize('NFC') };
+      const text = a.text.normalize('NFC');
+      assertTypeable(kb, text, where);
+      return { type: 'type', text };
     }
     case 'keypress':
       return { type: 'keypress', keys: pressable(normalizeChord(a.keys)) };
@@ -185,6 +200,13 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
       const el = r.element!;
       if (!el.handle) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: ${el.ref} (${el.role} "${el.name}") is not an accessible element (OCR text cannot take focus); click it instead`);
       return { type: 'focus', point: r.point, element: el, observationId: r.observationId! };
+    }
+    case 'focus_window': {
+      if (!ctx.platform.windows.activate) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${where}: this platform cannot raise and focus windows`);
+      const id = /^\d+$/.test(a.window) ? `0x${Number(a.window).toString(16)}` : a.window.toLowerCase();
+      const w = (await ctx.platform.windows.list({ fresh: true })).find((x) => x.id.toLowerCase() === id);
+      if (!w) throw new DeskdError('WINDOW_NOT_FOUND', `${where}: no visible top-level window has id ${a.window} (see GET /v1/windows)`);
+      return { type: 'focus_window', window: w };
     }
     case 'set_value': {
       const r = await resolve(a);
