@@ -180,7 +180,10 @@ describe('actions', () => {
       { kind: 'type', text: 'hi' }, { kind: 'keydown', key: 'enter' }, { kind: 'keyup', key: 'enter' },
       { kind: 'keydown', key: 'ctrl' }, { kind: 'keydown', key: 'a' }, { kind: 'keyup', key: 'a' }, { kind: 'keyup', key: 'ctrl' },
       { kind: 'move', x: 10, y: 10 }, { kind: 'wheel', dx: 0, dy: 2 },
-      { kind: 'keydown', key: 'shift' }, { kind: 'move', x: 1, y: 1 }, { kind: 'down', button: 'left' }, { kind: 'move', x: 50, y: 60 }, { kind: 'up', button: 'left' }, { kind: 'keyup', key: 'shift' },
+      // The drag moves through interpolated points at most 20 points apart (dragPoints), then releases.
+      { kind: 'keydown', key: 'shift' }, { kind: 'move', x: 1, y: 1 }, { kind: 'down', button: 'left' },
+      { kind: 'move', x: 13, y: 16 }, { kind: 'move', x: 26, y: 31 }, { kind: 'move', x: 38, y: 45 }, { kind: 'move', x: 50, y: 60 },
+      { kind: 'up', button: 'left' }, { kind: 'keyup', key: 'shift' },
       { kind: 'move', x: 3, y: 4 },
     ]);
   });
