@@ -52,6 +52,8 @@ describe('parseCookies', () => {
     expect(parseCookies('a="x"; b="; c=y"; d="')).toEqual({ a: 'x', b: '"', c: 'y"', d: '"' });
     expect(parseCookies('=v; x=1; noequals')).toEqual({ x: '1' });
     expect(parseCookies('a=""')).toEqual({ a: '' });
+    // Quoted on one side only: left as it is.
+    expect(parseCookies('a="abc; b=abc"')).toEqual({ a: '"abc', b: 'abc"' });
     expect(parseCookies(undefined)).toEqual({});
   });
 });
