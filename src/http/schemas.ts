@@ -68,6 +68,10 @@ export const ObserveBodySchema = z
       .boolean()
       .default(false)
       .describe('Return a Set-of-Marks screenshot: each element boxed with its ref number, in logical points (scale 1). Implies screenshot "png" when screenshot is "none".'),
+    includeCovered: z
+      .boolean()
+      .default(false)
+      .describe('Also return (and annotate, dashed) elements other windows cover completely; they carry the state "covered". Default: left out'),
   })
   .strict();
 
@@ -78,8 +82,13 @@ export const ElementSchema = z
     role: z.string(),
     name: z.string(),
     value: z.string().optional(),
+    range: z
+      .object({ min: z.number(), max: z.number(), step: z.number().optional() })
+      .optional()
+      .describe('Range of a slider, spin button or progress bar (AT-SPI Value / AX min and max), in the value\'s units'),
     bounds: RectSchema,
-    states: z.array(z.string()),
+    visibleBounds: RectSchema.optional().describe('Partly covered elements: the largest part of bounds no other window covers (aim there)'),
+    states: z.array(z.string()).describe('focused, enabled, checked, selected, editable, expanded, visible, showing, …; covered (another window hides it all; visible/showing removed), partly-covered'),
     actions: z.array(z.string()),
     source: z.enum(['accessibility', 'ocr', 'fused']),
   })
@@ -160,6 +169,7 @@ export const FindBodySchema = z
     role: z.string().min(1).max(40).optional().describe("Role in deskd's vocabulary (button, textbox, link, …)"),
     name: z.string().min(1).max(500).optional().describe('Accessible name'),
     exact: z.boolean().default(false).describe('Only exact (normalised, case-insensitive) matches'),
+    includeCovered: z.boolean().default(false).describe('Also match elements other windows cover completely (marked covered: true, ranked after visible ones)'),
     observationId: z.string().min(1).optional().describe('Search this stored observation instead of taking a fresh one'),
     limit: z.number().int().min(1).max(200).default(20),
     ...PerceiveOptions,
@@ -178,6 +188,7 @@ export const FindMatchSchema = z
     textBounds: RectSchema.describe('Where the matched text is inside the element (an OCR line or words); the element bounds otherwise'),
     score: z.number().describe('0..1, higher is better'),
     match: z.enum(['exact', 'prefix', 'contains', 'fuzzy', 'role']),
+    covered: z.literal(true).optional().describe('Another window covers the element completely (only with includeCovered)'),
   })
   .meta({ id: 'FindMatch' });
 
@@ -260,6 +271,17 @@ export const ActionsResponseSchema = z.object({
         .optional()
         .describe('What the action hit, read right before dispatch: the app and accessible element under the pointer (drag: the release point), owning the element, or holding the keyboard focus; element null when there is none; absent for masked windows'),
       image: z.object({ format: z.string(), data: z.string(), width: z.number(), height: z.number(), scale: z.number() }).optional(),
+      scrolled: z
+        .object({
+          requested: z.object({ dx: z.number(), dy: z.number() }),
+          steps: z.object({ dx: z.number().int(), dy: z.number().int() }),
+          approxPoints: z.object({ dx: z.number(), dy: z.number() }),
+          pointsPerStep: z.number(),
+          toolkit: z.string(),
+        })
+        .optional()
+        .describe('scroll: requested points, wheel clicks sent (steps), about how far they scroll (approxPoints = steps × pointsPerStep), and the toolkit the click size was measured for (default = estimate); under half a click sends nothing'),
+      dragged: z.object({ points: z.number().int() }).optional().describe('drag: points the pointer visited (press, interpolated motions, release)'),
       durationMs: z.number(),
     }),
   ),

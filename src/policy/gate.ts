@@ -56,7 +56,7 @@ export class PolicyGate {
     const rec = await this.deps.audit.append('decision', { actor, action, target, decision });
     if (error) throw error;
     if (decision.effect === 'allow') return { effect: 'allow', decision, auditSeq: rec.seq };
-    const approval = this.deps.approvals.request({ action, target, decision, signal: this.deps.halt.signal });
+    const approval = this.deps.approvals.request({ action, target, decision, signal: this.deps.halt.signal, actor });
     // Not the binding hash: it covers the unmasked text, so a short text could be recovered from it.
     await this.deps.audit.append('approval', { event: 'requested', approvalId: approval.id, decisionSeq: rec.seq });
     return { effect: 'ask', decision, auditSeq: rec.seq, approval };
@@ -89,7 +89,7 @@ export class PolicyGate {
     });
     if (error) throw error;
     if (decision.effect === 'allow') return { effect: 'allow', decision, auditSeq: rec.seq, target };
-    const approval = this.deps.approvals.request({ action, target, effects, decision, signal: this.deps.halt.signal });
+    const approval = this.deps.approvals.request({ action, target, effects, decision, signal: this.deps.halt.signal, actor });
     await this.deps.audit.append('approval', { event: 'requested', approvalId: approval.id, decisionSeq: rec.seq });
     return { effect: 'ask', decision, auditSeq: rec.seq, approval, target };
   }

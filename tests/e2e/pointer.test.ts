@@ -22,7 +22,6 @@ import { chromium as pw, type Browser, type Page } from 'playwright-core';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { loadConfig } from '../../src/config.js';
 import { launchApp, waitFor, type AppHandle } from '../helpers/desktop.js';
-import type { RawWindows, WindowInfo } from '../../src/platform/types.js';
 
 const WIDTH = 1280;
 const HEIGHT = 800;
@@ -94,28 +93,6 @@ async function toScreen(): Promise<(client: { x: number; y: number }) => { x: nu
   return (c) => ({ x: Math.round(c.x + off.x), y: Math.round(c.y + off.y) });
 }
 
-/**
- * WORKAROUND, to be removed when the daemon does it itself (reported to the lead): the dispatch-time
- * re-check resolves every pointer effect of a drag with its own fresh window read, so a 24-point drag
- * starts 24 concurrent `xwininfo -root -tree` at once; inside the daemon's process about half of them
- * exited 0 with empty output (seen 9–12 of 24, every run), the read then lists no windows and the drag
- * fails with TARGET_CHANGED "... to no window". Here fresh reads asked for in the same tick share one
- * read started after all of them (still fresh for each caller).
- */
-function coalesceFreshWindowReads(w: RawWindows): void {
-  const list = w.list.bind(w);
-  let pending: Promise<WindowInfo[]> | null = null;
-  const fresh = (): Promise<WindowInfo[]> => {
-    pending ??= new Promise<void>((r) => setImmediate(r)).then(() => {
-      pending = null;
-      return list({ fresh: true });
-    });
-    return pending;
-  };
-  w.list = (o) => (o?.fresh ? fresh() : list(o));
-  const windowAt = w.windowAt.bind(w);
-  w.windowAt = async (p, o) => (o?.fresh ? ((await fresh()).find((x) => p.x >= x.bounds.x && p.y >= x.bounds.y && p.x < x.bounds.x + x.bounds.width && p.y < x.bounds.y + x.bounds.height) ?? null) : windowAt(p, o));
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -143,8 +120,6 @@ beforeAll(async () => {
       DESKD_CORNER_HALT: '0',
     }),
   );
-
-  coalesceFreshWindowReads(daemon.runtime.platform.windows);
 
   // Debian's Chromium on the daemon's display, with a CDP port for reading the page.
   const profile = join(dir, 'chromium');

@@ -382,7 +382,24 @@ export class X11Windows implements RawWindows {
     if (!fresh) {
       if (this.cached && performance.now() - this.cached.at < CACHE_MS) return Promise.resolve(this.cached);
       if (this.inflight) return this.inflight;
+    } else {
+      // Fresh reads asked for in the same turn of the event loop (the dispatch-time re-check of a drag
+      // reads once per point) share one read that starts after all of them were asked: still fresh for
+      // each, and the X server is not hit by dozens of concurrent xwininfo runs (under which some
+      // answered empty).
+      if (!this.freshPending) {
+        this.freshPending = new Promise<void>((r) => setImmediate(r)).then(() => {
+          this.freshPending = null;
+          return this.startRead(true);
+        });
+      }
+      return this.freshPending;
     }
+    return this.startRead(false);
+  }
+  private freshPending: Promise<Snapshot> | null = null;
+
+  private startRead(fresh: boolean): Promise<Snapshot> {
     const gen = this.generation;
     const p = this.read().then((s) => {
       if (gen === this.generation) this.cached = s;
@@ -400,6 +417,8 @@ export class X11Windows implements RawWindows {
 
   private async read(): Promise<Snapshot> {
     const [treeText, xdoText] = await Promise.all([x('xwininfo', ['-root', '-tree']), this.xdo.query().catch(() => xdoOnce())]);
+    // xwininfo always prints the root window; an empty answer is a failed read, never "no windows".
+    if (!/Root window id:/.test(treeText)) throw new DeskdError('INTERNAL', 'xwininfo -root -tree answered nothing');
     const { rootId, tops } = parseXwininfoTree(treeText);
     const { focus, pointer, viewable } = parseXdoAnswer(xdoText);
     const seen = new Set<string>();
