@@ -192,3 +192,58 @@ describe('append', () => {
     expect(new Date(r.ts).toISOString()).toBe(r.ts);
   });
 });
+
+describe('canonical JSON and the MAC (fixed vectors)', () => {
+  it('canonicalJson sorts keys at every depth, keeps array order, drops undefined, keeps an own "__proto__"', async () => {
+    const { canonicalJson, canonicalHash } = await import('../../src/policy/canonical.js');
+    expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }, 3], u: undefined, n: null })).toBe('{"a":[{"c":2,"d":1},3],"b":1,"n":null}');
+    expect(canonicalJson(undefined)).toBe('null');
+    expect(canonicalJson('x')).toBe('"x"');
+    expect(canonicalJson([3, 1, 2])).toBe('[3,1,2]');
+    expect(canonicalJson(JSON.parse('{"z":1,"__proto__":{"y":2,"x":1}}'))).toBe('{"__proto__":{"x":1,"y":2},"z":1}');
+    expect(canonicalHash({ b: 2, a: 1 })).toBe((await import('node:crypto')).createHash('sha256').update('{"a":1,"b":2}').digest('hex'));
+  });
+
+  it('a record MAC is HMAC-SHA256(key, prev + sorted JSON of the record without mac)', async () => {
+    const { createHmac } = await import('node:crypto');
+    const log = await AuditLog.open({ path: file, key: KEY });
+    const r = await log.append('decision', { z: { b: 1, a: 2 }, actor: 'agent/default' });
+    await log.close();
+    const body = `{"actor":"agent/default","kind":"decision","prev":"${GENESIS_PREV}","seq":1,"ts":"${r.ts}","z":{"a":2,"b":1}}`;
+    expect(r.mac).toBe(createHmac('sha256', KEY).update(GENESIS_PREV).update(body).digest('hex'));
+  });
+});
+
+describe('more refusals', () => {
+  it('a key file with 65 hex characters or junk around 64 is refused', async () => {
+    const k = path.join(dir, 'k');
+    for (const text of ['a'.repeat(65), `x${'a'.repeat(64)}`, `${'a'.repeat(64)}x`]) {
+      await writeFile(k, text, { mode: 0o600 });
+      await code(loadAuditKey(k));
+    }
+  });
+
+  it('only an all-string key list gets a chord', async () => {
+    const { maskSecrets } = await import('../../src/policy/audit.js');
+    expect(maskSecrets({ keys: ['ctrl', 1] })).toEqual({ keys: ['ctrl', 1] });
+  });
+
+  it('a whitespace-only line is an empty line; a 66-character mac is not a record', async () => {
+    const log = await AuditLog.open({ path: file, key: KEY });
+    await log.append('decision', { n: 1 });
+    await log.close();
+    const line = (await readFile(file, 'utf8')).trimEnd();
+    await writeFile(file, `${line}\n   \n`);
+    let r = await verifyAuditLog(file, KEY);
+    expect(r).toMatchObject({ ok: false, line: 2 });
+    if (!r.ok) expect(r.reason).toBe('empty line');
+    await writeFile(file, `${line.replace(/"mac":"([0-9a-f]{64})"/, '"mac":"$1ab"')}\n`);
+    r = await verifyAuditLog(file, KEY);
+    expect(r).toMatchObject({ ok: false, line: 1 });
+    if (!r.ok) expect(r.reason).toMatch(/^not an audit record/);
+    await writeFile(file, `${line.replace(/"mac":"([0-9a-f]{64})"/, '"mac":"ab$1"')}\n`);
+    r = await verifyAuditLog(file, KEY);
+    if (!r.ok) expect(r.reason).toMatch(/^not an audit record/);
+    expect(r.ok).toBe(false);
+  });
+});
