@@ -34,6 +34,7 @@ import { mergeOverlapping } from './changes.js';
 import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
 import { dropWords, findJunkWords, type JunkReason } from './ocrJunk.js';
 import { largeGlyphRuns, wordsOnRun } from './ocrLargeGlyphs.js';
+import { voteGlyphs, type OcrSymbol } from './ocrGlyphVote.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
@@ -67,6 +68,8 @@ export interface OcrResult {
   missedText?: { found: number; added: number };
   /** Runs of large glyphs outside every word read again on a tight crop, and the words added (see `readLargeGlyphs`). */
   largeGlyphs?: { found: number; added: number };
+  /** Words whose characters the glyph vote corrected (see `voteGlyphs`). */
+  votedWords?: number;
   /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
   junk?: Partial<Record<JunkReason, number>>;
 }
@@ -169,6 +172,12 @@ export interface OcrEngineOptions {
    * lone symbols; default true): `|`, `ll`, `Vv`, `¥` read from borders, dashed rules and icon buttons.
    */
   rejectJunk?: boolean;
+  /**
+   * Cluster the characters tesseract read by the ink bitmap of their glyphs and, where one reading clearly
+   * wins a cluster, give it to the rest (`voteGlyphs`, src/perception/ocrGlyphVote.ts; default true): in a
+   * terminal the same `l` read `1` in `ls` is read `l` in ten other words.
+   */
+  voteGlyphs?: boolean;
   /** Extra tesseract parameters (`setParameters`), e.g. `{ user_defined_dpi: '96' }`. */
   tesseractParams?: Record<string, string>;
   logger?: OcrLogger;
@@ -189,6 +198,7 @@ export interface RecognizeOptions {
   repairMissedText?: boolean;
   readLargeGlyphs?: boolean;
   rejectJunk?: boolean;
+  voteGlyphs?: boolean;
 }
 
 /** Options as resolved by {@link OcrEngine.create}. */
@@ -212,6 +222,7 @@ export interface ResolvedOcrOptions {
   repairMissedText: boolean;
   readLargeGlyphs: boolean;
   rejectJunk: boolean;
+  voteGlyphs: boolean;
   tesseractParams: Record<string, string>;
 }
 
@@ -301,6 +312,7 @@ export class OcrEngine {
       repairMissedText: opts.repairMissedText ?? true,
       readLargeGlyphs: opts.readLargeGlyphs ?? true,
       rejectJunk: opts.rejectJunk ?? true,
+      voteGlyphs: opts.voteGlyphs ?? true,
       tesseractParams: opts.tesseractParams ?? {},
     };
     const bad = (what: string) => new DeskdError('VALIDATION_FAILED', `OCR option ${what}`);
@@ -569,6 +581,25 @@ export class OcrEngine {
       repaired = swap.size;
       if (swap.size > 0) lines = lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l));
     }
+    let votedWords: number | undefined;
+    if (opts.voteGlyphs ?? this.options.voteGlyphs) {
+      const inCrop = (w: OcrWord) => SYMBOLS.get(w)?.map((sy) => ({ ...sy, box: { ...sy.box, left: sy.box.left - crop.left, top: sy.box.top - crop.top } }));
+      const voted = voteGlyphs(lines.flatMap((l) => l.words), inCrop, base, crop.width, crop.height);
+      votedWords = voted.size;
+      if (voted.size > 0) {
+        lines = lines.map((l) => {
+          if (!l.words.some((w) => voted.has(w))) return l;
+          return makeLine(l.words.map((w) => {
+            const text = voted.get(w);
+            if (text === undefined) return w;
+            const nw: OcrWord = { ...w, text };
+            const syms = SYMBOLS.get(w);
+            if (syms) SYMBOLS.set(nw, syms.map((sy, i) => ({ ...sy, text: [...text][i] ?? sy.text })));
+            return nw;
+          }));
+        });
+      }
+    }
     let junk: OcrResult['junk'];
     if (opts.rejectJunk ?? this.options.rejectJunk) {
       const toCrop = (w: OcrWord): PixelRect | null => {
@@ -587,7 +618,7 @@ export class OcrEngine {
         lines = dropWords(lines, found, makeLine);
       }
     }
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(junk ? { junk } : {}) };
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(votedWords !== undefined ? { votedWords } : {}), ...(junk ? { junk } : {}) };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -822,6 +853,19 @@ function bboxToPoints(m: PageMapping, b: Tesseract.Bbox, round: boolean): Rect {
   };
 }
 
+/**
+ * The characters tesseract read in each word (boxes in absolute source image pixels), for the glyph vote.
+ * A side table keeps `OcrWord` (shared with the fusion) as it is.
+ */
+const SYMBOLS = new WeakMap<OcrWord, OcrSymbol[]>();
+
+/** A box of the prepared image mapped to the source image's pixels (`bandOffset + box / factor`, rounded outwards). */
+function bboxToSourcePixels(m: PageMapping, b: Tesseract.Bbox): PixelRect {
+  const left = Math.floor(m.band.crop.left + b.x0 / m.factor);
+  const top = Math.floor(m.band.crop.top + b.y0 / m.factor);
+  return { left, top, width: Math.ceil(m.band.crop.left + b.x1 / m.factor) - left, height: Math.ceil(m.band.crop.top + b.y1 / m.factor) - top };
+}
+
 /** Insert `line` into `lines` (ordered by top edge) before the first line whose top is lower. Mutates `lines`. */
 function insertByTop(lines: OcrLine[], line: OcrLine): void {
   const at = lines.findIndex((l) => l.bounds.y > line.bounds.y);
@@ -912,6 +956,7 @@ export function linesFromPage(page: Pick<Tesseract.Page, 'blocks'>, m: PageMappi
           const confidence = Math.max(0, Math.min(1, w.confidence / 100));
           if (text === '' || confidence < m.minConfidence) continue;
           const word: OcrWord = { text, bounds: bboxToPoints(m, w.bbox, true), confidence: round2(confidence) };
+          if (w.symbols?.length) SYMBOLS.set(word, w.symbols.map((sy) => ({ text: sy.text, confidence: sy.confidence / 100, box: bboxToSourcePixels(m, sy.bbox) })));
           const prev = run[run.length - 1];
           if (prev && word.bounds.x - (prev.bounds.x + prev.bounds.width) > maxGap) {
             out.push(makeLine(run));

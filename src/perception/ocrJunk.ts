@@ -183,6 +183,8 @@ export function junkReason(word: OcrWord, f: InkFeatures, context: { alone?: boo
     const lower = chars.map((c) => c.toLowerCase());
     if (new Set(lower).size < lower.length) return 'split-glyph';
   }
+  // One shape read as two or three marks ("[]" for a hollow cursor block, "()" for a ring).
+  if (alnum === 0 && chars.length >= 2 && f.components === 1) return 'split-glyph';
   // Symbols and punctuation alone need tesseract's confidence (icons read as ©, ¥, ®, §).
   if (alnum === 0 && word.confidence < JUNK_SYMBOL_MIN_CONFIDENCE && /[^\p{ASCII}]/u.test(text)) return 'symbol';
   if (repeated && alnum === 0 && chars.length >= 3) return 'strokes';
