@@ -16,7 +16,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer, describeActionResult, MCP_TOOL_NAMES } from '../../src/mcp/server.js';
 import { MCP_READ_ONLY_TOOLS, isActingRequest } from '../../src/http/lease.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { perceptionMask } from '../../src/policy/perception.js';
 import { Executor } from '../../src/actuation/executor.js';
 import { createElementVerifier } from '../../src/perception/refs.js';
 import { parsePolicy } from '../../src/policy/parse.js';
@@ -31,6 +32,8 @@ const POLICY = `
 version: 1
 defaults: { unmatched: deny }
 approvals: { timeoutMs: 5000 }
+perception:
+  mask: ["vault"]
 rules:
   - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
   - { id: allow-calc, effect: allow, match: { app: ["calc"] } }
@@ -67,6 +70,7 @@ beforeEach(async () => {
       { id: '0xa', app: 'calc', pid: 42, wmClass: 'Calc', title: 'Calculator', bounds: { x: 0, y: 0, width: 600, height: 400 } },
       { id: '0xb', app: 'editor', pid: 43, wmClass: 'Editor', title: 'notes', bounds: { x: 600, y: 0, width: 680, height: 800 } },
       { id: '0xc', app: 'calc', pid: 42, wmClass: 'Calc', title: 'History', bounds: { x: 0, y: 420, width: 600, height: 300 } },
+      { id: '0xd', app: 'vault', pid: 44, wmClass: 'Vault', title: 'secret vault', bounds: { x: 700, y: 500, width: 200, height: 200 } },
     ],
   });
   platform.focusedWindowId = '0xa';
@@ -78,7 +82,7 @@ beforeEach(async () => {
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit });
   gate.wireHalt();
   const store = new ObservationStore();
-  const observer = new Observer(platform, noOcr, store);
+  const observer = new Observer(platform, noOcr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, noOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   executor.useObserver(() => observer.observe({}));
   const server = createMcpServer({ platform, observer, executor, version: '0.0.0-test', actor: 'mcp:agent/test' });
@@ -171,7 +175,8 @@ describe('element actions through the executor', () => {
 describe('windows', () => {
   it('list_windows lists ids, apps and the focused window, as GET /v1/windows does', async () => {
     const t = textOf(await call('list_windows'));
-    expect(t).toMatch(/^3 windows/);
+    expect(t).toMatch(/^3 windows/); // the masked "vault" window is left out, and not named
+    expect(t).not.toMatch(/vault|0xd/);
     expect(t).toMatch(/^0xa calc \(pid 42\) "Calculator" at 0,0 600x400 \[focused\]$/m);
     expect(t).toMatch(/^0xc calc \(pid 42\) "History" at 0,420 600x300$/m);
   });
