@@ -84,7 +84,7 @@ export async function registerFindRoutes(fastify: FastifyInstance, deps: AppDeps
         ? deps.observer.store.get(b.observationId)
         : await deps.observer.observe({ ocr: b.ocr, accessibility: b.accessibility, scope: b.scope, ...(b.display !== undefined ? { display: b.display } : {}) });
       const t1 = performance.now();
-      const matches = findElements(obs, q(b, b.exact), b.limit);
+      const matches = findElements(obs, { ...q(b, b.exact), ...(b.includeCovered ? { includeCovered: true } : {}) }, b.limit);
       const t2 = performance.now();
       return { observationId: obs.observationId, matches, timings: { observeMs: round(t1 - t0), findMs: round(t2 - t1) } };
     },

@@ -7,6 +7,7 @@ import { parseActionsBody } from '../actuation/parse.js';
 import { encodeImage } from '../perception/image.js';
 import type { ActionJournal } from '../actuation/journal.js';
 import { annotateScreenshot } from '../perception/annotate.js';
+import { isCovered } from '../perception/occlusion.js';
 import { registerFindRoutes } from './findRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import {
@@ -98,12 +99,15 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       },
     },
     async (req) => {
-      const { annotate, ...opts } = req.body;
+      const { annotate, includeCovered, ...opts } = req.body;
       if (annotate && opts.screenshot === 'none') opts.screenshot = 'png';
-      const o = await deps.observer.observe(opts);
+      const stored = await deps.observer.observe(opts);
+      // The stored observation keeps every element (refs stay valid); the answer leaves out those other
+      // windows cover completely unless asked for (then they carry the state `covered`).
+      const o = includeCovered ? stored : { ...stored, elements: stored.elements.filter((e) => !isCovered(e)) };
       if (annotate && o.screenshot) {
         // The stored observation keeps the plain screenshot; only the answer carries the marks.
-        return observationBody({ ...o, screenshot: await annotateScreenshot(o.screenshot, o.elements) }, true);
+        return observationBody({ ...o, screenshot: await annotateScreenshot(o.screenshot, o.elements, { includeCovered }) }, true);
       }
       return observationBody(o);
     },

@@ -40,6 +40,11 @@ export interface AnnotateOptions {
   strokeWidth?: number;
   /** Label font size, points (default 12). */
   fontSize?: number;
+  /**
+   * Also draw elements other windows cover completely (state `covered`), with a dashed box (default false:
+   * they are left out, so no box is drawn over the window that hides them).
+   */
+  includeCovered?: boolean;
 }
 
 const rgb = (c: readonly [number, number, number]) => `rgb(${c[0]},${c[1]},${c[2]})`;
@@ -49,6 +54,8 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
  * Build the SVG overlay for an image of `width`x`height` points whose pixel (0, 0) is global point
  * `origin`. Boxes are drawn inside the element bounds (the stroke does not spill outside), clipped to the
  * image; labels sit just above the box when there is room, else inside its top-left corner.
+ * Covered elements (state `covered`) are left out unless `opts.includeCovered` (then dashed); a partly
+ * covered element's box is drawn on its `visibleBounds`, never over the window covering the rest.
  */
 export function marksSvg(elements: Element[], width: number, height: number, origin: { x: number; y: number }, opts: AnnotateOptions = {}): string {
   const sw = opts.strokeWidth ?? 2;
@@ -57,7 +64,10 @@ export function marksSvg(elements: Element[], width: number, height: number, ori
   const boxes: string[] = [];
   const labels: string[] = [];
   for (const e of elements) {
-    const local = clip({ x: e.bounds.x - origin.x, y: e.bounds.y - origin.y, width: e.bounds.width, height: e.bounds.height }, frame);
+    const covered = e.states.includes('covered');
+    if (covered && !opts.includeCovered) continue;
+    const shown = e.visibleBounds ?? e.bounds;
+    const local = clip({ x: shown.x - origin.x, y: shown.y - origin.y, width: shown.width, height: shown.height }, frame);
     if (!local || local.width < 2 || local.height < 2) continue;
     const color = rgb(MARK_COLORS[markKind(e)]);
     const x = Math.round(local.x);
@@ -65,7 +75,7 @@ export function marksSvg(elements: Element[], width: number, height: number, ori
     const w = Math.round(local.width);
     const h = Math.round(local.height);
     const half = sw / 2;
-    boxes.push(`<rect x="${x + half}" y="${y + half}" width="${Math.max(w - sw, 0)}" height="${Math.max(h - sw, 0)}" fill="none" stroke="${color}" stroke-width="${sw}"/>`);
+    boxes.push(`<rect x="${x + half}" y="${y + half}" width="${Math.max(w - sw, 0)}" height="${Math.max(h - sw, 0)}" fill="none" stroke="${color}" stroke-width="${sw}"${covered ? ` stroke-dasharray="${sw * 3} ${sw * 2}"` : ''}/>`);
     const label = e.ref.replace(/^e/, '');
     const lw = Math.ceil(label.length * fs * 0.62) + 4;
     const lh = fs + 3;

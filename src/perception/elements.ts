@@ -1,6 +1,8 @@
-import type { RawAXNode, Rect } from '../platform/types.js';
+import type { RawAXNode, Rect, ValueRange, WindowInfo } from '../platform/types.js';
 import { INTERACTIVE_ROLES } from '../platform/roles.js';
+import { isToolkitClassName } from '../platform/names.js';
 import { contains, center, intersectionArea, union } from './geometry.js';
+import { markCovered, windowIndexOf } from './occlusion.js';
 
 /** A word read by OCR. `bounds` in logical global points; `confidence` 0..1. */
 export interface OcrWord {
@@ -31,7 +33,18 @@ export interface Element {
   value?: string;
   /** On-screen bounds, logical global points. */
   bounds: Rect;
-  /** States: focused, enabled, checked, selected, editable, expanded, password, … */
+  /**
+   * For a `partly-covered` element: the largest rectangle of `bounds` no other window covers (logical
+   * global points); a click at its centre reaches the element. Absent when nothing covers it.
+   */
+  visibleBounds?: Rect;
+  /** Range of a slider, spin button or progress bar (`value` is within it), when the platform reports one. */
+  range?: ValueRange;
+  /**
+   * States: focused, enabled, checked, selected, editable, expanded, password, visible, showing, …, and
+   * `covered` (another window hides all of it; `visible`/`showing` then removed) or `partly-covered`
+   * (see `visibleBounds`). OCR text is pixels on screen and is never covered.
+   */
   states: string[];
   /** Actions the element supports (AT-SPI/AX action names). */
   actions: string[];
@@ -59,28 +72,136 @@ export function normalizeName(raw: string | undefined | null): string {
 const KEEP_UNNAMED: ReadonlySet<string> = new Set(['textbox', 'slider', 'progressbar', 'checkbox', 'radio', 'combobox', 'image', 'canvas', 'spinbutton']);
 /** Containers whose name would only duplicate their children's text. */
 const SKIP_ROLES: ReadonlySet<string> = new Set(['application', 'generic', 'unknown', 'group', 'separator', 'scrollbar', 'tabpanel', 'toolbar', 'statusbar']);
+/** Roles that only carry text: a label child names its parent, and repeats it when the parent has the same name. */
+const TEXT_ROLES: ReadonlySet<string> = new Set(['label', 'text']);
+
+/**
+ * An element's name the way screen readers compute it (ARIA "accessible name computation", AT-SPI/ATK
+ * practice), as far as the tree holds it:
+ * 1. the accessible name (a labelled-by relation is already resolved by the backend where the toolkit
+ *    gives no name: AT-SPI `RELATION_LABELLED_BY`), unless it is a toolkit class name
+ *    ({@link isToolkitClassName}: `GtkButton`, `GtkImage`, …);
+ * 2. else the text of the only label/text descendant (not looking inside nested interactive elements,
+ *    at most 3 levels down): GTK 4's π button holds a label "π";
+ * 3. else the description (the tooltip, ARIA's last name source), without a trailing `[shortcut]` hint:
+ *    "Pi [Ctrl+P]" → "Pi";
+ * 4. else empty: fusion then names it from the OCR text inside its bounds, or it stays unnamed with its role.
+ */
+export function accessibleName(n: RawAXNode): string {
+  const own = normalizeName(n.name);
+  if (own !== '' && !isToolkitClassName(own)) return own;
+  const labels: string[] = [];
+  const look = (c: RawAXNode, depth: number): void => {
+    if (labels.length > 1 || depth > 3) return;
+    if (INTERACTIVE_ROLES.has(c.role)) return;
+    const name = normalizeName(c.name);
+    if (TEXT_ROLES.has(c.role) && name !== '' && !isToolkitClassName(name)) {
+      labels.push(name);
+      return;
+    }
+    for (const g of c.children) look(g, depth + 1);
+  };
+  for (const c of n.children) look(c, 1);
+  if (labels.length === 1) return labels[0]!;
+  const desc = normalizeName((n.description ?? '').replace(/\s*\[[^\]]*\]\s*$/, ''));
+  if (desc !== '' && !isToolkitClassName(desc)) return desc;
+  return '';
+}
+
+/** Options of {@link flattenAccessibility}. */
+export interface FlattenOptions {
+  /**
+   * Visible top-level windows, top-most first (`RawWindows.list()`). With them, each element's own window
+   * is found (application root `pid` + window title, else bounds: see `occlusion.ts`) and the windows above
+   * it mark it `covered` / `partly-covered`. Elements whose window is not listed are left as they are.
+   */
+  windows?: readonly WindowInfo[];
+}
+
+/** Square points of a rectangle. */
+const areaOf = (r: Rect) => r.width * r.height;
+
+/** `inner` lies inside `outer`, allowing `slack` points on every side. */
+function inside(inner: Rect, outer: Rect, slack = 2): boolean {
+  return inner.x >= outer.x - slack && inner.y >= outer.y - slack && inner.x + inner.width <= outer.x + outer.width + slack && inner.y + inner.height <= outer.y + outer.height + slack;
+}
+
+/**
+ * Whether a descendant repeats its ancestor (the merge rule): the same normalised name, the descendant's
+ * bounds inside the ancestor's (2 points of slack), and either nearly the same bounds (at least half the
+ * ancestor's area) or a descendant that only carries text (`label`, `text`: a button's own label). Two
+ * unnamed elements merge only when both have the same interactive role (GTK 4's nested `GtkMenuButton`s).
+ */
+export function isDuplicatePair(ancestor: Pick<Element, 'role' | 'name' | 'bounds'>, descendant: Pick<Element, 'role' | 'name' | 'bounds'>): boolean {
+  const a = normalizeName(ancestor.name).toLowerCase();
+  const d = normalizeName(descendant.name).toLowerCase();
+  if (a !== d) return false;
+  if (!inside(descendant.bounds, ancestor.bounds)) return false;
+  const near = areaOf(descendant.bounds) >= 0.5 * areaOf(ancestor.bounds);
+  if (a === '') return near && ancestor.role === descendant.role && INTERACTIVE_ROLES.has(ancestor.role);
+  return near || TEXT_ROLES.has(descendant.role);
+}
+
+/** Which of a duplicate pair stays: actions first, then an interactive role; a tie keeps the ancestor. */
+function actionability(e: Pick<Element, 'role' | 'actions'>): number {
+  return (e.actions.length > 0 ? 2 : 0) + (INTERACTIVE_ROLES.has(e.role) ? 1 : 0);
+}
 
 /**
  * Flatten accessibility trees into candidate elements (without refs), in document order.
  * Kept: nodes with on-screen bounds that are interactive or carry a name/value, and a few roles that
  * matter unnamed (textbox, slider, image, canvas…). Nodes whose bounds fall entirely outside `screen` are dropped.
+ * - names follow {@link accessibleName} (toolkit class names are never names);
+ * - an element that repeats an element it lies in ({@link isDuplicatePair}: a button and its own label)
+ *   is merged into one, which keeps the more actionable role, its actions and bounds, and the other's value
+ *   when it has none;
+ * - with `opts.windows`, elements covered by windows stacked above their own are marked (`occlusion.ts`).
  */
-export function flattenAccessibility(roots: RawAXNode[], screen: Rect): Omit<Element, 'ref'>[] {
+export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: FlattenOptions = {}): Omit<Element, 'ref'>[] {
   const out: Omit<Element, 'ref'>[] = [];
-  const walk = (n: RawAXNode): void => {
-    const name = normalizeName(n.name);
+  const windows = opts.windows ?? [];
+  /** Emitted elements on the path from the root to the node being walked (nearest last). */
+  const path: Array<Omit<Element, 'ref'>> = [];
+  let above: Rect[] = [];
+  const walk = (n: RawAXNode, depth: number, pid: number | null | undefined): void => {
+    if (depth === 1) {
+      // A top-level window: the windows listed above it cover what it holds.
+      const i = windows.length > 0 ? windowIndexOf({ pid, title: normalizeName(n.name), bounds: n.bounds }, windows) : -1;
+      above = i > 0 ? windows.slice(0, i).map((w) => w.bounds) : [];
+    }
+    const name = accessibleName(n);
     const b = n.bounds;
     const onScreen = b !== null && b.width > 0 && b.height > 0 && intersectionArea(b, screen) > 0;
     const interesting =
       !SKIP_ROLES.has(n.role) && (INTERACTIVE_ROLES.has(n.role) || name !== '' || (n.value !== undefined && n.value !== '') || KEEP_UNNAMED.has(n.role));
+    let pushed = false;
     if (onScreen && interesting && b) {
       const el: Omit<Element, 'ref'> = { role: n.role, name, bounds: { ...b }, states: [...n.states], actions: [...n.actions], source: 'accessibility', handle: n.handle };
       if (n.value !== undefined && !n.states.includes('password')) el.value = n.value;
-      out.push(el);
+      if (n.range) el.range = { ...n.range };
+      if (above.length > 0) markCovered(el, above);
+      // The nearest emitted ancestors (up to 3): one that this element repeats absorbs it, or is replaced by it.
+      const dup = path.slice(-3).reverse().find((a) => isDuplicatePair(a, el));
+      if (dup) {
+        if (actionability(el) > actionability(dup)) {
+          const keepValue = dup.value;
+          for (const k of Object.keys(dup) as Array<keyof typeof dup>) delete dup[k];
+          Object.assign(dup, el);
+          if (dup.value === undefined && keepValue !== undefined) dup.value = keepValue;
+        } else if (dup.value === undefined && el.value !== undefined) dup.value = el.value;
+      } else {
+        out.push(el);
+        path.push(el);
+        pushed = true;
+      }
     }
-    for (const c of n.children) walk(c);
+    for (const c of n.children) walk(c, depth + 1, pid);
+    if (pushed) path.pop();
   };
-  for (const r of roots) walk(r);
+  for (const r of roots) {
+    above = [];
+    walk(r, 0, r.pid);
+  }
   return out;
 }
 
@@ -133,7 +254,8 @@ type Draft = Omit<Element, 'ref'>;
  */
 export function fuseElements(ax: Draft[], lines: OcrLine[]): Element[] {
   const merged: Draft[] = ax.map((e) => ({ ...e }));
-  const hosts = merged.filter((e) => !NON_HOST_ROLES.has(e.role));
+  // OCR words are pixels on screen: a covered element cannot hold them, a partly covered one only where it shows.
+  const hosts = merged.filter((e) => !NON_HOST_ROLES.has(e.role) && !e.states.includes('covered'));
   const tokens = new Map<Draft, { set: Set<string>; joined: string }>();
   for (const e of hosts) {
     const text = `${e.name} ${e.value ?? ''}`;
@@ -167,6 +289,8 @@ export function fuseElements(ax: Draft[], lines: OcrLine[]): Element[] {
       let best: Draft | undefined;
       for (const e of hosts) {
         if (!contains(e.bounds, c)) continue;
+        // A partly covered element hosts words only in its largest visible part (elsewhere they may be the covering window's).
+        if (e.visibleBounds && !contains(e.visibleBounds, c)) continue;
         if (!best || e.bounds.width * e.bounds.height < best.bounds.width * best.bounds.height) best = e;
       }
       if (best && best.name === '' && tokens.get(best)!.joined === '') {

@@ -1,7 +1,8 @@
 import type { Rect } from '../platform/types.js';
 import { INTERACTIVE_ROLES } from '../platform/roles.js';
 import { DeskdError } from '../errors.js';
-import { center, contains } from './geometry.js';
+import { center, clip, contains } from './geometry.js';
+import { isCovered } from './occlusion.js';
 import { normalizeName, type Element, type OcrLine, type OcrWord } from './elements.js';
 
 /**
@@ -10,7 +11,8 @@ import { normalizeName, type Element, type OcrLine, type OcrWord } from './eleme
  * use them.
  *
  * Ranking (best first): exact normalised match > prefix > contains > fuzzy (small edit distance after
- * folding characters OCR confuses: 1/l/I/|, 0/O, 5/S, 8/B, rn/m). Ties go to interactive roles
+ * folding characters OCR confuses: 1/l/I/|, 0/O, 5/S, 8/B, rn/m). Elements other windows cover completely
+ * are left out unless asked for (`includeCovered`), then rank below visible ones. Ties go to interactive roles
  * (`INTERACTIVE_ROLES`), then accessible elements over OCR-only text, then the smaller element, then
  * document order. The shape follows Playwright's `getByText` / `getByRole(role, {name})` locators, with
  * fuzzy matching added because OCR text is noisy.
@@ -26,6 +28,12 @@ export interface FindQuery {
   name?: string;
   /** Only exact (normalised, case-insensitive) matches; no prefix, contains or fuzzy. */
   exact?: boolean;
+  /**
+   * Also match elements another window covers completely (state `covered`, see `occlusion.ts`); they are
+   * marked `covered: true` and rank below visible ones of the same score. Default false: covered elements
+   * are left out, as a person cannot see or click them.
+   */
+  includeCovered?: boolean;
 }
 
 /** How a candidate matched. */
@@ -44,6 +52,8 @@ export interface FindMatch {
   /** 0..1; higher is better. exact ≥ 0.9, prefix ≈0.7–0.9, contains ≈0.5–0.7, fuzzy 0.2–0.45; a role-only query scores 0.5. */
   score: number;
   match: MatchKind;
+  /** Present (true) when another window covers the element completely (only with `includeCovered`). */
+  covered?: true;
 }
 
 /** The parts of an observation find needs. */
@@ -241,6 +251,8 @@ export function findElements(f: Findable, query: FindQuery, limit = 20): FindMat
   const ranked: Array<FindMatch & { order: number; interactive: boolean; fromAx: boolean }> = [];
   f.elements.forEach((e, order) => {
     if (role && e.role.toLowerCase() !== role) return;
+    const covered = isCovered(e);
+    if (covered && !query.includeCovered) return;
     let score = 1;
     let kind: MatchKind = 'role';
     let textBounds = e.bounds;
@@ -274,6 +286,8 @@ export function findElements(f: Findable, query: FindQuery, limit = 20): FindMat
       textBounds = b.bounds;
     }
     if (kind === 'role') score = 0.5;
+    // A partly covered element is aimed at where it shows.
+    if (e.visibleBounds && !contains(e.visibleBounds, center(textBounds))) textBounds = clip(textBounds, e.visibleBounds) ?? e.visibleBounds;
     ranked.push({
       ref: e.ref,
       observationId: f.observationId,
@@ -286,11 +300,13 @@ export function findElements(f: Findable, query: FindQuery, limit = 20): FindMat
       order,
       interactive: INTERACTIVE_ROLES.has(e.role),
       fromAx: e.source !== 'ocr',
+      ...(covered ? { covered: true as const } : {}),
     });
   });
   ranked.sort(
     (a, b) =>
       b.score - a.score ||
+      Number(a.covered === true) - Number(b.covered === true) ||
       Number(b.interactive) - Number(a.interactive) ||
       Number(b.fromAx) - Number(a.fromAx) ||
       area(a.bounds) - area(b.bounds) ||

@@ -377,7 +377,8 @@ export class Observer {
     const words = ocr.words.filter((w) => !isMasked(w.bounds, mask.regions));
     const lines = ocr.lines.filter((l) => !isMasked(l.bounds, mask.regions));
     const focused = ax.focused && (mask.apps.includes(ax.focused.app.toLowerCase()) || mask.hides?.(ax.focused.app, ax.focused.window)) ? null : ax.focused;
-    const elements = fuseElements(flattenAccessibility(ax.roots, display), lines);
+    // The window list (top-most first) tells which elements other windows cover (occlusion.ts).
+    const elements = fuseElements(flattenAccessibility(ax.roots, display, { windows }), lines);
     const obs: Observation = {
       observationId: `obs_${randomUUID()}`,
       takenAt: Date.now(),

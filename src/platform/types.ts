@@ -132,7 +132,27 @@ export interface RawAXNode {
   states: string[];
   /** Action names the node supports (AT-SPI action names, AX actions mapped: press, activate, …). */
   actions: string[];
+  /**
+   * Range of a slider, spin button or progress bar, when the platform reports one (AT-SPI
+   * `org.a11y.atspi.Value` `MinimumValue`/`MaximumValue`/`MinimumIncrement`; the macOS helper does not send
+   * `AXMinValue`/`AXMaxValue` yet).
+   * `step` is absent when the platform reports 0 (continuous).
+   */
+  range?: ValueRange;
+  /**
+   * Process id of the application, on application roots only (AT-SPI: `GetConnectionUnixProcessID` of the
+   * application's bus name; absent on macOS so far). Lets generic code match elements to windows (occlusion).
+   */
+  pid?: number | null;
   children: RawAXNode[];
+}
+
+/** The range of a value-bearing element (slider, spin button, progress bar), in the element's own units. */
+export interface ValueRange {
+  min: number;
+  max: number;
+  /** Smallest change (AT-SPI `MinimumIncrement`), when known and non-zero. */
+  step?: number;
 }
 
 /** The focused application and window. */

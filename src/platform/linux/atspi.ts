@@ -14,7 +14,8 @@
  */
 import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../errors.js';
-import type { AccessibilityStatus, AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, WindowInfo } from '../types.js';
+import type { AccessibilityStatus, AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, ValueRange, WindowInfo } from '../types.js';
+import { isToolkitClassName } from '../names.js';
 import { processName } from './x11Windows.js';
 import { INTERACTIVE_ROLES } from '../roles.js';
 import { decodeAtspiStateBits, isPasswordRole, mapAtspiRole, normaliseAtspiStates, type AtspiState } from './atspiRoles.js';
@@ -28,6 +29,11 @@ const TEXT = 'org.a11y.atspi.Text';
 const VALUE = 'org.a11y.atspi.Value';
 const EDITABLE_TEXT = 'org.a11y.atspi.EditableText';
 const DOCUMENT = 'org.a11y.atspi.Document';
+const SELECTION = 'org.a11y.atspi.Selection';
+/** `ATSPI_RELATION_LABELLED_BY` (at-spi2-core `AtspiRelationType`): the object is labelled by the targets. */
+const RELATION_LABELLED_BY = 2;
+/** U+FFFC, the object replacement character: an embedded child in `Text` (Chromium's `<select>` text). */
+const EMBEDDED_OBJECT = /\uFFFC/g;
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const REGISTRY = 'org.a11y.atspi.Registry';
 const ROOT_PATH = '/org/a11y/atspi/accessible/root';
@@ -46,6 +52,10 @@ const COORD_SCREEN = 0;
 const MAX_VALUE_CHARS = 10_000;
 /** Roles whose `Value.CurrentValue` is read. */
 const VALUE_ROLES = new Set(['progressbar', 'slider', 'spinbutton', 'scrollbar']);
+/** Roles whose labels (`RELATION_LABELLED_BY`) are read when they have no name of their own. */
+const LABELLED_ROLES: ReadonlySet<string> = new Set([...INTERACTIVE_ROLES, 'image', 'canvas', 'progressbar']);
+/** Roles whose range (`Value.MinimumValue`/`MaximumValue`/`MinimumIncrement`) is reported. */
+const RANGE_ROLES = new Set(['progressbar', 'slider', 'spinbutton']);
 /** Levels above a non-interactive hit searched for an interactive ancestor (the element acted on). */
 const MAX_HIT_ANCESTORS = 6;
 /** Synonyms of a "press" in the order they are tried (GTK: `click`; Chromium: `click`/`press`/`activate`). */
@@ -469,20 +479,129 @@ export class AtspiAccessibility implements RawAccessibility {
     };
   }
 
-  /** Phase 2: bounds, actions and value. A missing interface or any failure leaves the field empty. */
-  private async details(b: Basic, role: string): Promise<Pick<RawAXNode, 'bounds' | 'actions' | 'value'>> {
+  /**
+   * Phase 2: bounds, actions, value, range and (for objects without a name of their own) the name of
+   * their labels. A missing interface or any failure leaves the field empty.
+   * - value: the text of editable text; `Value.CurrentValue` of sliders, spin buttons, progress bars; a
+   *   combo box's text, else the name of its selected item ({@link comboValue});
+   * - range: `Value.MinimumValue`/`MaximumValue`/`MinimumIncrement` of sliders, spin buttons, progress bars;
+   * - labelName: the names of the `RELATION_LABELLED_BY` targets when the object's own `Name` is empty or a
+   *   toolkit class name (GTK 4 names unlabelled widgets `GtkButton`, …).
+   */
+  private async details(b: Basic, role: string): Promise<Pick<RawAXNode, 'bounds' | 'actions' | 'value' | 'range'> & { labelName?: string }> {
     const password = isPasswordRole(b.roleName);
     const editable = b.states.has('editable');
-    const [bounds, actions, value] = await Promise.all([
+    const values = !password && RANGE_ROLES.has(role) ? this.valueInterface(b.ref) : Promise.resolve(null);
+    const [bounds, actions, value, v, labelName] = await Promise.all([
       this.call(b.ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
       this.listedActionNames(b.ref).catch(() => [] as string[]),
       !password && (editable || role === 'textbox')
         ? this.call(b.ref, TEXT, 'GetText', 'ii', [0, -1]).then((r) => String(r[0] ?? '').slice(0, MAX_VALUE_CHARS)).catch(() => undefined)
-        : !password && VALUE_ROLES.has(role)
-          ? this.prop(b.ref, VALUE, 'CurrentValue').then((v) => (typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined)).catch(() => undefined)
-          : Promise.resolve(undefined),
+        : !password && role === 'combobox'
+          ? this.comboValue(b).catch(() => undefined)
+          : !password && VALUE_ROLES.has(role)
+            ? this.prop(b.ref, VALUE, 'CurrentValue').then((x) => (typeof x === 'number' && Number.isFinite(x) ? String(x) : undefined)).catch(() => undefined)
+            : Promise.resolve(undefined),
+      values,
+      // One more round trip, so only for elements an agent acts on or reads without a name of their own.
+      LABELLED_ROLES.has(role) && (b.name.trim() === '' || isToolkitClassName(b.name)) ? this.labelledByName(b.ref).catch(() => undefined) : Promise.resolve(undefined),
     ]);
-    return { bounds, actions, value };
+    const out: Pick<RawAXNode, 'bounds' | 'actions' | 'value' | 'range'> & { labelName?: string } = { bounds, actions, value };
+    if (v?.range) out.range = v.range;
+    if (labelName) out.labelName = labelName;
+    return out;
+  }
+
+  /**
+   * `org.a11y.atspi.Value` in one call (`Properties.GetAll`): the range when `MinimumValue < MaximumValue`
+   * (`step` = `MinimumIncrement` when > 0), or null without the interface.
+   */
+  private async valueInterface(ref: Ref): Promise<{ current?: number; range?: ValueRange } | null> {
+    const [all] = await this.call(ref, PROPERTIES, 'GetAll', 's', [VALUE]).catch(() => [null]);
+    if (!all || typeof all !== 'object') return null;
+    const num = (k: string): number | undefined => {
+      const raw = (all as Record<string, unknown>)[k];
+      const x = raw instanceof dbus.Variant ? raw.value : raw;
+      return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
+    };
+    const min = num('MinimumValue');
+    const max = num('MaximumValue');
+    const step = num('MinimumIncrement');
+    const out: { current?: number; range?: ValueRange } = {};
+    const current = num('CurrentValue');
+    if (current !== undefined) out.current = current;
+    if (min !== undefined && max !== undefined && max > min) out.range = { min, max, ...(step !== undefined && step > 0 ? { step } : {}) };
+    return out;
+  }
+
+  /**
+   * What a combo box shows: its `Text` (embedded-object characters removed), else the name of the selected
+   * item: `Selection.GetSelectedChild(0)` on the combo box or on its popup child (GTK), else the popup's item
+   * at the combo box's `posinset` object attribute (Chromium's `<select>`), else the first item of the
+   * popup with the `selected` state. Undefined when none says.
+   */
+  private async comboValue(b: Basic): Promise<string | undefined> {
+    const text = await this.call(b.ref, TEXT, 'GetText', 'ii', [0, -1])
+      .then((r) => String(r[0] ?? '').replace(EMBEDDED_OBJECT, '').trim())
+      .catch(() => '');
+    if (text) return text.slice(0, MAX_VALUE_CHARS);
+    const nameOf = (ref: Ref) => this.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '').trim());
+    const selectedIn = async (ref: Ref): Promise<string | undefined> => {
+      const viaSelection = await this.call(ref, SELECTION, 'GetSelectedChild', 'i', [0])
+        .then((r) => toRefs([r[0]])[0])
+        .catch(() => undefined);
+      if (viaSelection) {
+        const n = await nameOf(viaSelection).catch(() => '');
+        if (n) return n;
+      }
+      const kids = await this.call(ref, ACCESSIBLE, 'GetChildren').then((r) => toRefs(r[0]).slice(0, 200));
+      const states = await Promise.all(kids.map((k) => this.call(k, ACCESSIBLE, 'GetState').then((r) => decodeAtspiStateBits(Array.isArray(r[0]) ? (r[0] as number[]) : [])).catch(() => new Set<AtspiState>())));
+      const i = states.findIndex((st) => st.has('selected'));
+      return i >= 0 ? (await nameOf(kids[i]!).catch(() => '')) || undefined : undefined;
+    };
+    const own = await selectedIn(b.ref).catch(() => undefined);
+    if (own) return own;
+    // Chromium's `<select>`: the options' `selected` states go stale once the page changes the value, but the
+    // combo box's object attribute `posinset` (1-based) follows the shown option of its popup.
+    const attrs = await this.call(b.ref, ACCESSIBLE, 'GetAttributes').then((r) => (r[0] ?? {}) as Record<string, unknown>).catch(() => ({}) as Record<string, unknown>);
+    const pos = Number(attrs.posinset);
+    for (const popup of b.children.slice(0, 2)) {
+      if (Number.isInteger(pos) && pos >= 1) {
+        const items = await this.call(popup, ACCESSIBLE, 'GetChildren').then((r) => toRefs(r[0])).catch(() => [] as Ref[]);
+        const item = items[pos - 1];
+        const n = item ? await nameOf(item).catch(() => '') : '';
+        if (n) return n;
+      }
+      const v = await selectedIn(popup).catch(() => undefined);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /**
+   * The names of an object's labels: the targets of its `RELATION_LABELLED_BY` relation
+   * (`Accessible.GetRelationSet` → `a(ua(so))`), each target's `Name` (else its `Text`), joined by a space;
+   * toolkit class names are skipped. Undefined when it has no such relation or they carry no text.
+   */
+  private async labelledByName(ref: Ref): Promise<string | undefined> {
+    const [set] = await this.call(ref, ACCESSIBLE, 'GetRelationSet');
+    if (!Array.isArray(set)) return undefined;
+    const targets: Ref[] = [];
+    for (const rel of set) {
+      if (Array.isArray(rel) && Number(rel[0]) === RELATION_LABELLED_BY) targets.push(...toRefs(rel[1]));
+    }
+    if (targets.length === 0) return undefined;
+    const names = await Promise.all(
+      targets.slice(0, 4).map(async (t) => {
+        const n = String((await this.prop(t, ACCESSIBLE, 'Name').catch(() => '')) ?? '').trim();
+        if (n && !isToolkitClassName(n)) return n;
+        return this.call(t, TEXT, 'GetText', 'ii', [0, -1])
+          .then((r) => String(r[0] ?? '').replace(EMBEDDED_OBJECT, '').trim())
+          .catch(() => '');
+      }),
+    );
+    const joined = names.filter((n) => n && n !== '').join(' ').replace(/\s+/g, ' ').trim();
+    return joined || undefined;
   }
 
   /**
@@ -702,6 +821,13 @@ export class AtspiAccessibility implements RawAccessibility {
           node.bounds = d.bounds;
           node.actions = d.actions;
           if (d.value !== undefined) node.value = d.value;
+          if (d.range) node.range = d.range;
+          if (d.labelName) node.name = d.labelName;
+        });
+      } else {
+        // Application roots carry their pid, so windows (and what covers them) can be matched to them.
+        s.details = this.cachedPid(s.ref[0]).then((pid) => {
+          node.pid = pid;
         });
       }
       // Descend into windows only when they are on screen; applications always.

@@ -1,3 +1,4 @@
+import { isToolkitClassName } from '../names.js';
 import { DeskdError, isDeskdError } from '../../errors.js';
 import type { AXBudget, AXSnapshot, ElementOwner, FocusInfo, Point, RawAccessibility, RawAXNode, Rect, WindowInfo } from '../types.js';
 import type { HelperClient } from './helperClient.js';
@@ -159,7 +160,8 @@ const VALUE_ROLES = new Set(['textbox', 'combobox', 'slider', 'progressbar', 'sp
 /**
  * Convert one helper node (and its subtree) to a {@link RawAXNode}:
  * - `handle` = the helper's element id (valid only within its snapshot);
- * - `name` = AXTitle, else AXDescription, else (text/heading) AXValue, else (textbox) AXPlaceholderValue;
+ * - `name` = AXTitle, else AXDescription (neither when it is a class name such as `NSButton`), else
+ *   (text/heading) AXValue, else (textbox) AXPlaceholderValue;
  * - `value` only for value-bearing roles, and **never** for password fields (even if a value was sent);
  * - states: enabled, focused, selected, expanded, checked/mixed (toggle AXValue 1/2), editable (enabled
  *   textbox), password, visible + showing (non-empty frame);
@@ -169,7 +171,9 @@ export function toRawNode(n: HelperAXNode): RawAXNode {
   const role = mapAXRole(n.role, n.subrole);
   const secure = isSecureNode(n);
   const text = (s: string | undefined) => (s && s.trim() ? s : undefined);
-  let name = text(n.title) ?? text(n.description);
+  // A class name (`NSButton`, `AXGroup`, …) is never an element name (src/platform/names.ts).
+  const label = (s: string | undefined) => (text(s) && !isToolkitClassName(s) ? s : undefined);
+  let name = label(n.title) ?? label(n.description);
   if (!name && (role === 'text' || role === 'heading' || role === 'label') && !secure) name = text(n.value);
   if (!name && role === 'textbox') name = text(n.placeholder);
   const states: string[] = [];
