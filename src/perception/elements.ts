@@ -128,8 +128,8 @@ function inside(inner: Rect, outer: Rect, slack = 2): boolean {
 
 /**
  * Whether a descendant repeats its ancestor (the merge rule): the same normalised name, the descendant's
- * bounds inside the ancestor's (2 points of slack), and either nearly the same bounds (at least half the
- * ancestor's area) or a descendant that only carries text (`label`, `text`: a button's own label). Two
+ * bounds inside the ancestor's (2 points of slack), and either nearly the same bounds (at least
+ * {@link NEAR_AREA} of the ancestor's area) or a descendant that only carries text (`label`, `text`: a button's own label). Two
  * unnamed elements merge only when both have the same interactive role (GTK 4's nested `GtkMenuButton`s).
  */
 export function isDuplicatePair(ancestor: Pick<Element, 'role' | 'name' | 'bounds'>, descendant: Pick<Element, 'role' | 'name' | 'bounds'>): boolean {
@@ -137,10 +137,16 @@ export function isDuplicatePair(ancestor: Pick<Element, 'role' | 'name' | 'bound
   const d = normalizeName(descendant.name).toLowerCase();
   if (a !== d) return false;
   if (!inside(descendant.bounds, ancestor.bounds)) return false;
-  const near = areaOf(descendant.bounds) >= 0.5 * areaOf(ancestor.bounds);
+  const near = areaOf(descendant.bounds) >= NEAR_AREA * areaOf(ancestor.bounds);
   if (a === '') return near && ancestor.role === descendant.role && INTERACTIVE_ROLES.has(ancestor.role);
   return near || TEXT_ROLES.has(descendant.role);
 }
+
+/**
+ * Share of its ancestor's area a descendant needs to count as "(nearly) the same bounds": 0.45, so GTK 4's
+ * 24-point icon button inside its 34-point `GtkMenuButton` frame (0.498) is one element.
+ */
+export const NEAR_AREA = 0.45;
 
 /** Which of a duplicate pair stays: actions first, then an interactive role; a tie keeps the ancestor. */
 function actionability(e: Pick<Element, 'role' | 'actions'>): number {
