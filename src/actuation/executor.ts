@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Platform, Point, RawImage, WindowInfo } from '../platform/types.js';
 import type { PolicyGate, GateResult } from '../policy/gate.js';
-import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
+import type { PolicyAction, PolicyEffect, PolicyTarget } from '../policy/engine.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import type { Action } from './schema.js';
 import { normalizeName, type Element } from '../perception/elements.js';
@@ -71,6 +71,8 @@ export interface PendingSubmission {
 interface Check {
   action: PolicyAction;
   effects: ResolvedEffect[];
+  /** The effects as the gate judged them (the deciding one is `gate.target` itself). */
+  policyEffects: PolicyEffect[];
   /** Indexes of `keys` effects whose receiver was predicted from an earlier click of the batch. */
   predicted: Set<number>;
   gate: GateResult;
@@ -232,8 +234,9 @@ export class Executor {
         }),
       );
       const action = toPolicyAction(p);
-      const gate = await this.deps.policy.checkEffects(action, policyEffectsOf(effects), actor);
-      out.push({ action, effects, predicted, gate });
+      const policyEffects = policyEffectsOf(effects);
+      const gate = await this.deps.policy.checkEffects(action, policyEffects, actor);
+      out.push({ action, effects, policyEffects, predicted, gate });
       const focusing = effects.find((e) => (e.spec.kind === 'pointer' && e.spec.what === 'click') || (e.spec.kind === 'accessibility' && e.spec.what !== 'press'));
       if (focusing && (p.type === 'click' || p.type === 'focus' || p.type === 'set_value' || p.type === 'press')) predictedKeys = focusing.to;
       if (p.type === 'focus_window' && effects[0]) predictedKeys = effects[0].to;
@@ -269,18 +272,21 @@ export class Executor {
     const policy = this.deps.policy;
     const freshEffects = policyEffectsOf(fresh);
     if (check.gate.effect === 'ask') {
-      const decided = policyEffectsOf(check.effects);
+      const decided = check.policyEffects;
       for (const [k, d] of decided.entries()) {
         const now = freshEffects[k]!.target;
         const same = check.predicted.has(k) ? sameWindow(d.target, now) : sameReceiver(d.target, now);
         if (!same) throw changed(`the ${d.kind} effect's target is not the one approval ${check.gate.approval.id} was granted for (app, window title or element changed)`);
       }
-      // The approval is bound to exactly the action and receivers decided (the binding hash).
-      policy.assertApprovalBound(check.gate, check.action, check.gate.target ?? {}, decided);
+      // The approval is bound to the action and receivers it was granted for (the binding hash): compare it
+      // with the receivers read now (a key effect predicted from a click: the window was compared above).
+      const now = decided.map((d, k) => (check.predicted.has(k) ? d : freshEffects[k]!));
+      const deciding = decided.findIndex((d) => d.target === check.gate.target);
+      policy.assertApprovalBound(check.gate, check.action, deciding >= 0 ? now[deciding]!.target : (check.gate.target ?? {}), now);
       if (policy.wouldAllow(check.action, freshEffects).effect === 'deny') throw changed('the policy now denies the target');
       return fresh;
     }
-    const decided = policyEffectsOf(check.effects);
+    const decided = check.policyEffects;
     if (freshEffects.every((f, k) => sameReceiver(f.target, decided[k]!.target))) return fresh;
     const again = policy.wouldAllow(check.action, freshEffects);
     if (again.effect !== 'allow') throw changed(`a target changed and the policy would now ${again.effect === 'deny' ? 'deny' : 'ask for'} it (${again.ruleId})`);

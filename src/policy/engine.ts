@@ -220,7 +220,18 @@ export function evaluateEffects(action: PolicyAction, effects: readonly PolicyEf
     const d = evaluate({ kind: 'action', action, target: {}, ...(state ? { state } : {}) }, policy);
     return { ...d, effects: [], deciding: -1 };
   }
-  const each = effects.map((e) => ({ kind: e.kind, decision: evaluate({ kind: 'action', action, target: e.target, ...(state ? { state } : {}) }, policy) }));
+  // Effects often share a receiver (a drag's points in one window, a click's pointer and held keys in the
+  // same focused window): each distinct target is evaluated once.
+  const seen = new Map<string, PolicyDecision>();
+  const each = effects.map((e) => {
+    const key = effects.length > 1 ? JSON.stringify(e.target) : '';
+    let decision = seen.get(key);
+    if (!decision) {
+      decision = evaluate({ kind: 'action', action, target: e.target, ...(state ? { state } : {}) }, policy);
+      seen.set(key, decision);
+    }
+    return { kind: e.kind, decision };
+  });
   let deciding = 0;
   for (let i = 1; i < each.length; i++) if (RANK[each[i]!.decision.effect] > RANK[each[deciding]!.decision.effect]) deciding = i;
   const d = each[deciding]!.decision;

@@ -80,11 +80,18 @@ export class PolicyGate {
       decision = { ...decision, effect: 'deny', ruleId: 'limit:rate', reason: `rate limit exceeded; retry in ${retryAfterMs} ms` };
       error = new DeskdError('RATE_LIMITED', `Rate limit exceeded; retry in ${retryAfterMs} ms`, { retryAfterMs });
     }
+    // `target` is the deciding effect's receiver; each effect lists its kind and own decision, and its
+    // receiver only where it differs from `target` (most actions have one receiver: the record stays small).
+    let targetKey: string | undefined;
+    const sameAsTarget = (t: PolicyTarget) => t === target || (targetKey ??= JSON.stringify(target)) === JSON.stringify(t);
     const rec = await this.deps.audit.append('decision', {
       actor,
       action,
       target,
-      effects: effects.map((e, i) => ({ kind: e.kind, target: e.target, effect: decision.effects[i]!.decision.effect, ruleId: decision.effects[i]!.decision.ruleId })),
+      effects: effects.map((e, i) => {
+        const d = decision.effects[i]!.decision;
+        return { kind: e.kind, effect: d.effect, ruleId: d.ruleId, ...(sameAsTarget(e.target) ? {} : { target: e.target }) };
+      }),
       decision: { effect: decision.effect, ruleId: decision.ruleId, reason: decision.reason, matched: decision.matched },
     });
     if (error) throw error;
