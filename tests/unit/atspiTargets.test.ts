@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 /**
  * The AT-SPI backend's target reads (elementAt, ownerOf, urlOf) over an in-process fake of the
  * accessibility bus (the `transport` seam): hit-test descent and its fallback, the interactive ancestor of
@@ -177,10 +178,18 @@ describe('elementAt', () => {
 });
 
 describe('ownerOf', () => {
-  it('names the process (from the pid of the bus name) and the top-level window found up Parent', async () => {
-    const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
-    const ax = new AtspiAccessibility({ transport });
-    expect(await ax.ownerOf(':1.5|/l7')).toEqual({ app: 'node', pid: process.pid, windowTitle: 'Calculator', windowBounds: { x: 0, y: 0, width: 400, height: 500 } });
+  it('names the process by its executable (from the pid of the bus name) and the top-level window found up Parent', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const { transport } = fakeBus(calculator(), [':1.5'], { ':1.5': child.pid! });
+      const ax = new AtspiAccessibility({ transport });
+      expect(await ax.ownerOf(':1.5|/l7')).toEqual({ app: 'sleep', pid: child.pid, windowTitle: 'Calculator', windowBounds: { x: 0, y: 0, width: 400, height: 500 } });
+      // An interpreter's executable (this test runs in node) names nothing: the accessible application name stands.
+      const { transport: t2 } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+      expect(await new AtspiAccessibility({ transport: t2 }).ownerOf(':1.5|/l7')).toMatchObject({ app: 'gnome-calculator', pid: process.pid });
+    } finally {
+      child.kill();
+    }
   });
 
   it('a pid with no readable process: the accessible application name; a gone element: null', async () => {
