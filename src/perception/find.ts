@@ -195,6 +195,8 @@ function linesByElement(f: Findable): Map<Element, OcrLine[]> {
     let best: Element | undefined;
     for (const e of f.elements) {
       if (!contains(e.bounds, c) || e.role === 'window' || e.role === 'document' || e.role === 'dialog') continue;
+      // OCR text is pixels on screen: it never belongs to an element another window covers.
+      if (isCovered(e) || (e.visibleBounds && !contains(e.visibleBounds, c))) continue;
       if (!best || area(e.bounds) < area(best.bounds)) best = e;
     }
     if (!best || (best.source === 'ocr' && best.name === line.text)) continue;

@@ -197,3 +197,13 @@ describe('covered elements in fusion, find and Set-of-Marks', () => {
     expect(fused.map((e) => `${e.role}:${e.name}:${e.source}`)).toEqual(['button:7:accessibility', 'text:7:ocr']);
   });
 });
+
+describe('find: OCR lines over a covered element', () => {
+  it('are matched as the covering window\'s text, not given to the hidden element', () => {
+    const hidden: Element = { ref: 'e1', role: 'button', name: '7', bounds: { x: 0, y: 0, width: 200, height: 100 }, states: ['covered'], actions: ['click'], source: 'accessibility' };
+    const page: Element = { ref: 'e2', role: 'document', name: '', bounds: { x: 0, y: 0, width: 1280, height: 800 }, states: ['visible'], actions: [], source: 'accessibility' };
+    const line = { text: 'Seven clicked', bounds: { x: 20, y: 40, width: 120, height: 20 } };
+    const m = findElements({ observationId: 'o', elements: [hidden, page], lines: [line] }, { text: 'Seven clicked', includeCovered: true });
+    expect(m.map((x) => x.ref)).not.toContain('e1');
+  });
+});
