@@ -240,6 +240,8 @@ const MIN_GLYPHS_REGION = 3;
 const LIGHT_TEXT_CELL_POINTS = 12;
 /** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
 const LARGE_GLYPH_CELL_FACTOR = 4;
+/** Words of lower confidence do not count as reading the large glyphs under them. */
+const LARGE_GLYPH_SURE_CONFIDENCE = 0.6;
 /** Tallest glyph the large-glyph detection keeps, logical points. */
 const LARGE_GLYPH_MAX_POINTS = 160;
 
@@ -517,7 +519,9 @@ export class OcrEngine {
         : null;
     const missedAreas = repairMissed ? missedTextAreas(baseWords, glyphs, within) : null;
     const medianGlyph = median(glyphs.map((g) => g.height));
-    const largeRuns = largeOn ? largeGlyphRuns(baseWords, large, within, { medianHeight: medianGlyph }) : null;
+    // Words read unsurely (a big "7" read "Wy" at 0.45) do not hide the glyphs under them: the tight re-read,
+    // if more confident, replaces them in the merge.
+    const largeRuns = largeOn ? largeGlyphRuns(baseWords.filter((w) => w.confidence >= LARGE_GLYPH_SURE_CONFIDENCE), large, within, { medianHeight: medianGlyph }) : null;
     const readLarge = async (run: NonNullable<typeof largeRuns>[number]): Promise<OcrWord[]> => {
       const px = clipTo(regionToPixels(img, run.area), crop);
       if (!px) return [];

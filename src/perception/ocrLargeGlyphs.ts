@@ -22,7 +22,7 @@ export interface LargeGlyphOptions {
   maxHeight?: number;
   /** Most glyphs in one run (default 6: a short number with its unit); longer runs are lines of text. */
   maxGlyphs?: number;
-  /** Most runs returned, largest first (default 12). */
+  /** Most runs returned, shortest first (default 20). */
   maxRuns?: number;
 }
 
@@ -46,7 +46,7 @@ export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, o
   const minHeight = Math.max(opts.minHeight ?? 16, (opts.minRatio ?? 1.8) * (opts.medianHeight ?? 0));
   const maxHeight = opts.maxHeight ?? 160;
   const maxGlyphs = opts.maxGlyphs ?? 6;
-  const maxRuns = opts.maxRuns ?? 12;
+  const maxRuns = opts.maxRuns ?? 20;
   const inWord = (g: Rect) => {
     const cx = g.x + g.width / 2;
     const cy = g.y + g.height / 2;
@@ -85,7 +85,8 @@ export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, o
     const area = clip({ x: box.x - box.height / 3, y: box.y - box.height / 4, width: box.width + (2 * box.height) / 3, height: box.height * 1.5 }, within);
     if (area) runs.push({ area, box, glyphs: members.length });
   }
-  runs.sort((a, b) => b.box.height - a.box.height);
+  // Glyph-sized runs first: the tallest blobs are more often rings, arcs and card shapes than characters.
+  runs.sort((a, b) => a.box.height - b.box.height);
   return runs.slice(0, maxRuns);
 }
 
