@@ -141,7 +141,7 @@ export interface RawAXNode {
   range?: ValueRange;
   /**
    * Process id of the application, on application roots only (AT-SPI: `GetConnectionUnixProcessID` of the
-   * application's bus name; absent on macOS so far). Lets generic code match elements to windows (occlusion).
+   * application's bus name; macOS: the `axTree` answer's app pid). Lets generic code match elements to windows (occlusion).
    */
   pid?: number | null;
   children: RawAXNode[];

@@ -207,3 +207,13 @@ describe('find: OCR lines over a covered element', () => {
     expect(m.map((x) => x.ref)).not.toContain('e1');
   });
 });
+
+describe('macOS names', () => {
+  it('an AXTitle or AXDescription that is a class name is not the name', async () => {
+    const { toRawNode } = await import('../../src/platform/macos/macAccessibility.js');
+    const frame = { x: 0, y: 0, width: 40, height: 20 };
+    expect(toRawNode({ id: 's:1', role: 'AXButton', title: 'NSButton', description: 'Save', frame, actions: ['AXPress'], children: [] }).name).toBe('Save');
+    expect(toRawNode({ id: 's:2', role: 'AXButton', title: 'AXButton', frame, actions: [], children: [] }).name).toBe('');
+    expect(toRawNode({ id: 's:3', role: 'AXButton', title: 'Open', frame, actions: [], children: [] }).name).toBe('Open');
+  });
+});

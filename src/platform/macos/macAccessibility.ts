@@ -244,7 +244,8 @@ export class MacAccessibility implements RawAccessibility {
         },
         { timeoutMs: budget.timeMs + (this.opts.slackMs ?? 3000) },
       );
-      return { roots: [toRawNode(r.root)], truncated: r.truncated, nodeCount: r.nodeCount };
+      // The application root carries its pid, so perception can match its windows (occlusion).
+      return { roots: [{ ...toRawNode(r.root), pid: r.app.pid }], truncated: r.truncated, nodeCount: r.nodeCount };
     } catch (e) {
       // No frontmost application (e.g. login window, all apps hidden): an empty snapshot, not an error.
       if (isDeskdError(e) && (e.details as { helperCode?: string } | undefined)?.helperCode === 'APP_NOT_FOUND') {
