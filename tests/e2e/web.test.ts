@@ -166,10 +166,10 @@ describe('a CI page in Chromium', () => {
     expect(w.status, JSON.stringify(w.json)).toBe(200);
   });
 
-  it('an action whose target is not on the page is refused with ELEMENT_NOT_FOUND', async () => {
+  it('an action whose target is not on the page is refused with TARGET_NOT_FOUND', async () => {
     const r = await api<{ error: { code: string } }>('POST', '/v1/actions', { actions: [{ type: 'press', target: { role: 'button', name: 'Reset' } }, { type: 'press', target: { text: 'Launch the rockets' } }] });
     expect(r.status).toBe(404);
-    expect(r.json.error.code).toBe('ELEMENT_NOT_FOUND');
+    expect(r.json.error.code).toBe('TARGET_NOT_FOUND');
   });
 });
 
