@@ -288,8 +288,8 @@ export function findElements(f: Findable, query: FindQuery, limit = 20): FindMat
       textBounds = b.bounds;
     }
     if (kind === 'role') score = 0.5;
-    // A partly covered element is aimed at where it shows.
-    if (e.visibleBounds && !contains(e.visibleBounds, center(textBounds))) textBounds = clip(textBounds, e.visibleBounds) ?? e.visibleBounds;
+    // A partly covered element is aimed at where it shows (its text's bounds cut to the visible part).
+    if (e.visibleBounds) textBounds = clip(textBounds, e.visibleBounds) ?? e.visibleBounds;
     ranked.push({
       ref: e.ref,
       observationId: f.observationId,

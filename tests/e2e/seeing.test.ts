@@ -11,6 +11,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -219,5 +220,31 @@ describe('Chromium over the calculator (items 1, 3, 5)', () => {
       throw new Error(`${e.message}: ${JSON.stringify(last)}`);
     });
     expect(after.value).toBe('High');
+  });
+});
+
+describe('Chromium moved off the calculator\'s first column (item 1, partly covered)', () => {
+  it('the first column is visible, a button under the edge is partly covered with its visible part, the rest covered', async () => {
+    const chrome = (await daemon.platform.windows.list()).find((w) => /chrom/i.test(w.app ?? ''))!;
+    // No window manager on deskd's display: move the window directly (XMoveWindow).
+    execFileSync('xdotool', ['windowmove', String(Number(chrome.id)), '200', '0'], { env: process.env });
+    const calc = (o: Obs, name: string) => o.elements.find((e) => e.role === 'button' && e.name === name && within(e.bounds, calcBounds, 2))!;
+    const o = await waitFor(async () => {
+      const x = await observe({ ocr: false, fresh: true, includeCovered: true });
+      return calc(x, '9')?.states.includes('partly-covered') ? x : null;
+    }, 30_000, 'the calculator 9 to be partly covered');
+    const seven = calc(o, '7');
+    const nine = calc(o, '9');
+    expect(seven.states).toContain('visible');
+    expect(seven.states).not.toContain('partly-covered');
+    expect(seven.states).not.toContain('covered');
+    expect(nine.visibleBounds).toBeDefined();
+    expect(nine.visibleBounds!.x).toBe(nine.bounds.x);
+    expect(nine.visibleBounds!.x + nine.visibleBounds!.width).toBe(200);
+    expect(calc(o, '÷').states).toContain('covered');
+    // find aims at the visible part of the 9.
+    const m = await api<{ matches: Match[] }>('POST', '/v1/find', { text: '9', role: 'button', ocr: false, observationId: o.observationId });
+    const hit = m.json.matches.find((x) => x.ref === nine.ref)!;
+    expect(hit.textBounds.x + hit.textBounds.width).toBeLessThanOrEqual(200);
   });
 });
