@@ -14,7 +14,7 @@ import { clip, union } from './geometry.js';
 export interface LargeGlyphOptions {
   /** Smallest glyph height considered (default 16 pt; body text glyphs are 7–10 pt). */
   minHeight?: number;
-  /** Glyphs must also be this many times the page's median glyph height (default 1.8). */
+  /** Glyphs must also be this many times the page's median glyph height (default 2.5). */
   minRatio?: number;
   /** Page's median glyph height, points (0 = unknown: only `minHeight` applies). */
   medianHeight?: number;
@@ -22,7 +22,7 @@ export interface LargeGlyphOptions {
   maxHeight?: number;
   /** Most glyphs in one run (default 6: a short number with its unit); longer runs are lines of text. */
   maxGlyphs?: number;
-  /** Most runs returned, shortest first (default 20). */
+  /** Most runs returned, shortest first (default 12): each is a tesseract job. */
   maxRuns?: number;
 }
 
@@ -37,16 +37,16 @@ export interface LargeGlyphRun {
 
 /**
  * Runs of large glyphs outside every word (glyph boxes in points, e.g. `glyphBoxes` mapped to points): glyphs
- * at least `max(minHeight, minRatio × medianHeight)` tall with a glyph-like aspect (width 0.12–1.6 of the
- * height), whose centre lies in no word (padded by ¼ of its height), chained left to right when they overlap
+ * at least `max(minHeight, minRatio × medianHeight)` tall with a digit-like aspect (width 0.3–1.05 of the
+ * height: rings, arcs and card shapes are mostly wider), whose centre lies in no word (padded by ¼ of its height), chained left to right when they overlap
  * vertically by ≥ 60% of the smaller, differ in height by at most 1.7x and stand at most half a height
  * apart. Runs of more than `maxGlyphs` glyphs are dropped (text lines, read by the other passes). Pure.
  */
 export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, opts: LargeGlyphOptions = {}): LargeGlyphRun[] {
-  const minHeight = Math.max(opts.minHeight ?? 16, (opts.minRatio ?? 1.8) * (opts.medianHeight ?? 0));
+  const minHeight = Math.max(opts.minHeight ?? 16, (opts.minRatio ?? 2.5) * (opts.medianHeight ?? 0));
   const maxHeight = opts.maxHeight ?? 160;
   const maxGlyphs = opts.maxGlyphs ?? 6;
-  const maxRuns = opts.maxRuns ?? 20;
+  const maxRuns = opts.maxRuns ?? 12;
   const inWord = (g: Rect) => {
     const cx = g.x + g.width / 2;
     const cy = g.y + g.height / 2;
@@ -55,7 +55,7 @@ export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, o
       return cx >= w.bounds.x - p && cx <= w.bounds.x + w.bounds.width + p && cy >= w.bounds.y - p && cy <= w.bounds.y + w.bounds.height + p;
     });
   };
-  const big = glyphs.filter((g) => g.height >= minHeight && g.height <= maxHeight && g.width >= 0.12 * g.height && g.width <= 1.6 * g.height && !inWord(g));
+  const big = glyphs.filter((g) => g.height >= minHeight && g.height <= maxHeight && g.width >= 0.3 * g.height && g.width <= 1.05 * g.height && !inWord(g));
   big.sort((a, b) => a.x - b.x);
   const used = new Set<number>();
   const runs: LargeGlyphRun[] = [];
