@@ -14,7 +14,7 @@ import { assertTypeable, planActions, type ElementVerifier, type PlannedAction }
 import { Input } from './input.js';
 import type { ScrollReport } from './scroll.js';
 import { effectsOf, policyEffectsOf, resolveEffect, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
-import { focusedElement, type EffectTarget } from './targets.js';
+import { elementOwnerTarget, focusedElement, type EffectTarget } from './targets.js';
 
 export { SCROLL_POINTS_PER_STEP, type PlannedAction, type ElementVerifier } from './plan.js';
 export { TYPE_CHUNK } from './input.js';
@@ -431,6 +431,11 @@ export class Executor {
     const el = p.element;
     const what = `${el.ref} (${el.role} "${el.name}")`;
     const platform = this.deps.platform;
+    // The keys will go to the window holding the X input focus, which an accessibility focus inside the app
+    // does not move (without a window manager nothing does): give the element's own window the focus first.
+    // That window is the receiver this set_value was judged and re-checked for (its accessibility effect).
+    const owner = (await elementOwnerTarget(platform, el, { fresh: true })).window;
+    if (owner && platform.windows.activate && (await platform.windows.focused({ fresh: true }))?.id !== owner.id) await platform.windows.activate(owner.id);
     if (!(await platform.accessibility.doAction(el.handle!, 'focus'))) throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and refused focus`);
     // The toolkit reports the new focus asynchronously (Chromium: after a round trip to the renderer).
     const reached = (f: { role: string; name?: string; handle: string } | null) => !!f && (f.handle === el.handle || (f.role === el.role && normalizeName(f.name) === el.name));
@@ -442,7 +447,7 @@ export class Executor {
     if (!focused || !reached(focused) || focused.states.includes('password')) {
       throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and the keyboard focus did not reach it (focused: ${focused ? `${focused.role} "${focused.name ?? ''}"` : 'nothing'}); nothing was typed`);
     }
-    const [under, kbd] = await Promise.all([platform.windows.windowAt(p.point), platform.windows.focused()]);
+    const [under, kbd] = await Promise.all([owner ? Promise.resolve(owner) : platform.windows.windowAt(p.point), platform.windows.focused({ fresh: true })]);
     if ((under?.id ?? null) !== (kbd?.id ?? null)) {
       throw new DeskdError('ELEMENT_NOT_ACTIONABLE', `${what} has no editable text and its window does not have the keyboard focus; click it, then type`);
     }
