@@ -4,7 +4,7 @@ import { targetIdentity } from '../policy/engine.js';
 import type { Element } from '../perception/elements.js';
 import type { PlannedAction } from './plan.js';
 import { dragPoints } from './input.js';
-import { elementOwnerTarget, isBrowserWindow, keyboardTarget, pointerTarget, type EffectTarget, type TargetOptions } from './targets.js';
+import { elementOwnerTarget, keyboardTarget, pointerTarget, windowTarget, type EffectTarget, type TargetOptions } from './targets.js';
 
 /**
  * Step 2 of the action path (issue 13): every effect an action will have, and the target that receives
@@ -78,23 +78,6 @@ export function effectsOf(p: PlannedAction): EffectSpec[] {
     case 'screenshot':
       return [];
   }
-}
-
-/**
- * The receiver of a `focus_window`: the window itself as listed now (same id), with its URL for a
- * browser; no element. A window no longer listed has no receiver (`window: null`, app and window
- * unknown), which the dispatch-time re-check reports as `TARGET_CHANGED`.
- */
-async function windowTarget(platform: Platform, w: WindowInfo, opts: TargetOptions): Promise<EffectTarget> {
-  const now = (await platform.windows.list({ fresh: opts.fresh ?? false }).catch(() => [] as WindowInfo[])).find((x) => x.id === w.id) ?? null;
-  if (!now) return { window: null, target: { app: null, pid: null, wmClass: null, bundleId: null, window: null, element: null, url: null, unknown: ['app', 'window'] }, handle: null };
-  let url: string | null = null;
-  const unknown: NonNullable<PolicyTarget['unknown']>[number][] = [];
-  if (isBrowserWindow(now)) {
-    url = (await platform.accessibility.urlOf?.(now).catch(() => null)) ?? null;
-    if (url === null) unknown.push('url');
-  }
-  return { window: now, target: { app: now.app, pid: now.pid, wmClass: now.wmClass ?? null, bundleId: now.bundleId ?? null, window: now.title, element: null, url, unknown }, handle: null };
 }
 
 /**

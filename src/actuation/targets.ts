@@ -210,6 +210,18 @@ export async function elementOwnerTarget(platform: Platform, el: Element, opts: 
 }
 
 /**
+ * The receiver of a `focus_window`: the window itself as listed now (same id), with its URL for a
+ * browser; no element. A window no longer listed (or a failed read) has no receiver (`window: null`,
+ * app and window unknown), which the dispatch-time re-check reports as `TARGET_CHANGED`.
+ */
+export async function windowTarget(platform: Platform, w: WindowInfo, opts: TargetOptions = {}): Promise<EffectTarget> {
+  const now = (await platform.windows.list({ fresh: opts.fresh ?? false }).catch(() => [] as WindowInfo[])).find((x) => x.id === w.id) ?? null;
+  if (!now) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: ['app', 'window'] }, handle: null };
+  const url = await browserUrl(platform, now);
+  return { window: now, target: { ...identityOf(now), element: null, url: url === 'unknown' ? null : url, unknown: url === 'unknown' ? ['url'] : [] }, handle: null };
+}
+
+/**
  * The listed window that owns an element: same pid and title, else same pid and bounds (within 2 points,
  * AT-SPI frame extents vs the window system's frame), top-most first. Null when none matches.
  */
