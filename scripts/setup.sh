@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1; then
-  pkgs=(xvfb xauth dbus dbus-x11 systemd at-spi2-core xdotool x11-utils x11-xserver-utils gnome-calculator xterm chromium fonts-dejavu-core imagemagick)
+  pkgs=(xvfb xauth dbus dbus-x11 systemd at-spi2-core xdotool x11-utils x11-xserver-utils gnome-calculator xterm chromium fonts-dejavu-core imagemagick python3-pyatspi)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
