@@ -52,6 +52,10 @@ export const ERROR_CODES = {
   APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
   /** The task id is unknown (never started, or forgotten after the runner's history cap). */
   TASK_NOT_FOUND: { status: 404, meaning: 'No task has this id (never started, or evicted from the task history).' },
+  /** The recording id is unknown (never made, or deleted). */
+  RECORDING_NOT_FOUND: { status: 404, meaning: 'No recording has this id (never made, or deleted), or the recording has no such image.' },
+  /** The replay id is unknown (never started, or evicted from the replay history). */
+  REPLAY_NOT_FOUND: { status: 404, meaning: 'No replay has this id (never started, or evicted from the replay history).' },
   /** The action batch id is unknown or has expired. */
   ACTION_NOT_FOUND: { status: 404, meaning: 'No action batch has this id (or it has expired from the journal).' },
   /** The targeted element moved, vanished or changed since it was observed. */
@@ -65,6 +69,14 @@ export const ERROR_CODES = {
   /** The window/element under the action is no longer the one the policy decision was made on. */
   TARGET_CHANGED: { status: 409, meaning: 'The focused window, or the window or element under the point, changed since the policy decision; nothing (more) was dispatched.' },
   /** A task used its step budget without the model finishing. */
+  /** This client already has a recording running. */
+  RECORDING_ACTIVE: { status: 409, meaning: 'This client (credential and `X-Deskd-Client`) already has a recording running; stop it first (`POST /v1/recordings/:id/stop`). `details.recordingId` names it.' },
+  /** A replay found the screen different from the recording. */
+  REPLAY_DIVERGED: { status: 409, meaning: 'A replayed step found no clear target (no candidate, a weak match or two close candidates) or its postconditions did not hold in time; the replay stopped there and nothing after it was dispatched. `divergence` has `{step, expected, seen, candidates}`.' },
+  /** A recording or the recordings folder reached a size cap. */
+  RECORDING_LIMIT: { status: 413, meaning: 'A recording reached its step or byte cap, or the recordings folder its count cap; the step was not recorded (or no recording was started). Delete old recordings or stop this one.' },
+  /** A replay needs a parameter that was not given. */
+  REPLAY_PARAM_MISSING: { status: 400, meaning: 'A replayed step types a `{{name}}` parameter that `params` does not give and the recording has no value for; nothing of that step was dispatched. `details.param` names it.' },
   STEP_LIMIT_REACHED: { status: 422, meaning: 'The task used all its steps (`maxSteps`) before the model called `done` or gave a final answer.' },
   /** The body is larger than allowed. */
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body exceeds the size limit.' },
