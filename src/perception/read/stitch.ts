@@ -1,0 +1,40 @@
+/**
+ * Stitching the pages of a scrolled table into one (`scroll: true`): rows of a later page are appended
+ * unless already held — by key (the key column's text) when the table has one, else after the longest
+ * overlap between the end of the rows held and the start of the page (rows compared cell by cell).
+ */
+import type { ReadRow } from './types.js';
+
+const same = (a: ReadRow, b: ReadRow) => a.cells.length === b.cells.length && a.cells.every((c, i) => c.text === b.cells[i]!.text);
+
+/**
+ * Append the rows of `page` to `held`.
+ * @param keyColumn index of the key column, or -1.
+ * @returns how many rows were new.
+ */
+export function stitchRows(held: ReadRow[], page: readonly ReadRow[], keyColumn: number): number {
+  if (keyColumn >= 0) {
+    const keys = new Set(held.map((r) => r.cells[keyColumn]?.text ?? ''));
+    let added = 0;
+    for (const r of page) {
+      const k = r.cells[keyColumn]?.text ?? '';
+      if (k === '' || keys.has(k)) continue;
+      keys.add(k);
+      held.push(r);
+      added++;
+    }
+    return added;
+  }
+  let best = 0;
+  for (let n = Math.min(held.length, page.length); n > 0; n--) {
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = same(held[held.length - n + i]!, page[i]!);
+    if (ok) {
+      best = n;
+      break;
+    }
+  }
+  const fresh = page.slice(best);
+  held.push(...fresh);
+  return fresh.length;
+}
