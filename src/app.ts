@@ -20,6 +20,7 @@ import { ActionJournal } from './actuation/journal.js';
 import { registerConsoleRoutes } from './http/consoleRoutes.js';
 import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
 import { registerMcpRoutes } from './mcp/http.js';
+import { registerReadRoutes } from './http/readRoutes.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
 import type { TaskRunner } from './agent/loop.js';
 import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
@@ -261,6 +262,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
   await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
   await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, version: deps.version });
+  await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
 
   registerLeaseRoutes(app, lease);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ActionSchema } from '../actuation/schema.js';
+import { ACTION_TYPES } from '../actuation/schema.js';
 
 /**
  * Shapes of recordings and replays (issue 18): a task is recorded once (model-driven, or an agent's own
@@ -78,7 +78,7 @@ export const WaitUntilSchema = z.object({
 export const StepSchema = z.object({
   index: z.number().int().min(1),
   kind: z.enum(['action', 'wait']),
-  action: ActionSchema.optional(),
+  action: z.looseObject({ type: z.enum(ACTION_TYPES) }).optional(),
   fingerprint: FingerprintSchema.nullable(),
   /** Pointer actions without an element: where they landed, as fractions of the window (`app`, `windowTitle`) that held the point. */
   point: z.object({ app: z.string().nullable(), windowTitle: z.string().nullable(), rx: z.number(), ry: z.number() }).nullable(),
