@@ -22,6 +22,8 @@ import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
 import { registerMcpRoutes } from './mcp/http.js';
 import { registerReadRoutes } from './http/readRoutes.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
+import { registerReplayRoutes } from './http/replayRoutes.js';
+import type { ReplayService } from './replay/index.js';
 import type { TaskRunner } from './agent/loop.js';
 import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
 import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest, mcpCallsAny } from './http/lease.js';
@@ -44,6 +46,8 @@ export interface AppDeps {
   logger?: Logger | boolean;
   /** Model-driven tasks (`/v1/tasks`); the routes are registered when present. */
   tasks?: TaskRunner;
+  /** Recordings and replays (`/v1/recordings`, `/v1/replays`, issue 18); when present, actions of recording clients are recorded. */
+  replay?: ReplayService;
   /** Max request body, bytes (default 1 MiB). */
   bodyLimit?: number;
   /** Warnings shown by `GET /v1/health` (e.g. OCR unavailable). */
@@ -258,12 +262,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const journal = new ActionJournal();
-  await registerV1Routes(app, deps, journal);
+  // A recording client's actions (HTTP and MCP) are recorded by the replay service's tap around the executor.
+  const executor = deps.replay ? deps.replay.recorder.tap(deps.executor) : deps.executor;
+  await registerV1Routes(app, { ...deps, executor }, journal);
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
   await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
-  await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, version: deps.version });
+  await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor, version: deps.version });
   await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
+  if (deps.replay) await registerReplayRoutes(app, { replay: deps.replay });
 
   registerLeaseRoutes(app, lease);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
