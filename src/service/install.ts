@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { LAUNCHD_LABEL, SYSTEMD_UNIT, launchdPlist, systemdUnit, type ServiceSpec } from './units.js';
+import { serviceNodePath } from './nodeRuntime.js';
 
 const run = promisify(execFile);
 
@@ -56,9 +57,11 @@ export function planService(opts: { kind?: ServiceKind; spec?: Partial<ServiceSp
   const kind = opts.kind ?? serviceKindFor();
   const home = opts.home ?? homedir();
   const env = opts.env ?? process.env;
+  const cliPath = opts.spec?.cliPath ?? defaultCliPath();
   const spec: ServiceSpec = {
-    nodePath: opts.spec?.nodePath ?? process.execPath,
-    cliPath: opts.spec?.cliPath ?? defaultCliPath(),
+    // The project's own Node (node_modules/.bin/node from the registry) when present: the one `npm start` uses.
+    nodePath: opts.spec?.nodePath ?? serviceNodePath(cliPath),
+    cliPath,
     args: opts.spec?.args ?? ['start'],
     env: { ...(kind === 'systemd' ? LINUX_DAEMON_ENV : {}), ...(opts.spec?.env ?? {}) },
     workingDirectory: opts.spec?.workingDirectory ?? home,

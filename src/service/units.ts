@@ -6,7 +6,7 @@
 
 /** What the service runs. */
 export interface ServiceSpec {
-  /** Absolute path of the node binary (default `process.execPath`). */
+  /** Absolute path of the node binary (default: the project's own `node_modules/.bin/node` from the npm registry, else `process.execPath`; see `serviceNodePath` in `./nodeRuntime.ts`). */
   nodePath: string;
   /** Absolute path of deskd's CLI entry (`dist/src/cli.js`). */
   cliPath: string;
