@@ -30,6 +30,8 @@ import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isAct
 import { ConcurrencyLimiter, ConnectionGovernor, MCP_PERCEIVING_TOOLS, resolveServerLimits, serverTimeoutOptions, type ServerLimits } from './http/limits.js';
 import { z } from 'zod';
 import { ErrorBodySchema } from './http/schemas.js';
+import { AgentRegistry, observerMayCall, principalOf } from './governance/agents.js';
+import { registerGovernanceRoutes, type GovernanceDeps } from './governance/routes.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
 export interface AppDeps {
@@ -58,6 +60,8 @@ export interface AppDeps {
   lease?: ControllerLease;
   /** Timeouts, the connection cap and concurrent observes per credential (defaults: `DEFAULT_SERVER_LIMITS` in `src/http/limits.ts`). */
   limits?: Partial<ServerLimits>;
+  /** Named agent credentials, policy explain and metrics (issue 17; `src/governance/routes.ts`). */
+  governance?: GovernanceDeps;
 }
 
 /** What a route may say about itself in its `config` (read through `req.routeOptions.config`, i.e. the route the request was routed to). */
@@ -118,7 +122,7 @@ const LeaseSchema = z.object({ holder: z.string(), acquiredAt: z.number().descri
 function registerLeaseRoutes(fastify: FastifyInstance, lease: ControllerLease): void {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema };
-  const who = (req: { deskdRole?: string; headers: Record<string, string | string[] | undefined> }) => clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]);
+  const who = (req: { deskdRole?: 'agent' | 'operator'; deskdAgent?: { id: string }; headers: Record<string, string | string[] | undefined> }) => clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]);
   app.get('/v1/lease', { schema: { summary: 'Who holds the controller lease (null when free)', response: { 200: z.object({ lease: LeaseSchema.nullable(), you: z.string() }), ...errors } } }, async (req) => ({
     lease: lease.current(),
     you: who(req),
@@ -161,6 +165,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   hardenContentTypes(app);
   const lease = deps.lease ?? new ControllerLease();
+  // Named agents live in memory when the daemon gave no registry (tests, embedding): the routes always exist.
+  const governance = deps.governance ?? { agents: await AgentRegistry.open(null) };
   // The operator can always act: slow or many connections are cut (timeouts above, cap here), and
   // perceiving work in flight is capped per credential (each credential has its own budget).
   const connections = new ConnectionGovernor(limits.maxConnections, limits.maxAgentConnections);
@@ -176,7 +182,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Released when the handler has finished its work (not when the client goes away).
     route.handler = async function (this: unknown, req, reply) {
       const counts = cfg?.perceive === true || mcpCallsAny(req.body, (name) => MCP_PERCEIVING_TOOLS.has(name));
-      const release = counts ? observes.acquire(req.deskdRole ?? 'agent') : () => undefined;
+      const release = counts ? observes.acquire(principalOf(req.deskdRole, req.deskdAgent?.id)) : () => undefined;
       try {
         return await (handler as (this: unknown, ...a: unknown[]) => unknown).call(this, req, reply);
       } finally {
@@ -214,6 +220,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const m = /^Bearer (\S+)$/i.exec(h);
     if (m && deps.operatorToken && tokenMatches(m[1]!, deps.operatorToken)) req.deskdRole = 'operator';
     else if (m && tokenMatches(m[1]!, deps.token)) req.deskdRole = 'agent';
+    else if (m && (req.deskdAgent = governance.agents.authenticate(m[1]!) ?? undefined)) req.deskdRole = 'agent';
     else if (!h && sessionFromRequest(req)) req.deskdRole = 'operator';
     else throw new DeskdError('UNAUTHORIZED', m ? 'The bearer token is wrong' : 'Missing `Authorization: Bearer <token>` header');
     if (!connections.tag(req.raw.socket, req.deskdRole)) {
@@ -225,11 +232,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (cfg?.role === 'operator' && req.deskdRole !== 'operator') {
       throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', 'This route needs the operator credential; the agent credential can never approve, resume or read the audit log');
     }
+    const acting = !!req.deskdRole && isActingRequest(req.method, req.routeOptions.url, req.body, cfg);
+    // An observer credential (issue 17) only looks: decided on the routed pattern, fail closed for new routes.
+    if (req.deskdAgent?.role === 'observer' && !observerMayCall(req.method, req.routeOptions.url, acting)) {
+      throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', `Agent "${req.deskdAgent.id}" has the observer role: it may screenshot, observe, find, read and wait, never act`);
+    }
     // One controller at a time: acting requests from anyone but the lease holder stop here.
     // Decided on the routed pattern and the route's own config: `/v1/%61ctions` is `/v1/actions` here.
-    if (req.deskdRole && isActingRequest(req.method, req.routeOptions.url, req.body, cfg)) {
+    if (acting) {
       // The operator (the person at the machine) is never locked out: their action takes the lease over.
-      lease.assertMayAct(clientIdentity(req.deskdRole, req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
+      lease.assertMayAct(clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
     }
   });
 
@@ -273,6 +285,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.replay) await registerReplayRoutes(app, { replay: deps.replay });
 
   registerLeaseRoutes(app, lease);
+  await registerGovernanceRoutes(app, governance, { lease, ...(deps.policy ? { approvals: deps.policy.approvals, audit: deps.policy.audit } : {}) });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -13,6 +13,7 @@ import { TaskRunner } from './agent/loop.js';
 import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 import { resolveServerLimits, type ServerLimits } from './http/limits.js';
+import { AgentRegistry } from './governance/agents.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -69,6 +70,8 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   });
   try {
     const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
+    // Named agent credentials (issue 17): token hashes in <config dir>/agents.json (0600).
+    const agents = await AgentRegistry.open(join(config.configDir, 'agents.json'));
     app = await buildApp({
       platform: runtime.platform,
       observer: runtime.observer,
@@ -81,6 +84,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
       logger,
       warnings: runtime.warnings,
       limits,
+      governance: { agents },
     });
     // A short accept queue: the connection cap (limits.maxConnections) makes room for the operator, and a
     // backlog far below it keeps one burst of queued connections from pushing the operator's out.

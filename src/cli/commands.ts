@@ -330,6 +330,7 @@ export const SUBCOMMANDS: Record<string, { usage: string; run: (argv: string[], 
   service: { usage: 'deskd service install|uninstall [--dry-run] [--no-start] [--port N] [--policy FILE]', run: serviceCommand },
   mcp: { usage: 'deskd mcp [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH]', run: mcpCommand },
   run: { usage: 'deskd run <goal> [options]   (model-driven task; see docs)', run: runCommand },
+  agents: { usage: 'deskd agents add <id> --role observer|actor [--policy FILE] | list | revoke <id>', run: async (argv, io) => (await import('../governance/cli.js')).agentsCommand(argv, io) },
 };
 
 /**

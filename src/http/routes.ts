@@ -11,6 +11,7 @@ import { isCovered } from '../perception/occlusion.js';
 import { registerFindRoutes } from './findRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import { runtimeInfo } from '../service/nodeRuntime.js';
+import { principalOf } from '../governance/agents.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -136,7 +137,7 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
     },
     async (req, reply) => {
       // The audit actor is the credential and client that acted (`agent/default`, `agent/planner-1`, `operator/default`).
-      const s = await deps.executor.submit(parseActionsBody(req.body), clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]));
+      const s = await deps.executor.submit(parseActionsBody(req.body), clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]));
       if (s.status === 'done') return s;
       const entry = journal.track(s);
       return reply.code(202).send({ actionId: entry.actionId, status: 'pending_approval' as const, approvals: entry.approvals });

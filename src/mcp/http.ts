@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { assertLoopbackHostOrigin } from '../http/consoleAuth.js';
 import { CLIENT_HEADER, clientIdentity } from '../http/lease.js';
+import { principalOf } from '../governance/agents.js';
 import type { McpDeps, McpState } from './server.js';
 
 /** Path of the MCP endpoint. */
@@ -41,7 +42,7 @@ export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Pr
   const guard = { onRequest: async (req: Parameters<typeof assertLoopbackHostOrigin>[0]) => assertLoopbackHostOrigin(req) };
 
   app.post(MCP_PATH, { ...guard, schema: { hide: true } }, async (req, reply) => {
-    const actor = mcpActor(req.deskdRole, req.headers[CLIENT_HEADER]);
+    const actor = mcpActor(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]);
     const [{ StreamableHTTPServerTransport }, { createMcpServer }] = await load();
     const server = createMcpServer({ ...shared, actor });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });

@@ -276,6 +276,21 @@ export class ApprovalManager extends EventEmitter<ApprovalEvents> {
     return n;
   }
 
+  /**
+   * Deny the pending approvals whose actor `pick` selects (`via: 'cancelled'`), e.g. those of an agent whose
+   * credential was just revoked (issue 17). Returns how many.
+   */
+  cancelWhere(pick: (actor: string) => boolean, by: string): number {
+    let n = 0;
+    for (const e of [...this.entries.values()]) {
+      if (e.approval.status === 'pending' && pick(e.actor)) {
+        this.settle(e, { decision: 'deny', scope: 'once', by, via: 'cancelled' });
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Forget session grants (e.g. on operator request or policy change). */
   clearSessionGrants(): void {
     this.sessionGrants.clear();
