@@ -1,0 +1,304 @@
+/**
+ * Targets of actions and policy decisions: the element at a screen point (hit-test), the application and
+ * window owning an element, and the URL a browser window shows; plus the pid of each application's bus name.
+ *
+ * Sources: at-spi2-core xml/Component.xml (`GetAccessibleAtPoint`, `GetExtents`), Accessible.xml
+ * (property `Parent`, `GetIndexInParent`), Document.xml (`GetAttributes`, `GetAttributeValue`); the D-Bus
+ * specification (`GetConnectionUnixProcessID`).
+ */
+import { DeskdError, isDeskdError } from '../../../errors.js';
+import { INTERACTIVE_ROLES } from '../../roles.js';
+import type { ElementOwner, Point, RawAXNode, Rect, WindowInfo } from '../../types.js';
+import { decodeAtspiStateBits, mapAtspiRole, type AtspiState } from '../atspiRoles.js';
+import { processName } from '../x11Windows.js';
+import { guard, type AtspiBus } from './bus.js';
+import { applications } from './focus.js';
+import { readBasic, readDetails, toNode } from './reader.js';
+import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
+
+/** Levels above a non-interactive hit searched for an interactive ancestor (the element acted on). */
+const MAX_HIT_ANCESTORS = 6;
+
+/** Hit-test, owner and URL lookups over one accessibility bus, with the pid and document caches they keep. */
+export class AtspiTargets {
+  /** Pid of each application bus name asked about (targets: hit-test, owner, URL). */
+  private readonly pidCache = new Map<string, Promise<number | null>>();
+  /** The `document web` object last found in each window (by window id), re-checked before reuse ({@link urlOf}). */
+  private readonly docCache = new Map<string, { pid: number; ref: Ref }>();
+
+  constructor(private readonly bus: AtspiBus) {}
+
+  /** Forget the caches (a new bus hands out the same unique names again). */
+  clear(): void {
+    this.pidCache.clear();
+    this.docCache.clear();
+  }
+
+  /** Process id of an application's bus name, remembered (a unique bus name never changes owner). */
+  cachedPid(busName: string): Promise<number | null> {
+    let p = this.pidCache.get(busName);
+    if (!p) {
+      p = this.bus.pidOf(busName);
+      this.pidCache.set(busName, p);
+      if (this.pidCache.size > 512) this.pidCache.delete(this.pidCache.keys().next().value!);
+    }
+    return p;
+  }
+
+  /**
+   * Application roots whose process is `pid`.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the registry does not answer.
+   */
+  async appsOfPid(pid: number): Promise<Ref[]> {
+    const apps = await guard(() => applications(this.bus));
+    const pids = await Promise.all(apps.map((a) => this.cachedPid(a[0])));
+    return apps.filter((_, i) => pids[i] === pid);
+  }
+
+  /**
+   * The showing top-level windows of some applications with their names and extents, the window that
+   * best matches `window` first (same title, then same bounds), then the others in the registry's order.
+   */
+  private async frames(apps: Ref[], window?: WindowInfo): Promise<Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>> {
+    const lists = await Promise.all(apps.map((a) => this.bus.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
+    const all = await Promise.all(
+      lists.flat().map(async (ref) => {
+        const [st, name, bounds] = await Promise.all([
+          this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+          this.bus.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => ''),
+          this.bus.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
+        ]);
+        return { ref, name, bounds, showing: st.has('showing') || st.has('visible') };
+      }),
+    );
+    const shown = all.filter((f) => f.showing);
+    const score = (f: (typeof shown)[number]) => (window?.title && f.name === window.title ? 2 : window && f.bounds && sameRect(f.bounds, window.bounds) ? 1 : 0);
+    return shown
+      .map((f, i) => ({ f, i, s: score(f) }))
+      .sort((a, b) => b.s - a.s || a.i - b.i)
+      .map(({ f, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0 }));
+  }
+
+  /**
+   * Hit-test: the deepest accessible element at `p` (logical global points), with `children: []`.
+   * The application is the one on the bus whose pid (`GetConnectionUnixProcessID`) is `window.pid`
+   * (every application when no pid is given); among its showing top-level windows containing `p`, the one
+   * named like `window` is tried first (several containing `p` and none named or placed like `window`:
+   * ambiguous, `ACCESSIBILITY_UNAVAILABLE`). From the window, `org.a11y.atspi.Component.GetAccessibleAtPoint(x, y,
+   * 0 = screen)` is asked again of each answer until it names no deeper child (at most 64 levels); where an
+   * object does not implement it, its children's extents are compared instead (last child first: drawn on top).
+   * The answer is the deepest object, or its nearest ancestor with an interactive role (`INTERACTIVE_ROLES`)
+   * within 6 levels below the window when it has none itself (the button around a GTK label, the link
+   * around Chromium's static text).
+   * @returns null when the application's window at `p` has no element below it there.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
+   *   window's pid is on the bus, none of its accessible windows contains `p`, or the application does not answer.
+   */
+  async elementAt(p: Point, window?: WindowInfo): Promise<RawAXNode | null> {
+    const x = Math.round(p.x);
+    const y = Math.round(p.y);
+    let apps: Ref[];
+    if (window?.pid != null) {
+      apps = await this.appsOfPid(window.pid);
+      if (apps.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no application of pid ${window.pid} (${window.app ?? '?'}) is on the accessibility bus`);
+    } else {
+      apps = await guard(() => applications(this.bus));
+    }
+    let frames: Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>;
+    try {
+      frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
+    } catch (e) {
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+    }
+    // The window system has a window of this application at the point but no accessible window of it
+    // contains the point (a popup not exposed as a window, extents in another space): unknown, not "nothing".
+    if (window && frames.length === 0) {
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no accessible window of ${window.app ?? 'the application'} (pid ${window.pid ?? '?'}) contains (${x}, ${y})`);
+    }
+    // Several windows of the application contain the point and none is named or placed like the window
+    // on top: which one receives the event cannot be told.
+    if (window && frames.length > 1) {
+      const named = frames.filter((f) => f.matches);
+      if (named.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `${frames.length} windows of ${window.app ?? 'the application'} contain (${x}, ${y}) and none is titled "${window.title ?? ''}"`);
+      frames = named;
+    }
+    for (const f of frames) {
+      let current = f.ref;
+      const path: Ref[] = [];
+      try {
+        for (let depth = 0; depth < 64; depth++) {
+          const child = await this.childAtPoint(current, x, y);
+          if (!child || (child[0] === current[0] && child[1] === current[1])) break;
+          path.push(child);
+          current = child;
+        }
+      } catch (e) {
+        throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
+      }
+      if (path.length === 0) continue;
+      try {
+        // The deepest object is often the label inside a button (GTK 4 answers the label at once) or the
+        // static text inside a button or link (Chromium): the element acted on is its nearest interactive
+        // ancestor below the window, when it has one within a few levels.
+        const deepest = path[path.length - 1]!;
+        let chosen = deepest;
+        let b = await readBasic(this.bus, deepest);
+        if (!INTERACTIVE_ROLES.has(mapAtspiRole(b.roleName))) {
+          let up: Ref = deepest;
+          for (let i = 0; i < MAX_HIT_ANCESTORS; i++) {
+            const parent = toRefs([await this.bus.prop(up, ACCESSIBLE, 'Parent')])[0];
+            if (!parent || parent[0] !== f.ref[0] || parent[1] === f.ref[1] || parent[1] === ROOT_PATH) break;
+            const roleName = String((await this.bus.call(parent, ACCESSIBLE, 'GetRoleName'))[0] ?? '');
+            if (INTERACTIVE_ROLES.has(mapAtspiRole(roleName))) {
+              chosen = parent;
+              break;
+            }
+            up = parent;
+          }
+          if (chosen !== deepest) b = await readBasic(this.bus, chosen);
+        }
+        const role = mapAtspiRole(b.roleName);
+        return toNode(b, role, await readDetails(this.bus, b, role).then((d) => ({ bounds: d.bounds, actions: d.actions, value: d.value })));
+      } catch (e) {
+        throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the element at (${x}, ${y}) could not be read: ${(e as Error).message}`);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The child of `ref` at a screen point: `Component.GetAccessibleAtPoint`, or, when the object does not
+   * implement it, the last showing child whose extents contain the point. Null when there is none.
+   */
+  private async childAtPoint(ref: Ref, x: number, y: number): Promise<Ref | null> {
+    try {
+      const [r] = await this.bus.call(ref, COMPONENT, 'GetAccessibleAtPoint', 'iiu', [x, y, COORD_SCREEN]);
+      const refs = toRefs([r]);
+      return refs[0] ?? null;
+    } catch (e) {
+      const type = (e as { type?: string }).type ?? '';
+      if (!/UnknownMethod|UnknownInterface|NotSupported/.test(type)) throw e;
+    }
+    const kids = toRefs((await this.bus.call(ref, ACCESSIBLE, 'GetChildren'))[0]);
+    const ext = await Promise.all(kids.map((k) => this.bus.call(k, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null)));
+    for (let i = kids.length - 1; i >= 0; i--) if (ext[i] && inside(ext[i]!, x, y)) return kids[i]!;
+    return null;
+  }
+
+  /**
+   * The application and top-level window owning an element: the pid of its bus name
+   * (`org.freedesktop.DBus.GetConnectionUnixProcessID` on the accessibility bus), the process name as
+   * `WindowInfo.app` has it (`processName`, else the accessible application's `Name`), and the ancestor
+   * whose `Parent` is the application object (`/org/a11y/atspi/accessible/root` on the same bus name),
+   * found by walking `Parent` up (at most 128 levels), with its `Name` and screen extents.
+   * @returns null when the element no longer exists.
+   * @throws DeskdError `STALE_REF` for a malformed handle; `ACCESSIBILITY_UNAVAILABLE` when the bus or
+   *   the application does not answer.
+   */
+  async ownerOf(handle: string): Promise<ElementOwner | null> {
+    const ref = parseAtspiHandle(handle);
+    const bus = ref[0];
+    let top: Ref | null = ref[1] === ROOT_PATH ? null : ref;
+    try {
+      let current: Ref = ref;
+      for (let i = 0; i < 128 && current[1] !== ROOT_PATH; i++) {
+        const parent = toRefs([await this.bus.prop(current, ACCESSIBLE, 'Parent')])[0];
+        if (!parent || parent[0] !== bus || parent[1] === ROOT_PATH) break;
+        current = parent;
+      }
+      if (top) top = current;
+    } catch (e) {
+      if (isGone(e)) return null;
+      if (isDeskdError(e)) throw e;
+      throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the owner of ${handle} could not be read: ${(e as Error).message}`);
+    }
+    const [pid, appName, windowTitle, windowBounds] = await Promise.all([
+      this.cachedPid(bus),
+      this.bus.prop([bus, ROOT_PATH], ACCESSIBLE, 'Name').then((v) => String(v ?? '') || null).catch(() => null),
+      top ? this.bus.prop(top, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => null) : Promise.resolve(null),
+      top ? this.bus.call(top, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null) : Promise.resolve(null),
+    ]);
+    const app = (pid !== null ? await processName(pid).catch(() => null) : null) ?? appName;
+    return { app, pid, windowTitle, windowBounds };
+  }
+
+  /**
+   * The document URL shown in a browser window: in the application of `window.pid`, the top-level window
+   * named like `window` (else the one with its bounds, else the first showing one), then breadth-first the
+   * first `document web` object with the `showing` state (a background tab's may stay `visible`) (at most 16 levels, 2000 objects), whose
+   * `org.a11y.atspi.Document.GetAttributes()` entry `URI` (Chromium; `DocURL` as a fallback) is the URL.
+   * The document found is remembered per window and asked again directly while it is still `showing`, not
+   * `defunct` and attached (`GetIndexInParent` ≥ 0: Chromium keeps a navigated-away document alive and
+   * `showing` but detached), three calls at once instead of the walk.
+   * @returns null when the window's application is not on the bus, no document is found, or it names no URL.
+   * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached.
+   */
+  async urlOf(window: WindowInfo): Promise<string | null> {
+    if (window.pid == null) return null;
+    // The document found last time for this window, if it still shows (a navigation to another page
+    // makes a new document object; the old one loses `showing` or goes away, then the walk runs again).
+    const known = this.docCache.get(window.id);
+    if (known && known.pid === window.pid) {
+      // Chromium keeps the old document object alive after a navigation, still `showing`, but detached:
+      // its index in its parent is -1.
+      const [st, index, url] = await Promise.all([
+        this.bus.call(known.ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => null),
+        this.bus.call(known.ref, ACCESSIBLE, 'GetIndexInParent').then((b) => Number(b[0])).catch(() => -1),
+        this.documentUrl(known.ref).catch(() => null),
+      ]);
+      if (st && st.has('showing') && !st.has('defunct') && index >= 0 && url) return url;
+      this.docCache.delete(window.id);
+    }
+    const apps = await this.appsOfPid(window.pid);
+    if (apps.length === 0) return null;
+    const frames = await this.frames(apps, window);
+    const frame = frames[0];
+    if (!frame) return null;
+    let level: Ref[] = [frame.ref];
+    let seen = 0;
+    for (let depth = 0; depth < 16 && level.length > 0 && seen < 2000; depth++) {
+      const read = await Promise.all(
+        level.map(async (ref) => {
+          const [roleName, st, kids] = await Promise.all([
+            this.bus.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')).catch(() => ''),
+            this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+            this.bus.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]),
+          ]);
+          return { ref, roleName, showing: st.has('showing'), shown: st.has('showing') || st.has('visible'), kids };
+        }),
+      );
+      seen += read.length;
+      // The document must be `showing`: a background tab's document can stay `visible`.
+      const doc = read.find((r) => r.roleName === 'document web' && r.showing);
+      if (doc) {
+        const url = await this.documentUrl(doc.ref);
+        if (url) {
+          this.docCache.set(window.id, { pid: window.pid, ref: doc.ref });
+          if (this.docCache.size > 64) this.docCache.delete(this.docCache.keys().next().value!);
+        }
+        return url;
+      }
+      level = read.filter((r) => r.shown || depth === 0).flatMap((r) => r.kids);
+    }
+    return null;
+  }
+
+  /** `Document.GetAttributes()` → `URI` (or `DocURL`), else `GetAttributeValue('DocURL')`; null when empty. */
+  private async documentUrl(ref: Ref): Promise<string | null> {
+    const attrs = await this.bus.call(ref, DOCUMENT, 'GetAttributes').then((b) => b[0] as Record<string, unknown> | unknown[]).catch(() => null);
+    const pick = (k: string): string | null => {
+      if (!attrs) return null;
+      if (Array.isArray(attrs)) {
+        const hit = attrs.map(String).find((a) => a.startsWith(`${k}:`));
+        return hit ? hit.slice(k.length + 1) : null;
+      }
+      const v = attrs[k];
+      return typeof v === 'string' && v ? v : null;
+    };
+    const fromAttrs = pick('URI') ?? pick('DocURL');
+    if (fromAttrs) return fromAttrs;
+    const v = await this.bus.call(ref, DOCUMENT, 'GetAttributeValue', 's', ['DocURL']).then((b) => String(b[0] ?? '')).catch(() => '');
+    return v || null;
+  }
+
+}

@@ -1,0 +1,470 @@
+/**
+ * The accessibility tree: a pipelined read of the applications' objects into a model (one record per
+ * object), the snapshot built from it, and — while change events are subscribed — the model kept between
+ * snapshots and brought up to date by re-reading only the objects the events name (see {@link AtspiTree}).
+ *
+ * Why this shape: AT-SPI has no bulk read these applications honour (Chromium does not implement
+ * `org.a11y.atspi.Cache.GetItems`, GTK 4 answers ~10 objects), so a snapshot costs its round trips. The read
+ * is a stream, not a level-by-level walk: an object's children are asked for as soon as its own answers say
+ * it has some (`ChildCount` from one `Properties.GetAll`), and each child is read while its siblings and
+ * cousins still are, with every call in flight up to the bus's bound. An object below the windows is first
+ * asked only its states; one that is not on screen costs that single call and its subtree none.
+ *
+ * Sources: at-spi2-core xml/Accessible.xml, xml/Event.xml (what each event names), the budgets of
+ * `AXBudget` (src/platform/types.ts).
+ */
+import type { AXBudget, AXSnapshot, RawAXNode } from '../../types.js';
+import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
+import { onScreen, TraversalBudget } from './budget.js';
+import type { AtspiBus, AtspiChange } from './bus.js';
+import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readStates, toNode, type Basic, type Details } from './reader.js';
+import { isGone, refKey, type Ref } from './refs.js';
+
+/** Objects read at once (each with up to five calls in flight; the bus bounds the calls themselves). */
+const MAX_ACTIVE = 128;
+
+/** One object as the tree knows it. */
+export interface TreeRecord {
+  ref: Ref;
+  depth: number;
+  /** The parent's key (null for application objects). */
+  parent: string | null;
+  /** Whether the parent had `showing` when this object was read (the on-screen rule depends on it). */
+  parentShowing: boolean;
+  states: Set<AtspiState>;
+  /** Role, name, …, children; null when the object is left out (not on screen: only its states were read). */
+  basic: Basic | null;
+  details: Details;
+  /** Application objects: the process id of their bus name. */
+  pid?: number | null;
+}
+
+/** Counters of an {@link AtspiTree}. */
+export interface AtspiTreeStats {
+  /** Snapshots read in full. */
+  fullReads: number;
+  /** Snapshots brought up to date from events. */
+  incremental: number;
+  /** Objects re-read because an event named them (or their subtree). */
+  reread: number;
+  /** Events received (while tracking). */
+  events: number;
+  /** Periodic full reads that found the model different from the fresh read. */
+  verifyMismatches: number;
+}
+
+/** Options of {@link AtspiTree}. */
+export interface AtspiTreeOptions {
+  /** Longest time a model is used before a full read replaces (and verifies) it, ms (default 15000). */
+  verifyMs?: number;
+  /** Clock (default `Date.now`). */
+  now?: () => number;
+}
+
+/** What one event asks to re-read of the object it names. */
+interface Dirt {
+  states?: boolean;
+  core?: boolean;
+  children?: boolean;
+  bounds?: boolean;
+  subtreeBounds?: boolean;
+  roleDetails?: boolean;
+  whole?: boolean;
+}
+
+interface Model {
+  key: string;
+  records: Map<string, TreeRecord>;
+  apps: string[];
+  readAt: number;
+}
+
+/** A read job: an object and where it sits. */
+interface Job {
+  ref: Ref;
+  depth: number;
+  parent: string | null;
+  parentShowing: boolean;
+}
+
+/**
+ * Read objects into `records`, streaming: each job's children become jobs as soon as they are known, the
+ * shallowest waiting job starts first, at most {@link MAX_ACTIVE} at once, while the node and time budgets
+ * allow. Resolves when every job is done or the time is up (then `budget.truncated`). Never throws.
+ */
+export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: Job[], budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, counter?: { n: number }): Promise<void> {
+  const queue: Job[][] = [];
+  const push = (j: Job) => (queue[j.depth] ??= []).push(j);
+  const take = (): Job | undefined => {
+    for (const q of queue) if (q && q.length > 0) return q.shift();
+    return undefined;
+  };
+  const waiting = () => queue.some((q) => q && q.length > 0);
+  jobs.forEach(push);
+  let active = 0;
+  return new Promise<void>((resolve) => {
+    let finished = false;
+    const timer = setTimeout(() => finish(true), budget.left());
+    const finish = (timedOut: boolean) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      if (timedOut) budget.truncated = true;
+      resolve();
+    };
+    const pump = () => {
+      if (finished) return;
+      while (active < MAX_ACTIVE && waiting()) {
+        if (budget.expired()) return finish(true);
+        if (!budget.roomForOne()) break;
+        const job = take()!;
+        active++;
+        budget.reading++;
+        readOne(bus, records, job, budget, pidOf, push, counter).finally(() => {
+          active--;
+          pump();
+        });
+      }
+      if (active === 0) {
+        if (waiting()) budget.truncated = true; // node budget
+        finish(false);
+      }
+    };
+    pump();
+  });
+}
+
+/** Read one object (see {@link readInto}); records it, kept or left out; never throws. */
+async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job, budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, push: (j: Job) => void, counter?: { n: number }): Promise<void> {
+  const { ref, depth } = job;
+  const key = refKey(ref);
+  let reserved = true;
+  const release = () => {
+    if (reserved) budget.reading--;
+    reserved = false;
+  };
+  if (counter) counter.n++;
+  try {
+    let states: Set<AtspiState> | null = null;
+    if (depth >= 2) {
+      // Below the windows, states first: an object that is not on screen costs this one call.
+      states = await readStates(bus, ref);
+      if (!onScreen(states, job.parentShowing, depth)) {
+        records.set(key, { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states, basic: null, details: { bounds: null, actions: [] } });
+        return;
+      }
+    }
+    const extras = depth > 0 ? Promise.all([readBounds(bus, ref), listedActionNames(bus, ref).catch(() => [] as string[])]) : null;
+    const pid = depth === 0 ? pidOf(ref[0]) : null;
+    const [st, core] = await Promise.all([states ? Promise.resolve(states) : readStates(bus, ref), readCore(bus, ref)]);
+    const basic: Basic = { ref, roleName: core.roleName, name: core.name, description: core.description, childCount: core.childCount ?? 0, states: st, children: [] };
+    const rec: TreeRecord = { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states: st, basic, details: { bounds: null, actions: [] } };
+    records.set(key, rec);
+    release();
+    budget.kept++;
+    const role = mapAtspiRole(core.roleName);
+    const showing = st.has('showing');
+    // Windows that are not showing are listed but not descended into; applications always are.
+    const descendable = depth !== 1 || showing;
+    const kids = descendable && core.childCount !== 0 && budget.descend(depth, true) ? readChildren(bus, ref).catch(() => [] as Ref[]) : Promise.resolve([] as Ref[]);
+    const roleDetails = depth > 0 ? readRoleDetails(bus, basic, role) : Promise.resolve(null);
+    const children = await kids;
+    basic.children = children;
+    basic.childCount = children.length;
+    if (!budget.expired()) children.forEach((c) => push({ ref: c, depth: depth + 1, parent: key, parentShowing: showing }));
+    const [ex, rd, p] = await Promise.all([extras, roleDetails, pid]);
+    if (ex) rec.details = { bounds: ex[0], actions: ex[1], ...(rd ?? {}) };
+    if (depth === 0) rec.pid = p;
+  } catch (e) {
+    if (depth === 0) bus.logger?.warn({ app: ref[0], err: (e as Error).message }, 'AT-SPI application did not answer; left out');
+    records.delete(key);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Build the snapshot of `apps` from records, breadth-first, within the node and depth budgets (a cut sets
+ * `truncated`). Nodes are new objects every time.
+ */
+export function buildSnapshot(records: Map<string, TreeRecord>, apps: Ref[], budget: AXBudget, truncated: boolean): AXSnapshot {
+  const roots: RawAXNode[] = [];
+  let count = 0;
+  let cut = truncated;
+  let level: Array<{ key: string; parent: RawAXNode | null }> = apps.map((a) => ({ key: refKey(a), parent: null }));
+  while (level.length > 0) {
+    const next: typeof level = [];
+    for (const { key, parent } of level) {
+      const rec = records.get(key);
+      if (!rec?.basic) continue;
+      if (count >= budget.maxNodes) {
+        cut = true;
+        continue;
+      }
+      count++;
+      const node = nodeOf(rec);
+      if (parent) parent.children.push(node);
+      else roots.push(node);
+      const kids = rec.basic.children;
+      if (kids.length === 0) continue;
+      if (rec.depth >= budget.maxDepth) {
+        cut = true;
+        continue;
+      }
+      for (const k of kids) next.push({ key: refKey(k), parent: node });
+    }
+    level = next;
+  }
+  return { roots, truncated: cut, nodeCount: count };
+}
+
+function nodeOf(rec: TreeRecord): RawAXNode {
+  const b = rec.basic!;
+  const node = toNode(b, mapAtspiRole(b.roleName), rec.details);
+  if (rec.depth === 0) node.pid = rec.pid ?? null;
+  return node;
+}
+
+/** The keys of a record and everything read below it. */
+function subtreeKeys(records: Map<string, TreeRecord>, key: string): string[] {
+  const out: string[] = [];
+  const stack = [key];
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    const rec = records.get(k);
+    if (!rec) continue;
+    out.push(k);
+    for (const c of rec.basic?.children ?? []) {
+      const ck = refKey(c);
+      if (records.get(ck)?.parent === k) stack.push(ck);
+    }
+  }
+  return out;
+}
+
+/** What an event asks to re-read (null: nothing in the tree depends on it). */
+function dirtOf(e: AtspiChange): Dirt | null {
+  switch (e.kind) {
+    case 'children-changed':
+      return { children: true, core: true };
+    case 'property-change':
+      if (e.detail === 'accessible-parent') return null;
+      if (e.detail === 'accessible-role') return { whole: true };
+      if (e.detail === 'accessible-value') return { roleDetails: true };
+      return { core: true, roleDetails: true };
+    case 'state-changed':
+      return e.detail === 'editable' || e.detail === 'selected' || e.detail === 'checked' ? { states: true, roleDetails: true } : { states: true };
+    case 'bounds-changed':
+      return { bounds: true, subtreeBounds: true };
+    case 'text-changed':
+      return { core: true, roleDetails: true };
+    default:
+      return null;
+  }
+}
+
+/**
+ * The tree of a backend: a full read for every snapshot while no change events are subscribed; with
+ * events, the model of the last full read is kept and each snapshot first applies the events received
+ * since (re-reading only the objects they name: children-changed → its children list, new children read
+ * whole, removed ones dropped; property-change → name/description/value; state-changed → states, the whole
+ * subtree when the object comes on or goes off screen; bounds-changed → the extents of it and its subtree;
+ * text-changed → name and value). A full read replaces the model (and counts how often the model differed
+ * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
+ * read was cut by a budget, when the applications changed, when a re-read failed for another reason than
+ * the object being gone, or when events name more than a third of the model.
+ */
+export class AtspiTree {
+  readonly stats: AtspiTreeStats = { fullReads: 0, incremental: 0, reread: 0, events: 0, verifyMismatches: 0 };
+  private model: Model | null = null;
+  private dirty = new Map<string, Dirt>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly verifyMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly bus: AtspiBus,
+    private readonly pidOf: (busName: string) => Promise<number | null>,
+    opts: AtspiTreeOptions = {},
+  ) {
+    this.verifyMs = opts.verifyMs ?? 15_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Take an event into account (called for every change while events are subscribed). */
+  noteChange(e: AtspiChange): void {
+    this.stats.events++;
+    if (e.kind === 'reconnected') {
+      this.forget();
+      return;
+    }
+    const d = dirtOf(e);
+    if (!d || !this.model) return;
+    const key = refKey([e.app, e.path]);
+    const prev = this.dirty.get(key);
+    this.dirty.set(key, { ...prev, ...d });
+    // A combo box shows its selected item's name: a change below it (within 3 levels) changes its value.
+    let up = this.model.records.get(key)?.parent ?? null;
+    for (let i = 0; i < 3 && up; i++) {
+      const rec = this.model.records.get(up);
+      if (rec?.basic && mapAtspiRole(rec.basic.roleName) === 'combobox') this.dirty.set(up, { ...this.dirty.get(up), roleDetails: true });
+      up = rec?.parent ?? null;
+    }
+  }
+
+  /** Drop the model: the next snapshot reads everything. */
+  forget(): void {
+    this.model = null;
+    this.dirty.clear();
+  }
+
+  /**
+   * Snapshot `apps` within `budget`. With `track` (events live), keeps the model and applies events to it
+   * (see the class comment); without, reads everything and keeps nothing. Snapshots run one at a time.
+   * Never throws (applications that fail are left out).
+   */
+  snapshot(apps: Ref[], budget: AXBudget, track: boolean): Promise<AXSnapshot & { incremental: boolean }> {
+    const task = this.chain.then(() => this.snapshotNow(apps, budget, track));
+    this.chain = task.catch(() => undefined);
+    return task;
+  }
+
+  private async snapshotNow(apps: Ref[], budget: AXBudget, track: boolean): Promise<AXSnapshot & { incremental: boolean }> {
+    const key = `${budget.maxDepth}:${budget.maxNodes}`;
+    const appKeys = apps.map(refKey);
+    if (!track) {
+      this.forget();
+      return { ...(await this.fullRead(apps, budget)).snap, incremental: false };
+    }
+    const m = this.model;
+    const compatible = m !== null && m.key === key && m.apps.length === appKeys.length && m.apps.every((k, i) => k === appKeys[i]);
+    let verifyAgainst: AXSnapshot | null = null;
+    if (m && compatible && this.dirty.size <= Math.max(8, m.records.size / 3)) {
+      const tb = new TraversalBudget(budget);
+      const ok = await this.apply(m, tb);
+      if (ok && !tb.truncated) {
+        const built = buildSnapshot(m.records, apps, budget, false);
+        if (this.now() - m.readAt < this.verifyMs) {
+          this.stats.incremental++;
+          return { ...built, incremental: true };
+        }
+        // Old enough to be verified: the full read below replaces it, and says whether it was right.
+        verifyAgainst = built;
+      }
+    }
+    // Events from now on are applied to the model this read makes.
+    this.dirty = new Map();
+    const { snap, records } = await this.fullRead(apps, budget);
+    if (verifyAgainst && JSON.stringify(verifyAgainst.roots) !== JSON.stringify(snap.roots)) {
+      this.stats.verifyMismatches++;
+      this.bus.logger?.info?.({ nodes: snap.nodeCount }, 'AT-SPI tree: the model differed from a full read (replaced)');
+    }
+    this.model = snap.truncated ? null : { key, records, apps: appKeys, readAt: this.now() };
+    return { ...snap, incremental: false };
+  }
+
+  private async fullRead(apps: Ref[], budget: AXBudget): Promise<{ snap: AXSnapshot; records: Map<string, TreeRecord> }> {
+    this.stats.fullReads++;
+    const tb = new TraversalBudget(budget);
+    const records = new Map<string, TreeRecord>();
+    await readInto(this.bus, records, apps.map((ref) => ({ ref, depth: 0, parent: null, parentShowing: true })), tb, this.pidOf);
+    return { snap: buildSnapshot(records, apps, budget, tb.truncated), records };
+  }
+
+  /**
+   * Re-read what the events since the last snapshot name, into the model. @returns false when the model
+   * cannot be trusted any more (a re-read failed for another reason than the object being gone).
+   */
+  private async apply(m: Model, tb: TraversalBudget): Promise<boolean> {
+    if (this.dirty.size === 0) return true;
+    const dirty = this.dirty;
+    this.dirty = new Map();
+    const records = m.records;
+    tb.kept = [...records.values()].filter((r) => r.basic).length;
+    const counter = { n: 0 };
+    const jobs: Job[] = [];
+    let trusted = true;
+    const failed = (e: unknown, key: string) => {
+      if (isGone(e)) {
+        for (const k of subtreeKeys(records, key)) records.delete(k);
+      } else trusted = false;
+    };
+    /** Re-read a record from scratch (it and its subtree), where it sits. */
+    const rereadWhole = (rec: TreeRecord) => {
+      for (const k of subtreeKeys(records, refKey(rec.ref))) records.delete(k);
+      jobs.push({ ref: rec.ref, depth: rec.depth, parent: rec.parent, parentShowing: rec.parentShowing });
+    };
+    await Promise.all(
+      [...dirty].map(async ([key, d]) => {
+        const rec = records.get(key);
+        if (!rec) return;
+        if (d.whole || !rec.basic) {
+          if (d.whole) return rereadWhole(rec);
+          // Left out (not on screen): only its states matter.
+          if (!d.states) return;
+          counter.n++;
+          try {
+            const st = await readStates(this.bus, rec.ref);
+            if (rec.depth < 2 || onScreen(st, rec.parentShowing, rec.depth)) rereadWhole(rec);
+            else rec.states = st;
+          } catch (e) {
+            failed(e, key);
+          }
+          return;
+        }
+        counter.n++;
+        const b = rec.basic;
+        try {
+          const [st, core, kids] = await Promise.all([
+            d.states ? readStates(this.bus, rec.ref) : null,
+            d.core ? readCore(this.bus, rec.ref) : null,
+            d.children && (rec.depth !== 1 || rec.states.has('showing')) ? readChildren(this.bus, rec.ref) : null,
+          ]);
+          if (st) {
+            const wasOn = rec.depth < 2 || onScreen(rec.states, rec.parentShowing, rec.depth);
+            const isOn = rec.depth < 2 || onScreen(st, rec.parentShowing, rec.depth);
+            // On or off screen, or `showing` (which decides for the children): the subtree is read again.
+            if (wasOn !== isOn || rec.states.has('showing') !== st.has('showing')) return rereadWhole(rec);
+            rec.states = st;
+            b.states = st;
+          }
+          if (core) {
+            if (core.roleName !== b.roleName) return rereadWhole(rec);
+            b.name = core.name;
+            b.description = core.description;
+          }
+          if (kids) {
+            const old = new Set(b.children.map(refKey));
+            const now = new Set(kids.map(refKey));
+            for (const k of old) if (!now.has(k) && records.get(k)?.parent === key) for (const s of subtreeKeys(records, k)) records.delete(s);
+            if (!tb.descend(rec.depth, kids.length > 0)) kids.length = 0;
+            for (const c of kids) if (!old.has(refKey(c)) || !records.has(refKey(c))) jobs.push({ ref: c, depth: rec.depth + 1, parent: key, parentShowing: rec.states.has('showing') });
+            b.children = kids;
+            b.childCount = kids.length;
+          }
+          const role = mapAtspiRole(b.roleName);
+          const [bounds, rd] = await Promise.all([d.bounds ? readBounds(this.bus, rec.ref) : undefined, d.roleDetails || d.core ? readRoleDetails(this.bus, b, role) : null]);
+          if (bounds !== undefined) rec.details = { ...rec.details, bounds };
+          if (rd) {
+            const { bounds: bb, actions } = rec.details;
+            rec.details = { bounds: bb, actions, ...rd };
+          }
+          if (d.subtreeBounds) {
+            const below = subtreeKeys(records, key).slice(1).map((k) => records.get(k)!).filter((r) => r.basic);
+            counter.n += below.length;
+            const all = await Promise.all(below.map((r) => readBounds(this.bus, r.ref)));
+            below.forEach((r, i) => (r.details = { ...r.details, bounds: all[i]! }));
+          }
+        } catch (e) {
+          failed(e, key);
+        }
+      }),
+    );
+    if (jobs.length > 0) {
+      // Jobs were collected from records already removed; their subtrees go before they are read again.
+      await readInto(this.bus, records, jobs, tb, this.pidOf, counter);
+    }
+    this.stats.reread += counter.n;
+    return trusted;
+  }
+}

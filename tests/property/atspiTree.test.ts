@@ -1,0 +1,258 @@
+/**
+ * The incremental AT-SPI tree (src/platform/linux/atspi/tree.ts) against a fresh read, over an in-process
+ * fake application: random UI mutations (rename, add or remove children, show or hide a container, move a
+ * container, change a field's text, toggle a check box), each announced by the events a toolkit sends for
+ * it (at-spi2-core xml/Event.xml: children-changed on the parent, property-change accessible-name,
+ * state-changed, bounds-changed on the moved container only, text-changed), and after each batch the tree
+ * brought up to date from the events must equal a fresh full read, while re-reading fewer objects.
+ * The same against Chromium: tests/e2e/atspiIncremental.test.ts.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AtspiBus, type AtspiCall, type AtspiChange } from '../../src/platform/linux/atspi/bus.js';
+import { AtspiTree } from '../../src/platform/linux/atspi/tree.js';
+import { ATSPI_STATE_TYPES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { AXBudget } from '../../src/platform/types.js';
+
+interface Obj {
+  role: string;
+  name: string;
+  states: Set<AtspiState>;
+  children: string[];
+  extents: [number, number, number, number];
+  text?: string;
+}
+
+const APP = ':1.7';
+const FULL: AXBudget = { maxDepth: 40, maxNodes: 5000, timeMs: 10_000 };
+const ON: AtspiState[] = ['enabled', 'sensitive', 'visible', 'showing'];
+
+const words = (states: Set<AtspiState>) => {
+  const w = [0, 0];
+  for (const s of states) {
+    const i = ATSPI_STATE_TYPES.indexOf(s);
+    w[i >> 5] = (w[i >> 5]! | (1 << (i & 31))) >>> 0;
+  }
+  return w;
+};
+
+/** A fake GTK-3-like application: a window, a panel, rows of buttons, a text field and a check box. */
+function world() {
+  const objects = new Map<string, Obj>();
+  let serial = 0;
+  const add = (role: string, name: string, parent: string | null, extra: Partial<Obj> = {}): string => {
+    const path = parent === null ? '/root' : `/o${serial++}`;
+    const px = parent ? objects.get(parent)!.extents : [0, 0, 800, 600];
+    objects.set(path, { role, name, states: new Set(ON), children: [], extents: [px[0]! + 4, px[1]! + 4, 60, 20], ...extra });
+    if (parent) objects.get(parent)!.children.push(path);
+    return path;
+  };
+  const root = add('application', 'fake', null, { states: new Set() });
+  const win = add('frame', 'Fake window', root, { extents: [0, 0, 800, 600] });
+  const panel = add('panel', '', win, { extents: [0, 0, 800, 600] });
+  for (let r = 0; r < 3; r++) {
+    const row = add('panel', '', panel, { extents: [0, r * 40, 800, 40] });
+    for (let c = 0; c < 3; c++) add('push button', `b${r}${c}`, row, { extents: [c * 100, r * 40, 90, 30] });
+  }
+  add('text', 'Field', panel, { text: 'hello', extents: [10, 200, 200, 24], states: new Set([...ON, 'editable']) });
+  add('check box', 'Check', panel, { extents: [10, 240, 20, 20] });
+  return { objects, add, root, win, panel };
+}
+
+function transportOf(objects: Map<string, Obj>) {
+  let calls = 0;
+  const transport = async (c: AtspiCall): Promise<unknown[]> => {
+    calls++;
+    if (c.member === 'GetConnectionUnixProcessID') return [4242];
+    const o = c.destination === APP ? objects.get(c.path) : undefined;
+    if (!o) throw Object.assign(new Error(`Object does not exist at path “${c.path}”`), { type: 'org.freedesktop.DBus.Error.UnknownMethod' });
+    const none = () => Object.assign(new Error(`No such interface “${c.iface}”`), { type: 'org.freedesktop.DBus.Error.UnknownMethod' });
+    switch (`${c.iface}.${c.member}`) {
+      case 'org.freedesktop.DBus.Properties.GetAll':
+        if (c.body[0] !== 'org.a11y.atspi.Accessible') throw none();
+        return [{ Name: o.name, Description: '', ChildCount: o.children.length }];
+      case 'org.freedesktop.DBus.Properties.Get':
+        if ((c.body as string[])[1] === 'Name') return [o.name];
+        throw none();
+      case 'org.a11y.atspi.Accessible.GetRoleName':
+        return [o.role];
+      case 'org.a11y.atspi.Accessible.GetState':
+        return [words(o.states)];
+      case 'org.a11y.atspi.Accessible.GetChildren':
+        return [o.children.map((p) => [APP, p])];
+      case 'org.a11y.atspi.Accessible.GetRelationSet':
+        return [[]];
+      case 'org.a11y.atspi.Component.GetExtents':
+        return [o.extents];
+      case 'org.a11y.atspi.Action.GetActions':
+        if (!o.role.includes('button') && o.role !== 'check box') throw none();
+        return [[['click', '', '']]];
+      case 'org.a11y.atspi.Text.GetText':
+        if (o.text === undefined) throw none();
+        return [o.text];
+      default:
+        throw none();
+    }
+  };
+  return { transport, calls: () => calls };
+}
+
+type Mutation =
+  | { kind: 'rename'; pick: number; name: string }
+  | { kind: 'add'; pick: number; name: string; at: number }
+  | { kind: 'remove'; pick: number }
+  | { kind: 'toggleShowing'; pick: number }
+  | { kind: 'move'; pick: number; dx: number; dy: number }
+  | { kind: 'text'; text: string }
+  | { kind: 'check' };
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('rename' as const), pick: fc.nat(), name: fc.string({ maxLength: 6 }) }),
+  fc.record({ kind: fc.constant('add' as const), pick: fc.nat(), name: fc.string({ maxLength: 6 }), at: fc.nat() }),
+  fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('toggleShowing' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('move' as const), pick: fc.nat(), dx: fc.integer({ min: -50, max: 50 }), dy: fc.integer({ min: -50, max: 50 }) }),
+  fc.record({ kind: fc.constant('text' as const), text: fc.string({ maxLength: 8 }) }),
+  fc.record({ kind: fc.constant('check' as const) }),
+);
+
+/** Apply a mutation to the fake application and return the events a toolkit would send for it. */
+function mutate(w: ReturnType<typeof world>, m: Mutation): AtspiChange[] {
+  const all = [...w.objects.keys()].filter((p) => p !== w.root);
+  const containers = all.filter((p) => w.objects.get(p)!.role === 'panel');
+  const ev = (kind: string, path: string, detail?: string): AtspiChange => ({ kind, app: APP, path, ...(detail ? { detail } : {}) });
+  switch (m.kind) {
+    case 'rename': {
+      const p = all[m.pick % all.length]!;
+      w.objects.get(p)!.name = m.name;
+      return [ev('property-change', p, 'accessible-name')];
+    }
+    case 'add': {
+      const parent = containers[m.pick % containers.length]!;
+      const p = w.add('push button', m.name, parent);
+      const kids = w.objects.get(parent)!.children;
+      kids.pop();
+      kids.splice(m.at % (kids.length + 1), 0, p);
+      return [ev('children-changed', parent, 'add')];
+    }
+    case 'remove': {
+      const parents = [w.panel, ...containers].filter((p) => w.objects.get(p)!.children.length > 0);
+      const parent = parents[m.pick % parents.length]!;
+      const kids = w.objects.get(parent)!.children;
+      const [gone] = kids.splice(m.pick % kids.length, 1);
+      const drop = (p: string) => {
+        for (const c of w.objects.get(p)?.children ?? []) drop(c);
+        w.objects.delete(p);
+      };
+      drop(gone!);
+      return [ev('children-changed', parent, 'remove')];
+    }
+    case 'toggleShowing': {
+      const p = containers.filter((c) => c !== w.panel)[m.pick % Math.max(1, containers.length - 1)] ?? w.panel;
+      const st = w.objects.get(p)!.states;
+      if (st.has('showing')) st.delete('showing');
+      else st.add('showing');
+      return [ev('state-changed', p, 'showing')];
+    }
+    case 'move': {
+      const p = containers[m.pick % containers.length]!;
+      const shift = (q: string) => {
+        const o = w.objects.get(q)!;
+        o.extents = [o.extents[0] + m.dx, o.extents[1] + m.dy, o.extents[2], o.extents[3]];
+        o.children.forEach(shift);
+      };
+      shift(p);
+      return [ev('bounds-changed', p)];
+    }
+    case 'text': {
+      const field = all.find((p) => w.objects.get(p)!.role === 'text');
+      if (!field) return [];
+      w.objects.get(field)!.text = m.text;
+      return [ev('text-changed', field, 'insert')];
+    }
+    case 'check': {
+      const box = all.find((p) => w.objects.get(p)!.role === 'check box');
+      if (!box) return [];
+      const st = w.objects.get(box)!.states;
+      if (st.has('checked')) st.delete('checked');
+      else st.add('checked');
+      return [ev('state-changed', box, 'checked')];
+    }
+  }
+}
+
+const apps = (): [string, string][] => [[APP, '/root']];
+
+describe('AtspiTree: the tree kept from events equals a fresh read', () => {
+  it('after any sequence of UI mutations, each announced by its events', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(mutation, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (batches) => {
+        const w = world();
+        const live = transportOf(w.objects);
+        const tree = new AtspiTree(new AtspiBus({ transport: live.transport }), async () => 4242);
+        await tree.snapshot(apps(), FULL, true);
+        for (const batch of batches) {
+          for (const m of batch) for (const e of mutate(w, m)) tree.noteChange(e);
+          const inc = await tree.snapshot(apps(), FULL, true);
+          const fresh = await new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242).snapshot(apps(), FULL, false);
+          expect(inc.incremental).toBe(true);
+          expect(JSON.stringify(inc.roots)).toBe(JSON.stringify(fresh.roots));
+          expect(inc.nodeCount).toBe(fresh.nodeCount);
+        }
+        expect(tree.stats.fullReads).toBe(1);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('re-reads only the object a rename names', async () => {
+    const w = world();
+    const live = transportOf(w.objects);
+    const tree = new AtspiTree(new AtspiBus({ transport: live.transport }), async () => 4242);
+    const first = await tree.snapshot(apps(), FULL, true);
+    expect(first.incremental).toBe(false);
+    const before = live.calls();
+    const button = [...w.objects.entries()].find(([, o]) => o.name === 'b11')![0];
+    for (const e of mutate(w, { kind: 'rename', pick: [...w.objects.keys()].filter((p) => p !== w.root).indexOf(button), name: 'renamed' })) tree.noteChange(e);
+    const next = await tree.snapshot(apps(), FULL, true);
+    expect(next.incremental).toBe(true);
+    expect(tree.stats.reread).toBe(1);
+    expect(live.calls() - before).toBeLessThanOrEqual(4);
+    expect(JSON.stringify(next.roots)).toContain('"renamed"');
+    // Nothing happened: no call at all.
+    const idle = live.calls();
+    await tree.snapshot(apps(), FULL, true);
+    expect(live.calls()).toBe(idle);
+  });
+
+  it('reads everything again once the model is older than verifyMs, a reconnection, or without events', async () => {
+    let now = 1000;
+    const w = world();
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242, { verifyMs: 5000, now: () => now });
+    await tree.snapshot(apps(), FULL, true);
+    now += 1000;
+    expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(true);
+    now += 5000;
+    // A change no event announced: found by the periodic full read, which counts the difference.
+    w.objects.get(w.panel)!.name = 'silently renamed';
+    const verified = await tree.snapshot(apps(), FULL, true);
+    expect(verified.incremental).toBe(false);
+    expect(JSON.stringify(verified.roots)).toContain('silently renamed');
+    expect(tree.stats.verifyMismatches).toBe(1);
+    tree.noteChange({ kind: 'reconnected', app: '', path: '' });
+    expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(false);
+    expect((await tree.snapshot(apps(), FULL, false)).incremental).toBe(false);
+    expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(false);
+    expect(tree.stats.fullReads).toBe(5);
+  });
+
+  it('a budget cut keeps no model', async () => {
+    const w = world();
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);
+    const small = { ...FULL, maxNodes: 4 };
+    const a = await tree.snapshot(apps(), small, true);
+    expect(a.truncated).toBe(true);
+    expect(a.nodeCount).toBeLessThanOrEqual(4);
+    expect((await tree.snapshot(apps(), small, true)).incremental).toBe(false);
+  });
+});
