@@ -49,8 +49,9 @@ const SummarySchema = z.object({
   recordedMs: z.number().nullable(),
 });
 const ExportSchema = RecordingSchema.extend({ images: z.record(z.string(), z.string()).describe('Image name → URL (GET) or data URL (?images=inline)') }).meta({ id: 'Recording' });
+const RectSchema = z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() });
 const ReplaySchema = z
-  .looseObject({
+  .object({
     replayId: z.string(),
     recordingId: z.string(),
     status: z.enum(['queued', 'running', 'succeeded', 'failed', 'diverged', 'cancelled', 'handed_over']),
@@ -59,8 +60,29 @@ const ReplaySchema = z
     startedAt: z.number().nullable(),
     finishedAt: z.number().nullable(),
     durationMs: z.number().nullable(),
-    steps: z.array(z.looseObject({ index: z.number().int(), kind: z.enum(['action', 'wait']), outcome: z.enum(['done', 'diverged', 'failed']) })),
-    divergence: z.looseObject({ step: z.number().int(), reason: z.string(), expected: z.unknown(), seen: z.unknown(), candidates: z.array(z.unknown()) }).nullable(),
+    steps: z.array(
+      z.object({
+        index: z.number().int(),
+        kind: z.enum(['action', 'wait']),
+        outcome: z.enum(['done', 'diverged', 'failed']),
+        grounded: z.object({ ref: z.string(), observationId: z.string(), score: z.number(), margin: z.number(), role: z.string(), name: z.string(), bounds: RectSchema }).optional(),
+        action: z.unknown().optional(),
+        observeMs: z.number(),
+        actMs: z.number(),
+        waitMs: z.number(),
+        durationMs: z.number(),
+        error: z.object({ code: z.string(), message: z.string() }).optional(),
+      }),
+    ),
+    divergence: z
+      .object({
+        step: z.number().int(),
+        reason: z.enum(['no_candidate', 'weak_match', 'ambiguous', 'postcondition', 'window_not_found', 'param_missing']),
+        expected: z.unknown(),
+        seen: z.unknown(),
+        candidates: z.array(z.object({ ref: z.string(), role: z.string(), name: z.string(), app: z.string().nullable(), bounds: RectSchema, score: z.number(), features: z.record(z.string(), z.number()) })),
+      })
+      .nullable(),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     handoverTaskId: z.string().nullable(),
   })

@@ -2,6 +2,7 @@ import { DeskdError } from '../errors.js';
 import { normalizeForMatch } from '../perception/find.js';
 import type { Action } from '../actuation/schema.js';
 import { textsOf, type FingerprintSource } from './fingerprint.js';
+import { roleScore } from './ground.js';
 import type { Postcondition } from './types.js';
 
 /**
@@ -15,13 +16,15 @@ export function volatileForm(s: string): string {
 }
 
 /**
- * Whether `pc` holds in `obs`: some text (element name or value, OCR line) contains the postcondition's
- * text, compared normalised, with digit runs folded when the text holds letters ({@link volatileForm}).
+ * Whether `pc` holds in `obs`: an element of the postcondition's role (or a related one, see `roleScore`)
+ * shows its text in its name or value — an OCR line for role `text` — compared normalised (contains),
+ * with digit runs folded when the text holds letters ({@link volatileForm}).
  */
 export function postconditionHolds(pc: Postcondition, obs: FingerprintSource): boolean {
   const want = volatileForm(pc.text);
-  for (const t of textsOf(obs).keys()) {
-    const have = volatileForm(t);
+  for (const t of textsOf(obs).values()) {
+    if (t.role !== pc.role && roleScore(t.role, pc.role) === 0) continue;
+    const have = volatileForm(t.text);
     if (have === want || have.includes(want)) return true;
   }
   return false;

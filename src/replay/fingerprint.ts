@@ -120,38 +120,48 @@ export function elementAt(obs: FingerprintSource, p: Point): Element | null {
   return best;
 }
 
-/** Every text an observation shows: element names and values, and OCR lines, with where they came from. */
-export function textsOf(obs: FingerprintSource, within?: Rect | null): Map<string, 'accessibility' | 'ocr'> {
-  const out = new Map<string, 'accessibility' | 'ocr'>();
+/** One text an observation shows: an element's name or value (with its role), or an OCR line (role `text`). */
+export interface ShownText {
+  role: string;
+  text: string;
+  source: 'accessibility' | 'ocr';
+}
+
+/**
+ * Every text an observation shows (inside `within` when given), keyed by role and text: element names
+ * and values (with the element's role), and OCR lines (role `text`).
+ */
+export function textsOf(obs: FingerprintSource, within?: Rect | null): Map<string, ShownText> {
+  const out = new Map<string, ShownText>();
   const keep = (r: Rect) => !within || contains(within, center(r));
+  const add = (role: string, raw: string, source: ShownText['source']) => {
+    const text = normalizeName(raw);
+    const key = `${role}\u0000${text}`;
+    if (text !== '' && text.length <= 200 && !out.has(key)) out.set(key, { role, text, source });
+  };
   for (const e of obs.elements) {
     if (!keep(e.bounds)) continue;
     const src = e.source === 'ocr' ? 'ocr' : 'accessibility';
-    for (const t of [e.name, e.value ?? '']) {
-      const n = normalizeName(t);
-      if (n !== '' && n.length <= 200 && !out.has(n)) out.set(n, src);
-    }
+    add(e.role, e.name, src);
+    if (e.value !== undefined) add(e.role, e.value, src);
   }
-  for (const l of obs.lines ?? []) {
-    if (!keep(l.bounds)) continue;
-    const n = normalizeName(l.text);
-    if (n !== '' && n.length <= 200 && !out.has(n)) out.set(n, 'ocr');
-  }
+  for (const l of obs.lines ?? []) if (keep(l.bounds)) add('text', l.text, 'ocr');
   return out;
 }
 
 /**
  * What changed between the observation before a step and the one after it, inside `within` (the
- * target's window; whole screen when null): texts that appeared and texts that went away (at most 20
- * each), and up to 3 appeared texts proposed as postconditions — accessible texts first, then shorter
- * ones (long texts change more often).
+ * target's window; whole screen when null): texts that appeared and texts that went away (by role and
+ * text; at most 20 each), and up to 3 appeared texts proposed as postconditions — accessible texts first,
+ * then shorter ones (long texts change more often).
  */
 export function outcomeOf(before: FingerprintSource, after: FingerprintSource, within: Rect | null): { appeared: string[]; gone: string[]; postconditions: Postcondition[] } {
   const a = textsOf(before, within);
   const b = textsOf(after, within);
-  const appeared = [...b.keys()].filter((t) => !a.has(t));
-  const gone = [...a.keys()].filter((t) => !b.has(t));
-  const ranked = [...appeared].sort((x, y) => (b.get(x) === b.get(y) ? x.length - y.length : b.get(x) === 'accessibility' ? -1 : 1));
-  const postconditions: Postcondition[] = ranked.slice(0, 3).map((t) => ({ kind: 'appears', text: t, source: b.get(t)! }));
-  return { appeared: appeared.slice(0, 20), gone: gone.slice(0, 20), postconditions };
+  const appeared = [...b.entries()].filter(([k]) => !a.has(k)).map(([, t]) => t);
+  const gone = [...a.entries()].filter(([k]) => !b.has(k)).map(([, t]) => t);
+  const ranked = [...appeared].sort((x, y) => (x.source === y.source ? x.text.length - y.text.length : x.source === 'accessibility' ? -1 : 1));
+  const postconditions: Postcondition[] = ranked.slice(0, 3).map((t) => ({ kind: 'appears', text: t.text, role: t.role, source: t.source }));
+  const show = (t: ShownText) => `${t.role} "${t.text}"`;
+  return { appeared: appeared.slice(0, 20).map(show), gone: gone.slice(0, 20).map(show), postconditions };
 }

@@ -329,7 +329,7 @@ export class Replayer {
       const missing = step.postconditions.filter((p) => !postconditionHolds(p, seen.obs));
       if (missing.length === 0) return { ...seen, ocr };
       if (performance.now() > deadline || signal.aborted) {
-        throw new Diverged({ step: step.index, reason: 'postcondition', expected: { postconditions: step.postconditions, missing }, seen: { texts: [...textsOf(seen.obs).keys()].slice(0, 40) }, candidates: [] });
+        throw new Diverged({ step: step.index, reason: 'postcondition', expected: { postconditions: step.postconditions, missing }, seen: { texts: [...textsOf(seen.obs).values()].slice(0, 40).map((t) => `${t.role} "${t.text}"`) }, candidates: [] });
       }
       await sleep(POLL_MS);
     }
@@ -348,7 +348,7 @@ export class Replayer {
         (!u.element || findElements(seen.obs, { ...u.element, ...(u.exact ? { exact: true } : {}) }, 1).some((m) => m.score >= 0.5));
       if (holds) return { ...seen, ocr };
       if (performance.now() > deadline || signal.aborted) {
-        throw new Diverged({ step: step.index, reason: 'postcondition', expected: { until: u }, seen: { texts: [...textsOf(seen.obs).keys()].slice(0, 40) }, candidates: [] });
+        throw new Diverged({ step: step.index, reason: 'postcondition', expected: { until: u }, seen: { texts: [...textsOf(seen.obs).values()].slice(0, 40).map((t) => `${t.role} "${t.text}"`) }, candidates: [] });
       }
       await sleep(POLL_MS * 2);
     }

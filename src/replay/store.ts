@@ -1,7 +1,9 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeskdError } from '../errors.js';
-import { RecordingSchema, type Recording } from './types.js';
+import { IMAGE_NAME, RecordingSchema, type Recording } from './types.js';
+
+export { IMAGE_NAME };
 
 /**
  * Recordings on disk (issue 18): `<config dir>/recordings/<id>/recording.json` (one JSON document,
@@ -22,8 +24,6 @@ export interface StoreLimits {
 /** Default caps: 200 recordings, 200 steps each, 8 MiB of images each. */
 export const DEFAULT_STORE_LIMITS: StoreLimits = { maxRecordings: 200, maxSteps: 200, maxImageBytes: 8 * 1024 * 1024 };
 
-/** Image file names a recording may hold (nothing else is ever read or served). */
-export const IMAGE_NAME = /^s\d{1,4}-(before|after)\.png$/;
 const ID = /^rec_[0-9a-f-]{36}$/;
 
 /** A recording's summary, as `GET /v1/recordings` lists it. */

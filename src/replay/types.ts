@@ -8,6 +8,9 @@ import { ACTION_TYPES } from '../actuation/schema.js';
  * Times are epoch milliseconds (`*At`) or durations in milliseconds (`*Ms`). See docs/replay.md.
  */
 
+/** Image file names a recording may hold (`s<step>-before.png`, `s<step>-after.png`); nothing else is ever read or served. */
+export const IMAGE_NAME = /^s\d{1,4}-(before|after)\.png$/;
+
 const RectSchema = z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() });
 
 /**
@@ -40,13 +43,16 @@ export const FingerprintSchema = z.object({
 export type Fingerprint = z.infer<typeof FingerprintSchema>;
 
 /**
- * A check after a step: `appears` — a text (element name, value or OCR line) holds it after the step
+ * A check after a step: `appears` — an element of `role` (its name or value; an OCR line for role `text`)
+ * holds `text` after the step
  * (normalised contains; digit runs of texts that also hold letters match any digits, so "Build 7
  * succeeded" matches "Build 8 succeeded"; pure numbers must match exactly).
  */
 export const PostconditionSchema = z.object({
   kind: z.literal('appears'),
   text: z.string().min(1).max(200),
+  /** The role of the element that showed it (`text` for an OCR line). */
+  role: z.string().max(40),
   source: z.enum(['accessibility', 'ocr']),
 });
 /** See {@link PostconditionSchema}. */
@@ -87,7 +93,7 @@ export const StepSchema = z.object({
   outcome: OutcomeSchema.nullable(),
   postconditions: z.array(PostconditionSchema).max(3),
   /** Image files in the recording's folder (masked captures only). */
-  thumbnails: z.object({ before: z.string().nullable(), after: z.string().nullable() }),
+  thumbnails: z.object({ before: z.string().regex(IMAGE_NAME).nullable(), after: z.string().regex(IMAGE_NAME).nullable() }),
   /** When the step was acted on, and how long the acting took (model time excluded). */
   at: z.number(),
   durationMs: z.number(),

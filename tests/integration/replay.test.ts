@@ -1,0 +1,410 @@
+/**
+ * Recordings and replays through the HTTP app on the fake platform, with the real executor, policy gate,
+ * approvals and audit log (issue 18). The fake "calculator" reacts to clicks: the display shows what was
+ * pressed, and `=` shows the product. Windows are moved and buttons renamed between recording and replay.
+ */
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdtemp, rm, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import { ObservationStore, Observer, DEFAULT_AX_BUDGET } from '../../src/perception/observer.js';
+import { perceptionMask } from '../../src/policy/perception.js';
+import { Executor } from '../../src/actuation/executor.js';
+import { createElementVerifier } from '../../src/perception/refs.js';
+import { parsePolicy } from '../../src/policy/parse.js';
+import type { Policy } from '../../src/policy/schema.js';
+import { AuditLog } from '../../src/policy/audit.js';
+import { ApprovalManager } from '../../src/policy/approvals.js';
+import { HaltSwitch } from '../../src/policy/halt.js';
+import { TokenBucket } from '../../src/policy/rateLimit.js';
+import { PolicyGate } from '../../src/policy/gate.js';
+import { createReplayService } from '../../src/replay/index.js';
+import type { Point, Rect, RawAXNode } from '../../src/platform/types.js';
+
+const AGENT = 'agent-token-0123456789abcdef';
+const OPERATOR = 'operator-token-0123456789abcdef';
+
+const ALLOW = `
+version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 1000, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+  - { id: allow-fakeapp, effect: allow, match: { app: ["fakeapp"] } }
+perception:
+  mask: [{ name: "secretapp" }]
+`;
+const DENY_FAKEAPP = `
+version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 1000, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+  - { id: deny-fakeapp, effect: deny, match: { app: ["fakeapp"] } }
+`;
+const MASK_FAKEAPP = `
+version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 1000, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+perception:
+  mask: [{ name: "fakeapp" }]
+`;
+
+interface Calc {
+  origin: Point;
+  names: Record<string, string>;
+  display: string;
+}
+
+/** The calculator's tree at its origin, with its button names (renames change `names`). */
+function calcTree(c: Calc): RawAXNode[] {
+  const o = c.origin;
+  const b = (key: string, i: number) => axNode('button', c.names[key] ?? key, { x: o.x + 10 + i * 60, y: o.y + 100, width: 50, height: 40 }, { handle: `h${i}`, actions: ['press'] });
+  return [
+    axNode('application', 'fakeapp', null, {
+      handle: 'app',
+      children: [
+        axNode('frame', 'Calculator', { x: o.x, y: o.y, width: 400, height: 300 }, {
+          handle: 'win',
+          children: [axNode('textbox', 'Result', { x: o.x + 10, y: o.y + 20, width: 300, height: 40 }, { handle: 'display', value: c.display }), ...['7', '×', '6', '='].map(b)],
+        }),
+      ],
+    }),
+  ];
+}
+
+interface Harness {
+  app: FastifyInstance;
+  platform: FakePlatform;
+  calc: Calc;
+  audit: AuditLog;
+  dir: string;
+  setPolicy(yaml: string): void;
+  /** Move the calculator (tree and window). */
+  moveTo(p: Point): void;
+  clicks(): string[];
+  close(): Promise<void>;
+}
+
+let open: Harness[] = [];
+afterEach(async () => {
+  for (const h of open) await h.close();
+  open = [];
+});
+
+async function harness(extraWindows: { app: string; bounds: Rect }[] = []): Promise<Harness> {
+  const calc: Calc = { origin: { x: 0, y: 0 }, names: {}, display: '0' };
+  const win = () => ({ id: '0x100', app: 'fakeapp', pid: 4242, title: 'Calculator', bounds: { x: calc.origin.x, y: calc.origin.y, width: 400, height: 300 } });
+  const others = extraWindows.map((w, i) => ({ id: `0x20${i}`, app: w.app, pid: 5000 + i, title: w.app, bounds: w.bounds }));
+  const platform = createFakePlatform({ tree: calcTree(calc), windows: [...others, win()], fill: [200, 60, 60, 255] });
+  const refresh = () => {
+    platform.tree = calcTree(calc);
+    platform.windowList = [...others, win()];
+  };
+  // The calculator: a click on a key updates the display.
+  const pressed: string[] = [];
+  const up = platform.mouse.up.bind(platform.mouse);
+  platform.mouse.up = async (button) => {
+    await up(button);
+    const p = await platform.mouse.position();
+    const keys = ['7', '×', '6', '='];
+    const i = keys.findIndex((_, k) => p.x >= calc.origin.x + 10 + k * 60 && p.x <= calc.origin.x + 60 + k * 60 && p.y >= calc.origin.y + 100 && p.y <= calc.origin.y + 140);
+    if (i < 0) return;
+    const key = keys[i]!;
+    pressed.push(key);
+    if (key === '=') {
+      const m = /^(\d+)×(\d+)$/.exec(calc.display);
+      calc.display = m ? String(Number(m[1]) * Number(m[2])) : 'Error';
+    } else calc.display = calc.display === '0' || /^\d+$/.test(calc.display) && pressed.length > 1 && pressed[pressed.length - 2] === '=' ? key : calc.display + key;
+    refresh();
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'deskd-replay-test-'));
+  let policy: Policy = parsePolicy(ALLOW, 'p.yaml');
+  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const halt = new HaltSwitch();
+  const approvals = new ApprovalManager({ timeoutMs: 10000 });
+  const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit });
+  gate.wireHalt();
+  const store = new ObservationStore();
+  const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy), { axCache: false, settle: false });
+  const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, null), observe: () => observer.observe({ ocr: false }) });
+  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500 });
+  const app = await buildApp({ platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, replay });
+  const h: Harness = {
+    app, platform, calc, audit, dir,
+    setPolicy: (y) => void (policy = parsePolicy(y, 'p.yaml')),
+    moveTo(p) {
+      calc.origin = p;
+      refresh();
+    },
+    clicks: () => [...pressed],
+    async close() {
+      await replay.replayer.close();
+      await app.close();
+      approvals.cancelAll('test');
+      await audit.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  open.push(h);
+  return h;
+}
+
+async function call<T = Record<string, unknown>>(h: Harness, method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, token = AGENT): Promise<{ status: number; json: T; raw: Buffer; type: string }> {
+  const r = await h.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
+  let json: T;
+  try {
+    json = r.json() as T;
+  } catch {
+    json = {} as T;
+  }
+  return { status: r.statusCode, json, raw: r.rawPayload, type: String(r.headers['content-type'] ?? '') };
+}
+
+interface Obs { observationId: string; elements: { ref: string; role: string; name: string; value?: string }[] }
+
+/** Record 7 × 6 = as four batches of one click on refs, then stop. */
+async function record7x6(h: Harness, opts: object = {}): Promise<string> {
+  const start = await call<{ id: string }>(h, 'POST', '/v1/recordings', { name: '7x6', goal: 'compute 7×6', ...opts });
+  expect(start.status, JSON.stringify(start.json)).toBe(201);
+  for (const key of ['7', '×', '6', '=']) {
+    const obs = (await call<Obs>(h, 'POST', '/v1/observe', { ocr: false })).json;
+    const el = obs.elements.find((e) => e.role === 'button' && e.name === key)!;
+    const r = await call(h, 'POST', '/v1/actions', { type: 'click', target: { ref: el.ref, observationId: obs.observationId } });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+  }
+  expect(h.calc.display).toBe('42');
+  const stop = await call<{ steps: number }>(h, 'POST', `/v1/recordings/${start.json.id}/stop`);
+  expect(stop.status).toBe(200);
+  expect(stop.json.steps).toBe(4);
+  return start.json.id;
+}
+
+async function replayOf(h: Harness, body: object) {
+  const r = await call<{ replayId: string }>(h, 'POST', '/v1/replays', body);
+  expect(r.status, JSON.stringify(r.json)).toBe(202);
+  for (let i = 0; i < 200; i++) {
+    const v = await call<{ status: string }>(h, 'GET', `/v1/replays/${r.json.replayId}`);
+    if (!['queued', 'running'].includes(v.json.status)) return v.json as Record<string, any>;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  throw new Error('replay did not end');
+}
+
+describe('recordings (fake platform, real policy and audit)', () => {
+  it('records fingerprints, postconditions and masked thumbnails; exports one JSON document', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    const rec = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${id}`)).json;
+    expect(rec.format).toBe('deskd.recording/1');
+    expect(rec.steps.map((s: any) => [s.action.type, s.fingerprint.role, s.fingerprint.name, s.fingerprint.app, s.fingerprint.windowTitle])).toEqual([
+      ['click', 'button', '7', 'fakeapp', 'Calculator'],
+      ['click', 'button', '×', 'fakeapp', 'Calculator'],
+      ['click', 'button', '6', 'fakeapp', 'Calculator'],
+      ['click', 'button', '=', 'fakeapp', 'Calculator'],
+    ]);
+    // Where to aim is the fingerprint, never the recorded coordinates.
+    expect(rec.steps[0].action).toEqual({ type: 'click', button: 'left' });
+    expect(rec.steps[0].fingerprint.relative.cx).toBeCloseTo(35 / 400, 3);
+    expect(rec.steps[0].fingerprint.path).toContain('frame:Calculator');
+    expect(rec.steps[3].postconditions).toEqual([{ kind: 'appears', text: '42', role: 'textbox', source: 'accessibility' }]);
+    expect(rec.steps[0].postconditions).toEqual([{ kind: 'appears', text: '7', role: 'textbox', source: 'accessibility' }]);
+    // Thumbnails: files in the folder, URLs in the export, PNGs when fetched.
+    const name = rec.steps[0].thumbnails.before as string;
+    expect(name).toBe('s1-before.png');
+    expect(rec.images[name]).toBe(`/v1/recordings/${id}/images/${name}`);
+    const img = await call(h, 'GET', rec.images[name]);
+    expect(img.status).toBe(200);
+    expect(img.type).toBe('image/png');
+    expect((await sharp(img.raw).metadata()).width).toBeLessThanOrEqual(240);
+    const inline = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${id}?images=inline`)).json;
+    expect(inline.images[name]).toMatch(/^data:image\/png;base64,/);
+    expect((await readdir(join(h.dir, 'recordings', id))).sort()).toEqual(expect.arrayContaining(['recording.json', 's1-before.png', 's4-after.png']));
+    const list = (await call<{ recordings: { id: string; steps: number }[] }>(h, 'GET', '/v1/recordings')).json;
+    expect(list.recordings).toEqual([expect.objectContaining({ id, steps: 4 })]);
+  });
+
+  it('stable errors: unknown ids, a second recording, bad image names, encoded traversal, delete', async () => {
+    const h = await harness();
+    const start = await call<{ id: string }>(h, 'POST', '/v1/recordings', {});
+    const again = await call<{ error: { code: string; details: unknown } }>(h, 'POST', '/v1/recordings', {});
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatchObject({ code: 'RECORDING_ACTIVE', details: { recordingId: start.json.id } });
+    // Another client (X-Deskd-Client) records on its own.
+    const other = await h.app.inject({ method: 'POST', url: '/v1/recordings', headers: { authorization: `Bearer ${AGENT}`, 'x-deskd-client': 'planner-2', 'content-type': 'application/json' }, payload: '{}' });
+    expect(other.statusCode).toBe(201);
+    // Replaying a recording that is still recording is refused; nothing runs.
+    expect((await call<{ error: { code: string } }>(h, 'POST', '/v1/replays', { recordingId: start.json.id })).json.error.code).toBe('VALIDATION_FAILED');
+    for (const url of ['/v1/recordings/rec_00000000-0000-0000-0000-000000000000', '/v1/recordings/..%2F..%2Faudit.jsonl', `/v1/recordings/${start.json.id}/images/..%2Frecording.json`, `/v1/recordings/${start.json.id}/images/recording.json`, `/v1/recordings/${start.json.id}/images/s1-before.png`]) {
+      const r = await call<{ error: { code: string } }>(h, 'GET', url);
+      expect(r.status, url).toBe(404);
+      expect(r.json.error.code, url).toBe('RECORDING_NOT_FOUND');
+    }
+    expect((await call<{ error: { code: string } }>(h, 'POST', '/v1/replays', { recordingId: 'rec_00000000-0000-0000-0000-000000000000' })).json.error.code).toBe('RECORDING_NOT_FOUND');
+    expect((await call<{ error: { code: string } }>(h, 'GET', '/v1/replays/rpl_nope')).json.error.code).toBe('REPLAY_NOT_FOUND');
+    expect((await call<{ error: { code: string } }>(h, 'POST', '/v1/replays', { recordingId: start.json.id, onDivergence: 'guess' })).json.error.code).toBe('VALIDATION_FAILED');
+    expect((await call(h, 'DELETE', `/v1/recordings/${start.json.id}`)).status).toBe(200);
+    expect((await call<{ error: { code: string } }>(h, 'GET', `/v1/recordings/${start.json.id}`)).json.error.code).toBe('RECORDING_NOT_FOUND');
+    // A deleted recording stops recording: this client may start a new one.
+    expect((await call(h, 'POST', '/v1/recordings', {})).status).toBe(201);
+  });
+
+  it('a tampered recording file that names another file as its image is refused', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    const path = join(h.dir, 'recordings', id, 'recording.json');
+    const doc = JSON.parse(await (await import('node:fs/promises')).readFile(path, 'utf8'));
+    doc.steps[0].thumbnails.before = '../../audit.key';
+    await writeFile(path, JSON.stringify(doc));
+    const r = await call<{ images?: Record<string, string> }>(h, 'GET', `/v1/recordings/${id}`);
+    // The document no longer matches the format (image names are checked): it is not served at all.
+    expect(r.status).toBe(404);
+  });
+});
+
+describe('replays (fake platform)', () => {
+  it('replays 7 × 6 = to 42 after the window moved, through the policy as replay:<id>', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.moveTo({ x: 500, y: 300 });
+    h.calc.display = '0';
+    h.moveTo({ x: 500, y: 300 });
+    const before = h.platform.events.length;
+    const v = await replayOf(h, { recordingId: id });
+    expect(v.error).toBeNull();
+    expect(v.status).toBe('succeeded');
+    expect(h.calc.display).toBe('42');
+    expect(v.steps.map((s: any) => [s.outcome, s.grounded.name])).toEqual([['done', '7'], ['done', '×'], ['done', '6'], ['done', '=']]);
+    // Clicked where the buttons are now, not where they were.
+    const moves = h.platform.events.slice(before).filter((e) => e.kind === 'move') as { x: number; y: number }[];
+    expect(moves.every((m) => m.x >= 500 && m.y >= 400)).toBe(true);
+    const audit = await h.audit.read({ limit: 200 });
+    expect(audit.filter((r) => r.kind === 'decision' && r.actor === `replay:${id}`)).toHaveLength(4);
+  });
+
+  it('a renamed button is a divergence naming the candidates, and nothing after it is dispatched', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.calc.names['×'] = 'Multiply';
+    h.moveTo({ x: 0, y: 0 });
+    const v = await replayOf(h, { recordingId: id });
+    expect(v.status).toBe('diverged');
+    expect(v.error.code).toBe('REPLAY_DIVERGED');
+    expect(v.divergence).toMatchObject({ step: 2, reason: 'weak_match', expected: { role: 'button', name: '×' } });
+    expect(v.divergence.candidates.length).toBeGreaterThan(0);
+    expect(v.divergence.candidates.map((c: any) => c.name)).toContain('Multiply');
+    // Step 1 ran, step 2 diverged; 6 and = never happened.
+    expect(h.clicks().slice(4)).toEqual(['7']);
+    expect(v.steps.map((s: any) => s.outcome)).toEqual(['done', 'diverged']);
+  });
+
+  it('two equally good candidates are ambiguous, never a guess', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    // A second calculator window of the same app at the same relative place: two "7"s that score alike.
+    const tree = calcTree(h.calc);
+    const twin = structuredClone(tree[0]!);
+    twin.handle = 'app2';
+    const frame = twin.children[0]!;
+    const shift = (n: RawAXNode) => {
+      if (n.bounds) n.bounds = { ...n.bounds, x: n.bounds.x + 600 };
+      n.handle = `${n.handle}-2`;
+      n.children.forEach(shift);
+    };
+    shift(frame);
+    h.platform.tree = [tree[0]!, twin];
+    h.platform.windowList = [...h.platform.windowList, { id: '0x101', app: 'fakeapp', pid: 4242, title: 'Calculator', bounds: { x: 600, y: 0, width: 400, height: 300 } }];
+    const before = h.platform.events.length;
+    const v = await replayOf(h, { recordingId: id });
+    expect(v.status).toBe('diverged');
+    expect(v.divergence.reason).toBe('ambiguous');
+    expect(v.divergence.candidates.slice(0, 2).map((c: any) => c.name)).toEqual(['7', '7']);
+    expect(h.platform.events.length).toBe(before);
+  });
+
+  it('a recording whose app the policy now denies is refused by the policy; nothing is dispatched', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.setPolicy(DENY_FAKEAPP);
+    const before = h.platform.events.length;
+    const v = await replayOf(h, { recordingId: id });
+    expect(v.status).toBe('failed');
+    expect(v.error.code).toBe('POLICY_DENIED');
+    expect(h.platform.events.length).toBe(before);
+    const audit = await h.audit.read({ limit: 200 });
+    expect(audit.some((r) => r.kind === 'decision' && r.actor === `replay:${id}` && (r as any).decision?.effect === 'deny')).toBe(true);
+  });
+
+  it('a recording cannot smuggle out what a mask hides: masked windows are black in thumbnails, and a later mask withholds images and texts', async () => {
+    // A masked app's window lies over part of the 7 button's thumbnail region.
+    const h = await harness([{ app: 'secretapp', bounds: { x: 0, y: 0, width: 30, height: 200 } }]);
+    const id = await record7x6(h);
+    const rec = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${id}`)).json;
+    const png = (await call(h, 'GET', rec.images['s1-before.png'])).raw;
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    // The crop starts at x = 10 - 48 → 0 (clipped), y = 100 - 48 = 52: the masked window covers x < 30 (+1 border).
+    const px = (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+    expect(px(5, 10)).toEqual([0, 0, 0]);
+    expect(px(info.width - 5, 10)).toEqual([200, 60, 60]);
+    // Nothing of the masked app is named anywhere in the document.
+    expect(JSON.stringify(rec)).not.toContain('secretapp');
+    // Later the policy masks the calculator itself: its steps lose images and texts.
+    h.setPolicy(MASK_FAKEAPP);
+    const now = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${id}`)).json;
+    expect(now.images).toEqual({});
+    expect(now.steps.every((s: any) => s.fingerprint.name === '' && s.fingerprint.labels.length === 0 && s.postconditions.length === 0 && s.thumbnails.before === null)).toBe(true);
+    expect(JSON.stringify(now)).not.toContain('"42"');
+    const img = await call<{ error: { code: string } }>(h, 'GET', `/v1/recordings/${id}/images/s1-before.png`);
+    expect(img.status).toBe(404);
+    const inline = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${id}?images=inline`)).json;
+    expect(inline.images).toEqual({});
+  });
+
+  it('typed text is kept only with keepText; other text becomes a parameter that must be given', async () => {
+    const h = await harness();
+    const start = await call<{ id: string }>(h, 'POST', '/v1/recordings', {});
+    expect((await call(h, 'POST', '/v1/actions', { type: 'type', text: 'secret-branch' })).status).toBe(200);
+    await call(h, 'POST', `/v1/recordings/${start.json.id}/stop`);
+    const rec = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${start.json.id}`)).json;
+    expect(rec.steps[0].action).toEqual({ type: 'type', text: '{{text1}}' });
+    expect(JSON.stringify(rec)).not.toContain('secret-branch');
+    const missing = await call<{ error: { code: string; details: unknown } }>(h, 'POST', '/v1/replays', { recordingId: start.json.id });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error).toMatchObject({ code: 'REPLAY_PARAM_MISSING', details: { param: 'text1' } });
+    const before = h.platform.events.length;
+    const v = await replayOf(h, { recordingId: start.json.id, params: { text1: 'feature-x' } });
+    expect(v.status).toBe('succeeded');
+    expect(h.platform.events.slice(before).filter((e) => e.kind === 'type').map((e) => (e as { text: string }).text).join('')).toBe('feature-x');
+
+    const kept = await call<{ id: string }>(h, 'POST', '/v1/recordings', { keepText: true, params: { branch: 'main' } });
+    await call(h, 'POST', '/v1/actions', { type: 'type', text: 'deploy main now' });
+    await call(h, 'POST', `/v1/recordings/${kept.json.id}/stop`);
+    const rec2 = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${kept.json.id}`)).json;
+    expect(rec2.steps[0].action.text).toBe('deploy {{branch}} now');
+    const before2 = h.platform.events.length;
+    expect((await replayOf(h, { recordingId: kept.json.id, params: { branch: 'release-2' } })).status).toBe('succeeded');
+    expect(h.platform.events.slice(before2).filter((e) => e.kind === 'type').map((e) => (e as { text: string }).text).join('')).toBe('deploy release-2 now');
+  });
+
+  it('streams replay events as SSE like tasks (status, step, final)', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.moveTo({ x: 0, y: 0 });
+    const r = await call<{ replayId: string }>(h, 'POST', '/v1/replays', { recordingId: id });
+    const sse = await h.app.inject({ method: 'GET', url: `/v1/replays/${r.json.replayId}/events`, headers: { authorization: `Bearer ${AGENT}` } });
+    expect(sse.headers['content-type']).toContain('text/event-stream');
+    const types = [...sse.body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(types).toEqual(['status', 'status', 'step', 'step', 'step', 'step', 'final']);
+    expect(sse.body).toContain('"status":"succeeded"');
+  });
+});
