@@ -8,6 +8,10 @@
  * - without events: any change of the screen's pixels ({@link AxCache.screenChanged}) and a short TTL;
  * - with events: a longer TTL as a safety net against a missed event.
  * A snapshot that was in flight when an invalidation arrived is returned to its caller but not kept.
+ *
+ * An invalidation drops what this cache holds, not necessarily the backend's own tree: a backend that keeps
+ * its tree from events ({@link TreeKeepingAccessibility}, Linux AT-SPI) answers the next snapshot by
+ * re-reading only the objects the events named. Only `invalidate({ fresh: true })` makes it read everything.
  */
 import type { AXBudget, AXSnapshot, FocusInfo, RawAccessibility } from '../platform/types.js';
 
@@ -28,6 +32,19 @@ export interface AccessibilityChange {
  */
 export interface AccessibilityChangeSource {
   onChange(listener: (e: AccessibilityChange) => void): Promise<() => void>;
+}
+
+/**
+ * A backend that keeps its accessibility tree between snapshots and updates it from change events (Linux:
+ * `AtspiAccessibility`); `resetTree` makes its next snapshot a full read.
+ */
+export interface TreeKeepingAccessibility {
+  resetTree(): void;
+}
+
+/** True when an accessibility backend keeps its tree from events. */
+export function keepsTree(x: unknown): x is TreeKeepingAccessibility {
+  return typeof (x as { resetTree?: unknown } | null)?.resetTree === 'function';
 }
 
 /** True when an accessibility backend can report changes. */
@@ -104,8 +121,13 @@ export class AxCache {
     return this.live;
   }
 
-  /** Drop everything cached (an action was dispatched, an event arrived, `fresh` was asked). */
-  invalidate(): void {
+  /**
+   * Drop everything cached (an action was dispatched, an event arrived, `fresh` was asked). With
+   * `fresh: true` the backend's own tree goes too ({@link TreeKeepingAccessibility}): the next snapshot
+   * reads every object anew.
+   */
+  invalidate(opts: { fresh?: boolean } = {}): void {
+    if (opts.fresh && keepsTree(this.ax)) this.ax.resetTree();
     this.gen++;
     this.stats.invalidations++;
     this.snaps.clear();
