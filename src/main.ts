@@ -10,6 +10,7 @@ import type { VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { TaskRunner } from './agent/loop.js';
+import { createReplayService } from './replay/index.js';
 import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 import { resolveServerLimits, type ServerLimits } from './http/limits.js';
@@ -60,14 +61,30 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: [...LOG_REDACT_PATHS], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
   let app: FastifyInstance | null = null;
+  // Recordings and replays (issue 18): every task's actions go through the recorder's tap; a diverged replay
+  // may hand over to a task.
+  const taskRef: { current: TaskRunner | null } = { current: null };
+  const runner = () => {
+    if (!taskRef.current) throw new Error('the task runner is not ready');
+    return taskRef.current;
+  };
+  const replay = createReplayService({
+    configDir: config.configDir,
+    observer: runtime.observer,
+    executor: runtime.executor,
+    ocr: runtime.ocr !== null,
+    tasks: { start: (r) => runner().start(r), get: (id) => runner().get(id), wait: (id) => runner().wait(id) },
+    logger: logger.child({ component: 'replay' }),
+  });
   const tasks = new TaskRunner({
     observer: runtime.observer,
-    actions: runtime.executor,
+    actions: replay.recorder.tap(runtime.executor),
     config: loadAgentConfig(process.env),
     approve: approvalManagerApprover(runtime.approvals, () => runtime.halt.signal),
     denyApproval: approvalDenier(runtime.approvals),
     logger: logger.child({ component: 'agent' }),
   });
+  taskRef.current = tasks;
   try {
     const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
     // Named agent credentials (issue 17): token hashes in <config dir>/agents.json (0600).
@@ -80,6 +97,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
       operatorToken: op.token,
       policy: { approvals: runtime.approvals, halt: runtime.halt, audit: runtime.audit },
       tasks,
+      replay,
       version: VERSION,
       logger,
       warnings: runtime.warnings,
@@ -110,6 +128,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
         if (closed) return;
         closed = true;
         process.off('SIGHUP', onHup);
+        await replay.replayer.close();
         await tasks.close();
         await a.close().catch((e) => logger.warn({ err: e }, 'closing the HTTP server failed'));
         await runtime.close();
