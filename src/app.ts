@@ -21,6 +21,7 @@ import { registerConsoleRoutes } from './http/consoleRoutes.js';
 import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
 import { registerMcpRoutes } from './mcp/http.js';
 import { registerReadRoutes } from './http/readRoutes.js';
+import { registerReadRoutes } from './http/readRoutes.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
 import { registerReplayRoutes } from './http/replayRoutes.js';
 import type { ReplayService } from './replay/index.js';
@@ -280,6 +281,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
   await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
   await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor, version: deps.version });
+  await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
   if (deps.replay) await registerReplayRoutes(app, { replay: deps.replay });

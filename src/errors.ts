@@ -48,6 +48,10 @@ export const ERROR_CODES = {
   TARGET_NOT_FOUND: { status: 404, meaning: 'No element of a fresh observation matches the target (`{text}` or `{role, name}`) of an action with at least the locator threshold score (0.3: exact > case-insensitive > contains > fuzzy); `details.candidates` lists the nearest ones. Nothing was dispatched. `POST /v1/find` answers a list instead.' },
   /** No visible top-level window has the id (`focus_window`). */
   WINDOW_NOT_FOUND: { status: 404, meaning: 'No visible top-level window has this id (`focus_window`; ids come from `GET /v1/windows`); nothing was dispatched.' },
+  /** `since` names a read that is unknown or has expired (issue 16, `POST /v1/read`). */
+  READ_NOT_FOUND: { status: 404, meaning: 'The read id given as `since` is unknown or has expired from the store (the last 32 reads are kept); read again without `since`.' },
+  /** `POST /v1/read` found no table to scroll, or nothing near the `near` text. */
+  TABLE_NOT_FOUND: { status: 404, meaning: 'The read found no table to scroll (`scroll: true`), or no element shows the `near` text; nothing was scrolled. Tables in windows the policy masks are never seen.' },
   /** The approval id is unknown (never issued, or forgotten). */
   APPROVAL_NOT_FOUND: { status: 404, meaning: 'No pending or recently decided approval has this id.' },
   /** The task id is unknown (never started, or forgotten after the runner's history cap). */

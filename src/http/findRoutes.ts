@@ -6,6 +6,8 @@ import type { AppDeps } from '../app.js';
 import { DeskdError } from '../errors.js';
 import { describeQuery, findElements, type FindMatch, type FindQuery } from '../perception/find.js';
 import type { Observation, ObserveOptions } from '../perception/observer.js';
+import { readServiceFor } from './readRoutes.js';
+import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import { ErrorBodySchema, FindBodySchema, FindResponseSchema, observationBody, WaitBodySchema, WaitResponseSchema } from './schemas.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 429: ErrorBodySchema, 500: ErrorBodySchema, 503: ErrorBodySchema, 504: ErrorBodySchema };
@@ -103,6 +105,25 @@ export async function registerFindRoutes(fastify: FastifyInstance, deps: AppDeps
     },
     async (req) => {
       const b = req.body;
+      if (b.until.cell || b.until.pair) {
+        // Structure predicates (docs/reading.md): read the screen as data, woken by accessibility events and
+        // screen changes; text/element conditions given with them must hold in the same observation.
+        const { cell, pair, ...rest } = b.until;
+        const textual = rest.text !== undefined || rest.textGone !== undefined || rest.element !== undefined;
+        const audit = deps.policy?.audit;
+        const w = await readServiceFor({ platform: deps.platform, observer: deps.observer, ...(audit ? { audit } : {}) }).waitFor(
+          { ...(cell ? { cell } : {}), ...(pair ? { pair } : {}) },
+          {
+            timeoutMs: b.timeoutMs,
+            ocr: b.ocr,
+            actor: clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]),
+            ...(b.display !== undefined ? { display: b.display } : {}),
+            ...(textual ? { extra: (o: Observation) => checkCondition(o, rest) !== null } : {}),
+          },
+        );
+        const matches = textual ? (checkCondition(w.observation, rest) ?? []) : [];
+        return { observation: observationBody(w.observation), matches, polls: w.polls, elapsedMs: w.elapsedMs, evidence: { readId: w.read.readId, ...w.evidence } };
+      }
       const t0 = performance.now();
       const deadline = t0 + b.timeoutMs;
       const opts: ObserveOptions = { ocr: b.ocr, accessibility: b.accessibility, scope: b.scope, screenshot: b.screenshot, ...(b.display !== undefined ? { display: b.display } : {}) };

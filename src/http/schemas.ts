@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CellPredicateSchema, PairPredicateSchema, PredicateEvidenceSchema } from '../perception/read/predicates.js';
 import { ERROR_CODES } from '../errors.js';
 import type { Observation } from '../perception/observer.js';
 
@@ -216,9 +217,11 @@ export const WaitBodySchema = z
           .optional()
           .describe('Holds when an element with this role/name exists'),
         exact: z.boolean().default(false).describe('Only exact (normalised) matches count'),
+        cell: CellPredicateSchema.optional().describe('Holds when a table cell shows a text (docs/reading.md); woken by accessibility events and screen changes'),
+        pair: PairPredicateSchema.optional().describe('Holds when a label → value pair (KPI card, gauge) shows a value (docs/reading.md)'),
       })
       .strict()
-      .refine((u) => u.text !== undefined || u.textGone !== undefined || u.element !== undefined, { message: 'give at least one of text, textGone, element' })
+      .refine((u) => u.text !== undefined || u.textGone !== undefined || u.element !== undefined || u.cell !== undefined || u.pair !== undefined, { message: 'give at least one of text, textGone, element, cell, pair' })
       .describe('Every condition given must hold at once'),
     timeoutMs: z.number().int().min(0).max(60_000).default(10_000).describe('Deadline, ms (at most 60000)'),
     intervalMs: z.number().int().min(50).max(10_000).default(250).describe('Pause between the end of one observation and the start of the next, ms'),
@@ -233,6 +236,7 @@ export const WaitResponseSchema = z.object({
   matches: z.array(FindMatchSchema).describe('Matches of `until.text` and `until.element` in the observation'),
   polls: z.number().int().describe('Observations taken'),
   elapsedMs: z.number(),
+  evidence: PredicateEvidenceSchema.optional().describe('With until.cell / until.pair: the read, cell or value that made it hold'),
 });
 
 /** `GET /v1/windows` answer. */

@@ -11,6 +11,9 @@ import type { Element } from '../perception/elements.js';
 import { encodeImage } from '../perception/image.js';
 import { annotateScreenshot } from '../perception/annotate.js';
 import { normalizeName } from '../perception/elements.js';
+import { readServiceFor, executorScroller } from '../http/readRoutes.js';
+import { CellPredicateSchema, PairPredicateSchema } from '../perception/read/predicates.js';
+import { formatRead } from '../perception/read/format.js';
 
 /**
  * deskd's MCP server: the same perception and actions as the HTTP API, as MCP tools.
@@ -67,6 +70,7 @@ export const MCP_TOOL_NAMES = [
   'set_value',
   'focus',
   'wait_for',
+  'read',
   'list_apps',
   'list_windows',
   'focus_window',
@@ -451,9 +455,12 @@ export function createMcpServer(deps: McpDeps): McpServer {
     'wait_for',
     {
       title: 'Wait for text',
-      description: 'Observe repeatedly until an element whose name or value contains the text appears (or disappears, with gone: true), or the timeout passes (error TIMEOUT).',
+      description:
+        'Observe repeatedly until an element whose name or value contains the text appears (or disappears, with gone: true), or the timeout passes (error TIMEOUT). Or, with cell/pair instead of text: wait until a table cell or a KPI value shows a text (woken by accessibility events and screen changes; the answer gives the read id, the text and its bounds).',
       inputSchema: {
-        text: z.string().min(1).describe('Case-insensitive substring of an element name or value'),
+        text: z.string().min(1).optional().describe('Case-insensitive substring of an element name or value (or give cell / pair)'),
+        cell: CellPredicateSchema.optional().describe('Wait until this table cell shows a text: {table?, row: {column, equals}, column, equals | matches}'),
+        pair: PairPredicateSchema.optional().describe('Wait until this label → value pair shows a value: {label, equals | matches}'),
         role: z.string().min(1).optional().describe('Only elements with this role'),
         gone: z.boolean().optional().describe('Wait until no element matches instead'),
         timeoutMs: z.number().int().min(0).max(120000).optional().describe('Give up after this many milliseconds (default 10000)'),
@@ -463,6 +470,15 @@ export function createMcpServer(deps: McpDeps): McpServer {
       annotations: { title: 'Wait for text', ...READ_ONLY, idempotentHint: false },
     },
     safe(async (a, signal) => {
+      if (a.cell || a.pair) {
+        if (a.text !== undefined || a.gone !== undefined) throw new DeskdError('VALIDATION_FAILED', 'wait_for: give text, or cell / pair, not both');
+        const w = await readServiceFor(deps).waitFor({ ...(a.cell ? { cell: a.cell } : {}), ...(a.pair ? { pair: a.pair } : {}) }, { timeoutMs: a.timeoutMs ?? 10000, ocr: a.ocr ?? true, signal, actor });
+        const e = w.evidence;
+        const where = e.kind === 'cell' ? `${e.tableTitle ?? e.table} row ${JSON.stringify(e.row)} column ${JSON.stringify(e.column)}` : `pair ${JSON.stringify(e.label)}`;
+        const b = e.bounds;
+        return text(`holds after ${w.polls} reads (${w.elapsedMs} ms): ${where} shows ${JSON.stringify(e.text)} at (${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}); read ${w.read.readId}, observation ${w.observation.observationId}`);
+      }
+      if (a.text === undefined) throw new DeskdError('VALIDATION_FAILED', 'wait_for: give text, cell or pair');
       const deadline = Date.now() + (a.timeoutMs ?? 10000);
       const q: FindQuery = { text: a.text, ...(a.role ? { role: a.role } : {}) };
       let tries = 0;
@@ -479,6 +495,45 @@ export function createMcpServer(deps: McpDeps): McpServer {
         if (left <= 0) throw new DeskdError('TIMEOUT', `"${a.text}" ${a.gone ? 'still present' : 'not found'} after ${tries} observations (${a.timeoutMs ?? 10000} ms)`);
         await sleep(Math.min(a.intervalMs ?? 500, left), undefined, { signal }).catch(() => undefined);
       }
+    }),
+  );
+
+  server.registerTool(
+    'read',
+    {
+      title: 'Read tables, boards and KPI values',
+      description:
+        'Read the screen as data: tables (headers and rows, aligned as text), boards (columns of cards) and label → value pairs (KPI cards, gauges). scroll: true scrolls the table through all its rows and back (scroll actions, checked by the permission policy). since: an earlier read id gives the changed cells. json: true answers the full JSON (bounds, refs).',
+      inputSchema: {
+        kind: z.enum(['table', 'board', 'pairs', 'all']).optional().describe('Which structures (default all)'),
+        window: z.string().min(1).max(300).optional().describe('Only this window: id, or part of its title or app name'),
+        region: z.object({ x: z.number().finite(), y: z.number().finite(), width: z.number().positive(), height: z.number().positive() }).optional().describe('Only this rectangle, logical points'),
+        near: z.string().min(1).max(500).optional().describe('Keep the table and board nearest the element showing this text'),
+        scroll: z.boolean().optional().describe('Scroll the table through all its rows (policy-gated), then back'),
+        since: z.string().min(1).max(100).optional().describe('An earlier read id: also give the changes'),
+        ocr: z.boolean().optional().describe('Run OCR (default true)'),
+        json: z.boolean().optional().describe('Answer the JSON of POST /v1/read instead of text'),
+      },
+      annotations: { title: 'Read tables, boards and KPI values', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    safe(async (a) => {
+      const r = await readServiceFor(deps).read(
+        {
+          ...(a.kind ? { kind: a.kind } : {}),
+          ...(a.window ? { window: a.window } : {}),
+          ...(a.region ? { region: a.region } : {}),
+          ...(a.near ? { near: a.near } : {}),
+          ...(a.since ? { since: a.since } : {}),
+          scroll: a.scroll ?? false,
+          ocr: a.ocr ?? true,
+        },
+        a.scroll ? executorScroller(deps.executor, actor) : undefined,
+      );
+      if (a.json) return text(JSON.stringify(r));
+      const changes = r.changes
+        ? ['', `changes since ${r.changes.since}:`, ...r.changes.tables.flatMap((t) => [...t.changed.flatMap((c) => c.cells.map((x) => `  ${t.title ?? t.table} ${JSON.stringify(c.key)} ${x.column}: ${JSON.stringify(x.from)} → ${JSON.stringify(x.to)}`)), ...t.added.map((x) => `  ${t.title ?? t.table} added ${JSON.stringify(x.key ?? x.cells.map((c) => c.text).join(' | '))}`), ...t.removed.map((x) => `  ${t.title ?? t.table} removed ${JSON.stringify(x.key ?? x.cells.map((c) => c.text).join(' | '))}`)]), ...r.changes.pairs.map((p) => `  ${p.label}: ${JSON.stringify(p.from)} → ${JSON.stringify(p.to)}`)]
+        : [];
+      return text([`read ${r.readId} (observation ${r.observationId})`, ...r.warnings.map((w) => `warning: ${w}`), '', formatRead(r), ...changes].join('\n'));
     }),
   );
 

@@ -40,6 +40,20 @@ export const PairPredicateSchema = z
   .refine(hasExpect, { message: 'give exactly one of equals, matches' });
 export type PairPredicate = z.infer<typeof PairPredicateSchema>;
 
+const Rect = z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() });
+/** Evidence of a predicate wait as the API answers it (`POST /v1/wait` `evidence`, MCP `wait_for`). */
+export const PredicateEvidenceSchema = z.object({
+  readId: z.string().describe('The read the predicate held in (a later read may give it as `since`)'),
+  kind: z.enum(['cell', 'pair']),
+  table: z.string().optional(),
+  tableTitle: z.string().optional(),
+  row: z.string().optional().describe('Key of the row'),
+  column: z.string().optional(),
+  label: z.string().optional(),
+  text: z.string().describe('The text of the cell or the value'),
+  bounds: Rect.describe('Bounds of the cell or value, logical points'),
+});
+
 /** What showed that a predicate holds (or, when it does not, what was seen). */
 export interface PredicateEvidence {
   kind: 'cell' | 'pair';

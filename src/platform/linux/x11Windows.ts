@@ -1,21 +1,7 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { access, readlink } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { readlink } from 'node:fs/promises';
 import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
 import { DeskdError } from '../../errors.js';
-
-const run = promisify(execFile);
-
-async function x(cmd: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run(cmd, args, { timeout: 2000, env: process.env });
-    return stdout;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new DeskdError('INTERNAL', `${cmd} is missing (Debian package ${cmd === 'xdotool' ? 'xdotool' : 'x11-utils'})`);
-    throw new DeskdError('INTERNAL', `${cmd} ${args.join(' ')} failed: ${(err.stderr ?? err.message).trim()}`);
-  }
-}
+import { X11Connection, X11ProtocolError, XA, type X11Property } from './x11Client.js';
 
 /**
  * Executables that run someone else's program (interpreters, launchers): their name says nothing about
@@ -42,260 +28,145 @@ export async function processName(pid: number): Promise<string | null> {
   }
 }
 
-/** True while `/proc/PID` exists (the process runs). */
-async function alive(pid: number | null): Promise<boolean> {
-  if (pid === null) return false;
-  return access(`/proc/${pid}`).then(() => true, () => false);
-}
-
 /**
- * One window line of `xwininfo -children` / `-tree`:
- * `0x40000c "title": ("inst" "Class")  244x134+600+10  +600+10`. A window without WM_CLASS prints `()`,
- * one without a name `(has no name)`; the last pair is the absolute position, printed `+X+Y` with a
- * signed X and Y (`+-100+-100` for a window left of and above the screen).
+ * Decode an X text property: UTF8_STRING as UTF-8; COMPOUND_TEXT (what xterm writes for a title that is
+ * not Latin-1) with its UTF-8 segments (`ESC % G` … `ESC % @`) as UTF-8 and the rest as ISO 8859-1, other
+ * designations skipped (Compound Text Encoding, X Consortium Standard, §6 "Non-standard character set
+ * encodings"); anything else (STRING is ISO 8859-1) as Latin-1. Null when unset.
  */
-const WINDOW_LINE = /^(\s*)(0x[0-9a-f]+) (?:"((?:[^"\\]|\\.)*)"|\(has no name\)):\s*(?:\("([^"]*)" "([^"]*)"\)|\(\))?\s*(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+[+-](-?\d+)[+-](-?\d+)/;
-
-/** A window as one `xwininfo` line describes it; `bounds` in points (X11: pixels = points), absolute. */
-export interface XwininfoWindow {
-  /** Window id, lower-case hex with `0x` (as xwininfo prints it). */
-  id: string;
-  /** WM_NAME, or null when the window has none. */
-  title: string | null;
-  /** WM_CLASS instance name, or null without WM_CLASS. */
-  instance: string | null;
-  /** WM_CLASS class name, or null without WM_CLASS. */
-  wmClass: string | null;
-  bounds: Rect;
-}
-
-function parseLine(line: string): (XwininfoWindow & { indent: number }) | null {
-  const m = WINDOW_LINE.exec(line);
-  if (!m) return null;
-  return {
-    indent: m[1]!.length,
-    id: m[2]!,
-    title: m[3] ?? null,
-    instance: m[4] ?? null,
-    wmClass: m[5] ?? null,
-    bounds: { x: Number(m[8]), y: Number(m[9]), width: Number(m[6]), height: Number(m[7]) },
-  };
-}
-
-/**
- * Parse `xwininfo -root -children` (or `-id W -children`) into windows, in the order listed
- * (xwininfo lists the stacking order top-most first). Exported for tests.
- */
-export function parseXwininfoChildren(text: string): XwininfoWindow[] {
-  const out: XwininfoWindow[] = [];
-  for (const line of text.split('\n')) {
-    const w = parseLine(line);
-    if (w) out.push({ id: w.id, title: w.title, instance: w.instance, wmClass: w.wmClass, bounds: w.bounds });
+export function decodeText(p: X11Property | null, atoms: { utf8String: number; compoundText: number }): string | null {
+  if (!p || p.type === 0 || p.format !== 8) return null;
+  if (p.type === atoms.utf8String) return p.value.toString('utf8');
+  if (p.type !== atoms.compoundText) return p.value.toString('latin1');
+  const v = p.value;
+  let out = '';
+  let i = 0;
+  while (i < v.length) {
+    if (v[i] === 0x1b && v[i + 1] === 0x25 && v[i + 2] === 0x47) {
+      // UTF-8 until ESC % @ (or the end).
+      const start = i + 3;
+      let end = start;
+      while (end < v.length && !(v[end] === 0x1b && v[end + 1] === 0x25 && v[end + 2] === 0x40)) end++;
+      out += v.subarray(start, end).toString('utf8');
+      i = end + 3;
+    } else if (v[i] === 0x1b) {
+      // Another designation (ESC ( B, ESC - A, ...): skip the escape sequence (intermediate bytes 0x20-0x2f, one final byte).
+      i++;
+      while (i < v.length && v[i]! >= 0x20 && v[i]! <= 0x2f) i++;
+      i++;
+    } else {
+      out += String.fromCharCode(v[i]!);
+      i++;
+    }
   }
   return out;
 }
 
-/** A top-level window of `xwininfo -root -tree` with every window below it, depth first. */
-export interface XwininfoTop extends XwininfoWindow {
-  descendants: XwininfoWindow[];
+/** WM_CLASS (ICCCM §4.1.2.5): two NUL-terminated strings, instance then class. Null when unset. */
+export function parseWmClass(p: X11Property | null): { instance: string; wmClass: string } | null {
+  if (!p || p.type === 0 || p.format !== 8) return null;
+  const [instance = '', wmClass = ''] = p.value.toString('latin1').split('\0');
+  return { instance, wmClass };
 }
 
-/**
- * Parse `xwininfo -root -tree`: the root window id (`Window id: 0x.. (the root window)`), and the
- * root's children (top-level windows) top-most first, each with its descendants in depth-first order
- * (nesting is read from the indentation xwininfo prints, deeper = more indented). Exported for tests.
- */
-export function parseXwininfoTree(text: string): { rootId: string | null; tops: XwininfoTop[] } {
-  const rootId = /Window id: (0x[0-9a-f]+) \(the root window\)/.exec(text)?.[1] ?? null;
-  const tops: XwininfoTop[] = [];
-  let topIndent = -1;
-  for (const line of text.split('\n')) {
-    const w = parseLine(line);
-    if (!w) continue;
-    const { indent, ...win } = w;
-    if (topIndent < 0 || indent <= topIndent) {
-      topIndent = indent;
-      tops.push({ ...win, descendants: [] });
-    } else {
-      tops[tops.length - 1]!.descendants.push(win);
-    }
-  }
-  return { rootId, tops };
+/** X11 window id as deskd names it: lower-case hex with `0x`, as xwininfo and xprop print it. */
+export function windowIdHex(id: number): string {
+  return `0x${id.toString(16)}`;
 }
 
-/**
- * The xdotool script of one read: the input focus (`XGetInputFocus`), the pointer, then the viewable
- * top-level windows (an empty pattern matches windows without a name too), then the pointer again. Each
- * `getmouselocation --shell` block ends with a `WINDOW=` line, which frames the answer.
- */
-const XDO_SCRIPT = "getwindowfocus -f\ngetmouselocation --shell\nsearch --onlyvisible --maxdepth 1 ''\ngetmouselocation --shell\n";
-/** `WINDOW=` lines in a complete answer to {@link XDO_SCRIPT}. */
-const XDO_BLOCKS = 2;
-
-/**
- * Parse xdotool's answer to the read script: the focused window (decimal id as xdotool prints it; 1 =
- * `PointerRoot`, 0 = `None`; null when absent), the pointer (`X=`/`Y=` lines of the first block, null when
- * absent) and the viewable top-level windows (decimal lines of the second block, as lower-case hex `0x..`
- * to compare with xwininfo's). Exported for tests.
- */
-export function parseXdoAnswer(text: string): { focus: number | null; pointer: Point | null; viewable: Set<string> } {
-  const viewable = new Set<string>();
-  let focus: number | null = null;
-  let px: number | null = null;
-  let py: number | null = null;
-  let block = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('WINDOW=')) block++;
-    else if (/^\d+$/.test(line)) {
-      if (block === 0) focus ??= Number(line);
-      else if (block === 1) viewable.add(`0x${Number(line).toString(16)}`);
-    } else if (block === 0 && line.startsWith('X=')) px = Number(line.slice(2));
-    else if (block === 0 && line.startsWith('Y=')) py = Number(line.slice(2));
-  }
-  return { focus, pointer: px !== null && py !== null && Number.isFinite(px) && Number.isFinite(py) ? { x: px, y: py } : null, viewable };
+/** Atoms a read needs (interned once per connection). */
+interface Atoms {
+  utf8String: number;
+  compoundText: number;
+  netWmName: number;
+  netWmPid: number;
+  netSupportingWmCheck: number;
+  netActiveWindow: number;
 }
 
-/**
- * A long-lived `xdotool -` (commands read from stdin, run one line at a time; `stdbuf -oL` makes its
- * answers line-buffered) that answers {@link XDO_SCRIPT}: xdotool spends 10–15 ms starting (it loads the
- * keyboard map), more than the queries themselves. Restarted when it exits (e.g. the X server went away)
- * or when DISPLAY changed; a query that fails or takes over 2 s kills it and rejects.
- */
-class XdoSession {
-  private child: ChildProcess | null = null;
-  private display: string | undefined;
-  private chain: Promise<unknown> = Promise.resolve();
-
-  /** Run the read script. @throws Error when xdotool cannot be started or does not answer in 2 s. */
-  query(): Promise<string> {
-    const task = this.chain.then(() => this.once());
-    this.chain = task.catch(() => undefined);
-    return task;
-  }
-
-  private start(): ChildProcess {
-    if (this.child && this.display === process.env.DISPLAY) return this.child;
-    this.stop();
-    const child = spawn('stdbuf', ['-oL', 'xdotool', '-'], { stdio: ['pipe', 'pipe', 'ignore'], env: process.env });
-    this.child = child;
-    this.display = process.env.DISPLAY;
-    const forget = () => {
-      if (this.child === child) this.child = null;
-    };
-    child.on('exit', forget);
-    child.on('error', forget);
-    child.stdin?.on('error', forget);
-    // Never keeps the daemon alive: a query in flight holds its own timer.
-    child.unref();
-    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    return child;
-  }
-
-  private stop(): void {
-    const c = this.child;
-    this.child = null;
-    if (c && c.exitCode === null) c.kill();
-  }
-
-  private once(): Promise<string> {
-    const child = this.start();
-    return new Promise<string>((resolve, reject) => {
-      let text = '';
-      let blocks = 0;
-      const done = (err: Error | null) => {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.off('exit', onExit);
-        child.off('error', onExit);
-        if (err) {
-          if (this.child === child) this.stop();
-          reject(err);
-        } else resolve(text);
-      };
-      const onData = (d: Buffer) => {
-        text += d.toString('utf8');
-        blocks = text.split('\n').filter((l) => l.startsWith('WINDOW=')).length;
-        if (blocks >= XDO_BLOCKS) done(null);
-      };
-      const onExit = () => done(new Error('xdotool exited'));
-      const timer = setTimeout(() => done(new Error('xdotool did not answer within 2000 ms')), 2000);
-      child.stdout?.on('data', onData);
-      child.once('exit', onExit);
-      child.once('error', onExit);
-      child.stdin?.write(XDO_SCRIPT);
-    });
-  }
-}
-
-/** One `xdotool -` run for the read script (when the long-lived one cannot be used). */
-function xdoOnce(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('xdotool', ['-'], { stdio: ['pipe', 'pipe', 'ignore'], env: process.env, timeout: 2000 });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString('utf8')));
-    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new DeskdError('INTERNAL', 'xdotool is missing (Debian package xdotool)') : e));
-    child.on('close', () => resolve(text));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(XDO_SCRIPT);
-  });
+/** What one window's requests answered (null fields: unset, or the window went away). */
+interface Described {
+  id: number;
+  viewable: boolean;
+  bounds: Rect | null;
+  title: string | null;
+  cls: { instance: string; wmClass: string } | null;
+  pid: number | null;
 }
 
 /** One read of the window system: the list, what it was built from, and when. */
 interface Snapshot {
   windows: WindowInfo[];
-  tops: XwininfoTop[];
-  rootId: string | null;
+  /** The top-level window (root child) of each listed window, by listed id (the frame of a client under a window manager). */
+  topOf: Map<string, number>;
+  root: number;
   pointer: Point | null;
-  /** X input focus as xdotool printed it (1 = PointerRoot, 0 = None), null when unknown. */
-  focus: number | null;
+  /** X input focus (`GetInputFocus`): 0 None, 1 PointerRoot, else a window. */
+  focus: number;
+  /** The root child holding the focus window, when the focus is a window other than the root; else null. */
+  focusTop: number | null;
+  /** An EWMH window manager runs (the root's `_NET_SUPPORTING_WM_CHECK` is set). */
+  wm: boolean;
   at: number;
 }
 
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
-/** How long a window without `_NET_WM_PID` is taken to have none before xprop is asked again, ms. */
-const NO_PID_RETRY_MS = 1000;
+/** How long `activate` waits for a window manager to make the window active (`_NET_ACTIVE_WINDOW`), ms. */
+const ACTIVATE_WAIT_MS = 2000;
+/** Longest title read, 4-byte units (4 KiB). */
+const TITLE_LONGS = 1024;
+/** How deep below a top-level window a client window (one with WM_CLASS) is looked for under a reparenting window manager. */
+const CLIENT_DEPTH = 4;
+
+/** An X error (the window went away between two requests) reads as "nothing"; a failed connection is thrown. */
+function gone<T>(p: Promise<T>): Promise<T | null> {
+  return p.catch((e: unknown) => {
+    if (e instanceof X11ProtocolError) return null;
+    throw e;
+  });
+}
 
 /**
- * X11 top-level windows through the x11-utils and xdotool command-line tools: stacking order,
- * geometry, WM_CLASS, _NET_WM_PID, and the input focus (`XGetInputFocus`; with `PointerRoot` focus,
- * as under a bare Xvfb, the focused window is the one under the pointer).
+ * X11 top-level windows through one persistent X connection (`x11Client.ts`): stacking order, geometry,
+ * WM_CLASS, `_NET_WM_PID`, titles, the input focus and the pointer, each read a few pipelined requests on a
+ * socket that stays open (a read costs one or two round trips to the X server instead of starting
+ * xwininfo, xdotool and xprop: 5–15 ms a process).
  *
- * One read is `xwininfo -root -tree` (every window with its name, WM_CLASS and absolute geometry,
- * top-level windows top-most first; the client window below a reparenting window manager's frame is the
- * first descendant with a WM_CLASS) side by side with a query to a long-lived `xdotool -` process
- * ({@link XdoSession}: the input focus, the pointer, and the top-level windows whose map state is
- * IsViewable). `_NET_WM_PID` is read with `xprop` only for windows not seen before: EWMH has the client
- * set it before mapping, so it is remembered per window id while the window exists, its WM_CLASS is the
- * same and the process is alive (a window id reused by another client after one closed is read again).
- * App names come from `/proc/PID/cmdline` on every read.
- * Measured under Xvfb with 3 windows (median): 6–9 ms a read, against 25–35 ms for the earlier one
- * xwininfo per top-level window plus one xprop each.
+ * One read: `QueryTree(root)` (the root's children bottom-most first: reversed here so the list is
+ * top-most first), `GetInputFocus`, `QueryPointer(root)` and the root's `_NET_SUPPORTING_WM_CHECK`; then for
+ * every root child `GetWindowAttributes` (IsViewable), `GetGeometry` (bounds in root pixels = points, the
+ * outer corner), `WM_CLASS`, `_NET_WM_NAME` (UTF-8; `WM_NAME` when absent) and `_NET_WM_PID`. Under a
+ * reparenting window manager the top-level window is a frame without WM_CLASS: the client is its first
+ * descendant with WM_CLASS (depth first, top-most first), whose id, title, class and pid are listed with the
+ * frame's bounds. A window that disappears between requests (an X error) is left out. App names come from
+ * `/proc/PID/exe` ({@link processName}) on every read.
+ *
+ * The focus (`XGetInputFocus`): with `PointerRoot` focus, as under a bare Xvfb, the focused window is the
+ * one under the pointer.
  *
  * Reads are reused for {@link CACHE_MS} ms and shared while in flight, unless `fresh` is asked for
- * (the executor's dispatch-time re-check) or {@link invalidate} was called (after every dispatch).
+ * (the executor's dispatch-time re-check) or {@link invalidate} was called (after every dispatch). The
+ * connection follows `DISPLAY`: a new one is opened when it changed, or after the old one failed.
  */
 export class X11Windows implements RawWindows {
   private cached: Snapshot | null = null;
   private inflight: Promise<Snapshot> | null = null;
   /** Bumped by invalidate(): a read started before it is neither cached nor shared afterwards. */
   private generation = 0;
-  /** _NET_WM_PID per client window id, with the WM_CLASS it was read for. */
-  private pids = new Map<string, { pid: number | null; key: string; at: number }>();
-  private readonly xdo = new XdoSession();
+  private freshPending: Promise<Snapshot> | null = null;
+  private conn: { display: string; c: Promise<{ x: X11Connection; atoms: Atoms }> } | null = null;
 
   /**
    * Visible top-level windows, top-most first (only IsViewable windows larger than 1x1).
    * @param opts.fresh read the window system now instead of reusing a read of the last 150 ms.
-   * @throws DeskdError `INTERNAL` when xwininfo/xdotool are missing or fail (e.g. the X server is gone).
+   * @throws DeskdError `INTERNAL` when the X display cannot be read (DISPLAY unset, the X server is gone or does not answer in 2 s).
    */
   async list(opts?: WindowReadOptions): Promise<WindowInfo[]> {
     return (await this.snapshot(opts?.fresh ?? false)).windows;
   }
 
-  /** The top-most visible window containing a point (points), or null (desktop). Same caching as {@link list}. */
+  /** The top-most visible window containing a point (points), or null (desktop). Same caching and errors as {@link list}. */
   async windowAt(p: Point, opts?: WindowReadOptions): Promise<WindowInfo | null> {
     return hit((await this.snapshot(opts?.fresh ?? false)).windows, p);
   }
@@ -306,33 +177,33 @@ export class X11Windows implements RawWindows {
    * `PointerRoot`, `None` or the root window. The focus is part of the read, with the caching of {@link list}.
    */
   async focused(opts?: WindowReadOptions): Promise<WindowInfo | null> {
-    const snap = await this.snapshot(opts?.fresh ?? false);
-    const id = snap.focus ?? 1;
-    const hex = id > 1 ? `0x${id.toString(16)}` : null;
-    if (!hex || hex === snap.rootId) {
-      // PointerRoot (1) or None (0), or the root after the focused window closed: keys go to the window under the pointer.
-      return snap.pointer ? hit(snap.windows, snap.pointer) : null;
-    }
-    const direct = snap.windows.find((w) => w.id === hex);
-    if (direct) return direct;
-    const top = snap.tops.find((t) => t.id === hex || t.descendants.some((d) => d.id === hex));
-    if (!top) return null;
-    return snap.windows.find((w) => w.id === top.id || top.descendants.some((d) => d.id === w.id)) ?? null;
+    return focusedOf(await this.snapshot(opts?.fresh ?? false));
   }
 
   /**
-   * Raise window `id` and give it the input focus: `xdotool windowactivate --sync` when a window manager
-   * runs (EWMH `_NET_ACTIVE_WINDOW`, the WM decides), else `windowraise` + `windowfocus --sync`
-   * (`XRaiseWindow`, `XSetInputFocus`). Checked by a fresh read of the focus afterwards.
-   * @throws DeskdError `WINDOW_NOT_FOUND` (no such visible window), `ACTION_FAILED` (xdotool failed or the focus did not move).
+   * Raise window `id` and give it the input focus: with a window manager, the EWMH `_NET_ACTIVE_WINDOW`
+   * client message to the root (source indication 2, "pager", as `xdotool windowactivate` sends it; the WM
+   * decides), waiting up to 2 s for the root's `_NET_ACTIVE_WINDOW` to name the window; without one,
+   * `ConfigureWindow` stack-mode Above (`XRaiseWindow`) and `SetInputFocus` (revert-to Parent). Checked by
+   * a fresh read of the focus afterwards.
+   * @throws DeskdError `WINDOW_NOT_FOUND` (no such visible window), `ACTION_FAILED` (the X server refused or the focus did not move).
    */
   async activate(id: string): Promise<void> {
-    if (!(await this.list({ fresh: true })).some((w) => w.id === id)) throw new DeskdError('WINDOW_NOT_FOUND', `No visible top-level window has id ${id}`);
+    const snap = await this.snapshot(true);
+    if (!snap.windows.some((w) => w.id === id)) throw new DeskdError('WINDOW_NOT_FOUND', `No visible top-level window has id ${id}`);
+    const win = Number.parseInt(id, 16);
     try {
-      if (await this.windowManagerRuns()) await x('xdotool', ['windowactivate', '--sync', id]);
-      else {
-        await x('xdotool', ['windowraise', id]);
-        await x('xdotool', ['windowfocus', '--sync', id]);
+      const { x, atoms } = await this.connection();
+      if (snap.wm) {
+        await x.sendClientMessage(snap.root, win, atoms.netActiveWindow, [2, 0, 0]);
+        const deadline = performance.now() + ACTIVATE_WAIT_MS;
+        const activeNow = async () => {
+          const v = (await x.getProperty(snap.root, atoms.netActiveWindow, 1)).value;
+          return v.length >= 4 ? v.readUInt32LE(0) : 0;
+        };
+        while ((await activeNow()) !== win && performance.now() < deadline) await sleep(10);
+      } else {
+        await Promise.all([x.raiseWindow(win), x.setInputFocus(win)]);
       }
     } catch (e) {
       throw new DeskdError('ACTION_FAILED', `Could not activate window ${id}: ${(e as Error).message}`);
@@ -345,31 +216,21 @@ export class X11Windows implements RawWindows {
 
   /**
    * Click-to-focus for a display without a window manager: give window `id` the input focus
-   * (`XSetInputFocus` via `xdotool windowfocus`) unless it already has it. With a window manager nothing
-   * is done (it focuses on click itself). Errors are swallowed: the click already happened.
+   * (`SetInputFocus`) unless it already has it (a fresh read). With a window manager nothing is done (it
+   * focuses on click itself). Errors are swallowed: the click already happened.
    */
   async clickToFocus(id: string): Promise<void> {
     try {
-      if (await this.windowManagerRuns()) return;
-      if ((await this.focused({ fresh: true }))?.id === id) return;
-      await x('xdotool', ['windowfocus', '--sync', id]);
+      const snap = await this.snapshot(true);
+      if (snap.wm || focusedOf(snap)?.id === id) return;
+      const { x } = await this.connection();
+      await x.setInputFocus(Number.parseInt(id, 16));
     } catch {
       // The window went away, or X is gone: the next action's checks will say so.
     } finally {
       this.invalidate();
     }
   }
-
-  /** True when an EWMH window manager runs (the root's `_NET_SUPPORTING_WM_CHECK` is set); read once a second at most. */
-  private async windowManagerRuns(): Promise<boolean> {
-    const t = performance.now();
-    if (this.wmCheck && t - this.wmCheck.at < 1000) return this.wmCheck.runs;
-    const out = await x('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK']).catch(() => '');
-    const runs = /window id # 0x[0-9a-f]+/i.test(out);
-    this.wmCheck = { runs, at: t };
-    return runs;
-  }
-  private wmCheck: { runs: boolean; at: number } | null = null;
 
   /** Drop the reused read (called by the executor after every dispatched action: windows may have moved). */
   invalidate(): void {
@@ -378,15 +239,20 @@ export class X11Windows implements RawWindows {
     this.inflight = null;
   }
 
+  /** Close the X connection (a later read opens a new one). */
+  close(): void {
+    const c = this.conn;
+    this.conn = null;
+    void c?.c.then(({ x }) => x.close(), () => undefined);
+  }
+
   private snapshot(fresh: boolean): Promise<Snapshot> {
     if (!fresh) {
       if (this.cached && performance.now() - this.cached.at < CACHE_MS) return Promise.resolve(this.cached);
       if (this.inflight) return this.inflight;
     } else {
       // Fresh reads asked for in the same turn of the event loop (the dispatch-time re-check of a drag
-      // reads once per point) share one read that starts after all of them were asked: still fresh for
-      // each, and the X server is not hit by dozens of concurrent xwininfo runs (under which some
-      // answered empty).
+      // reads once per point) share one read that starts after all of them were asked: still fresh for each.
       if (!this.freshPending) {
         this.freshPending = new Promise<void>((r) => setImmediate(r)).then(() => {
           this.freshPending = null;
@@ -397,7 +263,6 @@ export class X11Windows implements RawWindows {
     }
     return this.startRead(false);
   }
-  private freshPending: Promise<Snapshot> | null = null;
 
   private startRead(fresh: boolean): Promise<Snapshot> {
     const gen = this.generation;
@@ -415,55 +280,134 @@ export class X11Windows implements RawWindows {
     return p;
   }
 
-  private async read(): Promise<Snapshot> {
-    const [treeText, xdoText] = await Promise.all([x('xwininfo', ['-root', '-tree']), this.xdo.query().catch(() => xdoOnce())]);
-    // xwininfo always prints the root window; an empty answer is a failed read, never "no windows".
-    if (!/Root window id:/.test(treeText)) throw new DeskdError('INTERNAL', 'xwininfo -root -tree answered nothing');
-    const { rootId, tops } = parseXwininfoTree(treeText);
-    const { focus, pointer, viewable } = parseXdoAnswer(xdoText);
-    const seen = new Set<string>();
-    const windows = await Promise.all(
-      tops.map(async (t): Promise<WindowInfo | null> => {
-        if (t.bounds.width <= 1 || t.bounds.height <= 1 || !viewable.has(t.id)) return null;
-        let { id, title, wmClass, instance } = t;
-        if (!wmClass) {
-          // Under a reparenting window manager the top-level is a frame; the client is below it.
-          const client = t.descendants.find((d) => d.wmClass);
-          if (client) ({ id, wmClass, instance } = client), (title = client.title ?? title);
-        }
-        seen.add(id);
-        const key = `${instance ?? ''}\0${wmClass ?? ''}`;
-        let { pid, remembered } = await this.pidOf(id, key);
-        let name = pid ? await processName(pid) : null;
-        if (remembered && name === null && !(await alive(pid))) {
-          // The remembered process is gone: the id may belong to a new client now.
-          this.pids.delete(id);
-          ({ pid } = await this.pidOf(id, key));
-          name = pid ? await processName(pid) : null;
-        }
-        const app = name ?? instance ?? wmClass;
-        return { id, app: app ?? null, pid, wmClass: wmClass ?? null, instance: instance ?? null, title, bounds: t.bounds };
-      }),
-    );
-    for (const id of this.pids.keys()) if (!seen.has(id)) this.pids.delete(id);
-    return { windows: windows.filter((w) => w !== null), tops, rootId, pointer, focus, at: performance.now() };
+  /** The connection for the current `DISPLAY` (opened, atoms interned), reused while it works. */
+  private async connection(): Promise<{ x: X11Connection; atoms: Atoms }> {
+    const display = process.env.DISPLAY;
+    if (!display) throw new DeskdError('INTERNAL', 'DISPLAY is not set: there is no X display to read windows from');
+    if (this.conn && this.conn.display === display) {
+      const open = await this.conn.c.catch(() => null);
+      if (open && !open.x.closed) return open;
+    }
+    this.close();
+    const c = (async () => {
+      const x = await X11Connection.connect(display);
+      const [utf8String, compoundText, netWmName, netWmPid, netSupportingWmCheck, netActiveWindow] = await Promise.all(
+        ['UTF8_STRING', 'COMPOUND_TEXT', '_NET_WM_NAME', '_NET_WM_PID', '_NET_SUPPORTING_WM_CHECK', '_NET_ACTIVE_WINDOW'].map((n) => x.atom(n)),
+      );
+      return { x, atoms: { utf8String: utf8String!, compoundText: compoundText!, netWmName: netWmName!, netWmPid: netWmPid!, netSupportingWmCheck: netSupportingWmCheck!, netActiveWindow: netActiveWindow! } };
+    })();
+    this.conn = { display, c };
+    try {
+      return await c;
+    } catch (e) {
+      if (this.conn?.c === c) this.conn = null;
+      throw new DeskdError('INTERNAL', `Cannot read X11 windows: ${(e as Error).message}`);
+    }
   }
 
-  /**
-   * `_NET_WM_PID` of a window, remembered per id and WM_CLASS; a window without one is asked again after
-   * {@link NO_PID_RETRY_MS} (a client may set it late).
-   */
-  private async pidOf(id: string, key: string): Promise<{ pid: number | null; remembered: boolean }> {
-    const known = this.pids.get(id);
-    if (known && known.key === key && (known.pid !== null || performance.now() - known.at < NO_PID_RETRY_MS)) return { pid: known.pid, remembered: known.pid !== null };
-    const out = await x('xprop', ['-id', id, '_NET_WM_PID']).catch(() => null);
-    if (out === null) return { pid: null, remembered: false }; // the window went away
-    const m = /= (\d+)/.exec(out);
-    const pid = m ? Number(m[1]) : null;
-    this.pids.set(id, { pid, key, at: performance.now() });
-    return { pid, remembered: false };
+  private async read(): Promise<Snapshot> {
+    const { x, atoms } = await this.connection();
+    try {
+      const root = x.setup.root;
+      const [tree, focus, pointer, wmCheck] = await Promise.all([x.queryTree(root), x.getInputFocus(), x.queryPointer(root), x.getProperty(root, atoms.netSupportingWmCheck, 1)]);
+      const tops = [...tree.children].reverse();
+      const described = await Promise.all(tops.map((id) => this.describe(x, atoms, id)));
+      const topOf = new Map<string, number>();
+      const windows = await Promise.all(
+        described.map(async (t): Promise<WindowInfo | null> => {
+          if (!t || !t.viewable || !t.bounds || t.bounds.width <= 1 || t.bounds.height <= 1) return null;
+          // Under a reparenting window manager the top-level is a frame; the client is below it.
+          const client = t.cls ? null : await this.clientOf(x, atoms, t.id, 0);
+          const w = client ?? t;
+          const title = client ? (client.title ?? t.title) : t.title;
+          const id = windowIdHex(w.id);
+          topOf.set(id, t.id);
+          const name = w.pid ? await processName(w.pid) : null;
+          return { id, app: name ?? w.cls?.instance ?? w.cls?.wmClass ?? null, pid: w.pid, wmClass: w.cls?.wmClass ?? null, instance: w.cls?.instance ?? null, title, bounds: t.bounds };
+        }),
+      );
+      const f = focus.focus;
+      const focusTop = f > 1 && f !== root ? (topOf.get(windowIdHex(f)) ?? (await this.topOfWindow(x, root, f))) : null;
+      return {
+        windows: windows.filter((w) => w !== null),
+        topOf,
+        root,
+        pointer: pointer.sameScreen ? { x: pointer.rootX, y: pointer.rootY } : null,
+        focus: f,
+        focusTop,
+        wm: wmCheck.format === 32 && wmCheck.value.length >= 4 && wmCheck.value.readUInt32LE(0) !== 0,
+        at: performance.now(),
+      };
+    } catch (e) {
+      if (e instanceof DeskdError) throw e;
+      throw new DeskdError('INTERNAL', `Cannot read X11 windows on ${x.display}: ${(e as Error).message}`);
+    }
+  }
+
+  /** One window's attributes, geometry, WM_CLASS, title and pid, pipelined; null when it went away. */
+  private async describe(x: X11Connection, atoms: Atoms, id: number): Promise<Described | null> {
+    const [attrs, geom, cls, netName, wmName, pid] = await Promise.all([
+      gone(x.getWindowAttributes(id)),
+      gone(x.getGeometry(id)),
+      gone(x.getProperty(id, XA.WM_CLASS, 64)),
+      gone(x.getProperty(id, atoms.netWmName, TITLE_LONGS)),
+      gone(x.getProperty(id, XA.WM_NAME, TITLE_LONGS)),
+      gone(x.getProperty(id, atoms.netWmPid, 1)),
+    ]);
+    if (!attrs || !geom) return null;
+    return {
+      id,
+      viewable: attrs.mapState === 2,
+      bounds: { x: geom.x, y: geom.y, width: geom.width, height: geom.height },
+      title: decodeText(netName, atoms) ?? decodeText(wmName, atoms),
+      cls: parseWmClass(cls),
+      pid: pid && pid.format === 32 && pid.value.length >= 4 ? pid.value.readUInt32LE(0) : null,
+    };
+  }
+
+  /** The first descendant of `id` with WM_CLASS, depth first, top-most child first; null when none (within {@link CLIENT_DEPTH}). */
+  private async clientOf(x: X11Connection, atoms: Atoms, id: number, depth: number): Promise<Described | null> {
+    if (depth >= CLIENT_DEPTH) return null;
+    const tree = await gone(x.queryTree(id));
+    if (!tree) return null;
+    const children = [...tree.children].reverse();
+    const described = await Promise.all(children.map((c) => this.describe(x, atoms, c)));
+    for (const [i, d] of described.entries()) {
+      if (d?.cls) return d;
+      const deeper = await this.clientOf(x, atoms, children[i]!, depth + 1);
+      if (deeper) return deeper;
+    }
+    return null;
+  }
+
+  /** The root child that contains window `id` (walking up with QueryTree), or null when it went away. */
+  private async topOfWindow(x: X11Connection, root: number, id: number): Promise<number | null> {
+    let w = id;
+    for (let i = 0; i < 64; i++) {
+      const t = await gone(x.queryTree(w));
+      if (!t || t.parent === 0) return null;
+      if (t.parent === root) return w;
+      w = t.parent;
+    }
+    return null;
   }
 }
+
+/** The focused window of a read (see {@link X11Windows.focused}). */
+function focusedOf(snap: Snapshot): WindowInfo | null {
+  const f = snap.focus;
+  if (f <= 1 || f === snap.root) {
+    // PointerRoot (1) or None (0), or the root after the focused window closed: keys go to the window under the pointer.
+    return snap.pointer ? hit(snap.windows, snap.pointer) : null;
+  }
+  const hex = windowIdHex(f);
+  const direct = snap.windows.find((w) => w.id === hex);
+  if (direct) return direct;
+  if (snap.focusTop === null) return null;
+  return snap.windows.find((w) => snap.topOf.get(w.id) === snap.focusTop) ?? null;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function hit(windows: WindowInfo[], p: Point): WindowInfo | null {
   return windows.find((w) => p.x >= w.bounds.x && p.y >= w.bounds.y && p.x < w.bounds.x + w.bounds.width && p.y < w.bounds.y + w.bounds.height) ?? null;

@@ -1,0 +1,172 @@
+/**
+ * A real X11 pointer action end to end (issue 15's target: ≤ 10 ms p50): `Executor.run([{type: 'click'}])`
+ * on the Linux platform (X11 worker, AT-SPI, X11 windows) with a real PolicyGate over an allow-all policy,
+ * so every action is planned, its receivers resolved (window under the point, accessibility hit-test),
+ * decided and audited (fsynced record), re-read fresh right before dispatch, clicked through XTest, and
+ * followed by click-to-focus — what `POST /v1/actions` does after parsing.
+ *
+ * Starts its own virtual desktop (Xvfb + session bus + AT-SPI bus, first free display from :90) with an
+ * xterm (not on the accessibility bus) and gnome-calculator (GTK 3, on the bus), and clicks inside each.
+ *
+ * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--baseline DIR]`.
+ * With `--baseline DIR` (another deskd checkout, built: `DIR/dist/...`), this tree's build and the baseline's
+ * are measured side by side on the same desktop, in alternating rounds, each in a fresh child process, and
+ * the ratio after/before is printed. Per stage (summed over a click), the time spent in the platform calls
+ * the executor makes is reported too (windows, accessibility, mouse), by wrapping them in the child.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+
+
+/** One implementation, in this process: time N clicks at each target. Prints one JSON line. */
+async function child(root, targets, n) {
+  const imp = (p) => import(pathToFileURL(join(root, 'dist/src', p)).href);
+  const [{ createPlatform }, { Executor }, { ObservationStore }, { parsePolicy }, { AuditLog }, { ApprovalManager }, { HaltSwitch }, { TokenBucket }, { PolicyGate }, { parseAction }] = await Promise.all([
+    imp('platform/index.js'),
+    imp('actuation/executor.js'),
+    imp('perception/observer.js'),
+    imp('policy/parse.js'),
+    imp('policy/audit.js'),
+    imp('policy/approvals.js'),
+    imp('policy/halt.js'),
+    imp('policy/rateLimit.js'),
+    imp('policy/gate.js'),
+    imp('actuation/parse.js'),
+  ]);
+  const policy = parsePolicy('version: 1\nlimits: { actionsPerSecond: 1000, burst: 10000, maxTypeChars: 100000 }\nrules:\n  - { id: allow-all, effect: allow, match: {} }\n', 'allow-all.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'deskd-bench-pointer-'));
+  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const gate = new PolicyGate({ policy: () => policy, halt: new HaltSwitch(), bucket: new TokenBucket(policy.limits), approvals: new ApprovalManager({ timeoutMs: 60_000 }), audit });
+  const platform = await createPlatform({ kind: 'linux' });
+
+  // Time spent in each platform call the action path makes (summed per click).
+  const stages = {};
+  const wrap = (obj, name, label) => {
+    const fn = obj[name];
+    if (typeof fn !== 'function') return;
+    obj[name] = async function (...a) {
+      const t = performance.now();
+      try {
+        return await fn.apply(this, a);
+      } finally {
+        stages[label] = (stages[label] ?? 0) + (performance.now() - t);
+      }
+    };
+  };
+  for (const m of ['windowAt', 'focused', 'list', 'clickToFocus']) wrap(platform.windows, m, `windows.${m}`);
+  for (const m of ['elementAt', 'urlOf', 'ownerOf']) wrap(platform.accessibility, m, `accessibility.${m}`);
+  for (const m of ['move', 'down', 'up']) wrap(platform.mouse, m, 'mouse');
+
+  const executor = new Executor({ platform, store: new ObservationStore(), policy: gate });
+  const out = {};
+  for (const t of targets) {
+    const click = [parseAction({ type: 'click', x: t.x, y: t.y })];
+    for (let i = 0; i < 5; i++) await executor.run(click); // warm-up (worker start, bus connection)
+    const total = [];
+    const dispatched = [];
+    const per = {};
+    for (let i = 0; i < n; i++) {
+      for (const k of Object.keys(stages)) delete stages[k];
+      const t0 = performance.now();
+      const r = await executor.run(click);
+      total.push(performance.now() - t0);
+      dispatched.push(r.results[0].durationMs);
+      for (const [k, v] of Object.entries(stages)) (per[k] ??= []).push(v);
+      for (const k of Object.keys(per)) if (!(k in stages)) per[k].push(0);
+    }
+    out[t.name] = { total, dispatched, stages: per, hit: (await executor.run(click)).results[0].hit ?? null };
+  }
+  await platform.close();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+function run(root, targets, n) {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', root, '--targets', JSON.stringify(targets), '--iterations', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    c.stdout.on('data', (d) => (text += d));
+    c.on('exit', (code) => (code === 0 ? res(JSON.parse(text.trim().split('\n').pop())) : rej(new Error(`child for ${root} exited with ${code}`))));
+  });
+}
+
+const q = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+const r2 = (x) => Math.round(x * 100) / 100;
+
+async function parent() {
+  const n = Number(opt('iterations', 60));
+  const rounds = Number(opt('rounds', 3));
+  const baseline = opt('baseline');
+  const current = resolve(here, '../..');
+  const { startVirtualDesktop, applyDesktopEnv, killProcessGroup } = await import(pathToFileURL(join(current, 'dist/src/platform/linux/virtualDisplay.js')).href);
+  const desk = await startVirtualDesktop({ width: 1280, height: 800 });
+  applyDesktopEnv(desk);
+  const apps = [];
+  const launch = (cmd, a, env = {}) => {
+    const e = { ...process.env, ...env };
+    delete e.NO_AT_BRIDGE;
+    delete e.GTK_A11Y;
+    const c = spawn(cmd, a, { env: e, detached: true, stdio: 'ignore' });
+    apps.push(c);
+  };
+  try {
+    launch('xterm', ['-geometry', '80x20+700+0', '-title', 'bench xterm']);
+    launch('gnome-calculator', [], { GSETTINGS_BACKEND: 'memory' });
+    await new Promise((r) => setTimeout(r, 4000)); // the apps map their windows and join the bus
+    // Inside the xterm (placed at +700+0) and on the calculator's display area (at 0,0).
+    const targets = [
+      { name: 'xterm (no accessibility)', x: 900, y: 100 },
+      { name: 'gnome-calculator (AT-SPI hit-test)', x: 150, y: 90 },
+    ];
+    const impls = baseline ? [['before', resolve(baseline)], ['after', current]] : [['current', current]];
+    const acc = {};
+    for (let r = 0; r < rounds; r++) {
+      for (const [label, root] of r % 2 === 0 ? impls : [...impls].reverse()) {
+        const res = await run(root, targets, n);
+        for (const [t, v] of Object.entries(res)) {
+          const a = ((acc[label] ??= {})[t] ??= { total: [], dispatched: [], stages: {}, hit: v.hit });
+          a.total.push(...v.total);
+          a.dispatched.push(...v.dispatched);
+          for (const [k, xs] of Object.entries(v.stages)) (a.stages[k] ??= []).push(...xs);
+        }
+      }
+    }
+    const report = {};
+    for (const [label, byTarget] of Object.entries(acc)) {
+      for (const [t, a] of Object.entries(byTarget)) {
+        (report[t] ??= {})[label] = {
+          clicks: a.total.length,
+          runMs: { p50: r2(q(a.total, 0.5)), p95: r2(q(a.total, 0.95)) },
+          dispatchedMs: { p50: r2(q(a.dispatched, 0.5)), p95: r2(q(a.dispatched, 0.95)) },
+          stagesMsP50: Object.fromEntries(Object.entries(a.stages).map(([k, xs]) => [k, r2(q(xs, 0.5))])),
+          hit: a.hit,
+        };
+      }
+      if (baseline) for (const t of Object.keys(report)) {
+        const b = report[t].before;
+        const f = report[t].after;
+        if (b && f) report[t].ratio = { runP50: r2(f.runMs.p50 / b.runMs.p50), runP95: r2(f.runMs.p95 / b.runMs.p95) };
+      }
+    }
+    console.log(JSON.stringify({ iterationsPerRound: n, rounds, display: desk.display, baseline: baseline ?? null, report }, null, 2));
+  } finally {
+    for (const c of apps) if (c.pid) await killProcessGroup(c.pid).catch(() => undefined);
+    await desk.stop();
+  }
+}
+
+if (opt('child') !== undefined) await child(resolve(opt('child')), JSON.parse(opt('targets')), Number(opt('iterations', 60)));
+else await parent();

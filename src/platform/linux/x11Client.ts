@@ -1,0 +1,542 @@
+/**
+ * A small X11 protocol client over one persistent socket: the requests deskd's window backend
+ * (`x11Windows.ts`) needs, pipelined, without a process spawn per read (xwininfo, xdotool and xprop cost
+ * 5–15 ms each to start). Pure JavaScript: an X server that goes away closes the socket and fails the
+ * requests in flight; it never takes the daemon down (unlike libnut, which is why that runs in a worker).
+ *
+ * Source: the X Window System Protocol, X Consortium Standard, version 11 release 6.9 ("X11 protocol"):
+ * connection setup (§8), request/reply/error/event encoding (Appendix B), requests GetWindowAttributes (3),
+ * ConfigureWindow (12), GetGeometry (14), QueryTree (15), InternAtom (16), GetProperty (20), SendEvent (25),
+ * QueryPointer (38), SetInputFocus (42), GetInputFocus (43); authorisation with `MIT-MAGIC-COOKIE-1` from
+ * the Xauthority file (Xsecurity(7), the file format of libXau's `XauReadAuth`).
+ *
+ * Requests issued in the same turn of the event loop go out in one write; the server answers them in order.
+ * A request without a reply (`SetInputFocus`, `ConfigureWindow`, `SendEvent`) is followed by a
+ * `GetInputFocus` when nothing with a reply follows it, so its promise settles (resolved, or rejected with
+ * the X error it caused).
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname, homedir } from 'node:os';
+import { join } from 'node:path';
+import { createConnection, type Socket } from 'node:net';
+
+/** Predefined atoms (X11 protocol, Appendix B, "Predefined Atoms"). */
+export const XA = { CARDINAL: 6, STRING: 31, WINDOW: 33, WM_NAME: 39, WM_CLASS: 67 } as const;
+
+/** An X protocol error reply (X11 protocol, Appendix B, "Errors"). */
+export class X11ProtocolError extends Error {
+  constructor(
+    /** Error code: 3 BadWindow, 5 BadAtom, 8 BadMatch, 2 BadValue, ... */
+    readonly errorCode: number,
+    readonly majorOpcode: number,
+    readonly badValue: number,
+  ) {
+    super(`X error ${X11_ERROR_NAMES[errorCode] ?? errorCode} (request ${majorOpcode}, value 0x${badValue.toString(16)})`);
+  }
+}
+
+const X11_ERROR_NAMES: Record<number, string> = { 1: 'BadRequest', 2: 'BadValue', 3: 'BadWindow', 4: 'BadPixmap', 5: 'BadAtom', 8: 'BadMatch', 9: 'BadDrawable', 10: 'BadAccess', 16: 'BadLength' };
+
+/** Where a display name says to connect: a unix socket path (tried as a file, then as an abstract socket) or TCP. */
+export interface X11Address {
+  /** Unix socket path, or null for TCP. */
+  path: string | null;
+  host: string | null;
+  port: number | null;
+  /** Display number as written (`0` of `:0.1`), used to pick the Xauthority entry. */
+  displayNumber: string;
+  /** Screen number (`1` of `:0.1`), default 0. */
+  screen: number;
+}
+
+/**
+ * Parse a display name (`:N`, `:N.S`, `unix:N`, `host:N`, `host/unix:N`; Xlib's XOpenDisplay forms).
+ * A local display connects to `/tmp/.X11-unix/XN`; a host name to TCP port 6000 + N.
+ * @throws Error for a name that is not a display name.
+ */
+export function parseDisplay(display: string): X11Address {
+  const m = /^(?:([^:/]*)(?:\/unix)?)?:(\d+)(?:\.(\d+))?$/.exec(display.trim());
+  if (!m) throw new Error(`"${display}" is not an X display name`);
+  const host = m[1] ?? '';
+  const displayNumber = m[2]!;
+  const screen = m[3] ? Number(m[3]) : 0;
+  if (host === '' || host === 'unix') return { path: `/tmp/.X11-unix/X${displayNumber}`, host: null, port: null, displayNumber, screen };
+  return { path: null, host, port: 6000 + Number(displayNumber), displayNumber, screen };
+}
+
+/** One entry of an Xauthority file. */
+export interface XauthEntry {
+  /** 256 = FamilyLocal (address is a host name), 65535 = FamilyWild, 0 = Internet (IPv4 address bytes), 6 = IPv6. */
+  family: number;
+  address: Buffer;
+  number: string;
+  name: string;
+  data: Buffer;
+}
+
+/** Parse an Xauthority file (libXau format: big-endian 16-bit lengths before each field). Stops at a truncated entry. */
+export function parseXauthority(buf: Buffer): XauthEntry[] {
+  const out: XauthEntry[] = [];
+  let o = 0;
+  const field = (): Buffer | null => {
+    if (o + 2 > buf.length) return null;
+    const n = buf.readUInt16BE(o);
+    if (o + 2 + n > buf.length) return null;
+    const b = buf.subarray(o + 2, o + 2 + n);
+    o += 2 + n;
+    return b;
+  };
+  while (o + 2 <= buf.length) {
+    const family = buf.readUInt16BE(o);
+    o += 2;
+    const address = field();
+    const number = field();
+    const name = field();
+    const data = field();
+    if (!address || !number || !name || !data) break;
+    out.push({ family, address, number: number.toString('latin1'), name: name.toString('latin1'), data });
+  }
+  return out;
+}
+
+/**
+ * The `MIT-MAGIC-COOKIE-1` entry for a display, as Xlib chooses it: family Local with this host's name
+ * (unix socket), or the entry's own address for TCP, or Wild; the display number must match (an empty
+ * number matches any). Null when there is none (the server may allow the connection without).
+ */
+export function pickCookie(entries: readonly XauthEntry[], addr: X11Address, localHost = hostname()): Buffer | null {
+  for (const e of entries) {
+    if (e.name !== 'MIT-MAGIC-COOKIE-1') continue;
+    if (e.number !== '' && e.number !== addr.displayNumber) continue;
+    const a = e.address.toString('latin1');
+    const hostOk = e.family === 65535 || (e.family === 256 && (addr.path !== null ? a === localHost : a === addr.host)) || (addr.host !== null && e.family === 0 && a === addr.host);
+    if (hostOk) return e.data;
+  }
+  return null;
+}
+
+/** What the server told us at connection setup (screen of the display name). */
+export interface X11Setup {
+  root: number;
+  width: number;
+  height: number;
+  /** Most 4-byte units a request may have. */
+  maxRequestLength: number;
+  /** Resource ids this client may allocate: `ridBase | (n & ridMask)` (for windows it creates, e.g. in tests). */
+  ridBase: number;
+  ridMask: number;
+}
+
+/**
+ * Parse the server's connection-setup answer (X11 protocol §8, Appendix B "Connection Setup").
+ * @param screen the screen of the display name.
+ * @returns null when `buf` is not complete yet; throws when the server refused.
+ */
+export function parseSetup(buf: Buffer, screen: number): { setup: X11Setup; length: number } | null {
+  if (buf.length < 8) return null;
+  const total = 8 + buf.readUInt16LE(6) * 4;
+  if (buf.length < total) return null;
+  const status = buf[0];
+  if (status === 0) {
+    const n = buf[1]!;
+    throw new Error(`the X server refused the connection: ${buf.subarray(8, 8 + n).toString('latin1').trim() || 'no reason given'}`);
+  }
+  if (status === 2) throw new Error(`the X server asks for further authentication (${buf.subarray(8, total).toString('latin1').replace(/\0+$/, '').trim()}), which deskd does not speak`);
+  const ridBase = buf.readUInt32LE(12);
+  const ridMask = buf.readUInt32LE(16);
+  const vendorLength = buf.readUInt16LE(24);
+  const maxRequestLength = buf.readUInt16LE(26);
+  const screens = buf[28]!;
+  const formats = buf[29]!;
+  let o = 40 + pad4(vendorLength) + 8 * formats;
+  if (screen >= screens) throw new Error(`the X server has ${screens} screen(s), no screen ${screen}`);
+  for (let s = 0; s < screens; s++) {
+    if (o + 40 > total) throw new Error('the X server sent a truncated setup');
+    const root = buf.readUInt32LE(o);
+    const width = buf.readUInt16LE(o + 20);
+    const height = buf.readUInt16LE(o + 22);
+    if (s === screen) return { setup: { root, width, height, maxRequestLength, ridBase, ridMask }, length: total };
+    // Skip the screen's depths and their visuals.
+    const depths = buf[o + 39]!;
+    o += 40;
+    for (let d = 0; d < depths; d++) {
+      const visuals = buf.readUInt16LE(o + 2);
+      o += 8 + 24 * visuals;
+    }
+  }
+  throw new Error(`no screen ${screen} in the X server's setup`);
+}
+
+function pad4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** A GetProperty answer (X11 protocol, GetProperty). `type` 0 and empty `value` when the property is not set. */
+export interface X11Property {
+  type: number;
+  format: 0 | 8 | 16 | 32;
+  value: Buffer;
+}
+
+interface Pending {
+  seq: number;
+  reply: boolean;
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+/** Options of {@link X11Connection.connect}. */
+export interface X11ConnectOptions {
+  /** How long the connection and each batch of requests may take, ms. Default 2000. */
+  timeoutMs?: number;
+  /** Xauthority file; default `$XAUTHORITY`, else `~/.Xauthority`. */
+  xauthority?: string;
+  /** Unix socket to connect to instead of the one the display name implies (a server listening elsewhere; tests). */
+  socketPath?: string;
+}
+
+/**
+ * One connection to an X server. Requests return promises; those issued in the same event-loop turn are
+ * written at once. The socket does not keep the process alive while nothing is in flight.
+ *
+ * Errors: requests reject with {@link X11ProtocolError} for an X error, and with an `Error` naming the
+ * display when the connection closes or a batch gets no answer within the timeout (the connection is then
+ * closed: {@link closed} turns true and the caller opens a new one).
+ */
+export class X11Connection {
+  private readonly pending: Pending[] = [];
+  private head = 0;
+  private seq = 0;
+  private out: Buffer[] = [];
+  private flushQueued = false;
+  private lastWasVoid = false;
+  private input: Buffer = Buffer.alloc(0);
+  private timer: NodeJS.Timeout | null = null;
+  private failure: Error | null = null;
+  private readonly atoms = new Map<string, Promise<number>>();
+  private readonly eventListeners = new Set<(ev: Buffer) => void>();
+
+  private constructor(
+    private readonly socket: Socket,
+    /** The display name this connection was opened for. */
+    readonly display: string,
+    readonly setup: X11Setup,
+    private readonly timeoutMs: number,
+  ) {
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', (e) => this.fail(new Error(`the X connection to ${display} failed: ${e.message}`)));
+    socket.on('close', () => this.fail(new Error(`the X connection to ${display} closed (is the X server gone?)`)));
+    socket.unref();
+  }
+
+  /**
+   * Connect to `display` (unix socket file, then the abstract socket of the same name; or TCP) and run the
+   * connection setup with the Xauthority cookie for it, if any.
+   * @throws Error naming the display when nothing answers, the server refuses, or setup takes longer than the timeout.
+   */
+  static async connect(display: string, opts: X11ConnectOptions = {}): Promise<X11Connection> {
+    const timeoutMs = opts.timeoutMs ?? 2000;
+    const addr = parseDisplay(display);
+    const authFile = opts.xauthority ?? process.env.XAUTHORITY ?? join(homedir(), '.Xauthority');
+    const cookie = pickCookie(parseXauthority(await readFile(authFile).catch(() => Buffer.alloc(0))), addr);
+    const targets = opts.socketPath ? [{ path: opts.socketPath }] : addr.path !== null ? [{ path: addr.path }, { path: `\0${addr.path}` }] : [{ host: addr.host!, port: addr.port! }];
+    let lastErr: Error | null = null;
+    for (const t of targets) {
+      try {
+        const { socket, setup, rest } = await handshake(t, cookie, addr.screen, timeoutMs);
+        const c = new X11Connection(socket, display, setup, timeoutMs);
+        if (rest.length > 0) c.onData(rest);
+        return c;
+      } catch (e) {
+        lastErr = e as Error;
+      }
+    }
+    throw new Error(`cannot open X display ${display}: ${lastErr?.message ?? 'no address'}`);
+  }
+
+  /** True once the connection failed or was closed; its requests then reject at once. */
+  get closed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Close the socket; requests in flight reject. */
+  close(): void {
+    this.fail(new Error(`the X connection to ${this.display} was closed`));
+  }
+
+  /** Listen to events the server sends (32-byte buffers; GenericEvent longer). Returns the unsubscribe function. */
+  onEvent(fn: (ev: Buffer) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
+  }
+
+  /**
+   * Send one request. `body` is everything after the 4-byte header, padded to 4 bytes here.
+   * @returns the whole reply (32 bytes + extra) for a request with a reply; an empty buffer for one without,
+   *   once a later reply shows the server processed it.
+   */
+  request(opcode: number, data: number, body: Buffer | null, reply: boolean): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    const len = body ? pad4(body.length) : 0;
+    const req = Buffer.alloc(4 + len);
+    req[0] = opcode;
+    req[1] = data;
+    req.writeUInt16LE((4 + len) / 4, 2);
+    body?.copy(req, 4);
+    this.seq = (this.seq + 1) & 0xffff;
+    const seq = this.seq;
+    this.out.push(req);
+    this.lastWasVoid = !reply;
+    const p = new Promise<Buffer>((resolve, reject) => this.pending.push({ seq, reply, resolve, reject }));
+    this.scheduleFlush();
+    return p;
+  }
+
+  /** An atom's id (InternAtom, cached for the connection); 0 when `onlyIfExists` and the server has none. */
+  atom(name: string, onlyIfExists = false): Promise<number> {
+    const key = `${onlyIfExists ? '?' : ''}${name}`;
+    let p = this.atoms.get(key);
+    if (!p) {
+      const n = Buffer.from(name, 'latin1');
+      const body = Buffer.alloc(4 + n.length);
+      body.writeUInt16LE(n.length, 0);
+      n.copy(body, 4);
+      p = this.request(16, onlyIfExists ? 1 : 0, body, true).then((r) => r.readUInt32LE(8));
+      p.catch(() => this.atoms.delete(key));
+      this.atoms.set(key, p);
+    }
+    return p;
+  }
+
+  /** QueryTree: the parent and the children of a window, bottom-most first (stacking order). */
+  async queryTree(window: number): Promise<{ root: number; parent: number; children: number[] }> {
+    const r = await this.request(15, 0, u32(window), true);
+    const n = r.readUInt16LE(16);
+    const children: number[] = [];
+    for (let i = 0; i < n; i++) children.push(r.readUInt32LE(32 + 4 * i));
+    return { root: r.readUInt32LE(8), parent: r.readUInt32LE(12), children };
+  }
+
+  /** GetWindowAttributes: map state (0 Unmapped, 1 Unviewable, 2 Viewable), override-redirect, class (1 InputOutput, 2 InputOnly). */
+  async getWindowAttributes(window: number): Promise<{ mapState: number; overrideRedirect: boolean; windowClass: number }> {
+    const r = await this.request(3, 0, u32(window), true);
+    return { mapState: r[26]!, overrideRedirect: r[27] === 1, windowClass: r.readUInt16LE(12) };
+  }
+
+  /** GetGeometry: position relative to the parent (outer corner, border included), inner size, border width; pixels. */
+  async getGeometry(window: number): Promise<{ x: number; y: number; width: number; height: number; borderWidth: number }> {
+    const r = await this.request(14, 0, u32(window), true);
+    return { x: r.readInt16LE(12), y: r.readInt16LE(14), width: r.readUInt16LE(16), height: r.readUInt16LE(18), borderWidth: r.readUInt16LE(20) };
+  }
+
+  /**
+   * GetProperty (no delete), any type, the first `maxLongs` 4-byte units of the value.
+   * @returns type 0 and an empty value when the window has no such property.
+   */
+  async getProperty(window: number, property: number, maxLongs = 1024): Promise<X11Property> {
+    const body = Buffer.alloc(20);
+    body.writeUInt32LE(window, 0);
+    body.writeUInt32LE(property, 4);
+    body.writeUInt32LE(0, 8); // AnyPropertyType
+    body.writeUInt32LE(0, 12);
+    body.writeUInt32LE(maxLongs, 16);
+    const r = await this.request(20, 0, body, true);
+    const format = r[1] as 0 | 8 | 16 | 32;
+    const units = r.readUInt32LE(16);
+    const bytes = format === 0 ? 0 : units * (format / 8);
+    return { type: r.readUInt32LE(8), format, value: Buffer.from(r.subarray(32, 32 + bytes)) };
+  }
+
+  /** GetInputFocus: the focus window (0 None, 1 PointerRoot) and revert-to. */
+  async getInputFocus(): Promise<{ focus: number; revertTo: number }> {
+    const r = await this.request(43, 0, null, true);
+    return { focus: r.readUInt32LE(8), revertTo: r[1]! };
+  }
+
+  /** QueryPointer on `window` (usually the root): pointer position relative to the root, and the child of `window` it is in (0 = none). */
+  async queryPointer(window: number): Promise<{ sameScreen: boolean; rootX: number; rootY: number; child: number }> {
+    const r = await this.request(38, 0, u32(window), true);
+    return { sameScreen: r[1] === 1, child: r.readUInt32LE(12), rootX: r.readInt16LE(16), rootY: r.readInt16LE(18) };
+  }
+
+  /** SetInputFocus(window, revert-to Parent, CurrentTime). Settles once the server processed it. */
+  setInputFocus(window: number): Promise<void> {
+    const body = Buffer.alloc(8);
+    body.writeUInt32LE(window, 0);
+    body.writeUInt32LE(0, 4); // CurrentTime
+    return this.request(42, 2 /* RevertToParent */, body, false).then(() => undefined);
+  }
+
+  /** ConfigureWindow with stack-mode Above: raise the window to the top of its siblings. */
+  raiseWindow(window: number): Promise<void> {
+    const body = Buffer.alloc(12);
+    body.writeUInt32LE(window, 0);
+    body.writeUInt16LE(0x40, 4); // value-mask: stack-mode
+    body.writeUInt32LE(0, 8); // Above
+    return this.request(12, 0, body, false).then(() => undefined);
+  }
+
+  /**
+   * SendEvent of a 32-bit ClientMessage to `destination` (the root, for EWMH requests to the window
+   * manager) with event mask SubstructureRedirect | SubstructureNotify (EWMH, "Root Window Messages").
+   */
+  sendClientMessage(destination: number, window: number, type: number, data: readonly number[]): Promise<void> {
+    const body = Buffer.alloc(40);
+    body.writeUInt32LE(destination, 0);
+    body.writeUInt32LE(0x00180000, 4); // SubstructureNotify (1<<19) | SubstructureRedirect (1<<20)
+    const ev = body.subarray(8);
+    ev[0] = 33; // ClientMessage
+    ev[1] = 32; // format
+    ev.writeUInt32LE(window, 4);
+    ev.writeUInt32LE(type, 8);
+    for (let i = 0; i < 5; i++) ev.writeUInt32LE((data[i] ?? 0) >>> 0, 12 + 4 * i);
+    return this.request(25, 0 /* propagate: False */, body, false).then(() => undefined);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the current synchronous code and its microtasks: a Promise.all of requests is one write.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.failure || this.out.length === 0) return;
+    // A request without a reply settles when a later reply arrives: make sure one follows.
+    if (this.lastWasVoid) void this.request(43, 0, null, true).catch(() => undefined);
+    this.flushQueued = false;
+    const bufs = this.out;
+    this.out = [];
+    this.lastWasVoid = false;
+    this.socket.ref();
+    this.socket.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fail(new Error(`the X server on ${this.display} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+  }
+
+  private inFlight(): number {
+    return this.pending.length - this.head;
+  }
+
+  private onData(d: Buffer): void {
+    this.input = this.input.length === 0 ? d : Buffer.concat([this.input, d]);
+    let o = 0;
+    while (this.input.length - o >= 32) {
+      const kind = this.input[o]!;
+      let size = 32;
+      if (kind === 1 || (kind & 0x7f) === 35) size += this.input.readUInt32LE(o + 4) * 4;
+      if (this.input.length - o < size) break;
+      const msg = this.input.subarray(o, o + size);
+      o += size;
+      if (kind === 0 || kind === 1) this.settle(msg);
+      else for (const fn of this.eventListeners) fn(Buffer.from(msg));
+    }
+    this.input = o === this.input.length ? Buffer.alloc(0) : Buffer.from(this.input.subarray(o));
+  }
+
+  /** A reply or error for sequence number `seq`: every void request before it succeeded. */
+  private settle(msg: Buffer): void {
+    const seq = msg.readUInt16LE(2);
+    while (this.head < this.pending.length) {
+      const p = this.pending[this.head]!;
+      if (p.seq !== seq) {
+        this.head++;
+        // A request with a reply that was skipped cannot happen (replies come in order); fail it loudly.
+        if (p.reply) p.reject(new Error(`the X server on ${this.display} skipped a reply (sequence ${p.seq})`));
+        else p.resolve(Buffer.alloc(0));
+        continue;
+      }
+      this.head++;
+      if (msg[0] === 0) p.reject(new X11ProtocolError(msg[1]!, msg[10]!, msg.readUInt32LE(4)));
+      else p.resolve(Buffer.from(msg));
+      break;
+    }
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.inFlight() === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.socket.unref();
+    } else this.armTimer();
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const left = this.pending.slice(this.head);
+    this.pending.length = 0;
+    this.head = 0;
+    this.out = [];
+    this.socket.destroy();
+    for (const p of left) p.reject(e);
+  }
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+/** Open the socket and run the connection setup (little-endian, protocol 11.0). */
+function handshake(
+  target: { path: string } | { host: string; port: number },
+  cookie: Buffer | null,
+  screen: number,
+  timeoutMs: number,
+): Promise<{ socket: Socket; setup: X11Setup; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(target as never);
+    let buf = Buffer.alloc(0);
+    const done = (err: Error | null, v?: { setup: X11Setup; rest: Buffer }) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve({ socket, ...v! });
+    };
+    const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onError = (e: NodeJS.ErrnoException) => done(new Error(e.code ?? e.message));
+    const onClose = () => done(new Error('the server closed the connection during setup'));
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      let parsed: ReturnType<typeof parseSetup>;
+      try {
+        parsed = parseSetup(buf, screen);
+      } catch (e) {
+        return done(e as Error);
+      }
+      if (parsed) done(null, { setup: parsed.setup, rest: Buffer.from(buf.subarray(parsed.length)) });
+    };
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.once('connect', () => {
+      const name = cookie ? Buffer.from('MIT-MAGIC-COOKIE-1', 'latin1') : Buffer.alloc(0);
+      const data = cookie ?? Buffer.alloc(0);
+      const req = Buffer.alloc(12 + pad4(name.length) + pad4(data.length));
+      req[0] = 0x6c; // 'l': little-endian
+      req.writeUInt16LE(11, 2);
+      req.writeUInt16LE(0, 4);
+      req.writeUInt16LE(name.length, 6);
+      req.writeUInt16LE(data.length, 8);
+      name.copy(req, 12);
+      data.copy(req, 12 + pad4(name.length));
+      socket.write(req);
+    });
+  });
+}
