@@ -21,8 +21,8 @@ import { registerConsoleRoutes } from './http/consoleRoutes.js';
 import { isConsolePublicPath, sessionFromRequest } from './http/consoleAuth.js';
 import { registerMcpRoutes } from './mcp/http.js';
 import { registerReadRoutes } from './http/readRoutes.js';
-import { registerReadRoutes } from './http/readRoutes.js';
 import { registerTaskRoutes } from './http/taskRoutes.js';
+import { registerAnthropicRoutes } from './http/anthropicRoutes.js';
 import { registerReplayRoutes } from './http/replayRoutes.js';
 import type { ReplayService } from './replay/index.js';
 import type { TaskRunner } from './agent/loop.js';
@@ -282,8 +282,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
   await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor, version: deps.version });
   await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
-  await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
+  // Anthropic's computer-use tool (issue 20): every action through the same executor, policy and lease.
+  await registerAnthropicRoutes(app, { executor: deps.executor, displays: () => deps.platform.capture.displays(), pointer: () => deps.platform.mouse.position() });
   if (deps.replay) await registerReplayRoutes(app, { replay: deps.replay });
 
   registerLeaseRoutes(app, lease);
