@@ -123,6 +123,36 @@ export async function observeCommand(argv: string[], io: CliIO): Promise<number>
 }
 
 /**
+ * `deskd read [--json] [--kind table|board|pairs|all] [--near TEXT] [--window W] [--scroll] [--since READID] [--no-ocr]`:
+ * POST /v1/read; tables printed as aligned text under their headers (docs/reading.md), `--json` the answer as is.
+ */
+export async function readCommand(argv: string[], io: CliIO): Promise<number> {
+  const { values } = args(argv, { ...CONN, json: { type: 'boolean' }, kind: { type: 'string' }, near: { type: 'string' }, window: { type: 'string' }, scroll: { type: 'boolean' }, since: { type: 'string' }, 'no-ocr': { type: 'boolean' } });
+  if (values.kind && !['table', 'board', 'pairs', 'all'].includes(values.kind)) throw new CliError(EXIT.USAGE, `--kind must be table, board, pairs or all, got "${values.kind}"`);
+  const client = await clientFor('agent', values, io.env);
+  io.err('reading…');
+  const body = {
+    ocr: !values['no-ocr'],
+    ...(values.kind ? { kind: values.kind } : {}),
+    ...(values.near ? { near: values.near } : {}),
+    ...(values.window ? { window: values.window } : {}),
+    ...(values.scroll ? { scroll: true } : {}),
+    ...(values.since ? { since: values.since } : {}),
+  };
+  const r = (await client.request('POST', '/v1/read', body)).body as import('../perception/read/service.js').ReadResult;
+  if (values.json) {
+    io.out(JSON.stringify(r, null, 2));
+    return EXIT.OK;
+  }
+  const { formatRead } = await import('../perception/read/format.js');
+  const changes = r.changes
+    ? [`changes since ${r.changes.since}:`, ...r.changes.tables.flatMap((t) => t.changed.flatMap((c) => c.cells.map((x) => `  ${t.title ?? t.table} ${JSON.stringify(c.key)} ${x.column}: ${JSON.stringify(x.from)} -> ${JSON.stringify(x.to)}`)).concat(t.added.map((x) => `  ${t.title ?? t.table} added ${JSON.stringify(x.key ?? '')}`), t.removed.map((x) => `  ${t.title ?? t.table} removed ${JSON.stringify(x.key ?? '')}`)))]
+    : [];
+  io.out([`read ${r.readId} (observation ${r.observationId}, ${Math.round(r.timings.totalMs)} ms)`, ...r.warnings.map((w) => `warning: ${w}`), '', formatRead(r), ...(changes.length ? ['', ...changes] : [])].join('\n'));
+  return EXIT.OK;
+}
+
+/**
  * `deskd act '<json>' [--no-wait] [--timeout MS]`: POST /v1/actions; when the policy asks the operator
  * (202), print the approval ids on stderr and wait (GET /v1/actions/:id?waitMs=) until it ran or failed.
  */
@@ -330,6 +360,7 @@ export const SUBCOMMANDS: Record<string, { usage: string; run: (argv: string[], 
   service: { usage: 'deskd service install|uninstall [--dry-run] [--no-start] [--port N] [--policy FILE]', run: serviceCommand },
   mcp: { usage: 'deskd mcp [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH]', run: mcpCommand },
   run: { usage: 'deskd run <goal> [options]   (model-driven task; see docs)', run: runCommand },
+  read: { usage: 'deskd read [--json] [--kind table|board|pairs|all] [--near TEXT] [--window W] [--scroll] [--since READID] [--no-ocr]', run: readCommand },
   agents: { usage: 'deskd agents add <id> --role observer|actor [--policy FILE] | list | revoke <id>', run: async (argv, io) => (await import('../governance/cli.js')).agentsCommand(argv, io) },
 };
 
