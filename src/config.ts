@@ -30,6 +30,12 @@ export interface DaemonConfig {
   policyPath: string | null;
   /** Audit log file (`DESKD_AUDIT_LOG`); null → `<configDir>/audit.jsonl`. */
   auditLogPath: string | null;
+  /**
+   * The managed (organisation) policy file (issue 17): `DESKD_MANAGED_POLICY`, else the platform default
+   * (`/etc/deskd/managed-policy.yaml`, macOS `/Library/Application Support/deskd/managed-policy.yaml`; see
+   * `src/governance/policyStore.ts`); a missing file means no managed layer.
+   */
+  managedPolicyPath?: string;
 }
 
 /**
@@ -97,6 +103,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     logLevel: values['log-level'] ?? env.DESKD_LOG_LEVEL ?? 'info',
     policyPath: values.policy ?? (env.DESKD_POLICY || null),
     auditLogPath: env.DESKD_AUDIT_LOG || null,
+    ...(env.DESKD_MANAGED_POLICY ? { managedPolicyPath: env.DESKD_MANAGED_POLICY } : {}),
   };
 }
 

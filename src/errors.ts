@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   TOKEN_IN_URL: { status: 400, meaning: 'A credential was sent in the URL query (`token`, `access_token`, `api_key`, ...). URLs end up in logs, history and Referer headers: send `Authorization: Bearer <token>` instead. The request is refused even when the token is right.' },
   /** `--host` names a non-loopback address without `--allow-remote`. */
   REMOTE_BIND_REFUSED: { status: 400, meaning: 'The daemon was asked to listen on an address that is not loopback; it refuses unless `--allow-remote` is given too.' },
+  /** The policy requires a `reason` on every action and the request carried none. */
+  REASON_REQUIRED: { status: 400, meaning: 'A policy layer has `requireReason: true` and the action (or batch) carried no `reason` (what the agent is trying to do, at most 500 characters); nothing was dispatched.' },
   /** Missing or wrong bearer token. */
   UNAUTHORIZED: { status: 401, meaning: 'The `Authorization: Bearer <token>` header is missing or wrong.' },
   /** The policy engine refused the request. */
@@ -33,7 +35,7 @@ export const ERROR_CODES = {
   /** The OS refused the Screen Recording permission (macOS TCC). */
   PERMISSION_DENIED_SCREEN_RECORDING: { status: 403, meaning: 'The OS has not granted the Screen Recording permission to the process that needs it.' },
   /** The credential used is valid but not allowed on this route (the agent token on an operator route). */
-  FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log or change the policy.' },
+  FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log, manage agents or change the policy; an agent with the `observer` role may only screenshot, observe, find, read and wait (every acting route and MCP tool is refused).' },
   /** The Host or Origin header is not this daemon's loopback address, or a cookie-authenticated request lacks the console's CSRF header. */
   ORIGIN_NOT_ALLOWED: { status: 403, meaning: 'The `Host` or `Origin` header is not a loopback address of this daemon (DNS-rebinding and cross-site protection), or a console (cookie) request that changes state lacks the `X-Deskd-Console: 1` header.' },
   /** No route matches. */

@@ -14,7 +14,7 @@ import { createReplayService } from './replay/index.js';
 import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 import { resolveServerLimits, type ServerLimits } from './http/limits.js';
-import { AgentRegistry } from './governance/agents.js';
+import { explainAction } from './governance/explain.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -87,8 +87,8 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   taskRef.current = tasks;
   try {
     const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
-    // Named agent credentials (issue 17): token hashes in <config dir>/agents.json (0600).
-    const agents = await AgentRegistry.open(join(config.configDir, 'agents.json'));
+    // Named agent credentials (issue 17): token hashes in <config dir>/agents.json (0600), loaded by the runtime.
+    const agents = runtime.agents;
     app = await buildApp({
       platform: runtime.platform,
       observer: runtime.observer,
@@ -102,7 +102,11 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
       logger,
       warnings: runtime.warnings,
       limits,
-      governance: { agents },
+      governance: {
+        agents,
+        explain: (q) => explainAction(runtime.policy, q, agents),
+        checkOverlay: async (file) => void (await runtime.policy.loadOverlay(file)),
+      },
     });
     // A short accept queue: the connection cap (limits.maxConnections) makes room for the operator, and a
     // backlog far below it keeps one burst of queued connections from pushing the operator's out.

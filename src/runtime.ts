@@ -9,7 +9,8 @@ import { OcrEngine } from './perception/ocr.js';
 import { RecyclingRecognizer } from './perception/incrementalOcr.js';
 import { createElementVerifier } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';
-import { PolicyStore } from './policy/loader.js';
+import { LayeredPolicyStore } from './governance/policyStore.js';
+import { AgentRegistry, agentOfActor } from './governance/agents.js';
 import { AuditLog } from './policy/audit.js';
 import { ApprovalManager } from './policy/approvals.js';
 import { HaltSwitch } from './policy/halt.js';
@@ -30,7 +31,10 @@ export interface Runtime {
   ocr: TextRecognizer | null;
   observer: Observer;
   executor: Executor;
-  policy: PolicyStore;
+  /** The policy layers: managed (signed when a key is configured), user, per-agent overlays (issue 17). */
+  policy: LayeredPolicyStore;
+  /** Named agent credentials (`<config dir>/agents.json`). */
+  agents: AgentRegistry;
   gate: PolicyGate;
   approvals: ApprovalManager;
   halt: HaltSwitch;
@@ -85,8 +89,12 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       logger.warn({ err: e }, 'OCR unavailable');
     }
 
-    const policy = await PolicyStore.open({ path: config.policyPath, logger: logger.child({ component: 'policy' }) });
+    const policy = await LayeredPolicyStore.open({ userPath: config.policyPath, ...(config.managedPolicyPath !== undefined ? { managedPath: config.managedPolicyPath } : {}), logger: logger.child({ component: 'policy' }) });
     cleanups.push(async () => policy.close());
+    // Named agents and their policy overlays (an overlay that cannot be read denies everything for that agent).
+    const agents = await AgentRegistry.open(join(config.configDir, 'agents.json'));
+    for (const a of agents.list()) if (a.policy) await policy.loadOverlay(a.policy).catch((e) => logger.error({ err: e, agent: a.id }, 'agent policy overlay unreadable: the agent may do nothing'));
+    agents.on('added', (a) => void (a.policy ? policy.loadOverlay(a.policy).catch((e) => logger.error({ err: e, agent: a.id }, 'agent policy overlay unreadable')) : undefined));
     const auditPaths = { log: config.auditLogPath ?? join(config.configDir, 'audit.jsonl'), key: join(config.configDir, 'audit.key') };
     const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key });
     cleanups.push(() => audit.close());
@@ -98,7 +106,8 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
     });
     policy.on('reload', (r) => {
-      const rec = r.ok ? { event: 'reload', ok: true, changed: r.changed, source: r.source, hash: r.hash } : { event: 'reload', ok: false, source: r.source, keptHash: policy.hash, error: { code: r.error.code, message: r.error.message } };
+      const layer = r.layer ? { layer: r.layer } : {};
+      const rec = r.ok ? { event: 'reload', ...layer, ok: true, changed: r.changed, source: r.source, hash: r.hash, policyHash: policy.hash } : { event: 'reload', ...layer, ok: false, source: r.source, keptHash: policy.hash, error: { code: r.error.code, message: r.error.message } };
       audit.append('policy', rec).catch((e) => logger.error({ err: e }, 'audit write failed on policy reload'));
     });
     const halt = new HaltSwitch();
@@ -111,7 +120,12 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       approvals.setTimeoutMs(policy.policy.approvals.timeoutMs);
     });
     const screenLocked = platform.windows.screenLocked?.bind(platform.windows);
-    const gate = new PolicyGate({ policy: () => policy.policy, halt, bucket, approvals, audit, ...(screenLocked ? { screenLocked } : {}) });
+    const agentOf = (actor: string) => {
+      const id = agentOfActor(actor);
+      if (!id || id === 'operator') return null;
+      return agents.get(id) ?? { id };
+    };
+    const gate = new PolicyGate({ policy: () => policy.policy, layers: policy, agentOf, halt, bucket, approvals, audit, ...(screenLocked ? { screenLocked } : {}) });
     const unwire = gate.wireHalt((e) => logger.error({ err: e }, 'audit write failed on halt/resume'));
     cleanups.push(async () => unwire());
 
@@ -155,7 +169,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });
-    return { config, logger, platform, desktop, ocr, observer, executor, policy, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
   } catch (e) {
     await close();
     throw e;

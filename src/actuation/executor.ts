@@ -76,6 +76,16 @@ interface Check {
   /** Indexes of `keys` effects whose receiver was predicted from an earlier click of the batch. */
   predicted: Set<number>;
   gate: GateResult;
+  /** Who asked (the audit actor): the dispatch-time re-check decides under that agent's policy layers. */
+  actor: string;
+}
+
+/** Options of {@link Executor.submit}. */
+export interface SubmitOptions {
+  /** What the agent is trying to do (≤ 500 characters), for the whole batch; audited with each decision (issue 17). */
+  reason?: string;
+  /** A reason per action (overrides `reason` for that action). */
+  reasons?: ReadonlyArray<string | undefined>;
 }
 
 /** How often, and how many times, the focus is re-read after a `focus` request before typing (set_value fallback). */
@@ -169,8 +179,8 @@ export class Executor {
    * @throws DeskdError from {@link plan}, the policy (`POLICY_DENIED`, `HALTED`, `RATE_LIMITED`, …),
    *   `TARGET_CHANGED`, or `ACTION_FAILED` when the OS rejects an event.
    */
-  async run(actions: Action[], actor = 'agent'): Promise<ActionsResponse> {
-    const s = await this.submit(actions, actor);
+  async run(actions: Action[], actor = 'agent', opts: SubmitOptions = {}): Promise<ActionsResponse> {
+    const s = await this.submit(actions, actor, opts);
     return s.status === 'done' ? s : s.outcome;
   }
 
@@ -180,12 +190,12 @@ export class Executor {
    * when any action fails validation, target resolution or the policy.
    * @param actor who asks (`agent`, `operator`, `task:<id>`, `mcp`), written to the audit log.
    */
-  async submit(actions: Action[], actor = 'agent'): Promise<ActionsResponse | PendingSubmission> {
+  async submit(actions: Action[], actor = 'agent', opts: SubmitOptions = {}): Promise<ActionsResponse | PendingSubmission> {
     const actionId = `act_${randomUUID()}`;
     const decided = await this.serial(async () => {
       const plan = await this.plan(actions);
       if (this.deps.gate) await this.deps.gate(plan);
-      const checks = await this.decide(plan, actor);
+      const checks = await this.decide(plan, actor, opts);
       return { plan, checks };
     });
     const asks = decided.checks.flatMap((c, index) => (c.gate.effect === 'ask' ? [{ index, gate: c.gate }] : []));
@@ -221,10 +231,11 @@ export class Executor {
    * managers, focus-follows-pointer on a bare X server — so key effects later in the same batch are
    * predicted to land there; the dispatch-time re-check confirms the focus really went there.
    */
-  private async decide(plan: PlannedAction[], actor: string): Promise<Check[]> {
+  private async decide(plan: PlannedAction[], actor: string, opts: SubmitOptions = {}): Promise<Check[]> {
     const out: Check[] = [];
     let predictedKeys: EffectTarget | undefined;
-    for (const p of plan) {
+    for (const [i, p] of plan.entries()) {
+      const reason = opts.reasons?.[i] ?? opts.reason;
       const specs = effectsOf(p);
       const predicted = new Set<number>();
       const effects = await Promise.all(
@@ -235,8 +246,8 @@ export class Executor {
       );
       const action = toPolicyAction(p);
       const policyEffects = policyEffectsOf(effects);
-      const gate = await this.deps.policy.checkEffects(action, policyEffects, actor);
-      out.push({ action, effects, policyEffects, predicted, gate });
+      const gate = await this.deps.policy.checkEffects(action, policyEffects, actor, reason !== undefined ? { reason } : {});
+      out.push({ action, effects, policyEffects, predicted, gate, actor });
       const focusing = effects.find((e) => (e.spec.kind === 'pointer' && e.spec.what === 'click') || (e.spec.kind === 'accessibility' && e.spec.what !== 'press'));
       if (focusing && (p.type === 'click' || p.type === 'focus' || p.type === 'set_value' || p.type === 'press')) predictedKeys = focusing.to;
       if (p.type === 'focus_window' && effects[0]) predictedKeys = effects[0].to;
@@ -283,12 +294,12 @@ export class Executor {
       const now = decided.map((d, k) => (check.predicted.has(k) ? d : freshEffects[k]!));
       const deciding = decided.findIndex((d) => d.target === check.gate.target);
       policy.assertApprovalBound(check.gate, check.action, deciding >= 0 ? now[deciding]!.target : (check.gate.target ?? {}), now);
-      if (policy.wouldAllow(check.action, freshEffects).effect === 'deny') throw changed('the policy now denies the target');
+      if (policy.wouldAllow(check.action, freshEffects, check.actor).effect === 'deny') throw changed('the policy now denies the target');
       return fresh;
     }
     const decided = check.policyEffects;
     if (freshEffects.every((f, k) => sameReceiver(f.target, decided[k]!.target))) return fresh;
-    const again = policy.wouldAllow(check.action, freshEffects);
+    const again = policy.wouldAllow(check.action, freshEffects, check.actor);
     if (again.effect !== 'allow') throw changed(`a target changed and the policy would now ${again.effect === 'deny' ? 'deny' : 'ask for'} it (${again.ruleId})`);
     return fresh;
   }

@@ -362,6 +362,7 @@ export const SUBCOMMANDS: Record<string, { usage: string; run: (argv: string[], 
   run: { usage: 'deskd run <goal> [options]   (model-driven task; see docs)', run: runCommand },
   read: { usage: 'deskd read [--json] [--kind table|board|pairs|all] [--near TEXT] [--window W] [--scroll] [--since READID] [--no-ocr]', run: readCommand },
   agents: { usage: 'deskd agents add <id> --role observer|actor [--policy FILE] | list | revoke <id>', run: async (argv, io) => (await import('../governance/cli.js')).agentsCommand(argv, io) },
+  policy: { usage: "deskd policy keygen --out DIR | sign <file> --key PRIVATE.pem | verify <file> [--pub FILE] | explain '<action json>' [--target '<json>'] [--agent ID]", run: async (argv, io) => (await import('../governance/cli.js')).policyCommand(argv, io) },
 };
 
 /**

@@ -1,7 +1,7 @@
 import { DeskdError } from '../errors.js';
 import type { ApprovalManager, ApprovalOutcome, ApprovalTicket } from './approvals.js';
 import type { AuditLog } from './audit.js';
-import { denialError, evaluate, evaluateEffects, type EffectsDecision, type PolicyAction, type PolicyDecision, type PolicyEffect, type PolicyTarget } from './engine.js';
+import { denialError, evaluate, evaluateEffects, type EffectsDecision, type PolicyAction, type PolicyDecision, type PolicyEffect, type PolicyState, type PolicyTarget } from './engine.js';
 import type { HaltSwitch } from './halt.js';
 import type { TokenBucket } from './rateLimit.js';
 import type { Policy } from './schema.js';
@@ -15,6 +15,31 @@ export interface PolicyGateDeps {
   audit: AuditLog;
   /** Whether the screen is locked right now (platform query); default: never. */
   screenLocked?: () => boolean | Promise<boolean>;
+  /**
+   * Layered policy (issue 17, `src/governance/policyStore.ts`): when set, {@link PolicyGate.checkEffects} and
+   * {@link PolicyGate.wouldAllow} decide under the managed, user and agent layers instead of `policy()`.
+   */
+  layers?: LayeredDecider;
+  /** The agent behind an audit actor (`agent:<id>/<client>` → its id and overlay); default: none. */
+  agentOf?: (actor: string) => { id: string; policy?: string } | null;
+}
+
+/** Longest `reason`, characters (UTF-16 code units). */
+export const MAX_REASON_CHARS = 500;
+
+/** What the gate needs of a layered policy store (`LayeredPolicyStore`). */
+export interface LayeredDecider {
+  evaluateEffects(action: PolicyAction, effects: readonly PolicyEffect[], agent: { id: string; policy?: string } | null, state?: PolicyState): EffectsDecision & { layers?: unknown };
+  /** Any layer deciding for `agent` has `requireReason: true`. */
+  requiresReason(agent: { id: string; policy?: string } | null): boolean;
+  /** Combined SHA-256 of the layers deciding for the agent. */
+  hashFor(agentId: string | undefined, overlayPath?: string): string;
+}
+
+/** Options of {@link PolicyGate.checkEffects}. */
+export interface CheckOptions {
+  /** What the agent is trying to do (≤ {@link MAX_REASON_CHARS}); audited with the decision. */
+  reason?: string;
 }
 
 /** An action that may go ahead now (`allow`) or waits for the operator (`ask`). */
@@ -70,9 +95,22 @@ export class PolicyGate {
    * @param effects each effect and its target; empty for actions without effects (wait, screenshot).
    * @throws DeskdError `POLICY_DENIED` | `HALTED` | `SCREEN_LOCKED` | `RATE_LIMITED` | `AUDIT_WRITE_FAILED`.
    */
-  async checkEffects(action: PolicyAction, effects: readonly PolicyEffect[], actor: string): Promise<GateResult> {
+  async checkEffects(action: PolicyAction, effects: readonly PolicyEffect[], actor: string, opts: CheckOptions = {}): Promise<GateResult> {
+    const agent = this.deps.agentOf?.(actor) ?? null;
+    const reason = opts.reason;
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > MAX_REASON_CHARS)) {
+      throw new DeskdError('VALIDATION_FAILED', `reason must be a string of at most ${MAX_REASON_CHARS} characters`);
+    }
+    const layers = this.deps.layers;
+    // Who and why (issue 17): the agent, the reason and the combined hash of every layer that decided.
+    const who = { ...(agent ? { agent: agent.id } : {}), ...(reason ? { reason } : {}), ...(layers ? { policyHash: layers.hashFor(agent?.id, agent?.policy) } : {}) };
+    if (layers?.requiresReason(agent) && !reason?.trim()) {
+      await this.deps.audit.append('decision', { actor, ...who, action, decision: { effect: 'deny', ruleId: 'policy:requireReason', reason: 'the policy requires a reason on every action', matched: [] } });
+      throw new DeskdError('REASON_REQUIRED', 'The policy requires a `reason` (what the agent is trying to do, at most 500 characters) on every action; nothing was dispatched');
+    }
     const screenLocked = this.deps.screenLocked ? await this.deps.screenLocked() : false;
-    let decision: EffectsDecision = evaluateEffects(action, effects, this.deps.policy(), { halted: this.deps.halt.halted, screenLocked });
+    const state = { halted: this.deps.halt.halted, screenLocked };
+    let decision: EffectsDecision = layers ? layers.evaluateEffects(action, effects, agent, state) : evaluateEffects(action, effects, this.deps.policy(), state);
     const target = decision.deciding >= 0 ? effects[decision.deciding]!.target : {};
     let error: DeskdError | null = decision.effect === 'deny' ? denialError(decision) : null;
     if (!error && !this.deps.bucket.tryTake()) {
@@ -86,6 +124,7 @@ export class PolicyGate {
     const sameAsTarget = (t: PolicyTarget) => t === target || (targetKey ??= JSON.stringify(target)) === JSON.stringify(t);
     const rec = await this.deps.audit.append('decision', {
       actor,
+      ...who,
       action,
       target,
       effects: effects.map((e, i) => {
@@ -93,6 +132,7 @@ export class PolicyGate {
         return { kind: e.kind, effect: d.effect, ruleId: d.ruleId, ...(sameAsTarget(e.target) ? {} : { target: e.target }) };
       }),
       decision: { effect: decision.effect, ruleId: decision.ruleId, reason: decision.reason, matched: decision.matched },
+      ...('layers' in decision && Array.isArray(decision.layers) && decision.layers.length > 1 ? { layers: decision.layers } : {}),
     });
     if (error) throw error;
     if (decision.effect === 'allow') return { effect: 'allow', decision, auditSeq: rec.seq, target };
@@ -105,8 +145,10 @@ export class PolicyGate {
    * Decide, without audit, approval or rate limit, whether effects re-read right before dispatch would
    * still be allowed: used when an allowed action's targets changed between decision and dispatch.
    */
-  wouldAllow(action: PolicyAction, effects: readonly PolicyEffect[]): EffectsDecision {
-    return evaluateEffects(action, effects, this.deps.policy(), { halted: this.deps.halt.halted });
+  wouldAllow(action: PolicyAction, effects: readonly PolicyEffect[], actor?: string): EffectsDecision {
+    const state = { halted: this.deps.halt.halted };
+    if (this.deps.layers) return this.deps.layers.evaluateEffects(action, effects, actor ? (this.deps.agentOf?.(actor) ?? null) : null, state);
+    return evaluateEffects(action, effects, this.deps.policy(), state);
   }
 
   /**

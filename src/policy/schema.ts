@@ -194,6 +194,13 @@ export const PolicySchema = z
       })
       .default({ mask: [] }),
     rules: z.array(RuleSchema).default([]),
+    /** Every action must carry a `reason` (400 `REASON_REQUIRED` before anything is decided or dispatched); any layer may require it (issue 17, docs/governance.md). */
+    requireReason: z.boolean().optional(),
+    /**
+     * Honoured in the managed layer only (docs/governance.md): `unmatched: deny` forbids the user and agent
+     * layers to widen the default (their `defaults.unmatched` is taken as `deny`).
+     */
+    lock: z.strictObject({ unmatched: z.literal('deny').optional() }).optional(),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();

@@ -1,0 +1,222 @@
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DeskdError, isDeskdError } from '../errors.js';
+import { PolicyStore, silentLogger, type PolicyLogger, type ReloadResult } from '../policy/loader.js';
+import { parsePolicy } from '../policy/parse.js';
+import type { Policy } from '../policy/schema.js';
+import type { EffectsDecision, PolicyAction, PolicyDecision, PolicyEffect, PolicyRequest, PolicyState } from '../policy/engine.js';
+import { effectivePolicy, evaluateLayered, evaluateLayeredEffects, reasonRequired, type LayeredEffectsDecision, type PolicyLayers } from './layers.js';
+import { readManagedPolicyFile } from './signing.js';
+
+/**
+ * The managed policy's default location (issue 17): `/etc/deskd/managed-policy.yaml` on Linux,
+ * `/Library/Application Support/deskd/managed-policy.yaml` on macOS; `DESKD_MANAGED_POLICY` overrides it
+ * (tests, and machines that keep it elsewhere).
+ */
+export function managedPolicyPath(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  if (env.DESKD_MANAGED_POLICY) return env.DESKD_MANAGED_POLICY;
+  return platform === 'darwin' ? '/Library/Application Support/deskd/managed-policy.yaml' : '/etc/deskd/managed-policy.yaml';
+}
+
+/** Options of {@link LayeredPolicyStore.open}. */
+export interface LayeredPolicyStoreOptions {
+  /** The user policy file (`--policy` / `DESKD_POLICY`); null → embedded defaults. */
+  userPath?: string | null;
+  /** The managed policy file; a missing file means no managed layer. Default {@link managedPolicyPath}. */
+  managedPath?: string | null;
+  logger?: PolicyLogger;
+  /** Watch the user policy file (default true when given). The managed layer reloads on `reload()` (SIGHUP). */
+  watch?: boolean;
+}
+
+/** A loaded layer file. */
+interface LoadedLayer {
+  policy: Policy;
+  hash: string;
+  source: string;
+}
+
+interface Events {
+  reload: [ReloadResult & { layer?: 'managed' | 'user' | 'agent' }];
+}
+
+/** The overlay of an agent whose overlay file could not be loaded: nothing matches, unmatched actions are denied. */
+const DENY_ALL: Policy = parsePolicy('version: 1\ndefaults: { unmatched: deny }\n', 'missing agent overlay');
+
+function sha256(t: string): string {
+  return createHash('sha256').update(t).digest('hex');
+}
+
+/**
+ * The policy layers in force: managed (signed when a key is configured), user, and per-agent overlays.
+ * Shaped like {@link PolicyStore} for the rest of the daemon: `policy` is the effective policy for
+ * perception and limits (`effectivePolicy`), `hash` the combined hash, `reload()` re-reads every layer; a
+ * bad layer on reload (invalid, or a managed file whose signature does not verify) keeps that layer's
+ * last good policy and emits `reload` with `{ok: false}`.
+ */
+export class LayeredPolicyStore extends EventEmitter<Events> {
+  private managed: LoadedLayer | null;
+  private readonly overlays = new Map<string, LoadedLayer>();
+  private effective: Policy;
+  private effectiveFor: { managed: Policy | null; user: Policy } | null = null;
+
+  private constructor(
+    readonly user: PolicyStore,
+    readonly managedPath: string | null,
+    managed: LoadedLayer | null,
+    private readonly log: PolicyLogger,
+  ) {
+    super();
+    this.managed = managed;
+    this.effective = this.computeEffective();
+    user.on('reload', (r) => this.emit('reload', { ...r, layer: 'user' }));
+  }
+
+  /**
+   * Load every layer for start-up.
+   * @throws DeskdError `POLICY_INVALID` when the user or managed file is invalid, or a managed policy with a
+   *   configured key has a missing or bad signature (the daemon must not start).
+   */
+  static async open(opts: LayeredPolicyStoreOptions = {}): Promise<LayeredPolicyStore> {
+    const log = opts.logger ?? silentLogger;
+    const managedPath = opts.managedPath === undefined ? managedPolicyPath() : opts.managedPath;
+    const managed = managedPath ? await loadManaged(managedPath) : null;
+    const user = await PolicyStore.open({ path: opts.userPath ?? null, logger: log, ...(opts.watch !== undefined ? { watch: opts.watch } : {}) });
+    if (managed) log.info({ source: managed.source, hash: managed.hash, rules: managed.policy.rules.length }, 'managed policy loaded');
+    return new LayeredPolicyStore(user, managedPath, managed, log);
+  }
+
+  /** A store of fixed, already-validated layers (tests, embedding). */
+  static fromPolicies(user: Policy, managed: Policy | null = null, logger: PolicyLogger = silentLogger): LayeredPolicyStore {
+    return new LayeredPolicyStore(PolicyStore.fromPolicy(user, logger), null, managed ? { policy: managed, hash: 'inline', source: 'inline' } : null, logger);
+  }
+
+  private computeEffective(): Policy {
+    const key = { managed: this.managed?.policy ?? null, user: this.user.policy };
+    if (!this.effectiveFor || this.effectiveFor.managed !== key.managed || this.effectiveFor.user !== key.user) {
+      this.effective = effectivePolicy(key);
+      this.effectiveFor = key;
+    }
+    return this.effective;
+  }
+
+  /** The effective policy (user constrained by managed; see `effectivePolicy`): perception masks, limits, approvals timeout. */
+  get policy(): Policy {
+    return this.computeEffective();
+  }
+
+  /** The managed policy in force, or null. */
+  get managedPolicy(): Policy | null {
+    return this.managed?.policy ?? null;
+  }
+
+  /** Where the layers come from, e.g. `managed /etc/deskd/managed-policy.yaml + user ./p.yaml`. */
+  get source(): string {
+    return this.managed ? `managed ${this.managed.source} + user ${this.user.source}` : this.user.source;
+  }
+
+  /** Combined SHA-256 of the managed and user layers (and the agent's overlay with {@link hashFor}). */
+  get hash(): string {
+    return this.hashFor(undefined);
+  }
+
+  /** The combined hash of every layer that decides for `agentId` (managed, user, the agent's overlay). */
+  hashFor(agentId: string | undefined, overlayPath?: string): string {
+    const o = overlayPath ? this.overlays.get(path.resolve(overlayPath)) : undefined;
+    if (!this.managed && !o) return this.user.hash;
+    return sha256(`managed:${this.managed?.hash ?? '-'}\nuser:${this.user.hash}\nagent:${agentId ?? '-'}:${o?.hash ?? '-'}`);
+  }
+
+  /** When the user policy was loaded. */
+  get loadedAt(): Date {
+    return this.user.loadedAt;
+  }
+
+  /**
+   * Load (or re-read) an agent's overlay file, so decisions for that agent use it.
+   * @throws DeskdError `POLICY_INVALID` when the file cannot be read or is invalid.
+   */
+  async loadOverlay(file: string): Promise<Policy> {
+    const abs = path.resolve(file);
+    let text: string;
+    try {
+      text = await readFile(abs, 'utf8');
+    } catch (e) {
+      throw new DeskdError('POLICY_INVALID', `${abs}: cannot read the agent policy overlay: ${(e as Error).message}`);
+    }
+    const policy = parsePolicy(text, abs);
+    this.overlays.set(abs, { policy, hash: sha256(text), source: abs });
+    return policy;
+  }
+
+  /**
+   * The layers deciding for an agent. An agent named with an overlay that is not loaded (unreadable at
+   * start, never loaded) gets a deny-everything overlay: a missing overlay never widens what it may do.
+   */
+  layersFor(agent?: { id: string; policy?: string } | null): PolicyLayers {
+    const base = { managed: this.managed?.policy ?? null, user: this.user.policy };
+    if (!agent?.policy) return base;
+    const o = this.overlays.get(path.resolve(agent.policy));
+    return { ...base, agent: { id: agent.id, policy: o?.policy ?? DENY_ALL } };
+  }
+
+  /** Decide a request under the managed and user layers. */
+  evaluate(req: PolicyRequest): PolicyDecision {
+    return evaluateLayered(req, this.layersFor(null));
+  }
+
+  /** Decide an action's effects under the layers for `agent`. */
+  evaluateEffects(action: PolicyAction, effects: readonly PolicyEffect[], agent: { id: string; policy?: string } | null, state?: PolicyState): LayeredEffectsDecision {
+    return evaluateLayeredEffects(action, effects, this.layersFor(agent), state);
+  }
+
+  /** Whether any layer deciding for `agent` requires a `reason`. */
+  requiresReason(agent: { id: string; policy?: string } | null): boolean {
+    return reasonRequired(this.layersFor(agent));
+  }
+
+  /**
+   * Re-read every layer. Never throws: a failing layer keeps its last good policy; the result of the user
+   * layer is returned (the managed and overlay results are emitted as `reload` events and logged).
+   */
+  async reload(): Promise<ReloadResult> {
+    if (this.managedPath) {
+      try {
+        const m = await loadManaged(this.managedPath);
+        const changed = (m?.hash ?? null) !== (this.managed?.hash ?? null);
+        this.managed = m;
+        if (changed) this.log.info({ source: this.managedPath, hash: m?.hash ?? null }, 'managed policy reloaded');
+        this.emit('reload', { ok: true, changed, source: this.managedPath, hash: m?.hash ?? 'none', layer: 'managed' });
+      } catch (e) {
+        const error = isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', `${this.managedPath}: ${(e as Error).message}`);
+        this.log.error({ source: this.managedPath, code: error.code, err: error.message, keptHash: this.managed?.hash ?? null }, 'managed policy reload failed; keeping the last good managed policy');
+        this.emit('reload', { ok: false, source: this.managedPath, error, layer: 'managed' });
+      }
+    }
+    for (const file of [...this.overlays.keys()]) {
+      try {
+        await this.loadOverlay(file);
+      } catch (e) {
+        this.log.error({ source: file, err: (e as Error).message }, 'agent policy overlay reload failed; keeping the last good overlay');
+        this.emit('reload', { ok: false, source: file, error: isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', (e as Error).message), layer: 'agent' });
+      }
+    }
+    return this.user.reload();
+  }
+
+  /** Stop watching. */
+  close(): void {
+    this.user.close();
+  }
+}
+
+async function loadManaged(file: string): Promise<LoadedLayer | null> {
+  const m = await readManagedPolicyFile(file);
+  if (!m) return null;
+  return { policy: parsePolicy(m.text, file), hash: sha256(m.text), source: file };
+}
+
+/** An {@link EffectsDecision} is what the gate records; re-exported for callers. */
+export type { EffectsDecision };
