@@ -147,11 +147,13 @@ async function compare(ax, procs, samples) {
     const app = procs.app();
     const before = { self: cpuMs(process.pid), bus: sumCpu(procs.bus), registry: sumCpu(procs.registry), app: sumCpu(app) };
     const calls0 = ax.stats?.calls ?? 0;
+    const members0 = { ...(ax.stats?.byMember ?? {}) };
     const t = performance.now();
     const snap = await ax.snapshot({ scope: 'all', budget: BUDGET });
     d.ms.push(performance.now() - t);
     d.calls.push((ax.stats?.calls ?? NaN) - calls0);
     d.nodes = snap.nodeCount;
+    d.byMember = Object.fromEntries(Object.entries(ax.stats?.byMember ?? {}).map(([k, v]) => [k, v - (members0[k] ?? 0)]).filter(([, v]) => v > 0));
     if (snap.truncated) throw new Error('the deskd snapshot was truncated');
     d.cpu.self += cpuMs(process.pid) - before.self;
     d.cpu.bus += sumCpu(procs.bus) - before.bus;
@@ -162,12 +164,13 @@ async function compare(ax, procs, samples) {
     const r = await pyatspiWalk();
     p.ms.push(r.ms);
     p.nodes = r.nodes;
+    p.cpu.client += r.cpuMs;
     p.cpu.bus += sumCpu(procs.bus) - b2.bus;
     p.cpu.registry += sumCpu(procs.registry) - b2.registry;
     p.cpu.app += sumCpu(app) - b2.app;
   }
   const per = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v / samples)]));
-  const deskd = { ...stats(d.ms), nodes: d.nodes, callsPerSnapshot: pct(d.calls, 50), cpuMsPerSnapshot: per(d.cpu) };
+  const deskd = { ...stats(d.ms), nodes: d.nodes, callsPerSnapshot: pct(d.calls, 50), cpuMsPerSnapshot: per(d.cpu), callsByMember: d.byMember };
   const pyatspi = { ...stats(p.ms), nodes: p.nodes, cpuMsPerWalk: per(p.cpu) };
   return { deskd, pyatspi, ratio: Math.round((deskd.p50 / pyatspi.p50) * 100) / 100 };
 }
@@ -354,12 +357,12 @@ try {
 results.totalSeconds = round((performance.now() - t0) / 1000);
 
 // ---------------------------------------------------------------- report
-const rows = [['app', 'condition', 'deskd p50 ms', 'pyatspi p50 ms', 'ratio', 'target', 'met', 'nodes deskd/pyatspi', 'deskd calls', 'CPU ms per read: deskd self/bus/registry/app', 'pyatspi client?/bus/registry/app']];
+const rows = [['app', 'condition', 'deskd p50 ms', 'pyatspi p50 ms', 'ratio', 'target', 'met', 'nodes deskd/pyatspi', 'deskd calls', 'CPU ms per read: deskd self/bus/registry/app', 'pyatspi client/bus/registry/app']];
 for (const [name, a] of Object.entries(results.apps)) {
   for (const cond of ['idle', 'busy']) {
     const c = a[cond];
     const cd = c.deskd.cpuMsPerSnapshot, cp = c.pyatspi.cpuMsPerWalk;
-    rows.push([name, cond, c.deskd.p50, c.pyatspi.p50, `${c.ratio}x`, '≤ 0.33x', c.ratio <= 1 / 3 ? 'yes' : 'NO', `${c.deskd.nodes}/${c.pyatspi.nodes}`, c.deskd.callsPerSnapshot, `${cd.self}/${cd.bus}/${cd.registry}/${cd.app}`, `-/${cp.bus}/${cp.registry}/${cp.app}`]);
+    rows.push([name, cond, c.deskd.p50, c.pyatspi.p50, `${c.ratio}x`, '≤ 0.33x', c.ratio <= 1 / 3 ? 'yes' : 'NO', `${c.deskd.nodes}/${c.pyatspi.nodes}`, c.deskd.callsPerSnapshot, `${cd.self}/${cd.bus}/${cd.registry}/${cd.app}`, `${cp.client}/${cp.bus}/${cp.registry}/${cp.app}`]);
   }
 }
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
@@ -367,7 +370,7 @@ for (const [i, r] of rows.entries()) {
   console.log(r.map((v, c) => String(v).padEnd(widths[c])).join(' | '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
 }
-for (const [name, a] of Object.entries(results.apps)) console.log(`[bench] ${name} deskd CPU profile per snapshot: ${JSON.stringify(a.profile)}`);
+for (const [name, a] of Object.entries(results.apps)) console.log(`[bench] ${name} deskd CPU profile per snapshot: ${JSON.stringify(a.profile)}; calls of one snapshot: ${JSON.stringify(a.idle.deskd.callsByMember)}`);
 if (results.apps.dashboard?.changedCell) {
   const c = results.apps.dashboard.changedCell;
   console.log(`[bench] dashboard, one cell changed, incremental: p50 ${c.p50} ms, objects re-read p50 ${c.rereadPerChange.p50} (${c.rereadPerChange.samples.join(', ')}), equal to a fresh read ${c.equalToFresh}`);

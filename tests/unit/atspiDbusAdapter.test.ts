@@ -1,7 +1,7 @@
 /**
  * The one adapter over dbus-next internals (src/platform/linux/atspi/dbusAdapter.ts): the installed
  * dbus-next still has the private fields it relies on (a MessageBus's reply-handler map and its socket),
- * and the adapter drops a handler, counts them, and hears the socket close; on an object without the
+ * and the adapter drops a handler, counts them, corks the socket for one tick, and hears the socket close; on an object without the
  * fields it does nothing instead of throwing.
  */
 import { EventEmitter } from 'node:events';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, expect, it } from 'vitest';
-import { dropReplyHandler, onSocketClose, pendingReplies } from '../../src/platform/linux/atspi/dbusAdapter.js';
+import { corkForThisTick, dropReplyHandler, onSocketClose, pendingReplies } from '../../src/platform/linux/atspi/dbusAdapter.js';
 
 describe('dbusAdapter', () => {
   it('finds the reply handlers and the socket of a real dbus-next MessageBus, and hears the socket close', async () => {
@@ -33,6 +33,13 @@ describe('dbusAdapter', () => {
       expect(pendingReplies(bus)).toBe(before + 1);
       dropReplyHandler(bus, msg.serial);
       expect(pendingReplies(bus)).toBe(before);
+      // Corked until the next tick, once.
+      const stream = (bus as unknown as { _connection: { stream: { writableCorked: number } } })._connection.stream;
+      expect(corkForThisTick(bus)).toBe(true);
+      expect(corkForThisTick(bus)).toBe(true);
+      expect(stream.writableCorked).toBe(1);
+      await new Promise((r) => process.nextTick(r));
+      expect(stream.writableCorked).toBe(0);
       expect(await closed).toBe(true);
       bus.disconnect();
     } finally {
@@ -46,5 +53,6 @@ describe('dbusAdapter', () => {
     expect(() => dropReplyHandler(fake, 7)).not.toThrow();
     expect(pendingReplies(fake)).toBe(-1);
     expect(onSocketClose(fake, () => {})).toBe(false);
+    expect(corkForThisTick(fake)).toBe(false);
   });
 });

@@ -10,7 +10,7 @@
 import dbus from 'dbus-next';
 import { DeskdError, isDeskdError } from '../../../errors.js';
 import type { AccessibilityStatus } from '../../types.js';
-import { dropReplyHandler, onSocketClose } from './dbusAdapter.js';
+import { corkForThisTick, dropReplyHandler, onSocketClose } from './dbusAdapter.js';
 import { PROPERTIES, REGISTRY, type Ref } from './refs.js';
 
 type MessageBus = dbus.MessageBus;
@@ -296,7 +296,7 @@ export class AtspiBus {
           }, this.timeoutMs);
           const reply: Promise<unknown[]> =
             bus && msg
-              ? bus.call(msg).then((r) => (r?.body ?? []) as unknown[])
+              ? (corkForThisTick(bus), bus.call(msg)).then((r) => (r?.body ?? []) as unknown[])
               : transport
                 ? Promise.resolve().then(() => transport({ destination, path, iface, member, signature, body: body ?? [] }))
                 : Promise.reject(new Error('no bus'));

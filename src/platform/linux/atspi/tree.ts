@@ -47,6 +47,11 @@ export interface AtspiTreeStats {
   incremental: number;
   /** Objects re-read because an event named them (or their subtree). */
   reread: number;
+  /**
+   * Objects whose extents alone were re-read after a layout change (a change of children, text, names or
+   * visibility moves other objects of the same document or window, and Chromium sends no bounds-changed for them).
+   */
+  boundsReread: number;
   /** Events received (while tracking). */
   events: number;
   /** Periodic full reads that found the model different from the fresh read. */
@@ -69,7 +74,11 @@ interface Dirt {
   bounds?: boolean;
   subtreeBounds?: boolean;
   roleDetails?: boolean;
+  /** Action names (Chromium names a check box's action `check` or `uncheck` after its state). */
+  actions?: boolean;
   whole?: boolean;
+  /** The change may move other objects: the extents of its document (else its window) are read again. */
+  layout?: boolean;
 }
 
 interface Model {
@@ -242,40 +251,62 @@ function subtreeKeys(records: Map<string, TreeRecord>, key: string): string[] {
   return out;
 }
 
+/** States whose change shows, hides, or resizes content (and so may move other objects). */
+const LAYOUT_STATES = new Set(['showing', 'visible', 'expanded', 'collapsed', 'defunct']);
+
 /** What an event asks to re-read (null: nothing in the tree depends on it). */
 function dirtOf(e: AtspiChange): Dirt | null {
   switch (e.kind) {
     case 'children-changed':
-      return { children: true, core: true };
+      return { children: true, core: true, layout: true };
     case 'property-change':
       if (e.detail === 'accessible-parent') return null;
-      if (e.detail === 'accessible-role') return { whole: true };
+      if (e.detail === 'accessible-role') return { whole: true, layout: true };
       if (e.detail === 'accessible-value') return { roleDetails: true };
-      return { core: true, roleDetails: true };
+      if (e.detail === 'accessible-description') return { core: true };
+      return { core: true, roleDetails: true, layout: true };
     case 'state-changed':
-      return e.detail === 'editable' || e.detail === 'selected' || e.detail === 'checked' ? { states: true, roleDetails: true } : { states: true };
+      if (LAYOUT_STATES.has(e.detail ?? '')) return { states: true, actions: true, layout: true };
+      if (e.detail === 'focused' || e.detail === 'active') return { states: true };
+      return { states: true, actions: true, ...(e.detail === 'editable' || e.detail === 'selected' || e.detail === 'checked' ? { roleDetails: true } : {}) };
     case 'bounds-changed':
-      return { bounds: true, subtreeBounds: true };
+      return { bounds: true, subtreeBounds: true, layout: true };
     case 'text-changed':
-      return { core: true, roleDetails: true };
+      return { core: true, roleDetails: true, layout: true };
     default:
       return null;
   }
+}
+
+/** The object whose subtree a layout change of `key` can move: its nearest document, else its top-level window. */
+function layoutScope(records: Map<string, TreeRecord>, key: string): string | null {
+  let k: string | null = key;
+  let window: string | null = null;
+  while (k) {
+    const rec = records.get(k);
+    if (!rec) return window;
+    if (rec.basic?.roleName.startsWith('document')) return k;
+    if (rec.depth === 1) window = k;
+    k = rec.parent;
+  }
+  return window;
 }
 
 /**
  * The tree of a backend: a full read for every snapshot while no change events are subscribed; with
  * events, the model of the last full read is kept and each snapshot first applies the events received
  * since (re-reading only the objects they name: children-changed → its children list, new children read
- * whole, removed ones dropped; property-change → name/description/value; state-changed → states, the whole
- * subtree when the object comes on or goes off screen; bounds-changed → the extents of it and its subtree;
- * text-changed → name and value). A full read replaces the model (and counts how often the model differed
+ * whole, removed ones dropped; property-change → name/description/value; state-changed → states and action
+ * names, the whole subtree when the object comes on or goes off screen; bounds-changed → the extents of it
+ * and its subtree; text-changed → name and value). A change that can move other objects (children, text,
+ * names, visibility) also has the extents of every object of its document (else its window) read again:
+ * Chromium reflows a page without a bounds-changed for what moved. A full read replaces the model (and counts how often the model differed
  * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
  * read was cut by a budget, when the applications changed, when a re-read failed for another reason than
  * the object being gone, or when events name more than a third of the model.
  */
 export class AtspiTree {
-  readonly stats: AtspiTreeStats = { fullReads: 0, incremental: 0, reread: 0, events: 0, verifyMismatches: 0 };
+  readonly stats: AtspiTreeStats = { fullReads: 0, incremental: 0, reread: 0, boundsReread: 0, events: 0, verifyMismatches: 0 };
   private model: Model | null = null;
   private dirty = new Map<string, Dirt>();
   private chain: Promise<unknown> = Promise.resolve();
@@ -380,6 +411,11 @@ export class AtspiTree {
     const dirty = this.dirty;
     this.dirty = new Map();
     const records = m.records;
+    const scopes = new Set<string>();
+    for (const [key, d] of dirty) {
+      const scope = d.layout ? layoutScope(records, key) : null;
+      if (scope) scopes.add(scope);
+    }
     tb.kept = [...records.values()].filter((r) => r.basic).length;
     const counter = { n: 0 };
     const jobs: Job[] = [];
@@ -443,8 +479,13 @@ export class AtspiTree {
             b.childCount = kids.length;
           }
           const role = mapAtspiRole(b.roleName);
-          const [bounds, rd] = await Promise.all([d.bounds ? readBounds(this.bus, rec.ref) : undefined, d.roleDetails || d.core ? readRoleDetails(this.bus, b, role) : null]);
+          const [bounds, rd, acts] = await Promise.all([
+            d.bounds ? readBounds(this.bus, rec.ref) : undefined,
+            d.roleDetails || d.core ? readRoleDetails(this.bus, b, role) : null,
+            d.actions ? listedActionNames(this.bus, rec.ref).catch(() => [] as string[]) : null,
+          ]);
           if (bounds !== undefined) rec.details = { ...rec.details, bounds };
+          if (acts) rec.details = { ...rec.details, actions: acts };
           if (rd) {
             const { bounds: bb, actions } = rec.details;
             rec.details = { bounds: bb, actions, ...rd };
@@ -460,10 +501,11 @@ export class AtspiTree {
         }
       }),
     );
-    if (jobs.length > 0) {
-      // Jobs were collected from records already removed; their subtrees go before they are read again.
-      await readInto(this.bus, records, jobs, tb, this.pidOf, counter);
-    }
+    // New objects are read whole while the extents of what the layout changes may have moved are read again.
+    const moved = [...new Set([...scopes].flatMap((k) => subtreeKeys(records, k)))].map((k) => records.get(k)!).filter((r) => r.basic && r.depth > 0);
+    const [, bounds] = await Promise.all([jobs.length > 0 ? readInto(this.bus, records, jobs, tb, this.pidOf, counter) : null, Promise.all(moved.map((r) => readBounds(this.bus, r.ref)))]);
+    moved.forEach((r, i) => (r.details = { ...r.details, bounds: bounds[i]! }));
+    this.stats.boundsReread += moved.length;
     this.stats.reread += counter.n;
     return trusted;
   }
