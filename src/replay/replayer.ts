@@ -207,14 +207,22 @@ export class Replayer {
     st.resolveDone();
   }
 
-  /** Whether a step needs OCR (its target or postconditions came from OCR text). */
+  /**
+   * Whether grounding a step needs OCR: only a target that was OCR text alone (an accessible or fused
+   * element is found by its accessible name; its recorded OCR text is then compared with its name).
+   */
   private needsOcr(s: RecordedStep | undefined): boolean {
     if (!s || !this.deps.ocr) return false;
-    return (s.fingerprint !== null && (s.fingerprint.source !== 'accessibility' || s.fingerprint.text !== '')) || s.postconditions.some((p) => p.source === 'ocr') || s.kind === 'wait';
+    return s.fingerprint !== null && s.fingerprint.source === 'ocr';
   }
 
-  private async observe(ocr: boolean): Promise<{ obs: Observation; windows: WindowInfo[] }> {
-    const [obs, windows] = await Promise.all([this.deps.observer.observe({ ocr, accessibility: true }), this.deps.observer.windowsForAgent()]);
+  /**
+   * One observation and the window list. `fresh` re-reads the accessibility tree (a window moved by
+   * someone else sends no accessibility event, so a cached tree would still hold the old bounds); after a
+   * replayed action the cache is dropped anyway.
+   */
+  private async observe(ocr: boolean, fresh = false): Promise<{ obs: Observation; windows: WindowInfo[] }> {
+    const [obs, windows] = await Promise.all([this.deps.observer.observe({ ocr, accessibility: true, ...(fresh ? { fresh: true } : {}) }), this.deps.observer.windowsForAgent()]);
     return { obs, windows };
   }
 
@@ -241,7 +249,7 @@ export class Replayer {
           } else {
             const needOcr = this.needsOcr(step);
             const to = performance.now();
-            const seen = latest && (latest.ocr || !needOcr) ? latest : { ...(await this.observe(needOcr)), ocr: needOcr };
+            const seen = latest && (latest.ocr || !needOcr) ? latest : { ...(await this.observe(needOcr, step.index === st.rec.steps[0]?.index)), ocr: needOcr };
             latest = null;
             view.observeMs = round(performance.now() - to);
             const action = this.actionFor(st, step, seen, view);
@@ -254,7 +262,10 @@ export class Replayer {
             }
             view.actMs = round(performance.now() - ta);
             const tw = performance.now();
-            latest = await this.postconditions(step, signal);
+            // A wait recorded right after the step is its postcondition: the texts the recorder saw appear
+            // may be passing states ("Running") that a replay observing later never sees.
+            const next = st.rec.steps[st.rec.steps.indexOf(step) + 1];
+            latest = await this.postconditions(next?.kind === 'wait' ? { ...step, postconditions: [] } : step, signal);
             view.waitMs = round(performance.now() - tw);
           }
         } catch (e) {
@@ -340,8 +351,10 @@ export class Replayer {
     const u = step.until ?? {};
     const ocr = this.deps.ocr;
     const deadline = performance.now() + (step.timeoutMs ?? 10000);
+    let first = true;
     for (;;) {
-      const seen = await this.observe(ocr);
+      const seen = await this.observe(ocr, first);
+      first = false;
       const holds =
         (!u.text || findElements(seen.obs, { text: u.text, ...(u.exact ? { exact: true } : {}) }, 1).some((m) => m.score >= 0.5)) &&
         (!u.textGone || !findElements(seen.obs, { text: u.textGone, ...(u.exact ? { exact: true } : {}) }, 1).some((m) => m.score >= 0.5)) &&
