@@ -5,11 +5,16 @@ import { defineConfig } from 'vitest/config';
 // checks) — never e2e (real Xvfb and apps), not the tests that spawn the built CLI from dist/ (a mutant of
 // src/ is not in dist/), and not the perception/OCR/macOS suites, which cover none of the mutated files
 // and would only make each run slower.
+// `STRYKER_TESTS=a.test.ts,b.test.ts npx stryker run --mutate …` narrows the set for a per-file run (the
+// score is then a lower bound: only those tests may kill a mutant).
+const narrowed = process.env.STRYKER_TESTS?.split(',').map((s) => s.trim()).filter(Boolean);
+
 export default defineConfig({
   test: {
-    include: [
+    include: narrowed?.length ? narrowed : [
       'tests/unit/audit*.test.ts',
       'tests/unit/guards.test.ts',
+      'tests/unit/lease.test.ts',
       'tests/unit/keys.test.ts',
       'tests/unit/policy*.test.ts',
       'tests/unit/cornerHalt.test.ts',
@@ -19,6 +24,7 @@ export default defineConfig({
       'tests/unit/approvals*.test.ts',
       'tests/unit/mcpServer.test.ts',
       'tests/unit/effects*.test.ts',
+      'tests/unit/executor*.test.ts',
       'tests/unit/targets*.test.ts',
       'tests/integration/policy.test.ts',
       'tests/integration/console.test.ts',
