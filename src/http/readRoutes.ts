@@ -10,6 +10,9 @@ import { parseActionsBody } from '../actuation/parse.js';
 import { ReadService, type Scroller } from '../perception/read/service.js';
 import type { ScreenFrame } from '../perception/agentCapture.js';
 import { resolveDisplay } from '../perception/display.js';
+import { cellReader } from '../perception/read/cellOcr.js';
+import { OcrEngine } from '../perception/ocr.js';
+import Tesseract from 'tesseract.js';
 import { CLIENT_HEADER, clientIdentity, type ControllerLease } from './lease.js';
 import { ErrorBodySchema, RectSchema } from './schemas.js';
 
@@ -24,7 +27,7 @@ import { ErrorBodySchema, RectSchema } from './schemas.js';
 /** What the read routes need (narrow: the HTTP app's deps satisfy it). */
 export interface ReadRouteDeps {
   platform: Pick<Platform, 'accessibility' | 'capture'>;
-  observer: Pick<Observer, 'observe' | 'store' | 'windowsForAgent' | 'agentCapture'>;
+  observer: Pick<Observer, 'observe' | 'store' | 'windowsForAgent' | 'agentCapture' | 'capture'>;
   executor: Pick<Executor, 'run'>;
   /** The audit log: predicate waits are recorded in it (kind `wait`). */
   audit?: Pick<AuditLog, 'append'>;
@@ -48,6 +51,8 @@ export function readServiceFor(deps: Pick<ReadRouteDeps, 'platform' | 'observer'
     observe: (o) => deps.observer.observe(o),
     forget: (id) => void deps.observer.store.delete(id),
     windows: () => deps.observer.windowsForAgent(),
+    // Empty cells of OCR tables are read again one by one (single-line page segmentation), from the masked frame.
+    readCells: cellReader(async (d) => (await deps.observer.capture(d.id)).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE })),
     ...(deps.audit ? { audit: (kind: string, data: Record<string, unknown>) => deps.audit!.append(kind, data) } : {}),
     ...(isChangeSource(ax) ? { onAccessibilityChange: (l: () => void) => ax.onChange(() => l()) } : {}),
     screenChanged: async (display, token) => {

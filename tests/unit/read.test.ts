@@ -245,3 +245,26 @@ describe('since, stitching and predicates', () => {
     expect(keyColumnOf({ headers: ['a', 'b'], rows: [{ cells: [{ text: 'x', bounds: { x: 0, y: 0, width: 0, height: 0 } }, { text: '1', bounds: { x: 0, y: 0, width: 0, height: 0 } }] }, { cells: [{ text: 'x', bounds: { x: 0, y: 0, width: 0, height: 0 } }, { text: '2', bounds: { x: 0, y: 0, width: 0, height: 0 } }] }] })).toBe(1);
   });
 });
+
+describe('empty OCR cells read again', () => {
+  it('finds ink only where a cell has pixels off its background, and fills only OCR tables', async () => {
+    const { hasInk, rereadEmptyOcrCells } = await import('../../src/perception/read/cellOcr.js');
+    const w = 100, h = 40;
+    const data = Buffer.alloc(w * h * 4, 255);
+    for (let y = 10; y < 20; y++) for (let x = 60; x < 63; x++) data.fill(0, (y * w + x) * 4, (y * w + x) * 4 + 3); // a dark stroke
+    const img = { data, width: w, height: h, channels: 4 as const, scale: 1, origin: { x: 0, y: 0 } };
+    expect(hasInk(img, { x: 50, y: 5, width: 30, height: 20 })).toBe(true);
+    expect(hasInk(img, { x: 0, y: 0, width: 40, height: 40 })).toBe(false);
+    const c = readObservation({ elements: [], lines: canvasLines() });
+    c.tables.push({ ...c.tables[0]!, id: 't2', source: 'accessibility', rows: [{ cells: [{ text: '', bounds: { x: 0, y: 0, width: 5, height: 5 } }] }] });
+    const asked: number[] = [];
+    const n = await rereadEmptyOcrCells(c, { id: 0, x: 0, y: 0, width: 100, height: 100, scaleFactor: 1, primary: true }, async (_d, rects) => {
+      asked.push(rects.length);
+      return rects.map(() => '0');
+    });
+    expect(n).toBe(1);
+    expect(asked).toEqual([1]);
+    expect(c.tables[0]!.rows[1]!.cells[2]!.text).toBe('0');
+    expect(c.tables[1]!.rows[0]!.cells[0]!.text).toBe('');
+  });
+});

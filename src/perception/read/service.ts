@@ -20,6 +20,7 @@ import { stitchRows } from './stitch.js';
 import { checkCell, checkPair, type CellPredicate, type PairPredicate, type PredicateEvidence } from './predicates.js';
 import type { ReadContent, ReadKind, ReadTable } from './types.js';
 import { cx, cy, norm } from './grid.js';
+import { rereadEmptyOcrCells, type CellReader } from './cellOcr.js';
 
 /** What the service needs. */
 export interface ReadServiceDeps {
@@ -45,6 +46,8 @@ export interface ReadServiceDeps {
    * @throws DeskdError `AUDIT_WRITE_FAILED`, which the wait then answers.
    */
   audit?(kind: string, data: Record<string, unknown>): Promise<unknown>;
+  /** Reads empty cells of OCR tables again on their own (`cellOcr.ts`); absent: OCR tables stay as the full-frame OCR read them. */
+  readCells?: CellReader;
 }
 
 /** How a table is scrolled: the caller's policy-gated scroll. Returns the points actually scrolled (≈, signed). */
@@ -156,6 +159,10 @@ export class ReadService {
     let content = readObservation(obs, { kind: req.scroll && kind !== 'all' && kind !== 'table' ? 'all' : kind, ...(region ? { region } : {}) });
     const warnings: string[] = [];
     if (req.near !== undefined) content = this.nearTo(obs, content, req.near);
+    if (this.deps.readCells && (req.ocr ?? true)) {
+      const n = await rereadEmptyOcrCells(content, obs.display, this.deps.readCells).catch((e: Error) => (warnings.push(`empty OCR cells could not be read again: ${e.message}`), 0));
+      if (n > 0) for (const t of content.tables) if (t.source === 'ocr') Object.assign(t, finishTable(t, t.id));
+    }
     const t2 = performance.now();
     let scrollMs: number | undefined;
     if (req.scroll) {
