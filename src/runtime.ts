@@ -96,14 +96,17 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     for (const a of agents.list()) if (a.policy) await policy.loadOverlay(a.policy).catch((e) => logger.error({ err: e, agent: a.id }, 'agent policy overlay unreadable: the agent may do nothing'));
     agents.on('added', (a) => void (a.policy ? policy.loadOverlay(a.policy).catch((e) => logger.error({ err: e, agent: a.id }, 'agent policy overlay unreadable')) : undefined));
     const auditPaths = { log: config.auditLogPath ?? join(config.configDir, 'audit.jsonl'), key: join(config.configDir, 'audit.key') };
-    const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key });
+    // A checkpoint record every 100 records (DESKD_AUDIT_CHECKPOINT_EVERY) and at shutdown (issue 17).
+    const checkpointEvery = Number(process.env.DESKD_AUDIT_CHECKPOINT_EVERY ?? 100);
+    const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key, checkpointEvery: Number.isInteger(checkpointEvery) && checkpointEvery >= 0 ? checkpointEvery : 100 });
     cleanups.push(() => audit.close());
     // Start and stop are audit records (the stop record is written by the cleanup that runs just before
     // the log closes); so is every policy reload, good or refused.
     const startedAt = Date.now();
-    await audit.append('daemon', { event: 'start', pid: process.pid, platform: config.platform, policy: { source: policy.source, hash: policy.hash } });
+    await audit.append('daemon', { event: 'start', pid: process.pid, platform: config.platform, policy: { source: policy.source, hash: policy.hash, ...(policy.managedPolicy ? { managed: true } : {}) } });
     cleanups.push(async () => {
       await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
+      await audit.checkpoint().catch((e) => logger.warn({ err: e }, 'audit checkpoint failed on stop'));
     });
     policy.on('reload', (r) => {
       const layer = r.layer ? { layer: r.layer } : {};

@@ -16,6 +16,7 @@ import { trimImages } from './context.js';
 import { abortableSleep } from './retry.js';
 import { badModelAnswer, normalizeUsage, outcomeFields, recordOperation, type TaskSession } from './session.js';
 import type { TaskStep } from './types.js';
+import { reasoningSummary, stepReasoning } from '../governance/reason.js';
 
 /** What a driver's step returns: `finished` ends the task successfully with the answer. */
 export interface StepResult {
@@ -139,6 +140,8 @@ export class ComputerDriver implements Driver {
     if (resp.error) throw badModelAnswer(`The model answered an error: ${resp.error.code}: ${resp.error.message}`);
     if (!Array.isArray(resp.output)) throw badModelAnswer('The model answer has no output list');
     step.text = responseText(resp);
+    const summary = reasoningSummary((resp as { output?: unknown }).output);
+    if (summary) stepReasoning.set(step, summary);
     // The whole output goes back into the context (reasoning items, messages, calls), as the API expects.
     this.input.push(...(resp.output as unknown as ResponseInputItem[]));
     const calls = resp.output.filter((i): i is ResponseComputerToolCall => i.type === 'computer_call');

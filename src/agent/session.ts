@@ -6,6 +6,7 @@ import type { Action } from '../actuation/schema.js';
 import type { Observation, ObserveOptions } from '../perception/observer.js';
 import type { AgentConfig } from './config.js';
 import { abortableSleep, TaskCancelled, withRetry } from './retry.js';
+import { taskReason } from '../governance/reason.js';
 import type {
   ActionPort,
   ObserverPort,
@@ -123,7 +124,7 @@ export class TaskSession {
     for (let attempt = 0; ; attempt++) {
       this.checkCancelled();
       try {
-        const s = await this.deps.actions.submit([action], this.actor);
+        const s = await this.deps.actions.submit([action], this.actor, { reason: taskReason(step, this.task.goal) });
         if (s.status === 'pending_approval') {
           this.emit({ type: 'approval', step: step.index, kind: 'policy', detail: s.approvals.map((a) => `${a.id} (${a.ruleId}: ${a.reason})`).join('; ') });
           await this.raceCancel(s.outcome, () => s.approvals.forEach((a) => this.deps.denyApproval?.(a.id)));

@@ -139,7 +139,7 @@ export interface ObserverPort {
  * @throws DeskdError `POLICY_DENIED`, `HALTED`, `SCREEN_LOCKED`, `RATE_LIMITED`, `STALE_REF`, … (see executor).
  */
 export interface ActionPort {
-  submit(actions: Action[], actor?: string): Promise<ActionsResponse | PendingSubmission>;
+  submit(actions: Action[], actor?: string, opts?: { reason?: string }): Promise<ActionsResponse | PendingSubmission>;
 }
 
 /** A `pending_safety_checks` entry sent to the approval hook. */

@@ -255,7 +255,9 @@ export async function approveCommand(argv: string[], io: CliIO): Promise<number>
 export async function auditCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, `usage: deskd audit verify [path] [--key FILE]${sub ? ` (unknown subcommand "${sub}")` : ''}`);
-  const { values, positionals } = args(rest, { key: { type: 'string' }, json: { type: 'boolean' } }, 1);
+  const { values, positionals } = args(rest, { key: { type: 'string' }, json: { type: 'boolean' }, 'expect-seq': { type: 'string' }, against: { type: 'string' } }, 1);
+  const expectSeq = values['expect-seq'] !== undefined ? Number(values['expect-seq']) : undefined;
+  if (expectSeq !== undefined && (!Number.isInteger(expectSeq) || expectSeq < 0)) throw new CliError(EXIT.USAGE, `--expect-seq must be a record number, got "${values['expect-seq']}"`);
   const dir = defaultConfigDir(io.env);
   const file = positionals[0] ?? io.env.DESKD_AUDIT_LOG ?? join(dir, 'audit.jsonl');
   const keyPath = values.key ?? join(dir, 'audit.key');
@@ -264,9 +266,12 @@ export async function auditCommand(argv: string[], io: CliIO): Promise<number> {
     throw new CliError(EXIT.FAILURE, `cannot read the audit key ${keyPath}: ${e.message}`);
   });
   io.err(`verifying ${file} with ${keyPath}…`);
-  const r = await audit.verifyAuditLog(file, key);
+  // Issue 17: --expect-seq / --against make records cut off the end detectable (src/governance/auditCheck.ts).
+  const { verifyAuditFull } = await import('../governance/auditCheck.js');
+  const r = await verifyAuditFull(file, key, { ...(expectSeq !== undefined ? { expectSeq } : {}), ...(values.against ? { against: values.against } : {}) });
   if (values.json) io.out(JSON.stringify({ file, ...r }, null, 2));
   else if (r.ok) io.out(`ok: ${r.records} records, chain intact up to seq ${r.lastSeq}`);
+  else if ('truncated' in r) io.out(`TRUNCATED: ${r.reason}`);
   else io.out(`BROKEN at line ${r.line}${r.seq !== null ? ` (seq ${r.seq})` : ''}: ${r.reason}; ${r.records} records before it verify`);
   return r.ok ? EXIT.OK : EXIT.FAILURE;
 }
@@ -355,7 +360,7 @@ export const SUBCOMMANDS: Record<string, { usage: string; run: (argv: string[], 
   observe: { usage: 'deskd observe [--json] [--no-ocr] [--no-accessibility] [--scope focused|all] [--screenshot FILE]', run: observeCommand },
   act: { usage: "deskd act '<action json>' [--no-wait] [--timeout MS]", run: actCommand },
   approve: { usage: 'deskd approve [<approval id>] [--deny] [--session] [--json]', run: approveCommand },
-  audit: { usage: 'deskd audit verify [path] [--key FILE] [--json]', run: auditCommand },
+  audit: { usage: 'deskd audit verify [path] [--key FILE] [--expect-seq N] [--against COPY] [--json]', run: auditCommand },
   permissions: { usage: 'deskd permissions [--json]', run: permissionsCommand },
   service: { usage: 'deskd service install|uninstall [--dry-run] [--no-start] [--port N] [--policy FILE]', run: serviceCommand },
   mcp: { usage: 'deskd mcp [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH]', run: mcpCommand },

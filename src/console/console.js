@@ -341,7 +341,13 @@ async function refreshHealth() {
 function describeRecord(r) {
   switch (r.kind) {
     case 'decision':
-      return [`decision `, el('span', { class: `eff-${r.decision?.effect}` }, r.decision?.effect ?? '?'), ` ${describeAction(r.action)} — ${describeTarget(r.target)} (${r.decision?.ruleId ?? ''}, ${r.actor ?? '?'})`];
+      return [
+        `decision `,
+        el('span', { class: `eff-${r.decision?.effect}` }, r.decision?.effect ?? '?'),
+        ` ${describeAction(r.action)} — ${describeTarget(r.target)} (${r.decision?.ruleId ?? ''}, ${r.actor ?? '?'})`,
+        // Issue 17: the agent's own words for why it acts (text node: never parsed as HTML).
+        ...(r.reason ? [' ', el('span', { class: 'reason' }, `why: ${r.reason}`)] : []),
+      ];
     case 'result':
       return ['result ', el('span', { class: r.ok ? 'ok' : 'fail' }, r.ok ? 'ok' : 'failed'), r.error ? ` ${r.error.code}: ${r.error.message}` : '', ` (decision #${r.decisionSeq})`];
     case 'approval':
@@ -352,6 +358,10 @@ function describeRecord(r) {
       return [`resume by ${r.by}`];
     case 'daemon':
       return [`daemon ${r.event} (pid ${r.pid}${r.policy ? `, policy ${r.policy.source}` : ''})`];
+    case 'agent':
+      return [`agent ${r.agent} ${r.event === 'revoke' ? 'revoked' : `added (${r.role})`}`];
+    case 'checkpoint':
+      return [`checkpoint at seq ${r.checkpoint?.seq ?? '?'}`];
     case 'policy':
       return [`policy ${r.event}: ${r.ok ? (r.changed ? 'applied' : 'unchanged') : `refused (${r.error?.code ?? '?'}), last good kept`} (${r.source})`];
     default:
@@ -374,10 +384,29 @@ async function refreshTimeline() {
     if (r.seq <= state.auditSeq) continue;
     state.auditSeq = r.seq;
     const time = new Date(r.ts).toLocaleTimeString();
-    ol.prepend(el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r))));
+    const li = el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind, agent: recordAgent(r) } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r)));
+    li.hidden = !agentShown(li);
+    ol.prepend(li);
   }
   while (ol.children.length > 300) ol.lastElementChild.remove();
 }
+
+// Issue 17: filter the timeline by agent (its id, `default` for the agent token, `operator`).
+function recordAgent(r) {
+  if (typeof r.agent === 'string') return r.agent;
+  const a = typeof r.actor === 'string' ? r.actor.replace(/^mcp:/, '') : '';
+  if (a.startsWith('agent:')) return a.slice(6).split('/')[0];
+  if (a.startsWith('agent/')) return 'default';
+  if (a.startsWith('operator')) return 'operator';
+  return '';
+}
+function agentShown(li) {
+  const want = /** @type {HTMLInputElement} */ ($('timeline-agent')).value.trim();
+  return !want || li.dataset.agent === want;
+}
+$('timeline-agent').addEventListener('input', () => {
+  for (const li of $('timeline').children) li.hidden = !agentShown(/** @type {HTMLElement} */ (li));
+});
 
 // ---- task runner -------------------------------------------------------------------------------------
 // Hook: POST /v1/tasks {goal} → {taskId}; GET /v1/tasks/:id/events is an SSE stream of task events

@@ -7,6 +7,7 @@ import type { HaltSwitch } from '../policy/halt.js';
 import type { AuditLog } from '../policy/audit.js';
 import type { ActionJournal } from '../actuation/journal.js';
 import { ErrorBodySchema } from './schemas.js';
+import { CLIENT_HEADER, clientIdentity } from './lease.js';
 
 /** What the policy routes need. */
 export interface PolicyRouteDeps {
@@ -50,7 +51,8 @@ export async function registerPolicyRoutes(fastify: FastifyInstance, deps: Polic
         response: { 200: z.looseObject({ outcome: z.looseObject({ id: z.string(), decision: z.string() }) }), ...errors },
       },
     },
-    async (req) => ({ outcome: { ...deps.approvals.decide(req.params.id, { decision: req.body.decision, scope: req.body.scope }, 'operator') } }),
+    // The approving credential (issue 17), audited with the outcome: the console's session or the operator token and its client.
+    async (req) => ({ outcome: { ...deps.approvals.decide(req.params.id, { decision: req.body.decision, scope: req.body.scope }, req.headers.authorization ? clientIdentity('operator', req.headers[CLIENT_HEADER]) : 'operator/console') } }),
   );
 
   app.post(

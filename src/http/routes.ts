@@ -12,6 +12,7 @@ import { registerFindRoutes } from './findRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import { runtimeInfo } from '../service/nodeRuntime.js';
 import { principalOf } from '../governance/agents.js';
+import { splitReason } from '../governance/reason.js';
 import {
   ActionsResponseSchema,
   ErrorBodySchema,
@@ -137,7 +138,9 @@ export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, 
     },
     async (req, reply) => {
       // The audit actor is the credential and client that acted (`agent/default`, `agent/planner-1`, `operator/default`).
-      const s = await deps.executor.submit(parseActionsBody(req.body), clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]));
+      // `reason` (issue 17): on the action or the batch, and per action inside a batch; audited with each decision.
+      const r = splitReason(req.body);
+      const s = await deps.executor.submit(parseActionsBody(r.body), clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]), { ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.reasons ? { reasons: r.reasons } : {}) });
       if (s.status === 'done') return s;
       const entry = journal.track(s);
       return reply.code(202).send({ actionId: entry.actionId, status: 'pending_approval' as const, approvals: entry.approvals });

@@ -14,6 +14,8 @@ import { normalizeName } from '../perception/elements.js';
 import { readServiceFor, executorScroller } from '../http/readRoutes.js';
 import { CellPredicateSchema, PairPredicateSchema } from '../perception/read/predicates.js';
 import { formatRead } from '../perception/read/format.js';
+import { mcpReason, withReasonArgument } from '../governance/reason.js';
+import { MCP_READ_ONLY_TOOLS } from '../http/lease.js';
 
 /**
  * deskd's MCP server: the same perception and actions as the HTTP API, as MCP tools.
@@ -198,7 +200,7 @@ function describeResult(r: ActionsResponse, what: string, approvedBy?: string): 
 export function createMcpServer(deps: McpDeps): McpServer {
   const state = deps.state ?? createMcpState();
   const actor = deps.actor ?? 'mcp';
-  const server = new McpServer(
+  const server: McpServer = new McpServer(
     { name: 'deskd', version: deps.version },
     {
       instructions:
@@ -206,9 +208,13 @@ export function createMcpServer(deps: McpDeps): McpServer {
     },
   );
 
+  // Issue 17: every acting tool takes an optional `reason`, audited with its decisions.
+  withReasonArgument(server, MCP_READ_ONLY_TOOLS);
+
   /** Submit a batch through the executor (policy gate); wait for the operator when the policy asks. */
   const act = async (actions: Action[], what: string): Promise<CallToolResult> => {
-    const s = await deps.executor.submit(actions, actor);
+    const reason = mcpReason.getStore();
+    const s = await deps.executor.submit(actions, actor, reason !== undefined ? { reason } : {});
     if (s.status === 'done') return text(describeResult(s, what));
     const ids = s.approvals.map((a) => a.id).join(', ');
     const r = await s.outcome;

@@ -147,6 +147,13 @@ export interface AuditLogOptions {
   keyPath?: string;
   /** The HMAC key (bytes, or hex). */
   key?: Buffer | string;
+  /**
+   * Write a `checkpoint` record after every this many records (issue 17; 0 = never, the default). A
+   * checkpoint names the seq and mac of the record before it (`checkpoint: {seq, mac}`): a copy kept
+   * elsewhere (a SIEM) then shows where the log reached, so removing records from the end is detectable
+   * (`deskd audit verify --expect-seq N` or `--against COPY`).
+   */
+  checkpointEvery?: number;
 }
 
 /**
@@ -159,6 +166,10 @@ export class AuditLog {
   private prev: string;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | null = null;
+  /** Records written since the last checkpoint; see {@link AuditLogOptions.checkpointEvery}. */
+  private sinceCheckpoint = 0;
+  /** See {@link AuditLogOptions.checkpointEvery}. */
+  checkpointEvery = 0;
 
   private constructor(
     readonly path: string,
@@ -202,7 +213,9 @@ export class AuditLog {
         lastSeq = rec.seq;
         lastMac = mac;
       }
-      return new AuditLog(opts.path, key, fh, lastSeq, lastMac);
+      const log = new AuditLog(opts.path, key, fh, lastSeq, lastMac);
+      log.checkpointEvery = Math.max(0, Math.floor(opts.checkpointEvery ?? 0));
+      return log;
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw new DeskdError('AUDIT_WRITE_FAILED', `Audit log ${opts.path}: ${(e as Error).message}; run \`deskd audit verify\``);
@@ -250,7 +263,23 @@ export class AuditLog {
     }
     this.seq += 1;
     this.prev = mac;
+    this.sinceCheckpoint = kind === 'checkpoint' ? 0 : this.sinceCheckpoint + 1;
+    if (this.checkpointEvery > 0 && this.sinceCheckpoint >= this.checkpointEvery) {
+      this.sinceCheckpoint = 0;
+      // Queued behind whatever is already waiting; a failure marks the log broken like any append.
+      this.checkpoint().catch(() => undefined);
+    }
     return full;
+  }
+
+  /**
+   * Append a `checkpoint` record naming the last record's seq and mac (`checkpoint: {seq, mac}`).
+   * @throws DeskdError `AUDIT_WRITE_FAILED`.
+   */
+  checkpoint(): Promise<AuditRecord> {
+    const run = this.queue.then(() => this.doAppend('checkpoint', { checkpoint: { seq: this.seq, mac: this.prev } }));
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Read records; see {@link readAuditFile}. */
