@@ -16,8 +16,15 @@ import type { AgentMode } from './types.js';
  * | `DESKD_AGENT_KEEP_IMAGES` | screenshots kept in the model's context (older ones are replaced) | 3 |
  * | `DESKD_MODEL_TIMEOUT_MS` | timeout of one model request, ms | 120000 |
  * | `DESKD_MODEL_MAX_RETRIES` | retries of a model request on 408/409/429/5xx/timeouts/connection errors | 4 |
+ * | `DESKD_MODEL_PROVIDER` | `openai` or `anthropic` (Claude with its computer tool, `src/agent/anthropic/`) | `openai` |
+ * | `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL` | provider `anthropic`: key and endpoint (a Messages-compatible server) | none / the SDK's |
+ * | `DESKD_ANTHROPIC_TOOL` | provider `anthropic`: `computer_20251124`, `computer_20250124` or `computer_20241022` | `computer_20251124` |
  */
 export interface AgentConfig {
+  /** Who the model is: OpenAI (Responses/Chat) or Anthropic (Claude, Messages API computer tool). */
+  provider: 'openai' | 'anthropic';
+  /** Provider `anthropic`: the computer tool version. */
+  anthropicTool: 'computer_20251124' | 'computer_20250124' | 'computer_20241022';
   mode: AgentMode;
   /** Computer mode: which tool shape. */
   computerTool: 'computer' | 'computer_use_preview';
@@ -47,6 +54,9 @@ export interface AgentConfig {
   maxElements: number;
 }
 
+/** Default Claude model (provider `anthropic`): one documented for the `computer_20251124` tool. */
+export const DEFAULT_CLAUDE_MODEL = 'claude-opus-4-5';
+
 /** Default model per mode/tool. */
 export function defaultModel(mode: AgentMode, tool: AgentConfig['computerTool']): string {
   if (mode === 'functions') return 'gpt-4.1';
@@ -73,15 +83,18 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
  * @throws DeskdError `VALIDATION_FAILED` naming the variable with a bad value.
  */
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AgentConfig> = {}): AgentConfig {
-  const mode = overrides.mode ?? oneOf(env, 'DESKD_MODEL_MODE', ['computer', 'functions'] as const, 'computer');
+  const provider = overrides.provider ?? oneOf(env, 'DESKD_MODEL_PROVIDER', ['openai', 'anthropic'] as const, 'openai');
+  const mode = overrides.mode ?? (provider === 'anthropic' ? 'computer' : oneOf(env, 'DESKD_MODEL_MODE', ['computer', 'functions'] as const, 'computer'));
   const computerTool = overrides.computerTool ?? oneOf(env, 'DESKD_COMPUTER_TOOL', ['computer', 'computer_use_preview'] as const, 'computer');
   const base: AgentConfig = {
+    provider,
+    anthropicTool: oneOf(env, 'DESKD_ANTHROPIC_TOOL', ['computer_20251124', 'computer_20250124', 'computer_20241022'] as const, 'computer_20251124'),
     mode,
     computerTool,
     api: oneOf(env, 'DESKD_MODEL_API', ['chat', 'responses'] as const, 'chat'),
-    model: env.DESKD_MODEL || defaultModel(mode, computerTool),
-    apiKey: env.OPENAI_API_KEY || null,
-    baseURL: env.OPENAI_BASE_URL || null,
+    model: env.DESKD_MODEL || (provider === 'anthropic' ? DEFAULT_CLAUDE_MODEL : defaultModel(mode, computerTool)),
+    apiKey: (provider === 'anthropic' ? env.ANTHROPIC_API_KEY : env.OPENAI_API_KEY) || null,
+    baseURL: (provider === 'anthropic' ? env.ANTHROPIC_BASE_URL : env.OPENAI_BASE_URL) || null,
     maxSteps: int(env, 'DESKD_AGENT_MAX_STEPS', 30, 1, 200),
     keepImages: int(env, 'DESKD_AGENT_KEEP_IMAGES', 3, 1, 50),
     timeoutMs: int(env, 'DESKD_MODEL_TIMEOUT_MS', 120_000, 100, 3_600_000),

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import type { Logger } from 'pino';
 import { DeskdError, isDeskdError } from '../errors.js';
 import type { AgentConfig } from './config.js';
 import { ComputerDriver, type Driver } from './computer.js';
 import { FunctionsDriver } from './functions.js';
+import { ClaudeDriver } from './anthropic/driver.js';
 import { TaskCancelled } from './retry.js';
 import { TaskSession } from './session.js';
 import {
@@ -37,6 +39,10 @@ export interface TaskRunnerDeps {
   denyApproval?: (approvalId: string) => void;
   /** The OpenAI client; default: built from `config` (`apiKey`, `baseURL`, `timeoutMs`, SDK retries off). */
   client?: OpenAI;
+  /** Provider `anthropic`: the Anthropic client; default: built from `config` like the OpenAI one. */
+  anthropic?: Anthropic;
+  /** Provider `anthropic`: the pointer's global position, points (default: the last point a task acted at). */
+  pointer?: () => Promise<{ x: number; y: number }>;
   logger?: Logger;
   /** Finished tasks kept for `GET /v1/tasks/:id` (oldest evicted first); default 100. */
   historyLimit?: number;
@@ -78,18 +84,24 @@ export class TaskRunner {
   private readonly queue: TaskState[] = [];
   private running: TaskState | null = null;
   private readonly client: OpenAI | null;
+  private readonly anthropic: Anthropic | null;
   private closed = false;
 
   constructor(private readonly deps: TaskRunnerDeps) {
     const c = deps.config;
+    const claude = c.provider === 'anthropic';
     this.client =
       deps.client ??
-      (c.apiKey ? new OpenAI({ apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 }) : null);
+      (c.apiKey && !claude ? new OpenAI({ apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 }) : null);
+    this.anthropic =
+      deps.anthropic ??
+      (c.apiKey && claude ? new Anthropic({ apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 }) : null);
   }
 
   /** The API shape a task uses, from the configuration. */
   private apiName(): string {
     const c = this.deps.config;
+    if (c.provider === 'anthropic') return c.anthropicTool;
     return c.mode === 'computer' ? c.computerTool : c.api;
   }
 
@@ -99,7 +111,14 @@ export class TaskRunner {
    * @throws DeskdError `MODEL_NOT_CONFIGURED` (no API key), `VALIDATION_FAILED` (empty goal, bad maxSteps).
    */
   start(req: StartTaskRequest): string {
-    if (!this.client) throw new DeskdError('MODEL_NOT_CONFIGURED', 'No model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible endpoint)');
+    if (this.deps.config.provider === 'anthropic' ? !this.anthropic : !this.client) {
+      throw new DeskdError(
+        'MODEL_NOT_CONFIGURED',
+        this.deps.config.provider === 'anthropic'
+          ? 'No model is configured: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for a compatible endpoint)'
+          : 'No model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible endpoint)',
+      );
+    }
     if (this.closed) throw new DeskdError('INTERNAL', 'The task runner is shut down');
     const goal = req.goal.trim();
     if (!goal) throw new DeskdError('VALIDATION_FAILED', 'goal must not be empty');
@@ -261,11 +280,17 @@ export class TaskRunner {
     this.emit(st, { type: 'status', status: 'running' });
     const session = new TaskSession(
       v,
-      { client: this.client!, observer: this.deps.observer, actions: this.deps.actions, approve: this.deps.approve ?? refuseAll, denyApproval: this.deps.denyApproval, config: this.deps.config, ...(log ? { logger: log } : {}) },
+      // The OpenAI client is only used by the OpenAI drivers (never built for provider anthropic).
+      { client: this.client as OpenAI, observer: this.deps.observer, actions: this.deps.actions, approve: this.deps.approve ?? refuseAll, denyApproval: this.deps.denyApproval, config: this.deps.config, ...(log ? { logger: log } : {}) },
       signal,
       (e) => this.emit(st, e),
     );
-    const driver: Driver = this.deps.config.mode === 'computer' ? new ComputerDriver(session) : new FunctionsDriver(session);
+    const driver: Driver =
+      this.deps.config.provider === 'anthropic'
+        ? new ClaudeDriver(session, { client: this.anthropic!, toolVersion: this.deps.config.anthropicTool, ...(this.deps.pointer ? { pointer: this.deps.pointer } : {}) })
+        : this.deps.config.mode === 'computer'
+          ? new ComputerDriver(session)
+          : new FunctionsDriver(session);
     try {
       await driver.init();
       for (let i = 1; i <= v.maxSteps; i++) {

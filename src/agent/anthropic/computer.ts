@@ -137,6 +137,11 @@ export class AnthropicComputer {
     return this.spaceOf(f);
   }
 
+  /** The model space of the latest capture (null before the first). */
+  get currentSpace(): ModelSpace | null {
+    return this.space;
+  }
+
   private spaceOf(f: Frame): ModelSpace {
     this.space = ModelSpace.forDisplay(f.origin, { width: f.width / f.scale, height: f.height / f.scale }, { width: f.width, height: f.height }, this.limits);
     return this.space;
