@@ -40,6 +40,8 @@ export interface AccessibilityChangeSource {
  */
 export interface TreeKeepingAccessibility {
   resetTree(): void;
+  /** The screen's pixels changed: objects may have moved without an event (a scroll); the next snapshot checks. */
+  screenChanged?(): void;
 }
 
 /** True when an accessibility backend keeps its tree from events. */
@@ -134,9 +136,17 @@ export class AxCache {
     this.focus = null;
   }
 
-  /** The screen's pixels changed: without change events this is the best sign the tree may have changed. */
+  /**
+   * The screen's pixels changed: without change events this is the best sign the tree may have changed.
+   * With events and a tree-keeping backend, the backend is told (a scroll moves objects without any event)
+   * and the cached snapshot dropped, so the next one comes from the backend's re-checked tree.
+   */
   screenChanged(): void {
     if (!this.live) this.invalidate();
+    else if (keepsTree(this.ax) && this.ax.screenChanged) {
+      this.ax.screenChanged();
+      this.invalidate();
+    }
   }
 
   private fresh<T>(e: Entry<T> | null | undefined): e is Entry<T> {

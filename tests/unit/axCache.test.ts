@@ -1,7 +1,7 @@
 /**
  * AxCache over a backend that keeps its own tree from events (Linux AT-SPI): an event or an action drops
  * the cache's snapshot but not the backend's tree (so the backend re-reads only what the events name); only
- * `invalidate({ fresh: true })` makes the backend read everything.
+ * `invalidate({ fresh: true })` makes the backend read everything; a screen change is passed on to it.
  */
 import { describe, expect, it } from 'vitest';
 import { AxCache, keepsTree, type AccessibilityChange } from '../../src/perception/axCache.js';
@@ -28,6 +28,9 @@ function treeKeeper() {
     resetTree() {
       log.push('reset');
     },
+    screenChanged() {
+      log.push('screen');
+    },
   };
   return { ax, log, emit: () => listener?.({ kind: 'property-change', app: ':1.2', path: '/x' }) };
 }
@@ -51,5 +54,15 @@ describe('AxCache with a tree-keeping backend', () => {
     c.invalidate({ fresh: true });
     await c.snapshot({ scope: 'all', budget });
     expect(f.log).toEqual(['snapshot', 'snapshot', 'snapshot', 'reset', 'snapshot']);
+  });
+
+  it('a screen change is passed on and drops the cached snapshot (a scroll sends no event)', async () => {
+    const f = treeKeeper();
+    const c = new AxCache(f.ax);
+    await c.start();
+    await c.snapshot({ scope: 'all', budget });
+    c.screenChanged();
+    await c.snapshot({ scope: 'all', budget });
+    expect(f.log).toEqual(['snapshot', 'screen', 'snapshot']);
   });
 });

@@ -120,6 +120,15 @@ export class AtspiAccessibility implements RawAccessibility {
   }
 
   /**
+   * The screen's pixels changed. While the tree is kept from events, the next snapshot checks the extents and
+   * states of every object it holds again: a scroll moves objects on and off screen without any AT-SPI event
+   * (Chromium sends none), which events alone would miss.
+   */
+  screenChanged(): void {
+    this.tree.noteScreenChange();
+  }
+
+  /**
    * Whether the accessibility trees can be trusted. Degraded after the AT-SPI bus connection was lost
    * (dbus-next `error` or the socket closing): D-Bus activation starts a new, empty accessibility bus, and
    * applications that were registered with the old one (GTK's atk-bridge, Chromium) do not move to it, so

@@ -48,8 +48,9 @@ export interface AtspiTreeStats {
   /** Objects re-read because an event named them (or their subtree). */
   reread: number;
   /**
-   * Objects whose extents alone were re-read after a layout change (a change of children, text, names or
-   * visibility moves other objects of the same document or window, and Chromium sends no bounds-changed for them).
+   * Objects whose extents and states alone were re-read after a layout change (a change of children, text,
+   * names or visibility moves other objects of the same document or window, on or off screen, and Chromium
+   * sends no bounds-changed or state-changed for them).
    */
   boundsReread: number;
   /** Events received (while tracking). */
@@ -299,8 +300,8 @@ function layoutScope(records: Map<string, TreeRecord>, key: string): string | nu
  * whole, removed ones dropped; property-change → name/description/value; state-changed → states and action
  * names, the whole subtree when the object comes on or goes off screen; bounds-changed → the extents of it
  * and its subtree; text-changed → name and value). A change that can move other objects (children, text,
- * names, visibility) also has the extents of every object of its document (else its window) read again:
- * Chromium reflows a page without a bounds-changed for what moved. A full read replaces the model (and counts how often the model differed
+ * names, visibility) also has the extents and states of every object of its document (else its window)
+ * read again: Chromium reflows a page without a bounds-changed or state-changed for what moved. A full read replaces the model (and counts how often the model differed
  * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
  * read was cut by a budget, when the applications changed, when a re-read failed for another reason than
  * the object being gone, or when events name more than a third of the model.
@@ -309,6 +310,8 @@ export class AtspiTree {
   readonly stats: AtspiTreeStats = { fullReads: 0, incremental: 0, reread: 0, boundsReread: 0, events: 0, verifyMismatches: 0 };
   private model: Model | null = null;
   private dirty = new Map<string, Dirt>();
+  /** Set by {@link noteScreenChange}; cleared once a snapshot has checked the layout. */
+  private screenChanged = false;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly verifyMs: number;
   private readonly now: () => number;
@@ -323,6 +326,15 @@ export class AtspiTree {
   }
 
   /** Take an event into account (called for every change while events are subscribed). */
+  /**
+   * The screen's pixels changed (the observer compares frames): a scroll or a reflow may have moved objects
+   * without any event (Chromium sends none when a page scrolls), so the next snapshot checks the extents and
+   * states of every object of every window again (and reads what came on screen).
+   */
+  noteScreenChange(): void {
+    if (this.model) this.screenChanged = true;
+  }
+
   noteChange(e: AtspiChange): void {
     this.stats.events++;
     if (e.kind === 'reconnected') {
@@ -346,6 +358,7 @@ export class AtspiTree {
   /** Drop the model: the next snapshot reads everything. */
   forget(): void {
     this.model = null;
+    this.screenChanged = false;
     this.dirty.clear();
   }
 
@@ -385,6 +398,7 @@ export class AtspiTree {
     }
     // Events from now on are applied to the model this read makes.
     this.dirty = new Map();
+    this.screenChanged = false;
     const { snap, records } = await this.fullRead(apps, budget);
     if (verifyAgainst && JSON.stringify(verifyAgainst.roots) !== JSON.stringify(snap.roots)) {
       this.stats.verifyMismatches++;
@@ -407,11 +421,15 @@ export class AtspiTree {
    * cannot be trusted any more (a re-read failed for another reason than the object being gone).
    */
   private async apply(m: Model, tb: TraversalBudget): Promise<boolean> {
-    if (this.dirty.size === 0) return true;
+    const screen = this.screenChanged;
+    if (this.dirty.size === 0 && !screen) return true;
+    this.screenChanged = false;
     const dirty = this.dirty;
     this.dirty = new Map();
     const records = m.records;
     const scopes = new Set<string>();
+    // Pixels changed: every window is a scope (what moved without an event is found by its extents and states).
+    if (screen) for (const [k, r] of records) if (r.depth === 1 && r.basic) scopes.add(k);
     for (const [key, d] of dirty) {
       const scope = d.layout ? layoutScope(records, key) : null;
       if (scope) scopes.add(scope);
@@ -501,11 +519,38 @@ export class AtspiTree {
         }
       }),
     );
-    // New objects are read whole while the extents of what the layout changes may have moved are read again.
-    const moved = [...new Set([...scopes].flatMap((k) => subtreeKeys(records, k)))].map((k) => records.get(k)!).filter((r) => r.basic && r.depth > 0);
-    const [, bounds] = await Promise.all([jobs.length > 0 ? readInto(this.bus, records, jobs, tb, this.pidOf, counter) : null, Promise.all(moved.map((r) => readBounds(this.bus, r.ref)))]);
-    moved.forEach((r, i) => (r.details = { ...r.details, bounds: bounds[i]! }));
-    this.stats.boundsReread += moved.length;
+    // New objects are read whole while what the layout changes may have moved is checked again: extents and
+    // states of every object of the scope (a reflow brings objects on or off screen without state events).
+    const inScope = [...new Set([...scopes].flatMap((k) => subtreeKeys(records, k)))].map((k) => records.get(k)!).filter((r) => r.depth > 0);
+    let moved = false;
+    const layoutPass = async (): Promise<void> => {
+      const read = await Promise.all(inScope.map((r) => Promise.all([readStates(this.bus, r.ref).catch(() => null), r.basic ? readBounds(this.bus, r.ref) : null])));
+      const again: Job[] = [];
+      inScope.forEach((r, i) => {
+        const [st, bounds] = read[i]!;
+        if (records.get(refKey(r.ref)) !== r) return; // re-read or removed meanwhile
+        if (r.basic) {
+          if (JSON.stringify(r.details.bounds) !== JSON.stringify(bounds)) moved = true;
+          r.details = { ...r.details, bounds };
+        }
+        if (!st) return;
+        const isOn = r.depth < 2 || onScreen(st, r.parentShowing, r.depth);
+        if ((r.basic !== null) !== isOn || (r.basic && r.states.has('showing') !== st.has('showing'))) {
+          moved = true;
+          for (const k of subtreeKeys(records, refKey(r.ref))) records.delete(k);
+          again.push({ ref: r.ref, depth: r.depth, parent: r.parent, parentShowing: r.parentShowing });
+        } else {
+          r.states = st;
+          if (r.basic) r.basic.states = st;
+        }
+      });
+      if (again.length > 0) await readInto(this.bus, records, again, tb, this.pidOf, counter);
+    };
+    await Promise.all([jobs.length > 0 ? readInto(this.bus, records, jobs, tb, this.pidOf, counter) : null, layoutPass()]);
+    this.stats.boundsReread += inScope.length;
+    // Something had moved after a screen change: the page may still be settling (Chromium updates its
+    // accessibility tree a little after it paints), so the next snapshot checks again, until nothing moves.
+    if (screen && moved) this.screenChanged = true;
     this.stats.reread += counter.n;
     return trusted;
   }
