@@ -280,7 +280,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerV1Routes(app, { ...deps, executor }, journal);
   if (deps.policy) await registerPolicyRoutes(app, { ...deps.policy, journal });
   await registerConsoleRoutes(app, { operatorToken: deps.operatorToken });
-  await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor, version: deps.version });
+  await registerMcpRoutes(app, { platform: deps.platform, observer: deps.observer, executor, version: deps.version, ...(deps.replay ? { replay: deps.replay } : {}) });
   await registerReadRoutes(app, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
   if (deps.tasks) await registerTaskRoutes(app, { tasks: deps.tasks });
   // Anthropic's computer-use tool (issue 20): every action through the same executor, policy and lease.

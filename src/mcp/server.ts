@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReplayService } from '../replay/index.js';
+import { registerReplayTools } from '../replay/mcp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -46,6 +48,8 @@ export interface McpDeps {
   actor?: string;
   /** Shared between servers built for one daemon (HTTP stateless mode builds one server per request). */
   state?: McpState;
+  /** Recordings and replays: adds the tools `list_recordings` and `replay` (`src/replay/mcp.ts`). */
+  replay?: ReplayService;
 }
 
 /** State shared by the tools: the latest observation made through MCP (what `find` and refs default to). */
@@ -621,6 +625,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
       return text(`${first && first.type === 'text' ? first.text : ''}\n${ok ? 'focused' : `focus not confirmed: the focused window is ${now ? formatWindow(now) : 'none'}`}`);
     }),
   );
+
+  if (deps.replay) registerReplayTools(server, deps.replay);
 
   return server;
 }

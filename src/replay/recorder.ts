@@ -164,10 +164,11 @@ export class Recorder {
   tap<T extends Submitter>(executor: T): T {
     return new Proxy(executor, {
       get: (target, prop, receiver) => {
-        if (prop === 'submit') return (actions: Action[], actor?: string) => this.submitRecorded(target, actions, actor ?? 'agent');
+        // Extra arguments (e.g. submit options) are passed through unchanged.
+        if (prop === 'submit') return (actions: Action[], actor?: string, ...rest: unknown[]) => this.submitRecorded(target, actions, actor ?? 'agent', rest);
         if (prop === 'run')
-          return async (actions: Action[], actor?: string) => {
-            const s = await this.submitRecorded(target, actions, actor ?? 'agent');
+          return async (actions: Action[], actor?: string, ...rest: unknown[]) => {
+            const s = await this.submitRecorded(target, actions, actor ?? 'agent', rest);
             return s.status === 'done' ? s : s.outcome;
           };
         const v = Reflect.get(target, prop, receiver) as unknown;
@@ -193,16 +194,17 @@ export class Recorder {
     return id ? (this.recs.get(id) ?? null) : null;
   }
 
-  private async submitRecorded(exec: Submitter, actions: Action[], actor: string): Promise<ActionsResponse | PendingSubmission> {
+  private async submitRecorded(exec: Submitter, actions: Action[], actor: string, rest: unknown[]): Promise<ActionsResponse | PendingSubmission> {
+    const submit = (exec.submit as (actions: Action[], actor: string, ...rest: unknown[]) => Promise<ActionsResponse | PendingSubmission>).bind(exec);
     const rec = await this.recordingFor(actor);
-    if (!rec) return exec.submit(actions, actor);
+    if (!rec) return submit(actions, actor, ...rest);
     let before: Before | null = null;
     try {
       before = await this.captureBefore(actions);
     } catch (e) {
       this.deps.logger?.warn({ err: e, recordingId: rec.id }, 'recording: capture before the batch failed');
     }
-    const s = await exec.submit(actions, actor);
+    const s = await submit(actions, actor, ...rest);
     const record = (r: ActionsResponse) => {
       if (!before) return;
       const b = before;

@@ -22,7 +22,11 @@ import { ApprovalManager } from '../../src/policy/approvals.js';
 import { HaltSwitch } from '../../src/policy/halt.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 import { PolicyGate } from '../../src/policy/gate.js';
-import { createReplayService } from '../../src/replay/index.js';
+import { createReplayService, type ReplayService } from '../../src/replay/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { createMcpServer, MCP_TOOL_NAMES } from '../../src/mcp/server.js';
+import { MCP_REPLAY_TOOL_NAMES } from '../../src/replay/mcp.js';
 import type { Point, Rect, RawAXNode } from '../../src/platform/types.js';
 
 const AGENT = 'agent-token-0123456789abcdef';
@@ -81,6 +85,8 @@ function calcTree(c: Calc): RawAXNode[] {
 
 interface Harness {
   app: FastifyInstance;
+  replay: ReplayService;
+  mcp(): Promise<Client>;
   platform: FakePlatform;
   calc: Calc;
   audit: AuditLog;
@@ -137,7 +143,14 @@ async function harness(extraWindows: { app: string; bounds: Rect }[] = []): Prom
   const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500 });
   const app = await buildApp({ platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, replay });
   const h: Harness = {
-    app, platform, calc, audit, dir,
+    app, platform, calc, audit, dir, replay,
+    async mcp() {
+      const [ct, st] = InMemoryTransport.createLinkedPair();
+      await createMcpServer({ platform, observer, executor, version: 't', actor: 'mcp:agent/default', replay }).connect(st);
+      const client = new Client({ name: 'test', version: '1' });
+      await client.connect(ct);
+      return client;
+    },
     setPolicy: (y) => void (policy = parsePolicy(y, 'p.yaml')),
     moveTo(p) {
       calc.origin = p;
@@ -407,4 +420,39 @@ describe('replays (fake platform)', () => {
     expect(types).toEqual(['status', 'status', 'step', 'step', 'step', 'step', 'final']);
     expect(sse.body).toContain('"status":"succeeded"');
   });
+
+  it('MCP: list_recordings and replay (the same replayer, policy and divergence rules)', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.moveTo({ x: 300, y: 200 });
+    const client = await h.mcp();
+    const tools = (await client.listTools()).tools.map((t) => t.name);
+    expect(tools).toEqual([...MCP_TOOL_NAMES, ...MCP_REPLAY_TOOL_NAMES]);
+    const list = (await client.callTool({ name: 'list_recordings', arguments: {} })) as { content: { text: string }[] };
+    expect(list.content[0]!.text).toContain(id);
+    const r = (await client.callTool({ name: 'replay', arguments: { recordingId: id } })) as { isError?: boolean; content: { text: string }[] };
+    expect(r.isError ?? false).toBe(false);
+    expect(r.content[0]!.text).toMatch(/succeeded/);
+    expect(h.calc.display).toBe('42');
+    h.calc.names['='] = 'equals';
+    h.calc.display = '0';
+    h.moveTo({ x: 300, y: 200 });
+    const d = (await client.callTool({ name: 'replay', arguments: { recordingId: id } })) as { isError?: boolean; content: { text: string }[] };
+    expect(d.isError).toBe(true);
+    expect(d.content[0]!.text).toMatch(/diverged at step 4 \(weak_match\)/);
+    expect(d.content[0]!.text).toContain('candidate button "equals"');
+    expect(h.calc.display).toBe('7×6');
+    const bad = (await client.callTool({ name: 'replay', arguments: { recordingId: 'rec_00000000-0000-0000-0000-000000000000' } })) as { isError?: boolean; content: { text: string }[] };
+    expect(bad.content[0]!.text).toMatch(/^RECORDING_NOT_FOUND/);
+    await client.close();
+  });
+
+  it('the operator credential (the console'"'"'s) lists the same recordings', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    const asOperator = await call<{ recordings: { id: string }[] }>(h, 'GET', '/v1/recordings', undefined, OPERATOR);
+    expect(asOperator.json.recordings.map((r) => r.id)).toEqual([id]);
+  });
 });
+
