@@ -448,7 +448,7 @@ describe('replays (fake platform)', () => {
     await client.close();
   });
 
-  it('the operator credential (the console'"'"'s) lists the same recordings', async () => {
+  it('the operator credential, which the console uses, lists the same recordings', async () => {
     const h = await harness();
     const id = await record7x6(h);
     const asOperator = await call<{ recordings: { id: string }[] }>(h, 'GET', '/v1/recordings', undefined, OPERATOR);
