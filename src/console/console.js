@@ -3,7 +3,8 @@
 // X-Deskd-Console: 1 (CSRF header the server requires on cookie-authenticated POSTs).
 // Routes used: GET /console/session, POST /console/login, POST /console/logout, GET /v1/health,
 // GET /v1/screenshot, POST /v1/observe, GET /v1/approvals, POST /v1/approvals/:id, GET|POST /v1/halt,
-// POST /v1/resume, GET /v1/audit, POST /v1/tasks + GET /v1/tasks/:id/events (SSE) when present.
+// POST /v1/resume, GET /v1/audit, POST /v1/tasks + GET /v1/tasks/:id/events (SSE) when present,
+// GET /v1/recordings[/:id], POST /v1/replays + GET /v1/replays/:id/events (SSE) when present.
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const state = {
@@ -471,4 +472,80 @@ function followTask(id) {
   };
 }
 
-void boot();
+// ---- recordings and replays (issue 18) -----------------------------------------------------------------
+// GET /v1/recordings lists them; GET /v1/recordings/:id shows the steps with their masked thumbnails
+// (served only while the step's app is not masked); POST /v1/replays + GET /v1/replays/:id/events (SSE)
+// replays one and shows each step, or the divergence with its candidates.
+
+async function refreshRecordings() {
+  try {
+    const { recordings } = await json('GET', '/v1/recordings');
+    $('recordings-note').textContent = recordings.length ? '' : 'No recordings yet: every task is recorded, and agents can record their own sessions.';
+    $('recordings').replaceChildren(
+      ...recordings.map((r) =>
+        el('li', {}, `${r.name} (${r.steps} steps, ${r.status}) `,
+          el('button', { type: 'button', onclick: () => void showRecording(r.id) }, 'Steps'), ' ',
+          el('button', { type: 'button', onclick: () => void replay(r.id), ...(r.status !== 'stopped' ? { disabled: '' } : {}) }, 'Replay')),
+      ),
+    );
+  } catch (e) {
+    $('recordings-note').textContent = e.status === 404 ? 'This daemon has no recordings (GET /v1/recordings).' : e.message;
+  }
+}
+
+async function showRecording(id) {
+  const rec = await json('GET', `/v1/recordings/${encodeURIComponent(id)}`).catch((e) => ($('recordings-note').textContent = e.message, null));
+  if (!rec) return;
+  const thumb = (name) => (name && rec.images[name] ? el('img', { class: 'thumb', src: rec.images[name], alt: name }) : '');
+  $('replay-steps').replaceChildren(
+    ...rec.steps.map((s) => {
+      const f = s.fingerprint;
+      const what = s.kind === 'wait' ? `wait ${JSON.stringify(s.until)}` : `${s.action?.type ?? '?'}${f ? ` ${f.role} "${f.name}"${f.app ? ' in ' + f.app : ''}` : ''}`;
+      const post = s.postconditions.length ? ` → ${s.postconditions.map((p) => `"${p.text}"`).join(', ')}` : '';
+      return el('li', {}, thumb(s.thumbnails.before), thumb(s.thumbnails.after), `${what}${post}`);
+    }),
+  );
+}
+
+async function replay(id) {
+  $('replay-steps').replaceChildren();
+  let r;
+  try {
+    r = await json('POST', '/v1/replays', { recordingId: id });
+  } catch (e) {
+    $('recordings-note').textContent = e.message;
+    return;
+  }
+  const add = (text) => $('replay-steps').append(el('li', {}, text));
+  const es = new EventSource(`/v1/replays/${encodeURIComponent(r.replayId)}/events`);
+  let lastSeq = 0;
+  const onEvent = (m) => {
+    let e;
+    try {
+      e = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    if (e.seq <= lastSeq) return;
+    lastSeq = e.seq;
+    if (e.type === 'status') $('recordings-note').textContent = `replay ${r.replayId}: ${e.status}`;
+    else if (e.type === 'step') {
+      const g = e.step.grounded;
+      add(`step ${e.step.index}: ${e.step.kind}${g ? ` ${g.role} "${g.name}" (score ${g.score})` : ''} ${e.step.outcome}${e.step.error ? ' ' + e.step.error.code : ''} (${Math.round(e.step.durationMs)} ms)`);
+    } else if (e.type === 'approval') add(`step ${e.step} waits for approval`);
+    else if (e.type === 'divergence') {
+      const d = e.divergence;
+      add(`diverged at step ${d.step} (${d.reason}); candidates: ${d.candidates.map((c) => `${c.role} "${c.name}" ${c.score}`).join(', ') || 'none'}`);
+    } else if (e.type === 'handover') add(`handed over to task ${e.taskId}`);
+    else if (e.type === 'final') {
+      $('recordings-note').textContent = `replay ${r.replayId}: ${e.status}${e.durationMs !== null ? ` in ${e.durationMs} ms` : ''}${e.error ? ' — ' + e.error.code : ''}`;
+      es.close();
+    }
+  };
+  es.onmessage = onEvent;
+  for (const t of ['status', 'step', 'approval', 'divergence', 'handover', 'final']) es.addEventListener(t, onEvent);
+}
+
+$('recordings-refresh').addEventListener('click', () => void refreshRecordings());
+
+void boot().then(() => setTimeout(() => void refreshRecordings(), 1000));
