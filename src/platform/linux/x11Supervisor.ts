@@ -5,17 +5,21 @@
  * protocol version, requests correlated by id with per-request timeouts, restart with exponential backoff
  * after a crash.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeskdError, type ErrorCode } from '../../errors.js';
-import { X11_WORKER_PROTOCOL, type X11OpName, type X11Ops, type X11WorkerMessage } from './x11InputWorker.js';
+import { ipcTransport } from '../common/childTransports.js';
+import { SupervisedChild, type ChildExit } from '../common/supervisedChild.js';
+import { X11_WORKER_PROTOCOL, type X11OpName, type X11Ops, type X11Request, type X11WorkerMessage } from './x11InputWorker.js';
+
+/** The worker's hello (see `X11WorkerMessage`). */
+type X11Hello = Extract<X11WorkerMessage, { type: 'hello' }>;
 
 /** Events reported to {@link X11SupervisorOptions.onEvent} (for logs and tests). */
 export type X11SupervisorEvent =
@@ -180,26 +184,6 @@ async function transpileWorker(entry: string): Promise<string> {
   return main;
 }
 
-interface Pending {
-  id: number;
-  op: X11OpName;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface Running {
-  proc: ChildProcess;
-  display: string | null;
-  ready: boolean;
-  pending: Map<number, Pending>;
-  stderrTail: string[];
-  exited: boolean;
-  killedFor: 'close' | 'timeout' | 'handshake' | 'display-changed' | null;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** Name prefix of capture-file directories: `deskd-x11-<daemon pid>-<random>`. */
 const FRAME_DIR_PREFIX = 'deskd-x11-';
 
@@ -246,15 +230,12 @@ export function removeStaleFrameDirs(base: string): void {
  */
 export class X11Supervisor {
   private readonly opts: X11SupervisorOptions;
-  private running: Running | null = null;
-  private starting: Promise<Running> | null = null;
-  private nextId = 1;
-  private nextStartAt = 0;
-  private lastFailure = '';
-  private closed = false;
+  private readonly child: SupervisedChild<X11Hello>;
+  /** The compiled worker module of the next start (resolved before each request, see {@link resolveWorkerModule}). */
+  private workerPath = '';
   /** Why the display was unreachable at the last start attempt, or null. */
   private unreachable: string | null = null;
-  private readonly counters: X11SupervisorStats = { spawns: 0, crashes: 0, failures: 0, framesUnchanged: 0 };
+  private framesUnchanged = 0;
   /** Private directory of capture files (undefined: not made yet; null: cannot be made). */
   private frameDir: string | null | undefined;
   private nextFrame = 1;
@@ -266,6 +247,56 @@ export class X11Supervisor {
 
   constructor(opts: X11SupervisorOptions = {}) {
     this.opts = opts;
+    const env = () => ({ ...this.env(), DESKD_X11_WORKER: '1' });
+    const display = () => this.env().DISPLAY ?? null;
+    const nutPath = () => createRequire(import.meta.url).resolve('@nut-tree-fork/nut-js');
+    const b = opts.backoff ?? {};
+    this.child = new SupervisedChild<X11Hello>({
+      name: 'X11 worker',
+      target: () => this.workerPath,
+      transport: ipcTransport({ module: () => this.workerPath, args: () => [nutPath()], env }),
+      encode: (id, op, args): X11Request => ({ id, op: op as X11OpName, args: args as X11Request['args'] }),
+      decode: (raw) => {
+        const m = raw as X11WorkerMessage;
+        if (m?.type === 'hello') return { kind: 'hello', hello: m };
+        if (m?.type === 'result') return m.ok ? { kind: 'response', id: m.id, ok: true, result: m.result } : { kind: 'response', id: m.id, ok: false, error: m.error };
+        return { kind: 'invalid', text: JSON.stringify(raw)?.slice(0, 200) ?? String(raw) };
+      },
+      checkHello: (h) => (h.protocol === X11_WORKER_PROTOCOL ? null : `The X11 worker ${this.workerPath} speaks protocol ${h.protocol}, this deskd ${X11_WORKER_PROTOCOL}: rebuild (npm run build)`),
+      beforeStart: async () => {
+        // libnut dereferences a failed XOpenDisplay: never start a worker that would only crash.
+        const d = display();
+        const unreachable = await probeX11Display(d);
+        if (unreachable) {
+          // Reported once per outage: pollers (corner halt) would repeat it every few hundred ms.
+          if (this.unreachable !== unreachable) this.opts.onEvent?.({ type: 'unreachable', display: d, reason: unreachable });
+          this.unreachable = unreachable;
+          throw new Error(`Cannot reach the X display: ${unreachable}`);
+        }
+        this.unreachable = null;
+      },
+      // DISPLAY changed (a virtual display was started): the worker's libnut is bound to the old one.
+      bindingKey: display,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
+      handshakeWithinDeadline: true,
+      backoff: { initialMs: b.initialMs ?? 250, factor: b.factor ?? 2, maxMs: b.maxMs ?? 5000 },
+      // Requests are served in order: one stuck libnut call blocks all. Kill it at once; the next request restarts it.
+      hungGraceMs: 0,
+      stderrLines: 10,
+      errors: {
+        unavailable: (message, op) => new DeskdError(op ? x11OpErrorCode(op as X11OpName) : 'CAPTURE_FAILED', message),
+        notSent: (op, ms) => new DeskdError(x11OpErrorCode(op as X11OpName), `The X11 worker did not start within ${ms} ms ('${op}' not sent)`),
+        timeout: (op, _id, ms) =>
+          new DeskdError(x11OpErrorCode(op as X11OpName), `The X11 worker did not answer '${op}' within ${ms} ms on display ${display()} (is the X server stopped?); it is restarted`),
+        failed: (op, e) => new DeskdError(e.code === 'UNKNOWN_KEY' ? 'UNKNOWN_KEY' : x11OpErrorCode(op as X11OpName), `X11 '${op}' failed on display ${display()}: ${e.message}`),
+        ended: async (op, _id, exit) => new DeskdError(x11OpErrorCode(op as X11OpName), `X11 '${op}' failed: ${await endedWhy(exit)}`),
+      },
+      onEvent: (e) => {
+        if (e.type === 'spawn') this.opts.onEvent?.({ type: 'spawn', attempt: e.attempt, display: display() });
+        else if (e.type === 'ready') this.opts.onEvent?.({ type: 'ready', pid: e.pid ?? -1, display: display() });
+        else if (e.type === 'exit' || e.type === 'backoff') this.opts.onEvent?.(e);
+      },
+    });
   }
 
   /**
@@ -292,7 +323,7 @@ export class X11Supervisor {
       const r = await this.request('grab', { ...args, file, frameId, ...(held ? { ifChangedFrom: held.id } : {}) }, timeoutMs);
       if (r.unchanged) {
         if (!held) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker answered "unchanged" for a frame this process does not hold');
-        this.counters.framesUnchanged++;
+        this.framesUnchanged++;
         // The held frame itself (frames are read-only, see RawCapture.capture): a copy per unchanged capture was
         // 8 MB of garbage a 1920x1080 frame, which made the daemon's RSS swing by up to 50 MB between GCs.
         return { data: held.data, width: held.width, height: held.height };
@@ -318,12 +349,12 @@ export class X11Supervisor {
 
   /** Spawn/crash counters. */
   get stats(): X11SupervisorStats {
-    return { ...this.counters };
+    return { ...this.child.stats, framesUnchanged: this.framesUnchanged };
   }
 
   /** The running worker's pid, or null. */
   get workerPid(): number | null {
-    return this.running && !this.running.exited ? (this.running.proc.pid ?? null) : null;
+    return this.child.pid;
   }
 
   /**
@@ -332,14 +363,9 @@ export class X11Supervisor {
    * @throws DeskdError `CAPTURE_FAILED` / `ACTION_FAILED` (see the class), `UNKNOWN_KEY`.
    */
   async request<O extends X11OpName>(op: O, args: X11Ops[O]['args'], timeoutMs?: number): Promise<X11Ops[O]['result']> {
-    const code = x11OpErrorCode(op);
-    const workerPath = await this.workerModule(code);
+    this.workerPath = await this.workerModule(x11OpErrorCode(op));
     const ms = timeoutMs ?? (CAPTURE_OPS.has(op) ? (this.opts.captureTimeoutMs ?? 10_000) : (this.opts.inputTimeoutMs ?? 5_000));
-    const deadline = Date.now() + ms;
-    const r = await this.ensureRunning(workerPath, deadline, code);
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new DeskdError(code, `The X11 worker did not start within ${ms} ms ('${op}' not sent)`);
-    return (await this.send(r, op, args, remaining)) as X11Ops[O]['result'];
+    return (await this.child.request(op, args, ms)) as X11Ops[O]['result'];
   }
 
   /**
@@ -348,8 +374,8 @@ export class X11Supervisor {
    */
   async prewarm(): Promise<void> {
     try {
-      const workerPath = await this.workerModule('CAPTURE_FAILED');
-      await this.ensureRunning(workerPath, Date.now() + (this.opts.handshakeTimeoutMs ?? 10_000), 'CAPTURE_FAILED');
+      this.workerPath = await this.workerModule('CAPTURE_FAILED');
+      await this.child.start(Date.now() + (this.opts.handshakeTimeoutMs ?? 10_000));
     } catch {
       // Reported by the first request.
     }
@@ -357,9 +383,7 @@ export class X11Supervisor {
 
   /** Stop the worker (disconnects it, SIGKILL after 1 s). Requests in flight fail; later requests fail. */
   async close(): Promise<void> {
-    this.closed = true;
-    const r = this.running ?? (this.starting ? await this.starting.catch(() => null) : null);
-    if (r) await this.stop(r, 'close');
+    await this.child.close();
     if (this.frameDir) rmSync(this.frameDir, { recursive: true, force: true });
     this.frameDir = null;
   }
@@ -388,212 +412,21 @@ export class X11Supervisor {
     }
   }
 
-  private async stop(r: Running, why: NonNullable<Running['killedFor']>): Promise<void> {
-    if (r.exited) return;
-    r.killedFor = why;
-    const exited = new Promise<void>((res) => r.proc.once('exit', () => res()));
-    if (r.proc.connected) r.proc.disconnect();
-    const t = setTimeout(() => r.proc.kill('SIGKILL'), 1000);
-    await exited;
-    clearTimeout(t);
-  }
-
-  private backoffDelay(failures: number): number {
-    const b = this.opts.backoff ?? {};
-    return Math.min(b.maxMs ?? 5000, (b.initialMs ?? 250) * (b.factor ?? 2) ** Math.max(0, failures - 1));
-  }
-
-  private noteFailure(what: string): void {
-    this.counters.crashes++;
-    this.counters.failures++;
-    const delay = this.backoffDelay(this.counters.failures);
-    this.nextStartAt = Date.now() + delay;
-    this.lastFailure = what;
-    this.opts.onEvent?.({ type: 'backoff', delayMs: delay, failures: this.counters.failures });
-  }
-
   private env(): NodeJS.ProcessEnv {
     return this.opts.env ? this.opts.env() : process.env;
   }
+}
 
-  private async ensureRunning(workerPath: string, deadline: number, code: ErrorCode): Promise<Running> {
-    if (this.closed) throw new DeskdError(code, 'The X11 worker is closed');
-    const display = this.env().DISPLAY ?? null;
-    if (this.running && !this.running.exited) {
-      if (this.running.display === display) return this.running;
-      // DISPLAY changed (a virtual display was started): the worker's libnut is bound to the old one.
-      await this.stop(this.running, 'display-changed');
-    }
-    this.starting ??= this.startProcess(workerPath, deadline).finally(() => {
-      this.starting = null;
-    });
-    try {
-      return await this.starting;
-    } catch (e) {
-      throw e instanceof DeskdError && e.code !== code ? new DeskdError(code, e.message) : e;
-    }
-  }
-
-  private async startProcess(workerPath: string, deadline: number): Promise<Running> {
-    const env: NodeJS.ProcessEnv = { ...this.env(), DESKD_X11_WORKER: '1' };
-    const display = env.DISPLAY ?? null;
-    // libnut dereferences a failed XOpenDisplay: never start a worker that would only crash.
-    const unreachable = await probeX11Display(display);
-    if (unreachable) {
-      // Reported once per outage: pollers (corner halt) would repeat it every few hundred ms.
-      if (this.unreachable !== unreachable) this.opts.onEvent?.({ type: 'unreachable', display, reason: unreachable });
-      this.unreachable = unreachable;
-      throw new DeskdError('CAPTURE_FAILED', `Cannot reach the X display: ${unreachable}`);
-    }
-    this.unreachable = null;
-    const wait = this.nextStartAt - Date.now();
-    if (wait > 0) {
-      if (Date.now() + wait > deadline) {
-        throw new DeskdError(
-          'CAPTURE_FAILED',
-          `The X11 worker on display ${display} failed ${this.counters.failures} time(s) in a row (last: ${this.lastFailure}); next restart in ${wait} ms`,
-        );
-      }
-      await sleep(wait);
-    }
-    if (this.closed) throw new DeskdError('CAPTURE_FAILED', 'The X11 worker is closed');
-
-    this.counters.spawns++;
-    this.opts.onEvent?.({ type: 'spawn', attempt: this.counters.spawns, display });
-    const nutPath = createRequire(import.meta.url).resolve('@nut-tree-fork/nut-js');
-    let proc: ChildProcess;
-    try {
-      proc = fork(workerPath, [nutPath], { serialization: 'advanced', env, execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    } catch (e) {
-      this.noteFailure(`fork failed: ${(e as Error).message}`);
-      throw new DeskdError('CAPTURE_FAILED', `Cannot start the X11 worker ${workerPath}: ${(e as Error).message}`);
-    }
-    const r: Running = { proc, display, ready: false, pending: new Map(), stderrTail: [], exited: false, killedFor: null };
-    this.running = r;
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (d: string) => {
-      for (const l of d.split('\n')) if (l.trim()) r.stderrTail.push(l.trim());
-      while (r.stderrTail.length > 10) r.stderrTail.shift();
-    });
-
-    const handshakeMs = Math.min(this.opts.handshakeTimeoutMs ?? 10_000, Math.max(1, deadline - Date.now()));
-    await new Promise<void>((res, rej) => {
-      const fail = (msg: string, kill: boolean) => {
-        clearTimeout(timer);
-        if (kill && !r.exited) {
-          r.killedFor = 'handshake';
-          proc.kill('SIGKILL');
-        }
-        rej(new DeskdError('CAPTURE_FAILED', msg));
-      };
-      const timer = setTimeout(() => fail(`The X11 worker did not say hello within ${handshakeMs} ms`, true), handshakeMs);
-      proc.on('error', (e) => fail(`Cannot start the X11 worker ${workerPath}: ${e.message}`, false));
-      proc.once('exit', (c, s) => fail(`The X11 worker exited before its hello (code ${c}, signal ${s})${this.tail(r)}`, false));
-      proc.on('message', (raw: unknown) => {
-        const msg = raw as X11WorkerMessage;
-        if (r.ready) return this.onMessage(r, msg);
-        if (msg.type !== 'hello') return fail(`The X11 worker's first message is not a hello`, true);
-        if (msg.protocol !== X11_WORKER_PROTOCOL) return fail(`The X11 worker ${workerPath} speaks protocol ${msg.protocol}, this deskd ${X11_WORKER_PROTOCOL}: rebuild (npm run build)`, true);
-        r.ready = true;
-        clearTimeout(timer);
-        res();
-      });
-    }).catch((e: Error) => {
-      if (this.running === r) this.running = null;
-      this.noteFailure(e.message);
-      throw e;
-    });
-    proc.on('exit', (c, s) => void this.onExit(r, c, s));
-    this.idle(r);
-    this.opts.onEvent?.({ type: 'ready', pid: proc.pid ?? -1, display });
-    return r;
-  }
-
-  private tail(r: Running): string {
-    return r.stderrTail.length ? `; stderr: ${r.stderrTail.join(' | ')}` : '';
-  }
-
-  /** An idle worker must not keep this process alive; a busy one must. */
-  private idle(r: Running): void {
-    // The stderr pipe is a handle of its own (a net.Socket).
-    const stderr = r.proc.stderr as Socket | null;
-    if (r.pending.size > 0) {
-      r.proc.ref();
-      r.proc.channel?.ref();
-      stderr?.ref();
-    } else {
-      r.proc.unref();
-      r.proc.channel?.unref();
-      stderr?.unref();
-    }
-  }
-
-  private onMessage(r: Running, msg: X11WorkerMessage): void {
-    if (msg.type !== 'result') return;
-    const p = r.pending.get(msg.id);
-    if (!p) return;
-    r.pending.delete(msg.id);
-    clearTimeout(p.timer);
-    this.counters.failures = 0;
-    this.idle(r);
-    if (msg.ok) return p.resolve(msg.result);
-    const code: ErrorCode = msg.error.code === 'UNKNOWN_KEY' ? 'UNKNOWN_KEY' : x11OpErrorCode(p.op);
-    p.reject(new DeskdError(code, `X11 '${p.op}' failed on display ${r.display}: ${msg.error.message}`));
-  }
-
-  private send(r: Running, op: X11OpName, args: unknown, timeoutMs: number): Promise<unknown> {
-    const id = this.nextId++;
-    const code = x11OpErrorCode(op);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        r.pending.delete(id);
-        reject(new DeskdError(code, `The X11 worker did not answer '${op}' within ${timeoutMs} ms on display ${r.display} (is the X server stopped?); it is restarted`));
-        // Requests are served in order: one stuck libnut call blocks all. Kill it; the next request restarts it.
-        if (!r.exited) {
-          r.killedFor = 'timeout';
-          // Requests from now on go to a new worker, not to this one on its way out.
-          if (this.running === r) this.running = null;
-          r.proc.kill('SIGKILL');
-        }
-      }, timeoutMs);
-      r.pending.set(id, { id, op, resolve, reject, timer });
-      this.idle(r);
-      r.proc.send({ id, op, args }, (err) => {
-        if (!err) return;
-        const p = r.pending.get(id);
-        if (!p) return;
-        r.pending.delete(id);
-        clearTimeout(timer);
-        this.idle(r);
-        reject(new DeskdError(code, `Cannot send '${op}' to the X11 worker: ${err.message}`));
-      });
-    });
-  }
-
-  private async onExit(r: Running, code: number | null, signal: string | null): Promise<void> {
-    if (r.exited) return;
-    r.exited = true;
-    if (this.running === r) this.running = null;
-    const expected = r.killedFor === 'close' || r.killedFor === 'display-changed';
-    const inFlight = [...r.pending.values()];
-    this.opts.onEvent?.({ type: 'exit', code, signal, expected, inFlight: inFlight.length });
-    if (!expected) this.noteFailure(`exit code ${code}, signal ${signal}`);
-    if (inFlight.length === 0) return;
-    let why: string;
-    if (r.killedFor === 'close') why = 'the X11 worker was closed';
-    else if (r.killedFor === 'display-changed') why = `DISPLAY changed from ${r.display}`;
-    else if (r.killedFor === 'timeout') why = 'the X11 worker was killed after a request timed out';
-    else {
-      // Most crashes are libnut meeting a dead X connection: say so when the display is gone.
-      const unreachable = await probeX11Display(r.display);
-      why = unreachable
-        ? `the X display went away (${unreachable}); the X11 worker died with it (code ${code}, signal ${signal})`
-        : `the X11 worker crashed (code ${code}, signal ${signal}) on display ${r.display}${this.tail(r)}`;
-    }
-    for (const p of inFlight) {
-      clearTimeout(p.timer);
-      p.reject(new DeskdError(x11OpErrorCode(p.op), `X11 '${p.op}' failed: ${why}`));
-    }
-    r.pending.clear();
-  }
+/** Why a worker's requests in flight failed when it ended (the display is probed after a crash). */
+async function endedWhy(exit: ChildExit): Promise<string> {
+  const { code, signal, key: display } = exit;
+  if (exit.reason === 'close') return 'the X11 worker was closed';
+  if (exit.reason === 'restart') return `DISPLAY changed from ${display}`;
+  if (exit.reason === 'timeout') return 'the X11 worker was killed after a request timed out';
+  // Most crashes are libnut meeting a dead X connection: say so when the display is gone.
+  const unreachable = await probeX11Display(display);
+  const tail = exit.stderrTail.length ? `; stderr: ${exit.stderrTail.join(' | ')}` : '';
+  return unreachable
+    ? `the X display went away (${unreachable}); the X11 worker died with it (code ${code}, signal ${signal})`
+    : `the X11 worker crashed (code ${code}, signal ${signal}) on display ${display}${tail}`;
 }
