@@ -213,6 +213,7 @@ try {
             rowsRead: keys.length,
             rowsOnce: new Set(keys).size === keys.length,
             inOrder: keys.join('|') === v.rows.map((r) => r[0]).join('|'),
+            extraRows: t ? t.rows.filter((r) => !v.rows.some((x) => clean(x[0]) === clean(r.cells[0]?.text))).map((r) => r.cells.map((c) => c.text).join('|')).slice(0, 5) : [],
             ...cellAccuracy(v, t),
             warnings: s.warnings.filter((w) => !w.startsWith('masked')),
             scrollTopAfter: await page.evaluate(() => document.getElementById('grid').scrollTop),

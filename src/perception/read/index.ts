@@ -15,6 +15,9 @@ import type { ReadContent, ReadKind, ReadTable } from './types.js';
 export type * from './types.js';
 export { isValue } from './pairs.js';
 
+/** Roles whose text is pixels only (OCR reads what they show): their words may form OCR tables. */
+const PIXEL_HOSTS: ReadonlySet<string> = new Set(['canvas', 'image', 'window', 'document', 'dialog', 'application', 'generic', 'group']);
+
 /** What {@link readObservation} reads. */
 export interface ReadSource {
   elements: readonly Element[];
@@ -65,7 +68,10 @@ export function readObservation(src: ReadSource, opts: ReadOptions = {}): ReadCo
   const words = wordsOf(src.lines).filter((w) => !region || centreIn(w.bounds, region));
   // Tables are read for every kind: boards and pairs must not take table cells for cards or labels.
   const ax = accessibilityTables(elements);
-  const ocr = ocrTables(words, ax.map((t) => t.bounds));
+  // OCR tables come from text the accessibility tree does not hold (canvases, images, apps without
+  // accessibility): words inside a named accessible element (a list item, a text) belong to that element.
+  const held = elements.filter((e) => e.name !== '' && e.source !== 'ocr' && !PIXEL_HOSTS.has(e.role) && e.bounds.width * e.bounds.height < 200_000).map((e) => e.bounds);
+  const ocr = ocrTables(words, [...ax.map((t) => t.bounds), ...held]);
   const drafts = [...ax, ...ocr].sort((a, b) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x);
   const tables = drafts.map((d, i) => finishTable(d, `t${i + 1}`));
   const tableRects = tables.map((t) => t.bounds);

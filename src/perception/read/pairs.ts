@@ -7,7 +7,8 @@
  * into segments at gutters (`grid.ts`). A value is an item that reads as a quantity ({@link isValue}); it
  * takes the nearest label-like item above it, else below it, else to its left on the same row, within
  * 3 × the larger text height (a gauge value sits in its ring, the label under the ring); the value's text must be at least 0.8 × the label's height above/below it
- * (KPI numbers are drawn larger than their labels). Each label is used once, nearest pairs first.
+ * (KPI numbers are drawn larger than their labels). Each label is used once, nearest pairs first. A canvas
+ * or image holding exactly one value pairs it with the label nearest it inside (a gauge drawn as pixels).
  */
 import type { Rect } from '../../platform/types.js';
 import type { Element, OcrWord } from '../elements.js';
@@ -69,6 +70,18 @@ export function readPairs(elements: readonly Element[], words: readonly OcrWord[
       out.push({ label: m[1]!.trim(), value: m[2]!.trim(), bounds: { ...it.bounds }, valueBounds: { ...it.bounds }, via: 'colon' });
       used.add(it);
     }
+  }
+  // A canvas or image holding one value and its label (a gauge drawn as pixels): they are a pair, however far apart.
+  for (const host of visible.filter((e) => e.role === 'canvas' || e.role === 'image')) {
+    const inside = items.filter((i) => !used.has(i) && centreIn(i.bounds, host.bounds));
+    const vs = inside.filter((i) => isValue(i.text));
+    const ls = inside.filter((i) => isLabel(i.text));
+    if (vs.length !== 1 || ls.length === 0) continue;
+    const v = vs[0]!;
+    const l = ls.reduce((a, b) => (Math.hypot(cx(b.bounds) - cx(v.bounds), cy(b.bounds) - cy(v.bounds)) < Math.hypot(cx(a.bounds) - cx(v.bounds), cy(a.bounds) - cy(v.bounds)) ? b : a));
+    used.add(v);
+    used.add(l);
+    out.push({ label: l.text.replace(/[:：]\s*$/u, '').trim(), value: v.text.trim(), bounds: union([l.bounds, v.bounds])!, valueBounds: { ...v.bounds }, via: 'layout' });
   }
   const values = items.filter((i) => !used.has(i) && isValue(i.text));
   const labels = items.filter((i) => !used.has(i) && isLabel(i.text));

@@ -212,6 +212,7 @@ export class ReadService {
     const keyCol = target.keyColumn;
     let pages = 0;
     let moved = 0;
+    const steps: number[] = [];
     let complete = false;
     let gap = false;
     const pageOpts: ObserveOptions = { ...opts, ocr: target.source === 'ocr' ? opts.ocr ?? true : false };
@@ -220,6 +221,7 @@ export class ReadService {
         const d = await scroll(at, page);
         pages++;
         moved += d;
+        if (d !== 0) steps.push(d);
         if (d === 0) {
           warnings.push('the scroll delivered nothing (the page is smaller than one wheel click); the table may continue');
           break;
@@ -242,8 +244,13 @@ export class ReadService {
         if (!overlaps) gap = true;
       }
     } finally {
-      // Put the position back, whatever happened (a refused scroll has moved nothing).
-      if (moved !== 0) await scroll(at, -moved).catch((e: Error) => warnings.push(`the scroll position could not be restored: ${e.message}`));
+      // Put the position back, whatever happened (a refused scroll has moved nothing): page by page, as it
+      // went (one burst of many wheel clicks is not delivered in full by every toolkit).
+      try {
+        for (const d of steps.reverse()) await scroll(at, -d);
+      } catch (e) {
+        warnings.push(`the scroll position could not be restored: ${(e as Error).message}`);
+      }
     }
     if (gap) {
       warnings.push('a scrolled page shared no row with the one before: rows between them may be missing');
