@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { createFakePlatform, axNode } from '../../src/platform/fake/fakePlatform.js';
 import { ACTION_TYPES } from '../../src/actuation/schema.js';
 import { ActionsResponseSchema } from '../../src/http/schemas.js';
+import { createReplayService } from '../../src/replay/index.js';
 import { buildApp } from '../../src/app.js';
 import { TaskRunner } from '../../src/agent/loop.js';
 import { loadAgentConfig } from '../../src/agent/config.js';
@@ -66,7 +67,7 @@ let dir: string;
 let audit: AuditLog;
 
 beforeAll(async () => {
-  // A full app: policy routes (approvals, halt, audit) and task routes registered.
+  // A full app: policy routes (approvals, halt, audit), task routes and replay routes registered.
   const platform = createFakePlatform();
   dir = await mkdtemp(join(tmpdir(), 'deskd-readme-'));
   const policy = parsePolicy('version: 1\ndefaults: { unmatched: deny }\nrules: []\n', 'test.yaml');
@@ -78,7 +79,9 @@ beforeAll(async () => {
   const observer = new Observer(platform, null, store);
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, null) });
   const tasks = new TaskRunner({ observer, actions: executor, config: loadAgentConfig({}, { apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1' }) });
-  app = await buildApp({ platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, tasks });
+  // Recordings and replays (issue 18): their routes are in the table too.
+  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false });
+  app = await buildApp({ platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, tasks, replay });
   await app.ready();
 });
 
