@@ -282,6 +282,20 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
     expect(tree.stats.fullReads).toBe(5);
   });
 
+  it('an application that did not answer is read again next time, not left out of the kept tree', async () => {
+    const w = world();
+    const live = transportOf(w.objects);
+    let stopped = true; // as after SIGSTOP: nothing answers
+    const transport = (c: AtspiCall) => (stopped && c.destination === APP && c.member !== 'GetConnectionUnixProcessID' ? new Promise<unknown[]>(() => {}) : live.transport(c));
+    const tree = new AtspiTree(new AtspiBus({ transport, callTimeoutMs: 50 }), async () => 4242);
+    const a = await tree.snapshot(apps(), FULL, true);
+    expect(a.nodeCount).toBe(0);
+    stopped = false;
+    const b = await tree.snapshot(apps(), FULL, true);
+    expect(b.incremental).toBe(false);
+    expect(JSON.stringify(b.roots)).toContain('"b11"');
+  });
+
   it('a budget cut keeps no model', async () => {
     const w = world();
     const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);

@@ -30,6 +30,11 @@ export class TraversalBudget {
   reading = 0;
   /** Set once any budget cut the traversal. */
   truncated = false;
+  /**
+   * Set when an object could not be read for another reason than being gone (an application that does not
+   * answer, a timeout): the result is complete as far as it goes, but must not be kept as a model.
+   */
+  incomplete = false;
 
   constructor(
     readonly budget: AXBudget,

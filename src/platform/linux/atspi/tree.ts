@@ -176,7 +176,13 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
     const showing = st.has('showing');
     // Windows that are not showing are listed but not descended into; applications always are.
     const descendable = depth !== 1 || showing;
-    const kids = descendable && core.childCount !== 0 && budget.descend(depth, true) ? readChildren(bus, ref).catch(() => [] as Ref[]) : Promise.resolve([] as Ref[]);
+    const kids =
+      descendable && core.childCount !== 0 && budget.descend(depth, true)
+        ? readChildren(bus, ref).catch((e: unknown) => {
+            if (!isGone(e)) budget.incomplete = true;
+            return [] as Ref[];
+          })
+        : Promise.resolve([] as Ref[]);
     const roleDetails = depth > 0 ? readRoleDetails(bus, basic, role) : Promise.resolve(null);
     const children = await kids;
     basic.children = children;
@@ -187,6 +193,7 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
     if (depth === 0) rec.pid = p;
   } catch (e) {
     if (depth === 0) bus.logger?.warn({ app: ref[0], err: (e as Error).message }, 'AT-SPI application did not answer; left out');
+    if (depth === 0 || !isGone(e)) budget.incomplete = true;
     records.delete(key);
   } finally {
     release();
@@ -303,7 +310,7 @@ function layoutScope(records: Map<string, TreeRecord>, key: string): string | nu
  * names, visibility) also has the extents and states of every object of its document (else its window)
  * read again: Chromium reflows a page without a bounds-changed or state-changed for what moved. A full read replaces the model (and counts how often the model differed
  * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
- * read was cut by a budget, when the applications changed, when a re-read failed for another reason than
+ * read was cut by a budget or an application did not answer, when the applications changed, when a re-read failed for another reason than
  * the object being gone, or when events name more than a third of the model.
  */
 export class AtspiTree {
@@ -386,7 +393,7 @@ export class AtspiTree {
     if (m && compatible && this.dirty.size <= Math.max(8, m.records.size / 3)) {
       const tb = new TraversalBudget(budget);
       const ok = await this.apply(m, tb);
-      if (ok && !tb.truncated) {
+      if (ok && !tb.truncated && !tb.incomplete) {
         const built = buildSnapshot(m.records, apps, budget, false);
         if (this.now() - m.readAt < this.verifyMs) {
           this.stats.incremental++;
@@ -399,21 +406,22 @@ export class AtspiTree {
     // Events from now on are applied to the model this read makes.
     this.dirty = new Map();
     this.screenChanged = false;
-    const { snap, records } = await this.fullRead(apps, budget);
+    const { snap, records, incomplete } = await this.fullRead(apps, budget);
     if (verifyAgainst && JSON.stringify(verifyAgainst.roots) !== JSON.stringify(snap.roots)) {
       this.stats.verifyMismatches++;
       this.bus.logger?.info?.({ nodes: snap.nodeCount }, 'AT-SPI tree: the model differed from a full read (replaced)');
     }
-    this.model = snap.truncated ? null : { key, records, apps: appKeys, readAt: this.now() };
+    // A cut read, or one where an application did not answer (it may answer next time), is not kept.
+    this.model = snap.truncated || incomplete ? null : { key, records, apps: appKeys, readAt: this.now() };
     return { ...snap, incremental: false };
   }
 
-  private async fullRead(apps: Ref[], budget: AXBudget): Promise<{ snap: AXSnapshot; records: Map<string, TreeRecord> }> {
+  private async fullRead(apps: Ref[], budget: AXBudget): Promise<{ snap: AXSnapshot; records: Map<string, TreeRecord>; incomplete: boolean }> {
     this.stats.fullReads++;
     const tb = new TraversalBudget(budget);
     const records = new Map<string, TreeRecord>();
     await readInto(this.bus, records, apps.map((ref) => ({ ref, depth: 0, parent: null, parentShowing: true })), tb, this.pidOf);
-    return { snap: buildSnapshot(records, apps, budget, tb.truncated), records };
+    return { snap: buildSnapshot(records, apps, budget, tb.truncated), records, incomplete: tb.incomplete };
   }
 
   /**
