@@ -125,7 +125,20 @@ const rounds = [];
 let exitCode = 0;
 try {
   await until(async () => (await api('POST', '/v1/observe', { ocr: false })).elements.some((e) => e.role === 'button' && e.name === '='), 90_000, 'the calculator on the accessibility bus');
+  let retries = 0;
   for (let i = 0; i < ROUNDS; i++) {
+    try {
+      rounds.push(await round(i));
+    } catch (e) {
+      // On a saturated machine the X11 worker can miss its deadline (CAPTURE_FAILED); such a round is run
+      // again (at most 3 times in all) and the retry is reported.
+      if (!/CAPTURE_FAILED|TIMEOUT|TARGET_CHANGED/.test(String(e)) || ++retries > 3) throw e;
+      console.warn(`round ${i + 1} retried: ${String(e).slice(0, 200)}`);
+      i--;
+    }
+  }
+  if (retries) console.log(`${retries} round(s) retried after environment errors`);
+  async function round(i) {
     await clear();
     const t0 = performance.now();
     const { taskId } = await api('POST', '/v1/tasks', { goal: 'Compute 7×6 with the calculator and tell me the result.', maxSteps: 4 });
@@ -154,14 +167,14 @@ try {
       replayRunMs: v.durationMs,
       steps: v.steps.map((s) => ({ observeMs: s.observeMs, actMs: s.actMs, waitMs: s.waitMs })),
     };
-    rounds.push(round);
     console.log(`round ${i + 1}: model-driven ${round.modelDrivenMs} ms (task ${round.modelDrivenTaskMs} ms), replay ${round.replayMs} ms (run ${round.replayRunMs} ms; per step observe/act/wait ${round.steps.map((s) => `${s.observeMs}/${s.actMs}/${s.waitMs}`).join(', ')})`);
+    return round;
   }
   const m = { modelDrivenMs: median(rounds.map((r) => r.modelDrivenMs)), replayMs: median(rounds.map((r) => r.replayMs)) };
   const ratio = m.replayMs / m.modelDrivenMs;
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`median of ${rounds.length}: replay ${m.replayMs} ms vs recorded model-driven run ${m.modelDrivenMs} ms = ${ratio.toFixed(2)}x (target replay ≤ 2000 ms: ${m.replayMs <= 2000 ? 'met' : 'NOT met'}); load average ${load}`);
-  writeFileSync(join(here, 'results.json'), JSON.stringify({ at: new Date().toISOString(), screen: '1280x800', load, rounds, median: m, ratio: Math.round(ratio * 1000) / 1000, targetMs: 2000, met: m.replayMs <= 2000 }, null, 2) + '\n');
+  writeFileSync(join(here, 'results.json'), JSON.stringify({ at: new Date().toISOString(), screen: '1280x800', load, retries, rounds, median: m, ratio: Math.round(ratio * 1000) / 1000, targetMs: 2000, met: m.replayMs <= 2000 }, null, 2) + '\n');
   if (m.replayMs > 2000) exitCode = 1;
 } catch (e) {
   console.error(e);
