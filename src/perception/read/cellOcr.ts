@@ -4,8 +4,9 @@
  * 12 cells of the Returns column) — while a single-line read (psm 7) of the cell alone reads them. So an
  * empty OCR cell whose pixels hold ink is read again on its own, from the masked frame (the pixels the
  * agent may see: `Observer.capture`), with a one-worker single-line engine started on first use and closed
- * when idle.
+ * when idle. A cell whose pixels have not changed is not read again (remembered by a hash of its pixels).
  */
+import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
 import type { TextRecognizer } from '../observer.js';
 import type { ReadContent } from './types.js';
@@ -36,6 +37,21 @@ export function hasInk(img: RawImage, r: Rect): boolean {
   return ink >= 4;
 }
 
+/** Hash of the pixels of a rectangle (global points) with the rectangle itself: equal pixels read equal. */
+function cropKey(img: RawImage, r: Rect): string {
+  const h = createHash('sha1');
+  h.update(`${r.x},${r.y},${r.width},${r.height}`);
+  const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
+  const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
+  const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
+  const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
+  for (let y = y0; y < y1; y++) h.update(img.data.subarray((y * img.width + x0) * 4, (y * img.width + x1) * 4));
+  return h.digest('hex');
+}
+
+/** Cells remembered by {@link cropKey} (an unchanged screen is not read again). */
+const CACHE_SIZE = 2000;
+
 /**
  * A {@link CellReader} over `capture` (must return masked pixels) and a single-line recognizer made by
  * `create` on first use; `close`s it after `idleMs` without use.
@@ -43,13 +59,13 @@ export function hasInk(img: RawImage, r: Rect): boolean {
 export function cellReader(capture: (display: DisplayInfo) => Promise<RawImage>, create: () => Promise<TextRecognizer & { close(): Promise<void> }>, idleMs = 60_000): CellReader {
   let engine: Promise<TextRecognizer & { close(): Promise<void> }> | null = null;
   let timer: NodeJS.Timeout | null = null;
+  const cache = new Map<string, string | null>();
   return async (display, rects) => {
     if (rects.length === 0) return [];
     const img = await capture(display);
     const inked = rects.map((r) => hasInk(img, r));
     if (!inked.some(Boolean)) return rects.map(() => null);
-    engine ??= create();
-    const e = await engine;
+    let e: (TextRecognizer & { close(): Promise<void> }) | null = null;
     if (timer) clearTimeout(timer);
     const out: (string | null)[] = [];
     for (let i = 0; i < rects.length; i++) {
@@ -57,8 +73,17 @@ export function cellReader(capture: (display: DisplayInfo) => Promise<RawImage>,
         out.push(null);
         continue;
       }
+      const key = cropKey(img, rects[i]!);
+      if (cache.has(key)) {
+        out.push(cache.get(key)!);
+        continue;
+      }
+      e ??= await (engine ??= create());
       const r = await e.recognize(img, { region: rects[i]! });
-      out.push(r.words.map((w) => w.text).join(' ').trim() || null);
+      const text = r.words.map((w) => w.text).join(' ').trim() || null;
+      cache.set(key, text);
+      if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      out.push(text);
     }
     timer = setTimeout(() => {
       const closing = engine;
