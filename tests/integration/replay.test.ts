@@ -104,7 +104,7 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(extraWindows: { app: string; bounds: Rect }[] = []): Promise<Harness> {
+async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks?: Parameters<typeof createReplayService>[0]['tasks']): Promise<Harness> {
   const calc: Calc = { origin: { x: 0, y: 0 }, names: {}, display: '0' };
   const win = () => ({ id: '0x100', app: 'fakeapp', pid: 4242, title: 'Calculator', bounds: { x: calc.origin.x, y: calc.origin.y, width: 400, height: 300 } });
   const others = extraWindows.map((w, i) => ({ id: `0x20${i}`, app: w.app, pid: 5000 + i, title: w.app, bounds: w.bounds }));
@@ -140,7 +140,7 @@ async function harness(extraWindows: { app: string; bounds: Rect }[] = []): Prom
   const store = new ObservationStore();
   const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy), { axCache: false, settle: false });
   const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, null), observe: () => observer.observe({ ocr: false }) });
-  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500 });
+  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500, ...(tasks ? { tasks } : {}) });
   const app = await buildApp({ platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, replay });
   const h: Harness = {
     app, platform, calc, audit, dir, replay,
@@ -453,6 +453,38 @@ describe('replays (fake platform)', () => {
     const id = await record7x6(h);
     const asOperator = await call<{ recordings: { id: string }[] }>(h, 'GET', '/v1/recordings', undefined, OPERATOR);
     expect(asOperator.json.recordings.map((r) => r.id)).toEqual([id]);
+  });
+
+  it('onDivergence "model" hands the remaining goal to a task; without a model the replay says so and stays diverged', async () => {
+    const goals: string[] = [];
+    const tasks = {
+      start: (r: { goal: string }) => (goals.push(r.goal), 'task_handover'),
+      get: () => ({ goal: '' }),
+      wait: async () => undefined,
+    };
+    const h = await harness([], tasks);
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.calc.names['6'] = 'six';
+    h.moveTo({ x: 0, y: 0 });
+    const v = await replayOf(h, { recordingId: id, onDivergence: 'model' });
+    expect(v.status).toBe('handed_over');
+    expect(v.handoverTaskId).toBe('task_handover');
+    expect(v.divergence.step).toBe(3);
+    expect(goals).toHaveLength(1);
+    expect(goals[0]).toContain('compute 7×6');
+    expect(goals[0]).toContain('click on button "6"');
+    expect(goals[0]).toContain('click on button "="');
+    expect(h.clicks().slice(4)).toEqual(['7', '×']);
+
+    const noModel = await harness([], { start: () => { throw Object.assign(new Error('No model is configured'), { code: 'MODEL_NOT_CONFIGURED' }); }, get: () => ({ goal: '' }), wait: async () => undefined });
+    const id2 = await record7x6(noModel);
+    noModel.calc.display = '0';
+    noModel.calc.names['6'] = 'six';
+    noModel.moveTo({ x: 0, y: 0 });
+    const v2 = await replayOf(noModel, { recordingId: id2, onDivergence: 'model' });
+    expect(v2.status).toBe('diverged');
+    expect(v2.error.message).toContain('no model took over');
   });
 });
 
