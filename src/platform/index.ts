@@ -20,7 +20,7 @@ export interface CreatePlatformOptions {
  * Create the platform backend.
  * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, both run in
  *   a supervised child process (`linux/x11Supervisor.ts`, started on first use with the `DISPLAY` of that
- *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, xwininfo/xprop for windows.
+ *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, windows through one X connection (`linux/x11Client.ts`).
  * - macos: nut-js input, the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
  * - fake: in-memory, for tests.
  * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
@@ -68,6 +68,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
         },
       },
       async close() {
+        windows.close();
         await Promise.all([accessibility.close(), x11.close()]);
       },
     };

@@ -301,7 +301,7 @@ export interface WindowReadOptions {
   fresh?: boolean;
 }
 
-/** Top-level windows: Linux X11 (xwininfo/xprop/xdotool), macOS (CGWindowList through the helper). */
+/** Top-level windows: Linux X11 (one X protocol connection, `linux/x11Client.ts`), macOS (CGWindowList through the helper). */
 export interface RawWindows {
   /** Visible top-level windows, top-most first. */
   list(opts?: WindowReadOptions): Promise<WindowInfo[]>;
@@ -313,8 +313,8 @@ export interface RawWindows {
   invalidate?(): void;
   /**
    * Raise a top-level window and give it the keyboard focus (the `focus_window` action). X11: EWMH
-   * `_NET_ACTIVE_WINDOW` through the window manager when one runs (`xdotool windowactivate`), else
-   * `XRaiseWindow` + `XSetInputFocus` (`xdotool windowraise`, `windowfocus`). Absent = not supported.
+   * `_NET_ACTIVE_WINDOW` through the window manager when one runs, else `XRaiseWindow` + `XSetInputFocus`.
+   * Absent = not supported.
    * @throws DeskdError `WINDOW_NOT_FOUND` when no such window is mapped; `ACTION_FAILED` when the focus did not move.
    */
   activate?(id: string): Promise<void>;
