@@ -13,7 +13,7 @@ export default defineConfig({
   test: {
     include: narrowed?.length ? narrowed : [
       'tests/unit/audit*.test.ts',
-      'tests/unit/guards.test.ts',
+      'tests/unit/guards*.test.ts',
       'tests/unit/lease.test.ts',
       'tests/unit/keys.test.ts',
       'tests/unit/policy*.test.ts',
