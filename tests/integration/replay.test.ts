@@ -104,7 +104,7 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks?: Parameters<typeof createReplayService>[0]['tasks']): Promise<Harness> {
+async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks?: Parameters<typeof createReplayService>[0]['tasks'], limits?: Parameters<typeof createReplayService>[0]['limits']): Promise<Harness> {
   const calc: Calc = { origin: { x: 0, y: 0 }, names: {}, display: '0' };
   const win = () => ({ id: '0x100', app: 'fakeapp', pid: 4242, title: 'Calculator', bounds: { x: calc.origin.x, y: calc.origin.y, width: 400, height: 300 } });
   const others = extraWindows.map((w, i) => ({ id: `0x20${i}`, app: w.app, pid: 5000 + i, title: w.app, bounds: w.bounds }));
@@ -140,7 +140,7 @@ async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks
   const store = new ObservationStore();
   const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy), { axCache: false, settle: false });
   const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, null), observe: () => observer.observe({ ocr: false }) });
-  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500, ...(tasks ? { tasks } : {}) });
+  const replay = createReplayService({ configDir: dir, observer, executor, ocr: false, postconditionTimeoutMs: 500, ...(tasks ? { tasks } : {}), ...(limits ? { limits } : {}) });
   const app = await buildApp({ platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, replay });
   const h: Harness = {
     app, platform, calc, audit, dir, replay,
@@ -485,6 +485,37 @@ describe('replays (fake platform)', () => {
     const v2 = await replayOf(noModel, { recordingId: id2, onDivergence: 'model' });
     expect(v2.status).toBe('diverged');
     expect(v2.error.message).toContain('no model took over');
+  });
+
+  it('the controller lease applies to replays, also on an encoded path; nothing is dispatched', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    // The recording client (agent/default) holds the lease; another client tries to replay.
+    const held = await h.app.inject({ method: 'POST', url: '/v1/lease', headers: { authorization: `Bearer ${AGENT}`, 'content-type': 'application/json' }, payload: '{}' });
+    expect(held.statusCode).toBe(200);
+    const before = h.platform.events.length;
+    for (const url of ['/v1/replays', '/v1/%72eplays', '/v1//replays']) {
+      const r = await h.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${AGENT}`, 'x-deskd-client': 'other', 'content-type': 'application/json' }, payload: JSON.stringify({ recordingId: id }) });
+      expect([409, 404], url).toContain(r.statusCode);
+      if (r.statusCode === 409) expect(r.json().error.code, url).toBe('LEASE_HELD');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.platform.events.length).toBe(before);
+    expect((await call<{ replays: unknown[] }>(h, 'GET', '/v1/replays')).json.replays).toEqual([]);
+  });
+
+  it('size caps: recordings beyond the count cap are refused, steps beyond the step cap are left out and noted', async () => {
+    const h = await harness([], undefined, { maxRecordings: 1, maxSteps: 2 });
+    const start = await call<{ id: string }>(h, 'POST', '/v1/recordings', {});
+    for (let i = 0; i < 3; i++) expect((await call(h, 'POST', '/v1/actions', { type: 'keypress', keys: ['a'] })).status).toBe(200);
+    await call(h, 'POST', `/v1/recordings/${start.json.id}/stop`);
+    const rec = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${start.json.id}`)).json;
+    expect(rec.steps).toHaveLength(2);
+    expect(rec.notes).toEqual(['steps beyond 2 were not recorded (the cap)']);
+    const second = await call<{ error: { code: string } }>(h, 'POST', '/v1/recordings', {});
+    expect(second.status).toBe(413);
+    expect(second.json.error.code).toBe('RECORDING_LIMIT');
   });
 });
 
