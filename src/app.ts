@@ -33,6 +33,8 @@ import { z } from 'zod';
 import { ErrorBodySchema } from './http/schemas.js';
 import { AgentRegistry, observerMayCall, principalOf } from './governance/agents.js';
 import { registerGovernanceRoutes, type GovernanceDeps } from './governance/routes.js';
+import { Telemetry } from './telemetry/telemetry.js';
+import { instrumentApp } from './telemetry/instrument.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
 export interface AppDeps {
@@ -63,6 +65,8 @@ export interface AppDeps {
   limits?: Partial<ServerLimits>;
   /** Named agent credentials, policy explain and metrics (issue 17; `src/governance/routes.ts`). */
   governance?: GovernanceDeps;
+  /** Traces and metrics (issue 17, `src/telemetry/`); default: metrics only, kept in memory for `GET /metrics`. */
+  telemetry?: Telemetry;
 }
 
 /** What a route may say about itself in its `config` (read through `req.routeOptions.config`, i.e. the route the request was routed to). */
@@ -167,7 +171,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   hardenContentTypes(app);
   const lease = deps.lease ?? new ControllerLease();
   // Named agents live in memory when the daemon gave no registry (tests, embedding): the routes always exist.
-  const governance = deps.governance ?? { agents: await AgentRegistry.open(null) };
+  const telemetry = deps.telemetry ?? Telemetry.create({ version: deps.version, ...(deps.policy ? { pendingApprovals: () => deps.policy!.approvals.list().length } : {}) });
+  const governance = { metrics: () => telemetry.metricsText(), ...(deps.governance ?? { agents: await AgentRegistry.open(null) }) };
+  // A span per request (when tracing is on), hooked before any route is registered.
+  instrumentApp(app, telemetry);
   // The operator can always act: slow or many connections are cut (timeouts above, cap here), and
   // perceiving work in flight is capped per credential (each credential has its own budget).
   const connections = new ConnectionGovernor(limits.maxConnections, limits.maxAgentConnections);

@@ -15,6 +15,8 @@ import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 import { resolveServerLimits, type ServerLimits } from './http/limits.js';
 import { explainAction } from './governance/explain.js';
+import { Telemetry } from './telemetry/telemetry.js';
+import { instrumentExecutor, instrumentGate, instrumentObserver, instrumentTasks } from './telemetry/instrument.js';
 
 /** deskd's version, from package.json. */
 export const VERSION: string = (() => {
@@ -60,6 +62,17 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   const limits = resolveServerLimits(opts.limits);
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: [...LOG_REDACT_PATHS], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
+  // OpenTelemetry (issue 17): OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT is set, Prometheus metrics at GET /metrics.
+  const ocrQueue = (runtime.ocr as { queued?: unknown } | null)?.queued;
+  const telemetry = Telemetry.create({
+    version: VERSION,
+    pendingApprovals: () => runtime.approvals.list().length,
+    ...(typeof ocrQueue === 'number' ? { ocrQueueDepth: () => (runtime.ocr as unknown as { queued: number }).queued } : {}),
+  });
+  instrumentObserver(runtime.observer, telemetry);
+  instrumentExecutor(runtime.executor, telemetry);
+  instrumentGate(runtime.gate, telemetry);
+  instrumentTasks(telemetry);
   let app: FastifyInstance | null = null;
   // Recordings and replays (issue 18): every task's actions go through the recorder's tap; a diverged replay
   // may hand over to a task.
@@ -102,6 +115,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
       logger,
       warnings: runtime.warnings,
       limits,
+      telemetry,
       governance: {
         agents,
         explain: (q) => explainAction(runtime.policy, q, agents),
@@ -136,6 +150,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
         await tasks.close();
         await a.close().catch((e) => logger.warn({ err: e }, 'closing the HTTP server failed'));
         await runtime.close();
+        await telemetry.close();
       },
     };
   } catch (e) {

@@ -17,6 +17,8 @@ import { AgentRegistry, agentOfActor } from '../../src/governance/agents.js';
 import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
 import { explainAction } from '../../src/governance/explain.js';
 import { fakeDesktop, fixedOcr, AGENT, OPERATOR } from './hardeningApp.js';
+import type { Telemetry } from '../../src/telemetry/telemetry.js';
+import { instrumentExecutor, instrumentGate, instrumentObserver } from '../../src/telemetry/instrument.js';
 
 export { AGENT, OPERATOR };
 
@@ -25,7 +27,7 @@ export { AGENT, OPERATOR };
  * `src/main.ts` wire them: a layered policy store (user + managed files, agent overlays), the gate deciding
  * under the layers for the acting agent, an agent registry, explain.
  */
-export async function buildGovernanceApp(opts: { userPath: string; managedPath?: string | null; platform?: FakePlatform }) {
+export async function buildGovernanceApp(opts: { userPath: string; managedPath?: string | null; platform?: FakePlatform; telemetry?: Telemetry }) {
   const platform = opts.platform ?? fakeDesktop();
   const dir = await mkdtemp(join(tmpdir(), 'deskd-gov-'));
   const store = await LayeredPolicyStore.open({ userPath: opts.userPath, managedPath: opts.managedPath ?? null, watch: false });
@@ -44,7 +46,13 @@ export async function buildGovernanceApp(opts: { userPath: string; managedPath?:
   const obsStore = new ObservationStore();
   const observer = new Observer(platform, fixedOcr, obsStore, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, store.policy));
   const executor = new Executor({ platform, store: obsStore, policy: gate, verifyElement: createElementVerifier(platform, fixedOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
+  if (opts.telemetry) {
+    instrumentObserver(observer, opts.telemetry);
+    instrumentExecutor(executor, opts.telemetry);
+    instrumentGate(gate, opts.telemetry);
+  }
   const app: FastifyInstance = await buildApp({
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
     platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't',
     policy: { approvals, halt, audit },
     governance: { agents, explain: (q) => explainAction(store, q, agents), checkOverlay: async (f) => void (await store.loadOverlay(f)) },
