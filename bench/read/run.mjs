@@ -220,7 +220,11 @@ try {
           };
         }
       }
-      if (truth.pairs) row.pairs = { ...pairAccuracy(truth.pairs, last.pairs), ...(flag('dump') ? { read: last.pairs.map((p) => `${p.label}=${p.value}`) } : {}) };
+      if (truth.pairs) {
+        const o = store.get(last.observationId);
+        const dump = flag('dump') ? { read: last.pairs.map((p) => `${p.label}=${p.value}`), elements: o.elements.filter((e) => e.bounds.y > 200).map((e) => `${e.role}:${e.name}@${Math.round(e.bounds.x)},${Math.round(e.bounds.y)},${Math.round(e.bounds.width)}x${Math.round(e.bounds.height)}`).slice(0, 40), words: o.words.filter((w) => w.bounds.y > 200).map((w) => `${w.text}@${Math.round(w.bounds.x)},${Math.round(w.bounds.y)},h${Math.round(w.bounds.height)}`) } : {};
+        row.pairs = { ...pairAccuracy(truth.pairs, last.pairs), ...dump };
+      }
       if (truth.boards) row.boards = boardAccuracy(truth.boards, last.boards);
       results.push(row);
       console.log(`[bench] ${name}: ${JSON.stringify(row)}`);

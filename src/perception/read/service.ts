@@ -95,6 +95,13 @@ export interface PredicateWait {
 export const MAX_SCROLL_PAGES = 60;
 /** Longest time a predicate wait goes without reading when no event or screen change woke it, ms. */
 export const QUIET_REREAD_MS = 1000;
+/** How many times a scrolled page that shows the rows of the page before is looked at, and the pause between looks, ms. */
+const STALE_LOOKS = 3;
+const STALE_WAIT_MS = 250;
+
+/** The texts of a table's rows, to tell whether a page moved. */
+const signature = (t: Pick<ReadTable, 'rows'>) => JSON.stringify(t.rows.map((r) => r.cells.map((c) => c.text)));
+
 /** Reads kept for `since`. */
 const STORE = 32;
 
@@ -213,6 +220,7 @@ export class ReadService {
     let pages = 0;
     let moved = 0;
     const steps: number[] = [];
+    let prevSig = signature(target);
     let complete = false;
     let gap = false;
     const pageOpts: ObserveOptions = { ...opts, ocr: target.source === 'ocr' ? opts.ocr ?? true : false };
@@ -226,14 +234,22 @@ export class ReadService {
           warnings.push('the scroll delivered nothing (the page is smaller than one wheel click); the table may continue');
           break;
         }
-        const o = await this.deps.observe(pageOpts);
-        this.deps.forget?.(o.observationId);
-        const c = readObservation(o, { kind: 'table', ...(region ? { region } : {}) });
-        const t = sameTableIn(c, target);
+        // The same rows as before the scroll: the view has not moved yet (a smooth-scroll animation, a
+        // virtualised list rendering its rows after the scroll event) or it is at its end. Look again a few
+        // times before taking it for the end.
+        let t: ReadTable | undefined;
+        for (let look = 0; look < STALE_LOOKS; look++) {
+          if (look > 0) await new Promise((r) => setTimeout(r, STALE_WAIT_MS));
+          const o = await this.deps.observe(pageOpts);
+          this.deps.forget?.(o.observationId);
+          t = sameTableIn(readObservation(o, { kind: 'table', ...(region ? { region } : {}) }), target);
+          if (!t || signature(t) !== prevSig) break;
+        }
         if (!t) {
           warnings.push(`the table was not found after scrolling ${pages} page(s)`);
           break;
         }
+        prevSig = signature(t);
         const known = keyCol >= 0 ? new Set(held.map((r) => r.cells[keyCol]?.text ?? '')) : null;
         const overlaps = known ? t.rows.some((r) => known.has(r.cells[keyCol]?.text ?? '')) : true;
         const added = stitchRows(held, t.rows, keyCol);
