@@ -152,15 +152,18 @@ export function textsOf(obs: FingerprintSource, within?: Rect | null): Map<strin
 /**
  * What changed between the observation before a step and the one after it, inside `within` (the
  * target's window; whole screen when null): texts that appeared and texts that went away (by role and
- * text; at most 20 each), and up to 3 appeared texts proposed as postconditions — accessible texts first,
- * then shorter ones (long texts change more often).
+ * text; at most 20 each), and up to 3 appeared texts proposed as postconditions, shortest first (long texts
+ * change more often) — accessible texts only, unless no accessible text appeared (then OCR lines).
  */
 export function outcomeOf(before: FingerprintSource, after: FingerprintSource, within: Rect | null): { appeared: string[]; gone: string[]; postconditions: Postcondition[] } {
   const a = textsOf(before, within);
   const b = textsOf(after, within);
   const appeared = [...b.entries()].filter(([k]) => !a.has(k)).map(([, t]) => t);
   const gone = [...a.entries()].filter(([k]) => !b.has(k)).map(([, t]) => t);
-  const ranked = [...appeared].sort((x, y) => (x.source === y.source ? x.text.length - y.text.length : x.source === 'accessibility' ? -1 : 1));
+  // OCR text is proposed only when no accessible text appeared: OCR reads passing pixels too (a text cursor
+  // read as "7x|", a blink), which a replay would wait for in vain.
+  const accessible = appeared.filter((t) => t.source === 'accessibility');
+  const ranked = [...(accessible.length > 0 ? accessible : appeared)].sort((x, y) => x.text.length - y.text.length);
   const postconditions: Postcondition[] = ranked.slice(0, 3).map((t) => ({ kind: 'appears', text: t.text, role: t.role, source: t.source }));
   const show = (t: ShownText) => `${t.role} "${t.text}"`;
   return { appeared: appeared.slice(0, 20).map(show), gone: gone.slice(0, 20).map(show), postconditions };

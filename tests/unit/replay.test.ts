@@ -142,6 +142,14 @@ describe('postconditions', () => {
     expect(postconditionHolds(o.postconditions[0]!, after)).toBe(true);
   });
 
+  it('OCR text is proposed only when no accessible text appeared (a text cursor read as "7x|" is a passing state)', () => {
+    const line = (text: string) => ({ text, bounds: { x: 0, y: 0, width: 1, height: 1 } });
+    const o = outcomeOf({ elements: [ax('textbox', '', '7')], lines: [line('7')] }, { elements: [ax('textbox', '', '7×6')], lines: [line('7x6|')] }, null);
+    expect(o.postconditions).toEqual([{ kind: 'appears', text: '7×6', role: 'textbox', source: 'accessibility' }]);
+    const canvas = outcomeOf({ elements: [], lines: [line('Idle')] }, { elements: [], lines: [line('Running')] }, null);
+    expect(canvas.postconditions).toEqual([{ kind: 'appears', text: 'Running', role: 'text', source: 'ocr' }]);
+  });
+
   it('digit runs of texts with letters match any digits; numbers must match', () => {
     expect(volatileForm('Build 41 succeeded')).toBe('build # succeeded');
     expect(volatileForm('42')).toBe('42');
