@@ -289,3 +289,23 @@ describe('POST /v1/anthropic/computer', () => {
     expect(h.platform.events.filter((e) => e.kind === 'keydown')).toEqual([]);
   });
 });
+
+describe('masking: what the perception policy hides stays hidden in Claude screenshots and zooms', () => {
+  it('the masked terminal is black in the screenshot and in a zoom on it; the calculator side is not', async () => {
+    const platform = createFakePlatform({ displays: [display(1920, 1080)], windows: windows(1920, 1080), fill: [255, 255, 255, 255] });
+    const h = Object.assign(await buildPolicyApp(platform, `${POLICY}perception:\n  mask: ["xterm"]\n`), { platform });
+    open.push(h);
+    const px = async (b64: string, x: number, y: number) => {
+      const { data, info } = await sharp(Buffer.from(b64, 'base64')).raw().toBuffer({ resolveWithObject: true });
+      const i = (y * info.width + x) * info.channels;
+      return [data[i], data[i + 1], data[i + 2]];
+    };
+    const shot = await call(h, { action: 'screenshot' });
+    const img = (shot.body.content.find((c) => c.type === 'image') as { source: { data: string } }).source.data;
+    expect(await px(img, 1300, 400)).toEqual([0, 0, 0]); // terminal side (x ≥ 960 points → ≥ 715 px)
+    expect(await px(img, 100, 400)).toEqual([255, 255, 255]);
+    const zoom = await call(h, { action: 'zoom', region: [1000, 300, 1100, 400] });
+    const zimg = (zoom.body.content.find((c) => c.type === 'image') as { source: { data: string } }).source.data;
+    expect(await px(zimg, 50, 50)).toEqual([0, 0, 0]);
+  });
+});

@@ -34,7 +34,8 @@ export const DEFAULT_LIMITS: ScreenshotLimits = { maxLongEdge: DEFAULT_MAX_LONG_
 export function fitWithinLimits(width: number, height: number, limits: ScreenshotLimits = DEFAULT_LIMITS): { width: number; height: number } {
   const f = Math.min(1, limits.maxLongEdge / Math.max(width, height), Math.sqrt(limits.maxPixels / (width * height)));
   if (f >= 1) return { width, height };
-  return { width: Math.max(1, Math.floor(width * f)), height: Math.max(1, Math.floor(height * f)) };
+  // The epsilon keeps an exact fit (3000 · 1568/3000) from flooring one pixel short through rounding error.
+  return { width: Math.max(1, Math.floor(width * f + 1e-9)), height: Math.max(1, Math.floor(height * f + 1e-9)) };
 }
 
 /**
