@@ -12,11 +12,12 @@
  */
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { distModules } from '../common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const dist = (p) => pathToFileURL(join(root, 'dist/src', p)).href;
+const dist = distModules(root);
 const { createPlatform } = await import(dist('platform/index.js'));
 const { tesseractWorkerOptions } = await import(dist('perception/ocr.js'));
 const { default: Tesseract } = await import('tesseract.js');

@@ -69,17 +69,30 @@ function readTruth() {
     if (!el || el.closest('script,style')) continue;
     const cs = getComputedStyle(el);
     if (cs.visibility !== 'visible' || cs.display === 'none' || Number(cs.opacity) === 0) continue;
+    // What the ancestors' overflow clipping (and the viewport) leaves visible of this element's text.
+    let clip = { left: 0, top: 0, right: innerWidth, bottom: innerHeight };
+    for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
+      const st = getComputedStyle(a);
+      if (st.overflowX === 'visible' && st.overflowY === 'visible') continue;
+      const b = a.getBoundingClientRect();
+      const left = b.left + a.clientLeft, top = b.top + a.clientTop;
+      clip = { left: Math.max(clip.left, left), top: Math.max(clip.top, top), right: Math.min(clip.right, left + a.clientWidth), bottom: Math.min(clip.bottom, top + a.clientHeight) };
+    }
     for (const m of n.data.matchAll(/\S+/g)) {
       const range = document.createRange();
       range.setStart(n, m.index);
       range.setEnd(n, m.index + m[0].length);
       const r = [...range.getClientRects()].find((x) => x.width > 0 && x.height > 0);
       if (!r) continue;
-      if (r.right <= 0 || r.bottom <= 0 || r.left >= innerWidth || r.top >= innerHeight) continue;
-      // Hidden behind something else (or clipped): the element at the word's centre must be its own.
-      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      const vis = { left: Math.max(r.left, clip.left), top: Math.max(r.top, clip.top), right: Math.min(r.right, clip.right), bottom: Math.min(r.bottom, clip.bottom) };
+      if (vis.right - vis.left <= 0 || vis.bottom - vis.top <= 0) continue;
+      // Hidden behind something else: the element at the visible part's centre must be its own.
+      const hit = document.elementFromPoint((vis.left + vis.right) / 2, (vis.top + vis.bottom) / 2);
       if (!hit || !(hit === el || el.contains(hit) || hit.contains(el))) continue;
-      out.push({ text: m[0], x: r.left, y: r.top, width: r.width, height: r.height, source: 'dom' });
+      // Cut by a scroll container's or the viewport's edge (a long line in a terminal pane): no reading of the
+      // visible part can equal the word, so it is a don't-care area (see `score`), not a word to read.
+      const partial = vis.right - vis.left < r.width - 1 || vis.bottom - vis.top < r.height * 0.75;
+      out.push({ text: m[0], x: vis.left, y: vis.top, width: vis.right - vis.left, height: vis.bottom - vis.top, source: 'dom', ...(partial ? { partial: true } : {}) });
     }
   }
   for (const w of window.__canvasWords ?? []) {
@@ -152,8 +165,14 @@ function coverage(truth, elements, maxArea) {
   return { covered, missed };
 }
 
-function score(truth, words, viewport) {
-  const considered = words.filter((w) => norm(w.text) !== '' && inside(viewport, centre(w.bounds)));
+/**
+ * Recall and precision of `words` against `truth`. OCR words whose centre lies in the visible part of a word cut
+ * by a container's edge (`partial`) are left out of precision: whatever is read there (`aut` of `auth.log`) is
+ * neither right nor wrong (an ICDAR-style don't-care area).
+ */
+function score(truth, words, viewport, partial = []) {
+  const dontCare = (c) => partial.some((g) => inside(g.box, c, 2));
+  const considered = words.filter((w) => norm(w.text) !== '' && inside(viewport, centre(w.bounds)) && !dontCare(centre(w.bounds)));
   const { matchedTruth, matchedOcr, unmatched } = matchWords(truth, considered);
   return {
     unmatched,
@@ -185,7 +204,7 @@ if (framesDir) {
     for (const name of pageNames) {
       const meta = JSON.parse(readFileSync(join(framesDir, `${name}@${dsf}.json`), 'utf8'));
       const data = readFileSync(join(framesDir, `${name}@${dsf}.rgba`));
-      frames.push({ ...meta, image: { ...meta.image, data } });
+      frames.push({ partial: [], ...meta, image: { ...meta.image, data } });
     }
   }
 } else {
@@ -218,7 +237,9 @@ try {
         const gt = await page.evaluate(readTruth);
         const vp = gt.viewport;
         const toScreen = (r) => ({ x: (r.x + vp.left) * dsf, y: (r.y + vp.top) * dsf, width: r.width * dsf, height: r.height * dsf });
-        const truth = gt.words.map((w) => ({ text: w.text, norm: norm(w.text), source: w.source, box: toScreen(w) })).filter((w) => w.norm !== '');
+        const all = gt.words.map((w) => ({ text: w.text, norm: norm(w.text), source: w.source, box: toScreen(w), ...(w.partial ? { partial: true } : {}) })).filter((w) => w.norm !== '');
+        const truth = all.filter((w) => !w.partial);
+        const partial = all.filter((w) => w.partial);
         const viewport = toScreen({ x: 0, y: 0, width: vp.width, height: vp.height });
         // Wait for the page's text to reach the accessibility bus.
         const probe = truth.filter((w) => w.source === 'dom').sort((a, b) => b.norm.length - a.norm.length)[0]?.text ?? '';
@@ -232,14 +253,14 @@ try {
           await sleep(300);
         }
         const image = await platform.capture.capture(0);
-        frames.push({ name, dsf, truth, viewport, image, snap, axMs });
+        frames.push({ name, dsf, truth, partial, viewport, image, snap, axMs });
         console.log(`[bench] captured ${name} @${dsf}x: ${truth.length} words (${truth.filter((w) => w.source === 'canvas').length} on canvas)`);
         const saveDir = opt('save-frames');
         if (saveDir) {
           mkdirSync(saveDir, { recursive: true });
           const { data, ...imageMeta } = image;
           writeFileSync(join(saveDir, `${name}@${dsf}.rgba`), data);
-          writeFileSync(join(saveDir, `${name}@${dsf}.json`), JSON.stringify({ name, dsf, truth, viewport, snap, axMs, image: imageMeta }));
+          writeFileSync(join(saveDir, `${name}@${dsf}.json`), JSON.stringify({ name, dsf, truth, partial, viewport, snap, axMs, image: imageMeta }));
         }
         if (process.env.BENCH_SAVE_FRAMES) {
           await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } }).png().toFile(join(process.env.BENCH_SAVE_FRAMES, `${name}@${dsf}.png`));
@@ -297,8 +318,8 @@ const naive = await runNaive();
 const deskd = await runEngine(opt('options') ? JSON.parse(opt('options')) : {});
 
 const rows = frames.map((f, i) => {
-  const n = score(f.truth, naive[i].words, f.viewport);
-  const d = score(f.truth, deskd[i].words, f.viewport);
+  const n = score(f.truth, naive[i].words, f.viewport, f.partial);
+  const d = score(f.truth, deskd[i].words, f.viewport, f.partial);
   const axEls = flattenAccessibility(f.snap.roots, display);
   const fused = fuseElements(axEls, deskd[i].lines);
   const axOnly = fuseElements(axEls, []);
@@ -310,6 +331,7 @@ const rows = frames.map((f, i) => {
     page: f.name,
     scale: f.dsf,
     truthWords: f.truth.length,
+    partialWords: f.partial.length,
     canvasWords: f.truth.filter((w) => w.source === 'canvas').length,
     naive: { recall: round3(n.recall), precision: round3(n.precision), ms: Math.round(naive[i].ms), fusedCoverage: round3(covNaive.covered / f.truth.length) },
     deskd: { recall: round3(d.recall), precision: round3(d.precision), ms: Math.round(deskd[i].ms), fusedCoverage: round3(cov.covered / f.truth.length) },
@@ -373,7 +395,7 @@ if (flag('compare')) {
   console.log('\nvariant comparison (same frames): min/mean recall, min/mean precision, mean ms');
   for (const v of variants) {
     const res = v.name === 'deskd default' ? deskd : await runEngine(v.options, v.recognize ?? {});
-    const s = frames.map((f, i) => score(f.truth, res[i].words, f.viewport));
+    const s = frames.map((f, i) => score(f.truth, res[i].words, f.viewport, f.partial));
     const entry = {
       name: v.name,
       options: v.options,

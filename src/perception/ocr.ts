@@ -7,8 +7,9 @@
  * glyph height (×3 / ×2 / ×1, `autoUpscale`) → split tall images into horizontal bands read in parallel →
  * tesseract page layout + LSTM → word boxes mapped back to logical global points → low-confidence words
  * dropped → light-text regions the base pass did not read are read isolated → blocks the layout took for
- * vertical text (a column of single digits) are read again as one block → words cut short at an edge are
- * read again in a tight crop. Measurements of the later steps: docs/perception.md.
+ * vertical text (a column of single digits) are read again as one block → blocks of fixed-pitch lines (a
+ * terminal) are read again as one block → words cut short at an edge are read again in a tight crop.
+ * Measurements of the later steps: docs/perception.md.
  *
  * Defaults were measured on this repository's synthetic screens (1920x1080 pages of DejaVu Sans text,
  * light and dark themes, white-on-colour buttons, a dark sidebar beside a light pane; word recall against
@@ -35,6 +36,7 @@ import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
 import { dropWords, findJunkWords, type JunkReason } from './ocrJunk.js';
 import { largeGlyphRuns, wordsOnRun } from './ocrLargeGlyphs.js';
 import { voteGlyphs, type OcrSymbol } from './ocrGlyphVote.js';
+import { monospaceBlocks } from './ocrMonospace.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
@@ -68,6 +70,8 @@ export interface OcrResult {
   missedText?: { found: number; added: number };
   /** Runs of large glyphs outside every word read again on a tight crop, and the words added (see `readLargeGlyphs`). */
   largeGlyphs?: { found: number; added: number };
+  /** Blocks of fixed-pitch lines read again as one block, and how many of those readings were kept (see `readMonospaceBlocks`). */
+  monospaceBlocks?: { found: number; replaced: number };
   /** Words whose characters the glyph vote corrected (see `voteGlyphs`). */
   votedWords?: number;
   /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
@@ -167,6 +171,13 @@ export interface OcrEngineOptions {
    */
   readLargeGlyphs?: boolean;
   /**
+   * Read again, with page segmentation `SINGLE_BLOCK` (`'6'`), each block of lines set in a fixed-pitch font
+   * (`monospaceBlocks`, src/perception/ocrMonospace.ts: a terminal, a log pane), and keep that reading when it
+   * is more confident (`replaceIfMoreConfident`; default true): the automatic layout takes a terminal's aligned
+   * columns for tab stops and cuts or drops parts of its lines (`21:` of `21:58 syslog`, `-rw-r-----`).
+   */
+  readMonospaceBlocks?: boolean;
+  /**
    * Drop words whose own pixels say they are not text (`findJunkWords`, src/perception/ocrJunk.ts: ink that
    * belongs to a rule, border or ring, thin bars, solid blobs, one glyph read as several letters, unconfident
    * lone symbols; default true): `|`, `ll`, `Vv`, `¥` read from borders, dashed rules and icon buttons.
@@ -197,6 +208,7 @@ export interface RecognizeOptions {
   repairVerticalText?: boolean;
   repairMissedText?: boolean;
   readLargeGlyphs?: boolean;
+  readMonospaceBlocks?: boolean;
   rejectJunk?: boolean;
   voteGlyphs?: boolean;
 }
@@ -221,6 +233,7 @@ export interface ResolvedOcrOptions {
   repairVerticalText: boolean;
   repairMissedText: boolean;
   readLargeGlyphs: boolean;
+  readMonospaceBlocks: boolean;
   rejectJunk: boolean;
   voteGlyphs: boolean;
   tesseractParams: Record<string, string>;
@@ -313,6 +326,7 @@ export class OcrEngine {
       repairVerticalText: opts.repairVerticalText ?? true,
       repairMissedText: opts.repairMissedText ?? true,
       readLargeGlyphs: opts.readLargeGlyphs ?? true,
+      readMonospaceBlocks: opts.readMonospaceBlocks ?? true,
       rejectJunk: opts.rejectJunk ?? true,
       voteGlyphs: opts.voteGlyphs ?? true,
       tesseractParams: opts.tesseractParams ?? {},
@@ -533,10 +547,20 @@ export class OcrEngine {
       const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence, { psm, factor, invert: light });
       return wordsOnRun(run, got.flatMap((l) => l.words));
     };
-    const [verticalReads, missedReads, largeReads] = await Promise.all([
+    // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
+    const monoAreas = (opts.readMonospaceBlocks ?? this.options.readMonospaceBlocks) ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale).map((b) => b.area) : null;
+    const readMono = async (area: Rect): Promise<OcrLine[] | null> => {
+      const px = clipTo(regionToPixels(img, area), crop);
+      if (!px) return null;
+      const rel = relative(px);
+      const light = meanLuminance(cropOf(base, crop.width, rel)) < 0.5;
+      return read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light });
+    };
+    const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
       Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence) }))),
       Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence))),
       Promise.all((largeRuns ?? []).map(readLarge)),
+      Promise.all((monoAreas ?? []).map(async (area) => ({ area, got: await readMono(area) }))),
     ]);
     let verticalBlocks: OcrResult['verticalBlocks'];
     if (verticalAreas) {
@@ -563,6 +587,17 @@ export class OcrEngine {
       // One line per row of each run (a run is one line, but a re-read may return a stray word beside it).
       lines = mergeLines(lines, largeReads.flatMap((ws) => (ws.length > 0 ? splitByRow(makeLine(ws)) : [])));
       largeGlyphs = { found: largeRuns.length, added: lines.reduce((n, l) => n + l.words.length, 0) - before };
+    }
+    let monospace: OcrResult['monospaceBlocks'];
+    if (monoAreas && monoAreas.length > 0) {
+      let replaced = 0;
+      for (const r of monoReads) {
+        if (!r.got) continue;
+        const next = replaceIfMoreConfident(lines, r.area, r.got, 'characters');
+        if (next !== lines) replaced++;
+        lines = next;
+      }
+      monospace = { found: monoAreas.length, replaced };
     }
     let repaired = 0;
     if (repairTruncated) {
@@ -622,7 +657,7 @@ export class OcrEngine {
         lines = dropWords(lines, found, makeLine);
       }
     }
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(votedWords !== undefined ? { votedWords } : {}), ...(junk ? { junk } : {}) };
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(monospace ? { monospaceBlocks: monospace } : {}), ...(votedWords !== undefined ? { votedWords } : {}), ...(junk ? { junk } : {}) };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
@@ -902,11 +937,14 @@ export function columnStrip(block: Rect, words: OcrWord[], within: Rect, margin:
 
 /**
  * Replace the words of `lines` whose centre lies in `area` with the words of `reread` when `reread` has at
- * least one word and either its mean confidence is higher than theirs (or they are none), or it has more
- * words at a mean confidence at most 0.05 lower (a column the layout partly dropped); otherwise return
- * `lines` itself (same array). Lines left without words are dropped; new lines are placed by their top edge. Pure.
+ * least one word and either its mean confidence is higher than theirs (or they are none), or it reads more
+ * at a mean confidence at most 0.05 lower (a column the layout partly dropped); otherwise return
+ * `lines` itself (same array). "More" is more words (`gain: 'words'`, the default) or, with
+ * `gain: 'characters'`, at least as many letters and digits (a line read whole as `21:58 syslog` where the
+ * layout gave `21:` and `:58`: as many words, more text). Lines left without words are dropped; new lines
+ * are placed by their top edge. Pure.
  */
-export function replaceIfMoreConfident(lines: OcrLine[], area: Rect, reread: OcrLine[]): OcrLine[] {
+export function replaceIfMoreConfident(lines: OcrLine[], area: Rect, reread: OcrLine[], gain: 'words' | 'characters' = 'words'): OcrLine[] {
   const inArea = (w: OcrWord) => {
     const cx = w.bounds.x + w.bounds.width / 2;
     const cy = w.bounds.y + w.bounds.height / 2;
@@ -920,7 +958,9 @@ export function replaceIfMoreConfident(lines: OcrLine[], area: Rect, reread: Ocr
   if (newWords.length === 0) return lines;
   const oldWords = lines.flatMap((l) => l.words.filter(inArea));
   const mean = (ws: OcrWord[]) => ws.reduce((a, w) => a + w.confidence, 0) / ws.length;
-  const better = oldWords.length === 0 || mean(newWords) > mean(oldWords) || (newWords.length > oldWords.length && mean(newWords) >= mean(oldWords) - 0.05);
+  const alnum = (ws: OcrWord[]) => ws.reduce((n, w) => n + w.text.replace(/[^\p{L}\p{N}]/gu, '').length, 0);
+  const more = gain === 'words' ? newWords.length > oldWords.length : alnum(newWords) >= alnum(oldWords);
+  const better = oldWords.length === 0 || mean(newWords) > mean(oldWords) || (more && mean(newWords) >= mean(oldWords) - 0.05);
   if (!better) return lines;
   const out = lines.flatMap((l) => {
     const kept = l.words.filter((w) => !inArea(w));

@@ -149,6 +149,8 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
 /** Why a word was judged junk (for logs and tests). */
 export type JunkReason = 'graphic' | 'strokes' | 'solid' | 'split-glyph' | 'symbol' | 'no-ink' | 'lone-letter' | 'unsure';
 
+/** Fill of a single solid component (ink / its box) above which one character is a block, not a glyph (letters ≤ 0.6, bold digits ≈ 0.6). */
+export const JUNK_BLOCK_FILL = 0.9;
 /** A lone letter with no word beside it needs at least this confidence (icons read as `Q`, `v`, `X` at 0.7–0.91). */
 export const JUNK_LONE_LETTER_MIN_CONFIDENCE = 0.94;
 /** Tokens of one or two characters mixing letters or digits with other marks need at least this confidence. */
@@ -178,6 +180,8 @@ export function junkReason(word: OcrWord, f: InkFeatures, context: { alone?: boo
   // One solid blob (a filled triangle, a block cursor, a bullet) read as a letter or symbol.
   // (Bold digits fill 0.6 of their box too: only symbol tokens are judged by their fill.)
   if (f.components === 1 && f.fill >= 0.5 && f.blobWidth >= 0.4 && f.blobHeight >= 0.4 && alnum === 0) return 'solid';
+  // A filled block (a terminal's block cursor read as `J` or `I`): no letter fills its own box.
+  if (chars.length === 1 && f.components === 1 && f.fill >= JUNK_BLOCK_FILL && f.blobWidth >= 0.4 && f.blobHeight >= 0.7) return 'solid';
   // One glyph read as two or three letters ("Vv" for a chevron, "xX" for a close cross).
   if (alnum >= 2 && f.components === 1 && chars.length <= 3 && word.confidence < 0.9 && alnum === chars.length) {
     const lower = chars.map((c) => c.toLowerCase());
@@ -241,16 +245,21 @@ export function findJunkWords(
   return out;
 }
 
-/** Whether no other word lies on `w`'s line within 1.5 of its heights to the left or right (words of one line stand under one height apart). */
+/**
+ * Whether no other word lies on `w`'s line within 1.5 line heights to the left or right (words of one line
+ * stand under one height apart). The line height is the taller of the two words: a lower-case letter's box
+ * (`s` in `4.71 s`) is only its x-height, and a monospace space is wider than that.
+ */
 function alone(w: OcrWord, words: OcrWord[]): boolean {
   const h = w.bounds.height;
   const cy = w.bounds.y + h / 2;
   return !words.some((v) => {
     if (v === w) return false;
     const vcy = v.bounds.y + v.bounds.height / 2;
-    if (Math.abs(vcy - cy) > Math.max(h, v.bounds.height) / 2) return false;
+    const lh = Math.max(h, v.bounds.height);
+    if (Math.abs(vcy - cy) > lh / 2) return false;
     const gap = Math.max(v.bounds.x - (w.bounds.x + w.bounds.width), w.bounds.x - (v.bounds.x + v.bounds.width));
-    return gap < 1.5 * h;
+    return gap < 1.5 * lh;
   });
 }
 
