@@ -220,6 +220,22 @@ try {
           };
         }
       }
+      if (name === 'ci') {
+        // Wait latency: a wait on the Running run's status cell; 1 s in, the page shows "Passed". Latency =
+        // answer time − the moment the page changed the cell (same clock).
+        const lat = [];
+        for (let k = 0; k < 3; k++) {
+          const run = truth.tables[0].rows.find((r) => r[3] === 'Running');
+          await page.evaluate((key) => { const tr = [...document.querySelectorAll('tbody tr')].find((x) => x.cells[0].textContent === key); tr.cells[3].firstChild.textContent = 'Running'; tr.cells[3].firstChild.className = 'badge Running'; }, run[0]);
+          await sleep(1500);
+          const waiting = service.waitFor({ cell: { row: { column: 'Run', equals: run[0] }, column: 'Status', equals: 'Passed' } }, { timeoutMs: 30_000 });
+          await sleep(1000);
+          const at = await page.evaluate((key) => { const tr = [...document.querySelectorAll('tbody tr')].find((x) => x.cells[0].textContent === key); tr.cells[3].firstChild.textContent = 'Passed'; tr.cells[3].firstChild.className = 'badge Passed'; return Date.now(); }, run[0]);
+          const w = await waiting;
+          lat.push({ ms: Date.now() - at, reads: w.polls });
+        }
+        row.waitLatency = { medianMs: median(lat.map((x) => x.ms)), runs: lat };
+      }
       if (truth.pairs) {
         const o = store.get(last.observationId);
         const dump = flag('dump') ? { read: last.pairs.map((p) => `${p.label}=${p.value}`), elements: o.elements.filter((e) => e.bounds.y > 200).map((e) => `${e.role}:${e.name}@${Math.round(e.bounds.x)},${Math.round(e.bounds.y)},${Math.round(e.bounds.width)}x${Math.round(e.bounds.height)}`).slice(0, 40), words: o.words.filter((w) => w.bounds.y > 200).map((w) => `${w.text}@${Math.round(w.bounds.x)},${Math.round(w.bounds.y)},h${Math.round(w.bounds.height)}`) } : {};
