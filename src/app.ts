@@ -242,7 +242,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const acting = !!req.deskdRole && isActingRequest(req.method, req.routeOptions.url, req.body, cfg);
     // An observer credential (issue 17) only looks: decided on the routed pattern, fail closed for new routes.
-    if (req.deskdAgent?.role === 'observer' && !observerMayCall(req.method, req.routeOptions.url, acting)) {
+    if (req.deskdAgent?.role === 'observer' && !observerMayCall(req.method, req.routeOptions.url, acting, req.body)) {
       throw new DeskdError('FORBIDDEN_FOR_CREDENTIAL', `Agent "${req.deskdAgent.id}" has the observer role: it may screenshot, observe, find, read and wait, never act`);
     }
     // One controller at a time: acting requests from anyone but the lease holder stop here.

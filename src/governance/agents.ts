@@ -245,11 +245,14 @@ export function agentOfActor(actor: string, tasks?: (taskId: string) => string |
  * tasks, task cancel, taking the lease, any new route until listed here — is refused.
  * @param route the routed pattern (`req.routeOptions.url`), never the raw URL.
  * @param isActing whether the request acts (`isActingRequest` of `src/http/lease.ts`).
+ * @param body the parsed body (read for `POST /v1/read`, whose `scroll: true` acts).
  */
-export function observerMayCall(method: string, route: string | undefined, isActing: boolean): boolean {
+export function observerMayCall(method: string, route: string | undefined, isActing: boolean, body?: unknown): boolean {
   if (isActing) return false;
   const m = method.toUpperCase();
   if (m === 'GET' || m === 'HEAD') return true;
+  // `POST /v1/read {scroll: true}` scrolls the table (acting): reading without scrolling only.
+  if (m === 'POST' && route === '/v1/read' && body && typeof body === 'object' && (body as { scroll?: unknown }).scroll !== undefined && (body as { scroll?: unknown }).scroll !== false) return false;
   return OBSERVER_WRITE_ROUTES.has(`${m} ${route}`);
 }
 

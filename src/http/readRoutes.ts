@@ -14,6 +14,7 @@ import { cellReader } from '../perception/read/cellOcr.js';
 import { OcrEngine } from '../perception/ocr.js';
 import Tesseract from 'tesseract.js';
 import { CLIENT_HEADER, clientIdentity, type ControllerLease } from './lease.js';
+import { principalOf } from '../governance/agents.js';
 import { ErrorBodySchema, RectSchema } from './schemas.js';
 
 /**
@@ -153,7 +154,8 @@ export async function registerReadRoutes(fastify: FastifyInstance, deps: ReadRou
     },
     async (req) => {
       const b = req.body;
-      const actor = clientIdentity(req.deskdRole ?? 'agent', req.headers[CLIENT_HEADER]);
+      // A named agent (issue 17) scrolls, holds the lease and is audited as itself (`agent:<id>/<client>`).
+      const actor = clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]);
       // Scrolling acts on the desktop: one controller at a time, as for POST /v1/actions.
       if (b.scroll) deps.lease?.assertMayAct(actor, req.deskdRole === 'operator');
       return service.read(

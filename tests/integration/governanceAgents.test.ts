@@ -164,6 +164,20 @@ describe('issue 17: named agent credentials and roles', () => {
     expect(h.platform.events).toEqual([]);
   });
 
+  it.each(['/v1/read', '/v1/%72ead', '/v1/x/../read'])('an observer may read %s without scrolling, never with scroll (any truthy spelling): 403, nothing dispatched', async (path) => {
+    h.platform.events.length = 0;
+    for (const scroll of [true, 1, 'yes', {}]) {
+      const r = await raw(port, 'POST', path, bearer(reader), { scroll });
+      expect([400, 403, 404], `${path} ${JSON.stringify(scroll)}: ${r.status} ${r.body}`).toContain(r.status);
+      if (r.status === 403) expect(code(r)).toBe('FORBIDDEN_FOR_CREDENTIAL');
+      if (scroll === true) expect(r.status, r.body).toBe(403);
+    }
+    expect(h.platform.events).toEqual([]);
+    expect(observerMayCall('POST', '/v1/read', false, { scroll: false })).toBe(true);
+    expect(observerMayCall('POST', '/v1/read', false, { scroll: true })).toBe(false);
+    expect(observerMayCall('POST', '/v1/read', false, {})).toBe(true);
+  });
+
   it('an observer cannot take the lease, start a task or cancel one', async () => {
     for (const [m, p, b] of [['POST', '/v1/lease', {}], ['POST', '/v1/tasks', { goal: 'x' }], ['POST', '/v1/tasks/t1/cancel', {}], ['POST', '/v1/%74asks', { goal: 'x' }]] as const) {
       const r = await raw(port, m, p, bearer(reader), b);
