@@ -203,6 +203,7 @@ export class Recorder {
       before = await this.captureBefore(actions);
     } catch (e) {
       this.deps.logger?.warn({ err: e, recordingId: rec.id }, 'recording: capture before the batch failed');
+      note(rec, `a batch was not recorded: the observation before it failed (${(e as Error).message.slice(0, 120)})`);
     }
     const s = await submit(actions, actor, ...rest);
     const record = (r: ActionsResponse) => {
@@ -237,8 +238,7 @@ export class Recorder {
 
   private room(rec: Recording): boolean {
     if (rec.steps.length < this.deps.store.limits.maxSteps) return true;
-    const note = `steps beyond ${this.deps.store.limits.maxSteps} were not recorded (the cap)`;
-    if (!rec.notes.includes(note)) rec.notes.push(note);
+    note(rec, `steps beyond ${this.deps.store.limits.maxSteps} were not recorded (the cap)`);
     return false;
   }
 
@@ -315,7 +315,7 @@ export class Recorder {
       if (!this.room(rec)) break;
       const t = before.targets[i]!;
       if ((POINTER_TYPES.has(a.type) || ELEMENT_TYPES.has(a.type)) && !t.fp && !t.point) {
-        rec.notes.push(`a ${a.type} of the batch ${result.actionId} had no element or window under it and was not recorded`);
+        note(rec, `a ${a.type} of the batch ${result.actionId} had no element or window under it and was not recorded`);
         continue;
       }
       const stored = strip(a);
@@ -356,13 +356,20 @@ export class Recorder {
       const png = await thumbnail(frame.image, region);
       if (!png) return null;
       if (await this.deps.store.writeImage(rec.id, name, png)) return name;
-      const note = `images beyond ${this.deps.store.limits.maxImageBytes} bytes were not kept (the cap)`;
-      if (!rec.notes.includes(note)) rec.notes.push(note);
+      note(rec, `images beyond ${this.deps.store.limits.maxImageBytes} bytes were not kept (the cap)`);
     } catch (e) {
       if (!isDeskdError(e)) this.deps.logger?.warn({ err: e }, 'recording: thumbnail failed');
     }
     return null;
   }
+}
+
+/** Notes a recording keeps (the document holds at most 50; repeats are kept once). */
+const MAX_NOTES = 50;
+
+/** Add a note to a recording, once, within {@link MAX_NOTES}. */
+function note(rec: Recording, text: string): void {
+  if (rec.notes.length < MAX_NOTES && !rec.notes.includes(text)) rec.notes.push(text.slice(0, 300));
 }
 
 /** The action without where it aimed (`target`, `x`, `y`): the fingerprint or point says that. */
