@@ -240,9 +240,40 @@ describe('request', () => {
     ac.abort();
     const t = m.request({ action: click(1, 2), target: win, decision: ask, signal: ac.signal, actor: 'agent' });
     expect(t.approval.status).toBe('denied');
-    expect(await t.promise).toMatchObject({ decision: 'deny', by: 'halt', via: 'cancelled' });
+    expect(await t.promise).toMatchObject({ decision: 'deny', scope: 'once', by: 'halt', via: 'cancelled' });
     expect(pending).toEqual([]);
     expect(m.request({ action: click(1, 3), target: win, decision: ask, actor: 'agent' }).approval.status).toBe('pending');
+  });
+
+  it('a signal aborted while pending denies it: by halt, once', async () => {
+    const m = manager();
+    const ac = new AbortController();
+    const t = m.request({ action: click(1, 2), target: win, decision: ask, signal: ac.signal });
+    ac.abort();
+    expect(await t.promise).toMatchObject({ decision: 'deny', scope: 'once', by: 'halt', via: 'cancelled' });
+  });
+
+  it('refusals say what is wrong: unknown id, too many pending, not the approved target', () => {
+    const m = manager({ maxPendingPerActor: 1 });
+    expect(thrown(() => m.decide('apr_x', { decision: 'approve' }, 'alice')).message).toBe('No approval with id "apr_x"');
+    expect(thrown(() => m.assertBound('apr_y', click(1, 2), win)).message).toBe('No approval with id "apr_y"');
+    const t = m.request({ action: click(1, 2), target: win, decision: ask, actor: 'agent/a' });
+    expect(thrown(() => m.request({ action: click(1, 3), target: win, decision: ask, actor: 'agent/a' })).message).toBe(
+      "agent/a already has 1 actions waiting for the operator's approval (at most 1); wait for a decision",
+    );
+    m.decide(t.id, { decision: 'approve' }, 'alice');
+    expect(thrown(() => m.assertBound(t.id, click(9, 9), win)).message).toBe(`The action or its target is not the one approval ${t.id} was granted for`);
+  });
+
+  it('a session grant without effects covers a later request with an empty effect list, and the reverse', () => {
+    const m = manager();
+    const t = m.request({ action: click(1, 2), target: button, decision: ask });
+    m.decide(t.id, { decision: 'approve', scope: 'session' }, 'alice');
+    expect(m.sessionGranted(click(1, 2), button, [])).toBe(true);
+    expect(m.sessionGranted(click(1, 2), button)).toBe(true);
+    const u = m.request({ action: click(5, 5), target: win, effects: [], decision: ask });
+    m.decide(u.id, { decision: 'approve', scope: 'session' }, 'alice');
+    expect(m.sessionGranted(click(5, 5), win)).toBe(true);
   });
 
   it('a signal aborted after the operator approved changes nothing', async () => {
@@ -288,7 +319,7 @@ describe('cancelling', () => {
     m.decide(a.id, { decision: 'approve' }, 'alice');
     expect(m.cancelAll('shutdown')).toBe(1);
     expect(m.cancelAll('shutdown')).toBe(0);
-    expect(await b.promise).toMatchObject({ by: 'shutdown', via: 'cancelled', decision: 'deny' });
+    expect(await b.promise).toMatchObject({ by: 'shutdown', via: 'cancelled', decision: 'deny', scope: 'once' });
     expect(m.get(a.id)?.status).toBe('approved');
   });
 
@@ -300,7 +331,7 @@ describe('cancelling', () => {
     const seen: string[] = [];
     expect(m.cancelWhere((actor) => (seen.push(actor), actor === 'agent/a'), 'revoked')).toBe(1);
     expect(seen.sort()).toEqual(['agent/a', 'agent/b', 'unknown']);
-    expect(await a.promise).toMatchObject({ by: 'revoked', via: 'cancelled', decision: 'deny' });
+    expect(await a.promise).toMatchObject({ by: 'revoked', via: 'cancelled', decision: 'deny', scope: 'once' });
     expect(m.list().map((x) => x.id)).toEqual([b.id, c.id]);
     expect(m.cancelWhere((actor) => actor === 'agent/a', 'revoked')).toBe(0);
     m.decide(b.id, { decision: 'approve' }, 'alice');

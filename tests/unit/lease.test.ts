@@ -167,6 +167,10 @@ describe('clientIdentity', () => {
       expect(thrown(() => clientIdentity('agent', bad)).code, JSON.stringify(bad)).toBe('VALIDATION_FAILED');
   });
 
+  it('the refusal says what a client id may be', () => {
+    expect(thrown(() => clientIdentity('agent', 'a b')).message).toBe('X-Deskd-Client must be 1-64 characters of A-Z a-z 0-9 . _ : @ -');
+  });
+
   it('a repeated header is joined, so two values never pass as one client', () => {
     expect(clientIdentity('agent', ['one'])).toBe('agent/one');
     expect(thrown(() => clientIdentity('agent', ['one', 'two'])).code).toBe('VALIDATION_FAILED');

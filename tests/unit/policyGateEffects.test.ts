@@ -169,6 +169,7 @@ describe('checkEffects', () => {
     expect((await gate.check(click, calc, 'agent')).effect).toBe('allow');
     const e = await refusal(gate.check(click, calc, 'agent'));
     expect(e.code).toBe('RATE_LIMITED');
+    expect(e.message).toBe('Rate limit exceeded; retry in 1000 ms');
     expect(e.details).toEqual({ retryAfterMs: 1000 });
     const rec = (await audit.read()).at(-1)!;
     expect(rec.decision).toEqual({ effect: 'deny', ruleId: 'limit:rate', reason: 'rate limit exceeded; retry in 1000 ms', matched: ['allow-calc'] });
@@ -283,11 +284,12 @@ describe('wireHalt', () => {
     // approvals opened without a signal are the ones the listener cancels and counts.
     const viaGate = await gate.checkEffects(click, [{ kind: 'pointer', target: other }], 'agent');
     const ask = { effect: 'ask' as const, ruleId: 'default:unmatched', reason: 'r', matched: [] };
-    approvals.request({ action: { ...click, x: 9 }, target: other, decision: ask });
+    const plain = approvals.request({ action: { ...click, x: 9 }, target: other, decision: ask });
     approvals.request({ action: { ...click, x: 10 }, target: other, decision: ask });
     halt.halt('operator', 'coffee');
     expect(approvals.list()).toEqual([]);
     expect(viaGate.effect === 'ask' && (await viaGate.approval.promise)).toMatchObject({ decision: 'deny', via: 'cancelled', by: 'halt' });
+    expect(await plain.promise).toMatchObject({ decision: 'deny', via: 'cancelled', by: 'halt' });
     halt.resume('alice');
     await new Promise((r) => setTimeout(r, 50));
     let recs = await audit.read();
