@@ -6,7 +6,7 @@
  * Items are the observation's text pieces: accessible text elements, and OCR words not inside one, cut
  * into segments at gutters (`grid.ts`). A value is an item that reads as a quantity ({@link isValue}); it
  * takes the nearest label-like item above it, else below it, else to its left on the same row, within
- * 3 × the larger text height (a gauge value sits in its ring, the label under the ring); the value's text must be at least 0.8 × the label's height above/below it
+ * 4 × the larger text height (a gauge value sits in its ring, the label under the ring: 72 points under a 21-point value on bench:read kpi); the value's text must be at least 0.8 × the label's height above/below it
  * (KPI numbers are drawn larger than their labels). Each label is used once, nearest pairs first. A canvas
  * or image holding exactly one value pairs it with the label nearest it inside (a gauge drawn as pixels).
  */
@@ -92,8 +92,8 @@ export function readPairs(elements: readonly Element[], words: readonly OcrWord[
       const xov = overlap(v.bounds.x, right(v.bounds), l.bounds.x, right(l.bounds)) > 0 || Math.abs(cx(v.bounds) - cx(l.bounds)) < Math.max(v.bounds.width, l.bounds.width) / 2;
       const above = v.bounds.y - bottom(l.bounds);
       const below = l.bounds.y - bottom(v.bounds);
-      if (xov && above >= -2 && above <= 3 * h && v.height >= 0.8 * l.height) cands.push({ v, l, d: above });
-      else if (xov && below >= -2 && below <= 3 * h && v.height >= 0.8 * l.height) cands.push({ v, l, d: below + 0.5 * h });
+      if (xov && above >= -2 && above <= 4 * h && v.height >= 0.8 * l.height) cands.push({ v, l, d: above });
+      else if (xov && below >= -2 && below <= 4 * h && v.height >= 0.8 * l.height) cands.push({ v, l, d: below + 0.5 * h });
       else if (overlap(v.bounds.y, bottom(v.bounds), l.bounds.y, bottom(l.bounds)) >= 0.5 * Math.min(v.height, l.height) && right(l.bounds) <= v.bounds.x + 1) {
         const gap = v.bounds.x - right(l.bounds);
         if (gap <= 4 * h) cands.push({ v, l, d: gap + h });
