@@ -22,7 +22,7 @@
  * Memory: the daemon (dist/src/cli.js start, as `npm start` starts it) after 200 observes over HTTP with
  * accessibility on (OCR too, the default observe), the dashboard's cell changing every fifth.
  *
- * Usage: npm run bench:accessibility [-- --skip-build] [--quick] [--no-rss]
+ * Usage: npm run bench:accessibility [-- --skip-build] [--quick] [--no-rss] [--rss-only]
  * Prints tables; writes bench/accessibility/results.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -38,6 +38,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const rssOnly = args.includes('--rss-only');
 // A private build: several people edit and build the same tree.
 process.env.BENCH_DIST ??= join(tmpdir(), 'deskd-bench-accessibility-dist');
 const { buildDist, distModules, distDir } = await import('../common.mjs');
@@ -245,7 +246,7 @@ try {
   };
 
   // ---- gnome-calculator
-  {
+  if (!rssOnly) {
     const calc = launch('gnome-calculator', [], { GSETTINGS_BACKEND: 'memory' });
     const ax = new AtspiAccessibility();
     await waitFor(async () => [...walk((await ax.snapshot({ scope: 'all', budget: BUDGET })).roots)].some((n) => n.role === 'button' && n.name.trim().split(/\s+/)[0] === '='), 100_000, 'the calculator');
@@ -277,7 +278,7 @@ try {
   await page.waitForLoadState('load');
   const browserPid = allPids().find((p) => cmdline(p).includes(profileDir) && !cmdline(p).includes('--type='));
   const chromiumPids = () => allPids().filter((p) => cmdline(p).includes(profileDir) || (browserPid && parents(p)?.[0] === browserPid));
-  {
+  if (!rssOnly) {
     const ax = new AtspiAccessibility();
     const snap = await waitFor(async () => {
       const s = await ax.snapshot({ scope: 'all', budget: BUDGET });
@@ -381,6 +382,6 @@ if (results.apps.dashboard?.changedCell) {
 }
 if (results.rss) console.log(`[bench] daemon RSS after ${results.rss.observes} observes with accessibility: ${results.rss.afterMB} MB (target ≤ 250 MB: ${results.rss.afterMB <= 250 ? 'yes' : 'NO'}; ${results.rss.startMB} MB at start; observe p50 ${results.rss.observeOverHttp.p50} ms; cache answered ${results.rss.accessibilityCached})`);
 console.log(`[bench] ${results.totalSeconds} s in all`);
-writeFileSync(join(here, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(here, rssOnly ? 'results-rss.json' : 'results.json'), JSON.stringify(results, null, 2) + '\n');
 console.log('[bench] wrote bench/accessibility/results.json');
 process.exit(0);

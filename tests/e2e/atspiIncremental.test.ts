@@ -151,6 +151,9 @@ beforeAll(async () => {
   });
   page = await waitFor(() => ctx.pages().find((p) => p.url().endsWith('page.html')), 30_000, 'the page');
   await page.waitForLoadState('load');
+  const probe = new AtspiAccessibility();
+  await waitFor(async () => pageTree((await probe.snapshot({ scope: 'all', budget: FULL })).roots).includes('"gamma"'), 90_000, 'the page on the accessibility bus');
+  await probe.close();
 }, 120_000);
 
 afterAll(async () => {

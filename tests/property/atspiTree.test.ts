@@ -296,6 +296,18 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
     expect(JSON.stringify(b.roots)).toContain('"b11"');
   });
 
+  it('a document load (no children-changed, as Chromium fills a page) re-reads the document whole', async () => {
+    const w = world();
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);
+    await tree.snapshot(apps(), FULL, true);
+    const row = w.objects.get(w.panel)!.children[0]!;
+    w.add('push button', 'loaded later', row);
+    tree.noteChange({ kind: 'document-load-complete', app: APP, path: w.panel });
+    const s = await tree.snapshot(apps(), FULL, true);
+    expect(s.incremental).toBe(true);
+    expect(JSON.stringify(s.roots)).toContain('"loaded later"');
+  });
+
   it('a budget cut keeps no model', async () => {
     const w = world();
     const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);

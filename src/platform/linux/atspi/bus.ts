@@ -17,6 +17,12 @@ type MessageBus = dbus.MessageBus;
 
 /** Signals of object changes (at-spi2-core xml/Event.xml) and the kinds {@link AtspiBus.onChange} reports. */
 const EVENT_OBJECT = 'org.a11y.atspi.Event.Object';
+/** Signals of documents (a page loaded or reloaded: Chromium fills a document without children-changed). */
+const EVENT_DOCUMENT = 'org.a11y.atspi.Event.Document';
+export const DOCUMENT_EVENTS: Readonly<Record<string, string>> = {
+  LoadComplete: 'document-load-complete',
+  Reload: 'document-reload',
+};
 export const CHANGE_EVENTS: Readonly<Record<string, string>> = {
   ChildrenChanged: 'children-changed',
   PropertyChange: 'property-change',
@@ -50,7 +56,10 @@ export type AtspiTransport = (call: AtspiCall) => Promise<unknown[]>;
 
 /** One accessibility change reported by {@link AtspiBus.onChange}. */
 export interface AtspiChange {
-  /** `children-changed`, `property-change`, `bounds-changed`, `state-changed`, `text-changed`, or `reconnected` (events may have been missed). */
+  /**
+   * `children-changed`, `property-change`, `bounds-changed`, `state-changed`, `text-changed`,
+   * `document-load-complete`, `document-reload`, or `reconnected` (events may have been missed).
+   */
   kind: string;
   /** Sender's bus name (the application). */
   app: string;
@@ -225,7 +234,8 @@ export class AtspiBus {
 
   /**
    * Be told when accessible objects change: the `org.a11y.atspi.Event.Object` signals ChildrenChanged,
-   * PropertyChange, BoundsChanged, StateChanged and TextChanged. Interest is registered with the registry
+   * PropertyChange, BoundsChanged, StateChanged and TextChanged, and `org.a11y.atspi.Event.Document`
+   * LoadComplete and Reload. Interest is registered with the registry
    * (`org.a11y.atspi.Registry.RegisterEvent`, so applications start emitting them) and a match rule on the
    * accessibility bus. After a connection loss and again after a reconnection listeners get a `reconnected`
    * change. Resolves once subscribed, with a function that removes the listener.
@@ -260,16 +270,18 @@ export class AtspiBus {
   private async subscribeChanges(bus: MessageBus): Promise<void> {
     if (this.eventsBus === bus) return;
     await this.rawCall(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [`type='signal',interface='${EVENT_OBJECT}'`]);
+    await this.rawCall(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [`type='signal',interface='${EVENT_DOCUMENT}'`]);
     bus.on('message', (msg: dbus.Message) => {
-      if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== EVENT_OBJECT) return;
-      const kind = CHANGE_EVENTS[msg.member ?? ''];
+      if (msg.type !== dbus.MessageType.SIGNAL) return;
+      const kind = msg.interface === EVENT_OBJECT ? CHANGE_EVENTS[msg.member ?? ''] : msg.interface === EVENT_DOCUMENT ? DOCUMENT_EVENTS[msg.member ?? ''] : undefined;
       if (kind) this.emitChange(eventOf(kind, msg.sender ?? '', msg.path ?? '', msg.body));
     });
     // at-spi2-core up to 2.46 takes RegisterEvent(s); later versions RegisterEvent(s event, as properties, s app_bus_name).
+    const names = [...Object.values(CHANGE_EVENTS).map((k) => `object:${k}`), 'document:load-complete', 'document:reload'];
     await Promise.all(
-      Object.values(CHANGE_EVENTS).map((kind) =>
-        this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 's', [`object:${kind}`]).catch(() =>
-          this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 'sass', [`object:${kind}`, [], '']),
+      names.map((name) =>
+        this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 's', [name]).catch(() =>
+          this.rawCall(bus, REGISTRY, '/org/a11y/atspi/registry', 'org.a11y.atspi.Registry', 'RegisterEvent', 'sass', [name, [], '']),
         ),
       ),
     );

@@ -13,7 +13,7 @@
  * Sources: at-spi2-core xml/Accessible.xml, xml/Event.xml (what each event names), the budgets of
  * `AXBudget` (src/platform/types.ts).
  */
-import type { AXBudget, AXSnapshot, RawAXNode } from '../../types.js';
+import type { AXBudget, AXSnapshot, RawAXNode, Rect } from '../../types.js';
 import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
 import { onScreen, TraversalBudget } from './budget.js';
 import type { AtspiBus, AtspiChange } from './bus.js';
@@ -281,6 +281,10 @@ function dirtOf(e: AtspiChange): Dirt | null {
       return { bounds: true, subtreeBounds: true, layout: true };
     case 'text-changed':
       return { core: true, roleDetails: true, layout: true };
+    case 'document-load-complete':
+    case 'document-reload':
+      // The document's content was (re)built, possibly without children-changed: read it again whole.
+      return { whole: true, layout: true };
     default:
       return null;
   }
@@ -307,8 +311,9 @@ function layoutScope(records: Map<string, TreeRecord>, key: string): string | nu
  * whole, removed ones dropped; property-change → name/description/value; state-changed → states and action
  * names, the whole subtree when the object comes on or goes off screen; bounds-changed → the extents of it
  * and its subtree; text-changed → name and value). A change that can move other objects (children, text,
- * names, visibility) also has the extents and states of every object of its document (else its window)
- * read again: Chromium reflows a page without a bounds-changed or state-changed for what moved. A full read replaces the model (and counts how often the model differed
+ * names, visibility) also has the extents of every object of its document (else its window) read again,
+ * and the states of those that moved and of those left out: Chromium reflows a page without a
+ * bounds-changed or state-changed for what moved. A full read replaces the model (and counts how often the model differed
  * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
  * read was cut by a budget or an application did not answer, when the applications changed, when a re-read failed for another reason than
  * the object being gone, or when events name more than a third of the model.
@@ -435,6 +440,10 @@ export class AtspiTree {
     const dirty = this.dirty;
     this.dirty = new Map();
     const records = m.records;
+    // Extents as they were before this update (what the layout pass compares with: the events' own re-reads
+    // below may already have moved some).
+    const boundsBefore = new Map<TreeRecord, Rect | null>();
+    for (const r of records.values()) boundsBefore.set(r, r.details.bounds);
     const scopes = new Set<string>();
     // Pixels changed: every window is a scope (what moved without an event is found by its extents and states).
     if (screen) for (const [k, r] of records) if (r.depth === 1 && r.basic) scopes.add(k);
@@ -527,18 +536,27 @@ export class AtspiTree {
         }
       }),
     );
-    // New objects are read whole while what the layout changes may have moved is checked again: extents and
-    // states of every object of the scope (a reflow brings objects on or off screen without state events).
+    // New objects are read whole while what the layout changes may have moved is checked again (a reflow
+    // moves objects, and brings them on or off screen, without bounds or state events).
     const inScope = [...new Set([...scopes].flatMap((k) => subtreeKeys(records, k)))].map((k) => records.get(k)!).filter((r) => r.depth > 0);
     let moved = false;
     const layoutPass = async (): Promise<void> => {
-      const read = await Promise.all(inScope.map((r) => Promise.all([readStates(this.bus, r.ref).catch(() => null), r.basic ? readBounds(this.bus, r.ref) : null])));
+      // Objects in the tree: extents first; only one that moved (or has none) can have come on or gone off
+      // screen, so only those are asked their states. Objects left out: their states.
+      const read = await Promise.all(
+        inScope.map(async (r): Promise<[Set<AtspiState> | null, Rect | null]> => {
+          if (!r.basic) return [await readStates(this.bus, r.ref).catch(() => null), null];
+          const bounds = await readBounds(this.bus, r.ref);
+          const same = bounds !== null && boundsBefore.has(r) && JSON.stringify(boundsBefore.get(r)) === JSON.stringify(bounds);
+          return [same ? null : await readStates(this.bus, r.ref).catch(() => null), bounds];
+        }),
+      );
       const again: Job[] = [];
       inScope.forEach((r, i) => {
         const [st, bounds] = read[i]!;
         if (records.get(refKey(r.ref)) !== r) return; // re-read or removed meanwhile
         if (r.basic) {
-          if (JSON.stringify(r.details.bounds) !== JSON.stringify(bounds)) moved = true;
+          if (JSON.stringify(boundsBefore.get(r) ?? null) !== JSON.stringify(bounds)) moved = true;
           r.details = { ...r.details, bounds };
         }
         if (!st) return;
