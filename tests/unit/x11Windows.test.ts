@@ -17,6 +17,7 @@ describe('display names', () => {
     expect(parseDisplay(':0')).toEqual({ path: '/tmp/.X11-unix/X0', host: null, port: null, displayNumber: '0', screen: 0 });
     expect(parseDisplay(':12.1')).toMatchObject({ path: '/tmp/.X11-unix/X12', displayNumber: '12', screen: 1 });
     expect(parseDisplay('unix:3')).toMatchObject({ path: '/tmp/.X11-unix/X3' });
+    expect(parseDisplay('box/unix:4')).toMatchObject({ path: '/tmp/.X11-unix/X4', host: null });
     expect(parseDisplay('box:2')).toEqual({ path: null, host: 'box', port: 6002, displayNumber: '2', screen: 0 });
     expect(() => parseDisplay('nonsense')).toThrow(/not an X display name/);
     expect(() => parseDisplay('')).toThrow();

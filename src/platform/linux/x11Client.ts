@@ -51,16 +51,16 @@ export interface X11Address {
 
 /**
  * Parse a display name (`:N`, `:N.S`, `unix:N`, `host:N`, `host/unix:N`; Xlib's XOpenDisplay forms).
- * A local display connects to `/tmp/.X11-unix/XN`; a host name to TCP port 6000 + N.
+ * A local display (`:N`, `unix:N`, `host/unix:N`) connects to `/tmp/.X11-unix/XN`; a host name to TCP port 6000 + N.
  * @throws Error for a name that is not a display name.
  */
 export function parseDisplay(display: string): X11Address {
-  const m = /^(?:([^:/]*)(?:\/unix)?)?:(\d+)(?:\.(\d+))?$/.exec(display.trim());
+  const m = /^(?:([^:/]*)(\/unix)?)?:(\d+)(?:\.(\d+))?$/.exec(display.trim());
   if (!m) throw new Error(`"${display}" is not an X display name`);
   const host = m[1] ?? '';
-  const displayNumber = m[2]!;
-  const screen = m[3] ? Number(m[3]) : 0;
-  if (host === '' || host === 'unix') return { path: `/tmp/.X11-unix/X${displayNumber}`, host: null, port: null, displayNumber, screen };
+  const displayNumber = m[3]!;
+  const screen = m[4] ? Number(m[4]) : 0;
+  if (host === '' || host === 'unix' || m[2]) return { path: `/tmp/.X11-unix/X${displayNumber}`, host: null, port: null, displayNumber, screen };
   return { path: null, host, port: 6000 + Number(displayNumber), displayNumber, screen };
 }
 
