@@ -172,7 +172,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const lease = deps.lease ?? new ControllerLease();
   // Named agents live in memory when the daemon gave no registry (tests, embedding): the routes always exist.
   const telemetry = deps.telemetry ?? Telemetry.create({ version: deps.version, ...(deps.policy ? { pendingApprovals: () => deps.policy!.approvals.list().length } : {}) });
-  const governance = { metrics: () => telemetry.metricsText(), ...(deps.governance ?? { agents: await AgentRegistry.open(null) }) };
+  const governance = {
+    metrics: () => telemetry.metricsText(),
+    taskAgents: new Map<string, string>(),
+    ...(deps.tasks ? { cancelTask: (id: string) => void deps.tasks!.cancel(id) } : {}),
+    ...(deps.governance ?? { agents: await AgentRegistry.open(null) }),
+  };
   // A span per request (when tracing is on), hooked before any route is registered.
   instrumentApp(app, telemetry);
   // The operator can always act: slow or many connections are cut (timeouts above, cap here), and

@@ -118,6 +118,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
       telemetry,
       governance: {
         agents,
+        taskAgents: runtime.taskAgents,
         explain: (q) => explainAction(runtime.policy, q, agents),
         checkOverlay: async (file) => void (await runtime.policy.loadOverlay(file)),
       },

@@ -35,6 +35,8 @@ export interface Runtime {
   policy: LayeredPolicyStore;
   /** Named agent credentials (`<config dir>/agents.json`). */
   agents: AgentRegistry;
+  /** Task id → the named agent that started it: a task acts under its agent's policy layers (filled by the app). */
+  taskAgents: Map<string, string>;
   gate: PolicyGate;
   approvals: ApprovalManager;
   halt: HaltSwitch;
@@ -123,8 +125,10 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       approvals.setTimeoutMs(policy.policy.approvals.timeoutMs);
     });
     const screenLocked = platform.windows.screenLocked?.bind(platform.windows);
+    const taskAgents = new Map<string, string>();
     const agentOf = (actor: string) => {
-      const id = agentOfActor(actor);
+      // A task's actions are decided for the agent that started it (its overlay), never for nobody.
+      const id = agentOfActor(actor, (t) => taskAgents.get(t));
       if (!id || id === 'operator') return null;
       return agents.get(id) ?? { id };
     };
@@ -172,7 +176,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
       navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
     });
-    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
   } catch (e) {
     await close();
     throw e;

@@ -27,6 +27,13 @@ export interface GovernanceDeps {
   metrics?: () => Promise<string>;
   /** Checked before a new agent's policy overlay is accepted (the file must parse); throws `POLICY_INVALID`. */
   checkOverlay?: (file: string) => Promise<void>;
+  /**
+   * Task id → the agent that started it (`POST /v1/tasks`), filled by `buildApp`. The gate decides a task's
+   * actions (`task:<id>`) under that agent's layers, and revoking the agent cancels its tasks.
+   */
+  taskAgents?: Map<string, string>;
+  /** Cancel a task (revocation of the agent that started it). */
+  cancelTask?: (taskId: string) => void;
 }
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema };
@@ -42,7 +49,22 @@ const AgentView = z.object({ id: z.string(), role: z.enum(['observer', 'actor'])
  */
 export async function registerGovernanceRoutes(fastify: FastifyInstance, deps: GovernanceDeps, wiring: RevocationWiring = {}): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const unwire = wireAgentEvents(deps.agents, wiring, (e) => fastify.log.error({ err: e }, 'audit write failed on an agent change'));
+  const tasks = deps.taskAgents;
+  const unwire = wireAgentEvents(
+    deps.agents,
+    { ...(tasks ? { taskAgent: (id: string) => tasks.get(id), ...(deps.cancelTask ? { cancelTasksOf: (agent: string) => { for (const [t, a] of tasks) if (a === agent) deps.cancelTask!(t); } } : {}) } : {}), ...wiring },
+    (e) => fastify.log.error({ err: e }, 'audit write failed on an agent change'),
+  );
+  if (tasks) {
+    // Remember which agent started each task (the answer of POST /v1/tasks carries its id).
+    fastify.addHook('preSerialization', async (req, _reply, payload) => {
+      if (req.method === 'POST' && req.routeOptions.url === '/v1/tasks' && req.deskdAgent && payload && typeof payload === 'object') {
+        const id = (payload as { taskId?: unknown }).taskId;
+        if (typeof id === 'string') tasks.set(id, req.deskdAgent.id);
+      }
+      return payload;
+    });
+  }
   fastify.addHook('onClose', async () => unwire());
   const operator = { role: 'operator' } as const;
 
@@ -109,6 +131,8 @@ export interface RevocationWiring {
   audit?: AuditLog;
   /** The agent that started a task (`task:<id>` actors), for cancelling a task's approvals. */
   taskAgent?: (taskId: string) => string | undefined;
+  /** Cancel every task the agent started. */
+  cancelTasksOf?: (agentId: string) => void;
 }
 
 /**
@@ -120,6 +144,7 @@ export interface RevocationWiring {
 export function wireAgentEvents(agents: AgentRegistry, w: RevocationWiring, onError: (e: unknown) => void = () => {}): () => void {
   const onRevoked = (a: AgentIdentity) => {
     const cancelled = w.approvals?.cancelWhere((actor) => agentOfActor(actor, w.taskAgent) === a.id, `revoked:${a.id}`) ?? 0;
+    w.cancelTasksOf?.(a.id);
     const cur = w.lease?.current();
     const released = !!cur && cur.holder.startsWith(`agent:${a.id}/`) && w.lease!.release(cur.holder, true);
     w.audit?.append('agent', { event: 'revoke', agent: a.id, role: a.role, cancelledApprovals: cancelled, leaseReleased: released }).catch(onError);

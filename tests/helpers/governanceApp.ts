@@ -18,6 +18,7 @@ import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
 import { explainAction } from '../../src/governance/explain.js';
 import { fakeDesktop, fixedOcr, AGENT, OPERATOR } from './hardeningApp.js';
 import type { Telemetry } from '../../src/telemetry/telemetry.js';
+import type { TaskRunner } from '../../src/agent/loop.js';
 import { instrumentExecutor, instrumentGate, instrumentObserver } from '../../src/telemetry/instrument.js';
 
 export { AGENT, OPERATOR };
@@ -27,7 +28,7 @@ export { AGENT, OPERATOR };
  * `src/main.ts` wire them: a layered policy store (user + managed files, agent overlays), the gate deciding
  * under the layers for the acting agent, an agent registry, explain.
  */
-export async function buildGovernanceApp(opts: { userPath: string; managedPath?: string | null; platform?: FakePlatform; telemetry?: Telemetry }) {
+export async function buildGovernanceApp(opts: { userPath: string; managedPath?: string | null; platform?: FakePlatform; telemetry?: Telemetry; tasks?: (d: { observer: Observer; executor: Executor }) => TaskRunner }) {
   const platform = opts.platform ?? fakeDesktop();
   const dir = await mkdtemp(join(tmpdir(), 'deskd-gov-'));
   const store = await LayeredPolicyStore.open({ userPath: opts.userPath, managedPath: opts.managedPath ?? null, watch: false });
@@ -36,8 +37,9 @@ export async function buildGovernanceApp(opts: { userPath: string; managedPath?:
   const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
   const halt = new HaltSwitch();
   const approvals = new ApprovalManager({ timeoutMs: store.policy.approvals.timeoutMs });
+  const taskAgents = new Map<string, string>();
   const agentOf = (actor: string) => {
-    const id = agentOfActor(actor);
+    const id = agentOfActor(actor, (t) => taskAgents.get(t));
     if (!id || id === 'operator') return null;
     return agents.get(id) ?? { id };
   };
@@ -46,6 +48,7 @@ export async function buildGovernanceApp(opts: { userPath: string; managedPath?:
   const obsStore = new ObservationStore();
   const observer = new Observer(platform, fixedOcr, obsStore, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, store.policy));
   const executor = new Executor({ platform, store: obsStore, policy: gate, verifyElement: createElementVerifier(platform, fixedOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
+  const tasks = opts.tasks?.({ observer, executor });
   if (opts.telemetry) {
     instrumentObserver(observer, opts.telemetry);
     instrumentExecutor(executor, opts.telemetry);
@@ -53,13 +56,16 @@ export async function buildGovernanceApp(opts: { userPath: string; managedPath?:
   }
   const app: FastifyInstance = await buildApp({
     ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
+    ...(tasks ? { tasks } : {}),
     platform, observer, executor, token: AGENT, operatorToken: OPERATOR, version: 't',
     policy: { approvals, halt, audit },
-    governance: { agents, explain: (q) => explainAction(store, q, agents), checkOverlay: async (f) => void (await store.loadOverlay(f)) },
+    governance: { agents, taskAgents, ...(tasks ? { cancelTask: (id: string) => void tasks.cancel(id) } : {}), explain: (q) => explainAction(store, q, agents), checkOverlay: async (f) => void (await store.loadOverlay(f)) },
   });
   return {
     app, platform, audit, approvals, halt, dir, store, agents, executor, gate,
+    tasks,
     async close() {
+      await tasks?.close();
       await app.close();
       approvals.cancelAll('test');
       store.close();
