@@ -231,6 +231,35 @@ describe('issue 17: named agent credentials and roles', () => {
   });
 });
 
+describe('the console path', () => {
+  it('a console session manages agents only with the CSRF header; an agent token signing in to the console is refused', async () => {
+    const h = await buildHardenedApp();
+    try {
+      const H = { host: '127.0.0.1:7820' };
+      const CSRF = { 'x-deskd-console': '1' };
+      const login = await h.app.inject({ method: 'POST', url: '/console/login', headers: { ...H, ...CSRF }, payload: { token: OPERATOR } });
+      expect(login.statusCode, login.body).toBe(200);
+      const cookie = /deskd_console=[^;]+/.exec(String(login.headers['set-cookie']))![0];
+      const noCsrf = await h.app.inject({ method: 'POST', url: '/v1/agents', headers: { ...H, cookie }, payload: { id: 'c1', role: 'actor' } });
+      expect(noCsrf.statusCode).toBe(403);
+      expect(noCsrf.json().error.code).toBe('ORIGIN_NOT_ALLOWED');
+      const crossSite = await h.app.inject({ method: 'POST', url: '/v1/agents', headers: { ...H, ...CSRF, cookie, origin: 'http://evil.example' }, payload: { id: 'c1', role: 'actor' } });
+      expect(crossSite.statusCode).toBe(403);
+      const ok = await h.app.inject({ method: 'POST', url: '/v1/agents', headers: { ...H, ...CSRF, cookie }, payload: { id: 'c1', role: 'observer' } });
+      expect(ok.statusCode, ok.body).toBe(200);
+      const token = ok.json().token as string;
+      // A named agent's token never signs in to the console (operator only).
+      const agentLogin = await h.app.inject({ method: 'POST', url: '/console/login', headers: { ...H, ...CSRF }, payload: { token } });
+      expect(agentLogin.statusCode).toBe(401);
+      const del = await h.app.inject({ method: 'DELETE', url: '/v1/agents/c1', headers: { ...H, cookie } });
+      expect(del.statusCode).toBe(403);
+      expect((await h.app.inject({ method: 'DELETE', url: '/v1/agents/c1', headers: { ...H, ...CSRF, cookie } })).statusCode).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('identity helpers', () => {
   it('principals and actors map back to agents', () => {
     expect(principalOf('agent', undefined)).toBe('agent');
