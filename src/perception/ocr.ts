@@ -76,6 +76,27 @@ export interface OcrResult {
   votedWords?: number;
   /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
   junk?: Partial<Record<JunkReason, number>>;
+  /** Where the call's time went (see {@link OcrProfile}); always set by {@link OcrEngine.recognize}. */
+  profile?: OcrProfile;
+}
+
+/** The passes that send an image to tesseract. */
+export type OcrPass = 'band' | 'lightText' | 'vertical' | 'missed' | 'largeGlyph' | 'monospace' | 'truncated';
+
+/**
+ * Where one `recognize` call's time went, milliseconds of wall-clock time. Tesseract jobs run on the worker
+ * threads (two at once by default), so the jobs' times add up to more than the call's wall time; `prepMs` is
+ * the main thread's (and libvips') work to cut, isolate and upscale each job's image.
+ */
+export interface OcrProfile {
+  /** Per pass: jobs sent to tesseract, the sum of their times on a worker, pixels read (after upscale), and image preparation. */
+  passes: Partial<Record<OcrPass, { jobs: number; tesseractMs: number; megapixels: number; prepMs: number }>>;
+  /** Gray conversion of the crop (libvips). */
+  grayMs: number;
+  /** Light-text regions and glyph boxes (main thread, while the workers read the bands). */
+  findMs: number;
+  /** Glyph vote and junk rejection (main thread, after all reads). */
+  postMs: number;
 }
 
 /** The English model variants shipped by `@tesseract.js-data/eng`. */
@@ -398,9 +419,12 @@ export class OcrEngine {
     checkUpscale(upscale);
     checkBands(bandsOpt);
     const crop = regionToPixels(img, opts.region);
-    if (!crop) return { words: [], lines: [], ms: performance.now() - t0 };
+    if (!crop) return { words: [], lines: [], ms: performance.now() - t0, profile: { passes: {}, grayMs: 0, findMs: 0, postMs: 0 } };
     const invert = opts.invert ?? this.options.invert;
+    const profile: OcrProfile = { passes: {}, grayMs: 0, findMs: 0, postMs: 0 };
+    const tg = performance.now();
     const gray = await grayCrop(img, crop);
+    profile.grayMs = performance.now() - tg;
     const whole: PixelRect = { left: 0, top: 0, width: crop.width, height: crop.height };
     // The upscale of a part of the crop: from its glyph height when 'auto' (the image's scale is no guide:
     // Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall). The whole crop's is
@@ -441,19 +465,29 @@ export class OcrEngine {
       lightTextOn: number[] | undefined,
       band: Band,
       minConfidence: number,
-      how: { psm?: OcrPageSegMode; collectVertical?: boolean; factor?: number; invert?: boolean } = {},
+      how: { psm?: OcrPageSegMode; collectVertical?: boolean; factor?: number; invert?: boolean; pass: OcrPass },
     ): Promise<OcrLine[]> => {
       const { psm, collectVertical = false } = how;
+      const tp = performance.now();
       const factor = how.factor ?? (bands.length === 1 && !lightTextOn ? frameFactor() : factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND));
       const prepared = await encodeGray(base, crop.width, rect, { invert: how.invert ?? false, factor, ...(lightTextOn ? { lightTextOn, cell } : {}) });
+      const stat = (profile.passes[how.pass] ??= { jobs: 0, tesseractMs: 0, megapixels: 0, prepMs: 0 });
+      stat.prepMs += performance.now() - tp;
+      stat.jobs++;
+      stat.megapixels += (prepared.width * prepared.height) / 1e6;
       const page = await this.pool.run(async (w) => {
-        if (psm === undefined || psm === basePsm) return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
-        // A job holds its worker until it settles, so the mode is back to the engine's before another job runs.
-        await w.setParameters({ tessedit_pageseg_mode: psm });
+        const tj = performance.now();
         try {
-          return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
+          if (psm === undefined || psm === basePsm) return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
+          // A job holds its worker until it settles, so the mode is back to the engine's before another job runs.
+          await w.setParameters({ tessedit_pageseg_mode: psm });
+          try {
+            return (await w.recognize(prepared.data, {}, { blocks: true, text: false })).data;
+          } finally {
+            await w.setParameters({ tessedit_pageseg_mode: basePsm });
+          }
         } finally {
-          await w.setParameters({ tessedit_pageseg_mode: basePsm });
+          stat.tesseractMs += performance.now() - tj;
         }
       });
       const m = mapping(band, factor, minConfidence);
@@ -463,7 +497,7 @@ export class OcrEngine {
     const relative = (r: PixelRect): PixelRect => ({ left: r.left - crop.left, top: r.top - crop.top, width: r.width, height: r.height });
     const absolute = (r: PixelRect): PixelRect => ({ left: r.left + crop.left, top: r.top + crop.top, width: r.width, height: r.height });
     const regionMinConfidence = Math.max(this.options.minConfidence, this.options.lightTextMinConfidence);
-    const readRegion = (r: LightTextRegion) => read(r, r.backgrounds, { crop: absolute(r), ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence);
+    const readRegion = (r: LightTextRegion) => read(r, r.backgrounds, { crop: absolute(r), ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence, { pass: 'lightText' });
     const skipExplained = opts.lightTextSkipExplained ?? this.options.lightTextSkipExplained;
     let regionsRead = 0;
     // Each band's regions (by centre row) are read once the band is: those whose every glyph already lies in a
@@ -489,6 +523,7 @@ export class OcrEngine {
     const largeOn = opts.readLargeGlyphs ?? this.options.readLargeGlyphs;
     const sideWork = new Promise<{ regions: LightTextRegion[]; glyphs: Rect[]; large: Rect[] }>((resolve, reject) =>
       setImmediate(() => {
+        const tf = performance.now();
         try {
           const regions = invert === 'auto' && lightText ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
           // For the repairs after the bands, also found while the workers read.
@@ -496,6 +531,7 @@ export class OcrEngine {
           // Large glyphs need larger cells: a 12-point cell inside a thick stroke takes the ink for background.
           const large = largeOn ? glyphBoxes(base, crop.width, whole, { cell: cell * LARGE_GLYPH_CELL_FACTOR, maxHeight: Math.round(LARGE_GLYPH_MAX_POINTS * img.scale) }).map(toPoints) : [];
           frameFactor(); // for the result
+          profile.findMs = performance.now() - tf;
           resolve({ regions, glyphs, large });
         } catch (e) {
           reject(e instanceof Error ? e : new Error(String(e)));
@@ -506,7 +542,7 @@ export class OcrEngine {
     sideWork.catch(() => {});
     const perBand = await Promise.all(
       bands.map(async (band, bi) => {
-        const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true });
+        const lines = await read(relative(band.crop), undefined, band, this.options.minConfidence, { collectVertical: true, pass: 'band' });
         const mine = (await sideWork).regions.filter((r) => owner(r) === bi);
         const words = skipExplained ? lines.flatMap((l) => l.words) : [];
         const todo = mine.filter((r) => !skipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map(toPoints), words, EXPLAINED_MIN_CONFIDENCE));
@@ -518,14 +554,14 @@ export class OcrEngine {
     const { regions, glyphs, large } = await sideWork;
     let lines = mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra));
     // Read an area (points) of the crop again on its own, clipped to the crop the base pass read.
-    const readArea = async (area: Rect, minConfidence: number, psm?: OcrPageSegMode): Promise<OcrLine[] | null> => {
+    const readArea = async (area: Rect, minConfidence: number, pass: OcrPass, psm?: OcrPageSegMode): Promise<OcrLine[] | null> => {
       const px = clipTo(regionToPixels(img, area), crop);
       if (!px) return null;
-      return read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, psm === undefined ? {} : { psm });
+      return read(relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, psm === undefined ? { pass } : { psm, pass });
     };
     // Both block repairs read on the pool at once; each works from the base pass's words.
     const within = toPoints(whole);
-    const readBlock = (area: Rect, minConfidence: number) => readArea(area, minConfidence, Tesseract.PSM.SINGLE_BLOCK);
+    const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
     const baseWords = lines.flatMap((l) => l.words);
     const verticalAreas =
       (opts.repairVerticalText ?? this.options.repairVerticalText) && vertical.length > 0
@@ -544,7 +580,7 @@ export class OcrEngine {
       const light = meanLuminance(cropOf(base, crop.width, rel)) < 0.5;
       const factor = run.box.height * img.scale < 24 ? 2 : 1;
       const psm = run.glyphs === 1 ? Tesseract.PSM.SINGLE_CHAR : Tesseract.PSM.SINGLE_LINE;
-      const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence, { psm, factor, invert: light });
+      const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, regionMinConfidence, { psm, factor, invert: light, pass: 'largeGlyph' });
       return wordsOnRun(run, got.flatMap((l) => l.words));
     };
     // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
@@ -554,11 +590,11 @@ export class OcrEngine {
       if (!px) return null;
       const rel = relative(px);
       const light = meanLuminance(cropOf(base, crop.width, rel)) < 0.5;
-      return read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light });
+      return read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light, pass: 'monospace' });
     };
     const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
-      Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence) }))),
-      Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence))),
+      Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence, 'vertical') }))),
+      Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence, 'missed'))),
       Promise.all((largeRuns ?? []).map(readLarge)),
       Promise.all((monoAreas ?? []).map(async (area) => ({ area, got: await readMono(area) }))),
     ]);
@@ -604,7 +640,7 @@ export class OcrEngine {
       const suspects = truncatedWords(lines.flatMap((l) => l.words), glyphs);
       const fixes = await Promise.all(
         suspects.map(async ({ word, area }) => {
-          const got = await readArea(area, regionMinConfidence);
+          const got = await readArea(area, regionMinConfidence, 'truncated');
           if (!got) return null;
           const inside = got.flatMap((l) => l.words).filter((w) => {
             const cx = w.bounds.x + w.bounds.width / 2;
@@ -620,6 +656,7 @@ export class OcrEngine {
       repaired = swap.size;
       if (swap.size > 0) lines = lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l));
     }
+    const tpost = performance.now();
     let votedWords: number | undefined;
     if (opts.voteGlyphs ?? this.options.voteGlyphs) {
       const inCrop = (w: OcrWord) => SYMBOLS.get(w)?.map((sy) => ({ ...sy, box: { ...sy.box, left: sy.box.left - crop.left, top: sy.box.top - crop.top } }));
@@ -657,7 +694,8 @@ export class OcrEngine {
         lines = dropWords(lines, found, makeLine);
       }
     }
-    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(monospace ? { monospaceBlocks: monospace } : {}), ...(votedWords !== undefined ? { votedWords } : {}), ...(junk ? { junk } : {}) };
+    profile.postMs = performance.now() - tpost;
+    return { words: lines.flatMap((l) => l.words), lines, ms: performance.now() - t0, profile, lightTextRegions: regionsRead, lightTextRegionsFound: regions.length, upscale: frameFactor(), repairedWords: repaired, ...(verticalBlocks ? { verticalBlocks } : {}), ...(missedText ? { missedText } : {}), ...(largeGlyphs ? { largeGlyphs } : {}), ...(monospace ? { monospaceBlocks: monospace } : {}), ...(votedWords !== undefined ? { votedWords } : {}), ...(junk ? { junk } : {}) };
   }
 
   /** Stop every worker; pending calls fail with `OCR_FAILED`. Idempotent. */
