@@ -76,3 +76,40 @@ describe('tasks act as the agent that started them', () => {
     expect(h.platform.events.filter((e) => e.kind === 'down').length).toBeGreaterThan(0);
   });
 });
+
+describe('revoking the agent that started a task', () => {
+  it("denies the task's pending approval and cancels the task", async () => {
+    const d = await mkdtemp(join(tmpdir(), 'deskd-govtask2-'));
+    await writeFile(join(d, 'user.yaml'), `version: 1
+limits: { actionsPerSecond: 1000, burst: 10000, maxTypeChars: 2000 }
+rules:
+  - { id: ask-far, effect: ask, match: { actions: [click], region: { x: 0, y: 300, width: 600, height: 100 } } }
+  - { id: allow-all, effect: allow, match: {} }
+`);
+    const srv = await startOpenAITestServer([computerCall([{ type: 'click', button: 'left', x: 20, y: 350 }]), finalMessage('done'), finalMessage('done')]);
+    const g = await buildGovernanceApp({
+      userPath: join(d, 'user.yaml'),
+      managedPath: null,
+      tasks: ({ observer, executor }) =>
+        new TaskRunner({ observer, actions: executor, config: loadAgentConfig({}, { apiKey: 'sk-test-local', baseURL: srv.baseURL, retryBaseDelayMs: 5, maxRetryDelayMs: 50, waitMs: 5, timeoutMs: 5000 }) }),
+    });
+    try {
+      const add = await g.app.inject({ method: 'POST', url: '/v1/agents', headers: auth(OPERATOR), payload: { id: 'runner', role: 'actor' } });
+      const token = add.json().token as string;
+      g.platform.events.length = 0;
+      const t = await g.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: { goal: 'click far', maxSteps: 3 } });
+      const id = t.json().taskId as string;
+      await expect.poll(() => g.approvals.list().length, { timeout: 10_000 }).toBe(1);
+      expect((await g.app.inject({ method: 'DELETE', url: '/v1/agents/runner', headers: auth(OPERATOR) })).statusCode).toBe(200);
+      const v = await g.tasks!.wait(id);
+      expect(v.status).toBe('cancelled');
+      expect(g.approvals.list()).toEqual([]);
+      expect(g.platform.events.filter((e) => e.kind === 'down')).toEqual([]);
+      await expect.poll(async () => (await g.audit.read({ limit: 100 })).find((r) => r.kind === 'agent' && r.event === 'revoke')?.cancelledApprovals).toBe(1);
+    } finally {
+      await g.close();
+      await srv.close();
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+});
