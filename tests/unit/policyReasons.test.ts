@@ -100,6 +100,17 @@ describe('defaults and rules', () => {
     expect(evaluateEffects({ type: 'wait' }, [], policy, { halted: true }).ruleId).toBe('invariant:halted');
   });
 
+  it('the halt and screen-lock state reach every effect\'s decision, one effect or several', () => {
+    const fx = [{ kind: 'pointer' as const, target: calc }, { kind: 'keys' as const, target: { ...calc, window: 'Other' } }];
+    for (const effects of [fx, fx.slice(0, 1)]) {
+      const halted = evaluateEffects({ type: 'click', x: 1, y: 1 }, effects, policy, { halted: true });
+      expect(halted.ruleId).toBe('invariant:halted');
+      expect(halted.effects.every((e) => e.decision.ruleId === 'invariant:halted')).toBe(true);
+      expect(evaluateEffects({ type: 'click', x: 1, y: 1 }, effects, policy, { screenLocked: true }).ruleId).toBe('invariant:screen-locked');
+      expect(evaluateEffects({ type: 'click', x: 1, y: 1 }, effects, policy).effect).toBe('allow');
+    }
+  });
+
   it('several effects: the reason says which effect decided', () => {
     const d = evaluateEffects({ type: 'click', x: 1, y: 1, keys: ['shift'] }, [{ kind: 'pointer', target: calc }, { kind: 'keys', target: { app: 'xterm' } }], policy);
     expect(d.reason).toBe('rule "deny-term" (deny) matched (for the keys effect 2 of 2)');
