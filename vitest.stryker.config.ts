@@ -17,6 +17,7 @@ export default defineConfig({
       'tests/unit/lease.test.ts',
       'tests/unit/keys.test.ts',
       'tests/unit/policy*.test.ts',
+      'tests/unit/governance*.test.ts',
       'tests/unit/cornerHalt.test.ts',
       'tests/unit/securityMutants.test.ts',
       'tests/unit/signInThrottle.test.ts',
