@@ -196,7 +196,7 @@ describe('gnome-calculator: a model-driven task recorded once, replayed after th
     const doc = (await api('GET', `/v1/recordings/${recordingId}`)).json;
     expect(doc.goal).toBe('Compute 7×6 with the calculator and tell me the result.');
     expect(doc.steps.map((s: any) => [s.action.type, s.fingerprint.role, s.fingerprint.name, s.fingerprint.app])).toEqual(['7', '×', '6', '='].map((n) => ['click', 'button', n, 'gnome-calculator']));
-    expect(doc.steps[3].postconditions).toContainEqual({ kind: 'appears', text: '42', role: 'textbox', source: 'accessibility' });
+    expect(doc.steps[3].postconditions.map((p: { text: string }) => p.text)).toContain('42');
     const thumb = await fetch(`${daemon.url}${doc.images[doc.steps[0].thumbnails.before]}`, { headers: { authorization: `Bearer ${daemon.token}` } });
     expect(thumb.headers.get('content-type')).toBe('image/png');
     console.info(`[replay e2e] recorded task: ${task.steps.length} steps, ${task.finishedAt - task.startedAt} ms; recording ${doc.recordedMs} ms; model requests ${requests}`);
@@ -221,9 +221,10 @@ describe('gnome-calculator: a model-driven task recorded once, replayed after th
     }, 15_000, 'the calculator laid out at its new size').catch((e: Error) => {
       throw new Error(`${e.message}: recorded ${JSON.stringify(was)}, now ${JSON.stringify(last)}`);
     });
-    // Clear the entry, so 42 can only come from the replay.
-    await api('POST', '/v1/actions', { type: 'click', target: { ref: moved.elements.find((e) => e.role === 'button' && e.name === '7')!.ref, observationId: moved.observationId } });
-    await waitFor(async () => display(await observe()) === '7', 5000, 'the entry to show 7');
+    void moved;
+    // Clear the entry (Escape), so 42 can only come from the replay.
+    await api('POST', '/v1/actions', { type: 'keypress', keys: ['ESCAPE'] });
+    await waitFor(async () => !['42', null].includes(display(await observe())), 5000, 'the entry to clear');
     const requests = model.requests.length;
     const v = await replayToEnd({ recordingId });
     console.info(`[replay e2e] calculator replay: ${v.durationMs} ms (${v.steps.map((s: any) => `${s.grounded?.name}: observe ${s.observeMs} act ${s.actMs} wait ${s.waitMs}`).join('; ')})`);
@@ -294,11 +295,20 @@ describe('a CI page in Chromium: an agent records its own session', () => {
     const start = await api<{ id: string }>('POST', '/v1/recordings', { name: 'run the build', goal: 'Run the build and wait until it succeeded' });
     expect(start.status).toBe(201);
     recordingId = start.json.id;
-    const click = await api('POST', '/v1/actions', { type: 'click', target: { role: 'button', name: 'Run build' } });
+    // Under a heavy load an accessibility read can be cut short by its time budget (the locator then finds
+    // nothing): a refused click is not recorded, so it is simply sent again.
+    let click: { status: number; json: unknown } = { status: 0, json: null };
+    let wait: { status: number; json: unknown } = { status: 0, json: null };
+    let stop: { status: number; json: any } = { status: 0, json: null };
+    try {
+      for (let i = 0; i < 5 && click.status !== 200; i++) click = await api('POST', '/v1/actions', { type: 'click', target: { role: 'button', name: 'Run build' } });
+      if (click.status === 200) wait = await api('POST', '/v1/wait', { until: { text: 'succeeded' }, timeoutMs: 15_000, ocr: false });
+    } finally {
+      // Stopped whatever happened, so the later tests replay a finished recording (or report why it is short).
+      stop = await api('POST', `/v1/recordings/${recordingId}/stop`);
+    }
     expect(click.status, JSON.stringify(click.json)).toBe(200);
-    const wait = await api('POST', '/v1/wait', { until: { text: 'succeeded' }, timeoutMs: 15_000, ocr: false });
     expect(wait.status, JSON.stringify(wait.json)).toBe(200);
-    const stop = await api('POST', `/v1/recordings/${recordingId}/stop`);
     expect(stop.json.steps).toBe(2);
     const doc = (await api('GET', `/v1/recordings/${recordingId}`)).json;
     expect(doc.steps[0]).toMatchObject({ kind: 'action', action: { type: 'click' }, fingerprint: { role: 'button', name: 'Run build', app: 'chromium' } });
