@@ -107,8 +107,9 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     const startedAt = Date.now();
     await audit.append('daemon', { event: 'start', pid: process.pid, platform: config.platform, policy: { source: policy.source, hash: policy.hash, ...(policy.managedPolicy ? { managed: true } : {}) } });
     cleanups.push(async () => {
-      await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
+      // The shutdown checkpoint, then the stop record last (issue 17: a copy holding both shows a clean end).
       await audit.checkpoint().catch((e) => logger.warn({ err: e }, 'audit checkpoint failed on stop'));
+      await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
     });
     policy.on('reload', (r) => {
       const layer = r.layer ? { layer: r.layer } : {};
