@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeskdError, type ErrorCode } from '../../errors.js';
 import { ndjsonTransport, type StdioProcessLike } from '../common/childTransports.js';
+import { socketTransport } from '../common/socketTransport.js';
 import { SupervisedChild, type ChildExit, type ChildMessage } from '../common/supervisedChild.js';
 import { HelloSchema, OPS, PROTOCOL_VERSION, ResponseSchema, type Hello, type OpName, type OpParams, type OpResult } from './protocol.js';
 
@@ -30,6 +31,14 @@ export interface HelperClientOptions {
   env?: NodeJS.ProcessEnv;
   /** Replace process creation (tests): called for every (re)start. When set, `command` is not checked on disk. */
   spawn?: () => HelperProcessLike;
+  /**
+   * Run the helper as its own app instead of a child (the default on macOS when `deskd Helper.app` is built,
+   * see {@link helperAppOptions}): connect to `socketPath` (checked: a 0600 socket owned by this user in its
+   * directory, `socketTransport.ts`), and when nothing answers call `launch` once, which by default runs
+   * `open -n -g -a <bundle> --args --socket <socketPath>` so LaunchServices starts the helper as its own
+   * responsible process (its TCC grants are then those of "deskd Helper", not of node or the terminal).
+   */
+  app?: { bundle: string; socketPath: string; launch?: () => void; connectTimeoutMs?: number };
   /** How long the helper may take to print its hello line. Default 5000. */
   handshakeTimeoutMs?: number;
   /** Per-request timeout when the caller gives none. Default 10000. */
@@ -75,6 +84,50 @@ export function resolveHelperPath(env: NodeJS.ProcessEnv = process.env): string 
     dir = up;
   }
   return resolve('native/macos/.build/release/deskd-helper');
+}
+
+/** The bundle `npm run build:macos-helper` makes (`scripts/build-macos-helper.mjs`). */
+export const HELPER_APP_NAME = 'deskd Helper.app';
+/** The helper app's CFBundleIdentifier: the identity its TCC grants belong to. */
+export const HELPER_BUNDLE_ID = 'dev.deskd.helper';
+/** The socket file name the app helper listens on, in deskd's config dir. */
+export const HELPER_SOCKET_NAME = 'macos-helper.sock';
+
+/**
+ * Find `deskd Helper.app`: `$DESKD_MACOS_HELPER_APP` if set, else `native/macos/.build/deskd Helper.app` next to
+ * the binary {@link resolveHelperPath} finds. Returns null when it does not exist.
+ */
+export function resolveHelperApp(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.DESKD_MACOS_HELPER_APP) return resolve(env.DESKD_MACOS_HELPER_APP);
+  const bin = resolveHelperPath({ ...env, DESKD_MACOS_HELPER: '' });
+  const app = join(dirname(dirname(bin)), HELPER_APP_NAME);
+  return existsSync(app) ? app : null;
+}
+
+/**
+ * Client options that run the helper as its own app (LaunchServices, socket `<configDir>/macos-helper.sock`)
+ * when `deskd Helper.app` is built and `DESKD_MACOS_HELPER` does not ask for a plain binary; else `{}` (a child
+ * over stdio, whose grants belong to the terminal or node).
+ */
+export function helperAppOptions(configDir: string, env: NodeJS.ProcessEnv = process.env): Pick<HelperClientOptions, 'app'> {
+  if (env.DESKD_MACOS_HELPER) return {};
+  const bundle = resolveHelperApp(env);
+  return bundle ? { app: { bundle, socketPath: join(configDir, HELPER_SOCKET_NAME) } } : {};
+}
+
+/**
+ * The default `launch` of an app helper: `open -n -g -a <bundle> --args --socket <path>` (open(1): `-n` a new
+ * instance, `-g` in the background, `--args` passed to the app). LaunchServices starts it, so it is not our child
+ * and macOS attributes its TCC requests to "deskd Helper" itself. The `open` process exits at once.
+ */
+function launchThroughLaunchServices(bundle: string, socketPath: string, env: NodeJS.ProcessEnv): () => void {
+  return () => {
+    const p = spawnChild('open', ['-n', '-g', '-a', bundle, '--args', '--socket', socketPath], { stdio: 'ignore', detached: true, env });
+    p.on('error', () => {
+      // No `open` (not macOS): the connection attempt times out with its own message.
+    });
+    p.unref();
+  };
 }
 
 /** The message given when the helper binary is missing: what to run, and the env var that overrides the path. */
@@ -144,12 +197,19 @@ export class HelperClient {
 
   constructor(opts: HelperClientOptions = {}) {
     this.opts = opts;
-    this.command = opts.command ?? resolveHelperPath(opts.env ?? process.env);
+    this.command = opts.app?.bundle ?? opts.command ?? resolveHelperPath(opts.env ?? process.env);
     const b = opts.backoff ?? {};
     this.child = new SupervisedChild<Hello>({
       name: 'macOS helper',
       target: () => this.command,
-      transport: ndjsonTransport(() => opts.spawn?.() ?? spawnChild(this.command, opts.args ?? [], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env })),
+      transport:
+        opts.app && !opts.spawn
+          ? socketTransport({
+              path: opts.app.socketPath,
+              connectTimeoutMs: opts.app.connectTimeoutMs ?? opts.handshakeTimeoutMs ?? 5000,
+              launch: opts.app.launch ?? launchThroughLaunchServices(opts.app.bundle, opts.app.socketPath, opts.env ?? process.env),
+            })
+          : ndjsonTransport(() => opts.spawn?.() ?? spawnChild(this.command, opts.args ?? [], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env })),
       encode: (id, op, params) => ({ id, op, params }),
       decode: decodeLine,
       checkHello: (h) =>
@@ -157,7 +217,8 @@ export class HelperClient {
           ? null
           : `The macOS helper ${h.version} speaks protocol ${h.protocol}, this deskd speaks ${PROTOCOL_VERSION}: rebuild it (node scripts/build-macos-helper.mjs)`,
       beforeStart: () => {
-        if (!opts.spawn && !existsSync(this.command)) throw new Error(missingHelperMessage(this.command));
+        if (opts.app && !opts.spawn && !opts.app.launch && !existsSync(opts.app.bundle)) throw new Error(missingHelperMessage(opts.app.bundle));
+        if (!opts.app && !opts.spawn && !existsSync(this.command)) throw new Error(missingHelperMessage(this.command));
       },
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
       backoff: { initialMs: b.initialMs ?? 250, factor: b.factor ?? 2, maxMs: b.maxMs ?? 30_000 },

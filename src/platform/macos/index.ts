@@ -3,13 +3,15 @@
  * (`native/macos`, protocol in `protocol.ts`). Mouse and keyboard come from nut-js (`src/platform/common/nutInput.ts`),
  * combined by the factory in `src/platform/index.ts`, the only module that imports this folder.
  */
-import { HelperClient, type HelperClientOptions, type HelperEvent } from './helperClient.js';
+import { mkdirSync } from 'node:fs';
+import { defaultConfigDir } from '../../config.js';
+import { HelperClient, helperAppOptions, type HelperClientOptions, type HelperEvent } from './helperClient.js';
 import { MacAccessibility, type MacAccessibilityOptions } from './macAccessibility.js';
 import { MacCapture, type MacCaptureOptions } from './macCapture.js';
 import { MacPermissions, type MacPermissionsOptions } from './macPermissions.js';
 import { MacWindows } from './macWindows.js';
 
-export { HelperClient, resolveHelperPath, missingHelperMessage } from './helperClient.js';
+export { HelperClient, resolveHelperPath, resolveHelperApp, helperAppOptions, missingHelperMessage, HELPER_BUNDLE_ID, HELPER_APP_NAME, HELPER_SOCKET_NAME } from './helperClient.js';
 export type { HelperClientOptions, HelperProcessLike, HelperEvent, HelperStats } from './helperClient.js';
 export { MacCapture } from './macCapture.js';
 export { MacAccessibility } from './macAccessibility.js';
@@ -22,6 +24,12 @@ export interface MacPlatformOptions {
   logger?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
   /** Helper client options (binary path, timeouts, backoff, injected process for tests). */
   helper?: HelperClientOptions;
+  /**
+   * deskd's config dir (default `defaultConfigDir()`): where the app helper's socket lives. When `deskd Helper.app`
+   * is built (and neither `helper.command`, `helper.spawn` nor `DESKD_MACOS_HELPER` names a plain binary) the helper
+   * runs as its own app over `<configDir>/macos-helper.sock`; the dir is created with mode 0700.
+   */
+  configDir?: string;
   /** An existing client to use instead of creating one (tests). */
   client?: HelperClient;
   capture?: MacCaptureOptions;
@@ -63,7 +71,13 @@ export async function createMacPlatformParts(opts: MacPlatformOptions = {}): Pro
     else if (e.type === 'ready') log.info({ component: 'macos-helper', version: e.hello.version, protocol: e.hello.protocol }, 'macOS helper ready');
     else if (e.type === 'backoff') log.info({ component: 'macos-helper', ...e }, 'macOS helper restart scheduled');
   };
-  const client = opts.client ?? new HelperClient({ ...opts.helper, onEvent });
+  let appOpts: Pick<HelperClientOptions, 'app'> = {};
+  if (!opts.client && !opts.helper?.command && !opts.helper?.spawn && !opts.helper?.app) {
+    const configDir = opts.configDir ?? defaultConfigDir();
+    appOpts = helperAppOptions(configDir, opts.helper?.env ?? process.env);
+    if (appOpts.app) mkdirSync(configDir, { recursive: true, mode: 0o700 });
+  }
+  const client = opts.client ?? new HelperClient({ ...appOpts, ...opts.helper, onEvent });
   const windows = new MacWindows(client);
   return {
     client,

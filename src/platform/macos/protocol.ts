@@ -37,6 +37,10 @@ export const HelloSchema = z.object({
   version: z.string(),
   /** macOS version the helper runs on, e.g. "15.3.1" (informational). */
   os: z.string().optional(),
+  /** The helper's pid (getpid()); sent when it runs as its own app over a socket, so the client can signal it. */
+  pid: z.number().int().positive().optional(),
+  /** The helper's bundle id when it runs from `deskd Helper.app` (Bundle.main.bundleIdentifier), else null/absent. */
+  bundleId: z.string().nullable().optional(),
   operations: z.array(z.object({ name: z.string(), permissions: z.array(HelperPermissionSchema) })),
 });
 export type Hello = z.infer<typeof HelloSchema>;

@@ -6,6 +6,8 @@ final class Output {
     static let shared = Output()
     private let lock = NSLock()
     private var recorder: FileHandle?
+    /// Where answers go: stdout (child mode) or the accepted socket (socket mode, see Socket.swift).
+    var fd: Int32 = 1
 
     private init() {
         if let path = ProcessInfo.processInfo.environment["DESKD_HELPER_RECORD"], !path.isEmpty {
@@ -28,7 +30,7 @@ final class Output {
         }
         lock.lock()
         defer { lock.unlock() }
-        writeAll(1, data + Data([0x0A]))
+        writeAll(fd, data + Data([0x0A]))
         record(from: "helper", json: data)
     }
 

@@ -83,6 +83,14 @@ func handle(_ line: String) {
     }
 }
 
+// Socket mode (started as deskd Helper.app through LaunchServices): wait for deskd to connect.
+var input: FileHandle = .standardInput
+if let path = SocketMode.requestedPath() {
+    let conn = SocketMode.acceptOne(path: path)
+    Output.shared.fd = conn
+    input = FileHandle(fileDescriptor: conn, closeOnDealloc: false)
+}
+
 // Hello first.
 let osv = ProcessInfo.processInfo.operatingSystemVersion
 Output.shared.send([
@@ -90,19 +98,36 @@ Output.shared.send([
     "protocol": protocolVersion,
     "version": helperVersion,
     "os": "\(osv.majorVersion).\(osv.minorVersion).\(osv.patchVersion)",
+    "pid": Int(getpid()),
+    "bundleId": Bundle.main.bundleIdentifier.map { $0 as Any } ?? NSNull(),
     "operations": operations.map { ["name": $0.name, "permissions": $0.permissions] as JSONObject },
 ])
 
 // The global AX messaging timeout (per-app timeouts are set again in AX.tree).
 AXUIElementSetMessagingTimeout(AXUIElementCreateSystemWide(), 1.0)
 
+/// Calls `each` for every line read from `h` (stdin or the socket), split on "\n"; returns at EOF.
+func readLines(_ h: FileHandle, _ each: (String) -> Void) {
+    var buffer = Data()
+    while true {
+        let chunk = h.availableData  // blocks; empty at EOF
+        if chunk.isEmpty { break }
+        buffer.append(chunk)
+        while let nl = buffer.firstIndex(of: 0x0A) {
+            let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+            buffer.removeSubrange(buffer.startIndex...nl)
+            each(line)
+        }
+    }
+}
+
 let reader = Thread {
-    while let line = readLine(strippingNewline: true) {
-        if line.isEmpty { continue }
+    readLines(input) { line in
+        if line.isEmpty { return }
         Output.shared.recordClient(line)
         handle(line)
     }
-    // stdin closed: the client is gone or asked us to stop.
+    // stdin (or the socket) closed: the client is gone or asked us to stop.
     exit(0)
 }
 reader.start()
