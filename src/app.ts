@@ -26,7 +26,8 @@ import { registerAnthropicRoutes } from './http/anthropicRoutes.js';
 import { registerReplayRoutes } from './http/replayRoutes.js';
 import type { ReplayService } from './replay/index.js';
 import type { TaskRunner } from './agent/loop.js';
-import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
+import { assertHostAndOrigin, assertNoTokenInUrl, hardenContentTypes, redactUrl, safeRequestSerializer, stripCorsHeaders, type HostCheck } from './http/guards.js';
+import { redactExplainQuery } from './governance/explain.js';
 import { CLIENT_HEADER, ControllerLease, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest, mcpCallsAny } from './http/lease.js';
 import { ConcurrencyLimiter, ConnectionGovernor, MCP_PERCEIVING_TOOLS, resolveServerLimits, serverTimeoutOptions, type ServerLimits } from './http/limits.js';
 import { z } from 'zod';
@@ -162,7 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The request serializer redacts credential query values: fastify logs each URL before any hook runs.
   const logging: { logger?: boolean } | { loggerInstance: FastifyBaseLogger } =
     deps.logger && typeof deps.logger === 'object'
-      ? { loggerInstance: deps.logger.child({}, { serializers: { req: safeRequestSerializer } }) as FastifyBaseLogger }
+      ? { loggerInstance: deps.logger.child({}, { serializers: { req: (r: Parameters<typeof safeRequestSerializer>[0]) => ({ ...safeRequestSerializer(r), url: redactExplainQuery(redactUrl(r.url ?? '')) }) } }) as FastifyBaseLogger }
       : { logger: deps.logger ?? false };
   const limits = resolveServerLimits(deps.limits);
   const app = Fastify({ ...logging, bodyLimit: deps.bodyLimit ?? 1024 * 1024, ...serverTimeoutOptions(limits) } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();

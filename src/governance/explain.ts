@@ -104,3 +104,24 @@ export function explainAction(store: LayeredPolicyStore, input: { action: unknow
     policyHash: store.hashFor(agent?.id, agent?.policy),
   };
 }
+
+/** Query parameters of `GET /v1/policy/explain` that may hold typed text: their values never reach a log. */
+export const EXPLAIN_QUERY_PARAMS: ReadonlySet<string> = new Set(['action', 'target']);
+
+/**
+ * A URL with the values of {@link EXPLAIN_QUERY_PARAMS} replaced by `[redacted]` (the explained action may
+ * carry the text it would type; fastify logs every request's URL).
+ */
+export function redactExplainQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  return url.slice(0, q + 1) + url.slice(q + 1).replace(/(^|&)([^=&]*)=([^&]*)/g, (all, sep: string, name: string) => {
+    let n = name;
+    try {
+      n = decodeURIComponent(name);
+    } catch {
+      /* keep raw */
+    }
+    return EXPLAIN_QUERY_PARAMS.has(n.toLowerCase()) ? `${sep}${name}=[redacted]` : all;
+  });
+}

@@ -186,6 +186,30 @@ describe('signed managed policy', () => {
   });
 });
 
+describe('explain never logs the text it is asked about', () => {
+  it('the action and target query values are redacted from the request log', async () => {
+    const { pino } = await import('pino');
+    const { Writable } = await import('node:stream');
+    const { buildHardenedApp } = await import('../helpers/hardeningApp.js');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }));
+    const h = await buildHardenedApp({ logger });
+    try {
+      const q = `action=${encodeURIComponent(JSON.stringify({ type: 'type', text: 'hunter2-logged?' }))}&target=${encodeURIComponent(JSON.stringify({ window: 'Bank secret window' }))}`;
+      await h.app.inject({ method: 'GET', url: `/v1/policy/explain?${q}`, headers: { authorization: `Bearer ${OPERATOR}` } });
+      await h.app.inject({ method: 'GET', url: `/v1/policy/explain?%61ction=${encodeURIComponent('{"type":"type","text":"hunter2-logged?"}')}`, headers: { authorization: `Bearer ${OPERATOR}` } });
+      const all = lines.join('');
+      expect(all).toContain('/v1/policy/explain');
+      expect(all).toContain('[redacted]');
+      expect(all).not.toContain('hunter2');
+      expect(all).not.toContain('Bank%20secret');
+      expect(all).not.toContain('Bank secret');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('deskd policy explain (local)', () => {
   it('prints each layer and the decision', async () => {
     await writeFile(join(dir, 'u.yaml'), USER_ALLOW_ALL);
