@@ -10,6 +10,7 @@ import { MacAccessibility, type MacAccessibilityOptions } from './macAccessibili
 import { MacCapture, type MacCaptureOptions } from './macCapture.js';
 import { MacPermissions, type MacPermissionsOptions } from './macPermissions.js';
 import { MacWindows } from './macWindows.js';
+import { MacInput } from './macInput.js';
 
 export { HelperClient, resolveHelperPath, resolveHelperApp, helperAppOptions, missingHelperMessage, HELPER_BUNDLE_ID, HELPER_APP_NAME, HELPER_SOCKET_NAME } from './helperClient.js';
 export type { HelperClientOptions, HelperProcessLike, HelperEvent, HelperStats } from './helperClient.js';
@@ -17,6 +18,8 @@ export { MacCapture } from './macCapture.js';
 export { MacAccessibility } from './macAccessibility.js';
 export { MacPermissions } from './macPermissions.js';
 export { MacWindows } from './macWindows.js';
+export { MacInput } from './macInput.js';
+export type { MacTable } from './macAccessibility.js';
 
 /** Options of {@link createMacPlatformParts}. */
 export interface MacPlatformOptions {
@@ -44,6 +47,8 @@ export interface MacPlatformParts {
   permissions: MacPermissions;
   /** Top-level windows (CGWindowList) and the lock state. */
   windows: MacWindows;
+  /** Unicode typing and pixel scrolling through the helper (CGEvent). */
+  input: MacInput;
   /** The helper client (for diagnostics: `stats`, `hello`). */
   client: HelperClient;
   /**
@@ -85,6 +90,7 @@ export async function createMacPlatformParts(opts: MacPlatformOptions = {}): Pro
     accessibility: new MacAccessibility(client, opts.accessibility),
     permissions: new MacPermissions(client, opts.permissions),
     windows,
+    input: new MacInput(client),
     screenLocked: () => windows.screenLocked(),
     close: () => client.close(),
   };

@@ -206,6 +206,17 @@ export function toRawNode(n: HelperAXNode): RawAXNode {
 }
 
 /** Options of {@link MacAccessibility}. */
+/** A table read by {@link MacAccessibility.readTable}: deskd roles, 0-based indexes, header titles by column. */
+export interface MacTable {
+  role: string;
+  rowCount: number;
+  columnCount: number;
+  headers: (string | null)[];
+  rows: { index: number; selected: boolean; cells: { row: number; column: number; rowSpan: number; columnSpan: number; role: string; text: string | null }[] }[];
+  /** More rows or columns exist than were read. */
+  truncated: boolean;
+}
+
 export interface MacAccessibilityOptions {
   /** AXUIElementSetMessagingTimeout per element, seconds. Default 1. */
   messagingTimeoutSec?: number;
@@ -343,6 +354,37 @@ export class MacAccessibility implements RawAccessibility {
     if (!window.pid) return null;
     const r = await this.client.request('axUrl', { pid: window.pid, ...(window.title ? { windowTitle: window.title } : {}) });
     return r.url;
+  }
+
+  /**
+   * Read a table element (`handle` of an AXTable/AXOutline/AXGrid node) as rows of cells through the helper's
+   * `axTable` (`AXRows`, `AXColumns` → `AXHeader`, cells' `AXRowIndexRange`/`AXColumnIndexRange`), for
+   * structured reads. Cells are sorted by column; a secure cell's text is always null. Row/column indexes are
+   * 0-based as AX reports them.
+   * @returns null when the element is gone or its snapshot expired, or it is not a table.
+   * @throws DeskdError `PERMISSION_DENIED_ACCESSIBILITY`, `HELPER_UNAVAILABLE`, `TIMEOUT`.
+   */
+  async readTable(handle: string, limits: { maxRows?: number; maxColumns?: number } = {}): Promise<MacTable | null> {
+    try {
+      const r = await this.client.request('axTable', { element: handle, ...limits });
+      return {
+        role: mapAXRole(r.role),
+        rowCount: r.rowCount,
+        columnCount: r.columnCount,
+        headers: r.headers,
+        rows: r.rows.map((row) => ({
+          index: row.index,
+          selected: row.selected ?? false,
+          cells: [...row.cells]
+            .sort((a, b) => a.column - b.column)
+            .map((c) => ({ row: c.row, column: c.column, rowSpan: c.rowSpan, columnSpan: c.columnSpan, role: mapAXRole(c.role), text: c.secure ? null : c.text })),
+        })),
+        truncated: r.truncated,
+      };
+    } catch (e) {
+      if (isDeskdError(e) && (e.code === 'STALE_REF' || e.code === 'ELEMENT_NOT_ACTIONABLE')) return null;
+      throw e;
+    }
   }
 
   /** Nothing to release: the helper process belongs to the client, closed by `createMacPlatformParts().close()`. */

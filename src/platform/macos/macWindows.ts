@@ -40,6 +40,27 @@ export class MacWindows implements RawWindows {
     return windows.find((w) => w.pid === frontmostPid) ?? null;
   }
 
+  /**
+   * Stacking at a point (helper `windowAt`: `CGWindowListCopyWindowInfo`, front to back): `window` is the
+   * front-most ordinary (layer 0) window containing `p`, the one an effect there lands in; `occludedBy` the
+   * windows of other layers in front of it at that point (menus, panels, overlays, which take the effect
+   * instead); `below` the layer-0 windows under it. `frontmost`: `window` belongs to the frontmost app.
+   * @throws DeskdError `HELPER_UNAVAILABLE` (also for a helper without `windowAt`), `TIMEOUT`.
+   */
+  async stackAt(p: Point): Promise<{ window: WindowInfo | null; order: number | null; occludedBy: WindowInfo[]; below: WindowInfo[]; frontmost: boolean }> {
+    const r = await this.client.request('windowAt', { x: p.x, y: p.y });
+    const i = r.stack.findIndex((w) => w.layer === 0);
+    if (i < 0) return { window: null, order: null, occludedBy: r.stack.map(toWindowInfo), below: [], frontmost: false };
+    const top = r.stack[i]!;
+    return {
+      window: toWindowInfo(top),
+      order: top.order,
+      occludedBy: r.stack.slice(0, i).map(toWindowInfo),
+      below: r.stack.slice(i + 1).filter((w) => w.layer === 0).map(toWindowInfo),
+      frontmost: r.frontmostPid !== null && top.pid === r.frontmostPid,
+    };
+  }
+
   /** `CGSSessionScreenIsLocked`, or the session is not on the console (fast user switching). */
   async screenLocked(): Promise<boolean> {
     const r = await this.client.request('screenLocked', {});

@@ -26,7 +26,7 @@ export const HelperPermissionSchema = z.enum(['accessibility', 'screenRecording'
 export type HelperPermission = z.infer<typeof HelperPermissionSchema>;
 
 /** The names of the operations of protocol 1. */
-export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'windows', 'screenLocked', 'permissions', 'axElementAt', 'axOwner', 'axUrl'] as const;
+export const OP_NAMES = ['displays', 'capture', 'axTree', 'press', 'setValue', 'focus', 'focused', 'windows', 'screenLocked', 'permissions', 'axElementAt', 'axOwner', 'axUrl', 'windowAt', 'typeText', 'scroll', 'axTable'] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
 /** The handshake: the first line the helper writes. */
@@ -298,6 +298,83 @@ export const PermissionsResultSchema = z.object({
 });
 export type PermissionsResult = z.infer<typeof PermissionsResultSchema>;
 
+// ---- parity with the Linux backend (issue 21) ---------------------------------------------------------
+
+/** `windowAt`: which windows contain a point in global points. */
+export const WindowAtParamsSchema = z.object({ x: z.number(), y: z.number() });
+/**
+ * `windowAt` result: every on-screen window containing the point, front to back, any layer
+ * (`CGWindowListCopyWindowInfo` order); `order` is the window's index in the full front-to-back list
+ * (0 = frontmost). The first layer-0 window is the one an effect at the point lands in; windows before it
+ * (other layers: menus, panels, overlays) cover the point.
+ */
+export const WindowAtResultSchema = z.object({
+  point: z.object({ x: z.number(), y: z.number() }),
+  stack: z.array(HelperWindowSchema.extend({ order: z.number().int().nonnegative() })),
+  frontmostPid: z.number().int().nullable(),
+});
+export type WindowAtResult = z.infer<typeof WindowAtResultSchema>;
+
+/**
+ * `typeText`: post the text as keyboard events whose Unicode string is set with
+ * `CGEventKeyboardSetUnicodeString` (any Unicode, independent of the keyboard layout), in chunks of at most
+ * 20 UTF-16 units (the observed per-event limit), never splitting a surrogate pair. Needs Accessibility.
+ */
+export const TypeTextParamsSchema = z.object({ text: z.string().min(1).max(100_000) });
+/** `typeText` result: events posted (`chunks` key-down/up pairs) and the text's length in UTF-16 units. */
+export const TypeTextResultSchema = z.object({ done: z.literal(true), chunks: z.number().int().positive(), utf16Length: z.number().int().positive() });
+
+/**
+ * `scroll`: one `CGEventCreateScrollWheelEvent2(…, kCGScrollEventUnitPixel, 2, wheel1, wheel2, 0)` event,
+ * positioned at (x, y) when given (the pointer is moved there first: scroll events go to the window under
+ * it). Deltas in pixels (CGEvent's pixel unit = logical points); `deltaY > 0` scrolls toward the end of the
+ * content (wheel down), `deltaX > 0` toward its right end. Each delta within ±10000.
+ */
+export const ScrollParamsSchema = z
+  .object({
+    x: z.number().optional(),
+    y: z.number().optional(),
+    deltaX: z.number().int().min(-10_000).max(10_000).optional(),
+    deltaY: z.number().int().min(-10_000).max(10_000).optional(),
+  })
+  .refine((p) => (p.x === undefined) === (p.y === undefined), { message: 'x and y go together' })
+  .refine((p) => (p.deltaX ?? 0) !== 0 || (p.deltaY ?? 0) !== 0, { message: 'deltaX or deltaY must be non-zero' });
+/** `scroll` result: the deltas posted, in pixels, as given (not negated). */
+export const ScrollResultSchema = z.object({ done: z.literal(true), unit: z.literal('pixel'), deltaX: z.number().int(), deltaY: z.number().int() });
+
+/** `axTable`: read an AXTable / AXOutline / AXGrid element of a snapshot as rows and cells. */
+export const AXTableParamsSchema = z.object({
+  element: z.string(),
+  maxRows: z.number().int().positive().max(5000).optional(),
+  maxColumns: z.number().int().positive().max(500).optional(),
+});
+/**
+ * One cell: `row`/`column` from `AXRowIndexRange`/`AXColumnIndexRange` (CFRange location) when the cell has
+ * them, else the row's `AXIndex` and the cell's position in the row; spans from the ranges' lengths (else 1);
+ * `text` its AXValue/AXTitle/AXDescription or its first child's, null when none or when `secure`.
+ */
+export const HelperTableCellSchema = z.object({
+  row: z.number().int().nonnegative(),
+  column: z.number().int().nonnegative(),
+  rowSpan: z.number().int().positive(),
+  columnSpan: z.number().int().positive(),
+  role: z.string(),
+  text: z.string().nullable(),
+  secure: z.boolean().optional(),
+});
+export type HelperTableCell = z.infer<typeof HelperTableCellSchema>;
+/** `axTable` result: header titles by column (`AXColumns` → `AXHeader`), rows (`AXRows`) with their cells. */
+export const AXTableResultSchema = z.object({
+  role: z.string(),
+  rowCount: z.number().int().nonnegative(),
+  columnCount: z.number().int().nonnegative(),
+  headers: z.array(z.string().nullable()),
+  rows: z.array(z.object({ index: z.number().int().nonnegative(), selected: z.boolean().optional(), cells: z.array(HelperTableCellSchema) })),
+  /** More rows or columns than `maxRows`/`maxColumns` exist. */
+  truncated: z.boolean(),
+});
+export type AXTableResult = z.infer<typeof AXTableResultSchema>;
+
 /** Per-operation parameter and result schemas. */
 export const OPS = {
   displays: { params: DisplaysParamsSchema, result: DisplaysResultSchema },
@@ -313,6 +390,10 @@ export const OPS = {
   axElementAt: { params: AXElementAtParamsSchema, result: AXElementAtResultSchema },
   axOwner: { params: AXOwnerParamsSchema, result: AXOwnerResultSchema },
   axUrl: { params: AXUrlParamsSchema, result: AXUrlResultSchema },
+  windowAt: { params: WindowAtParamsSchema, result: WindowAtResultSchema },
+  typeText: { params: TypeTextParamsSchema, result: TypeTextResultSchema },
+  scroll: { params: ScrollParamsSchema, result: ScrollResultSchema },
+  axTable: { params: AXTableParamsSchema, result: AXTableResultSchema },
 } as const satisfies Record<OpName, { params: z.ZodType; result: z.ZodType }>;
 
 /** Parameters of an operation (input type). */

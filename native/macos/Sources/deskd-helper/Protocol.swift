@@ -3,7 +3,7 @@
 import Foundation
 
 let protocolVersion = 1
-let helperVersion = "0.1.0"
+let helperVersion = "0.2.0"
 
 /// An error answered as {"ok": false, "error": {"code", "message"}}. Codes: see protocol.ts HelperErrorCodeSchema.
 struct HelperError: Error {
@@ -30,6 +30,10 @@ let operations: [(name: String, permissions: [String])] = [
     ("axElementAt", ["accessibility"]),
     ("axOwner", ["accessibility"]),
     ("axUrl", ["accessibility"]),
+    ("windowAt", []),
+    ("typeText", ["accessibility"]),
+    ("scroll", ["accessibility"]),
+    ("axTable", ["accessibility"]),
 ]
 
 /// A JSON object as parsed by JSONSerialization.

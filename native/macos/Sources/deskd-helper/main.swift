@@ -70,6 +70,14 @@ func handle(_ line: String) {
         AX.queue.async { answer(id) { try AX.owner(params) } }
     case "axUrl":
         AX.queue.async { answer(id) { try AX.url(params) } }
+    case "windowAt":
+        Task { @MainActor in answer(id) { try Parity.windowAt(params) } }
+    case "typeText":
+        answer(id) { try Parity.typeText(params) }
+    case "scroll":
+        answer(id) { try Parity.scroll(params) }
+    case "axTable":
+        AX.queue.async { answer(id) { try Parity.table(params) } }
     case "focused":
         Task { @MainActor in answer(id) { Focus.focused() } }
     case "windows":
