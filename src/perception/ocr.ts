@@ -36,7 +36,7 @@ import { OcrWorkerPool, type OcrLogger } from './ocrPool.js';
 import { dropWords, findJunkWords, type JunkReason } from './ocrJunk.js';
 import { largeGlyphRuns, wordsOnRun } from './ocrLargeGlyphs.js';
 import { voteGlyphs, type OcrSymbol } from './ocrGlyphVote.js';
-import { monospaceBlocks } from './ocrMonospace.js';
+import { joinAdjacentCells, monospaceBlocks } from './ocrMonospace.js';
 import { encodeGray, estimateGlyphHeight, findLightTextRegions, glyphBoxes, grayCrop, meanLuminance, regionToPixels, rowProfile, splitBands, type Band, type InvertMode, type LightTextRegion, type PixelRect } from './ocrPrep.js';
 
 export type { OcrWord } from './elements.js';
@@ -584,19 +584,22 @@ export class OcrEngine {
       return wordsOnRun(run, got.flatMap((l) => l.words));
     };
     // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
-    const monoAreas = (opts.readMonospaceBlocks ?? this.options.readMonospaceBlocks) ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale).map((b) => b.area) : null;
-    const readMono = async (area: Rect): Promise<OcrLine[] | null> => {
+    const monoBlocks = (opts.readMonospaceBlocks ?? this.options.readMonospaceBlocks) ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
+    const monoAreas = monoBlocks?.map((b) => b.area) ?? null;
+    const readMono = async (area: Rect, pitch: number): Promise<OcrLine[] | null> => {
       const px = clipTo(regionToPixels(img, area), crop);
       if (!px) return null;
       const rel = relative(px);
       const light = meanLuminance(cropOf(base, crop.width, rel)) < 0.5;
-      return read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light, pass: 'monospace' });
+      const got = await read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, this.options.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light, pass: 'monospace' });
+      // On the grid a space is an empty cell: words in neighbouring cells are one (`build.log`, not `build. log`).
+      return joinAdjacentCells(got, pitch, (w) => SYMBOLS.get(w), (w, sy) => SYMBOLS.set(w, sy), makeLine);
     };
     const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
       Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, this.options.minConfidence, 'vertical') }))),
       Promise.all((missedAreas ?? []).map((area) => readBlock(area, regionMinConfidence, 'missed'))),
       Promise.all((largeRuns ?? []).map(readLarge)),
-      Promise.all((monoAreas ?? []).map(async (area) => ({ area, got: await readMono(area) }))),
+      Promise.all((monoBlocks ?? []).map(async (b) => ({ area: b.area, got: await readMono(b.area, b.pitch) }))),
     ]);
     let verticalBlocks: OcrResult['verticalBlocks'];
     if (verticalAreas) {

@@ -189,3 +189,42 @@ export function monospaceBlocks(
   }
   return out;
 }
+
+/**
+ * In a fixed-pitch block a space is a whole empty cell: two words of one line whose facing characters sit in
+ * neighbouring cells (centres under 1.5 pitches apart) are one word that tesseract split at a narrow glyph's
+ * wide bearings (`build. log` for xterm's `build.log`). Returns the lines with such words joined (text
+ * concatenated, bounds united, the lower confidence, symbols concatenated through `setSymbols`); a line with
+ * nothing to join is returned as it is. `pitch` in source pixels, as the symbols' boxes. Pure apart from
+ * `setSymbols`.
+ */
+export function joinAdjacentCells<L extends { words: OcrWord[] }>(
+  lines: L[],
+  pitch: number,
+  symbolsOf: (w: OcrWord) => OcrSymbol[] | undefined,
+  setSymbols: (w: OcrWord, s: OcrSymbol[]) => void,
+  makeLine: (words: OcrWord[]) => L,
+): L[] {
+  return lines.map((line) => {
+    const out: OcrWord[] = [];
+    let changed = false;
+    for (const w of line.words) {
+      const prev = out[out.length - 1];
+      const a = prev ? symbolsOf(prev) : undefined;
+      const b = symbolsOf(w);
+      if (prev && a?.length && b?.length) {
+        const last = a[a.length - 1]!.box, first = b[0]!.box;
+        const d = first.left + first.width / 2 - (last.left + last.width / 2);
+        if (d > 0 && d < 1.5 * pitch) {
+          const joined: OcrWord = { text: prev.text + w.text, bounds: union([prev.bounds, w.bounds])!, confidence: Math.min(prev.confidence, w.confidence) };
+          setSymbols(joined, [...a, ...b]);
+          out[out.length - 1] = joined;
+          changed = true;
+          continue;
+        }
+      }
+      out.push(w);
+    }
+    return changed ? makeLine(out) : line;
+  });
+}

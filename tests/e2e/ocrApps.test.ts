@@ -107,5 +107,13 @@ describe('OCR on real apps', () => {
     // Every printed line, then the waiting prompt alone (its cursor block is no text).
     expect(left).toEqual([...TERM_LINES, PROMPT]);
     expect(right).toEqual([...TERM_LINES, PROMPT]);
+    // `@` and `%` by themselves (xterm's were read `B` and `Z`): the prompt token, with both, on each of the three
+    // prompt lines, and `100%` in the command and its output.
+    for (const rows of [left, right]) {
+      const tokens = rows.flatMap((r) => r.split(' '));
+      expect(tokens.filter((t) => t === PROMPT)).toHaveLength(3);
+      expect(tokens.filter((t) => t === '100%')).toHaveLength(2);
+      expect(tokens.some((t) => /userBhost|~Z|100Z/.test(t))).toBe(false);
+    }
   });
 });

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { RawImage } from '../../src/platform/types.js';
 import type { OcrWord } from '../../src/perception/elements.js';
 import type { OcrSymbol } from '../../src/perception/ocrGlyphVote.js';
-import { fixedPitch, monospaceBlocks } from '../../src/perception/ocrMonospace.js';
+import { fixedPitch, joinAdjacentCells, monospaceBlocks } from '../../src/perception/ocrMonospace.js';
 import { findJunkWords, junkReason } from '../../src/perception/ocrJunk.js';
 import type { PixelRect } from '../../src/perception/ocrPrep.js';
 import { OcrEngine } from '../../src/perception/ocr.js';
@@ -127,6 +127,24 @@ describe('monospaceBlocks', () => {
     const prop = [proportionalLine('Tracker overview with milestones and reviews', 30, 100), proportionalLine('Owner reviews milestones with Tracker', 30, 120)];
     const s2 = new Map(prop.flatMap((l) => [...l.syms]));
     expect(monospaceBlocks(prop.map(lineOf), (w) => s2.get(w), within, 1)).toEqual([]);
+  });
+});
+
+describe('joinAdjacentCells', () => {
+  it('joins words in neighbouring cells (a split at the bearings of `.`), never words a whole empty cell apart', () => {
+    // `build.log` read as `build.` and `log` (adjacent cells), then `all.log` one empty cell further.
+    const a = gridLine('build.', 10, 100, 12);
+    const b = gridLine('log', 10 + 6 * 12, 100, 12);
+    const c = gridLine('all.log', 10 + 10 * 12, 100, 12);
+    const syms = new Map([...a.syms, ...b.syms, ...c.syms]);
+    const make = (words: OcrWord[]) => ({ words });
+    const set = (w: OcrWord, s: OcrSymbol[]) => syms.set(w, s);
+    const [line] = joinAdjacentCells([make([...a.words, ...b.words, ...c.words])], 12, (w) => syms.get(w), set, make);
+    expect(line!.words.map((w) => w.text)).toEqual(['build.log', 'all.log']);
+    expect(line!.words[0]!.bounds).toEqual({ x: 10, y: 100, width: 9 * 12, height: 20 });
+    expect(syms.get(line!.words[0]!)!.map((s) => s.text).join('')).toBe('build.log');
+    const untouched = make(c.words);
+    expect(joinAdjacentCells([untouched], 12, (w) => syms.get(w), set, make)[0]).toBe(untouched);
   });
 });
 
