@@ -136,7 +136,23 @@ export function clientIdentity(role: string, header: string | string[] | undefin
 }
 
 /** MCP tools that only look (everything else counts as acting, so a new tool is gated until listed here). */
-export const MCP_READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'list_apps', 'list_windows']);
+export const MCP_READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'list_apps', 'list_windows', 'list_recordings']);
+
+/**
+ * Whether one MCP `tools/call` acts on the desktop: any tool outside {@link MCP_READ_ONLY_TOOLS}, except
+ * `read` without `scroll: true` (a read only looks; with `scroll` it scrolls the table's container, as
+ * `POST /v1/read` does). Anything but a literal `scroll: false`/absent counts as scrolling (fail closed).
+ * @param name the tool name.
+ * @param args the call's `arguments` (unchecked JSON).
+ */
+export function mcpToolActs(name: string, args: unknown): boolean {
+  if (MCP_READ_ONLY_TOOLS.has(name)) return false;
+  if (name === 'read') {
+    const scroll = args && typeof args === 'object' ? (args as { scroll?: unknown }).scroll : undefined;
+    return !(scroll === undefined || scroll === false);
+  }
+  return true;
+}
 
 /**
  * `METHOD route` of the HTTP routes that act on the desktop, by their *routed* pattern (fastify's
@@ -166,21 +182,22 @@ export function isActingRequest(method: string, route: string | undefined, body:
   if (config?.acting === true) return true;
   const m = method.toUpperCase();
   if (ACTING_ROUTES.has(`${m} ${route}`)) return true;
-  if (m === 'POST' && route === MCP_ROUTE) return mcpCallsAny(body, (name) => !MCP_READ_ONLY_TOOLS.has(name));
+  if (m === 'POST' && route === MCP_ROUTE) return mcpCallsAny(body, mcpToolActs);
   return false;
 }
 
 /**
- * True when a JSON-RPC body (one message or a batch) has a `tools/call` for which `pick(name)` is true;
+ * True when a JSON-RPC body (one message or a batch) has a `tools/call` for which `pick(name, arguments)` is true;
  * a call without a string tool name counts as picked (fail closed).
  */
-export function mcpCallsAny(body: unknown, pick: (name: string) => boolean): boolean {
+export function mcpCallsAny(body: unknown, pick: (name: string, args: unknown) => boolean): boolean {
   const msgs = Array.isArray(body) ? body : [body];
   return msgs.some((msg) => {
     if (!msg || typeof msg !== 'object') return false;
-    const r = msg as { method?: unknown; params?: { name?: unknown } };
+    const r = msg as { method?: unknown; params?: { name?: unknown; arguments?: unknown } };
     if (r.method !== 'tools/call') return false;
-    const name = r.params && typeof r.params === 'object' ? r.params.name : undefined;
-    return typeof name !== 'string' || pick(name);
+    const params = r.params && typeof r.params === 'object' ? r.params : undefined;
+    const name = params?.name;
+    return typeof name !== 'string' || pick(name, params?.arguments);
   });
 }

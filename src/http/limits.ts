@@ -231,4 +231,4 @@ export class ConcurrencyLimiter {
 }
 
 /** MCP tools that perceive (capture, OCR, accessibility) and count as observes for {@link ConcurrencyLimiter}. */
-export const MCP_PERCEIVING_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for']);
+export const MCP_PERCEIVING_TOOLS: ReadonlySet<string> = new Set(['observe', 'screenshot', 'find', 'wait_for', 'read']);
