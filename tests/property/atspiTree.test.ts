@@ -28,6 +28,8 @@ interface Obj {
 const APP = ':1.7';
 const FULL: AXBudget = { maxDepth: 40, maxNodes: 5000, timeMs: 10_000 };
 const ON: AtspiState[] = ['enabled', 'sensitive', 'visible', 'showing'];
+/** Call timeout of the fake buses: a loaded machine can stall the event loop past the 1.5 s default, and a timeout rightly makes the tree read everything again, which is not what these tests are about. */
+const SLOW_OK = 60_000;
 
 const words = (states: Set<AtspiState>) => {
   const w = [0, 0];
@@ -218,7 +220,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
       fc.asyncProperty(fc.array(fc.array(mutation, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (batches) => {
         const w = world();
         const live = transportOf(w.objects);
-        const tree = new AtspiTree(new AtspiBus({ transport: live.transport }), async () => 4242);
+        const tree = new AtspiTree(new AtspiBus({ transport: live.transport, callTimeoutMs: SLOW_OK }), async () => 4242);
         await tree.snapshot(apps(), FULL, true);
         for (const batch of batches) {
           for (const m of batch) {
@@ -227,7 +229,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
             if (m.kind === 'scroll') tree.noteScreenChange();
           }
           const inc = await tree.snapshot(apps(), FULL, true);
-          const fresh = await new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242).snapshot(apps(), FULL, false);
+          const fresh = await new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242).snapshot(apps(), FULL, false);
           expect(inc.incremental).toBe(true);
           expect(JSON.stringify(inc.roots)).toBe(JSON.stringify(fresh.roots));
           expect(inc.nodeCount).toBe(fresh.nodeCount);
@@ -241,7 +243,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
   it('re-reads only the object a rename names', async () => {
     const w = world();
     const live = transportOf(w.objects);
-    const tree = new AtspiTree(new AtspiBus({ transport: live.transport }), async () => 4242);
+    const tree = new AtspiTree(new AtspiBus({ transport: live.transport, callTimeoutMs: SLOW_OK }), async () => 4242);
     const first = await tree.snapshot(apps(), FULL, true);
     expect(first.incremental).toBe(false);
     const before = live.calls();
@@ -264,7 +266,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
   it('reads everything again once the model is older than verifyMs, a reconnection, or without events', async () => {
     let now = 1000;
     const w = world();
-    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242, { verifyMs: 5000, now: () => now });
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242, { verifyMs: 5000, now: () => now });
     await tree.snapshot(apps(), FULL, true);
     now += 1000;
     expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(true);
@@ -298,7 +300,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
 
   it('a document load (no children-changed, as Chromium fills a page) re-reads the document whole', async () => {
     const w = world();
-    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242);
     await tree.snapshot(apps(), FULL, true);
     const row = w.objects.get(w.panel)!.children[0]!;
     w.add('push button', 'loaded later', row);
@@ -310,7 +312,7 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
 
   it('a budget cut keeps no model', async () => {
     const w = world();
-    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport }), async () => 4242);
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242);
     const small = { ...FULL, maxNodes: 4 };
     const a = await tree.snapshot(apps(), small, true);
     expect(a.truncated).toBe(true);

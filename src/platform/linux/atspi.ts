@@ -4,7 +4,7 @@
  * The backend is split by job in `./atspi/`:
  * - `bus.ts`: connection, calls (timeout, in-flight bound), reconnection, degraded status, change events;
  *   `dbusAdapter.ts`: the only access to `dbus-next` internals;
- * - `tree.ts`: the pipelined snapshot read and the incremental tree kept from events; `budget.ts`: the
+ * - `snapshotRead.ts`: the pipelined snapshot read; `tree.ts`: the incremental tree kept from events; `budget.ts`: the
  *   traversal budgets and the on-screen rule; `reader.ts`: reading one object;
  * - `focus.ts`: the active application and window; `actions.ts`: actions and set-value;
  * - `targets.ts`: hit-test, owner and URL of a window's document.
