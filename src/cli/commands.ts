@@ -276,10 +276,10 @@ export async function auditCommand(argv: string[], io: CliIO): Promise<number> {
   return r.ok ? EXIT.OK : EXIT.FAILURE;
 }
 
-/** `deskd permissions [--json]`: what the OS grants deskd (exit 1 when a check fails). */
+/** `deskd permissions [--json] [--prompt]`: what the OS grants deskd, per identity (exit 1 when a check fails); `--prompt` (macOS) shows the prompts and opens the System Settings panes of missing grants. */
 export async function permissionsCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = args(argv, { json: { type: 'boolean' } });
-  const r = await permissionReport(io.env);
+  const { values } = args(argv, { json: { type: 'boolean' }, prompt: { type: 'boolean' } });
+  const r = await permissionReport(io.env, process.platform, { prompt: values.prompt ?? false });
   io.out(values.json ? JSON.stringify(r, null, 2) : formatPermissionReport(r));
   return r.ok ? EXIT.OK : EXIT.FAILURE;
 }
@@ -361,7 +361,7 @@ export const SUBCOMMANDS: Record<string, { usage: string; run: (argv: string[], 
   act: { usage: "deskd act '<action json>' [--no-wait] [--timeout MS]", run: actCommand },
   approve: { usage: 'deskd approve [<approval id>] [--deny] [--session] [--json]', run: approveCommand },
   audit: { usage: 'deskd audit verify [path] [--key FILE] [--expect-seq N] [--against COPY] [--json]', run: auditCommand },
-  permissions: { usage: 'deskd permissions [--json]', run: permissionsCommand },
+  permissions: { usage: 'deskd permissions [--json] [--prompt]', run: permissionsCommand },
   service: { usage: 'deskd service install|uninstall [--dry-run] [--no-start] [--port N] [--policy FILE]', run: serviceCommand },
   mcp: { usage: 'deskd mcp [--policy FILE] [--virtual-display | --no-virtual-display] [--screen WxH]', run: mcpCommand },
   run: { usage: 'deskd run <goal> [options]   (model-driven task; see docs)', run: runCommand },

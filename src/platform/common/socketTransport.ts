@@ -138,6 +138,8 @@ export function socketTransport(opts: SocketTransportOptions): ChildTransport {
         pending = [];
       };
       void (async () => {
+        // Never report through the handlers before start() has returned its channel.
+        await Promise.resolve();
         const deadline = Date.now() + timeoutMs;
         let launched = false;
         for (;;) {
