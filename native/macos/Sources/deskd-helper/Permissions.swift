@@ -79,7 +79,10 @@ enum Permissions {
 
     /// "the responsible process (<app path>)" for error messages.
     static func responsibleDescription() -> String {
-        guard let r = responsible() else { return "the app that started deskd (the terminal or launchd agent)" }
+        // Started through LaunchServices as deskd Helper.app: the helper is its own responsible process.
+        let own = Bundle.main.bundleIdentifier.map { "deskd Helper (\($0))" }
+        guard let r = responsible() else { return own ?? "the app that started deskd (the terminal or launchd agent)" }
+        if r.pid == getpid(), let own = own { return own }
         var path = r.path ?? "pid \(r.pid)"
         // Show the .app bundle rather than its executable.
         if let range = path.range(of: ".app/Contents/MacOS/") { path = String(path[..<range.lowerBound]) + ".app" }
