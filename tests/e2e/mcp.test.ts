@@ -21,6 +21,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import sharp from 'sharp';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { MCP_TOOL_NAMES } from '../../src/mcp/server.js';
+import { MCP_REPLAY_TOOL_NAMES } from '../../src/replay/mcp.js';
 import { MARK_COLORS } from '../../src/perception/annotate.js';
 import { launchApp, launchCalculator, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 
@@ -97,7 +98,7 @@ describe('MCP over Streamable HTTP on gnome-calculator', () => {
     const client = new Client({ name: 'e2e-http', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`${daemon.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${daemon.token}` } } }));
     try {
-      expect((await client.listTools()).tools.map((t) => t.name)).toEqual([...MCP_TOOL_NAMES]);
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual([...MCP_TOOL_NAMES, ...MCP_REPLAY_TOOL_NAMES]); // the daemon has a replay service
       const apps = await call(client, 'list_apps');
       expect(apps).toMatch(/gnome-calculator/);
       const obs = await call(client, 'observe', { ocr: false });
