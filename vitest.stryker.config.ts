@@ -15,6 +15,7 @@ export default defineConfig({
       'tests/unit/audit*.test.ts',
       'tests/unit/guards*.test.ts',
       'tests/unit/lease.test.ts',
+      'tests/unit/mcpToolActs.test.ts',
       'tests/unit/keys.test.ts',
       'tests/unit/policy*.test.ts',
       'tests/unit/governance*.test.ts',
