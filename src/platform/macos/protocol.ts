@@ -1,5 +1,6 @@
 /**
- * The deskd macOS helper protocol, version 1: JSON lines over the helper's stdio.
+ * The deskd macOS helper protocol, version 1: JSON lines over the helper's stdio (a child) or over its Unix socket
+ * (`deskd Helper.app` started through LaunchServices, `../common/socketTransport.ts`).
  *
  * - The helper writes one JSON object per line on stdout; the client writes one per line on its stdin.
  *   stderr is free-form diagnostics (the client keeps its tail for error messages).
