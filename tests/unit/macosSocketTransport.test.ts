@@ -227,3 +227,37 @@ describe('HelperClient with the helper as its own app (socket)', () => {
     await closed;
   });
 });
+
+describe('HelperClient app mode: the helper dies mid-request', () => {
+  it('fails the request in flight with HELPER_UNAVAILABLE and launches a new helper for the next one', async () => {
+    const { HelperClient } = await import('../../src/platform/macos/helperClient.js');
+    const dir = configDir();
+    const socketPath = join(dir, 'macos-helper.sock');
+    let launches = 0;
+    const client = new HelperClient({
+      backoff: { initialMs: 10, factor: 2, maxMs: 100 },
+      app: {
+        bundle: '/Applications/deskd Helper.app',
+        socketPath,
+        launch: () => {
+          const n = ++launches;
+          const server = createServer((s) => {
+            // Like the real helper: one client, then the name is removed.
+            server.close();
+            s.write(`${JSON.stringify({ type: 'hello', protocol: 1, version: '0.2.0', operations: [{ name: 'screenLocked', permissions: [] }] })}\n`);
+            s.on('data', (d) => {
+              const req = JSON.parse(d.toString().split('\n')[0]!) as { id: number };
+              if (n === 1) s.destroy(); // the first helper "crashes" on its first request
+              else s.write(`${JSON.stringify({ id: req.id, ok: true, result: { locked: false, onConsole: true } })}\n`);
+            });
+          });
+          server.listen(socketPath, () => chmodSync(socketPath, 0o600));
+        },
+      },
+    });
+    await expect(client.request('screenLocked', {})).rejects.toMatchObject({ code: 'HELPER_UNAVAILABLE', message: expect.stringMatching(/exited unexpectedly \(code null, signal null\) while running 'screenLocked'/) });
+    expect(await client.request('screenLocked', {})).toEqual({ locked: false, onConsole: true });
+    expect(launches).toBe(2);
+    await client.close();
+  });
+});
