@@ -124,6 +124,15 @@ export class AxCache {
   }
 
   /**
+   * True when the cache depends on {@link screenChanged} to stay right even with events live: the backend
+   * keeps its tree from events, and some changes send none (Chromium sends no AT-SPI event when a page
+   * scrolls or reflows), so only a change of the screen's pixels tells it to re-check positions.
+   */
+  get needsScreenChanges(): boolean {
+    return this.live && keepsTree(this.ax) && typeof this.ax.screenChanged === 'function';
+  }
+
+  /**
    * Drop everything cached (an action was dispatched, an event arrived, `fresh` was asked). With
    * `fresh: true` the backend's own tree goes too ({@link TreeKeepingAccessibility}): the next snapshot
    * reads every object anew.

@@ -283,7 +283,7 @@ export class Observer {
     const display = await resolveDisplay(this.platform, opts.display);
     const warnings: string[] = [];
     const axCache = this.axCache;
-    if (fresh) axCache?.invalidate();
+    if (fresh) axCache?.invalidate({ fresh: true });
 
     // After an action: wait until two consecutive frames are equal (30–300 ms) instead of a fixed sleep.
     let settleMs = 0;
@@ -303,8 +303,9 @@ export class Observer {
     let captureMs = 0;
     let frame: ScreenFrame | null = null;
     let windows: WindowInfo[] | null = null;
-    // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one).
-    const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && !axCache.eventsLive);
+    // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one);
+    // with events and a kept tree it is still needed: a page that scrolls or reflows sends no event.
+    const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && (!axCache.eventsLive || axCache.needsScreenChanges));
     if (needFrame) {
       const last = this.lastFrames.get(display.id);
       // Listing windows costs several X11 round trips (tool processes on Linux): it starts with the capture,

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AxCache, keepsTree, type AccessibilityChange } from '../../src/perception/axCache.js';
-import type { AXSnapshot, RawAccessibility } from '../../src/platform/types.js';
+import { Observer, ObservationStore } from '../../src/perception/observer.js';
+import { createFakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import type { AXSnapshot, RawAccessibility, RawImage } from '../../src/platform/types.js';
 
 function treeKeeper() {
   const log: string[] = [];
@@ -65,4 +67,47 @@ describe('AxCache with a tree-keeping backend', () => {
     await c.snapshot({ scope: 'all', budget });
     expect(f.log).toEqual(['snapshot', 'screen', 'snapshot']);
   });
+
+  it('needs screen changes only with events live over a tree-keeping backend that takes them', async () => {
+    const f = treeKeeper();
+    const c = new AxCache(f.ax);
+    expect(c.needsScreenChanges).toBe(false); // not started: no events, the TTL and screen changes drop it all
+    await c.start();
+    expect(c.needsScreenChanges).toBe(true);
+    const { screenChanged: _drop, ...noScreen } = f.ax;
+    const c2 = new AxCache(noScreen as typeof f.ax);
+    await c2.start();
+    expect(c2.needsScreenChanges).toBe(false);
+    c.close();
+    expect(c.needsScreenChanges).toBe(false);
+  });
 });
+
+describe('Observer over a tree-keeping backend with events live', () => {
+  it('compares frames even without OCR or a screenshot, so a scroll (no AT-SPI event) reaches the backend; fresh resets its tree', async () => {
+    const fp = createFakePlatform();
+    const f = treeKeeper();
+    fp.accessibility = f.ax;
+    let v = 0;
+    let frames = 0;
+    fp.frame = (d) => {
+      frames++;
+      const data = Buffer.alloc(d.width * d.height * 4, v);
+      return { width: d.width, height: d.height, channels: 4, data, scale: 1, origin: { x: 0, y: 0 } } as RawImage;
+    };
+    const observer = new Observer(fp, null, new ObservationStore(), undefined, null, { settle: false });
+    expect(await observer.start()).toBe(true);
+    await observer.observe({ ocr: false });
+    expect(frames).toBeGreaterThan(0);
+    f.log.length = 0;
+    v = 7; // the page scrolled: pixels changed, no event
+    await observer.observe({ ocr: false });
+    expect(f.log).toEqual(['screen', 'snapshot']);
+    f.log.length = 0;
+    await observer.observe({ ocr: false }); // same pixels, within the TTL: nothing asked
+    expect(f.log).toEqual([]);
+    await observer.observe({ ocr: false, fresh: true });
+    expect(f.log).toEqual(['reset', 'snapshot']);
+  });
+});
+
