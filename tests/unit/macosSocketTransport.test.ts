@@ -261,3 +261,23 @@ describe('HelperClient app mode: the helper dies mid-request', () => {
     await client.close();
   });
 });
+
+describe('choosing app mode', () => {
+  it('uses the app (socket in the config dir) when the bundle exists, a child when DESKD_MACOS_HELPER names a binary', async () => {
+    const { helperAppOptions, resolveHelperApp } = await import('../../src/platform/macos/helperClient.js');
+    const { createMacPlatformParts } = await import('../../src/platform/macos/index.js');
+    const { statSync, mkdirSync } = await import('node:fs');
+    const root = configDir();
+    const app = join(root, 'deskd Helper.app');
+    mkdirSync(app);
+    const cfg = join(root, 'cfg');
+    expect(helperAppOptions(cfg, { DESKD_MACOS_HELPER_APP: app })).toEqual({ app: { bundle: app, socketPath: join(cfg, 'macos-helper.sock') } });
+    expect(helperAppOptions(cfg, { DESKD_MACOS_HELPER_APP: app, DESKD_MACOS_HELPER: '/opt/deskd-helper' })).toEqual({});
+    // No bundle built in this checkout (Linux): child mode.
+    expect(resolveHelperApp({})).toBeNull();
+    const parts = await createMacPlatformParts({ configDir: cfg, helper: { env: { DESKD_MACOS_HELPER_APP: app } } });
+    expect(parts.client.helperPath).toBe(app);
+    expect(statSync(cfg).mode & 0o777).toBe(0o700);
+    await parts.close();
+  });
+});
