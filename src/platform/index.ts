@@ -21,7 +21,7 @@ export interface CreatePlatformOptions {
  * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, both run in
  *   a supervised child process (`linux/x11Supervisor.ts`, started on first use with the `DISPLAY` of that
  *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, windows through one X connection (`linux/x11Client.ts`).
- * - macos: nut-js input, the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
+ * - macos: nut-js mouse and key presses, text typed by the helper (`typeText`), the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
  * - fake: in-memory, for tests.
  * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
  */
@@ -73,13 +73,14 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       },
     };
   }
-  const { createMacPlatformParts } = await import('./macos/index.js');
+  const { createMacPlatformParts, MacKeyboard } = await import('./macos/index.js');
   const parts = await createMacPlatformParts({ logger: opts.logger });
   return {
     name: 'macos',
     capture: parts.capture,
     mouse: new NutMouse(),
-    keyboard: new NutKeyboard('LeftCmd'),
+    // Key presses through nut-js; text through the helper, so any Unicode arrives (nut-js drops what the layout lacks).
+    keyboard: new MacKeyboard(new NutKeyboard('LeftCmd'), parts.input),
     accessibility: parts.accessibility,
     permissions: parts.permissions,
     windows: parts.windows,

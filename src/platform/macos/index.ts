@@ -19,6 +19,7 @@ export { MacAccessibility } from './macAccessibility.js';
 export { MacPermissions } from './macPermissions.js';
 export { MacWindows } from './macWindows.js';
 export { MacInput } from './macInput.js';
+export { MacKeyboard } from './macKeyboard.js';
 export type { MacTable } from './macAccessibility.js';
 
 /** Options of {@link createMacPlatformParts}. */
