@@ -519,7 +519,7 @@ if (perPage.length > 0) {
     coldEvery: { ok: perPage.every((p) => p.cold <= 1), text: 'cold ≤ 1.0x naive on every page' },
     recall: { ok: perPage.every((p) => p.recallCold >= p.recallNaive), text: 'cold recall ≥ naive on every page' },
   };
-  const frac = (x) => (x >= 1 || x === 0 ? `${x.toFixed(2)}x` : `${x.toFixed(2)}x (1/${Math.round(1 / x)})`);
+  const frac = (x) => (x >= 0.5 || x === 0 ? `${x.toFixed(2)}x` : `${x.toFixed(2)}x (1/${Math.round(1 / x)})`);
   const hdr = ['page', 'naive ms', 'cold', 'warm unchanged', 'one change', 'recall naive → cold', 'change seen', ...(withAx ? ['AX cold', 'AX warm', 'AX one change', 'AX read ms (cold)'] : [])];
   const body = perPage.map((p) => [p.page, p.naiveMs, frac(p.cold), frac(p.warm), frac(p.changed), `${p.recallNaive.toFixed(3)} → ${p.recallCold.toFixed(3)}`, p.newTextSeen, ...(withAx ? [frac(p.axCold), frac(p.axWarm), frac(p.axChanged), p.axColdAccessibilityMs] : [])]);
   const m = results.perPageMedian;
