@@ -124,8 +124,11 @@ describe('the tools HTTP has are MCP tools', () => {
     for (const t of tools) {
       const body = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: t.name, arguments: {} } };
       expect(t.annotations?.readOnlyHint === true, t.name).toBe(MCP_READ_ONLY_TOOLS.has(t.name));
-      expect(isActingRequest('POST', '/mcp', body), t.name).toBe(!MCP_READ_ONLY_TOOLS.has(t.name));
+      // `read` is the one tool whose arguments decide: it acts (scrolls) only with `scroll: true`, so it is not
+      // annotated read-only, yet a plain read needs no lease.
+      expect(isActingRequest('POST', '/mcp', body), t.name).toBe(t.name === 'read' ? false : !MCP_READ_ONLY_TOOLS.has(t.name));
     }
+    expect(isActingRequest('POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read', arguments: { scroll: true } } })).toBe(true);
     expect(MCP_READ_ONLY_TOOLS.has('list_windows')).toBe(true);
     for (const n of ['press', 'set_value', 'focus', 'focus_window']) expect(MCP_READ_ONLY_TOOLS.has(n), n).toBe(false);
   });
