@@ -295,7 +295,11 @@ async function accessibleCalculator(): Promise<{ buttons: Map<string, Element>; 
 
 /** A fresh gnome-calculator (empty entry), ready on the accessibility bus. */
 async function freshCalculator(): Promise<void> {
-  await calc?.kill();
+  const old = calc;
+  await old?.kill();
+  // The old calculator must be gone before the new one is looked for: under load it outlived kill()'s 500 ms
+  // grace, its accessible buttons made the new launch look ready, and the task clicked a window about to vanish.
+  if (old) await waitFor(() => old.exited(), 15_000, 'the previous gnome-calculator to exit');
   ({ app: calc } = await launchUntilReady(
     launchCalculator,
     async () => {
