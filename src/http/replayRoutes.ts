@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DeskdError } from '../errors.js';
-import type { ReplayService, ReplayEvent } from '../replay/index.js';
+import type { ReplayService } from '../replay/index.js';
 import { RecordingSchema, WaitUntilSchema } from '../replay/types.js';
 import { ErrorBodySchema } from './schemas.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
+import { streamEvents } from './sse.js';
 
 /** What the replay routes need: the daemon's replay service (recorder, replayer, recordings folder). */
 export interface ReplayRouteDeps {
@@ -88,10 +89,6 @@ const ReplaySchema = z
   })
   .meta({ id: 'Replay' });
 
-/** Format one SSE message (`id`, `event`, `data`). */
-function sse(e: ReplayEvent): string {
-  return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
-}
 
 /**
  * Recording and replay routes (issue 18; docs/replay.md):
@@ -224,33 +221,11 @@ export async function registerReplayRoutes(fastify: FastifyInstance, deps: Repla
     async (req, reply) => {
       const id = req.params.id;
       replay.replayer.get(id); // 404 before the stream starts
-      const last = Number(req.headers['last-event-id'] ?? 0);
-      const after = Number.isInteger(last) && last > 0 ? last : 0;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let ended = false;
-      let unsubscribe: () => void = () => undefined;
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs ?? 15000);
-      heartbeat.unref();
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        clearInterval(heartbeat);
-        unsubscribe();
-        res.end();
-      };
-      unsubscribe = replay.replayer.subscribe(
-        id,
-        (e) => {
-          if (ended) return;
-          res.write(sse(e));
-          if (e.type === 'final') end();
-        },
-        after,
-      );
-      if (!ended && replay.replayer.finished(id)) end();
-      res.on('close', end);
+      streamEvents(req, reply, {
+        subscribe: (listener, after) => replay.replayer.subscribe(id, listener, after),
+        finished: () => replay.replayer.finished(id),
+        heartbeatMs: deps.heartbeatMs,
+      });
     },
   );
 }

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { TaskRunner } from '../agent/loop.js';
-import type { TaskEvent } from '../agent/types.js';
 import { ErrorBodySchema } from './schemas.js';
+import { streamEvents } from './sse.js';
 
 /** What the task routes need: the daemon's task runner. */
 export interface TaskRouteDeps {
@@ -73,10 +73,6 @@ export const StartTaskBodySchema = z
 
 const IdParams = z.object({ id: z.string().min(1).max(100) });
 
-/** Format one SSE message (`id`, `event`, `data`; data is one JSON line). */
-export function sseMessage(e: TaskEvent): string {
-  return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
-}
 
 /**
  * Task routes (issue 6):
@@ -133,34 +129,13 @@ export async function registerTaskRoutes(fastify: FastifyInstance, deps: TaskRou
     },
     async (req, reply) => {
       tasks.get(req.params.id); // 404 TASK_NOT_FOUND before the stream starts
-      const last = Number(req.headers['last-event-id'] ?? 0);
-      const after = Number.isInteger(last) && last > 0 ? last : 0;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let ended = false;
-      let unsubscribe: () => void = () => undefined;
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs ?? 15000);
-      heartbeat.unref();
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        clearInterval(heartbeat);
-        unsubscribe();
-        res.end();
-      };
-      unsubscribe = tasks.subscribe(
-        req.params.id,
-        (e) => {
-          if (ended) return;
-          res.write(sseMessage(e));
-          if (e.type === 'final') end();
-        },
-        after,
-      );
-      // A task already finished before `after` has no final to send again: end now.
-      if (!ended && ['succeeded', 'failed', 'cancelled'].includes(tasks.get(req.params.id).status)) end();
-      res.on('close', end);
+      const id = req.params.id;
+      streamEvents(req, reply, {
+        subscribe: (listener, after) => tasks.subscribe(id, listener, after),
+        // A task already finished before `after` has no final to send again: end now.
+        finished: () => ['succeeded', 'failed', 'cancelled'].includes(tasks.get(id).status),
+        heartbeatMs: deps.heartbeatMs,
+      });
     },
   );
 }
