@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { startScriptedServer, type RecordedRequest, type Reply, type ScriptEntry, type ScriptedServer } from './scriptedModelServer.js';
 
 /**
  * A local Anthropic Messages-compatible HTTP server (node:http on 127.0.0.1, random port) for tests: the
@@ -11,36 +10,10 @@ import type { AddressInfo } from 'node:net';
  * Bodies come from `tests/fixtures/anthropic/*.json` (recorded shapes; see its README).
  */
 
-/** A request the server received. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-  index: number;
-}
+export type { RecordedRequest, Reply, ScriptEntry } from './scriptedModelServer.js';
 
-/** One scripted reply. */
-export interface Reply {
-  status?: number;
-  body: unknown;
-  headers?: Record<string, string>;
-  delayMs?: number;
-}
-
-/** A script entry: a reply, or a function of the request giving one. */
-export type ScriptEntry = Reply | ((req: RecordedRequest, all: RecordedRequest[]) => Reply | Promise<Reply>);
-
-/** A running test server. */
-export interface AnthropicTestServer {
-  /** Base URL for the SDK (`http://127.0.0.1:<port>`; the SDK appends `/v1/messages`). */
-  baseURL: string;
-  requests: RecordedRequest[];
-  push(...entries: ScriptEntry[]): void;
-  remaining(): number;
-  close(): Promise<void>;
-}
+/** A running test server; `baseURL` is `http://127.0.0.1:<port>` (the SDK appends `/v1/messages`). */
+export type AnthropicTestServer = ScriptedServer;
 
 const FIXTURES = new URL('../fixtures/anthropic/', import.meta.url);
 
@@ -110,62 +83,16 @@ export function countImages(req: RecordedRequest): number {
   return JSON.stringify(req.body.messages).split('"type":"image"').length - 1;
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
-/** Start the server with an initial script. */
-export async function startAnthropicTestServer(script: ScriptEntry[] = []): Promise<AnthropicTestServer> {
-  const queue = [...script];
-  const requests: RecordedRequest[] = [];
-  let consumed = 0;
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const text = await readBody(req);
-      let body: unknown = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = text;
-      }
-      const path = (req.url ?? '').split('?')[0]!;
-      const rec: RecordedRequest = { method: req.method ?? '', path, headers: req.headers, body, index: consumed };
-      requests.push(rec);
-      if (req.method !== 'POST' || path !== '/v1/messages') {
-        return send(res, { status: 404, body: { type: 'error', error: { type: 'not_found_error', message: `test server: no route ${req.method} ${path}` } } });
-      }
-      const entry = queue.shift();
-      consumed++;
-      if (!entry) return send(res, { status: 400, headers: { 'x-should-retry': 'false' }, body: { type: 'error', error: { type: 'invalid_request_error', message: 'test server: script exhausted' } } });
-      let reply: Reply;
-      try {
-        reply = typeof entry === 'function' ? await entry(rec, requests) : entry;
-      } catch (e) {
-        reply = { status: 400, headers: { 'x-should-retry': 'false' }, body: { type: 'error', error: { type: 'invalid_request_error', message: `test server script failed: ${(e as Error).message}` } } };
-      }
-      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-      if (res.destroyed) return;
-      send(res, reply);
-    })();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    baseURL: `http://127.0.0.1:${port}`,
-    requests,
-    push: (...e) => void queue.push(...e),
-    remaining: () => queue.length,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-function send(res: ServerResponse, reply: Reply): void {
-  res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', 'request-id': `req_${uid()}`, ...(reply.headers ?? {}) });
-  res.end(JSON.stringify(reply.body));
+/** Start the server with an initial script: `POST /v1/messages`. */
+export function startAnthropicTestServer(script: ScriptEntry[] = []): Promise<AnthropicTestServer> {
+  const types = { 'no-route': 'not_found_error', exhausted: 'invalid_request_error', 'script-error': 'invalid_request_error' } as const;
+  return startScriptedServer(
+    {
+      routes: ['POST /v1/messages'],
+      errorBody: (kind, message) => ({ type: 'error', error: { type: types[kind], message } }),
+      requestIdHeader: 'request-id',
+    },
+    script,
+  );
 }

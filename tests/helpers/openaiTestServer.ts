@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { startScriptedServer, type RecordedRequest, type Reply, type ScriptEntry, type ScriptedServer } from './scriptedModelServer.js';
 
 /**
  * A local OpenAI-compatible HTTP server (node:http on 127.0.0.1, random port) for tests: the real
@@ -11,40 +10,10 @@ import type { AddressInfo } from 'node:net';
  * injected as script entries. Bodies come from `tests/fixtures/openai/*.json` (recorded shapes).
  */
 
-/** A request the server received. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-  /** Index in the script this request consumed. */
-  index: number;
-}
+export type { RecordedRequest, Reply, ScriptEntry } from './scriptedModelServer.js';
 
-/** One scripted reply. */
-export interface Reply {
-  status?: number;
-  body: unknown;
-  headers?: Record<string, string>;
-  /** Wait before answering, ms (to provoke client timeouts). */
-  delayMs?: number;
-}
-
-/** A script entry: a reply, or a function of the request giving one. */
-export type ScriptEntry = Reply | ((req: RecordedRequest, all: RecordedRequest[]) => Reply | Promise<Reply>);
-
-/** A running test server. */
-export interface OpenAITestServer {
-  /** Base URL for the SDK, e.g. `http://127.0.0.1:40123/v1`. */
-  baseURL: string;
-  requests: RecordedRequest[];
-  /** Append script entries. */
-  push(...entries: ScriptEntry[]): void;
-  /** Entries not consumed yet. */
-  remaining(): number;
-  close(): Promise<void>;
-}
+/** A running test server; `baseURL` is e.g. `http://127.0.0.1:40123/v1`. */
+export type OpenAITestServer = ScriptedServer;
 
 const FIXTURES = new URL('../fixtures/openai/', import.meta.url);
 
@@ -158,65 +127,17 @@ export function refOf(observation: string, role: string, name: string): string {
   throw new Error(`no ${role} named ${JSON.stringify(name)} in the observation:\n${observation}`);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
-/** Start the server with an initial script. */
-export async function startOpenAITestServer(script: ScriptEntry[] = []): Promise<OpenAITestServer> {
-  const queue = [...script];
-  const requests: RecordedRequest[] = [];
-  let consumed = 0;
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const text = await readBody(req);
-      let body: unknown = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = text;
-      }
-      const path = (req.url ?? '').split('?')[0]!;
-      const rec: RecordedRequest = { method: req.method ?? '', path, headers: req.headers, body, index: consumed };
-      requests.push(rec);
-      if (req.method !== 'POST' || !['/v1/responses', '/v1/chat/completions'].includes(path)) {
-        return send(res, { status: 404, body: { error: { message: `test server: no route ${req.method} ${path}`, type: 'invalid_request_error', param: null, code: null } } });
-      }
-      const entry = queue.shift();
-      consumed++;
-      if (!entry) {
-        return send(res, { status: 400, headers: { 'x-should-retry': 'false' }, body: { error: { message: 'test server: script exhausted', type: 'invalid_request_error', param: null, code: 'script_exhausted' } } });
-      }
-      let reply: Reply;
-      try {
-        reply = typeof entry === 'function' ? await entry(rec, requests) : entry;
-      } catch (e) {
-        reply = { status: 400, headers: { 'x-should-retry': 'false' }, body: { error: { message: `test server script failed: ${(e as Error).message}`, type: 'invalid_request_error', param: null, code: 'script_error' } } };
-      }
-      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-      if (res.destroyed) return;
-      send(res, reply);
-    })();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    baseURL: `http://127.0.0.1:${port}/v1`,
-    requests,
-    push: (...e) => void queue.push(...e),
-    remaining: () => queue.length,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-function send(res: ServerResponse, reply: Reply): void {
-  const data = JSON.stringify(reply.body);
-  res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', 'x-request-id': `req_${uid()}`, ...(reply.headers ?? {}) });
-  res.end(data);
+/** Start the server with an initial script: `POST /v1/responses` and `POST /v1/chat/completions`. */
+export function startOpenAITestServer(script: ScriptEntry[] = []): Promise<OpenAITestServer> {
+  const codes = { 'no-route': null, exhausted: 'script_exhausted', 'script-error': 'script_error' } as const;
+  return startScriptedServer(
+    {
+      routes: ['POST /v1/responses', 'POST /v1/chat/completions'],
+      errorBody: (kind, message) => ({ error: { message, type: 'invalid_request_error', param: null, code: codes[kind] } }),
+      requestIdHeader: 'x-request-id',
+      basePath: '/v1',
+    },
+    script,
+  );
 }
