@@ -6,10 +6,13 @@ import type { Rect } from '../../platform/types.js';
 import type { OcrLine, OcrWord } from '../elements.js';
 import { union } from '../geometry.js';
 
-/** Right and bottom edges. */
+/** Right edge (exclusive), logical points. */
 export const right = (r: Rect): number => r.x + r.width;
+/** Bottom edge (exclusive), logical points. */
 export const bottom = (r: Rect): number => r.y + r.height;
+/** Centre x, not rounded (`geometry.center` rounds to whole points; column and row math needs halves). */
 export const cx = (r: Rect): number => r.x + r.width / 2;
+/** Centre y, not rounded (see {@link cx}). */
 export const cy = (r: Rect): number => r.y + r.height / 2;
 
 /** Length of the overlap of [a1, a2) and [b1, b2) (0 when disjoint). */
