@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   FORBIDDEN_FOR_CREDENTIAL: { status: 403, meaning: 'The credential is valid but not allowed here: only the operator token may decide approvals, resume, read the audit log, manage agents or change the policy; an agent with the `observer` role may only screenshot, observe, find, read and wait (every acting route and MCP tool is refused).' },
   /** The Host or Origin header is not this daemon's loopback address, or a cookie-authenticated request lacks the console's CSRF header. */
   ORIGIN_NOT_ALLOWED: { status: 403, meaning: 'The `Host` or `Origin` header is not a loopback address of this daemon (DNS-rebinding and cross-site protection), or a console (cookie) request that changes state lacks the `X-Deskd-Console: 1` header.' },
+  /** The workspace belongs to another agent (issue 22). */
+  WORKSPACE_FORBIDDEN: { status: 403, meaning: 'The workspace belongs to another agent: only the agent it is bound to (and the operator) may observe, act in, launch apps into or delete it. `details.workspace` names it.' },
   /** No route matches. */
   NOT_FOUND: { status: 404, meaning: 'No route matches the method and path.' },
   /** The requested display id does not exist. */
@@ -64,6 +66,8 @@ export const ERROR_CODES = {
   REPLAY_NOT_FOUND: { status: 404, meaning: 'No replay has this id (never started, or evicted from the replay history).' },
   /** The action batch id is unknown or has expired. */
   ACTION_NOT_FOUND: { status: 404, meaning: 'No action batch has this id (or it has expired from the journal).' },
+  /** The workspace id is unknown (never created, or deleted). */
+  WORKSPACE_NOT_FOUND: { status: 404, meaning: 'No workspace has this id (never created, or deleted); `GET /v1/workspaces` lists them.' },
   /** The targeted element moved, vanished or changed since it was observed. */
   STALE_REF: { status: 409, meaning: 'The targeted element moved, vanished or changed name since the observation; nothing was dispatched.' },
   /** The targeted element has no on-screen bounds to aim at. */
@@ -96,6 +100,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, meaning: 'The action rate limit (`limits.actionsPerSecond` with `limits.burst`) is exceeded; `details.retryAfterMs` says when to retry.' },
   /** A per-credential capacity cap is reached (concurrent observes); the operator's credential has its own budget. */
   TOO_MANY_REQUESTS: { status: 429, meaning: 'This credential already has as many requests of this kind in flight as allowed (screenshots, observes, find, wait and MCP perceiving tools: 8 at once per credential by default); nothing was started. `details` has `limit`, `inFlight` and `retryAfterMs`. The operator credential has its own budget, so an agent cannot use it up.' },
+  /** A workspace cap is reached: the daemon's, the credential's, or a workspace's number of apps. */
+  WORKSPACE_LIMIT: { status: 429, meaning: 'A workspace cap is reached (the policy\'s `workspaces.max` for the daemon, `workspaces.perAgent` for an agent credential, or `workspaces.maxApps` apps in one workspace); nothing was started. Delete a workspace or end an app first. `details` has `limit`.' },
   /** The actor already has the maximum number of actions waiting for the operator's approval. */
   TOO_MANY_PENDING_APPROVALS: { status: 429, meaning: 'The actor already has as many actions waiting for the operator\'s approval as allowed; this one was refused (not queued) and nothing was dispatched. Wait for the operator to decide, or for the pending ones to time out. `details` has `limit` and `pending`.' },
   /** Screen capture failed. */
@@ -118,6 +124,8 @@ export const ERROR_CODES = {
   ACCESSIBILITY_UNAVAILABLE: { status: 503, meaning: 'The accessibility API (AT-SPI bus, AXUIElement) cannot be reached.' },
   /** The private virtual desktop (Xvfb, session bus, AT-SPI bus) could not be started. */
   VIRTUAL_DISPLAY_FAILED: { status: 503, meaning: 'The private virtual desktop (Xvfb, D-Bus session bus, AT-SPI bus) could not be started; the message names the missing Debian package or the failing component.' },
+  /** The platform cannot do this (e.g. workspaces on macOS, which need a virtual machine). */
+  NOT_SUPPORTED: { status: 501, meaning: 'This platform cannot do this: workspaces need a private display server, which Linux has (Xvfb) and macOS does not (one login session, one WindowServer; see docs/workspaces.md).' },
   /** The macOS native helper is missing, crashed or did not answer. */
   HELPER_UNAVAILABLE: { status: 503, meaning: 'The native helper is missing, crashed, or did not answer in time.' },
   /** An operation did not finish within its deadline. */
