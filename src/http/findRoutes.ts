@@ -2,13 +2,25 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AppDeps } from '../app.js';
 import { DeskdError } from '../errors.js';
+import type { Platform } from '../platform/types.js';
 import { describeQuery, findElements, type FindMatch, type FindQuery } from '../perception/find.js';
-import type { Observation, ObserveOptions } from '../perception/observer.js';
+import type { Observation, ObserveOptions, Observer } from '../perception/observer.js';
+import type { AuditLog } from '../policy/audit.js';
+import type { Executor } from '../actuation/executor.js';
 import { readServiceFor } from './readRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import { ErrorBodySchema, FindBodySchema, FindResponseSchema, observationBody, WaitBodySchema, WaitResponseSchema } from './schemas.js';
+
+/** What `POST /v1/find` and `POST /v1/wait` use of the app (a narrow slice of `AppDeps`, so this module never imports `src/app.ts`). */
+export interface FindRouteDeps {
+  platform: Platform;
+  observer: Observer;
+  /** Told to observe through `observer` (`useObserver`), so refs in actions resolve against the same observations. */
+  executor: Executor;
+  /** When present, waits are written to the audit log. */
+  policy?: { audit: AuditLog } | undefined;
+}
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 429: ErrorBodySchema, 500: ErrorBodySchema, 503: ErrorBodySchema, 504: ErrorBodySchema };
 
@@ -64,7 +76,7 @@ function describeCondition(u: WaitCondition): string {
  * (`executor.useObserver`). Both routes observe through the daemon's Observer, so the policy's perception
  * masks apply to them as to `POST /v1/observe`.
  */
-export async function registerFindRoutes(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerFindRoutes(fastify: FastifyInstance, deps: FindRouteDeps): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   deps.executor.useObserver(() => deps.observer.observe({}));
 

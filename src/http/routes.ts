@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AppDeps } from '../app.js';
+import type { Platform } from '../platform/types.js';
 import { ActionsBodySchema } from '../actuation/schema.js';
 import { parseActionsBody } from '../actuation/parse.js';
 import { encodeImage } from '../perception/image.js';
 import type { ActionJournal } from '../actuation/journal.js';
 import { annotateScreenshot } from '../perception/annotate.js';
 import { isCovered } from '../perception/occlusion.js';
-import { registerFindRoutes } from './findRoutes.js';
+import { registerFindRoutes, type FindRouteDeps } from './findRoutes.js';
 import { CLIENT_HEADER, clientIdentity } from './lease.js';
 import { runtimeInfo } from '../service/nodeRuntime.js';
 import { principalOf } from '../governance/agents.js';
@@ -26,11 +26,20 @@ import {
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema, 500: ErrorBodySchema };
 
+/** What the v1 routes use of the app (a narrow slice of `AppDeps`, so this module never imports `src/app.ts`). */
+export interface V1RouteDeps extends FindRouteDeps {
+  platform: Platform;
+  /** The daemon version, reported by `GET /v1/health`. */
+  version: string;
+  /** Warnings shown by `GET /v1/health` (e.g. OCR unavailable). */
+  warnings?: string[] | undefined;
+}
+
 /**
  * HTTP API v1: health, screenshot, observe, actions. Error responses are `{"error": {code, message}}`
  * (see `src/errors.ts` and `docs/errors.md`).
  */
-export async function registerV1Routes(fastify: FastifyInstance, deps: AppDeps, journal: ActionJournal): Promise<void> {
+export async function registerV1Routes(fastify: FastifyInstance, deps: V1RouteDeps, journal: ActionJournal): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
 
   app.get(
