@@ -5,6 +5,7 @@
  */
 import type { Platform } from './types.js';
 import { NutKeyboard, NutMouse } from './common/nutInput.js';
+import { DeskdError } from '../errors.js';
 
 export type { Platform } from './types.js';
 
@@ -14,6 +15,22 @@ export interface CreatePlatformOptions {
   kind?: 'linux' | 'macos' | 'fake';
   /** Logger for backend warnings. */
   logger?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+  /**
+   * Linux only: bind this backend to a given X display and buses instead of this process's `DISPLAY` and
+   * `DBUS_SESSION_BUS_ADDRESS` (read at each use otherwise). A workspace (issue 22) builds one backend per
+   * private desktop with it, so several backends on several displays live in one process.
+   */
+  desktop?: PlatformDesktop;
+}
+
+/** The display and buses a backend is bound to (see {@link CreatePlatformOptions.desktop}). */
+export interface PlatformDesktop {
+  /** X display name, e.g. `":93"`. */
+  display: string;
+  /** The session bus (`unix:path=…`); AT-SPI asks it for the accessibility bus. */
+  sessionBusAddress: string;
+  /** The accessibility bus, when already known (skips `org.a11y.Bus.GetAddress`). */
+  a11yBusAddress?: string;
 }
 
 /**
@@ -43,7 +60,12 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     // libnut (capture, mouse, key presses) runs in one supervised child process: an X server that goes away
     // kills that worker, never the daemon (project issue 9).
     const log = opts.logger;
+    const bound = opts.desktop;
+    // A bound backend gives its X11 worker, xdotool/xmodmap and X connection its own display; unbound ones
+    // follow this process's environment.
+    const boundEnv = bound ? { DISPLAY: bound.display, DBUS_SESSION_BUS_ADDRESS: bound.sessionBusAddress } : null;
     const x11 = new X11Supervisor({
+      ...(boundEnv ? { env: () => ({ ...process.env, ...boundEnv }) } : {}),
       onEvent: (e) => {
         if (e.type === 'exit' && !e.expected) log?.warn({ component: 'x11-worker', ...e }, 'X11 worker exited');
         else if (e.type === 'unreachable') log?.warn({ component: 'x11-worker', ...e }, 'X display unreachable');
@@ -52,14 +74,17 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     });
     // In the background: the first capture should not wait for the worker to start.
     void x11.prewarm();
-    const windows = new X11Windows();
+    const windows = new X11Windows(bound ? { display: () => bound.display } : {});
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
-    const accessibility = new AtspiAccessibility({ focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null });
+    const accessibility = new AtspiAccessibility({
+      focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null,
+      ...(bound ? { sessionBusAddress: bound.sessionBusAddress, ...(bound.a11yBusAddress ? { a11yBusAddress: bound.a11yBusAddress } : {}) } : {}),
+    });
     return {
       name: 'linux',
       capture: new X11Capture(x11),
       mouse: new X11Mouse(x11),
-      keyboard: new X11Keyboard(x11),
+      keyboard: new X11Keyboard(x11, boundEnv ? { env: boundEnv } : {}),
       accessibility,
       windows,
       permissions: {
@@ -73,6 +98,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       },
     };
   }
+  if (opts.desktop) throw new DeskdError('NOT_SUPPORTED', 'A backend bound to a private desktop exists only on Linux (macOS has one WindowServer per login session; see docs/workspaces.md)');
   const { createMacPlatformParts, MacKeyboard } = await import('./macos/index.js');
   const parts = await createMacPlatformParts({ logger: opts.logger });
   return {
@@ -106,4 +132,34 @@ export async function startVirtualDesktop(opts: { width: number; height: number;
   const d = await vd.startVirtualDesktop({ width: opts.width, height: opts.height, ...(opts.logger ? { logger: opts.logger } : {}) });
   vd.applyDesktopEnv(d);
   return d;
+}
+
+/** A private desktop started for a workspace (issue 22): the handle plus the pids and files it owns. */
+export interface PrivateDesktopHandle extends VirtualDesktopHandle {
+  /** Pids of Xvfb, the session dbus-daemon and at-spi-bus-launcher (each leads its own process group). */
+  pids: { xvfb: number; dbus: number; atspi: number };
+  /** The accessibility bus address. */
+  a11yBusAddress: string;
+  /** The launcher's private runtime directory, removed by `stop()`. */
+  a11yRuntimeDir: string;
+}
+
+/**
+ * Start a private virtual desktop (Linux only) WITHOUT pointing this process at it: its display and buses
+ * are used through a backend bound with {@link CreatePlatformOptions.desktop} (issue 22 workspaces).
+ * @throws DeskdError `NOT_SUPPORTED` on macOS; `VIRTUAL_DISPLAY_FAILED` when a component is missing or does not start.
+ */
+export async function startPrivateDesktop(opts: { width: number; height: number; logger?: CreatePlatformOptions['logger'] }): Promise<PrivateDesktopHandle> {
+  if (process.platform === 'darwin') throw new DeskdError('NOT_SUPPORTED', 'Private desktops need Xvfb (Linux); macOS needs a virtual machine per workspace (docs/workspaces.md)');
+  const vd = await import('./linux/virtualDisplay.js');
+  return vd.startVirtualDesktop({ width: opts.width, height: opts.height, ...(opts.logger ? { logger: opts.logger } : {}) });
+}
+
+/**
+ * End a process group (SIGTERM, then SIGKILL after `graceMs`); resolves when no live member is left (or
+ * 500 ms after the SIGKILL). Linux/macOS; used for apps a workspace launched in their own group.
+ */
+export async function killProcessGroup(pgid: number, graceMs = 2000): Promise<void> {
+  const vd = await import('./linux/virtualDisplay.js');
+  await vd.killProcessGroup(pgid, graceMs);
 }

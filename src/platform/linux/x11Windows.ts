@@ -150,6 +150,11 @@ function gone<T>(p: Promise<T>): Promise<T | null> {
  * connection follows `DISPLAY`: a new one is opened when it changed, or after the old one failed.
  */
 export class X11Windows implements RawWindows {
+  /**
+   * @param opts.display the X display to read (called at each connection check); default `process.env.DISPLAY`
+   *   then. A workspace backend (issue 22) passes its own display here.
+   */
+  constructor(private readonly opts: { display?: () => string | undefined } = {}) {}
   private cached: Snapshot | null = null;
   private inflight: Promise<Snapshot> | null = null;
   /** Bumped by invalidate(): a read started before it is neither cached nor shared afterwards. */
@@ -282,7 +287,7 @@ export class X11Windows implements RawWindows {
 
   /** The connection for the current `DISPLAY` (opened, atoms interned), reused while it works. */
   private async connection(): Promise<{ x: X11Connection; atoms: Atoms }> {
-    const display = process.env.DISPLAY;
+    const display = this.opts.display ? this.opts.display() : process.env.DISPLAY;
     if (!display) throw new DeskdError('INTERNAL', 'DISPLAY is not set: there is no X display to read windows from');
     if (this.conn && this.conn.display === display) {
       const open = await this.conn.c.catch(() => null);

@@ -27,11 +27,17 @@ const runCommand: CommandRunner = async (cmd, args, env) => (await run(cmd, args
 export class X11Keyboard implements RawKeyboard {
   /** The text typer (exposed for statistics and tests). */
   readonly text: X11TextTyper;
+  /**
+   * @param textOptions.env variables laid over every xmodmap/xdotool environment (a workspace's `DISPLAY`,
+   *   issue 22); default none (this process's environment).
+   */
   constructor(
     private readonly x11: X11Supervisor,
-    textOptions: X11TextOptions & { run?: CommandRunner } = {},
+    textOptions: X11TextOptions & { run?: CommandRunner; env?: Readonly<Record<string, string>> } = {},
   ) {
-    this.text = new X11TextTyper(textOptions.run ?? runCommand, textOptions);
+    const base = textOptions.run ?? runCommand;
+    const overlay = textOptions.env;
+    this.text = new X11TextTyper(overlay ? (cmd, args, env) => base(cmd, args, { ...(env ?? process.env), ...overlay }) : base, textOptions);
   }
   supportsKey(key: string): boolean {
     return hasKeyCode(key);
