@@ -1,7 +1,7 @@
 import type { DisplayInfo, MouseButton, Platform, Point, WindowInfo } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import type { Action, Target } from './schema.js';
-import { MODIFIERS, normalizeChord } from './keys.js';
+import { MODIFIERS, normalizeChord } from '../platform/keys.js';
 import { center, displayAt } from '../perception/geometry.js';
 import type { Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';

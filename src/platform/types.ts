@@ -93,7 +93,7 @@ export interface RawMouse {
 }
 
 /**
- * Raw key events. Key names are deskd's canonical names (see `src/actuation/keys.ts`): lower-case
+ * Raw key events. Key names are deskd's canonical names (see `src/platform/keys.ts`): lower-case
  * modifiers `ctrl`, `shift`, `alt`, `meta` (cmd/super), named keys (`enter`, `tab`, `escape`, `f5`, …)
  * and single characters.
  */
@@ -118,7 +118,7 @@ export interface RawKeyboard {
 export interface RawAXNode {
   /** Backend-specific handle, opaque to generic code (AT-SPI `bus:path`, macOS helper element id). */
   handle: string;
-  /** Role in deskd's vocabulary (button, textbox, link, …); see `src/perception/roles.ts`. */
+  /** Role in deskd's vocabulary (button, textbox, link, …); see `src/platform/roles.ts`. */
   role: string;
   /** The platform's own role name (AT-SPI role name, AXRole), for debugging. */
   platformRole: string;

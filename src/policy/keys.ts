@@ -1,31 +1,11 @@
-import { normalizeKey } from '../actuation/keys.js';
+import { normalizeKey, splitChord } from '../platform/keys.js';
 
 /**
- * Key-chord normalisation for policy matching. Uses the actuation layer's key names
- * (`src/actuation/keys.ts`: cmd = command = super = win → `meta`, option = opt → `alt`, esc → `escape`,
+ * Key-chord normalisation for policy matching. Uses the executor's key names and chord parser
+ * (`src/platform/keys.ts`: cmd = command = super = win → `meta`, option = opt → `alt`, esc → `escape`,
  * del → `delete`, …) so that a chord the executor would send can never escape a rule by spelling.
  * A chord is compared as a set: `alt+ctrl+delete` equals `ctrl+alt+delete`.
  */
-
-/** Split one chord string on `+` (`"ctrl++"` is ctrl and plus; `"+"` is plus). */
-function splitChord(s: string): string[] {
-  if (s === '+') return ['+'];
-  const parts = s.split('+');
-  const out: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (p === '') {
-      // An empty part next to another empty part (or at the end) is a literal '+'.
-      if (i === parts.length - 1 || parts[i + 1] === '') {
-        out.push('+');
-        i++;
-      }
-      continue;
-    }
-    out.push(p.trim() === '' ? p : p.trim());
-  }
-  return out;
-}
 
 function canonical(keys: string[]): string {
   return [...new Set(keys)].sort().join('+');

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { normalizeChord, normalizeKey } from '../../src/actuation/keys.js';
+import { normalizeChord, normalizeKey } from '../../src/platform/keys.js';
 
 describe('key names', () => {
   it.each([

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { DeskdError, isDeskdError } from '../../errors.js';
 import type { Action } from '../../actuation/schema.js';
 import { SCROLL_POINTS_PER_STEP } from '../../actuation/plan.js';
-import { normalizeChord } from '../../actuation/keys.js';
+import { normalizeChord } from '../../platform/keys.js';
 import type { ComputerInput } from './input.js';
 import { DEFAULT_LIMITS, ModelSpace, fitWithinLimits, type ScreenshotLimits } from './scaling.js';
 

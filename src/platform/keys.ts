@@ -1,6 +1,13 @@
 import { DeskdError } from '../errors.js';
 
 /**
+ * deskd's one key vocabulary and chord parser, beside the role vocabulary (`roles.ts`): backends receive
+ * these names (`RawKeyboard`), the executor normalises what callers send into them (`actuation/plan.ts`),
+ * and the policy compares chords in them (`policy/keys.ts`), so a chord the executor would send can never
+ * escape a policy rule by spelling.
+ */
+
+/**
  * Canonical key names. Modifiers: `ctrl`, `shift`, `alt`, `meta` (cmd on macOS, super on Linux).
  * Named keys below; any other single printable character stands for itself (letters lower-cased).
  */
@@ -63,15 +70,38 @@ export function normalizeKey(raw: string): KeyName {
 }
 
 /**
- * Split a chord into canonical keys. Accepts an array (`["CTRL", "C"]`, the OpenAI `keypress` shape) or
- * a `+`-joined string (`"ctrl+c"`). Modifiers come first in the result, in the order given.
+ * Split one `+`-joined chord string into its key names, not yet normalised (`"ctrl+c"` → `["ctrl", "c"]`).
+ * `+` itself is written as an empty part: `"ctrl++"` is ctrl and plus, `"+"` is plus. Spaces around a
+ * name are dropped (`"ctrl + c"`); a part that is only spaces is the space key. The one chord parser of
+ * the executor ({@link normalizeChord}) and the policy (`src/policy/keys.ts`).
+ */
+export function splitChord(s: string): string[] {
+  if (s === '+') return ['+'];
+  const parts = s.split('+');
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p === '') {
+      // An empty part next to another empty part (or at the end) is a literal '+'.
+      if (i === parts.length - 1 || parts[i + 1] === '') {
+        out.push('+');
+        i++;
+      }
+      continue;
+    }
+    out.push(p.trim() === '' ? p : p.trim());
+  }
+  return out;
+}
+
+/**
+ * Split a chord into canonical keys. Accepts an array (`["CTRL", "C"]`, the OpenAI `keypress` shape; each
+ * element one key name) or a `+`-joined string (`"ctrl+c"`, split by {@link splitChord}). Modifiers come
+ * first in the result, in the order given.
  * @throws DeskdError `UNKNOWN_KEY`.
  */
 export function normalizeChord(keys: string[] | string): KeyName[] {
-  const parts = Array.isArray(keys)
-    ? keys
-    : keys.length === 1 ? [keys] : keys.split('+').map((s, i, a) => (s === '' && i === a.length - 1 ? '+' : s)).filter((s) => s !== '');
-  const out = parts.map(normalizeKey);
+  const out = (Array.isArray(keys) ? keys : splitChord(keys)).map(normalizeKey);
   const mods = out.filter((k) => MODIFIERS.has(k));
   const rest = out.filter((k) => !MODIFIERS.has(k));
   return [...mods, ...rest];
