@@ -17,6 +17,7 @@ import { HaltSwitch } from './policy/halt.js';
 import { TokenBucket } from './policy/rateLimit.js';
 import { PolicyGate } from './policy/gate.js';
 import { CornerHaltWatcher, cornerHaltFromEnv } from './policy/cornerHalt.js';
+import type { Policy } from './policy/schema.js';
 
 /**
  * Everything deskd runs on, independent of how it is served (HTTP daemon, MCP over stdio):
@@ -49,6 +50,46 @@ export interface Runtime {
   warnings: string[];
   /** Release everything, in reverse order of creation. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What {@link createPipeline} builds on: a backend, OCR, and the policy, gate and kill switch it shares. */
+export interface PipelineOptions {
+  platform: Platform;
+  /** The platform the executor drives (default `platform`; the runtime's is tapped by the corner halt). */
+  actingPlatform?: Platform;
+  ocr: TextRecognizer | null;
+  /** The effective policy now (masks, window descriptions). */
+  policy: () => Policy;
+  gate: PolicyGate;
+  halt: HaltSwitch;
+}
+
+/**
+ * One backend's observer and executor (started: AT-SPI change events invalidate the observer's cache).
+ * The daemon's own desktop has one; each workspace (issue 22, `src/workspaces/`) another, over its own
+ * backend, sharing OCR, policy, gate and kill switch. The caller closes the observer.
+ */
+export async function createPipeline(o: PipelineOptions): Promise<{ observer: Observer; executor: Executor }> {
+  const { platform, ocr, gate, halt } = o;
+  const store = new ObservationStore();
+  const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, o.policy()));
+  // Accessibility change events (AT-SPI) invalidate the observer's accessibility cache; every dispatched
+  // input event does too, and makes the next observation wait for the screen to settle.
+  await observer.start();
+  const executor = new Executor({
+    platform: observer.tapPlatform(o.actingPlatform ?? platform),
+    store,
+    policy: gate,
+    halt,
+    // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
+    // capture path; windows the policy masks are never named in its error messages.
+    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
+    describeWindow: (w) => describeWindowForAgent(w, o.policy()),
+    isMasked: (w) => isMaskedWindow(w, o.policy()),
+    agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
+    navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
+  });
+  return { observer, executor };
 }
 
 /**
@@ -158,25 +199,8 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       cornerHalt = corner;
     }
 
-    const store = new ObservationStore();
-    const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy.policy));
-    // Accessibility change events (AT-SPI) invalidate the observer's accessibility cache; every dispatched
-    // input event does too, and makes the next observation wait for the screen to settle.
-    await observer.start();
+    const { observer, executor } = await createPipeline({ platform, actingPlatform, ocr, policy: () => policy.policy, gate, halt });
     cleanups.push(async () => observer.close());
-    const executor = new Executor({
-      platform: observer.tapPlatform(actingPlatform),
-      store,
-      policy: gate,
-      halt,
-      // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
-      // capture path; windows the policy masks are never named in its error messages.
-      verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
-      describeWindow: (w) => describeWindowForAgent(w, policy.policy),
-      isMasked: (w) => isMaskedWindow(w, policy.policy),
-      agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
-      navigationKeys: platform.name === 'macos' ? { back: ['meta', '['], forward: ['meta', ']'] } : { back: ['alt', 'left'], forward: ['alt', 'right'] },
-    });
     return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
   } catch (e) {
     await close();
