@@ -2,6 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultConfigDir } from '../config.js';
 
+/**
+ * Where a command writes: stdout for results, stderr for progress and errors. Defined here, not in
+ * `commands.ts`, so the subcommand modules that `commands.ts` loads (`replay/cli.ts`, `governance/cli.ts`)
+ * never import it back.
+ */
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+  /** deskd's version. */
+  version: string;
+}
+
 /** Exit codes of the `deskd` CLI. */
 export const EXIT = {
   /** Done. */

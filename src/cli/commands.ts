@@ -4,17 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultConfigDir, loadConfig } from '../config.js';
 import { isDeskdError } from '../errors.js';
-import { CliError, EXIT, clientFor, daemonUrl, readCredential, DaemonClient } from './client.js';
+import { CliError, EXIT, clientFor, daemonUrl, readCredential, DaemonClient, type CliIO } from './client.js';
 import { formatPermissionReport, permissionReport } from './permissions.js';
 
-/** Where a command writes: stdout for results, stderr for progress and errors. */
-export interface CliIO {
-  out(text: string): void;
-  err(text: string): void;
-  env: NodeJS.ProcessEnv;
-  /** deskd's version. */
-  version: string;
-}
+export type { CliIO };
 
 /** The default IO: process stdout/stderr and environment. */
 export function processIO(version: string): CliIO {

@@ -1,6 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CliError, EXIT, clientFor } from '../cli/client.js';
-import type { CliIO } from '../cli/commands.js';
+import { CliError, EXIT, clientFor, type CliIO } from '../cli/client.js';
 
 /** Parse flags; unknown flags and bad values are usage errors (exit 2). */
 function args<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals = 0) {

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, EXIT, clientFor } from '../cli/client.js';
-import type { CliIO } from '../cli/commands.js';
+import { CliError, EXIT, clientFor, type CliIO } from '../cli/client.js';
 import type { RecordingSummary } from './store.js';
 import type { ReplayView } from './types.js';
 

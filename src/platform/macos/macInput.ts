@@ -1,12 +1,12 @@
 /**
  * Keyboard text and pixel scrolling through the macOS helper, for what nut-js cannot do: typing text that
  * is not on the keyboard layout (any Unicode: emoji, CJK, accents) and scrolling by pixels rather than whole
- * wheel steps. `typeText` is the macOS keyboard's `type` ({@link MacKeyboard}); pixel scrolling is not yet
+ * wheel steps. `typeText` is the macOS keyboard's `type` (`MacKeyboard` in macKeyboard.ts, which imports this
+ * module; a link back would make an import circle); pixel scrolling is not yet
  * used by the generic scroll path (it scrolls in wheel steps).
  */
 import type { Point } from '../types.js';
 import type { HelperClient } from './helperClient.js';
-import type { MacKeyboard } from './macKeyboard.js';
 
 /** Unicode typing and pixel scrolling over the helper's `typeText` and `scroll` operations. */
 export class MacInput {
