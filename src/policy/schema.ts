@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseChordSpec } from './keys.js';
+import { LaunchRuleSchema, WorkspacesPolicySchema } from './launch.js';
 
 /**
  * The policy file schema (YAML, `--policy` / `DESKD_POLICY`), documented with examples in `docs/policy.md`.
@@ -194,6 +195,10 @@ export const PolicySchema = z
       })
       .default({ mask: [] }),
     rules: z.array(RuleSchema).default([]),
+    /** Apps that may be launched into a workspace (issue 22; `src/policy/launch.ts`). Absent: none (deny by default). */
+    launch: z.array(LaunchRuleSchema).max(1000).optional(),
+    /** Workspace caps (issue 22): `max` alive, `perAgent` an agent may create, `maxApps` per workspace. */
+    workspaces: WorkspacesPolicySchema.optional(),
     /** Every action must carry a `reason` (400 `REASON_REQUIRED` before anything is decided or dispatched); any layer may require it (issue 17, docs/governance.md). */
     requireReason: z.boolean().optional(),
     /**
