@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AtspiBus, type AtspiCall, type AtspiChange } from '../../src/platform/linux/atspi/bus.js';
-import { AtspiTree } from '../../src/platform/linux/atspi/tree.js';
+import { AtspiTree, SETTLE_MS } from '../../src/platform/linux/atspi/tree.js';
 import { ATSPI_STATE_TYPES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
 import type { AXBudget } from '../../src/platform/types.js';
 
@@ -308,6 +308,34 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
     const s = await tree.snapshot(apps(), FULL, true);
     expect(s.incremental).toBe(true);
     expect(JSON.stringify(s.roots)).toContain('"loaded later"');
+  });
+
+  it('a scroll the application applies to its tree after the frame changed is still found (SETTLE_MS), then checks stop', async () => {
+    let now = 1000;
+    const w = world();
+    const live = transportOf(w.objects);
+    const tree = new AtspiTree(new AtspiBus({ transport: live.transport, callTimeoutMs: SLOW_OK }), async () => 4242, { now: () => now });
+    await tree.snapshot(apps(), FULL, true);
+    // The frame changed (the observer says so) but the application has not moved its objects yet: the first
+    // check finds nothing moved.
+    tree.noteScreenChange();
+    const early = await tree.snapshot(apps(), FULL, true);
+    expect(early.incremental).toBe(true);
+    // Now it applies the scroll, with no event at all (as Chromium).
+    const row = w.objects.get(w.panel)!.children[0]!;
+    for (const p of [row, ...w.objects.get(row)!.children]) w.objects.get(p)!.extents[1] -= 25;
+    now += SETTLE_MS / 2;
+    const late = await tree.snapshot(apps(), FULL, true);
+    expect(late.incremental).toBe(true);
+    const fresh = await new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242).snapshot(apps(), FULL, false);
+    expect(JSON.stringify(late.roots)).toBe(JSON.stringify(fresh.roots));
+    // Once the window has passed with nothing moving, an idle snapshot makes no call.
+    await tree.snapshot(apps(), FULL, true);
+    now += SETTLE_MS;
+    await tree.snapshot(apps(), FULL, true);
+    const idle = live.calls();
+    await tree.snapshot(apps(), FULL, true);
+    expect(live.calls()).toBe(idle);
   });
 
   it('a budget cut keeps no model', async () => {

@@ -66,6 +66,13 @@ interface Model {
 }
 
 
+/**
+ * How long after a screen change (ms) every snapshot checks the layout again, moved or not: Chromium
+ * updates its accessibility tree a little after it paints, with no event, so one check right after the
+ * frame changed can see the old extents (seen in tests/e2e/atspiIncremental.test.ts after scrolls on a
+ * loaded machine: the model kept pre-scroll extents until the 15 s verifying read).
+ */
+export const SETTLE_MS = 2_000;
 /** States whose change shows, hides, or resizes content (and so may move other objects). */
 const LAYOUT_STATES = new Set(['showing', 'visible', 'expanded', 'collapsed', 'defunct']);
 
@@ -131,6 +138,8 @@ export class AtspiTree {
   private dirty = new Map<string, Dirt>();
   /** Set by {@link noteScreenChange}; cleared once a snapshot has checked the layout. */
   private screenChanged = false;
+  /** When {@link noteScreenChange} was last called (ms since the epoch; 0 = never since the last full read). */
+  private screenChangedAt = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly verifyMs: number;
   private readonly now: () => number;
@@ -151,7 +160,9 @@ export class AtspiTree {
    * states of every object of every window again (and reads what came on screen).
    */
   noteScreenChange(): void {
-    if (this.model) this.screenChanged = true;
+    if (!this.model) return;
+    this.screenChanged = true;
+    this.screenChangedAt = this.now();
   }
 
   noteChange(e: AtspiChange): void {
@@ -178,6 +189,7 @@ export class AtspiTree {
   forget(): void {
     this.model = null;
     this.screenChanged = false;
+    this.screenChangedAt = 0;
     this.dirty.clear();
   }
 
@@ -241,7 +253,10 @@ export class AtspiTree {
    * cannot be trusted any more (a re-read failed for another reason than the object being gone).
    */
   private async apply(m: Model, tb: TraversalBudget): Promise<boolean> {
-    const screen = this.screenChanged;
+    // Within SETTLE_MS of a screen change the layout is checked on every snapshot even when the last check
+    // found nothing moved: Chromium applies a scroll to its accessibility tree a frame or more after it paints
+    // it, and sends no event when it does, so a check made in between sees the old extents.
+    const screen = this.screenChanged || (this.screenChangedAt > 0 && this.now() - this.screenChangedAt < SETTLE_MS);
     if (this.dirty.size === 0 && !screen) return true;
     this.screenChanged = false;
     const dirty = this.dirty;
