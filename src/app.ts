@@ -35,6 +35,8 @@ import { ErrorBodySchema } from './http/schemas.js';
 import { AgentRegistry, observerMayCall, principalOf } from './governance/agents.js';
 import { registerGovernanceRoutes, type GovernanceDeps } from './governance/routes.js';
 import { Telemetry } from './telemetry/telemetry.js';
+import { registerWorkspaceRoutes, type WorkspaceRecord, type WorkspaceRouteDeps } from './http/workspaceRoutes.js';
+import { installWorkspaceRouting, leaseFor, type RoutedObjects, type WorkspaceLookup } from './http/workspaceRouting.js';
 import { instrumentApp } from './telemetry/instrument.js';
 
 /** Everything the HTTP app needs; built by `src/main.ts` (or by tests with the fake platform). */
@@ -68,6 +70,8 @@ export interface AppDeps {
   governance?: GovernanceDeps;
   /** Traces and metrics (issue 17, `src/telemetry/`); default: metrics only, kept in memory for `GET /metrics`. */
   telemetry?: Telemetry;
+  /** Sandboxed workspaces (issue 22, `src/http/workspaceRoutes.ts`): the routes and per-workspace routing are registered when present. */
+  workspaces?: WorkspaceRouteDeps<WorkspaceRecord & { backend: RoutedObjects }>['workspaces'] & WorkspaceLookup;
 }
 
 /** What a route may say about itself in its `config` (read through `req.routeOptions.config`, i.e. the route the request was routed to). */
@@ -170,7 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   hardenContentTypes(app);
-  const lease = deps.lease ?? new ControllerLease();
+  let lease = deps.lease ?? new ControllerLease();
   // Named agents live in memory when the daemon gave no registry (tests, embedding): the routes always exist.
   const telemetry = deps.telemetry ?? Telemetry.create({ version: deps.version, ...(deps.policy ? { pendingApprovals: () => deps.policy!.approvals.list().length } : {}) });
   const governance = {
@@ -204,6 +208,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
     } as typeof handler;
   });
+
+  // Workspaces (issue 22): requests naming (or bound to) a workspace run against its backend and lease.
+  if (deps.workspaces) {
+    const r = installWorkspaceRouting(app, deps.workspaces, { platform: deps.platform, observer: deps.observer, executor: deps.executor, lease });
+    deps = { ...deps, platform: r.platform, observer: r.observer, executor: r.executor };
+    lease = r.lease;
+  }
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -255,7 +266,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Decided on the routed pattern and the route's own config: `/v1/%61ctions` is `/v1/actions` here.
     if (acting) {
       // The operator (the person at the machine) is never locked out: their action takes the lease over.
-      lease.assertMayAct(clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
+      leaseFor(req, lease).assertMayAct(clientIdentity(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]), req.deskdRole === 'operator');
     }
   });
 
@@ -299,6 +310,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Anthropic's computer-use tool (issue 20): every action through the same executor, policy and lease.
   await registerAnthropicRoutes(app, { executor: deps.executor, displays: () => deps.platform.capture.displays(), pointer: () => deps.platform.mouse.position() });
   if (deps.replay) await registerReplayRoutes(app, { replay: deps.replay });
+  if (deps.workspaces) await registerWorkspaceRoutes(app, { workspaces: deps.workspaces, ...(deps.policy ? { audit: deps.policy.audit } : {}) });
 
   registerLeaseRoutes(app, lease);
   await registerGovernanceRoutes(app, governance, { lease, ...(deps.policy ? { approvals: deps.policy.approvals, audit: deps.policy.audit } : {}) });

@@ -1,0 +1,67 @@
+/**
+ * The daemon's workspace manager (issue 22): each workspace gets a private desktop
+ * (`startPrivateDesktop`), a Linux backend bound to its display and buses (`createPlatform({desktop})`), an
+ * observer and executor built like the daemon's own (`createPipeline`: shared OCR engine, policy, gate and
+ * kill switch; its own observation store and accessibility cache) and its own controller lease.
+ */
+import { ControllerLease } from '../http/lease.js';
+import { createPlatform, killProcessGroup, startPrivateDesktop } from '../platform/index.js';
+import type { Platform } from '../platform/types.js';
+import type { Observer } from '../perception/observer.js';
+import type { Executor } from '../actuation/executor.js';
+import { assertLaunchAllowed, workspaceLimits } from '../policy/launch.js';
+import { createPipeline, type Runtime } from '../runtime.js';
+import { WorkspaceManager, type WorkspaceDesktop } from './manager.js';
+
+/** One workspace's backend: what the routes use when a request names it. */
+export interface WorkspaceBackend {
+  platform: Platform;
+  observer: Observer;
+  executor: Executor;
+  /** The workspace's own controller lease: agents in different workspaces never wait for each other. */
+  lease: ControllerLease;
+  close(): Promise<void>;
+}
+
+/** The agent identity behind an owner principal (`agent:<id>` → the registry's record), for its policy overlay. */
+function agentOfOwner(rt: Pick<Runtime, 'agents'>, owner: string): { id: string; policy?: string } | null {
+  if (!owner.startsWith('agent:')) return null;
+  const id = owner.slice(6);
+  return rt.agents.get(id) ?? { id };
+}
+
+/**
+ * Build the daemon's workspace manager over a runtime (its OCR, policy layers, gate, kill switch, agents).
+ * Close it (`close()`) before the runtime: it stops every workspace.
+ */
+export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger'>): WorkspaceManager<WorkspaceBackend> {
+  const logger = rt.logger.child({ component: 'workspaces' });
+  const layers = (owner: string) => rt.policy.layersFor(agentOfOwner(rt, owner));
+  return new WorkspaceManager<WorkspaceBackend>({
+    startDesktop: (size) => startPrivateDesktop({ ...size, logger }),
+    killProcessGroup,
+    limits: (owner) => workspaceLimits(layers(owner)),
+    assertLaunch: (owner, app, args) => assertLaunchAllowed(layers(owner), app, args),
+    logger,
+    createBackend: async (d: WorkspaceDesktop) => {
+      const platform = await createPlatform({ kind: 'linux', logger, desktop: { display: d.display, sessionBusAddress: d.env.DBUS_SESSION_BUS_ADDRESS!, a11yBusAddress: d.a11yBusAddress } });
+      try {
+        const { observer, executor } = await createPipeline({ platform, ocr: rt.ocr, policy: () => rt.policy.policy, gate: rt.gate, halt: rt.halt });
+        executor.useObserver(() => observer.observe({}));
+        return {
+          platform,
+          observer,
+          executor,
+          lease: new ControllerLease(),
+          async close() {
+            observer.close();
+            await platform.close();
+          },
+        };
+      } catch (e) {
+        await platform.close();
+        throw e;
+      }
+    },
+  });
+}
