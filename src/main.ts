@@ -9,6 +9,7 @@ import { resolveOperatorToken, resolveToken, type DaemonConfig } from './config.
 import type { VirtualDesktopHandle } from './platform/index.js';
 import type { Platform } from './platform/types.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { createWorkspaceManager } from './workspaces/wiring.js';
 import { TaskRunner } from './agent/loop.js';
 import { createReplayService } from './replay/index.js';
 import { loadAgentConfig } from './agent/config.js';
@@ -98,11 +99,14 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
     logger: logger.child({ component: 'agent' }),
   });
   taskRef.current = tasks;
+  // Sandboxed workspaces (issue 22): each its own Xvfb, buses and backend; all stopped before the runtime.
+  const workspaces = createWorkspaceManager(runtime);
   try {
     const [tok, op] = await Promise.all([resolveToken(config.configDir), resolveOperatorToken(config.configDir)]);
     // Named agent credentials (issue 17): token hashes in <config dir>/agents.json (0600), loaded by the runtime.
     const agents = runtime.agents;
     app = await buildApp({
+      workspaces,
       platform: runtime.platform,
       observer: runtime.observer,
       executor: runtime.executor,
@@ -150,6 +154,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
         await replay.replayer.close();
         await tasks.close();
         await a.close().catch((e) => logger.warn({ err: e }, 'closing the HTTP server failed'));
+        await workspaces.close().catch((e) => logger.warn({ err: e }, 'stopping the workspaces failed'));
         await runtime.close();
         await telemetry.close();
       },
@@ -157,6 +162,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   } catch (e) {
     await tasks.close();
     await app?.close().catch(() => undefined);
+    await workspaces.close().catch(() => undefined);
     await runtime.close();
     throw e;
   }
