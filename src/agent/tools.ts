@@ -2,10 +2,12 @@ import { z } from 'zod';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
 import type { FunctionTool } from 'openai/resources/responses/responses';
 import { describeIssues } from '../actuation/parse.js';
+import { ChordSchema, CoordSchema, RefSchema, ScrollDeltaSchema, TextInputSchema } from '../actuation/schema.js';
 
 /**
  * The functions-mode tools, one zod schema each (zod is the one schema language; JSON Schema for the
- * model is generated with `z.toJSONSchema`). Coordinates are logical global points; refs come from
+ * model is generated with `z.toJSONSchema`). Shapes an action also has (refs, text, chords, scroll
+ * amounts, coordinates) come from `src/actuation/schema.ts`, so their limits are the executor's. Coordinates are logical global points; refs come from
  * the latest observation the model was given.
  */
 export const FUNCTION_TOOLS = {
@@ -15,24 +17,24 @@ export const FUNCTION_TOOLS = {
   },
   click_element: {
     description: 'Click the centre of an element of the latest observation, by its ref (e.g. "e12").',
-    schema: z.object({ ref: z.string().regex(/^e\d+$/).describe('Element ref from the latest observation') }).strict(),
+    schema: z.object({ ref: RefSchema.describe('Element ref from the latest observation') }).strict(),
   },
   type_text: {
     description: 'Type text into the focused element. Newlines press Enter.',
-    schema: z.object({ text: z.string().min(1).max(10000) }).strict(),
+    schema: z.object({ text: TextInputSchema.min(1) }).strict(),
   },
   press_keys: {
     description: 'Press a key chord, e.g. ["ctrl","c"], ["enter"], ["escape"].',
-    schema: z.object({ keys: z.array(z.string().min(1).max(32)).min(1).max(8) }).strict(),
+    schema: z.object({ keys: ChordSchema }).strict(),
   },
   scroll: {
     description: 'Scroll over an element (ref) or a point (x, y in points) by dy points (positive = down).',
     schema: z
       .object({
-        ref: z.string().regex(/^e\d+$/).optional(),
-        x: z.number().optional(),
-        y: z.number().optional(),
-        dy: z.number().min(-100000).max(100000),
+        ref: RefSchema.optional(),
+        x: CoordSchema.optional(),
+        y: CoordSchema.optional(),
+        dy: ScrollDeltaSchema,
       })
       .strict(),
   },

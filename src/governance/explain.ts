@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DeskdError } from '../errors.js';
 import { describeIssues } from '../actuation/parse.js';
+import { KeyListSchema } from '../actuation/schema.js';
 import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { POLICY_ACTION_TYPES } from '../policy/schema.js';
 import { evaluateLayered, reasonRequired, type LayerDecision } from './layers.js';
@@ -23,7 +24,7 @@ export const ExplainActionSchema = z
     x: z.number().finite().optional(),
     y: z.number().finite().optional(),
     path: z.array(Point).max(1000).optional(),
-    keys: z.array(z.string().min(1).max(32)).max(8).optional(),
+    keys: KeyListSchema.optional(),
     text: z.string().max(1_000_000).optional(),
     value: z.string().max(1_000_000).optional(),
     button: z.string().max(16).optional(),
