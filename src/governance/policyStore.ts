@@ -8,7 +8,8 @@ import { parsePolicy } from '../policy/parse.js';
 import type { Policy } from '../policy/schema.js';
 import type { EffectsDecision, PolicyAction, PolicyDecision, PolicyEffect, PolicyRequest, PolicyState } from '../policy/engine.js';
 import { effectivePolicy, evaluateLayered, evaluateLayeredEffects, reasonRequired, type LayeredEffectsDecision, type PolicyLayers } from './layers.js';
-import { readManagedPolicyFile } from './signing.js';
+import { publicKeyPathOf, readManagedPolicyFile, signaturePathOf } from './signing.js';
+import { watchFiles, type FileWatch } from './watch.js';
 
 /**
  * The managed policy's default location (issue 17): `/etc/deskd/managed-policy.yaml` on Linux,
@@ -27,8 +28,16 @@ export interface LayeredPolicyStoreOptions {
   /** The managed policy file; a missing file means no managed layer. Default {@link managedPolicyPath}. */
   managedPath?: string | null;
   logger?: PolicyLogger;
-  /** Watch the user policy file (default true when given). The managed layer reloads on `reload()` (SIGHUP). */
+  /**
+   * Watch the layer files and reload by themselves (default true): the user file (its own store), the
+   * managed file with its `.sig` and the `managed-policy.pub` beside it, and every loaded agent overlay.
+   * `reload()` (SIGHUP) re-reads everything either way.
+   */
   watch?: boolean;
+  /** Quiet period after the last file event before reloading, ms (default 200). */
+  debounceMs?: number;
+  /** Stat polling interval for a watched directory that does not exist yet, ms (default 2000). */
+  pollMs?: number;
 }
 
 /** A loaded layer file. */
@@ -38,8 +47,14 @@ interface LoadedLayer {
   source: string;
 }
 
+/**
+ * A `reload` event: the result, the layer it is about, and for the managed layer and overlays what
+ * triggered it (`watch`: a file event; `reload`: a `reload()` call such as SIGHUP).
+ */
+export type LayerReloadResult = ReloadResult & { layer?: 'managed' | 'user' | 'agent'; trigger?: 'watch' | 'reload' };
+
 interface Events {
-  reload: [ReloadResult & { layer?: 'managed' | 'user' | 'agent' }];
+  reload: [LayerReloadResult];
 }
 
 /** The overlay of an agent whose overlay file could not be loaded: nothing matches, unmatched actions are denied. */
@@ -61,6 +76,14 @@ export class LayeredPolicyStore extends EventEmitter<Events> {
   private readonly overlays = new Map<string, LoadedLayer>();
   private effective: Policy;
   private effectiveFor: { managed: Policy | null; user: Policy } | null = null;
+  /** The bytes last read of each watched layer (managed: policy + sig + key), to act on real changes only. */
+  private readonly seen = new Map<string, string>();
+  private watcher: FileWatch | null = null;
+  /** Overlay files named by agents that have never loaded (watched; an agent with one denies everything). */
+  private readonly unloaded = new Set<string>();
+  private watchOpts: { debounceMs?: number; pollMs?: number } | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   private constructor(
     readonly user: PolicyStore,
@@ -82,10 +105,85 @@ export class LayeredPolicyStore extends EventEmitter<Events> {
   static async open(opts: LayeredPolicyStoreOptions = {}): Promise<LayeredPolicyStore> {
     const log = opts.logger ?? silentLogger;
     const managedPath = opts.managedPath === undefined ? managedPolicyPath() : opts.managedPath;
+    const seenManaged = managedPath ? await fingerprintManaged(managedPath) : null;
     const managed = managedPath ? await loadManaged(managedPath) : null;
-    const user = await PolicyStore.open({ path: opts.userPath ?? null, logger: log, ...(opts.watch !== undefined ? { watch: opts.watch } : {}) });
+    const user = await PolicyStore.open({ path: opts.userPath ?? null, logger: log, ...(opts.watch !== undefined ? { watch: opts.watch } : {}), ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
     if (managed) log.info({ source: managed.source, hash: managed.hash, rules: managed.policy.rules.length }, 'managed policy loaded');
-    return new LayeredPolicyStore(user, managedPath, managed, log);
+    const store = new LayeredPolicyStore(user, managedPath, managed, log);
+    if (managedPath && seenManaged !== null) store.seen.set(managedKey(managedPath), seenManaged);
+    if (opts.watch ?? true) {
+      store.watchOpts = { ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}), ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}) };
+      store.rewatch();
+    }
+    return store;
+  }
+
+  /** (Re)start the file watch over the managed files and every loaded overlay. */
+  private rewatch(): void {
+    if (!this.watchOpts || this.closed) return;
+    const files = [...(this.managedPath ? [this.managedPath, signaturePathOf(this.managedPath), publicKeyPathOf(this.managedPath)] : []), ...this.overlays.keys(), ...this.unloaded];
+    this.watcher?.close();
+    this.watcher = null;
+    if (files.length === 0) return;
+    this.watcher = watchFiles(files, () => void this.serial(() => this.reloadChanged()), {
+      ...this.watchOpts,
+      onWatchError: (dir, err) => this.log.warn({ dir, err: err.message }, 'cannot watch a policy directory; polling it (SIGHUP still reloads)'),
+    });
+  }
+
+  /** Run reloads one at a time (file events and `reload()` never interleave). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** After a file event: reload the managed layer and the overlays whose bytes changed since last read. */
+  private async reloadChanged(): Promise<void> {
+    if (this.closed) return;
+    if (this.managedPath) {
+      const fp = await fingerprintManaged(this.managedPath);
+      if (fp !== this.seen.get(managedKey(this.managedPath))) await this.reloadManaged('watch', fp);
+    }
+    for (const file of [...this.overlays.keys(), ...this.unloaded]) {
+      const fp = await fingerprintFile(file);
+      if (fp !== this.seen.get(file)) await this.reloadOverlay(file, 'watch', fp);
+    }
+  }
+
+  private async reloadManaged(trigger: 'watch' | 'reload', fp?: string): Promise<void> {
+    const file = this.managedPath!;
+    this.seen.set(managedKey(file), fp ?? (await fingerprintManaged(file)));
+    try {
+      const m = await loadManaged(file);
+      // A signed layer that disappears is refused like a bad signature (a removal is not a signed change);
+      // an unsigned one that disappears is gone (the machine's administrator removed it).
+      if (!m && this.managed && (await fingerprintFile(publicKeyPathOf(file)))[0] !== '-') {
+        throw new DeskdError('POLICY_INVALID', `${file}: the managed policy is missing while a public key is configured (${publicKeyPathOf(file)}); keeping the last good managed policy`);
+      }
+      const changed = (m?.hash ?? null) !== (this.managed?.hash ?? null);
+      this.managed = m;
+      if (changed) this.log.info({ source: file, hash: m?.hash ?? null, trigger }, 'managed policy reloaded');
+      this.emit('reload', { ok: true, changed, source: file, hash: m?.hash ?? 'none', layer: 'managed', trigger });
+    } catch (e) {
+      const error = isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', `${file}: ${(e as Error).message}`);
+      this.log.error({ source: file, code: error.code, err: error.message, keptHash: this.managed?.hash ?? null, trigger }, 'managed policy reload failed; keeping the last good managed policy');
+      this.emit('reload', { ok: false, source: file, error, layer: 'managed', trigger });
+    }
+  }
+
+  private async reloadOverlay(file: string, trigger: 'watch' | 'reload', fp?: string): Promise<void> {
+    this.seen.set(file, fp ?? (await fingerprintFile(file)));
+    const before = this.overlays.get(file)?.hash;
+    try {
+      await this.readOverlay(file);
+      this.unloaded.delete(file);
+      const after = this.overlays.get(file)!.hash;
+      if (trigger === 'watch') this.emit('reload', { ok: true, changed: after !== before, source: file, hash: after, layer: 'agent', trigger });
+    } catch (e) {
+      this.log.error({ source: file, err: (e as Error).message, trigger }, 'agent policy overlay reload failed; keeping the last good overlay');
+      this.emit('reload', { ok: false, source: file, error: isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', (e as Error).message), layer: 'agent', trigger });
+    }
   }
 
   /** A store of fixed, already-validated layers (tests, embedding). */
@@ -140,6 +238,22 @@ export class LayeredPolicyStore extends EventEmitter<Events> {
    */
   async loadOverlay(file: string): Promise<Policy> {
     const abs = path.resolve(file);
+    const isNew = !this.overlays.has(abs) && !this.unloaded.has(abs);
+    if (isNew && this.watchOpts) this.seen.set(abs, await fingerprintFile(abs));
+    try {
+      const policy = await this.readOverlay(abs);
+      this.unloaded.delete(abs);
+      return policy;
+    } catch (e) {
+      // Watched too, so that a fixed file loads (until then the agent's overlay denies everything).
+      if (!this.overlays.has(abs)) this.unloaded.add(abs);
+      throw e;
+    } finally {
+      if (isNew && this.watchOpts) this.rewatch();
+    }
+  }
+
+  private async readOverlay(abs: string): Promise<Policy> {
     let text: string;
     try {
       text = await readFile(abs, 'utf8');
@@ -182,34 +296,38 @@ export class LayeredPolicyStore extends EventEmitter<Events> {
    * layer is returned (the managed and overlay results are emitted as `reload` events and logged).
    */
   async reload(): Promise<ReloadResult> {
-    if (this.managedPath) {
-      try {
-        const m = await loadManaged(this.managedPath);
-        const changed = (m?.hash ?? null) !== (this.managed?.hash ?? null);
-        this.managed = m;
-        if (changed) this.log.info({ source: this.managedPath, hash: m?.hash ?? null }, 'managed policy reloaded');
-        this.emit('reload', { ok: true, changed, source: this.managedPath, hash: m?.hash ?? 'none', layer: 'managed' });
-      } catch (e) {
-        const error = isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', `${this.managedPath}: ${(e as Error).message}`);
-        this.log.error({ source: this.managedPath, code: error.code, err: error.message, keptHash: this.managed?.hash ?? null }, 'managed policy reload failed; keeping the last good managed policy');
-        this.emit('reload', { ok: false, source: this.managedPath, error, layer: 'managed' });
-      }
-    }
-    for (const file of [...this.overlays.keys()]) {
-      try {
-        await this.loadOverlay(file);
-      } catch (e) {
-        this.log.error({ source: file, err: (e as Error).message }, 'agent policy overlay reload failed; keeping the last good overlay');
-        this.emit('reload', { ok: false, source: file, error: isDeskdError(e) ? e : new DeskdError('POLICY_INVALID', (e as Error).message), layer: 'agent' });
-      }
-    }
+    await this.serial(async () => {
+      if (this.managedPath) await this.reloadManaged('reload');
+      for (const file of [...this.overlays.keys(), ...this.unloaded]) await this.reloadOverlay(file, 'reload');
+    });
     return this.user.reload();
   }
 
-  /** Stop watching. */
+  /** Stop watching (every layer). The policies in force stay readable. */
   close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = null;
     this.user.close();
   }
+}
+
+function managedKey(file: string): string {
+  return `managed:${path.resolve(file)}`;
+}
+
+/** The bytes of a file as a digest, `-` when it cannot be read. */
+async function fingerprintFile(file: string): Promise<string> {
+  try {
+    return sha256((await readFile(file)).toString('base64'));
+  } catch (e) {
+    return `-${(e as NodeJS.ErrnoException).code ?? ''}`;
+  }
+}
+
+/** The managed layer's inputs (policy, signature, public key) as one digest. */
+async function fingerprintManaged(file: string): Promise<string> {
+  return (await Promise.all([file, signaturePathOf(file), publicKeyPathOf(file)].map(fingerprintFile))).join(':');
 }
 
 async function loadManaged(file: string): Promise<LoadedLayer | null> {
