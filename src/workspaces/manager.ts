@@ -71,7 +71,7 @@ export interface Workspace<B> {
   createdAt: number;
   desktop: WorkspaceDesktop;
   backend: B;
-  /** Private home (the apps' `HOME`) and runtime dir under it; removed with the workspace. */
+  /** Private directory holding the apps' `HOME` (`home`), `XDG_RUNTIME_DIR` (`run`) and `TMPDIR` (`tmp`); removed with the workspace. */
   dir: string;
   apps: WorkspaceApp[];
 }
@@ -139,6 +139,7 @@ export class WorkspaceManager<B extends { close(): Promise<void> }> {
       dir = mkdtempSync(join(tmpdir(), 'deskd-ws-'));
       mkdirSync(join(dir, 'home'), { mode: 0o700 });
       mkdirSync(join(dir, 'run'), { mode: 0o700 });
+      mkdirSync(join(dir, 'tmp'), { mode: 0o700 });
       chmodSync(dir, 0o700);
       const backend = await this.deps.createBackend(desktop);
       const ws: Workspace<B> = {
@@ -204,7 +205,7 @@ export class WorkspaceManager<B extends { close(): Promise<void> }> {
     const max = this.deps.limits(ws.owner).maxApps;
     const running = ws.apps.filter((a) => !a.exited).length;
     if (running >= max) throw new DeskdError('WORKSPACE_LIMIT', `Workspace ${ws.id} already runs ${running} apps (policy workspaces.maxApps = ${max})`, { limit: max });
-    const env = appEnv(this.deps.baseEnv ?? process.env, { ...ws.desktop.env, HOME: join(ws.dir, 'home'), XDG_RUNTIME_DIR: join(ws.dir, 'run') });
+    const env = appEnv(this.deps.baseEnv ?? process.env, { ...ws.desktop.env, HOME: join(ws.dir, 'home'), XDG_RUNTIME_DIR: join(ws.dir, 'run'), TMPDIR: join(ws.dir, 'tmp') });
     const child = spawn(app, [...args], { env, cwd: join(ws.dir, 'home'), detached: true, stdio: 'ignore' });
     const rec: WorkspaceApp = await new Promise((resolve, reject) => {
       child.once('error', (e) => reject(new DeskdError('ACTION_FAILED', `Cannot start ${app}: ${e.message}`, { app })));
