@@ -92,18 +92,10 @@ export interface SubmitOptions {
 const FOCUS_POLL_MS = 100;
 const FOCUS_POLLS = 15;
 
-/**
- * Checks a planned batch before anything is dispatched (hardening tests plug in here).
- * Throws a DeskdError to refuse; nothing of the batch is dispatched then.
- */
-export type ActionGate = (plan: PlannedAction[]) => Promise<void>;
-
 /** Dependencies of the {@link Executor}. */
 export interface ExecutorDeps {
   platform: Platform;
   store: ObservationStore;
-  /** Extra check of a planned batch (tests, hardening). */
-  gate?: ActionGate;
   /**
    * The permission-policy gate, mandatory: every effect of every action is decided (and audited) before
    * anything is dispatched. Tests that want no restrictions pass a gate over an explicit allow-all policy.
@@ -152,11 +144,6 @@ export class Executor {
     this.input = new Input(deps.platform.mouse, deps.platform.keyboard);
   }
 
-  /** True when locator targets (`{text}`, `{role, name}`) can be resolved. */
-  get canLocate(): boolean {
-    return this.deps.observe !== undefined;
-  }
-
   /**
    * Attach the fresh-observation source for locator targets when the executor was built without one
    * (the HTTP app attaches `observer.observe` at start).
@@ -194,7 +181,6 @@ export class Executor {
     const actionId = `act_${randomUUID()}`;
     const decided = await this.serial(async () => {
       const plan = await this.plan(actions);
-      if (this.deps.gate) await this.deps.gate(plan);
       const checks = await this.decide(plan, actor, opts);
       return { plan, checks };
     });
