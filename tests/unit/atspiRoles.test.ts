@@ -6,8 +6,8 @@ import {
   decodeAtspiStateBits,
   isPasswordRole,
   mapAtspiRole,
-  normaliseAtspiStates,
-  normaliseRoleName,
+  normalizeAtspiStates,
+  normalizeRoleName,
   type AtspiState,
 } from '../../src/platform/linux/atspiRoles.js';
 import { atspiHandle, extentsToRect, onScreen, parseAtspiHandle } from '../../src/platform/linux/atspi.js';
@@ -82,7 +82,7 @@ describe('AT-SPI role mapping', () => {
   it('maps every table entry into the deskd vocabulary', () => {
     for (const [name, role] of Object.entries(ATSPI_ROLE_MAP)) {
       expect(ROLES as readonly string[], name).toContain(role);
-      expect(normaliseRoleName(name), 'keys are already normalised').toBe(name);
+      expect(normalizeRoleName(name), 'keys are already normalised').toBe(name);
     }
   });
 
@@ -132,7 +132,7 @@ describe('AT-SPI state decoding', () => {
     ['active modal dialog', ['active', 'modal', 'showing'], 'dialog', ['showing', 'active', 'modal']],
     ['selected list item', ['selected', 'selectable'], 'list item', ['selected']],
   ])('%s', (_name, states, role, expected) => {
-    expect(normaliseAtspiStates(new Set(states), role)).toEqual(expected);
+    expect(normalizeAtspiStates(new Set(states), role)).toEqual(expected);
   });
 });
 

@@ -8,7 +8,7 @@
 import type { Role } from '../roles.js';
 
 /**
- * AT-SPI role name (as from `GetRoleName`) → deskd role. Keys are normalised by {@link normaliseRoleName}.
+ * AT-SPI role name (as from `GetRoleName`) → deskd role. Keys are normalised by {@link normalizeRoleName}.
  * Container roles that only lay things out map to `generic`; those that group things meaningfully to `group`.
  */
 export const ATSPI_ROLE_MAP: Readonly<Record<string, Role>> = {
@@ -188,18 +188,18 @@ export const ATSPI_ROLE_MAP: Readonly<Record<string, Role>> = {
 };
 
 /** Lower-case a role name and turn `-`/`_` separators into spaces (`push-button`, `PUSH_BUTTON` → `push button`). */
-export function normaliseRoleName(roleName: string): string {
+export function normalizeRoleName(roleName: string): string {
   return roleName.trim().toLowerCase().replace(/[-_\s]+/g, ' ');
 }
 
 /** Map an AT-SPI role name to deskd's vocabulary; unknown names map to `unknown`. */
 export function mapAtspiRole(roleName: string): Role {
-  return ATSPI_ROLE_MAP[normaliseRoleName(roleName)] ?? 'unknown';
+  return ATSPI_ROLE_MAP[normalizeRoleName(roleName)] ?? 'unknown';
 }
 
 /** True for the AT-SPI role of password entries (`ATSPI_ROLE_PASSWORD_TEXT`). */
 export function isPasswordRole(roleName: string): boolean {
-  return normaliseRoleName(roleName) === 'password text';
+  return normalizeRoleName(roleName) === 'password text';
 }
 
 /** `AtspiStateType` values (atspi-constants.h), index = bit number in the `GetState` bit set. */
@@ -238,9 +238,9 @@ export function decodeAtspiStateBits(words: readonly number[]): Set<AtspiState> 
  * `focusable`, `modal`, `multiline`, `readonly`, `required`, `busy`, `haspopup`, and `password` for the
  * `password text` role. Order is stable (this list's order).
  */
-export function normaliseAtspiStates(states: ReadonlySet<AtspiState>, roleName: string): string[] {
+export function normalizeAtspiStates(states: ReadonlySet<AtspiState>, roleName: string): string[] {
   const out: string[] = [];
-  const role = normaliseRoleName(roleName);
+  const role = normalizeRoleName(roleName);
   if (states.has('focused')) out.push('focused');
   if (states.has('enabled') || states.has('sensitive')) out.push('enabled');
   if (states.has('checked') || (role === 'toggle button' && states.has('pressed'))) out.push('checked');

@@ -10,7 +10,7 @@
 import { isToolkitClassName } from '../../names.js';
 import { INTERACTIVE_ROLES } from '../../roles.js';
 import type { RawAXNode, Rect, ValueRange } from '../../types.js';
-import { decodeAtspiStateBits, isPasswordRole, normaliseAtspiStates, type AtspiState } from '../atspiRoles.js';
+import { decodeAtspiStateBits, isPasswordRole, normalizeAtspiStates, type AtspiState } from '../atspiRoles.js';
 import type { AtspiBus } from './bus.js';
 import { ACCESSIBLE, ACTION, atspiHandle, COMPONENT, COORD_SCREEN, extentsToRect, SELECTION, TEXT, toRefs, VALUE, type Ref } from './refs.js';
 
@@ -237,7 +237,7 @@ export function toNode(b: Basic, role: string, d: Details): RawAXNode {
     platformRole: b.roleName || 'unknown',
     name: b.name,
     bounds: d.bounds,
-    states: normaliseAtspiStates(b.states, b.roleName),
+    states: normalizeAtspiStates(b.states, b.roleName),
     actions: d.actions,
     children: [],
   };
