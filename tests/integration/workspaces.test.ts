@@ -1,0 +1,248 @@
+/**
+ * Issue 22 on the fake platform: the real app, routes and routing, the real WorkspaceManager with a
+ * desktop stand-in (a `sleep` process group per "desktop"), each workspace a fake backend with its own
+ * tree, observer, executor and lease. Checks who may create, binding, 403/404, the `workspace` parameter
+ * in header/query/body, per-workspace leases, the launch policy and app environment, and that DELETE ends
+ * the desktop's and apps' process groups.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { axNode, createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import { killProcessGroup } from '../../src/platform/index.js';
+import { ObservationStore, Observer } from '../../src/perception/observer.js';
+import { Executor } from '../../src/actuation/executor.js';
+import { createElementVerifier } from '../../src/perception/refs.js';
+import { AuditLog } from '../../src/policy/audit.js';
+import { ApprovalManager } from '../../src/policy/approvals.js';
+import { HaltSwitch } from '../../src/policy/halt.js';
+import { TokenBucket } from '../../src/policy/rateLimit.js';
+import { PolicyGate } from '../../src/policy/gate.js';
+import { AgentRegistry } from '../../src/governance/agents.js';
+import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
+import { ControllerLease } from '../../src/http/lease.js';
+import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
+import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
+import type { WorkspaceBackend } from '../../src/workspaces/wiring.js';
+
+const AGENT = 'agent-token-0123456789abcdef';
+const OPERATOR = 'operator-token-0123456789abcdef';
+
+const POLICY = (workspaces: string) => `version: 1
+limits: { actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }
+rules:
+  - { id: allow-all, effect: allow, match: {} }
+launch:
+  - app: sleep
+    args: { allow: ["3?"] }
+workspaces: ${workspaces}
+`;
+
+function tree(label: string): FakePlatform {
+  return createFakePlatform({
+    tree: [axNode('application', label, null, { children: [axNode('window', label, { x: 0, y: 0, width: 400, height: 300 }, { children: [axNode('button', `${label}-button`, { x: 10, y: 10, width: 50, height: 30 }, { handle: `${label}-b` })] })] })],
+    windows: [{ id: '0xa', app: label, pid: 10, wmClass: label, title: label, bounds: { x: 0, y: 0, width: 400, height: 300 } }],
+    focused: { app: label, pid: 10, window: label },
+  });
+}
+
+/** A "desktop" of three sleeping process groups (standing in for Xvfb, dbus-daemon, at-spi-bus-launcher). */
+async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
+  const start = () => new Promise<number>((r) => {
+    const c = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    c.once('spawn', () => {
+      c.unref();
+      r(c.pid!);
+    });
+  });
+  const [xvfb, dbus, atspi] = await Promise.all([start(), start(), start()]);
+  return {
+    display: `:${700 + n}`,
+    env: { DISPLAY: `:${700 + n}`, DBUS_SESSION_BUS_ADDRESS: `unix:path=/tmp/fake-bus-${n}` },
+    width: 400,
+    height: 300,
+    pids: { xvfb: xvfb!, dbus: dbus!, atspi: atspi! },
+    a11yBusAddress: 'unix:path=/nonexistent',
+    async stop() {
+      await Promise.all([xvfb!, dbus!, atspi!].map((p) => killProcessGroup(p, 500)));
+    },
+  };
+}
+
+interface Ctx {
+  app: FastifyInstance;
+  manager: WorkspaceManager<WorkspaceBackend>;
+  own: FakePlatform;
+  wsPlatforms: FakePlatform[];
+  agents: AgentRegistry;
+  close(): Promise<void>;
+}
+
+let ctx: Ctx | null = null;
+afterEach(async () => {
+  await ctx?.close();
+  ctx = null;
+});
+
+async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platform: NodeJS.Platform = 'linux'): Promise<Ctx> {
+  const dir = await mkdtemp(join(tmpdir(), 'deskd-ws-int-'));
+  await writeFile(join(dir, 'policy.yaml'), POLICY(workspaces));
+  const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
+  const agents = await AgentRegistry.open(null);
+  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const halt = new HaltSwitch();
+  const approvals = new ApprovalManager({ timeoutMs: 1000 });
+  const gate = new PolicyGate({ policy: () => store.policy, layers: store, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit });
+  const pipeline = (p: FakePlatform) => {
+    const s = new ObservationStore();
+    const observer = new Observer(p, null, s);
+    const executor = new Executor({ platform: p, store: s, policy: gate, verifyElement: createElementVerifier(p, null) });
+    return { observer, executor };
+  };
+  const own = tree('own');
+  const mine = pipeline(own);
+  const wsPlatforms: FakePlatform[] = [];
+  let n = 0;
+  const layers = (owner: string) => store.layersFor(owner.startsWith('agent:') ? { id: owner.slice(6) } : null);
+  const manager = new WorkspaceManager<WorkspaceBackend>({
+    startDesktop: () => sleepingDesktop(n++),
+    killProcessGroup,
+    limits: (o) => workspaceLimits(layers(o)),
+    assertLaunch: (o, a, args) => assertLaunchAllowed(layers(o), a, args),
+    baseEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DESKD_TOKEN: 'secret-daemon-token', OPENAI_API_KEY: 'sk-secret', DISPLAY: ':0', HOME: '/root' },
+    platform,
+    createBackend: async () => {
+      const p = tree(`ws${wsPlatforms.length}`);
+      wsPlatforms.push(p);
+      const { observer, executor } = pipeline(p);
+      return { platform: p, observer, executor, lease: new ControllerLease(), close: async () => observer.close() };
+    },
+  });
+  const app = await buildApp({ platform: own, ...mine, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager });
+  return {
+    app, manager, own, wsPlatforms, agents,
+    async close() {
+      await manager.close();
+      await app.close();
+      store.close();
+      await audit.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function req<T = Record<string, unknown>>(token: string, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) {
+  const r = await ctx!.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}`, ...headers }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  return { status: r.statusCode, json: r.json() as T & { error?: { code: string } } };
+}
+
+const names = (o: { elements: Array<{ name: string }> }) => o.elements.map((e) => e.name);
+
+describe('workspaces on the fake platform (issue 22)', () => {
+  it('only the operator creates by default; it binds a workspace to an agent, whose requests then go there', async () => {
+    ctx = await setup('{ max: 3 }');
+    const { token: alpha } = await ctx.agents.add({ id: 'alpha', role: 'actor' });
+    const refused = await req(alpha, 'POST', '/v1/workspaces', {});
+    expect(refused.status).toBe(403);
+    expect(refused.json.error!.code).toBe('FORBIDDEN_FOR_CREDENTIAL');
+    const bindOther = await req(AGENT, 'POST', '/v1/workspaces', { agent: 'alpha' });
+    expect(bindOther.json.error!.code).toBe('FORBIDDEN_FOR_CREDENTIAL');
+    const made = await req<{ id: string; owner: string; display: string; size: string }>(OPERATOR, 'POST', '/v1/workspaces', { agent: 'alpha', size: '400x300' });
+    expect(made.status).toBe(200);
+    expect(made.json).toMatchObject({ owner: 'agent:alpha', display: ':700', size: '400x300' });
+    // Alpha names no workspace: bound to its only one. The default agent token still sees the own desktop.
+    const a = await req<{ elements: Array<{ name: string }> }>(alpha, 'POST', '/v1/observe', { ocr: false });
+    expect(names(a.json)).toContain('ws0-button');
+    expect(names(a.json)).not.toContain('own-button');
+    const d = await req<{ elements: Array<{ name: string }> }>(AGENT, 'POST', '/v1/observe', { ocr: false });
+    expect(names(d.json)).toContain('own-button');
+    // The default agent token may not use alpha's workspace; unknown ids are 404.
+    const forbidden = await req(AGENT, 'POST', '/v1/observe', { ocr: false }, { 'x-deskd-workspace': made.json.id });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.json.error!.code).toBe('WORKSPACE_FORBIDDEN');
+    const missing = await req(alpha, 'GET', '/v1/screenshot?workspace=ws_nope');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error!.code).toBe('WORKSPACE_NOT_FOUND');
+    // The operator reaches it by naming it, else its own desktop.
+    const op = await req<{ elements: Array<{ name: string }> }>(OPERATOR, 'POST', '/v1/observe', { ocr: false, workspace: made.json.id });
+    expect(names(op.json)).toContain('ws0-button');
+    expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', '/v1/windows')).json.windows.map((w) => w.app)).toEqual(['own']);
+    expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', `/v1/windows?workspace=${made.json.id}`)).json.windows.map((w) => w.app)).toEqual(['ws0']);
+  });
+
+  it('two agents act at once in their own workspaces: one lease each, clicks land on their own backend', async () => {
+    ctx = await setup();
+    const { token: alpha } = await ctx.agents.add({ id: 'alpha', role: 'actor' });
+    const { token: beta } = await ctx.agents.add({ id: 'beta', role: 'actor' });
+    const wa = (await req<{ id: string }>(alpha, 'POST', '/v1/workspaces', {})).json.id;
+    const wb = (await req<{ id: string }>(beta, 'POST', '/v1/workspaces', {})).json.id;
+    const again = await req(alpha, 'POST', '/v1/workspaces', {});
+    expect(again.status).toBe(429);
+    expect(again.json.error!.code).toBe('WORKSPACE_LIMIT');
+    const [ra, rb, rown] = await Promise.all([
+      req(alpha, 'POST', '/v1/actions', { type: 'click', x: 20, y: 20, workspace: wa }),
+      req(beta, 'POST', '/v1/actions', { actions: [{ type: 'click', x: 30, y: 30 }] }, { 'x-deskd-workspace': wb }),
+      req(AGENT, 'POST', '/v1/actions', { type: 'click', x: 40, y: 40 }),
+    ]);
+    expect([ra.status, rb.status, rown.status]).toEqual([200, 200, 200]);
+    // Each click landed on its own backend only: the moves each platform saw.
+    const moves = (p: FakePlatform) => p.events.flatMap((e) => (e.kind === 'move' ? [`${e.x},${e.y}`] : []));
+    expect(moves(ctx.wsPlatforms[0]!)).toEqual(['20,20']);
+    expect(moves(ctx.wsPlatforms[1]!)).toEqual(['30,30']);
+    expect(moves(ctx.own)).toEqual(['40,40']);
+    expect(ctx.wsPlatforms.every((p) => p.events.some((e) => e.kind === 'down'))).toBe(true);
+    expect((await req<{ lease: { holder: string } }>(alpha, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:alpha/default');
+    expect((await req<{ lease: { holder: string } }>(beta, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:beta/default');
+    expect((await req<{ lease: { holder: string } }>(AGENT, 'GET', '/v1/lease')).json.lease.holder).toBe('agent/default');
+    // Naming two different workspaces at once is refused.
+    const two = await req(alpha, 'POST', '/v1/observe', { ocr: false, workspace: wa }, { 'x-deskd-workspace': wb });
+    expect(two.json.error!.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('launch: deny by default, args by glob, allowlisted environment, maxApps; DELETE ends every process group', async () => {
+    ctx = await setup();
+    const made = (await req<{ id: string }>(OPERATOR, 'POST', '/v1/workspaces', {})).json.id;
+    const denied = await req(OPERATOR, 'POST', `/v1/workspaces/${made}/apps`, { app: 'xterm' });
+    expect(denied.status).toBe(403);
+    expect(denied.json.error!.code).toBe('POLICY_DENIED');
+    const badArg = await req(OPERATOR, 'POST', `/v1/workspaces/${made}/apps`, { app: 'sleep', args: ['600'] });
+    expect(badArg.json.error!.code).toBe('POLICY_DENIED');
+    const ok = await req<{ pid: number; app: string }>(OPERATOR, 'POST', `/v1/workspaces/${made}/apps`, { app: 'sleep', args: ['30'] });
+    expect(ok.status).toBe(200);
+    const env = readFileSync(`/proc/${ok.json.pid}/environ`, 'utf8').split('\0').filter(Boolean);
+    expect(env).toContain('DISPLAY=:700');
+    expect(env).toContain('DBUS_SESSION_BUS_ADDRESS=unix:path=/tmp/fake-bus-0');
+    expect(env).toContain('LANG=C.UTF-8');
+    expect(env.some((v) => v.startsWith('HOME=') && v !== 'HOME=/root')).toBe(true);
+    expect(env.filter((v) => /^(DESKD_TOKEN|OPENAI_API_KEY)=/.test(v))).toEqual([]);
+    await req(OPERATOR, 'POST', `/v1/workspaces/${made}/apps`, { app: 'sleep', args: ['31'] });
+    const third = await req(OPERATOR, 'POST', `/v1/workspaces/${made}/apps`, { app: 'sleep', args: ['32'] });
+    expect(third.json.error!.code).toBe('WORKSPACE_LIMIT');
+    const detail = await req<{ pids: Record<string, number>; apps: Array<{ pid: number }>; usage: { pids: number[]; processes: number } }>(OPERATOR, 'GET', `/v1/workspaces/${made}`);
+    expect(detail.json.usage.processes).toBe(5);
+    const pids = [...Object.values(detail.json.pids), ...detail.json.apps.map((a) => a.pid)];
+    expect(detail.json.usage.pids.sort()).toEqual([...pids].sort());
+    const del = await req<{ deleted: boolean }>(OPERATOR, 'DELETE', `/v1/workspaces/${made}`);
+    expect(del.json.deleted).toBe(true);
+    const alive = pids.filter((p) => {
+      if (!existsSync(`/proc/${p}`)) return false;
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return !/^[ZX]$/.test(st.slice(st.lastIndexOf(')') + 2).split(' ')[0]!);
+    });
+    expect(alive).toEqual([]);
+    expect((await req(OPERATOR, 'GET', `/v1/workspaces/${made}`)).json.error!.code).toBe('WORKSPACE_NOT_FOUND');
+    expect((await req<{ workspaces: unknown[] }>(OPERATOR, 'GET', '/v1/workspaces')).json.workspaces).toEqual([]);
+  });
+
+  it('macOS answers NOT_SUPPORTED', async () => {
+    ctx = await setup('{ max: 3 }', 'darwin');
+    const r = await req(OPERATOR, 'POST', '/v1/workspaces', {});
+    expect(r.status).toBe(501);
+    expect(r.json.error!.code).toBe('NOT_SUPPORTED');
+  });
+});
