@@ -1,7 +1,7 @@
 /**
  * Issue 14 item 16: the README's route table cannot drift from the API. Every route the README's
- * "HTTP API v1" table names exists in the OpenAPI document of a full `buildApp` (policy routes and task
- * routes registered), every route of that document is in the table, and every action type of
+ * "HTTP API v1" table names exists in the OpenAPI document of a full `buildApp` (policy, task, replay and
+ * workspace routes registered), every route of that document is in the table, and every action type of
  * `ACTION_TYPES` and every result field of `ActionsResponseSchema` is documented. The hidden routes
  * (`/mcp`, the console, `/openapi.json`) are checked against the app's own routing.
  */
@@ -29,6 +29,9 @@ import { HaltSwitch } from '../../src/policy/halt.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 import { PolicyGate } from '../../src/policy/gate.js';
 import { AGENT_TOKEN, OPERATOR_TOKEN, buildPolicyApp } from '../helpers/testApp.js';
+import { WorkspaceManager } from '../../src/workspaces/manager.js';
+import type { WorkspaceBackend } from '../../src/workspaces/wiring.js';
+import { DEFAULT_WORKSPACE_LIMITS } from '../../src/policy/launch.js';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -81,7 +84,19 @@ beforeAll(async () => {
   const tasks = new TaskRunner({ observer, actions: executor, config: loadAgentConfig({}, { apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1' }) });
   // Recordings and replays (issue 18): their routes are in the table too.
   const replay = createReplayService({ configDir: dir, observer, executor, ocr: false });
-  app = await buildApp({ platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, tasks, replay });
+  // Workspaces (issue 22): registered with a manager whose desktops never start (only the routes are read here).
+  const workspaces = new WorkspaceManager<WorkspaceBackend>({
+    startDesktop: async () => {
+      throw new Error('no desktops in this test');
+    },
+    createBackend: async () => {
+      throw new Error('no backends in this test');
+    },
+    killProcessGroup: async () => undefined,
+    limits: () => DEFAULT_WORKSPACE_LIMITS,
+    assertLaunch: () => undefined,
+  });
+  app = await buildApp({ platform, observer, executor, token: AGENT_TOKEN, operatorToken: OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, tasks, replay, workspaces });
   await app.ready();
 });
 
