@@ -82,7 +82,9 @@ export const ERROR_CODES = {
   /** This client already has a recording running. */
   RECORDING_ACTIVE: { status: 409, meaning: 'This client (credential and `X-Deskd-Client`) already has a recording running; stop it first (`POST /v1/recordings/:id/stop`). `details.recordingId` names it.' },
   /** A replay found the screen different from the recording. */
-  REPLAY_DIVERGED: { status: 409, meaning: 'A replayed step found no clear target (no candidate, a weak match or two close candidates) or its postconditions did not hold in time; the replay stopped there and nothing after it was dispatched. `divergence` has `{step, expected, seen, candidates}`.' },
+  REPLAY_DIVERGED: { status: 409, meaning: 'A replayed step found no clear target (no candidate, a weak match or two close candidates) or no window for its point; the replay stopped there and nothing after it was dispatched. `divergence` has `{step, expected, seen, candidates}`.' },
+  /** A replayed step ran, but what it was to bring about did not happen. */
+  REPLAY_POSTCONDITION_FAILED: { status: 409, meaning: 'A replayed step ran but its postconditions (a text or element appears or is gone, an element state or value, a window shown or gone; or a recorded wait) did not all hold in time; the replay stopped there and nothing after it was dispatched. `divergence.expected.missing` names them, `divergence.seen.missing` what the screen showed instead.' },
   /** A recording or the recordings folder reached a size cap. */
   RECORDING_LIMIT: { status: 413, meaning: 'A recording reached its step or byte cap, or the recordings folder its count cap; the step was not recorded (or no recording was started). Delete old recordings or stop this one.' },
   /** A replay needs a parameter that was not given. */

@@ -493,6 +493,14 @@ async function refreshRecordings() {
   }
 }
 
+/** One postcondition as text (kinds: appears, gone, state, window; see docs/replay.md). */
+function describePostcondition(p) {
+  if (p.kind === 'gone') return `no ${p.role} "${p.text}"`;
+  if (p.kind === 'state') return `${p.role} "${p.name}"${(p.has ?? []).map((x) => ` ${x}`).join('')}${(p.lacks ?? []).map((x) => ` not ${x}`).join('')}${p.value !== undefined ? ` = "${p.value}"` : ''}`;
+  if (p.kind === 'window') return `window "${p.title}" ${p.present ? 'open' : 'closed'}`;
+  return `"${p.text}"`;
+}
+
 async function showRecording(id) {
   const rec = await json('GET', `/v1/recordings/${encodeURIComponent(id)}`).catch((e) => ($('recordings-note').textContent = e.message, null));
   if (!rec) return;
@@ -501,7 +509,7 @@ async function showRecording(id) {
     ...rec.steps.map((s) => {
       const f = s.fingerprint;
       const what = s.kind === 'wait' ? `wait ${JSON.stringify(s.until)}` : `${s.action?.type ?? '?'}${f ? ` ${f.role} "${f.name}"${f.app ? ' in ' + f.app : ''}` : ''}`;
-      const post = s.postconditions.length ? ` → ${s.postconditions.map((p) => `"${p.text}"`).join(', ')}` : '';
+      const post = s.postconditions.length ? ` → ${s.postconditions.map(describePostcondition).join(', ')}` : '';
       return el('li', {}, thumb(s.thumbnails.before), thumb(s.thumbnails.after), `${what}${post}`);
     }),
   );

@@ -2,11 +2,11 @@ import type { Point, Rect, WindowInfo } from '../platform/types.js';
 import { INTERACTIVE_ROLES } from '../platform/roles.js';
 import { center, contains } from '../perception/geometry.js';
 import { normalizeName, type Element, type OcrLine } from '../perception/elements.js';
-import type { Fingerprint, Postcondition } from './types.js';
+import type { Fingerprint } from './types.js';
 
 /**
  * Fingerprints (issue 18): what identifies a step's target so a replay can find it again in a fresh
- * observation, and the outcome texts proposed as postconditions. Pure functions over an observation's
+ * observation, and the texts an observation shows (`textsOf`, for outcomes and postconditions). Pure functions over an observation's
  * elements and lines (logical global points) and the window list read with it (top-most first).
  */
 
@@ -147,24 +147,4 @@ export function textsOf(obs: FingerprintSource, within?: Rect | null): Map<strin
   }
   for (const l of obs.lines ?? []) if (keep(l.bounds)) add('text', l.text, 'ocr');
   return out;
-}
-
-/**
- * What changed between the observation before a step and the one after it, inside `within` (the
- * target's window; whole screen when null): texts that appeared and texts that went away (by role and
- * text; at most 20 each), and up to 3 appeared texts proposed as postconditions, shortest first (long texts
- * change more often) — accessible texts only, unless no accessible text appeared (then OCR lines).
- */
-export function outcomeOf(before: FingerprintSource, after: FingerprintSource, within: Rect | null): { appeared: string[]; gone: string[]; postconditions: Postcondition[] } {
-  const a = textsOf(before, within);
-  const b = textsOf(after, within);
-  const appeared = [...b.entries()].filter(([k]) => !a.has(k)).map(([, t]) => t);
-  const gone = [...a.entries()].filter(([k]) => !b.has(k)).map(([, t]) => t);
-  // OCR text is proposed only when no accessible text appeared: OCR reads passing pixels too (a text cursor
-  // read as "7x|", a blink), which a replay would wait for in vain.
-  const accessible = appeared.filter((t) => t.source === 'accessibility');
-  const ranked = [...(accessible.length > 0 ? accessible : appeared)].sort((x, y) => x.text.length - y.text.length);
-  const postconditions: Postcondition[] = ranked.slice(0, 3).map((t) => ({ kind: 'appears', text: t.text, role: t.role, source: t.source }));
-  const show = (t: ShownText) => `${t.role} "${t.text}"`;
-  return { appeared: appeared.slice(0, 20).map(show), gone: gone.slice(0, 20).map(show), postconditions };
 }

@@ -9,7 +9,8 @@ import type { Element } from '../perception/elements.js';
 import type { Observation, ObservationStore, ObserveOptions } from '../perception/observer.js';
 import type { AgentFrame } from '../perception/agentCapture.js';
 import { findBest } from '../perception/find.js';
-import { elementAt, fingerprintOf, outcomeOf, windowAt, type FingerprintSource } from './fingerprint.js';
+import { elementAt, fingerprintOf, windowAt, type FingerprintSource } from './fingerprint.js';
+import { outcomeOf } from './outcome.js';
 import { storedText } from './conditions.js';
 import { thumbnail } from './thumbs.js';
 import type { RecordingStore } from './store.js';
@@ -21,8 +22,9 @@ import type { Fingerprint, RecordedStep, Recording } from './types.js';
  * a model-driven task (actor `task:<id>`, recorded from its first action to its end) — becomes steps:
  * before the batch runs, one observation (the one its refs came from, else a fresh one) gives each
  * action's target fingerprint and one masked capture its before-thumbnail; after the batch ran, a fresh
- * observation gives the outcome (texts that appeared in the target's window), proposed as postconditions
- * of the batch's last step, and its after-thumbnail. Batches that fail or are refused are not recorded.
+ * observation and window list give the outcome (texts that appeared or went away in the target's window,
+ * element states and values that changed, its app's windows that opened or closed; `outcome.ts`),
+ * proposed as postconditions of the batch's last step, and its after-thumbnail. Batches that fail or are refused are not recorded.
  */
 
 /** What the recorder needs from the observer (the daemon's `Observer` fits). */
@@ -304,8 +306,13 @@ export class Recorder {
     const win = last ? windowAt(before.windows, { x: last.bounds.x + last.bounds.width / 2, y: last.bounds.y + last.bounds.height / 2 }) : null;
     let after: Observation | null = null;
     let afterFrame: AgentFrame | null = null;
+    let afterWindows: WindowInfo[] | null = null;
     try {
-      [after, afterFrame] = await Promise.all([this.deps.observer.observe({ ocr: this.deps.ocr, accessibility: true }), this.deps.observer.capture().catch(() => null)]);
+      [after, afterFrame, afterWindows] = await Promise.all([
+        this.deps.observer.observe({ ocr: this.deps.ocr, accessibility: true }),
+        this.deps.observer.capture().catch(() => null),
+        this.deps.observer.windowsForAgent().catch(() => null),
+      ]);
     } catch (e) {
       this.deps.logger?.warn({ err: e }, 'recording: observation after the batch failed');
     }
@@ -330,14 +337,14 @@ export class Recorder {
       }
       const index = rec.steps.length + 1;
       const isLast = i === actions.length - 1;
-      const out = isLast && after ? outcomeOf(before.obs, after, win?.bounds ?? null) : null;
+      const out = isLast && after ? outcomeOf(before.obs, after, { within: win?.bounds ?? null, app: win?.app ?? null, windowsBefore: before.windows, ...(afterWindows ? { windowsAfter: afterWindows } : {}) }) : null;
       const step: RecordedStep = {
         index,
         kind: 'action',
         action: stored as RecordedStep['action'],
         fingerprint: t.fp,
         point: t.point,
-        outcome: out ? { appeared: out.appeared, gone: out.gone } : null,
+        outcome: out ? { appeared: out.appeared, gone: out.gone, states: out.states, windows: out.windows } : null,
         postconditions: out ? out.postconditions : [],
         thumbnails: { before: null, after: null },
         at: before.at,

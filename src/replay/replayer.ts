@@ -8,8 +8,9 @@ import { ActionSchema, type Action } from '../actuation/schema.js';
 import type { Observation, ObserveOptions } from '../perception/observer.js';
 import { findElements } from '../perception/find.js';
 import { candidateView, ground, REPORTED } from './ground.js';
-import { fillAction, paramsIn, postconditionHolds } from './conditions.js';
-import { textsOf } from './fingerprint.js';
+import { describePostcondition, fillAction, paramsIn, postconditionHolds, seenFor } from './conditions.js';
+import { textsOf, windowAt } from './fingerprint.js';
+import { center } from '../perception/geometry.js';
 import type { Submitter } from './recorder.js';
 import type { RecordingStore } from './store.js';
 import type { Divergence, RecordedStep, Recording, ReplayEvent, ReplayStatus, ReplayStepView, ReplayView } from './types.js';
@@ -236,6 +237,8 @@ export class Replayer {
     const actor = `replay:${st.rec.id}`;
     // The observation after a step (its postconditions held in it) grounds the next step.
     let latest: { obs: Observation; windows: WindowInfo[]; ocr: boolean } | null = null;
+    // The window (id) of the last grounded target: `gone` and `state` postconditions look inside it.
+    let targetWindow: string | null = null;
     try {
       for (const step of st.rec.steps) {
         if (signal.aborted) return this.finish(st, 'cancelled', null);
@@ -254,6 +257,7 @@ export class Replayer {
             view.observeMs = round(performance.now() - to);
             const action = this.actionFor(st, step, seen, view);
             view.action = action;
+            if (view.grounded && step.fingerprint) targetWindow = windowAt(seen.windows, center(view.grounded.bounds))?.id ?? null;
             const ta = performance.now();
             const s = await this.deps.actions.submit([action], actor);
             if (s.status !== 'done') {
@@ -265,7 +269,7 @@ export class Replayer {
             // A wait recorded right after the step is its postcondition: the texts the recorder saw appear
             // may be passing states ("Running") that a replay observing later never sees.
             const next = st.rec.steps[st.rec.steps.indexOf(step) + 1];
-            latest = await this.postconditions(next?.kind === 'wait' ? { ...step, postconditions: [] } : step, signal);
+            latest = await this.postconditions(next?.kind === 'wait' ? { ...step, postconditions: [] } : step, signal, targetWindow);
             view.waitMs = round(performance.now() - tw);
           }
         } catch (e) {
@@ -331,16 +335,33 @@ export class Replayer {
     return fillAction(parsed.data, st.params, st.rec.params, `Step ${step.index}`);
   }
 
-  /** Observe until every postcondition holds (none: one observation for the next step). @throws Diverged. */
-  private async postconditions(step: RecordedStep, signal: AbortSignal): Promise<{ obs: Observation; windows: WindowInfo[]; ocr: boolean }> {
-    const ocr = step.postconditions.some((p) => p.source === 'ocr') && this.deps.ocr;
+  /**
+   * Observe until every postcondition of the step holds (none: one observation for the next step), within
+   * `postconditionTimeoutMs`. `gone` and `state` postconditions look inside the window `targetWindow` (an
+   * id of the list read with each observation; the whole screen when it is gone or null).
+   * @throws Diverged `postcondition`, `expected.missing` naming the ones that never held and `seen.missing`
+   *   what the screen showed instead.
+   */
+  private async postconditions(step: RecordedStep, signal: AbortSignal, targetWindow: string | null = null): Promise<{ obs: Observation; windows: WindowInfo[]; ocr: boolean }> {
+    const ocr = step.postconditions.some((p) => (p.kind === 'appears' || p.kind === 'gone') && p.source === 'ocr') && this.deps.ocr;
     const deadline = performance.now() + (this.deps.postconditionTimeoutMs ?? 5000);
     for (;;) {
       const seen = await this.observe(ocr);
-      const missing = step.postconditions.filter((p) => !postconditionHolds(p, seen.obs));
+      const ctx = { windows: seen.windows, within: (targetWindow && seen.windows.find((w) => w.id === targetWindow)?.bounds) || null };
+      const missing = step.postconditions.filter((p) => !postconditionHolds(p, seen.obs, ctx));
       if (missing.length === 0) return { ...seen, ocr };
       if (performance.now() > deadline || signal.aborted) {
-        throw new Diverged({ step: step.index, reason: 'postcondition', expected: { postconditions: step.postconditions, missing }, seen: { texts: [...textsOf(seen.obs).values()].slice(0, 40).map((t) => `${t.role} "${t.text}"`) }, candidates: [] });
+        throw new Diverged({
+          step: step.index,
+          reason: 'postcondition',
+          expected: { postconditions: step.postconditions, missing },
+          seen: {
+            missing: missing.map((p) => ({ postcondition: describePostcondition(p), seen: seenFor(p, seen.obs, ctx) })),
+            texts: [...textsOf(seen.obs).values()].slice(0, 40).map((t) => `${t.role} "${t.text}"`),
+            windows: seen.windows.map((w) => ({ app: w.app, title: w.title })),
+          },
+          candidates: [],
+        });
       }
       await sleep(POLL_MS);
     }
@@ -371,7 +392,11 @@ export class Replayer {
     const v = st.view;
     v.divergence = d;
     this.emit(st, { type: 'divergence', divergence: d });
-    const err = { code: 'REPLAY_DIVERGED', message: `Step ${d.step} diverged (${d.reason}); nothing after it was dispatched` };
+    // A postcondition that never held has its own code: the step ran, and what it was to bring about did not happen.
+    const err =
+      d.reason === 'postcondition'
+        ? { code: 'REPLAY_POSTCONDITION_FAILED', message: `Step ${d.step} ran but its postconditions did not hold (${postconditionSummary(d)}); nothing after it was dispatched` }
+        : { code: 'REPLAY_DIVERGED', message: `Step ${d.step} diverged (${d.reason}); nothing after it was dispatched` };
     if (v.onDivergence === 'model' && this.deps.tasks) {
       const rest = st.rec.steps.filter((s) => s.index >= d.step).map(describeStep);
       const goal = `${st.rec.goal ?? st.rec.name}\n\nA replay of a recording stopped at step ${d.step} (${d.reason}). The remaining recorded steps were:\n${rest.map((r, i) => `${i + 1}. ${r}`).join('\n')}\nContinue from the current screen.`;
@@ -380,11 +405,18 @@ export class Replayer {
         this.emit(st, { type: 'handover', taskId: v.handoverTaskId });
         return this.finish(st, 'handed_over', null);
       } catch (e) {
-        return this.finish(st, 'diverged', { code: 'REPLAY_DIVERGED', message: `${err.message}; no model took over: ${(e as Error).message}` });
+        return this.finish(st, 'diverged', { code: err.code, message: `${err.message}; no model took over: ${(e as Error).message}` });
       }
     }
     this.finish(st, 'diverged', err);
   }
+}
+
+/** The missing postconditions of a `postcondition` divergence, one line (`gone textbox "7", window … shown`). */
+function postconditionSummary(d: Divergence): string {
+  const e = d.expected as { missing?: Parameters<typeof describePostcondition>[0][]; until?: unknown };
+  if (e.missing) return e.missing.map(describePostcondition).join(', ');
+  return `wait until ${JSON.stringify(e.until)}`;
 }
 
 /** One line for a step, as handed to a model. */

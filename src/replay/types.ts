@@ -43,25 +43,67 @@ export const FingerprintSchema = z.object({
 export type Fingerprint = z.infer<typeof FingerprintSchema>;
 
 /**
- * A check after a step: `appears` — an element of `role` (its name or value; an OCR line for role `text`)
- * holds `text` after the step
- * (normalised contains; digit runs of texts that also hold letters match any digits, so "Build 7
- * succeeded" matches "Build 8 succeeded"; pure numbers must match exactly).
+ * A check after a step, proposed by the recorder from what changed between the observations before and
+ * after it (`fingerprint.ts` `outcomeOf`), checked by the replayer until it holds (`conditions.ts`
+ * `postconditionHolds`). Texts compare normalised (NFKC, lower case, whitespace folded); digit runs of a
+ * text that also holds letters match any digits ({@link volatileForm}), pure numbers must match.
+ * - `appears`: an element of `role` (or a related role) shows `text` in its name or value — an OCR line
+ *   for role `text` — (contains). With the element's role this is also "an element `role "name"` exists".
+ * - `gone`: no element of `role` (or a related role) in the target's window shows exactly `text` any more
+ *   ("the Save button is gone", "the display no longer shows 7").
+ * - `state`: an element of `role` named `name` (normalised, equal) has every state of `has`, none of
+ *   `lacks` (`checked`, `selected`, `expanded`, `collapsed`, `pressed`, `indeterminate`), and, when
+ *   `value` is given, that value (normalised, digits folded as above).
+ * - `window`: a window of `app` whose title holds `title` is shown (`present: true`), or none whose
+ *   title is exactly `title` is (`present: false`): a dialog opened or closed, a window's title changed.
  */
-export const PostconditionSchema = z.object({
+export const AppearsPostconditionSchema = z.object({
   kind: z.literal('appears'),
   text: z.string().min(1).max(200),
   /** The role of the element that showed it (`text` for an OCR line). */
   role: z.string().max(40),
   source: z.enum(['accessibility', 'ocr']),
 });
+/** See {@link PostconditionSchema}: `gone`. */
+export const GonePostconditionSchema = z.object({
+  kind: z.literal('gone'),
+  text: z.string().min(1).max(200),
+  role: z.string().max(40),
+  source: z.enum(['accessibility', 'ocr']),
+});
+/** States a `state` postcondition may name (others, like `focused` or `showing`, change with every click or scroll). */
+export const CHECKED_STATES = ['checked', 'selected', 'expanded', 'collapsed', 'pressed', 'indeterminate'] as const;
+/** See {@link PostconditionSchema}: `state`. */
+export const StatePostconditionSchema = z.object({
+  kind: z.literal('state'),
+  role: z.string().max(40),
+  name: z.string().min(1).max(200),
+  value: z.string().max(200).optional(),
+  has: z.array(z.enum(CHECKED_STATES)).max(CHECKED_STATES.length),
+  lacks: z.array(z.enum(CHECKED_STATES)).max(CHECKED_STATES.length),
+});
+/** See {@link PostconditionSchema}: `window`. */
+export const WindowPostconditionSchema = z.object({
+  kind: z.literal('window'),
+  app: z.string().max(200).nullable(),
+  title: z.string().min(1).max(200),
+  present: z.boolean(),
+});
+/** A check after a step; see the kinds above. */
+export const PostconditionSchema = z.discriminatedUnion('kind', [AppearsPostconditionSchema, GonePostconditionSchema, StatePostconditionSchema, WindowPostconditionSchema]);
 /** See {@link PostconditionSchema}. */
 export type Postcondition = z.infer<typeof PostconditionSchema>;
+/** Postconditions a step holds at most. */
+export const MAX_POSTCONDITIONS = 8;
 
 /** What the screen showed after a step (its window's new texts), before they are proposed as postconditions. */
 export const OutcomeSchema = z.object({
   appeared: z.array(z.string()).max(20),
   gone: z.array(z.string()).max(20),
+  /** Elements whose checked states or value changed (`role "name": +checked value "x"`); absent in older recordings. */
+  states: z.array(z.string()).max(20).optional(),
+  /** Windows of the target's app that appeared (`+app "title"`) or went away (`-…`); absent in older recordings. */
+  windows: z.array(z.string()).max(20).optional(),
 });
 
 /**
@@ -91,7 +133,7 @@ export const StepSchema = z.object({
   until: WaitUntilSchema.optional(),
   timeoutMs: z.number().int().min(0).max(60000).optional(),
   outcome: OutcomeSchema.nullable(),
-  postconditions: z.array(PostconditionSchema).max(3),
+  postconditions: z.array(PostconditionSchema).max(MAX_POSTCONDITIONS),
   /** Image files in the recording's folder (masked captures only). */
   thumbnails: z.object({ before: z.string().regex(IMAGE_NAME).nullable(), after: z.string().regex(IMAGE_NAME).nullable() }),
   /** When the step was acted on, and how long the acting took (model time excluded). */

@@ -13,7 +13,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -238,6 +239,36 @@ describe('gnome-calculator: a model-driven task recorded once, replayed after th
     const audit = await fetch(`${daemon.url}/v1/audit?limit=200`, { headers: { authorization: `Bearer ${daemon.operatorToken}` } });
     const records = ((await audit.json()) as { records: { kind: string; actor: string }[] }).records;
     expect(records.filter((r) => r.kind === 'decision' && r.actor === `replay:${recordingId}`).length).toBe(4);
+  });
+
+  it('postconditions: a step that does not bring about what it did when recorded stops the replay (REPLAY_POSTCONDITION_FAILED); nothing after it is dispatched', async () => {
+    expect(recordingId).not.toBe('');
+    const doc = (await api('GET', `/v1/recordings/${recordingId}`)).json;
+    // Steps record what went away too (the entry's previous text), not only what appeared.
+    expect(doc.steps.flatMap((s: any) => s.postconditions.map((p: { kind: string }) => p.kind))).toContain('gone');
+    // A copy whose step 2 (×) also expects a calculator window "Preferences" to open: it never does.
+    const copy = structuredClone(doc);
+    delete copy.images;
+    copy.id = `rec_${randomUUID()}`;
+    copy.steps[1].postconditions.push({ kind: 'window', app: 'gnome-calculator', title: 'Preferences', present: true });
+    await mkdir(join(configDir, 'recordings', copy.id), { recursive: true, mode: 0o700 });
+    await writeFile(join(configDir, 'recordings', copy.id, 'recording.json'), JSON.stringify(copy), { mode: 0o600 });
+    await api('POST', '/v1/actions', { type: 'keypress', keys: ['ESCAPE'] });
+    await waitFor(async () => !['42', null].includes(display(await observe())), 5000, 'the entry to clear');
+    const v = await replayToEnd({ recordingId: copy.id });
+    expect(v.status, JSON.stringify(v.error)).toBe('diverged');
+    expect(v.error.code).toBe('REPLAY_POSTCONDITION_FAILED');
+    expect(v.divergence).toMatchObject({ step: 2, reason: 'postcondition' });
+    expect(v.divergence.seen.missing).toEqual([{ postcondition: 'window gnome-calculator "Preferences" shown', seen: expect.stringContaining('gnome-calculator "Calculator"') }]);
+    expect(v.steps.map((s: any) => s.outcome)).toEqual(['done', 'diverged']);
+    // 7 and × were pressed; 6 and = never were.
+    await new Promise((r) => setTimeout(r, 500));
+    const shown = display(await observe()) ?? '';
+    expect(shown).toContain('7');
+    expect(shown).not.toContain('6');
+    const audit = await fetch(`${daemon.url}/v1/audit?limit=200`, { headers: { authorization: `Bearer ${daemon.operatorToken}` } });
+    const records = ((await audit.json()) as { records: { kind: string; actor: string }[] }).records;
+    expect(records.filter((r) => r.kind === 'decision' && r.actor === `replay:${copy.id}`).length).toBe(2);
   });
 
   it('attack: once the policy denies the calculator, the replay is refused by the policy and nothing is dispatched', async () => {

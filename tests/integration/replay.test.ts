@@ -4,7 +4,7 @@
  * pressed, and `=` shows the product. Windows are moved and buttons renamed between recording and replay.
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtemp, rm, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -64,6 +64,10 @@ interface Calc {
   origin: Point;
   names: Record<string, string>;
   display: string;
+  /** The "Scientific" checkbox: checked, and its "Scientific keys" window open. */
+  scientific: boolean;
+  /** Keys (and `sci`) whose clicks do nothing (a stuck button). */
+  stuck: Set<string>;
 }
 
 /** The calculator's tree at its origin, with its button names (renames change `names`). */
@@ -76,7 +80,11 @@ function calcTree(c: Calc): RawAXNode[] {
       children: [
         axNode('frame', 'Calculator', { x: o.x, y: o.y, width: 400, height: 300 }, {
           handle: 'win',
-          children: [axNode('textbox', 'Result', { x: o.x + 10, y: o.y + 20, width: 300, height: 40 }, { handle: 'display', value: c.display }), ...['7', '×', '6', '='].map(b)],
+          children: [
+            axNode('textbox', 'Result', { x: o.x + 10, y: o.y + 20, width: 300, height: 40 }, { handle: 'display', value: c.display }),
+            ...['7', '×', '6', '='].map(b),
+            axNode('checkbox', 'Scientific', { x: o.x + 10, y: o.y + 200, width: 100, height: 30 }, { handle: 'sci', actions: ['click'], states: ['enabled', 'visible', 'showing', ...(c.scientific ? ['checked'] : [])] }),
+          ],
         }),
       ],
     }),
@@ -105,13 +113,13 @@ afterEach(async () => {
 });
 
 async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks?: Parameters<typeof createReplayService>[0]['tasks'], limits?: Parameters<typeof createReplayService>[0]['limits']): Promise<Harness> {
-  const calc: Calc = { origin: { x: 0, y: 0 }, names: {}, display: '0' };
+  const calc: Calc = { origin: { x: 0, y: 0 }, names: {}, display: '0', scientific: false, stuck: new Set() };
   const win = () => ({ id: '0x100', app: 'fakeapp', pid: 4242, title: 'Calculator', bounds: { x: calc.origin.x, y: calc.origin.y, width: 400, height: 300 } });
   const others = extraWindows.map((w, i) => ({ id: `0x20${i}`, app: w.app, pid: 5000 + i, title: w.app, bounds: w.bounds }));
   const platform = createFakePlatform({ tree: calcTree(calc), windows: [...others, win()], fill: [200, 60, 60, 255] });
   const refresh = () => {
     platform.tree = calcTree(calc);
-    platform.windowList = [...others, win()];
+    platform.windowList = [...others, win(), ...(calc.scientific ? [{ id: '0x300', app: 'fakeapp', pid: 4242, title: 'Scientific keys', bounds: { x: calc.origin.x + 420, y: calc.origin.y, width: 200, height: 200 } }] : [])];
   };
   // The calculator: a click on a key updates the display.
   const pressed: string[] = [];
@@ -119,11 +127,17 @@ async function harness(extraWindows: { app: string; bounds: Rect }[] = [], tasks
   platform.mouse.up = async (button) => {
     await up(button);
     const p = await platform.mouse.position();
+    if (p.x >= calc.origin.x + 10 && p.x <= calc.origin.x + 110 && p.y >= calc.origin.y + 200 && p.y <= calc.origin.y + 230) {
+      pressed.push('sci');
+      if (!calc.stuck.has('sci')) calc.scientific = !calc.scientific;
+      return refresh();
+    }
     const keys = ['7', '×', '6', '='];
     const i = keys.findIndex((_, k) => p.x >= calc.origin.x + 10 + k * 60 && p.x <= calc.origin.x + 60 + k * 60 && p.y >= calc.origin.y + 100 && p.y <= calc.origin.y + 140);
     if (i < 0) return;
     const key = keys[i]!;
     pressed.push(key);
+    if (calc.stuck.has(key)) return;
     if (key === '=') {
       const m = /^(\d+)×(\d+)$/.exec(calc.display);
       calc.display = m ? String(Number(m[1]) * Number(m[2])) : 'Error';
@@ -226,8 +240,18 @@ describe('recordings (fake platform, real policy and audit)', () => {
     expect(rec.steps[0].action).toEqual({ type: 'click', button: 'left' });
     expect(rec.steps[0].fingerprint.relative.cx).toBeCloseTo(35 / 400, 3);
     expect(rec.steps[0].fingerprint.path).toContain('frame:Calculator');
-    expect(rec.steps[3].postconditions).toEqual([{ kind: 'appears', text: '42', role: 'textbox', source: 'accessibility' }]);
-    expect(rec.steps[0].postconditions).toEqual([{ kind: 'appears', text: '7', role: 'textbox', source: 'accessibility' }]);
+    // What appeared, the named display's new value, and what went away (the display's previous text).
+    expect(rec.steps[3].postconditions).toEqual([
+      { kind: 'appears', text: '42', role: 'textbox', source: 'accessibility' },
+      { kind: 'state', role: 'textbox', name: 'Result', has: [], lacks: [], value: '42' },
+      { kind: 'gone', text: '7×6', role: 'textbox', source: 'accessibility' },
+    ]);
+    expect(rec.steps[0].postconditions).toEqual([
+      { kind: 'appears', text: '7', role: 'textbox', source: 'accessibility' },
+      { kind: 'state', role: 'textbox', name: 'Result', has: [], lacks: [], value: '7' },
+      { kind: 'gone', text: '0', role: 'textbox', source: 'accessibility' },
+    ]);
+    expect(rec.steps[3].outcome).toEqual({ appeared: ['textbox "42"'], gone: ['textbox "7×6"'], states: ['textbox "Result": value "42"'], windows: [] });
     // Thumbnails: files in the folder, URLs in the export, PNGs when fetched.
     const name = rec.steps[0].thumbnails.before as string;
     expect(name).toBe('s1-before.png');
@@ -355,6 +379,96 @@ describe('replays (fake platform)', () => {
     expect(h.platform.events.length).toBe(before);
     const audit = await h.audit.read({ limit: 200 });
     expect(audit.some((r) => r.kind === 'decision' && r.actor === `replay:${id}` && (r as any).decision?.effect === 'deny')).toBe(true);
+  });
+
+  it('attack: a recording edited to target an app the policy denies is refused by the policy; nothing is dispatched', async () => {
+    // A second app on screen that the policy does not allow (unmatched: deny), with a tempting button.
+    const h = await harness([{ app: 'bankapp', bounds: { x: 600, y: 0, width: 300, height: 200 } }]);
+    const bank = axNode('application', 'bankapp', null, { handle: 'bank', children: [axNode('frame', 'bankapp', { x: 600, y: 0, width: 300, height: 200 }, { handle: 'bankwin', children: [axNode('button', 'Transfer all', { x: 620, y: 50, width: 120, height: 40 }, { handle: 'transfer', actions: ['press'] })] })] });
+    const tree = () => [...calcTree(h.calc), bank];
+    h.platform.tree = tree();
+    const id = await record7x6(h);
+    h.platform.tree = tree();
+    // The file on disk is edited: step 1 now aims at the other app's button.
+    const path = join(h.dir, 'recordings', id, 'recording.json');
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    doc.steps[0].fingerprint = { ...doc.steps[0].fingerprint, app: 'bankapp', windowTitle: 'bankapp', name: 'Transfer all', labels: [], path: [], relative: { cx: 0.27, cy: 0.35, width: 0.4, height: 0.2 } };
+    await writeFile(path, JSON.stringify(doc));
+    const before = h.platform.events.length;
+    const v = await replayOf(h, { recordingId: id });
+    // It was found (the edit is well formed) and refused where every action is decided: the policy.
+    expect(v.steps[0].grounded).toMatchObject({ role: 'button', name: 'Transfer all' });
+    expect(v.status).toBe('failed');
+    expect(v.error.code).toBe('POLICY_DENIED');
+    expect(v.steps).toHaveLength(1);
+    expect(h.platform.events.length).toBe(before);
+    const audit = await h.audit.read({ limit: 200 });
+    expect(audit.some((r) => r.kind === 'decision' && r.actor === `replay:${id}` && (r as any).decision?.effect === 'deny')).toBe(true);
+  });
+
+  it('a step whose postconditions never hold stops the replay with REPLAY_POSTCONDITION_FAILED; nothing after it is dispatched', async () => {
+    const h = await harness();
+    const id = await record7x6(h);
+    h.calc.display = '0';
+    h.moveTo({ x: 0, y: 0 });
+    // The × key is stuck: it is clicked, but the display keeps "7".
+    h.calc.stuck.add('×');
+    const v = await replayOf(h, { recordingId: id });
+    expect(v.status).toBe('diverged');
+    expect(v.error.code).toBe('REPLAY_POSTCONDITION_FAILED');
+    expect(v.error.message).toContain('appears textbox "7×"');
+    expect(v.divergence).toMatchObject({ step: 2, reason: 'postcondition' });
+    expect(v.divergence.expected.missing).toEqual([
+      { kind: 'appears', text: '7×', role: 'textbox', source: 'accessibility' },
+      { kind: 'state', role: 'textbox', name: 'Result', has: [], lacks: [], value: '7×' },
+      { kind: 'gone', text: '7', role: 'textbox', source: 'accessibility' },
+    ]);
+    expect(v.divergence.seen.missing).toEqual([
+      { postcondition: 'appears textbox "7×"', seen: null },
+      { postcondition: 'state textbox "Result" value "7×"', seen: 'textbox "Result" states [enabled, visible, showing] value "7"' },
+      { postcondition: 'gone textbox "7"', seen: 'textbox "7" is still shown' },
+    ]);
+    expect(v.divergence.seen.texts).toContain('textbox "7"');
+    // 7 and × were clicked; 6 and = never were.
+    expect(h.clicks().slice(4)).toEqual(['7', '×']);
+    expect(v.steps.map((s: any) => s.outcome)).toEqual(['done', 'diverged']);
+    const audit = await h.audit.read({ limit: 200 });
+    expect(audit.filter((r) => r.kind === 'decision' && r.actor === `replay:${id}`)).toHaveLength(2);
+  });
+
+  it('a checkbox that becomes checked and the window it opens are recorded as state and window postconditions, and checked on replay', async () => {
+    const h = await harness();
+    const start = await call<{ id: string }>(h, 'POST', '/v1/recordings', { name: 'scientific' });
+    const obs = (await call<Obs>(h, 'POST', '/v1/observe', { ocr: false })).json;
+    const box = obs.elements.find((e) => e.role === 'checkbox')!;
+    expect((await call(h, 'POST', '/v1/actions', { type: 'click', target: { ref: box.ref, observationId: obs.observationId } })).status).toBe(200);
+    await call(h, 'POST', `/v1/recordings/${start.json.id}/stop`);
+    const rec = (await call<Record<string, any>>(h, 'GET', `/v1/recordings/${start.json.id}`)).json;
+    expect(rec.steps[0].postconditions).toEqual([
+      { kind: 'state', role: 'checkbox', name: 'Scientific', has: ['checked'], lacks: [] },
+      { kind: 'window', app: 'fakeapp', title: 'Scientific keys', present: true },
+    ]);
+    expect(rec.steps[0].outcome).toEqual({ appeared: [], gone: [], states: ['checkbox "Scientific": +checked'], windows: ['+fakeapp "Scientific keys"'] });
+
+    // Unchecked again: the replay checks it, and both postconditions hold.
+    h.calc.scientific = false;
+    h.moveTo({ x: 100, y: 50 });
+    const ok = await replayOf(h, { recordingId: start.json.id });
+    expect(ok.error).toBeNull();
+    expect(ok.status).toBe('succeeded');
+    expect(h.calc.scientific).toBe(true);
+
+    // Stuck: the click lands, nothing changes; the report names both and what the screen shows.
+    h.calc.scientific = false;
+    h.calc.stuck.add('sci');
+    h.moveTo({ x: 100, y: 50 });
+    const bad = await replayOf(h, { recordingId: start.json.id });
+    expect(bad.status).toBe('diverged');
+    expect(bad.error.code).toBe('REPLAY_POSTCONDITION_FAILED');
+    expect(bad.divergence.seen.missing).toEqual([
+      { postcondition: 'state checkbox "Scientific" +checked', seen: 'checkbox "Scientific" states [enabled, visible, showing]' },
+      { postcondition: 'window fakeapp "Scientific keys" shown', seen: 'windows: fakeapp "Calculator"' },
+    ]);
   });
 
   it('a recording cannot smuggle out what a mask hides: masked windows are black in thumbnails, and a later mask withholds images and texts', async () => {

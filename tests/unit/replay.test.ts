@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { WindowInfo } from '../../src/platform/types.js';
 import type { Element, OcrLine } from '../../src/perception/elements.js';
-import { fingerprintOf, outcomeOf, nearbyLabels, containmentPath, elementAt } from '../../src/replay/fingerprint.js';
+import { fingerprintOf, nearbyLabels, containmentPath, elementAt } from '../../src/replay/fingerprint.js';
+import { outcomeOf } from '../../src/replay/outcome.js';
 import { ground, rankCandidates, similarity, roleScore, WEIGHTS, MIN_IDENTITY, MARGIN, MIN_SCORE } from '../../src/replay/ground.js';
 import { postconditionHolds, volatileForm, fillParams, storedText, paramsIn } from '../../src/replay/conditions.js';
 import { redactMasked, stepMasked } from '../../src/replay/index.js';
@@ -145,7 +146,9 @@ describe('postconditions', () => {
   it('OCR text is proposed only when no accessible text appeared (a text cursor read as "7x|" is a passing state)', () => {
     const line = (text: string) => ({ text, bounds: { x: 0, y: 0, width: 1, height: 1 } });
     const o = outcomeOf({ elements: [ax('textbox', '', '7')], lines: [line('7')] }, { elements: [ax('textbox', '', '7×6')], lines: [line('7x6|')] }, null);
-    expect(o.postconditions).toEqual([{ kind: 'appears', text: '7×6', role: 'textbox', source: 'accessibility' }]);
+    expect(o.postconditions.filter((p) => p.kind === 'appears')).toEqual([{ kind: 'appears', text: '7×6', role: 'textbox', source: 'accessibility' }]);
+    // The display's old text is gone (accessible texts only: OCR's "7" going is no condition).
+    expect(o.postconditions.filter((p) => p.kind === 'gone')).toEqual([{ kind: 'gone', text: '7', role: 'textbox', source: 'accessibility' }]);
     const canvas = outcomeOf({ elements: [], lines: [line('Idle')] }, { elements: [], lines: [line('Running')] }, null);
     expect(canvas.postconditions).toEqual([{ kind: 'appears', text: 'Running', role: 'text', source: 'ocr' }]);
   });
