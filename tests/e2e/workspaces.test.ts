@@ -60,12 +60,18 @@ async function addAgent(id: string): Promise<string> {
   return r.json.token;
 }
 
-/** A process that is gone: no /proc entry (or a zombie left for init to reap: it runs nothing and holds nothing). */
+/**
+ * A process that is gone: no /proc entry, or a zombie whose parent is PID 1 — it runs nothing and holds no
+ * memory; it was re-parented to init when its parent died first, and only waits for init to reap it (the
+ * sandbox these tests run in has a PID 1 that does not reap, so such entries stay; under systemd or tini they
+ * vanish). A zombie of any other parent, or a live process, is not gone.
+ */
 function gone(pid: number): boolean {
   if (!existsSync(`/proc/${pid}`)) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return /^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!);
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return state === 'Z' && ppid === '1';
   } catch {
     return true;
   }

@@ -175,6 +175,16 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
   });
 }
 
+/** The pid written in `/tmp/.XN-lock` (the X server holding display N), or null. */
+function lockPid(n: number): number | null {
+  try {
+    const pid = Number(readFileSync(`/tmp/.X${n}-lock`, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Start Xvfb on display `n`; resolves when it accepts connections, rejects `'busy'` if the display was taken. */
 async function startXvfb(n: number, width: number, height: number, depth: number, timeoutMs: number): Promise<Proc | 'busy'> {
   const p = await spawnGroup('Xvfb', 'Xvfb', [`:${n}`, '-screen', '0', `${width}x${height}x${depth}`, '-nolisten', 'tcp'], process.env, 'xvfb');
@@ -186,7 +196,9 @@ async function startXvfb(n: number, width: number, height: number, depth: number
       if (/already active|server is already|Cannot establish any listening sockets/i.test(err)) return 'busy';
       throw new DeskdError('VIRTUAL_DISPLAY_FAILED', `Xvfb :${n} exited: ${err.trim().slice(-500)}`);
     }
-    if (existsSync(`/tmp/.X11-unix/X${n}`)) {
+    // The socket and lock may belong to another server that won the race for this display (two desktops
+    // started at once): ours owns it only when the lock file names our pid; the loser exits "already active".
+    if (existsSync(`/tmp/.X11-unix/X${n}`) && lockPid(n) === p.pid) {
       const ok = await run('xdpyinfo', ['-display', `:${n}`], env, 2000);
       if (ok === true) return p;
       if (ok === 'missing') {
