@@ -86,7 +86,7 @@ export const ERROR_CODES = {
   /** A replayed step ran, but what it was to bring about did not happen. */
   REPLAY_POSTCONDITION_FAILED: { status: 409, meaning: 'A replayed step ran but its postconditions (a text or element appears or is gone, an element state or value, a window shown or gone; or a recorded wait) did not all hold in time; the replay stopped there and nothing after it was dispatched. `divergence.expected.missing` names them, `divergence.seen.missing` what the screen showed instead.' },
   /** A recording or the recordings folder reached a size cap. */
-  RECORDING_LIMIT: { status: 413, meaning: 'A recording reached its step or byte cap, or the recordings folder its count cap; the step was not recorded (or no recording was started). Delete old recordings or stop this one.' },
+  RECORDING_LIMIT: { status: 413, meaning: 'A recording reached its step or byte cap, or the recordings folder its count cap with no recording it may evict (only task recordings are, unless `DESKD_RECORDINGS_EVICT=all`); the step was not recorded (or no recording was started). Delete old recordings or stop this one.' },
   /** A replay needs a parameter that was not given. */
   REPLAY_PARAM_MISSING: { status: 400, meaning: 'A replayed step types a `{{name}}` parameter that `params` does not give and the recording has no value for; nothing of that step was dispatched. `details.param` names it.' },
   STEP_LIMIT_REACHED: { status: 422, meaning: 'The task used all its steps (`maxSteps`) before the model called `done` or gave a final answer.' },

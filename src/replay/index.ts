@@ -4,12 +4,12 @@ import type { WindowInfo } from '../platform/types.js';
 import type { PerceptionMask } from '../perception/mask.js';
 import { Recorder, type RecorderObserverPort, type Submitter } from './recorder.js';
 import { Replayer, type TaskStarter } from './replayer.js';
-import { RecordingStore, type StoreLimits } from './store.js';
+import { RecordingStore, storeLimitsFromEnv, type StoreLimits } from './store.js';
 import type { Recording } from './types.js';
 
 export { Recorder, ownerOfActor, type StartRecording, type Submitter } from './recorder.js';
 export { Replayer, type StartReplay, type TaskStarter } from './replayer.js';
-export { RecordingStore, IMAGE_NAME, type RecordingSummary } from './store.js';
+export { RecordingStore, IMAGE_NAME, DEFAULT_STORE_LIMITS, storeLimitsFromEnv, type RecordingSummary, type StoreLimits, type EvictionReason } from './store.js';
 export type { Recording, ReplayEvent, ReplayView, Divergence } from './types.js';
 
 /** What the replay service needs from the observer (the daemon's `Observer` fits). */
@@ -42,17 +42,24 @@ export interface ReplayServiceOptions {
   ocr: boolean;
   /** The task runner: records every task (its goal and end) and takes over diverged replays with `onDivergence: "model"`. */
   tasks?: TaskStarter & { get(id: string): { goal: string }; wait(id: string): Promise<unknown> };
+  /** Caps and eviction; unset ones come from the environment ({@link storeLimitsFromEnv}), then the defaults. */
   limits?: Partial<StoreLimits>;
+  /** The environment read for caps (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
   logger?: Logger;
   postconditionTimeoutMs?: number;
 }
 
 /**
  * Build the replay service. Give `recorder.tap(executor)` to the task runner (and to the HTTP app, via
- * `AppDeps.replay`) so tasks and recording sessions are recorded.
+ * `AppDeps.replay`) so tasks and recording sessions are recorded. Evicts what the caps ask for right away
+ * (in the background; see `RecordingStore.evict`) and whenever a recording starts.
+ * @throws DeskdError `VALIDATION_FAILED` for a bad `DESKD_RECORDINGS_*` variable.
  */
 export function createReplayService(o: ReplayServiceOptions): ReplayService {
-  const store = new RecordingStore(join(o.configDir, 'recordings'), o.limits);
+  const limits = { ...storeLimitsFromEnv(o.env ?? process.env), ...o.limits };
+  const store = new RecordingStore(join(o.configDir, 'recordings'), limits, (id, reason) => o.logger?.info({ recordingId: id, reason }, 'recording evicted'));
+  void store.evict().catch((e) => o.logger?.warn({ err: e }, 'evicting recordings failed'));
   const tasks = o.tasks;
   const recorder = new Recorder({
     observer: o.observer,
