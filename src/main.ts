@@ -68,6 +68,7 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   const telemetry = Telemetry.create({
     version: VERSION,
     pendingApprovals: () => runtime.approvals.list().length,
+    ...(runtime.auditShipping ? { auditShipping: () => runtime.auditShipping!.stats() } : {}),
     ...(typeof ocrQueue === 'number' ? { ocrQueueDepth: () => (runtime.ocr as unknown as { queued: number }).queued } : {}),
   });
   instrumentObserver(runtime.observer, telemetry);

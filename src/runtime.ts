@@ -12,6 +12,7 @@ import { Executor } from './actuation/executor.js';
 import { LayeredPolicyStore } from './governance/policyStore.js';
 import { AgentRegistry, agentOfActor } from './governance/agents.js';
 import { AuditLog } from './policy/audit.js';
+import { startAuditShipping, type AuditShipping } from './telemetry/auditShip.js';
 import { ApprovalManager } from './policy/approvals.js';
 import { HaltSwitch } from './policy/halt.js';
 import { TokenBucket } from './policy/rateLimit.js';
@@ -44,6 +45,8 @@ export interface Runtime {
   audit: AuditLog;
   /** Path of the audit log and its HMAC key. */
   auditPaths: { log: string; key: string };
+  /** Copies of the audit records to syslog / OTLP logs (`DESKD_AUDIT_SYSLOG`, `DESKD_AUDIT_OTLP`); null when off. */
+  auditShipping: AuditShipping | null;
   /** The pointer-corner kill switch (null when `DESKD_CORNER_HALT=0`); the executor's mouse is tapped by it. */
   cornerHalt: CornerHaltWatcher | null;
   /** Non-fatal start-up problems (e.g. OCR unavailable). */
@@ -143,6 +146,9 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
     const checkpointEvery = Number(process.env.DESKD_AUDIT_CHECKPOINT_EVERY ?? 100);
     const audit = await AuditLog.open({ path: auditPaths.log, keyPath: auditPaths.key, checkpointEvery: Number.isInteger(checkpointEvery) && checkpointEvery >= 0 ? checkpointEvery : 100 });
     cleanups.push(() => audit.close());
+    // Shipped copies (issue 17): closed after the stop record below is written, so it is shipped too.
+    const auditShipping = await startAuditShipping(audit, { configDir: config.configDir, logger: logger.child({ component: 'audit-ship' }) });
+    if (auditShipping) cleanups.push(() => auditShipping.close());
     // Start and stop are audit records (the stop record is written by the cleanup that runs just before
     // the log closes); so is every policy reload, good or refused.
     const startedAt = Date.now();
@@ -153,7 +159,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
       await audit.append('daemon', { event: 'stop', pid: process.pid, uptimeMs: Date.now() - startedAt }).catch((e) => logger.warn({ err: e }, 'audit write failed on stop'));
     });
     policy.on('reload', (r) => {
-      const layer = r.layer ? { layer: r.layer } : {};
+      const layer = { ...(r.layer ? { layer: r.layer } : {}), ...(r.trigger ? { trigger: r.trigger } : {}) };
       const rec = r.ok ? { event: 'reload', ...layer, ok: true, changed: r.changed, source: r.source, hash: r.hash, policyHash: policy.hash } : { event: 'reload', ...layer, ok: false, source: r.source, keptHash: policy.hash, error: { code: r.error.code, message: r.error.message } };
       audit.append('policy', rec).catch((e) => logger.error({ err: e }, 'audit write failed on policy reload'));
     });
@@ -201,7 +207,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
 
     const { observer, executor } = await createPipeline({ platform, actingPlatform, ocr, policy: () => policy.policy, gate, halt });
     cleanups.push(async () => observer.close());
-    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, gate, approvals, halt, audit, auditPaths, cornerHalt, warnings, close };
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, gate, approvals, halt, audit, auditPaths, auditShipping, cornerHalt, warnings, close };
   } catch (e) {
     await close();
     throw e;

@@ -170,6 +170,7 @@ export class AuditLog {
   private sinceCheckpoint = 0;
   /** See {@link AuditLogOptions.checkpointEvery}. */
   checkpointEvery = 0;
+  private readonly listeners = new Set<(record: AuditRecord) => void>();
 
   private constructor(
     readonly path: string,
@@ -222,6 +223,16 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Call `fn` with every record once it is written and synced, in seq order (issue 17: shipping a copy to
+   * syslog / OTLP logs). `fn` runs inside the append: it must only queue the record, never block; what it
+   * throws is ignored. Returns the function that unsubscribes.
+   */
+  onRecord(fn: (record: AuditRecord) => void): () => void {
+    this.listeners.add(fn);
+    return () => void this.listeners.delete(fn);
+  }
+
   /** Sequence number of the last record written (0 for an empty log). */
   get lastSeq(): number {
     return this.seq;
@@ -263,6 +274,13 @@ export class AuditLog {
     }
     this.seq += 1;
     this.prev = mac;
+    for (const fn of this.listeners) {
+      try {
+        fn(full);
+      } catch {
+        // A listener's failure never fails the append (the record is on disk).
+      }
+    }
     this.sinceCheckpoint = kind === 'checkpoint' ? 0 : this.sinceCheckpoint + 1;
     if (this.checkpointEvery > 0 && this.sinceCheckpoint >= this.checkpointEvery) {
       this.sinceCheckpoint = 0;

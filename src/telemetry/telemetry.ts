@@ -6,6 +6,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { AuditShipStats } from './auditShip.js';
 
 /**
  * Fleet observability on OpenTelemetry (issue 17), with `@opentelemetry/api` and the SDK pieces used
@@ -31,6 +32,12 @@ export interface TelemetryOptions {
   pendingApprovals?: () => number;
   /** OCR jobs waiting for a worker (gauge `deskd_ocr_queue_depth`); absent → the gauge is not registered. */
   ocrQueueDepth?: () => number;
+  /**
+   * Audit shipping counters per sink (`auditShip.ts`): counters `deskd.audit.shipped`, `deskd.audit.dropped`
+   * (by `reason`), `deskd.audit.ship_failures` and gauge `deskd.audit.ship_queue`, each by `sink`. Absent →
+   * not registered.
+   */
+  auditShipping?: () => AuditShipStats[];
 }
 
 let contextManagerSet = false;
@@ -78,6 +85,21 @@ export class Telemetry {
     if (pending) meter.createObservableGauge('deskd.approvals.pending', { description: 'Actions waiting for the operator' }).addCallback((r) => r.observe(pending()));
     const ocr = opts.ocrQueueDepth;
     if (ocr) meter.createObservableGauge('deskd.ocr.queue_depth', { description: 'OCR jobs waiting for a worker' }).addCallback((r) => r.observe(ocr()));
+    const ship = opts.auditShipping;
+    if (ship) {
+      meter.createObservableCounter('deskd.audit.shipped', { description: 'Audit records delivered to a shipping sink (syslog, otlp)' }).addCallback((r) => {
+        for (const s of ship()) r.observe(s.shipped, { sink: s.sink });
+      });
+      meter.createObservableCounter('deskd.audit.dropped', { description: 'Audit records a shipping sink gave up: queue_full (oldest dropped), too_large, rejected' }).addCallback((r) => {
+        for (const s of ship()) for (const [reason, n] of Object.entries(s.dropped)) r.observe(n, { sink: s.sink, reason });
+      });
+      meter.createObservableCounter('deskd.audit.ship_failures', { description: 'Failed (retried) send attempts of a shipping sink' }).addCallback((r) => {
+        for (const s of ship()) r.observe(s.failures, { sink: s.sink });
+      });
+      meter.createObservableGauge('deskd.audit.ship_queue', { description: 'Audit records waiting to be shipped' }).addCallback((r) => {
+        for (const s of ship()) r.observe(s.queued, { sink: s.sink });
+      });
+    }
   }
 
   /** Build the daemon's telemetry (see the module comment). */
