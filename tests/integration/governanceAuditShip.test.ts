@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditRecord } from '../../src/policy/audit.js';
@@ -421,7 +421,7 @@ describe('no secret in a shipped record', () => {
 });
 
 describe('the daemon', () => {
-  it('ships from start to stop when DESKD_AUDIT_SYSLOG is set, and counts it on /metrics', async () => {
+  it('ships from start to stop when DESKD_AUDIT_SYSLOG is set, counts it on /metrics; a managed policy edit is audited (trigger watch) and shipped', async () => {
     const { startDaemon } = await import('../../src/main.js');
     const { loadConfig } = await import('../../src/config.js');
     const rx = await udpReceiver();
@@ -430,6 +430,9 @@ describe('the daemon', () => {
     process.env.DESKD_OCR_WORKERS = '1';
     process.env.DESKD_TOKEN = AGENT;
     process.env.DESKD_OPERATOR_TOKEN = OPERATOR;
+    const managed = join(dir, 'managed-policy.yaml');
+    await writeFile(managed, 'version: 1\n');
+    process.env.DESKD_MANAGED_POLICY = managed;
     let daemon: Awaited<ReturnType<typeof startDaemon>> | null = null;
     try {
       const config = loadConfig(['--port', '0', '--log-level', 'warn'], { ...process.env, DESKD_CONFIG_DIR: join(dir, 'cfg'), DESKD_PLATFORM: 'fake' });
@@ -437,6 +440,13 @@ describe('the daemon', () => {
       await until(() => rx.msgs.some((m) => parseSyslog(m).record.event === 'start'), 'the start record');
       const metrics = await fetch(`${daemon.url}/metrics`, { headers: { authorization: `Bearer ${OPERATOR}` } });
       expect(await metrics.text()).toMatch(/^deskd_audit_shipped_total\{sink="syslog"[^}]*\} [1-9]/m);
+      // An edit of the managed policy that does not validate: refused by the watch, audited, shipped.
+      await writeFile(`${managed}.tmp`, 'version: 1\nrules: [{ id: x, effect: maybe, match: {} }]\n');
+      await rename(`${managed}.tmp`, managed);
+      await until(() => rx.msgs.some((m) => parseSyslog(m).record.kind === 'policy'), 'the shipped policy record');
+      const pol = rx.msgs.map(parseSyslog).find((m) => m.record.kind === 'policy')!;
+      expect(pol.record).toMatchObject({ event: 'reload', layer: 'managed', trigger: 'watch', ok: false, error: { code: 'POLICY_INVALID' } });
+      expect(pol.pri).toBe(10 * 8 + 3);
       await daemon.close();
       daemon = null;
       // The shutdown checkpoint and the stop record were shipped before the sockets closed.
