@@ -5,7 +5,7 @@ import { createPlatform, startVirtualDesktop, type VirtualDesktopHandle } from '
 import type { Platform } from './platform/types.js';
 import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } from './perception/observer.js';
 import { describeWindowForAgent, isMaskedWindow, perceptionMask } from './policy/perception.js';
-import { OcrEngine } from './perception/ocr.js';
+import { OcrEngine } from './perception/ocr/index.js';
 import { RecyclingRecognizer } from './perception/incrementalOcr.js';
 import { createElementVerifier } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';

@@ -19,7 +19,7 @@ import { distModules } from '../common.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = distModules(root);
 const { createPlatform } = await import(dist('platform/index.js'));
-const { tesseractWorkerOptions } = await import(dist('perception/ocr.js'));
+const { tesseractWorkerOptions } = await import(dist('perception/ocr/index.js'));
 const { default: Tesseract } = await import('tesseract.js');
 const { default: sharp } = await import('sharp');
 

@@ -59,7 +59,7 @@ buildDist(root, 'perception/incremental.js', args.includes('--skip-build'));
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
-const { OcrEngine } = await import(dist('perception/ocr.js'));
+const { OcrEngine } = await import(dist('perception/ocr/index.js'));
 const { RecyclingRecognizer } = await import(dist('perception/incrementalOcr.js'));
 const { Observer, ObservationStore } = await import(dist('perception/observer.js'));
 const { Executor } = await import(dist('actuation/executor.js'));

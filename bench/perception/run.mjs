@@ -36,12 +36,12 @@ const opt = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 
-buildDist(root, 'perception/ocr.js', flag('skip-build'));
+buildDist(root, 'perception/ocr/index.js', flag('skip-build'));
 
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
-const { OcrEngine, tesseractWorkerOptions } = await import(dist('perception/ocr.js'));
+const { OcrEngine, tesseractWorkerOptions } = await import(dist('perception/ocr/index.js'));
 const { flattenAccessibility, fuseElements } = await import(dist('perception/elements.js'));
 const { chromium } = await import('playwright-core');
 const { default: Tesseract } = await import('tesseract.js');

@@ -42,7 +42,7 @@ buildDist(root, 'perception/read/service.js', flag('skip-build'));
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
-const { OcrEngine } = await import(dist('perception/ocr.js'));
+const { OcrEngine } = await import(dist('perception/ocr/index.js'));
 const { Observer, ObservationStore, DEFAULT_AX_BUDGET } = await import(dist('perception/observer.js'));
 const { ReadService } = await import(dist('perception/read/service.js'));
 const { cellReader } = await import(dist('perception/read/cellOcr.js'));

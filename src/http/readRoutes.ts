@@ -11,7 +11,7 @@ import { ReadService, type Scroller } from '../perception/read/service.js';
 import type { ScreenFrame } from '../perception/agentCapture.js';
 import { resolveDisplay } from '../perception/display.js';
 import { cellReader } from '../perception/read/cellOcr.js';
-import { OcrEngine } from '../perception/ocr.js';
+import { OcrEngine } from '../perception/ocr/index.js';
 import Tesseract from 'tesseract.js';
 import { CLIENT_HEADER, clientIdentity, type ControllerLease } from './lease.js';
 import { principalOf } from '../governance/agents.js';

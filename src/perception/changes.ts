@@ -11,13 +11,11 @@
  * All rectangles here are in image pixels of the frames compared (`RawImage` pixels), unless a name says
  * points. Pure functions, no I/O.
  */
-import type { RawImage, Rect } from '../platform/types.js';
+import type { RawImage } from '../platform/types.js';
+import { mergeOverlapping, type PixelRect } from './geometry.js';
 
 /** Default tile edge, pixels. */
 export const TILE = 32;
-
-/** A rectangle in image pixels (integers, `x`/`y` inclusive, `x + width` / `y + height` exclusive). */
-export type PixelRect = Rect;
 
 /** True when two frames have the same geometry (size, scale, origin), so their pixels can be compared. */
 export function sameGeometry(a: RawImage, b: RawImage): boolean {
@@ -126,28 +124,6 @@ export function tilesToRects(g: TileGrid, flags: boolean[]): PixelRect[] {
   return mergeOverlapping(boxes);
 }
 
-/** Merge rectangles that overlap or touch, until none do. */
-export function mergeOverlapping(rects: Rect[]): Rect[] {
-  const out = rects.map((r) => ({ ...r }));
-  let merged = true;
-  while (merged) {
-    merged = false;
-    for (let i = 0; i < out.length && !merged; i++) {
-      for (let j = i + 1; j < out.length; j++) {
-        const a = out[i]!, b = out[j]!;
-        if (a.x <= b.x + b.width && b.x <= a.x + a.width && a.y <= b.y + b.height && b.y <= a.y + a.height) {
-          const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
-          out[i] = { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
-          out.splice(j, 1);
-          merged = true;
-          break;
-        }
-      }
-    }
-  }
-  return out;
-}
-
 /** A 32-bit FNV-1a-style hash of row `y`, columns `[x0, x1)`, reading every `step`-th pixel. */
 export function rowHash(img: RawImage, y: number, x0: number, x1: number, step = 1): number {
   const d = img.data;
@@ -210,18 +186,4 @@ export function detectScroll(prev: RawImage, cur: RawImage, area: PixelRect, opt
     if (matched >= minRows && matched >= minFraction * changed.length) return { shift: d, matchedRows: matched };
   }
   return null;
-}
-
-/** Convert a rectangle in points to image pixels (outward to whole pixels, clipped to the image). */
-export function pointsToPixels(img: RawImage, r: Rect): PixelRect | null {
-  const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
-  const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
-  const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
-  const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
-  return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
-}
-
-/** Convert a rectangle in image pixels to logical points. */
-export function pixelsToPoints(img: RawImage, r: PixelRect): Rect {
-  return { x: img.origin.x + r.x / img.scale, y: img.origin.y + r.y / img.scale, width: r.width / img.scale, height: r.height / img.scale };
 }

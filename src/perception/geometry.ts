@@ -1,4 +1,4 @@
-import type { DisplayInfo, Point, Rect } from '../platform/types.js';
+import type { DisplayInfo, Point, RawImage, Rect } from '../platform/types.js';
 
 /** True if point `p` lies inside rectangle `r` (right and bottom edges exclusive). Units: logical points. */
 export function contains(r: Rect, p: Point): boolean {
@@ -40,4 +40,89 @@ export function clip(r: Rect, bounds: Rect): Rect | undefined {
   const w = Math.min(r.x + r.width, bounds.x + bounds.width) - x;
   const h = Math.min(r.y + r.height, bounds.y + bounds.height) - y;
   return w > 0 && h > 0 ? { x, y, width: w, height: h } : undefined;
+}
+
+/**
+ * A rectangle in an image's pixels (`RawImage` pixels: integers, `x`/`y` inclusive, `x + width` /
+ * `y + height` exclusive), in the `Rect` shape. Change detection (src/perception/changes.ts) works in these.
+ */
+export type PixelRect = Rect;
+
+/**
+ * A rectangle in an image's pixels in the shape sharp's `extract` takes (`left`/`top` inclusive, integers).
+ * The OCR pipeline (src/perception/ocr/) works in these: crops, bands, glyph and symbol boxes.
+ */
+export interface PixelBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** The same pixels as a {@link PixelBox}. */
+export function toPixelBox(r: PixelRect): PixelBox {
+  return { left: r.x, top: r.y, width: r.width, height: r.height };
+}
+
+/** The same pixels as a {@link PixelRect}. */
+export function toPixelRect(b: PixelBox): PixelRect {
+  return { x: b.left, y: b.top, width: b.width, height: b.height };
+}
+
+/**
+ * The pixels of `img` a rectangle in logical global points covers: `(p - origin) × scale`, rounded outwards to
+ * whole pixels and clipped to the image. Null when nothing of the image is left.
+ */
+export function pointsToPixels(img: Pick<RawImage, 'width' | 'height' | 'scale' | 'origin'>, r: Rect): PixelRect | null {
+  const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
+  const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
+  const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
+  const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
+  return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
+}
+
+/** A rectangle of `img`'s pixels in logical global points (`origin + pixel / scale`). */
+export function pixelsToPoints(img: Pick<RawImage, 'scale' | 'origin'>, r: PixelRect): Rect {
+  return { x: img.origin.x + r.x / img.scale, y: img.origin.y + r.y / img.scale, width: r.width / img.scale, height: r.height / img.scale };
+}
+
+/**
+ * Whether the centre of `box` lies inside `r` grown by `padX` left and right and `padY` above and below
+ * (default: `padX`), edges included. Any unit, as long as both agree.
+ */
+export function centerInside(box: Rect, r: Rect, padX = 0, padY = padX): boolean {
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  return cx >= r.x - padX && cx <= r.x + r.width + padX && cy >= r.y - padY && cy <= r.y + r.height + padY;
+}
+
+/**
+ * Merge rectangles until none overlap: two that overlap (with `touching`, the default, also two that share an
+ * edge) are replaced, in the first one's place, by `combine(a, b, box)` where `box` is their union (default:
+ * the union itself), and the scan starts again. Returns new objects in first-seen order; O(n³) worst case.
+ */
+export function mergeOverlapping<T extends Rect = Rect>(rects: T[], opts: { touching?: boolean; combine?: (a: T, b: T, box: Rect) => T } = {}): T[] {
+  const touching = opts.touching ?? true;
+  const combine = opts.combine ?? ((_a: T, _b: T, box: Rect) => box as T);
+  const out = rects.map((r) => ({ ...r }));
+  let merged = true;
+  while (merged) {
+    merged = false;
+    for (let i = 0; i < out.length && !merged; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        const a = out[i]!, b = out[j]!;
+        const meet = touching
+          ? a.x <= b.x + b.width && b.x <= a.x + a.width && a.y <= b.y + b.height && b.y <= a.y + a.height
+          : a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+        if (meet) {
+          const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+          out[i] = combine(a, b, { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y });
+          out.splice(j, 1);
+          merged = true;
+          break;
+        }
+      }
+    }
+  }
+  return out;
 }

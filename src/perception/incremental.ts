@@ -22,8 +22,8 @@
  */
 import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
-import { center, clip, contains } from './geometry.js';
-import { changedTiles, detectScroll, mergeOverlapping, pixelsToPoints, pointsToPixels, sameGeometry, tileGrid, tilesToRects, TILE, type TileGrid } from './changes.js';
+import { center, clip, contains, mergeOverlapping, pixelsToPoints, pointsToPixels } from './geometry.js';
+import { changedTiles, detectScroll, sameGeometry, tileGrid, tilesToRects, TILE, type TileGrid } from './changes.js';
 
 /** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
 export interface RegionRecognizer {

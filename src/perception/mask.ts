@@ -1,5 +1,5 @@
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
-import { center, contains, intersectionArea } from './geometry.js';
+import { center, contains, intersectionArea, pointsToPixels } from './geometry.js';
 
 /**
  * What perception must not see: screen regions (windows of apps the policy masks) and application
@@ -40,11 +40,9 @@ export function isEmptyMask(m: PerceptionMask): boolean {
 export function maskImage(input: RawImage, regions: Rect[]): RawImage {
   let img = input;
   for (const r of regions) {
-    const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
-    const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
-    const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
-    const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
-    if (x1 <= x0 || y1 <= y0) continue;
+    const px = pointsToPixels(img, r);
+    if (!px) continue;
+    const x0 = px.x, y0 = px.y, x1 = px.x + px.width, y1 = px.y + px.height;
     if (img === input) img = { ...input, data: Buffer.from(input.data) };
     for (let y = y0; y < y1; y++) {
       const row = y * img.width * 4;

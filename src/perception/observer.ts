@@ -12,7 +12,7 @@ import { IncrementalReader, type IncrementalOptions, type IncrementalStats } fro
 import { AxCache, type AxCacheOptions } from './axCache.js';
 import type { SettleOptions } from './settle.js';
 
-/** What the observer needs from an OCR engine (see `src/perception/ocr.ts`). */
+/** What the observer needs from an OCR engine (see `src/perception/ocr/engine.ts`). */
 export interface TextRecognizer {
   /** Read text from an image, or from `region` of it (global points); words/lines come back in logical global points. */
   recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: OcrLine[] }>;

@@ -7,7 +7,8 @@
  * where one reading clearly wins, gives the minority that reading.
  */
 import type { OcrWord } from './elements.js';
-import type { PixelRect } from './ocrPrep.js';
+import type { PixelBox } from './geometry.js';
+import { backgroundLevel } from './ocr/raster.js';
 
 /** One character tesseract reported inside a word, with its box in source image pixels. */
 export interface OcrSymbol {
@@ -16,7 +17,7 @@ export interface OcrSymbol {
   /** Tesseract's confidence, 0..1. */
   confidence: number;
   /** Box in source image pixels. */
-  box: PixelRect;
+  box: PixelBox;
 }
 
 /** The ink bitmap of one glyph: its tight ink box (source pixels) as bits, row by row. */
@@ -48,15 +49,11 @@ export interface GlyphVoteOptions {
  * background = the most common of 32 levels over the box grown by 1 px; ink = pixels farther from it than half
  * the box's largest difference (at least 40 levels); cropped to the ink's tight box. Null without ink. Pure.
  */
-export function glyphBitmap(gray: Uint8Array, width: number, height: number, box: PixelRect): GlyphBitmap | null {
+export function glyphBitmap(gray: Uint8Array, width: number, height: number, box: PixelBox): GlyphBitmap | null {
   const x0 = Math.max(0, box.left - 1), y0 = Math.max(0, box.top - 1);
   const x1 = Math.min(width, box.left + box.width + 1), y1 = Math.min(height, box.top + box.height + 1);
   if (x1 <= x0 || y1 <= y0) return null;
-  const hist = new Uint32Array(32);
-  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) hist[gray[y * width + x]! >> 3]! += 1;
-  let mode = 0;
-  for (let b = 1; b < 32; b++) if (hist[b]! > hist[mode]!) mode = b;
-  const bg = mode * 8 + 4;
+  const bg = backgroundLevel(gray, width, x0, y0, x1, y1);
   let maxDiff = 0;
   for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) maxDiff = Math.max(maxDiff, Math.abs(gray[y * width + x]! - bg));
   const t = Math.max(40, maxDiff / 2);

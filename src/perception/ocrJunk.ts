@@ -16,7 +16,8 @@
  * are glyph-shaped, on their own, and read confidently, so they stay.
  */
 import type { OcrWord } from './elements.js';
-import type { PixelRect } from './ocrPrep.js';
+import type { PixelBox } from './geometry.js';
+import { backgroundLevel, floodComponent } from './ocr/raster.js';
 
 /** Ink threshold, gray levels from the word box's most common level (as `glyphBoxes`). */
 export const JUNK_INK_CONTRAST = 48;
@@ -47,7 +48,7 @@ export interface InkFeatures {
  * the most common of 32 levels over the box padded by ¼ of its height; components are 8-connected and
  * followed up to two box heights outside the box (further reach counts as "beyond" anyway). Pure.
  */
-export function inkFeatures(gray: Uint8Array, width: number, height: number, box: PixelRect): InkFeatures {
+export function inkFeatures(gray: Uint8Array, width: number, height: number, box: PixelBox): InkFeatures {
   const h = Math.max(1, box.height);
   const pad = Math.max(1, Math.round(h / 4));
   const reach = Math.max(2, 2 * h);
@@ -60,13 +61,9 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
   const empty: InkFeatures = { height: h, components: 0, graphicShare: 0, thinComponents: 0, fill: 0, blobWidth: 0, blobHeight: 0 };
   if (ww <= 0 || wh <= 0) return empty;
   // Background: most common level of the padded box.
-  const hist = new Uint32Array(32);
   const bx0 = Math.max(0, box.left - pad), by0 = Math.max(0, box.top - pad);
   const bx1 = Math.min(width, box.left + box.width + pad), by1 = Math.min(height, box.top + box.height + pad);
-  for (let y = by0; y < by1; y++) for (let x = bx0; x < bx1; x++) hist[gray[y * width + x]! >> 3]! += 1;
-  let mode = 0;
-  for (let b = 1; b < 32; b++) if (hist[b]! > hist[mode]!) mode = b;
-  const bg = mode * 8 + 4;
+  const bg = backgroundLevel(gray, width, bx0, by0, bx1, by1);
   const ink = new Uint8Array(ww * wh);
   for (let y = 0; y < wh; y++) {
     const row = (wy0 + y) * width + wx0;
@@ -82,39 +79,17 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
   let fillArea = 0;
   let blobW = 0;
   let blobH = 0;
-  const stack: number[] = [];
   const beyond = h / 2;
   for (let y = iy0; y < iy1; y++) {
     for (let x = ix0; x < ix1; x++) {
       const start = y * ww + x;
       if (ink[start] !== 1) continue;
-      ink[start] = 2;
-      stack.push(start);
-      let minX = x, maxX = x, minY = y, maxY = y, n = 0, inBox = 0;
-      while (stack.length > 0) {
-        const k = stack.pop()!;
+      let inBox = 0;
+      const { minX, maxX, minY, maxY, size: n } = floodComponent(ink, ww, wh, start, (k) => {
         const kx = k % ww;
         const ky = (k - kx) / ww;
-        n++;
         if (kx >= ix0 && kx < ix1 && ky >= iy0 && ky < iy1) inBox++;
-        if (kx < minX) minX = kx;
-        if (kx > maxX) maxX = kx;
-        if (ky < minY) minY = ky;
-        if (ky > maxY) maxY = ky;
-        for (let dy = -1; dy <= 1; dy++) {
-          const ny = ky + dy;
-          if (ny < 0 || ny >= wh) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const nx = kx + dx;
-            if (nx < 0 || nx >= ww) continue;
-            const j = ny * ww + nx;
-            if (ink[j] === 1) {
-              ink[j] = 2;
-              stack.push(j);
-            }
-          }
-        }
-      }
+      });
       const cw = maxX - minX + 1;
       const ch = maxY - minY + 1;
       // Specks (anti-aliasing, a dot of an i) do not count as components.
@@ -209,7 +184,7 @@ export function findJunkWords(
   gray: Uint8Array,
   width: number,
   height: number,
-  toPixels: (w: OcrWord) => PixelRect | null,
+  toPixels: (w: OcrWord) => PixelBox | null,
 ): Map<OcrWord, JunkReason> {
   const out = new Map<OcrWord, JunkReason>();
   const bars: OcrWord[] = [];

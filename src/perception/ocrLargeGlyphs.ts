@@ -8,7 +8,7 @@
  */
 import type { Rect } from '../platform/types.js';
 import type { OcrWord } from './elements.js';
-import { clip, union } from './geometry.js';
+import { centerInside, clip, union } from './geometry.js';
 
 /** Tuning of {@link largeGlyphRuns}; sizes in logical points. */
 export interface LargeGlyphOptions {
@@ -47,14 +47,7 @@ export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, o
   const maxHeight = opts.maxHeight ?? 160;
   const maxGlyphs = opts.maxGlyphs ?? 6;
   const maxRuns = opts.maxRuns ?? 12;
-  const inWord = (g: Rect) => {
-    const cx = g.x + g.width / 2;
-    const cy = g.y + g.height / 2;
-    return words.some((w) => {
-      const p = w.bounds.height / 4;
-      return cx >= w.bounds.x - p && cx <= w.bounds.x + w.bounds.width + p && cy >= w.bounds.y - p && cy <= w.bounds.y + w.bounds.height + p;
-    });
-  };
+  const inWord = (g: Rect) => words.some((w) => centerInside(g, w.bounds, w.bounds.height / 4));
   const big = glyphs.filter((g) => g.height >= minHeight && g.height <= maxHeight && g.width >= 0.3 * g.height && g.width <= 1.05 * g.height && !inWord(g));
   big.sort((a, b) => a.x - b.x);
   const used = new Set<number>();
@@ -93,9 +86,5 @@ export function largeGlyphRuns(words: OcrWord[], glyphs: Rect[], within: Rect, o
 /** Words of a re-read whose centre lies in the run's glyph box (padded by ¼ of its height). Pure. */
 export function wordsOnRun(run: LargeGlyphRun, words: OcrWord[]): OcrWord[] {
   const p = run.box.height / 4;
-  return words.filter((w) => {
-    const cx = w.bounds.x + w.bounds.width / 2;
-    const cy = w.bounds.y + w.bounds.height / 2;
-    return cx >= run.box.x - p && cx <= run.box.x + run.box.width + p && cy >= run.box.y - p && cy <= run.box.y + run.box.height + p;
-  });
+  return words.filter((w) => centerInside(w.bounds, run.box, p));
 }

@@ -1,4 +1,5 @@
 import { DeskdError } from '../errors.js';
+import { contains } from '../perception/geometry.js';
 import { canonicalHash } from './canonical.js';
 import { requestChordKey, parseChordSpec } from './keys.js';
 import {
@@ -7,7 +8,6 @@ import {
   type Match,
   type Pattern,
   type Policy,
-  type Region,
   type RegexPattern,
   type Rule,
 } from './schema.js';
@@ -404,10 +404,6 @@ function pointsOf(a: PolicyAction | undefined, t: PolicyTarget): Array<{ x: numb
   const b = t.element?.bounds;
   if (POINTED_ACTIONS.has(a.type) && b) return [{ x: b.x + b.width / 2, y: b.y + b.height / 2 }];
   return [];
-}
-
-function contains(r: Region, p: { x: number; y: number }): boolean {
-  return p.x >= r.x && p.x < r.x + r.width && p.y >= r.y && p.y < r.y + r.height;
 }
 
 /** `scheme://host[:port]` of a URL (default ports dropped by WHATWG URL), or null. */

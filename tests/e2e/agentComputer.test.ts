@@ -28,7 +28,7 @@ import { loadAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { approvalDenier, approvalManagerApprover } from '../../src/agent/approvals.js';
 import type { TaskEvent, TaskView } from '../../src/agent/types.js';
 import type { Element } from '../../src/perception/elements.js';
-import { tesseractWorkerOptions } from '../../src/perception/ocr.js';
+import { tesseractWorkerOptions } from '../../src/perception/ocr/index.js';
 import { launchCalculator, launchUntilReady, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 import {
   computerCall,

@@ -24,7 +24,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { createWorker, OEM, PSM, type Worker } from 'tesseract.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { tesseractWorkerOptions } from '../../src/perception/ocr.js';
+import { tesseractWorkerOptions } from '../../src/perception/ocr/index.js';
 import type { Element } from '../../src/perception/elements.js';
 import { launchCalculator, launchUntilReady, launchXterm, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 import { finalText, lastImage, lastToolResults, startAnthropicTestServer, toolUses, type AnthropicTestServer, type RecordedRequest } from '../helpers/anthropicTestServer.js';

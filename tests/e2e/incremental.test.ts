@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startDesktop, launchApp, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 import { createPlatform } from '../../src/platform/index.js';
 import type { Platform, RawImage } from '../../src/platform/types.js';
-import { OcrEngine } from '../../src/perception/ocr.js';
+import { OcrEngine } from '../../src/perception/ocr/index.js';
 import { Observer, ObservationStore, type Observation } from '../../src/perception/observer.js';
 import { framesEqual } from '../../src/perception/changes.js';
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchApp, launchCalculator, launchUntilReady, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 import { createPlatform } from '../../src/platform/index.js';
 import type { Platform } from '../../src/platform/types.js';
-import { OcrEngine } from '../../src/perception/ocr.js';
+import { OcrEngine } from '../../src/perception/ocr/index.js';
 import { Observer, ObservationStore, type Observation } from '../../src/perception/observer.js';
 
 let desktop: VirtualDesktop;

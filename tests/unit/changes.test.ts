@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import type { RawImage } from '../../src/platform/types.js';
-import { changedTiles, detectScroll, framesEqual, mergeOverlapping, tileGrid, tilesToRects, pointsToPixels, pixelsToPoints } from '../../src/perception/changes.js';
+import { changedTiles, detectScroll, framesEqual, tileGrid, tilesToRects } from '../../src/perception/changes.js';
+import { mergeOverlapping, pointsToPixels, pixelsToPoints } from '../../src/perception/geometry.js';
 
 function blank(w: number, h: number, v = 255): RawImage {
   return { data: Buffer.alloc(w * h * 4, v), width: w, height: h, channels: 4, scale: 1, origin: { x: 0, y: 0 } };

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, linesFromPage, resolveLangPath, tesseractWorkerOptions, type OcrWord } from '../../src/perception/ocr.js';
-import { grayCrop, regionToPixels, rowProfile, splitBands, type RowProfile } from '../../src/perception/ocrPrep.js';
+import { OcrEngine, linesFromPage, resolveLangPath, tesseractWorkerOptions, type OcrWord, grayCrop, regionToPixels, rowProfile, splitBands, type RowProfile } from '../../src/perception/ocr/index.js';
 import type { RawImage, Rect } from '../../src/platform/types.js';
 import { DeskdError } from '../../src/errors.js';
 

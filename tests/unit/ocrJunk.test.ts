@@ -10,8 +10,8 @@ import type { OcrWord } from '../../src/perception/elements.js';
 import { findJunkWords, inkFeatures, junkReason } from '../../src/perception/ocrJunk.js';
 import { largeGlyphRuns } from '../../src/perception/ocrLargeGlyphs.js';
 import { glyphBitmap, glyphDifference, monospaced, voteGlyphs, type OcrSymbol } from '../../src/perception/ocrGlyphVote.js';
-import type { PixelRect } from '../../src/perception/ocrPrep.js';
-import { OcrEngine } from '../../src/perception/ocr.js';
+import type { PixelBox as PixelRect } from '../../src/perception/geometry.js';
+import { OcrEngine } from '../../src/perception/ocr/index.js';
 
 /** Render an SVG body (W x H, white background) to 8-bit gray. */
 async function gray(body: string, W: number, H: number): Promise<Uint8Array> {

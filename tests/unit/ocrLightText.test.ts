@@ -1,7 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, mergeLines, regionExplained, type OcrLine } from '../../src/perception/ocr.js';
-import { findLightTextRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocrPrep.js';
+import { OcrEngine, mergeLines, regionExplained, type OcrLine, findLightTextRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocr/index.js';
 import type { RawImage } from '../../src/platform/types.js';
 
 // Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.

@@ -3,7 +3,7 @@
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, missedTextAreas } from '../../src/perception/ocr.js';
+import { OcrEngine, missedTextAreas } from '../../src/perception/ocr/index.js';
 import type { OcrWord } from '../../src/perception/elements.js';
 import type { RawImage, Rect } from '../../src/platform/types.js';
 

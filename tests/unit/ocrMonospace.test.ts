@@ -10,8 +10,8 @@ import type { OcrWord } from '../../src/perception/elements.js';
 import type { OcrSymbol } from '../../src/perception/ocrGlyphVote.js';
 import { fixedPitch, joinAdjacentCells, monospaceBlocks } from '../../src/perception/ocrMonospace.js';
 import { findJunkWords, junkReason } from '../../src/perception/ocrJunk.js';
-import type { PixelRect } from '../../src/perception/ocrPrep.js';
-import { OcrEngine } from '../../src/perception/ocr.js';
+import type { PixelBox as PixelRect } from '../../src/perception/geometry.js';
+import { OcrEngine } from '../../src/perception/ocr/index.js';
 
 /**
  * Words of one line whose characters sit on a grid of `pitch` px starting at `x0` (cell `col` of the text),

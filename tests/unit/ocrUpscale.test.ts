@@ -1,7 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords } from '../../src/perception/ocr.js';
-import { estimateGlyphHeight, grayCrop } from '../../src/perception/ocrPrep.js';
+import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords, estimateGlyphHeight, grayCrop } from '../../src/perception/ocr/index.js';
 import type { RawImage } from '../../src/platform/types.js';
 
 // Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, PT_VERTICAL_TEXT, columnStrip, replaceIfMoreConfident, verticalTextBlocks, type OcrLine, type PageMapping } from '../../src/perception/ocr.js';
+import { OcrEngine, PT_VERTICAL_TEXT, columnStrip, replaceIfMoreConfident, verticalTextBlocks, type OcrLine, type PageMapping } from '../../src/perception/ocr/index.js';
 import type { OcrWord } from '../../src/perception/elements.js';
 import type { RawImage } from '../../src/platform/types.js';
 

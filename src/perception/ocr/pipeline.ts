@@ -1,0 +1,216 @@
+/**
+ * One `recognize` call, as named stages over one {@link Recognition} (the call's crop, its gray pixels,
+ * bands and profile):
+ *
+ * 1. `Recognition.prepare`: crop the region → 8-bit luminance → invert when mostly dark (the base orientation) → split
+ *    tall crops into horizontal bands at text-free gaps;
+ * 2. `findOnMainThread`: light-text regions and glyph boxes, found on this thread while the workers read;
+ * 3. `readBands`: each band through tesseract's page layout and LSTM (upscaled by its glyph height), words
+ *    mapped back to logical global points, low-confidence words dropped; then the band's light-text regions
+ *    that no confident word explains, read isolated; the two passes merged;
+ * 4. `rereadBlocks` (src/perception/ocr/rereads.ts): vertical-text blocks, glyphs outside every word, runs of
+ *    large glyphs and fixed-pitch blocks read again, each kept where it reads better;
+ * 5. `repairTruncated`: words cut short at an edge read again in a tight crop;
+ * 6. `voteCharacters` and `rejectJunk`: characters corrected by the glyph vote, junk read from borders and icons
+ *    dropped.
+ *
+ * Measurements of the stages: docs/perception.md.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RawImage, Rect } from '../../platform/types.js';
+import { DeskdError } from '../../errors.js';
+import { centerInside, clip, pointsToPixels, toPixelRect, type PixelBox } from '../geometry.js';
+import { dropWords, findJunkWords } from '../ocrJunk.js';
+import { voteGlyphs } from '../ocrGlyphVote.js';
+import type { OcrWorkerPool } from '../ocrPool.js';
+import { findLightTextRegions, type LightTextRegion } from './lightText.js';
+import { callOptions, type RecognizeOptions, type ResolvedOcrOptions } from './options.js';
+import { makeLine, mergeLines, SYMBOLS } from './page.js';
+import { regionToPixels } from './prepare.js';
+import { glyphBoxes } from './raster.js';
+import { Recognition } from './recognition.js';
+import { EXPLAINED_MIN_CONFIDENCE, regionExplained, truncatedWords } from './repairs.js';
+import { rereadBlocks, type RereadCounters } from './rereads.js';
+import type { OcrLine, OcrResult, OcrWord } from './types.js';
+
+/** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
+const LARGE_GLYPH_CELL_FACTOR = 4;
+/** Tallest glyph the large-glyph detection keeps, logical points. */
+const LARGE_GLYPH_MAX_POINTS = 160;
+
+/** What the main thread finds while the workers read the bands (all but `regions` in logical points). */
+export interface FoundOnMainThread {
+  /** Light-text regions of the crop (pixels relative to the crop). */
+  regions: LightTextRegion[];
+  /** Glyph boxes, for the missed-text and truncated-word repairs. */
+  glyphs: Rect[];
+  /** Large glyph boxes (larger cells), for the large-glyph re-read. */
+  large: Rect[];
+}
+
+/** The counters a call reports beside its words (see {@link OcrResult}). */
+type Counters = RereadCounters & Pick<OcrResult, 'votedWords' | 'junk'>;
+
+/**
+ * Read the text of an image (or of `opts.region` of it) with the workers of `pool`: the stages above.
+ * Word and line bounds are logical global points: `origin + imagePixel / scale`, undoing any upscale.
+ * A region that misses the image yields no words.
+ * @throws DeskdError `OCR_FAILED` (tesseract failed, pool closed), `TIMEOUT` (job over the pool's timeout),
+ *   `VALIDATION_FAILED` (image buffer smaller than width × height × channels, bad scale, bad per-call option).
+ */
+export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions, img: RawImage, opts: RecognizeOptions): Promise<OcrResult> {
+  const t0 = performance.now();
+  if (img.data.length < img.width * img.height * img.channels || img.width <= 0 || img.height <= 0 || !(img.scale > 0)) {
+    throw new DeskdError('VALIDATION_FAILED', `OCR image of ${img.width}x${img.height} has ${img.data.length} bytes or a bad scale`);
+  }
+  const o = callOptions(engine, opts);
+  const crop = regionToPixels(img, o.region);
+  if (!crop) return { words: [], lines: [], ms: performance.now() - t0, profile: { passes: {}, grayMs: 0, findMs: 0, postMs: 0 } };
+  const call = await Recognition.prepare(pool, o, img, crop);
+  const found = findOnMainThread(call);
+  const { lines: baseLines, regionsRead } = await readBands(call, found);
+  const { regions, glyphs, large } = await found;
+  const counters: Counters = {};
+  let lines = await rereadBlocks(call, baseLines, glyphs, large, counters);
+  const repaired = o.repairTruncated ? await repairTruncated(call, lines, glyphs) : null;
+  if (repaired) lines = repaired.lines;
+  const tpost = performance.now();
+  if (o.voteGlyphs) lines = voteCharacters(call, lines, counters);
+  if (o.rejectJunk) lines = rejectJunk(call, lines, counters);
+  call.profile.postMs = performance.now() - tpost;
+  const { verticalBlocks, missedText, largeGlyphs, monospaceBlocks, votedWords, junk } = counters;
+  return {
+    words: lines.flatMap((l) => l.words),
+    lines,
+    ms: performance.now() - t0,
+    profile: call.profile,
+    lightTextRegions: regionsRead,
+    lightTextRegionsFound: regions.length,
+    upscale: call.frameFactor(),
+    repairedWords: repaired?.count ?? 0,
+    ...(verticalBlocks ? { verticalBlocks } : {}),
+    ...(missedText ? { missedText } : {}),
+    ...(largeGlyphs ? { largeGlyphs } : {}),
+    ...(monospaceBlocks ? { monospaceBlocks } : {}),
+    ...(votedWords !== undefined ? { votedWords } : {}),
+    ...(junk ? { junk } : {}),
+  };
+}
+
+/**
+ * Stage 2: light-text regions and glyph boxes, looked for on this thread while the workers read the bands:
+ * a band needs them only once it is read, and band jobs at ×1 are handed to the workers first (setImmediate
+ * runs after the promise callbacks that post them; an upscaled band waits for sharp's resize on the thread
+ * pool, so this may run before its job is posted). Call before {@link readBands}.
+ */
+function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
+  const { o, base, crop, whole, cell, img, profile } = call;
+  const found = new Promise<FoundOnMainThread>((resolve, reject) =>
+    setImmediate(() => {
+      const tf = performance.now();
+      try {
+        const regions = o.invert === 'auto' && o.lightTextRegions ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
+        // For the repairs after the bands, also found while the workers read.
+        const glyphs = o.repairTruncated || o.repairMissedText ? glyphBoxes(base, crop.width, whole, { cell }).map((b) => call.toPoints(b)) : [];
+        // Large glyphs need larger cells: a 12-point cell inside a thick stroke takes the ink for background.
+        const large = o.readLargeGlyphs ? glyphBoxes(base, crop.width, whole, { cell: cell * LARGE_GLYPH_CELL_FACTOR, maxHeight: Math.round(LARGE_GLYPH_MAX_POINTS * img.scale) }).map((b) => call.toPoints(b)) : [];
+        call.frameFactor(); // for the result
+        profile.findMs = performance.now() - tf;
+        resolve({ regions, glyphs, large });
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    }),
+  );
+  // Awaited by every band; a band that fails first leaves this one to be seen by no one.
+  found.catch(() => {});
+  return found;
+}
+
+/**
+ * Stage 3: every band, then (as soon as its band is read, so a worker whose band finished first is not idle)
+ * the band's light-text regions (by centre row) that are not explained by its confident words, read
+ * isolated; the two passes merged (see `mergeLines`).
+ */
+async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): Promise<{ lines: OcrLine[]; regionsRead: number }> {
+  const { o, bands, crop, base, cell } = call;
+  let regionsRead = 0;
+  const owner = (r: LightTextRegion): number => {
+    const row = crop.top + r.top + r.height / 2;
+    const i = bands.findIndex((b) => row >= b.ownTop && row < b.ownBottom);
+    return i < 0 ? bands.length - 1 : i;
+  };
+  const readRegion = (r: LightTextRegion) => call.read(r, r.backgrounds, { crop: call.absolute(r), ownTop: -Infinity, ownBottom: Infinity }, call.regionMinConfidence, { pass: 'lightText' });
+  const perBand = await Promise.all(
+    bands.map(async (band, bi) => {
+      const lines = await call.read(call.relative(band.crop), undefined, band, o.minConfidence, { collectVertical: true, pass: 'band' });
+      const mine = (await found).regions.filter((r) => owner(r) === bi);
+      const words = o.lightTextSkipExplained ? lines.flatMap((l) => l.words) : [];
+      const todo = mine.filter((r) => !o.lightTextSkipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map((b) => call.toPoints(b)), words, EXPLAINED_MIN_CONFIDENCE));
+      regionsRead += todo.length;
+      const extra = await Promise.all(todo.map(readRegion));
+      return { lines, extra: extra.flat() };
+    }),
+  );
+  return { lines: mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra)), regionsRead };
+}
+
+/**
+ * Stage 5: each word with an unread glyph touching its edge (`truncatedWords`) read again in a tight crop;
+ * the longest reading centred on the word replaces it when it contains the word's text.
+ */
+async function repairTruncated(call: Recognition, lines: OcrLine[], glyphs: Rect[]): Promise<{ lines: OcrLine[]; count: number }> {
+  const suspects = truncatedWords(lines.flatMap((l) => l.words), glyphs);
+  const fixes = await Promise.all(
+    suspects.map(async ({ word, area }) => {
+      const got = await call.readArea(area, call.regionMinConfidence, 'truncated');
+      if (!got) return null;
+      // On the word's row, at most one word height beyond its ends.
+      const inside = got.flatMap((l) => l.words).filter((w) => centerInside(w.bounds, word.bounds, word.bounds.height, 0));
+      const best = inside.sort((a, b) => b.text.length - a.text.length)[0];
+      return best && best.text.length > word.text.length && best.text.includes(word.text) ? { word, best } : null;
+    }),
+  );
+  const swap = new Map<OcrWord, OcrWord>();
+  for (const f of fixes) if (f) swap.set(f.word, f.best);
+  const out = swap.size > 0 ? lines.map((l) => (l.words.some((w) => swap.has(w)) ? makeLine(l.words.map((w) => swap.get(w) ?? w)) : l)) : lines;
+  return { lines: out, count: swap.size };
+}
+
+/** Stage 6: the glyph vote (`voteGlyphs`) over the characters read; corrected words keep their symbols. */
+function voteCharacters(call: Recognition, lines: OcrLine[], counters: Counters): OcrLine[] {
+  const { crop, base } = call;
+  const inCrop = (w: OcrWord) => SYMBOLS.get(w)?.map((sy) => ({ ...sy, box: { ...sy.box, left: sy.box.left - crop.left, top: sy.box.top - crop.top } }));
+  const voted = voteGlyphs(lines.flatMap((l) => l.words), inCrop, base, crop.width, crop.height);
+  counters.votedWords = voted.size;
+  if (voted.size === 0) return lines;
+  return lines.map((l) => {
+    if (!l.words.some((w) => voted.has(w))) return l;
+    return makeLine(
+      l.words.map((w) => {
+        const text = voted.get(w);
+        if (text === undefined) return w;
+        const nw: OcrWord = { ...w, text };
+        const syms = SYMBOLS.get(w);
+        if (syms) SYMBOLS.set(nw, syms.map((sy, i) => ({ ...sy, text: [...text][i] ?? sy.text })));
+        return nw;
+      }),
+    );
+  });
+}
+
+/** Stage 7: words whose own pixels say they are not text (`findJunkWords`) dropped, counted by reason. */
+function rejectJunk(call: Recognition, lines: OcrLine[], counters: Counters): OcrLine[] {
+  const { crop, img, base } = call;
+  const toCrop = (w: OcrWord): PixelBox | null => {
+    const px = pointsToPixels(img, w.bounds);
+    const c = px && clip(px, toPixelRect(crop));
+    return c ? { left: c.x - crop.left, top: c.y - crop.top, width: c.width, height: c.height } : null;
+  };
+  const found = findJunkWords(lines.flatMap((l) => l.words), base, crop.width, crop.height, toCrop);
+  if (found.size === 0) return lines;
+  const junk: NonNullable<Counters['junk']> = {};
+  for (const why of found.values()) junk[why] = (junk[why] ?? 0) + 1;
+  counters.junk = junk;
+  return dropWords(lines, found, makeLine);
+}

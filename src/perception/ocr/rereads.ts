@@ -1,0 +1,129 @@
+/**
+ * Stage 4 of a `recognize` call: the block re-reads. From the words of the base pass (bands and light text),
+ * four kinds of area are read again, all on the pool at once, and each reading is kept where it reads
+ * better: vertical-text blocks (a column of single digits) and blocks of fixed-pitch lines (a terminal) are
+ * read as one block and replace the words they cover when more confident; glyphs outside every word (a
+ * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in.
+ * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, ocrLargeGlyphs.ts and
+ * ocrMonospace.ts.
+ */
+import Tesseract from 'tesseract.js';
+import type { Rect } from '../../platform/types.js';
+import { mergeOverlapping } from '../geometry.js';
+import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from '../ocrLargeGlyphs.js';
+import { joinAdjacentCells, monospaceBlocks } from '../ocrMonospace.js';
+import { makeLine, mergeLines, SYMBOLS, splitByRow } from './page.js';
+import type { Recognition } from './recognition.js';
+import { cropOf, meanLuminance } from './raster.js';
+import { columnStrip, missedTextAreas, replaceIfMoreConfident } from './repairs.js';
+import type { OcrLine, OcrPass, OcrResult, OcrWord } from './types.js';
+
+/** Margin left and right of a vertical-text block when it is read again, logical points. */
+const VERTICAL_BLOCK_MARGIN_POINTS = 8;
+/** Words of lower confidence do not count as reading the large glyphs under them. */
+const LARGE_GLYPH_SURE_CONFIDENCE = 0.6;
+
+/** The counts stage 4 reports (see {@link OcrResult}). */
+export type RereadCounters = Pick<OcrResult, 'verticalBlocks' | 'missedText' | 'largeGlyphs' | 'monospaceBlocks'>;
+
+/**
+ * Read the vertical-text, missed-text, large-glyph and monospace areas of `lines` again (each kind only when
+ * its option is on) and fold the readings in, in that order; the counts go to `counters`. `glyphs` and
+ * `large` are the glyph boxes (logical points) found on the main thread.
+ */
+export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: Rect[], large: Rect[], counters: RereadCounters): Promise<OcrLine[]> {
+  const { o, img, within } = call;
+  const baseWords = lines.flatMap((l) => l.words);
+  const verticalAreas =
+    o.repairVerticalText && call.vertical.length > 0 ? mergeOverlapping(call.vertical.map((r) => columnStrip(r, baseWords, within, VERTICAL_BLOCK_MARGIN_POINTS))) : null;
+  const missedAreas = o.repairMissedText ? missedTextAreas(baseWords, glyphs, within) : null;
+  const medianGlyph = median(glyphs.map((g) => g.height));
+  // Words read unsurely (a big "7" read "Wy" at 0.45) do not hide the glyphs under them: the tight re-read,
+  // if more confident, replaces them in the merge.
+  const largeRuns = o.readLargeGlyphs ? largeGlyphRuns(baseWords.filter((w) => w.confidence >= LARGE_GLYPH_SURE_CONFIDENCE), large, within, { medianHeight: medianGlyph }) : null;
+  // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
+  const monoBlocks = o.readMonospaceBlocks ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
+  const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => call.readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
+  const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
+    Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, o.minConfidence, 'vertical') }))),
+    Promise.all((missedAreas ?? []).map((area) => readBlock(area, call.regionMinConfidence, 'missed'))),
+    Promise.all((largeRuns ?? []).map((run) => readLarge(call, run))),
+    Promise.all((monoBlocks ?? []).map(async (b) => ({ area: b.area, got: await readMono(call, b.area, b.pitch) }))),
+  ]);
+  let out = lines;
+  if (verticalAreas) {
+    const r = replaceEach(out, verticalReads, 'words');
+    out = r.lines;
+    counters.verticalBlocks = { found: verticalAreas.length, replaced: r.replaced };
+  }
+  if (missedAreas && missedAreas.length > 0) {
+    const before = wordCount(out);
+    out = mergeLines(out, missedReads.flatMap((r) => r ?? []));
+    // Net: a more confident re-read of a word the base pass had replaces it and adds nothing.
+    counters.missedText = { found: missedAreas.length, added: wordCount(out) - before };
+  }
+  if (largeRuns && largeRuns.length > 0) {
+    const before = wordCount(out);
+    // One line per row of each run (a run is one line, but a re-read may return a stray word beside it).
+    out = mergeLines(out, largeReads.flatMap((ws) => (ws.length > 0 ? splitByRow(makeLine(ws)) : [])));
+    counters.largeGlyphs = { found: largeRuns.length, added: wordCount(out) - before };
+  }
+  if (monoBlocks && monoBlocks.length > 0) {
+    const r = replaceEach(out, monoReads, 'characters');
+    out = r.lines;
+    counters.monospaceBlocks = { found: monoBlocks.length, replaced: r.replaced };
+  }
+  return out;
+}
+
+/** Fold each reading into `lines` in turn with `replaceIfMoreConfident`, counting the readings kept. */
+function replaceEach(lines: OcrLine[], reads: { area: Rect; got: OcrLine[] | null }[], gain: 'words' | 'characters'): { lines: OcrLine[]; replaced: number } {
+  let replaced = 0;
+  let out = lines;
+  for (const r of reads) {
+    if (!r.got) continue;
+    const next = replaceIfMoreConfident(out, r.area, r.got, gain);
+    if (next !== out) replaced++;
+    out = next;
+  }
+  return { lines: out, replaced };
+}
+
+/**
+ * A run of large glyphs read on a tight crop as one line (`SINGLE_LINE`) or, for a lone glyph, one character
+ * (`SINGLE_CHAR`), light glyphs turned dark on light, small ones upscaled ×2; the words on the run.
+ */
+async function readLarge(call: Recognition, run: LargeGlyphRun): Promise<OcrWord[]> {
+  const px = call.areaPixels(run.area);
+  if (!px) return [];
+  const rel = call.relative(px);
+  // Light glyphs on a dark card (in the base orientation) are turned dark on light for this crop.
+  const light = meanLuminance(cropOf(call.base, call.crop.width, rel)) < 0.5;
+  const factor = run.box.height * call.img.scale < 24 ? 2 : 1;
+  const psm = run.glyphs === 1 ? Tesseract.PSM.SINGLE_CHAR : Tesseract.PSM.SINGLE_LINE;
+  const got = await call.read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, call.regionMinConfidence, { psm, factor, invert: light, pass: 'largeGlyph' });
+  return wordsOnRun(run, got.flatMap((l) => l.words));
+}
+
+/** A block of fixed-pitch lines read as one block (`SINGLE_BLOCK`), dark on light; words in neighbouring cells joined. */
+async function readMono(call: Recognition, area: Rect, pitch: number): Promise<OcrLine[] | null> {
+  const px = call.areaPixels(area);
+  if (!px) return null;
+  const rel = call.relative(px);
+  const light = meanLuminance(cropOf(call.base, call.crop.width, rel)) < 0.5;
+  const got = await call.read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, call.o.minConfidence, { psm: Tesseract.PSM.SINGLE_BLOCK, invert: light, pass: 'monospace' });
+  // On the grid a space is an empty cell: words in neighbouring cells are one (`build.log`, not `build. log`).
+  return joinAdjacentCells(got, pitch, (w) => SYMBOLS.get(w), (w, sy) => SYMBOLS.set(w, sy), makeLine);
+}
+
+/** Words in all of `lines`. */
+function wordCount(lines: OcrLine[]): number {
+  return lines.reduce((n, l) => n + l.words.length, 0);
+}
+
+/** Median of `xs` (0 when empty). */
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
