@@ -199,6 +199,14 @@ describe('workspaces on the fake platform (issue 22)', () => {
     expect((await req<{ lease: { holder: string } }>(alpha, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:alpha/default');
     expect((await req<{ lease: { holder: string } }>(beta, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:beta/default');
     expect((await req<{ lease: { holder: string } }>(AGENT, 'GET', '/v1/lease')).json.lease.holder).toBe('agent/default');
+    // MCP: the bound credential's tool calls, and the operator's with the header, land in the workspace.
+    const mcp = (token: string, name: string, args: object, headers: Record<string, string> = {}) =>
+      ctx!.app.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', ...headers }, payload: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } } });
+    expect((await mcp(alpha, 'click', { x: 50, y: 60 })).statusCode).toBe(200);
+    expect((await mcp(OPERATOR, 'click', { x: 70, y: 80 }, { 'x-deskd-workspace': wb })).statusCode).toBe(200);
+    expect(moves(ctx.wsPlatforms[0]!)).toEqual(['20,20', '50,60']);
+    expect(moves(ctx.wsPlatforms[1]!)).toEqual(['30,30', '70,80']);
+    expect(moves(ctx.own)).toEqual(['40,40']);
     // Naming two different workspaces at once is refused.
     const two = await req(alpha, 'POST', '/v1/observe', { ocr: false, workspace: wa }, { 'x-deskd-workspace': wb });
     expect(two.json.error!.code).toBe('VALIDATION_FAILED');
