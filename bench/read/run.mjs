@@ -17,7 +17,11 @@
  * - time: median of alternating rounds of a plain `observe()` and a `read()` (which observes itself) of the
  *   same unchanged screen, warm (the first of each is a warm-up); ratio = read / observe.
  *
- * Usage: npm run bench:read [-- --skip-build] [--pages tracker,ci] [--rounds 5]
+ * - wait latency (page ci): a `cell` wait through the daemon's read service (readServiceFor: AT-SPI events,
+ *   pixel compares, the target re-read alone once found); 1 s into the wait the page changes the cell;
+ *   latency = answer − change (same clock), median of --wait-runs runs.
+ *
+ * Usage: npm run bench:read [-- --skip-build] [--pages tracker,ci] [--rounds 5] [--wait-runs 5]
  * Scrolling here goes straight to the mouse (wheel clicks of 120 points, Chromium's), not through a policy:
  * the daemon's path is the executor's (tests/integration/read.test.ts proves the gate).
  * Writes bench/read/results.json.
@@ -42,15 +46,15 @@ buildDist(root, 'perception/read/service.js', flag('skip-build'));
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
 const { createPlatform } = await import(dist('platform/index.js'));
-const { OcrEngine } = await import(dist('perception/ocr/index.js'));
+// The OCR module is a folder (perception/ocr/index.js); builds from before the split have perception/ocr.js.
+const { OcrEngine } = await import(dist('perception/ocr/index.js')).catch(() => import(dist('perception/ocr.js')));
 const { Observer, ObservationStore, DEFAULT_AX_BUDGET } = await import(dist('perception/observer.js'));
-const { ReadService } = await import(dist('perception/read/service.js'));
-const { cellReader } = await import(dist('perception/read/cellOcr.js'));
-const { default: Tesseract } = await import('tesseract.js');
+const { readServiceFor } = await import(dist('http/readRoutes.js'));
 const { chromium } = await import('playwright-core');
 
 const SCREEN = { width: 1920, height: 1080 };
 const ROUNDS = Number(opt('rounds') ?? 3);
+const WAIT_RUNS = Number(opt('wait-runs') ?? 5);
 const pageNames = opt('pages')?.split(',') ?? readdirSync(join(here, 'pages')).filter((f) => f.endsWith('.html')).map((f) => f.replace(/\.html$/, '')).sort();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const clean = (s) => String(s ?? '').normalize('NFKC').replace(/\s+/g, ' ').trim();
@@ -128,13 +132,9 @@ const store = new ObservationStore();
 const observer = new Observer(platform, ocr, store, DEFAULT_AX_BUDGET, null, {});
 await observer.start();
 const tapped = observer.tapPlatform(platform);
-const service = new ReadService({
-  observe: (o) => observer.observe(o),
-  forget: (id) => void store.delete(id),
-  windows: () => observer.windowsForAgent(),
-  // As the daemon (src/http/readRoutes.ts): empty OCR cells read again alone, single-line segmentation.
-  readCells: cellReader(async (d) => (await observer.capture(d.id)).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE }), 5_000),
-});
+// The daemon's own read service (src/http/readRoutes.ts): empty OCR cells read again alone, waits woken by
+// AT-SPI events and pixel changes and, once they found their target, watching and re-reading it alone.
+const service = readServiceFor({ platform, observer });
 /** Wheel clicks of 120 points (Chromium on X11, src/actuation/scroll.ts) at the point; returns the points sent. */
 const scroller = async (at, dy) => {
   const steps = Math.round(dy / 120);
@@ -224,7 +224,7 @@ try {
         // Wait latency: a wait on the Running run's status cell; 1 s in, the page shows "Passed". Latency =
         // answer time − the moment the page changed the cell (same clock).
         const lat = [];
-        for (let k = 0; k < 3; k++) {
+        for (let k = 0; k < WAIT_RUNS; k++) {
           const run = truth.tables[0].rows.find((r) => r[3] === 'Running');
           await page.evaluate((key) => { const tr = [...document.querySelectorAll('tbody tr')].find((x) => x.cells[0].textContent === key); tr.cells[3].firstChild.textContent = 'Running'; tr.cells[3].firstChild.className = 'badge Running'; }, run[0]);
           await sleep(1500);
@@ -232,7 +232,7 @@ try {
           await sleep(1000);
           const at = await page.evaluate((key) => { const tr = [...document.querySelectorAll('tbody tr')].find((x) => x.cells[0].textContent === key); tr.cells[3].firstChild.textContent = 'Passed'; tr.cells[3].firstChild.className = 'badge Passed'; return Date.now(); }, run[0]);
           const w = await waiting;
-          lat.push({ ms: Date.now() - at, reads: w.polls });
+          lat.push({ ms: Date.now() - at, reads: w.polls, regionReads: w.regionReads ?? 0, via: w.evidence.via ?? 'full' });
         }
         row.waitLatency = { medianMs: median(lat.map((x) => x.ms)), runs: lat };
       }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
 import type { TextRecognizer } from '../observer.js';
 import type { ReadContent } from './types.js';
+import { clip, union } from '../geometry.js';
 
 /** Reads the text of rectangles of a display (global points); null where a rectangle holds no ink. */
 export type CellReader = (display: DisplayInfo, rects: Rect[]) => Promise<(string | null)[]>;
@@ -53,16 +54,22 @@ function cropKey(img: RawImage, r: Rect): string {
 const CACHE_SIZE = 2000;
 
 /**
- * A {@link CellReader} over `capture` (must return masked pixels) and a single-line recognizer made by
- * `create` on first use; `close`s it after `idleMs` without use.
+ * A {@link CellReader} over `capture` (must return masked pixels; it is asked for the region holding the
+ * rectangles, global points, clipped to the display: a capture of the whole display is fine too) and a
+ * single-line recognizer made by `create` on first use; `close`s it after `idleMs` without use.
  */
-export function cellReader(capture: (display: DisplayInfo) => Promise<RawImage>, create: () => Promise<TextRecognizer & { close(): Promise<void> }>, idleMs = 60_000): CellReader {
+export function cellReader(capture: (display: DisplayInfo, region: Rect) => Promise<RawImage>, create: () => Promise<TextRecognizer & { close(): Promise<void> }>, idleMs = 60_000): CellReader {
   let engine: Promise<TextRecognizer & { close(): Promise<void> }> | null = null;
   let timer: NodeJS.Timeout | null = null;
   const cache = new Map<string, string | null>();
   return async (display, rects) => {
     if (rects.length === 0) return [];
-    const img = await capture(display);
+    const u = union(rects)!;
+    const x0 = Math.floor(u.x);
+    const y0 = Math.floor(u.y);
+    const around = clip({ x: x0, y: y0, width: Math.ceil(u.x + u.width) - x0, height: Math.ceil(u.y + u.height) - y0 }, display);
+    if (!around) return rects.map(() => null);
+    const img = await capture(display, around);
     const inked = rects.map((r) => hasInk(img, r));
     if (!inked.some(Boolean)) return rects.map(() => null);
     let e: (TextRecognizer & { close(): Promise<void> }) | null = null;

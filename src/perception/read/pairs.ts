@@ -81,7 +81,7 @@ export function readPairs(elements: readonly Element[], words: readonly OcrWord[
     const l = ls.reduce((a, b) => (Math.hypot(cx(b.bounds) - cx(v.bounds), cy(b.bounds) - cy(v.bounds)) < Math.hypot(cx(a.bounds) - cx(v.bounds), cy(a.bounds) - cy(v.bounds)) ? b : a));
     used.add(v);
     used.add(l);
-    out.push({ label: l.text.replace(/[:：]\s*$/u, '').trim(), value: v.text.trim(), bounds: union([l.bounds, v.bounds])!, valueBounds: { ...v.bounds }, via: 'layout' });
+    out.push({ label: l.text.replace(/[:：]\s*$/u, '').trim(), value: v.text.trim(), bounds: union([l.bounds, v.bounds])!, valueBounds: { ...v.bounds }, labelBounds: { ...l.bounds }, via: 'layout' });
   }
   const values = items.filter((i) => !used.has(i) && isValue(i.text));
   const labels = items.filter((i) => !used.has(i) && isLabel(i.text));
@@ -107,7 +107,7 @@ export function readPairs(elements: readonly Element[], words: readonly OcrWord[
     if (takenV.has(c.v) || takenL.has(c.l)) continue;
     takenV.add(c.v);
     takenL.add(c.l);
-    out.push({ label: c.l.text.replace(/[:：]\s*$/u, '').trim(), value: c.v.text.trim(), bounds: union([c.l.bounds, c.v.bounds])!, valueBounds: { ...c.v.bounds }, via: 'layout' });
+    out.push({ label: c.l.text.replace(/[:：]\s*$/u, '').trim(), value: c.v.text.trim(), bounds: union([c.l.bounds, c.v.bounds])!, valueBounds: { ...c.v.bounds }, labelBounds: { ...c.l.bounds }, via: 'layout' });
   }
   return out.sort((a, b) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x).filter((p, i, all) => i === all.findIndex((q) => q.label === p.label && q.value === p.value && cy(q.bounds) === cy(p.bounds)));
 }

@@ -52,6 +52,7 @@ export const PredicateEvidenceSchema = z.object({
   label: z.string().optional(),
   text: z.string().describe('The text of the cell or the value'),
   bounds: Rect.describe('Bounds of the cell or value, logical points'),
+  via: z.enum(['full', 'region']).optional().describe("How the read that held was made: 'full' (the screen read as data) or 'region' (the cell or value alone read again, after a full read found it)"),
 });
 
 /** What showed that a predicate holds (or, when it does not, what was seen). */

@@ -21,6 +21,7 @@ import { checkCell, checkPair, type CellPredicate, type PairPredicate, type Pred
 import type { ReadContent, ReadKind, ReadTable } from './types.js';
 import { cx, cy, norm } from './grid.js';
 import { rereadEmptyOcrCells, type CellReader } from './cellOcr.js';
+import { focusOf, type RegionReader, type WaitFocus } from './focus.js';
 
 /** What the service needs. */
 export interface ReadServiceDeps {
@@ -48,6 +49,11 @@ export interface ReadServiceDeps {
   audit?(kind: string, data: Record<string, unknown>): Promise<unknown>;
   /** Reads empty cells of OCR tables again on their own (`cellOcr.ts`); absent: OCR tables stay as the full-frame OCR read them. */
   readCells?: CellReader;
+  /**
+   * Watches and re-reads a wait's target alone once a full read found it (`focus.ts`): region pixel
+   * compares and a hit-test or single-line OCR of the cell/value. Absent: every wake-up is a full read.
+   */
+  region?: RegionReader;
 }
 
 /** How a table is scrolled: the caller's policy-gated scroll. Returns the points actually scrolled (≈, signed). */
@@ -84,10 +90,16 @@ export interface ReadResult extends ReadContent {
 export interface PredicateWait {
   holds: true;
   read: ReadResult;
-  /** The observation the predicate held in. */
+  /**
+   * The observation the predicate held in: the last full read's; when the target alone was read again
+   * (`evidence.via: 'region'`), with the accessible element read showing its text now.
+   */
   observation: Observation;
-  evidence: PredicateEvidence;
+  evidence: PredicateEvidence & { via: 'full' | 'region' };
+  /** Full reads (observations) taken. */
   polls: number;
+  /** Reads of the target alone (`focus.ts`). */
+  regionReads: number;
   elapsedMs: number;
 }
 
@@ -95,6 +107,8 @@ export interface PredicateWait {
 export const MAX_SCROLL_PAGES = 60;
 /** Longest time a predicate wait goes without reading when no event or screen change woke it, ms. */
 export const QUIET_REREAD_MS = 1000;
+/** Longest time a wait watching its target alone (`focus.ts`) goes without a full read, ms: a safety net against what region reads cannot see. */
+export const FULL_REREAD_MS = 5000;
 /** How many times a scrolled page that shows the rows of the page before is looked at, and the pause between looks, ms. */
 const STALE_LOOKS = 3;
 const STALE_WAIT_MS = 250;
@@ -279,24 +293,30 @@ export class ReadService {
   }
 
   /**
-   * Wait until a cell or pair predicate holds. Each round reads the accessibility tree only first (fast,
-   * event-driven); when that shows no table/pair to test and `ocr` is allowed, it reads with OCR. Between
-   * rounds it sleeps until an accessibility event or a screen change (checked every `pollMs`), or the deadline.
-   * @throws DeskdError `TIMEOUT` (details: polls, last read id and evidence), `VALIDATION_FAILED`.
+   * Wait until a cell or pair predicate holds. A round reads the accessibility tree only first (fast,
+   * event-driven); when that shows no table/pair to test and `ocr` is allowed, it reads with OCR. Once a
+   * full read found the target (the cell, the value) and the `region` dep is there, the wait watches only
+   * the target and its anchors (`focus.ts`): their pixels are compared every `pollMs` (small region
+   * captures), an accessibility event or a change of the target's pixels reads the target alone (hit-test
+   * or single-line OCR), a change of an anchor's pixels (the row or card moved) or anything a region read
+   * cannot answer goes back to a full read, and a full read is made at least every `fullEveryMs`
+   * ({@link FULL_REREAD_MS}). Without a focus, rounds are full reads woken by accessibility events or
+   * whole-screen changes (checked every `pollMs`), or after `quietMs` ({@link QUIET_REREAD_MS}).
+   * @throws DeskdError `TIMEOUT` (details: polls, regionReads, last read id and evidence), `VALIDATION_FAILED`.
    */
   async waitFor(
     pred: { cell?: CellPredicate; pair?: PairPredicate },
-    opts: { timeoutMs: number; ocr?: boolean; display?: number; signal?: AbortSignal; pollMs?: number; extra?: (o: Observation) => boolean; actor?: string; quietMs?: number },
+    opts: { timeoutMs: number; ocr?: boolean; display?: number; signal?: AbortSignal; pollMs?: number; extra?: (o: Observation) => boolean; actor?: string; quietMs?: number; fullEveryMs?: number },
   ): Promise<PredicateWait> {
     const t0 = performance.now();
     try {
       const r = await this.waitLoop(pred, opts);
-      await this.deps.audit?.('wait', { actor: opts.actor ?? 'agent', predicate: pred, outcome: 'held', readId: r.read.readId, observationId: r.observation.observationId, evidence: r.evidence, polls: r.polls, elapsedMs: r.elapsedMs });
+      await this.deps.audit?.('wait', { actor: opts.actor ?? 'agent', predicate: pred, outcome: 'held', readId: r.read.readId, observationId: r.observation.observationId, evidence: r.evidence, polls: r.polls, regionReads: r.regionReads, elapsedMs: r.elapsedMs });
       return r;
     } catch (e) {
-      const d = (e as { details?: { lastReadId?: string; evidence?: unknown } }).details;
+      const d = (e as { details?: { lastReadId?: string; evidence?: unknown; polls?: number; regionReads?: number } }).details;
       if ((e as { code?: string }).code === 'TIMEOUT') {
-        await this.deps.audit?.('wait', { actor: opts.actor ?? 'agent', predicate: pred, outcome: 'timeout', readId: d?.lastReadId ?? null, evidence: d?.evidence ?? null, elapsedMs: round(performance.now() - t0) });
+        await this.deps.audit?.('wait', { actor: opts.actor ?? 'agent', predicate: pred, outcome: 'timeout', readId: d?.lastReadId ?? null, evidence: d?.evidence ?? null, polls: d?.polls ?? 0, regionReads: d?.regionReads ?? 0, elapsedMs: round(performance.now() - t0) });
       }
       throw e;
     }
@@ -304,7 +324,7 @@ export class ReadService {
 
   private async waitLoop(
     pred: { cell?: CellPredicate; pair?: PairPredicate },
-    opts: { timeoutMs: number; ocr?: boolean; display?: number; signal?: AbortSignal; pollMs?: number; extra?: (o: Observation) => boolean; quietMs?: number },
+    opts: { timeoutMs: number; ocr?: boolean; display?: number; signal?: AbortSignal; pollMs?: number; extra?: (o: Observation) => boolean; quietMs?: number; fullEveryMs?: number },
   ): Promise<PredicateWait> {
     const t0 = performance.now();
     const deadline = t0 + opts.timeoutMs;
@@ -320,50 +340,120 @@ export class ReadService {
     };
     const unsub = await this.deps.onAccessibilityChange?.(poke).catch(() => null);
     const token = {};
+    const region = this.deps.region;
     let polls = 0;
+    let regionReads = 0;
     let last: { read: ReadResult; evidence: PredicateEvidence | null } | null = null;
     let lastObs: string | null = null;
+    // The last full read, and where its target is (null: every round is a full read).
+    let full: { obs: Observation; content: ReadContent } | null = null;
+    let focus: WaitFocus | null = null;
+    let focusToken = {};
+    let needFull = true;
+    let readAt = 0;
+    let fullAt = 0;
+    const keep = (content: ReadContent, obs: Observation): ReadResult => {
+      const readId = `read_${randomUUID()}`;
+      this.remember(readId, content);
+      return { readId, observationId: obs.observationId, ...content, warnings: obs.warnings, timings: { observeMs: obs.timings.totalMs, readMs: 0, totalMs: round(performance.now() - t0) } };
+    };
     try {
       for (;;) {
         dirty = false;
-        // The frame the next screen-change check compares with: taken before reading, so a change during the read wakes the next round.
-        await this.deps.screenChanged?.(opts.display, token).catch(() => false);
-        let obs: Observation;
-        let content: ReadContent;
-        const tryRead = async (ocr: boolean) => {
-          const o = await this.deps.observe({ ocr, ...(opts.display !== undefined ? { display: opts.display } : {}) });
-          polls++;
-          if (lastObs) this.deps.forget?.(lastObs);
-          lastObs = o.observationId;
-          return { o, c: readObservation(o, { kind: pred.pair ? 'all' : 'table' }) };
-        };
-        ({ o: obs, c: content } = await tryRead(false));
-        let r = check(content);
-        if (!r.found && opts.ocr !== false) {
-          ({ o: obs, c: content } = await tryRead(true));
-          r = check(content);
-        }
-        const readId = `read_${randomUUID()}`;
-        this.remember(readId, content);
-        const read: ReadResult = { readId, observationId: obs.observationId, ...content, warnings: obs.warnings, timings: { observeMs: obs.timings.totalMs, readMs: 0, totalMs: round(performance.now() - t0) } };
-        last = { read, evidence: r.evidence };
-        const readAt = performance.now();
-        if (r.holds && r.evidence && (!opts.extra || opts.extra(obs))) {
-          lastObs = null;
-          return { holds: true, read, observation: obs, evidence: r.evidence, polls, elapsedMs: round(performance.now() - t0) };
+        if (!focus) needFull = true;
+        if (needFull) {
+          // The frame the next screen-change check compares with: taken before reading, so a change during the read wakes the next round.
+          await this.deps.screenChanged?.(opts.display, token).catch(() => false);
+          let obs: Observation;
+          let content: ReadContent;
+          const tryRead = async (ocr: boolean) => {
+            const o = await this.deps.observe({ ocr, ...(opts.display !== undefined ? { display: opts.display } : {}) });
+            polls++;
+            if (lastObs) this.deps.forget?.(lastObs);
+            lastObs = o.observationId;
+            return { o, c: readObservation(o, { kind: pred.pair ? 'all' : 'table' }) };
+          };
+          ({ o: obs, c: content } = await tryRead(false));
+          let r = check(content);
+          if (!r.found && opts.ocr !== false) {
+            ({ o: obs, c: content } = await tryRead(true));
+            r = check(content);
+          }
+          const read = keep(content, obs);
+          last = { read, evidence: r.evidence };
+          readAt = fullAt = performance.now();
+          if (r.holds && r.evidence && (!opts.extra || opts.extra(obs))) {
+            lastObs = null;
+            return { holds: true, read, observation: obs, evidence: { ...r.evidence, via: 'full' }, polls, regionReads, elapsedMs: round(performance.now() - t0) };
+          }
+          full = { obs, content };
+          focus = null;
+          needFull = true;
+          // Found but not holding (or text conditions not holding with it): from now on watch only the target (focus.ts).
+          if (region && r.evidence) {
+            const w = await region.windowAt({ x: cx(r.evidence.bounds), y: cy(r.evidence.bounds) }).catch(() => null);
+            focus = w ? focusOf(pred, content, obs, r.evidence, w.id) : null;
+            if (focus) {
+              focusToken = {};
+              await region.changed(focus.display, [focus.target.readRect, ...focus.anchors], focusToken).catch(() => null);
+              // A change between the full read's capture and these baselines is caught by reading the target once now.
+              needFull = false;
+              dirty = true;
+            }
+          }
+        } else if (focus && region && full) {
+          // Read the target alone.
+          const w = await region.windowAt({ x: cx(focus.target.rect), y: cy(focus.target.rect) }).catch(() => null);
+          const got = w && w.id === focus.windowId ? await region.read(focus.display, focus.target, w).catch(() => null) : null;
+          regionReads++;
+          readAt = performance.now();
+          if (!got) {
+            // Moved, covered, masked, another element there: read everything.
+            focus = null;
+            continue;
+          }
+          if (got.text !== focus.target.text) {
+            const content = focus.apply(full.content, got.text, got.bounds);
+            const r = check(content);
+            focus.target.text = got.text;
+            full = { obs: full.obs, content };
+            const read = keep(content, full.obs);
+            last = { read, evidence: r.evidence };
+            if (r.holds && r.evidence && opts.extra) {
+              // Text conditions must hold in the same observation: confirm with a full read.
+              focus = null;
+              continue;
+            }
+            if (r.holds && r.evidence) {
+              // The observation answered is the full read's, with the accessible element just read showing its text now.
+              if (focus.target.ref !== undefined) {
+                const i = full.obs.elements.findIndex((e) => e.ref === focus!.target.ref);
+                if (i >= 0) full.obs.elements[i] = { ...full.obs.elements[i]!, name: got.text };
+              }
+              lastObs = null;
+              return { holds: true, read, observation: full.obs, evidence: { ...r.evidence, via: 'region' }, polls, regionReads, elapsedMs: round(performance.now() - t0) };
+            }
+            if (!r.evidence) focus = null;
+          }
+          needFull = false;
         }
         // Sleep until something changes (an accessibility event, different pixels) or the deadline.
         for (;;) {
           const left = deadline - performance.now();
           if (left <= 0) {
-            throw new DeskdError('TIMEOUT', `waited ${round(performance.now() - t0)} ms (${polls} reads); the predicate did not hold${last.evidence ? `: the cell/value shows ${JSON.stringify(last.evidence.text)}` : ' (its table, row or label was not found)'}. The last read is ${last.read.readId}.`, {
+            const ev = last?.evidence ?? null;
+            throw new DeskdError('TIMEOUT', `waited ${round(performance.now() - t0)} ms (${polls} reads, ${regionReads} region reads); the predicate did not hold${ev ? `: the cell/value shows ${JSON.stringify(ev.text)}` : ' (its table, row or label was not found)'}. The last read is ${last?.read.readId}.`, {
               polls,
-              lastReadId: last.read.readId,
-              evidence: last.evidence,
+              regionReads,
+              lastReadId: last?.read.readId ?? null,
+              evidence: ev,
             });
           }
           if (opts.signal?.aborted) throw new DeskdError('TIMEOUT', 'the wait was cancelled');
-          if (dirty) break;
+          // An accessibility event: a full read, or with a focus on an accessible element, a hit-test of it
+          // (OCR targets are pixels: their changes are seen by the pixel compare).
+          if (dirty && (!focus || focus.target.how === 'accessibility' || readAt === fullAt)) break;
+          dirty = false;
           const step = Math.min(opts.pollMs ?? 100, left);
           await new Promise<void>((res) => {
             const t = setTimeout(res, step);
@@ -373,10 +463,24 @@ export class ReadService {
             };
           });
           wake = null;
-          if (dirty) break;
-          if (this.deps.screenChanged && (await this.deps.screenChanged(opts.display, token))) break;
-          // Safety net against a missed event (as the accessibility cache's TTL): read again after a quiet second.
-          if (performance.now() - readAt >= (opts.quietMs ?? QUIET_REREAD_MS)) break;
+          if (dirty && (!focus || focus.target.how === 'accessibility')) break;
+          if (focus && region) {
+            const ch = await region.changed(focus.display, [focus.target.readRect, ...focus.anchors], focusToken).catch(() => null);
+            // Unknown (the capture failed) or an anchor changed (the row or card moved): read everything.
+            if (!ch || ch.slice(1).some(Boolean)) {
+              focus = null;
+              break;
+            }
+            if (ch[0]) break;
+          } else if (this.deps.screenChanged && (await this.deps.screenChanged(opts.display, token).catch(() => false))) break;
+          // Safety net against a missed event (as the accessibility cache's TTL): read again after a quiet
+          // second — the target alone when focused, everything at least every fullEveryMs.
+          const now = performance.now();
+          if (focus && now - fullAt >= (opts.fullEveryMs ?? FULL_REREAD_MS)) {
+            focus = null;
+            break;
+          }
+          if (now - readAt >= (opts.quietMs ?? QUIET_REREAD_MS)) break;
         }
       }
     } finally {

@@ -79,6 +79,8 @@ export interface ReadPair {
   bounds: Rect;
   /** Bounds of the value alone. */
   valueBounds: Rect;
+  /** Bounds of the label alone (layout pairs: the label is a separate text). */
+  labelBounds?: Rect;
   /** How the pair was found: `colon` ("label: value" text), `accessibility` (an element's name and value), `layout` (a value and the label nearest it). */
   via: 'colon' | 'accessibility' | 'layout';
 }
