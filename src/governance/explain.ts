@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DeskdError } from '../errors.js';
 import { describeIssues } from '../actuation/parse.js';
 import { KeyListSchema } from '../actuation/schema.js';
+import { redactQuery } from '../http/guards.js';
 import type { PolicyAction, PolicyTarget } from '../policy/engine.js';
 import { POLICY_ACTION_TYPES } from '../policy/schema.js';
 import { evaluateLayered, reasonRequired, type LayerDecision } from './layers.js';
@@ -114,15 +115,5 @@ export const EXPLAIN_QUERY_PARAMS: ReadonlySet<string> = new Set(['action', 'tar
  * carry the text it would type; fastify logs every request's URL).
  */
 export function redactExplainQuery(url: string): string {
-  const q = url.indexOf('?');
-  if (q < 0) return url;
-  return url.slice(0, q + 1) + url.slice(q + 1).replace(/(^|&)([^=&]*)=([^&]*)/g, (all, sep: string, name: string) => {
-    let n = name;
-    try {
-      n = decodeURIComponent(name);
-    } catch {
-      /* keep raw */
-    }
-    return EXPLAIN_QUERY_PARAMS.has(n.toLowerCase()) ? `${sep}${name}=[redacted]` : all;
-  });
+  return redactQuery(url, EXPLAIN_QUERY_PARAMS);
 }

@@ -170,8 +170,12 @@ export const LOG_REDACT_PATHS: readonly string[] = [
   '*.value',
 ];
 
-/** A URL with the values of credential query parameters replaced by `[redacted]`. */
-export function redactUrl(url: string): string {
+/**
+ * A URL with the values of the query parameters named in `names` (lower case; matched case-insensitively
+ * after percent-decoding, so `%74oken` is `token`) replaced by `[redacted]`. A name that does not decode
+ * is compared raw. Everything else of the URL is kept to the letter.
+ */
+export function redactQuery(url: string, names: ReadonlySet<string>): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
   return url.slice(0, q + 1) + url.slice(q + 1).replace(/(^|&)([^=&]*)=([^&]*)/g, (all, sep: string, name: string) => {
@@ -181,8 +185,13 @@ export function redactUrl(url: string): string {
     } catch {
       /* keep raw */
     }
-    return CREDENTIAL_QUERY_PARAMS.has(n.toLowerCase()) ? `${sep}${name}=[redacted]` : all;
+    return names.has(n.toLowerCase()) ? `${sep}${name}=[redacted]` : all;
   });
+}
+
+/** A URL with the values of credential query parameters ({@link CREDENTIAL_QUERY_PARAMS}) replaced by `[redacted]`. */
+export function redactUrl(url: string): string {
+  return redactQuery(url, CREDENTIAL_QUERY_PARAMS);
 }
 
 /**
