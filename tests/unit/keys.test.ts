@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { normalizeChord, normalizeKey } from '../../src/platform/keys.js';
+import { normalizeChord, normalizeKey, splitChord } from '../../src/platform/keys.js';
+import { parseChordSpec } from '../../src/policy/keys.js';
 
 describe('key names', () => {
   it.each([
@@ -16,5 +17,14 @@ describe('key names', () => {
     expect(normalizeChord(['A', 'CTRL'])).toEqual(['ctrl', 'a']);
     expect(normalizeChord('ctrl+shift+t')).toEqual(['ctrl', 'shift', 't']);
     expect(normalizeChord('ctrl++')).toEqual(['ctrl', '+']);
+  });
+  it('the executor and the policy read a chord string with one parser (splitChord)', () => {
+    expect(splitChord('ctrl++')).toEqual(['ctrl', '+']);
+    expect(splitChord('+')).toEqual(['+']);
+    expect(splitChord('a+++b')).toEqual(['a', '+', 'b']);
+    expect(splitChord(' ctrl + c ')).toEqual(['ctrl', 'c']);
+    for (const spec of ['ctrl+alt+delete', 'CMD+Option+Esc', 'ctrl++', 'a+++b', ' ctrl + c ', 'shift+ ', '+']) {
+      expect(parseChordSpec(spec), spec).toBe([...new Set(normalizeChord(spec))].sort().join('+'));
+    }
   });
 });
