@@ -37,7 +37,7 @@ export interface WorkspaceRouteDeps<W extends WorkspaceRecord = WorkspaceRecord>
     access(id: string, principal: string): W;
     /** @throws DeskdError `POLICY_DENIED`, `WORKSPACE_LIMIT`, `ACTION_FAILED`. */
     launch(ws: W, app: string, args: readonly string[]): Promise<WorkspaceAppRecord>;
-    usage(ws: W): { processes: number; pids: number[]; rssBytes: number; cpuSeconds: number };
+    usage(ws: W): { processes: number; pids: number[]; rssBytes: number; pssBytes: number; cpuSeconds: number };
     delete(id: string): Promise<boolean>;
     summary(ws: W): z.infer<typeof SummarySchema>;
   };
@@ -56,7 +56,13 @@ const SummarySchema = z.object({
   pids: z.object({ xvfb: z.number(), dbus: z.number(), atspi: z.number() }),
   apps: z.array(AppSchema),
 });
-const UsageSchema = z.object({ processes: z.number(), pids: z.array(z.number()), rssBytes: z.number(), cpuSeconds: z.number() });
+const UsageSchema = z.object({
+  processes: z.number(),
+  pids: z.array(z.number()),
+  rssBytes: z.number().describe('sum of VmRSS: shared pages counted once per process'),
+  pssBytes: z.number().describe('sum of Pss (smaps_rollup): shared pages split among the processes'),
+  cpuSeconds: z.number().describe('user + system CPU time, seconds'),
+});
 const CreateBodySchema = z
   .object({
     size: z.string().regex(/^\d{2,5}x\d{2,5}$/).optional().describe('WxH pixels, default 1920x1080'),

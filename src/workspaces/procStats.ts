@@ -1,7 +1,7 @@
 /**
  * Resource use of process groups from Linux `/proc` (proc(5)): `/proc/PID/stat` gives the process group
  * (field 5), state (field 3), utime and stime (fields 14 and 15, clock ticks); `/proc/PID/status` gives
- * `VmRSS` (kB). Zombies are left out.
+ * `VmRSS` (kB), `/proc/PID/smaps_rollup` gives `Pss` (kB). Zombies are left out.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -11,8 +11,10 @@ export interface ProcessUsage {
   processes: number;
   /** Their pids, ascending. */
   pids: number[];
-  /** Resident set size, bytes (shared pages are counted once per process). */
+  /** Resident set size, bytes (shared pages are counted once per process: an upper bound). */
   rssBytes: number;
+  /** Proportional set size, bytes (each shared page split among the processes mapping it; `/proc/PID/smaps_rollup`): what these processes cost. */
+  pssBytes: number;
   /** User + system CPU time since each process started, seconds (clock ticks / 100, the Linux USER_HZ). */
   cpuSeconds: number;
 }
@@ -27,6 +29,15 @@ function statFields(pid: string): string[] | null {
     return s.slice(s.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
+  }
+}
+
+function pssBytesOf(pid: string): number {
+  try {
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
   }
 }
 
@@ -49,10 +60,11 @@ export function groupUsage(pgids: readonly number[]): ProcessUsage {
   try {
     entries = readdirSync('/proc');
   } catch {
-    return { processes: 0, pids: [], rssBytes: 0, cpuSeconds: 0 };
+    return { processes: 0, pids: [], rssBytes: 0, pssBytes: 0, cpuSeconds: 0 };
   }
   const pids: number[] = [];
   let rss = 0;
+  let pss = 0;
   let ticks = 0;
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
@@ -61,8 +73,9 @@ export function groupUsage(pgids: readonly number[]): ProcessUsage {
     if (!f || !groups.has(Number(f[2])) || f[0] === 'Z' || f[0] === 'X') continue;
     pids.push(Number(e));
     rss += rssBytesOf(e);
+    pss += pssBytesOf(e);
     ticks += Number(f[11]) + Number(f[12]);
   }
   pids.sort((a, b) => a - b);
-  return { processes: pids.length, pids, rssBytes: rss, cpuSeconds: ticks / USER_HZ };
+  return { processes: pids.length, pids, rssBytes: rss, pssBytes: pss, cpuSeconds: ticks / USER_HZ };
 }
