@@ -122,8 +122,11 @@ export class LayeredPolicyStore extends EventEmitter<Events> {
   private rewatch(): void {
     if (!this.watchOpts || this.closed) return;
     const files = [...(this.managedPath ? [this.managedPath, signaturePathOf(this.managedPath), publicKeyPathOf(this.managedPath)] : []), ...this.overlays.keys(), ...this.unloaded];
-    this.watcher?.close();
+    const previous = this.watcher;
+    previous?.close();
     this.watcher = null;
+    // A change whose debounce the old watch had pending is not lost: compare the bytes once now.
+    if (previous) void this.serial(() => this.reloadChanged());
     if (files.length === 0) return;
     this.watcher = watchFiles(files, () => void this.serial(() => this.reloadChanged()), {
       ...this.watchOpts,

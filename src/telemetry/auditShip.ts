@@ -219,7 +219,8 @@ class SinkQueue {
     while (this.queue.length > 0 && !this.stopped && !this.retryTimer) {
       const batch = this.queue.splice(0, this.sink.batchSize);
       this.inFlight = batch.length;
-      const out = batch.map((r) => redactRecord(r, this.owner.secrets).record);
+      const secrets = this.owner.secrets;
+      const out = batch.map((r) => redactRecord(r, secrets).record);
       try {
         const res = await this.sink.send(out);
         this.stats.shipped += res.sent;

@@ -102,7 +102,9 @@ export interface SyslogSinkOptions {
  * §3.4.1) or a unix *stream* socket (same framing; Node has no unix datagram sockets, so `/dev/log` in its
  * usual datagram form cannot be used — point a local rsyslog/syslog-ng UDP or TCP input at deskd instead).
  * TCP and unix reconnect on the next send after an error; a write that does not fit the socket's buffer
- * waits for `drain` (backpressure reaches the queue, which then drops its oldest records and counts them).
+ * waits for `drain` however long the receiver takes (backpressure reaches the queue, which meanwhile drops
+ * its oldest records and counts them). The connection is never aborted for being slow: an abort (RST) would
+ * lose what the kernel buffers already hold, while waiting loses only counted records.
  */
 export class SyslogSink implements AuditSink {
   readonly name = 'syslog';
@@ -157,7 +159,10 @@ export class SyslogSink implements AuditSink {
       s.once('connect', () => {
         clearTimeout(timer);
         s.removeListener('error', reject);
-        s.on('error', () => undefined); // surfaced by the next write
+        s.on('error', () => undefined); // surfaced by the pending or next write
+        // A receiver that is gone without a word (host down) is found by keepalive probes or, with data
+        // unacknowledged, by the kernel's retransmission limit; the batch is then retried on a new connection.
+        s.setKeepAlive(true, 60_000);
         s.on('close', () => {
           if (this.stream === s) this.stream = null;
         });
@@ -182,15 +187,21 @@ export class SyslogSink implements AuditSink {
         return Buffer.concat([Buffer.from(`${msg.length} `), msg]);
       });
       await new Promise<void>((resolve, reject) => {
-        const onClose = () => reject(new Error('connection closed'));
+        const done = (err?: Error) => {
+          s.removeListener('close', onClose);
+          s.removeListener('drain', onDrain);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onClose = () => done(new Error('connection closed'));
+        const onDrain = () => done();
         s.once('close', onClose);
         const ok = s.write(Buffer.concat(frames), (err) => {
-          s.removeListener('close', onClose);
-          if (err) reject(err);
-          else if (ok) resolve();
+          if (err) done(err);
+          else if (ok) done();
         });
         // Over the socket's high-water mark: wait for the kernel to take it (backpressure).
-        if (!ok) s.once('drain', () => { s.removeListener('close', onClose); resolve(); });
+        if (!ok) s.once('drain', onDrain);
       });
       return { sent: records.length };
     } catch (e) {
