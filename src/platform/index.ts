@@ -78,6 +78,8 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
     const accessibility = new AtspiAccessibility({
       focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null,
+      // GTK 4 answers extents relative to its window: the X client window says where that is.
+      windows: () => windows.list(),
       ...(bound ? { sessionBusAddress: bound.sessionBusAddress, ...(bound.a11yBusAddress ? { a11yBusAddress: bound.a11yBusAddress } : {}) } : {}),
     });
     return {

@@ -290,6 +290,17 @@ export interface WindowInfo {
   title: string | null;
   /** Frame in logical global points. */
   bounds: Rect;
+  /**
+   * Linux X11: the application's own window (the X client window, inside any window-manager frame) in
+   * global points. Toolkits that cannot know their screen position (GTK 4) report accessibility extents
+   * relative to it (see `linux/atspi/windowOffset.ts`).
+   */
+  surface?: Rect;
+  /**
+   * Linux X11: `_GTK_FRAME_EXTENTS` of the client window (pixels: left, right, top, bottom), the invisible
+   * margins client-side decorations draw their shadows into (GTK sets it when the window manager supports it).
+   */
+  frameExtents?: { left: number; right: number; top: number; bottom: number };
 }
 
 /** Options of a window read. */

@@ -78,7 +78,8 @@ describe('virtual desktop', () => {
     const n = d.display.slice(1);
     expect(existsSync(`/tmp/.X${n}-lock`)).toBe(true);
     const ax = new AtspiAccessibility({ sessionBusAddress: d.env.DBUS_SESSION_BUS_ADDRESS, callTimeoutMs: 500 });
-    const empty = await ax.snapshot({ scope: 'all', budget: FULL });
+    // A loaded machine can keep a just-started registry from answering within 500 ms: ask until it does.
+    const empty = await waitFor(() => ax.snapshot({ scope: 'all', budget: FULL }), 30_000, 'the new desktop\'s registry');
     expect(empty.truncated).toBe(false);
     await d.stop();
     // The accessibility bus is gone: an error, not a hang.

@@ -74,6 +74,7 @@ async function oracle(id: string) {
   return {
     // xwininfo's absolute upper-left is the outer corner (border included), as deskd's bounds.
     bounds: { x: num(/Absolute upper-left X:\s+(-?\d+)/), y: num(/Absolute upper-left Y:\s+(-?\d+)/), width: num(/Width:\s+(\d+)/), height: num(/Height:\s+(\d+)/) },
+    borderWidth: num(/Border width:\s+(\d+)/),
     instance: cls?.[1] ?? null,
     wmClass: cls?.[2] ?? null,
     pid: /_NET_WM_PID\(CARDINAL\) = (\d+)/.exec(props) ? Number(/_NET_WM_PID\(CARDINAL\) = (\d+)/.exec(props)![1]) : null,
@@ -153,7 +154,9 @@ describe('X11 windows through one X connection', () => {
     for (const w of [one, two]) {
       const o = await oracle(w.id);
       const got = list.find((x) => x.id === w.id)!;
-      expect(got).toEqual({ id: w.id, app: 'xterm', pid: o.pid, wmClass: o.wmClass, instance: o.instance, title: o.title, bounds: o.bounds });
+      // No window manager: the client window is the top-level one; its surface is its inside (within the X border).
+      const surface = { x: o.bounds.x + o.borderWidth, y: o.bounds.y + o.borderWidth, width: o.bounds.width, height: o.bounds.height };
+      expect(got).toEqual({ id: w.id, app: 'xterm', pid: o.pid, wmClass: o.wmClass, instance: o.instance, title: o.title, bounds: o.bounds, surface });
       expect(got.pid).toBe(w.app.pid);
     }
     expect(list.find((w) => w.id === one.id)).toMatchObject({ title: 'term one ✓ "quoted"', instance: 'first', wmClass: 'XTerm', bounds: { x: 10, y: 20 } });
@@ -193,6 +196,10 @@ describe('X11 windows through one X connection', () => {
     await raw.map(frame);
     const list = await windows.list({ fresh: true });
     expect(list.find((w) => w.id === three.id)).toMatchObject({ app: 'xterm', instance: 'framed', title: 'framed', bounds: { x: 500, y: 400, width: 300, height: 200 } });
+    // Its surface is the client's own inside on the root, below the frame and the decoration (as xwininfo sees the client).
+    const o = await oracle(three.id);
+    expect(o.bounds).toMatchObject({ x: 500, y: 420 });
+    expect(list.find((w) => w.id === three.id)!.surface).toEqual({ x: o.bounds.x + o.borderWidth, y: o.bounds.y + o.borderWidth, width: o.bounds.width, height: o.bounds.height });
     expect(list.some((w) => w.id === `0x${frame.toString(16)}`)).toBe(false);
     // The focus on the client or on the frame names the client.
     await tool('xdotool', 'windowfocus', '--sync', `0x${frame.toString(16)}`);

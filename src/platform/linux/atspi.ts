@@ -7,7 +7,8 @@
  * - `snapshotRead.ts`: the pipelined snapshot read; `tree.ts`: the incremental tree kept from events; `budget.ts`: the
  *   traversal budgets and the on-screen rule; `reader.ts`: reading one object;
  * - `focus.ts`: the active application and window; `actions.ts`: actions and set-value;
- * - `targets.ts`: hit-test, owner and URL of a window's document.
+ * - `targets.ts`: hit-test, owner and URL of a window's document;
+ * - `windowOffset.ts`: where a window really is when its toolkit answers window-relative extents (GTK 4).
  *
  * Sources: at-spi2-core's D-Bus interfaces (xml/Accessible.xml, Component.xml, Action.xml, Text.xml,
  * Value.xml, Bus.xml, Event.xml): the session bus names the accessibility bus (`org.a11y.Bus.GetAddress`);
@@ -24,6 +25,8 @@ import { AtspiBus, guard, type AtspiBusOptions, type AtspiBusStats, type AtspiCh
 import { applications, findActive, focusInfo } from './atspi/focus.js';
 import { AtspiTargets } from './atspi/targets.js';
 import { AtspiTree, type AtspiTreeStats } from './atspi/tree.js';
+import { shiftRect, WindowOffsets, type FrameFacts } from './atspi/windowOffset.js';
+import { parseAtspiHandle } from './atspi/refs.js';
 
 export { onScreen } from './atspi/budget.js';
 export type { AtspiCall, AtspiChange, AtspiTransport } from './atspi/bus.js';
@@ -52,6 +55,12 @@ export interface AtspiOptions extends AtspiBusOptions {
    * replaces (and verifies) it, ms. Default 15000.
    */
   verifyTreeMs?: number;
+  /**
+   * The window system's windows (with `surface`, e.g. `X11Windows.list`): where a toolkit that answers
+   * window-relative extents (GTK 4) really shows its windows (`atspi/windowOffset.ts`). Without it,
+   * extents are taken as the toolkit answers them.
+   */
+  windows?: () => Promise<WindowInfo[]>;
 }
 
 /**
@@ -69,13 +78,15 @@ export class AtspiAccessibility implements RawAccessibility {
   private readonly bus: AtspiBus;
   private readonly tree: AtspiTree;
   private readonly targets: AtspiTargets;
+  private readonly offsets: WindowOffsets;
   /** Whether the tree follows events (an {@link onChange} subscription is live). */
   private tracking = 0;
 
   constructor(opts: AtspiOptions = {}) {
     this.opts = opts;
     this.bus = new AtspiBus(opts);
-    this.targets = new AtspiTargets(this.bus);
+    this.offsets = new WindowOffsets(this.bus, opts.windows);
+    this.targets = new AtspiTargets(this.bus, this.offsets);
     this.tree = new AtspiTree(this.bus, (b) => this.targets.cachedPid(b), opts.verifyTreeMs !== undefined ? { verifyMs: opts.verifyTreeMs } : {});
     this.bus.onNewConnection = () => {
       this.targets.clear();
@@ -149,7 +160,7 @@ export class AtspiAccessibility implements RawAccessibility {
    */
   async focused(): Promise<FocusInfo | null> {
     const active = await guard(() => findActive(this.bus, (b) => this.bus.pidOf(b), this.opts.focusedPid));
-    return active ? focusInfo(this.bus, active) : null;
+    return active ? focusInfo(this.bus, active, this.offsets) : null;
   }
 
   /**
@@ -173,7 +184,29 @@ export class AtspiAccessibility implements RawAccessibility {
       if (active) apps = [active.app];
     }
     const { roots, truncated, nodeCount } = await this.tree.snapshot(apps, opts.budget, this.tracking > 0 && this.bus.eventsLive);
+    await this.placeWindows(roots);
     return { roots, truncated, nodeCount };
+  }
+
+  /**
+   * Move the extents of every object of a top-level window whose toolkit answered them relative to the
+   * window (GTK 4) to where the window really is (`atspi/windowOffset.ts`). The nodes are the snapshot's own
+   * (new objects every time), changed in place.
+   */
+  private async placeWindows(roots: RawAXNode[]): Promise<void> {
+    const frames: Array<{ node: RawAXNode; facts: FrameFacts }> = [];
+    for (const app of roots) for (const w of app.children) frames.push({ node: w, facts: { ref: parseAtspiHandle(w.handle), pid: app.pid ?? null, name: w.name, bounds: w.bounds } });
+    const offsets = await this.offsets.of(frames.map((f) => f.facts));
+    frames.forEach(({ node }, i) => {
+      const o = offsets[i]!;
+      if (o.dx === 0 && o.dy === 0) return;
+      const stack = [node];
+      while (stack.length > 0) {
+        const n = stack.pop()!;
+        if (n.bounds) n.bounds = shiftRect(n.bounds, o);
+        stack.push(...n.children);
+      }
+    });
   }
 
   /**

@@ -82,6 +82,7 @@ interface Atoms {
   netWmPid: number;
   netSupportingWmCheck: number;
   netActiveWindow: number;
+  gtkFrameExtents: number;
 }
 
 /** What one window's requests answered (null fields: unset, or the window went away). */
@@ -92,6 +93,10 @@ interface Described {
   title: string | null;
   cls: { instance: string; wmClass: string } | null;
   pid: number | null;
+  /** X border width (pixels). */
+  borderWidth: number;
+  /** `_GTK_FRAME_EXTENTS` (left, right, top, bottom), when set. */
+  frameExtents: { left: number; right: number; top: number; bottom: number } | null;
 }
 
 /** One read of the window system: the list, what it was built from, and when. */
@@ -118,6 +123,8 @@ const ACTIVATE_WAIT_MS = 2000;
 const TITLE_LONGS = 1024;
 /** How deep below a top-level window a client window (one with WM_CLASS) is looked for under a reparenting window manager. */
 const CLIENT_DEPTH = 4;
+/** Largest `_GTK_FRAME_EXTENTS` value believed (pixels): a shadow margin, not a window. */
+const MAX_FRAME_EXTENT = 256;
 
 /** An X error (the window went away between two requests) reads as "nothing"; a failed connection is thrown. */
 function gone<T>(p: Promise<T>): Promise<T | null> {
@@ -296,10 +303,13 @@ export class X11Windows implements RawWindows {
     this.close();
     const c = (async () => {
       const x = await X11Connection.connect(display);
-      const [utf8String, compoundText, netWmName, netWmPid, netSupportingWmCheck, netActiveWindow] = await Promise.all(
-        ['UTF8_STRING', 'COMPOUND_TEXT', '_NET_WM_NAME', '_NET_WM_PID', '_NET_SUPPORTING_WM_CHECK', '_NET_ACTIVE_WINDOW'].map((n) => x.atom(n)),
+      const [utf8String, compoundText, netWmName, netWmPid, netSupportingWmCheck, netActiveWindow, gtkFrameExtents] = await Promise.all(
+        ['UTF8_STRING', 'COMPOUND_TEXT', '_NET_WM_NAME', '_NET_WM_PID', '_NET_SUPPORTING_WM_CHECK', '_NET_ACTIVE_WINDOW', '_GTK_FRAME_EXTENTS'].map((n) => x.atom(n)),
       );
-      return { x, atoms: { utf8String: utf8String!, compoundText: compoundText!, netWmName: netWmName!, netWmPid: netWmPid!, netSupportingWmCheck: netSupportingWmCheck!, netActiveWindow: netActiveWindow! } };
+      return {
+        x,
+        atoms: { utf8String: utf8String!, compoundText: compoundText!, netWmName: netWmName!, netWmPid: netWmPid!, netSupportingWmCheck: netSupportingWmCheck!, netActiveWindow: netActiveWindow!, gtkFrameExtents: gtkFrameExtents! },
+      };
     })();
     this.conn = { display, c };
     try {
@@ -322,13 +332,24 @@ export class X11Windows implements RawWindows {
         described.map(async (t): Promise<WindowInfo | null> => {
           if (!t || !t.viewable || !t.bounds || t.bounds.width <= 1 || t.bounds.height <= 1) return null;
           // Under a reparenting window manager the top-level is a frame; the client is below it.
-          const client = t.cls ? null : await this.clientOf(x, atoms, t.id, 0);
+          const client = t.cls ? null : await this.clientOf(x, atoms, t.id, 0, { x: t.bounds.x + t.borderWidth, y: t.bounds.y + t.borderWidth });
           const w = client ?? t;
+          const surface = client?.surface ?? { x: t.bounds.x + t.borderWidth, y: t.bounds.y + t.borderWidth, width: t.bounds.width, height: t.bounds.height };
           const title = client ? (client.title ?? t.title) : t.title;
           const id = windowIdHex(w.id);
           topOf.set(id, t.id);
           const name = w.pid ? await processName(w.pid) : null;
-          return { id, app: name ?? w.cls?.instance ?? w.cls?.wmClass ?? null, pid: w.pid, wmClass: w.cls?.wmClass ?? null, instance: w.cls?.instance ?? null, title, bounds: t.bounds };
+          return {
+            id,
+            app: name ?? w.cls?.instance ?? w.cls?.wmClass ?? null,
+            pid: w.pid,
+            wmClass: w.cls?.wmClass ?? null,
+            instance: w.cls?.instance ?? null,
+            title,
+            bounds: t.bounds,
+            surface,
+            ...(w.frameExtents ? { frameExtents: w.frameExtents } : {}),
+          };
         }),
       );
       const f = focus.focus;
@@ -351,15 +372,17 @@ export class X11Windows implements RawWindows {
 
   /** One window's attributes, geometry, WM_CLASS, title and pid, pipelined; null when it went away. */
   private async describe(x: X11Connection, atoms: Atoms, id: number): Promise<Described | null> {
-    const [attrs, geom, cls, netName, wmName, pid] = await Promise.all([
+    const [attrs, geom, cls, netName, wmName, pid, extents] = await Promise.all([
       gone(x.getWindowAttributes(id)),
       gone(x.getGeometry(id)),
       gone(x.getProperty(id, XA.WM_CLASS, 64)),
       gone(x.getProperty(id, atoms.netWmName, TITLE_LONGS)),
       gone(x.getProperty(id, XA.WM_NAME, TITLE_LONGS)),
       gone(x.getProperty(id, atoms.netWmPid, 1)),
+      gone(x.getProperty(id, atoms.gtkFrameExtents, 4)),
     ]);
     if (!attrs || !geom) return null;
+    const e = extents && extents.format === 32 && extents.value.length >= 16 ? [0, 4, 8, 12].map((o) => extents.value.readUInt32LE(o)) : null;
     return {
       id,
       viewable: attrs.mapState === 2,
@@ -367,19 +390,27 @@ export class X11Windows implements RawWindows {
       title: decodeText(netName, atoms) ?? decodeText(wmName, atoms),
       cls: parseWmClass(cls),
       pid: pid && pid.format === 32 && pid.value.length >= 4 ? pid.value.readUInt32LE(0) : null,
+      borderWidth: geom.borderWidth,
+      frameExtents: e && e.every((v) => v <= MAX_FRAME_EXTENT) ? { left: e[0]!, right: e[1]!, top: e[2]!, bottom: e[3]! } : null,
     };
   }
 
-  /** The first descendant of `id` with WM_CLASS, depth first, top-most child first; null when none (within {@link CLIENT_DEPTH}). */
-  private async clientOf(x: X11Connection, atoms: Atoms, id: number, depth: number): Promise<Described | null> {
+  /**
+   * The first descendant of `id` with WM_CLASS, depth first, top-most child first, with its inside area in
+   * root coordinates (`surface`); null when none (within {@link CLIENT_DEPTH}). `origin` is where the inside
+   * of `id` is on the root (a child's `GetGeometry` x, y are its outer corner relative to that).
+   */
+  private async clientOf(x: X11Connection, atoms: Atoms, id: number, depth: number, origin: Point): Promise<(Described & { surface: Rect }) | null> {
     if (depth >= CLIENT_DEPTH) return null;
     const tree = await gone(x.queryTree(id));
     if (!tree) return null;
     const children = [...tree.children].reverse();
     const described = await Promise.all(children.map((c) => this.describe(x, atoms, c)));
     for (const [i, d] of described.entries()) {
-      if (d?.cls) return d;
-      const deeper = await this.clientOf(x, atoms, children[i]!, depth + 1);
+      if (!d?.bounds) continue;
+      const inside = { x: origin.x + d.bounds.x + d.borderWidth, y: origin.y + d.bounds.y + d.borderWidth };
+      if (d.cls) return { ...d, surface: { ...inside, width: d.bounds.width, height: d.bounds.height } };
+      const deeper = await this.clientOf(x, atoms, children[i]!, depth + 1, inside);
       if (deeper) return deeper;
     }
     return null;

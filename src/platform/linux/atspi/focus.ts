@@ -10,6 +10,7 @@ import type { FocusInfo } from '../../types.js';
 import type { AtspiBus } from './bus.js';
 import { readChildren, readStates, readBounds } from './reader.js';
 import { ACCESSIBLE, REGISTRY, ROOT_PATH, type Ref } from './refs.js';
+import { NO_OFFSET, shiftRect, type WindowOffsets } from './windowOffset.js';
 
 /** The active application and window. */
 export interface ActiveWindow {
@@ -74,8 +75,9 @@ export async function findActive(bus: AtspiBus, pidOf: (busName: string) => Prom
   return null;
 }
 
-/** The focus as `RawAccessibility.focused` reports it, from the active window. */
-export async function focusInfo(bus: AtspiBus, active: ActiveWindow): Promise<FocusInfo> {
+/** The focus as `RawAccessibility.focused` reports it, from the active window (its bounds placed by `offsets`, when given). */
+export async function focusInfo(bus: AtspiBus, active: ActiveWindow, offsets?: WindowOffsets): Promise<FocusInfo> {
   const [pid, bounds] = await Promise.all([bus.pidOf(active.app[0]), readBounds(bus, active.window)]);
-  return { app: active.appName, pid, window: active.windowName || null, windowBounds: bounds };
+  const [o] = offsets && bounds ? await offsets.of([{ ref: active.window, pid, name: active.windowName, bounds }]) : [NO_OFFSET];
+  return { app: active.appName, pid, window: active.windowName || null, windowBounds: bounds ? shiftRect(bounds, o!) : null };
 }

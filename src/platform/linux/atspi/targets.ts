@@ -15,6 +15,19 @@ import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
 import { readBasic, readDetails, toNode } from './reader.js';
 import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
+import { NO_OFFSET, shiftRect, type Offset, type WindowOffsets } from './windowOffset.js';
+
+/** A showing top-level window as a hit-test sees it. */
+interface Frame {
+  ref: Ref;
+  name: string;
+  /** Screen extents, placed where the window really is. */
+  bounds: Rect | null;
+  /** Named or placed like the window asked about. */
+  matches: boolean;
+  /** What was added to the toolkit's extents (subtracted from points given to it). */
+  offset: Offset;
+}
 
 /** Levels above a non-interactive hit searched for an interactive ancestor (the element acted on). */
 const MAX_HIT_ANCESTORS = 6;
@@ -26,7 +39,11 @@ export class AtspiTargets {
   /** The `document web` object last found in each window (by window id), re-checked before reuse ({@link urlOf}). */
   private readonly docCache = new Map<string, { pid: number; ref: Ref }>();
 
-  constructor(private readonly bus: AtspiBus) {}
+  /** @param offsets where windows really are when their toolkit answers window-relative extents (none: as answered). */
+  constructor(
+    private readonly bus: AtspiBus,
+    private readonly offsets?: WindowOffsets,
+  ) {}
 
   /** Forget the caches (a new bus hands out the same unique names again). */
   clear(): void {
@@ -56,10 +73,11 @@ export class AtspiTargets {
   }
 
   /**
-   * The showing top-level windows of some applications with their names and extents, the window that
-   * best matches `window` first (same title, then same bounds), then the others in the registry's order.
+   * The showing top-level windows of some applications with their names and extents (placed where the
+   * window really is, with the `offset` that took: see `windowOffset.ts`), the window that best matches
+   * `window` first (same title, then same bounds), then the others in the registry's order.
    */
-  private async frames(apps: Ref[], window?: WindowInfo): Promise<Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>> {
+  private async frames(apps: Ref[], window?: WindowInfo): Promise<Frame[]> {
     const lists = await Promise.all(apps.map((a) => this.bus.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
     const all = await Promise.all(
       lists.flat().map(async (ref) => {
@@ -72,11 +90,16 @@ export class AtspiTargets {
       }),
     );
     const shown = all.filter((f) => f.showing);
+    const pids = await Promise.all(shown.map((f) => this.cachedPid(f.ref[0])));
+    const offsets = this.offsets ? await this.offsets.of(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds }))) : shown.map(() => NO_OFFSET);
+    shown.forEach((f, i) => {
+      if (f.bounds) f.bounds = shiftRect(f.bounds, offsets[i]!);
+    });
     const score = (f: (typeof shown)[number]) => (window?.title && f.name === window.title ? 2 : window && f.bounds && sameRect(f.bounds, window.bounds) ? 1 : 0);
     return shown
       .map((f, i) => ({ f, i, s: score(f) }))
       .sort((a, b) => b.s - a.s || a.i - b.i)
-      .map(({ f, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0 }));
+      .map(({ f, i, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0, offset: offsets[i]! }));
   }
 
   /**
@@ -104,7 +127,7 @@ export class AtspiTargets {
     } else {
       apps = await guard(() => applications(this.bus));
     }
-    let frames: Array<{ ref: Ref; name: string; bounds: Rect | null; matches: boolean }>;
+    let frames: Frame[];
     try {
       frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
     } catch (e) {
@@ -125,9 +148,12 @@ export class AtspiTargets {
     for (const f of frames) {
       let current = f.ref;
       const path: Ref[] = [];
+      // The point in the coordinates the window's toolkit answers in (window-relative for GTK 4).
+      const tx = x - f.offset.dx;
+      const ty = y - f.offset.dy;
       try {
         for (let depth = 0; depth < 64; depth++) {
-          const child = await this.childAtPoint(current, x, y);
+          const child = await this.childAtPoint(current, tx, ty);
           if (!child || (child[0] === current[0] && child[1] === current[1])) break;
           path.push(child);
           current = child;
@@ -158,7 +184,7 @@ export class AtspiTargets {
           if (chosen !== deepest) b = await readBasic(this.bus, chosen);
         }
         const role = mapAtspiRole(b.roleName);
-        return toNode(b, role, await readDetails(this.bus, b, role).then((d) => ({ bounds: d.bounds, actions: d.actions, value: d.value })));
+        return toNode(b, role, await readDetails(this.bus, b, role).then((d) => ({ bounds: d.bounds ? shiftRect(d.bounds, f.offset) : null, actions: d.actions, value: d.value })));
       } catch (e) {
         throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the element at (${x}, ${y}) could not be read: ${(e as Error).message}`);
       }
@@ -219,7 +245,8 @@ export class AtspiTargets {
       top ? this.bus.call(top, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null) : Promise.resolve(null),
     ]);
     const app = (pid !== null ? await processName(pid).catch(() => null) : null) ?? appName;
-    return { app, pid, windowTitle, windowBounds };
+    const [offset] = top && windowBounds && this.offsets ? await this.offsets.of([{ ref: top, pid, name: windowTitle ?? '', bounds: windowBounds }]) : [NO_OFFSET];
+    return { app, pid, windowTitle, windowBounds: windowBounds ? shiftRect(windowBounds, offset!) : null };
   }
 
   /**

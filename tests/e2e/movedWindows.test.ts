@@ -1,0 +1,155 @@
+/**
+ * Windows away from the screen origin, through the HTTP API of a real daemon on its own virtual display:
+ * GTK 4 (gnome-calculator) answers AT-SPI extents relative to its own window, so without correction a
+ * calculator moved to 400,300 was perceived at 0,0 and a click by ref landed where its button would be at
+ * 0,0 (here: in a denied terminal placed there). Chromium answers true screen coordinates and must not be
+ * shifted. Windows are moved with `xdotool windowmove` (Xvfb runs no window manager).
+ * See src/platform/linux/atspi/windowOffset.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config.js';
+import { startDaemon, type Daemon } from '../../src/main.js';
+import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+
+const execFileP = promisify(execFile);
+
+interface Rect { x: number; y: number; width: number; height: number }
+interface El { ref: string; role: string; name: string; bounds: Rect; value?: string }
+interface Obs { observationId: string; elements: El[] }
+interface Win { id: string; app: string | null; title: string | null; bounds: Rect }
+interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
+interface ErrBody { error: { code: string; details?: { ruleId?: string } } }
+
+const POLICY = `version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 200, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
+  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
+`;
+const PAGE = `<!doctype html><html><head><title>Moved page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
+<body><button onclick="this.textContent='Pressed!'">Press me</button></body></html>`;
+
+let daemon: Daemon;
+let dir: string;
+let server: Server;
+const apps: AppHandle[] = [];
+
+async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const r = await fetch(daemon.url + path, {
+    method,
+    headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
+}
+const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
+const windows = async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows;
+const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
+const within = (r: Rect, outer: Rect) => r.x >= outer.x && r.y >= outer.y && r.x + r.width <= outer.x + outer.width && r.y + r.height <= outer.y + outer.height;
+const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-moved-'));
+  await writeFile(join(dir, 'policy.yaml'), POLICY);
+  server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', join(dir, 'policy.yaml')], {
+    ...process.env,
+    DESKD_CONFIG_DIR: join(dir, 'config'),
+    DESKD_PLATFORM: 'linux',
+    DESKD_TOKEN: '',
+    DESKD_OPERATOR_TOKEN: '',
+  });
+  daemon = await startDaemon(config);
+});
+
+afterAll(async () => {
+  for (const a of apps) await a.kill();
+  await daemon?.close();
+  await new Promise<void>((r) => server?.close(() => r()));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('windows away from the screen origin', () => {
+  it('a GTK 4 calculator moved to 400,300 is perceived there, and clicks by ref land on it, not in the denied terminal at 0,0', async () => {
+    const { app: calc } = await launchUntilReady(
+      launchCalculator,
+      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === '7') ? true : null),
+      { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
+    );
+    apps.push(calc);
+    const calcWin = (await windows()).find((w) => w.app === 'gnome-calculator')!;
+    await move(calcWin.id, 400, 300);
+    const moved = await waitFor(async () => (await windows()).find((w) => w.id === calcWin.id && w.bounds.x === 400 && w.bounds.y === 300), 10_000, 'the calculator at 400,300');
+    // A denied terminal where the calculator's buttons would be if its window-relative extents were taken as screen coordinates.
+    const file = join(dir, 'secret.txt');
+    apps.push(launchApp('xterm', ['-T', 'secret-under', '-geometry', '50x30+0+0', '-e', 'sh', '-c', `: > '${file}'; stty raw -echo; exec cat >> '${file}'`]));
+    await waitFor(async () => (existsSync(file) ? (await windows()).find((w) => w.title === 'secret-under') : undefined), 30_000, 'the secret terminal');
+
+    const o = await waitFor(async () => {
+      const obs = await observe();
+      const seven = obs.elements.find((e) => e.role === 'button' && e.name === '7');
+      return seven && seven.bounds.x >= 400 ? obs : null;
+    }, 15_000, 'the calculator perceived where it is');
+    const byName = (n: string) => o.elements.find((e) => e.role === 'button' && e.name === n)!;
+    for (const n of ['7', '×', '6', '=']) expect(within(byName(n).bounds, moved.bounds), `${n} ${JSON.stringify(byName(n).bounds)} inside ${JSON.stringify(moved.bounds)}`).toBe(true);
+
+    // A click at the perceived centre hits the button (the hit-test asks GTK in its own coordinates).
+    const at = centre(byName('7').bounds);
+    const hit = await api<Done>('POST', '/v1/actions', { type: 'click', x: at.x, y: at.y, button: 'left' });
+    expect(hit.status, JSON.stringify(hit.json)).toBe(200);
+    expect(hit.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: '7' } });
+    // Clicks by ref: 7 (above) × 6 = 42.
+    for (const n of ['×', '6', '=']) {
+      const r = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: byName(n).ref, observationId: o.observationId } });
+      expect(r.status, `${n}: ${JSON.stringify(r.json)}`).toBe(200);
+      expect(r.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: n } });
+    }
+    await waitFor(async () => {
+      const display = (await observe()).elements.find((e) => e.role === 'textbox' || e.role === 'editbar');
+      return /42/.test(`${display?.value ?? ''} ${display?.name ?? ''}`) ? true : null;
+    }, 10_000, 'the calculator showing 42');
+    expect(await readFile(file, 'utf8')).toBe('');
+
+    // The point where the unmoved "7" would be is the terminal's, and the policy denies it there.
+    const unmoved = { x: at.x - 400, y: at.y - 300 };
+    const denied = await api<ErrBody>('POST', '/v1/actions', { type: 'click', x: unmoved.x, y: unmoved.y, button: 'left' });
+    expect(denied.status, JSON.stringify(denied.json)).toBe(403);
+    expect(denied.json.error.details?.ruleId).toBe('deny-secret');
+  });
+
+  it('a Chromium window moved to 300,150 (true screen coordinates) is not shifted: its button is hit at its perceived centre', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const { app: browser } = await launchUntilReady(
+      () => launchChromium(`http://127.0.0.1:${port}/`, { width: 800, height: 500 }),
+      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Press me') ? true : null),
+      { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
+    );
+    apps.push(browser);
+    const win = (await windows()).find((w) => w.app === 'chromium')!;
+    await move(win.id, 300, 150);
+    const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x === 300 && w.bounds.y === 150), 10_000, 'Chromium at 300,150');
+    const o = await waitFor(async () => {
+      const obs = await observe();
+      const b = obs.elements.find((e) => e.role === 'button' && e.name === 'Press me');
+      return b && within(b.bounds, moved.bounds) ? obs : null;
+    }, 15_000, 'the button perceived inside the moved window');
+    const button = o.elements.find((e) => e.role === 'button' && e.name === 'Press me')!;
+    const at = centre(button.bounds);
+    const r = await api<Done>('POST', '/v1/actions', { type: 'click', x: at.x, y: at.y, button: 'left' });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results[0]!.hit).toMatchObject({ app: 'chromium', element: { role: 'button', name: 'Press me' } });
+    await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Pressed!') ? true : null), 10_000, 'the button pressed');
+  });
+});

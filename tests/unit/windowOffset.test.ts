@@ -1,0 +1,72 @@
+/**
+ * Where a top-level accessible window really is (src/platform/linux/atspi/windowOffset.ts): GTK 4 answers
+ * window-relative extents for both coordinate types; the X client window of the same process says where
+ * the window is. The e2e test with a moved gnome-calculator and Chromium: tests/e2e/movedWindows.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { AtspiBus, type AtspiCall } from '../../src/platform/linux/atspi/bus.js';
+import { NO_OFFSET, offsetFromWindow, shiftRect, WindowOffsets, windowOfFrame, type FrameFacts } from '../../src/platform/linux/atspi/windowOffset.js';
+import type { WindowInfo } from '../../src/platform/types.js';
+
+const frame = (over: Partial<FrameFacts> = {}): FrameFacts => ({ ref: [':1.5', '/w'], pid: 42, name: 'Calculator', bounds: { x: 0, y: 0, width: 355, height: 486 }, ...over });
+const win = (over: Partial<WindowInfo> = {}): WindowInfo => ({ id: '0x1', app: 'gnome-calculator', pid: 42, title: 'Calculator', bounds: { x: 400, y: 300, width: 365, height: 496 }, surface: { x: 400, y: 300, width: 365, height: 496 }, ...over });
+
+/** A bus whose frames answer `screen` and `window` extents as given. */
+function busOf(extents: Record<string, { screen: number[]; window: number[] }>) {
+  const calls: AtspiCall[] = [];
+  const transport = async (c: AtspiCall): Promise<unknown[]> => {
+    calls.push(c);
+    const e = extents[c.path];
+    if (!e || c.member !== 'GetExtents') throw Object.assign(new Error('no such object'), { type: 'org.freedesktop.DBus.Error.UnknownObject' });
+    return [(c.body[0] === 1 ? e.window : e.screen)];
+  };
+  return { bus: new AtspiBus({ transport }), calls };
+}
+
+describe('windowOfFrame', () => {
+  it('takes the same process, titled like the frame first, else the nearest size; null when none fits', () => {
+    const other = win({ id: '0x2', title: 'Other', surface: { x: 10, y: 10, width: 355, height: 486 } });
+    expect(windowOfFrame(frame(), [other, win()])!.id).toBe('0x1');
+    expect(windowOfFrame(frame({ name: 'untitled' }), [win(), other])!.id).toBe('0x2');
+    expect(windowOfFrame(frame(), [win({ pid: 7 })])).toBeNull();
+    expect(windowOfFrame(frame({ pid: null }), [win()])).toBeNull();
+    // Smaller than the frame, or far larger (another window of the app): not this frame's.
+    expect(windowOfFrame(frame(), [win({ surface: { x: 0, y: 0, width: 300, height: 496 } })])).toBeNull();
+    expect(windowOfFrame(frame(), [win({ surface: { x: 0, y: 0, width: 1280, height: 496 } })])).toBeNull();
+    expect(windowOfFrame(frame(), [win({ surface: undefined })])).toBeNull();
+  });
+});
+
+describe('offsetFromWindow', () => {
+  it('is the surface origin plus half the size difference, or _GTK_FRAME_EXTENTS left/top when set', () => {
+    expect(offsetFromWindow(frame().bounds!, win())).toEqual({ dx: 405, dy: 305 });
+    expect(offsetFromWindow(frame().bounds!, win({ frameExtents: { left: 3, right: 7, top: 2, bottom: 8 } }))).toEqual({ dx: 403, dy: 302 });
+    // A toolkit reporting true coordinates sits where it says: 0.
+    expect(offsetFromWindow({ x: 405, y: 305, width: 355, height: 486 }, win())).toEqual({ dx: 0, dy: 0 });
+  });
+
+  it('shiftRect moves a rect and keeps its size', () => {
+    expect(shiftRect({ x: 16, y: 288, width: 55, height: 40 }, { dx: 405, dy: 305 })).toEqual({ x: 421, y: 593, width: 55, height: 40 });
+  });
+});
+
+describe('WindowOffsets.of', () => {
+  it('shifts a frame whose screen extents equal its window extents, not one whose differ (true screen coordinates)', async () => {
+    const { bus } = busOf({ '/gtk4': { screen: [0, 0, 355, 486], window: [0, 0, 355, 486] }, '/chromium': { screen: [300, 150, 800, 500], window: [0, 0, 800, 500] } });
+    const offsets = new WindowOffsets(bus, async () => [win(), win({ id: '0x3', pid: 43, app: 'chromium', title: 'Page', surface: { x: 300, y: 150, width: 800, height: 500 } })]);
+    const got = await offsets.of([
+      frame({ ref: [':1.5', '/gtk4'] }),
+      { ref: [':1.6', '/chromium'], pid: 43, name: 'Page', bounds: { x: 300, y: 150, width: 800, height: 500 } },
+    ]);
+    expect(got).toEqual([{ dx: 405, dy: 305 }, NO_OFFSET]);
+  });
+
+  it('gives 0 without a window list, when the window list fails, when the frame cannot be read, or without a matching window', async () => {
+    const { bus, calls } = busOf({ '/gtk4': { screen: [0, 0, 355, 486], window: [0, 0, 355, 486] } });
+    expect(await new WindowOffsets(bus).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);
+    expect(calls).toHaveLength(0);
+    expect(await new WindowOffsets(bus, async () => Promise.reject(new Error('X is gone'))).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);
+    expect(await new WindowOffsets(bus, async () => [win()]).of([frame({ ref: [':1.5', '/gone'] })])).toEqual([NO_OFFSET]);
+    expect(await new WindowOffsets(bus, async () => [win({ pid: 9 })]).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);
+  });
+});
