@@ -70,7 +70,25 @@ export const WORKSPACE_ROUTES: ReadonlySet<string> = new Set([
  */
 export const NOT_IN_WORKSPACES: ReadonlySet<string> = new Set(['POST /v1/tasks', 'POST /v1/replays', 'POST /v1/recordings']);
 
-const store = new AsyncLocalStorage<RoutedObjects>();
+const store = new AsyncLocalStorage<{ id: string; backend: RoutedObjects }>();
+
+/** The id of the workspace the current request runs in (inside a routed handler), else undefined. */
+export function currentWorkspaceId(): string | undefined {
+  return store.getStore()?.id;
+}
+
+/**
+ * Make every record `audit` appends while a routed handler runs name its workspace (`workspace: <id>`):
+ * decisions, results and approvals of actions in a workspace say where they happened. Wraps the instance's
+ * `append` (records outside a workspace are unchanged).
+ */
+export function tagAuditWithWorkspace(audit: { append(kind: string, data?: Record<string, unknown>): Promise<unknown> }): void {
+  const append = audit.append.bind(audit);
+  audit.append = (kind, data = {}) => {
+    const id = currentWorkspaceId();
+    return append(kind, id !== undefined && data.workspace === undefined ? { ...data, workspace: id } : data);
+  };
+}
 
 /**
  * A proxy of `fallback` that forwards every property read to the current workspace's object (`pick`) inside a
@@ -79,7 +97,7 @@ const store = new AsyncLocalStorage<RoutedObjects>();
 function routed<T extends object>(fallback: T, pick: (o: RoutedObjects) => object): T {
   const target = () => {
     const s = store.getStore();
-    return (s ? pick(s) : fallback) as Record<PropertyKey, unknown>;
+    return (s ? pick(s.backend) : fallback) as Record<PropertyKey, unknown>;
   };
   return new Proxy(fallback, {
     get(_t, p) {
@@ -124,7 +142,7 @@ export function installWorkspaceRouting(app: FastifyInstance, workspaces: Worksp
     const handler = route.handler as (this: unknown, ...a: unknown[]) => unknown;
     route.handler = function (this: unknown, req: FastifyRequest, reply: unknown) {
       const ws = req.deskdWorkspace;
-      return ws ? store.run(ws.backend, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
+      return ws ? store.run({ id: ws.id, backend: ws.backend }, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
     } as typeof route.handler;
   });
   app.addHook('preValidation', async (req) => {

@@ -2,9 +2,11 @@
  * The daemon's workspace manager (issue 22): each workspace gets a private desktop
  * (`startPrivateDesktop`), a Linux backend bound to its display and buses (`createPlatform({desktop})`), an
  * observer and executor built like the daemon's own (`createPipeline`: shared OCR engine, policy, gate and
- * kill switch; its own observation store and accessibility cache) and its own controller lease.
+ * kill switch; its own observation store and accessibility cache) and its own controller lease. Audit
+ * records written while a request runs in a workspace name it.
  */
 import { ControllerLease } from '../http/lease.js';
+import { tagAuditWithWorkspace } from '../http/workspaceRouting.js';
 import { createPlatform, killProcessGroup, startPrivateDesktop } from '../platform/index.js';
 import type { Platform } from '../platform/types.js';
 import type { Observer } from '../perception/observer.js';
@@ -34,8 +36,10 @@ function agentOfOwner(rt: Pick<Runtime, 'agents'>, owner: string): { id: string;
  * Build the daemon's workspace manager over a runtime (its OCR, policy layers, gate, kill switch, agents).
  * Close it (`close()`) before the runtime: it stops every workspace.
  */
-export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger'>): WorkspaceManager<WorkspaceBackend> {
+export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger' | 'audit'>): WorkspaceManager<WorkspaceBackend> {
   const logger = rt.logger.child({ component: 'workspaces' });
+  // Decisions and results of actions in a workspace name it in the audit log.
+  tagAuditWithWorkspace(rt.audit);
   const layers = (owner: string) => rt.policy.layersFor(agentOfOwner(rt, owner));
   return new WorkspaceManager<WorkspaceBackend>({
     startDesktop: (size) => startPrivateDesktop({ ...size, logger }),

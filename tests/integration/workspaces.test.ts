@@ -29,6 +29,7 @@ import { ControllerLease } from '../../src/http/lease.js';
 import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
 import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
 import type { WorkspaceBackend } from '../../src/workspaces/wiring.js';
+import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
 
 const AGENT = 'agent-token-0123456789abcdef';
 const OPERATOR = 'operator-token-0123456789abcdef';
@@ -76,6 +77,7 @@ async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
 
 interface Ctx {
   app: FastifyInstance;
+  audit: AuditLog;
   manager: WorkspaceManager<WorkspaceBackend>;
   own: FakePlatform;
   wsPlatforms: FakePlatform[];
@@ -123,9 +125,10 @@ async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platfor
       return { platform: p, observer, executor, lease: new ControllerLease(), close: async () => observer.close() };
     },
   });
+  tagAuditWithWorkspace(audit);
   const app = await buildApp({ platform: own, ...mine, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager });
   return {
-    app, manager, own, wsPlatforms, agents,
+    app, audit, manager, own, wsPlatforms, agents,
     async close() {
       await manager.close();
       await app.close();
@@ -199,6 +202,12 @@ describe('workspaces on the fake platform (issue 22)', () => {
     expect((await req<{ lease: { holder: string } }>(alpha, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:alpha/default');
     expect((await req<{ lease: { holder: string } }>(beta, 'GET', '/v1/lease')).json.lease.holder).toBe('agent:beta/default');
     expect((await req<{ lease: { holder: string } }>(AGENT, 'GET', '/v1/lease')).json.lease.holder).toBe('agent/default');
+    // The audit log names the workspace of each decision (and none for the own desktop).
+    const decisions = (await ctx.audit.read({ limit: 100 })).filter((r) => r.kind === 'decision') as Array<{ actor?: string; workspace?: string }>;
+    expect(decisions.find((r) => r.actor === 'agent:alpha/default')?.workspace).toBe(wa);
+    expect(decisions.find((r) => r.actor === 'agent:beta/default')?.workspace).toBe(wb);
+    expect(decisions.find((r) => r.actor === 'agent/default')?.workspace).toBeUndefined();
+    expect((await ctx.audit.read({ limit: 100 })).filter((r) => r.kind === 'workspace').map((r) => (r as { event?: string }).event)).toEqual(['create', 'create']);
     // MCP: the bound credential's tool calls, and the operator's with the header, land in the workspace.
     const mcp = (token: string, name: string, args: object, headers: Record<string, string> = {}) =>
       ctx!.app.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', ...headers }, payload: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } } });
