@@ -16,7 +16,7 @@ import { loadAgentConfig } from './agent/config.js';
 import { approvalDenier, approvalManagerApprover } from './agent/approvals.js';
 import { resolveServerLimits, type ServerLimits } from './http/limits.js';
 import { explainAction } from './governance/explain.js';
-import { Telemetry } from './telemetry/telemetry.js';
+import { Telemetry, ocrQueueDepthOf } from './telemetry/telemetry.js';
 import { instrumentExecutor, instrumentGate, instrumentObserver, instrumentTasks } from './telemetry/instrument.js';
 
 /** deskd's version, from package.json. */
@@ -64,12 +64,12 @@ export async function startDaemon(config: DaemonConfig, opts: { logger?: Logger;
   const logger = opts.logger ?? pino({ level: config.logLevel, redact: { paths: [...LOG_REDACT_PATHS], censor: '[redacted]' } });
   const runtime = await createRuntime(config, logger);
   // OpenTelemetry (issue 17): OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT is set, Prometheus metrics at GET /metrics.
-  const ocrQueue = (runtime.ocr as { queued?: unknown } | null)?.queued;
+  const ocrQueue = ocrQueueDepthOf(runtime.ocr);
   const telemetry = Telemetry.create({
     version: VERSION,
     pendingApprovals: () => runtime.approvals.list().length,
     ...(runtime.auditShipping ? { auditShipping: () => runtime.auditShipping!.stats() } : {}),
-    ...(typeof ocrQueue === 'number' ? { ocrQueueDepth: () => (runtime.ocr as unknown as { queued: number }).queued } : {}),
+    ...(ocrQueue ? { ocrQueueDepth: ocrQueue } : {}),
   });
   instrumentObserver(runtime.observer, telemetry);
   instrumentExecutor(runtime.executor, telemetry);

@@ -145,6 +145,27 @@ export class Telemetry {
   }
 }
 
+/**
+ * The OCR queue depth of the daemon's recogniser, for the `deskd.ocr.queue_depth` gauge: jobs waiting for a
+ * tesseract worker. Follows `engine` (a `RecyclingRecognizer`'s current engine, read again at every
+ * collection so a replaced engine is followed) down to an object with a numeric `queued` (`OcrEngine`, whose
+ * `queued` is its worker pool's FIFO length). Running jobs are not counted, only waiting ones.
+ * @returns null when the recogniser exposes no queue (no OCR, or a recogniser without one): the gauge is
+ *   then not registered.
+ */
+export function ocrQueueDepthOf(ocr: unknown): (() => number) | null {
+  const depth = (): number | null => {
+    let x = ocr;
+    for (let i = 0; i < 4 && x !== null && typeof x === 'object'; i++) {
+      const q = (x as { queued?: unknown }).queued;
+      if (typeof q === 'number') return q;
+      x = (x as { engine?: unknown }).engine;
+    }
+    return null;
+  };
+  return depth() === null ? null : () => depth() ?? 0;
+}
+
 /** A stable error code for a span status (DeskdError `code`, else the error's name). */
 export function errorCode(e: unknown): string {
   const c = (e as { code?: unknown })?.code;
