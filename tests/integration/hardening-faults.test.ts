@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type Tesseract from 'tesseract.js';
 import { buildHardenedApp, AGENT } from '../helpers/hardeningApp.js';
 import { DeskdError } from '../../src/errors.js';
-import { OcrWorkerPool } from '../../src/perception/ocrPool.js';
+import { OcrWorkerPool } from '../../src/perception/ocr/pool.js';
 import { TaskRunner } from '../../src/agent/loop.js';
 import { loadAgentConfig } from '../../src/agent/config.js';
 import { approvalDenier, approvalManagerApprover } from '../../src/agent/approvals.js';

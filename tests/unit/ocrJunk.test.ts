@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import type { RawImage } from '../../src/platform/types.js';
 import type { OcrWord } from '../../src/perception/elements.js';
-import { findJunkWords, inkFeatures, junkReason } from '../../src/perception/ocrJunk.js';
-import { largeGlyphRuns } from '../../src/perception/ocrLargeGlyphs.js';
-import { glyphBitmap, glyphDifference, monospaced, voteGlyphs, type OcrSymbol } from '../../src/perception/ocrGlyphVote.js';
+import { findJunkWords, inkFeatures, junkReason } from '../../src/perception/ocr/junk.js';
+import { largeGlyphRuns } from '../../src/perception/ocr/largeGlyphs.js';
+import { glyphBitmap, glyphDifference, monospaced, voteGlyphs, type OcrSymbol } from '../../src/perception/ocr/glyphVote.js';
 import type { PixelBox as PixelRect } from '../../src/perception/geometry.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
 

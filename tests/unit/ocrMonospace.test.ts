@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import type { RawImage } from '../../src/platform/types.js';
 import type { OcrWord } from '../../src/perception/elements.js';
-import type { OcrSymbol } from '../../src/perception/ocrGlyphVote.js';
-import { fixedPitch, joinAdjacentCells, monospaceBlocks } from '../../src/perception/ocrMonospace.js';
-import { findJunkWords, junkReason } from '../../src/perception/ocrJunk.js';
+import type { OcrSymbol } from '../../src/perception/ocr/glyphVote.js';
+import { fixedPitch, joinAdjacentCells, monospaceBlocks } from '../../src/perception/ocr/monospace.js';
+import { findJunkWords, junkReason } from '../../src/perception/ocr/junk.js';
 import type { PixelBox as PixelRect } from '../../src/perception/geometry.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
 

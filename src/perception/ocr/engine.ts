@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import Tesseract from 'tesseract.js';
 import type { RawImage } from '../../platform/types.js';
 import { DeskdError } from '../../errors.js';
-import { OcrWorkerPool } from '../ocrPool.js';
+import { OcrWorkerPool } from './pool.js';
 import { resolveEngineOptions, type OcrEngineOptions, type OcrModelVariant, type RecognizeOptions, type ResolvedOcrOptions } from './options.js';
 import { recognize } from './pipeline.js';
 import type { OcrResult } from './types.js';

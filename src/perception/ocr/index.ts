@@ -1,10 +1,13 @@
 /**
  * OCR: tesseract.js workers behind {@link OcrEngine}, and the pure pieces of its pipeline (exported for tests
  * and benchmarks). One file a job:
- * - engine.ts: the engine's lifecycle (worker pool, model files, close); options.ts: its options (one zod schema);
+ * - engine.ts: the engine's lifecycle (model files, close) over pool.ts (the worker pool); options.ts: its
+ *   options (one zod schema);
  * - pipeline.ts: one `recognize` call as named stages over recognition.ts (the call's state, one tesseract job);
  * - rereads.ts: the block re-reads (vertical text, missed text, large glyphs, monospace blocks);
- * - repairs.ts: the re-read heuristics (which areas, which readings win);
+ * - repairs.ts: the re-read heuristics (which areas, which readings win); largeGlyphs.ts and monospace.ts find
+ *   the large-glyph runs and fixed-pitch blocks;
+ * - glyphVote.ts: the glyph vote; junk.ts: junk rejection;
  * - page.ts: tesseract's page → lines in logical points, merging lines of several passes;
  * - prepare.ts: crop, gray, upscale, encoding; bands.ts: band splitting; lightText.ts: light-text regions;
  * - raster.ts: background levels, connected components, glyph boxes;
@@ -22,7 +25,7 @@ export {
   type ResolvedOcrOptions,
 } from './options.js';
 export type { OcrLine, OcrPass, OcrProfile, OcrResult, OcrWord } from './types.js';
-export type { OcrLogger } from '../ocrPool.js';
+export type { OcrLogger } from './pool.js';
 export { linesFromPage, mergeLines, PT_VERTICAL_TEXT, verticalTextBlocks, type PageMapping } from './page.js';
 export { columnStrip, EXPLAINED_MIN_CONFIDENCE, missedTextAreas, regionExplained, replaceIfMoreConfident, truncatedWords, type MissedTextOptions } from './repairs.js';
 export { autoUpscale, encodeGray, grayCrop, regionToPixels, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX } from './prepare.js';

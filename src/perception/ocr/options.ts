@@ -9,7 +9,7 @@ import Tesseract from 'tesseract.js';
 import { z } from 'zod';
 import type { Rect } from '../../platform/types.js';
 import { DeskdError } from '../../errors.js';
-import type { OcrLogger } from '../ocrPool.js';
+import type { OcrLogger } from './pool.js';
 
 /** How to decide whether to invert a crop before OCR. */
 export type InvertMode = 'auto' | 'always' | 'never';
@@ -132,20 +132,20 @@ export const OcrEngineOptionsSchema = z.object({
   readLargeGlyphs: z.boolean().default(true),
   /**
    * Read again, with page segmentation `SINGLE_BLOCK` (`'6'`), each block of lines set in a fixed-pitch font
-   * (`monospaceBlocks`, src/perception/ocrMonospace.ts: a terminal, a log pane), and keep that reading when it
+   * (`monospaceBlocks`, src/perception/ocr/monospace.ts: a terminal, a log pane), and keep that reading when it
    * is more confident (`replaceIfMoreConfident`; default true): the automatic layout takes a terminal's aligned
    * columns for tab stops and cuts or drops parts of its lines (`21:` of `21:58 syslog`, `-rw-r-----`).
    */
   readMonospaceBlocks: z.boolean().default(true),
   /**
-   * Drop words whose own pixels say they are not text (`findJunkWords`, src/perception/ocrJunk.ts: ink that
+   * Drop words whose own pixels say they are not text (`findJunkWords`, src/perception/ocr/junk.ts: ink that
    * belongs to a rule, border or ring, thin bars, solid blobs, one glyph read as several letters, unconfident
    * lone symbols; default true): `|`, `ll`, `Vv`, `¥` read from borders, dashed rules and icon buttons.
    */
   rejectJunk: z.boolean().default(true),
   /**
    * Cluster the characters tesseract read by the ink bitmap of their glyphs and, where one reading clearly
-   * wins a cluster, give it to the rest (`voteGlyphs`, src/perception/ocrGlyphVote.ts; default true): in a
+   * wins a cluster, give it to the rest (`voteGlyphs`, src/perception/ocr/glyphVote.ts; default true): in a
    * terminal the same `l` read `1` in `ls` is read `l` in ten other words.
    */
   voteGlyphs: z.boolean().default(true),

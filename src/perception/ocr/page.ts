@@ -7,7 +7,7 @@
 import type Tesseract from 'tesseract.js';
 import type { Rect } from '../../platform/types.js';
 import { intersectionArea, union, type PixelBox } from '../geometry.js';
-import type { OcrSymbol } from '../ocrGlyphVote.js';
+import type { OcrSymbol } from './glyphVote.js';
 import type { Band } from './bands.js';
 import type { OcrLine, OcrWord } from './types.js';
 

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RawImage, Rect } from '../../platform/types.js';
 import { clip, pointsToPixels, toPixelBox, toPixelRect, type PixelBox } from '../geometry.js';
-import type { OcrWorkerPool } from '../ocrPool.js';
+import type { OcrWorkerPool } from './pool.js';
 import { rowProfile, splitBands, type Band } from './bands.js';
 import type { CallOptions, OcrPageSegMode } from './options.js';
 import { linesFromPage, verticalTextBlocks, type PageMapping } from './page.js';

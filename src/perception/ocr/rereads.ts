@@ -4,14 +4,14 @@
  * better: vertical-text blocks (a column of single digits) and blocks of fixed-pitch lines (a terminal) are
  * read as one block and replace the words they cover when more confident; glyphs outside every word (a
  * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in.
- * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, ocrLargeGlyphs.ts and
- * ocrMonospace.ts.
+ * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, largeGlyphs.ts and
+ * monospace.ts.
  */
 import Tesseract from 'tesseract.js';
 import type { Rect } from '../../platform/types.js';
 import { mergeOverlapping } from '../geometry.js';
-import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from '../ocrLargeGlyphs.js';
-import { joinAdjacentCells, monospaceBlocks } from '../ocrMonospace.js';
+import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from './largeGlyphs.js';
+import { joinAdjacentCells, monospaceBlocks } from './monospace.js';
 import { makeLine, mergeLines, SYMBOLS, splitByRow } from './page.js';
 import type { Recognition } from './recognition.js';
 import { cropOf, meanLuminance } from './raster.js';

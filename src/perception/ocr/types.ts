@@ -3,7 +3,7 @@
  * where the time went.
  */
 import type { OcrWord, OcrLine as BaseOcrLine } from '../elements.js';
-import type { JunkReason } from '../ocrJunk.js';
+import type { JunkReason } from './junk.js';
 
 export type { OcrWord } from '../elements.js';
 

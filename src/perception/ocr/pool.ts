@@ -1,6 +1,6 @@
 import type { Worker as ThreadWorker } from 'node:worker_threads';
 import type Tesseract from 'tesseract.js';
-import { DeskdError, isDeskdError } from '../errors.js';
+import { DeskdError, isDeskdError } from '../../errors.js';
 
 /** The logger shape deskd's OCR code writes to (a pino logger fits). */
 export interface OcrLogger {

@@ -15,9 +15,9 @@
  * a real word of several letters is never dropped here. Real short words and numbers ("3", "OK", "P1", "%")
  * are glyph-shaped, on their own, and read confidently, so they stay.
  */
-import type { OcrWord } from './elements.js';
-import type { PixelBox } from './geometry.js';
-import { backgroundLevel, floodComponent } from './ocr/raster.js';
+import type { OcrWord } from '../elements.js';
+import type { PixelBox } from '../geometry.js';
+import { backgroundLevel, floodComponent } from './raster.js';
 
 /** Ink threshold, gray levels from the word box's most common level (as `glyphBoxes`). */
 export const JUNK_INK_CONTRAST = 48;

@@ -9,10 +9,10 @@
  * between the characters tesseract reported are equal, and the words start on the same character grid), and
  * stacks such lines of the same pitch into blocks; the engine reads each block again as one block.
  */
-import type { Rect } from '../platform/types.js';
-import type { OcrWord } from './elements.js';
-import type { OcrSymbol } from './ocrGlyphVote.js';
-import { union } from './geometry.js';
+import type { Rect } from '../../platform/types.js';
+import type { OcrWord } from '../elements.js';
+import type { OcrSymbol } from './glyphVote.js';
+import { union } from '../geometry.js';
 
 /** A line as the layout read it: its words (logical points) in reading order. */
 export interface MonospaceLineInput {

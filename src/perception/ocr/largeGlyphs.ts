@@ -6,9 +6,9 @@
  * and its unit), and the engine reads each run again as one line (`SINGLE_LINE`) or, for a lone glyph, one
  * character (`SINGLE_CHAR`) on a tight crop.
  */
-import type { Rect } from '../platform/types.js';
-import type { OcrWord } from './elements.js';
-import { centerInside, clip, union } from './geometry.js';
+import type { Rect } from '../../platform/types.js';
+import type { OcrWord } from '../elements.js';
+import { centerInside, clip, union } from '../geometry.js';
 
 /** Tuning of {@link largeGlyphRuns}; sizes in logical points. */
 export interface LargeGlyphOptions {

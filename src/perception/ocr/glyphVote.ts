@@ -6,9 +6,9 @@
  * the ink bitmap of their glyphs (same height, near-same width, few differing pixels) and, in a cluster
  * where one reading clearly wins, gives the minority that reading.
  */
-import type { OcrWord } from './elements.js';
-import type { PixelBox } from './geometry.js';
-import { backgroundLevel } from './ocr/raster.js';
+import type { OcrWord } from '../elements.js';
+import type { PixelBox } from '../geometry.js';
+import { backgroundLevel } from './raster.js';
 
 /** One character tesseract reported inside a word, with its box in source image pixels. */
 export interface OcrSymbol {
