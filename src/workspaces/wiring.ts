@@ -34,14 +34,14 @@ function agentOfOwner(rt: Pick<Runtime, 'agents'>, owner: string): { id: string;
 
 /**
  * Build the daemon's workspace manager over a runtime (its OCR, policy layers, gate, kill switch, agents).
- * Close it (`close()`) before the runtime: it stops every workspace.
+ * Revoking an agent deletes its workspaces. Close it (`close()`) before the runtime: it stops every workspace.
  */
 export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger' | 'audit'>): WorkspaceManager<WorkspaceBackend> {
   const logger = rt.logger.child({ component: 'workspaces' });
   // Decisions and results of actions in a workspace name it in the audit log.
   tagAuditWithWorkspace(rt.audit);
   const layers = (owner: string) => rt.policy.layersFor(agentOfOwner(rt, owner));
-  return new WorkspaceManager<WorkspaceBackend>({
+  const manager = new WorkspaceManager<WorkspaceBackend>({
     startDesktop: (size) => startPrivateDesktop({ ...size, logger }),
     killProcessGroup,
     limits: (owner) => workspaceLimits(layers(owner)),
@@ -68,4 +68,9 @@ export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gat
       }
     },
   });
+  // A revoked agent's workspaces go with its credential (nobody else may use them).
+  rt.agents.on('revoked', (a) => {
+    for (const w of manager.ownedBy(`agent:${a.id}`)) void manager.delete(w.id).catch((e) => logger.warn({ err: String(e), workspace: w.id }, 'deleting a revoked agent\'s workspace failed'));
+  });
+  return manager;
 }
