@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DeskdError } from '../errors.js';
 import { resolveOperatorToken, resolveToken } from '../config.js';
 import type { AuditLog, AuditRecord } from '../policy/audit.js';
@@ -52,8 +53,9 @@ const TRUE = new Set(['1', 'true', 'yes', 'on']);
 /**
  * Shipping configuration from the environment; null when nothing is to be shipped.
  *
- * - `DESKD_AUDIT_SYSLOG`: `udp://HOST[:PORT]` (default port 514), `tcp://HOST[:PORT]` (default 601) or
- *   `unix:///PATH` (a stream socket). `DESKD_AUDIT_SYSLOG_FACILITY`: a name (`authpriv`, `audit`, `local0`…)
+ * - `DESKD_AUDIT_SYSLOG`: `udp://HOST[:PORT]` (default port 514), `tcp://HOST[:PORT]` (default 601),
+ *   `tls://HOST[:PORT]` (default 6514; `DESKD_AUDIT_SYSLOG_CA`: a PEM file of the CAs to trust instead of
+ *   Node's bundled roots) or `unix:///PATH` (a stream socket). `DESKD_AUDIT_SYSLOG_FACILITY`: a name (`authpriv`, `audit`, `local0`…)
  *   or 0-23 (default `authpriv`, 10).
  * - `DESKD_AUDIT_OTLP`: `1`/`true` → the standard OTLP variables name the endpoint
  *   (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/logs`; headers from
@@ -70,7 +72,18 @@ export function auditShippingFromEnv(env: NodeJS.ProcessEnv = process.env): Audi
     if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new DeskdError('VALIDATION_FAILED', `DESKD_AUDIT_SHIP_QUEUE must be an integer from 1 to 1000000, got "${env.DESKD_AUDIT_SHIP_QUEUE}"`);
     cfg.maxQueue = n;
   }
-  if (env.DESKD_AUDIT_SYSLOG) cfg.syslog = { target: parseSyslogTarget(env.DESKD_AUDIT_SYSLOG), facility: parseFacility(env.DESKD_AUDIT_SYSLOG_FACILITY) };
+  if (env.DESKD_AUDIT_SYSLOG) {
+    const target = parseSyslogTarget(env.DESKD_AUDIT_SYSLOG);
+    if (env.DESKD_AUDIT_SYSLOG_CA) {
+      if (target.transport !== 'tls') throw new DeskdError('VALIDATION_FAILED', 'DESKD_AUDIT_SYSLOG_CA is only used with a tls:// DESKD_AUDIT_SYSLOG');
+      try {
+        target.ca = readFileSync(env.DESKD_AUDIT_SYSLOG_CA, 'utf8');
+      } catch (e) {
+        throw new DeskdError('VALIDATION_FAILED', `DESKD_AUDIT_SYSLOG_CA: cannot read ${env.DESKD_AUDIT_SYSLOG_CA}: ${(e as Error).message}`);
+      }
+    }
+    cfg.syslog = { target, facility: parseFacility(env.DESKD_AUDIT_SYSLOG_FACILITY) };
+  }
   const otlp = env.DESKD_AUDIT_OTLP?.trim();
   if (otlp && !['0', 'false', 'no', 'off'].includes(otlp.toLowerCase())) {
     let url: string;
@@ -85,7 +98,7 @@ export function auditShippingFromEnv(env: NodeJS.ProcessEnv = process.env): Audi
 }
 
 function parseSyslogTarget(v: string): SyslogTarget {
-  const bad = (why: string) => new DeskdError('VALIDATION_FAILED', `DESKD_AUDIT_SYSLOG must be udp://HOST[:PORT], tcp://HOST[:PORT] or unix:///PATH (${why}), got "${v}"`);
+  const bad = (why: string) => new DeskdError('VALIDATION_FAILED', `DESKD_AUDIT_SYSLOG must be udp://HOST[:PORT], tcp://HOST[:PORT], tls://HOST[:PORT] or unix:///PATH (${why}), got "${v}"`);
   if (!URL.canParse(v)) throw bad('not a URL');
   const u = new URL(v);
   if (u.protocol === 'unix:') {
@@ -93,11 +106,12 @@ function parseSyslogTarget(v: string): SyslogTarget {
     if (!p.startsWith('/') || u.host) throw bad('the socket path must be absolute');
     return { transport: 'unix', path: p };
   }
-  if (u.protocol !== 'udp:' && u.protocol !== 'tcp:') throw bad(`unknown scheme ${u.protocol}`);
+  if (u.protocol !== 'udp:' && u.protocol !== 'tcp:' && u.protocol !== 'tls:') throw bad(`unknown scheme ${u.protocol}`);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) throw bad('no host');
-  const transport = u.protocol === 'udp:' ? 'udp' : 'tcp';
-  return { transport, host, port: u.port ? Number(u.port) : transport === 'udp' ? 514 : 601 };
+  const transport = u.protocol === 'udp:' ? 'udp' : u.protocol === 'tls:' ? 'tls' : 'tcp';
+  // Default ports: 514 (RFC 5426), 601 (RFC 6587 / 3195), 6514 (RFC 5425).
+  return { transport, host, port: u.port ? Number(u.port) : { udp: 514, tcp: 601, tls: 6514 }[transport] };
 }
 
 function parseFacility(v: string | undefined): number {

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, isIPv6, type Socket } from 'node:net';
+import { connect, isIP, isIPv6, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { hostname } from 'node:os';
 import type { AuditRecord } from '../policy/audit.js';
 
@@ -52,7 +53,11 @@ export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {
 };
 
 /** Where syslog messages go. */
-export type SyslogTarget = { transport: 'udp' | 'tcp'; host: string; port: number } | { transport: 'unix'; path: string };
+export type SyslogTarget =
+  | { transport: 'udp' | 'tcp'; host: string; port: number }
+  /** RFC 5425: syslog over TLS (octet-counting framing); `ca`: PEM of the trusted CAs (default: Node's bundled roots). */
+  | { transport: 'tls'; host: string; port: number; ca?: string }
+  | { transport: 'unix'; path: string };
 
 /**
  * The syslog severity of a record (RFC 5424 §6.2.1): `err` (3) for a refused policy reload, `warning` (4)
@@ -99,7 +104,8 @@ export interface SyslogSinkOptions {
 
 /**
  * Syslog over UDP (one message per datagram, RFC 5426), TCP (octet-counting framing `LEN SP MSG`, RFC 6587
- * §3.4.1) or a unix *stream* socket (same framing; Node has no unix datagram sockets, so `/dev/log` in its
+ * §3.4.1), TLS (RFC 5425: the same framing inside a TLS connection whose certificate is verified) or a unix
+ * *stream* socket (same framing; Node has no unix datagram sockets, so `/dev/log` in its
  * usual datagram form cannot be used — point a local rsyslog/syslog-ng UDP or TCP input at deskd instead).
  * TCP and unix reconnect on the next send after an error; a write that does not fit the socket's buffer
  * waits for `drain` however long the receiver takes (backpressure reaches the queue, which meanwhile drops
@@ -112,6 +118,7 @@ export class SyslogSink implements AuditSink {
   private udp: UdpSocket | null = null;
   private stream: Socket | null = null;
   private readonly facility: number;
+  private closed = false;
 
   constructor(private readonly opts: SyslogSinkOptions) {
     this.facility = opts.facility ?? 10;
@@ -154,9 +161,15 @@ export class SyslogSink implements AuditSink {
   private connectStream(): Promise<Socket> {
     const t = this.opts.target;
     return new Promise((resolve, reject) => {
-      const s = t.transport === 'unix' ? connect({ path: t.path }) : connect({ host: t.host, port: t.port });
+      // TLS verifies the receiver's certificate against `ca` (or Node's roots) and its name against `host`.
+      const s: Socket =
+        t.transport === 'unix'
+          ? connect({ path: t.path })
+          : t.transport === 'tls'
+            ? tlsConnect({ host: t.host, port: t.port, ...(t.ca ? { ca: t.ca } : {}), ...(isIP(t.host) === 0 ? { servername: t.host } : {}) })
+            : connect({ host: t.host, port: t.port });
       const timer = setTimeout(() => s.destroy(new Error('connect timed out')), this.opts.connectTimeoutMs ?? 5000);
-      s.once('connect', () => {
+      s.once(t.transport === 'tls' ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         s.removeListener('error', reject);
         s.on('error', () => undefined); // surfaced by the pending or next write
@@ -180,7 +193,14 @@ export class SyslogSink implements AuditSink {
     const t = this.opts.target;
     const where = t.transport === 'unix' ? `unix:${t.path}` : `${t.transport} ${t.host}:${t.port}`;
     try {
-      if (!this.stream || this.stream.destroyed) this.stream = await this.connectStream();
+      if (!this.stream || this.stream.destroyed) {
+        const fresh = await this.connectStream();
+        if (this.closed) {
+          fresh.destroy();
+          throw new Error('the sink is closed');
+        }
+        this.stream = fresh;
+      }
       const s = this.stream;
       const frames = records.map((r) => {
         const msg = Buffer.from(formatSyslog(r, this.facility), 'utf8');
@@ -212,6 +232,7 @@ export class SyslogSink implements AuditSink {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.udp?.close();
     this.udp = null;
     const s = this.stream;

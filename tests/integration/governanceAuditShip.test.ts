@@ -7,6 +7,8 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { execFileSync } from 'node:child_process';
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -94,6 +96,7 @@ describe('configuration from the environment', () => {
     expect(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: 'udp://10.0.0.5' })).toMatchObject({ syslog: { target: { transport: 'udp', host: '10.0.0.5', port: 514 }, facility: 10 } });
     expect(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: 'tcp://[::1]:6514', DESKD_AUDIT_SYSLOG_FACILITY: 'local3' })).toMatchObject({ syslog: { target: { transport: 'tcp', host: '::1', port: 6514 }, facility: 19 } });
     expect(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: 'tcp://siem.example' })!.syslog!.target).toEqual({ transport: 'tcp', host: 'siem.example', port: 601 });
+    expect(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: 'tls://siem.example' })!.syslog!.target).toEqual({ transport: 'tls', host: 'siem.example', port: 6514 });
     expect(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: 'unix:///run/syslog.sock', DESKD_AUDIT_SYSLOG_FACILITY: '13' })).toMatchObject({ syslog: { target: { transport: 'unix', path: '/run/syslog.sock' }, facility: 13 } });
     expect(auditShippingFromEnv({ DESKD_AUDIT_OTLP: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=abc%3D1,tenant=t1', OTEL_SERVICE_NAME: 'desk-7' })).toMatchObject({
       otlp: { url: 'http://c:4318/v1/logs', headers: { 'x-api-key': 'abc=1', tenant: 't1' }, serviceName: 'desk-7' },
@@ -112,6 +115,8 @@ describe('configuration from the environment', () => {
     [{ DESKD_AUDIT_OTLP: '1' }, /OTEL_EXPORTER_OTLP_ENDPOINT/],
     [{ DESKD_AUDIT_OTLP: 'ftp://x/v1/logs' }, /http\(s\) URL/],
     [{ DESKD_AUDIT_SYSLOG: 'udp://x', DESKD_AUDIT_SHIP_QUEUE: '0' }, /DESKD_AUDIT_SHIP_QUEUE/],
+    [{ DESKD_AUDIT_SYSLOG: 'tcp://x', DESKD_AUDIT_SYSLOG_CA: '/etc/hosts' }, /only used with a tls/],
+    [{ DESKD_AUDIT_SYSLOG: 'tls://x', DESKD_AUDIT_SYSLOG_CA: '/nonexistent/ca.pem' }, /cannot read/],
   ])('%j is refused with VALIDATION_FAILED', (env, msg) => {
     expect(() => auditShippingFromEnv(env)).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringMatching(msg) }));
   });
@@ -263,6 +268,45 @@ describe('syslog (RFC 5424)', () => {
       expect(st).toMatchObject({ shipped: seqs.length, failures: 0 });
     } finally {
       await ship.close(0);
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('TLS (RFC 5425): delivered to a receiver whose certificate the configured CA signs; an untrusted receiver gets nothing', async () => {
+    // A self-signed certificate for 127.0.0.1 / localhost (openssl, as on any Debian machine).
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const key = await readFile(join(dir, 'key.pem'));
+    const cert = await readFile(join(dir, 'cert.pem'));
+    const msgs: string[] = [];
+    const sockets: Socket[] = [];
+    const server = createTlsServer({ key, cert }, (s) => {
+      sockets.push(s);
+      s.on('data', octetFrames((m) => msgs.push(m)));
+      s.on('error', () => undefined);
+    });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const log = await openLog();
+    // Without the CA: the certificate does not verify, nothing is sent, the failure is counted and retried.
+    const errors: string[] = [];
+    const untrusted = AuditShipping.fromConfig(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: `tls://127.0.0.1:${port}` }), { retryMinMs: 10_000, onError: (_s, e) => errors.push(e.message) })!;
+    const trusted = AuditShipping.fromConfig(auditShippingFromEnv({ DESKD_AUDIT_SYSLOG: `tls://localhost:${port}`, DESKD_AUDIT_SYSLOG_CA: join(dir, 'cert.pem') }))!;
+    log.onRecord((r) => untrusted.ship(r));
+    log.onRecord((r) => trusted.ship(r));
+    try {
+      await log.append('daemon', { event: 'start' });
+      await log.append('decision', { reason: 'over TLS' });
+      await until(() => msgs.length === 2 && untrusted.stats()[0]!.failures > 0, 'delivery over TLS and the refused certificate');
+      expect(msgs.map((m) => parseSyslog(m).record)).toEqual(await localRecords());
+      expect(errors[0]).toMatch(/self[- ]signed|certificate/i);
+      expect(untrusted.stats()[0]).toMatchObject({ shipped: 0, queued: 2 });
+      expect(trusted.stats()[0]).toMatchObject({ shipped: 2, failures: 0 });
+    } finally {
+      await untrusted.close(0);
+      await trusted.close();
+      await log.close();
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }
