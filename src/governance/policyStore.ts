@@ -69,7 +69,10 @@ function sha256(t: string): string {
  * Shaped like {@link PolicyStore} for the rest of the daemon: `policy` is the effective policy for
  * perception and limits (`effectivePolicy`), `hash` the combined hash, `reload()` re-reads every layer; a
  * bad layer on reload (invalid, or a managed file whose signature does not verify) keeps that layer's
- * last good policy and emits `reload` with `{ok: false}`.
+ * last good policy and emits `reload` with `{ok: false}`. With `watch` (the default) the layer files are
+ * watched (`watch.ts`): after a file event the managed layer (policy + `.sig` + `.pub`) and each overlay
+ * whose bytes changed reload through the same path, and the event says `trigger: 'watch'`. Reloads, by
+ * watch or by `reload()`, run one at a time.
  */
 export class LayeredPolicyStore extends EventEmitter<Events> {
   private managed: LoadedLayer | null;
