@@ -1,8 +1,9 @@
 /**
  * Routing requests to a workspace's backend (issue 22, docs/workspaces.md).
  *
- * A request names a workspace with the `X-Deskd-Workspace` header, a `workspace` query parameter, or a
- * `workspace` field of its JSON body (taken out before the route's schema sees the body); an agent
+ * A request names a workspace with the `X-Deskd-Workspace` header, a `workspace` query parameter, a
+ * `workspace` field of its JSON body, or (`POST /mcp`) a `workspace` argument of its tool calls (each taken
+ * out before the route's schema or the MCP server sees it); an agent
  * credential that owns exactly one workspace is bound to it when it names none. The workspace is resolved
  * in a `preValidation` hook (404 `WORKSPACE_NOT_FOUND`, 403 `WORKSPACE_FORBIDDEN` for another agent's) and
  * the route's handler then runs inside an `AsyncLocalStorage` context: the `platform`, `observer`,
@@ -123,6 +124,18 @@ function namedWorkspace(req: FastifyRequest): string | undefined {
     if (bag && typeof bag === 'object' && !Array.isArray(bag) && 'workspace' in bag) {
       const v = (bag as Record<string, unknown>).workspace;
       delete (bag as Record<string, unknown>).workspace;
+      if (typeof v !== 'string' || !v) throw new DeskdError('VALIDATION_FAILED', 'workspace must be a workspace id (a non-empty string)');
+      names.push(v);
+    }
+  }
+  // MCP: a `workspace` argument of any tool call in the JSON-RPC body (single or batched) names it too; it is
+  // taken out before the MCP server validates the tool's arguments.
+  if (req.routeOptions.url === '/mcp') {
+    for (const msg of Array.isArray(req.body) ? req.body : [req.body]) {
+      const args = (msg as { method?: unknown; params?: { arguments?: unknown } } | null)?.params?.arguments;
+      if ((msg as { method?: unknown } | null)?.method !== 'tools/call' || !args || typeof args !== 'object' || !('workspace' in args)) continue;
+      const v = (args as Record<string, unknown>).workspace;
+      delete (args as Record<string, unknown>).workspace;
       if (typeof v !== 'string' || !v) throw new DeskdError('VALIDATION_FAILED', 'workspace must be a workspace id (a non-empty string)');
       names.push(v);
     }

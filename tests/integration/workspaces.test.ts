@@ -176,6 +176,9 @@ describe('workspaces on the fake platform (issue 22)', () => {
     expect(names(op.json)).toContain('ws0-button');
     expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', '/v1/windows')).json.windows.map((w) => w.app)).toEqual(['own']);
     expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', `/v1/windows?workspace=${made.json.id}`)).json.windows.map((w) => w.app)).toEqual(['ws0']);
+    const shot = await ctx.app.inject({ method: 'GET', url: `/v1/screenshot?format=png&workspace=${made.json.id}`, headers: { authorization: `Bearer ${OPERATOR}` } });
+    expect(shot.statusCode).toBe(200);
+    expect(shot.headers['content-type']).toMatch(/image\/png/);
   });
 
   it('two agents act at once in their own workspaces: one lease each, clicks land on their own backend', async () => {
@@ -213,7 +216,12 @@ describe('workspaces on the fake platform (issue 22)', () => {
       ctx!.app.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', ...headers }, payload: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } } });
     expect((await mcp(alpha, 'click', { x: 50, y: 60 })).statusCode).toBe(200);
     expect((await mcp(OPERATOR, 'click', { x: 70, y: 80 }, { 'x-deskd-workspace': wb })).statusCode).toBe(200);
-    expect(moves(ctx.wsPlatforms[0]!)).toEqual(['20,20', '50,60']);
+    const byArgument = await mcp(OPERATOR, 'click', { x: 90, y: 90, workspace: wa });
+    expect(byArgument.statusCode).toBe(200);
+    expect(byArgument.body).not.toMatch(/isError":true/);
+    expect(moves(ctx.wsPlatforms[0]!).at(-1)).toBe('90,90');
+    expect((await mcp(alpha, 'observe', { workspace: wb })).json().error.code).toBe('WORKSPACE_FORBIDDEN');
+    expect(moves(ctx.wsPlatforms[0]!).slice(0, 2)).toEqual(['20,20', '50,60']);
     expect(moves(ctx.wsPlatforms[1]!)).toEqual(['30,30', '70,80']);
     expect(moves(ctx.own)).toEqual(['40,40']);
     // Naming two different workspaces at once is refused.
