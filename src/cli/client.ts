@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { join } from 'node:path';
 import { defaultConfigDir } from '../config.js';
 
@@ -35,6 +36,23 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/** The flags every subcommand that talks to the daemon takes: `--url`, `--port` (see {@link daemonUrl}). */
+export const CONN = { url: { type: 'string' }, port: { type: 'string' } } as const;
+
+/**
+ * Parse a subcommand's flags (node:util `parseArgs`, strict) with at most `positionals` positional arguments.
+ * @throws CliError exit 2 (usage) on an unknown flag, a bad value or an extra argument.
+ */
+export function parseCliArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals = 0) {
+  try {
+    const r = parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>({ args: argv, options, strict: true, allowPositionals: true });
+    if (r.positionals.length > positionals) throw new Error(`unexpected argument "${r.positionals[positionals]}"`);
+    return r;
+  } catch (e) {
+    throw new CliError(EXIT.USAGE, (e as Error).message);
   }
 }
 

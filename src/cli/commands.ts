@@ -1,10 +1,9 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultConfigDir, loadConfig } from '../config.js';
 import { isDeskdError } from '../errors.js';
-import { CliError, EXIT, clientFor, daemonUrl, readCredential, DaemonClient, type CliIO } from './client.js';
+import { CliError, CONN, EXIT, clientFor, daemonUrl, parseCliArgs, readCredential, DaemonClient, type CliIO } from './client.js';
 import { formatPermissionReport, permissionReport } from './permissions.js';
 
 export type { CliIO };
@@ -14,22 +13,9 @@ export function processIO(version: string): CliIO {
   return { out: (t) => void process.stdout.write(t.endsWith('\n') ? t : t + '\n'), err: (t) => void process.stderr.write(t.endsWith('\n') ? t : t + '\n'), env: process.env, version };
 }
 
-const CONN = { url: { type: 'string' }, port: { type: 'string' } } as const;
-
-/** Parse flags; unknown flags and bad values are usage errors (exit 2). */
-function args<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals = 0) {
-  try {
-    const r = parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>({ args: argv, options, strict: true, allowPositionals: true });
-    if (r.positionals.length > positionals) throw new Error(`unexpected argument "${r.positionals[positionals]}"`);
-    return r;
-  } catch (e) {
-    throw new CliError(EXIT.USAGE, (e as Error).message);
-  }
-}
-
 /** `deskd status [--json]`: is a daemon running (GET /v1/health), where the tokens are, halt state. */
 export async function statusCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = args(argv, { ...CONN, json: { type: 'boolean' } });
+  const { values } = parseCliArgs(argv, { ...CONN, json: { type: 'boolean' } });
   const url = daemonUrl(values, io.env);
   const [agent, operator] = await Promise.all([readCredential('agent', io.env), readCredential('operator', io.env)]);
   type Health = { version: string; platform: string; displays: { id: number; width: number; height: number; scaleFactor: number }[]; warnings: string[] };
@@ -83,7 +69,7 @@ interface ObservationBody {
 
 /** `deskd observe [--json] [--no-ocr] [--no-accessibility] [--scope focused|all] [--screenshot FILE]`. */
 export async function observeCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = args(argv, { ...CONN, json: { type: 'boolean' }, 'no-ocr': { type: 'boolean' }, 'no-accessibility': { type: 'boolean' }, scope: { type: 'string' }, screenshot: { type: 'string' } });
+  const { values } = parseCliArgs(argv, { ...CONN, json: { type: 'boolean' }, 'no-ocr': { type: 'boolean' }, 'no-accessibility': { type: 'boolean' }, scope: { type: 'string' }, screenshot: { type: 'string' } });
   if (values.scope && values.scope !== 'all' && values.scope !== 'focused') throw new CliError(EXIT.USAGE, `--scope must be focused or all, got "${values.scope}"`);
   const client = await clientFor('agent', values, io.env);
   io.err('observing…');
@@ -120,7 +106,7 @@ export async function observeCommand(argv: string[], io: CliIO): Promise<number>
  * POST /v1/read; tables printed as aligned text under their headers (docs/reading.md), `--json` the answer as is.
  */
 export async function readCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = args(argv, { ...CONN, json: { type: 'boolean' }, kind: { type: 'string' }, near: { type: 'string' }, window: { type: 'string' }, scroll: { type: 'boolean' }, since: { type: 'string' }, 'no-ocr': { type: 'boolean' } });
+  const { values } = parseCliArgs(argv, { ...CONN, json: { type: 'boolean' }, kind: { type: 'string' }, near: { type: 'string' }, window: { type: 'string' }, scroll: { type: 'boolean' }, since: { type: 'string' }, 'no-ocr': { type: 'boolean' } });
   if (values.kind && !['table', 'board', 'pairs', 'all'].includes(values.kind)) throw new CliError(EXIT.USAGE, `--kind must be table, board, pairs or all, got "${values.kind}"`);
   const client = await clientFor('agent', values, io.env);
   io.err('reading…');
@@ -150,7 +136,7 @@ export async function readCommand(argv: string[], io: CliIO): Promise<number> {
  * (202), print the approval ids on stderr and wait (GET /v1/actions/:id?waitMs=) until it ran or failed.
  */
 export async function actCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = args(argv, { ...CONN, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, 1);
+  const { values, positionals } = parseCliArgs(argv, { ...CONN, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, 1);
   const raw = positionals[0] === '-' || positionals[0] === undefined ? await readStdin() : positionals[0];
   let body: unknown;
   try {
@@ -220,7 +206,7 @@ interface ApprovalBody {
  * same target for the rest of the daemon's life).
  */
 export async function approveCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = args(argv, { ...CONN, deny: { type: 'boolean' }, session: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parseCliArgs(argv, { ...CONN, deny: { type: 'boolean' }, session: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
   if (values.deny && values.session) throw new CliError(EXIT.USAGE, '--session applies to approvals only (denials are never remembered)');
   const client = await clientFor('operator', values, io.env);
   const id = positionals[0];
@@ -248,7 +234,7 @@ export async function approveCommand(argv: string[], io: CliIO): Promise<number>
 export async function auditCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'verify') throw new CliError(EXIT.USAGE, `usage: deskd audit verify [path] [--key FILE]${sub ? ` (unknown subcommand "${sub}")` : ''}`);
-  const { values, positionals } = args(rest, { key: { type: 'string' }, json: { type: 'boolean' }, 'expect-seq': { type: 'string' }, against: { type: 'string' } }, 1);
+  const { values, positionals } = parseCliArgs(rest, { key: { type: 'string' }, json: { type: 'boolean' }, 'expect-seq': { type: 'string' }, against: { type: 'string' } }, 1);
   const expectSeq = values['expect-seq'] !== undefined ? Number(values['expect-seq']) : undefined;
   if (expectSeq !== undefined && (!Number.isInteger(expectSeq) || expectSeq < 0)) throw new CliError(EXIT.USAGE, `--expect-seq must be a record number, got "${values['expect-seq']}"`);
   const dir = defaultConfigDir(io.env);
@@ -271,7 +257,7 @@ export async function auditCommand(argv: string[], io: CliIO): Promise<number> {
 
 /** `deskd permissions [--json] [--prompt]`: what the OS grants deskd, per identity (exit 1 when a check fails); `--prompt` (macOS) shows the prompts and opens the System Settings panes of missing grants. */
 export async function permissionsCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = args(argv, { json: { type: 'boolean' }, prompt: { type: 'boolean' } });
+  const { values } = parseCliArgs(argv, { json: { type: 'boolean' }, prompt: { type: 'boolean' } });
   const r = await permissionReport(io.env, process.platform, { prompt: values.prompt ?? false });
   io.out(values.json ? JSON.stringify(r, null, 2) : formatPermissionReport(r));
   return r.ok ? EXIT.OK : EXIT.FAILURE;
@@ -284,7 +270,7 @@ export async function permissionsCommand(argv: string[], io: CliIO): Promise<num
 export async function serviceCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'install' && sub !== 'uninstall') throw new CliError(EXIT.USAGE, `usage: deskd service install|uninstall [--dry-run]${sub ? ` (unknown subcommand "${sub}")` : ''}`);
-  const { values } = args(rest, { 'dry-run': { type: 'boolean' }, 'no-start': { type: 'boolean' }, port: { type: 'string' }, policy: { type: 'string' } });
+  const { values } = parseCliArgs(rest, { 'dry-run': { type: 'boolean' }, 'no-start': { type: 'boolean' }, port: { type: 'string' }, policy: { type: 'string' } });
   const env: Record<string, string> = {};
   if (values.port) {
     if (!/^\d{1,5}$/.test(values.port)) throw new CliError(EXIT.USAGE, `--port must be a number, got "${values.port}"`);

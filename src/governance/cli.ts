@@ -1,18 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CliError, EXIT, clientFor, type CliIO } from '../cli/client.js';
-
-/** Parse flags; unknown flags and bad values are usage errors (exit 2). */
-function args<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals = 0) {
-  try {
-    const r = parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>({ args: argv, options, strict: true, allowPositionals: true });
-    if (r.positionals.length > positionals) throw new Error(`unexpected argument "${r.positionals[positionals]}"`);
-    return r;
-  } catch (e) {
-    throw new CliError(EXIT.USAGE, (e as Error).message);
-  }
-}
-
-const CONN = { url: { type: 'string' }, port: { type: 'string' } } as const;
+import { CliError, CONN, EXIT, clientFor, parseCliArgs, type CliIO } from '../cli/client.js';
 
 /**
  * `deskd agents add <id> --role observer|actor [--policy FILE] [--json]`, `deskd agents list [--json]`,
@@ -22,7 +8,7 @@ const CONN = { url: { type: 'string' }, port: { type: 'string' } } as const;
 export async function agentsCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'add') {
-    const { values, positionals } = args(rest, { ...CONN, role: { type: 'string' }, policy: { type: 'string' }, json: { type: 'boolean' } }, 1);
+    const { values, positionals } = parseCliArgs(rest, { ...CONN, role: { type: 'string' }, policy: { type: 'string' }, json: { type: 'boolean' } }, 1);
     const id = positionals[0];
     if (!id) throw new CliError(EXIT.USAGE, 'usage: deskd agents add <id> --role observer|actor [--policy FILE]');
     if (values.role !== 'observer' && values.role !== 'actor') throw new CliError(EXIT.USAGE, `--role must be observer or actor, got "${values.role ?? ''}"`);
@@ -38,7 +24,7 @@ export async function agentsCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'list') {
-    const { values } = args(rest, { ...CONN, json: { type: 'boolean' } });
+    const { values } = parseCliArgs(rest, { ...CONN, json: { type: 'boolean' } });
     const client = await clientFor('operator', values, io.env);
     const list = ((await client.request('GET', '/v1/agents')).body as { agents: { id: string; role: string; policy?: string; createdAt?: number }[] }).agents;
     if (values.json) io.out(JSON.stringify(list, null, 2));
@@ -47,7 +33,7 @@ export async function agentsCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'revoke') {
-    const { values, positionals } = args(rest, { ...CONN }, 1);
+    const { values, positionals } = parseCliArgs(rest, { ...CONN }, 1);
     const id = positionals[0];
     if (!id) throw new CliError(EXIT.USAGE, 'usage: deskd agents revoke <id>');
     const client = await clientFor('operator', values, io.env);
@@ -77,7 +63,7 @@ export async function policyCommand(argv: string[], io: CliIO): Promise<number> 
   const path = await import('node:path');
   const signing = await import('./signing.js');
   if (sub === 'keygen') {
-    const { values } = args(rest, { out: { type: 'string' } });
+    const { values } = parseCliArgs(rest, { out: { type: 'string' } });
     if (!values.out) throw new CliError(EXIT.USAGE, 'usage: deskd policy keygen --out DIR');
     await mkdir(values.out, { recursive: true });
     const k = signing.generatePolicyKeys();
@@ -92,7 +78,7 @@ export async function policyCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'sign') {
-    const { values, positionals } = args(rest, { key: { type: 'string' } }, 1);
+    const { values, positionals } = parseCliArgs(rest, { key: { type: 'string' } }, 1);
     const file = positionals[0];
     if (!file || !values.key) throw new CliError(EXIT.USAGE, 'usage: deskd policy sign <policy file> --key PRIVATE.pem');
     const [bytes, pem] = await Promise.all([readFile(file), readFile(values.key, 'utf8')]);
@@ -103,7 +89,7 @@ export async function policyCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'verify') {
-    const { values, positionals } = args(rest, { pub: { type: 'string' } }, 1);
+    const { values, positionals } = parseCliArgs(rest, { pub: { type: 'string' } }, 1);
     const file = positionals[0];
     if (!file) throw new CliError(EXIT.USAGE, 'usage: deskd policy verify <policy file> [--pub FILE]');
     const pubPath = values.pub ?? signing.publicKeyPathOf(file);
@@ -121,7 +107,7 @@ export async function policyCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'explain') {
-    const { values, positionals } = args(rest, { target: { type: 'string' }, agent: { type: 'string' }, 'agent-policy': { type: 'string' }, policy: { type: 'string' }, managed: { type: 'string' }, json: { type: 'boolean' } }, 1);
+    const { values, positionals } = parseCliArgs(rest, { target: { type: 'string' }, agent: { type: 'string' }, 'agent-policy': { type: 'string' }, policy: { type: 'string' }, managed: { type: 'string' }, json: { type: 'boolean' } }, 1);
     if (!positionals[0]) throw new CliError(EXIT.USAGE, "usage: deskd policy explain '<action json>' [--target '<json>'] [--agent ID]");
     const json = (s: string, what: string) => {
       try {

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, EXIT, clientFor, type CliIO } from '../cli/client.js';
+import { CliError, CONN, EXIT, clientFor, parseCliArgs, type CliIO } from '../cli/client.js';
 import type { RecordingSummary } from './store.js';
 import type { ReplayView } from './types.js';
 
@@ -10,18 +9,6 @@ import type { ReplayView } from './types.js';
  * runs, the agent's actions (`deskd act`, HTTP, MCP with the same `X-Deskd-Client`) are recorded.
  */
 
-const CONN = { url: { type: 'string' }, port: { type: 'string' } } as const;
-
-function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(argv: string[], options: T, positionals: number) {
-  try {
-    const r = parseArgs({ args: argv, options: options!, strict: true, allowPositionals: true });
-    if (r.positionals.length > positionals) throw new Error(`unexpected argument "${r.positionals[positionals]}"`);
-    return r;
-  } catch (e) {
-    throw new CliError(EXIT.USAGE, (e as Error).message);
-  }
-}
-
 /**
  * `deskd record start [--name N] [--goal G] [--keep-text] [--param k=v]…`, `deskd record stop [<id>]`
  * (default: this client's running recording), `deskd record list [--json]`.
@@ -30,7 +17,7 @@ function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']
 export async function recordCommand(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'start') {
-    const { values } = parse(rest, { ...CONN, name: { type: 'string' }, goal: { type: 'string' }, 'keep-text': { type: 'boolean' }, param: { type: 'string', multiple: true } }, 0);
+    const { values } = parseCliArgs(rest, { ...CONN, name: { type: 'string' }, goal: { type: 'string' }, 'keep-text': { type: 'boolean' }, param: { type: 'string', multiple: true } }, 0);
     const params = parseParams(values.param as string[] | undefined);
     const client = await clientFor('agent', values as { url?: string; port?: string }, io.env);
     const body = { ...(values.name ? { name: values.name } : {}), ...(values.goal ? { goal: values.goal } : {}), ...(values['keep-text'] ? { keepText: true } : {}), ...(Object.keys(params).length ? { params } : {}) };
@@ -40,7 +27,7 @@ export async function recordCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'stop') {
-    const { values, positionals } = parse(rest, { ...CONN }, 1);
+    const { values, positionals } = parseCliArgs(rest, { ...CONN }, 1);
     const client = await clientFor('agent', values as { url?: string; port?: string }, io.env);
     let id = positionals[0];
     if (!id) {
@@ -53,7 +40,7 @@ export async function recordCommand(argv: string[], io: CliIO): Promise<number> 
     return EXIT.OK;
   }
   if (sub === 'list') {
-    const { values } = parse(rest, { ...CONN, json: { type: 'boolean' } }, 0);
+    const { values } = parseCliArgs(rest, { ...CONN, json: { type: 'boolean' } }, 0);
     const client = await clientFor('agent', values as { url?: string; port?: string }, io.env);
     const list = ((await client.request('GET', '/v1/recordings')).body as { recordings: RecordingSummary[] }).recordings;
     if (values.json) io.out(JSON.stringify(list, null, 2));
@@ -80,7 +67,7 @@ function parseParams(list: string[] | undefined): Record<string, string> {
  * succeeded, 1 when it diverged, failed or was cancelled, 2 usage, 3 no daemon.
  */
 export async function replayCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, { ...CONN, param: { type: 'string', multiple: true }, 'on-divergence': { type: 'string' }, json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parseCliArgs(argv, { ...CONN, param: { type: 'string', multiple: true }, 'on-divergence': { type: 'string' }, json: { type: 'boolean' } }, 1);
   const id = positionals[0];
   if (!id) throw new CliError(EXIT.USAGE, 'usage: deskd replay <recording id> [--param k=v]… [--on-divergence stop|model] [--json]');
   const onDivergence = values['on-divergence'] as string | undefined;
