@@ -11,6 +11,8 @@ import { ReadService, type Scroller } from '../perception/read/service.js';
 import type { ScreenFrame } from '../perception/agentCapture.js';
 import { resolveDisplay } from '../perception/display.js';
 import { cellReader } from '../perception/read/cellOcr.js';
+import { regionReader } from '../perception/read/focus.js';
+import { inkReader } from '../perception/read/inkOcr.js';
 import { OcrEngine } from '../perception/ocr/index.js';
 import Tesseract from 'tesseract.js';
 import { CLIENT_HEADER, clientIdentity, type ControllerLease } from './lease.js';
@@ -28,7 +30,7 @@ import { ErrorBodySchema, RectSchema } from './schemas.js';
 /** What the read routes need (narrow: the HTTP app's deps satisfy it). */
 export interface ReadRouteDeps {
   platform: Pick<Platform, 'accessibility' | 'capture'>;
-  observer: Pick<Observer, 'observe' | 'store' | 'windowsForAgent' | 'agentCapture' | 'capture'>;
+  observer: Pick<Observer, 'observe' | 'store' | 'windowsForAgent' | 'windowsAndMask' | 'agentCapture' | 'capture'>;
   executor: Pick<Executor, 'run'>;
   /** The audit log: predicate waits are recorded in it (kind `wait`). */
   audit?: Pick<AuditLog, 'append'>;
@@ -48,12 +50,23 @@ export function readServiceFor(deps: Pick<ReadRouteDeps, 'platform' | 'observer'
   if (s) return s;
   const ax = deps.platform.accessibility as unknown;
   const frames = new WeakMap<object, ScreenFrame>();
+  const readCells = cellReader(async (d, region) => (await deps.observer.agentCapture.capture(d.id, { region })).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE }));
   s = new ReadService({
     observe: (o) => deps.observer.observe(o),
     forget: (id) => void deps.observer.store.delete(id),
     windows: () => deps.observer.windowsForAgent(),
-    // Empty cells of OCR tables are read again one by one (single-line page segmentation), from the masked frame.
-    readCells: cellReader(async (d) => (await deps.observer.capture(d.id)).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE })),
+    // Empty cells of OCR tables are read again one by one (single-line page segmentation), from the masked
+    // pixels of the region holding them.
+    readCells,
+    // Pixel-drawn labels and values without their other half are looked for again, the drawing around the text removed.
+    readInk: inkReader(async (d, region) => (await deps.observer.agentCapture.capture(d.id, { region })).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE })),
+    // A wait that found its target watches and re-reads it alone (perception/read/focus.ts).
+    region: regionReader({
+      frame: (d, r) => deps.observer.agentCapture.frame(d, r),
+      windowsAndMask: () => deps.observer.windowsAndMask(),
+      ...(deps.platform.accessibility.elementAt ? { elementAt: (p, w) => deps.platform.accessibility.elementAt!(p, w) } : {}),
+      readCells,
+    }),
     ...(deps.audit ? { audit: (kind: string, data: Record<string, unknown>) => deps.audit!.append(kind, data) } : {}),
     ...(isChangeSource(ax) ? { onAccessibilityChange: (l: () => void) => ax.onChange(() => l()) } : {}),
     screenChanged: async (display, token) => {
@@ -113,7 +126,7 @@ const BoardSchema = z.object({
   bounds: RectSchema,
   columns: z.array(z.object({ title: z.string(), bounds: RectSchema, cards: z.array(z.object({ text: z.string(), bounds: RectSchema, ref: z.string().optional() })) })),
 });
-const PairSchema = z.object({ label: z.string(), value: z.string(), bounds: RectSchema, valueBounds: RectSchema, via: z.enum(['colon', 'accessibility', 'layout']) });
+const PairSchema = z.object({ label: z.string(), value: z.string(), bounds: RectSchema, valueBounds: RectSchema, labelBounds: RectSchema.optional(), via: z.enum(['colon', 'accessibility', 'layout']) });
 const CellChangeSchema = z.object({ column: z.string(), columnIndex: z.number().int(), from: z.string(), to: z.string(), bounds: RectSchema });
 /** Changes against `since`. */
 export const ReadChangesSchema = z.object({

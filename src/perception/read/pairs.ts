@@ -44,6 +44,47 @@ const VALUE_ROLES: ReadonlySet<string> = new Set(['progressbar', 'slider', 'spin
 const COLON_RE = /^([^:]{1,40}\p{L}[^:]{0,40}?)\s*[:：]\s+(\S.{0,60})$/u;
 
 /**
+ * The text pieces pairs are made of: accessible text elements, then segments of the OCR words no accessible
+ * text element holds (canvas-drawn labels and values); `ocr` marks the latter.
+ */
+function pairItems(visible: readonly Element[], words: readonly OcrWord[], excluded: (r: Rect) => boolean): { items: (Item & { ocr: boolean })[] } {
+  const items: (Item & { ocr: boolean })[] = [];
+  const textEls = visible.filter((e) => TEXT_ROLES.has(e.role) && e.name !== '' && e.bounds.height <= 120 && e.source !== 'ocr');
+  for (const e of textEls) items.push({ text: e.name, bounds: e.bounds, height: e.bounds.height, ocr: false });
+  const free = words.filter((w) => !excluded(w.bounds) && !textEls.some((e) => centreIn(w.bounds, e.bounds)));
+  for (const r of wordRows(free)) for (const s of r.segments) items.push({ text: s.text, bounds: s.bounds, height: Math.max(...s.words.map((w) => w.bounds.height)), ocr: true });
+  return { items };
+}
+
+/** Half of a pair read only from pixels whose other half was not found (see {@link unpairedOcrItems}). */
+export interface UnpairedItem {
+  kind: 'label' | 'value';
+  text: string;
+  bounds: Rect;
+  /** Tallest word height, points. */
+  height: number;
+}
+
+/**
+ * Labels and values read by OCR alone (pixels no accessible text element holds: canvas-drawn gauges and
+ * cards) that belong to none of `pairs`, outside `exclude`: where the other half may be a text the full-frame
+ * OCR missed (a value drawn inside a gauge's ring). Labels of more than 3 words are left out (sentences, not labels).
+ */
+export function unpairedOcrItems(elements: readonly Element[], words: readonly OcrWord[], pairs: readonly ReadPair[], exclude: readonly Rect[] = []): UnpairedItem[] {
+  const excluded = (r: Rect) => exclude.some((x) => centreIn(r, x));
+  const visible = elements.filter((e) => !isCovered(e) && !excluded(e.bounds));
+  const { items } = pairItems(visible, words, excluded);
+  const inPair = (r: Rect) => pairs.some((p) => centreIn(r, p.valueBounds) || (p.labelBounds ? centreIn(r, p.labelBounds) : centreIn(r, p.bounds)));
+  const out: UnpairedItem[] = [];
+  for (const it of items) {
+    if (!it.ocr || inPair(it.bounds)) continue;
+    if (isValue(it.text)) out.push({ kind: 'value', text: it.text, bounds: it.bounds, height: it.height });
+    else if (isLabel(it.text) && it.text.trim().split(/\s+/u).length <= 3 && /\p{L}{2}/u.test(it.text)) out.push({ kind: 'label', text: it.text, bounds: it.bounds, height: it.height });
+  }
+  return out;
+}
+
+/**
  * Pairs of an observation, leaving out text inside `exclude` (tables and boards already read).
  * @returns pairs in reading order.
  */
@@ -56,12 +97,7 @@ export function readPairs(elements: readonly Element[], words: readonly OcrWord[
       out.push({ label: e.name, value: e.value, bounds: { ...e.bounds }, valueBounds: { ...e.bounds }, via: 'accessibility' });
     }
   }
-  const items: Item[] = [];
-  const textEls = visible.filter((e) => TEXT_ROLES.has(e.role) && e.name !== '' && e.bounds.height <= 120 && e.source !== 'ocr');
-  for (const e of textEls) items.push({ text: e.name, bounds: e.bounds, height: e.bounds.height });
-  // OCR words that no accessible text element holds: canvas-drawn labels and values.
-  const free = words.filter((w) => !excluded(w.bounds) && !textEls.some((e) => centreIn(w.bounds, e.bounds)));
-  for (const r of wordRows(free)) for (const s of r.segments) items.push({ text: s.text, bounds: s.bounds, height: Math.max(...s.words.map((w) => w.bounds.height)) });
+  const { items } = pairItems(visible, words, excluded);
 
   const used = new Set<Item>();
   for (const it of items) {

@@ -22,6 +22,7 @@ import type { ReadContent, ReadKind, ReadTable } from './types.js';
 import { cx, cy, norm } from './grid.js';
 import { rereadEmptyOcrCells, type CellReader } from './cellOcr.js';
 import { focusOf, type RegionReader, type WaitFocus } from './focus.js';
+import { completePairs, type InkReader } from './inkOcr.js';
 
 /** What the service needs. */
 export interface ReadServiceDeps {
@@ -54,6 +55,12 @@ export interface ReadServiceDeps {
    * compares and a hit-test or single-line OCR of the cell/value. Absent: every wake-up is a full read.
    */
   region?: RegionReader;
+  /**
+   * Reads boxes of the screen with the drawing around text removed (`inkOcr.ts`): where a pixel-drawn
+   * label or value lacks its other half (a value inside a gauge's ring). Absent: pairs are what the
+   * observation's OCR read.
+   */
+  readInk?: InkReader;
 }
 
 /** How a table is scrolled: the caller's policy-gated scroll. Returns the points actually scrolled (≈, signed). */
@@ -179,6 +186,10 @@ export class ReadService {
     const kind = req.kind ?? 'all';
     let content = readObservation(obs, { kind: req.scroll && kind !== 'all' && kind !== 'table' ? 'all' : kind, ...(region ? { region } : {}) });
     const warnings: string[] = [];
+    // Halves of pixel-drawn pairs without their other half: look again where it may be (inkOcr.ts).
+    if (this.deps.readInk && (req.ocr ?? true) && (kind === 'all' || kind === 'pairs')) {
+      await completePairs(content, obs, obs.display, this.deps.readInk, region).catch((e: Error) => warnings.push(`pairs could not be completed: ${e.message}`));
+    }
     if (req.near !== undefined) content = this.nearTo(obs, content, req.near);
     if (this.deps.readCells && (req.ocr ?? true)) {
       const n = await rereadEmptyOcrCells(content, obs.display, this.deps.readCells).catch((e: Error) => (warnings.push(`empty OCR cells could not be read again: ${e.message}`), 0));
@@ -378,6 +389,10 @@ export class ReadService {
           if (!r.found && opts.ocr !== false) {
             ({ o: obs, c: content } = await tryRead(true));
             r = check(content);
+            if (!r.found && pred.pair && this.deps.readInk) {
+              await completePairs(content, obs, obs.display, this.deps.readInk).catch(() => 0);
+              r = check(content);
+            }
           }
           const read = keep(content, obs);
           last = { read, evidence: r.evidence };
