@@ -29,6 +29,12 @@ import type { Divergence, RecordedStep, Recording, ReplayEvent, ReplayStatus, Re
 export interface ReplayObserverPort {
   observe(opts?: ObserveOptions): Promise<Observation>;
   windowsForAgent(): Promise<WindowInfo[]>;
+  /**
+   * The observer's accessibility cache (the daemon's `Observer.axCache`), when it has one. When its
+   * backend keeps its tree and re-checks positions whenever the screen's pixels changed since the last
+   * read (`needsScreenChanges`: Linux AT-SPI), a replay's first read needs no full re-read of the tree.
+   */
+  readonly axCache?: { readonly needsScreenChanges: boolean } | null;
 }
 
 /** Starts a model-driven task (the daemon's `TaskRunner`); throws `MODEL_NOT_CONFIGURED` without a model. */
@@ -252,7 +258,10 @@ export class Replayer {
           } else {
             const needOcr = this.needsOcr(step);
             const to = performance.now();
-            const seen = latest && (latest.ocr || !needOcr) ? latest : { ...(await this.observe(needOcr, step.index === st.rec.steps[0]?.index)), ocr: needOcr };
+            // The first step reads the tree anew (a window moved since sends no accessibility event) unless
+            // the observer re-checks positions when the screen's pixels changed since its last read.
+            const anew = step.index === st.rec.steps[0]?.index && !this.deps.observer.axCache?.needsScreenChanges;
+            const seen = latest && (latest.ocr || !needOcr) ? latest : { ...(await this.observe(needOcr, anew)), ocr: needOcr };
             latest = null;
             view.observeMs = round(performance.now() - to);
             const action = this.actionFor(st, step, seen, view);
@@ -372,7 +381,8 @@ export class Replayer {
     const u = step.until ?? {};
     const ocr = this.deps.ocr;
     const deadline = performance.now() + (step.timeoutMs ?? 10000);
-    let first = true;
+    // The first read re-reads the tree unless the observer re-checks positions on screen changes (as above).
+    let first = !this.deps.observer.axCache?.needsScreenChanges;
     for (;;) {
       const seen = await this.observe(ocr, first);
       first = false;
