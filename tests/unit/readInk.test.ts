@@ -160,7 +160,13 @@ describe('inkReader', () => {
     expect(captured).toEqual([box]);
     expect(seen).toEqual([{ x: 107, y: 207, width: 56, height: 18 }]);
     expect(out).toEqual([[{ text: '120MB', bounds: seen[0], confidence: 0.9 }]]);
+    // The same pixels again: from the cache, no OCR.
     await read(DISPLAY, [box]);
     expect(seen).toHaveLength(1);
+    // Several boxes: one capture of the region holding them (clipped to the display); one outside gives no words.
+    captured.length = 0;
+    const two = await read(DISPLAY, [{ x: 900, y: 700, width: 200, height: 50 }, { x: 2000, y: 0, width: 10, height: 10 }]);
+    expect(captured).toEqual([{ x: 900, y: 700, width: 100, height: 50 }]);
+    expect(two[1]).toEqual([]);
   });
 });

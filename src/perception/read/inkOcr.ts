@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
 import type { OcrWord } from '../elements.js';
 import type { TextRecognizer } from '../observer.js';
-import { clip } from '../geometry.js';
+import { clip, union } from '../geometry.js';
 import { centreIn, cx, wordsOf } from './grid.js';
 import { readPairs, unpairedOcrItems, type UnpairedItem } from './pairs.js';
 import type { ReadContent } from './types.js';
@@ -172,7 +172,8 @@ function boxKey(img: RawImage, r: Rect): string {
 const CACHE_SIZE = 500;
 
 /**
- * An {@link InkReader} over `capture` (must return masked pixels of the region asked, global points) and a
+ * An {@link InkReader} over `capture` (must return masked pixels of the region asked, global points: one
+ * call per read, for the region holding every box) and a
  * single-line recognizer made by `create` on first use, closed after `idleMs` without use. Boxes whose
  * pixels were read before are answered from a cache.
  */
@@ -182,14 +183,20 @@ export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promi
   const cache = new Map<string, OcrWord[]>();
   return async (display, rects) => {
     const out: OcrWord[][] = [];
+    const boxes = rects.map((r) => clip(r, display));
+    const inside = boxes.filter((b): b is Rect => b !== undefined);
+    if (inside.length === 0) return rects.map(() => []);
     if (timer) clearTimeout(timer);
-    for (const r of rects) {
-      const box = clip(r, display);
+    // One capture of the region holding every box (one round trip to the capture backend, not one per box).
+    const u = union(inside)!;
+    const x0 = Math.floor(u.x);
+    const y0 = Math.floor(u.y);
+    const img = await capture(display, clip({ x: x0, y: y0, width: Math.ceil(u.x + u.width) - x0, height: Math.ceil(u.y + u.height) - y0 }, display)!);
+    for (const box of boxes) {
       if (!box) {
         out.push([]);
         continue;
       }
-      const img = await capture(display, box);
       const key = boxKey(img, box);
       const hit = cache.get(key);
       if (hit) {
