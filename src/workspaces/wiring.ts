@@ -1,8 +1,9 @@
 /**
  * The daemon's workspace manager (issue 22): each workspace gets a private desktop
  * (`startPrivateDesktop`), a Linux backend bound to its display and buses (`createPlatform({desktop})`), an
- * observer and executor built like the daemon's own (`createPipeline`: shared OCR engine, policy, gate and
- * kill switch; its own observation store and accessibility cache) and its own controller lease. Audit
+ * observer and executor built like the daemon's own (`createPipeline`: the shared OCR engine through a queue
+ * of its own ({@link FairOcr}), shared policy, gate and kill switch; its own observation store and
+ * accessibility cache) and its own controller lease. Audit
  * records written while a request runs in a workspace name it.
  */
 import { ControllerLease } from '../http/lease.js';
@@ -14,6 +15,8 @@ import type { Executor } from '../actuation/executor.js';
 import { assertLaunchAllowed, workspaceLimits } from '../policy/launch.js';
 import { createPipeline, type Runtime } from '../runtime.js';
 import { WorkspaceManager, type WorkspaceDesktop } from './manager.js';
+import { FairOcr } from './fairOcr.js';
+import { DeskdError } from '../errors.js';
 
 /** One workspace's backend: what the routes use when a request names it. */
 export interface WorkspaceBackend {
@@ -36,8 +39,10 @@ function agentOfOwner(rt: Pick<Runtime, 'agents'>, owner: string): { id: string;
  * Build the daemon's workspace manager over a runtime (its OCR, policy layers, gate, kill switch, agents).
  * Revoking an agent deletes its workspaces. Close it (`close()`) before the runtime: it stops every workspace.
  */
-export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger' | 'audit'>): WorkspaceManager<WorkspaceBackend> {
+export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gate' | 'halt' | 'agents' | 'logger' | 'audit' | 'config'>): WorkspaceManager<WorkspaceBackend> {
   const logger = rt.logger.child({ component: 'workspaces' });
+  // One OCR engine for all: workspaces take turns (a queue each), so one busy workspace cannot starve another.
+  const fair = rt.ocr ? new FairOcr(rt.ocr, rt.config.ocrWorkers) : null;
   // Decisions and results of actions in a workspace name it in the audit log.
   tagAuditWithWorkspace(rt.audit);
   const layers = (owner: string) => rt.policy.layersFor(agentOfOwner(rt, owner));
@@ -48,9 +53,10 @@ export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gat
     assertLaunch: (owner, app, args) => assertLaunchAllowed(layers(owner), app, args),
     logger,
     createBackend: async (d: WorkspaceDesktop) => {
+      const ocrClient = `display${d.display}`;
       const platform = await createPlatform({ kind: 'linux', logger, desktop: { display: d.display, sessionBusAddress: d.env.DBUS_SESSION_BUS_ADDRESS!, a11yBusAddress: d.a11yBusAddress } });
       try {
-        const { observer, executor } = await createPipeline({ platform, ocr: rt.ocr, policy: () => rt.policy.policy, gate: rt.gate, halt: rt.halt });
+        const { observer, executor } = await createPipeline({ platform, ocr: fair ? fair.forClient(ocrClient) : null, policy: () => rt.policy.policy, gate: rt.gate, halt: rt.halt });
         executor.useObserver(() => observer.observe({}));
         return {
           platform,
@@ -58,6 +64,7 @@ export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'gat
           executor,
           lease: new ControllerLease(),
           async close() {
+            fair?.forget(ocrClient, new DeskdError('OCR_FAILED', 'the workspace was deleted'));
             observer.close();
             await platform.close();
           },

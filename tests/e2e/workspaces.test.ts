@@ -184,6 +184,10 @@ describe('sandboxed workspaces (issue 22)', () => {
       const s = shown((await call<Obs>(beta, 'POST', '/v1/observe', { ocr: false }, { 'x-deskd-workspace': wb.id })).json);
       return /\b81\b/.test(s) ? s : null;
     }, 30_000, 'beta reading 81');
+    // OCR works in a workspace too (the shared engine, through the workspace's own queue).
+    const withOcr = await call<Obs & { words: Array<{ text: string }> }>(alpha, 'POST', '/v1/observe', { ocr: true, accessibility: false });
+    expect(withOcr.status, withOcr.text).toBe(200);
+    expect(withOcr.json.words.some((w) => /\d/.test(w.text)), JSON.stringify(withOcr.json.words.map((w) => w.text))).toBe(true);
     expect(resultA).not.toMatch(/\b81\b/);
     expect(resultB).not.toMatch(/\b42\b/);
     // Each workspace has its own lease: both agents hold one at once.
