@@ -175,6 +175,10 @@ export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: Fla
       const i = windows.length > 0 ? windowIndexOf({ pid, title: normalizeName(n.name), bounds: n.bounds }, windows) : -1;
       above = i > 0 ? windows.slice(0, i).map((w) => w.bounds) : [];
     }
+    // An object on a surface of its own (a GTK 4 popover): the windows above that one cover what it holds.
+    const outer = above;
+    const own = n.windowId !== undefined ? windows.findIndex((w) => w.id === n.windowId) : -1;
+    if (own >= 0) above = windows.slice(0, own).map((w) => w.bounds);
     const name = accessibleName(n);
     const b = n.bounds;
     const onScreen = b !== null && b.width > 0 && b.height > 0 && intersectionArea(b, screen) > 0;
@@ -203,6 +207,7 @@ export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: Fla
     }
     for (const c of n.children) walk(c, depth + 1, pid);
     if (pushed) path.pop();
+    above = outer;
   };
   for (const r of roots) {
     above = [];

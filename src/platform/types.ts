@@ -144,6 +144,12 @@ export interface RawAXNode {
    * application's bus name; macOS: the `axTree` answer's app pid). Lets generic code match elements to windows (occlusion).
    */
   pid?: number | null;
+  /**
+   * Set on an object shown in another window of the window system than its top-level accessible window's
+   * (a GTK 4 popover or menu is a surface of its own): that window's `WindowInfo.id`. Occlusion is judged
+   * against it for the object and what it holds.
+   */
+  windowId?: string;
   children: RawAXNode[];
 }
 

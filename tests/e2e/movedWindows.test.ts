@@ -122,6 +122,24 @@ describe('windows away from the screen origin', () => {
     }, 10_000, 'the calculator showing 42');
     expect(await readFile(file, 'utf8')).toBe('');
 
+    // The mode menu is a popover, a surface of its own that GTK 4 reports where its button is: its items are
+    // perceived where the popover window is, and a click by ref on one selects it.
+    const mode = o.elements.find((e) => e.role === 'button' && e.name === 'Basic')!;
+    const opened = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: mode.ref, observationId: o.observationId } });
+    expect(opened.status, JSON.stringify(opened.json)).toBe(200);
+    const popup = await waitFor(async () => (await windows()).find((w) => w.app === 'gnome-calculator' && w.id !== calcWin.id), 10_000, 'the popover window');
+    const menu = await waitFor(async () => {
+      const obs = await observe();
+      return obs.elements.some((e) => e.role === 'menuitem' && e.name === 'Advanced') ? obs : null;
+    }, 10_000, 'the mode menu');
+    const advanced = menu.elements.find((e) => e.role === 'menuitem' && e.name === 'Advanced')!;
+    expect(within(advanced.bounds, popup.bounds), `${JSON.stringify(advanced.bounds)} inside the popover ${JSON.stringify(popup.bounds)}`).toBe(true);
+    const picked = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: advanced.ref, observationId: menu.observationId } });
+    expect(picked.status, JSON.stringify(picked.json)).toBe(200);
+    expect(picked.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { name: 'Advanced' } });
+    await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Advanced') ? true : null), 10_000, 'the calculator in Advanced mode');
+    expect(await readFile(file, 'utf8')).toBe('');
+
     // The point where the unmoved "7" would be is the terminal's, and the policy denies it there.
     const unmoved = { x: at.x - 400, y: at.y - 300 };
     const denied = await api<ErrBody>('POST', '/v1/actions', { type: 'click', x: unmoved.x, y: unmoved.y, button: 'left' });

@@ -101,6 +101,19 @@ describe('flattenAccessibility: occlusion from the window stack', () => {
     expect(nine.visibleBounds).toEqual({ x: 300, y: 288, width: 20, height: 40 });
   });
 
+  it('an object on a surface of its own (windowId: a GTK 4 popover) is judged against that window, what lies under it is covered', () => {
+    const popover = { ...axNode('menu', 'Mode', { x: 6, y: 19, width: 277, height: 232 }, { children: [axNode('menuitem', 'Advanced', { x: 37, y: 60, width: 193, height: 32 })] }), windowId: '0x3' };
+    const withMenu = app(2, 'Calculator', { x: 0, y: 0, width: 355, height: 486 }, [axNode('button', 'mod', { x: 40, y: 60, width: 55, height: 40 }), popover, axNode('button', '9', { x: 300, y: 288, width: 55, height: 40 })]);
+    // Top-most first: the popover window, then the calculator's own.
+    const ws = [win('0x3', 2, 'gnome-calculator', { x: 6, y: 19, width: 277, height: 232 }), win('0x2', 2, 'Calculator', { x: 0, y: 0, width: 365, height: 496 })];
+    const out = flattenAccessibility([withMenu], screen, { windows: ws });
+    expect(out.find((e) => e.name === 'Advanced')!.states).not.toContain('covered');
+    expect(out.find((e) => e.name === 'Mode')!.states).not.toContain('covered');
+    expect(out.find((e) => e.name === 'mod')!.states).toContain('covered');
+    // After the popover's subtree, its window's siblings are judged against the calculator's window again.
+    expect(out.find((e) => e.name === '9')!.states).toEqual(['enabled', 'visible', 'showing']);
+  });
+
   it('without windows, or with its window on top, nothing is marked', () => {
     expect(flattenAccessibility([calc], screen).every((e) => !e.states.includes('covered'))).toBe(true);
     const ws = [win('0x2', 2, 'Calculator', { x: 0, y: 0, width: 365, height: 496 }), win('0x1', 1, 'Seeing - Chromium', { x: 0, y: 0, width: 1279, height: 799 })];

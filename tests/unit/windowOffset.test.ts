@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AtspiBus, type AtspiCall } from '../../src/platform/linux/atspi/bus.js';
-import { NO_OFFSET, offsetFromWindow, shiftRect, WindowOffsets, windowOfFrame, type FrameFacts } from '../../src/platform/linux/atspi/windowOffset.js';
+import { NO_OFFSET, offsetFromWindow, shiftRect, subsurfaces, WindowOffsets, windowOfFrame, type FrameFacts } from '../../src/platform/linux/atspi/windowOffset.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 
 const frame = (over: Partial<FrameFacts> = {}): FrameFacts => ({ ref: [':1.5', '/w'], pid: 42, name: 'Calculator', bounds: { x: 0, y: 0, width: 355, height: 486 }, ...over });
@@ -68,5 +68,30 @@ describe('WindowOffsets.of', () => {
     expect(await new WindowOffsets(bus, async () => Promise.reject(new Error('X is gone'))).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);
     expect(await new WindowOffsets(bus, async () => [win()]).of([frame({ ref: [':1.5', '/gone'] })])).toEqual([NO_OFFSET]);
     expect(await new WindowOffsets(bus, async () => [win({ pid: 9 })]).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);
+  });
+});
+
+describe('subsurfaces', () => {
+  interface N { name: string; bounds: { x: number; y: number; width: number; height: number } | null; children: N[] }
+  const n = (name: string, x: number, y: number, width: number, height: number, children: N[] = []): N => ({ name, bounds: { x, y, width, height }, children });
+  // As placed by the frame offset: GTK 4 put the popover where its menu button is (510,311), the popover window is at 411,324.
+  const content = n('content', 534, 345, 229, 172, [n('Advanced', 552, 383, 193, 32)]);
+  const popover = n('popover', 510, 311, 277, 232, [content]);
+  const frameNode = n('Calculator', 405, 305, 355, 486, [n('header', 405, 305, 355, 46, [n('menu button', 510, 311, 78, 34, [popover])])]);
+  const popupWin = win({ id: '0x9', title: 'gnome-calculator', bounds: { x: 411, y: 324, width: 277, height: 232 }, surface: { x: 411, y: 324, width: 277, height: 232 } });
+
+  it('finds the shallowest object of the size of another window of the process, and the offset that puts it there', () => {
+    const got = subsurfaces(frameNode, win(), 42, [popupWin, win()]);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.node.name).toBe('popover');
+    expect(got[0]!.window.id).toBe('0x9');
+    expect(got[0]!.offset).toEqual({ dx: -99, dy: 13 });
+  });
+
+  it('takes the inside of a window with _GTK_FRAME_EXTENTS; ignores other processes and windows no object matches', () => {
+    const shadowed = { ...popupWin, surface: { x: 401, y: 320, width: 297, height: 246 }, frameExtents: { left: 10, right: 10, top: 4, bottom: 10 } };
+    expect(subsurfaces(frameNode, win(), 42, [shadowed])[0]!.offset).toEqual({ dx: -99, dy: 13 });
+    expect(subsurfaces(frameNode, win(), 42, [{ ...popupWin, pid: 7 }])).toEqual([]);
+    expect(subsurfaces(frameNode, win(), 42, [{ ...popupWin, surface: { x: 0, y: 0, width: 100, height: 100 } }])).toEqual([]);
   });
 });

@@ -25,7 +25,7 @@ import { AtspiBus, guard, type AtspiBusOptions, type AtspiBusStats, type AtspiCh
 import { applications, findActive, focusInfo } from './atspi/focus.js';
 import { AtspiTargets } from './atspi/targets.js';
 import { AtspiTree, type AtspiTreeStats } from './atspi/tree.js';
-import { shiftRect, WindowOffsets, type FrameFacts } from './atspi/windowOffset.js';
+import { shiftRect, subsurfaces, WindowOffsets, type FrameFacts, type Offset } from './atspi/windowOffset.js';
 import { parseAtspiHandle } from './atspi/refs.js';
 
 export { onScreen } from './atspi/budget.js';
@@ -196,15 +196,24 @@ export class AtspiAccessibility implements RawAccessibility {
   private async placeWindows(roots: RawAXNode[]): Promise<void> {
     const frames: Array<{ node: RawAXNode; facts: FrameFacts }> = [];
     for (const app of roots) for (const w of app.children) frames.push({ node: w, facts: { ref: parseAtspiHandle(w.handle), pid: app.pid ?? null, name: w.name, bounds: w.bounds } });
-    const offsets = await this.offsets.of(frames.map((f) => f.facts));
-    frames.forEach(({ node }, i) => {
-      const o = offsets[i]!;
+    const { placements, windows } = await this.offsets.place(frames.map((f) => f.facts));
+    const shift = (node: RawAXNode, o: Offset) => {
       if (o.dx === 0 && o.dy === 0) return;
       const stack = [node];
       while (stack.length > 0) {
         const n = stack.pop()!;
         if (n.bounds) n.bounds = shiftRect(n.bounds, o);
         stack.push(...n.children);
+      }
+    };
+    frames.forEach(({ node, facts }, i) => {
+      const p = placements[i]!;
+      if (!p.window || facts.pid === null) return;
+      shift(node, p);
+      // Popovers and menus on surfaces of their own are reported where their anchor is: put each where its window is.
+      for (const s of subsurfaces(node, p.window, facts.pid, windows)) {
+        shift(s.node, s.offset);
+        s.node.windowId = s.window.id;
       }
     });
   }

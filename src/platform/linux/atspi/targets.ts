@@ -27,7 +27,12 @@ interface Frame {
   matches: boolean;
   /** What was added to the toolkit's extents (subtracted from points given to it). */
   offset: Offset;
+  /** The X client window the frame was placed by (its toolkit answers window-relative extents), else null. */
+  placedBy: WindowInfo | null;
 }
+
+/** Most objects read looking for the object a popover window shows ({@link AtspiTargets.popupStart}). */
+const MAX_POPUP_OBJECTS = 2000;
 
 /** Levels above a non-interactive hit searched for an interactive ancestor (the element acted on). */
 const MAX_HIT_ANCESTORS = 6;
@@ -91,7 +96,8 @@ export class AtspiTargets {
     );
     const shown = all.filter((f) => f.showing);
     const pids = await Promise.all(shown.map((f) => this.cachedPid(f.ref[0])));
-    const offsets = this.offsets ? await this.offsets.of(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds }))) : shown.map(() => NO_OFFSET);
+    const placed = this.offsets ? (await this.offsets.place(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds })))).placements : shown.map(() => null);
+    const offsets = placed.map((p) => (p ? { dx: p.dx, dy: p.dy } : NO_OFFSET));
     shown.forEach((f, i) => {
       if (f.bounds) f.bounds = shiftRect(f.bounds, offsets[i]!);
     });
@@ -99,7 +105,7 @@ export class AtspiTargets {
     return shown
       .map((f, i) => ({ f, i, s: score(f) }))
       .sort((a, b) => b.s - a.s || a.i - b.i)
-      .map(({ f, i, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0, offset: offsets[i]! }));
+      .map(({ f, i, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0, offset: offsets[i]!, placedBy: placed[i]?.window ?? null }));
   }
 
   /**
@@ -129,7 +135,11 @@ export class AtspiTargets {
     }
     let frames: Frame[];
     try {
-      frames = (await this.frames(apps, window)).filter((f) => f.bounds !== null && inside(f.bounds, x, y));
+      const all = await this.frames(apps, window);
+      // The window at the point is a surface of its own of a frame whose toolkit answers window-relative
+      // extents (a GTK 4 popover): ask the toolkit from that popover, in its coordinates.
+      const popup = window ? await this.popupStart(all, window) : null;
+      frames = popup ? [popup] : all.filter((f) => f.bounds !== null && inside(f.bounds, x, y));
     } catch (e) {
       throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
     }
@@ -188,6 +198,46 @@ export class AtspiTargets {
       } catch (e) {
         throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the element at (${x}, ${y}) could not be read: ${(e as Error).message}`);
       }
+    }
+    return null;
+  }
+
+  /**
+   * When `window` is not the window of any frame but a surface of its own of a frame placed by another X
+   * window of the same process (a GTK 4 popover or menu), the object below that frame it shows (the
+   * shallowest showing object whose size is the window's inside size, breadth first, at most
+   * {@link MAX_POPUP_OBJECTS} read) as a frame to hit-test from, with the offset from the toolkit's
+   * coordinates to the window's place. Null otherwise (or when no such object is found).
+   */
+  private async popupStart(frames: Frame[], window: WindowInfo): Promise<Frame | null> {
+    if (!window.surface || frames.length === 0 || frames.some((f) => f.placedBy?.id === window.id)) return null;
+    const host = frames.find((f) => f.placedBy !== null && f.placedBy.pid === window.pid);
+    if (!host) return null;
+    const e = window.frameExtents ?? { left: 0, right: 0, top: 0, bottom: 0 };
+    const width = window.surface.width - e.left - e.right;
+    const height = window.surface.height - e.top - e.bottom;
+    let level: Ref[] = [host.ref];
+    let read = 0;
+    while (level.length > 0 && read < MAX_POPUP_OBJECTS) {
+      const next: Ref[] = [];
+      const objs = await Promise.all(
+        level.map(async (ref) => {
+          const [st, kids, ext] = await Promise.all([
+            this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+            this.bus.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]),
+            ref === host.ref ? Promise.resolve(null) : this.bus.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
+          ]);
+          return { ref, shown: st.has('showing') || st.has('visible'), kids, ext };
+        }),
+      );
+      read += objs.length;
+      const hit = objs.find((o) => o.shown && o.ext !== null && o.ext.width === width && o.ext.height === height);
+      if (hit) {
+        const offset = { dx: window.surface.x + e.left - hit.ext!.x, dy: window.surface.y + e.top - hit.ext!.y };
+        return { ref: hit.ref, name: host.name, bounds: { x: window.surface.x + e.left, y: window.surface.y + e.top, width, height }, matches: true, offset, placedBy: window };
+      }
+      for (const o of objs) if (o.shown || o.ref === host.ref) next.push(...o.kids);
+      level = next;
     }
     return null;
   }

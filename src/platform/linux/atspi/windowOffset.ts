@@ -86,6 +86,41 @@ export function offsetFromWindow(reported: Rect, w: WindowInfo): Offset {
   return { dx: s.x + mx - reported.x, dy: s.y + my - reported.y };
 }
 
+/** How a frame is placed: its offset, and the X client window it was placed by (null: taken as answered). */
+export interface Placement extends Offset {
+  window: WindowInfo | null;
+}
+
+/**
+ * The X windows of the frame's process other than its own that show part of it (GTK 4 popovers and menus
+ * are surfaces of their own), each with the shallowest object below the frame whose size is the window's
+ * inside size (the surface less `_GTK_FRAME_EXTENTS`), and the offset that puts that object where its window
+ * is (possibly 0). GTK 4 reports such an object where its anchor widget is, and its contents relative to that (checked:
+ * gnome-calculator's mode menu reads at the menu button's origin; its items are drawn at the popover
+ * window's origin plus their offset inside the popover).
+ * @param frameNode the frame as placed (its objects' bounds already moved by the frame's offset)
+ */
+export function subsurfaces<N extends { bounds: Rect | null; children: N[] }>(frameNode: N, own: WindowInfo, pid: number, windows: readonly WindowInfo[]): Array<{ node: N; offset: Offset; window: WindowInfo }> {
+  const out: Array<{ node: N; offset: Offset; window: WindowInfo }> = [];
+  for (const w of windows) {
+    if (w === own || w.id === own.id || w.pid !== pid || !w.surface) continue;
+    const e = w.frameExtents ?? { left: 0, right: 0, top: 0, bottom: 0 };
+    const width = w.surface.width - e.left - e.right;
+    const height = w.surface.height - e.top - e.bottom;
+    // Breadth first: the shallowest object of that size is the popover itself, not a child filling it.
+    let level: N[] = [...frameNode.children];
+    let found: N | null = null;
+    while (level.length > 0 && !found) {
+      found = level.find((n) => n.bounds !== null && n.bounds.width === width && n.bounds.height === height) ?? null;
+      level = level.flatMap((n) => n.children);
+    }
+    if (!found) continue;
+    const offset = { dx: w.surface.x + e.left - found.bounds!.x, dy: w.surface.y + e.top - found.bounds!.y };
+    out.push({ node: found, offset, window: w });
+  }
+  return out;
+}
+
 /**
  * Offsets of top-level accessible windows (see the module comment). `windows` lists the window system's
  * windows (with `surface`); without it every offset is 0 (a backend with no window list, tests).
@@ -101,23 +136,32 @@ export class WindowOffsets {
    * and one window list. Never throws: a frame that cannot be read, or a window list that fails, gets 0.
    */
   async of(frames: readonly FrameFacts[]): Promise<Offset[]> {
-    if (!this.windows || frames.length === 0) return frames.map(() => NO_OFFSET);
+    return (await this.place(frames)).placements.map(({ dx, dy }) => (dx === 0 && dy === 0 ? NO_OFFSET : { dx, dy }));
+  }
+
+  /**
+   * As {@link of}, with the X client window each frame was placed by (null where the toolkit's extents are
+   * taken as answered) and the window list used.
+   */
+  async place(frames: readonly FrameFacts[]): Promise<{ placements: Placement[]; windows: WindowInfo[] }> {
+    const none = (): Placement => ({ ...NO_OFFSET, window: null });
+    if (!this.windows || frames.length === 0) return { placements: frames.map(none), windows: [] };
     const list = this.windows().catch(() => [] as WindowInfo[]);
-    return Promise.all(
-      frames.map(async (f) => {
-        if (!f.bounds || f.pid === null) return NO_OFFSET;
+    const placements = await Promise.all(
+      frames.map(async (f): Promise<Placement> => {
+        if (!f.bounds || f.pid === null) return none();
         const inWindow = await this.bus
           .call(f.ref, COMPONENT, 'GetExtents', 'u', [COORD_WINDOW])
           .then((r) => extentsToRect(r[0]))
           .catch(() => null);
         // True screen coordinates differ from window coordinates unless the window is at 0,0 (then the
         // window system says so too, and the offset below is 0).
-        if (!inWindow || inWindow.x !== f.bounds.x || inWindow.y !== f.bounds.y) return NO_OFFSET;
+        if (!inWindow || inWindow.x !== f.bounds.x || inWindow.y !== f.bounds.y) return none();
         const w = windowOfFrame(f, await list);
-        if (!w) return NO_OFFSET;
-        const o = offsetFromWindow(f.bounds, w);
-        return o.dx === 0 && o.dy === 0 ? NO_OFFSET : o;
+        if (!w) return none();
+        return { ...offsetFromWindow(f.bounds, w), window: w };
       }),
     );
+    return { placements, windows: await list };
   }
 }
