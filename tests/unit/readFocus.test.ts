@@ -40,7 +40,7 @@ const cellPred = { cell: { row: { column: 'Run', equals: '#1' }, column: 'Status
  * A scripted region reader: `pixels(rect)` says what a rectangle shows now (compared as strings), `text`
  * what reading the target finds, `window` the window at any point. Records its calls.
  */
-function fakeRegion(s: { pixels: (r: Rect) => string; text: () => { text: string; bounds: Rect } | null; window?: () => WindowInfo | null }) {
+function fakeRegion(s: { pixels: (r: Rect) => string; text: () => { text: string; bounds: Rect } | null; window?: () => WindowInfo | null; key?: () => string }) {
   const calls = { changed: 0, read: 0, reads: [] as Spot[] };
   const seen = new WeakMap<object, Map<string, string>>();
   const r: RegionReader = {
@@ -60,6 +60,8 @@ function fakeRegion(s: { pixels: (r: Rect) => string; text: () => { text: string
       return s.window ? s.window() : WIN;
     },
     async read(_d, spot) {
+      // The row's key cell (x 0) shows its key, unless told otherwise.
+      if (spot.rect.x < 50) return { text: s.key ? s.key() : spot.text, bounds: spot.rect };
       calls.read++;
       calls.reads.push(spot);
       return s.text();
@@ -83,6 +85,7 @@ describe('focusOf', () => {
     // The column's whole width (all its cells), 3 points beside and 2 above and below.
     expect(f.target.readRect).toEqual({ x: 97, y: 28, width: 106, height: 34 });
     expect(f.anchors).toEqual([{ x: 0, y: 30, width: 100, height: 30 }]);
+    expect(f.anchorSpots).toEqual([expect.objectContaining({ text: '#1', how: 'accessibility' })]);
     expect(f.windowId).toBe(WIN.id);
     // apply: a copy with the new text, the read itself untouched.
     const c2 = f.apply(c, 'Passed', { x: 100, y: 30, width: 100, height: 30 });
@@ -172,6 +175,26 @@ describe('focused waits', () => {
     expect(w.evidence).toMatchObject({ text: 'Passed', via: 'full', bounds: { x: 100, y: 60 } });
     expect(w.polls).toBe(2);
     expect(calls.reads.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('when the tree already holds a moved row (the key cell shows another key) and the pixels do not show it yet, the region read is not trusted', async () => {
+    let els = table('Running');
+    let key = '#1';
+    let shown = 'Running';
+    const { r } = fakeRegion({ pixels: () => 'unchanged', key: () => key, text: () => ({ text: shown, bounds: { x: 100, y: 30, width: 100, height: 30 } }) });
+    let fire: () => void = () => {};
+    const s = new ReadService(deps(() => els, { region: r, onAccessibilityChange: async (l) => ((fire = l), () => {}) }));
+    setTimeout(() => {
+      // A passed run #0 was added above: at #1's old place the tree shows #0, Passed; #1 itself still runs.
+      key = '#0';
+      shown = 'Passed';
+      els = table('Running', 60);
+      fire();
+    }, 200);
+    const e = await s.waitFor(cellPred, { timeoutMs: 1200, ocr: false, quietMs: 60_000 }).catch((x) => x);
+    expect(e.code).toBe('TIMEOUT');
+    expect(e.details.evidence).toMatchObject({ text: 'Running', bounds: { y: 60 } });
+    expect(e.details.polls).toBeGreaterThanOrEqual(2);
   });
 
   it('a region read that cannot answer (another element there) or another window at the target reads fully', async () => {

@@ -10,9 +10,11 @@
  *   card moved (a sort, a scroll, a re-layout, a window on top): the wait goes back to a full read;
  * - the target alone is read again ({@link Spot.how}): the accessible element at its centre when its text
  *   came from the accessibility tree (a hit-test of the window's application, accepted only when the
- *   element found has the target's bounds, within {@link SAME_EDGE_PT}), else a single-line OCR of its
- *   pixels (masked, as every capture for the agent). Anything unexpected — another window on top, a masked
- *   window, an element of other bounds, a failing hit-test — answers null, and the wait reads fully.
+ *   element found has the target's bounds, within {@link SAME_EDGE_PT}; accessible anchors are hit-tested
+ *   with it and must still show their text, since the tree may hold a moved row before the pixels show
+ *   it), else a single-line OCR of its pixels (masked, as every capture for the agent). The anchors' pixels
+ *   are compared before and after the read. Anything unexpected — another window on top, a masked window,
+ *   an element of other bounds, an anchor that changed, a failing hit-test — sends the wait to a full read.
  *
  * {@link focusOf} picks the target and anchors from a full read; {@link regionReader} is the daemon's
  * implementation of {@link RegionReader} (X11 region captures, AT-SPI hit-test, the single-line OCR engine
@@ -54,6 +56,11 @@ export interface WaitFocus {
   target: Spot;
   /** Rectangles whose pixels must not change for the target to still be the same cell or value (row key cell, pair label). */
   anchors: Rect[];
+  /**
+   * The anchors as spots: accessible ones are read with an accessible target and must still show their
+   * text (the tree may hold a moved row before its pixels show it).
+   */
+  anchorSpots: Spot[];
   /** Window (id) that showed the target at the full read; null when none was known. */
   windowId: string | null;
   /** Put a text read for the target into a copy of `c` (the full read's content), so the predicate is tested as on a full read. */
@@ -129,6 +136,7 @@ export function focusOf(pred: { cell?: CellPredicate; pair?: PairPredicate }, co
         display: obs.display,
         target: spotOf(obs, cell.bounds, { x: x0 - 3, y: cell.bounds.y - 2, width: x1 - x0 + 6, height: cell.bounds.height + 4 }, cell.text, cell.ref),
         anchors: [{ ...key.bounds }],
+        anchorSpots: [spotOf(obs, key.bounds, { ...key.bounds }, key.text, key.ref)],
         windowId,
         apply: (c, text, bounds) => {
           const out = clone(c);
@@ -149,6 +157,7 @@ export function focusOf(pred: { cell?: CellPredicate; pair?: PairPredicate }, co
       display: obs.display,
       target: spotOf(obs, pair.valueBounds, widen(pair.valueBounds), pair.value),
       anchors: [{ ...pair.labelBounds }],
+      anchorSpots: [spotOf(obs, pair.labelBounds, { ...pair.labelBounds }, pair.label)],
       windowId,
       apply: (c, text, bounds) => {
         const out = clone(c);

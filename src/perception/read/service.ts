@@ -417,9 +417,22 @@ export class ReadService {
             }
           }
         } else if (focus && region && full) {
-          // Read the target alone.
-          const w = await region.windowAt({ x: cx(focus.target.rect), y: cy(focus.target.rect) }).catch(() => null);
-          const got = w && w.id === focus.windowId ? await region.read(focus.display, focus.target, w).catch(() => null) : null;
+          // Read the target alone, its anchors unchanged before and after (else the row or card moved).
+          const f = focus;
+          const pre = await region.changed(f.display, [f.target.readRect, ...f.anchors], focusToken).catch(() => null);
+          const w = pre && !pre.slice(1).some(Boolean) ? await region.windowAt({ x: cx(f.target.rect), y: cy(f.target.rect) }).catch(() => null) : null;
+          let got = w && w.id === f.windowId ? await region.read(f.display, f.target, w).catch(() => null) : null;
+          if (got && f.target.how === 'accessibility') {
+            for (const a of f.anchorSpots) {
+              if (a.how !== 'accessibility') continue;
+              const k = await region.read(f.display, a, w).catch(() => null);
+              if (!k || norm(k.text) !== norm(a.text)) got = null;
+            }
+          }
+          if (got) {
+            const post = await region.changed(f.display, f.anchors, focusToken).catch(() => null);
+            if (!post || post.some(Boolean)) got = null;
+          }
           regionReads++;
           readAt = performance.now();
           if (!got) {
