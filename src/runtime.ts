@@ -39,6 +39,8 @@ export interface Runtime {
   agents: AgentRegistry;
   /** Task id → the named agent that started it: a task acts under its agent's policy layers (filled by the app). */
   taskAgents: Map<string, string>;
+  /** The agent an audit actor acts for (its id and overlay), as the gate decides it; null for the operator and unknown actors. */
+  agentOf: (actor: string) => { id: string; policy?: string } | null;
   gate: PolicyGate;
   approvals: ApprovalManager;
   halt: HaltSwitch;
@@ -207,7 +209,7 @@ export async function createRuntime(config: DaemonConfig, logger: Logger): Promi
 
     const { observer, executor } = await createPipeline({ platform, actingPlatform, ocr, policy: () => policy.policy, gate, halt });
     cleanups.push(async () => observer.close());
-    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, gate, approvals, halt, audit, auditPaths, auditShipping, cornerHalt, warnings, close };
+    return { config, logger, platform, desktop, ocr, observer, executor, policy, agents, taskAgents, agentOf, gate, approvals, halt, audit, auditPaths, auditShipping, cornerHalt, warnings, close };
   } catch (e) {
     await close();
     throw e;

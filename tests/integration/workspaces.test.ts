@@ -23,19 +23,19 @@ import { ApprovalManager } from '../../src/policy/approvals.js';
 import { HaltSwitch } from '../../src/policy/halt.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 import { PolicyGate } from '../../src/policy/gate.js';
-import { AgentRegistry } from '../../src/governance/agents.js';
+import { AgentRegistry, agentOfActor } from '../../src/governance/agents.js';
 import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
 import { ControllerLease } from '../../src/http/lease.js';
 import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
 import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
-import type { WorkspaceBackend } from '../../src/workspaces/wiring.js';
+import { workspaceGate, type WorkspaceBackend } from '../../src/workspaces/wiring.js';
 import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
 
 const AGENT = 'agent-token-0123456789abcdef';
 const OPERATOR = 'operator-token-0123456789abcdef';
 
-const POLICY = (workspaces: string) => `version: 1
-limits: { actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }
+const POLICY = (workspaces: string, limits = '{ actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }') => `version: 1
+limits: ${limits}
 rules:
   - { id: allow-all, effect: allow, match: {} }
 launch:
@@ -91,23 +91,27 @@ afterEach(async () => {
   ctx = null;
 });
 
-async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platform: NodeJS.Platform = 'linux'): Promise<Ctx> {
+async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platform: NodeJS.Platform = 'linux', limits?: string): Promise<Ctx> {
   const dir = await mkdtemp(join(tmpdir(), 'deskd-ws-int-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY(workspaces));
+  await writeFile(join(dir, 'policy.yaml'), POLICY(workspaces, limits));
   const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
   const agents = await AgentRegistry.open(null);
   const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
   const halt = new HaltSwitch();
   const approvals = new ApprovalManager({ timeoutMs: 1000 });
-  const gate = new PolicyGate({ policy: () => store.policy, layers: store, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit });
-  const pipeline = (p: FakePlatform) => {
+  const agentOf = (actor: string) => {
+    const id = agentOfActor(actor);
+    return id && id !== 'operator' ? { id } : null;
+  };
+  const own = tree('own');
+  const ownGate = new PolicyGate({ policy: () => store.policy, layers: store, agentOf, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit, screenLocked: () => own.locked });
+  const pipeline = (p: FakePlatform, gate: PolicyGate) => {
     const s = new ObservationStore();
     const observer = new Observer(p, null, s);
     const executor = new Executor({ platform: p, store: s, policy: gate, verifyElement: createElementVerifier(p, null) });
     return { observer, executor };
   };
-  const own = tree('own');
-  const mine = pipeline(own);
+  const mine = pipeline(own, ownGate);
   const wsPlatforms: FakePlatform[] = [];
   let n = 0;
   const layers = (owner: string) => store.layersFor(owner.startsWith('agent:') ? { id: owner.slice(6) } : null);
@@ -121,8 +125,16 @@ async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platfor
     createBackend: async () => {
       const p = tree(`ws${wsPlatforms.length}`);
       wsPlatforms.push(p);
-      const { observer, executor } = pipeline(p);
-      return { platform: p, observer, executor, lease: new ControllerLease(), close: async () => observer.close() };
+      // The daemon's wiring: a gate of its own (own rate-limit bucket, own screen lock) over the shared pieces.
+      const { gate, dispose } = workspaceGate({ policy: store, halt, approvals, audit, agentOf }, p);
+      const { observer, executor } = pipeline(p, gate);
+      return {
+        platform: p, observer, executor, lease: new ControllerLease(),
+        close: async () => {
+          dispose();
+          observer.close();
+        },
+      };
     },
   });
   tagAuditWithWorkspace(audit);
@@ -262,6 +274,31 @@ describe('workspaces on the fake platform (issue 22)', () => {
     expect(alive).toEqual([]);
     expect((await req(OPERATOR, 'GET', `/v1/workspaces/${made}`)).json.error!.code).toBe('WORKSPACE_NOT_FOUND');
     expect((await req<{ workspaces: unknown[] }>(OPERATOR, 'GET', '/v1/workspaces')).json.workspaces).toEqual([]);
+  });
+
+  it('each workspace has its own rate-limit bucket and screen lock', async () => {
+    ctx = await setup('{ max: 3, perAgent: 1 }', 'linux', '{ actionsPerSecond: 0.01, burst: 2, maxTypeChars: 2000 }');
+    const { token: alpha } = await ctx.agents.add({ id: 'alpha', role: 'actor' });
+    const { token: beta } = await ctx.agents.add({ id: 'beta', role: 'actor' });
+    await req(alpha, 'POST', '/v1/workspaces', {});
+    await req(beta, 'POST', '/v1/workspaces', {});
+    const click = (token: string) => req(token, 'POST', '/v1/actions', { type: 'click', x: 5, y: 5 });
+    expect((await click(alpha)).status).toBe(200);
+    expect((await click(alpha)).status).toBe(200);
+    const third = await click(alpha);
+    expect(third.status).toBe(429);
+    expect(third.json.error!.code).toBe('RATE_LIMITED');
+    // The user's locked screen stops actions on the own desktop only (the gate checks the lock before the
+    // rate limit, so an action that passes here was never judged under the own desktop's lock).
+    ctx.own.locked = true;
+    const ownLocked = await click(AGENT);
+    expect(ownLocked.status).toBe(423);
+    expect(ownLocked.json.error!.code).toBe('SCREEN_LOCKED');
+    // Beta's workspace has its whole burst, and its display is not locked.
+    expect([(await click(beta)).status, (await click(beta)).status]).toEqual([200, 200]);
+    ctx.own.locked = false;
+    // The own desktop's bucket was not used by the workspaces either.
+    expect((await click(AGENT)).status).toBe(200);
   });
 
   it('macOS answers NOT_SUPPORTED', async () => {
