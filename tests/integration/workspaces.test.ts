@@ -28,6 +28,8 @@ import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
 import { ControllerLease } from '../../src/http/lease.js';
 import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
 import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
+import { TaskRunner } from '../../src/agent/loop.js';
+import { loadAgentConfig } from '../../src/agent/config.js';
 import { workspaceGate, type WorkspaceBackend } from '../../src/workspaces/wiring.js';
 import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
 
@@ -138,10 +140,13 @@ async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platfor
     },
   });
   tagAuditWithWorkspace(audit);
-  const app = await buildApp({ platform: own, ...mine, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager });
+  // Tasks act on the daemon's own desktop: a credential bound to a workspace is refused them.
+  const tasks = new TaskRunner({ observer: mine.observer, actions: mine.executor, config: loadAgentConfig({}, { apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1' }) });
+  const app = await buildApp({ platform: own, ...mine, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager, tasks });
   return {
     app, audit, manager, own, wsPlatforms, agents,
     async close() {
+      await tasks.close();
       await manager.close();
       await app.close();
       store.close();
@@ -188,6 +193,20 @@ describe('workspaces on the fake platform (issue 22)', () => {
     expect(names(op.json)).toContain('ws0-button');
     expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', '/v1/windows')).json.windows.map((w) => w.app)).toEqual(['own']);
     expect((await req<{ windows: Array<{ app: string }> }>(OPERATOR, 'GET', `/v1/windows?workspace=${made.json.id}`)).json.windows.map((w) => w.app)).toEqual(['ws0']);
+    // A task would act on the user's desktop: refused for a credential bound to a workspace.
+    const task = await req(alpha, 'POST', '/v1/tasks', { goal: 'compute 7x6' });
+    expect(task.status).toBe(501);
+    expect(task.json.error!.code).toBe('NOT_SUPPORTED');
+    // A route that does not run in workspaces refuses the header rather than ignore it.
+    const halt = await req(OPERATOR, 'GET', '/v1/halt', undefined, { 'x-deskd-workspace': made.json.id });
+    expect(halt.status).toBe(400);
+    expect(halt.json.error!.code).toBe('VALIDATION_FAILED');
+    // With two workspaces, alpha must name one; naming one works.
+    const second = (await req<{ id: string }>(OPERATOR, 'POST', '/v1/workspaces', { agent: 'alpha' })).json.id;
+    const ambiguous = await req(alpha, 'POST', '/v1/observe', { ocr: false });
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.json.error!.code).toBe('VALIDATION_FAILED');
+    expect(names((await req<{ elements: Array<{ name: string }> }>(alpha, 'POST', '/v1/observe', { ocr: false, workspace: second })).json)).toContain('ws1-button');
     const shot = await ctx.app.inject({ method: 'GET', url: `/v1/screenshot?format=png&workspace=${made.json.id}`, headers: { authorization: `Bearer ${OPERATOR}` } });
     expect(shot.statusCode).toBe(200);
     expect(shot.headers['content-type']).toMatch(/image\/png/);
