@@ -47,7 +47,23 @@ const { buildDist, distModules, distDir } = await import('../common.mjs');
 buildDist(root, 'platform/linux/atspi.js', args.includes('--skip-build'));
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv, killProcessGroup } = await import(dist('platform/linux/virtualDisplay.js'));
-const { AtspiAccessibility } = await import(dist('platform/linux/atspi.js'));
+const { AtspiAccessibility: AtspiBackend } = await import(dist('platform/linux/atspi.js'));
+const { X11Windows } = await import(dist('platform/linux/x11Windows.js'));
+/**
+ * deskd's backend as the daemon builds it: with the X11 window list that places windows whose toolkit
+ * answers window-relative extents (GTK 4; one GetExtents(window) per top-level window per snapshot).
+ */
+class AtspiAccessibility extends AtspiBackend {
+  constructor(opts = {}) {
+    const windows = new X11Windows();
+    super({ ...opts, windows: () => windows.list() });
+    this.x11 = windows;
+  }
+  async close() {
+    this.x11.close();
+    return super.close();
+  }
+}
 const { chromium } = await import('playwright-core');
 
 const N = quick ? { samples: 3, rss: 60, changes: 3 } : { samples: 7, rss: 200, changes: 8 };
