@@ -42,6 +42,8 @@ export interface WorkspaceManagerDeps<B extends { close(): Promise<void> }> {
   limits(owner: string): WorkspaceLimits;
   /** @throws DeskdError `POLICY_DENIED` when the policy's `launch` list refuses it. */
   assertLaunch(owner: string, app: string, args: readonly string[]): void;
+  /** @throws DeskdError when a workspace may not be bound to `owner` (e.g. no such agent); default: any owner. */
+  assertOwner?(owner: string): void;
   /** The daemon's environment the app allowlist is taken from (default `process.env`). */
   baseEnv?: NodeJS.ProcessEnv;
   /** `process.platform` (default the real one): workspaces need Linux. */
@@ -123,6 +125,7 @@ export class WorkspaceManager<B extends { close(): Promise<void> }> {
     }
     if (this.closed) throw new DeskdError('NOT_SUPPORTED', 'The daemon is shutting down');
     const size = parseSize(opts.size ?? '1920x1080');
+    this.deps.assertOwner?.(opts.owner);
     const limits = this.deps.limits(opts.owner);
     const alive = this.byId.size + this.creating.size;
     if (alive >= limits.max) throw new DeskdError('WORKSPACE_LIMIT', `The daemon already runs ${alive} workspaces (policy workspaces.max = ${limits.max})`, { limit: limits.max });

@@ -72,6 +72,10 @@ export function createWorkspaceManager(rt: Pick<Runtime, 'ocr' | 'policy' | 'hal
     startDesktop: (size) => startPrivateDesktop({ ...size, logger }),
     killProcessGroup,
     limits: (owner) => workspaceLimits(layers(owner)),
+    // The operator binds workspaces to registered agents only (a typo would create one nobody can use).
+    assertOwner: (owner) => {
+      if (owner.startsWith('agent:') && !rt.agents.get(owner.slice(6))) throw new DeskdError('VALIDATION_FAILED', `No agent "${owner.slice(6)}" is registered (POST /v1/agents first)`);
+    },
     assertLaunch: (owner, app, args) => assertLaunchAllowed(layers(owner), app, args),
     logger,
     createBackend: async (d: WorkspaceDesktop) => {

@@ -128,6 +128,11 @@ describe('sandboxed workspaces (issue 22)', () => {
     expect(again.status).toBe(429);
     expect(again.json.error.code).toBe('WORKSPACE_LIMIT');
 
+    // The operator binds workspaces to registered agents only.
+    const nobody = await call<ErrBody>(op, 'POST', '/v1/workspaces', { agent: 'nobody' });
+    expect(nobody.status).toBe(400);
+    expect(nobody.json.error.code).toBe('VALIDATION_FAILED');
+
     // Launch policy: deny by default, arguments must match.
     const xterm = await call<ErrBody>(alpha, 'POST', `/v1/workspaces/${wa.id}/apps`, { app: 'xterm' });
     expect(xterm.status, xterm.text).toBe(403);
