@@ -80,16 +80,12 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
   let blobW = 0;
   let blobH = 0;
   const beyond = h / 2;
+  const inBoxCells = { x0: ix0, y0: iy0, x1: ix1, y1: iy1 };
   for (let y = iy0; y < iy1; y++) {
     for (let x = ix0; x < ix1; x++) {
       const start = y * ww + x;
       if (ink[start] !== 1) continue;
-      let inBox = 0;
-      const { minX, maxX, minY, maxY, size: n } = floodComponent(ink, ww, wh, start, (k) => {
-        const kx = k % ww;
-        const ky = (k - kx) / ww;
-        if (kx >= ix0 && kx < ix1 && ky >= iy0 && ky < iy1) inBox++;
-      });
+      const { minX, maxX, minY, maxY, size: n, inside: inBox } = floodComponent(ink, ww, wh, start, { count: inBoxCells });
       const cw = maxX - minX + 1;
       const ch = maxY - minY + 1;
       // Specks (anti-aliasing, a dot of an i) do not count as components.

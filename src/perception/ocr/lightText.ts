@@ -38,8 +38,9 @@ export function findLightTextRegions(gray: Uint8Array, width: number, height: nu
   const pad = opts.pad ?? cell;
   const cols = Math.ceil(width / cell);
   const rows = Math.ceil(height / cell);
-  // Per flagged cell, its background level (4..252; 0 = not flagged).
+  // Per flagged cell, its background level (4..252; 0 = not flagged), and 1 in `mask` (see floodComponent).
   const flagged = new Uint8Array(cols * rows);
+  const mask = new Uint8Array(cols * rows);
   for (let cy = 0; cy < rows; cy++) {
     const y0 = cy * cell;
     const y1 = Math.min(height, y0 + cell);
@@ -58,16 +59,18 @@ export function findLightTextRegions(gray: Uint8Array, width: number, height: nu
         }
       }
       // Light text on a darker surface, or dark text on a tinted surface (a badge, a coloured button).
-      if ((light >= minInk && light > dark) || (bg < TINTED_BELOW && dark >= minInk && dark > light)) flagged[cy * cols + cx] = bg;
+      if ((light >= minInk && light > dark) || (bg < TINTED_BELOW && dark >= minInk && dark > light)) {
+        flagged[cy * cols + cx] = bg;
+        mask[cy * cols + cx] = 1;
+      }
     }
   }
   // 8-connected groups of flagged cells → padded bounding boxes.
-  const mask = flagged.map((v) => (v ? 1 : 0));
   const boxes: LightTextRegion[] = [];
   for (let i = 0; i < mask.length; i++) {
     if (mask[i] !== 1) continue;
     const levels = new Set<number>();
-    const c = floodComponent(mask, cols, rows, i, (k) => levels.add(flagged[k]!));
+    const c = floodComponent(mask, cols, rows, i, { visit: (k) => levels.add(flagged[k]!) });
     const left = Math.max(0, c.minX * cell - pad);
     const top = Math.max(0, c.minY * cell - pad);
     const right = Math.min(width, (c.maxX + 1) * cell + pad);

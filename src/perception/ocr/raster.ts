@@ -34,6 +34,16 @@ export interface Component {
   maxY: number;
   /** Cells in the component. */
   size: number;
+  /** Cells of the component inside the `count` box (0 without one). */
+  inside: number;
+}
+
+/** Options of {@link floodComponent}. */
+export interface FloodOptions {
+  /** Count the component's cells in `[x0, x1) × [y0, y1)` (grid cells) into {@link Component.inside}. */
+  count?: { x0: number; y0: number; x1: number; y1: number };
+  /** Called with each cell of the component (in no particular order). */
+  visit?: (i: number) => void;
 }
 
 /** Stack scratch of {@link floodComponent} (always empty between calls). */
@@ -42,17 +52,19 @@ const STACK: number[] = [];
 /**
  * Follow the 8-connected component of `mask` (a `w × h` grid, row-major; 1 = unvisited member, 2 =
  * visited, anything else = not a member) that holds cell `start`, which must hold 1. Every member reached is
- * set to 2 and passed to `visit` (in no particular order). Mutates `mask`; O(cells of the component).
+ * set to 2 (and counted and visited as `opts` asks). Mutates `mask`; O(cells of the component).
  */
-export function floodComponent(mask: Uint8Array, w: number, h: number, start: number, visit?: (i: number) => void): Component {
+export function floodComponent(mask: Uint8Array, w: number, h: number, start: number, opts: FloodOptions = {}): Component {
+  const { count, visit } = opts;
   mask[start] = 2;
   STACK.push(start);
-  let minX = w, maxX = -1, minY = h, maxY = -1, size = 0;
+  let minX = w, maxX = -1, minY = h, maxY = -1, size = 0, inside = 0;
   while (STACK.length > 0) {
     const k = STACK.pop()!;
     const x = k % w;
     const y = (k - x) / w;
     size++;
+    if (count && x >= count.x0 && x < count.x1 && y >= count.y0 && y < count.y1) inside++;
     visit?.(k);
     if (x < minX) minX = x;
     if (x > maxX) maxX = x;
@@ -72,7 +84,7 @@ export function floodComponent(mask: Uint8Array, w: number, h: number, start: nu
       }
     }
   }
-  return { minX, minY, maxX, maxY, size };
+  return { minX, minY, maxX, maxY, size, inside };
 }
 
 /** Mean luminance of an 8-bit gray buffer, 0 (black) … 1 (white); 1 when empty. */
