@@ -80,7 +80,7 @@ describe('focusOf', () => {
     const o = obs(table('Running'));
     const c = readObservation(o, { kind: 'table' });
     const f = focusOf(cellPred, c, o, checkCell(c, cellPred.cell).evidence, WIN.id)!;
-    expect(f.target).toMatchObject({ rect: { x: 100, y: 30, width: 100, height: 30 }, text: 'Running', how: 'accessibility' });
+    expect(f.target).toMatchObject({ rect: { x: 100, y: 30, width: 100, height: 30 }, text: 'Running', how: 'accessibility', role: 'cell' });
     expect(f.target.ref).toBe(c.tables[0]!.rows[0]!.cells[1]!.ref);
     // The column's whole width (all its cells), 3 points beside and 2 above and below.
     expect(f.target.readRect).toEqual({ x: 97, y: 28, width: 106, height: 34 });
@@ -267,7 +267,7 @@ describe('regionReader', () => {
     expect(await rr.changed(DISPLAY, rects, {})).toEqual([false, false]);
   });
 
-  it('accepts a hit-tested element only with the target\'s bounds, and no window or a masked one at the point answers null', async () => {
+  it('accepts a hit-tested element only with the target\'s row edges and one side, and no window or a masked one at the point answers null', async () => {
     let node: RawAXNode | null = { handle: 'h', role: 'cell', platformRole: 'table cell', name: 'Passed', bounds: { x: 101, y: 29, width: 99, height: 31 }, states: [], actions: [] };
     let mask = NO_MASK;
     const rr = regionReader({
@@ -276,9 +276,11 @@ describe('regionReader', () => {
       elementAt: async () => node,
       readCells: async (_d, rects) => rects.map(() => 'ocr text'),
     });
-    const spot: Spot = { rect: { x: 100, y: 30, width: 100, height: 30 }, readRect: { x: 97, y: 28, width: 106, height: 34 }, text: 'Running', how: 'accessibility' };
+    const spot: Spot = { rect: { x: 100, y: 30, width: 100, height: 30 }, readRect: { x: 97, y: 28, width: 106, height: 34 }, text: 'Running', how: 'accessibility', role: 'cell' };
     expect(await rr.read(DISPLAY, spot, WIN)).toEqual({ text: 'Passed', bounds: node!.bounds });
-    node = { ...node!, bounds: { x: 0, y: 30, width: 200, height: 30 } }; // the row, not the cell
+    node = { ...node!, bounds: { x: 100, y: 30, width: 60, height: 30 } }; // the column shrank with the new text: same left edge
+    expect(await rr.read(DISPLAY, spot, WIN)).toMatchObject({ text: 'Passed' });
+    node = { ...node!, role: 'row', bounds: { x: 0, y: 30, width: 200, height: 30 } }; // the row (same right edge), not the cell
     expect(await rr.read(DISPLAY, spot, WIN)).toBeNull();
     node = null;
     expect(await rr.read(DISPLAY, spot, WIN)).toBeNull();

@@ -10,7 +10,8 @@
  *   card moved (a sort, a scroll, a re-layout, a window on top): the wait goes back to a full read;
  * - the target alone is read again ({@link Spot.how}): the accessible element at its centre when its text
  *   came from the accessibility tree (a hit-test of the window's application, accepted only when the
- *   element found has the target's bounds, within {@link SAME_EDGE_PT}; accessible anchors are hit-tested
+ *   element found has the target's top and bottom and its left or right edge, within {@link SAME_EDGE_PT}
+ *   (a column resized by the new text keeps one edge) and its role; accessible anchors are hit-tested
  *   with it and must still show their text, since the tree may hold a moved row before the pixels show
  *   it), else a single-line OCR of its pixels (masked, as every capture for the agent). The anchors' pixels
  *   are compared before and after the read. Anything unexpected — another window on top, a masked window,
@@ -47,6 +48,8 @@ export interface Spot {
   how: 'accessibility' | 'ocr';
   /** With `how: 'accessibility'`: the ref of the element (in the full read's observation) that showed it. */
   ref?: string;
+  /** With `how: 'accessibility'`: that element's role; the element hit-tested must have it. */
+  role?: string;
 }
 
 /** Where a wait's target is, after a full read found it (see the module doc). */
@@ -91,6 +94,15 @@ const sameRect = (a: Rect, b: Rect, tol = SAME_EDGE_PT) =>
   Math.abs(a.x - b.x) <= tol && Math.abs(a.y - b.y) <= tol && Math.abs(a.x + a.width - (b.x + b.width)) <= tol && Math.abs(a.y + a.height - (b.y + b.height)) <= tol;
 
 /**
+ * The element hit-tested is the target's: same top and bottom, and the same left or right edge (within
+ * {@link SAME_EDGE_PT}) — a column that grew or shrank with its new text ("Deploying" → "Live") keeps one edge.
+ */
+function sameCell(a: Rect, b: Rect, tol = SAME_EDGE_PT): boolean {
+  const rowSame = Math.abs(a.y - b.y) <= tol && Math.abs(a.y + a.height - (b.y + b.height)) <= tol;
+  return rowSame && (Math.abs(a.x - b.x) <= tol || Math.abs(a.x + a.width - (b.x + b.width)) <= tol);
+}
+
+/**
  * The spot of a text shown at `rect`: read again by accessibility when an accessible element (not named by
  * OCR) of those bounds shows exactly that text (the cell's own element when `ref` is given), else by OCR.
  */
@@ -98,7 +110,7 @@ function spotOf(obs: Observation, rect: Rect, readRect: Rect, text: string, ref?
   const el = ref !== undefined ? obs.elements.find((e) => e.ref === ref) : obs.elements.find((e) => e.source === 'accessibility' && sameRect(e.bounds, rect, 1) && (e.name === text || e.value === text));
   const shows = !!el && (norm(el.name) === norm(text) || (el.value !== undefined && norm(el.value) === norm(text)));
   if (!el || !shows || el.source !== 'accessibility' || el.handle === undefined) return { rect: { ...rect }, readRect, text, how: 'ocr' };
-  return { rect: { ...rect }, readRect, text, how: 'accessibility', ref: el.ref };
+  return { rect: { ...rect }, readRect, text, how: 'accessibility', ref: el.ref, role: el.role };
 }
 
 const clone = (c: ReadContent): ReadContent => structuredClone(c);
@@ -213,7 +225,7 @@ export function regionReader(deps: RegionReaderDeps): RegionReader {
       if (spot.how === 'accessibility') {
         if (!deps.elementAt || !window) return null;
         const n = await deps.elementAt({ x: Math.round(cx(spot.rect)), y: Math.round(cy(spot.rect)) }, window).catch(() => null);
-        if (!n || !n.bounds || !sameRect(n.bounds, spot.rect)) return null;
+        if (!n || !n.bounds || !sameCell(n.bounds, spot.rect) || (spot.role !== undefined && n.role !== spot.role)) return null;
         return { text: n.name !== '' ? n.name : (n.value ?? ''), bounds: n.bounds };
       }
       if (!window) return null;
