@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import type { Element, OcrLine, OcrWord } from '../../src/perception/elements.js';
 import type { DisplayInfo, RawImage, Rect } from '../../src/platform/types.js';
-import { isolateInk, inkRows, orphanBoxes, completePairs, inkReader, type InkReader } from '../../src/perception/read/inkOcr.js';
+import { isolateInk, inkRows, orphanBoxes, completePairs, inkReader, softInk, type InkReader } from '../../src/perception/read/inkOcr.js';
 import { unpairedOcrItems, readPairs } from '../../src/perception/read/pairs.js';
 import { readObservation } from '../../src/perception/read/index.js';
 
@@ -55,6 +55,23 @@ describe('isolateInk', () => {
     expect(inkAt(out, 20, 15)).toBe(true);
     expect(isolateInk(img, { x: 500, y: 300, width: 20, height: 4 })).toBeNull(); // the border only: too faint
     expect(isolateInk(image(50, 50, 255), { x: 0, y: 0, width: 50, height: 50 })).toBeNull();
+  });
+});
+
+describe('softInk', () => {
+  it('keeps the original grey levels on and next to the ink (anti-aliased edges), white elsewhere', () => {
+    const img = image(40, 20, 255, { x: 100, y: 50 });
+    paint(img, { x: 10, y: 8, width: 6, height: 4 }, 20);
+    paint(img, { x: 16, y: 8, width: 1, height: 4 }, 150); // an anti-aliased edge: lighter than the cut
+    paint(img, { x: 30, y: 0, width: 3, height: 20 }, 200); // a light track: not ink, not near it
+    const mask = isolateInk(img, { x: 100, y: 50, width: 40, height: 20 })!;
+    expect(inkAt(mask, 16, 9)).toBe(false);
+    const soft = softInk(img, mask);
+    const at = (x: number, y: number) => soft.data[(y * soft.width + x) * 4];
+    expect(at(12, 9)).toBe(20);
+    expect(at(16, 9)).toBe(150);
+    expect(at(31, 9)).toBe(255);
+    expect(soft.origin).toEqual(mask.origin);
   });
 });
 
@@ -134,6 +151,29 @@ describe('completePairs', () => {
 });
 
 describe('inkReader', () => {
+  it('reads a row again from the soft ink when the hard cut gave no sure word', async () => {
+    const passes: string[] = [];
+    const read = inkReader(
+      async (_d, region) => {
+        const img = image(region.width, region.height, 255, { x: region.x, y: region.y });
+        paint(img, { x: 10, y: 10, width: 30, height: 10 }, 30);
+        paint(img, { x: 40, y: 10, width: 1, height: 10 }, 140);
+        return img;
+      },
+      async () => ({
+        recognize: async (img: RawImage, o?: { region?: Rect }) => {
+          const grey = img.data.some((v, i) => i % 4 === 0 && v !== 0 && v !== 255);
+          passes.push(grey ? 'soft' : 'hard');
+          return { words: [{ text: grey ? 'CPU' : 'CPL)', bounds: o!.region!, confidence: grey ? 0.96 : 0.65 }], lines: [] };
+        },
+        close: async () => {},
+      }),
+    );
+    const out = await read(DISPLAY, [{ x: 0, y: 0, width: 60, height: 30 }]);
+    expect(passes).toEqual(['hard', 'soft']);
+    expect(out[0]!.map((w) => w.text)).toEqual(['CPU']);
+  });
+
   it('reads each row of isolated ink as one line from the region captured, and answers unchanged pixels from its cache', async () => {
     const captured: Rect[] = [];
     const seen: Rect[] = [];
