@@ -16,7 +16,7 @@ import { findElements } from '../find.js';
 import { clip } from '../geometry.js';
 import { readObservation, finishTable, keyColumnOf } from './index.js';
 import { diffReads, type ReadChanges } from './diff.js';
-import { stitchRows } from './stitch.js';
+import { sameTableIn, signature, stitchRows } from './stitch.js';
 import { checkCell, checkPair, type CellPredicate, type PairPredicate, type PredicateEvidence } from './predicates.js';
 import type { ReadContent, ReadKind, ReadTable } from './types.js';
 import { cx, cy, norm } from './grid.js';
@@ -50,16 +50,9 @@ export interface ReadServiceDeps {
   audit?(kind: string, data: Record<string, unknown>): Promise<unknown>;
   /** Reads empty cells of OCR tables again on their own (`cellOcr.ts`); absent: OCR tables stay as the full-frame OCR read them. */
   readCells?: CellReader;
-  /**
-   * Watches and re-reads a wait's target alone once a full read found it (`focus.ts`): region pixel
-   * compares and a hit-test or single-line OCR of the cell/value. Absent: every wake-up is a full read.
-   */
+  /** Watches and re-reads a wait's target alone once a full read found it (`focus.ts`); absent: every wake-up is a full read. */
   region?: RegionReader;
-  /**
-   * Reads boxes of the screen with the drawing around text removed (`inkOcr.ts`): where a pixel-drawn
-   * label or value lacks its other half (a value inside a gauge's ring). Absent: pairs are what the
-   * observation's OCR read.
-   */
+  /** Reads boxes where a pixel-drawn label or value lacks its other half, the drawing removed (`inkOcr.ts`); absent: no second look. */
   readInk?: InkReader;
 }
 
@@ -120,22 +113,10 @@ export const FULL_REREAD_MS = 5000;
 const STALE_LOOKS = 3;
 const STALE_WAIT_MS = 250;
 
-/** The texts of a table's rows, to tell whether a page moved. */
-const signature = (t: Pick<ReadTable, 'rows'>) => JSON.stringify(t.rows.map((r) => r.cells.map((c) => c.text)));
-
 /** Reads kept for `since`. */
 const STORE = 32;
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
-
-/** The table of `c` that is `t` seen again: same title, else same headers, else the nearest. */
-function sameTableIn(c: ReadContent, t: ReadTable): ReadTable | undefined {
-  const byTitle = t.title !== undefined ? c.tables.find((x) => x.title !== undefined && norm(x.title) === norm(t.title!)) : undefined;
-  if (byTitle) return byTitle;
-  const byHeaders = c.tables.find((x) => x.headers.length === t.headers.length && x.headers.every((h, i) => norm(h) === norm(t.headers[i]!)) && x.headers.some((h) => h !== ''));
-  if (byHeaders) return byHeaders;
-  return [...c.tables].sort((a, b) => Math.hypot(cx(a.bounds) - cx(t.bounds), a.bounds.y - t.bounds.y) - Math.hypot(cx(b.bounds) - cx(t.bounds), b.bounds.y - t.bounds.y))[0];
-}
 
 /** Reads, the read store, scrolling and predicate waits. */
 export class ReadService {
@@ -304,15 +285,12 @@ export class ReadService {
   }
 
   /**
-   * Wait until a cell or pair predicate holds. A round reads the accessibility tree only first (fast,
-   * event-driven); when that shows no table/pair to test and `ocr` is allowed, it reads with OCR. Once a
-   * full read found the target (the cell, the value) and the `region` dep is there, the wait watches only
-   * the target and its anchors (`focus.ts`): their pixels are compared every `pollMs` (small region
-   * captures), an accessibility event or a change of the target's pixels reads the target alone (hit-test
-   * or single-line OCR), a change of an anchor's pixels (the row or card moved) or anything a region read
-   * cannot answer goes back to a full read, and a full read is made at least every `fullEveryMs`
-   * ({@link FULL_REREAD_MS}). Without a focus, rounds are full reads woken by accessibility events or
-   * whole-screen changes (checked every `pollMs`), or after `quietMs` ({@link QUIET_REREAD_MS}).
+   * Wait until a cell or pair predicate holds. A full read reads the accessibility tree first, with OCR
+   * only when that shows no table/pair to test. Once a full read found the target and `region` is there,
+   * the wait watches the target alone (`focus.ts`: pixel compares every `pollMs`, the target re-read on a
+   * change or an accessibility event, a full read when an anchor moved or a region read cannot answer, and
+   * at least every `fullEveryMs`, {@link FULL_REREAD_MS}). Without a focus, full reads are woken by
+   * accessibility events, whole-screen changes (every `pollMs`) or after `quietMs` ({@link QUIET_REREAD_MS}).
    * @throws DeskdError `TIMEOUT` (details: polls, regionReads, last read id and evidence), `VALIDATION_FAILED`.
    */
   async waitFor(
