@@ -44,7 +44,7 @@ function fakeRegion(s: { pixels: (r: Rect) => string; text: () => { text: string
   const calls = { changed: 0, read: 0, reads: [] as Spot[] };
   const seen = new WeakMap<object, Map<string, string>>();
   const r: RegionReader = {
-    async changed(_d, rects, token) {
+    async changed(_d, rects, token, opts = {}) {
       calls.changed++;
       let m = seen.get(token);
       if (!m) seen.set(token, (m = new Map()));
@@ -52,7 +52,7 @@ function fakeRegion(s: { pixels: (r: Rect) => string; text: () => { text: string
         const k = JSON.stringify(x);
         const now = s.pixels(x);
         const before = m.get(k);
-        m.set(k, now);
+        if (before === undefined || opts.update !== false) m.set(k, now);
         return before !== undefined && before !== now;
       });
     },
@@ -197,6 +197,19 @@ describe('focused waits', () => {
     expect(e.details.polls).toBeGreaterThanOrEqual(2);
   });
 
+  it('an anchor seen changed once (a row caught half-repainted) is not a moved row', async () => {
+    let shown = 'Running';
+    let glitch = 0;
+    const { r } = fakeRegion({ pixels: (x) => (x.x > 50 ? shown : glitch-- > 0 ? 'half-painted' : 'key'), text: () => ({ text: shown, bounds: { x: 100, y: 30, width: 100, height: 30 } }) });
+    const d = deps(() => table('Running'), { region: r });
+    const s = new ReadService(d);
+    setTimeout(() => (glitch = 1), 150);
+    setTimeout(() => (shown = 'Passed'), 400);
+    const w = await s.waitFor(cellPred, { timeoutMs: 4000, ocr: false, quietMs: 60_000 });
+    expect(w.evidence.via).toBe('region');
+    expect(d.observed()).toBe(1);
+  });
+
   it('a region read that cannot answer (another element there) or another window at the target reads fully', async () => {
     for (const variant of ['element', 'window'] as const) {
       let els = table('Running');
@@ -263,7 +276,10 @@ describe('regionReader', () => {
     expect(await rr.changed(DISPLAY, rects, t)).toEqual([false, false]);
     expect(await rr.changed(DISPLAY, rects, t)).toEqual([false, false]);
     v = 11;
+    // Compared without replacing the pixels kept: still changed the next time.
+    expect(await rr.changed(DISPLAY, rects, t, { update: false })).toEqual([true, false]);
     expect(await rr.changed(DISPLAY, rects, t)).toEqual([true, false]);
+    expect(await rr.changed(DISPLAY, rects, t)).toEqual([false, false]);
     expect(await rr.changed(DISPLAY, rects, {})).toEqual([false, false]);
   });
 

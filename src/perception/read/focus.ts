@@ -14,7 +14,8 @@
  *   (a column resized by the new text keeps one edge) and its role; accessible anchors are hit-tested
  *   with it and must still show their text, since the tree may hold a moved row before the pixels show
  *   it), else a single-line OCR of its pixels (masked, as every capture for the agent). The anchors' pixels
- *   are compared before and after the read. Anything unexpected — another window on top, a masked window,
+ *   are compared before and after the read, with those they had when the focus was taken; only a
+ *   difference seen twice, 60 ms apart, counts (a row caught half-repainted has not moved). Anything unexpected — another window on top, a masked window,
  *   an element of other bounds, an anchor that changed, a failing hit-test — sends the wait to a full read.
  *
  * {@link focusOf} picks the target and anchors from a full read; {@link regionReader} is the daemon's
@@ -75,9 +76,10 @@ export interface RegionReader {
   /**
    * Capture each rectangle (a small region capture) and tell whether its pixels differ from those it had
    * at the last call with the same `token` and rectangle (false on the first call: it sets the baseline).
+   * `update: false` compares without replacing the pixels kept (default true).
    * @throws DeskdError `CAPTURE_FAILED`.
    */
-  changed(display: DisplayInfo, rects: readonly Rect[], token: object): Promise<boolean[]>;
+  changed(display: DisplayInfo, rects: readonly Rect[], token: object, opts?: { update?: boolean }): Promise<boolean[]>;
   /**
    * The window at a point now (top-most first), or null when none or when the policy masks it or a
    * masked region covers the point.
@@ -184,6 +186,20 @@ export function focusOf(pred: { cell?: CellPredicate; pair?: PairPredicate }, co
 }
 
 
+/**
+ * Whether the anchors of `f` moved: their pixels differ from those they had when `token` was first used
+ * (kept, never replaced), seen twice 60 ms apart — a row caught half-repainted has not moved. A failed
+ * capture counts as moved.
+ */
+export async function anchorsChanged(region: RegionReader, f: WaitFocus, token: object): Promise<boolean> {
+  for (let look = 0; look < 2; look++) {
+    if (look > 0) await new Promise((r) => setTimeout(r, 60));
+    const ch = await region.changed(f.display, f.anchors, token, { update: false }).catch(() => null);
+    if (ch && !ch.some(Boolean)) return false;
+  }
+  return true;
+}
+
 /** What {@link regionReader} uses of the daemon. */
 export interface RegionReaderDeps {
   /** One unmasked frame of a region (compared only, never shown): `AgentCapture.frame`. */
@@ -204,14 +220,14 @@ export interface RegionReaderDeps {
 export function regionReader(deps: RegionReaderDeps): RegionReader {
   const frames = new WeakMap<object, Map<string, ScreenFrame>>();
   return {
-    async changed(display, rects, token) {
+    async changed(display, rects, token, opts = {}) {
       let m = frames.get(token);
       if (!m) frames.set(token, (m = new Map()));
       const shots = await Promise.all(rects.map((r) => deps.frame(display, r)));
       return shots.map((f, i) => {
         const k = JSON.stringify(rects[i]);
         const last = m.get(k);
-        m.set(k, f);
+        if (last === undefined || opts.update !== false) m.set(k, f);
         return last !== undefined && !f.sameAs(last);
       });
     },

@@ -21,7 +21,7 @@ import { checkCell, checkPair, type CellPredicate, type PairPredicate, type Pred
 import type { ReadContent, ReadKind, ReadTable } from './types.js';
 import { cx, cy, norm } from './grid.js';
 import { rereadEmptyOcrCells, type CellReader } from './cellOcr.js';
-import { focusOf, type RegionReader, type WaitFocus } from './focus.js';
+import { anchorsChanged, focusOf, type RegionReader, type WaitFocus } from './focus.js';
 import { completePairs, type InkReader } from './inkOcr.js';
 
 /** What the service needs. */
@@ -338,6 +338,8 @@ export class ReadService {
     let full: { obs: Observation; content: ReadContent } | null = null;
     let focus: WaitFocus | null = null;
     let focusToken = {};
+    let anchorToken = {};
+    const anchorsMoved = (f: WaitFocus) => anchorsChanged(region!, f, anchorToken);
     let needFull = true;
     let readAt = 0;
     let fullAt = 0;
@@ -388,7 +390,9 @@ export class ReadService {
             focus = w ? focusOf(pred, content, obs, r.evidence, w.id) : null;
             if (focus) {
               focusToken = {};
-              await region.changed(focus.display, [focus.target.readRect, ...focus.anchors], focusToken).catch(() => null);
+              anchorToken = {};
+              await region.changed(focus.display, [focus.target.readRect], focusToken).catch(() => null);
+              await region.changed(focus.display, focus.anchors, anchorToken).catch(() => null);
               // A change between the full read's capture and these baselines is caught by reading the target once now.
               needFull = false;
               dirty = true;
@@ -397,8 +401,8 @@ export class ReadService {
         } else if (focus && region && full) {
           // Read the target alone, its anchors unchanged before and after (else the row or card moved).
           const f = focus;
-          const pre = await region.changed(f.display, [f.target.readRect, ...f.anchors], focusToken).catch(() => null);
-          const w = pre && !pre.slice(1).some(Boolean) ? await region.windowAt({ x: cx(f.target.rect), y: cy(f.target.rect) }).catch(() => null) : null;
+          await region.changed(f.display, [f.target.readRect], focusToken).catch(() => null);
+          const w = !(await anchorsMoved(f)) ? await region.windowAt({ x: cx(f.target.rect), y: cy(f.target.rect) }).catch(() => null) : null;
           let got = w && w.id === f.windowId ? await region.read(f.display, f.target, w).catch(() => null) : null;
           if (got && f.target.how === 'accessibility') {
             for (const a of f.anchorSpots) {
@@ -408,8 +412,7 @@ export class ReadService {
             }
           }
           if (got) {
-            const post = await region.changed(f.display, f.anchors, focusToken).catch(() => null);
-            if (!post || post.some(Boolean)) got = null;
+            if (await anchorsMoved(f)) got = null;
           }
           regionReads++;
           readAt = performance.now();
@@ -471,13 +474,13 @@ export class ReadService {
           wake = null;
           if (dirty && (!focus || focus.target.how === 'accessibility')) break;
           if (focus && region) {
-            const ch = await region.changed(focus.display, [focus.target.readRect, ...focus.anchors], focusToken).catch(() => null);
-            // Unknown (the capture failed) or an anchor changed (the row or card moved): read everything.
-            if (!ch || ch.slice(1).some(Boolean)) {
+            const ch = await region.changed(focus.display, [focus.target.readRect], focusToken).catch(() => null);
+            // An anchor changed (the row or card moved; or the capture failed): read everything.
+            if (await anchorsMoved(focus)) {
               focus = null;
               break;
             }
-            if (ch[0]) break;
+            if (!ch || ch[0]) break;
           } else if (this.deps.screenChanged && (await this.deps.screenChanged(opts.display, token).catch(() => false))) break;
           // Safety net against a missed event (as the accessibility cache's TTL): read again after a quiet
           // second — the target alone when focused, everything at least every fullEveryMs.
