@@ -115,13 +115,17 @@ export class Input {
   }
 
   /**
-   * Move to `point` and scroll whole wheel steps (positive dy = down, dx = right; see `scroll.ts` for how
-   * points become steps), holding `hold`. With both steps 0 only the pointer moves; no wheel event is sent.
+   * Move to `point` and scroll `steps` (positive dy = down, dx = right), holding `hold`: logical points
+   * where the platform scrolls in pixels (`RawMouse.scrollPoints`), else whole wheel steps (see `scroll.ts`
+   * for how points become steps; the plan chose the unit the same way). With both 0 only the pointer moves;
+   * no scroll event is sent.
    */
   scroll(point: Point, steps: { dx: number; dy: number }, hold: readonly string[] = []): Promise<void> {
     return this.withHeld(hold, async () => {
       await this.mouse.move(point);
-      if (steps.dx !== 0 || steps.dy !== 0) await this.mouse.wheel(steps.dx, steps.dy);
+      if (steps.dx === 0 && steps.dy === 0) return;
+      if (this.mouse.scrollPoints) await this.mouse.scrollPoints(steps.dx, steps.dy);
+      else await this.mouse.wheel(steps.dx, steps.dy);
     });
   }
 

@@ -6,7 +6,7 @@ import { center, displayAt } from '../perception/geometry.js';
 import type { Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { describeQuery, findBest, type Findable } from '../perception/find.js';
-import { DEFAULT_WHEEL_STEP_POINTS, planScroll, wheelStepFor, type ScrollReport } from './scroll.js';
+import { DEFAULT_WHEEL_STEP_POINTS, planPixelScroll, planScroll, wheelStepFor, type ScrollReport } from './scroll.js';
 
 /**
  * Step 1 of the action path (issue 13: plan → effects → decide): validate a batch and resolve every
@@ -167,9 +167,11 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
     }
     case 'scroll': {
       const r = await resolve(a);
-      // Wheel clicks of the toolkit under the point (scroll.ts), nearest whole number: tiny amounts send 0, and say so.
-      const under = await ctx.platform.windows.windowAt(r.point).catch(() => null);
-      const scrolled = planScroll({ dx: a.scroll_x, dy: a.scroll_y }, wheelStepFor(under, ctx.platform.name));
+      // In points where the platform scrolls in pixels (macOS); else wheel clicks of the toolkit under the
+      // point (scroll.ts), nearest whole number: tiny amounts send 0, and say so.
+      const scrolled = ctx.platform.mouse.scrollPoints
+        ? planPixelScroll({ dx: a.scroll_x, dy: a.scroll_y })
+        : planScroll({ dx: a.scroll_x, dy: a.scroll_y }, wheelStepFor(await ctx.platform.windows.windowAt(r.point).catch(() => null), ctx.platform.name));
       return { type: 'scroll', point: r.point, steps: { ...scrolled.steps }, scrolled, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
     }
     case 'drag':

@@ -72,6 +72,16 @@ export interface ScrollReport {
   toolkit: string;
 }
 
+/**
+ * A scroll delivered in points, as asked, where the platform posts pixel scroll events
+ * (`RawMouse.scrollPoints`): one "step" is one point (`pointsPerStep` 1, `toolkit` `pixels`), nothing is
+ * rounded, and amounts are whole points.
+ */
+export function planPixelScroll(requested: { dx: number; dy: number }): ScrollReport {
+  const steps = { dx: Math.round(requested.dx) || 0, dy: Math.round(requested.dy) || 0 };
+  return { requested: { dx: requested.dx, dy: requested.dy }, steps, approxPoints: { ...steps }, pointsPerStep: 1, toolkit: 'pixels' };
+}
+
 /** Convert a requested scroll (logical points) to wheel clicks with `step`, and describe what will be delivered. */
 export function planScroll(requested: { dx: number; dy: number }, step: WheelStep): ScrollReport {
   const steps = { dx: wheelSteps(requested.dx, step.points), dy: wheelSteps(requested.dy, step.points) };

@@ -101,12 +101,13 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     };
   }
   if (opts.desktop) throw new DeskdError('NOT_SUPPORTED', 'A backend bound to a private desktop exists only on Linux (macOS has one WindowServer per login session; see docs/workspaces.md)');
-  const { createMacPlatformParts, MacKeyboard } = await import('./macos/index.js');
+  const { createMacPlatformParts, MacKeyboard, MacMouse } = await import('./macos/index.js');
   const parts = await createMacPlatformParts({ logger: opts.logger });
   return {
     name: 'macos',
     capture: parts.capture,
-    mouse: new NutMouse(),
+    // Moves and buttons through nut-js; scrolls in pixels through the helper (exact points, not wheel lines).
+    mouse: new MacMouse(new NutMouse(), parts.input),
     // Key presses through nut-js; text through the helper, so any Unicode arrives (nut-js drops what the layout lacks).
     keyboard: new MacKeyboard(new NutKeyboard('LeftCmd'), parts.input),
     accessibility: parts.accessibility,

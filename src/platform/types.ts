@@ -88,6 +88,13 @@ export interface RawMouse {
   up(button: MouseButton): Promise<void>;
   /** Scroll by whole wheel steps: positive `dy` scrolls down, positive `dx` scrolls right. */
   wheel(dx: number, dy: number): Promise<void>;
+  /**
+   * Scroll by exactly `dx`, `dy` logical points at the current position (positive down/right), where the
+   * platform can post scroll events in pixels (macOS: `CGEventCreateScrollWheelEvent2` with
+   * `kCGScrollEventUnitPixel`, through the helper). Absent where only wheel clicks exist (X11 core
+   * buttons 4–7): scrolls are then rounded to wheel steps (`src/actuation/scroll.ts`).
+   */
+  scrollPoints?(dx: number, dy: number): Promise<void>;
   /** Current pointer position. */
   position(): Promise<Point>;
 }

@@ -14,6 +14,7 @@ import { planActions } from '../../src/actuation/plan.js';
 import { ObservationStore } from '../../src/perception/observer.js';
 import { createFakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import type { Point } from '../../src/platform/types.js';
+import { MacMouse, MAX_SCROLL_EVENT_POINTS } from '../../src/platform/macos/macMouse.js';
 
 const dist = (a: Point, b: Point) => Math.hypot(a.x - b.x, a.y - b.y);
 
@@ -64,6 +65,43 @@ describe('scroll: points → wheel clicks', () => {
     const input = new Input(fp.mouse, fp.keyboard);
     for (const p of plan) if (p.type === 'scroll') await input.scroll(p.point, p.steps);
     expect(fp.events.filter((e) => e.kind === 'wheel')).toEqual([{ kind: 'wheel', dx: 0, dy: 2 }]);
+  });
+
+  it('where the mouse scrolls in points (macOS pixel events), a scroll is sent as asked, not rounded to wheel clicks', async () => {
+    const fp = createFakePlatform({ windows: [{ id: '0x2', app: 'chromium', pid: 7, title: 'page', bounds: { x: 0, y: 0, width: 1280, height: 800 } }] });
+    const sent: Array<[number, number]> = [];
+    const mouse = Object.assign(Object.create(fp.mouse) as typeof fp.mouse, { scrollPoints: async (dx: number, dy: number) => void sent.push([dx, dy]) });
+    const platform = Object.assign(Object.create(fp) as typeof fp, { mouse });
+    const plan = await planActions({ platform, store: new ObservationStore(), policyEnforced: true }, [{ type: 'scroll', x: 100, y: 100, scroll_x: -13.4, scroll_y: 37 }]);
+    expect(plan[0]).toMatchObject({ type: 'scroll', steps: { dx: -13, dy: 37 }, scrolled: { toolkit: 'pixels', pointsPerStep: 1, approxPoints: { dx: -13, dy: 37 }, requested: { dx: -13.4, dy: 37 } } });
+    const input = new Input(mouse, fp.keyboard);
+    for (const p of plan) if (p.type === 'scroll') await input.scroll(p.point, p.steps);
+    expect(sent).toEqual([[-13, 37]]);
+    expect(fp.events.filter((e) => e.kind === 'wheel')).toEqual([]);
+  });
+});
+
+describe('MacMouse (macOS: pointer through nut-js, scrolling in pixels through the helper)', () => {
+  it('splits a scroll into helper events of at most 10000 points per axis, rounds, sends nothing for 0, and delegates the rest', async () => {
+    const log: string[] = [];
+    const pointer = {
+      move: async (p: Point) => void log.push(`move ${p.x},${p.y}`),
+      down: async (b: string) => void log.push(`down ${b}`),
+      up: async (b: string) => void log.push(`up ${b}`),
+      wheel: async (dx: number, dy: number) => void log.push(`wheel ${dx},${dy}`),
+      position: async () => ({ x: 1, y: 2 }),
+    };
+    const mouse = new MacMouse(pointer, { scrollPixels: async (dx: number, dy: number) => void log.push(`pixels ${dx},${dy}`) });
+    await mouse.scrollPoints(0, 25_000.4);
+    await mouse.scrollPoints(-10_001, 3);
+    await mouse.scrollPoints(0.2, -0.4);
+    await mouse.move({ x: 5, y: 6 });
+    await mouse.down('left');
+    await mouse.up('left');
+    await mouse.wheel(0, 1);
+    expect(await mouse.position()).toEqual({ x: 1, y: 2 });
+    expect(log).toEqual(['pixels 0,10000', 'pixels 0,10000', 'pixels 0,5000', 'pixels -10000,3', 'pixels -1,0', 'move 5,6', 'down left', 'up left', 'wheel 0,1']);
+    expect(MAX_SCROLL_EVENT_POINTS).toBe(10_000);
   });
 });
 

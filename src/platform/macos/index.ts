@@ -20,6 +20,7 @@ export { MacPermissions } from './macPermissions.js';
 export { MacWindows } from './macWindows.js';
 export { MacInput } from './macInput.js';
 export { MacKeyboard } from './macKeyboard.js';
+export { MacMouse } from './macMouse.js';
 export type { MacTable } from './macAccessibility.js';
 
 /** Options of {@link createMacPlatformParts}. */

@@ -2,8 +2,8 @@
  * Keyboard text and pixel scrolling through the macOS helper, for what nut-js cannot do: typing text that
  * is not on the keyboard layout (any Unicode: emoji, CJK, accents) and scrolling by pixels rather than whole
  * wheel steps. `typeText` is the macOS keyboard's `type` (`MacKeyboard` in macKeyboard.ts, which imports this
- * module; a link back would make an import circle); pixel scrolling is not yet
- * used by the generic scroll path (it scrolls in wheel steps).
+ * module; a link back would make an import circle); `scrollPixels` is the macOS mouse's `scrollPoints`
+ * (`MacMouse` in macMouse.ts), which the scroll action uses wherever it exists.
  */
 import type { Point } from '../types.js';
 import type { HelperClient } from './helperClient.js';
