@@ -151,6 +151,20 @@ describe('completePairs', () => {
 });
 
 describe('inkReader', () => {
+  it('does not read a box full of text rows (a text area the page OCR has read, not a gauge)', async () => {
+    let calls = 0;
+    const read = inkReader(
+      async (_d, region) => {
+        const img = image(region.width, region.height, 255, { x: region.x, y: region.y });
+        for (let i = 0; i < 5; i++) paint(img, { x: 5, y: 4 + i * 14, width: 80, height: 8 }, 20);
+        return img;
+      },
+      async () => ({ recognize: async () => (calls++, { words: [], lines: [] }), close: async () => {} }),
+    );
+    expect(await read(DISPLAY, [{ x: 0, y: 0, width: 100, height: 80 }])).toEqual([[]]);
+    expect(calls).toBe(0);
+  });
+
   it('reads a row again from the soft ink when the hard cut gave no sure word', async () => {
     const passes: string[] = [];
     const read = inkReader(

@@ -20,7 +20,8 @@
  * the pairs are then read again with the rest.
  *
  * Known limits: a value drawn lighter than the darkest text in its box (a green "+12%" under a black label)
- * is lost with the drawing; boxes are read at most {@link MAX_ORPHAN_BOXES} per read.
+ * is lost with the drawing; at most {@link MAX_ORPHAN_BOXES} boxes and {@link MAX_INK_CALLS} line reads per
+ * read; a box holding more than {@link MAX_ROWS_PER_BOX} rows of ink (a text area) is not read.
  */
 import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
@@ -37,6 +38,14 @@ export type InkReader = (display: DisplayInfo, rects: Rect[]) => Promise<OcrWord
 
 /** Most boxes looked at again per read. */
 export const MAX_ORPHAN_BOXES = 12;
+/**
+ * Most rows of ink a box may hold to be read: the missing half is one line, with a few more around it (a
+ * card's label, value and note); a box full of text rows is a text area the page OCR has read already (a
+ * terminal, a paragraph), not the inside of a gauge.
+ */
+export const MAX_ROWS_PER_BOX = 4;
+/** Most single-line OCR calls per read (each tens of ms warm). */
+export const MAX_INK_CALLS = 24;
 /** Fraction of the way from the extreme ink to the background kept as ink. */
 export const INK_FRACTION = 0.25;
 /** Least confidence of a word read from a prepared box (the rows hold only ink: what is read there is usually right or junk). */
@@ -210,6 +219,7 @@ export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promi
   const cache = new Map<string, OcrWord[]>();
   return async (display, rects) => {
     const out: OcrWord[][] = [];
+    let calls = 0;
     const boxes = rects.map((r) => clip(r, display));
     const inside = boxes.filter((b): b is Rect => b !== undefined);
     if (inside.length === 0) return rects.map(() => []);
@@ -236,10 +246,19 @@ export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promi
         const e = await (engine ??= create());
         let soft: RawImage | null = null;
         const sure = (ws: OcrWord[]) => ws.filter((w) => w.text.trim() !== '' && w.confidence >= MIN_CONFIDENCE);
-        for (const row of inkRows(prepared)) {
+        const rows = inkRows(prepared);
+        if (rows.length > MAX_ROWS_PER_BOX || calls + rows.length > MAX_INK_CALLS) {
+          out.push([]);
+          continue;
+        }
+        for (const row of rows) {
           // The hard-cut ink first (bold values), then the soft one (thin small text) when nothing sure came of it.
+          calls++;
           let got = sure((await e.recognize(prepared, { region: row })).words);
-          if (got.length === 0) got = sure((await e.recognize((soft ??= softInk(img, prepared)), { region: row })).words);
+          if (got.length === 0 && calls < MAX_INK_CALLS) {
+            calls++;
+            got = sure((await e.recognize((soft ??= softInk(img, prepared)), { region: row })).words);
+          }
           words.push(...got);
         }
       }
