@@ -21,6 +21,9 @@ export const MCP_PATH = '/mcp';
  *
  * Source: MCP TypeScript SDK `StreamableHTTPServerTransport` (`sessionIdGenerator: undefined` = stateless,
  * `handleRequest(req, res, parsedBody)`), example `simpleStatelessStreamableHttp`.
+ *
+ * A request routed to a workspace (issue 22, `src/http/workspaceRouting.ts`) keeps an {@link McpState} of its
+ * own per workspace.
  */
 /**
  * The audit actor of an MCP request over HTTP: `mcp:` and the credential's lease identity,
@@ -34,7 +37,15 @@ export function mcpActor(role: string | undefined, clientHeader: string | string
 export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Promise<void> {
   // The state `createMcpState` makes, without loading the SDK.
   const state: McpState = deps.state ?? { latest: null };
-  const shared: McpDeps = { ...deps, state };
+  // Issue 22: each workspace has its own latest observation (what `find` and refs default to), so one
+  // workspace's elements are never answered to a call routed to another; dropped with the workspace's backend.
+  const wsStates = new WeakMap<object, McpState>();
+  const stateFor = (backend: object | undefined): McpState => {
+    if (!backend) return state;
+    let s = wsStates.get(backend);
+    if (!s) wsStates.set(backend, (s = { latest: null }));
+    return s;
+  };
   // The SDK and deskd's MCP server are loaded on the first MCP request: a daemon no MCP client talks to does
   // not hold them (≈ 25 MB of resident memory).
   let sdk: Promise<[typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js'), typeof import('./server.js')]> | null = null;
@@ -44,7 +55,7 @@ export async function registerMcpRoutes(app: FastifyInstance, deps: McpDeps): Pr
   app.post(MCP_PATH, { ...guard, schema: { hide: true } }, async (req, reply) => {
     const actor = mcpActor(principalOf(req.deskdRole, req.deskdAgent?.id), req.headers[CLIENT_HEADER]);
     const [{ StreamableHTTPServerTransport }, { createMcpServer }] = await load();
-    const server = createMcpServer({ ...shared, actor });
+    const server = createMcpServer({ ...deps, state: stateFor(req.deskdWorkspace?.backend), actor });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     reply.hijack();
     reply.raw.on('close', () => {

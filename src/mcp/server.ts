@@ -6,6 +6,7 @@ import { MCP_TOOL_NAMES, createToolContext, type McpDeps, type McpTool, type Mcp
 import { PERCEPTION_TOOLS } from './tools/perceive.js';
 import { ACTION_TOOLS } from './tools/act.js';
 import { WINDOW_TOOLS } from './tools/windows.js';
+import { withWorkspaceArgument } from './workspace.js';
 
 /**
  * deskd's MCP server: the same perception and actions as the HTTP API, as MCP tools.
@@ -45,6 +46,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
 
   // Issue 17: every acting tool takes an optional `reason`, audited with its decisions.
   withReasonArgument(server, MCP_READ_ONLY_TOOLS);
+  // Issue 22: every tool that perceives or acts lists an optional `workspace` (routed by src/http/workspaceRouting.ts).
+  withWorkspaceArgument(server);
 
   const ctx = createToolContext(deps);
   // Registration order is listing order.

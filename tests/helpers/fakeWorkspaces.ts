@@ -1,0 +1,167 @@
+/**
+ * The daemon app with workspaces on the fake platform (issue 22), as tests/integration/workspaces.test.ts
+ * builds it: the real app, routing, policy gate (allow-all), agent registry and WorkspaceManager, each
+ * "desktop" three sleeping process groups standing in for Xvfb and its buses, each workspace a fake backend
+ * with its own tree (`ws<N>`, a button `ws<N>-button`), observer, executor, lease and policy gate. The
+ * user's own desktop is the fake platform `own` (button `own-button`). Screens differ by colour: the own
+ * desktop is white, workspace N is {@link WORKSPACE_FILLS}[N].
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { axNode, createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import { killProcessGroup } from '../../src/platform/index.js';
+import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
+import { Executor } from '../../src/actuation/executor.js';
+import { createElementVerifier } from '../../src/perception/refs.js';
+import { AuditLog } from '../../src/policy/audit.js';
+import { ApprovalManager } from '../../src/policy/approvals.js';
+import { HaltSwitch } from '../../src/policy/halt.js';
+import { TokenBucket } from '../../src/policy/rateLimit.js';
+import { PolicyGate } from '../../src/policy/gate.js';
+import { AgentRegistry, agentOfActor } from '../../src/governance/agents.js';
+import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
+import { ControllerLease } from '../../src/http/lease.js';
+import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
+import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
+import { workspaceGate, type WorkspaceBackend } from '../../src/workspaces/wiring.js';
+import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
+import type { ReplayService } from '../../src/replay/index.js';
+
+export const WS_AGENT_TOKEN = 'agent-token-0123456789abcdef';
+export const WS_OPERATOR_TOKEN = 'operator-token-0123456789abcdef';
+
+/** Screen colours (RGBA) of the workspaces' fake displays, by creation order. */
+export const WORKSPACE_FILLS: Array<[number, number, number, number]> = [
+  [200, 40, 40, 255],
+  [40, 160, 60, 255],
+  [40, 60, 200, 255],
+];
+
+/** OCR that reads no words (observations with OCR on still work). */
+const noOcr: TextRecognizer = {
+  async recognize() {
+    return { words: [], lines: [] };
+  },
+};
+
+const POLICY = `version: 1
+limits: { actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }
+rules:
+  - { id: allow-all, effect: allow, match: {} }
+workspaces: { max: 3, perAgent: 1 }
+`;
+
+/** A fake platform with one app `label`: a window and a button `<label>-button` at (10,10 50x30). */
+export function labelledPlatform(label: string, fill?: [number, number, number, number]): FakePlatform {
+  return createFakePlatform({
+    displays: [{ id: 0, x: 0, y: 0, width: 400, height: 300, scaleFactor: 1, primary: true }],
+    ...(fill ? { fill } : {}),
+    tree: [axNode('application', label, null, { children: [axNode('window', label, { x: 0, y: 0, width: 400, height: 300 }, { children: [axNode('button', `${label}-button`, { x: 10, y: 10, width: 50, height: 30 }, { handle: `${label}-b` })] })] })],
+    windows: [{ id: '0xa', app: label, pid: 10, wmClass: label, title: label, bounds: { x: 0, y: 0, width: 400, height: 300 } }],
+    focused: { app: label, pid: 10, window: label },
+  });
+}
+
+async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
+  const start = () => new Promise<number>((r) => {
+    const c = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    c.once('spawn', () => {
+      c.unref();
+      r(c.pid!);
+    });
+  });
+  const [xvfb, dbus, atspi] = await Promise.all([start(), start(), start()]);
+  return {
+    display: `:${750 + n}`,
+    env: { DISPLAY: `:${750 + n}` },
+    width: 400,
+    height: 300,
+    pids: { xvfb, dbus, atspi },
+    a11yBusAddress: 'unix:path=/nonexistent',
+    async stop() {
+      await Promise.all([xvfb, dbus, atspi].map((p) => killProcessGroup(p, 500)));
+    },
+  };
+}
+
+/** The app and what tests look at. */
+export interface FakeWorkspacesApp {
+  app: FastifyInstance;
+  agents: AgentRegistry;
+  manager: WorkspaceManager<WorkspaceBackend>;
+  own: FakePlatform;
+  /** The user's desktop's observer and executor (allow-all gate). */
+  ownObserver: Observer;
+  ownExecutor: Executor;
+  /** The workspaces' fake platforms, by creation order. */
+  wsPlatforms: FakePlatform[];
+  close(): Promise<void>;
+}
+
+/**
+ * Build the app (see the module comment); close it with {@link FakeWorkspacesApp.close}. `opts.replay` is
+ * given to the app as its replay service (a stub is enough for the MCP tools).
+ */
+export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService } = {}): Promise<FakeWorkspacesApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'deskd-fake-ws-'));
+  await writeFile(join(dir, 'policy.yaml'), POLICY);
+  const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
+  const agents = await AgentRegistry.open(null);
+  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
+  const halt = new HaltSwitch();
+  const approvals = new ApprovalManager({ timeoutMs: 1000 });
+  const agentOf = (actor: string) => {
+    const id = agentOfActor(actor);
+    return id && id !== 'operator' ? { id } : null;
+  };
+  const own = labelledPlatform('own');
+  const ownGate = new PolicyGate({ policy: () => store.policy, layers: store, agentOf, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit, screenLocked: () => own.locked });
+  const pipeline = (p: FakePlatform, gate: PolicyGate) => {
+    const s = new ObservationStore();
+    const observer = new Observer(p, noOcr, s);
+    const executor = new Executor({ platform: p, store: s, policy: gate, verifyElement: createElementVerifier(p, null) });
+    return { observer, executor };
+  };
+  const mine = pipeline(own, ownGate);
+  const wsPlatforms: FakePlatform[] = [];
+  let n = 0;
+  const layers = (owner: string) => store.layersFor(owner.startsWith('agent:') ? { id: owner.slice(6) } : null);
+  const manager = new WorkspaceManager<WorkspaceBackend>({
+    startDesktop: () => sleepingDesktop(n++),
+    killProcessGroup,
+    limits: (o) => workspaceLimits(layers(o)),
+    assertLaunch: (o, a, args) => assertLaunchAllowed(layers(o), a, args),
+    baseEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8' },
+    platform: 'linux',
+    createBackend: async () => {
+      const i = wsPlatforms.length;
+      const p = labelledPlatform(`ws${i}`, WORKSPACE_FILLS[i % WORKSPACE_FILLS.length]);
+      wsPlatforms.push(p);
+      const { gate, dispose } = workspaceGate({ policy: store, halt, approvals, audit, agentOf }, p);
+      const { observer, executor } = pipeline(p, gate);
+      return {
+        platform: p, observer, executor, lease: new ControllerLease(),
+        close: async () => {
+          dispose();
+          observer.close();
+        },
+      };
+    },
+  });
+  tagAuditWithWorkspace(audit);
+  const app = await buildApp({ platform: own, ...mine, token: WS_AGENT_TOKEN, operatorToken: WS_OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager, ...(opts.replay ? { replay: opts.replay } : {}) });
+  return {
+    app, agents, manager, own, wsPlatforms, ownObserver: mine.observer, ownExecutor: mine.executor,
+    async close() {
+      await manager.close();
+      await app.close();
+      store.close();
+      await audit.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
