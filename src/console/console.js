@@ -4,7 +4,9 @@
 // Routes used: GET /console/session, POST /console/login, POST /console/logout, GET /v1/health,
 // GET /v1/screenshot, POST /v1/observe, GET /v1/approvals, POST /v1/approvals/:id, GET|POST /v1/halt,
 // POST /v1/resume, GET /v1/audit, POST /v1/tasks + GET /v1/tasks/:id/events (SSE) when present,
-// GET /v1/recordings[/:id], POST /v1/replays + GET /v1/replays/:id/events (SSE) when present.
+// GET /v1/recordings[/:id], POST /v1/replays + GET /v1/replays/:id/events (SSE) when present,
+// GET /v1/workspaces when present (issue 22: the screen picker; screenshot and observe name the picked
+// workspace with `workspace`, which the operator may name for any workspace).
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const state = {
@@ -15,6 +17,8 @@ const state = {
   screenUrl: null,
   taskSource: null,
   taskId: null,
+  workspace: '', // id of the workspace whose screen is shown; '' = the user's desktop
+  workspaces: [], // GET /v1/workspaces summaries
 };
 
 /** fetch with the console's CSRF header; throws {status, code, message} on HTTP errors. */
@@ -97,6 +101,7 @@ function showApp() {
   every(2000, refreshTimeline);
   every(2000, refreshHalt);
   every(10000, refreshHealth);
+  every(3000, refreshWorkspaces);
   every(5000, () => (/** @type {HTMLInputElement} */ ($('auto-observe')).checked ? observe() : undefined));
   void observe();
 }
@@ -126,10 +131,13 @@ function stopTimers() {
 
 async function refreshScreen() {
   if (!(/** @type {HTMLInputElement} */ ($('live')).checked) && state.screenUrl) return;
+  const ws = state.workspace;
   try {
-    const r = await api('GET', '/v1/screenshot?format=jpeg');
+    const r = await api('GET', `/v1/screenshot?format=jpeg${ws ? `&workspace=${encodeURIComponent(ws)}` : ''}`);
     const [ox, oy] = (r.headers.get('x-deskd-origin') || '0,0').split(',').map(Number);
     const blob = await r.blob();
+    // The operator switched screens while this one was on its way: drop it.
+    if (ws !== state.workspace) return;
     const url = URL.createObjectURL(blob);
     const img = /** @type {HTMLImageElement} */ ($('screen-img'));
     await new Promise((res) => {
@@ -142,6 +150,7 @@ async function refreshScreen() {
     img.dataset.originX = String(ox);
     img.dataset.originY = String(oy);
     img.dataset.loaded = 'true';
+    img.dataset.workspace = ws;
     $('screen-error').textContent = '';
   } catch (e) {
     $('screen-error').textContent = `screenshot: ${e.message}`;
@@ -151,16 +160,19 @@ async function refreshScreen() {
 
 async function observe() {
   $('observe-info').textContent = 'observing…';
+  const ws = state.workspace;
+  const where = ws ? { workspace: ws } : {};
   try {
     let o;
     try {
-      o = await json('POST', '/v1/observe', { ocr: true, accessibility: true });
+      o = await json('POST', '/v1/observe', { ocr: true, accessibility: true, ...where });
     } catch (e) {
       // A daemon without OCR still has the accessibility tree.
       if (e.code !== 'OCR_FAILED') throw e;
-      o = await json('POST', '/v1/observe', { ocr: false, accessibility: true });
+      o = await json('POST', '/v1/observe', { ocr: false, accessibility: true, ...where });
       o.warnings.push('OCR unavailable');
     }
+    if (ws !== state.workspace) return; // another screen was picked meanwhile
     state.observation = o;
     state.display = o.display;
     $('observe-info').textContent = `${o.elements.length} elements, ${o.words.length} words, ${Math.round(o.timings.totalMs)} ms${o.warnings.length ? ' — ' + o.warnings.join('; ') : ''}`;
@@ -238,6 +250,65 @@ function applyZoom() {
 }
 $('zoom').addEventListener('change', applyZoom);
 window.addEventListener('resize', () => drawOverlay());
+
+// ---- workspaces (issue 22) ---------------------------------------------------------------------------
+// The operator sees every workspace (GET /v1/workspaces lists all of them for the operator) and picks whose
+// screen the live view shows; screenshot and observe then name it. A daemon without workspaces answers 404
+// and the picker stays hidden.
+
+function describeWorkspace(w) {
+  return `${w.name ? `${w.name} · ` : ''}${w.id} · ${w.owner} · ${w.display} ${w.size}`;
+}
+
+function showCaption() {
+  const w = state.workspaces.find((x) => x.id === state.workspace);
+  $('screen-caption').textContent = state.workspace
+    ? `Workspace ${w ? describeWorkspace(w) : state.workspace}${w && w.apps.length ? ` — apps: ${w.apps.filter((a) => !a.exited).map((a) => a.app).join(', ') || 'none running'}` : ''}`
+    : "The user's desktop";
+}
+
+async function refreshWorkspaces() {
+  let list;
+  try {
+    list = (await json('GET', '/v1/workspaces')).workspaces;
+  } catch (e) {
+    if (e.status === 404) {
+      $('workspace-picker').hidden = true;
+      return;
+    }
+    throw e;
+  }
+  state.workspaces = list;
+  $('workspace-picker').hidden = false;
+  const sel = /** @type {HTMLSelectElement} */ ($('workspace'));
+  const want = ['', ...list.map((w) => w.id)];
+  const have = [...sel.options].map((o) => o.value);
+  if (want.join('\n') !== have.join('\n')) {
+    sel.replaceChildren(el('option', { value: '' }, "user's desktop"), ...list.map((w) => el('option', { value: w.id }, describeWorkspace(w))));
+  }
+  if (state.workspace && !list.some((w) => w.id === state.workspace)) {
+    const gone = state.workspace;
+    switchScreen('');
+    $('screen-error').textContent = `workspace ${gone} was deleted; showing the user's desktop`;
+  }
+  sel.value = state.workspace;
+  showCaption();
+}
+
+/** Show another screen: '' = the user's desktop, else a workspace id. Its overlays are observed anew. */
+function switchScreen(id) {
+  if (id === state.workspace) return;
+  state.workspace = id;
+  state.observation = null;
+  drawOverlay();
+  /** @type {HTMLSelectElement} */ ($('workspace')).value = id;
+  $('screen-error').textContent = '';
+  $('observe-info').textContent = '';
+  showCaption();
+  void refreshScreen().catch(() => undefined);
+  void observe().catch(() => undefined);
+}
+$('workspace').addEventListener('change', (ev) => switchScreen(/** @type {HTMLSelectElement} */ (ev.target).value));
 
 // ---- approvals -------------------------------------------------------------------------------------
 
@@ -365,6 +436,8 @@ function describeRecord(r) {
       return [`checkpoint at seq ${r.checkpoint?.seq ?? '?'}`];
     case 'policy':
       return [`policy ${r.event}: ${r.ok ? (r.changed ? 'applied' : 'unchanged') : `refused (${r.error?.code ?? '?'}), last good kept`} (${r.source})`];
+    case 'workspace':
+      return [`workspace ${r.event} ${r.workspace ?? ''}${r.app ? ` ${r.app}` : ''} by ${r.by ?? '?'}${r.refused ? ` refused (${r.refused})` : ''}`];
     default:
       return [`${r.kind}`];
   }
@@ -385,7 +458,8 @@ async function refreshTimeline() {
     if (r.seq <= state.auditSeq) continue;
     state.auditSeq = r.seq;
     const time = new Date(r.ts).toLocaleTimeString();
-    const li = el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind, agent: recordAgent(r) } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r)));
+    const where = r.kind !== 'workspace' && typeof r.workspace === 'string' ? [' ', el('span', { class: 'ws' }, `in ${r.workspace}`)] : [];
+    const li = el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind, agent: recordAgent(r) } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r), ...where));
     li.hidden = !agentShown(li);
     ol.prepend(li);
   }
