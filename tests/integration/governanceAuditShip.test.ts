@@ -524,7 +524,10 @@ describe('the daemon', () => {
       daemon = await startDaemon(config);
       await until(() => rx.msgs.some((m) => parseSyslog(m).record.event === 'start'), 'the start record');
       const metrics = await fetch(`${daemon.url}/metrics`, { headers: { authorization: `Bearer ${OPERATOR}` } });
-      expect(await metrics.text()).toMatch(/^deskd_audit_shipped_total\{sink="syslog"[^}]*\} [1-9]/m);
+      const metricsText = await metrics.text();
+      expect(metricsText).toMatch(/^deskd_audit_shipped_total\{sink="syslog"[^}]*\} [1-9]/m);
+      // The daemon's OCR engine (RecyclingRecognizer over OcrEngine) exposes its queue: the gauge is there.
+      expect(metricsText).toMatch(/^deskd_ocr_queue_depth\{[^}]*\} \d+$/m);
       // An edit of the managed policy that does not validate: refused by the watch, audited, shipped.
       await writeFile(`${managed}.tmp`, 'version: 1\nrules: [{ id: x, effect: maybe, match: {} }]\n');
       await rename(`${managed}.tmp`, managed);

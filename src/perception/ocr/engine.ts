@@ -112,6 +112,11 @@ export class OcrEngine {
     return new OcrEngine(pool, o, performance.now() - t0);
   }
 
+  /** OCR jobs waiting for a worker (the pool's FIFO; running jobs are not counted): the `deskd_ocr_queue_depth` gauge. */
+  get queued(): number {
+    return this.pool.queued;
+  }
+
   /** Workers started so far, replacements included. */
   get workersSpawned(): number {
     return this.pool.spawned;
