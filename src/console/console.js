@@ -102,6 +102,7 @@ function showApp() {
   every(2000, refreshHalt);
   every(10000, refreshHealth);
   every(3000, refreshWorkspaces);
+  setTimeout(() => void refreshRecordings(), 1000);
   every(5000, () => (/** @type {HTMLInputElement} */ ($('auto-observe')).checked ? observe() : undefined));
   void observe();
 }
@@ -256,8 +257,13 @@ window.addEventListener('resize', () => drawOverlay());
 // screen the live view shows; screenshot and observe then name it. A daemon without workspaces answers 404
 // and the picker stays hidden.
 
+/** The caption's long form: name, id, owner, display and size. */
 function describeWorkspace(w) {
   return `${w.name ? `${w.name} · ` : ''}${w.id} · ${w.owner} · ${w.display} ${w.size}`;
+}
+/** The picker's short form: name (else id) and owner; the option's title has the long form. */
+function workspaceOption(w) {
+  return el('option', { value: w.id, title: describeWorkspace(w) }, `${w.name ?? w.id} · ${w.owner}`);
 }
 
 function showCaption() {
@@ -284,7 +290,7 @@ async function refreshWorkspaces() {
   const want = ['', ...list.map((w) => w.id)];
   const have = [...sel.options].map((o) => o.value);
   if (want.join('\n') !== have.join('\n')) {
-    sel.replaceChildren(el('option', { value: '' }, "user's desktop"), ...list.map((w) => el('option', { value: w.id }, describeWorkspace(w))));
+    sel.replaceChildren(el('option', { value: '' }, "user's desktop"), ...list.map(workspaceOption));
   }
   if (state.workspace && !list.some((w) => w.id === state.workspace)) {
     const gone = state.workspace;
@@ -630,4 +636,4 @@ async function replay(id) {
 
 $('recordings-refresh').addEventListener('click', () => void refreshRecordings());
 
-void boot().then(() => setTimeout(() => void refreshRecordings(), 1000));
+void boot();
