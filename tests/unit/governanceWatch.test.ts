@@ -225,7 +225,7 @@ describe('watchFiles', () => {
     const a = path.join(dir, 'a.yaml');
     const b = path.join(dir, 'b.yaml');
     let calls = 0;
-    const w = watchFiles([a, b], () => calls++, { debounceMs: 1500 });
+    const w = watchFiles([a, b], () => calls++, { debounceMs: 3000 });
     try {
       await writeFile(a, '1');
       await writeFile(b, '1');
