@@ -88,7 +88,8 @@ export async function createPipeline(o: PipelineOptions): Promise<{ observer: Ob
     halt,
     // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
     // capture path; windows the policy masks are never named in its error messages.
-    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
+    // The ref re-check reads the observer's tree when nothing changed since it was read (no action, event or pixel change).
+    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image, () => observer.currentTree()),
     describeWindow: (w) => describeWindowForAgent(w, o.policy()),
     isMasked: (w) => isMaskedWindow(w, o.policy()),
     agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,

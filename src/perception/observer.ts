@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AXBudget, DisplayInfo, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { AXBudget, AXSnapshot, DisplayInfo, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
@@ -268,6 +268,32 @@ export class Observer {
    */
   async capture(displayId?: number): Promise<AgentFrame> {
     return this.agentCapture.capture(displayId);
+  }
+
+  /**
+   * The accessibility tree (scope `all`, this observer's budget) as it is now, for a re-check right before
+   * acting (the executor's `STALE_REF` check, wired in runtime.ts): the cache's snapshot when nothing that
+   * could change it happened since it was read — no action dispatched through {@link tapPlatform}, no
+   * accessibility event, and the pixels of every display observed so far are those of its last
+   * observation (captured now and compared; a difference tells the cache the screen changed, as
+   * {@link observe} does) — else a read through the cache (the backend re-reads what changed). Without a
+   * cache, or with event-driven caching that does not watch pixels, or before any observation kept a
+   * frame: a plain backend read.
+   * @throws as `RawAccessibility.snapshot`; `CAPTURE_FAILED`.
+   */
+  async currentTree(): Promise<AXSnapshot> {
+    const opts = { scope: 'all' as const, budget: this.budget };
+    const axCache = this.axCache;
+    if (!axCache || (axCache.eventsLive && !axCache.needsScreenChanges) || this.lastFrames.size === 0) return this.platform.accessibility.snapshot(opts);
+    const displays = await this.platform.capture.displays();
+    for (const [id, last] of this.lastFrames) {
+      const d = displays.find((x) => x.id === id);
+      if (!d || !(await this.agentCapture.frame(d)).sameAs(last.frame)) {
+        // Without events this drops the cache; with them the backend re-checks positions too.
+        axCache.screenChanged();
+      }
+    }
+    return axCache.snapshot(opts);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { DisplayInfo, Platform, RawAXNode, RawImage, Rect } from '../platform/types.js';
+import type { AXSnapshot, DisplayInfo, Platform, RawAXNode, RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import { normalizeName, type Element } from './elements.js';
 import type { TextRecognizer } from './observer.js';
@@ -33,18 +33,26 @@ const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
  * with the same name. Accessible elements are re-read from the accessibility tree by handle; OCR-only
  * text is re-read by OCR in its bounds, from `capture` — the agent's masked capture (`AgentCapture.capture`;
  * pass the observer's `agentCapture` so masked windows stay black). Without it, a capture with no policy
- * mask (tests, tools).
+ * mask (tests, tools). `tree` gives the accessibility tree as it is now (the observer's
+ * `currentTree`: its cached snapshot when no action, event or pixel change happened since it was read);
+ * without it, or when its tree was cut short by a budget and lacks the element, the backend's tree is read.
  * @throws DeskdError `STALE_REF` naming what changed; nothing is dispatched then.
  */
 export function createElementVerifier(
   platform: Platform,
   ocr: TextRecognizer | null,
   capture: (displayId: number, region: Rect) => Promise<RawImage> = unmasked(platform),
+  tree?: () => Promise<AXSnapshot>,
 ) {
+  const read = () => platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 3000 } });
   return async (el: Element): Promise<void> => {
     if (el.handle) {
-      const snap = await platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 3000 } });
-      const n = findHandle(snap.roots, el.handle);
+      let snap = tree ? await tree() : await read();
+      let n = findHandle(snap.roots, el.handle);
+      if (!n && tree && snap.truncated) {
+        snap = await read();
+        n = findHandle(snap.roots, el.handle);
+      }
       if (!n) throw new DeskdError('STALE_REF', `${el.ref} (${el.role} "${el.name}") has vanished since it was observed`);
       if (!n.bounds || moved(n.bounds, el.bounds)) {
         throw new DeskdError('STALE_REF', `${el.ref} (${el.role} "${el.name}") has moved since it was observed`);
