@@ -18,7 +18,9 @@ const state = {
   taskSource: null,
   taskId: null,
   workspace: '', // id of the workspace whose screen is shown; '' = the user's desktop
+  screenNote: '', // why the screen changed by itself (a shown workspace was deleted), until the next pick
   workspaces: [], // GET /v1/workspaces summaries
+  approvalWhere: new Map(), // approval id → workspace id ('' = the user's desktop), from the audit log's `requested` records
 };
 
 /** fetch with the console's CSRF header; throws {status, code, message} on HTTP errors. */
@@ -270,7 +272,7 @@ function showCaption() {
   const w = state.workspaces.find((x) => x.id === state.workspace);
   $('screen-caption').textContent = state.workspace
     ? `Workspace ${w ? describeWorkspace(w) : state.workspace}${w && w.apps.length ? ` — apps: ${w.apps.filter((a) => !a.exited).map((a) => a.app).join(', ') || 'none running'}` : ''}`
-    : "The user's desktop";
+    : state.screenNote || "The user's desktop";
 }
 
 async function refreshWorkspaces() {
@@ -295,7 +297,7 @@ async function refreshWorkspaces() {
   if (state.workspace && !list.some((w) => w.id === state.workspace)) {
     const gone = state.workspace;
     switchScreen('');
-    $('screen-error').textContent = `workspace ${gone} was deleted; showing the user's desktop`;
+    state.screenNote = `workspace ${gone} was deleted; showing the user's desktop`;
   }
   sel.value = state.workspace;
   showCaption();
@@ -305,6 +307,7 @@ async function refreshWorkspaces() {
 function switchScreen(id) {
   if (id === state.workspace) return;
   state.workspace = id;
+  state.screenNote = '';
   state.observation = null;
   drawOverlay();
   /** @type {HTMLSelectElement} */ ($('workspace')).value = id;
@@ -372,6 +375,7 @@ async function refreshApprovals() {
       el('div', { class: 'what' }, describeAction(a.action)),
       el('div', { class: 'muted' }, `${describeTarget(a.target)} — rule ${a.decision?.ruleId ?? '?'}: ${a.decision?.reason ?? ''}`),
       el('div', { class: 'muted' }, `${a.id}, expires in ${secs} s`),
+      el('div', { class: 'where muted' }),
       el(
         'div',
         { class: 'buttons' },
@@ -382,7 +386,28 @@ async function refreshApprovals() {
       el('div', { class: 'error' }),
     );
     ul.append(li);
+    showApprovalWhere(a.id);
   }
+}
+
+/**
+ * Issue 22: where an approval's action would happen. The approval itself does not say; the audit record of
+ * its request does (`workspace` on records written in a workspace), so the timeline fills
+ * `state.approvalWhere`. Until that record is seen the line says it is not known yet (never "your desktop"
+ * by default). A workspace's approval gets a button that shows that workspace's screen.
+ */
+function showApprovalWhere(id) {
+  const li = [...$('approvals').children].find((x) => /** @type {HTMLElement} */ (x).dataset.id === id);
+  const slot = li?.querySelector('.where');
+  if (!slot) return;
+  if (!state.approvalWhere.has(id)) {
+    slot.textContent = 'where: not known yet (waiting for the audit record)';
+    return;
+  }
+  const ws = state.approvalWhere.get(id);
+  slot.dataset.workspace = ws;
+  if (!ws) slot.replaceChildren("on the user's desktop");
+  else slot.replaceChildren(`in workspace ${ws} `, el('button', { type: 'button', class: 'show-ws', onclick: () => switchScreen(ws) }, 'Show its screen'));
 }
 
 // ---- halt / resume ---------------------------------------------------------------------------------
@@ -463,6 +488,11 @@ async function refreshTimeline() {
   for (const r of records) {
     if (r.seq <= state.auditSeq) continue;
     state.auditSeq = r.seq;
+    if (r.kind === 'approval' && r.event === 'requested' && typeof r.approvalId === 'string') {
+      state.approvalWhere.set(r.approvalId, typeof r.workspace === 'string' ? r.workspace : '');
+      if (state.approvalWhere.size > 1000) state.approvalWhere.delete(state.approvalWhere.keys().next().value);
+      showApprovalWhere(r.approvalId);
+    }
     const time = new Date(r.ts).toLocaleTimeString();
     const where = r.kind !== 'workspace' && typeof r.workspace === 'string' ? [' ', el('span', { class: 'ws' }, `in ${r.workspace}`)] : [];
     const li = el('li', { class: `k-${r.kind}`, dataset: { seq: r.seq, kind: r.kind, agent: recordAgent(r) } }, el('span', { class: 'seq' }, String(r.seq)), el('span', { class: 'rec' }, `${time} `, ...describeRecord(r), ...where));

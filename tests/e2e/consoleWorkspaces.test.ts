@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildFakeWorkspacesApp, WORKSPACE_FILLS, WS_OPERATOR_TOKEN, type FakeWorkspacesApp } from '../helpers/fakeWorkspaces.js';
 
+let beta: string;
+
 const CHROMIUM = '/usr/bin/chromium';
 
 let t: FakeWorkspacesApp;
@@ -22,9 +24,10 @@ let wb: string;
 
 beforeAll(async () => {
   expect(existsSync(CHROMIUM), 'Debian package chromium is missing').toBe(true);
-  t = await buildFakeWorkspacesApp();
+  // Actions in beta's workspace (app ws1) wait for the operator.
+  t = await buildFakeWorkspacesApp({ rules: '  - { id: ask-ws1, effect: ask, match: { app: ["ws1"] } }' });
   await t.agents.add({ id: 'alpha', role: 'actor' });
-  await t.agents.add({ id: 'beta', role: 'actor' });
+  beta = (await t.agents.add({ id: 'beta', role: 'actor' })).token;
   const make = async (agent: string, name: string) => (await t.app.inject({ method: 'POST', url: '/v1/workspaces', headers: { authorization: `Bearer ${WS_OPERATOR_TOKEN}` }, payload: { agent, name, size: '400x300' } })).json().id as string;
   wa = await make('alpha', 'ci-dashboard');
   wb = await make('beta', 'calculator');
@@ -97,10 +100,37 @@ describe('console: each workspace\'s screen (issue 22)', () => {
     expect(near(await centrePixel(), WORKSPACE_FILLS[1]!.slice(0, 3))).toBe(true);
   });
 
+  it('an approval says which workspace its action is in, and shows that workspace\'s screen; approving acts there', async () => {
+    await page.selectOption('#workspace', '');
+    await page.locator('#screen-img[data-workspace=""]').waitFor();
+    const sub = await fetch(`${base}/v1/actions`, { method: 'POST', headers: { authorization: `Bearer ${beta}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'click', x: 30, y: 20 }) });
+    expect(sub.status).toBe(202);
+    const { actionId } = (await sub.json()) as { actionId: string };
+    const item = page.locator('#approvals li');
+    await item.waitFor({ timeout: 15_000 });
+    await expect.poll(() => item.locator('.where').getAttribute('data-workspace'), { timeout: 15_000 }).toBe(wb);
+    expect(await item.locator('.where').textContent()).toBe(`in workspace ${wb} Show its screen`);
+    await item.locator('.where button.show-ws').click();
+    await page.locator(`#screen-img[data-workspace="${wb}"]`).waitFor();
+    expect(await page.inputValue('#workspace')).toBe(wb);
+    await expect.poll(async () => near(await centrePixel(), WORKSPACE_FILLS[1]!.slice(0, 3))).toBe(true);
+    const shot = process.env.DESKD_CONSOLE_SHOT;
+    if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-approval.png'), fullPage: true });
+    await item.locator('button[data-action=approve]').click();
+    const done = (await (await fetch(`${base}/v1/actions/${actionId}?waitMs=10000`, { headers: { authorization: `Bearer ${beta}` } })).json()) as { status: string };
+    expect(done.status).toBe('done');
+    const moves = (p: { events: Array<{ kind: string; x?: number; y?: number }> }) => p.events.flatMap((e) => (e.kind === 'move' ? [`${e.x},${e.y}`] : []));
+    expect(moves(t.wsPlatforms[1]!).at(-1)).toBe('30,20');
+    expect(t.wsPlatforms[1]!.events.some((e) => e.kind === 'down')).toBe(true);
+    expect(moves(t.own)).toEqual([]);
+    // The timeline names the workspace of the decision.
+    await expect.poll(() => page.locator('#timeline li[data-kind="decision"] .ws').first().textContent(), { timeout: 10_000 }).toBe(`in ${wb}`);
+  });
+
   it('a workspace deleted while shown: the console goes back to the user\'s desktop and says so', async () => {
     const del = await fetch(`${base}/v1/workspaces/${wb}`, { method: 'DELETE', headers: { authorization: `Bearer ${WS_OPERATOR_TOKEN}` } });
     expect(del.status).toBe(200);
-    await expect.poll(() => page.textContent('#screen-error'), { timeout: 15_000 }).toBe(`workspace ${wb} was deleted; showing the user's desktop`);
+    await expect.poll(() => page.textContent('#screen-caption'), { timeout: 15_000 }).toBe(`workspace ${wb} was deleted; showing the user's desktop`);
     await page.locator('#screen-img[data-workspace=""]').waitFor();
     expect(near(await centrePixel(), [255, 255, 255])).toBe(true);
     expect(await page.$$eval('#workspace option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['', wa]);

@@ -48,10 +48,12 @@ const noOcr: TextRecognizer = {
   },
 };
 
-const POLICY = `version: 1
+const POLICY = (extraRules: string) => `version: 1
 limits: { actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }
+approvals: { timeoutMs: 60000 }
 rules:
   - { id: allow-all, effect: allow, match: {} }
+${extraRules}
 workspaces: { max: 3, perAgent: 1 }
 `;
 
@@ -104,16 +106,17 @@ export interface FakeWorkspacesApp {
 
 /**
  * Build the app (see the module comment); close it with {@link FakeWorkspacesApp.close}. `opts.replay` is
- * given to the app as its replay service (a stub is enough for the MCP tools).
+ * given to the app as its replay service (a stub is enough for the MCP tools); `opts.rules` are policy rule
+ * lines (YAML list items, indented two spaces) after the allow-all rule, e.g. an `ask` for one app.
  */
-export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService } = {}): Promise<FakeWorkspacesApp> {
+export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService; rules?: string } = {}): Promise<FakeWorkspacesApp> {
   const dir = await mkdtemp(join(tmpdir(), 'deskd-fake-ws-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY);
+  await writeFile(join(dir, 'policy.yaml'), POLICY(opts.rules ?? ''));
   const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
   const agents = await AgentRegistry.open(null);
   const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
   const halt = new HaltSwitch();
-  const approvals = new ApprovalManager({ timeoutMs: 1000 });
+  const approvals = new ApprovalManager({ timeoutMs: 60000 });
   const agentOf = (actor: string) => {
     const id = agentOfActor(actor);
     return id && id !== 'operator' ? { id } : null;
@@ -157,6 +160,7 @@ export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService } = 
   return {
     app, agents, manager, own, wsPlatforms, ownObserver: mine.observer, ownExecutor: mine.executor,
     async close() {
+      approvals.cancelAll('test over');
       await manager.close();
       await app.close();
       store.close();
