@@ -39,9 +39,11 @@ export interface ResolvedEffect {
 /** The effects of one planned action, in dispatch order. `wait` and `screenshot` have none. */
 export function effectsOf(p: PlannedAction): EffectSpec[] {
   const held = (hold: readonly string[]): EffectSpec[] => (hold.length > 0 ? [{ kind: 'keys', what: 'held' }] : []);
+  const hover = (h: Point | undefined): EffectSpec[] => (h ? [{ kind: 'pointer', point: h, what: 'motion', hitTest: false }] : []);
   switch (p.type) {
     case 'click':
-      return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'click' }];
+      // Into a popup the pointer passes its hover point first (input.ts hoverPoint): that window gets a motion.
+      return [...held(p.hold), ...hover(p.hover), { kind: 'pointer', point: p.point, what: 'click' }];
     case 'move':
       return [...held(p.hold), { kind: 'pointer', point: p.point, what: 'move' }];
     case 'scroll':
@@ -64,10 +66,10 @@ export function effectsOf(p: PlannedAction): EffectSpec[] {
       return [{ kind: 'keys', what: 'type' }];
     case 'keypress':
       return [{ kind: 'keys', what: 'keypress' }];
-    case 'press':
-      return p.via === 'accessibility'
-        ? [{ kind: 'accessibility', element: p.element, what: 'press' }, { kind: 'pointer', point: p.point, what: 'click' }]
-        : [{ kind: 'pointer', point: p.point, what: 'click' }];
+    case 'press': {
+      const click: EffectSpec[] = [...hover(p.hover), { kind: 'pointer', point: p.point, what: 'click' }];
+      return p.via === 'accessibility' ? [{ kind: 'accessibility', element: p.element, what: 'press' }, ...click] : click;
+    }
     case 'focus':
       return [{ kind: 'accessibility', element: p.element, what: 'focus' }];
     case 'set_value':

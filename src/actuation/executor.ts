@@ -345,7 +345,7 @@ export class Executor {
         if (p.via === 'accessibility' && (await accessibility.doAction(p.element.handle!, 'press'))) return { point: p.point, via: 'accessibility', target };
         // No handle, or the application refused the action: a pointer click at the same point (its
         // pointer effect was decided and re-checked with the rest).
-        await input.click(p.point, 'left', 1);
+        await input.click(p.point, 'left', 1, [], p.hover);
         await this.focusClicked(p.point);
         return { point: p.point, via: 'pointer', target };
       }
@@ -367,7 +367,7 @@ export class Executor {
         return { point: p.point, via: 'keyboard', target };
       }
       case 'click':
-        await input.click(p.point, p.button, p.clicks, p.hold);
+        await input.click(p.point, p.button, p.clicks, p.hold, p.hover);
         await this.focusClicked(p.point);
         return { point: p.point };
       case 'focus_window':

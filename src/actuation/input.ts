@@ -72,6 +72,18 @@ export function dragPoints(path: readonly Point[]): Point[] {
   return out;
 }
 
+/**
+ * Where a click into a popup window (override-redirect: a menu, an open `<select>` list) passes first: one
+ * point above `p` (below it on the top row), so the popup sees a motion inside it before the press. A warped
+ * pointer otherwise sends a single enter at the click point, and such popups may take a press only after a
+ * motion in them (Chromium's open `<select>` list ignored a click by ref, and took it after one more motion:
+ * tests/e2e/movedWindows.test.ts). The plan sets it (`plan.ts`); the executor judges it as a pointer effect
+ * too (`effects.ts`).
+ */
+export function hoverPoint(p: Point): Point {
+  return { x: p.x, y: p.y >= 1 ? p.y - 1 : p.y + 1 };
+}
+
 /** Input built from raw events. All points are logical screen points. */
 export class Input {
   constructor(
@@ -98,9 +110,13 @@ export class Input {
     return this.withHeld(keys, async () => undefined);
   }
 
-  /** Move to `point` and click `clicks` times with `button`, holding `hold` (modifiers). */
-  click(point: Point, button: MouseButton, clicks: number, hold: readonly string[] = []): Promise<void> {
+  /**
+   * Move to `point` (through `hover` first when given: see {@link hoverPoint}) and click `clicks` times with
+   * `button`, holding `hold` (modifiers).
+   */
+  click(point: Point, button: MouseButton, clicks: number, hold: readonly string[] = [], hover?: Point): Promise<void> {
     return this.withHeld(hold, async () => {
+      if (hover) await this.mouse.move(hover);
       await this.mouse.move(point);
       for (let c = 0; c < clicks; c++) {
         await this.mouse.down(button);

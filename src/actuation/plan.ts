@@ -6,6 +6,7 @@ import { center, displayAt } from '../perception/geometry.js';
 import type { Element } from '../perception/elements.js';
 import type { ObservationStore } from '../perception/observer.js';
 import { describeQuery, findBest, type Findable } from '../perception/find.js';
+import { hoverPoint } from './input.js';
 import { DEFAULT_WHEEL_STEP_POINTS, planPixelScroll, planScroll, wheelStepFor, type ScrollReport } from './scroll.js';
 
 /**
@@ -25,7 +26,8 @@ export const SCROLL_POINTS_PER_STEP = DEFAULT_WHEEL_STEP_POINTS;
  * from, what the policy judges, and what is dispatched.
  */
 export type PlannedAction =
-  | { type: 'click'; point: Point; button: MouseButton; clicks: 1 | 2; hold: string[]; element?: Element }
+  /** `hover`: a point the pointer passes first, set when the window under the click is a popup (see input.ts `hoverPoint`). */
+  | { type: 'click'; point: Point; button: MouseButton; clicks: 1 | 2; hold: string[]; element?: Element; hover?: Point }
   | { type: 'move'; point: Point; hold: string[]; element?: Element }
   | { type: 'drag'; path: Point[]; hold: string[] }
   /** `steps`: wheel clicks to send (= `scrolled.steps`); `scrolled`: the requested points, clicks and their approximate points (reported in the result). */
@@ -35,7 +37,7 @@ export type PlannedAction =
   | { type: 'wait'; ms: number }
   | { type: 'screenshot'; format: 'png' | 'jpeg' }
   /** `via: 'accessibility'` → `doAction(handle, 'press')`, falling back to a click at `point` if refused; `'pointer'` → a left click at `point`. */
-  | { type: 'press'; point: Point; element: Element; observationId: string; via: 'accessibility' | 'pointer' }
+  | { type: 'press'; point: Point; element: Element; observationId: string; via: 'accessibility' | 'pointer'; hover?: Point }
   | { type: 'set_value'; point: Point; element: Element; observationId: string; value: string }
   | { type: 'focus'; point: Point; element: Element; observationId: string }
   /** Raise and focus a top-level window (`RawWindows.activate`); `window` as listed when planned. */
@@ -127,6 +129,8 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
     }
     return pressable(chord);
   };
+  // A popup (override-redirect: a menu, an open <select> list) may take a press only after a motion in it.
+  const hoverFor = async (p: Point): Promise<{ hover?: Point }> => ((await ctx.platform.windows.windowAt(p).catch(() => null))?.overrideRedirect ? { hover: hoverPoint(p) } : {});
   const resolve = async (x: { x?: number; y?: number; target?: Target }): Promise<{ point: Point; element?: Element; observationId?: string }> => {
     if (x.target && !('ref' in x.target)) {
       // Found in a fresh observation: nothing to re-verify; aim at the matched text inside the element.
@@ -155,11 +159,11 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
         return { type: 'keypress', keys: nav[a.button] };
       }
       const button: MouseButton = a.button === 'wheel' ? 'middle' : a.button;
-      return { type: 'click', point: r.point, button, clicks: 1, hold, ...(r.element ? { element: r.element } : {}) };
+      return { type: 'click', point: r.point, button, clicks: 1, hold, ...(r.element ? { element: r.element } : {}), ...(await hoverFor(r.point)) };
     }
     case 'double_click': {
       const r = await resolve(a);
-      return { type: 'click', point: r.point, button: 'left', clicks: 2, hold: held(a.keys), ...(r.element ? { element: r.element } : {}) };
+      return { type: 'click', point: r.point, button: 'left', clicks: 2, hold: held(a.keys), ...(r.element ? { element: r.element } : {}), ...(await hoverFor(r.point)) };
     }
     case 'move': {
       const r = await resolve(a);
@@ -195,7 +199,7 @@ async function planOne(ctx: PlanContext, a: Action, i: number, displays: Display
       const r = await resolve(a);
       const el = r.element!;
       const via = el.handle && el.actions.some((n) => PRESS_ACTIONS.has(n.toLowerCase())) ? 'accessibility' : 'pointer';
-      return { type: 'press', point: r.point, element: el, observationId: r.observationId!, via };
+      return { type: 'press', point: r.point, element: el, observationId: r.observationId!, via, ...(await hoverFor(r.point)) };
     }
     case 'focus': {
       const r = await resolve(a);

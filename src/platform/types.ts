@@ -314,6 +314,11 @@ export interface WindowInfo {
    * margins client-side decorations draw their shadows into (GTK sets it when the window manager supports it).
    */
   frameExtents?: { left: number; right: number; top: number; bottom: number };
+  /**
+   * Linux X11: set when the top-level window is override-redirect — a menu, a dropdown list or a tooltip
+   * its application placed itself (no window manager frames or focuses it).
+   */
+  overrideRedirect?: boolean;
 }
 
 /** Options of a window read. */

@@ -37,7 +37,7 @@ rules:
   - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
 `;
 const PAGE = `<!doctype html><html><head><title>Moved page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
-<body><button onclick="this.textContent='Pressed!'">Press me</button></body></html>`;
+<body><button onclick="this.textContent='Pressed!'">Press me</button> <select id="s"><option>Alpha</option><option>Bravo</option><option>Charlie</option></select></body></html>`;
 
 let daemon: Daemon;
 let dir: string;
@@ -147,7 +147,7 @@ describe('windows away from the screen origin', () => {
     expect(denied.json.error.details?.ruleId).toBe('deny-secret');
   });
 
-  it('a Chromium window moved to 300,150 (true screen coordinates) is not shifted: its button is hit at its perceived centre', async () => {
+  it('a Chromium window moved to 300,150 (true screen coordinates) is not shifted: its button is hit at its perceived centre, its <select> list picked by ref', async () => {
     const port = (server.address() as AddressInfo).port;
     const { app: browser } = await launchUntilReady(
       () => launchChromium(`http://127.0.0.1:${port}/`, { width: 800, height: 500 }),
@@ -169,5 +169,23 @@ describe('windows away from the screen origin', () => {
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.results[0]!.hit).toMatchObject({ app: 'chromium', element: { role: 'button', name: 'Press me' } });
     await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Pressed!') ? true : null), 10_000, 'the button pressed');
+
+    // An open <select> draws its options in a popup window of the browser while its accessible items stay
+    // below the page's combo box: they are seen (not "covered" by their own popup) and picked by ref.
+    const o2 = await observe();
+    const select = o2.elements.find((e) => e.role === 'combobox')!;
+    expect(select.value).toBe('Alpha');
+    const open = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: select.ref, observationId: o2.observationId } });
+    expect(open.status, JSON.stringify(open.json)).toBe(200);
+    const listed = await waitFor(async () => {
+      const obs = await observe();
+      return obs.elements.some((e) => e.role === 'menuitem' && e.name === 'Bravo') ? obs : null;
+    }, 10_000, 'the open list, not covered by its own popup');
+    const popup = (await windows()).find((w) => w.app === 'chromium' && w.id !== win.id)!;
+    const bravo = listed.elements.find((e) => e.role === 'menuitem' && e.name === 'Bravo')!;
+    expect(within(bravo.bounds, popup.bounds), `${JSON.stringify(bravo.bounds)} inside the popup ${JSON.stringify(popup.bounds)}`).toBe(true);
+    const pick = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: bravo.ref, observationId: listed.observationId } });
+    expect(pick.status, JSON.stringify(pick.json)).toBe(200);
+    await waitFor(async () => ((await observe()).elements.find((e) => e.role === 'combobox')?.value === 'Bravo' ? true : null), 10_000, 'Bravo chosen');
   });
 });

@@ -8,7 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { DEFAULT_WHEEL_STEP_POINTS, planScroll, wheelStepFor, wheelSteps } from '../../src/actuation/scroll.js';
-import { DRAG_MAX_POINTS, DRAG_STEP_POINTS, Input, dragPoints } from '../../src/actuation/input.js';
+import { DRAG_MAX_POINTS, DRAG_STEP_POINTS, Input, dragPoints, hoverPoint } from '../../src/actuation/input.js';
 import { effectsOf } from '../../src/actuation/effects.js';
 import { planActions } from '../../src/actuation/plan.js';
 import { ObservationStore } from '../../src/perception/observer.js';
@@ -78,6 +78,38 @@ describe('scroll: points → wheel clicks', () => {
     for (const p of plan) if (p.type === 'scroll') await input.scroll(p.point, p.steps);
     expect(sent).toEqual([[-13, 37]]);
     expect(fp.events.filter((e) => e.kind === 'wheel')).toEqual([]);
+  });
+});
+
+describe('a click into a popup passes its hover point first', () => {
+  it('the plan sets a hover point above the target only when the window there is override-redirect; input and effects follow it', async () => {
+    expect(hoverPoint({ x: 10, y: 20 })).toEqual({ x: 10, y: 19 });
+    expect(hoverPoint({ x: 10, y: 0 })).toEqual({ x: 10, y: 1 });
+    const fp = createFakePlatform({
+      windows: [
+        { id: '0x9', app: 'chromium', pid: 7, title: '', bounds: { x: 100, y: 40, width: 60, height: 80 }, overrideRedirect: true },
+        { id: '0x2', app: 'chromium', pid: 7, title: 'page', bounds: { x: 0, y: 0, width: 1280, height: 800 } },
+      ],
+    });
+    const plan = await planActions({ platform: fp, store: new ObservationStore(), policyEnforced: true }, [
+      { type: 'click', x: 120, y: 50, button: 'left' },
+      { type: 'click', x: 500, y: 500, button: 'left' },
+    ]);
+    expect(plan[0]).toMatchObject({ type: 'click', point: { x: 120, y: 50 }, hover: { x: 120, y: 49 } });
+    expect(plan[1]).not.toHaveProperty('hover');
+    const input = new Input(fp.mouse, fp.keyboard);
+    for (const p of plan) if (p.type === 'click') await input.click(p.point, p.button, p.clicks, p.hold, p.hover);
+    expect(fp.events.filter((e) => e.kind === 'move')).toEqual([
+      { kind: 'move', x: 120, y: 49 },
+      { kind: 'move', x: 120, y: 50 },
+      { kind: 'move', x: 500, y: 500 },
+    ]);
+    const pointers = (i: number) => effectsOf(plan[i]!).filter((e) => e.kind === 'pointer').map((e) => e.kind === 'pointer' && [e.point, e.what]);
+    expect(pointers(0)).toEqual([
+      [{ x: 120, y: 49 }, 'motion'],
+      [{ x: 120, y: 50 }, 'click'],
+    ]);
+    expect(pointers(1)).toEqual([[{ x: 500, y: 500 }, 'click']]);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AtspiBus, type AtspiCall } from '../../src/platform/linux/atspi/bus.js';
-import { NO_OFFSET, offsetFromWindow, shiftRect, subsurfaces, WindowOffsets, windowOfFrame, type FrameFacts } from '../../src/platform/linux/atspi/windowOffset.js';
+import { NO_OFFSET, offsetFromWindow, popupsAt, shiftRect, subsurfaces, WindowOffsets, windowOfFrame, type FrameFacts } from '../../src/platform/linux/atspi/windowOffset.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 
 const frame = (over: Partial<FrameFacts> = {}): FrameFacts => ({ ref: [':1.5', '/w'], pid: 42, name: 'Calculator', bounds: { x: 0, y: 0, width: 355, height: 486 }, ...over });
@@ -93,5 +93,29 @@ describe('subsurfaces', () => {
     expect(subsurfaces(frameNode, win(), 42, [shadowed])[0]!.offset).toEqual({ dx: -99, dy: 13 });
     expect(subsurfaces(frameNode, win(), 42, [{ ...popupWin, pid: 7 }])).toEqual([]);
     expect(subsurfaces(frameNode, win(), 42, [{ ...popupWin, surface: { x: 0, y: 0, width: 100, height: 100 } }])).toEqual([]);
+  });
+});
+
+describe('popupsAt (true screen coordinates: Chromium)', () => {
+  interface N { role: string; name: string; bounds: { x: number; y: number; width: number; height: number } | null; children: N[] }
+  const n = (role: string, name: string, x: number, y: number, width: number, height: number, children: N[] = []): N => ({ role, name, bounds: { x, y, width, height }, children });
+  const items = [n('menuitem', 'Alpha', 157, 218, 47, 24), n('menuitem', 'Bravo', 157, 242, 47, 24)];
+  const under = n('button', 'Under the list', 160, 250, 40, 20);
+  const page = n('frame', 'Moved page - Chromium', 0, 0, 800, 500, [n('document', 'page', 0, 0, 800, 480, [under, n('combobox', '', 156, 198, 66, 19, [n('menu', '', 156, 198, 66, 10, items)])])]);
+  const popup = win({ id: '0xa00010', pid: 42, app: 'chromium', title: '', bounds: { x: 156, y: 217, width: 65, height: 74 }, surface: { x: 156, y: 217, width: 65, height: 74 }, overrideRedirect: true });
+
+  it('puts the items of a menu or list inside an override-redirect window of the process in that window; page content under it stays out', () => {
+    const got = popupsAt(page, 42, [popup, win({ id: '0x2', pid: 42, app: 'chromium', surface: { x: 0, y: 0, width: 800, height: 500 } })]);
+    expect(got.map((g) => [g.node.name, g.window.id])).toEqual([
+      ['Alpha', '0xa00010'],
+      ['Bravo', '0xa00010'],
+    ]);
+    expect(got.some((g) => g.node === under)).toBe(false);
+  });
+
+  it('ignores windows that are not override-redirect, of another process, or that hold no item', () => {
+    expect(popupsAt(page, 42, [{ ...popup, overrideRedirect: undefined }])).toEqual([]);
+    expect(popupsAt(page, 42, [{ ...popup, pid: 7 }])).toEqual([]);
+    expect(popupsAt(page, 42, [{ ...popup, surface: { x: 600, y: 10, width: 65, height: 74 } }])).toEqual([]);
   });
 });

@@ -25,7 +25,7 @@ import { AtspiBus, guard, type AtspiBusOptions, type AtspiBusStats, type AtspiCh
 import { applications, findActive, focusInfo } from './atspi/focus.js';
 import { AtspiTargets } from './atspi/targets.js';
 import { AtspiTree, type AtspiTreeStats } from './atspi/tree.js';
-import { shiftRect, subsurfaces, WindowOffsets, type FrameFacts, type Offset } from './atspi/windowOffset.js';
+import { popupsAt, shiftRect, subsurfaces, WindowOffsets, type FrameFacts, type Offset } from './atspi/windowOffset.js';
 import { parseAtspiHandle } from './atspi/refs.js';
 
 export { onScreen } from './atspi/budget.js';
@@ -208,13 +208,17 @@ export class AtspiAccessibility implements RawAccessibility {
     };
     frames.forEach(({ node, facts }, i) => {
       const p = placements[i]!;
-      if (!p.window || facts.pid === null) return;
-      shift(node, p);
-      // Popovers and menus on surfaces of their own are reported where their anchor is: put each where its window is.
-      for (const s of subsurfaces(node, p.window, facts.pid, windows)) {
-        shift(s.node, s.offset);
-        s.node.windowId = s.window.id;
+      if (facts.pid === null) return;
+      if (p.window) {
+        shift(node, p);
+        // Popovers and menus on surfaces of their own are reported where their anchor is: put each where its window is.
+        for (const s of subsurfaces(node, p.window, facts.pid, windows)) {
+          shift(s.node, s.offset);
+          s.node.windowId = s.window.id;
+        }
       }
+      // Items of a menu or list shown in a popup window of the process (placed by now) are in that window.
+      for (const s of popupsAt(node, facts.pid, windows)) s.node.windowId ??= s.window.id;
     });
   }
 

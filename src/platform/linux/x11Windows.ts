@@ -95,6 +95,8 @@ interface Described {
   pid: number | null;
   /** X border width (pixels). */
   borderWidth: number;
+  /** The override-redirect attribute (a menu, a dropdown, a tooltip: placed by its application, not by a window manager). */
+  overrideRedirect: boolean;
   /** `_GTK_FRAME_EXTENTS` (left, right, top, bottom), when set. */
   frameExtents: { left: number; right: number; top: number; bottom: number } | null;
 }
@@ -349,6 +351,7 @@ export class X11Windows implements RawWindows {
             bounds: t.bounds,
             surface,
             ...(w.frameExtents ? { frameExtents: w.frameExtents } : {}),
+            ...(t.overrideRedirect ? { overrideRedirect: true } : {}),
           };
         }),
       );
@@ -386,6 +389,7 @@ export class X11Windows implements RawWindows {
     return {
       id,
       viewable: attrs.mapState === 2,
+      overrideRedirect: attrs.overrideRedirect,
       bounds: { x: geom.x, y: geom.y, width: geom.width, height: geom.height },
       title: decodeText(netName, atoms) ?? decodeText(wmName, atoms),
       cls: parseWmClass(cls),

@@ -121,6 +121,37 @@ export function subsurfaces<N extends { bounds: Rect | null; children: N[] }>(fr
   return out;
 }
 
+/** Roles whose items a toolkit may show in a popup window of their own (a `<select>` list, a menu). */
+const POPUP_CONTAINER_ROLES = new Set(['menu', 'listbox', 'combobox', 'menubar']);
+
+/**
+ * For a frame whose toolkit answers true screen coordinates: the objects it shows in a popup window of its
+ * process (override-redirect, e.g. Chromium's open `<select>` list, whose items stay below the page's combo
+ * box in the accessibility tree while a separate X window draws them: checked, items at 157,218 in a popup
+ * window at 156,217 65x74). An object below a menu, list box or combo box that lies wholly inside such a
+ * window is taken as shown in it (the shallowest such object; its subtree goes with it). Objects of the page
+ * under the popup that are not in such a container stay covered by it.
+ */
+export function popupsAt<N extends { role: string; bounds: Rect | null; children: N[] }>(frameNode: N, pid: number, windows: readonly WindowInfo[]): Array<{ node: N; window: WindowInfo }> {
+  const popups = windows.filter((w) => w.pid === pid && w.overrideRedirect && w.surface);
+  const out: Array<{ node: N; window: WindowInfo }> = [];
+  if (popups.length === 0) return out;
+  const insideOf = (r: Rect) => popups.find((w) => r.x >= w.surface!.x && r.y >= w.surface!.y && r.x + r.width <= w.surface!.x + w.surface!.width && r.y + r.height <= w.surface!.y + w.surface!.height);
+  const walk = (n: N, inContainer: boolean): void => {
+    if (inContainer && n.bounds && n.bounds.width > 0 && n.bounds.height > 0) {
+      const w = insideOf(n.bounds);
+      if (w) {
+        out.push({ node: n, window: w });
+        return;
+      }
+    }
+    const below = inContainer || POPUP_CONTAINER_ROLES.has(n.role);
+    for (const c of n.children) walk(c, below);
+  };
+  walk(frameNode, false);
+  return out;
+}
+
 /**
  * Offsets of top-level accessible windows (see the module comment). `windows` lists the window system's
  * windows (with `surface`); without it every offset is 0 (a backend with no window list, tests).
