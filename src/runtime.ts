@@ -88,8 +88,10 @@ export async function createPipeline(o: PipelineOptions): Promise<{ observer: Ob
     halt,
     // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
     // capture path; windows the policy masks are never named in its error messages.
-    // The ref re-check reads the observer's tree when nothing changed since it was read (no action, event or pixel change).
-    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image, () => observer.currentTree()),
+    // The ref re-check reads the backend's tree. Reusing the observer's cached tree here (Observer.currentTree,
+    // ffea60f) made observations after an action stale: a click by ref that opened a GTK 4 popover or renamed a
+    // Chromium button was never seen by the next observes (tests/e2e/movedWindows.test.ts), so it is not wired.
+    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
     describeWindow: (w) => describeWindowForAgent(w, o.policy()),
     isMasked: (w) => isMaskedWindow(w, o.policy()),
     agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,
