@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DeskdError } from '../errors.js';
 import { AgentIdSchema, principalOf } from '../governance/agents.js';
 import { ErrorBodySchema } from './schemas.js';
+import type { WorkspaceApp } from '../workspaces/manager.js';
 
 /** One workspace as the manager (`src/workspaces/manager.ts`) holds it, narrowed to what the routes read. */
 export interface WorkspaceRecord {
@@ -17,15 +18,8 @@ export interface WorkspaceRecord {
   display: string;
 }
 
-/** An app launched into a workspace. */
-export interface WorkspaceAppRecord {
-  pid: number;
-  app: string;
-  args: string[];
-  startedAt: number;
-  exitCode: number | null;
-  exited: boolean;
-}
+/** An app launched into a workspace (the manager's record). */
+export type WorkspaceAppRecord = WorkspaceApp;
 
 /** What these routes use (a narrow slice of the workspace manager, so this module never imports `src/app.ts`). */
 export interface WorkspaceRouteDeps<W extends WorkspaceRecord = WorkspaceRecord> {

@@ -14,21 +14,13 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeskdError } from '../errors.js';
+import type { PrivateDesktopHandle } from '../platform/index.js';
 import type { WorkspaceLimits } from '../policy/launch.js';
 import { appEnv } from './env.js';
 import { groupUsage, type ProcessUsage } from './procStats.js';
 
-/** A private desktop as the manager needs it (the platform's `PrivateDesktopHandle`). */
-export interface WorkspaceDesktop {
-  display: string;
-  /** `DISPLAY` and `DBUS_SESSION_BUS_ADDRESS` of the desktop. */
-  env: Record<string, string>;
-  width: number;
-  height: number;
-  pids: { xvfb: number; dbus: number; atspi: number };
-  a11yBusAddress: string;
-  stop(): Promise<void>;
-}
+/** A private desktop as the manager needs it: the platform's `PrivateDesktopHandle` without its runtime directory. */
+export type WorkspaceDesktop = Pick<PrivateDesktopHandle, 'display' | 'env' | 'width' | 'height' | 'pids' | 'a11yBusAddress' | 'stop'>;
 
 /** What the manager is built on. */
 export interface WorkspaceManagerDeps<B extends { close(): Promise<void> }> {

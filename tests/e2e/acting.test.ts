@@ -15,13 +15,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { startE2eDaemon, type E2eDaemon } from '../helpers/e2eDaemon.js';
 import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
 const execFileP = promisify(execFile);
@@ -52,22 +50,14 @@ const PAGE = `<!doctype html><html><head><title>Sign in</title><style>body{font:
 <script>document.addEventListener('focusin', (e) => fetch('/focus', { method: 'POST', body: e.target.id || e.target.tagName }));</script>
 </body></html>`;
 
-let daemon: Daemon;
+let d: E2eDaemon;
 let dir: string;
 let server: Server;
 let base = '';
 let lastFocus = '';
 const apps: AppHandle[] = [];
 
-async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown) => d.api<T>(method, path, body);
 const xdo = async (...args: string[]) => (await execFileP('xdotool', args)).stdout;
 const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
 const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
@@ -82,8 +72,6 @@ async function launchTerm(title: string, x: number, y: number): Promise<{ file: 
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-acting-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY);
   server = createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/focus') {
       let body = '';
@@ -98,21 +86,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', join(dir, 'policy.yaml')], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
-  daemon = await startDaemon(config);
+  d = await startE2eDaemon('deskd-e2e-acting-', POLICY);
+  dir = d.dir;
 });
 
 afterAll(async () => {
   for (const a of apps) await a.kill();
-  await daemon?.close();
+  await d?.close();
   await new Promise<void>((r) => server?.close(() => r()));
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('item 13: windows, focus_window, and focus on click without a window manager', () => {

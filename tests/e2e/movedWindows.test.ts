@@ -9,14 +9,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadConfig } from '../../src/config.js';
-import { startDaemon, type Daemon } from '../../src/main.js';
+import { startE2eDaemon, type E2eDaemon } from '../helpers/e2eDaemon.js';
 import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
 const execFileP = promisify(execFile);
@@ -39,20 +37,11 @@ rules:
 const PAGE = `<!doctype html><html><head><title>Moved page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
 <body><button onclick="this.textContent='Pressed!'">Press me</button> <select id="s"><option>Alpha</option><option>Bravo</option><option>Charlie</option></select></body></html>`;
 
-let daemon: Daemon;
-let dir: string;
+let d: E2eDaemon;
 let server: Server;
 const apps: AppHandle[] = [];
 
-async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown) => d.api<T>(method, path, body);
 const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
 const windows = async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows;
 const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
@@ -60,25 +49,15 @@ const within = (r: Rect, outer: Rect) => r.x >= outer.x && r.y >= outer.y && r.x
 const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-moved-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY);
   server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', join(dir, 'policy.yaml')], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
-  daemon = await startDaemon(config);
+  d = await startE2eDaemon('deskd-e2e-moved-', POLICY);
 });
 
 afterAll(async () => {
   for (const a of apps) await a.kill();
-  await daemon?.close();
+  await d?.close();
   await new Promise<void>((r) => server?.close(() => r()));
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('windows away from the screen origin', () => {
@@ -93,7 +72,7 @@ describe('windows away from the screen origin', () => {
     await move(calcWin.id, 400, 300);
     const moved = await waitFor(async () => (await windows()).find((w) => w.id === calcWin.id && w.bounds.x === 400 && w.bounds.y === 300), 10_000, 'the calculator at 400,300');
     // A denied terminal where the calculator's buttons would be if its window-relative extents were taken as screen coordinates.
-    const file = join(dir, 'secret.txt');
+    const file = join(d.dir, 'secret.txt');
     apps.push(launchApp('xterm', ['-T', 'secret-under', '-geometry', '50x30+0+0', '-e', 'sh', '-c', `: > '${file}'; stty raw -echo; exec cat >> '${file}'`]));
     await waitFor(async () => (existsSync(file) ? (await windows()).find((w) => w.title === 'secret-under') : undefined), 30_000, 'the secret terminal');
 
