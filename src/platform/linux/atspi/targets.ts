@@ -15,7 +15,7 @@ import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
 import { readBasic, readDetails, toNode } from './reader.js';
 import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
-import { NO_OFFSET, shiftRect, type Offset, type WindowOffsets } from './windowOffset.js';
+import { insideOf, NO_OFFSET, shiftRect, type Offset, type WindowOffsets } from './windowOffset.js';
 
 /** A showing top-level window as a hit-test sees it. */
 interface Frame {
@@ -213,9 +213,8 @@ export class AtspiTargets {
     if (!window.surface || frames.length === 0 || frames.some((f) => f.placedBy?.id === window.id)) return null;
     const host = frames.find((f) => f.placedBy !== null && f.placedBy.pid === window.pid);
     if (!host) return null;
-    const e = window.frameExtents ?? { left: 0, right: 0, top: 0, bottom: 0 };
-    const width = window.surface.width - e.left - e.right;
-    const height = window.surface.height - e.top - e.bottom;
+    const inside = insideOf(window)!;
+    const { width, height } = inside;
     let level: Ref[] = [host.ref];
     let read = 0;
     while (level.length > 0 && read < MAX_POPUP_OBJECTS) {
@@ -233,8 +232,8 @@ export class AtspiTargets {
       read += objs.length;
       const hit = objs.find((o) => o.shown && o.ext !== null && o.ext.width === width && o.ext.height === height);
       if (hit) {
-        const offset = { dx: window.surface.x + e.left - hit.ext!.x, dy: window.surface.y + e.top - hit.ext!.y };
-        return { ref: hit.ref, name: host.name, bounds: { x: window.surface.x + e.left, y: window.surface.y + e.top, width, height }, matches: true, offset, placedBy: window };
+        const offset = { dx: inside.x - hit.ext!.x, dy: inside.y - hit.ext!.y };
+        return { ref: hit.ref, name: host.name, bounds: inside, matches: true, offset, placedBy: window };
       }
       for (const o of objs) if (o.shown || o.ref === host.ref) next.push(...o.kids);
       level = next;

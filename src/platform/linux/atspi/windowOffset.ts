@@ -54,6 +54,16 @@ export function shiftRect(r: Rect, o: Offset): Rect {
 }
 
 /**
+ * The inside of a window's surface in global points: the surface less `_GTK_FRAME_EXTENTS` (the invisible
+ * margins of client-side decorations), or the surface itself without them. Null without a surface.
+ */
+export function insideOf(w: WindowInfo): Rect | null {
+  if (!w.surface) return null;
+  const e = w.frameExtents ?? { left: 0, right: 0, top: 0, bottom: 0 };
+  return { x: w.surface.x + e.left, y: w.surface.y + e.top, width: w.surface.width - e.left - e.right, height: w.surface.height - e.top - e.bottom };
+}
+
+/**
  * The X client window that shows an accessible frame, of `windows` (the window system's list): same pid,
  * with a `surface` at least the frame's size and at most {@link MAX_MARGIN} larger on each side; the one
  * titled like the frame first, else the one nearest in size. Null when none fits.
@@ -103,10 +113,9 @@ export interface Placement extends Offset {
 export function subsurfaces<N extends { bounds: Rect | null; children: N[] }>(frameNode: N, own: WindowInfo, pid: number, windows: readonly WindowInfo[]): Array<{ node: N; offset: Offset; window: WindowInfo }> {
   const out: Array<{ node: N; offset: Offset; window: WindowInfo }> = [];
   for (const w of windows) {
-    if (w === own || w.id === own.id || w.pid !== pid || !w.surface) continue;
-    const e = w.frameExtents ?? { left: 0, right: 0, top: 0, bottom: 0 };
-    const width = w.surface.width - e.left - e.right;
-    const height = w.surface.height - e.top - e.bottom;
+    const inside = insideOf(w);
+    if (w === own || w.id === own.id || w.pid !== pid || !inside) continue;
+    const { width, height } = inside;
     // Breadth first: the shallowest object of that size is the popover itself, not a child filling it.
     let level: N[] = [...frameNode.children];
     let found: N | null = null;
@@ -115,7 +124,7 @@ export function subsurfaces<N extends { bounds: Rect | null; children: N[] }>(fr
       level = level.flatMap((n) => n.children);
     }
     if (!found) continue;
-    const offset = { dx: w.surface.x + e.left - found.bounds!.x, dy: w.surface.y + e.top - found.bounds!.y };
+    const offset = { dx: inside.x - found.bounds!.x, dy: inside.y - found.bounds!.y };
     out.push({ node: found, offset, window: w });
   }
   return out;
@@ -133,13 +142,13 @@ const POPUP_CONTAINER_ROLES = new Set(['menu', 'listbox', 'combobox', 'menubar']
  * under the popup that are not in such a container stay covered by it.
  */
 export function popupsAt<N extends { role: string; bounds: Rect | null; children: N[] }>(frameNode: N, pid: number, windows: readonly WindowInfo[]): Array<{ node: N; window: WindowInfo }> {
-  const popups = windows.filter((w) => w.pid === pid && w.overrideRedirect && w.surface);
+  const popups = windows.filter((w) => w.pid === pid && w.overrideRedirect && w.surface).map((w) => ({ w, r: w.surface! }));
   const out: Array<{ node: N; window: WindowInfo }> = [];
   if (popups.length === 0) return out;
-  const insideOf = (r: Rect) => popups.find((w) => r.x >= w.surface!.x && r.y >= w.surface!.y && r.x + r.width <= w.surface!.x + w.surface!.width && r.y + r.height <= w.surface!.y + w.surface!.height);
+  const holding = (b: Rect) => popups.find(({ r }) => b.x >= r.x && b.y >= r.y && b.x + b.width <= r.x + r.width && b.y + b.height <= r.y + r.height)?.w;
   const walk = (n: N, inContainer: boolean): void => {
     if (inContainer && n.bounds && n.bounds.width > 0 && n.bounds.height > 0) {
-      const w = insideOf(n.bounds);
+      const w = holding(n.bounds);
       if (w) {
         out.push({ node: n, window: w });
         return;
