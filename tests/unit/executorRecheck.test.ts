@@ -437,3 +437,20 @@ describe('results and failures', () => {
     expect(platform.events).toEqual([]);
   });
 });
+
+describe('a click into a popup passes its hover point, which the policy judges too', () => {
+  it('on a popup\'s top row, the hover point above it lies in a denied terminal: POLICY_DENIED, nothing dispatched; one row lower it is allowed', async () => {
+    // An override-redirect popup of the calculator whose top edge is at y = 100, over a denied xterm above it.
+    const popup: WindowInfo = { id: '0xd', app: 'gnome-calculator', pid: 10, title: '', bounds: { x: 0, y: 100, width: 200, height: 100 }, overrideRedirect: true };
+    platform.windowList.unshift({ ...popup });
+    platform.windowList.splice(1, 0, { ...TERM, bounds: { x: 0, y: 0, width: 600, height: 100 } });
+    const e = await rejection(executor().run([{ type: 'click', x: 50, y: 100, button: 'left' }]));
+    expect(e.code).toBe('POLICY_DENIED');
+    expect(inputEvents()).toEqual([]);
+    await executor().run([{ type: 'click', x: 50, y: 101, button: 'left' }]);
+    expect(inputEvents().filter((x) => x.kind === 'move')).toEqual([
+      { kind: 'move', x: 50, y: 100 },
+      { kind: 'move', x: 50, y: 101 },
+    ]);
+  });
+});
