@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Platform } from '../platform/types.js';
+import type { DisplayInfo, Platform, Rect } from '../platform/types.js';
 import type { Observer } from '../perception/observer.js';
 import type { Executor } from '../actuation/executor.js';
 import type { AuditLog } from '../policy/audit.js';
@@ -13,6 +13,7 @@ import { resolveDisplay } from '../perception/display.js';
 import { cellReader } from '../perception/read/cellOcr.js';
 import { regionReader } from '../perception/read/focus.js';
 import { inkReader } from '../perception/read/inkOcr.js';
+import { IdleEngine } from '../perception/read/lineEngine.js';
 import { OcrEngine } from '../perception/ocr/index.js';
 import Tesseract from 'tesseract.js';
 import { CLIENT_HEADER, clientIdentity, type ControllerLease } from './lease.js';
@@ -50,7 +51,10 @@ export function readServiceFor(deps: Pick<ReadRouteDeps, 'platform' | 'observer'
   if (s) return s;
   const ax = deps.platform.accessibility as unknown;
   const frames = new WeakMap<object, ScreenFrame>();
-  const readCells = cellReader(async (d, region) => (await deps.observer.agentCapture.capture(d.id, { region })).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE }));
+  // One single-line engine (one tesseract worker, closed when idle) for both second-look readers.
+  const lineEngine = new IdleEngine(() => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE }));
+  const captureRegion = async (d: DisplayInfo, region: Rect) => (await deps.observer.agentCapture.capture(d.id, { region })).image;
+  const readCells = cellReader(captureRegion, lineEngine);
   s = new ReadService({
     observe: (o) => deps.observer.observe(o),
     forget: (id) => void deps.observer.store.delete(id),
@@ -59,7 +63,7 @@ export function readServiceFor(deps: Pick<ReadRouteDeps, 'platform' | 'observer'
     // pixels of the region holding them.
     readCells,
     // Pixel-drawn labels and values without their other half are looked for again, the drawing around the text removed.
-    readInk: inkReader(async (d, region) => (await deps.observer.agentCapture.capture(d.id, { region })).image, () => OcrEngine.create({ workers: 1, psm: Tesseract.PSM.SINGLE_LINE })),
+    readInk: inkReader(captureRegion, lineEngine),
     // A wait that found its target watches and re-reads it alone (perception/read/focus.ts).
     region: regionReader({
       frame: (d, r) => deps.observer.agentCapture.frame(d, r),

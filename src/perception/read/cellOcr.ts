@@ -6,11 +6,10 @@
  * agent may see: `Observer.capture`), with a one-worker single-line engine started on first use and closed
  * when idle. A cell whose pixels have not changed is not read again (remembered by a hash of its pixels).
  */
-import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
-import type { TextRecognizer } from '../observer.js';
 import type { ReadContent } from './types.js';
 import { clip, union } from '../geometry.js';
+import { type ClosableRecognizer, type IdleEngine, idleEngineOf, pixelKey, remember } from './lineEngine.js';
 
 /** Reads the text of rectangles of a display (global points); null where a rectangle holds no ink. */
 export type CellReader = (display: DisplayInfo, rects: Rect[]) => Promise<(string | null)[]>;
@@ -38,29 +37,17 @@ export function hasInk(img: RawImage, r: Rect): boolean {
   return ink >= 4;
 }
 
-/** Hash of the pixels of a rectangle (global points) with the rectangle itself: equal pixels read equal. */
-function cropKey(img: RawImage, r: Rect): string {
-  const h = createHash('sha1');
-  h.update(`${r.x},${r.y},${r.width},${r.height}`);
-  const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
-  const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
-  const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
-  const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
-  for (let y = y0; y < y1; y++) h.update(img.data.subarray((y * img.width + x0) * 4, (y * img.width + x1) * 4));
-  return h.digest('hex');
-}
-
-/** Cells remembered by {@link cropKey} (an unchanged screen is not read again). */
+/** Cells remembered by their pixels ({@link pixelKey}) (an unchanged screen is not read again). */
 const CACHE_SIZE = 2000;
 
 /**
  * A {@link CellReader} over `capture` (must return masked pixels; it is asked for the region holding the
  * rectangles, global points, clipped to the display: a capture of the whole display is fine too) and a
- * single-line recognizer made by `create` on first use; `close`s it after `idleMs` without use.
+ * single-line recognizer made by `create` on first use and `close`d after `idleMs` ms without use, or an
+ * {@link IdleEngine} shared with other readers (then its own idle time applies).
  */
-export function cellReader(capture: (display: DisplayInfo, region: Rect) => Promise<RawImage>, create: () => Promise<TextRecognizer & { close(): Promise<void> }>, idleMs = 60_000): CellReader {
-  let engine: Promise<TextRecognizer & { close(): Promise<void> }> | null = null;
-  let timer: NodeJS.Timeout | null = null;
+export function cellReader(capture: (display: DisplayInfo, region: Rect) => Promise<RawImage>, create: IdleEngine | (() => Promise<ClosableRecognizer>), idleMs = 60_000): CellReader {
+  const engine = idleEngineOf(create, idleMs);
   const cache = new Map<string, string | null>();
   return async (display, rects) => {
     if (rects.length === 0) return [];
@@ -72,33 +59,28 @@ export function cellReader(capture: (display: DisplayInfo, region: Rect) => Prom
     const img = await capture(display, around);
     const inked = rects.map((r) => hasInk(img, r));
     if (!inked.some(Boolean)) return rects.map(() => null);
-    let e: (TextRecognizer & { close(): Promise<void> }) | null = null;
-    if (timer) clearTimeout(timer);
-    const out: (string | null)[] = [];
-    for (let i = 0; i < rects.length; i++) {
-      if (!inked[i]) {
-        out.push(null);
-        continue;
+    engine.hold();
+    try {
+      const out: (string | null)[] = [];
+      for (let i = 0; i < rects.length; i++) {
+        if (!inked[i]) {
+          out.push(null);
+          continue;
+        }
+        const key = pixelKey(img, rects[i]!);
+        if (cache.has(key)) {
+          out.push(cache.get(key)!);
+          continue;
+        }
+        const r = await (await engine.get()).recognize(img, { region: rects[i]! });
+        const text = r.words.map((w) => w.text).join(' ').trim() || null;
+        remember(cache, key, text, CACHE_SIZE);
+        out.push(text);
       }
-      const key = cropKey(img, rects[i]!);
-      if (cache.has(key)) {
-        out.push(cache.get(key)!);
-        continue;
-      }
-      e ??= await (engine ??= create());
-      const r = await e.recognize(img, { region: rects[i]! });
-      const text = r.words.map((w) => w.text).join(' ').trim() || null;
-      cache.set(key, text);
-      if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
-      out.push(text);
+      return out;
+    } finally {
+      engine.release();
     }
-    timer = setTimeout(() => {
-      const closing = engine;
-      engine = null;
-      void closing?.then((x) => x.close()).catch(() => undefined);
-    }, idleMs);
-    timer.unref();
-    return out;
   };
 }
 

@@ -23,11 +23,10 @@
  * is lost with the drawing; at most {@link MAX_ORPHAN_BOXES} boxes and {@link MAX_INK_CALLS} line reads per
  * read; a box holding more than {@link MAX_ROWS_PER_BOX} rows of ink (a text area) is not read.
  */
-import { createHash } from 'node:crypto';
 import type { DisplayInfo, RawImage, Rect } from '../../platform/types.js';
 import type { OcrWord } from '../elements.js';
-import type { TextRecognizer } from '../observer.js';
 import { clip, union } from '../geometry.js';
+import { type ClosableRecognizer, type IdleEngine, idleEngineOf, pixelKey, remember } from './lineEngine.js';
 import { centreIn, cx, wordsOf } from './grid.js';
 import { readPairs, unpairedOcrItems, type UnpairedItem } from './pairs.js';
 import type { ReadContent } from './types.js';
@@ -193,29 +192,16 @@ export function orphanBoxes(items: readonly UnpairedItem[], display: Rect, exclu
   return out.slice(0, MAX_ORPHAN_BOXES);
 }
 
-/** Pixels of a rectangle (with the rectangle) as a cache key: an unchanged box is not read again. */
-function boxKey(img: RawImage, r: Rect): string {
-  const h = createHash('sha1');
-  h.update(`${r.x},${r.y},${r.width},${r.height}`);
-  const x0 = Math.max(0, Math.floor((r.x - img.origin.x) * img.scale));
-  const y0 = Math.max(0, Math.floor((r.y - img.origin.y) * img.scale));
-  const x1 = Math.min(img.width, Math.ceil((r.x + r.width - img.origin.x) * img.scale));
-  const y1 = Math.min(img.height, Math.ceil((r.y + r.height - img.origin.y) * img.scale));
-  for (let y = y0; y < y1; y++) h.update(img.data.subarray((y * img.width + x0) * img.channels, (y * img.width + x1) * img.channels));
-  return h.digest('hex');
-}
-
 const CACHE_SIZE = 500;
 
 /**
  * An {@link InkReader} over `capture` (must return masked pixels of the region asked, global points: one
  * call per read, for the region holding every box) and a
- * single-line recognizer made by `create` on first use, closed after `idleMs` without use. Boxes whose
- * pixels were read before are answered from a cache.
+ * single-line recognizer made by `create` on first use, closed after `idleMs` ms without use (or an
+ * {@link IdleEngine} shared with other readers). Boxes whose pixels were read before are answered from a cache.
  */
-export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promise<RawImage>, create: () => Promise<TextRecognizer & { close(): Promise<void> }>, idleMs = 60_000): InkReader {
-  let engine: Promise<TextRecognizer & { close(): Promise<void> }> | null = null;
-  let timer: NodeJS.Timeout | null = null;
+export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promise<RawImage>, create: IdleEngine | (() => Promise<ClosableRecognizer>), idleMs = 60_000): InkReader {
+  const engine = idleEngineOf(create, idleMs);
   const cache = new Map<string, OcrWord[]>();
   return async (display, rects) => {
     const out: OcrWord[][] = [];
@@ -223,55 +209,52 @@ export function inkReader(capture: (display: DisplayInfo, region: Rect) => Promi
     const boxes = rects.map((r) => clip(r, display));
     const inside = boxes.filter((b): b is Rect => b !== undefined);
     if (inside.length === 0) return rects.map(() => []);
-    if (timer) clearTimeout(timer);
-    // One capture of the region holding every box (one round trip to the capture backend, not one per box).
-    const u = union(inside)!;
-    const x0 = Math.floor(u.x);
-    const y0 = Math.floor(u.y);
-    const img = await capture(display, clip({ x: x0, y: y0, width: Math.ceil(u.x + u.width) - x0, height: Math.ceil(u.y + u.height) - y0 }, display)!);
-    for (const box of boxes) {
-      if (!box) {
-        out.push([]);
-        continue;
-      }
-      const key = boxKey(img, box);
-      const hit = cache.get(key);
-      if (hit) {
-        out.push(hit);
-        continue;
-      }
-      const prepared = isolateInk(img, box);
-      const words: OcrWord[] = [];
-      if (prepared) {
-        const e = await (engine ??= create());
-        let soft: RawImage | null = null;
-        const sure = (ws: OcrWord[]) => ws.filter((w) => w.text.trim() !== '' && w.confidence >= MIN_CONFIDENCE);
-        const rows = inkRows(prepared);
-        if (rows.length > MAX_ROWS_PER_BOX || calls + rows.length > MAX_INK_CALLS) {
+    engine.hold();
+    try {
+      // One capture of the region holding every box (one round trip to the capture backend, not one per box).
+      const u = union(inside)!;
+      const x0 = Math.floor(u.x);
+      const y0 = Math.floor(u.y);
+      const img = await capture(display, clip({ x: x0, y: y0, width: Math.ceil(u.x + u.width) - x0, height: Math.ceil(u.y + u.height) - y0 }, display)!);
+      for (const box of boxes) {
+        if (!box) {
           out.push([]);
           continue;
         }
-        for (const row of rows) {
-          // The hard-cut ink first (bold values), then the soft one (thin small text) when nothing sure came of it.
-          calls++;
-          let got = sure((await e.recognize(prepared, { region: row })).words);
-          if (got.length === 0 && calls < MAX_INK_CALLS) {
-            calls++;
-            got = sure((await e.recognize((soft ??= softInk(img, prepared)), { region: row })).words);
-          }
-          words.push(...got);
+        const key = pixelKey(img, box);
+        const hit = cache.get(key);
+        if (hit) {
+          out.push(hit);
+          continue;
         }
+        const prepared = isolateInk(img, box);
+        const words: OcrWord[] = [];
+        if (prepared) {
+          let soft: RawImage | null = null;
+          const sure = (ws: OcrWord[]) => ws.filter((w) => w.text.trim() !== '' && w.confidence >= MIN_CONFIDENCE);
+          const rows = inkRows(prepared);
+          if (rows.length > MAX_ROWS_PER_BOX || calls + rows.length > MAX_INK_CALLS) {
+            out.push([]);
+            continue;
+          }
+          const e = await engine.get();
+          for (const row of rows) {
+            // The hard-cut ink first (bold values), then the soft one (thin small text) when nothing sure came of it.
+            calls++;
+            let got = sure((await e.recognize(prepared, { region: row })).words);
+            if (got.length === 0 && calls < MAX_INK_CALLS) {
+              calls++;
+              got = sure((await e.recognize((soft ??= softInk(img, prepared)), { region: row })).words);
+            }
+            words.push(...got);
+          }
+        }
+        remember(cache, key, words, CACHE_SIZE);
+        out.push(words);
       }
-      cache.set(key, words);
-      if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
-      out.push(words);
+    } finally {
+      engine.release();
     }
-    timer = setTimeout(() => {
-      const closing = engine;
-      engine = null;
-      void closing?.then((x) => x.close()).catch(() => undefined);
-    }, idleMs);
-    timer.unref();
     return out;
   };
 }
