@@ -30,6 +30,7 @@ import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/ma
 import { workspaceGate, type WorkspaceBackend } from '../../src/workspaces/wiring.js';
 import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
 import type { ReplayService } from '../../src/replay/index.js';
+import type { TaskRunner } from '../../src/agent/loop.js';
 
 export const WS_AGENT_TOKEN = 'agent-token-0123456789abcdef';
 export const WS_OPERATOR_TOKEN = 'operator-token-0123456789abcdef';
@@ -68,7 +69,11 @@ export function labelledPlatform(label: string, fill?: [number, number, number, 
   });
 }
 
-async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
+/**
+ * A "desktop" of three sleeping process groups (standing in for Xvfb, dbus-daemon, at-spi-bus-launcher) on
+ * display `:<display>` with a session bus address (`/tmp/fake-bus-<index>`) that leads nowhere.
+ */
+async function sleepingDesktop(display: number, index: number): Promise<WorkspaceDesktop> {
   const start = () => new Promise<number>((r) => {
     const c = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
     c.once('spawn', () => {
@@ -78,8 +83,8 @@ async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
   });
   const [xvfb, dbus, atspi] = await Promise.all([start(), start(), start()]);
   return {
-    display: `:${750 + n}`,
-    env: { DISPLAY: `:${750 + n}` },
+    display: `:${display}`,
+    env: { DISPLAY: `:${display}`, DBUS_SESSION_BUS_ADDRESS: `unix:path=/tmp/fake-bus-${index}` },
     width: 400,
     height: 300,
     pids: { xvfb, dbus, atspi },
@@ -93,6 +98,7 @@ async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
 /** The app and what tests look at. */
 export interface FakeWorkspacesApp {
   app: FastifyInstance;
+  audit: AuditLog;
   agents: AgentRegistry;
   manager: WorkspaceManager<WorkspaceBackend>;
   own: FakePlatform;
@@ -104,19 +110,37 @@ export interface FakeWorkspacesApp {
   close(): Promise<void>;
 }
 
-/**
- * Build the app (see the module comment); close it with {@link FakeWorkspacesApp.close}. `opts.replay` is
- * given to the app as its replay service (a stub is enough for the MCP tools); `opts.rules` are policy rule
- * lines (YAML list items, indented two spaces) after the allow-all rule, e.g. an `ask` for one app.
- */
-export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService; rules?: string } = {}): Promise<FakeWorkspacesApp> {
+/** How {@link buildFakeWorkspacesApp} differs from its defaults. */
+export interface FakeWorkspacesOptions {
+  /** The app's replay service (a stub is enough for the MCP tools). */
+  replay?: ReplayService;
+  /** Policy rule lines (YAML list items, indented two spaces) after the allow-all rule, e.g. an `ask` for one app. */
+  rules?: string;
+  /** The whole policy YAML instead of the default one (then `rules` is not used). */
+  policy?: string;
+  /** The OS the workspace manager acts for (default linux). */
+  platform?: NodeJS.Platform;
+  /** The environment apps started in a workspace inherit from (default PATH and LANG). */
+  baseEnv?: Record<string, string | undefined>;
+  /** Approvals time out after this many ms (default 60000). */
+  approvalsTimeoutMs?: number;
+  /** The first workspace's display number (default 750; the next ones count up). */
+  firstDisplay?: number;
+  /** The recognizer of every observer (default: one that reads no words; null: no OCR at all). */
+  recognizer?: TextRecognizer | null;
+  /** A task runner over the user's desktop's observer and executor, given to the app and closed with it. */
+  tasks?: (own: { observer: Observer; executor: Executor }) => TaskRunner;
+}
+
+/** Build the app (see the module comment); close it with {@link FakeWorkspacesApp.close}. */
+export async function buildFakeWorkspacesApp(opts: FakeWorkspacesOptions = {}): Promise<FakeWorkspacesApp> {
   const dir = await mkdtemp(join(tmpdir(), 'deskd-fake-ws-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY(opts.rules ?? ''));
+  await writeFile(join(dir, 'policy.yaml'), opts.policy ?? POLICY(opts.rules ?? ''));
   const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
   const agents = await AgentRegistry.open(null);
   const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
   const halt = new HaltSwitch();
-  const approvals = new ApprovalManager({ timeoutMs: 60000 });
+  const approvals = new ApprovalManager({ timeoutMs: opts.approvalsTimeoutMs ?? 60000 });
   const agentOf = (actor: string) => {
     const id = agentOfActor(actor);
     return id && id !== 'operator' ? { id } : null;
@@ -125,7 +149,7 @@ export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService; rul
   const ownGate = new PolicyGate({ policy: () => store.policy, layers: store, agentOf, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit, screenLocked: () => own.locked });
   const pipeline = (p: FakePlatform, gate: PolicyGate) => {
     const s = new ObservationStore();
-    const observer = new Observer(p, noOcr, s);
+    const observer = new Observer(p, opts.recognizer === undefined ? noOcr : opts.recognizer, s);
     const executor = new Executor({ platform: p, store: s, policy: gate, verifyElement: createElementVerifier(p, null) });
     return { observer, executor };
   };
@@ -134,12 +158,15 @@ export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService; rul
   let n = 0;
   const layers = (owner: string) => store.layersFor(owner.startsWith('agent:') ? { id: owner.slice(6) } : null);
   const manager = new WorkspaceManager<WorkspaceBackend>({
-    startDesktop: () => sleepingDesktop(n++),
+    startDesktop: () => {
+      const index = n++;
+      return sleepingDesktop((opts.firstDisplay ?? 750) + index, index);
+    },
     killProcessGroup,
     limits: (o) => workspaceLimits(layers(o)),
     assertLaunch: (o, a, args) => assertLaunchAllowed(layers(o), a, args),
-    baseEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8' },
-    platform: 'linux',
+    baseEnv: opts.baseEnv ?? { PATH: process.env.PATH, LANG: 'C.UTF-8' },
+    platform: opts.platform ?? 'linux',
     createBackend: async () => {
       const i = wsPlatforms.length;
       const p = labelledPlatform(`ws${i}`, WORKSPACE_FILLS[i % WORKSPACE_FILLS.length]);
@@ -156,10 +183,12 @@ export async function buildFakeWorkspacesApp(opts: { replay?: ReplayService; rul
     },
   });
   tagAuditWithWorkspace(audit);
-  const app = await buildApp({ platform: own, ...mine, token: WS_AGENT_TOKEN, operatorToken: WS_OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager, ...(opts.replay ? { replay: opts.replay } : {}) });
+  const tasks = opts.tasks?.(mine);
+  const app = await buildApp({ platform: own, ...mine, token: WS_AGENT_TOKEN, operatorToken: WS_OPERATOR_TOKEN, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager, ...(opts.replay ? { replay: opts.replay } : {}), ...(tasks ? { tasks } : {}) });
   return {
-    app, agents, manager, own, wsPlatforms, ownObserver: mine.observer, ownExecutor: mine.executor,
+    app, audit, agents, manager, own, wsPlatforms, ownObserver: mine.observer, ownExecutor: mine.executor,
     async close() {
+      await tasks?.close();
       approvals.cancelAll('test over');
       await manager.close();
       await app.close();

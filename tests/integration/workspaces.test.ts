@@ -6,35 +6,14 @@
  * the desktop's and apps' process groups.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
-import { axNode, createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { killProcessGroup } from '../../src/platform/index.js';
-import { ObservationStore, Observer } from '../../src/perception/observer.js';
-import { Executor } from '../../src/actuation/executor.js';
-import { createElementVerifier } from '../../src/perception/refs.js';
-import { AuditLog } from '../../src/policy/audit.js';
-import { ApprovalManager } from '../../src/policy/approvals.js';
-import { HaltSwitch } from '../../src/policy/halt.js';
-import { TokenBucket } from '../../src/policy/rateLimit.js';
-import { PolicyGate } from '../../src/policy/gate.js';
-import { AgentRegistry, agentOfActor } from '../../src/governance/agents.js';
-import { LayeredPolicyStore } from '../../src/governance/policyStore.js';
-import { ControllerLease } from '../../src/http/lease.js';
-import { assertLaunchAllowed, workspaceLimits } from '../../src/policy/launch.js';
-import { WorkspaceManager, type WorkspaceDesktop } from '../../src/workspaces/manager.js';
 import { TaskRunner } from '../../src/agent/loop.js';
 import { loadAgentConfig } from '../../src/agent/config.js';
-import { workspaceGate, type WorkspaceBackend } from '../../src/workspaces/wiring.js';
-import { tagAuditWithWorkspace } from '../../src/http/workspaceRouting.js';
+import type { FakePlatform } from '../../src/platform/fake/fakePlatform.js';
+import { buildFakeWorkspacesApp, WS_AGENT_TOKEN, WS_OPERATOR_TOKEN, type FakeWorkspacesApp } from '../helpers/fakeWorkspaces.js';
 
-const AGENT = 'agent-token-0123456789abcdef';
-const OPERATOR = 'operator-token-0123456789abcdef';
+const AGENT = WS_AGENT_TOKEN;
+const OPERATOR = WS_OPERATOR_TOKEN;
 
 const POLICY = (workspaces: string, limits = '{ actionsPerSecond: 1000, burst: 1000, maxTypeChars: 2000 }') => `version: 1
 limits: ${limits}
@@ -46,46 +25,7 @@ launch:
 workspaces: ${workspaces}
 `;
 
-function tree(label: string): FakePlatform {
-  return createFakePlatform({
-    tree: [axNode('application', label, null, { children: [axNode('window', label, { x: 0, y: 0, width: 400, height: 300 }, { children: [axNode('button', `${label}-button`, { x: 10, y: 10, width: 50, height: 30 }, { handle: `${label}-b` })] })] })],
-    windows: [{ id: '0xa', app: label, pid: 10, wmClass: label, title: label, bounds: { x: 0, y: 0, width: 400, height: 300 } }],
-    focused: { app: label, pid: 10, window: label },
-  });
-}
-
-/** A "desktop" of three sleeping process groups (standing in for Xvfb, dbus-daemon, at-spi-bus-launcher). */
-async function sleepingDesktop(n: number): Promise<WorkspaceDesktop> {
-  const start = () => new Promise<number>((r) => {
-    const c = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
-    c.once('spawn', () => {
-      c.unref();
-      r(c.pid!);
-    });
-  });
-  const [xvfb, dbus, atspi] = await Promise.all([start(), start(), start()]);
-  return {
-    display: `:${700 + n}`,
-    env: { DISPLAY: `:${700 + n}`, DBUS_SESSION_BUS_ADDRESS: `unix:path=/tmp/fake-bus-${n}` },
-    width: 400,
-    height: 300,
-    pids: { xvfb: xvfb!, dbus: dbus!, atspi: atspi! },
-    a11yBusAddress: 'unix:path=/nonexistent',
-    async stop() {
-      await Promise.all([xvfb!, dbus!, atspi!].map((p) => killProcessGroup(p, 500)));
-    },
-  };
-}
-
-interface Ctx {
-  app: FastifyInstance;
-  audit: AuditLog;
-  manager: WorkspaceManager<WorkspaceBackend>;
-  own: FakePlatform;
-  wsPlatforms: FakePlatform[];
-  agents: AgentRegistry;
-  close(): Promise<void>;
-}
+type Ctx = FakeWorkspacesApp;
 
 let ctx: Ctx | null = null;
 afterEach(async () => {
@@ -93,67 +33,18 @@ afterEach(async () => {
   ctx = null;
 });
 
+/** The shared fake-workspaces app (tests/helpers/fakeWorkspaces.ts) with this file's policy, secrets in the daemon's environment, and a task runner. */
 async function setup(workspaces = '{ max: 3, perAgent: 1, maxApps: 2 }', platform: NodeJS.Platform = 'linux', limits?: string): Promise<Ctx> {
-  const dir = await mkdtemp(join(tmpdir(), 'deskd-ws-int-'));
-  await writeFile(join(dir, 'policy.yaml'), POLICY(workspaces, limits));
-  const store = await LayeredPolicyStore.open({ userPath: join(dir, 'policy.yaml'), managedPath: null, watch: false });
-  const agents = await AgentRegistry.open(null);
-  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
-  const halt = new HaltSwitch();
-  const approvals = new ApprovalManager({ timeoutMs: 1000 });
-  const agentOf = (actor: string) => {
-    const id = agentOfActor(actor);
-    return id && id !== 'operator' ? { id } : null;
-  };
-  const own = tree('own');
-  const ownGate = new PolicyGate({ policy: () => store.policy, layers: store, agentOf, halt, bucket: new TokenBucket(store.policy.limits), approvals, audit, screenLocked: () => own.locked });
-  const pipeline = (p: FakePlatform, gate: PolicyGate) => {
-    const s = new ObservationStore();
-    const observer = new Observer(p, null, s);
-    const executor = new Executor({ platform: p, store: s, policy: gate, verifyElement: createElementVerifier(p, null) });
-    return { observer, executor };
-  };
-  const mine = pipeline(own, ownGate);
-  const wsPlatforms: FakePlatform[] = [];
-  let n = 0;
-  const layers = (owner: string) => store.layersFor(owner.startsWith('agent:') ? { id: owner.slice(6) } : null);
-  const manager = new WorkspaceManager<WorkspaceBackend>({
-    startDesktop: () => sleepingDesktop(n++),
-    killProcessGroup,
-    limits: (o) => workspaceLimits(layers(o)),
-    assertLaunch: (o, a, args) => assertLaunchAllowed(layers(o), a, args),
-    baseEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DESKD_TOKEN: 'secret-daemon-token', OPENAI_API_KEY: 'sk-secret', DISPLAY: ':0', HOME: '/root' },
+  return buildFakeWorkspacesApp({
+    policy: POLICY(workspaces, limits),
     platform,
-    createBackend: async () => {
-      const p = tree(`ws${wsPlatforms.length}`);
-      wsPlatforms.push(p);
-      // The daemon's wiring: a gate of its own (own rate-limit bucket, own screen lock) over the shared pieces.
-      const { gate, dispose } = workspaceGate({ policy: store, halt, approvals, audit, agentOf }, p);
-      const { observer, executor } = pipeline(p, gate);
-      return {
-        platform: p, observer, executor, lease: new ControllerLease(),
-        close: async () => {
-          dispose();
-          observer.close();
-        },
-      };
-    },
+    approvalsTimeoutMs: 1000,
+    firstDisplay: 700,
+    recognizer: null,
+    baseEnv: { PATH: process.env.PATH, LANG: 'C.UTF-8', DESKD_TOKEN: 'secret-daemon-token', OPENAI_API_KEY: 'sk-secret', DISPLAY: ':0', HOME: '/root' },
+    // Tasks act on the daemon's own desktop: a credential bound to a workspace is refused them.
+    tasks: (own) => new TaskRunner({ observer: own.observer, actions: own.executor, config: loadAgentConfig({}, { apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1' }) }),
   });
-  tagAuditWithWorkspace(audit);
-  // Tasks act on the daemon's own desktop: a credential bound to a workspace is refused them.
-  const tasks = new TaskRunner({ observer: mine.observer, actions: mine.executor, config: loadAgentConfig({}, { apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1' }) });
-  const app = await buildApp({ platform: own, ...mine, token: AGENT, operatorToken: OPERATOR, version: 't', policy: { approvals, halt, audit }, governance: { agents }, workspaces: manager, tasks });
-  return {
-    app, audit, manager, own, wsPlatforms, agents,
-    async close() {
-      await tasks.close();
-      await manager.close();
-      await app.close();
-      store.close();
-      await audit.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function req<T = Record<string, unknown>>(token: string, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) {
