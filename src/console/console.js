@@ -544,24 +544,36 @@ $('task-cancel').addEventListener('click', async () => {
   await api('POST', `/v1/tasks/${encodeURIComponent(state.taskId)}/cancel`, {}).catch((e) => ($('task-note').textContent = e.message));
 });
 
-function followTask(id) {
-  state.taskSource?.close();
-  const es = new EventSource(`/v1/tasks/${encodeURIComponent(id)}/events`);
-  state.taskSource = es;
-  const add = (text) => $('task-steps').append(el('li', {}, text));
+/**
+ * Follow a task's or replay's server-sent events at `url`: `onEvent` gets each parsed event once, whether it
+ * came named (`event: step`, one of `names`) or unnamed, in `seq` order (a repeated or older seq is dropped;
+ * a line that is not JSON is ignored). Returns the EventSource (close it when done).
+ */
+function followEvents(url, names, onEvent) {
+  const es = new EventSource(url);
   let lastSeq = 0;
-  const onEvent = (m) => {
+  const handle = (m) => {
     let e;
     try {
       e = JSON.parse(m.data);
     } catch {
       return;
     }
-    // Named (`event: step`) and unnamed events both arrive here; count each seq once.
     if (typeof e.seq === 'number') {
       if (e.seq <= lastSeq) return;
       lastSeq = e.seq;
     }
+    onEvent(e);
+  };
+  es.onmessage = handle;
+  for (const t of names) es.addEventListener(t, handle);
+  return es;
+}
+
+function followTask(id) {
+  state.taskSource?.close();
+  const add = (text) => $('task-steps').append(el('li', {}, text));
+  const es = followEvents(`/v1/tasks/${encodeURIComponent(id)}/events`, ['status', 'step', 'approval', 'retry', 'final'], (e) => {
     if (e.type === 'status') $('task-note').textContent = `task ${id}: ${e.status}`;
     else if (e.type === 'step') {
       const ops = (e.step.operations ?? []).map((o) => `${o.tool ?? o.type ?? '?'} → ${o.outcome ?? '?'}`).join(', ');
@@ -574,9 +586,8 @@ function followTask(id) {
       $('task-cancel').hidden = true;
       es.close();
     }
-  };
-  es.onmessage = onEvent;
-  for (const t of ['status', 'step', 'approval', 'retry', 'final']) es.addEventListener(t, onEvent);
+  });
+  state.taskSource = es;
   es.onerror = () => {
     if (es.readyState === EventSource.CLOSED) $('task-cancel').hidden = true;
   };
@@ -635,17 +646,7 @@ async function replay(id) {
     return;
   }
   const add = (text) => $('replay-steps').append(el('li', {}, text));
-  const es = new EventSource(`/v1/replays/${encodeURIComponent(r.replayId)}/events`);
-  let lastSeq = 0;
-  const onEvent = (m) => {
-    let e;
-    try {
-      e = JSON.parse(m.data);
-    } catch {
-      return;
-    }
-    if (e.seq <= lastSeq) return;
-    lastSeq = e.seq;
+  const es = followEvents(`/v1/replays/${encodeURIComponent(r.replayId)}/events`, ['status', 'step', 'approval', 'divergence', 'handover', 'final'], (e) => {
     if (e.type === 'status') $('recordings-note').textContent = `replay ${r.replayId}: ${e.status}`;
     else if (e.type === 'step') {
       const g = e.step.grounded;
@@ -659,9 +660,7 @@ async function replay(id) {
       $('recordings-note').textContent = `replay ${r.replayId}: ${e.status}${e.durationMs !== null ? ` in ${e.durationMs} ms` : ''}${e.error ? ' — ' + e.error.code : ''}`;
       es.close();
     }
-  };
-  es.onmessage = onEvent;
-  for (const t of ['status', 'step', 'approval', 'divergence', 'handover', 'final']) es.addEventListener(t, onEvent);
+  });
 }
 
 $('recordings-refresh').addEventListener('click', () => void refreshRecordings());
