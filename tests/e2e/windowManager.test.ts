@@ -1,0 +1,160 @@
+/**
+ * Under a reparenting window manager (openbox, Debian's package), as on a real Linux desktop: the root's
+ * children are the manager's frames (no WM_CLASS, no pid), the apps' windows sit inside them, and windows
+ * are moved by the manager. Through the HTTP API of a real daemon on its own virtual display: windows are
+ * named by their app and bounded by their frames, a GTK 4 calculator moved away from 0,0 is perceived
+ * where it is, clicks by ref land on it and not in a denied terminal, and a Chromium page inside a frame
+ * is not shifted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startE2eDaemon, type E2eDaemon } from '../helpers/e2eDaemon.js';
+import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+
+const execFileP = promisify(execFile);
+
+interface Rect { x: number; y: number; width: number; height: number }
+interface El { ref: string; role: string; name: string; bounds: Rect; value?: string }
+interface Obs { observationId: string; elements: El[] }
+interface Win { id: string; app: string | null; title: string | null; bounds: Rect }
+interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
+interface ErrBody { error: { code: string; details?: { ruleId?: string } } }
+
+const POLICY = `version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 200, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
+  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
+`;
+const PAGE = `<!doctype html><html><head><title>Framed page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
+<body><button onclick="this.textContent='Pressed!'">Press me</button></body></html>`;
+
+let d: E2eDaemon;
+let server: Server;
+const apps: AppHandle[] = [];
+
+const api = <T = unknown>(method: string, path: string, body?: unknown) => d.api<T>(method, path, body);
+const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
+const windows = async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows;
+const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
+const within = (r: Rect, outer: Rect) => r.x >= outer.x && r.y >= outer.y && r.x + r.width <= outer.x + outer.width && r.y + r.height <= outer.y + outer.height;
+/** Move a client window: the window manager moves its frame (xdotool sends the request to the client window). */
+const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
+
+beforeAll(async () => {
+  server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  d = await startE2eDaemon('deskd-e2e-wm-', POLICY);
+  expect(existsSync('/usr/bin/openbox'), 'Debian package openbox is missing (scripts/setup.sh installs it)').toBe(true);
+  apps.push(launchApp('openbox', ['--sm-disable']));
+  // The manager is running once it names itself on the root window (EWMH _NET_SUPPORTING_WM_CHECK).
+  await waitFor(async () => /window id/.test((await execFileP('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'])).stdout), 20_000, 'openbox managing the display');
+});
+
+afterAll(async () => {
+  for (const a of apps.reverse()) await a.kill();
+  await d?.close();
+  await new Promise<void>((r) => server?.close(() => r()));
+});
+
+describe('under a reparenting window manager (openbox)', () => {
+  it('a GTK 4 calculator in a frame, moved to 400,300, is named by its app, perceived where it is, and clicked by ref; a denied terminal at the old place is untouched', async () => {
+    const { app: calc } = await launchUntilReady(
+      launchCalculator,
+      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === '7') ? true : null),
+      { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
+    );
+    apps.push(calc);
+    const calcWin = await waitFor(async () => (await windows()).find((w) => w.app === 'gnome-calculator'), 10_000, 'the calculator listed by its app');
+    // It is managed: the window listed sits in a frame of the manager's, not on the root.
+    const tree = (await execFileP('xwininfo', ['-tree', '-id', calcWin.id])).stdout;
+    const root = /Root window id: (0x[0-9a-f]+)/.exec(tree)![1];
+    const parent = /Parent window id: (0x[0-9a-f]+)/.exec(tree)![1];
+    expect(parent, tree).not.toBe(root);
+    await move(calcWin.id, 400, 300);
+    const moved = await waitFor(async () => (await windows()).find((w) => w.id === calcWin.id && w.bounds.x >= 390 && w.bounds.y >= 290), 10_000, 'the calculator near 400,300');
+
+    const file = join(d.dir, 'secret.txt');
+    apps.push(launchApp('xterm', ['-T', 'secret-under', '-geometry', '50x30+0+0', '-e', 'sh', '-c', `: > '${file}'; stty raw -echo; exec cat >> '${file}'`]));
+    const term = await waitFor(async () => (existsSync(file) ? (await windows()).find((w) => w.title === 'secret-under') : undefined), 30_000, 'the secret terminal');
+    expect(term.app).toBe('xterm');
+    // The terminal was mapped last: the manager raised it; raise the calculator over it where they overlap.
+    await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(calcWin.id, 16))]).catch(() => undefined);
+
+    const o = await waitFor(async () => {
+      const obs = await observe();
+      const seven = obs.elements.find((e) => e.role === 'button' && e.name === '7');
+      return seven && within(seven.bounds, moved.bounds) ? obs : null;
+    }, 15_000, 'the calculator perceived inside its window');
+    const byName = (n: string) => o.elements.find((e) => e.role === 'button' && e.name === n)!;
+    for (const n of ['7', '×', '6', '=']) expect(within(byName(n).bounds, moved.bounds), `${n} ${JSON.stringify(byName(n).bounds)} inside ${JSON.stringify(moved.bounds)}`).toBe(true);
+
+    const at = centre(byName('7').bounds);
+    const hit = await api<Done>('POST', '/v1/actions', { type: 'click', x: at.x, y: at.y, button: 'left' });
+    expect(hit.status, JSON.stringify(hit.json)).toBe(200);
+    expect(hit.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: '7' } });
+    for (const n of ['×', '6', '=']) {
+      const r = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: byName(n).ref, observationId: o.observationId } });
+      expect(r.status, `${n}: ${JSON.stringify(r.json)}`).toBe(200);
+      expect(r.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: n } });
+    }
+    await waitFor(async () => {
+      const display = (await observe()).elements.find((e) => e.role === 'textbox' || e.role === 'editbar');
+      return /42/.test(`${display?.value ?? ''} ${display?.name ?? ''}`) ? true : null;
+    }, 10_000, 'the calculator showing 42');
+    expect(await readFile(file, 'utf8')).toBe('');
+
+    // The mode menu (a popover: a surface of its own) under the manager: its items are where it is drawn.
+    const mode = o.elements.find((e) => e.role === 'button' && e.name === 'Basic')!;
+    const opened = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: mode.ref, observationId: o.observationId } });
+    expect(opened.status, JSON.stringify(opened.json)).toBe(200);
+    const menu = await waitFor(async () => {
+      const obs = await observe();
+      return obs.elements.some((e) => e.role === 'menuitem' && e.name === 'Advanced') ? obs : null;
+    }, 10_000, 'the mode menu');
+    const advanced = menu.elements.find((e) => e.role === 'menuitem' && e.name === 'Advanced')!;
+    const picked = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: advanced.ref, observationId: menu.observationId } });
+    expect(picked.status, JSON.stringify(picked.json)).toBe(200);
+    expect(picked.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { name: 'Advanced' } });
+    await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Advanced') ? true : null), 10_000, 'the calculator in Advanced mode');
+
+    // Inside the terminal's frame the policy denies input, and nothing reaches it.
+    const inTerm = centre(term.bounds);
+    const denied = await api<ErrBody>('POST', '/v1/actions', { type: 'click', x: Math.min(inTerm.x, moved.bounds.x - 20), y: Math.min(inTerm.y, moved.bounds.y - 20), button: 'left' });
+    expect(denied.status, JSON.stringify(denied.json)).toBe(403);
+    expect(denied.json.error.details?.ruleId).toBe('deny-secret');
+    expect(await readFile(file, 'utf8')).toBe('');
+  });
+
+  it('a Chromium window in a frame, moved to 300,150, is not shifted: its button is hit at its perceived centre', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const { app: browser } = await launchUntilReady(
+      () => launchChromium(`http://127.0.0.1:${port}/`, { width: 800, height: 500 }),
+      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Press me') ? true : null),
+      { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
+    );
+    apps.push(browser);
+    const win = await waitFor(async () => (await windows()).find((w) => w.app === 'chromium'), 10_000, 'Chromium listed by its app');
+    await move(win.id, 300, 150);
+    const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x >= 290 && w.bounds.y >= 140), 10_000, 'Chromium near 300,150');
+    await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(win.id, 16))]).catch(() => undefined);
+    const o = await waitFor(async () => {
+      const obs = await observe();
+      const b = obs.elements.find((e) => e.role === 'button' && e.name === 'Press me');
+      return b && within(b.bounds, moved.bounds) ? obs : null;
+    }, 15_000, 'the button perceived inside the moved window');
+    const button = o.elements.find((e) => e.role === 'button' && e.name === 'Press me')!;
+    const r = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: button.ref, observationId: o.observationId } });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results[0]!.hit).toMatchObject({ app: 'chromium', element: { role: 'button', name: 'Press me' } });
+    await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Pressed!') ? true : null), 10_000, 'the button pressed');
+  });
+});
