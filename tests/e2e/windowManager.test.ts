@@ -73,7 +73,8 @@ describe('under a reparenting window manager (openbox)', () => {
       { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
     );
     apps.push(calc);
-    const calcWin = await waitFor(async () => (await windows()).find((w) => w.app === 'gnome-calculator'), 10_000, 'the calculator listed by its app');
+    // Its main window (GTK also maps small override-redirect windows: tooltips, popovers).
+    const calcWin = await waitFor(async () => (await windows()).find((w) => w.app === 'gnome-calculator' && w.title === 'Calculator'), 10_000, 'the calculator listed by its app');
     // It is managed: the window listed sits in a frame of the manager's, not on the root.
     const tree = (await execFileP('xwininfo', ['-tree', '-id', calcWin.id])).stdout;
     const root = /Root window id: (0x[0-9a-f]+)/.exec(tree)![1];
@@ -132,6 +133,21 @@ describe('under a reparenting window manager (openbox)', () => {
     expect(denied.status, JSON.stringify(denied.json)).toBe(403);
     expect(denied.json.error.details?.ruleId).toBe('deny-secret');
     expect(await readFile(file, 'utf8')).toBe('');
+
+    // Keys go where the manager put the focus: with the terminal focused (its client window inside its
+    // frame holds the focus), typing is judged for the terminal and refused; nothing reaches it.
+    await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(term.id, 16))]);
+    const typed = await api<ErrBody>('POST', '/v1/actions', { type: 'type', text: 'echo owned' });
+    expect(typed.status, JSON.stringify(typed.json)).toBe(403);
+    expect(typed.json.error.details?.ruleId).toBe('deny-secret');
+    const chord = await api<ErrBody>('POST', '/v1/actions', { type: 'keypress', keys: ['ctrl', 'c'] });
+    expect(chord.status, JSON.stringify(chord.json)).toBe(403);
+    // With the calculator focused, the same typing is allowed and lands there.
+    await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(calcWin.id, 16))]);
+    const ok = await api<Done>('POST', '/v1/actions', { type: 'type', text: '5' });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await readFile(file, 'utf8')).toBe('');
   });
 
   it('a Chromium window in a frame, moved to 300,150, is not shifted: its button is hit at its perceived centre', async () => {
@@ -142,7 +158,7 @@ describe('under a reparenting window manager (openbox)', () => {
       { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
     );
     apps.push(browser);
-    const win = await waitFor(async () => (await windows()).find((w) => w.app === 'chromium'), 10_000, 'Chromium listed by its app');
+    const win = await waitFor(async () => (await windows()).find((w) => w.app === 'chromium' && w.title?.includes('Framed page')), 10_000, 'Chromium listed by its app');
     await move(win.id, 300, 150);
     const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x >= 290 && w.bounds.y >= 140), 10_000, 'Chromium near 300,150');
     await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(win.id, 16))]).catch(() => undefined);
