@@ -17,6 +17,8 @@
  *   `fresh` → the region is read whole.
  * A previous word is kept only when every tile under it is unchanged (or, when scrolling, matches at the
  * shifted place), so a word whose pixels changed is never reported from the cache.
+ * The image of the previous read given again (the same buffer: pixels are read-only, see `RawCapture`) has
+ * no changed tile; the observer does so when the platform reports nothing drawn since its last frame.
  *
  * Geometry: regions, words and lines in logical global points; tiles in image pixels.
  */
@@ -152,7 +154,7 @@ export class IncrementalReader {
     await Promise.all(
       regions.map(async ({ key, region }) => {
         const old = comparable ? this.states.get(key) : undefined;
-        const plan = old ? this.plan(this.prev!, image, old, region) : null;
+        const plan = old ? (image.data === this.prev!.data ? { full: false, shift: 0, rects: [], words: old.words, lines: old.lines } : this.plan(this.prev!, image, old, region)) : null;
         if (!plan || plan.full) {
           const r = await this.ocr.recognize(image, { region });
           next.set(key, { region, words: r.words, lines: r.lines });

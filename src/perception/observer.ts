@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AXBudget, AXSnapshot, DisplayInfo, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { AXBudget, AXSnapshot, DisplayInfo, DrawMark, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
@@ -10,6 +10,7 @@ import { AgentCapture, type AgentFrame, type ScreenFrame } from './agentCapture.
 import { resolveDisplay } from './display.js';
 import { IncrementalReader, type IncrementalOptions, type IncrementalStats } from './incremental.js';
 import { AxCache, type AxCacheOptions } from './axCache.js';
+import { FrameKeeper, type KeptFrame, type ObserverFrameStats } from './frames.js';
 import type { SettleOptions } from './settle.js';
 
 /** What the observer needs from an OCR engine (see `src/perception/ocr/engine.ts`). */
@@ -66,7 +67,15 @@ export interface ObserverOptions {
   settle?: false | SettleOptions;
   /** Cache accessibility snapshots (default on, see `axCache.ts`); false reads the tree every time. */
   axCache?: false | AxCacheOptions;
+  /**
+   * Ask the platform whether anything was drawn since the last frame before capturing (default true, where
+   * the backend can tell: `RawCapture.drawMark`, the X DAMAGE extension on Linux). When nothing was, the last
+   * frame is the screen and is not captured again. False captures every time (benchmarks compare both).
+   */
+  damage?: boolean;
 }
+
+export type { ObserverFrameStats };
 
 /** Wall-clock cost of each stage, milliseconds. */
 export interface ObserveTimings {
@@ -97,6 +106,11 @@ export interface Observation {
   ocrStats?: IncrementalStats;
   /** Whether the accessibility part came from the cache. */
   accessibilityCached?: boolean;
+  /**
+   * True when the platform reported that nothing was drawn since the previous observation's frame, so that
+   * frame was used without capturing the screen again (`RawCapture.drawnSince`). Absent otherwise.
+   */
+  frameReused?: boolean;
   screenshot?: EncodedImage;
 }
 
@@ -145,13 +159,16 @@ export { resolveDisplay };
  */
 export class Observer {
   private readonly readers = new Map<number, IncrementalReader>();
-  private readonly lastFrames = new Map<number, { frame: ScreenFrame; windows: WindowInfo[]; windowsAt: number }>();
+  /** The last frame per display, with the platform's mark of when it was captured (`frames.ts`). */
+  private readonly lastFrames: FrameKeeper;
   /** `performance.now()` of the last action dispatched through {@link tapPlatform} / {@link noteAction}, until an observe waited for it. */
   private pendingActionAt: number | null = null;
   /** The accessibility cache (null when disabled). */
   readonly axCache: AxCache | null;
   /** The one capture path for the agent (perception masks applied); give `agentCapture.capture` to anything that needs pixels. */
   readonly agentCapture: AgentCapture;
+  /** How many frames were captured and how many reused (see {@link ObserverOptions.damage}). */
+  readonly frameStats: ObserverFrameStats;
 
   constructor(
     private readonly platform: Platform,
@@ -163,6 +180,8 @@ export class Observer {
   ) {
     this.axCache = opts.axCache === false ? null : new AxCache(platform.accessibility, opts.axCache ?? {});
     this.agentCapture = new AgentCapture(platform, perceptionGate);
+    this.lastFrames = new FrameKeeper(platform, this.agentCapture, opts.damage !== false);
+    this.frameStats = this.lastFrames.stats;
   }
 
   /**
@@ -275,8 +294,8 @@ export class Observer {
    * acting (the executor's `STALE_REF` check, wired in runtime.ts): the cache's snapshot when nothing that
    * could change it happened since it was read — no action dispatched through {@link tapPlatform}, no
    * accessibility event, and the pixels of every display observed so far are those of its last
-   * observation (captured now and compared; a difference tells the cache the screen changed, as
-   * {@link observe} does) — else a read through the cache (the backend re-reads what changed). Without a
+   * observation (the platform reports nothing drawn since that frame, else captured now and compared; a
+   * difference tells the cache the screen changed, as {@link observe} does) — else a read through the cache (the backend re-reads what changed). Without a
    * cache, or with event-driven caching that does not watch pixels, or before any observation kept a
    * frame: a plain backend read.
    * @throws as `RawAccessibility.snapshot`; `CAPTURE_FAILED`.
@@ -286,11 +305,17 @@ export class Observer {
     const axCache = this.axCache;
     if (!axCache || (axCache.eventsLive && !axCache.needsScreenChanges) || this.lastFrames.size === 0) return this.platform.accessibility.snapshot(opts);
     const displays = await this.platform.capture.displays();
-    for (const [id, last] of this.lastFrames) {
+    for (const [id, last] of this.lastFrames.entries()) {
       const d = displays.find((x) => x.id === id);
-      if (!d || !(await this.agentCapture.frame(d)).sameAs(last.frame)) {
+      // Nothing drawn since the last frame (the platform says so): the screen is that frame.
+      if (d && (await this.lastFrames.unchanged(d))) continue;
+      const now = d ? await this.lastFrames.capture(d) : null;
+      if (!now || !now.frame.sameAs(last.frame)) {
         // Without events this drops the cache; with them the backend re-checks positions too.
         axCache.screenChanged();
+      } else if (this.lastFrames.get(id) === last) {
+        // The same pixels as the kept frame, captured after the new mark: that mark now vouches for the kept frame.
+        last.mark = now.mark;
       }
     }
     return axCache.snapshot(opts);
@@ -314,11 +339,14 @@ export class Observer {
     // After an action: wait until two consecutive frames are equal (30–300 ms) instead of a fixed sleep.
     let settleMs = 0;
     let settled: ScreenFrame | null = null;
+    let settledMark: DrawMark | null = null;
     const actionAt = this.pendingActionAt;
     this.pendingActionAt = null;
     if (actionAt !== null && this.opts.settle !== false) {
       const maxMs = this.opts.settle?.maxMs ?? 300;
       if (performance.now() - actionAt < maxMs) {
+        // Noted before the settle's first capture: the settled frame was captured after it.
+        settledMark = await this.lastFrames.mark();
         const r = await this.agentCapture.settle(display, actionAt, this.opts.settle || {});
         settleMs = r.waitedMs;
         settled = r.frame;
@@ -327,8 +355,9 @@ export class Observer {
     }
 
     let captureMs = 0;
-    let frame: ScreenFrame | null = null;
     let windows: WindowInfo[] | null = null;
+    let frameReused = false;
+    let lastFrame: KeptFrame | null = null;
     // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one);
     // with events and a kept tree it is still needed: a page that scrolls or reflows sends no event.
     const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && (!axCache.eventsLive || axCache.needsScreenChanges));
@@ -340,22 +369,27 @@ export class Observer {
       const reusable = last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS ? last : null;
       const listing = reusable ? null : this.platform.windows.list().catch(() => [] as WindowInfo[]);
       const tc = performance.now();
-      const raw = settled ?? (await this.agentCapture.frame(display));
+      // Nothing drawn since the last frame (the X server says so): that frame is the screen, no capture.
+      // `fresh` reads everything anew, pixels included.
+      const unchanged = settled || fresh ? null : await this.lastFrames.unchanged(display);
+      frameReused = unchanged !== null;
+      const { frame: raw, mark } = settled ? { frame: settled, mark: settledMark } : (unchanged ?? (await this.lastFrames.capture(display)));
       captureMs = performance.now() - tc;
-      const same = raw.sameAs(last?.frame);
+      const same = frameReused || raw.sameAs(last?.frame);
       if (!same) axCache?.screenChanged();
       if (same && reusable) windows = reusable.windows;
       else windows = await (listing ?? this.platform.windows.list().catch(() => [] as WindowInfo[]));
-      this.lastFrames.set(display.id, { frame: raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now() });
-      frame = raw;
+      lastFrame = { frame: raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
+      this.lastFrames.set(display.id, lastFrame);
     } else {
       windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
     }
     const { mask } = await this.agentCapture.windowsAndMask(windows);
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
     // The only pixels of the frame anything below sees are masked ones (the frame itself is never written,
-    // it stays as it is for the next comparison).
-    const image: RawImage | null = frame ? frame.masked(mask) : null;
+    // it stays as it is for the next comparison). The same pixels under the same mask give the same image
+    // buffer as last time, which the incremental reader recognises without comparing tiles.
+    const image: RawImage | null = lastFrame ? FrameKeeper.masked(lastFrame, mask) : null;
 
     const ocrTask = (async (): Promise<{ words: OcrWord[]; lines: OcrLine[]; ms: number; stats?: IncrementalStats }> => {
       if (!wantOcr || !image) return { words: [] as OcrWord[], lines: [] as OcrLine[], ms: 0 };
@@ -420,6 +454,7 @@ export class Observer {
     };
     if (ocr.stats) obs.ocrStats = ocr.stats;
     if (wantAx && axCache) obs.accessibilityCached = ax.cached;
+    if (frameReused) obs.frameReused = true;
     if (screenshot) obs.screenshot = screenshot;
     this.store.add(obs);
     return obs;

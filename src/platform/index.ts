@@ -37,7 +37,8 @@ export interface PlatformDesktop {
  * Create the platform backend.
  * - linux: nut-js input (text through xdotool, see `linux/xdotoolKeyboard.ts`) and X11 capture, both run in
  *   a supervised child process (`linux/x11Supervisor.ts`, started on first use with the `DISPLAY` of that
- *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, windows through one X connection (`linux/x11Client.ts`).
+ *   moment), AT-SPI over D-Bus (dbus-next) for accessibility, windows through one X connection (`linux/x11Client.ts`),
+ *   and on another the X DAMAGE extension, which tells an observe that nothing was drawn since its last capture (`linux/x11Damage.ts`).
  * - macos: nut-js mouse and key presses, text typed by the helper (`typeText`), the `native/macos` helper for ScreenCaptureKit capture, AXUIElement trees and TCC checks.
  * - fake: in-memory, for tests.
  * @throws DeskdError `HELPER_UNAVAILABLE` (macOS helper missing) — Linux connects lazily, so a missing bus surfaces on first use.
@@ -49,13 +50,14 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     return createFakePlatform();
   }
   if (kind === 'linux') {
-    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }, { X11Mouse }, { X11Supervisor }] = await Promise.all([
+    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }, { X11Mouse }, { X11Supervisor }, { X11Damage }] = await Promise.all([
       import('./linux/nutCapture.js'),
       import('./linux/atspi.js'),
       import('./linux/x11Windows.js'),
       import('./linux/xdotoolKeyboard.js'),
       import('./linux/x11Mouse.js'),
       import('./linux/x11Supervisor.js'),
+      import('./linux/x11Damage.js'),
     ]);
     // libnut (capture, mouse, key presses) runs in one supervised child process: an X server that goes away
     // kills that worker, never the daemon (project issue 9).
@@ -75,6 +77,8 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     // In the background: the first capture should not wait for the worker to start.
     void x11.prewarm();
     const windows = new X11Windows(bound ? { display: () => bound.display } : {});
+    // The X DAMAGE extension on its own connection: an observe of a screen nothing drew on skips the capture.
+    const damage = new X11Damage(bound ? { display: () => bound.display } : {});
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
     const accessibility = new AtspiAccessibility({
       focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null,
@@ -84,7 +88,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     });
     return {
       name: 'linux',
-      capture: new X11Capture(x11),
+      capture: new X11Capture(x11, damage),
       mouse: new X11Mouse(x11),
       keyboard: new X11Keyboard(x11, boundEnv ? { env: boundEnv } : {}),
       accessibility,
@@ -96,6 +100,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       },
       async close() {
         windows.close();
+        damage.close();
         await Promise.all([accessibility.close(), x11.close()]);
       },
     };

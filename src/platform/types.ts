@@ -73,6 +73,25 @@ export interface RawCapture {
    * @throws DeskdError `CAPTURE_FAILED`, `PERMISSION_DENIED_SCREEN_RECORDING`, `DISPLAY_NOT_FOUND`.
    */
   capture(displayId: number, region?: Rect): Promise<RawImage>;
+  /**
+   * Optional (Linux with the X DAMAGE extension, `linux/x11Damage.ts`): note this moment, so that
+   * {@link drawnSince} can later tell whether anything was drawn on the screen after it. Call it right BEFORE
+   * a capture: it resolves once the display server will report any drawing after it. Resolves null when the
+   * backend cannot tell (no DAMAGE extension, no connection); callers then capture as usual. Never throws.
+   */
+  drawMark?(): Promise<DrawMark | null>;
+  /**
+   * Optional, with {@link drawMark}: false only when it is certain that nothing was drawn on any display
+   * since `mark` (a capture taken after the mark still holds the screen's pixels); true when something was
+   * drawn or the backend cannot tell (connection lost or replaced since the mark). Never throws.
+   */
+  drawnSince?(mark: DrawMark): Promise<boolean>;
+}
+
+/** An opaque moment noted by {@link RawCapture.drawMark}; only the backend that made it reads it. */
+export interface DrawMark {
+  readonly generation: number;
+  readonly epoch: number;
 }
 
 /** Mouse buttons as named by the OpenAI computer-use tool (`left`, `right`, `wheel` = middle, `back`, `forward`). */

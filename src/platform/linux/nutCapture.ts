@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DeskdError } from '../../errors.js';
-import type { DisplayInfo, RawCapture, RawImage, Rect } from '../types.js';
+import type { DisplayInfo, DrawMark, RawCapture, RawImage, Rect } from '../types.js';
 import type { X11Supervisor } from './x11Supervisor.js';
+import type { X11Damage } from './x11Damage.js';
 
 const run = promisify(execFile);
 
@@ -28,11 +29,31 @@ export function parseXrandrMonitors(text: string): DisplayInfo[] {
  * monitors, else the whole root window is display 0.
  * Errors: `CAPTURE_FAILED` (X display unreachable — the message names it —, worker crashed or timed out),
  * `DISPLAY_NOT_FOUND`.
+ *
+ * With an {@link X11Damage} watcher, {@link drawMark} / {@link drawnSince} tell whether anything was drawn on
+ * the root window since a moment (the X DAMAGE extension), so an unchanged screen need not be captured again.
  */
 export class X11Capture implements RawCapture {
   private cached: { at: number; displays: DisplayInfo[] } | null = null;
 
-  constructor(private readonly x11: X11Supervisor) {}
+  /**
+   * @param x11 the worker that grabs frames.
+   * @param damage the DAMAGE watcher of the same display; without it {@link drawMark} resolves null.
+   */
+  constructor(
+    private readonly x11: X11Supervisor,
+    private readonly damage: X11Damage | null = null,
+  ) {}
+
+  /** See `RawCapture.drawMark`: null without a damage watcher or when the X server has no DAMAGE extension. */
+  async drawMark(): Promise<DrawMark | null> {
+    return this.damage ? this.damage.mark() : null;
+  }
+
+  /** See `RawCapture.drawnSince`: true (drawn, or cannot tell) unless the X server reported no damage since `mark`. */
+  async drawnSince(mark: DrawMark): Promise<boolean> {
+    return this.damage ? this.damage.drawnSince(mark) : true;
+  }
 
   async displays(): Promise<DisplayInfo[]> {
     if (this.cached && Date.now() - this.cached.at < 2000) return this.cached.displays;
