@@ -3,8 +3,8 @@
  * children are the manager's frames (no WM_CLASS, no pid), the apps' windows sit inside them, and windows
  * are moved by the manager. Through the HTTP API of a real daemon on its own virtual display: windows are
  * named by their app and bounded by their frames, a GTK 4 calculator moved away from 0,0 is perceived
- * where it is, clicks by ref land on it and not in a denied terminal, and a Chromium page inside a frame
- * is not shifted.
+ * where it is, clicks by ref land on it and not in a denied terminal, keys are judged for the window the
+ * manager focused, and a GTK 3 window and a Chromium page inside frames are not shifted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -20,7 +20,7 @@ import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor,
 const execFileP = promisify(execFile);
 
 interface Rect { x: number; y: number; width: number; height: number }
-interface El { ref: string; role: string; name: string; bounds: Rect; value?: string }
+interface El { ref: string; role: string; name: string; bounds: Rect; value?: string; states: string[] }
 interface Obs { observationId: string; elements: El[] }
 interface Win { id: string; app: string | null; title: string | null; bounds: Rect }
 interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
@@ -148,6 +148,30 @@ describe('under a reparenting window manager (openbox)', () => {
     expect(ok.status, JSON.stringify(ok.json)).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
     expect(await readFile(file, 'utf8')).toBe('');
+  });
+
+  it('a GTK 3 window (gtk3-widget-factory, answering true screen coordinates) moved to 300,200 is not shifted: an unchecked check box is checked by ref', async () => {
+    const { app: factory } = await launchUntilReady(
+      () => launchApp('gtk3-widget-factory', [], { NO_AT_BRIDGE: undefined, GTK_MODULES: 'gail:atk-bridge' }),
+      async () => ((await observe()).elements.some((e) => e.role === 'checkbox' && e.name === 'checkbutton') ? true : null),
+      { timeoutMs: 100_000, what: 'gtk3-widget-factory on the accessibility bus' },
+    );
+    apps.push(factory);
+    const win = await waitFor(async () => (await windows()).find((w) => w.app === 'gtk3-widget-factory' && w.bounds.width > 400), 10_000, 'the widget factory listed by its app');
+    await move(win.id, 300, 200);
+    const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x >= 290 && w.bounds.y >= 190), 10_000, 'the widget factory near 300,200');
+    await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(win.id, 16))]).catch(() => undefined);
+    const unchecked = (obs: Obs) => obs.elements.find((e) => e.role === 'checkbox' && e.name === 'checkbutton' && e.states.includes('enabled') && !e.states.includes('checked') && !e.states.includes('indeterminate') && within(e.bounds, moved.bounds) && e.bounds.y + e.bounds.height < 800);
+    const o = await waitFor(async () => {
+      const obs = await observe();
+      return unchecked(obs) ? obs : null;
+    }, 15_000, 'an unchecked check box perceived inside the moved window');
+    const box = unchecked(o)!;
+    const r = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: box.ref, observationId: o.observationId } });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results[0]!.hit).toMatchObject({ app: 'gtk3-widget-factory', element: { role: 'checkbox', name: 'checkbutton' } });
+    // The same box (same place) is now checked.
+    await waitFor(async () => ((await observe()).elements.some((e) => e.role === 'checkbox' && e.bounds.x === box.bounds.x && e.bounds.y === box.bounds.y && e.states.includes('checked')) ? true : null), 10_000, 'the check box checked');
   });
 
   it('a Chromium window in a frame, moved to 300,150, is not shifted: its button is hit at its perceived centre', async () => {
