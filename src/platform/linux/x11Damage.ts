@@ -23,9 +23,9 @@
  * step 1 counts as a drawing: a needless capture, never a stale answer. Several outstanding marks share the
  * one Damage object: each subtract empties the region, and each drawing after it raises the count.
  *
- * Not drawn, so not reported (and not in a capture either): the pointer. XGetImage never contains the
- * cursor (X11 protocol, GetImage: "the pointer cursor image is not included"); Xvfb's software cursor is
- * removed before GetImage and its own drawing is internal to the server (not reported to clients).
+ * The pointer is never in a capture (X11 protocol, GetImage: the cursor image is not included; Xvfb removes
+ * its software cursor before GetImage), but Xvfb reports its moves as damage (measured: a `mousemove` over
+ * an xterm makes a DamageNotify): a needless capture after a pointer move, never a stale frame.
  *
  * Anything that makes the answer uncertain answers "drawn": no DAMAGE extension, a connection that failed
  * or was reopened since the mark (the X server restarted, `DISPLAY` changed), an X error.
