@@ -7,13 +7,15 @@
  * Source: the X Window System Protocol, X Consortium Standard, version 11 release 6.9 ("X11 protocol"):
  * connection setup (§8), request/reply/error/event encoding (Appendix B), requests GetWindowAttributes (3),
  * ConfigureWindow (12), GetGeometry (14), QueryTree (15), InternAtom (16), GetProperty (20), SendEvent (25),
- * QueryPointer (38), SetInputFocus (42), GetInputFocus (43); authorisation with `MIT-MAGIC-COOKIE-1` from
- * the Xauthority file (Xsecurity(7), the file format of libXau's `XauReadAuth`).
+ * QueryPointer (38), WarpPointer (41), SetInputFocus (42), GetInputFocus (43), QueryExtension (98);
+ * the XTEST extension's FakeInput (XTEST Extension Protocol, version 2.2, X Consortium Standard, request 2;
+ * the layout of `xXTestFakeInputReq` in `<X11/extensions/xtestproto.h>`); authorisation with
+ * `MIT-MAGIC-COOKIE-1` from the Xauthority file (Xsecurity(7), the file format of libXau's `XauReadAuth`).
  *
  * Requests issued in the same turn of the event loop go out in one write; the server answers them in order.
- * A request without a reply (`SetInputFocus`, `ConfigureWindow`, `SendEvent`) is followed by a
- * `GetInputFocus` when nothing with a reply follows it, so its promise settles (resolved, or rejected with
- * the X error it caused).
+ * A request without a reply (`SetInputFocus`, `ConfigureWindow`, `SendEvent`, `WarpPointer`, `FakeInput`) is
+ * followed by a `GetInputFocus` when nothing with a reply follows it, so its promise settles (resolved, or
+ * rejected with the X error it caused) once the server has processed it.
  */
 import type { Socket } from 'node:net';
 import { openX11Socket, pad4, type X11ConnectOptions, type X11Setup } from './x11Setup.js';
@@ -46,6 +48,18 @@ export interface X11Property {
   value: Buffer;
 }
 
+/** A QueryExtension answer for an extension the server has (X11 protocol, QueryExtension). */
+export interface X11Extension {
+  /** The extension's major opcode: byte 0 of its requests. */
+  majorOpcode: number;
+  /** Code of its first event, and of its first error (0 when it has none). */
+  firstEvent: number;
+  firstError: number;
+}
+
+/** Core event codes XTEST's FakeInput takes as `type` (X11 protocol, Appendix B, "Events"). */
+export const XTEST_EVENT = { KeyPress: 2, KeyRelease: 3, ButtonPress: 4, ButtonRelease: 5, MotionNotify: 6 } as const;
+
 interface Pending {
   seq: number;
   reply: boolean;
@@ -73,6 +87,7 @@ export class X11Connection {
   private timer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private readonly atoms = new Map<string, Promise<number>>();
+  private readonly extensions = new Map<string, Promise<X11Extension | null>>();
   private readonly eventListeners = new Set<(ev: Buffer) => void>();
 
   private constructor(
@@ -154,6 +169,62 @@ export class X11Connection {
     return p;
   }
 
+  /**
+   * QueryExtension, cached for the connection: the extension's opcodes, or null when the server does not
+   * have it (e.g. XTEST on an Xvfb started with `-extension XTEST`).
+   */
+  extension(name: string): Promise<X11Extension | null> {
+    let p = this.extensions.get(name);
+    if (!p) {
+      const n = Buffer.from(name, 'latin1');
+      const body = Buffer.alloc(4 + n.length);
+      body.writeUInt16LE(n.length, 0);
+      n.copy(body, 4);
+      p = this.request(98, 0, body, true).then((r) => (r[8] === 1 ? { majorOpcode: r[9]!, firstEvent: r[10]!, firstError: r[11]! } : null));
+      p.catch(() => this.extensions.delete(name));
+      this.extensions.set(name, p);
+    }
+    return p;
+  }
+
+  /**
+   * WarpPointer with source None to (`x`, `y`) of `window` (the root: absolute root coordinates, pixels), as
+   * `XWarpPointer(dpy, None, root, 0, 0, 0, 0, x, y)` sends it: the server moves the pointer and generates
+   * the events of a real instantaneous move (motion, enter/leave). Settles once the server processed it.
+   */
+  warpPointer(window: number, x: number, y: number): Promise<void> {
+    const body = Buffer.alloc(20);
+    body.writeUInt32LE(0, 0); // src-window: None
+    body.writeUInt32LE(window >>> 0, 4); // dst-window
+    // src-x, src-y, src-width, src-height: 0 (unused with src None)
+    body.writeInt16LE(clampInt16(x), 16);
+    body.writeInt16LE(clampInt16(y), 18);
+    return this.request(41, 0, body, false).then(() => undefined);
+  }
+
+  /**
+   * XTEST FakeInput (`xtest` = the XTEST extension's major opcode, {@link extension}): the server processes a
+   * device event as if it came from its XTEST device, with no delay (`XTestFakeButtonEvent` /
+   * `XTestFakeKeyEvent` / `XTestFakeMotionEvent` with `CurrentTime`). `type` is one of {@link XTEST_EVENT};
+   * `detail` the button (1 left, 2 middle, 3 right, 4–7 wheel), the keycode, or for motion 0 = absolute;
+   * `root`, `x`, `y` only for motion (root pixels). Settles once the server processed it (the event was
+   * delivered to the clients that select it).
+   */
+  fakeInput(xtest: number, type: number, detail: number, motion: { root: number; x: number; y: number } | null = null): Promise<void> {
+    // xXTestFakeInputReq after the 4-byte header: type, detail, pad (2), time (4), root (4), pad (8),
+    // rootX, rootY (2 each), pad (7), deviceid (1). 36 bytes in all.
+    const body = Buffer.alloc(32);
+    body[0] = type;
+    body[1] = detail;
+    body.writeUInt32LE(0, 4); // time: 0 = no delay
+    if (motion) {
+      body.writeUInt32LE(motion.root >>> 0, 8);
+      body.writeInt16LE(clampInt16(motion.x), 20);
+      body.writeInt16LE(clampInt16(motion.y), 22);
+    }
+    return this.request(xtest, 2 /* X_XTestFakeInput */, body, false).then(() => undefined);
+  }
+
   /** QueryTree: the parent and the children of a window, bottom-most first (stacking order). */
   async queryTree(window: number): Promise<{ root: number; parent: number; children: number[] }> {
     const r = await this.request(15, 0, u32(window), true);
@@ -199,10 +270,14 @@ export class X11Connection {
     return { focus: r.readUInt32LE(8), revertTo: r[1]! };
   }
 
-  /** QueryPointer on `window` (usually the root): pointer position relative to the root, and the child of `window` it is in (0 = none). */
-  async queryPointer(window: number): Promise<{ sameScreen: boolean; rootX: number; rootY: number; child: number }> {
+  /**
+   * QueryPointer on `window` (usually the root): pointer position relative to the root, the child of `window`
+   * it is in (0 = none), and the modifier and button state (`mask`: Shift 0x1 … Button1 0x100, Button2 0x200,
+   * Button3 0x400, Button4 0x800, Button5 0x1000).
+   */
+  async queryPointer(window: number): Promise<{ sameScreen: boolean; rootX: number; rootY: number; child: number; mask: number }> {
     const r = await this.request(38, 0, u32(window), true);
-    return { sameScreen: r[1] === 1, child: r.readUInt32LE(12), rootX: r.readInt16LE(16), rootY: r.readInt16LE(18) };
+    return { sameScreen: r[1] === 1, child: r.readUInt32LE(12), rootX: r.readInt16LE(16), rootY: r.readInt16LE(18), mask: r.readUInt16LE(24) };
   }
 
   /** SetInputFocus(window, revert-to Parent, CurrentTime). Settles once the server processed it. */
@@ -326,6 +401,69 @@ export class X11Connection {
     this.out = [];
     this.socket.destroy();
     for (const p of left) p.reject(e);
+  }
+}
+
+function clampInt16(v: number): number {
+  return Math.max(-32768, Math.min(32767, Math.round(v)));
+}
+
+/** Options of {@link X11Link}. */
+export interface X11LinkOptions {
+  /** The X display to use, asked at every {@link X11Link.get}; default `process.env.DISPLAY` then. */
+  display?: () => string | undefined;
+  /** Passed to {@link X11Connection.connect}. */
+  connect?: X11ConnectOptions;
+}
+
+/**
+ * A persistent X connection for the Linux backends that speak X themselves (the window reads of
+ * `x11Windows.ts`, the pointer of `x11Mouse.ts`; each has its own unless given one to share): opened on
+ * first use for the display named then, reused while it works, and replaced when it failed or the display
+ * name changed. Backends that share one have their requests processed in the order sent.
+ */
+export class X11Link {
+  private conn: { display: string; c: Promise<X11Connection> } | null = null;
+
+  constructor(private readonly opts: X11LinkOptions = {}) {}
+
+  /** The display name in force now (undefined when none is set). */
+  displayName(): string | undefined {
+    return this.opts.display ? this.opts.display() : process.env.DISPLAY;
+  }
+
+  /**
+   * The open connection to the current display, connecting (once, shared by concurrent callers) when there is
+   * none, it failed or the display name changed.
+   * @throws Error `DISPLAY is not set…` when there is no display name; the connection's error (naming the
+   *   display) when it cannot be opened.
+   */
+  async get(): Promise<X11Connection> {
+    const display = this.displayName();
+    if (!display) throw new Error('DISPLAY is not set: there is no X display');
+    if (this.conn && this.conn.display === display) {
+      const current = this.conn.c;
+      const open = await current.catch(() => null);
+      if (open && !open.closed) return open;
+      // Another caller replaced it while this one waited: use that one.
+      if (this.conn && this.conn.c !== current) return this.get();
+    }
+    this.close();
+    const c = X11Connection.connect(display, this.opts.connect);
+    this.conn = { display, c };
+    try {
+      return await c;
+    } catch (e) {
+      if (this.conn?.c === c) this.conn = null;
+      throw e;
+    }
+  }
+
+  /** Close the connection (the next {@link get} opens a new one). */
+  close(): void {
+    const c = this.conn;
+    this.conn = null;
+    void c?.c.then((x) => x.close(), () => undefined);
   }
 }
 

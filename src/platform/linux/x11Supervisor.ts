@@ -236,6 +236,7 @@ export class X11Supervisor {
   /** Why the display was unreachable at the last start attempt, or null. */
   private unreachable: string | null = null;
   private framesUnchanged = 0;
+  private readonly closers: (() => void)[] = [];
   /** Private directory of capture files (undefined: not made yet; null: cannot be made). */
   private frameDir: string | null | undefined;
   private nextFrame = 1;
@@ -352,6 +353,11 @@ export class X11Supervisor {
     return { ...this.child.stats, framesUnchanged: this.framesUnchanged };
   }
 
+  /** The X display the worker is (or will be) started for: `DISPLAY` of its environment now; null when unset. */
+  displayName(): string | null {
+    return this.env().DISPLAY ?? null;
+  }
+
   /** The running worker's pid, or null. */
   get workerPid(): number | null {
     return this.child.pid;
@@ -381,8 +387,23 @@ export class X11Supervisor {
     }
   }
 
+  /**
+   * Run `fn` when {@link close} is called (the X11 mouse closes its own X connection with the backend).
+   * What it throws is ignored.
+   */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
   /** Stop the worker (disconnects it, SIGKILL after 1 s). Requests in flight fail; later requests fail. */
   async close(): Promise<void> {
+    for (const fn of this.closers.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // nothing to do: closing is best effort
+      }
+    }
     await this.child.close();
     if (this.frameDir) rmSync(this.frameDir, { recursive: true, force: true });
     this.frameDir = null;

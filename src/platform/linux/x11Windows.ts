@@ -1,7 +1,7 @@
-import { readlink } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
 import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
 import { DeskdError } from '../../errors.js';
-import { X11Connection, X11ProtocolError, XA, type X11Property } from './x11Client.js';
+import { X11Link, X11ProtocolError, XA, type X11Connection, type X11Property } from './x11Client.js';
 
 /**
  * Executables that run someone else's program (interpreters, launchers): their name says nothing about
@@ -16,10 +16,14 @@ const INTERPRETERS = /^(python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node(js)?|java|gjs
  * named `index.html`; `exec -a name` or `prctl(PR_SET_NAME)` rename a process at will). Null when the
  * executable cannot be read (gone, another user's process), or is an interpreter or launcher (`python3`,
  * `node`, `sh`, …): callers then use the window's WM_CLASS. Source: proc(5), `/proc/PID/exe`.
+ *
+ * Read on every call, never cached (a pid can exec another program or be reused). The link is read
+ * synchronously: procfs answers from memory in microseconds, less than a trip through libuv's thread pool
+ * (which, with the other core busy, cost a fresh window read tenths of a millisecond).
  */
 export async function processName(pid: number): Promise<string | null> {
   try {
-    const target = await readlink(`/proc/${pid}/exe`);
+    const target = readlinkSync(`/proc/${pid}/exe`);
     const base = target.replace(/ \(deleted\)$/, '').split('/').pop()?.trim() ?? '';
     if (base === '' || INTERPRETERS.test(base)) return null;
     return base;
@@ -119,6 +123,8 @@ interface Snapshot {
 
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
+/** How old a fresh read `clickToFocus` takes from its caller may be, ms (see {@link X11Windows.clickToFocus}). */
+const FOCUS_READ_REUSE_MS = 50;
 /** How long `activate` waits for a window manager to make the window active (`_NET_ACTIVE_WINDOW`), ms. */
 const ACTIVATE_WAIT_MS = 2000;
 /** Longest title read, 4-byte units (4 KiB). */
@@ -143,9 +149,11 @@ function gone<T>(p: Promise<T>): Promise<T | null> {
  * xwininfo, xdotool and xprop: 5–15 ms a process).
  *
  * One read: `QueryTree(root)` (the root's children bottom-most first: reversed here so the list is
- * top-most first), `GetInputFocus`, `QueryPointer(root)` and the root's `_NET_SUPPORTING_WM_CHECK`; then for
+ * top-most first), `GetInputFocus`, `QueryPointer(root)` and the root's `_NET_SUPPORTING_WM_CHECK`; and for
  * every root child `GetWindowAttributes` (IsViewable), `GetGeometry` (bounds in root pixels = points, the
- * outer corner), `WM_CLASS`, `_NET_WM_NAME` (UTF-8; `WM_NAME` when absent) and `_NET_WM_PID`. Under a
+ * outer corner), `WM_CLASS`, `_NET_WM_NAME` (UTF-8; `WM_NAME` when absent) and `_NET_WM_PID` — in the same
+ * write for the children the previous read found (one round trip when none appeared), after the tree's
+ * answer for new ones. Under a
  * reparenting window manager the top-level window is a frame without WM_CLASS: the client is its first
  * descendant with WM_CLASS (depth first, top-most first), whose id, title, class and pid are listed with the
  * frame's bounds. A window that disappears between requests (an X error) is left out. App names come from
@@ -159,17 +167,26 @@ function gone<T>(p: Promise<T>): Promise<T | null> {
  * connection follows `DISPLAY`: a new one is opened when it changed, or after the old one failed.
  */
 export class X11Windows implements RawWindows {
+  private readonly link: X11Link;
   /**
    * @param opts.display the X display to read (called at each connection check); default `process.env.DISPLAY`
-   *   then. A workspace backend (issue 22) passes its own display here.
+   *   then. A workspace backend (issue 22) passes its own display here. Ignored when `link` is given.
+   * @param opts.link the X connection to use (one shared with other backends); default: one of its own.
    */
-  constructor(private readonly opts: { display?: () => string | undefined } = {}) {}
+  constructor(opts: { display?: () => string | undefined; link?: X11Link } = {}) {
+    this.link = opts.link ?? new X11Link(opts.display ? { display: opts.display } : {});
+  }
   private cached: Snapshot | null = null;
   private inflight: Promise<Snapshot> | null = null;
   /** Bumped by invalidate(): a read started before it is neither cached nor shared afterwards. */
   private generation = 0;
   private freshPending: Promise<Snapshot> | null = null;
-  private conn: { display: string; c: Promise<{ x: X11Connection; atoms: Atoms }> } | null = null;
+  /** The atoms a read needs, interned once per connection. */
+  private readonly atomsOf = new WeakMap<X11Connection, Promise<Atoms>>();
+  /** The last fresh read completed since the last invalidate() (see {@link clickToFocus}). */
+  private lastFresh: { snap: Snapshot; gen: number } | null = null;
+  /** The root's children at the last read (top-most first), on that connection: what the next read asks about at once. */
+  private lastTops: { x: X11Connection; ids: number[] } | null = null;
 
   /**
    * Visible top-level windows, top-most first (only IsViewable windows larger than 1x1).
@@ -230,12 +247,20 @@ export class X11Windows implements RawWindows {
 
   /**
    * Click-to-focus for a display without a window manager: give window `id` the input focus
-   * (`SetInputFocus`) unless it already has it (a fresh read). With a window manager nothing is done (it
-   * focuses on click itself). Errors are swallowed: the click already happened.
+   * (`SetInputFocus`) unless it already has it. With a window manager nothing is done (it focuses on click
+   * itself). Errors are swallowed: the click already happened.
+   *
+   * Whether it has it comes from a fresh read: the one the caller just made (`windowAt`/`focused`/`list`
+   * with `fresh`, as the executor does to find the clicked window) when it completed within
+   * {@link FOCUS_READ_REUSE_MS} and nothing invalidated it since, else a new one. That read only decides
+   * whether to send `SetInputFocus` (an older one could at worst skip a needed focus change or repeat a
+   * done one, as a change landing right after a new read could); where keys go is never taken from it: the
+   * executor re-reads the focus fresh before dispatching any key.
    */
   async clickToFocus(id: string): Promise<void> {
     try {
-      const snap = await this.snapshot(true);
+      const recent = this.lastFresh;
+      const snap = recent && recent.gen === this.generation && performance.now() - recent.snap.at <= FOCUS_READ_REUSE_MS ? recent.snap : await this.snapshot(true);
       if (snap.wm || focusedOf(snap)?.id === id) return;
       const { x } = await this.connection();
       await x.setInputFocus(Number.parseInt(id, 16));
@@ -250,14 +275,13 @@ export class X11Windows implements RawWindows {
   invalidate(): void {
     this.generation++;
     this.cached = null;
+    this.lastFresh = null;
     this.inflight = null;
   }
 
   /** Close the X connection (a later read opens a new one). */
   close(): void {
-    const c = this.conn;
-    this.conn = null;
-    void c?.c.then(({ x }) => x.close(), () => undefined);
+    this.link.close();
   }
 
   private snapshot(fresh: boolean): Promise<Snapshot> {
@@ -281,7 +305,10 @@ export class X11Windows implements RawWindows {
   private startRead(fresh: boolean): Promise<Snapshot> {
     const gen = this.generation;
     const p = this.read().then((s) => {
-      if (gen === this.generation) this.cached = s;
+      if (gen === this.generation) {
+        this.cached = s;
+        if (fresh) this.lastFresh = { snap: s, gen };
+      }
       return s;
     });
     if (!fresh) {
@@ -294,30 +321,29 @@ export class X11Windows implements RawWindows {
     return p;
   }
 
-  /** The connection for the current `DISPLAY` (opened, atoms interned), reused while it works. */
+  /** The connection for the current `DISPLAY` (the link's, atoms interned), reused while it works. */
   private async connection(): Promise<{ x: X11Connection; atoms: Atoms }> {
-    const display = this.opts.display ? this.opts.display() : process.env.DISPLAY;
-    if (!display) throw new DeskdError('INTERNAL', 'DISPLAY is not set: there is no X display to read windows from');
-    if (this.conn && this.conn.display === display) {
-      const open = await this.conn.c.catch(() => null);
-      if (open && !open.x.closed) return open;
-    }
-    this.close();
-    const c = (async () => {
-      const x = await X11Connection.connect(display);
-      const [utf8String, compoundText, netWmName, netWmPid, netSupportingWmCheck, netActiveWindow, gtkFrameExtents] = await Promise.all(
-        ['UTF8_STRING', 'COMPOUND_TEXT', '_NET_WM_NAME', '_NET_WM_PID', '_NET_SUPPORTING_WM_CHECK', '_NET_ACTIVE_WINDOW', '_GTK_FRAME_EXTENTS'].map((n) => x.atom(n)),
-      );
-      return {
-        x,
-        atoms: { utf8String: utf8String!, compoundText: compoundText!, netWmName: netWmName!, netWmPid: netWmPid!, netSupportingWmCheck: netSupportingWmCheck!, netActiveWindow: netActiveWindow!, gtkFrameExtents: gtkFrameExtents! },
-      };
-    })();
-    this.conn = { display, c };
+    if (!this.link.displayName()) throw new DeskdError('INTERNAL', 'DISPLAY is not set: there is no X display to read windows from');
     try {
-      return await c;
+      const x = await this.link.get();
+      let atoms = this.atomsOf.get(x);
+      if (!atoms) {
+        atoms = Promise.all(
+          ['UTF8_STRING', 'COMPOUND_TEXT', '_NET_WM_NAME', '_NET_WM_PID', '_NET_SUPPORTING_WM_CHECK', '_NET_ACTIVE_WINDOW', '_GTK_FRAME_EXTENTS'].map((n) => x.atom(n)),
+        ).then(([utf8String, compoundText, netWmName, netWmPid, netSupportingWmCheck, netActiveWindow, gtkFrameExtents]) => ({
+          utf8String: utf8String!,
+          compoundText: compoundText!,
+          netWmName: netWmName!,
+          netWmPid: netWmPid!,
+          netSupportingWmCheck: netSupportingWmCheck!,
+          netActiveWindow: netActiveWindow!,
+          gtkFrameExtents: gtkFrameExtents!,
+        }));
+        atoms.catch(() => this.atomsOf.delete(x));
+        this.atomsOf.set(x, atoms);
+      }
+      return { x, atoms: await atoms };
     } catch (e) {
-      if (this.conn?.c === c) this.conn = null;
       throw new DeskdError('INTERNAL', `Cannot read X11 windows: ${(e as Error).message}`);
     }
   }
@@ -326,9 +352,23 @@ export class X11Windows implements RawWindows {
     const { x, atoms } = await this.connection();
     try {
       const root = x.setup.root;
-      const [tree, focus, pointer, wmCheck] = await Promise.all([x.queryTree(root), x.getInputFocus(), x.queryPointer(root), x.getProperty(root, atoms.netSupportingWmCheck, 1)]);
+      // One round trip in the usual case: the windows the last read found are described in the same write as
+      // the QueryTree that lists the root's children now (the server processes them after it, as it would a
+      // second batch); only children new since then need a second round trip. Every answer used is to a
+      // request sent after this read began — as fresh as asking after the tree's answer.
+      const early = new Map<number, Promise<Described | null>>();
+      const tree$ = Promise.all([x.queryTree(root), x.getInputFocus(), x.queryPointer(root), x.getProperty(root, atoms.netSupportingWmCheck, 1)]);
+      if (this.lastTops?.x === x) {
+        for (const id of this.lastTops.ids) {
+          const p = this.describe(x, atoms, id);
+          p.catch(() => undefined); // awaited below only if the window is still there
+          early.set(id, p);
+        }
+      }
+      const [tree, focus, pointer, wmCheck] = await tree$;
       const tops = [...tree.children].reverse();
-      const described = await Promise.all(tops.map((id) => this.describe(x, atoms, id)));
+      this.lastTops = { x, ids: tops };
+      const described = await Promise.all(tops.map((id) => early.get(id) ?? this.describe(x, atoms, id)));
       const topOf = new Map<string, number>();
       const windows = await Promise.all(
         described.map(async (t): Promise<WindowInfo | null> => {
