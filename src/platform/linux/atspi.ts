@@ -3,7 +3,9 @@
  *
  * The backend is split by job in `./atspi/`:
  * - `bus.ts`: connection, calls (timeout, in-flight bound), reconnection, degraded status, change events;
- *   `dbusAdapter.ts`: the only access to `dbus-next` internals;
+ *   `dbusAdapter.ts`: the only access to `dbus-next` internals; `wire.ts`/`wireCodec.ts`: deskd's own D-Bus
+ *   client for the reads, and `fastReads.ts`: which connection each read takes (peer-to-peer to the
+ *   application when it offers one, else the bus);
  * - `snapshotRead.ts`: the pipelined snapshot read; `tree.ts`: the incremental tree kept from events; `budget.ts`: the
  *   traversal budgets and the on-screen rule; `reader.ts`: reading one object;
  * - `focus.ts`: the active application and window; `actions.ts`: actions and set-value;

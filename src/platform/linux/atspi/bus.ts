@@ -12,6 +12,8 @@ import { DeskdError, isDeskdError } from '../../../errors.js';
 import type { AccessibilityStatus } from '../../types.js';
 import { corkForThisTick, dropReplyHandler, onSocketClose } from './dbusAdapter.js';
 import { PROPERTIES, REGISTRY, type Ref } from './refs.js';
+import { APP_ROOT, APPLICATION, FastReads, isRead } from './fastReads.js';
+import { WireClosedError, WireConnection } from './wire.js';
 
 type MessageBus = dbus.MessageBus;
 
@@ -39,6 +41,13 @@ export interface AtspiBusOptions {
   maxInFlight?: number;
   logger?: { warn(obj: unknown, msg?: string): void; info?(obj: unknown, msg?: string): void };
   transport?: AtspiTransport;
+  /**
+   * Read calls (`Get*` members, `Properties.Get`/`GetAll`) through deskd's own D-Bus client (`wire.ts`) instead
+   * of `dbus-next`: on a peer-to-peer connection to applications that offer one
+   * (`org.a11y.atspi.Application.GetApplicationBusAddress`, as libatspi does), else on a second connection to
+   * the accessibility bus. Default true; false sends every call through `dbus-next` (the reference path).
+   */
+  fastReads?: boolean;
 }
 
 /** One D-Bus method call, as given to an injected {@link AtspiBusOptions.transport}. */
@@ -79,6 +88,10 @@ export interface AtspiBusStats {
   timeouts: number;
   /** Calls per `interface.member` (what the round trips are spent on). */
   byMember: Record<string, number>;
+  /** Of `calls`, reads sent through deskd's own client (`wire.ts`) instead of `dbus-next`. */
+  fastReads: number;
+  /** Of `fastReads`, those sent on a peer-to-peer connection to the application (no bus daemon in between). */
+  direct: number;
 }
 
 /** A FIFO bound on concurrent tasks. */
@@ -86,16 +99,21 @@ export class Semaphore {
   private active = 0;
   private readonly queue: Array<() => void> = [];
   constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
+  /** Run `fn` when a slot is free (at once when one is). */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.max && this.queue.length === 0) return this.go(fn);
+    return new Promise<void>((r) => this.queue.push(r)).then(() => this.go(fn));
   }
+  private go<T>(fn: () => Promise<T>): Promise<T> {
+    this.active++;
+    const p = new Promise<T>((resolve) => resolve(fn()));
+    p.then(this.release, this.release);
+    return p;
+  }
+  private readonly release = (): void => {
+    this.active--;
+    this.queue.shift()?.();
+  };
 }
 
 /**
@@ -104,7 +122,7 @@ export class Semaphore {
  */
 export class AtspiBus {
   readonly timeoutMs: number;
-  readonly stats: AtspiBusStats = { calls: 0, timeouts: 0, byMember: {} };
+  readonly stats: AtspiBusStats = { calls: 0, timeouts: 0, byMember: {}, fastReads: 0, direct: 0 };
   private readonly sem: Semaphore;
   private bus: Promise<MessageBus> | null = null;
   /** The connected accessibility bus, to tell whether a "connection lost" is about the current one. */
@@ -121,6 +139,10 @@ export class AtspiBus {
   private lastAppCount = 0;
   /** Called when a new connection replaces a lost one (caches keyed by unique bus names must go). */
   onNewConnection: (() => void) | null = null;
+  /** Where reads go on the current connection (see {@link AtspiBusOptions.fastReads}). */
+  private fast: FastReads | null = null;
+  /** Names each counted member is reported under in `stats.byMember`. */
+  private readonly memberNames = new Map<string, string>();
 
   constructor(private readonly opts: AtspiBusOptions = {}) {
     this.timeoutMs = opts.callTimeoutMs ?? 1500;
@@ -186,6 +208,8 @@ export class AtspiBus {
       }
     }
     const bus = await this.connectBus(a11yAddress, 'accessibility bus');
+    this.fast?.close();
+    this.fast = this.opts.fastReads === false ? null : new FastReads({ timeoutMs: this.timeoutMs, logger: this.opts.logger, peerAddress: (name) => this.rawCall(bus, name, APP_ROOT, APPLICATION, 'GetApplicationBusAddress').then((r) => String(r[0] ?? '')) }, a11yAddress);
     // Forget the connection when it breaks, so the next call reconnects.
     const forget = (e?: Error) => {
       if (this.current !== bus) return;
@@ -297,9 +321,7 @@ export class AtspiBus {
     return this.sem.run(
       () =>
         new Promise<unknown[]>((resolve, reject) => {
-          this.stats.calls++;
-          const what = iface === PROPERTIES ? `${member}(${String(body?.[0] ?? '').replace('org.a11y.atspi.', '')})` : `${iface.replace('org.a11y.atspi.', '')}.${member}`;
-          this.stats.byMember[what] = (this.stats.byMember[what] ?? 0) + 1;
+          this.count(iface, member, body);
           const timer = setTimeout(() => {
             // dbus-next keeps a reply handler per serial; drop ours so a late reply finds nothing.
             if (bus && msg) dropReplyHandler(bus, msg.serial);
@@ -326,16 +348,53 @@ export class AtspiBus {
     );
   }
 
+  /** Count a call in `stats` (`calls`, `byMember`). */
+  private count(iface: string, member: string, body?: unknown[]): void {
+    this.stats.calls++;
+    const k = iface === PROPERTIES ? `${member}\0${String(body?.[0] ?? '')}` : `${iface}\0${member}`;
+    let what = this.memberNames.get(k);
+    if (what === undefined) {
+      what = iface === PROPERTIES ? `${member}(${String(body?.[0] ?? '').replace('org.a11y.atspi.', '')})` : `${iface.replace('org.a11y.atspi.', '')}.${member}`;
+      if (this.memberNames.size < 512) this.memberNames.set(k, what);
+    }
+    this.stats.byMember[what] = (this.stats.byMember[what] ?? 0) + 1;
+  }
+
   /**
-   * A call on the accessibility bus (or the injected transport).
+   * A call on the accessibility bus (or the injected transport). Reads go through `wire.ts` (see
+   * {@link AtspiBusOptions.fastReads}); a read whose connection closes before the reply is sent again
+   * through `dbus-next`.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when closed or the bus cannot be reached; the D-Bus
    *   error (`{type, message}`) or `Error('timeout …')` of the call itself.
    */
-  async busCall(destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
-    if (this.closed) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'the AT-SPI backend is closed');
-    const bus = this.opts.transport ? null : await this.getBus();
-    return this.rawCall(bus, destination, path, iface, member, signature, body);
+  busCall(destination: string, path: string, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new DeskdError('ACCESSIBILITY_UNAVAILABLE', 'the AT-SPI backend is closed'));
+    if (this.opts.transport) return this.rawCall(null, destination, path, iface, member, signature, body);
+    if (this.fast && this.current && isRead(iface, member, signature)) {
+      const w = this.fast.route(destination);
+      if (w instanceof WireConnection) return this.wireCall(w, destination, path, iface, member, signature, body);
+      if (w) return w.then(() => this.busCall(destination, path, iface, member, signature, body));
+    }
+    return this.getBus().then((bus) => this.rawCall(bus, destination, path, iface, member, signature, body));
   }
+
+  /** A read through a `wire.ts` connection (in-flight bound and counters as {@link rawCall}); sent again through `dbus-next` when the connection closes first. */
+  private wireCall(w: WireConnection, destination: string, path: string, iface: string, member: string, signature: string | undefined, body: unknown[] | undefined): Promise<unknown[]> {
+    return this.sem
+      .run(() => {
+        this.count(iface, member, body);
+        this.stats.fastReads++;
+        if (this.fast?.isDirect(w)) this.stats.direct++;
+        return w.call(destination, path, iface, member, signature ?? '', body ?? []);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof WireClosedError) return this.getBus().then((bus) => this.rawCall(bus, destination, path, iface, member, signature, body));
+        if (e instanceof Error && e.message.startsWith('timeout after')) this.stats.timeouts++;
+        throw e;
+      });
+  }
+
+
 
   /** A method call on an object. @throws as {@link busCall}. */
   call(ref: Ref, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {
@@ -392,6 +451,8 @@ export class AtspiBus {
   /** Disconnect. Later calls throw `ACCESSIBILITY_UNAVAILABLE`. */
   async close(): Promise<void> {
     this.closed = true;
+    this.fast?.close();
+    this.fast = null;
     const p = this.bus;
     this.bus = null;
     this.current = null;

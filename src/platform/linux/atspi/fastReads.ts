@@ -1,0 +1,132 @@
+/**
+ * Where the snapshot's reads go (see `AtspiBusOptions.fastReads`): deskd's own D-Bus client (`wire.ts`) on a
+ * peer-to-peer connection to each application that offers one (`org.a11y.atspi.Application.GetApplicationBusAddress`
+ * on its root, as libatspi does: at-spi2-core's atk-bridge, loaded by Chromium and GTK 3, answers a socket
+ * address; GTK 4 does not), else on a second connection to the accessibility bus. Connections are opened on
+ * first use and dropped when they close (the next read looks again) or when the bus connection is replaced.
+ *
+ * Sources: at-spi2-core xml/Application.xml; libatspi's `atspi-misc.c` (peer-to-peer connections).
+ */
+import { PROPERTIES } from './refs.js';
+import { canMarshal } from './wireCodec.js';
+import { WireConnection } from './wire.js';
+
+/** Interface of `GetApplicationBusAddress` (at-spi2-core xml/Application.xml). */
+export const APPLICATION = 'org.a11y.atspi.Application';
+/** Path of an application's root object. */
+export const APP_ROOT = '/org/a11y/atspi/accessible/root';
+
+/** Whether a call only reads (so it may go through `wire.ts`, and be sent again after a lost connection). */
+export function isRead(iface: string, member: string, signature: string | undefined): boolean {
+  if (iface === PROPERTIES ? member !== 'Get' && member !== 'GetAll' : !member.startsWith('Get') || member === 'GetApplicationBusAddress') return false;
+  return signature === undefined || canMarshal(signature);
+}
+
+/** What {@link FastReads} needs of the bus. */
+export interface FastReadsHost {
+  readonly timeoutMs: number;
+  readonly logger?: { warn(obj: unknown, msg?: string): void } | undefined;
+  /** The application's peer-to-peer address (`GetApplicationBusAddress` through `dbus-next`), '' or a rejection without one. */
+  peerAddress(busName: string): Promise<string>;
+}
+
+/** The `wire.ts` connections of one accessibility bus connection. */
+export class FastReads {
+  /** `wire.ts` connection to the accessibility bus. */
+  private busWire: WireConnection | null = null;
+  private busWireOpening: Promise<void> | null = null;
+  /** Whether opening the bus wire failed (then `dbus-next` carries the reads of this bus connection). */
+  private busWireFailed = false;
+  /** Per application bus name: its peer-to-peer connection, null without one, or the pending look-up. */
+  private readonly peers = new Map<string, WireConnection | null | Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly host: FastReadsHost,
+    /** The accessibility bus's address. */
+    private readonly address: string,
+  ) {}
+
+  /** Whether `w` is a peer-to-peer connection (not the one to the bus). */
+  isDirect(w: WireConnection): boolean {
+    return w !== this.busWire;
+  }
+
+  /**
+   * Where a read to `destination` goes: a `wire.ts` connection, null for `dbus-next`, or a promise while a
+   * connection is being opened or looked up (ask again when it settles; it never rejects).
+   */
+  route(destination: string): WireConnection | null | Promise<void> {
+    if (this.closed) return null;
+    if (destination.startsWith(':')) {
+      const peer = this.peers.get(destination);
+      if (peer !== undefined) return peer ?? this.toBus();
+      const lookup = this.lookUpPeer(destination);
+      this.peers.set(destination, lookup);
+      return lookup;
+    }
+    return this.toBus();
+  }
+
+  /** Close every connection; later routes say `dbus-next`. */
+  close(): void {
+    this.closed = true;
+    const peers = [...this.peers.values()];
+    this.peers.clear();
+    for (const p of peers) if (p instanceof WireConnection) p.close('superseded');
+    this.busWire?.close('superseded');
+    this.busWire = null;
+  }
+
+  private toBus(): WireConnection | null | Promise<void> {
+    if (this.busWire && !this.busWire.closed) return this.busWire;
+    if (this.busWireFailed) return null;
+    if (this.busWireOpening) return this.busWireOpening;
+    let conn: WireConnection | null = null;
+    const opening = WireConnection.open(this.address, {
+      hello: true,
+      timeoutMs: this.host.timeoutMs,
+      onClose: () => {
+        if (this.busWire === conn) this.busWire = null;
+      },
+    }).then(
+      (c) => {
+        conn = c;
+        if (this.closed) c.close('superseded');
+        else this.busWire = c;
+      },
+      (e: unknown) => {
+        this.busWireFailed = true;
+        this.host.logger?.warn({ err: (e as Error).message }, 'AT-SPI: a second connection to the accessibility bus failed; reads go through dbus-next');
+      },
+    );
+    this.busWireOpening = opening.finally(() => {
+      this.busWireOpening = null;
+    });
+    return this.busWireOpening;
+  }
+
+  /** Ask an application for a peer-to-peer address and connect to it; records the result in `peers`. Never rejects. */
+  private async lookUpPeer(name: string): Promise<void> {
+    let conn: WireConnection | null = null;
+    try {
+      const addr = await this.host.peerAddress(name);
+      if (addr) {
+        conn = await WireConnection.open(addr, {
+          hello: false,
+          timeoutMs: this.host.timeoutMs,
+          onClose: () => {
+            if (this.peers.get(name) === conn) this.peers.delete(name);
+          },
+        }).catch(() => null);
+      }
+    } catch {
+      conn = null; // no Application interface, or no peer-to-peer server: through the bus
+    }
+    if (this.closed) {
+      conn?.close('superseded');
+      return;
+    }
+    this.peers.set(name, conn);
+  }
+}
