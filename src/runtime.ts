@@ -7,7 +7,7 @@ import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } fr
 import { describeWindowForAgent, isMaskedWindow, perceptionMask } from './policy/perception.js';
 import { OcrEngine } from './perception/ocr/index.js';
 import { RecyclingRecognizer } from './perception/incrementalOcr.js';
-import { createElementVerifier } from './perception/refs.js';
+import { createElementVerifier, resetTreeAfterInput } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';
 import { LayeredPolicyStore } from './governance/policyStore.js';
 import { AgentRegistry, agentOfActor } from './governance/agents.js';
@@ -82,16 +82,17 @@ export async function createPipeline(o: PipelineOptions): Promise<{ observer: Ob
   // input event does too, and makes the next observation wait for the screen to settle.
   await observer.start();
   const executor = new Executor({
-    platform: observer.tapPlatform(o.actingPlatform ?? platform),
+    // After every input event the backend's kept tree is dropped: the observation after an action reads it whole.
+    platform: observer.tapPlatform(resetTreeAfterInput(o.actingPlatform ?? platform, platform.accessibility)),
     store,
     policy: gate,
     halt,
     // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
     // capture path; windows the policy masks are never named in its error messages.
-    // The ref re-check reads the backend's tree. Reusing the observer's cached tree here (Observer.currentTree,
-    // ffea60f) made observations after an action stale: a click by ref that opened a GTK 4 popover or renamed a
-    // Chromium button was never seen by the next observes (tests/e2e/movedWindows.test.ts), so it is not wired.
-    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image),
+    // The ref re-check reuses the observer's tree while accessibility events are live and nothing changed it
+    // since it was read (no action, no event, the same pixels: Observer.currentTree); else it reads the backend.
+    // Safe only with the tree reset above (refs.ts; tests/unit/replayFreshTree.test.ts, tests/e2e/movedWindows.test.ts).
+    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image, () => (observer.axCache?.eventsLive ? observer.currentTree() : null)),
     describeWindow: (w) => describeWindowForAgent(w, o.policy()),
     isMasked: (w) => isMaskedWindow(w, o.policy()),
     agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,

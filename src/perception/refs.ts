@@ -4,6 +4,7 @@ import { normalizeName, type Element } from './elements.js';
 import type { TextRecognizer } from './observer.js';
 import { clip } from './geometry.js';
 import { AgentCapture } from './agentCapture.js';
+import { keepsTree } from './axCache.js';
 
 /** How far (points) an element may shift and still count as the same place. */
 export const MOVE_TOLERANCE = 4;
@@ -34,22 +35,30 @@ const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
  * text is re-read by OCR in its bounds, from `capture` — the agent's masked capture (`AgentCapture.capture`;
  * pass the observer's `agentCapture` so masked windows stay black). Without it, a capture with no policy
  * mask (tests, tools). `tree` gives the accessibility tree as it is now (the observer's
- * `currentTree`: its cached snapshot when no action, event or pixel change happened since it was read);
- * without it, or when its tree was cut short by a budget and lacks the element, the backend's tree is read.
+ * `currentTree`: its cached snapshot when no action, event or pixel change happened since it was read),
+ * or null when it cannot tell; without it, when it answers null, or when its tree was cut short by a budget
+ * and lacks the element, the backend's tree is read (budget 5000 objects).
+ *
+ * A backend that keeps its tree from events (Linux AT-SPI) must then have that tree dropped after every
+ * action ({@link resetTreeAfterInput}): the backend read here was what made the observation after an action
+ * by ref read the whole tree (its budget differs from the observer's, so the kept model was replaced each
+ * time), and without it that observation is brought up to date from events alone, which miss what GTK 4 and
+ * Chromium change without one (a popover opened by the click, a button it renamed).
  * @throws DeskdError `STALE_REF` naming what changed; nothing is dispatched then.
  */
 export function createElementVerifier(
   platform: Platform,
   ocr: TextRecognizer | null,
   capture: (displayId: number, region: Rect) => Promise<RawImage> = unmasked(platform),
-  tree?: () => Promise<AXSnapshot>,
+  tree?: () => Promise<AXSnapshot> | null,
 ) {
   const read = () => platform.accessibility.snapshot({ scope: 'all', budget: { maxDepth: 40, maxNodes: 5000, timeMs: 3000 } });
   return async (el: Element): Promise<void> => {
     if (el.handle) {
-      let snap = tree ? await tree() : await read();
+      const reused = tree?.() ?? null;
+      let snap = reused ? await reused : await read();
       let n = findHandle(snap.roots, el.handle);
-      if (!n && tree && snap.truncated) {
+      if (!n && reused && snap.truncated) {
         snap = await read();
         n = findHandle(snap.roots, el.handle);
       }
@@ -75,6 +84,50 @@ export function createElementVerifier(
       throw new DeskdError('STALE_REF', `${el.ref}: the text "${el.name}" is no longer at its observed place`);
     }
   };
+}
+
+/**
+ * `p` with the kept accessibility tree of `ax` (a {@link TreeKeepingAccessibility} backend: Linux AT-SPI)
+ * dropped after every input event completes — mouse `move`/`down`/`up`/`wheel`, keyboard `down`/`up`/`type`,
+ * accessibility `doAction`/`setValue` — so the first accessibility read after an action reads the whole
+ * tree (events alone miss what GTK 4 and Chromium change with no event: a popover a click opened, a button
+ * it renamed). Reads after that one are brought up to date from events again. Other backends: `p` itself.
+ * Give the result to the executor (inside `Observer.tapPlatform`).
+ */
+export function resetTreeAfterInput(p: Platform, ax: unknown = p.accessibility): Platform {
+  if (!keepsTree(ax)) return p;
+  const after = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    try {
+      return await fn(...a);
+    } finally {
+      ax.resetTree();
+    }
+  };
+  const wrap = <T extends object>(o: T, names: string[]): T => {
+    const wrapped = new Map<string | symbol, unknown>();
+    for (const n of names) {
+      const f = (o as Record<string, unknown>)[n];
+      if (typeof f === 'function') wrapped.set(n, after((f as (...a: unknown[]) => Promise<unknown>).bind(o)));
+    }
+    return new Proxy(o, {
+      get(target, prop) {
+        if (wrapped.has(prop)) return wrapped.get(prop);
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  };
+  const mouse = wrap(p.mouse, ['move', 'down', 'up', 'wheel']);
+  const keyboard = wrap(p.keyboard, ['down', 'up', 'type']);
+  const accessibility = wrap(p.accessibility, ['doAction', 'setValue']);
+  return new Proxy(p, {
+    get(target, prop, receiver) {
+      if (prop === 'mouse') return mouse;
+      if (prop === 'keyboard') return keyboard;
+      if (prop === 'accessibility') return accessibility;
+      return Reflect.get(target, prop, receiver);
+    },
+  });
 }
 
 function unmasked(platform: Platform): (displayId: number, region: Rect) => Promise<RawImage> {
