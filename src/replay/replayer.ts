@@ -34,7 +34,11 @@ export interface ReplayObserverPort {
    * backend keeps its tree and re-checks positions whenever the screen's pixels changed since the last
    * read (`needsScreenChanges`: Linux AT-SPI), a replay's first read needs no full re-read of the tree.
    */
-  readonly axCache?: { readonly needsScreenChanges: boolean } | null;
+  readonly axCache?: {
+    readonly needsScreenChanges: boolean;
+    /** Drop the cache; with `fresh`, the backend's kept tree too (its next read is whole). */
+    invalidate?(opts?: { fresh?: boolean }): void;
+  } | null;
 }
 
 /** Starts a model-driven task (the daemon's `TaskRunner`); throws `MODEL_NOT_CONFIGURED` without a model. */
@@ -354,7 +358,12 @@ export class Replayer {
   private async postconditions(step: RecordedStep, signal: AbortSignal, targetWindow: string | null = null): Promise<{ obs: Observation; windows: WindowInfo[]; ocr: boolean }> {
     const ocr = step.postconditions.some((p) => (p.kind === 'appears' || p.kind === 'gone') && p.source === 'ocr') && this.deps.ocr;
     const deadline = performance.now() + (this.deps.postconditionTimeoutMs ?? 5000);
-    for (;;) {
+    for (let poll = 0; ; poll++) {
+      // The first read after the action reads the whole tree (the executor's platform drops the backend's kept
+      // tree after each input event, refs.ts resetTreeAfterInput). A later poll would be brought up to date from
+      // events alone, which miss what GTK 4 changes without one (the calculator's entry): it reads the tree whole
+      // again (OCR stays incremental: it compares pixels).
+      if (poll > 0) this.deps.observer.axCache?.invalidate?.({ fresh: true });
       const seen = await this.observe(ocr);
       const ctx = { windows: seen.windows, within: (targetWindow && seen.windows.find((w) => w.id === targetWindow)?.bounds) || null };
       const missing = step.postconditions.filter((p) => !postconditionHolds(p, seen.obs, ctx));

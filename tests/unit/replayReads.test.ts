@@ -27,16 +27,21 @@ afterEach(async () => {
   dirs = [];
 });
 
-async function setup(axCache: { needsScreenChanges: boolean } | null) {
+async function setup(axCache: { needsScreenChanges: boolean; invalidate?: (o?: { fresh?: boolean }) => void } | null, late = 0) {
   const dir = await mkdtemp(join(tmpdir(), 'deskd-replay-reads-'));
   dirs.push(dir);
   const store = new RecordingStore(dir);
   const display = { value: '0' };
   const reads: ObserveOptions[] = [];
   let n = 0;
+  let pending: { value: string; at: number } | null = null;
   const observer = {
     axCache,
     async observe(opts: ObserveOptions = {}): Promise<Observation> {
+      if (pending && reads.length >= pending.at) {
+        display.value = pending.value;
+        pending = null;
+      }
       reads.push(opts);
       const elements = [button('e1', '7', 20), button('e2', '=', 80), { ...button('e3', 'Result', 20), role: 'textbox', bounds: { x: 20, y: 20, width: 300, height: 30 }, value: display.value }];
       return { observationId: `obs_${++n}`, takenAt: Date.now(), display: { id: 0, bounds: WIN.bounds, scale: 1 } as never, focused: null, elements, words: [], lines: [], truncated: false, warnings: [], timings: { captureMs: 0, ocrMs: 0, accessibilityMs: 0, totalMs: 0 } };
@@ -49,7 +54,10 @@ async function setup(axCache: { needsScreenChanges: boolean } | null) {
   const actions = {
     async submit(batch: Action[]) {
       sent.push(...batch);
-      display.value = display.value === '0' ? '7' : '49';
+      // `late`: the outcome shows only after that many more reads (the app is slow to update).
+      const next = display.value === '0' ? '7' : '49';
+      if (late === 0) display.value = next;
+      else pending = { value: next, at: reads.length + late };
       return { actionId: 'a', status: 'done' as const, results: [], durationMs: 0 };
     },
   };
@@ -87,5 +95,31 @@ describe('replay reads', () => {
       expect(reads.map((o) => o.fresh === true)).toEqual([true, false, false]);
       await replayer.close();
     }
+  });
+
+  it('a poll after the first (the postconditions did not hold yet) has the backend\'s kept tree read whole again; the first does not', async () => {
+    const resets: number[] = [];
+    const cache = { needsScreenChanges: true, invalidate: (o?: { fresh?: boolean }) => void (o?.fresh ? resets.push(reads.length) : undefined) };
+    const { replayer, rec, reads } = await setup(cache, 2);
+    const v = await replayer.wait(await replayer.start({ recordingId: rec.id }));
+    expect(v.status, JSON.stringify(v.divergence ?? v.error)).toBe('succeeded');
+    // Step 1: read 1 grounds it; reads 2 and 3 poll (the display still shows 0), read 4 sees 7. Step 2: reads 5, 6 poll, 7 sees 49.
+    expect(reads).toHaveLength(7);
+    // Resets before reads 3, 4 (step 1's later polls) and 6, 7 (step 2's): never before a step's first poll.
+    expect(resets).toEqual([2, 3, 5, 6]);
+    await replayer.close();
+  });
+
+  it('a postcondition that never holds still fails with REPLAY_POSTCONDITION_FAILED, every later poll reading the tree whole', async () => {
+    const resets: number[] = [];
+    const cache = { needsScreenChanges: true, invalidate: (o?: { fresh?: boolean }) => void (o?.fresh ? resets.push(reads.length) : undefined) };
+    const { replayer, rec, reads, sent } = await setup(cache, 1_000_000);
+    const v = await replayer.wait(await replayer.start({ recordingId: rec.id }));
+    expect(v.status).toBe('diverged');
+    expect(v.error?.code).toBe('REPLAY_POSTCONDITION_FAILED');
+    expect(v.divergence?.step).toBe(1);
+    expect(sent).toHaveLength(1);
+    expect(reads.length).toBeGreaterThan(2);
+    expect(resets.length).toBe(reads.length - 2);
   });
 });
