@@ -50,7 +50,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     return createFakePlatform();
   }
   if (kind === 'linux') {
-    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }, { X11Mouse }, { X11Supervisor }, { X11Damage }] = await Promise.all([
+    const [{ X11Capture }, { AtspiAccessibility }, { X11Windows }, { X11Keyboard }, { X11Mouse }, { X11Supervisor }, { X11Damage }, { X11Monitors }] = await Promise.all([
       import('./linux/nutCapture.js'),
       import('./linux/atspi.js'),
       import('./linux/x11Windows.js'),
@@ -58,6 +58,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       import('./linux/x11Mouse.js'),
       import('./linux/x11Supervisor.js'),
       import('./linux/x11Damage.js'),
+      import('./linux/x11Randr.js'),
     ]);
     // libnut (capture, mouse, key presses) runs in one supervised child process: an X server that goes away
     // kills that worker, never the daemon (project issue 9).
@@ -79,6 +80,8 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     const windows = new X11Windows(bound ? { display: () => bound.display } : {});
     // The X DAMAGE extension on its own connection: an observe of a screen nothing drew on skips the capture.
     const damage = new X11Damage(bound ? { display: () => bound.display } : {});
+    // Displays from RandR over a third connection (no `xrandr` process per observe).
+    const monitors = new X11Monitors(bound ? { display: () => bound.display } : {});
     // Without a window manager no frame gets the AT-SPI `active` state; the X11 focus names the app instead.
     const accessibility = new AtspiAccessibility({
       focusedPid: async () => (await windows.focused().catch(() => null))?.pid ?? null,
@@ -88,7 +91,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
     });
     return {
       name: 'linux',
-      capture: new X11Capture(x11, damage),
+      capture: new X11Capture(x11, { damage, monitors }),
       mouse: new X11Mouse(x11),
       keyboard: new X11Keyboard(x11, boundEnv ? { env: boundEnv } : {}),
       accessibility,
@@ -101,6 +104,7 @@ export async function createPlatform(opts: CreatePlatformOptions = {}): Promise<
       async close() {
         windows.close();
         damage.close();
+        monitors.close();
         await Promise.all([accessibility.close(), x11.close()]);
       },
     };

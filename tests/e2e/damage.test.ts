@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDesktop, launchApp, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 import { createPlatform } from '../../src/platform/index.js';
+import { parseXrandrMonitors } from '../../src/platform/linux/nutCapture.js';
+import { X11Monitors } from '../../src/platform/linux/x11Randr.js';
 import type { DrawMark, Platform, RawImage, WindowInfo } from '../../src/platform/types.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
 import { Observer, ObservationStore, type Observation } from '../../src/perception/observer.js';
@@ -171,6 +173,20 @@ describe('X DAMAGE on a real X server', () => {
     // Whatever DAMAGE says about it, "nothing drawn" must mean the same pixels.
     const drawn = await drawnSince(m);
     expect(drawn || framesEqual(a, b)).toBe(true);
+  });
+});
+
+describe('RandR monitors over the X connection', () => {
+  it('are the displays xrandr --listmonitors lists', async () => {
+    const fromXrandr = parseXrandrMonitors(execFileSync('xrandr', ['--listmonitors'], { encoding: 'utf8' }));
+    expect(fromXrandr.length).toBeGreaterThan(0);
+    const m = new X11Monitors();
+    try {
+      expect(await m.list()).toEqual(fromXrandr);
+    } finally {
+      m.close();
+    }
+    expect(await platform.capture.displays()).toEqual(fromXrandr);
   });
 });
 

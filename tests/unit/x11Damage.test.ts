@@ -2,7 +2,7 @@
  * The X DAMAGE client (src/platform/linux/x11Damage.ts): request encoding and event decoding against the
  * damageproto 1.1 layouts, and the mark / drawnSince logic against a scripted X connection: a drawing after
  * a mark is always reported, one before it at worst counts as a drawing, and a lost or replaced connection
- * answers "drawn".
+ * answers "drawn". Also the RandR 1.5 monitor list (src/platform/linux/x11Randr.ts) that replaces `xrandr`.
  */
 import { describe, it, expect } from 'vitest';
 import type { X11Connection } from '../../src/platform/linux/x11Client.js';
@@ -19,6 +19,7 @@ import {
   encodeDamageSubtract,
   encodeQueryExtension,
 } from '../../src/platform/linux/x11Damage.js';
+import { RANDR_REQUEST, decodeGetMonitors, encodeGetMonitors, encodeRandrQueryVersion, monitorsToDisplays } from '../../src/platform/linux/x11Randr.js';
 
 describe('DAMAGE protocol encoding', () => {
   it('QueryExtension: name length, two unused bytes, the name', () => {
@@ -326,5 +327,60 @@ describe('X11Damage marks', () => {
     expect(await d.drawnSince(m)).toBe(true);
     expect(await d.mark()).not.toBeNull();
     expect(s.connections.length).toBe(2);
+  });
+});
+
+describe('RandR monitors (x11Randr.ts)', () => {
+  /** An RRGetMonitors reply holding `ms` (randrproto 1.5 MONITORINFO layout). */
+  function monitorsReply(ms: { name: number; primary: boolean; x: number; y: number; w: number; h: number; outputs: number[] }[]): Buffer {
+    const parts = ms.map((m) => {
+      const b = Buffer.alloc(24 + 4 * m.outputs.length);
+      b.writeUInt32LE(m.name, 0);
+      b[4] = m.primary ? 1 : 0;
+      b[5] = 0;
+      b.writeUInt16LE(m.outputs.length, 6);
+      b.writeInt16LE(m.x, 8);
+      b.writeInt16LE(m.y, 10);
+      b.writeUInt16LE(m.w, 12);
+      b.writeUInt16LE(m.h, 14);
+      b.writeUInt32LE(508, 16);
+      b.writeUInt32LE(285, 20);
+      m.outputs.forEach((o, i) => b.writeUInt32LE(o, 24 + 4 * i));
+      return b;
+    });
+    const head = Buffer.alloc(32);
+    head[0] = 1;
+    const body = Buffer.concat(parts);
+    head.writeUInt32LE(body.length / 4, 4);
+    head.writeUInt32LE(ms.length, 12);
+    head.writeUInt32LE(ms.reduce((a, m) => a + m.outputs.length, 0), 16);
+    return Buffer.concat([head, body]);
+  }
+
+  it('encodes RRQueryVersion and RRGetMonitors', () => {
+    const v = encodeRandrQueryVersion(1, 5);
+    expect([v.readUInt32LE(0), v.readUInt32LE(4)]).toEqual([1, 5]);
+    const g = encodeGetMonitors(0x1e5);
+    expect([g.length, g.readUInt32LE(0), g[4]]).toEqual([8, 0x1e5, 1]);
+    expect(RANDR_REQUEST).toEqual({ QueryVersion: 0, GetMonitors: 42 });
+  });
+
+  it('decodes monitors with their outputs, negative positions, and numbers them as xrandr --listmonitors does', () => {
+    const r = monitorsReply([
+      { name: 300, primary: false, x: -1280, y: 0, w: 1280, h: 1024, outputs: [0x41, 0x42] },
+      { name: 301, primary: true, x: 0, y: 0, w: 1920, h: 1080, outputs: [0x43] },
+    ]);
+    const ms = decodeGetMonitors(r);
+    expect(ms).toEqual([
+      { name: 300, primary: false, automatic: false, x: -1280, y: 0, width: 1280, height: 1024, outputs: [0x41, 0x42] },
+      { name: 301, primary: true, automatic: false, x: 0, y: 0, width: 1920, height: 1080, outputs: [0x43] },
+    ]);
+    expect(monitorsToDisplays(ms)).toEqual([
+      { id: 0, x: -1280, y: 0, width: 1280, height: 1024, scaleFactor: 1, primary: false },
+      { id: 1, x: 0, y: 0, width: 1920, height: 1080, scaleFactor: 1, primary: true },
+    ]);
+    // None primary: the first is.
+    expect(monitorsToDisplays(decodeGetMonitors(monitorsReply([{ name: 1, primary: false, x: 0, y: 0, w: 800, h: 600, outputs: [] }])))[0]!.primary).toBe(true);
+    expect(() => decodeGetMonitors(r.subarray(0, 60))).toThrow(/too short/);
   });
 });

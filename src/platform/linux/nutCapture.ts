@@ -4,6 +4,7 @@ import { DeskdError } from '../../errors.js';
 import type { DisplayInfo, DrawMark, RawCapture, RawImage, Rect } from '../types.js';
 import type { X11Supervisor } from './x11Supervisor.js';
 import type { X11Damage } from './x11Damage.js';
+import type { X11Monitors } from './x11Randr.js';
 
 const run = promisify(execFile);
 
@@ -25,8 +26,9 @@ export function parseXrandrMonitors(text: string): DisplayInfo[] {
 /**
  * X11 capture through nut-js (libnut: XGetImage of the root window), run in the X11 worker process by
  * `x11Supervisor.ts` (libnut crashes its process when the X server goes away). X11 has no backing scale, so
- * image pixels are logical points (scale 1). Displays come from `xrandr --listmonitors` when it lists
- * monitors, else the whole root window is display 0.
+ * image pixels are logical points (scale 1). Displays are the RandR monitors (one `RRGetMonitors` round trip
+ * over a persistent connection, `x11Randr.ts`); without RandR 1.5, `xrandr --listmonitors` when it lists
+ * monitors (cached 2 s); else the whole root window is display 0.
  * Errors: `CAPTURE_FAILED` (X display unreachable — the message names it —, worker crashed or timed out),
  * `DISPLAY_NOT_FOUND`.
  *
@@ -36,14 +38,21 @@ export function parseXrandrMonitors(text: string): DisplayInfo[] {
 export class X11Capture implements RawCapture {
   private cached: { at: number; displays: DisplayInfo[] } | null = null;
 
+  private readonly damage: X11Damage | null;
+  private readonly monitors: X11Monitors | null;
+
   /**
    * @param x11 the worker that grabs frames.
-   * @param damage the DAMAGE watcher of the same display; without it {@link drawMark} resolves null.
+   * @param opts.damage the DAMAGE watcher of the same display; without it {@link drawMark} resolves null.
+   * @param opts.monitors RandR monitors of the same display; without it displays come from `xrandr`.
    */
   constructor(
     private readonly x11: X11Supervisor,
-    private readonly damage: X11Damage | null = null,
-  ) {}
+    opts: { damage?: X11Damage; monitors?: X11Monitors } = {},
+  ) {
+    this.damage = opts.damage ?? null;
+    this.monitors = opts.monitors ?? null;
+  }
 
   /** See `RawCapture.drawMark`: null without a damage watcher or when the X server has no DAMAGE extension. */
   async drawMark(): Promise<DrawMark | null> {
@@ -56,6 +65,8 @@ export class X11Capture implements RawCapture {
   }
 
   async displays(): Promise<DisplayInfo[]> {
+    const monitors = this.monitors ? await this.monitors.list() : null;
+    if (monitors && monitors.length > 0) return monitors;
     if (this.cached && Date.now() - this.cached.at < 2000) return this.cached.displays;
     let displays: DisplayInfo[] = [];
     try {
