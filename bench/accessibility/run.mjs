@@ -22,7 +22,12 @@
  * Memory: the daemon (dist/src/cli.js start, as `npm start` starts it) after 200 observes over HTTP with
  * accessibility on (OCR too, the default observe), the dashboard's cell changing every fifth.
  *
- * Usage: npm run bench:accessibility [-- --skip-build] [--quick] [--no-rss] [--rss-only] [--rss-no-ocr]
+ * Baseline (--baseline <dist dir>): the same backend built from other code (e.g. a `git worktree` of the commit
+ * before a change, compiled with `tsc --outDir <dir>`, its node_modules symlinked) takes a snapshot in every round
+ * too, just before deskd's: its p50 and ratio to pyatspi are reported beside deskd's, and whether the two
+ * snapshots were equal (JSON) in every round.
+ *
+ * Usage: npm run bench:accessibility [-- --skip-build] [--quick] [--no-rss] [--rss-only] [--rss-no-ocr] [--baseline <dir>]
  * Prints tables; writes bench/accessibility/results.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -65,6 +70,27 @@ class AtspiAccessibility extends AtspiBackend {
   }
 }
 const { chromium } = await import('playwright-core');
+const baselineAt = args.indexOf('--baseline');
+const baselineDist = baselineAt >= 0 ? args[baselineAt + 1] : null;
+/** The baseline's backend class (same wiring as {@link AtspiAccessibility}), or null. */
+const BaselineAccessibility = baselineDist
+  ? await (async () => {
+      const load = (p) => import(pathToFileURL(join(baselineDist, 'src', p)).href);
+      const { AtspiAccessibility: Base } = await load('platform/linux/atspi.js');
+      const { X11Windows: BaseWindows } = await load('platform/linux/x11Windows.js');
+      return class extends Base {
+        constructor(opts = {}) {
+          const windows = new BaseWindows();
+          super({ ...opts, windows: () => windows.list() });
+          this.x11 = windows;
+        }
+        async close() {
+          this.x11.close();
+          return super.close();
+        }
+      };
+    })()
+  : null;
 
 const N = quick ? { samples: 3, rss: 60, changes: 3 } : { samples: 7, rss: 200, changes: 8 };
 const SCREEN = { width: 1920, height: 1080 };
@@ -159,11 +185,20 @@ function busyLoop() {
  * `samples` rounds, each a deskd fresh snapshot then a pyatspi walk, with the CPU time of every process
  * involved measured around each side.
  */
-async function compare(ax, procs, samples) {
+async function compare(ax, procs, samples, base = null) {
   const d = { ms: [], nodes: 0, calls: [], cpu: { self: 0, bus: 0, registry: 0, app: 0 } };
+  const b = { ms: [], calls: [], cpuSelf: 0, equal: 0 };
   const p = { ms: [], nodes: 0, cpu: { client: 0, bus: 0, registry: 0, app: 0 } };
   for (let i = 0; i < samples; i++) {
     const app = procs.app();
+    let baseSnap = null;
+    if (base) {
+      const c0 = base.stats?.calls ?? 0, s0 = cpuMs(process.pid), t = performance.now();
+      baseSnap = await base.snapshot({ scope: 'all', budget: BUDGET });
+      b.ms.push(performance.now() - t);
+      b.cpuSelf += cpuMs(process.pid) - s0;
+      b.calls.push((base.stats?.calls ?? NaN) - c0);
+    }
     const before = { self: cpuMs(process.pid), bus: sumCpu(procs.bus), registry: sumCpu(procs.registry), app: sumCpu(app) };
     const calls0 = ax.stats?.calls ?? 0;
     const members0 = { ...(ax.stats?.byMember ?? {}) };
@@ -174,6 +209,9 @@ async function compare(ax, procs, samples) {
     d.nodes = snap.nodeCount;
     d.byMember = Object.fromEntries(Object.entries(ax.stats?.byMember ?? {}).map(([k, v]) => [k, v - (members0[k] ?? 0)]).filter(([, v]) => v > 0));
     if (snap.truncated) throw new Error('the deskd snapshot was truncated');
+    if (baseSnap && JSON.stringify(baseSnap) === JSON.stringify(snap)) b.equal++;
+    d.fastReads = ax.stats?.fastReads;
+    d.direct = ax.stats?.direct;
     d.cpu.self += cpuMs(process.pid) - before.self;
     d.cpu.bus += sumCpu(procs.bus) - before.bus;
     d.cpu.registry += sumCpu(procs.registry) - before.registry;
@@ -189,9 +227,11 @@ async function compare(ax, procs, samples) {
     p.cpu.app += sumCpu(app) - b2.app;
   }
   const per = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v / samples)]));
-  const deskd = { ...stats(d.ms), nodes: d.nodes, callsPerSnapshot: pct(d.calls, 50), cpuMsPerSnapshot: per(d.cpu), callsByMember: d.byMember };
+  const deskd = { ...stats(d.ms), nodes: d.nodes, callsPerSnapshot: pct(d.calls, 50), cpuMsPerSnapshot: per(d.cpu), callsByMember: d.byMember, fastReadsTotal: d.fastReads, directTotal: d.direct };
   const pyatspi = { ...stats(p.ms), nodes: p.nodes, cpuMsPerWalk: per(p.cpu) };
-  return { deskd, pyatspi, ratio: Math.round((deskd.p50 / pyatspi.p50) * 100) / 100 };
+  const out = { deskd, pyatspi, ratio: Math.round((deskd.p50 / pyatspi.p50) * 100) / 100 };
+  if (base) out.baseline = { ...stats(b.ms), callsPerSnapshot: pct(b.calls, 50), selfCpuMsPerSnapshot: round(b.cpuSelf / samples), ratio: Math.round((pct(b.ms, 50) / pyatspi.p50) * 100) / 100, equalSnapshots: `${b.equal}/${samples}` };
+  return out;
 }
 
 /** A CPU profile of `runs` deskd snapshots: self time split by where the code lives. */
@@ -227,7 +267,7 @@ async function profile(ax, runs) {
 const t0 = performance.now();
 const desktop = await startVirtualDesktop({ width: SCREEN.width, height: SCREEN.height });
 applyDesktopEnv(desktop);
-const results = { startedAt: new Date().toISOString(), quick, samples: N.samples, apps: {} };
+const results = { startedAt: new Date().toISOString(), quick, samples: N.samples, loadAverageAtStart: (await import('node:os')).loadavg().map((x) => round(x)), baseline: baselineDist, apps: {} };
 const bus = busProcesses(desktop);
 const cleanup = [];
 try {
@@ -249,15 +289,18 @@ try {
 
   /** Run both conditions for one app. */
   const measure = async (name, procs, ax) => {
+    const base = BaselineAccessibility ? new BaselineAccessibility() : null;
+    if (base) await base.snapshot({ scope: 'all', budget: BUDGET });
     console.log(`[bench] ${name}: deskd and pyatspi, alternating, idle`);
-    const idle = await compare(ax, procs, N.samples);
+    const idle = await compare(ax, procs, N.samples, base);
     console.log(`[bench] ${name}: busy`);
     const spin = busyLoop();
     let busy;
     try {
-      busy = await compare(ax, procs, N.samples);
+      busy = await compare(ax, procs, N.samples, base);
     } finally {
       await spin.stop();
+      await base?.close();
     }
     const prof = await profile(ax, N.samples);
     results.apps[name] = { idle, busy, profile: prof };
@@ -378,6 +421,7 @@ try {
   await desktop.stop();
 }
 results.totalSeconds = round((performance.now() - t0) / 1000);
+results.loadAverageAtEnd = (await import('node:os')).loadavg().map((x) => round(x));
 
 // ---------------------------------------------------------------- report
 const rows = [['app', 'condition', 'deskd p50 ms', 'pyatspi p50 ms', 'ratio', 'target', 'met', 'nodes deskd/pyatspi', 'deskd calls', 'CPU ms per read: deskd self/bus/registry/app', 'pyatspi client/bus/registry/app']];
@@ -386,6 +430,7 @@ for (const [name, a] of Object.entries(results.apps)) {
     const c = a[cond];
     const cd = c.deskd.cpuMsPerSnapshot, cp = c.pyatspi.cpuMsPerWalk;
     rows.push([name, cond, c.deskd.p50, c.pyatspi.p50, `${c.ratio}x`, '≤ 0.33x', c.ratio <= 1 / 3 ? 'yes' : 'NO', `${c.deskd.nodes}/${c.pyatspi.nodes}`, c.deskd.callsPerSnapshot, `${cd.self}/${cd.bus}/${cd.registry}/${cd.app}`, `${cp.client}/${cp.bus}/${cp.registry}/${cp.app}`]);
+    if (c.baseline) rows.push([name, `${cond} baseline`, c.baseline.p50, c.pyatspi.p50, `${c.baseline.ratio}x`, '', '', `equal ${c.baseline.equalSnapshots}`, c.baseline.callsPerSnapshot, `${c.baseline.selfCpuMsPerSnapshot}/-/-/-`, '']);
   }
 }
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
@@ -399,7 +444,7 @@ if (results.apps.dashboard?.changedCell) {
   console.log(`[bench] dashboard, one cell changed, incremental: p50 ${c.p50} ms (fresh read p50 ${results.apps.dashboard.idle.deskd.p50} ms); objects re-read p50 ${c.rereadPerChange.p50} (${c.rereadPerChange.samples.join(', ')}), objects whose extents and states were checked p50 ${c.layoutCheckedPerChange.p50}; D-Bus calls p50 ${c.callsPerChange.p50} (a full read: ${c.fullReadCalls}); equal to a fresh read ${c.equalToFresh}`);
 }
 if (results.rss) console.log(`[bench] daemon RSS after ${results.rss.observes} observes with accessibility: ${results.rss.afterMB} MB (target ≤ 250 MB: ${results.rss.afterMB <= 250 ? 'yes' : 'NO'}; ${results.rss.startMB} MB at start; observe p50 ${results.rss.observeOverHttp.p50} ms; cache answered ${results.rss.accessibilityCached})`);
-console.log(`[bench] ${results.totalSeconds} s in all`);
+console.log(`[bench] ${results.totalSeconds} s in all; load average ${results.loadAverageAtStart.join(' ')} at start, ${results.loadAverageAtEnd.join(' ')} at end`);
 writeFileSync(join(here, rssOnly ? (rssNoOcr ? 'results-rss-no-ocr.json' : 'results-rss.json') : 'results.json'), JSON.stringify(results, null, 2) + '\n');
 console.log('[bench] wrote bench/accessibility/results.json');
 process.exit(0);

@@ -262,7 +262,14 @@ export class WireConnection {
     const p = msg.replySerial === null ? undefined : this.pending.get(msg.replySerial);
     if (!p) return;
     this.pending.delete(msg.replySerial!);
-    if (msg.type === TYPE_ERROR) p.reject(new WireError(msg.errorName ?? 'org.freedesktop.DBus.Error.Failed', typeof msg.body[0] === 'string' ? msg.body[0] : ''));
+    if (msg.type === TYPE_ERROR) {
+      // Error replies are common (an optional interface the object lacks): no stack trace to capture.
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      const e = new WireError(msg.errorName ?? 'org.freedesktop.DBus.Error.Failed', typeof msg.body[0] === 'string' ? msg.body[0] : '');
+      Error.stackTraceLimit = limit;
+      p.reject(e);
+    }
     else p.resolve(msg.body);
   }
 }
