@@ -3,6 +3,9 @@ import type { MouseButton, Point, RawMouse } from '../types.js';
 import { X11Link, XTEST_EVENT, type X11Connection } from './x11Client.js';
 import type { X11Supervisor } from './x11Supervisor.js';
 
+/** How long the direct path's X server may take to answer (connection setup, each call), ms: the worker's input timeout. */
+const DIRECT_TIMEOUT_MS = 5000;
+
 /** X core pointer buttons (X11 protocol: 1 left, 2 middle, 3 right; 4/5 wheel up/down, 6/7 wheel left/right). */
 const BUTTONS = { left: 1, middle: 2, right: 3 } as const;
 
@@ -41,7 +44,8 @@ export class X11Mouse implements RawMouse {
     opts: { link?: X11Link | null } = {},
   ) {
     const own = opts.link === undefined;
-    this.link = own ? new X11Link({ display: () => x11.displayName() ?? undefined }) : (opts.link ?? null);
+    // The worker's input timeout (5 s) for a batch: a loaded X server answered a pointer query after more than 2 s.
+    this.link = own ? new X11Link({ display: () => x11.displayName() ?? undefined, connect: { timeoutMs: DIRECT_TIMEOUT_MS } }) : (opts.link ?? null);
     // Closed with the backend, as the worker is: later calls then fail like the worker's.
     x11.onClose(() => {
       this.closed = true;
