@@ -6,16 +6,21 @@
  * followed by click-to-focus — what `POST /v1/actions` does after parsing.
  *
  * Starts its own virtual desktop (Xvfb + session bus + AT-SPI bus, first free display from :90) with an
- * xterm (not on the accessibility bus) and gnome-calculator (GTK 3, on the bus), and clicks inside each.
+ * xterm (not on the accessibility bus) and gnome-calculator (GTK 3, on the bus), and clicks inside each and
+ * moves the pointer there (the stages of a click and of a move are reported apart). The audit appends
+ * (write + fdatasync of the log in the OS temp directory) and the executor's phases are timed too.
  *
- * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--baseline DIR]`.
+ * With `--chromium`, also a Chromium window (accessibility on) showing a test page, where only moves are timed
+ * (the action of `npm run bench`'s dispatch stage, over a page).
+ *
+ * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--chromium] [--baseline DIR]`.
  * With `--baseline DIR` (another deskd checkout, built: `DIR/dist/...`), this tree's build and the baseline's
  * are measured side by side on the same desktop, in alternating rounds, each in a fresh child process, and
  * the ratio after/before is printed. Per stage (summed over a click), the time spent in the platform calls
  * the executor makes is reported too (windows, accessibility, mouse), by wrapping them in the child.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,14 +73,21 @@ async function child(root, targets, n) {
   for (const m of ['move', 'down', 'up']) wrap(platform.mouse, m, 'mouse');
 
   const executor = new Executor({ platform, store: new ObservationStore(), policy: gate });
+  // The steps around the platform calls: the audit appends (write + fdatasync), and the executor's phases
+  // (plan, decide, the dispatch-time re-check, the dispatch itself with click-to-focus), each including the
+  // platform calls above that it makes.
+  wrap(audit, 'append', 'audit.append');
+  for (const m of ['plan', 'decide', 'recheckAll', 'dispatch']) wrap(executor, m, `executor.${m}`);
   const out = {};
-  for (const t of targets) {
-    const click = [parseAction({ type: 'click', x: t.x, y: t.y })];
+  for (const t of targets) for (const type of t.actions) {
+    // A move alternates between two points 10 px apart (a move to where the pointer already is sends an
+    // event all the same; alternating keeps it a real motion, as the dispatch stage of `npm run bench` does).
+    const act = (i) => [parseAction({ type, x: t.x + (type === 'move' ? (i % 2) * 10 : 0), y: t.y })];
     // Warm-up (worker start, bus connection). On a loaded machine the X11 worker's start can outlast the
     // first click's 5 s input timeout: such a click is retried, never measured.
     for (let i = 0, failed = 0; i < 5; i++) {
       try {
-        await executor.run(click);
+        await executor.run(act(i));
       } catch (e) {
         if (++failed > 3) throw e;
         i--;
@@ -87,14 +99,16 @@ async function child(root, targets, n) {
     for (let i = 0; i < n; i++) {
       for (const k of Object.keys(stages)) delete stages[k];
       const t0 = performance.now();
-      const r = await executor.run(click);
+      const r = await executor.run(act(i));
       total.push(performance.now() - t0);
       dispatched.push(r.results[0].durationMs);
       for (const [k, v] of Object.entries(stages)) (per[k] ??= []).push(v);
       for (const k of Object.keys(per)) if (!(k in stages)) per[k].push(0);
     }
-    out[t.name] = { total, dispatched, stages: per, hit: (await executor.run(click)).results[0].hit ?? null };
+    out[`${t.name}: ${type}`] = { total, dispatched, stages: per, hit: (await executor.run(act(0))).results[0].hit ?? null };
   }
+  await audit.close();
+  rmSync(dir, { recursive: true, force: true });
   await platform.close();
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
@@ -131,14 +145,23 @@ async function parent() {
     const c = spawn(cmd, a, { env: e, detached: true, stdio: 'ignore' });
     apps.push(c);
   };
+  const chromium = args.includes('--chromium');
+  const profile = chromium ? mkdtempSync(join(tmpdir(), 'deskd-bench-pointer-chromium-')) : null;
   try {
     launch('xterm', ['-geometry', '80x20+700+0', '-title', 'bench xterm']);
     launch('gnome-calculator', [], { GSETTINGS_BACKEND: 'memory' });
-    await new Promise((r) => setTimeout(r, 4000)); // the apps map their windows and join the bus
-    // Inside the xterm (placed at +700+0) and on the calculator's display area (at 0,0).
+    if (chromium) {
+      // A test page (not a bench page), accessibility on, below the xterm.
+      const page = pathToFileURL(join(current, 'tests/fixtures/pages/seeing.html')).href;
+      launch('chromium', ['--force-renderer-accessibility', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--password-store=basic', `--user-data-dir=${profile}`, '--window-position=640,380', '--window-size=640,420', page], { ACCESSIBILITY_ENABLED: '1' });
+    }
+    await new Promise((r) => setTimeout(r, chromium ? 8000 : 4000)); // the apps map their windows and join the bus
+    // Inside the xterm (placed at +700+0), on the calculator's display area (at 0,0), and (--chromium) on the
+    // page below its buttons; clicks and moves (moves only on the page: a click there could navigate).
     const targets = [
-      { name: 'xterm (no accessibility)', x: 900, y: 100 },
-      { name: 'gnome-calculator (AT-SPI hit-test)', x: 150, y: 90 },
+      { name: 'xterm (no accessibility)', x: 900, y: 100, actions: ['click', 'move'] },
+      { name: 'gnome-calculator (AT-SPI hit-test)', x: 150, y: 90, actions: ['click', 'move'] },
+      ...(chromium ? [{ name: 'chromium page (AT-SPI hit-test)', x: 1000, y: 760, actions: ['move'] }] : []),
     ];
     const impls = baseline ? [['before', resolve(baseline)], ['after', current]] : [['current', current]];
     const acc = {};
@@ -174,6 +197,7 @@ async function parent() {
   } finally {
     for (const c of apps) if (c.pid) await killProcessGroup(c.pid).catch(() => undefined);
     await desk.stop();
+    if (profile) rmSync(profile, { recursive: true, force: true });
   }
 }
 
