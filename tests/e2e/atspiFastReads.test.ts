@@ -25,12 +25,15 @@ const label = (n: RawAXNode) => n.name.trim().split(/\s+/)[0] ?? '';
  * Snapshots of both backends, read one right after the other until two agree (the application may still be
  * settling: a caret, a late layout); @returns the pair that agreed, or the last pair.
  */
-async function pair(fast: AtspiAccessibility, reference: AtspiAccessibility): Promise<{ a: AXSnapshot; b: AXSnapshot }> {
-  let last: { a: AXSnapshot; b: AXSnapshot } | null = null;
+async function pair(fast: AtspiAccessibility, reference: AtspiAccessibility): Promise<{ a: AXSnapshot; b: AXSnapshot; fastReads: number; direct: number }> {
+  // The first read of an application looks up its peer-to-peer address (its reads go through the bus meanwhile).
+  await fast.snapshot({ scope: 'all', budget: FULL });
+  let last: { a: AXSnapshot; b: AXSnapshot; fastReads: number; direct: number } | null = null;
   for (let i = 0; i < 5; i++) {
     const b = await reference.snapshot({ scope: 'all', budget: FULL });
+    const { fastReads, direct } = fast.stats;
     const a = await fast.snapshot({ scope: 'all', budget: FULL });
-    last = { a, b };
+    last = { a, b, fastReads: fast.stats.fastReads - fastReads, direct: fast.stats.direct - direct };
     if (JSON.stringify(a) === JSON.stringify(b)) return last;
   }
   return last!;
@@ -63,12 +66,12 @@ describe('fast reads equal the dbus-next reads', () => {
         async () => findNode((await reference.snapshot({ scope: 'all', budget: FULL })).roots, (x) => x.role === 'button' && label(x) === '='),
         { timeoutMs: 100_000, what: 'the calculator "=" button' },
       ));
-      const { a, b } = await pair(fast, reference);
+      const { a, b, fastReads } = await pair(fast, reference);
       expect(b.nodeCount).toBeGreaterThan(50);
       expect(a.truncated).toBe(false);
       expect(a).toEqual(b);
       expect(reference.stats.fastReads).toBe(0);
-      expect(fast.stats.fastReads).toBeGreaterThan(b.nodeCount);
+      expect(fastReads).toBeGreaterThan(b.nodeCount);
     } finally {
       await fast.close();
       await reference.close();
@@ -106,12 +109,12 @@ line two</textarea>
         const s = await reference.snapshot({ scope: 'all', budget: FULL });
         return findNode(s.roots, (n) => n.name === 'R-5')?.bounds ? s : undefined;
       }, 90_000, 'the page table');
-      const { a, b } = await pair(fast, reference);
+      const { a, b, direct } = await pair(fast, reference);
       expect(b.nodeCount).toBeGreaterThan(100);
       expect(a.truncated).toBe(false);
       expect(a).toEqual(b);
       expect(reference.stats.fastReads).toBe(0);
-      expect(fast.stats.direct).toBeGreaterThan(b.nodeCount);
+      expect(direct).toBeGreaterThan(b.nodeCount);
 
       await chromium.kill();
       chromium = undefined;

@@ -142,7 +142,7 @@ export class AtspiBus {
   /** Where reads go on the current connection (see {@link AtspiBusOptions.fastReads}). */
   private fast: FastReads | null = null;
   /** Names each counted member is reported under in `stats.byMember`. */
-  private readonly memberNames = new Map<string, string>();
+  private readonly memberNames = new Map<string, Map<string, string>>();
 
   constructor(private readonly opts: AtspiBusOptions = {}) {
     this.timeoutMs = opts.callTimeoutMs ?? 1500;
@@ -351,11 +351,16 @@ export class AtspiBus {
   /** Count a call in `stats` (`calls`, `byMember`). */
   private count(iface: string, member: string, body?: unknown[]): void {
     this.stats.calls++;
-    const k = iface === PROPERTIES ? `${member}\0${String(body?.[0] ?? '')}` : `${iface}\0${member}`;
-    let what = this.memberNames.get(k);
+    // Properties calls are told apart by their interface argument.
+    const prop = iface === PROPERTIES;
+    const a = prop ? member : iface;
+    const b = prop ? String(body?.[0] ?? '') : member;
+    let names = this.memberNames.get(a);
+    if (!names) this.memberNames.set(a, (names = new Map()));
+    let what = names.get(b);
     if (what === undefined) {
-      what = iface === PROPERTIES ? `${member}(${String(body?.[0] ?? '').replace('org.a11y.atspi.', '')})` : `${iface.replace('org.a11y.atspi.', '')}.${member}`;
-      if (this.memberNames.size < 512) this.memberNames.set(k, what);
+      what = prop ? `${member}(${b.replace('org.a11y.atspi.', '')})` : `${iface.replace('org.a11y.atspi.', '')}.${member}`;
+      if (names.size < 256) names.set(b, what);
     }
     this.stats.byMember[what] = (this.stats.byMember[what] ?? 0) + 1;
   }
@@ -393,8 +398,6 @@ export class AtspiBus {
         throw e;
       });
   }
-
-
 
   /** A method call on an object. @throws as {@link busCall}. */
   call(ref: Ref, iface: string, member: string, signature?: string, body?: unknown[]): Promise<unknown[]> {

@@ -53,17 +53,17 @@ export class FastReads {
   }
 
   /**
-   * Where a read to `destination` goes: a `wire.ts` connection, null for `dbus-next`, or a promise while a
-   * connection is being opened or looked up (ask again when it settles; it never rejects).
+   * Where a read to `destination` goes: a `wire.ts` connection, null for `dbus-next`, or a promise while the
+   * connection to the bus is being opened (ask again when it settles; it never rejects). While an
+   * application's peer-to-peer address is being looked up its reads go through the bus, so an application
+   * that does not answer costs each read one timeout, not two.
    */
   route(destination: string): WireConnection | null | Promise<void> {
     if (this.closed) return null;
     if (destination.startsWith(':')) {
       const peer = this.peers.get(destination);
-      if (peer !== undefined) return peer ?? this.toBus();
-      const lookup = this.lookUpPeer(destination);
-      this.peers.set(destination, lookup);
-      return lookup;
+      if (peer instanceof WireConnection) return peer;
+      if (peer === undefined) this.peers.set(destination, this.lookUpPeer(destination));
     }
     return this.toBus();
   }
