@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords, estimateGlyphHeight, grayCrop } from '../../src/perception/ocr/index.js';
+import { OcrEngine, UPSCALE_BELOW_PX, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords, estimateGlyphHeight, grayCrop } from '../../src/perception/ocr/index.js';
 import type { RawImage } from '../../src/platform/types.js';
 
 // Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.
@@ -32,8 +32,8 @@ describe('estimateGlyphHeight and autoUpscale', () => {
     const small = await glyphPx(await svgImage(600, 120, page(1)));
     const large = await glyphPx(await svgImage(1200, 240, page(2)));
     expect(small).toBeGreaterThanOrEqual(6);
-    expect(small).toBeLessThan(UPSCALE_X2_BELOW_PX);
-    expect(large).toBeGreaterThanOrEqual(UPSCALE_X2_BELOW_PX);
+    expect(small).toBeLessThan(UPSCALE_BELOW_PX);
+    expect(large).toBeGreaterThanOrEqual(UPSCALE_BELOW_PX);
     expect(large / small).toBeGreaterThan(1.6);
     expect(large / small).toBeLessThan(2.4);
     // Light text on the dark strip alone measures like the dark text.
@@ -57,11 +57,14 @@ describe('estimateGlyphHeight and autoUpscale', () => {
   });
 
   it('autoUpscale enlarges small glyphs only, and falls back to the image scale without any', () => {
-    expect(autoUpscale(8, 1)).toBe(2);
+    expect(autoUpscale(8, 1)).toBe(1.5); // 13 px text at 1x
+    expect(autoUpscale(11, 1)).toBe(1.5);
+    expect(autoUpscale(UPSCALE_BELOW_PX, 1)).toBe(1);
     expect(autoUpscale(6, 1)).toBe(3); // 11 px text at 1x
     expect(autoUpscale(UPSCALE_X3_BELOW_PX, 1)).toBe(2);
+    expect(autoUpscale(UPSCALE_X2_BELOW_PX, 1)).toBe(1.5);
     expect(autoUpscale(17, 1)).toBe(1);
-    expect(autoUpscale(8, 2)).toBe(2);
+    expect(autoUpscale(8, 2)).toBe(1.5);
     expect(autoUpscale(0, 1)).toBe(2);
     expect(autoUpscale(0, 2)).toBe(1);
   });

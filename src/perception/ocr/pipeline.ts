@@ -10,13 +10,15 @@
  *    that no confident word explains, read isolated; the two passes merged;
  * 4. `rereadBlocks` (src/perception/ocr/rereads.ts): vertical-text blocks, glyphs outside every word, runs of
  *    large glyphs and fixed-pitch blocks read again, each kept where it reads better;
- * 5. `repairTruncated`: words cut short at an edge read again in a tight crop;
+ * 5. `rereadUnsure`: lines read at ×1.5 with an unsure word read again at ×2, within an area budget;
+ *    `repairTruncated`: words cut short at an edge read again in a tight crop;
  * 6. `voteCharacters` and `rejectJunk`: characters corrected by the glyph vote, junk read from borders and icons
  *    dropped.
  *
  * Measurements of the stages: docs/perception.md.
  */
 import { performance } from 'node:perf_hooks';
+import Tesseract from 'tesseract.js';
 import type { RawImage, Rect } from '../../platform/types.js';
 import { DeskdError } from '../../errors.js';
 import { centerInside, clip, pointsToPixels, toPixelRect, type PixelBox } from '../geometry.js';
@@ -27,14 +29,18 @@ import { findLightTextRegions, type LightTextRegion } from './lightText.js';
 import { callOptions, type RecognizeOptions, type ResolvedOcrOptions } from './options.js';
 import { makeLine, mergeLines, SYMBOLS } from './page.js';
 import { regionToPixels } from './prepare.js';
-import { glyphBoxes } from './raster.js';
+import { cropOf, glyphBoxes, meanLuminance } from './raster.js';
 import { Recognition } from './recognition.js';
-import { EXPLAINED_MIN_CONFIDENCE, regionExplained, truncatedWords } from './repairs.js';
+import { EXPLAINED_MIN_CONFIDENCE, regionExplained, replaceIfMoreConfident, truncatedWords } from './repairs.js';
 import { rereadBlocks, type RereadCounters } from './rereads.js';
 import type { OcrLine, OcrResult, OcrWord } from './types.js';
 
 /** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
 const LARGE_GLYPH_CELL_FACTOR = 4;
+/** A line holding a word under this confidence (0..1) is read again at ×2 (`rereadUnsureLines`). */
+const UNSURE_CONFIDENCE = 0.7;
+/** Unsure lines read again cover at most this share of the crop's area. */
+const UNSURE_AREA_SHARE = 0.03;
 /** Tallest glyph the large-glyph detection keeps, logical points. */
 const LARGE_GLYPH_MAX_POINTS = 160;
 
@@ -49,7 +55,7 @@ export interface FoundOnMainThread {
 }
 
 /** The counters a call reports beside its words (see {@link OcrResult}). */
-type Counters = RereadCounters & Pick<OcrResult, 'votedWords' | 'junk'>;
+type Counters = RereadCounters & Pick<OcrResult, 'unsureLines' | 'votedWords' | 'junk'>;
 
 /**
  * Read the text of an image (or of `opts.region` of it) with the workers of `pool`: the stages above.
@@ -72,13 +78,14 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
   const { regions, glyphs, large } = await found;
   const counters: Counters = {};
   let lines = await rereadBlocks(call, baseLines, glyphs, large, counters);
+  if (o.rereadUnsureLines) lines = await rereadUnsure(call, lines, counters);
   const repaired = o.repairTruncated ? await repairTruncated(call, lines, glyphs) : null;
   if (repaired) lines = repaired.lines;
   const tpost = performance.now();
   if (o.voteGlyphs) lines = voteCharacters(call, lines, counters);
   if (o.rejectJunk) lines = rejectJunk(call, lines, counters);
   call.profile.postMs = performance.now() - tpost;
-  const { verticalBlocks, missedText, largeGlyphs, monospaceBlocks, votedWords, junk } = counters;
+  const { verticalBlocks, missedText, largeGlyphs, monospaceBlocks: monoCount, unsureLines, votedWords, junk } = counters;
   return {
     words: lines.flatMap((l) => l.words),
     lines,
@@ -91,7 +98,8 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
     ...(verticalBlocks ? { verticalBlocks } : {}),
     ...(missedText ? { missedText } : {}),
     ...(largeGlyphs ? { largeGlyphs } : {}),
-    ...(monospaceBlocks ? { monospaceBlocks } : {}),
+    ...(monoCount ? { monospaceBlocks: monoCount } : {}),
+    ...(unsureLines ? { unsureLines } : {}),
     ...(votedWords !== undefined ? { votedWords } : {}),
     ...(junk ? { junk } : {}),
   };
@@ -153,6 +161,51 @@ async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): 
     }),
   );
   return { lines: mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra)), regionsRead };
+}
+
+/**
+ * Stage 4b (`rereadUnsureLines`), when the crop's glyphs called for ×1.5 (`autoUpscale`): lines that hold a word of confidence under
+ * {@link UNSURE_CONFIDENCE}, least confident (mean) first while their area (padded) stays within
+ * {@link UNSURE_AREA_SHARE} of the crop's, read again as one line at ×2 (light lines turned dark), each reading
+ * kept where it is more confident (`replaceIfMoreConfident`).
+ */
+async function rereadUnsure(call: Recognition, lines: OcrLine[], counters: Counters): Promise<OcrLine[]> {
+  // Only after the ×1.5 of small glyphs: a line read at ×1 has glyphs large enough, one read at ×2 got it already.
+  const factor = call.frameFactor();
+  if (call.o.upscale !== 'auto' || factor <= 1 || factor >= 2) return lines;
+  const mean = (l: OcrLine) => l.words.reduce((a, w) => a + w.confidence, 0) / l.words.length;
+  const suspects = lines.filter((l) => l.words.some((w) => w.confidence < UNSURE_CONFIDENCE && /[\p{L}\p{N}]{2}/u.test(w.text))).sort((a, b) => mean(a) - mean(b));
+  if (suspects.length === 0) return lines;
+  const budget = UNSURE_AREA_SHARE * call.within.width * call.within.height;
+  let used = 0;
+  const areas: Rect[] = [];
+  for (const l of suspects) {
+    const h = l.bounds.height;
+    const area = { x: l.bounds.x - h / 2, y: l.bounds.y - h / 4, width: l.bounds.width + h, height: h * 1.5 };
+    if (used + area.width * area.height > budget) continue;
+    used += area.width * area.height;
+    areas.push(area);
+  }
+  const reads = await Promise.all(
+    areas.map(async (area) => {
+      const px = call.areaPixels(area);
+      if (!px) return { area, got: null };
+      const rel = call.relative(px);
+      const light = meanLuminance(cropOf(call.base, call.crop.width, rel)) < 0.5;
+      const got = await call.read(rel, undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, call.o.minConfidence, { psm: Tesseract.PSM.SINGLE_LINE, factor: 2, invert: light, pass: 'unsure' });
+      return { area, got };
+    }),
+  );
+  let out = lines;
+  let replaced = 0;
+  for (const r of reads) {
+    if (!r.got) continue;
+    const next = replaceIfMoreConfident(out, r.area, r.got, 'characters');
+    if (next !== out) replaced++;
+    out = next;
+  }
+  counters.unsureLines = { found: areas.length, replaced };
+  return out;
 }
 
 /**

@@ -67,21 +67,26 @@ export async function encodeGray(
   return { data: Buffer.concat([header, pixels]), width: w, height: h };
 }
 
-/** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges ×2. */
-export const UPSCALE_X2_BELOW_PX = 12;
+/** Glyph height (pixels, see `estimateGlyphHeight`) under which `upscale: 'auto'` enlarges (×1.5, ×2 or ×3). */
+export const UPSCALE_BELOW_PX = 12;
+/** Glyph height under which `upscale: 'auto'` enlarges ×2 instead of ×1.5. */
+export const UPSCALE_X2_BELOW_PX = 8;
 /** Glyph height under which `upscale: 'auto'` enlarges ×3. */
 export const UPSCALE_X3_BELOW_PX = 7;
 
 /**
  * The upscale `upscale: 'auto'` applies to a part of an image whose typical glyph height is `glyphPx`
  * pixels (`estimateGlyphHeight`; 0 = no glyph found): ×3 below `UPSCALE_X3_BELOW_PX`, ×2 below
- * `UPSCALE_X2_BELOW_PX`, else ×1 (tesseract's LSTM reads text of ≈ 20–30 px best; 1x screens draw
- * 13–14 px text with glyphs of 7–10 px, 2x screens twice that). Without a glyph, ×2 for images of fewer
- * than 2 pixels per point. Pure.
+ * `UPSCALE_X2_BELOW_PX`, ×1.5 below `UPSCALE_BELOW_PX`, else ×1 (1x screens draw 13–14 px text with glyphs
+ * of 7–10 px, 2x screens twice that). ×1.5 for 8–11 px glyphs (12–16 px after): on six 1920x1080 pages of
+ * 13 px text (bench/ocr-cold, glyphs 8–9 px) it read as many words as ×2 or more (one fewer on one page,
+ * more on four) with 56% of ×2's pixels, and tesseract's time grows with the pixels it is sent
+ * (docs/perception-incremental.md, cold profile). Without a glyph, ×2 for images of fewer than 2 pixels per
+ * point. Pure.
  */
 export function autoUpscale(glyphPx: number, scale: number): number {
   if (glyphPx <= 0) return scale < 2 ? 2 : 1;
   if (glyphPx < UPSCALE_X3_BELOW_PX) return 3;
-  return glyphPx < UPSCALE_X2_BELOW_PX ? 2 : 1;
+  if (glyphPx < UPSCALE_X2_BELOW_PX) return 2;
+  return glyphPx < UPSCALE_BELOW_PX ? 1.5 : 1;
 }
-

@@ -36,6 +36,8 @@ export interface OcrResult {
   largeGlyphs?: { found: number; added: number };
   /** Blocks of fixed-pitch lines read again as one block, and how many of those readings were kept (see `readMonospaceBlocks`). */
   monospaceBlocks?: { found: number; replaced: number };
+  /** Unsure lines read again at ×2, and how many of those readings were kept (see `rereadUnsureLines`). */
+  unsureLines?: { found: number; replaced: number };
   /** Words whose characters the glyph vote corrected (see `voteGlyphs`). */
   votedWords?: number;
   /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
@@ -45,7 +47,7 @@ export interface OcrResult {
 }
 
 /** The passes that send an image to tesseract. */
-export type OcrPass = 'band' | 'lightText' | 'vertical' | 'missed' | 'largeGlyph' | 'monospace' | 'truncated';
+export type OcrPass = 'band' | 'lightText' | 'vertical' | 'missed' | 'largeGlyph' | 'monospace' | 'truncated' | 'unsure';
 
 /**
  * Where one `recognize` call's time went, milliseconds of wall-clock time. Tesseract jobs run on the worker
