@@ -7,7 +7,7 @@ import { DEFAULT_AX_BUDGET, ObservationStore, Observer, type TextRecognizer } fr
 import { describeWindowForAgent, isMaskedWindow, perceptionMask } from './policy/perception.js';
 import { OcrEngine } from './perception/ocr/index.js';
 import { RecyclingRecognizer } from './perception/incrementalOcr.js';
-import { createElementVerifier, resetTreeAfterInput } from './perception/refs.js';
+import { createElementVerifier, recheckedTree, resetTreeAfterInput } from './perception/refs.js';
 import { Executor } from './actuation/executor.js';
 import { LayeredPolicyStore } from './governance/policyStore.js';
 import { AgentRegistry, agentOfActor } from './governance/agents.js';
@@ -89,10 +89,10 @@ export async function createPipeline(o: PipelineOptions): Promise<{ observer: Ob
     halt,
     // Every image the agent gets (the screenshot action, a ref's OCR re-read) comes from the one masked
     // capture path; windows the policy masks are never named in its error messages.
-    // The ref re-check reuses the observer's tree while accessibility events are live and nothing changed it
-    // since it was read (no action, no event, the same pixels: Observer.currentTree); else it reads the backend.
-    // Safe only with the tree reset above (refs.ts; tests/unit/replayFreshTree.test.ts, tests/e2e/movedWindows.test.ts).
-    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image, () => (observer.axCache?.eventsLive ? observer.currentTree() : null)),
+    // The ref re-check reads the backend's kept tree (the observer's last read, updated by events) with every
+    // object's extents read again (refs.ts recheckedTree), not a whole read of its own; safe only with the tree
+    // reset above (tests/unit/replayFreshTree.test.ts, tests/e2e/movedWindows.test.ts).
+    verifyElement: createElementVerifier(platform, ocr, async (id, region) => (await observer.agentCapture.capture(id, { region })).image, recheckedTree(observer.axCache, DEFAULT_AX_BUDGET)),
     describeWindow: (w) => describeWindowForAgent(w, o.policy()),
     isMasked: (w) => isMaskedWindow(w, o.policy()),
     agentCapture: async (displayId) => (await observer.agentCapture.capture(displayId)).image,

@@ -130,6 +130,13 @@ if (PROFILE) {
   timed(rt.platform.windows, 'list', 'windows.list');
   timed(rt.executor, 'submit', 'executor.submit');
   timed(rt.executor, 'plan', 'executor.plan');
+  timed(rt.observer, 'currentTree', 'currentTree');
+  timed(rt.platform.capture, 'capture', 'capture', (_r, a) => ({ region: a[1] ? 'part' : 'whole' }));
+  if (rt.platform.capture.drawnSince) timed(rt.platform.capture, 'drawnSince', 'drawnSince', (r) => ({ drawn: r }));
+  timed(rt.platform.windows, 'windowAt', 'windows.windowAt');
+  if (ax.elementAt) timed(ax, 'elementAt', 'ax.elementAt');
+  const cache = rt.observer.axCache;
+  if (cache) timed(cache, 'snapshot', 'axCache.snapshot', () => ({ hits: cache.stats.hits, misses: cache.stats.misses, events: cache.stats.events }));
 }
 const printSpans = (t0) => {
   if (!spans) return;

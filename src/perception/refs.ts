@@ -1,4 +1,4 @@
-import type { AXSnapshot, DisplayInfo, Platform, RawAXNode, RawImage, Rect } from '../platform/types.js';
+import type { AXBudget, AXSnapshot, DisplayInfo, Platform, RawAXNode, RawImage, Rect } from '../platform/types.js';
 import { DeskdError } from '../errors.js';
 import { normalizeName, type Element } from './elements.js';
 import type { TextRecognizer } from './observer.js';
@@ -34,9 +34,9 @@ const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
  * with the same name. Accessible elements are re-read from the accessibility tree by handle; OCR-only
  * text is re-read by OCR in its bounds, from `capture` — the agent's masked capture (`AgentCapture.capture`;
  * pass the observer's `agentCapture` so masked windows stay black). Without it, a capture with no policy
- * mask (tests, tools). `tree` gives the accessibility tree as it is now (the observer's
- * `currentTree`: its cached snapshot when no action, event or pixel change happened since it was read),
- * or null when it cannot tell; without it, when it answers null, or when its tree was cut short by a budget
+ * mask (tests, tools). `tree` gives the accessibility tree as it is now ({@link recheckedTree}, or the
+ * observer's `currentTree`: its cached snapshot when no action, event or pixel change happened since it was
+ * read), or null when it cannot tell; without it, when it answers null, or when its tree was cut short by a budget
  * and lacks the element, the backend's tree is read (budget 5000 objects).
  *
  * A backend that keeps its tree from events (Linux AT-SPI) must then have that tree dropped after every
@@ -83,6 +83,29 @@ export function createElementVerifier(
     if (!seen.includes(squash(el.name))) {
       throw new DeskdError('STALE_REF', `${el.ref}: the text "${el.name}" is no longer at its observed place`);
     }
+  };
+}
+
+/**
+ * The accessibility tree for the ref re-check, from the tree the backend keeps (the observer's last read,
+ * kept up to date by events) with the extents of every object read again: `cache.screenChanged()` then a
+ * snapshot through the cache, with the observer's budget (the same budget, so the backend's kept tree is
+ * reused; another budget would make it a whole read). Only where that is sound: events live and a backend
+ * that keeps its tree and re-checks positions on a screen change (`AxCache.needsScreenChanges`, Linux
+ * AT-SPI); else null (the verifier then reads the backend whole).
+ *
+ * Why not `Observer.currentTree` (its cached snapshot when the pixels did not change): proving the pixels
+ * unchanged takes a capture of every display, 35–370 ms at load 15 — more than re-reading every object's
+ * extents (about 110 D-Bus calls for the calculator, 30–60 ms at that load) — and where the pixels did change it
+ * does that same re-read. A change that sends no event and moves nothing (a rename GTK 4 does not announce) is
+ * missed by both, as by any observation between actions; a whole read follows every action
+ * ({@link resetTreeAfterInput}).
+ */
+export function recheckedTree(cache: { readonly needsScreenChanges: boolean; screenChanged(): void; snapshot(opts: { scope: 'all'; budget: AXBudget }): Promise<AXSnapshot> } | null, budget: AXBudget): (() => Promise<AXSnapshot> | null) {
+  return () => {
+    if (!cache?.needsScreenChanges) return null;
+    cache.screenChanged();
+    return cache.snapshot({ scope: 'all', budget });
   };
 }
 

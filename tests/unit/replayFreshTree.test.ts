@@ -1,6 +1,7 @@
 /**
- * The executor's ref re-check reuses the observer's tree (issue 18, replay speed: it was one of the two
- * whole accessibility reads per replayed step), and the observation after an action still sees what the
+ * The executor's ref re-check reads the backend's kept tree with every object's extents re-read
+ * (`recheckedTree`; issue 18, replay speed: it was one of the two whole accessibility reads per replayed
+ * step), and the observation after an action still sees what the
  * action changed without any accessibility event — a popover it opened, a button it renamed (what GTK 4
  * and Chromium do) — because the backend's kept tree is dropped after every input event
  * (`resetTreeAfterInput`). The daemon's own wiring (`createPipeline` in runtime.ts) over the fake platform,
@@ -52,20 +53,32 @@ afterEach(async () => {
 async function setup() {
   const state = { open: false, running: false };
   const platform: FakePlatform = createFakePlatform({ tree: tree(state) });
-  // A backend that keeps its tree and is told of no change (GTK 4 after a click): only a reset makes it read again.
+  // A backend that keeps its tree and is told of no change (GTK 4 after a click): only a reset makes it read
+  // again whole; a screen change makes its next snapshot re-read every object's extents (names stay as kept).
   let kept: AXSnapshot | null = null;
   let reads = 0;
+  let rechecks = 0;
+  let recheck = false;
   const read = platform.accessibility.snapshot.bind(platform.accessibility);
   const ax = platform.accessibility as typeof platform.accessibility & { resetTree(): void; screenChanged(): void; onChange(l: () => void): Promise<() => void> };
   ax.snapshot = async (o) => {
     if (!kept) {
       reads += 1;
       kept = await read(o);
+      recheck = false;
+    } else if (recheck) {
+      rechecks += 1;
+      recheck = false;
+      const now = new Map<string, RawAXNode>();
+      const index = (ns: RawAXNode[]): void => ns.forEach((n) => (n.handle && now.set(n.handle, n), index(n.children)));
+      index((await read(o)).roots);
+      const place = (ns: RawAXNode[]): void => ns.forEach((n) => ((n.bounds = (n.handle && now.get(n.handle)?.bounds) || n.bounds), place(n.children)));
+      place(kept.roots);
     }
     return structuredClone(kept);
   };
   ax.resetTree = () => void (kept = null);
-  ax.screenChanged = () => undefined;
+  ax.screenChanged = () => void (recheck = kept !== null);
   ax.onChange = async () => () => undefined;
   // The app reacts to a click where the pointer is (the last move before the release).
   const up = platform.mouse.up.bind(platform.mouse);
@@ -85,20 +98,21 @@ async function setup() {
   const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals: new ApprovalManager({ timeoutMs: 10000 }), audit });
   const { observer, executor } = await createPipeline({ platform, ocr: null, policy: () => policy, gate, halt });
   closers.push(() => observer.close());
-  return { observer, executor, reads: () => reads };
+  return { platform, state, observer, executor, reads: () => reads, rechecks: () => rechecks };
 }
 
-describe('the ref re-check reuses the observer\'s tree, and the observation after an action is fresh', () => {
-  it('a click by ref that opens a popover: no tree read for the re-check, and the next observation shows the popover', async () => {
-    const { observer, executor, reads } = await setup();
+describe('the ref re-check reads the kept tree, and the observation after an action is fresh', () => {
+  it('a click by ref that opens a popover: the re-check re-reads extents only (no whole read), and the next observation shows the popover', async () => {
+    const { observer, executor, reads, rechecks } = await setup();
     expect(observer.axCache?.eventsLive).toBe(true);
     const o = await observer.observe({ ocr: false });
     const mode = o.elements.find((e) => e.role === 'button' && e.name === 'Mode')!;
     const before = reads();
     const r = await executor.run([{ type: 'click', target: { ref: mode.ref, observationId: o.observationId } }], 'agent');
     expect(r.status).toBe('done');
-    // The re-check took the observer's tree (nothing changed since it was read): no read of its own.
+    // The re-check took the kept tree with every object's extents read again: no whole read of its own.
     expect(reads()).toBe(before);
+    expect(rechecks()).toBe(1);
     const after = await observer.observe({ ocr: false });
     expect(after.elements.some((e) => e.role === 'menuitem' && e.name === 'Advanced')).toBe(true);
     expect(reads()).toBe(before + 1);
@@ -114,6 +128,19 @@ describe('the ref re-check reuses the observer\'s tree, and the observation afte
     expect(after.elements.some((e) => e.role === 'button' && e.name === 'Run')).toBe(false);
     // The ref of the first observation names "Run": the re-check reads the tree (an action since) and refuses it.
     await expect(executor.run([{ type: 'click', target: { ref: run.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF' });
+  });
+
+  it('a window moved since the observation (no event, no action): the re-check sees the new extents and refuses the ref; nothing is dispatched', async () => {
+    const { platform, state, observer, executor } = await setup();
+    const o = await observer.observe({ ocr: false });
+    const mode = o.elements.find((e) => e.role === 'button' && e.name === 'Mode')!;
+    const shift = (ns: RawAXNode[]): void => ns.forEach((n) => ((n.bounds = n.bounds && { ...n.bounds, x: n.bounds.x + 200 }), shift(n.children)));
+    const moved = tree(state);
+    shift(moved);
+    platform.tree = moved;
+    const dispatched = platform.events.length;
+    await expect(executor.run([{ type: 'click', target: { ref: mode.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF', message: expect.stringContaining('moved') });
+    expect(platform.events.slice(dispatched).filter((e) => e.kind === 'down' || e.kind === 'up')).toEqual([]);
   });
 
   it('resetTreeAfterInput drops the kept tree after each input event ends, and leaves other backends alone', async () => {
