@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { loadConfig } from './config.js';
-import { startDaemon, VERSION } from './main.js';
+import { startDaemon, startHeapPacerFromEnv, VERSION } from './main.js';
 import { isDeskdError } from './errors.js';
 import { SUBCOMMANDS, processIO, runSubcommand } from './cli/commands.js';
 import { runtimeInfo } from './service/nodeRuntime.js';
@@ -22,7 +22,7 @@ ${Object.values(SUBCOMMANDS).map((c) => `  ${c.usage}`).join('\n')}
 Exit codes: 0 done, 1 failed, 2 bad usage, 3 no daemon running.
 
 Environment: DESKD_PORT, DESKD_TOKEN, DESKD_OPERATOR_TOKEN, DESKD_POLICY, DESKD_AUDIT_LOG, DESKD_CONFIG_DIR,
-             DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL
+             DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL, DESKD_HEAP_PACER(_MB)
 `;
 
 async function start(argv: string[]): Promise<void> {
@@ -31,6 +31,13 @@ async function start(argv: string[]): Promise<void> {
     config = loadConfig(argv);
   } catch (e) {
     process.stderr.write(`deskd: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  // Full GCs paced by heap growth keep the daemon's RSS bounded (docs/perception-incremental.md, "RSS").
+  try {
+    startHeapPacerFromEnv();
+  } catch (e) {
+    process.stderr.write(`deskd: ${(e as Error).message}\n`);
     process.exit(2);
   }
   const daemon = await startDaemon(config);

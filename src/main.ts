@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { DeskdError } from './errors.js';
 import { LOG_REDACT_PATHS } from './http/guards.js';
 import { resolveOperatorToken, resolveToken, type DaemonConfig } from './config.js';
 import type { VirtualDesktopHandle } from './platform/index.js';
@@ -31,6 +35,88 @@ export const VERSION: string = (() => {
   }
   return '0.0.0';
 })();
+
+/** What {@link startHeapPacer} did so far. */
+export interface HeapPacer {
+  /** Full collections it asked for. */
+  readonly collections: number;
+  /** Stop checking (idempotent). */
+  stop(): void;
+}
+
+/**
+ * Ask V8 for a full garbage collection whenever the JavaScript heap plus off-heap memory (`external_memory`:
+ * Buffers, image frames) has grown by more than `budgetBytes` since the last full collection (V8's own or
+ * this pacer's), checked every `intervalMs` on an unref'd timer; one collection at a time, run as a task of
+ * its own (`gc({type: 'major', execution: 'async'})`, V8's gc extension, exposed at run time with
+ * `--expose-gc`). Defaults: 16 MiB, every 250 ms.
+ *
+ * Why (issue 15, daemon RSS; figures in docs/perception-incremental.md, "RSS"): an observe with
+ * accessibility allocates ≈ 27 MB of short-lived objects, mostly D-Bus messages (dbus-next marshalling;
+ * sampling heap profile over 40 observes), and with the daemon's 2 MB semi-spaces ≈ 2.4 MB of it per observe
+ * is promoted to the old generation. V8's default heap growth (up to 4x the live heap on a machine with
+ * gigabytes free) let that garbage and the frames it holds pile up: the daemon's RSS swung between ≈ 300
+ * and 400 MB while its live heap stayed ≈ 50 MB. A full collection of that live heap is cheap next to an
+ * observe, and the pacer asks for one only after `budgetBytes` of growth, so the daemon's CPU time over
+ * 200 observes stayed the same. V8's memory saver mode (`--memory-saver-mode`) bounded it too but tripled
+ * the CPU time; `--optimize-for-size` slowed observes 6x; neither is used.
+ */
+export function startHeapPacer(opts: { budgetBytes?: number; intervalMs?: number } = {}): HeapPacer {
+  const budget = opts.budgetBytes ?? 16 * 1024 * 1024;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (o: { type: 'major'; execution: 'async' }) => Promise<void>;
+  const size = () => {
+    const h = getHeapStatistics();
+    return h.used_heap_size + h.external_memory;
+  };
+  let floor = size();
+  let running = false;
+  let collections = 0;
+  // A full collection V8 ran by itself resets the floor too.
+  const obs = new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)) floor = size();
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const timer = setInterval(() => {
+    if (running || size() - floor <= budget) return;
+    running = true;
+    collections++;
+    gc({ type: 'major', execution: 'async' }).then(
+      () => {
+        floor = size();
+        running = false;
+      },
+      () => {
+        running = false;
+      },
+    );
+  }, opts.intervalMs ?? 250);
+  timer.unref();
+  return {
+    get collections() {
+      return collections;
+    },
+    stop() {
+      clearInterval(timer);
+      obs.disconnect();
+    },
+  };
+}
+
+/**
+ * {@link startHeapPacer} as `deskd start` runs it: off with `DESKD_HEAP_PACER=0`; `DESKD_HEAP_PACER_MB`
+ * sets the budget in MiB (a positive number; default 16).
+ * @returns the pacer, or null when turned off.
+ * @throws DeskdError `VALIDATION_FAILED` when `DESKD_HEAP_PACER_MB` is not a positive number.
+ */
+export function startHeapPacerFromEnv(env: NodeJS.ProcessEnv = process.env): HeapPacer | null {
+  if (env.DESKD_HEAP_PACER === '0') return null;
+  const raw = env.DESKD_HEAP_PACER_MB;
+  if (raw === undefined || raw === '') return startHeapPacer();
+  const mb = Number(raw);
+  if (!Number.isFinite(mb) || mb <= 0) throw new DeskdError('VALIDATION_FAILED', `DESKD_HEAP_PACER_MB must be a positive number of MiB, not "${raw}"`);
+  return startHeapPacer({ budgetBytes: Math.round(mb * 1024 * 1024) });
+}
 
 /** A running daemon. */
 export interface Daemon {
