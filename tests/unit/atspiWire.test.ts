@@ -5,13 +5,14 @@
  * timeouts and a closed connection reject as documented.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socketPathOf, WireClosedError, WireConnection, WireError } from '../../src/platform/linux/atspi/wire.js';
 import { canMarshal, marshalCall, messageLength, parseMessage, parseSig } from '../../src/platform/linux/atspi/wireCodec.js';
+import { isPeerSocket } from '../../src/platform/linux/atspi/fastReads.js';
 
 const V = dbus.Variant;
 /** Replies by method name: [signature, body] (dbus-next's body format). */
@@ -148,6 +149,13 @@ describe('wire.ts: deskd D-Bus client', () => {
     expect(socketPathOf('tcp:host=a,port=1')).toBeNull();
     await expect(WireConnection.open('tcp:host=a,port=1', { hello: false, timeoutMs: 100 })).rejects.toThrow(/no unix socket/);
     await expect(WireConnection.open(`unix:path=${join(dir, 'nothing')}`, { hello: false, timeoutMs: 1000 })).rejects.toThrow();
+    // An application's peer-to-peer address is used only when it names a socket of this user (or an abstract one).
+    expect(isPeerSocket(address)).toBe(true);
+    expect(isPeerSocket('unix:abstract=/tmp/dbus-x')).toBe(true);
+    writeFileSync(join(dir, 'file'), 'x');
+    expect(isPeerSocket(`unix:path=${join(dir, 'file')}`)).toBe(false);
+    expect(isPeerSocket(`unix:path=${join(dir, 'nothing')}`)).toBe(false);
+    expect(isPeerSocket('tcp:host=a,port=1')).toBe(false);
     // A marshalled call parses back: header length and fields as written.
     const bytes = marshalCall(42, 'org.x', '/a/b', 'org.x.I', 'Get', 'ss', ['p', 'q']);
     expect(messageLength(bytes)).toBe(bytes.length);

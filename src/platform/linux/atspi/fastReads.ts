@@ -7,9 +7,10 @@
  *
  * Sources: at-spi2-core xml/Application.xml; libatspi's `atspi-misc.c` (peer-to-peer connections).
  */
+import { statSync } from 'node:fs';
 import { PROPERTIES } from './refs.js';
 import { canMarshal } from './wireCodec.js';
-import { WireConnection } from './wire.js';
+import { socketPathOf, WireConnection } from './wire.js';
 
 /** Interface of `GetApplicationBusAddress` (at-spi2-core xml/Application.xml). */
 export const APPLICATION = 'org.a11y.atspi.Application';
@@ -20,6 +21,23 @@ export const APP_ROOT = '/org/a11y/atspi/accessible/root';
 export function isRead(iface: string, member: string, signature: string | undefined): boolean {
   if (iface === PROPERTIES ? member !== 'Get' && member !== 'GetAll' : !member.startsWith('Get') || member === 'GetApplicationBusAddress') return false;
   return signature === undefined || canMarshal(signature);
+}
+
+/**
+ * Whether an application's peer-to-peer address may be connected to: a unix socket in the abstract namespace,
+ * or a path that is a socket owned by this user (an application names the address itself; deskd does not
+ * write its authentication line into any other file or another user's socket).
+ */
+export function isPeerSocket(address: string): boolean {
+  const path = socketPathOf(address);
+  if (!path) return false;
+  if (path.startsWith('\0')) return true;
+  try {
+    const st = statSync(path);
+    return st.isSocket() && (typeof process.getuid !== 'function' || st.uid === process.getuid());
+  } catch {
+    return false;
+  }
 }
 
 /** What {@link FastReads} needs of the bus. */
@@ -111,7 +129,7 @@ export class FastReads {
     let conn: WireConnection | null = null;
     try {
       const addr = await this.host.peerAddress(name);
-      if (addr) {
+      if (addr && isPeerSocket(addr)) {
         conn = await WireConnection.open(addr, {
           hello: false,
           timeoutMs: this.host.timeoutMs,
