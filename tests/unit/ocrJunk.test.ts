@@ -102,6 +102,27 @@ describe('junk rejection by ink evidence', () => {
   });
 });
 
+describe('junk rejection of a hollow cursor', () => {
+  it('drops a rectangle outline read as "0" (an unfocused terminal cursor) and keeps a drawn 0 and O', async () => {
+    const W = 200, H = 40;
+    const g = await gray(
+      '<rect x="10.5" y="10.5" width="8" height="16" fill="none" stroke="#000" stroke-width="1"/>' +
+        '<text x="60" y="27" font-family="DejaVu Sans Mono" font-size="20" fill="#000">0</text>' +
+        '<text x="110" y="27" font-family="DejaVu Sans" font-size="20" fill="#000">O</text>',
+      W,
+      H,
+    );
+    const judge = (text: string, r: PixelRect) => {
+      const b = inkBox(g, W, r);
+      return junkReason(word(text, b, 0.9), inkFeatures(g, W, H, b));
+    };
+    expect(inkFeatures(g, W, H, inkBox(g, W, { left: 0, top: 0, width: 40, height: H })).frame).toBe(true);
+    expect(judge('0', { left: 0, top: 0, width: 40, height: H })).toBe('solid');
+    expect(judge('0', { left: 50, top: 0, width: 40, height: H })).toBeNull();
+    expect(judge('O', { left: 100, top: 0, width: 40, height: H })).toBeNull();
+  });
+});
+
 describe('large isolated glyphs', () => {
   it('groups large glyphs outside words into short runs and leaves body text and read values out', () => {
     const glyphs = [

@@ -41,6 +41,12 @@ export interface InkFeatures {
   /** Largest component's width and height over the box height. */
   blobWidth: number;
   blobHeight: number;
+  /**
+   * Whether the largest component is a rectangle's outline: its box's top and bottom rows and left and right
+   * columns ≥ 90% ink, its inside ≤ 30% (an unfocused terminal's hollow cursor, an empty checkbox; a `0` or `O`
+   * has round corners). Optional (false when absent).
+   */
+  frame?: boolean;
 }
 
 /**
@@ -79,6 +85,7 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
   let fillArea = 0;
   let blobW = 0;
   let blobH = 0;
+  let frame = false;
   const beyond = h / 2;
   const inBoxCells = { x0: ix0, y0: iy0, x1: ix1, y1: iy1 };
   for (let y = iy0; y < iy1; y++) {
@@ -103,6 +110,7 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
       if (cw * ch > blobW * blobH) {
         blobW = cw;
         blobH = ch;
+        frame = isOutline(ink, ww, minX, minY, maxX, maxY);
       }
     }
   }
@@ -114,7 +122,26 @@ export function inkFeatures(gray: Uint8Array, width: number, height: number, box
     fill: fillArea > 0 ? fillInk / fillArea : 0,
     blobWidth: blobW / h,
     blobHeight: blobH / h,
+    frame,
   };
+}
+
+/** Whether the ink of box [x0..x1]×[y0..y1] of `ink` (`w` wide) is a rectangle's outline (see `InkFeatures.frame`). */
+function isOutline(ink: Uint8Array, w: number, x0: number, y0: number, x1: number, y1: number): boolean {
+  const cw = x1 - x0 + 1, ch = y1 - y0 + 1;
+  if (cw < 4 || ch < 4) return false;
+  let top = 0, bottom = 0, left = 0, right = 0, inside = 0;
+  for (let x = x0; x <= x1; x++) {
+    top += ink[y0 * w + x]!;
+    bottom += ink[y1 * w + x]!;
+  }
+  for (let y = y0; y <= y1; y++) {
+    left += ink[y * w + x0]!;
+    right += ink[y * w + x1]!;
+  }
+  for (let y = y0 + 2; y <= y1 - 2; y++) for (let x = x0 + 2; x <= x1 - 2; x++) inside += ink[y * w + x]!;
+  const innerArea = Math.max(1, (cw - 4) * (ch - 4));
+  return Math.min(top, bottom) >= 0.9 * cw && Math.min(left, right) >= 0.9 * ch && inside <= 0.3 * innerArea;
 }
 
 /** Why a word was judged junk (for logs and tests). */
@@ -153,6 +180,8 @@ export function junkReason(word: OcrWord, f: InkFeatures, context: { alone?: boo
   if (f.components === 1 && f.fill >= 0.5 && f.blobWidth >= 0.4 && f.blobHeight >= 0.4 && alnum === 0) return 'solid';
   // A filled block (a terminal's block cursor read as `J` or `I`): no letter fills its own box.
   if (chars.length === 1 && f.components === 1 && f.fill >= JUNK_BLOCK_FILL && f.blobWidth >= 0.4 && f.blobHeight >= 0.7) return 'solid';
+  // A rectangle's outline (a hollow cursor block read as `0`, `O`, `D`): no glyph has square corners all round.
+  if (chars.length === 1 && f.components === 1 && f.frame && f.blobHeight >= 0.7) return 'solid';
   // One glyph read as two or three letters ("Vv" for a chevron, "xX" for a close cross).
   if (alnum >= 2 && f.components === 1 && chars.length <= 3 && word.confidence < 0.9 && alnum === chars.length) {
     const lower = chars.map((c) => c.toLowerCase());
