@@ -49,7 +49,7 @@ export interface HeapPacer {
  * Buffers, image frames) has grown by more than `budgetBytes` since the last full collection (V8's own or
  * this pacer's), checked every `intervalMs` on an unref'd timer; one collection at a time, run as a task of
  * its own (`gc({type: 'major', execution: 'async'})`, V8's gc extension, exposed at run time with
- * `--expose-gc`). Defaults: 16 MiB, every 250 ms.
+ * `--expose-gc`). Defaults: 24 MiB, every 250 ms (16 MiB cost 1.6x the daemon's CPU time over 200 observes, 8 MiB 3x).
  *
  * Why (issue 15, daemon RSS; figures in docs/perception-incremental.md, "RSS"): an observe with
  * accessibility allocates ≈ 27 MB of short-lived objects, mostly D-Bus messages (dbus-next marshalling;
@@ -62,7 +62,7 @@ export interface HeapPacer {
  * the CPU time; `--optimize-for-size` slowed observes 6x; neither is used.
  */
 export function startHeapPacer(opts: { budgetBytes?: number; intervalMs?: number } = {}): HeapPacer {
-  const budget = opts.budgetBytes ?? 16 * 1024 * 1024;
+  const budget = opts.budgetBytes ?? 24 * 1024 * 1024;
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as (o: { type: 'major'; execution: 'async' }) => Promise<void>;
   const size = () => {
@@ -105,7 +105,7 @@ export function startHeapPacer(opts: { budgetBytes?: number; intervalMs?: number
 
 /**
  * {@link startHeapPacer} as `deskd start` runs it: off with `DESKD_HEAP_PACER=0`; `DESKD_HEAP_PACER_MB`
- * sets the budget in MiB (a positive number; default 16).
+ * sets the budget in MiB (a positive number; default 24).
  * @returns the pacer, or null when turned off.
  * @throws DeskdError `VALIDATION_FAILED` when `DESKD_HEAP_PACER_MB` is not a positive number.
  */
