@@ -123,8 +123,6 @@ interface Snapshot {
 
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
-/** How old a fresh read `clickToFocus` takes from its caller may be, ms (see {@link X11Windows.clickToFocus}). */
-const FOCUS_READ_REUSE_MS = 50;
 /** How long `activate` waits for a window manager to make the window active (`_NET_ACTIVE_WINDOW`), ms. */
 const ACTIVATE_WAIT_MS = 2000;
 /** Longest title read, 4-byte units (4 KiB). */
@@ -183,8 +181,6 @@ export class X11Windows implements RawWindows {
   private freshPending: Promise<Snapshot> | null = null;
   /** The atoms a read needs, interned once per connection. */
   private readonly atomsOf = new WeakMap<X11Connection, Promise<Atoms>>();
-  /** The last fresh read completed since the last invalidate() (see {@link clickToFocus}). */
-  private lastFresh: { snap: Snapshot; gen: number } | null = null;
   /** The root's children at the last read (top-most first), on that connection: what the next read asks about at once. */
   private lastTops: { x: X11Connection; ids: number[] } | null = null;
 
@@ -247,20 +243,15 @@ export class X11Windows implements RawWindows {
 
   /**
    * Click-to-focus for a display without a window manager: give window `id` the input focus
-   * (`SetInputFocus`) unless it already has it. With a window manager nothing is done (it focuses on click
-   * itself). Errors are swallowed: the click already happened.
+   * (`SetInputFocus`) unless it already has it (a fresh read). With a window manager nothing is done (it
+   * focuses on click itself). Errors are swallowed: the click already happened.
    *
-   * Whether it has it comes from a fresh read: the one the caller just made (`windowAt`/`focused`/`list`
-   * with `fresh`, as the executor does to find the clicked window) when it completed within
-   * {@link FOCUS_READ_REUSE_MS} and nothing invalidated it since, else a new one. That read only decides
-   * whether to send `SetInputFocus` (an older one could at worst skip a needed focus change or repeat a
-   * done one, as a change landing right after a new read could); where keys go is never taken from it: the
-   * executor re-reads the focus fresh before dispatching any key.
+   * The read is its own, after the caller's: reusing the fresh read the executor makes right before (tried
+   * for issue 15) made xterm clicks 2x slower end to end in the pointer bench, and 1.1x with its own read.
    */
   async clickToFocus(id: string): Promise<void> {
     try {
-      const recent = this.lastFresh;
-      const snap = recent && recent.gen === this.generation && performance.now() - recent.snap.at <= FOCUS_READ_REUSE_MS ? recent.snap : await this.snapshot(true);
+      const snap = await this.snapshot(true);
       if (snap.wm || focusedOf(snap)?.id === id) return;
       const { x } = await this.connection();
       await x.setInputFocus(Number.parseInt(id, 16));
@@ -275,7 +266,6 @@ export class X11Windows implements RawWindows {
   invalidate(): void {
     this.generation++;
     this.cached = null;
-    this.lastFresh = null;
     this.inflight = null;
   }
 
@@ -305,10 +295,7 @@ export class X11Windows implements RawWindows {
   private startRead(fresh: boolean): Promise<Snapshot> {
     const gen = this.generation;
     const p = this.read().then((s) => {
-      if (gen === this.generation) {
-        this.cached = s;
-        if (fresh) this.lastFresh = { snap: s, gen };
-      }
+      if (gen === this.generation) this.cached = s;
       return s;
     });
     if (!fresh) {
