@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
 import { DeskdError } from '../../errors.js';
 import { X11Link, X11ProtocolError, XA, type X11Connection, type X11Property } from './x11Client.js';
@@ -17,13 +17,14 @@ const INTERPRETERS = /^(python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node(js)?|java|gjs
  * executable cannot be read (gone, another user's process), or is an interpreter or launcher (`python3`,
  * `node`, `sh`, …): callers then use the window's WM_CLASS. Source: proc(5), `/proc/PID/exe`.
  *
- * Read on every call, never cached (a pid can exec another program or be reused). The link is read
- * synchronously: procfs answers from memory in microseconds, less than a trip through libuv's thread pool
- * (which, with the other core busy, cost a fresh window read tenths of a millisecond).
+ * Read on every call, never cached (a pid can exec another program or be reused). Asynchronously: the
+ * kernel takes the process's memory-map lock to answer, so a synchronous read waits while a busy app maps
+ * memory (tried for issue 15: with `readlinkSync` every other stage of a click got slower, the audit append
+ * 2.5-4x).
  */
 export async function processName(pid: number): Promise<string | null> {
   try {
-    const target = readlinkSync(`/proc/${pid}/exe`);
+    const target = await readlink(`/proc/${pid}/exe`);
     const base = target.replace(/ \(deleted\)$/, '').split('/').pop()?.trim() ?? '';
     if (base === '' || INTERPRETERS.test(base)) return null;
     return base;
