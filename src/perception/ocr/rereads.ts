@@ -3,13 +3,14 @@
  * four kinds of area are read again, all on the pool at once, and each reading is kept where it reads
  * better: vertical-text blocks (a column of single digits) and blocks of fixed-pitch lines (a terminal) are
  * read as one block and replace the words they cover when more confident; glyphs outside every word (a
- * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in.
+ * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in; glyphs
+ * outside every word inside a fixed-pitch block are read only when the block's reading is not kept.
  * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, largeGlyphs.ts and
  * monospace.ts.
  */
 import Tesseract from 'tesseract.js';
 import type { Rect } from '../../platform/types.js';
-import { mergeOverlapping } from '../geometry.js';
+import { centerInside, mergeOverlapping } from '../geometry.js';
 import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from './largeGlyphs.js';
 import { joinAdjacentCells, monospaceBlocks } from './monospace.js';
 import { makeLine, mergeLines, SYMBOLS, splitByRow } from './page.js';
@@ -44,9 +45,14 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
   // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
   const monoBlocks = o.readMonospaceBlocks ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
   const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => call.readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
+  // Missed-text areas inside a fixed-pitch block wait for the block's reading: when it is kept, it read the whole
+  // block (the terminal's missed-text reads were 16–19% of its worker time, docs/perception-incremental.md).
+  const blockOf = (area: Rect) => (monoBlocks ?? []).findIndex((b) => centerInside(area, b.area));
+  const missedNow = (missedAreas ?? []).filter((a) => blockOf(a) < 0);
+  const missedLater = (missedAreas ?? []).filter((a) => blockOf(a) >= 0);
   const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
     Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, o.minConfidence, 'vertical') }))),
-    Promise.all((missedAreas ?? []).map((area) => readBlock(area, call.regionMinConfidence, 'missed'))),
+    Promise.all(missedNow.map((area) => readBlock(area, call.regionMinConfidence, 'missed'))),
     Promise.all((largeRuns ?? []).map((run) => readLarge(call, run))),
     Promise.all((monoBlocks ?? []).map(async (b) => ({ area: b.area, got: await readMono(call, b.area, b.pitch) }))),
   ]);
@@ -56,11 +62,12 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
     out = r.lines;
     counters.verticalBlocks = { found: verticalAreas.length, replaced: r.replaced };
   }
-  if (missedAreas && missedAreas.length > 0) {
+  let missedAdded = 0;
+  if (missedNow.length > 0) {
     const before = wordCount(out);
     out = mergeLines(out, missedReads.flatMap((r) => r ?? []));
     // Net: a more confident re-read of a word the base pass had replaces it and adds nothing.
-    counters.missedText = { found: missedAreas.length, added: wordCount(out) - before };
+    missedAdded += wordCount(out) - before;
   }
   if (largeRuns && largeRuns.length > 0) {
     const before = wordCount(out);
@@ -69,10 +76,24 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
     counters.largeGlyphs = { found: largeRuns.length, added: wordCount(out) - before };
   }
   if (monoBlocks && monoBlocks.length > 0) {
-    const r = replaceEach(out, monoReads, 'characters');
+    const kept: boolean[] = [];
+    let r = { lines: out, replaced: 0 };
+    for (const read of monoReads) {
+      const next = replaceEach(r.lines, [read], 'characters');
+      kept.push(next.replaced > 0);
+      r = { lines: next.lines, replaced: r.replaced + next.replaced };
+    }
     out = r.lines;
     counters.monospaceBlocks = { found: monoBlocks.length, replaced: r.replaced };
+    // The missed-text areas of blocks whose reading was not kept, read now.
+    const late = missedLater.filter((a) => !kept[blockOf(a)]);
+    if (late.length > 0) {
+      const before = wordCount(out);
+      out = mergeLines(out, (await Promise.all(late.map((area) => readBlock(area, call.regionMinConfidence, 'missed')))).flatMap((x) => x ?? []));
+      missedAdded += wordCount(out) - before;
+    }
   }
+  if (missedAreas && missedAreas.length > 0) counters.missedText = { found: missedAreas.length, added: missedAdded };
   return out;
 }
 
