@@ -117,6 +117,13 @@ function rawClient(c: X11Connection) {
     },
     /** ChangeProperty (18) Replace, format 32. */
     setProp32: (w: number, prop: number, type: number, values: number[]) => c.request(18, 0, Buffer.concat([u32s(w, prop, type), Buffer.from([32, 0, 0, 0]), u32s(values.length, ...values)]), false),
+    /** ChangeProperty (18) Replace, format 8 (a STRING property such as WM_CLASS: "instance\0class\0"). */
+    setProp8: (w: number, prop: number, type: number, value: Buffer) => {
+      const padded = Buffer.concat([value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
+      return c.request(18, 0, Buffer.concat([u32s(w, prop, type), Buffer.from([8, 0, 0, 0]), u32s(value.length), padded]), false);
+    },
+    /** ChangeWindowAttributes (2) override-redirect (a popup: menus, an open list). */
+    setOverrideRedirect: (w: number) => c.request(2, 0, u32s(w, 0x200, 1), false),
     /** ChangeWindowAttributes (2) event-mask. */
     selectInput: (w: number, mask: number) => c.request(2, 0, u32s(w, 0x800, mask), false),
   };
@@ -215,6 +222,21 @@ describe('X11 windows through one X connection', () => {
     await windows.clickToFocus(two.id);
     expect(Number((await tool('xdotool', 'getwindowfocus', '-f')).trim())).toBe(Number.parseInt(two.id, 16));
     expect((await rejection(windows.activate('0x7777777'))).code).toBe('WINDOW_NOT_FOUND');
+
+    // A popup (override-redirect: a menu, an open <select> list) never takes the focus from its owner: its
+    // owner would close it and drop the click that picked an item (Chromium did).
+    const c = await X11Connection.connect(`:${n}`);
+    conns.push(c);
+    const raw = rawClient(c);
+    const popup = await raw.createWindow(c.setup.root, 40, 40, 60, 80);
+    await raw.setOverrideRedirect(popup);
+    await raw.setProp8(popup, 67 /* WM_CLASS */, 31 /* STRING */, Buffer.from('popup\0Popup\0', 'latin1'));
+    await raw.map(popup);
+    const id = `0x${popup.toString(16)}`;
+    const listed = await waitFor(async () => (await windows.list({ fresh: true })).find((w) => w.id === id), 5_000, 'the popup listed');
+    expect(listed.overrideRedirect).toBe(true);
+    await windows.clickToFocus(id);
+    expect(Number((await tool('xdotool', 'getwindowfocus', '-f')).trim())).toBe(Number.parseInt(two.id, 16));
   });
 
   it('with a window manager, activates through _NET_ACTIVE_WINDOW and leaves click-to-focus to it', async () => {
