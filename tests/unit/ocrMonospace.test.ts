@@ -120,6 +120,21 @@ describe('monospaceBlocks', () => {
     expect(b!.lines).toBe(2);
   });
 
+  it('ends with fractional points (an image read at ×1.5): a cut piece joins the block once, whatever the rounding of its edge', () => {
+    // Starts and pitches in thirds of a point, as 1/1.5 makes them. The hang this guards against (the bench's
+    // ci page read at ×1.5 spun in monospaceBlocks' growth loop for minutes) was not reproduced by these
+    // inputs: they check that the loop, which now lets each piece join once, still joins the cut piece.
+    for (let k = 0; k < 60; k++) {
+      const x0 = 60 + k / 3 + 0.49483820318784;
+      const pitch = 19.27 + (k % 7) / 3;
+      const block = [gridLine('-rw-r--r-- 1 root adm', x0, 148, pitch, 26), gridLine('drwxr-xr-x 2 root root 4096', x0, 186, pitch, 26), gridLine('6 21:', x0 + 28 * pitch, 148, pitch, 26)];
+      const syms = new Map(block.flatMap((l) => [...l.syms]));
+      const blocks = monospaceBlocks(block.map(lineOf), (w) => syms.get(w), within, 1);
+      expect(blocks).toHaveLength(1);
+      expect(blocks[0]!.area.x + blocks[0]!.area.width).toBeGreaterThanOrEqual(x0 + 33 * pitch - 1e-6);
+    }
+  });
+
   it('needs two fixed-pitch lines, and no proportional text makes a block', () => {
     const one = [gridLine('user@host:~% ls -l /var/log', 60, 110, 19.27, 26)];
     const s1 = new Map(one.flatMap((l) => [...l.syms]));

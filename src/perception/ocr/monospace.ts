@@ -152,11 +152,14 @@ export function monospaceBlocks(
     // at most 4 pitches beside it, belong to it: the area grows to them, so that it cuts no line of the block.
     // (Lines of a fixed pitch are placed by the grouping above; a piece whose own steps are another pitch is
     // another pane's.)
+    // Each piece joins at most once: with fractional points (an image read at ×1.5) the union's right edge
+    // could round a hair short of the piece's, which then "grew" the box for ever (the bench's ci page hung here).
+    const joined = new Set<number>();
     for (let grew = true; grew; ) {
       grew = false;
       lines.forEach((l, i) => {
         const b = l.bounds;
-        if (facts[i]!.pitch > 0) return;
+        if (facts[i]!.pitch > 0 || joined.has(i)) return;
         if (b.x >= box.x && b.x + b.width <= box.x + box.width && b.y >= box.y && b.y + b.height <= box.y + box.height) return;
         const cy = b.y + b.height / 2;
         if (cy < box.y || cy > box.y + box.height) return;
@@ -172,6 +175,7 @@ export function monospaceBlocks(
         });
         if (steps.length >= 2 && Math.abs(steps.sort((a, b) => a - b)[Math.floor(steps.length / 2)]! - pitchOf) > 0.15 * pitchOf) return;
         box = union([box, b])!;
+        joined.add(i);
         grew = true;
       });
     }
