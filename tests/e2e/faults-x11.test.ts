@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../helpers/desktop.js';
+import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const TOKEN = 'faults-x11-token-0123456789';
@@ -24,10 +24,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A display number with neither a socket nor a lock, from :170 upward (the desktop helper starts at :90). */
-function freeDisplay(): number {
-  for (let n = 170; n < 260; n++) if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
-  throw new Error('no free X display number');
+/** A free display number from :170 upward (tests/helpers/desktop.ts `freeDisplay`; other tests take other ranges). */
+function freeDisplay(skip: number[] = []): number {
+  return freeDisplayIn(170, 260, skip);
 }
 
 function freePort(): Promise<number> {

@@ -137,6 +137,9 @@ describe('under a reparenting window manager (openbox)', () => {
     // Keys go where the manager put the focus: with the terminal focused (its client window inside its
     // frame holds the focus), typing is judged for the terminal and refused; nothing reaches it.
     await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(term.id, 16))]);
+    // As an agent would, look first: deskd's window list shows the terminal focused (a decision made on a read
+    // from before the switch is caught at dispatch instead, TARGET_CHANGED, with nothing typed either).
+    await waitFor(async () => ((await windows()).find((w) => w.id === term.id) as (Win & { focused?: boolean }) | undefined)?.focused === true || null, 10_000, 'the terminal focused');
     const typed = await api<ErrBody>('POST', '/v1/actions', { type: 'type', text: 'echo owned' });
     expect(typed.status, JSON.stringify(typed.json)).toBe(403);
     expect(typed.json.error.details?.ruleId).toBe('deny-secret');
@@ -144,6 +147,7 @@ describe('under a reparenting window manager (openbox)', () => {
     expect(chord.status, JSON.stringify(chord.json)).toBe(403);
     // With the calculator focused, the same typing is allowed and lands there.
     await execFileP('xdotool', ['windowactivate', '--sync', String(parseInt(calcWin.id, 16))]);
+    await waitFor(async () => ((await windows()).find((w) => w.id === calcWin.id) as (Win & { focused?: boolean }) | undefined)?.focused === true || null, 10_000, 'the calculator focused');
     const ok = await api<Done>('POST', '/v1/actions', { type: 'type', text: '5' });
     expect(ok.status, JSON.stringify(ok.json)).toBe(200);
     await new Promise((r) => setTimeout(r, 300));

@@ -11,7 +11,7 @@ import { DeskdError } from '../../src/errors.js';
 import { X11Connection } from '../../src/platform/linux/x11Client.js';
 import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
 import { X11Supervisor } from '../../src/platform/linux/x11Supervisor.js';
-import { waitFor } from '../helpers/desktop.js';
+import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
 
 const procs: ChildProcess[] = [];
 const sups: X11Supervisor[] = [];
@@ -30,10 +30,9 @@ afterAll(async () => {
   }
 });
 
-/** A display number with neither a socket nor a lock, from :320 upward (x11-worker takes :200 up, faults-x11 :170). */
-function freeDisplay(): number {
-  for (let n = 320; n < 400; n++) if (!existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
-  throw new Error('no free X display number');
+/** A free display number from :320 upward (tests/helpers/desktop.ts `freeDisplay`; other tests take other ranges). */
+function freeDisplay(skip: number[] = []): number {
+  return freeDisplayIn(320, 400, skip);
 }
 
 /** Start an Xvfb of its own (`extra`: more server arguments) and return its display name. */

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { DeskdError } from '../../src/errors.js';
 import { X11Windows } from '../../src/platform/linux/x11Windows.js';
 import { X11Connection } from '../../src/platform/linux/x11Client.js';
-import { launchApp, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { launchApp, waitFor, type AppHandle, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
 
 const run = promisify(execFile);
 const procs: ChildProcess[] = [];
@@ -34,10 +34,9 @@ afterAll(async () => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
 });
 
-/** A display number with neither a socket nor a lock, from :300 upward (x11-worker uses :200+, faults-x11 :170+). */
+/** A free display number from :300 upward (tests/helpers/desktop.ts `freeDisplay`; other tests take other ranges). */
 function freeDisplay(skip: number[] = []): number {
-  for (let n = 300; n < 400; n++) if (!skip.includes(n) && !existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
-  throw new Error('no free X display number');
+  return freeDisplayIn(300, 400, skip);
 }
 
 async function startXvfb(n: number, extra: string[] = []): Promise<ChildProcess> {

@@ -14,7 +14,7 @@ import { X11Supervisor, removeStaleFrameDirs, type X11SupervisorEvent } from '..
 import { X11Capture } from '../../src/platform/linux/nutCapture.js';
 import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
 import { X11Keyboard } from '../../src/platform/linux/xdotoolKeyboard.js';
-import { waitFor } from '../helpers/desktop.js';
+import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
 
 const procs: ChildProcess[] = [];
 const sups: X11Supervisor[] = [];
@@ -27,10 +27,9 @@ afterAll(async () => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
 });
 
-/** A display number with neither a socket nor a lock, from :200 upward (faults-x11 starts at :170). */
+/** A free display number from :200 upward (tests/helpers/desktop.ts `freeDisplay`; other tests take other ranges). */
 function freeDisplay(skip: number[] = []): number {
-  for (let n = 200; n < 300; n++) if (!skip.includes(n) && !existsSync(`/tmp/.X11-unix/X${n}`) && !existsSync(`/tmp/.X${n}-lock`)) return n;
-  throw new Error('no free X display number');
+  return freeDisplayIn(200, 300, skip);
 }
 
 async function startXvfb(n: number, size: string): Promise<ChildProcess> {

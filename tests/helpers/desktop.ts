@@ -6,7 +6,7 @@
  * `launch*` shortcuts) and polls with {@link waitFor}. Nothing relies on an ambient DISPLAY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDesktopEnv, killProcessGroup, startVirtualDesktop, type VirtualDesktop } from '../../src/platform/linux/virtualDisplay.js';
@@ -216,4 +216,39 @@ export async function launchUntilReady<T>(
     await app.kill();
   }
   throw new Error(`${opts.what}: not ready in ${failures.length} launch(es) within ${opts.timeoutMs} ms:\n${failures.join('\n')}${lastError ? `\nlast: ${lastError}` : ''}`);
+}
+
+/**
+ * A free X display number in [`from`, `to`) for a test's own Xvfb, not in `skip`. Free: no lock file
+ * (`/tmp/.X<n>-lock`) and no socket (`/tmp/.X11-unix/X<n>`), or a lock whose process is gone (a server killed
+ * with SIGKILL leaves both behind: its stale lock and socket are removed here, as the X server itself would on
+ * start, so leaked numbers do not run out over many runs on one machine).
+ * @throws Error when every number in the range is taken by a live server.
+ */
+export function freeDisplay(from: number, to: number, skip: readonly number[] = []): number {
+  for (let n = from; n < to; n++) {
+    if (skip.includes(n)) continue;
+    const lock = `/tmp/.X${n}-lock`;
+    const socket = `/tmp/.X11-unix/X${n}`;
+    if (!existsSync(lock)) {
+      if (!existsSync(socket)) return n;
+      continue; // a socket without a lock: not ours to judge
+    }
+    const pid = Number.parseInt(readFileSync(lock, 'latin1').trim(), 10);
+    if (Number.isFinite(pid) && pid > 0 && alive(pid)) continue;
+    rmSync(lock, { force: true });
+    rmSync(socket, { force: true });
+    return n;
+  }
+  throw new Error(`no free X display number in :${from}-:${to - 1}`);
+}
+
+/** Whether a process with this pid exists (signal 0: EPERM means it exists but is another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
