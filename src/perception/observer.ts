@@ -12,6 +12,7 @@ import { IncrementalReader, type IncrementalOptions, type IncrementalStats } fro
 import { AxCache, type AxCacheOptions } from './axCache.js';
 import { FrameKeeper, type KeptFrame, type ObserverFrameStats } from './frames.js';
 import type { SettleOptions } from './settle.js';
+import { tapInput } from './tapInput.js';
 
 /** What the observer needs from an OCR engine (see `src/perception/ocr/engine.ts`). */
 export interface TextRecognizer {
@@ -212,39 +213,7 @@ export class Observer {
    * reported to {@link noteAction} before and after it runs. Give this to the executor.
    */
   tapPlatform(p: Platform): Platform {
-    const note = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-      this.noteAction();
-      try {
-        return await fn(...a);
-      } finally {
-        this.noteAction();
-      }
-    };
-    const wrap = <T extends object>(o: T, names: string[]): T => {
-      const wrapped = new Map<string | symbol, unknown>();
-      for (const n of names) {
-        const f = (o as Record<string, unknown>)[n];
-        if (typeof f === 'function') wrapped.set(n, note((f as (...a: unknown[]) => Promise<unknown>).bind(o)));
-      }
-      return new Proxy(o, {
-        get(target, prop) {
-          if (wrapped.has(prop)) return wrapped.get(prop);
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-    };
-    const mouse = wrap(p.mouse, ['move', 'down', 'up', 'wheel']);
-    const keyboard = wrap(p.keyboard, ['down', 'up', 'type']);
-    const accessibility = wrap(p.accessibility, ['doAction', 'setValue']);
-    return new Proxy(p, {
-      get(target, prop, receiver) {
-        if (prop === 'mouse') return mouse;
-        if (prop === 'keyboard') return keyboard;
-        if (prop === 'accessibility') return accessibility;
-        return Reflect.get(target, prop, receiver);
-      },
-    });
+    return tapInput(p, { before: () => this.noteAction(), after: () => this.noteAction() });
   }
 
   private reader(displayId: number): IncrementalReader | null {

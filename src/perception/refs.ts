@@ -5,6 +5,7 @@ import type { TextRecognizer } from './observer.js';
 import { clip } from './geometry.js';
 import { AgentCapture } from './agentCapture.js';
 import { keepsTree } from './axCache.js';
+import { tapInput } from './tapInput.js';
 
 /** How far (points) an element may shift and still count as the same place. */
 export const MOVE_TOLERANCE = 4;
@@ -111,7 +112,7 @@ export function recheckedTree(cache: { readonly needsScreenChanges: boolean; scr
 
 /**
  * `p` with the kept accessibility tree of `ax` (a {@link TreeKeepingAccessibility} backend: Linux AT-SPI)
- * dropped after every input event completes — mouse `move`/`down`/`up`/`wheel`, keyboard `down`/`up`/`type`,
+ * dropped after every input event completes — mouse `move`/`down`/`up`/`wheel`/`scrollPoints`, keyboard `down`/`up`/`type`,
  * accessibility `doAction`/`setValue` — so the first accessibility read after an action reads the whole
  * tree (events alone miss what GTK 4 and Chromium change with no event: a popover a click opened, a button
  * it renamed). Reads after that one are brought up to date from events again. Other backends: `p` itself.
@@ -119,38 +120,7 @@ export function recheckedTree(cache: { readonly needsScreenChanges: boolean; scr
  */
 export function resetTreeAfterInput(p: Platform, ax: unknown = p.accessibility): Platform {
   if (!keepsTree(ax)) return p;
-  const after = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-    try {
-      return await fn(...a);
-    } finally {
-      ax.resetTree();
-    }
-  };
-  const wrap = <T extends object>(o: T, names: string[]): T => {
-    const wrapped = new Map<string | symbol, unknown>();
-    for (const n of names) {
-      const f = (o as Record<string, unknown>)[n];
-      if (typeof f === 'function') wrapped.set(n, after((f as (...a: unknown[]) => Promise<unknown>).bind(o)));
-    }
-    return new Proxy(o, {
-      get(target, prop) {
-        if (wrapped.has(prop)) return wrapped.get(prop);
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-  };
-  const mouse = wrap(p.mouse, ['move', 'down', 'up', 'wheel']);
-  const keyboard = wrap(p.keyboard, ['down', 'up', 'type']);
-  const accessibility = wrap(p.accessibility, ['doAction', 'setValue']);
-  return new Proxy(p, {
-    get(target, prop, receiver) {
-      if (prop === 'mouse') return mouse;
-      if (prop === 'keyboard') return keyboard;
-      if (prop === 'accessibility') return accessibility;
-      return Reflect.get(target, prop, receiver);
-    },
-  });
+  return tapInput(p, { after: () => ax.resetTree() });
 }
 
 function unmasked(platform: Platform): (displayId: number, region: Rect) => Promise<RawImage> {
