@@ -5,13 +5,13 @@
  * is served by the worker; a closed backend refuses.
  */
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { DeskdError } from '../../src/errors.js';
+import type { ChildProcess } from 'node:child_process';
 import { X11Connection } from '../../src/platform/linux/x11Client.js';
 import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
 import { X11Supervisor } from '../../src/platform/linux/x11Supervisor.js';
 import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
+import { rejection } from '../helpers/rejection.js';
+import { spawnXvfb } from '../helpers/xvfb.js';
 
 const procs: ChildProcess[] = [];
 const sups: X11Supervisor[] = [];
@@ -38,9 +38,7 @@ function freeDisplay(skip: number[] = []): number {
 /** Start an Xvfb of its own (`extra`: more server arguments) and return its display name. */
 async function startXvfb(extra: string[] = []): Promise<string> {
   const n = freeDisplay();
-  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', '640x480x24', '-nolisten', 'tcp', ...extra], { stdio: 'ignore' });
-  procs.push(x);
-  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
+  await spawnXvfb(n, '640x480x24', procs, extra);
   return `:${n}`;
 }
 
@@ -110,15 +108,6 @@ const EXPECTED = [
   'press 2 300,201',
   'release 2',
 ];
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a rejection').toBeInstanceOf(DeskdError);
-  return e as DeskdError;
-}
 
 describe('the X11 pointer', () => {
   it('sends through XTEST on its own X connection the same events, in the same order and at the same points, as the worker', async () => {

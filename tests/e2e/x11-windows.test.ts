@@ -8,15 +8,16 @@
  * that does not answer, the X server going away and coming back, and a DISPLAY change.
  */
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DeskdError } from '../../src/errors.js';
 import { X11Windows } from '../../src/platform/linux/x11Windows.js';
 import { X11Connection } from '../../src/platform/linux/x11Client.js';
 import { launchApp, waitFor, type AppHandle, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
+import { rejection } from '../helpers/rejection.js';
+import { spawnXvfb, stopXvfb as stop } from '../helpers/xvfb.js';
 
 const run = promisify(execFile);
 const procs: ChildProcess[] = [];
@@ -39,19 +40,8 @@ function freeDisplay(skip: number[] = []): number {
   return freeDisplayIn(300, 400, skip);
 }
 
-async function startXvfb(n: number, extra: string[] = []): Promise<ChildProcess> {
-  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', '1024x768x24', '-nolisten', 'tcp', ...extra], { stdio: 'ignore' });
-  procs.push(x);
-  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
-  return x;
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await gone;
-}
+/** Xvfb `:n` with a 1024x768 screen (`extra`: more server arguments); killed after the tests. */
+const startXvfb = (n: number, extra: string[] = []): Promise<ChildProcess> => spawnXvfb(n, '1024x768x24', procs, extra);
 
 const tool = async (cmd: string, ...args: string[]) => (await run(cmd, args, { env: process.env })).stdout;
 
@@ -126,15 +116,6 @@ function rawClient(c: X11Connection) {
     /** ChangeWindowAttributes (2) event-mask. */
     selectInput: (w: number, mask: number) => c.request(2, 0, u32s(w, 0x800, mask), false),
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a rejection').toBeInstanceOf(DeskdError);
-  return e as DeskdError;
 }
 
 describe('X11 windows through one X connection', () => {
