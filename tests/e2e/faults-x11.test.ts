@@ -6,13 +6,13 @@
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
+import { spawnXvfb, stopChild as stop } from '../helpers/xvfb.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const TOKEN = 'faults-x11-token-0123456789';
@@ -40,19 +40,8 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startXvfb(n: number): Promise<ChildProcess> {
-  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', '800x600x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
-  procs.push(x);
-  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
-  return x;
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await gone;
-}
+/** Xvfb `:n` with an 800x600 screen; killed after the test. */
+const startXvfb = (n: number): Promise<ChildProcess> => spawnXvfb(n, '800x600x24', procs);
 
 describe('the X server goes away and comes back', () => {
   // Project issue 9: libnut (nut-js) holds one Xlib connection for the life of its process and crashes it

@@ -17,7 +17,7 @@ import { X11Windows } from '../../src/platform/linux/x11Windows.js';
 import { X11Connection } from '../../src/platform/linux/x11Client.js';
 import { launchApp, waitFor, type AppHandle, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
 import { rejection } from '../helpers/rejection.js';
-import { spawnXvfb, stopXvfb as stop } from '../helpers/xvfb.js';
+import { spawnXvfb, stopChild as stop } from '../helpers/xvfb.js';
 
 const run = promisify(execFile);
 const procs: ChildProcess[] = [];

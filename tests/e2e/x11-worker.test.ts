@@ -9,12 +9,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DeskdError } from '../../src/errors.js';
 import { X11Supervisor, removeStaleFrameDirs, type X11SupervisorEvent } from '../../src/platform/linux/x11Supervisor.js';
 import { X11Capture } from '../../src/platform/linux/nutCapture.js';
 import { X11Mouse } from '../../src/platform/linux/x11Mouse.js';
 import { X11Keyboard } from '../../src/platform/linux/xdotoolKeyboard.js';
 import { waitFor, freeDisplay as freeDisplayIn } from '../helpers/desktop.js';
+import { rejection } from '../helpers/rejection.js';
+import { spawnXvfb, stopChild as stop } from '../helpers/xvfb.js';
 
 const procs: ChildProcess[] = [];
 const sups: X11Supervisor[] = [];
@@ -32,28 +33,8 @@ function freeDisplay(skip: number[] = []): number {
   return freeDisplayIn(200, 300, skip);
 }
 
-async function startXvfb(n: number, size: string): Promise<ChildProcess> {
-  const x = spawn('Xvfb', [`:${n}`, '-screen', '0', `${size}x24`, '-nolisten', 'tcp'], { stdio: 'ignore' });
-  procs.push(x);
-  await waitFor(() => existsSync(`/tmp/.X11-unix/X${n}`), 10_000, `Xvfb :${n}`);
-  return x;
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  await gone;
-}
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a rejection').toBeInstanceOf(DeskdError);
-  return e as DeskdError;
-}
+/** Xvfb `:n` with a screen of `size` (e.g. `640x480`) at depth 24; killed after the tests. */
+const startXvfb = (n: number, size: string): Promise<ChildProcess> => spawnXvfb(n, `${size}x24`, procs);
 
 /** Point this process at display `:n` (the worker and X11Capture's xrandr read DISPLAY from process.env, as in the daemon). */
 function useDisplay(n: number): void {

@@ -21,8 +21,11 @@ export async function spawnXvfb(n: number, screen: string, procs: ChildProcess[]
   return x;
 }
 
-/** Stop an X server with SIGTERM (so it removes its lock file and socket) and wait until it has exited; at once if it already has. */
-export async function stopXvfb(p: ChildProcess): Promise<void> {
+/**
+ * Stop a child process (an X server, a daemon) with SIGTERM, so that an Xvfb removes its lock file and socket,
+ * and wait until it has exited; at once if it already has.
+ */
+export async function stopChild(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const gone = new Promise((r) => p.once('exit', r));
   p.kill('SIGTERM');

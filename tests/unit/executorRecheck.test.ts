@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Executor, type ExecutorDeps } from '../../src/actuation/executor.js';
-import { DeskdError } from '../../src/errors.js';
 import { axNode, createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 import { ObservationStore } from '../../src/perception/observer.js';
@@ -28,6 +27,7 @@ import { HaltSwitch } from '../../src/policy/halt.js';
 import { parsePolicy } from '../../src/policy/parse.js';
 import type { Policy } from '../../src/policy/schema.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
+import { rejection } from '../helpers/rejection.js';
 
 const CALC: WindowInfo = { id: '0xa', app: 'gnome-calculator', pid: 10, wmClass: 'Gnome-calculator', title: 'Calculator', bounds: { x: 0, y: 0, width: 600, height: 800 } };
 const EDIT: WindowInfo = { id: '0xb', app: 'gedit', pid: 11, wmClass: 'Gedit', title: 'notes', bounds: { x: 600, y: 0, width: 600, height: 800 } };
@@ -35,12 +35,6 @@ const TERM: WindowInfo = { id: '0xc', app: 'xterm', pid: 12, wmClass: 'XTerm', t
 
 const LIMITS = 'limits: { actionsPerSecond: 1000, burst: 1000, maxTypeChars: 10000 }\n';
 const ALLOW_CALC_EDIT_DENY_TERM = `version: 1\n${LIMITS}rules:\n  - { id: allow-calc, effect: allow, match: { app: gnome-calculator } }\n  - { id: allow-edit, effect: allow, match: { app: gedit } }\n  - { id: deny-term, effect: deny, match: { app: xterm } }\n  - { id: deny-secret-title, effect: deny, match: { window: "*secret*" } }\n  - { id: ask-review-title, effect: ask, match: { window: "*review*" } }\n  - { id: allow-no-target, effect: allow, match: { actions: [wait, screenshot] } }\n`;
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(() => null, (err: unknown) => err);
-  expect(e, 'expected a DeskdError').toBeInstanceOf(DeskdError);
-  return e as DeskdError;
-}
 
 let dir: string;
 let platform: FakePlatform;

@@ -31,17 +31,9 @@ import { parsePolicy } from '../../src/policy/parse.js';
 import { perceptionMask } from '../../src/policy/perception.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 import { AGENT_TOKEN, OPERATOR_TOKEN, buildPolicyApp } from '../helpers/testApp.js';
+import { rejection } from '../helpers/rejection.js';
 
 const CALC = { id: '0xa', app: 'gnome-calculator', pid: 10, wmClass: 'Gnome-calculator', title: 'Calculator', bounds: { x: 0, y: 0, width: 600, height: 800 } };
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a rejection').toBeInstanceOf(DeskdError);
-  return e as DeskdError;
-}
 
 describe('mutants 1 and 2: tokens are compared whole (no prefix, no extension)', () => {
   const cases = (secret: string) => [

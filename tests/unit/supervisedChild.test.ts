@@ -8,6 +8,7 @@
 import { describe, it, expect } from 'vitest';
 import { DeskdError } from '../../src/errors.js';
 import { SupervisedChild, type ChildExit, type ChildHandlers, type ChildTransport, type SupervisedChildEvent, type SupervisedChildOptions } from '../../src/platform/common/supervisedChild.js';
+import { rejection } from '../helpers/rejection.js';
 
 interface Hello {
   type: 'hello';
@@ -105,15 +106,6 @@ function make(transport: ChildTransport, extra: Partial<SupervisedChildOptions<H
 
 async function until(pred: () => boolean): Promise<void> {
   while (!pred()) await new Promise((r) => setTimeout(r, 2));
-}
-
-async function rejection(p: Promise<unknown>): Promise<DeskdError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(DeskdError);
-  return e as DeskdError;
 }
 
 describe('SupervisedChild', () => {
