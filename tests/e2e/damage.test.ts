@@ -6,17 +6,18 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDesktop, launchApp, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { changedScreen, norm, ocrOnly, stopXtermScreen, texts, xtermTail } from '../helpers/xtermScreen.js';
 import { createPlatform } from '../../src/platform/index.js';
 import { parseXrandrMonitors } from '../../src/platform/linux/nutCapture.js';
 import { X11Monitors } from '../../src/platform/linux/x11Randr.js';
-import type { DrawMark, Platform, RawImage, WindowInfo } from '../../src/platform/types.js';
+import type { DrawMark, Platform, WindowInfo } from '../../src/platform/types.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
-import { Observer, ObservationStore, type Observation } from '../../src/perception/observer.js';
+import { Observer, ObservationStore } from '../../src/perception/observer.js';
 import { framesEqual } from '../../src/perception/changes.js';
 import { NO_MASK } from '../../src/perception/agentCapture.js';
 import type { PerceptionMask } from '../../src/perception/mask.js';
@@ -32,9 +33,6 @@ let counted: Platform;
 const fileA = () => join(dir, 'a.txt');
 const fileB = () => join(dir, 'b.txt');
 
-const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '');
-const texts = (o: Observation) => o.words.map((w) => norm(w.text));
-const ocrOnly = { accessibility: false } as const;
 const xdotool = (...args: string[]) => execFileSync('xdotool', args, { encoding: 'utf8' }).trim();
 
 const mark = async (): Promise<DrawMark> => {
@@ -43,22 +41,6 @@ const mark = async (): Promise<DrawMark> => {
   return m;
 };
 const drawnSince = (m: DrawMark) => platform.capture.drawnSince!(m);
-
-/** Wait until the screen differs from `before` and then holds still (the change is painted). */
-async function changedScreen(before: RawImage, what = 'the screen'): Promise<RawImage> {
-  let last = before;
-  return waitFor(
-    async () => {
-      const now = await platform.capture.capture(0);
-      const still = !framesEqual(now, before) && framesEqual(now, last);
-      last = now;
-      return still ? now : false;
-    },
-    10_000,
-    `${what} to change and settle`,
-    150,
-  );
-}
 
 /** Wait until nothing is drawn for 300 ms (the apps finished starting or repainting). */
 async function quiet(): Promise<void> {
@@ -72,10 +54,6 @@ async function quiet(): Promise<void> {
     'the screen to stay still for 300 ms',
     0,
   );
-}
-
-function xtermTail(file: string, geometry: string, title: string): AppHandle {
-  return launchApp('xterm', ['-geometry', geometry, '-T', title, '-fa', 'DejaVu Sans Mono', '-fs', '13', '-bg', 'white', '-fg', 'black', '-e', 'tail', '-n', '+1', '-f', file]);
 }
 
 const windowOf = (ws: WindowInfo[], title: string) => ws.find((w) => w.title === title);
@@ -109,13 +87,7 @@ beforeAll(async () => {
   await quiet();
 });
 
-afterAll(async () => {
-  for (const a of apps) await a.kill();
-  await engine?.close();
-  await platform?.close();
-  await desktop?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopXtermScreen({ apps, engine, platform, desktop, dir }));
 
 describe('X DAMAGE on a real X server', () => {
   it('reports nothing drawn while the screen is still, and the screen is then the frame captured after the mark', async () => {
@@ -132,7 +104,7 @@ describe('X DAMAGE on a real X server', () => {
     const m = await mark();
     const before = await platform.capture.capture(0);
     appendFileSync(fileA(), 'echo 1\n');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     expect(await drawnSince(m)).toBe(true);
   });
 
@@ -156,7 +128,7 @@ describe('X DAMAGE on a real X server', () => {
       const m = await mark();
       const before = await platform.capture.capture(0);
       xdotool(...args);
-      await changedScreen(before, `${what}: the screen`);
+      await changedScreen(platform, before, `${what}: the screen`);
       expect(await drawnSince(m), what).toBe(true);
     }
   });
@@ -210,7 +182,7 @@ describe('observe with DAMAGE', () => {
 
     const before = await platform.capture.capture(0);
     appendFileSync(fileA(), 'bravo 4711 delta\n');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     const changed = await observer.observe(ocrOnly);
     expect(captures).toBe(n + 1);
     expect(changed.frameReused).toBeUndefined();
@@ -230,7 +202,7 @@ describe('observe with DAMAGE', () => {
     const b = windowOf(await platform.windows.list(), 'damage-b')!;
     const before = await platform.capture.capture(0);
     xdotool('windowmove', String(Number(b.id)), '80', '420');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     const n = captures;
     const o2 = await observer.observe(ocrOnly);
     expect(captures).toBe(n + 1);

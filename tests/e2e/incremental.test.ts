@@ -4,15 +4,15 @@
  * next observation reports the new text, and equals a `fresh: true` full read of the same screen.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDesktop, launchApp, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
+import { changedScreen, norm, ocrOnly, stopXtermScreen, texts, xtermTail } from '../helpers/xtermScreen.js';
 import { createPlatform } from '../../src/platform/index.js';
-import type { Platform, RawImage } from '../../src/platform/types.js';
+import type { Platform } from '../../src/platform/types.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
 import { Observer, ObservationStore, type Observation } from '../../src/perception/observer.js';
-import { framesEqual } from '../../src/perception/changes.js';
 
 let desktop: VirtualDesktop;
 let platform: Platform;
@@ -23,9 +23,6 @@ const apps: AppHandle[] = [];
 const fileA = () => join(dir, 'a.txt');
 const fileB = () => join(dir, 'b.txt');
 
-const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '');
-const texts = (o: Observation) => o.words.map((w) => norm(w.text));
-const ocrOnly = { accessibility: false } as const;
 
 /** Same words at the same places (normalised text, centres within 4 points), both ways. */
 function diff(a: Observation, b: Observation): string[] {
@@ -44,26 +41,6 @@ function diff(a: Observation, b: Observation): string[] {
   return out;
 }
 
-/** Wait until the screen differs from `before` and then holds still (the change is painted). */
-async function changedScreen(before: RawImage): Promise<void> {
-  let last = before;
-  await waitFor(
-    async () => {
-      const now = await platform.capture.capture(0);
-      const still = !framesEqual(now, before) && framesEqual(now, last);
-      last = now;
-      return still;
-    },
-    10_000,
-    'the screen to change and settle',
-    150,
-  );
-}
-
-function xtermTail(file: string, geometry: string): AppHandle {
-  return launchApp('xterm', ['-geometry', geometry, '-fa', 'DejaVu Sans Mono', '-fs', '13', '-bg', 'white', '-fg', 'black', '-e', 'tail', '-n', '+1', '-f', file]);
-}
-
 beforeAll(async () => {
   desktop = await startDesktop({ width: 1280, height: 800 });
   dir = mkdtempSync(join(tmpdir(), 'deskd-inc-'));
@@ -80,13 +57,7 @@ beforeAll(async () => {
   }, 30_000, 'both xterms to show their text');
 });
 
-afterAll(async () => {
-  for (const a of apps) await a.kill();
-  await engine?.close();
-  await platform?.close();
-  await desktop?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopXtermScreen({ apps, engine, platform, desktop, dir }));
 
 describe('incremental observation on a real screen', () => {
   it('reuses everything when nothing changed', async () => {
@@ -99,7 +70,7 @@ describe('incremental observation on a real screen', () => {
   it('reports a new line in one window at the next observe, equal to a fresh read', async () => {
     const before = await platform.capture.capture(0);
     appendFileSync(fileA(), 'bravo 4711 delta\n');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     const o = await observer.observe(ocrOnly);
     expect(o.ocrStats?.mode).toBe('incremental');
     expect(texts(o)).toEqual(expect.arrayContaining(['bravo', '4711', 'delta', 'alpha']));
@@ -109,7 +80,7 @@ describe('incremental observation on a real screen', () => {
   it('reports a change in the other window too', async () => {
     const before = await platform.capture.capture(0);
     appendFileSync(fileB(), 'zulu 9042\n');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     const o = await observer.observe(ocrOnly);
     expect(texts(o)).toEqual(expect.arrayContaining(['zulu', '9042', 'second', 'alpha']));
     expect(diff(o, await observer.observe({ ...ocrOnly, fresh: true }))).toEqual([]);
@@ -118,7 +89,7 @@ describe('incremental observation on a real screen', () => {
   it('follows a terminal that scrolled', async () => {
     const before = await platform.capture.capture(0);
     appendFileSync(fileA(), Array.from({ length: 20 }, (_, i) => `line ${i + 1} echo${(i + 1) * 37}`).join('\n') + '\nfinal marker\n');
-    await changedScreen(before);
+    await changedScreen(platform, before);
     const o = await observer.observe(ocrOnly);
     expect(texts(o)).toEqual(expect.arrayContaining(['final', 'marker', `echo${20 * 37}`]));
     // 'alpha' scrolled off the 16-line terminal.
