@@ -83,7 +83,8 @@ export function effectsOf(p: PlannedAction): EffectSpec[] {
 }
 
 /**
- * Find who receives one effect. Pointer → {@link pointerTarget} at its point; keys → the predicted
+ * Find who receives one effect. Pointer → {@link pointerTarget} at its point (`opts.known`: see
+ * `TargetOptions.known`); keys → the predicted
  * target when given (the window an earlier click of the batch focuses), else {@link keyboardTarget};
  * accessibility → {@link elementOwnerTarget}.
  */
@@ -91,7 +92,7 @@ export async function resolveEffect(platform: Platform, spec: EffectSpec, opts: 
   const o = { fresh: opts.fresh ?? false };
   switch (spec.kind) {
     case 'pointer':
-      return pointerTarget(platform, spec.point, spec.hitTest === false ? { ...o, hitTest: false } : o);
+      return pointerTarget(platform, spec.point, { ...o, ...(spec.hitTest === false ? { hitTest: false } : {}), ...(opts.known ? { known: opts.known } : {}) });
     case 'keys':
       return opts.predictedKeys ?? keyboardTarget(platform, o);
     case 'accessibility':

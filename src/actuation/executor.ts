@@ -35,7 +35,9 @@ export interface ActionResult {
    * under the pointer (the release point of a drag), or that own the element of `press`/`set_value`/
    * `focus`, or that hold the keyboard focus for `type`/`keypress`. `element` is null when the app shows
    * none there (or has no accessibility). Absent for actions without a target and for windows the policy
-   * masks.
+   * masks. The window is always read right before dispatch; for an allowed click, move, scroll or drag whose
+   * decision cannot depend on the element, the element is the one hit-tested when the action was decided
+   * (same window, tens of ms earlier: see `Executor.reusable`).
    */
   hit?: { app: string | null; element: { role: string; name: string } | null };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
@@ -87,6 +89,9 @@ export interface SubmitOptions {
   /** A reason per action (overrides `reason` for that action). */
   reasons?: ReadonlyArray<string | undefined>;
 }
+
+/** Actions whose pointer receivers' element/URL may be reused at the dispatch-time re-check ({@link Executor} `reusable`). */
+const REUSE_ACTIONS: ReadonlySet<PlannedAction['type']> = new Set(['click', 'move', 'scroll', 'drag']);
 
 /** How often, and how many times, the focus is re-read after a `focus` request before typing (set_value fallback). */
 const FOCUS_POLL_MS = 100;
@@ -258,7 +263,13 @@ export class Executor {
    * @throws DeskdError `TARGET_CHANGED`.
    */
   private async recheckAll(p: PlannedAction, check: Check, i: number): Promise<ResolvedEffect[]> {
-    const fresh = await Promise.all(check.effects.map(async (e): Promise<ResolvedEffect> => ({ spec: e.spec, to: await resolveEffect(this.deps.platform, e.spec, { fresh: true }) })));
+    const reuse = this.reusable(p, check);
+    const fresh = await Promise.all(
+      check.effects.map(async (e): Promise<ResolvedEffect> => ({
+        spec: e.spec,
+        to: await resolveEffect(this.deps.platform, e.spec, { fresh: true, ...(reuse && e.spec.kind === 'pointer' ? { known: { from: e.to, ...reuse } } : {}) }),
+      })),
+    );
     const changed = (why: string) => new DeskdError('TARGET_CHANGED', `actions[${i}] (${p.type}): ${why} since the decision; nothing more was dispatched`);
     for (const [k, e] of check.effects.entries()) {
       const now = fresh[k]!.to;
@@ -288,6 +299,37 @@ export class Executor {
     const again = policy.wouldAllow(check.action, freshEffects, check.actor);
     if (again.effect !== 'allow') throw changed(`a target changed and the policy would now ${again.effect === 'deny' ? 'deny' : 'ask for'} it (${again.ruleId})`);
     return fresh;
+  }
+
+  /**
+   * Which fields of the pointer receivers decided for this action need not be read again right before
+   * dispatch (issue 15: one accessibility hit-test per action instead of two): those the policy in force
+   * provably decides the same for, whatever their value. Only for an allowed (not asked) `click`, `move`,
+   * `scroll` or `drag`; null when every field is read again.
+   *
+   * The proof is a pure evaluation (`wouldAllow`, no audit) of the decided effects with the pointer
+   * receivers' element (and URL) marked *unknown*: an unknown field never lets an allow rule match and
+   * always lets a deny or ask rule match (engine.ts, also across the managed/user/agent layers, which take
+   * the strictest), so when that still allows, every concrete value allows too. The only invariant that
+   * reads the element (`invariant:password-field`) applies to `type`/`set_value`/`keypress`, never to these
+   * actions. The window under each point is read again in any case (`pointerTarget` reuses a field only
+   * when that window has the same id, pid, app, WM_CLASS and title), so a window raised, moved, retitled or
+   * replaced since the decision is still seen; what is not seen again is a change inside the same window
+   * that the policy is indifferent to (`hit` then reports the element as hit-tested for the decision).
+   */
+  private reusable(p: PlannedAction, check: Check): { element: boolean; url: boolean } | null {
+    if (check.gate.effect !== 'allow' || !REUSE_ACTIONS.has(p.type)) return null;
+    const probe = (fields: Array<'element' | 'url'>) =>
+      this.deps.policy.wouldAllow(
+        check.action,
+        check.policyEffects.map((e, k) =>
+          check.effects[k]!.spec.kind !== 'pointer' ? e : { ...e, target: { ...e.target, ...(fields.includes('element') ? { element: null } : {}), ...(fields.includes('url') ? { url: null } : {}), unknown: [...new Set([...(e.target.unknown ?? []), ...fields])] } },
+        ),
+        check.actor,
+      ).effect === 'allow';
+    if (probe(['element', 'url'])) return { element: true, url: true };
+    if (probe(['element'])) return { element: true, url: false };
+    return null;
   }
 
   /** The `hit` of a result: the last effect's receiver (pointer release point, element owner, keyboard focus), unless masked. */

@@ -47,6 +47,15 @@ export interface TargetOptions {
    * press, release and every point the caller gave are always hit-tested. Default true.
    */
   hitTest?: boolean;
+  /**
+   * `pointerTarget` only: the receiver read for this effect earlier in the same action (when it was
+   * decided). When the window read now is that same window — id, pid, app, WM_CLASS and title all equal —
+   * its element (`element: true`: no new accessibility hit-test) and/or its URL (`url: true`: no new URL
+   * read) are taken from it instead of asked again; anything else is read as usual. The executor passes it
+   * only where the policy in force decides the same whatever the element or URL is (`Executor.recheckAll`),
+   * so the decision cannot depend on the reused field; the window itself is always read again.
+   */
+  known?: { from: EffectTarget; element: boolean; url: boolean };
 }
 
 /** A field of the policy target that may be unknown. */
@@ -130,15 +139,33 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
   // list holds every viewable top-level window, override-redirect menus included). Known: no app.
   if (!window) return { window: null, target: { ...identityOf(null), element: null, url: null, unknown: [] }, handle: null };
   const unknown: UnknownField[] = [];
-  const [hit, url] = await Promise.all([opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window), browserUrl(platform, window)]);
-  if (hit === 'unknown') unknown.push('element');
+  const known = opts.known && sameWindowIdentity(opts.known.from.window, window) ? opts.known : null;
+  const from = known?.from.target;
+  const [hit, url] = await Promise.all([
+    known?.element ? Promise.resolve(null) : opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window),
+    known?.url ? Promise.resolve(from!.unknown?.includes('url') ? ('unknown' as const) : (from!.url ?? null)) : browserUrl(platform, window),
+  ]);
+  if (known?.element ? from!.unknown?.includes('element') : hit === 'unknown') unknown.push('element');
   if (url === 'unknown') unknown.push('url');
+  if (known?.element) {
+    const el = from!.element ?? null;
+    return {
+      window,
+      target: { ...identityOf(window), element: el ? { ...el, states: [...el.states] } : null, url: url === 'unknown' ? null : url, unknown },
+      handle: known.from.handle ?? null,
+    };
+  }
   const node = hit === 'unknown' ? null : hit;
   return {
     window,
     target: { ...identityOf(window), element: node ? policyElementOf(node) : null, url: url === 'unknown' ? null : url, unknown },
     handle: node?.handle ?? null,
   };
+}
+
+/** The same window for the policy: id, pid, app, WM_CLASS and title all equal (both non-null). */
+function sameWindowIdentity(a: WindowInfo | null, b: WindowInfo | null): boolean {
+  return !!a && !!b && a.id === b.id && a.pid === b.pid && a.app === b.app && (a.wmClass ?? null) === (b.wmClass ?? null) && (a.title ?? null) === (b.title ?? null);
 }
 
 /**

@@ -448,3 +448,112 @@ describe('a click into a popup passes its hover point, which the policy judges t
     ]);
   });
 });
+
+describe('the dispatch-time re-check hit-tests again only where the policy depends on the element (issue 15)', () => {
+  /** Count the accessibility hit-tests and URL reads. */
+  function counting(): { hitTests: number; urlReads: number } {
+    const n = { hitTests: 0, urlReads: 0 };
+    const ax = platform.accessibility;
+    const elementAt = ax.elementAt!.bind(ax);
+    const urlOf = ax.urlOf!.bind(ax);
+    ax.elementAt = (p, w) => {
+      n.hitTests++;
+      return elementAt(p, w);
+    };
+    ax.urlOf = (w) => {
+      n.urlReads++;
+      return urlOf(w);
+    };
+    return n;
+  }
+  const calcButton = (name: string) => platform.tree[0]!.children[0]!.children.find((c) => c.name === name)!;
+  const CHROMIUM: WindowInfo = { id: '0xd', app: 'chromium', pid: 13, wmClass: 'Chromium', title: 'page', bounds: { x: 0, y: 0, width: 600, height: 800 } };
+
+  it('a policy without element rules: one hit-test per click (the decision\'s), the window read again; the result names that element', async () => {
+    const n = counting();
+    const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    expect(n.hitTests).toBe(1);
+    expect(r.results[0]!.hit).toEqual({ app: 'gnome-calculator', element: { role: 'push button', name: '7' } });
+    expect(inputEvents().map((e) => e.kind)).toContain('down');
+  });
+
+  it('attack: the element under the point changes to a denied one after an allowed decision → re-hit-tested, TARGET_CHANGED, nothing dispatched', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-calc, effect: allow, match: { app: gnome-calculator } }\n  - { id: deny-8, effect: deny, match: { element: { role: push button, name: "8" } } }\n`, 'deny-8.yaml');
+    const n = counting();
+    // Decided on "7"; before dispatch the app shows "8" at the same point (same window, same title).
+    afterDecision = () => {
+      calcButton('7').name = '8';
+    };
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('deny-8');
+    expect(n.hitTests).toBe(2);
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('attack: the same with a move, a scroll and every point of a drag', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-calc, effect: allow, match: { app: gnome-calculator } }\n  - { id: deny-8, effect: deny, match: { element: { name: "8" } } }\n`, 'deny-8.yaml');
+    for (const action of [
+      { type: 'move', x: 60, y: 60 },
+      { type: 'scroll', x: 60, y: 60, scroll_x: 0, scroll_y: 3 },
+      { type: 'drag', path: [{ x: 300, y: 300 }, { x: 60, y: 60 }] },
+    ] as const) {
+      const seven = platform.tree[0]!.children[0]!.children[0]!;
+      seven.name = '7';
+      afterDecision = () => {
+        seven.name = '8';
+      };
+      const e = await rejection(executor().run([action as never]));
+      expect(e.code, action.type).toBe('TARGET_CHANGED');
+      expect(inputEvents(), action.type).toEqual([]);
+    }
+  });
+
+  it('a URL rule: the hit-test is reused but the URL is read again; a navigation to a denied origin after the decision → TARGET_CHANGED', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-chromium, effect: allow, match: { app: chromium } }\n  - { id: deny-bank, effect: deny, match: { url: "https://bank.example" } }\n`, 'deny-bank.yaml');
+    platform.windowList = [{ ...CHROMIUM }];
+    platform.urls.set(CHROMIUM.id, 'https://ok.example/');
+    const n = counting();
+    afterDecision = () => {
+      platform.urls.set(CHROMIUM.id, 'https://bank.example/transfer');
+    };
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('deny-bank');
+    expect(n.urlReads).toBe(2);
+    expect(n.hitTests).toBe(1);
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('no URL or element rule: neither is read again', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-chromium, effect: allow, match: { app: chromium } }\n`, 'allow-chromium.yaml');
+    platform.windowList = [{ ...CHROMIUM }];
+    platform.urls.set(CHROMIUM.id, 'https://ok.example/');
+    const n = counting();
+    await executor().run([{ type: 'move', x: 60, y: 60 }]);
+    expect(n).toEqual({ hitTests: 1, urlReads: 1 });
+  });
+
+  it('the same window retitled after the decision (same id): nothing is reused, the element is hit-tested again', async () => {
+    const n = counting();
+    afterDecision = () => {
+      platform.windowList[0] = { ...CALC, title: 'Calculator — 2' };
+    };
+    const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    expect(n.hitTests).toBe(2);
+    expect(r.results[0]!.hit?.element).toEqual({ role: 'push button', name: '7' });
+  });
+
+  it('an asked action is always hit-tested again (the approval is bound to the element)', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: ask-calc, effect: ask, match: { app: gnome-calculator } }\n`, 'ask.yaml');
+    const n = counting();
+    const s = await executor().submit([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    if (s.status !== 'pending_approval') throw new Error(`expected an ask, got ${s.status}`);
+    calcButton('7').name = '9';
+    approvals.decide(s.approvals[0]!.id, { decision: 'approve' }, 'operator');
+    const e = await rejection(s.outcome);
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(n.hitTests).toBe(2);
+    expect(inputEvents()).toEqual([]);
+  });
+});
