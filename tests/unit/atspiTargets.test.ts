@@ -129,6 +129,34 @@ describe('elementAt', () => {
     expect(n).toMatchObject({ handle: ':1.5|/b7', role: 'button', name: '7', bounds: { x: 10, y: 110, width: 60, height: 40 }, children: [] });
   });
 
+  it('the interactive ancestor is looked for at most 6 levels up and never at or above the window (the walk is pipelined: one round trip a level)', async () => {
+    // A label 8 levels below a button that fills the window: too far up, so the label itself is the answer;
+    // 5 levels below it the button is found.
+    const deep = (levels: number) => {
+      const objects: Record<string, Obj> = {
+        [`:1.5|${ROOT}`]: { role: 'application', name: 'gnome-calculator', children: [':1.5|/w'] },
+        ':1.5|/w': { role: 'frame', name: 'Calculator', states: SHOWN, parent: `:1.5|${ROOT}`, children: [':1.5|/btn'], extents: [0, 0, 400, 500], atPoint: true },
+        ':1.5|/btn': { role: 'push button', name: 'big', states: SHOWN, parent: ':1.5|/w', children: [':1.5|/p1'], extents: [0, 0, 400, 500], atPoint: true },
+      };
+      for (let i = 1; i <= levels; i++) {
+        const last = i === levels;
+        objects[`:1.5|/p${i}`] = { role: last ? 'label' : 'panel', name: last ? 'text' : '', states: SHOWN, parent: i === 1 ? ':1.5|/btn' : `:1.5|/p${i - 1}`, children: last ? [] : [`:1.5|/p${i + 1}`], extents: [0, 0, 400, 500], atPoint: !last };
+      }
+      return objects;
+    };
+    const near = fakeBus(deep(6), [':1.5'], { ':1.5': process.pid });
+    expect(await new AtspiAccessibility({ transport: near.transport }).elementAt({ x: 25, y: 125 }, calcWin)).toMatchObject({ handle: ':1.5|/btn', role: 'button', name: 'big' });
+    const far = fakeBus(deep(7), [':1.5'], { ':1.5': process.pid });
+    expect(await new AtspiAccessibility({ transport: far.transport }).elementAt({ x: 25, y: 125 }, calcWin)).toMatchObject({ handle: ':1.5|/p7', role: 'label', name: 'text' });
+    // No role asked at or above the window (the frame and the application are never taken).
+    const objects = deep(2);
+    objects[':1.5|/btn']!.role = 'filler';
+    const none = fakeBus(objects, [':1.5'], { ':1.5': process.pid });
+    expect(await new AtspiAccessibility({ transport: none.transport }).elementAt({ x: 25, y: 125 }, calcWin)).toMatchObject({ handle: ':1.5|/p2', role: 'label' });
+    // Roles read: the label's own (its basic read), then /p1 and the filler; never the frame's or the application's.
+    expect(none.calls.filter((c) => c.member === 'GetRoleName').map((c) => c.path)).toEqual(['/p2', '/p1', '/btn']);
+  });
+
   it('falls back to the children\'s extents where GetAccessibleAtPoint is missing', async () => {
     const objects = calculator();
     const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });

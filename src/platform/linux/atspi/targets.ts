@@ -176,20 +176,30 @@ export class AtspiTargets {
         // The deepest object is often the label inside a button (GTK 4 answers the label at once) or the
         // static text inside a button or link (Chromium): the element acted on is its nearest interactive
         // ancestor below the window, when it has one within a few levels.
+        //
+        // The walk up is pipelined (issue 15): each object's `Parent` is asked together with the read before
+        // it (the deepest object's with its basic read, each parent's with its role), so a level costs one
+        // round trip to the application instead of two. The reads asked ahead are only reads; one whose
+        // answer is not needed (the walk stopped) is dropped, its failure included.
         const deepest = path[path.length - 1]!;
         let chosen = deepest;
+        const parentOf = (ref: Ref): Promise<Ref | undefined> => {
+          const q = this.bus.prop(ref, ACCESSIBLE, 'Parent').then((v) => toRefs([v])[0]);
+          q.catch(() => undefined);
+          return q;
+        };
+        let nextParent = parentOf(deepest);
         let b = await readBasic(this.bus, deepest);
         if (!INTERACTIVE_ROLES.has(mapAtspiRole(b.roleName))) {
-          let up: Ref = deepest;
           for (let i = 0; i < MAX_HIT_ANCESTORS; i++) {
-            const parent = toRefs([await this.bus.prop(up, ACCESSIBLE, 'Parent')])[0];
+            const parent = await nextParent;
             if (!parent || parent[0] !== f.ref[0] || parent[1] === f.ref[1] || parent[1] === ROOT_PATH) break;
+            if (i + 1 < MAX_HIT_ANCESTORS) nextParent = parentOf(parent);
             const roleName = String((await this.bus.call(parent, ACCESSIBLE, 'GetRoleName'))[0] ?? '');
             if (INTERACTIVE_ROLES.has(mapAtspiRole(roleName))) {
               chosen = parent;
               break;
             }
-            up = parent;
           }
           if (chosen !== deepest) b = await readBasic(this.bus, chosen);
         }
