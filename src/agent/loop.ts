@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import OpenAI from 'openai';
-import Anthropic from '@anthropic-ai/sdk';
+// Types only: the SDKs (≈ 500 modules, ≈ 5 MB of the daemon's heap) load when the first task needs its client
+// (`ensureClient`), not when the daemon starts (issue 15).
+import type OpenAI from 'openai';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { Logger } from 'pino';
 import { DeskdError, isDeskdError } from '../errors.js';
 import type { AgentConfig } from './config.js';
@@ -83,19 +85,34 @@ export class TaskRunner {
   private readonly tasks = new Map<string, TaskState>();
   private readonly queue: TaskState[] = [];
   private running: TaskState | null = null;
-  private readonly client: OpenAI | null;
-  private readonly anthropic: Anthropic | null;
+  /** The injected client, else built by {@link ensureClient} when the first task runs. */
+  private client: OpenAI | null;
+  private anthropic: Anthropic | null;
   private closed = false;
 
   constructor(private readonly deps: TaskRunnerDeps) {
-    const c = deps.config;
-    const claude = c.provider === 'anthropic';
-    this.client =
-      deps.client ??
-      (c.apiKey && !claude ? new OpenAI({ apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 }) : null);
-    this.anthropic =
-      deps.anthropic ??
-      (c.apiKey && claude ? new Anthropic({ apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 }) : null);
+    this.client = deps.client ?? null;
+    this.anthropic = deps.anthropic ?? null;
+  }
+
+  /** Whether the configured provider has a client or the key to build one (else tasks are refused). */
+  private configured(): boolean {
+    const c = this.deps.config;
+    return c.provider === 'anthropic' ? Boolean(this.anthropic || c.apiKey) : Boolean(this.client || c.apiKey);
+  }
+
+  /**
+   * Build the configured provider's client from `config` (`apiKey`, `baseURL`, `timeoutMs`, SDK retries off:
+   * deskd retries itself, `retry.ts`) unless one was injected, importing its SDK on first use.
+   */
+  private async ensureClient(): Promise<void> {
+    const c = this.deps.config;
+    const opts = { apiKey: c.apiKey, ...(c.baseURL ? { baseURL: c.baseURL } : {}), timeout: c.timeoutMs, maxRetries: 0 };
+    if (c.provider === 'anthropic') {
+      if (!this.anthropic) this.anthropic = new (await import('@anthropic-ai/sdk')).default(opts);
+    } else if (!this.client) {
+      this.client = new (await import('openai')).default(opts);
+    }
   }
 
   /** The API shape a task uses, from the configuration. */
@@ -111,7 +128,7 @@ export class TaskRunner {
    * @throws DeskdError `MODEL_NOT_CONFIGURED` (no API key), `VALIDATION_FAILED` (empty goal, bad maxSteps).
    */
   start(req: StartTaskRequest): string {
-    if (this.deps.config.provider === 'anthropic' ? !this.anthropic : !this.client) {
+    if (!this.configured()) {
       throw new DeskdError(
         'MODEL_NOT_CONFIGURED',
         this.deps.config.provider === 'anthropic'
@@ -278,6 +295,12 @@ export class TaskRunner {
     v.status = 'running';
     v.startedAt = Date.now();
     this.emit(st, { type: 'status', status: 'running' });
+    try {
+      await this.ensureClient();
+    } catch (e) {
+      log?.error({ err: e }, 'building the model client failed');
+      return this.finish(st, 'failed', null, { code: 'INTERNAL', message: `The model client could not be built: ${(e as Error).message}` });
+    }
     const session = new TaskSession(
       v,
       // The OpenAI client is only used by the OpenAI drivers (never built for provider anthropic).

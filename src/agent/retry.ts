@@ -1,4 +1,7 @@
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+// The error classes only (`openai/core/error`, the module the SDK's index re-exports, so `instanceof` is the
+// same): the SDK's client and resources (≈ 240 modules) load when a task first builds a client (`loop.ts`),
+// not when the daemon starts (issue 15).
+import { APIConnectionError, APIError, APIUserAbortError } from 'openai/core/error';
 import { DeskdError } from '../errors.js';
 
 /** Thrown inside the loop when the task's signal aborted (cancel). Not a DeskdError: it never reaches HTTP. */

@@ -1,12 +1,19 @@
+import { createRequire } from 'node:module';
 import { context, trace, SpanStatusCode, INVALID_SPAN_CONTEXT, type Span, type Tracer, type Attributes, type Histogram, type Counter } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { AuditShipStats } from './auditShip.js';
+
+// The tracing half of the SDK (trace SDK, async-hooks context manager, OTLP/HTTP exporter: ≈ 2 MB of heap
+// and 150 modules) is loaded only when spans are recorded (an OTLP endpoint or extra processors), with
+// `require` so that `Telemetry.create` stays synchronous. These three packages are CommonJS only (no
+// `exports` map, `main` is the CommonJS build), so `import` and `require` give the same module instance
+// (issue 15).
+const requireTracing = createRequire(import.meta.url);
+const traceSdk = (): typeof import('@opentelemetry/sdk-trace-base') => requireTracing('@opentelemetry/sdk-trace-base');
 
 /**
  * Fleet observability on OpenTelemetry (issue 17), with `@opentelemetry/api` and the SDK pieces used
@@ -61,14 +68,18 @@ export class Telemetry {
     // The OTLP/HTTP exporter's URL from the standard variables (OTel spec, "OTLP Exporter Configuration"):
     // the traces endpoint as given, or the base endpoint + `/v1/traces`.
     const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : '');
-    if (url) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 500 }));
+    if (url) {
+      const { OTLPTraceExporter } = requireTracing('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+      processors.push(new (traceSdk().BatchSpanProcessor)(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 500 }));
+    }
     this.tracing = processors.length > 0;
     if (this.tracing) {
       if (!contextManagerSet) {
+        const { AsyncLocalStorageContextManager } = requireTracing('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
         context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
         contextManagerSet = true;
       }
-      this.provider = new BasicTracerProvider({ resource, spanProcessors: processors });
+      this.provider = new (traceSdk().BasicTracerProvider)({ resource, spanProcessors: processors });
       this.tracer = this.provider.getTracer('deskd', opts.version);
     } else {
       this.provider = null;

@@ -1,5 +1,7 @@
-import * as Anthropic from '@anthropic-ai/sdk';
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+// Both SDKs' error modules only (the modules their index files re-export, so `instanceof` is the same): the
+// clients load on a task's first use (`loop.ts`), not when the daemon starts (issue 15).
+import * as Anthropic from '@anthropic-ai/sdk/core/error';
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai/core/error';
 
 /**
  * deskd's model-request retry rule (`src/agent/retry.ts`: 408, 409, 429, ≥ 500, connection errors and
