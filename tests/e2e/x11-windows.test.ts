@@ -203,6 +203,19 @@ describe('X11 windows through one X connection', () => {
     expect(Number((await tool('xdotool', 'getwindowfocus', '-f')).trim())).toBe(Number.parseInt(two.id, 16));
     expect((await rejection(windows.activate('0x7777777'))).code).toBe('WINDOW_NOT_FOUND');
 
+    // The focus on an inner window of the clicked one (GTK focuses one) stays there; on an inner window of
+    // another one it moves to the clicked one.
+    const probe = await X11Connection.connect(`:${n}`);
+    conns.push(probe);
+    const inner = (await probe.queryTree(Number.parseInt(two.id, 16))).children[0]!;
+    const otherInner = (await probe.queryTree(Number.parseInt(one.id, 16))).children[0]!;
+    await probe.setInputFocus(inner);
+    await windows.clickToFocus(two.id);
+    expect((await probe.getInputFocus()).focus).toBe(inner);
+    await probe.setInputFocus(otherInner);
+    await windows.clickToFocus(two.id);
+    expect((await probe.getInputFocus()).focus).toBe(Number.parseInt(two.id, 16));
+
     // A popup (override-redirect: a menu, an open <select> list) never takes the focus from its owner: its
     // owner would close it and drop the click that picked an item (Chromium did).
     const c = await X11Connection.connect(`:${n}`);
