@@ -14,17 +14,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startE2eDaemon, type E2eDaemon } from '../helpers/e2eDaemon.js';
-import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { centre, deskClient, startE2eDaemon, within, type Done, type E2eDaemon, type ErrBody, type Obs, type Win } from '../helpers/e2eDaemon.js';
+import { launchApp, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { computeSevenTimesSix, launchCalculatorReady } from '../helpers/calculator.js';
 
 const execFileP = promisify(execFile);
-
-interface Rect { x: number; y: number; width: number; height: number }
-interface El { ref: string; role: string; name: string; bounds: Rect; value?: string; states: string[] }
-interface Obs { observationId: string; elements: El[] }
-interface Win { id: string; app: string | null; title: string | null; bounds: Rect }
-interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
-interface ErrBody { error: { code: string; details?: { ruleId?: string } } }
 
 const POLICY = `version: 1
 defaults: { unmatched: deny }
@@ -41,11 +35,8 @@ let d: E2eDaemon;
 let server: Server;
 const apps: AppHandle[] = [];
 
-const api = <T = unknown>(method: string, path: string, body?: unknown) => d.api<T>(method, path, body);
-const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
-const windows = async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows;
-const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
-const within = (r: Rect, outer: Rect) => r.x >= outer.x && r.y >= outer.y && r.x + r.width <= outer.x + outer.width && r.y + r.height <= outer.y + outer.height;
+const desk = deskClient(() => d);
+const { api, observe, windows } = desk;
 /** Move a client window: the window manager moves its frame (xdotool sends the request to the client window). */
 const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
 
@@ -67,12 +58,7 @@ afterAll(async () => {
 
 describe('under a reparenting window manager (openbox)', () => {
   it('a GTK 4 calculator in a frame, moved to 400,300, is named by its app, perceived where it is, and clicked by ref; a denied terminal at the old place is untouched', async () => {
-    const { app: calc } = await launchUntilReady(
-      launchCalculator,
-      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === '7') ? true : null),
-      { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
-    );
-    apps.push(calc);
+    apps.push(await launchCalculatorReady(desk));
     // Its main window (GTK also maps small override-redirect windows: tooltips, popovers).
     const calcWin = await waitFor(async () => (await windows()).find((w) => w.app === 'gnome-calculator' && w.title === 'Calculator'), 10_000, 'the calculator listed by its app');
     // It is managed: the window listed sits in a frame of the manager's, not on the root.
@@ -95,22 +81,7 @@ describe('under a reparenting window manager (openbox)', () => {
       const seven = obs.elements.find((e) => e.role === 'button' && e.name === '7');
       return seven && within(seven.bounds, moved.bounds) ? obs : null;
     }, 15_000, 'the calculator perceived inside its window');
-    const byName = (n: string) => o.elements.find((e) => e.role === 'button' && e.name === n)!;
-    for (const n of ['7', '×', '6', '=']) expect(within(byName(n).bounds, moved.bounds), `${n} ${JSON.stringify(byName(n).bounds)} inside ${JSON.stringify(moved.bounds)}`).toBe(true);
-
-    const at = centre(byName('7').bounds);
-    const hit = await api<Done>('POST', '/v1/actions', { type: 'click', x: at.x, y: at.y, button: 'left' });
-    expect(hit.status, JSON.stringify(hit.json)).toBe(200);
-    expect(hit.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: '7' } });
-    for (const n of ['×', '6', '=']) {
-      const r = await api<Done>('POST', '/v1/actions', { type: 'click', target: { ref: byName(n).ref, observationId: o.observationId } });
-      expect(r.status, `${n}: ${JSON.stringify(r.json)}`).toBe(200);
-      expect(r.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: n } });
-    }
-    await waitFor(async () => {
-      const display = (await observe()).elements.find((e) => e.role === 'textbox' || e.role === 'editbar');
-      return /42/.test(`${display?.value ?? ''} ${display?.name ?? ''}`) ? true : null;
-    }, 10_000, 'the calculator showing 42');
+    await computeSevenTimesSix(desk, o, moved.bounds);
     expect(await readFile(file, 'utf8')).toBe('');
 
     // The mode menu (a popover: a surface of its own) under the manager: its items are where it is drawn.

@@ -1,6 +1,8 @@
 /**
  * A real daemon for e2e tests: its own virtual display (no window manager), a policy file, a private config
- * dir, and an authenticated JSON client. Used by tests/e2e/movedWindows.test.ts and acting.test.ts.
+ * dir, and an authenticated JSON client; the shapes of the HTTP API's answers these tests read, and
+ * {@link deskClient} for observing and listing windows through it. Used by tests/e2e/movedWindows.test.ts,
+ * windowManager.test.ts and acting.test.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,5 +51,46 @@ export async function startE2eDaemon(prefix: string, policy: string, screen = '1
       await daemon.close();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A rectangle in screen points (the daemon's `bounds`). */
+export interface Rect { x: number; y: number; width: number; height: number }
+/** An element of `POST /v1/observe`, as these tests read it. */
+export interface El { ref: string; role: string; name: string; bounds: Rect; value?: string; states: string[] }
+/** The answer of `POST /v1/observe`: the elements and the id their refs belong to. */
+export interface Obs { observationId: string; elements: El[] }
+/** A window of `GET /v1/windows` (its id is X11 hex, e.g. `0x1a00003`). */
+export interface Win { id: string; app: string | null; title: string | null; bounds: Rect; focused: boolean }
+/** The 200 answer of `POST /v1/actions`: what each action hit. */
+export interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
+/** An error answer (`{ error }`): its stable code and, for policy denials, the rule; for a missed locator, the near misses. */
+export interface ErrBody { error: { code: string; message: string; details?: { ruleId?: string; candidates?: Array<{ name: string; score: number }> } } }
+
+/** The centre of `b`, rounded to whole points (where a click at an element goes). */
+export const centre = (b: Rect): { x: number; y: number } => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
+/** True when `r` lies wholly inside `outer` (edges included). */
+export const within = (r: Rect, outer: Rect): boolean => r.x >= outer.x && r.y >= outer.y && r.x + r.width <= outer.x + outer.width && r.y + r.height <= outer.y + outer.height;
+
+/** The calls a test makes through its daemon: see {@link deskClient}. */
+export interface DeskClient {
+  /** One request to the daemon ({@link E2eDaemon.api}). */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }>;
+  /** `POST /v1/observe` with the accessibility tree only (no OCR, no screenshot); the parsed answer. */
+  observe(): Promise<Obs>;
+  /** `GET /v1/windows`: the windows listed. */
+  windows(): Promise<Win[]>;
+}
+
+/**
+ * A client of the daemon `daemon()` returns at each call (a test's `let d`, assigned in `beforeAll` after this
+ * is made at module level).
+ */
+export function deskClient(daemon: () => E2eDaemon): DeskClient {
+  const api = <T = unknown>(method: string, path: string, body?: unknown) => daemon().api<T>(method, path, body);
+  return {
+    api,
+    observe: async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json,
+    windows: async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows,
   };
 }
