@@ -19,17 +19,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { startE2eDaemon, type E2eDaemon } from '../helpers/e2eDaemon.js';
-import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { centre, deskClient, startE2eDaemon, type Done, type E2eDaemon, type ErrBody, type Win } from '../helpers/e2eDaemon.js';
+import { launchApp, launchChromium, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { launchCalculatorReady, waitForCalculatorShowing } from '../helpers/calculator.js';
 
 const execFileP = promisify(execFile);
-
-interface Rect { x: number; y: number; width: number; height: number }
-interface El { ref: string; role: string; name: string; bounds: Rect; value?: string; states: string[] }
-interface Obs { observationId: string; elements: El[] }
-interface Win { id: string; app: string | null; title: string | null; bounds: Rect; focused: boolean }
-interface ErrBody { error: { code: string; message: string; details?: { ruleId?: string; candidates?: Array<{ name: string; score: number }> } } }
-interface Done { status: 'done'; results: Array<{ type: string; hit?: { app: string | null; element: { role: string; name: string } | null } }> }
 
 const POLICY = `version: 1
 defaults: { unmatched: deny }
@@ -57,11 +51,9 @@ let base = '';
 let lastFocus = '';
 const apps: AppHandle[] = [];
 
-const api = <T = unknown>(method: string, path: string, body?: unknown) => d.api<T>(method, path, body);
+const desk = deskClient(() => d);
+const { api, observe, windows } = desk;
 const xdo = async (...args: string[]) => (await execFileP('xdotool', args)).stdout;
-const centre = (b: Rect) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
-const observe = async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json;
-const windows = async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows;
 
 /** An xterm titled `title` whose keystrokes land in `<dir>/<title>.txt`. */
 async function launchTerm(title: string, x: number, y: number): Promise<{ file: string; id: string }> {
@@ -98,12 +90,7 @@ afterAll(async () => {
 
 describe('item 13: windows, focus_window, and focus on click without a window manager', () => {
   it('GET /v1/windows lists the windows; focus_window focuses an xterm; a click gives the calculator the focus so the next type lands there', async () => {
-    const { app: calc } = await launchUntilReady(
-      launchCalculator,
-      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === '7') ? true : null),
-      { timeoutMs: 100_000, what: 'gnome-calculator on the accessibility bus' },
-    );
-    apps.push(calc);
+    apps.push(await launchCalculatorReady(desk));
     const term = await launchTerm('open-focus', 700, 0);
     const secret = await launchTerm('secret-focus', 700, 300);
     const list = await windows();
@@ -132,10 +119,7 @@ describe('item 13: windows, focus_window, and focus on click without a window ma
     expect(click.json.results[0]!.hit).toMatchObject({ app: 'gnome-calculator', element: { role: 'button', name: '7' } });
     const typed = await api('POST', '/v1/actions', { type: 'type', text: '3' });
     expect(typed.status, JSON.stringify(typed.json)).toBe(200);
-    await waitFor(async () => {
-      const display = (await observe()).elements.find((e) => e.role === 'textbox' || e.role === 'editbar');
-      return /73/.test(`${display?.value ?? ''} ${display?.name ?? ''}`) ? true : null;
-    }, 10_000, 'the calculator showing 73');
+    await waitForCalculatorShowing(desk, '73');
     expect(await readFile(term.file, 'utf8')).toBe('hello'); // nothing more reached the xterm
   });
 });
