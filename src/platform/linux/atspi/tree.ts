@@ -141,6 +141,13 @@ export class AtspiTree {
   /** When {@link noteScreenChange} was last called (ms since the epoch; 0 = never since the last full read). */
   private screenChangedAt = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /**
+   * A full read for a kept model is running: events and screen changes that arrive meanwhile are kept for
+   * the model it makes (the read may already have passed the object they name), not dropped.
+   */
+  private reading = false;
+  /** Bumped by {@link forget}: a full read that began before a reset does not install its model. */
+  private resets = 0;
   private readonly verifyMs: number;
   private readonly now: () => number;
 
@@ -160,7 +167,7 @@ export class AtspiTree {
    * states of every object of every window again (and reads what came on screen).
    */
   noteScreenChange(): void {
-    if (!this.model) return;
+    if (!this.model && !this.reading) return;
     this.screenChanged = true;
     this.screenChangedAt = this.now();
   }
@@ -172,21 +179,30 @@ export class AtspiTree {
       return;
     }
     const d = dirtOf(e);
-    if (!d || !this.model) return;
+    if (!d || (!this.model && !this.reading)) return;
     const key = refKey([e.app, e.path]);
     const prev = this.dirty.get(key);
     this.dirty.set(key, { ...prev, ...d });
-    // A combo box shows its selected item's name: a change below it (within 3 levels) changes its value.
-    let up = this.model.records.get(key)?.parent ?? null;
+    // During a full read there is no model to walk yet: done when the read installs it.
+    if (this.model) this.markComboAbove(this.model.records, key);
+  }
+
+  /** A combo box shows its selected item's name: a change below it (within 3 levels) changes its value. */
+  private markComboAbove(records: Map<string, TreeRecord>, key: string): void {
+    let up = records.get(key)?.parent ?? null;
     for (let i = 0; i < 3 && up; i++) {
-      const rec = this.model.records.get(up);
+      const rec = records.get(up);
       if (rec?.basic && mapAtspiRole(rec.basic.roleName) === 'combobox') this.dirty.set(up, { ...this.dirty.get(up), roleDetails: true });
       up = rec?.parent ?? null;
     }
   }
 
-  /** Drop the model: the next snapshot reads everything. */
+  /**
+   * Drop the model: the next snapshot reads everything. A full read already running when this is called
+   * does not keep its model either (what it read may predate the input that caused the reset).
+   */
   forget(): void {
+    this.resets++;
     this.model = null;
     this.screenChanged = false;
     this.screenChangedAt = 0;
@@ -230,13 +246,24 @@ export class AtspiTree {
     // Events from now on are applied to the model this read makes.
     this.dirty = new Map();
     this.screenChanged = false;
-    const { snap, records, incomplete } = await this.fullRead(apps, budget);
+    const resets = this.resets;
+    this.reading = true;
+    let read: Awaited<ReturnType<AtspiTree['fullRead']>>;
+    try {
+      read = await this.fullRead(apps, budget);
+    } finally {
+      this.reading = false;
+    }
+    const { snap, records, incomplete } = read;
     if (verifyAgainst && JSON.stringify(verifyAgainst.roots) !== JSON.stringify(snap.roots)) {
       this.stats.verifyMismatches++;
       this.bus.logger?.info?.({ nodes: snap.nodeCount }, 'AT-SPI tree: the model differed from a full read (replaced)');
     }
     // A cut read, or one where an application did not answer (it may answer next time), is not kept.
-    this.model = snap.truncated || incomplete ? null : { key, records, apps: appKeys, readAt: this.now() };
+    // A reset during the read (an input event: refs.ts resetTreeAfterInput) leaves no model either.
+    this.model = snap.truncated || incomplete || resets !== this.resets ? null : { key, records, apps: appKeys, readAt: this.now() };
+    if (!this.model) this.dirty.clear();
+    else for (const k of [...this.dirty.keys()]) this.markComboAbove(records, k);
     return { ...snap, incremental: false };
   }
 
