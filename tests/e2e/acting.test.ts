@@ -12,28 +12,20 @@
  *     can leave it; characters stay denied.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { centre, deskClient, startE2eDaemon, type Done, type E2eDaemon, type ErrBody, type Win } from '../helpers/e2eDaemon.js';
+import { centre, denySecretPolicy, deskClient, servePage, startE2eDaemon, stopE2e, type Done, type E2eDaemon, type ErrBody, type Win } from '../helpers/e2eDaemon.js';
 import { launchApp, launchChromium, waitFor, type AppHandle } from '../helpers/desktop.js';
 import { launchCalculatorReady, waitForCalculatorShowing } from '../helpers/calculator.js';
 
 const execFileP = promisify(execFile);
 
-const POLICY = `version: 1
-defaults: { unmatched: deny }
-limits: { actionsPerSecond: 200, burst: 1000 }
-rules:
-  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
-  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
-  - { id: deny-localhost-pages, effect: deny, match: { actions: ["@input"], url: "http://localhost:*" } }
-  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
-`;
+const POLICY = denySecretPolicy(['{ id: deny-localhost-pages, effect: deny, match: { actions: ["@input"], url: "http://localhost:*" } }']);
 
 const PAGE = `<!doctype html><html><head><title>Sign in</title><style>body{font:20px sans-serif;margin:40px} input,button{font:20px sans-serif;margin:8px;display:block}</style></head>
 <body><h1>Sign in</h1>
@@ -64,7 +56,7 @@ async function launchTerm(title: string, x: number, y: number): Promise<{ file: 
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = await servePage((req, res) => {
     if (req.method === 'POST' && req.url === '/focus') {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString('utf8')));
@@ -76,17 +68,12 @@ beforeAll(async () => {
     }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   d = await startE2eDaemon('deskd-e2e-acting-', POLICY);
   dir = d.dir;
 });
 
-afterAll(async () => {
-  for (const a of apps) await a.kill();
-  await d?.close();
-  await new Promise<void>((r) => server?.close(() => r()));
-});
+afterAll(() => stopE2e(apps, d, server));
 
 describe('item 13: windows, focus_window, and focus on click without a window manager', () => {
   it('GET /v1/windows lists the windows; focus_window focuses an xterm; a click gives the calculator the focus so the next type lands there', async () => {

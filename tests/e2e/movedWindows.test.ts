@@ -10,24 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { centre, deskClient, startE2eDaemon, within, type Done, type E2eDaemon, type ErrBody } from '../helpers/e2eDaemon.js';
-import { launchApp, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { centre, denySecretPolicy, deskClient, launchChromiumShowing, servePage, startE2eDaemon, stopE2e, within, type Done, type E2eDaemon, type ErrBody } from '../helpers/e2eDaemon.js';
+import { launchApp, waitFor, type AppHandle } from '../helpers/desktop.js';
 import { computeSevenTimesSix, launchCalculatorReady } from '../helpers/calculator.js';
 
 const execFileP = promisify(execFile);
 
-const POLICY = `version: 1
-defaults: { unmatched: deny }
-limits: { actionsPerSecond: 200, burst: 1000 }
-rules:
-  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
-  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
-  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
-`;
+const POLICY = denySecretPolicy();
 const PAGE = `<!doctype html><html><head><title>Moved page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
 <body><button onclick="this.textContent='Pressed!'">Press me</button> <select id="s"><option>Alpha</option><option>Bravo</option><option>Charlie</option></select></body></html>`;
 
@@ -40,16 +33,11 @@ const { api, observe, windows } = desk;
 const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
 
 beforeAll(async () => {
-  server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server = await servePage(PAGE);
   d = await startE2eDaemon('deskd-e2e-moved-', POLICY);
 });
 
-afterAll(async () => {
-  for (const a of apps) await a.kill();
-  await d?.close();
-  await new Promise<void>((r) => server?.close(() => r()));
-});
+afterAll(() => stopE2e(apps, d, server));
 
 describe('windows away from the screen origin', () => {
   it('a GTK 4 calculator moved to 400,300 is perceived there, and clicks by ref land on it, not in the denied terminal at 0,0', async () => {
@@ -99,12 +87,7 @@ describe('windows away from the screen origin', () => {
 
   it('a Chromium window moved to 300,150 (true screen coordinates) is not shifted: its button is hit at its perceived centre, its <select> list picked by ref', async () => {
     const port = (server.address() as AddressInfo).port;
-    const { app: browser } = await launchUntilReady(
-      () => launchChromium(`http://127.0.0.1:${port}/`, { width: 800, height: 500 }),
-      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Press me') ? true : null),
-      { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
-    );
-    apps.push(browser);
+    apps.push(await launchChromiumShowing(desk, `http://127.0.0.1:${port}/`, 'Press me'));
     const win = (await windows()).find((w) => w.app === 'chromium')!;
     await move(win.id, 300, 150);
     const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x === 300 && w.bounds.y === 150), 10_000, 'Chromium at 300,150');

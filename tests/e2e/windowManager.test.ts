@@ -10,24 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { centre, deskClient, startE2eDaemon, within, type Done, type E2eDaemon, type ErrBody, type Obs, type Win } from '../helpers/e2eDaemon.js';
-import { launchApp, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
+import { centre, denySecretPolicy, deskClient, launchChromiumShowing, servePage, startE2eDaemon, stopE2e, within, type Done, type E2eDaemon, type ErrBody, type Obs, type Win } from '../helpers/e2eDaemon.js';
+import { launchApp, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 import { computeSevenTimesSix, launchCalculatorReady } from '../helpers/calculator.js';
 
 const execFileP = promisify(execFile);
 
-const POLICY = `version: 1
-defaults: { unmatched: deny }
-limits: { actionsPerSecond: 200, burst: 1000 }
-rules:
-  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
-  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
-  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
-`;
+const POLICY = denySecretPolicy();
 const PAGE = `<!doctype html><html><head><title>Framed page</title><style>body{font:20px sans-serif;margin:40px} button{font:20px sans-serif;margin:8px}</style></head>
 <body><button onclick="this.textContent='Pressed!'">Press me</button></body></html>`;
 
@@ -41,8 +34,7 @@ const { api, observe, windows } = desk;
 const move = (id: string, x: number, y: number) => execFileP('xdotool', ['windowmove', String(parseInt(id, 16)), String(x), String(y)]);
 
 beforeAll(async () => {
-  server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server = await servePage(PAGE);
   d = await startE2eDaemon('deskd-e2e-wm-', POLICY);
   expect(existsSync('/usr/bin/openbox'), 'Debian package openbox is missing (scripts/setup.sh installs it)').toBe(true);
   apps.push(launchApp('openbox', ['--sm-disable']));
@@ -50,11 +42,7 @@ beforeAll(async () => {
   await waitFor(async () => /window id/.test((await execFileP('xprop', ['-root', '_NET_SUPPORTING_WM_CHECK'])).stdout), 20_000, 'openbox managing the display');
 });
 
-afterAll(async () => {
-  for (const a of apps.reverse()) await a.kill();
-  await d?.close();
-  await new Promise<void>((r) => server?.close(() => r()));
-});
+afterAll(() => stopE2e(apps.reverse(), d, server));
 
 describe('under a reparenting window manager (openbox)', () => {
   it('a GTK 4 calculator in a frame, moved to 400,300, is named by its app, perceived where it is, and clicked by ref; a denied terminal at the old place is untouched', async () => {
@@ -151,12 +139,7 @@ describe('under a reparenting window manager (openbox)', () => {
 
   it('a Chromium window in a frame, moved to 300,150, is not shifted: its button is hit at its perceived centre', async () => {
     const port = (server.address() as AddressInfo).port;
-    const { app: browser } = await launchUntilReady(
-      () => launchChromium(`http://127.0.0.1:${port}/`, { width: 800, height: 500 }),
-      async () => ((await observe()).elements.some((e) => e.role === 'button' && e.name === 'Press me') ? true : null),
-      { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
-    );
-    apps.push(browser);
+    apps.push(await launchChromiumShowing(desk, `http://127.0.0.1:${port}/`, 'Press me'));
     const win = await waitFor(async () => (await windows()).find((w) => w.app === 'chromium' && w.title?.includes('Framed page')), 10_000, 'Chromium listed by its app');
     await move(win.id, 300, 150);
     const moved = await waitFor(async () => (await windows()).find((w) => w.id === win.id && w.bounds.x >= 290 && w.bounds.y >= 140), 10_000, 'Chromium near 300,150');

@@ -1,14 +1,17 @@
 /**
  * A real daemon for e2e tests: its own virtual display (no window manager), a policy file, a private config
  * dir, and an authenticated JSON client; the shapes of the HTTP API's answers these tests read, and
- * {@link deskClient} for observing and listing windows through it. Used by tests/e2e/movedWindows.test.ts,
+ * {@link deskClient} for observing and listing windows through it; the policy, page server, Chromium launch and
+ * teardown these tests have in common. Used by tests/e2e/movedWindows.test.ts,
  * windowManager.test.ts and acting.test.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
+import { launchChromium, launchUntilReady, type AppHandle } from './desktop.js';
 
 /** A started daemon, its temp dir, and a client sending the agent token. */
 export interface E2eDaemon {
@@ -93,4 +96,54 @@ export function deskClient(daemon: () => E2eDaemon): DeskClient {
     observe: async () => (await api<Obs>('POST', '/v1/observe', { ocr: false, accessibility: true, screenshot: 'none' })).json,
     windows: async () => (await api<{ windows: Win[] }>('GET', '/v1/windows')).json.windows,
   };
+}
+
+/**
+ * The policy of the moved-window tests: unmatched actions denied, reads allowed, input denied in windows titled
+ * `secret-*` (rule `deny-secret`), other input allowed (`allow-rest`), 200 actions a second (burst 1000).
+ * @param extraRules more rules (YAML flow mappings, one a line), placed before `allow-rest`
+ */
+export function denySecretPolicy(extraRules: string[] = []): string {
+  return `version: 1
+defaults: { unmatched: deny }
+limits: { actionsPerSecond: 200, burst: 1000 }
+rules:
+  - { id: allow-readonly, effect: allow, match: { actions: ["@readonly"] } }
+  - { id: deny-secret, effect: deny, match: { actions: ["@input"], window: "secret-*" } }
+${extraRules.map((r) => `  - ${r}\n`).join('')}  - { id: allow-rest, effect: allow, match: { actions: ["@input"] } }
+`;
+}
+
+/**
+ * An HTTP server on 127.0.0.1 (a free port: `server.address().port`) for the pages a test opens in Chromium.
+ * @param page the HTML every request is answered with (200, text/html; charset=utf-8), or a handler of the test's own
+ */
+export async function servePage(page: string | RequestListener): Promise<Server> {
+  const server = createServer(typeof page === 'string' ? (_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page) : page);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+/**
+ * After the tests: kill `apps` in order, close the daemon (removing its temp dir), close the page server.
+ * What `beforeAll` did not get to start (undefined) is skipped.
+ */
+export async function stopE2e(apps: AppHandle[], daemon: E2eDaemon | undefined, server: Server | undefined): Promise<void> {
+  for (const a of apps) await a.kill();
+  await daemon?.close();
+  if (server) await new Promise<void>((r) => server.close(() => r()));
+}
+
+/**
+ * Launch Chromium at `url` in an 800x500 window and wait until an observation shows its button named `button`
+ * (relaunched if it dies or stalls, {@link launchUntilReady}; at most 100 s in all).
+ * @throws Error naming every failed launch when it is not ready in time
+ */
+export async function launchChromiumShowing(desk: Pick<DeskClient, 'observe'>, url: string, button: string): Promise<AppHandle> {
+  const { app } = await launchUntilReady(
+    () => launchChromium(url, { width: 800, height: 500 }),
+    async () => ((await desk.observe()).elements.some((e) => e.role === 'button' && e.name === button) ? true : null),
+    { timeoutMs: 100_000, what: 'Chromium on the accessibility bus' },
+  );
+  return app;
 }
