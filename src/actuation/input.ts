@@ -91,17 +91,54 @@ export class Input {
     private readonly keyboard: RawKeyboard,
   ) {}
 
-  /** Hold `keys` (pressed in order) while `fn` runs; released in reverse order even when `fn` throws. */
+  /**
+   * Hold `keys` (pressed in order) while `fn` runs; released in reverse order even when `fn` throws. A key
+   * whose press failed is released too (the press may have reached the X server before its reply was lost:
+   * a key left held would go with every later key and click, into whatever window then has the focus), and
+   * one failed release does not stop the others. @throws what `fn` or a press threw, else the first failed
+   * release.
+   */
   async withHeld<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     const pressed: string[] = [];
+    let result: T;
     try {
       for (const k of keys) {
-        await this.keyboard.down(k);
         pressed.push(k);
+        await this.keyboard.down(k);
       }
-      return await fn();
-    } finally {
-      for (const k of pressed.reverse()) await this.keyboard.up(k);
+      result = await fn();
+    } catch (e) {
+      await releaseEach([...pressed].reverse(), (k) => this.keyboard.up(k));
+      throw e;
+    }
+    const failed = await releaseEach([...pressed].reverse(), (k) => this.keyboard.up(k));
+    if (failed) throw failed.error;
+    return result;
+  }
+
+  /**
+   * Press and release `button` once. A press or release that failed is followed by one more release, best
+   * effort (a press processed by the X server whose reply was lost would leave the button held, and every
+   * later move would drag under the first window's grab: review of 2026-12-07, Xvfb keeps an XTEST button
+   * held after its client disconnects). @throws what the press or release threw.
+   */
+  private async pressOnce(button: MouseButton): Promise<void> {
+    try {
+      await this.mouse.down(button);
+      await this.mouse.up(button);
+    } catch (e) {
+      await this.mouse.up(button).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Release `button`; when that fails, one more release, best effort (see {@link pressOnce}). @throws what the first release threw. */
+  private async release(button: MouseButton): Promise<void> {
+    try {
+      await this.mouse.up(button);
+    } catch (e) {
+      await this.mouse.up(button).catch(() => undefined);
+      throw e;
     }
   }
 
@@ -122,8 +159,7 @@ export class Input {
         // A double click's second press 30 ms after the first release, as a hand gives it (well inside the
         // toolkits' double-click interval): sent back to back over XTEST, Chromium sometimes missed it.
         if (c > 0) await new Promise((r) => setTimeout(r, 30));
-        await this.mouse.down(button);
-        await this.mouse.up(button);
+        await this.pressOnce(button);
       }
     });
   }
@@ -160,16 +196,19 @@ export class Input {
     const pts = dragPoints(path);
     return this.withHeld(hold, async () => {
       await this.mouse.move(pts[0]!);
-      await this.mouse.down('left');
       try {
+        // Inside the try: a press whose reply was lost may still have pressed the button.
+        await this.mouse.down('left');
         await delay(DRAG_PRESS_DELAY_MS);
         for (const [k, pt] of pts.slice(1).entries()) {
           await this.mouse.move(pt);
           await delay(k === 0 ? DRAG_START_DELAY_MS : k === pts.length - 2 ? DRAG_RELEASE_DELAY_MS : DRAG_MOTION_DELAY_MS);
         }
-      } finally {
-        await this.mouse.up('left');
+      } catch (e) {
+        await this.mouse.up('left').catch(() => undefined);
+        throw e;
       }
+      await this.release('left');
       return pts.length;
     });
   }
@@ -198,4 +237,20 @@ export class Input {
       }
     }
   }
+}
+
+/**
+ * Run `release` for every item in order, each even when one before failed. @returns the first failure
+ * (wrapped, so a thrown `undefined` still counts), or null.
+ */
+async function releaseEach<T>(items: readonly T[], release: (item: T) => Promise<void>): Promise<{ error: unknown } | null> {
+  let first: { error: unknown } | null = null;
+  for (const it of items) {
+    try {
+      await release(it);
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  return first;
 }
