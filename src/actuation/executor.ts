@@ -363,7 +363,7 @@ export class Executor {
       try {
         this.deps.halt?.assertRunning();
         const fresh = await this.recheckAll(p, check, i);
-        const r = await this.dispatch(p, () => this.recheckFocus(p, check, i)).finally(() => this.deps.platform.windows.invalidate?.());
+        const r = await this.dispatch(p, () => this.recheckFocus(p, check, i), fresh).finally(() => this.deps.platform.windows.invalidate?.());
         const hit = this.hitOf(fresh);
         const type = p.type === 'click' && p.clicks === 2 ? 'double_click' : p.type;
         results.push({ ...r, type, ...(hit ? { hit } : {}), durationMs: Math.round((performance.now() - ts) * 10) / 10 });
@@ -378,7 +378,7 @@ export class Executor {
     return { actionId, status: 'done', results, durationMs: Math.round((performance.now() - t0) * 10) / 10 };
   }
 
-  private async dispatch(p: PlannedAction, recheck: () => Promise<void>): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
+  private async dispatch(p: PlannedAction, recheck: () => Promise<void>, fresh: readonly ResolvedEffect[]): Promise<Omit<ActionResult, 'type' | 'durationMs'>> {
     const { accessibility } = this.deps.platform;
     const input = this.input;
     switch (p.type) {
@@ -388,7 +388,7 @@ export class Executor {
         // No handle, or the application refused the action: a pointer click at the same point (its
         // pointer effect was decided and re-checked with the rest).
         await input.click(p.point, 'left', 1, [], p.hover);
-        await this.focusClicked(p.point);
+        await this.focusClicked(fresh);
         return { point: p.point, via: 'pointer', target };
       }
       case 'focus':
@@ -410,7 +410,7 @@ export class Executor {
       }
       case 'click':
         await input.click(p.point, p.button, p.clicks, p.hold, p.hover);
-        await this.focusClicked(p.point);
+        await this.focusClicked(fresh);
         return { point: p.point };
       case 'focus_window':
         await this.deps.platform.windows.activate!(p.window.id);
@@ -451,14 +451,18 @@ export class Executor {
 
   /**
    * Click-to-focus where the display has no window manager (deskd's own Xvfb): the window deskd just
-   * clicked gets the keyboard focus, as on a desktop (`RawWindows.clickToFocus`). The click's pointer
-   * effect was judged for that window, so the focus change needs no decision of its own.
+   * clicked gets the keyboard focus, as on a desktop (`RawWindows.clickToFocus`). That window is the click's
+   * receiver as re-read right before the click (`fresh`, the dispatch-time re-check): the one its pointer
+   * effect was judged for, so the focus change needs no decision of its own. (Before issue 15 the window
+   * under the point was read once more after the click: a whole window read per click, and a window that
+   * came on top between the re-check and the click got the focus without having been judged.) Nothing
+   * when the click landed on no window.
    */
-  private async focusClicked(p: Point): Promise<void> {
+  private async focusClicked(fresh: readonly ResolvedEffect[]): Promise<void> {
     const w = this.deps.platform.windows;
     if (!w.clickToFocus) return;
-    const under = await w.windowAt(p, { fresh: true }).catch(() => null);
-    if (under) await w.clickToFocus(under.id);
+    const clicked = fresh.find((e) => e.spec.kind === 'pointer' && e.spec.what === 'click')?.to.window;
+    if (clicked) await w.clickToFocus(clicked.id);
   }
 
   /**
