@@ -15,7 +15,7 @@ import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
 import { readBasic, readDetails, toNode } from './reader.js';
 import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
-import { insideOf, NO_OFFSET, shiftRect, type Offset, type WindowOffsets } from './windowOffset.js';
+import { insideOf, NO_OFFSET, shiftRect, windowExtents, type Offset, type WindowOffsets } from './windowOffset.js';
 
 /** A showing top-level window as a hit-test sees it. */
 interface Frame {
@@ -86,17 +86,19 @@ export class AtspiTargets {
     const lists = await Promise.all(apps.map((a) => this.bus.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
     const all = await Promise.all(
       lists.flat().map(async (ref) => {
+        // The window-relative extents the offset needs are asked in the same round trip (issue 15).
+        const inWindow = this.offsets ? windowExtents(this.bus, ref) : undefined;
         const [st, name, bounds] = await Promise.all([
           this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
           this.bus.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => ''),
           this.bus.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
         ]);
-        return { ref, name, bounds, showing: st.has('showing') || st.has('visible') };
+        return { ref, name, bounds, showing: st.has('showing') || st.has('visible'), inWindow };
       }),
     );
     const shown = all.filter((f) => f.showing);
     const pids = await Promise.all(shown.map((f) => this.cachedPid(f.ref[0])));
-    const placed = this.offsets ? (await this.offsets.place(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds })))).placements : shown.map(() => null);
+    const placed = this.offsets ? (await this.offsets.place(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds, ...(f.inWindow ? { inWindow: f.inWindow } : {}) })))).placements : shown.map(() => null);
     const offsets = placed.map((p) => (p ? { dx: p.dx, dy: p.dy } : NO_OFFSET));
     shown.forEach((f, i) => {
       if (f.bounds) f.bounds = shiftRect(f.bounds, offsets[i]!);
