@@ -27,6 +27,14 @@ export function isRead(iface: string, member: string, signature: string | undefi
  * Whether an application's peer-to-peer address may be connected to: a unix socket in the abstract namespace,
  * or a path that is a socket owned by this user (an application names the address itself; deskd does not
  * write its authentication line into any other file or another user's socket).
+ *
+ * Abstract sockets are trusted without an owner check: they have no file, so no owner or mode to check, and
+ * any process in the same network namespace, of any user, may bind a name (atk-bridge's own addresses are
+ * abstract: `unix:abstract=/tmp/dbus-…`). What that costs: the address comes from an application on this
+ * user's accessibility bus, so only that application (or another process of this user, out of scope in
+ * docs/security.md) can point deskd at a socket it does not own; whoever listens there learns deskd's uid
+ * (the `AUTH EXTERNAL` line) and the object paths it reads, and its answers are parsed as hostile input
+ * (`wireCodec.ts` bounds every read, `wire.ts` caps message and authentication-line lengths).
  */
 export function isPeerSocket(address: string): boolean {
   const path = socketPathOf(address);

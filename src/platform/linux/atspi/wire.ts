@@ -21,7 +21,10 @@
  * xml/Application.xml.
  */
 import net from 'node:net';
-import { marshalCall, parseMessage, messageLength, TYPE_ERROR, TYPE_RETURN, type WireMessage } from './wireCodec.js';
+import { marshalCall, parseMessage, messageLength, MAX_MESSAGE, TYPE_ERROR, TYPE_RETURN, type WireMessage } from './wireCodec.js';
+
+/** Longest authentication line accepted from a peer, bytes (the server's `OK <guid>` is about 36). */
+const MAX_AUTH_LINE = 512;
 
 /** A D-Bus error reply (`type` is its error name, as `dbus-next`'s `DBusError` has it). */
 export class WireError extends Error {
@@ -47,6 +50,7 @@ export class WireClosedError extends Error {
 interface Pending {
   resolve: (body: unknown[]) => void;
   reject: (e: Error) => void;
+  /** `performance.now()` ms (monotonic: a wall-clock step does not move it). */
   deadline: number;
   /** For the timeout's message. */
   destination: string | null;
@@ -83,8 +87,13 @@ export class WireConnection {
   private readonly pending = new Map<number, Pending>();
   private outbox: Buffer[] = [];
   private flushQueued = false;
+  /** Bytes received and not yet consumed: `chunks[0]` from `headOff` on, then the others whole. */
   private chunks: Buffer[] = [];
+  private headOff = 0;
+  /** Bytes in `chunks` (from `headOff`). */
   private buffered = 0;
+  /** Length of the message at the head once its 16-byte fixed header is in, else -1. */
+  private need = -1;
   private timer: NodeJS.Timeout | null = null;
   private closedReason: string | null = null;
 
@@ -95,8 +104,8 @@ export class WireConnection {
 
   /**
    * Connect to `address`, authenticate (SASL `EXTERNAL` with this process's uid) and, with `hello`, say
-   * Hello. @throws Error when the address has no unix socket, the connection or authentication fails, or
-   * it takes longer than `timeoutMs`.
+   * Hello. @throws Error when the address has no unix socket, the connection or authentication fails (a
+   * refusal, or an authentication line longer than 512 bytes), or it takes longer than `timeoutMs`.
    */
   static open(address: string, opts: WireOptions): Promise<WireConnection> {
     const path = socketPathOf(address);
@@ -123,6 +132,7 @@ export class WireConnection {
       const onData = (d: Buffer) => {
         line += d.toString('latin1');
         const end = line.indexOf('\r\n');
+        if (end < 0 ? line.length > MAX_AUTH_LINE : end > MAX_AUTH_LINE) return fail(new Error(`D-Bus peer ${address} sent an authentication line longer than ${MAX_AUTH_LINE} bytes`));
         if (end < 0) return;
         if (!line.startsWith('OK ')) return fail(new Error(`D-Bus peer ${address} refused authentication: ${line.slice(0, end)}`));
         socket.removeListener('data', onData);
@@ -183,7 +193,7 @@ export class WireConnection {
       process.nextTick(() => this.flush());
     }
     return new Promise((resolve, reject) => {
-      this.pending.set(serial, { resolve, reject, deadline: Date.now() + this.opts.timeoutMs, destination, path, iface, member });
+      this.pending.set(serial, { resolve, reject, deadline: performance.now() + this.opts.timeoutMs, destination, path, iface, member });
       this.timer ??= setTimeout(() => this.expire(), this.opts.timeoutMs);
     });
   }
@@ -195,6 +205,8 @@ export class WireConnection {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.socket.destroy();
+    this.chunks = [];
+    this.buffered = 0;
     const err = new WireClosedError(`D-Bus connection closed: ${reason}`);
     const all = [...this.pending.values()];
     this.pending.clear();
@@ -213,10 +225,10 @@ export class WireConnection {
   /** Reject the calls past their deadline (deadlines grow in send order), then wait for the next one. */
   private expire(): void {
     this.timer = null;
-    const now = Date.now();
+    const now = performance.now();
     for (const [serial, p] of this.pending) {
       if (p.deadline > now) {
-        this.timer = setTimeout(() => this.expire(), p.deadline - now);
+        this.timer = setTimeout(() => this.expire(), Math.ceil(p.deadline - now));
         return;
       }
       this.pending.delete(serial);
@@ -224,28 +236,56 @@ export class WireConnection {
     }
   }
 
+  /**
+   * Split the byte stream into messages. Each message is copied at most once (one `Buffer.concat` of the
+   * chunks it spans, when it spans more than one), so a large reply costs linear time, not quadratic. A
+   * message longer than the 128 MiB D-Bus allows, or with a bad fixed header, closes the connection.
+   */
   private onData(d: Buffer): void {
+    if (this.closedReason !== null) return;
     this.chunks.push(d);
     this.buffered += d.length;
-    let buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
-    let off = 0;
-    for (;;) {
-      const rest = buf.length - off;
-      if (rest < 16) break;
-      const len = messageLength(off === 0 ? buf : buf.subarray(off));
-      if (len < 0 || rest < len) break;
-      const one = buf.subarray(off, off + len);
-      off += len;
+    while (this.closedReason === null) {
+      if (this.need < 0) {
+        if (this.buffered < 16) return;
+        if (this.chunks[0]!.length - this.headOff < 16) this.merge(16);
+        let len: number;
+        try {
+          len = messageLength(this.chunks[0]!, this.headOff);
+        } catch (e) {
+          this.close(`a malformed message: ${(e as Error).message}`);
+          return;
+        }
+        if (len > MAX_MESSAGE) {
+          this.close(`a malformed message: ${len} bytes long (more than the ${MAX_MESSAGE} D-Bus allows)`);
+          return;
+        }
+        this.need = len;
+      }
+      if (this.buffered < this.need) return;
+      if (this.chunks[0]!.length - this.headOff < this.need) this.merge(this.need);
+      const head = this.chunks[0]!;
+      const one = head.subarray(this.headOff, this.headOff + this.need);
+      this.headOff += this.need;
+      this.buffered -= this.need;
+      this.need = -1;
+      if (this.headOff === head.length) {
+        this.chunks.shift();
+        this.headOff = 0;
+      }
       this.onMessage(one);
     }
-    if (off === buf.length) {
-      this.chunks = [];
-      this.buffered = 0;
-    } else {
-      buf = buf.subarray(off);
-      this.chunks = [buf];
-      this.buffered = buf.length;
-    }
+  }
+
+  /** Make `chunks[0]` (from `headOff`) hold at least `n` bytes (`n ≤ buffered`): one copy of the chunks they span. */
+  private merge(n: number): void {
+    let k = 0;
+    let have = -this.headOff;
+    while (have < n) have += this.chunks[k++]!.length;
+    const parts = this.chunks.slice(0, k);
+    parts[0] = parts[0]!.subarray(this.headOff);
+    this.chunks.splice(0, k, Buffer.concat(parts, have));
+    this.headOff = 0;
   }
 
   private onMessage(bytes: Buffer): void {

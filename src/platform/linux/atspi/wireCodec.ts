@@ -21,29 +21,54 @@ const T_ARRAY = C('a'), T_STRUCT = C('('), T_DICT = C('{'), T_VARIANT = C('v');
 
 const sigCache = new Map<string, SigNode[]>();
 
-/** Parse a signature into its complete types (cached). @throws Error on a malformed signature. */
+/** Basic types (a dict entry's key is one of these). */
+const BASIC = 'ybnqiuxtdhsog';
+/** D-Bus limits (specification, "Valid Signatures" and "Message Format"). */
+const MAX_SIGNATURE = 255;
+/** Arrays nested in arrays, and structs/dict entries nested in structs/dict entries, at most. */
+const MAX_NESTING = 32;
+/** Bytes in one array, at most. */
+export const MAX_ARRAY = 64 * 1024 * 1024;
+/** Bytes in one message, at most. */
+export const MAX_MESSAGE = 128 * 1024 * 1024;
+/** Variants nested in one value, at most (the specification's total nesting limit). */
+const MAX_VARIANTS = 64;
+
+/**
+ * Parse a signature into its complete types (cached). Follows the specification's rules: at most 255
+ * characters, no empty struct `()` or dict entry, a dict entry only as an array's element with exactly a
+ * basic key type and a value type, at most 32 nested arrays and 32 nested structs/dict entries.
+ * @throws Error (`bad signature …`) on a signature that breaks them.
+ */
 export function parseSig(sig: string): SigNode[] {
   let out = sigCache.get(sig);
   if (out) return out;
+  const bad = () => new Error(`bad signature ${JSON.stringify(sig.length > 300 ? `${sig.slice(0, 300)}…` : sig)}`);
+  if (sig.length > MAX_SIGNATURE) throw bad();
   let i = 0;
-  const one = (): SigNode => {
+  const one = (arrays: number, structs: number, inArray: boolean): SigNode => {
     const start = i;
     const ch = sig.charCodeAt(i++);
-    if (Number.isNaN(ch)) throw new Error(`bad signature ${JSON.stringify(sig)}`);
     const node: SigNode = { t: ch, c: [], s: '' };
-    if (ch === T_ARRAY) node.c.push(one());
-    else if (ch === T_STRUCT || ch === T_DICT) {
+    if (ch === T_ARRAY) {
+      if (arrays >= MAX_NESTING) throw bad();
+      node.c.push(one(arrays + 1, structs, true));
+    } else if (ch === T_STRUCT || ch === T_DICT) {
+      if (structs >= MAX_NESTING || (ch === T_DICT && !inArray)) throw bad();
       const close = ch === T_STRUCT ? C(')') : C('}');
-      while (i < sig.length && sig.charCodeAt(i) !== close) node.c.push(one());
-      if (i >= sig.length) throw new Error(`bad signature ${JSON.stringify(sig)}`);
+      while (i < sig.length && sig.charCodeAt(i) !== close) node.c.push(one(arrays, structs + 1, false));
+      if (i >= sig.length || node.c.length === 0) throw bad();
+      if (ch === T_DICT && (node.c.length !== 2 || !BASIC.includes(String.fromCharCode(node.c[0]!.t)))) throw bad();
       i++;
-    } else if (!'ybnqiuxtdhsogv'.includes(String.fromCharCode(ch))) throw new Error(`bad signature ${JSON.stringify(sig)}`);
+    } else if (Number.isNaN(ch) || !'ybnqiuxtdhsogv'.includes(String.fromCharCode(ch))) throw bad();
     node.s = sig.slice(start, i);
     return node;
   };
   out = [];
-  while (i < sig.length) out.push(one());
-  if (sigCache.size < 256) sigCache.set(sig, out);
+  while (i < sig.length) out.push(one(0, 0, false));
+  // Bounded: a peer's variants may name any number of signatures.
+  if (sigCache.size >= 256) sigCache.clear();
+  sigCache.set(sig, out);
   return out;
 }
 
@@ -248,34 +273,59 @@ export function canMarshal(signature: string): boolean {
 
 // ------------------------------------------------------------------------------------------ reading
 
-/** A reader over one message (positions are message offsets: alignment is relative to the message start). */
+/** The message ends before a value does (or a string lacks its NUL). */
+function short(what: string, at: number): Error {
+  return new Error(`${what} at byte ${at} runs past the end of the message`);
+}
+
+/**
+ * A reader over one message (positions are message offsets: alignment is relative to the message start).
+ * Every read is bounds-checked against the message's end; a value that does not fit throws.
+ */
 class Reader {
+  readonly buf: Buffer;
+  readonly le: boolean;
+  /** The message's end (exclusive). */
+  readonly end: number;
   pos: number;
-  constructor(
-    readonly buf: Buffer,
-    pos: number,
-    readonly le: boolean,
-  ) {
+  /** Variants being read (nesting). */
+  private variants = 0;
+  constructor(buf: Buffer, pos: number, le: boolean) {
+    this.buf = buf;
     this.pos = pos;
+    this.le = le;
+    this.end = buf.length;
   }
+  /** Arithmetic, not int32 bit masks: positions past 2^31 do not wrap. */
   align(n: number): void {
-    this.pos = (this.pos + n - 1) & ~(n - 1);
+    const r = this.pos % n;
+    if (r !== 0) this.pos += n - r;
   }
   u32(): number {
     this.align(4);
+    if (this.pos + 4 > this.end) throw short('a 32-bit value', this.pos);
     const v = this.le ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos);
     this.pos += 4;
     return v;
+  }
+  /** Bytes `[pos, pos+len)` of a string and its NUL at `pos+len`; moves past the NUL. */
+  private text(len: number, encoding: 'utf8' | 'latin1'): string {
+    const start = this.pos;
+    const stop = start + len;
+    if (stop >= this.end || this.buf[stop] !== 0) throw short(encoding === 'utf8' ? 'a string' : 'a signature', start);
+    this.pos = stop + 1;
+    return len === 0 ? '' : this.buf.toString(encoding, start, stop);
   }
   value(n: SigNode): unknown {
     const b = this.buf;
     switch (n.t) {
       case 0x79: // y
+        if (this.pos >= this.end) throw short('a byte', this.pos);
         return b[this.pos++]!;
       case 0x62: // b
         return this.u32() !== 0;
       case 0x6e: {
-        // n
+        // n (Buffer reads throw a RangeError past the end)
         this.align(2);
         const v = this.le ? b.readInt16LE(this.pos) : b.readInt16BE(this.pos);
         this.pos += 2;
@@ -320,25 +370,21 @@ class Reader {
         return v;
       }
       case 0x73: // s
-      case 0x6f: {
-        // o
-        const len = this.u32();
-        const v = len === 0 ? '' : b.toString('utf8', this.pos, this.pos + len);
-        this.pos += len + 1;
-        return v;
-      }
+      case 0x6f: // o
+        return this.text(this.u32(), 'utf8');
       case 0x67: {
         // g
-        const len = b[this.pos++]!;
-        const v = len === 0 ? '' : b.toString('latin1', this.pos, this.pos + len);
-        this.pos += len + 1;
-        return v;
+        if (this.pos >= this.end) throw short('a signature', this.pos);
+        return this.text(b[this.pos++]!, 'latin1');
       }
       case T_VARIANT: {
-        const sig = this.value({ t: 0x67, c: [], s: 'g' }) as string;
+        if (++this.variants > MAX_VARIANTS) throw new Error(`variants nested deeper than ${MAX_VARIANTS}`);
+        const sig = this.value(SIG_NODE) as string;
         const types = parseSig(sig);
         if (types.length !== 1) throw new Error(`bad variant signature ${JSON.stringify(sig)}`);
-        return new dbus.Variant(sig, this.value(types[0]!));
+        const v = new dbus.Variant(sig, this.value(types[0]!));
+        this.variants--;
+        return v;
       }
       case T_STRUCT:
       case T_DICT: {
@@ -349,26 +395,39 @@ class Reader {
       }
       case T_ARRAY: {
         const len = this.u32();
+        if (len > MAX_ARRAY) throw new Error(`an array of ${len} bytes (more than the ${MAX_ARRAY} D-Bus allows)`);
         const el = n.c[0]!;
         this.align(elementAlign(el));
         const end = this.pos + len;
+        if (end > this.end) throw short(`an array of ${len} bytes`, this.pos);
         if (el.t === 0x79) {
           const v = b.subarray(this.pos, end);
           this.pos = end;
           return v;
         }
         if (el.t === T_DICT) {
+          // Same shape as dbus-next (a plain object), but a key `__proto__` is an own property, not the prototype.
           const out: Record<string, unknown> = {};
           const [k, v] = el.c;
           while (this.pos < end) {
+            const at = this.pos;
             this.align(8);
-            const key = this.value(k!);
-            out[String(key)] = this.value(v!);
+            const key = String(this.value(k!));
+            const value = this.value(v!);
+            if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+            else out[key] = value;
+            if (this.pos <= at) throw new Error(`an array element at byte ${at} is empty`);
           }
+          if (this.pos !== end) throw new Error(`an array's last element runs past the array's end at byte ${end}`);
           return out;
         }
         const out: unknown[] = [];
-        while (this.pos < end) out.push(this.value(el));
+        while (this.pos < end) {
+          const at = this.pos;
+          out.push(this.value(el));
+          if (this.pos <= at) throw new Error(`an array element at byte ${at} is empty`);
+        }
+        if (this.pos !== end) throw new Error(`an array's last element runs past the array's end at byte ${end}`);
         return out;
       }
       default:
@@ -376,6 +435,9 @@ class Reader {
     }
   }
 }
+
+/** The type of a signature value (`g`). */
+const SIG_NODE: SigNode = { t: 0x67, c: [], s: 'g' };
 
 /** One parsed message's header (what a reply needs). */
 export interface WireMessage {
@@ -389,25 +451,33 @@ export interface WireMessage {
 
 /**
  * Parse one whole message (`buf` holds exactly it). Bodies of messages that are not replies are not parsed.
- * @throws Error on a malformed message.
+ * Every read is bounds-checked (a hostile peer's message costs at most its own length to parse).
+ * @throws Error on a malformed message (bad endianness byte, header or body running past the end, bad
+ *   signature, array longer than 64 MiB or not ending where its length says).
  */
 export function parseMessage(buf: Buffer): WireMessage {
+  if (buf.length < 16) throw new Error(`a message of ${buf.length} bytes (less than its 16-byte header)`);
+  if (buf[0] !== 0x6c && buf[0] !== 0x42) throw new Error(`bad endianness byte ${buf[0]}`);
   const le = buf[0] === 0x6c;
   const r = new Reader(buf, 12, le);
   const fieldsLen = r.u32();
+  if (fieldsLen > MAX_ARRAY) throw new Error(`header fields of ${fieldsLen} bytes (more than the ${MAX_ARRAY} D-Bus allows)`);
   const fieldsEnd = 16 + fieldsLen;
+  if (fieldsEnd > buf.length) throw short('the header fields', 16);
   const msg: WireMessage = { type: buf[1]!, serial: le ? buf.readUInt32LE(8) : buf.readUInt32BE(8), replySerial: null, errorName: null, signature: '', body: [] };
-  const gType: SigNode = { t: 0x67, c: [], s: 'g' };
   while (r.pos < fieldsEnd) {
     r.align(8);
+    if (r.pos >= fieldsEnd) throw short('a header field', r.pos);
     const code = buf[r.pos++]!;
-    const sig = r.value(gType) as string;
+    const sig = r.value(SIG_NODE) as string;
     const types = parseSig(sig);
+    if (types.length !== 1) throw new Error(`bad header field signature ${JSON.stringify(sig)}`);
     const v = r.value(types[0]!);
     if (code === FIELD_REPLY_SERIAL) msg.replySerial = Number(v);
     else if (code === FIELD_ERROR_NAME) msg.errorName = String(v);
     else if (code === FIELD_SIGNATURE) msg.signature = String(v);
   }
+  if (r.pos !== fieldsEnd) throw short('a header field', fieldsEnd);
   if ((msg.type === TYPE_RETURN || msg.type === TYPE_ERROR) && msg.signature) {
     r.align(8);
     for (const t of parseSig(msg.signature)) msg.body.push(r.value(t));
@@ -415,11 +485,18 @@ export function parseMessage(buf: Buffer): WireMessage {
   return msg;
 }
 
-/** Total length of the message starting at `buf[0]`, or -1 when fewer than 16 bytes are there. */
-export function messageLength(buf: Buffer): number {
-  if (buf.length < 16) return -1;
-  const le = buf[0] === 0x6c;
-  const body = le ? buf.readUInt32LE(4) : buf.readUInt32BE(4);
-  const fields = le ? buf.readUInt32LE(12) : buf.readUInt32BE(12);
-  return 16 + ((fields + 7) & ~7) + body;
+/**
+ * Total length in bytes of the message starting at `buf[off]` (from its fixed 16-byte header: fields length
+ * padded to 8, plus body length; up to about 2^33, computed without int32 wrap-around), or -1 when fewer
+ * than 16 bytes are there. The caller compares it with {@link MAX_MESSAGE}.
+ * @throws Error when the endianness byte is neither `l` nor `B`.
+ */
+export function messageLength(buf: Buffer, off = 0): number {
+  if (buf.length - off < 16) return -1;
+  const e = buf[off];
+  if (e !== 0x6c && e !== 0x42) throw new Error(`bad endianness byte ${e}`);
+  const le = e === 0x6c;
+  const body = le ? buf.readUInt32LE(off + 4) : buf.readUInt32BE(off + 4);
+  const fields = le ? buf.readUInt32LE(off + 12) : buf.readUInt32BE(off + 12);
+  return 16 + fields + ((8 - (fields % 8)) % 8) + body;
 }
