@@ -24,7 +24,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import { loadAuditKey, verifyAuditLog, type AuditRecord } from '../../src/policy/audit.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 import { launchApp, waitFor, type AppHandle } from '../helpers/desktop.js';
@@ -57,13 +57,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-audit-'));
   policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, POLICY);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1280x800');
   daemon = await startDaemon(config);
   ({ log: logPath, key: keyPath } = daemon.runtime.auditPaths);
   // An xterm whose keystrokes go nowhere (cat to /dev/null), so nothing typed can run.

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { daemonRequest, e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 
 const execFileP = promisify(execFile);
 
@@ -44,27 +44,13 @@ const BOUND_MS = 3000;
 let daemon: Daemon;
 let dir: string;
 
-async function api<T = unknown>(method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown, token = daemon.token) => daemonRequest<T>(daemon, method, path, body, token);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-corner-'));
   const policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, POLICY);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1280x800');
   // The watcher reads DESKD_CORNER_HALT from the process environment: on (the default), 1 s dwell.
   delete process.env.DESKD_CORNER_HALT;
   delete process.env.DESKD_CORNER_HALT_MS;

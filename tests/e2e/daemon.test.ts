@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import { launchApp, launchCalculator, waitFor, type AppHandle } from '../helpers/desktop.js';
 
 interface El { ref: string; role: string; name: string; value?: string; bounds: { x: number; y: number; width: number; height: number } }
@@ -36,13 +36,7 @@ const observe = async (body: object = {}) => {
 
 beforeAll(async () => {
   configDir = await mkdtemp(join(tmpdir(), 'deskd-e2e-'));
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1920x1080', '--policy', fileURLToPath(new URL('../fixtures/policy-e2e-apps.yaml', import.meta.url))], {
-    ...process.env,
-    DESKD_CONFIG_DIR: configDir,
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(fileURLToPath(new URL('../fixtures/policy-e2e-apps.yaml', import.meta.url)), configDir, '1920x1080');
   daemon = await startDaemon(config);
 });
 

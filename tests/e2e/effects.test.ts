@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { daemonRequest, e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 import { launchApp, launchCalculator, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
@@ -67,15 +67,7 @@ rules:
   - { id: ask-calc, effect: ask, match: { actions: ["@input"], app: ["gnome-calculator"] } }
 `;
 
-async function api<T = unknown>(method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown, token = daemon.token) => daemonRequest<T>(daemon, method, path, body, token);
 const op = <T = unknown>(method: string, path: string, body?: unknown) => api<T>(method, path, body, daemon.operatorToken);
 const xdo = async (...args: string[]) => (await execFileP('xdotool', args)).stdout;
 const centre = (b: { x: number; y: number; width: number; height: number }) => ({ x: Math.round(b.x + b.width / 2), y: Math.round(b.y + b.height / 2) });
@@ -132,13 +124,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-effects-'));
   policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, POLICY_TERMS);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1280x800');
   daemon = await startDaemon(config);
 });
 

@@ -23,7 +23,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { daemonRequest, e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import type { RawAXNode, Rect, WindowInfo } from '../../src/platform/types.js';
 import { launchApp, launchCalculator, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
@@ -60,15 +60,7 @@ let daemon: Daemon;
 let dir: string;
 const apps: AppHandle[] = [];
 
-async function api<T = unknown>(method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown, token = daemon.token) => daemonRequest<T>(daemon, method, path, body, token);
 
 const textOf = (r: CallToolResult) => r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
 
@@ -127,13 +119,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-masking-'));
   const policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, POLICY);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1600x900', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1600x900');
   daemon = await startDaemon(config);
 }, 120_000);
 

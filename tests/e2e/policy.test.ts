@@ -30,7 +30,7 @@ import { promisify } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { daemonRequest, e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import { verifyAuditLog, loadAuditKey, type AuditRecord } from '../../src/policy/audit.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 import { launchApp, launchCalculator, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
@@ -51,15 +51,7 @@ let dir: string;
 let policyPath: string;
 const apps: AppHandle[] = [];
 
-async function api<T = unknown>(method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown, token = daemon.token) => daemonRequest<T>(daemon, method, path, body, token);
 const op = <T = unknown>(method: string, path: string, body?: unknown) => api<T>(method, path, body, daemon.operatorToken);
 const xdo = async (...args: string[]) => (await execFileP('xdotool', args)).stdout;
 
@@ -105,13 +97,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-policy-'));
   policyPath = join(dir, 'policy.yaml');
   await copyFile(fixture('policy-e2e-deny-xterm.yaml'), policyPath);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1920x1080', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1920x1080');
   daemon = await startDaemon(config);
 });
 

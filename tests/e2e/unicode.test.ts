@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { daemonRequest, e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 import { launchApp, launchCalculator, launchChromium, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
@@ -76,15 +76,7 @@ rules:
     match: { app: ["xterm", "gnome-calculator", "chromium"] }
 `;
 
-async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const r = await fetch(daemon.url + path, {
-    method,
-    headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-}
+const api = <T = unknown>(method: string, path: string, body?: unknown) => daemonRequest<T>(daemon, method, path, body);
 
 /** Type `text` through the API; expects `done`; returns the wall time, ms. */
 async function typeText(text: string): Promise<number> {
@@ -149,14 +141,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1280x800', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-    DESKD_CORNER_HALT: '0',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1280x800', { DESKD_CORNER_HALT: '0' });
   daemon = await startDaemon(config);
 });
 

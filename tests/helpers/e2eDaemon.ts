@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type DaemonConfig } from '../../src/config.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { launchChromium, launchUntilReady, type AppHandle } from './desktop.js';
 
@@ -24,32 +24,49 @@ export interface E2eDaemon {
 }
 
 /**
+ * The configuration of an e2e daemon (`loadConfig` with this process's environment): any free port, log level
+ * warn, its own virtual display of `screen`, the policy file at `policyPath`, config dir `configDir`, the linux
+ * platform, and tokens generated at start (DESKD_TOKEN and DESKD_OPERATOR_TOKEN empty).
+ * @param screen the virtual display's size, e.g. `1280x800`
+ * @param env more environment variables for the daemon (e.g. `{ DESKD_CORNER_HALT: '0' }`)
+ */
+export function e2eDaemonConfig(policyPath: string, configDir: string, screen: string, env: Record<string, string> = {}): DaemonConfig {
+  return loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', screen, '--policy', policyPath], {
+    ...process.env,
+    DESKD_CONFIG_DIR: configDir,
+    DESKD_PLATFORM: 'linux',
+    DESKD_TOKEN: '',
+    DESKD_OPERATOR_TOKEN: '',
+    ...env,
+  });
+}
+
+/**
+ * One request to `daemon`'s HTTP API with bearer `token` (default: the agent token): JSON body in when given,
+ * status and parsed JSON out (null for an empty body).
+ */
+export async function daemonRequest<T = unknown>(daemon: Daemon, method: string, path: string, body?: unknown, token = daemon.token): Promise<{ status: number; json: T }> {
+  const r = await fetch(daemon.url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
+}
+
+/**
  * Start a daemon on its own 1280x800 virtual display with `policy` (YAML) as its policy file.
  * @param prefix the temp dir's name prefix (e.g. `deskd-e2e-moved-`)
  */
 export async function startE2eDaemon(prefix: string, policy: string, screen = '1280x800'): Promise<E2eDaemon> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   await writeFile(join(dir, 'policy.yaml'), policy);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', screen, '--policy', join(dir, 'policy.yaml')], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-  });
-  const daemon = await startDaemon(config);
+  const daemon = await startDaemon(e2eDaemonConfig(join(dir, 'policy.yaml'), join(dir, 'config'), screen));
   return {
     daemon,
     dir,
-    async api<T = unknown>(method: string, path: string, body?: unknown) {
-      const r = await fetch(daemon.url + path, {
-        method,
-        headers: { authorization: `Bearer ${daemon.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await r.text();
-      return { status: r.status, json: (text ? JSON.parse(text) : null) as T };
-    },
+    api: <T = unknown>(method: string, path: string, body?: unknown) => daemonRequest<T>(daemon, method, path, body),
     async close() {
       await daemon.close();
       await rm(dir, { recursive: true, force: true });
