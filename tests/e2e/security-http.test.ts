@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { loadConfig } from '../../src/config.js';
+import { e2eDaemonConfig } from '../helpers/e2eDaemon.js';
 
 const execFileP = promisify(execFile);
 const FLOOD = fileURLToPath(new URL('../helpers/httpFlood.mjs', import.meta.url));
@@ -102,15 +102,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deskd-e2e-sechttp-'));
   const policyPath = join(dir, 'policy.yaml');
   await writeFile(policyPath, ALLOW_ALL);
-  const config = loadConfig(['--port', '0', '--log-level', 'warn', '--virtual-display', '--screen', '1024x768', '--policy', policyPath], {
-    ...process.env,
-    DESKD_CONFIG_DIR: join(dir, 'config'),
-    DESKD_PLATFORM: 'linux',
-    DESKD_TOKEN: '',
-    DESKD_OPERATOR_TOKEN: '',
-    DESKD_OCR_WORKERS: '1',
-    DESKD_CORNER_HALT: '0',
-  });
+  const config = e2eDaemonConfig(policyPath, join(dir, 'config'), '1024x768', { DESKD_OCR_WORKERS: '1', DESKD_CORNER_HALT: '0' });
   daemon = await startDaemon(config);
   port = daemon.port;
   const { stdout } = await execFileP('prlimit', ['--pid', String(process.pid), '--nofile', '--raw', '--noheadings', '-o', 'SOFT']);
