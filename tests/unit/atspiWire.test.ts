@@ -162,4 +162,51 @@ describe('wire.ts: deskd D-Bus client', () => {
     const m = parseMessage(bytes);
     expect(m).toMatchObject({ type: 1, serial: 42, signature: 'ss', replySerial: null });
   });
+
+  it('signatures follow the D-Bus rules: no empty struct or dict entry, dict entries only in arrays with a basic key, 32 + 32 nesting', () => {
+    for (const bad of ['()', 'a()', 'a(())', '(i())', 'a{}', '{ss}', 'a{s}', 'a{sss}', 'a{vs}', 'a{(i)s}', 'a{asi}', `${'a'.repeat(33)}y`, `${'('.repeat(33)}y${')'.repeat(33)}`, `a{s${'('.repeat(32)}y${')'.repeat(32)}}`, 's'.repeat(256)]) {
+      expect(() => parseSig(bad), bad).toThrow(/bad signature/);
+    }
+    // At the limits: 32 arrays, 32 structs (a dict entry counts as one), both together, 255 characters.
+    for (const good of [`${'a'.repeat(32)}y`, `${'('.repeat(32)}y${')'.repeat(32)}`, `a{s${'('.repeat(31)}y${')'.repeat(31)}}`, `${'a'.repeat(32)}${'('.repeat(32)}y${')'.repeat(32)}`, 'a{sv}', 'a{ya{ov}}', 's'.repeat(255)]) {
+      expect(parseSig(good).length, good).toBeGreaterThan(0);
+    }
+  });
+
+  it('a dict key "__proto__" is an own property; the prototype stays Object.prototype (a{sv}, as dbus-next shapes it)', () => {
+    // a{sv} { "__proto__": <s "x"> }: array length 26, padding to 8, key, variant.
+    const body = Buffer.concat([Buffer.from([26, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0]), Buffer.from('__proto__\0', 'latin1'), Buffer.from([1, 0x73, 0, 0, 0, 0, 1, 0, 0, 0, 0x78, 0])]);
+    const d = parseMessage(craftReply('a{sv}', body)).body[0] as Record<string, unknown>;
+    expect(Object.getPrototypeOf(d)).toBe(Object.prototype);
+    expect(Object.keys(d)).toEqual(['__proto__']);
+    expect(Object.getOwnPropertyDescriptor(d, '__proto__')?.value).toEqual(new V('s', 'x'));
+    expect('signature' in d).toBe(false);
+  });
+
+  it('message lengths past 2^31 are computed without int32 wrap-around', () => {
+    const h = Buffer.alloc(16);
+    h[0] = 0x6c;
+    h.writeUInt32LE(0xffffffff, 4);
+    h.writeUInt32LE(0x80000001, 12);
+    expect(messageLength(h)).toBe(16 + 0x80000008 + 0xffffffff);
+    h.writeUInt32LE(0xfffffff9, 12);
+    expect(messageLength(h)).toBe(16 + 0x100000000 + 0xffffffff);
+    expect(messageLength(Buffer.concat([Buffer.alloc(3), h]), 3)).toBe(16 + 0x100000000 + 0xffffffff);
+    expect(messageLength(h.subarray(0, 15))).toBe(-1);
+    h[0] = 0x78;
+    expect(() => messageLength(h)).toThrow(/bad endianness byte/);
+  });
 });
+
+/** A little-endian method return (reply serial 7) with `sig` and `body` as bytes. */
+function craftReply(sig: string, body: Buffer): Buffer {
+  const fields = Buffer.from([5, 1, 0x75, 0, 7, 0, 0, 0, 8, 1, 0x67, 0, sig.length, ...Buffer.from(sig, 'latin1'), 0]);
+  const h = Buffer.alloc(16);
+  h[0] = 0x6c;
+  h[1] = 2;
+  h[3] = 1;
+  h.writeUInt32LE(body.length, 4);
+  h.writeUInt32LE(1, 8);
+  h.writeUInt32LE(fields.length, 12);
+  return Buffer.concat([h, fields, Buffer.alloc((8 - (fields.length % 8)) % 8), body]);
+}

@@ -308,13 +308,13 @@ class Reader {
     this.pos += 4;
     return v;
   }
-  /** Bytes `[pos, pos+len)` of a string and its NUL at `pos+len`; moves past the NUL. */
-  private text(len: number, encoding: 'utf8' | 'latin1'): string {
+  /** A signature's `len` bytes at `pos` and its NUL; moves past the NUL. */
+  private sig(len: number): string {
     const start = this.pos;
     const stop = start + len;
-    if (stop >= this.end || this.buf[stop] !== 0) throw short(encoding === 'utf8' ? 'a string' : 'a signature', start);
+    if (stop >= this.end || this.buf[stop] !== 0) throw short('a signature', start);
     this.pos = stop + 1;
-    return len === 0 ? '' : this.buf.toString(encoding, start, stop);
+    return len === 0 ? '' : this.buf.toString('latin1', start, stop);
   }
   value(n: SigNode): unknown {
     const b = this.buf;
@@ -370,12 +370,23 @@ class Reader {
         return v;
       }
       case 0x73: // s
-      case 0x6f: // o
-        return this.text(this.u32(), 'utf8');
+      case 0x6f: {
+        // o: u32 length, UTF-8 bytes, NUL (inline: the commonest value of a snapshot's replies)
+        let p = this.pos;
+        const r = p % 4;
+        if (r !== 0) p += 4 - r;
+        if (p + 4 > this.end) throw short('a string', p);
+        const len = this.le ? b.readUInt32LE(p) : b.readUInt32BE(p);
+        const start = p + 4;
+        const stop = start + len;
+        if (stop >= this.end || b[stop] !== 0) throw short('a string', start);
+        this.pos = stop + 1;
+        return len === 0 ? '' : b.toString('utf8', start, stop);
+      }
       case 0x67: {
         // g
         if (this.pos >= this.end) throw short('a signature', this.pos);
-        return this.text(b[this.pos++]!, 'latin1');
+        return this.sig(b[this.pos++]!);
       }
       case T_VARIANT: {
         if (++this.variants > MAX_VARIANTS) throw new Error(`variants nested deeper than ${MAX_VARIANTS}`);
@@ -456,7 +467,7 @@ export interface WireMessage {
  *   signature, array longer than 64 MiB or not ending where its length says).
  */
 export function parseMessage(buf: Buffer): WireMessage {
-  if (buf.length < 16) throw new Error(`a message of ${buf.length} bytes (less than its 16-byte header)`);
+  if (buf.length < 16 || buf.length > MAX_MESSAGE) throw new Error(`a message of ${buf.length} bytes (D-Bus allows 16 to ${MAX_MESSAGE})`);
   if (buf[0] !== 0x6c && buf[0] !== 0x42) throw new Error(`bad endianness byte ${buf[0]}`);
   const le = buf[0] === 0x6c;
   const r = new Reader(buf, 12, le);
