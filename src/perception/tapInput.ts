@@ -1,7 +1,12 @@
 import type { Platform } from '../platform/types.js';
 
-/** The platform methods that send input: pointer, keyboard, and accessibility actions and value changes. */
+/**
+ * The platform methods that send input: pointer, keyboard, accessibility actions and value changes, and the
+ * window focus changes deskd makes itself (`windows.activate`, `windows.clickToFocus`: a focus change moves
+ * the active window and its states, like a click).
+ */
 const INPUT_METHODS = {
+  windows: ['activate', 'clickToFocus'],
   mouse: ['move', 'down', 'up', 'wheel', 'scrollPoints'],
   keyboard: ['down', 'up', 'type'],
   accessibility: ['doAction', 'setValue'],
@@ -10,7 +15,7 @@ const INPUT_METHODS = {
 /**
  * The same platform, with `before` called before and `after` called after (also when it throws) every
  * input method ({@link INPUT_METHODS}: `mouse.move/down/up/wheel/scrollPoints`, `keyboard.down/up/type`,
- * `accessibility.doAction/setValue`); everything else passes through, methods bound to their object. Used by
+ * `accessibility.doAction/setValue`, `windows.activate/clickToFocus`); everything else passes through, methods bound to their object. Used by
  * the observer (to know an action happened: `Observer.tapPlatform`) and by the ref verifier (to drop the
  * backend's kept tree after input: `refs.ts` `resetTreeAfterInput`).
  */
@@ -40,8 +45,10 @@ export function tapInput(p: Platform, hooks: { before?: () => void; after?: () =
   const mouse = wrap(p.mouse, INPUT_METHODS.mouse);
   const keyboard = wrap(p.keyboard, INPUT_METHODS.keyboard);
   const accessibility = wrap(p.accessibility, INPUT_METHODS.accessibility);
+  const windows = wrap(p.windows, INPUT_METHODS.windows);
   return new Proxy(p, {
     get(target, prop, receiver) {
+      if (prop === 'windows') return windows;
       if (prop === 'mouse') return mouse;
       if (prop === 'keyboard') return keyboard;
       if (prop === 'accessibility') return accessibility;

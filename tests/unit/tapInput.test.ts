@@ -38,4 +38,24 @@ describe('tapInput', () => {
     await expect(t.mouse.down('left')).rejects.toThrow('X is gone');
     expect(after).toBe(1);
   });
+
+  it("counts deskd's own window focus changes (activate, click-to-focus) as input, and keeps them optional", async () => {
+    const p = createFakePlatform({});
+    const calls: string[] = [];
+    (p.windows as { activate?: (id: string) => Promise<void> }).activate = async (id) => void calls.push(`activate ${id}`);
+    (p.windows as { clickToFocus?: (id: string) => Promise<void> }).clickToFocus = async (id) => void calls.push(`clickToFocus ${id}`);
+    let after = 0;
+    const t = tapInput(p, { after: () => void after++ });
+    await t.windows.activate!('0x1');
+    await t.windows.clickToFocus!('0x2');
+    expect(calls).toEqual(['activate 0x1', 'clickToFocus 0x2']);
+    expect(after).toBe(2);
+    // A platform without them still has none through the tap (callers test for their presence).
+    const bare = createFakePlatform({});
+    delete (bare.windows as { activate?: unknown }).activate;
+    delete (bare.windows as { clickToFocus?: unknown }).clickToFocus;
+    const tb = tapInput(bare, {});
+    expect(tb.windows.activate).toBeUndefined();
+    expect(tb.windows.clickToFocus).toBeUndefined();
+  });
 });
