@@ -5,29 +5,18 @@
  * executor and the real policy engine (gate, approvals, audit log), through the task HTTP API.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import Fastify, { type FastifyError } from 'fastify';
-import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { ObservationStore, Observer, DEFAULT_AX_BUDGET } from '../../src/perception/observer.js';
-import { perceptionMask } from '../../src/policy/perception.js';
 import { Executor } from '../../src/actuation/executor.js';
 import { createElementVerifier } from '../../src/perception/refs.js';
-import { parsePolicy } from '../../src/policy/parse.js';
-import { AuditLog } from '../../src/policy/audit.js';
-import { ApprovalManager } from '../../src/policy/approvals.js';
-import { HaltSwitch } from '../../src/policy/halt.js';
-import { TokenBucket } from '../../src/policy/rateLimit.js';
-import { PolicyGate } from '../../src/policy/gate.js';
-import { DeskdError, isDeskdError } from '../../src/errors.js';
 import { TaskRunner } from '../../src/agent/loop.js';
 import { loadAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { approvalDenier } from '../../src/agent/approvals.js';
 import type { TaskEvent } from '../../src/agent/types.js';
-import { registerTaskRoutes } from '../../src/http/taskRoutes.js';
+import { buildPolicyStack } from '../helpers/testApp.js';
+import { taskRoutesApp } from '../helpers/taskApp.js';
 import { countImages, finalText, lastImage, lastToolResults, overloaded, rateLimited, startAnthropicTestServer, toolUses, type ScriptEntry } from '../helpers/anthropicTestServer.js';
 
 const POLICY = `
@@ -48,15 +37,7 @@ const pt = (x: number, y: number) => ({ x: (x * 1920) / 1429, y: (y * 1080) / 80
 async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConfig>; env?: NodeJS.ProcessEnv } = {}) {
   const server = await startAnthropicTestServer(script);
   const platform: FakePlatform = createFakePlatform({ displays: [{ id: 0, x: 0, y: 0, width: 1920, height: 1080, scaleFactor: 1, primary: true }], focused: { app: 'fakeapp', pid: 4242, window: 'Fake App' } });
-  const dir = await mkdtemp(join(tmpdir(), 'deskd-claude-test-'));
-  const policy = parsePolicy(POLICY, 'test-policy.yaml');
-  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
-  const halt = new HaltSwitch();
-  const approvals = new ApprovalManager({ timeoutMs: policy.approvals.timeoutMs });
-  const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
-  gate.wireHalt();
-  const store = new ObservationStore();
-  const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
+  const { dir, audit, halt, approvals, gate, store, observer } = await buildPolicyStack(platform, POLICY, { dirPrefix: 'deskd-claude-test-' });
   const executor = new Executor({ platform, store, policy: gate, halt, verifyElement: createElementVerifier(platform, null) });
   const config = loadAgentConfig(opts.env ?? { DESKD_MODEL_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: 'sk-ant-test-local', ANTHROPIC_BASE_URL: server.baseURL, DESKD_MODEL: 'claude-opus-4-5' }, {
     retryBaseDelayMs: 5,
@@ -65,15 +46,7 @@ async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConf
     ...opts.config,
   });
   const runner = new TaskRunner({ observer, actions: executor, config, denyApproval: approvalDenier(approvals), pointer: () => platform.mouse.position() });
-  const app = Fastify().withTypeProvider();
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const e = isDeskdError(err) ? err : hasZodFastifySchemaValidationErrors(err) ? new DeskdError('VALIDATION_FAILED', err.message) : new DeskdError('INTERNAL', err.message);
-    void reply.code(e.status).send(e.toBody());
-  });
-  await registerTaskRoutes(app, { tasks: runner });
-  await app.ready();
+  const app = await taskRoutesApp(runner);
   const events: TaskEvent[] = [];
   const h = {
     server, platform, runner, app, approvals, halt, audit, dir,

@@ -4,29 +4,20 @@
  * real policy engine (gate, approvals, audit log).
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
-import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { rm } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { ObservationStore, Observer, DEFAULT_AX_BUDGET } from '../../src/perception/observer.js';
-import { perceptionMask } from '../../src/policy/perception.js';
 import { Executor } from '../../src/actuation/executor.js';
 import { createElementVerifier } from '../../src/perception/refs.js';
-import { parsePolicy } from '../../src/policy/parse.js';
-import { AuditLog } from '../../src/policy/audit.js';
 import { ApprovalManager } from '../../src/policy/approvals.js';
 import { HaltSwitch } from '../../src/policy/halt.js';
-import { TokenBucket } from '../../src/policy/rateLimit.js';
-import { PolicyGate } from '../../src/policy/gate.js';
-import { DeskdError, isDeskdError } from '../../src/errors.js';
 import { TaskRunner } from '../../src/agent/loop.js';
 import { loadAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { approvalDenier, approvalManagerApprover } from '../../src/agent/approvals.js';
 import { PLACEHOLDER_PNG_DATA_URL } from '../../src/agent/context.js';
 import type { SafetyApprover, TaskEvent } from '../../src/agent/types.js';
-import { registerTaskRoutes } from '../../src/http/taskRoutes.js';
+import { buildPolicyStack } from '../helpers/testApp.js';
+import { taskRoutesApp } from '../helpers/taskApp.js';
 import {
   startOpenAITestServer,
   computerCall,
@@ -96,15 +87,7 @@ afterEach(async () => {
 async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConfig>; approve?: SafetyApprover; useManagerApprover?: boolean; apiKey?: string | null } = {}): Promise<Harness> {
   const server = await startOpenAITestServer(script);
   const platform = createFakePlatform({ tree: calcTree(), focused: { app: 'fakeapp', pid: 4242, window: 'Calculator' } });
-  const dir = await mkdtemp(join(tmpdir(), 'deskd-agent-test-'));
-  const policy = parsePolicy(POLICY, 'test-policy.yaml');
-  const audit = await AuditLog.open({ path: join(dir, 'audit.jsonl'), keyPath: join(dir, 'audit.key') });
-  const halt = new HaltSwitch();
-  const approvals = new ApprovalManager({ timeoutMs: policy.approvals.timeoutMs });
-  const gate = new PolicyGate({ policy: () => policy, halt, bucket: new TokenBucket(policy.limits), approvals, audit, screenLocked: () => platform.locked });
-  gate.wireHalt();
-  const store = new ObservationStore();
-  const observer = new Observer(platform, null, store, DEFAULT_AX_BUDGET, (windows) => perceptionMask(windows, policy));
+  const { dir, audit, halt, approvals, gate, store, observer } = await buildPolicyStack(platform, POLICY, { dirPrefix: 'deskd-agent-test-' });
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, null) });
   const config = loadAgentConfig({}, {
     apiKey: opts.apiKey === undefined ? 'sk-test-local' : opts.apiKey,
@@ -122,15 +105,7 @@ async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConf
     approve: opts.useManagerApprover ? approvalManagerApprover(approvals, () => halt.signal) : opts.approve,
     denyApproval: approvalDenier(approvals),
   });
-  const app = Fastify().withTypeProvider();
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const e = isDeskdError(err) ? err : hasZodFastifySchemaValidationErrors(err) ? new DeskdError('VALIDATION_FAILED', err.message) : new DeskdError('INTERNAL', err.message);
-    void reply.code(e.status).send(e.toBody());
-  });
-  await registerTaskRoutes(app, { tasks: runner });
-  await app.ready();
+  const app = await taskRoutesApp(runner);
   const recorded = new Map<string, TaskEvent[]>();
   const h: Harness = {
     server,
