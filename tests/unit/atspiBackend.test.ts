@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AtspiAccessibility, type AtspiCall } from '../../src/platform/linux/atspi.js';
-import { ATSPI_STATE_TYPES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import { DBusLikeError, splitKey as split, stateWords as words } from '../helpers/atspiFakeBus.js';
 import type { AXBudget, RawAXNode } from '../../src/platform/types.js';
 
 const REGISTRY = 'org.a11y.atspi.Registry|/org/a11y/atspi/accessible/root';
@@ -27,28 +28,6 @@ interface FakeObject {
   delayMs?: number;
 }
 
-class DBusLikeError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function words(states: AtspiState[] = []): number[] {
-  const w = [0, 0];
-  for (const s of states) {
-    const i = ATSPI_STATE_TYPES.indexOf(s);
-    w[i >> 5] = (w[i >> 5]! | (1 << (i & 31))) >>> 0;
-  }
-  return w;
-}
-
-const split = (key: string): [string, string] => {
-  const i = key.indexOf('|');
-  return [key.slice(0, i), key.slice(i + 1)];
-};
 
 /** A fake accessibility bus over a map of objects keyed `bus|path`; records every call. */
 function fakeBus(objects: Record<string, FakeObject>, pids: Record<string, number> = {}) {

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
  */
 import { describe, expect, it } from 'vitest';
 import { AtspiAccessibility, type AtspiCall } from '../../src/platform/linux/atspi.js';
-import { ATSPI_STATE_TYPES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import { DBusLikeError, splitKey as split, stateWords as words } from '../helpers/atspiFakeBus.js';
 import type { WindowInfo } from '../../src/platform/types.js';
 
 const ROOT = '/org/a11y/atspi/accessible/root';
@@ -27,27 +28,6 @@ interface Obj {
   index?: number;
 }
 
-class DBusLikeError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function words(states: AtspiState[] = []): number[] {
-  const w = [0, 0];
-  for (const s of states) {
-    const i = ATSPI_STATE_TYPES.indexOf(s);
-    w[i >> 5] = (w[i >> 5]! | (1 << (i & 31))) >>> 0;
-  }
-  return w;
-}
-const split = (key: string): [string, string] => {
-  const i = key.indexOf('|');
-  return [key.slice(0, i), key.slice(i + 1)];
-};
 const inRect = (e: [number, number, number, number] | undefined, x: number, y: number) => !!e && x >= e[0] && y >= e[1] && x < e[0] + e[2] && y < e[1] + e[3];
 
 /** A fake bus over objects keyed `bus|path`; the registry lists `apps`. Records calls. */
