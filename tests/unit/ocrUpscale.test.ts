@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, UPSCALE_BELOW_PX, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, truncatedWords, estimateGlyphHeight, grayCrop } from '../../src/perception/ocr/index.js';
+import { OcrEngine, UPSCALE_BELOW_PX, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX, autoUpscale, coarseUpscale, truncatedWords, estimateGlyphHeight, grayCrop } from '../../src/perception/ocr/index.js';
 import type { RawImage } from '../../src/platform/types.js';
 
 // Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.
@@ -67,6 +67,14 @@ describe('estimateGlyphHeight and autoUpscale', () => {
     expect(autoUpscale(8, 2)).toBe(1.5);
     expect(autoUpscale(0, 1)).toBe(2);
     expect(autoUpscale(0, 2)).toBe(1);
+  });
+
+  it('coarseUpscale reads the glyphs that call for ×1.5 at ×1 first, and keeps every other upscale', () => {
+    expect(coarseUpscale(autoUpscale(8, 1))).toBe(1);
+    expect(coarseUpscale(autoUpscale(11, 1))).toBe(1);
+    expect(coarseUpscale(1)).toBe(1);
+    expect(coarseUpscale(2)).toBe(2); // 7 px glyphs are not read at ×1
+    expect(coarseUpscale(3)).toBe(3);
   });
 });
 

@@ -33,6 +33,7 @@ const PER_CALL = {
   lightTextSkipExplained: z.boolean(),
   repairTruncated: z.boolean(),
   rereadUnsureLines: z.boolean(),
+  coarseBands: z.boolean(),
   repairVerticalText: z.boolean(),
   repairMissedText: z.boolean(),
   readLargeGlyphs: z.boolean(),
@@ -116,6 +117,14 @@ export const OcrEngineOptionsSchema = z.object({
    */
   rereadUnsureLines: z.boolean().default(true),
   /**
+   * With `upscale: 'auto'`, read the bands of glyphs that call for ×1.5 (8–11 px) at ×1 first (`coarseUpscale`), as
+   * naive full-frame tesseract does, and leave the words that read needs to `rereadUnsureLines` (unsure lines
+   * read again at ×2), the missed-text, light-text and monospace re-reads (at the glyphs' own upscale);
+   * default true. Tesseract's time follows the lines of text and the pixels it is sent: ×1.5 sends 2.25x the
+   * pixels of ×1 for every line, sure or not (docs/perception-incremental.md, cold profile).
+   */
+  coarseBands: z.boolean().default(true),
+  /**
    * Read again, with page segmentation `SINGLE_BLOCK` (`'6'`), the column strip (`columnStrip`) of every block
    * tesseract's automatic layout took for vertical text (`blocktype` 7, `PT_VERTICAL_TEXT`), and keep that
    * reading when it is more confident (`replaceIfMoreConfident`; default true): a table column of single
@@ -181,6 +190,7 @@ export const RecognizeOptionsSchema = z.object({
   lightTextSkipExplained: PER_CALL.lightTextSkipExplained.optional(),
   repairTruncated: PER_CALL.repairTruncated.optional(),
   rereadUnsureLines: PER_CALL.rereadUnsureLines.optional(),
+  coarseBands: PER_CALL.coarseBands.optional(),
   repairVerticalText: PER_CALL.repairVerticalText.optional(),
   repairMissedText: PER_CALL.repairMissedText.optional(),
   readLargeGlyphs: PER_CALL.readLargeGlyphs.optional(),

@@ -10,7 +10,8 @@
  *    that no confident word explains, read isolated; the two passes merged;
  * 4. `rereadBlocks` (src/perception/ocr/rereads.ts): vertical-text blocks, glyphs outside every word, runs of
  *    large glyphs and fixed-pitch blocks read again, each kept where it reads better;
- * 5. `rereadUnsure`: lines read at ×1.5 with an unsure word read again at ×2, within an area budget;
+ * 5. `rereadUnsure`: lines of 8–11 px glyphs (read at ×1 first with `coarseBands`, else ×1.5) with an unsure word read
+ *    again at ×2, within an area budget;
  *    `repairTruncated`: words cut short at an edge read again in a tight crop;
  * 6. `voteCharacters` and `rejectJunk`: characters corrected by the glyph vote, junk read from borders and icons
  *    dropped.
@@ -32,7 +33,8 @@ import { regionToPixels } from './prepare.js';
 import { cropOf, glyphBoxes, meanLuminance } from './raster.js';
 import { Recognition } from './recognition.js';
 import { EXPLAINED_MIN_CONFIDENCE, regionExplained, replaceIfMoreConfident, truncatedWords } from './repairs.js';
-import { rereadBlocks, type RereadCounters } from './rereads.js';
+import { rereadBlocks, type DeferredRegion, type RereadCounters } from './rereads.js';
+import { monospaceBlocks } from './monospace.js';
 import type { OcrLine, OcrResult, OcrWord } from './types.js';
 
 /** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
@@ -74,10 +76,10 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
   if (!crop) return { words: [], lines: [], ms: performance.now() - t0, profile: { passes: {}, grayMs: 0, findMs: 0, postMs: 0 } };
   const call = await Recognition.prepare(pool, o, img, crop);
   const found = findOnMainThread(call);
-  const { lines: baseLines, regionsRead } = await readBands(call, found);
+  const { lines: baseLines, deferred } = await readBands(call, found);
   const { regions, glyphs, large } = await found;
   const counters: Counters = {};
-  let lines = await rereadBlocks(call, baseLines, glyphs, large, counters);
+  let lines = await rereadBlocks(call, baseLines, glyphs, large, counters, deferred);
   if (o.rereadUnsureLines) lines = await rereadUnsure(call, lines, counters);
   const repaired = o.repairTruncated ? await repairTruncated(call, lines, glyphs) : null;
   if (repaired) lines = repaired.lines;
@@ -91,7 +93,7 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
     lines,
     ms: performance.now() - t0,
     profile: call.profile,
-    lightTextRegions: regionsRead,
+    lightTextRegions: call.lightTextRead,
     lightTextRegionsFound: regions.length,
     upscale: call.frameFactor(),
     repairedWords: repaired?.count ?? 0,
@@ -138,39 +140,43 @@ function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
 /**
  * Stage 3: every band, then (as soon as its band is read, so a worker whose band finished first is not idle)
  * the band's light-text regions (by centre row) that are not explained by its confident words, read
- * isolated; the two passes merged (see `mergeLines`).
+ * isolated; the two passes merged (see `mergeLines`). A region whose glyphs all lie in a block of fixed-pitch
+ * lines of its band (`monospaceBlocks`: a terminal or log pane, light text on dark) is not read here but
+ * returned in `deferred`: stage 4 reads the block again as one block, and reads the region only when the
+ * words then read do not explain it (a dark log pane was read three times: band, region, block).
  */
-async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): Promise<{ lines: OcrLine[]; regionsRead: number }> {
-  const { o, bands, crop, base, cell } = call;
-  let regionsRead = 0;
+async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): Promise<{ lines: OcrLine[]; deferred: DeferredRegion[] }> {
+  const { o, bands, crop, base, cell, img } = call;
   const owner = (r: LightTextRegion): number => {
     const row = crop.top + r.top + r.height / 2;
     const i = bands.findIndex((b) => row >= b.ownTop && row < b.ownBottom);
     return i < 0 ? bands.length - 1 : i;
   };
-  const readRegion = (r: LightTextRegion) => call.read(r, r.backgrounds, { crop: call.absolute(r), ownTop: -Infinity, ownBottom: Infinity }, call.regionMinConfidence, { pass: 'lightText' });
   const perBand = await Promise.all(
     bands.map(async (band, bi) => {
-      const lines = await call.read(call.relative(band.crop), undefined, band, o.minConfidence, { collectVertical: true, pass: 'band' });
-      const mine = (await found).regions.filter((r) => owner(r) === bi);
+      const lines = await call.read(call.relative(band.crop), undefined, band, o.minConfidence, { collectVertical: true, coarse: o.coarseBands, pass: 'band' });
+      const mine = (await found).regions.filter((r) => owner(r) === bi).map((region) => ({ region, glyphs: glyphBoxes(base, crop.width, region, { cell }).map((b) => call.toPoints(b)) }));
       const words = o.lightTextSkipExplained ? lines.flatMap((l) => l.words) : [];
-      const todo = mine.filter((r) => !o.lightTextSkipExplained || !regionExplained(glyphBoxes(base, crop.width, r, { cell }).map((b) => call.toPoints(b)), words, EXPLAINED_MIN_CONFIDENCE));
-      regionsRead += todo.length;
-      const extra = await Promise.all(todo.map(readRegion));
-      return { lines, extra: extra.flat() };
+      const todo = mine.filter((r) => !o.lightTextSkipExplained || !regionExplained(r.glyphs, words, EXPLAINED_MIN_CONFIDENCE));
+      const blocks = o.readMonospaceBlocks && todo.length > 0 ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), call.within, 1 / img.scale).map((b) => b.area) : [];
+      const inBlock = (r: DeferredRegion) => r.glyphs.length > 0 && blocks.some((a) => r.glyphs.every((g) => centerInside(g, a)));
+      const deferred = todo.filter(inBlock);
+      const extra = await Promise.all(todo.filter((r) => !inBlock(r)).map((r) => call.readLightText(r.region)));
+      return { lines, extra: extra.flat(), deferred };
     }),
   );
-  return { lines: mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra)), regionsRead };
+  return { lines: mergeLines(perBand.flatMap((b) => b.lines), perBand.flatMap((b) => b.extra)), deferred: perBand.flatMap((b) => b.deferred) };
 }
 
 /**
- * Stage 4b (`rereadUnsureLines`), when the crop's glyphs called for ×1.5 (`autoUpscale`): lines that hold a word of confidence under
+ * Stage 4b (`rereadUnsureLines`), when the crop's glyphs called for ×1.5 (`autoUpscale`; the bands were then read at
+ * ×1.5, or at ×1 with `coarseBands`, and a line read at ×1 or ×1.5 is read again at ×2): lines that hold a word of confidence under
  * {@link UNSURE_CONFIDENCE}, least confident (mean) first while their area (padded) stays within
  * {@link UNSURE_AREA_SHARE} of the crop's, read again as one line at ×2 (light lines turned dark), each reading
  * kept where it is more confident (`replaceIfMoreConfident`).
  */
 async function rereadUnsure(call: Recognition, lines: OcrLine[], counters: Counters): Promise<OcrLine[]> {
-  // Only after the ×1.5 of small glyphs: a line read at ×1 has glyphs large enough, one read at ×2 got it already.
+  // Only where the glyphs call for ×1.5: text of larger glyphs read at ×1 is large enough, one read at ×2 got it already.
   const factor = call.frameFactor();
   if (call.o.upscale !== 'auto' || factor <= 1 || factor >= 2) return lines;
   const mean = (l: OcrLine) => l.words.reduce((a, w) => a + w.confidence, 0) / l.words.length;

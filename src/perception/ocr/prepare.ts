@@ -90,3 +90,16 @@ export function autoUpscale(glyphPx: number, scale: number): number {
   if (glyphPx < UPSCALE_X2_BELOW_PX) return 2;
   return glyphPx < UPSCALE_BELOW_PX ? 1.5 : 1;
 }
+
+/** Detail upscales under this are read ×1 first by {@link coarseUpscale}. */
+const UPSCALE_COARSE_BELOW = 2;
+
+/**
+ * The upscale of a first, coarse read of text whose `upscale: 'auto'` factor is `detail` (see {@link autoUpscale};
+ * `coarseBands`): ×1 where `detail` is ×1.5 (glyphs of 8–11 px, which tesseract reads at ×1 as naive full-frame
+ * tesseract does, with fewer sure words), else `detail` itself (smaller glyphs need their upscale to be read at
+ * all). The lines such a read is unsure of are read again upscaled (`rereadUnsureLines`). Pure.
+ */
+export function coarseUpscale(detail: number): number {
+  return detail > 1 && detail < UPSCALE_COARSE_BELOW ? 1 : detail;
+}

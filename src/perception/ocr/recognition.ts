@@ -7,10 +7,11 @@ import { performance } from 'node:perf_hooks';
 import type { RawImage, Rect } from '../../platform/types.js';
 import { clip, pointsToPixels, toPixelBox, toPixelRect, type PixelBox } from '../geometry.js';
 import type { OcrWorkerPool } from './pool.js';
+import type { LightTextRegion } from './lightText.js';
 import { rowProfile, splitBands, type Band } from './bands.js';
 import type { CallOptions, OcrPageSegMode } from './options.js';
 import { linesFromPage, verticalTextBlocks, type PageMapping } from './page.js';
-import { autoUpscale, encodeGray, grayCrop } from './prepare.js';
+import { autoUpscale, coarseUpscale, encodeGray, grayCrop } from './prepare.js';
 import { estimateGlyphHeight, meanLuminance } from './raster.js';
 import type { OcrLine, OcrPass, OcrProfile } from './types.js';
 
@@ -35,6 +36,8 @@ export interface ReadHow {
   collectVertical?: boolean;
   /** Upscale (default: from the glyph height of the part read, see `Recognition.factorOf`). */
   factor?: number;
+  /** With `upscale: 'auto'` and no `factor`, read at the coarse upscale of that glyph height (`coarseUpscale`). */
+  coarse?: boolean;
   /** Invert the part read (default false: it is read in the base orientation). */
   invert?: boolean;
   /** The pass the job's time and pixels count to. */
@@ -58,6 +61,10 @@ export class Recognition {
   /** `max(minConfidence, lightTextMinConfidence)`: the confidence words of isolated re-reads need. */
   readonly regionMinConfidence: number;
   bands: Band[] = [];
+  /** Light-text regions read isolated (`readLightText`). */
+  lightTextRead = 0;
+  /** Whether some job read its part below the upscale its glyphs call for (`ReadHow.coarse`). */
+  coarseRead = false;
   private frameFactorMemo: number | undefined;
 
   private constructor(
@@ -148,7 +155,9 @@ export class Recognition {
     const { psm, collectVertical = false } = how;
     const basePsm = this.o.psm;
     const tp = performance.now();
-    const factor = how.factor ?? (this.bands.length === 1 && !lightTextOn ? this.frameFactor() : this.factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND));
+    const detail = how.factor ?? (this.bands.length === 1 && !lightTextOn ? this.frameFactor() : this.factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND));
+    const factor = how.coarse && how.factor === undefined && this.o.upscale === 'auto' ? coarseUpscale(detail) : detail;
+    if (factor < detail) this.coarseRead = true;
     const prepared = await encodeGray(this.base, this.crop.width, rect, { invert: how.invert ?? false, factor, ...(lightTextOn ? { lightTextOn, cell: this.cell } : {}) });
     const stat = (this.profile.passes[how.pass] ??= { jobs: 0, tesseractMs: 0, megapixels: 0, prepMs: 0 });
     stat.prepMs += performance.now() - tp;
@@ -172,6 +181,12 @@ export class Recognition {
     const m: PageMapping = { band, factor, scale: this.img.scale, origin: this.img.origin, minConfidence, splitLineGap: this.o.splitLineGap };
     if (collectVertical) this.vertical.push(...verticalTextBlocks(page, m));
     return linesFromPage(page, m);
+  }
+
+  /** A light-text region (pixels relative to the crop) read with its light text isolated (`isolateLightText`). */
+  readLightText(r: LightTextRegion): Promise<OcrLine[]> {
+    this.lightTextRead++;
+    return this.read(r, r.backgrounds, { crop: this.absolute(r), ownTop: -Infinity, ownBottom: Infinity }, this.regionMinConfidence, { pass: 'lightText' });
   }
 
   /**

@@ -15,14 +15,32 @@ import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from './largeGlyphs.js
 import { joinAdjacentCells, monospaceBlocks } from './monospace.js';
 import { makeLine, mergeLines, SYMBOLS, splitByRow } from './page.js';
 import type { Recognition } from './recognition.js';
+import type { LightTextRegion } from './lightText.js';
 import { cropOf, meanLuminance } from './raster.js';
-import { columnStrip, missedTextAreas, replaceIfMoreConfident } from './repairs.js';
+import { columnStrip, EXPLAINED_MIN_CONFIDENCE, missedTextAreas, regionExplained, replaceIfMoreConfident } from './repairs.js';
 import type { OcrLine, OcrPass, OcrResult, OcrWord } from './types.js';
 
 /** Margin left and right of a vertical-text block when it is read again, logical points. */
 const VERTICAL_BLOCK_MARGIN_POINTS = 8;
+/** Missed-text areas read at most (the most glyphs first; `missedTextAreas`). */
+const MISSED_AREAS = 8;
+/**
+ * Missed-text areas read at most after a coarse band read (`coarseBands`): a ×1 read of 8–11 px glyphs drops
+ * more words under the confidence floor, and their glyphs are read here at their own upscale (bench/ocr-cold
+ * metrics page: 14 areas, a table whose numbers the ×1 read dropped).
+ */
+const MISSED_AREAS_COARSE = 16;
 /** Words of lower confidence do not count as reading the large glyphs under them. */
 const LARGE_GLYPH_SURE_CONFIDENCE = 0.6;
+
+/**
+ * A light-text region (pixels relative to the crop) that lies in a block of fixed-pitch lines, left by the band
+ * pass to the block's reading (`readBands`), with its glyph boxes (logical points).
+ */
+export interface DeferredRegion {
+  region: LightTextRegion;
+  glyphs: Rect[];
+}
 
 /** The counts stage 4 reports (see {@link OcrResult}). */
 export type RereadCounters = Pick<OcrResult, 'verticalBlocks' | 'missedText' | 'largeGlyphs' | 'monospaceBlocks'>;
@@ -30,33 +48,39 @@ export type RereadCounters = Pick<OcrResult, 'verticalBlocks' | 'missedText' | '
 /**
  * Read the vertical-text, missed-text, large-glyph and monospace areas of `lines` again (each kind only when
  * its option is on) and fold the readings in, in that order; the counts go to `counters`. `glyphs` and
- * `large` are the glyph boxes (logical points) found on the main thread.
+ * `large` are the glyph boxes (logical points) found on the main thread. `deferred`: light-text regions the band
+ * pass left to a fixed-pitch block, each read on its own (isolated, as the band pass would have) only when,
+ * after the block's reading, some glyph of it lies in no word of confidence ≥ 0.9 (`regionExplained`).
  */
-export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: Rect[], large: Rect[], counters: RereadCounters): Promise<OcrLine[]> {
+export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: Rect[], large: Rect[], counters: RereadCounters, deferred: DeferredRegion[] = []): Promise<OcrLine[]> {
   const { o, img, within } = call;
   const baseWords = lines.flatMap((l) => l.words);
   const verticalAreas =
     o.repairVerticalText && call.vertical.length > 0 ? mergeOverlapping(call.vertical.map((r) => columnStrip(r, baseWords, within, VERTICAL_BLOCK_MARGIN_POINTS))) : null;
-  const missedAreas = o.repairMissedText ? missedTextAreas(baseWords, glyphs, within) : null;
+  const missedAreas = o.repairMissedText ? missedTextAreas(baseWords, glyphs, within, { maxAreas: call.coarseRead ? MISSED_AREAS_COARSE : MISSED_AREAS }) : null;
   const medianGlyph = median(glyphs.map((g) => g.height));
   // Words read unsurely (a big "7" read "Wy" at 0.45) do not hide the glyphs under them: the tight re-read,
   // if more confident, replaces them in the merge.
   const largeRuns = o.readLargeGlyphs ? largeGlyphRuns(baseWords.filter((w) => w.confidence >= LARGE_GLYPH_SURE_CONFIDENCE), large, within, { medianHeight: medianGlyph }) : null;
   // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
   const monoBlocks = o.readMonospaceBlocks ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
+  let out = lines;
   const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => call.readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
   // Missed-text areas inside a fixed-pitch block wait for the block's reading: when it is kept, it read the whole
   // block (the terminal's missed-text reads were 16–19% of its worker time, docs/perception-incremental.md).
   const blockOf = (area: Rect) => (monoBlocks ?? []).findIndex((b) => centerInside(area, b.area));
   const missedNow = (missedAreas ?? []).filter((a) => blockOf(a) < 0);
+  // Deferred light-text regions by block (-1: in none of the blocks found on all the lines: read now).
+  const regionBlock = deferred.map((d) => (monoBlocks ?? []).findIndex((b) => d.glyphs.every((g) => centerInside(g, b.area))));
   const missedLater = (missedAreas ?? []).filter((a) => blockOf(a) >= 0);
-  const [verticalReads, missedReads, largeReads, monoReads] = await Promise.all([
+  const [verticalReads, missedReads, largeReads, monoReads, regionReads] = await Promise.all([
     Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, o.minConfidence, 'vertical') }))),
     Promise.all(missedNow.map((area) => readBlock(area, call.regionMinConfidence, 'missed'))),
     Promise.all((largeRuns ?? []).map((run) => readLarge(call, run))),
     Promise.all((monoBlocks ?? []).map(async (b) => ({ area: b.area, got: await readMono(call, b.area, b.pitch) }))),
+    Promise.all(deferred.filter((_, k) => regionBlock[k]! < 0).map((d) => call.readLightText(d.region))),
   ]);
-  let out = lines;
+  if (regionReads.length > 0) out = mergeLines(out, regionReads.flat());
   if (verticalAreas) {
     const r = replaceEach(out, verticalReads, 'words');
     out = r.lines;
@@ -85,6 +109,11 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
     }
     out = r.lines;
     counters.monospaceBlocks = { found: monoBlocks.length, replaced: r.replaced };
+    // The light-text regions in blocks whose glyphs the words now read do not all explain (the block's reading
+    // not kept, or unsure there), read now.
+    const now = out.flatMap((l) => l.words);
+    const lateRegions = deferred.filter((d, k) => regionBlock[k]! >= 0 && !regionExplained(d.glyphs, now, EXPLAINED_MIN_CONFIDENCE));
+    if (lateRegions.length > 0) out = mergeLines(out, (await Promise.all(lateRegions.map((d) => call.readLightText(d.region)))).flat());
     // The missed-text areas of blocks whose reading was not kept, read now.
     const late = missedLater.filter((a) => !kept[blockOf(a)]);
     if (late.length > 0) {

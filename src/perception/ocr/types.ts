@@ -26,7 +26,10 @@ export interface OcrResult {
   lightTextRegionsFound?: number;
   /** Words replaced by a longer reading of a tight crop around them (see `truncatedWords`). */
   repairedWords?: number;
-  /** Upscale applied to the whole crop's bands (`upscale: 'auto'`: from its glyph height, see `autoUpscale`). */
+  /**
+   * Upscale the whole crop's glyphs call for (`upscale: 'auto'`: from its glyph height, see `autoUpscale`); the bands
+   * are read at ×1 instead of ×1.5 with `coarseBands` (see `coarseUpscale`).
+   */
   upscale?: number;
   /** Column strips of vertical-text blocks read again as one block, and how many of those readings were kept (see `repairVerticalText`). */
   verticalBlocks?: { found: number; replaced: number };
