@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { e2eDaemonConfig } from '../helpers/e2eDaemon.js';
+import { errorCode } from '../helpers/rawHttp.js';
 
 const execFileP = promisify(execFile);
 const FLOOD = fileURLToPath(new URL('../helpers/httpFlood.mjs', import.meta.url));
@@ -71,13 +72,7 @@ function raw(method: string, path: string, headers: Record<string, string> = {},
   });
 }
 
-const code = (a: Answer): string | undefined => {
-  try {
-    return (JSON.parse(a.body) as { error?: { code?: string } }).error?.code;
-  } catch {
-    return undefined;
-  }
-};
+const code = errorCode;
 const agentAs = (client: string) => ({ authorization: `Bearer ${daemon.token}`, 'x-deskd-client': client });
 const operator = () => ({ authorization: `Bearer ${daemon.operatorToken}` });
 /** Open file descriptors of this process (the daemon's); NaN when even that cannot be read (EMFILE). */

@@ -6,44 +6,17 @@
  * approvals denied and an audit record, and the lease naming the agent.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { request } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildHardenedApp, AGENT, OPERATOR } from '../helpers/hardeningApp.js';
+import { errorCode, rawRequest } from '../helpers/rawHttp.js';
 import { AgentRegistry, agentOfActor, observerMayCall, principalOf, tokenHash } from '../../src/governance/agents.js';
 import { clientIdentity } from '../../src/http/lease.js';
 
 type H = Awaited<ReturnType<typeof buildHardenedApp>>;
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function raw(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, method, path, agent: false, headers: { ...headers, ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) } : {}) } },
-      (res) => {
-        let b = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (b += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const code = (a: Answer): string | undefined => {
-  try {
-    return (JSON.parse(a.body) as { error?: { code?: string } }).error?.code;
-  } catch {
-    return undefined;
-  }
-};
+const raw = rawRequest;
+const code = errorCode;
 const bearer = (t: string, client?: string) => ({ authorization: `Bearer ${t}`, ...(client ? { 'x-deskd-client': client } : {}) });
 const op = bearer(OPERATOR);
 const MCP_ACCEPT = { accept: 'application/json, text/event-stream' };

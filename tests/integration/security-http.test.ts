@@ -16,6 +16,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { buildHardenedApp, AGENT, OPERATOR, fixedOcr } from '../helpers/hardeningApp.js';
+import { errorCode, rawRequest } from '../helpers/rawHttp.js';
 import type { TextRecognizer } from '../../src/perception/observer.js';
 import { isActingRequest } from '../../src/http/lease.js';
 import { resolveServerLimits } from '../../src/http/limits.js';
@@ -25,37 +26,9 @@ type H = Awaited<ReturnType<typeof buildHardenedApp>>;
 /** Polls wait long: the machine running the tests may be busy. */
 const POLL = { timeout: 20_000, interval: 20 };
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
 /** One request with the path sent byte for byte (no URL normalisation), on its own connection. */
-function raw(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, method, path, agent: false, headers: { ...headers, ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) } : {}) } },
-      (res) => {
-        let b = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (b += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const code = (a: Answer): string | undefined => {
-  try {
-    return (JSON.parse(a.body) as { error?: { code?: string } }).error?.code;
-  } catch {
-    return undefined;
-  }
-};
+const raw = rawRequest;
+const code = errorCode;
 
 const agentAs = (client: string) => ({ authorization: `Bearer ${AGENT}`, 'x-deskd-client': client });
 const operator = { authorization: `Bearer ${OPERATOR}` };
