@@ -179,10 +179,10 @@ export class AtspiTargets {
         // static text inside a button or link (Chromium): the element acted on is its nearest interactive
         // ancestor below the window, when it has one within a few levels.
         //
-        // The walk up is pipelined (issue 15): each object's `Parent` is asked together with the read before
-        // it (the deepest object's with its basic read, each parent's with its role), so a level costs one
-        // round trip to the application instead of two. The reads asked ahead are only reads; one whose
-        // answer is not needed (the walk stopped) is dropped, its failure included.
+        // The walk up is pipelined (issue 15): each parent's own `Parent` is asked together with its role, so
+        // a level costs one round trip to the application instead of two. A read asked ahead whose answer is
+        // not needed (the walk stopped) is dropped, its failure included. The deepest object's `Parent` is
+        // asked only once it is known not to be interactive (most hits on buttons need no walk).
         const deepest = path[path.length - 1]!;
         let chosen = deepest;
         const parentOf = (ref: Ref): Promise<Ref | undefined> => {
@@ -190,9 +190,9 @@ export class AtspiTargets {
           q.catch(() => undefined);
           return q;
         };
-        let nextParent = parentOf(deepest);
         let b = await readBasic(this.bus, deepest);
         if (!INTERACTIVE_ROLES.has(mapAtspiRole(b.roleName))) {
+          let nextParent = parentOf(deepest);
           for (let i = 0; i < MAX_HIT_ANCESTORS; i++) {
             const parent = await nextParent;
             if (!parent || parent[0] !== f.ref[0] || parent[1] === f.ref[1] || parent[1] === ROOT_PATH) break;
