@@ -11,9 +11,11 @@
  * (write + fdatasync of the log in the OS temp directory) and the executor's phases are timed too.
  *
  * With `--chromium`, also a Chromium window (accessibility on) showing a test page, where only moves are timed
- * (the action of `npm run bench`'s dispatch stage, over a page).
+ * (the action of `npm run bench`'s dispatch stage, over a page); `--page FILE` (relative to this checkout) shows
+ * another page than `tests/fixtures/pages/seeing.html` (e.g. `bench/incremental/dashboard.html`, the page of
+ * that dispatch stage).
  *
- * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--chromium] [--baseline DIR]`.
+ * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--chromium [--page FILE]] [--baseline DIR]`.
  * With `--baseline DIR` (another deskd checkout, built: `DIR/dist/...`), this tree's build and the baseline's
  * are measured side by side on the same desktop, in alternating rounds, each in a fresh child process, and
  * the ratio after/before is printed. Per stage (summed over a click), the time spent in the platform calls
@@ -152,7 +154,7 @@ async function parent() {
     launch('gnome-calculator', [], { GSETTINGS_BACKEND: 'memory' });
     if (chromium) {
       // A test page (not a bench page), accessibility on, below the xterm.
-      const page = pathToFileURL(join(current, 'tests/fixtures/pages/seeing.html')).href;
+      const page = pathToFileURL(resolve(current, opt('page', 'tests/fixtures/pages/seeing.html'))).href;
       launch('chromium', ['--force-renderer-accessibility', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--password-store=basic', `--user-data-dir=${profile}`, '--window-position=640,380', '--window-size=640,420', page], { ACCESSIBILITY_ENABLED: '1' });
     }
     await new Promise((r) => setTimeout(r, chromium ? 8000 : 4000)); // the apps map their windows and join the bus
@@ -181,7 +183,7 @@ async function parent() {
       for (const [t, a] of Object.entries(byTarget)) {
         (report[t] ??= {})[label] = {
           clicks: a.total.length,
-          runMs: { p50: r2(q(a.total, 0.5)), p95: r2(q(a.total, 0.95)) },
+          runMs: { p50: r2(q(a.total, 0.5)), p90: r2(q(a.total, 0.9)), p95: r2(q(a.total, 0.95)) },
           dispatchedMs: { p50: r2(q(a.dispatched, 0.5)), p95: r2(q(a.dispatched, 0.95)) },
           stagesMsP50: Object.fromEntries(Object.entries(a.stages).map(([k, xs]) => [k, r2(q(xs, 0.5))])),
           hit: a.hit,
@@ -190,7 +192,7 @@ async function parent() {
       if (baseline) for (const t of Object.keys(report)) {
         const b = report[t].before;
         const f = report[t].after;
-        if (b && f) report[t].ratio = { runP50: r2(f.runMs.p50 / b.runMs.p50), runP95: r2(f.runMs.p95 / b.runMs.p95) };
+        if (b && f) report[t].ratio = { runP50: r2(f.runMs.p50 / b.runMs.p50), runP90: r2(f.runMs.p90 / b.runMs.p90), runP95: r2(f.runMs.p95 / b.runMs.p95) };
       }
     }
     console.log(JSON.stringify({ iterationsPerRound: n, rounds, display: desk.display, baseline: baseline ?? null, report }, null, 2));
