@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeskdError } from '../../src/errors.js';
+import { thrown } from '../helpers/rejection.js';
 import { ApprovalManager, type Approval, type ApprovalManagerOptions } from '../../src/policy/approvals.js';
 import type { PolicyDecision, PolicyEffect, PolicyTarget } from '../../src/policy/engine.js';
 
@@ -21,15 +21,6 @@ function manager(opts: Partial<ApprovalManagerOptions> = {}): ApprovalManager {
   const m = new ApprovalManager({ timeoutMs: 60_000, ...opts });
   managers.push(m);
   return m;
-}
-function thrown(f: () => unknown): DeskdError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeskdError) return e;
-    throw e;
-  }
-  throw new Error('expected a DeskdError');
 }
 
 describe('bindingOf', () => {

@@ -1,20 +1,13 @@
 import { describe, it, expect } from 'vitest';
 import { ACTING_ROUTES, CLIENT_HEADER, ControllerLease, MCP_READ_ONLY_TOOLS, MIN_LEASE_TTL_MS, clientIdentity, isActingRequest, mcpCallsAny } from '../../src/http/lease.js';
 import { DeskdError } from '../../src/errors.js';
+import { thrown as thrownBy } from '../helpers/rejection.js';
 
 // The controller lease's edges (src/http/lease.ts): TTL defaults and clamps, the exact expiry instant, what
 // a renewal keeps, who may release, the operator's take-over, the LEASE_HELD details a client retries on,
 // the client-id grammar and which requests count as acting. `guards.test.ts` covers the main walk-through.
 
-const thrown = (f: () => unknown): DeskdError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeskdError) return e;
-    throw e;
-  }
-  throw new Error('expected a DeskdError, nothing was thrown');
-};
+const thrown = (f: () => unknown) => thrownBy(f, 'expected a DeskdError, nothing was thrown');
 
 describe('ControllerLease TTLs', () => {
   it('defaults: 30 s for an explicit acquire, at most 10 min, 30 s taken by an acting request', () => {

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { DeskdError } from '../../src/errors.js';
+import { thrown } from '../helpers/rejection.js';
 import { HaltSwitch } from '../../src/policy/halt.js';
 import { TokenBucket } from '../../src/policy/rateLimit.js';
 
 // The kill switch's state and messages, and the rate limit's arithmetic at its edges
 // (src/policy/halt.ts, src/policy/rateLimit.ts); the main behaviour is in policyHalt.test.ts and
 // policyRateLimit.test.ts.
-
-function thrown(f: () => unknown): DeskdError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeskdError) return e;
-    throw e;
-  }
-  throw new Error('expected a DeskdError');
-}
 
 describe('HaltSwitch state', () => {
   it('starts running, with nobody and no reason; since is the creation time', () => {

@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DeskdError } from '../../src/errors.js';
+import { thrown } from '../helpers/rejection.js';
 import { parsePolicy, validatePolicy } from '../../src/policy/parse.js';
 
 // How a bad policy is refused (src/policy/parse.ts): always POLICY_INVALID, the source named, every
 // failing field by its path (indexes in brackets), at most five in the message, all in details.issues;
 // a valid policy comes back deep-frozen, so nothing can widen it after validation.
 
-function refusal(f: () => unknown): DeskdError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeskdError) return e;
-    throw e;
-  }
-  throw new Error('expected POLICY_INVALID');
-}
+const refusal = (f: () => unknown) => thrown(f, 'expected POLICY_INVALID');
 
 describe('POLICY_INVALID messages', () => {
   it('an empty document (YAML or value) names the source', () => {
