@@ -9,6 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import { buildPolicyApp, AGENT_TOKEN, OPERATOR_TOKEN } from '../helpers/testApp.js';
 import { MCP_TOOL_NAMES } from '../../src/mcp/server.js';
+import { textOf } from '../helpers/mcpClient.js';
 
 const POLICY = `
 version: 1
@@ -46,7 +47,6 @@ async function connect(token: string | null): Promise<Client> {
   await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
   return client;
 }
-const textOf = (r: CallToolResult) => r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
 
 describe('/mcp over Streamable HTTP', () => {
   it('lists tools, observes and clicks by ref; the fake platform receives the click', async () => {

@@ -6,13 +6,12 @@
  * (stdio's case) refuses a `workspace` rather than drop it. The fake platform (tests/helpers/fakeWorkspaces.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer, MCP_TOOL_NAMES } from '../../src/mcp/server.js';
 import { MCP_NOT_IN_WORKSPACES, MCP_WORKSPACE_TOOLS } from '../../src/mcp/workspace.js';
 import type { ReplayService } from '../../src/replay/index.js';
 import { buildFakeWorkspacesApp, WS_AGENT_TOKEN, WS_OPERATOR_TOKEN, type FakeWorkspacesApp } from '../helpers/fakeWorkspaces.js';
+import { connectInMemory } from '../helpers/mcpClient.js';
 
 let t: FakeWorkspacesApp | null = null;
 afterEach(async () => {
@@ -125,10 +124,7 @@ describe('MCP tools and workspaces (issue 22)', () => {
   it('an MCP server with no workspace routing in front (deskd mcp on stdio) refuses a `workspace` instead of acting on the user\'s desktop', async () => {
     t = await buildFakeWorkspacesApp();
     const server = createMcpServer({ platform: t.own, observer: t.ownObserver, executor: t.ownExecutor, version: 't' });
-    const [a, b] = InMemoryTransport.createLinkedPair();
-    await server.connect(b);
-    const client = new Client({ name: 'test', version: '1' });
-    await client.connect(a);
+    const client = await connectInMemory(server);
     try {
       const r = (await client.callTool({ name: 'click', arguments: { x: 5, y: 5, workspace: 'ws_abc' } })) as CallToolResult;
       expect(r.isError).toBe(true);

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { connectInMemory, textOf } from '../helpers/mcpClient.js';
 import { createMcpServer, describeActionResult, MCP_TOOL_NAMES } from '../../src/mcp/server.js';
 import { MCP_READ_ONLY_TOOLS, isActingRequest } from '../../src/http/lease.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
@@ -86,10 +86,7 @@ beforeEach(async () => {
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, noOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   executor.useObserver(() => observer.observe({}));
   const server = createMcpServer({ platform, observer, executor, version: '0.0.0-test', actor: 'mcp:agent/test' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await server.connect(st);
-  client = new Client({ name: 'test', version: '1' });
-  await client.connect(ct);
+  client = await connectInMemory(server);
 });
 afterEach(async () => {
   await client.close();
@@ -99,7 +96,6 @@ afterEach(async () => {
 });
 
 const call = async (name: string, args: Record<string, unknown> = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult;
-const textOf = (r: CallToolResult) => r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
 const refIn = (text: string, role: string, name: string) => new RegExp(`^(e\\d+) ${role} ${JSON.stringify(name)}`, 'm').exec(text)?.[1];
 const decisions = async () => (await audit.read({ limit: 100 })).filter((r) => r.kind === 'decision') as unknown as { actor: string; decision: { effect: string; ruleId: string } }[];
 

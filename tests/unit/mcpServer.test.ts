@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { connectInMemory, textOf } from '../helpers/mcpClient.js';
 import { createMcpServer, findElements, focusPoint, formatElement, MCP_TOOL_NAMES } from '../../src/mcp/server.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import { ObservationStore, Observer, type TextRecognizer } from '../../src/perception/observer.js';
@@ -78,10 +78,7 @@ beforeEach(async () => {
   const observer = new Observer(platform, fakeOcr, store);
   const executor = new Executor({ platform, store, policy: gate, verifyElement: createElementVerifier(platform, fakeOcr), agentCapture: async (id) => (await observer.agentCapture.capture(id)).image });
   const server = createMcpServer({ platform, observer, executor, version: '0.0.0-test' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await server.connect(st);
-  client = new Client({ name: 'test', version: '1' });
-  await client.connect(ct);
+  client = await connectInMemory(server);
 });
 afterEach(async () => {
   await client.close();
@@ -91,7 +88,6 @@ afterEach(async () => {
 });
 
 const call = async (name: string, args: Record<string, unknown> = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult;
-const textOf = (r: CallToolResult) => r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
 const refIn = (text: string, name: string) => new RegExp(`^(e\\d+) \\w+ ${JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm').exec(text)?.[1];
 
 describe('tool listing', () => {
