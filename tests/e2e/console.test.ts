@@ -6,12 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchHeadlessChromium, listenLocal } from '../helpers/consoleBrowser.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import type { TextRecognizer } from '../../src/perception/observer.js';
 import { buildPolicyApp, AGENT_TOKEN, OPERATOR_TOKEN } from '../helpers/testApp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const POLICY = `
 version: 1
 defaults: { unmatched: deny }
@@ -54,13 +54,8 @@ beforeAll(async () => {
     windows: [{ id: '0xa', app: 'gnome-calculator', pid: 10, wmClass: 'Gnome-calculator', title: 'Calculator', bounds: { x: 0, y: 0, width: 600, height: 800 } }],
   });
   t = await buildPolicyApp(platform, POLICY, ocr);
-  await t.app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  base = await listenLocal(t.app);
+  browser = await launchHeadlessChromium();
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
   page.on('request', (r) => urls.push(r.url()));

@@ -14,11 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchHeadlessChromium, listenLocal } from '../helpers/consoleBrowser.js';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import { buildPolicyApp, OPERATOR_TOKEN } from '../helpers/testApp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = process.env.DESKD_SCREENSHOT_DIR ?? tmpdir();
 const POLICY = `
 version: 1
@@ -77,13 +77,8 @@ beforeAll(async () => {
     t.halt.resume('operator');
   }
   await until(async () => (await t.audit.read({ limit: 2000 })).length >= 1040, 30_000, '1040 audit records');
-  await t.app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  base = await listenLocal(t.app);
+  browser = await launchHeadlessChromium();
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   page = await context.newPage();
   await page.goto(base + '/');

@@ -9,10 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchHeadlessChromium, listenLocal } from '../helpers/consoleBrowser.js';
 import { makeReplayHarness, record7x6, OPERATOR, type Harness } from '../helpers/replayHarness.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let h: Harness;
 let browser: Browser;
@@ -22,13 +21,8 @@ let base: string;
 beforeAll(async () => {
   expect(existsSync(CHROMIUM), 'Debian package chromium is missing').toBe(true);
   h = await makeReplayHarness();
-  await h.app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(h.app.server.address() as { port: number }).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  base = await listenLocal(h.app);
+  browser = await launchHeadlessChromium();
   page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
   await page.goto(base + '/');
   await page.fill('#token', OPERATOR);

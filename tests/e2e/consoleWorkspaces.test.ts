@@ -8,12 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchHeadlessChromium, listenLocal } from '../helpers/consoleBrowser.js';
 import { buildFakeWorkspacesApp, WORKSPACE_FILLS, WS_OPERATOR_TOKEN, type FakeWorkspacesApp } from '../helpers/fakeWorkspaces.js';
 
 let beta: string;
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let t: FakeWorkspacesApp;
 let base: string;
@@ -31,13 +30,8 @@ beforeAll(async () => {
   const make = async (agent: string, name: string) => (await t.app.inject({ method: 'POST', url: '/v1/workspaces', headers: { authorization: `Bearer ${WS_OPERATOR_TOKEN}` }, payload: { agent, name, size: '400x300' } })).json().id as string;
   wa = await make('alpha', 'ci-dashboard');
   wb = await make('beta', 'calculator');
-  await t.app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  base = await listenLocal(t.app);
+  browser = await launchHeadlessChromium();
   page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
 });
 
