@@ -5,7 +5,7 @@
  * executor and the real policy engine (gate, approvals, audit log), through the task HTTP API.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
@@ -16,7 +16,7 @@ import { loadAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { approvalDenier } from '../../src/agent/approvals.js';
 import type { TaskEvent } from '../../src/agent/types.js';
 import { buildPolicyStack } from '../helpers/testApp.js';
-import { taskRoutesApp } from '../helpers/taskApp.js';
+import { closeTaskHarness, taskRoutesApp, until } from '../helpers/taskApp.js';
 import { countImages, finalText, lastImage, lastToolResults, overloaded, rateLimited, startAnthropicTestServer, toolUses, type ScriptEntry } from '../helpers/anthropicTestServer.js';
 
 const POLICY = `
@@ -58,14 +58,7 @@ async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConf
       return id;
     },
     events,
-    async close() {
-      await runner.close();
-      await app.close();
-      approvals.cancelAll('test');
-      await audit.close();
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: () => closeTaskHarness({ runner, app, approvals, audit, server, dir }),
   };
   open.push(h);
   return h;
@@ -76,13 +69,6 @@ afterEach(async () => {
   open = [];
 });
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('tasks with Claude (local Messages-compatible test server, recorded shapes)', () => {
   it('the computer tool is declared at the scaled size; tool_uses run through the executor at mapped points; the final text is the answer', async () => {

@@ -4,7 +4,6 @@
  * real policy engine (gate, approvals, audit log).
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createFakePlatform, axNode, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import { Executor } from '../../src/actuation/executor.js';
@@ -17,7 +16,7 @@ import { approvalDenier, approvalManagerApprover } from '../../src/agent/approva
 import { PLACEHOLDER_PNG_DATA_URL } from '../../src/agent/context.js';
 import type { SafetyApprover, TaskEvent } from '../../src/agent/types.js';
 import { buildPolicyStack } from '../helpers/testApp.js';
-import { taskRoutesApp } from '../helpers/taskApp.js';
+import { closeTaskHarness, taskRoutesApp, until } from '../helpers/taskApp.js';
 import {
   startOpenAITestServer,
   computerCall,
@@ -122,28 +121,13 @@ async function harness(script: ScriptEntry[], opts: { config?: Partial<AgentConf
       }
       return recorded.get(taskId)!;
     },
-    async close() {
-      await runner.close();
-      await app.close();
-      approvals.cancelAll('test');
-      await audit.close();
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: () => closeTaskHarness({ runner, app, approvals, audit, server, dir }),
   };
   open.push(h);
   return h;
 }
 
 const clicks = (p: FakePlatform) => p.events.filter((e) => e.kind === 'move').map((e) => e as { x: number; y: number });
-/** Wait until a condition holds (polling; no timing assertion). */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('computer mode (Responses API computer tool; local OpenAI-compatible test server, recorded shapes)', () => {
   it('runs a scripted batch of computer actions through the executor; the dispatched events match; the answer is the final message', async () => {
