@@ -15,7 +15,9 @@
  * another page than `tests/fixtures/pages/seeing.html` (e.g. `bench/incremental/dashboard.html`, the page of
  * that dispatch stage).
  *
- * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--chromium [--page FILE]] [--baseline DIR]`.
+ * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--pause MS] [--chromium [--page FILE]] [--baseline DIR]`.
+ * `--pause MS` waits that long before each timed action (default 0: back to back, where an app's reaction
+ * to the previous click — xterm's selection and redraw — competes with the next action for the CPU).
  * With `--baseline DIR` (another deskd checkout, built: `DIR/dist/...`), this tree's build and the baseline's
  * are measured side by side on the same desktop, in alternating rounds, each in a fresh child process, and
  * the ratio after/before is printed. Per stage (summed over a click), the time spent in the platform calls
@@ -35,8 +37,8 @@ const opt = (name, dflt) => {
 };
 
 
-/** One implementation, in this process: time N clicks at each target. Prints one JSON line. */
-async function child(root, targets, n) {
+/** One implementation, in this process: time N clicks at each target (`pause` ms before each). Prints one JSON line. */
+async function child(root, targets, n, pause = 0) {
   const imp = (p) => import(pathToFileURL(join(root, 'dist/src', p)).href);
   const [{ createPlatform }, { Executor }, { ObservationStore }, { parsePolicy }, { AuditLog }, { ApprovalManager }, { HaltSwitch }, { TokenBucket }, { PolicyGate }, { parseAction }] = await Promise.all([
     imp('platform/index.js'),
@@ -99,6 +101,9 @@ async function child(root, targets, n) {
     const dispatched = [];
     const per = {};
     for (let i = 0; i < n; i++) {
+      // --pause: let the app finish reacting to the previous action (an agent acts seconds apart), so the
+      // time measured is deskd's, not the app's redraw competing for the CPU.
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       for (const k of Object.keys(stages)) delete stages[k];
       const t0 = performance.now();
       const r = await executor.run(act(i));
@@ -118,7 +123,7 @@ async function child(root, targets, n) {
 
 function run(root, targets, n) {
   return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', root, '--targets', JSON.stringify(targets), '--iterations', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', root, '--targets', JSON.stringify(targets), '--iterations', String(n), '--pause', opt('pause', '0')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     c.stdout.on('data', (d) => (text += d));
     c.on('exit', (code) => (code === 0 ? res(JSON.parse(text.trim().split('\n').pop())) : rej(new Error(`child for ${root} exited with ${code}`))));
@@ -203,5 +208,5 @@ async function parent() {
   }
 }
 
-if (opt('child') !== undefined) await child(resolve(opt('child')), JSON.parse(opt('targets')), Number(opt('iterations', 60)));
+if (opt('child') !== undefined) await child(resolve(opt('child')), JSON.parse(opt('targets')), Number(opt('iterations', 60)), Number(opt('pause', 0)));
 else await parent();
