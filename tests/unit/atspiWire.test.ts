@@ -52,11 +52,13 @@ describe('wire.ts: deskd D-Bus client', () => {
     });
     service = dbus.sessionBus({ busAddress: address });
     await new Promise<void>((r) => service.once('connect', () => r()));
-    serviceName = service.name!;
+    // dbus-next sets `name` on the bus at Hello; its types.d.ts does not declare it.
+    serviceName = (service as unknown as { name: string }).name;
     service.addMethodHandler((msg: dbus.Message) => {
       if (msg.interface !== 'org.example.T') return false;
       if (msg.member === 'Echo') service.send(dbus.Message.newMethodReturn(msg, msg.signature, msg.body));
-      else if (msg.member === 'Fail') service.send(dbus.Message.newError(msg, 'org.freedesktop.DBus.Error.UnknownObject', 'no such object /x'));
+      // dbus-next's types.d.ts declares newError's first parameter a string; lib/message.js takes the message replied to.
+      else if (msg.member === 'Fail') service.send(dbus.Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.UnknownObject', 'no such object /x'));
       else if (msg.member === 'Hang') return true;
       else {
         const r = REPLIES[msg.member!];
