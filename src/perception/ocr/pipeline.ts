@@ -121,7 +121,7 @@ function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
       try {
         const regions = o.invert === 'auto' && o.lightTextRegions ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
         // For the repairs after the bands, also found while the workers read.
-        const glyphs = o.repairTruncated || o.repairMissedText ? glyphBoxes(base, crop.width, whole, { cell }).map((b) => call.toPoints(b)) : [];
+        const glyphs = o.repairTruncated || o.repairMissedText ? call.glyphs().map((b) => call.toPoints(b)) : [];
         // Large glyphs need larger cells: a 12-point cell inside a thick stroke takes the ink for background.
         const large = o.readLargeGlyphs ? glyphBoxes(base, crop.width, whole, { cell: cell * LARGE_GLYPH_CELL_FACTOR, maxHeight: Math.round(LARGE_GLYPH_MAX_POINTS * img.scale) }).map((b) => call.toPoints(b)) : [];
         call.frameFactor(); // for the result
@@ -146,7 +146,7 @@ function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
  * words then read do not explain it (a dark log pane was read three times: band, region, block).
  */
 async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): Promise<{ lines: OcrLine[]; deferred: DeferredRegion[] }> {
-  const { o, bands, crop, base, cell, img } = call;
+  const { o, bands, crop, img } = call;
   const owner = (r: LightTextRegion): number => {
     const row = crop.top + r.top + r.height / 2;
     const i = bands.findIndex((b) => row >= b.ownTop && row < b.ownBottom);
@@ -155,7 +155,7 @@ async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): 
   const perBand = await Promise.all(
     bands.map(async (band, bi) => {
       const lines = await call.read(call.relative(band.crop), undefined, band, o.minConfidence, { collectVertical: true, coarse: o.coarseBands, pass: 'band' });
-      const mine = (await found).regions.filter((r) => owner(r) === bi).map((region) => ({ region, glyphs: glyphBoxes(base, crop.width, region, { cell }).map((b) => call.toPoints(b)) }));
+      const mine = (await found).regions.filter((r) => owner(r) === bi).map((region) => ({ region, glyphs: call.glyphsIn(region).map((b) => call.toPoints(b)) }));
       const words = o.lightTextSkipExplained ? lines.flatMap((l) => l.words) : [];
       const todo = mine.filter((r) => !o.lightTextSkipExplained || !regionExplained(r.glyphs, words, EXPLAINED_MIN_CONFIDENCE));
       const blocks = o.readMonospaceBlocks && todo.length > 0 ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), call.within, 1 / img.scale).map((b) => b.area) : [];

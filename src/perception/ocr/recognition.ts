@@ -12,7 +12,7 @@ import { rowProfile, splitBands, type Band } from './bands.js';
 import type { CallOptions, OcrPageSegMode } from './options.js';
 import { linesFromPage, verticalTextBlocks, type PageMapping } from './page.js';
 import { autoUpscale, coarseUpscale, encodeGray, grayCrop } from './prepare.js';
-import { estimateGlyphHeight, meanLuminance } from './raster.js';
+import { glyphBoxes, meanLuminance } from './raster.js';
 import type { OcrLine, OcrPass, OcrProfile } from './types.js';
 
 /** Band overlap in logical points: lines up to twice this tall are read whole by one band. */
@@ -66,6 +66,7 @@ export class Recognition {
   /** Whether some job read its part below the upscale its glyphs call for (`ReadHow.coarse`). */
   coarseRead = false;
   private frameFactorMemo: number | undefined;
+  private glyphMemo: PixelBox[] | undefined;
 
   private constructor(
     private readonly pool: OcrWorkerPool,
@@ -108,21 +109,40 @@ export class Recognition {
   }
 
   /**
+   * The glyph boxes of the whole crop (pixels relative to the crop; `glyphBoxes` of the base orientation with the
+   * call's `cell`), found once, when first needed, and shared by the upscale of every part, the light-text regions'
+   * glyphs and the repairs (each of them was a pass over the pixels of its own: the main thread's finding was
+   * 560–750 ms a 1920x1080 frame, docs/perception-incremental.md).
+   */
+  glyphs(): PixelBox[] {
+    return (this.glyphMemo ??= glyphBoxes(this.base, this.crop.width, this.whole, { cell: this.cell }));
+  }
+
+  /** The glyph boxes (pixels relative to the crop) whose centre lies in `rect` (relative to the crop). */
+  glyphsIn(rect: PixelBox): PixelBox[] {
+    return this.glyphs().filter((g) => {
+      const cx = g.left + g.width / 2;
+      const cy = g.top + g.height / 2;
+      return cx >= rect.left && cx < rect.left + rect.width && cy >= rect.top && cy < rect.top + rect.height;
+    });
+  }
+
+  /**
    * The whole crop's upscale: from its glyph height when `upscale: 'auto'` (the image's scale is no guide:
    * Chromium at device scale 2 on X11 reports scale 1 and draws text twice as tall). Measured once, when
    * first needed (one band, a band or region with too few glyphs, the size test of a small crop, the result).
    */
   frameFactor(): number {
     const { upscale } = this.o;
-    return (this.frameFactorMemo ??= upscale === 'auto' ? autoUpscale(estimateGlyphHeight(this.gray, this.crop.width, this.whole), this.img.scale) : upscale);
+    return (this.frameFactorMemo ??= upscale === 'auto' ? autoUpscale(medianHeight(this.glyphs()), this.img.scale) : upscale);
   }
 
   /** The upscale of a part of the crop; a part with too few glyphs for a median of its own takes the whole crop's. */
   private factorOf(rect: PixelBox, minGlyphs: number): number {
     const { upscale } = this.o;
     if (upscale !== 'auto') return upscale;
-    const h = estimateGlyphHeight(this.gray, this.crop.width, rect, { minGlyphs });
-    return h > 0 ? autoUpscale(h, this.img.scale) : this.frameFactor();
+    const inside = this.glyphsIn(rect);
+    return inside.length > 0 && inside.length >= minGlyphs ? autoUpscale(medianHeight(inside), this.img.scale) : this.frameFactor();
   }
 
   /** A box relative to the crop in logical global points. */
@@ -204,4 +224,11 @@ export class Recognition {
     if (!px) return null;
     return this.read(this.relative(px), undefined, { crop: px, ownTop: -Infinity, ownBottom: Infinity }, minConfidence, psm === undefined ? { pass } : { psm, pass });
   }
+}
+
+/** The median height of `boxes` (the upper one of an even count, as `estimateGlyphHeight`), 0 without any. */
+function medianHeight(boxes: PixelBox[]): number {
+  if (boxes.length === 0) return 0;
+  const h = boxes.map((b) => b.height).sort((a, b) => a - b);
+  return h[Math.floor(h.length / 2)]!;
 }
