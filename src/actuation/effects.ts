@@ -145,3 +145,41 @@ export function toPolicyAction(p: PlannedAction): PolicyAction {
       return { type: 'focus_window' };
   }
 }
+
+/** Actions whose pointer receivers' element/URL may be reused at the dispatch-time re-check ({@link reusableFields}). */
+const REUSE_ACTIONS: ReadonlySet<PlannedAction['type']> = new Set(['click', 'move', 'scroll', 'drag']);
+
+/**
+ * Which fields of the pointer receivers decided for this action need not be read again right before
+ * dispatch (issue 15: one accessibility hit-test per action instead of two): those the policy in force
+ * provably decides the same for, whatever their value. Only for a `click`, `move`, `scroll` or `drag` the gate allowed
+ * (the caller checks that; asked actions are read again); null when every field is read again. `allows` is a pure
+ * evaluation of the policy in force (`PolicyGate.wouldAllow`, no audit) for effects in the shape of `decided`.
+ *
+ * The proof is a pure evaluation (`wouldAllow`, no audit) of the decided effects with the pointer
+ * receivers' element (and URL) marked *unknown*: an unknown field never lets an allow rule match and
+ * always lets a deny or ask rule match (engine.ts, also across the managed/user/agent layers, which take
+ * the strictest), so when that still allows, every concrete value allows too. The only invariant that
+ * reads the element (`invariant:password-field`) applies to `type`/`set_value`/`keypress`, never to these
+ * actions. The window under each point is read again in any case (`pointerTarget` reuses a field only
+ * when that window has the same id, pid, app, WM_CLASS and title), so a window raised, moved, retitled or
+ * replaced since the decision is still seen; what is not seen again is a change inside the same window
+ * that the policy is indifferent to (`hit` then reports the element as hit-tested for the decision).
+ */
+export function reusableFields(
+  type: PlannedAction['type'],
+  effects: readonly ResolvedEffect[],
+  allows: (effects: PolicyEffect[]) => boolean,
+  decided: readonly PolicyEffect[],
+): { element: boolean; url: boolean } | null {
+  if (!REUSE_ACTIONS.has(type)) return null;
+  const probe = (fields: Array<'element' | 'url'>) =>
+    allows(
+      decided.map((e, k) =>
+        effects[k]!.spec.kind !== 'pointer' ? e : { ...e, target: { ...e.target, ...(fields.includes('element') ? { element: null } : {}), ...(fields.includes('url') ? { url: null } : {}), unknown: [...new Set([...(e.target.unknown ?? []), ...fields])] } },
+      ),
+    );
+  if (probe(['element', 'url'])) return { element: true, url: true };
+  if (probe(['element'])) return { element: true, url: false };
+  return null;
+}

@@ -13,7 +13,7 @@ import type { Findable } from '../perception/find.js';
 import { assertTypeable, planActions, type ElementVerifier, type PlannedAction } from './plan.js';
 import { Input } from './input.js';
 import type { ScrollReport } from './scroll.js';
-import { effectsOf, policyEffectsOf, resolveEffect, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
+import { effectsOf, policyEffectsOf, resolveEffect, reusableFields, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
 import { elementOwnerTarget, focusedElement, type EffectTarget } from './targets.js';
 
 export { SCROLL_POINTS_PER_STEP, type PlannedAction, type ElementVerifier } from './plan.js';
@@ -89,9 +89,6 @@ export interface SubmitOptions {
   /** A reason per action (overrides `reason` for that action). */
   reasons?: ReadonlyArray<string | undefined>;
 }
-
-/** Actions whose pointer receivers' element/URL may be reused at the dispatch-time re-check ({@link Executor} `reusable`). */
-const REUSE_ACTIONS: ReadonlySet<PlannedAction['type']> = new Set(['click', 'move', 'scroll', 'drag']);
 
 /** How often, and how many times, the focus is re-read after a `focus` request before typing (set_value fallback). */
 const FOCUS_POLL_MS = 100;
@@ -301,35 +298,10 @@ export class Executor {
     return fresh;
   }
 
-  /**
-   * Which fields of the pointer receivers decided for this action need not be read again right before
-   * dispatch (issue 15: one accessibility hit-test per action instead of two): those the policy in force
-   * provably decides the same for, whatever their value. Only for an allowed (not asked) `click`, `move`,
-   * `scroll` or `drag`; null when every field is read again.
-   *
-   * The proof is a pure evaluation (`wouldAllow`, no audit) of the decided effects with the pointer
-   * receivers' element (and URL) marked *unknown*: an unknown field never lets an allow rule match and
-   * always lets a deny or ask rule match (engine.ts, also across the managed/user/agent layers, which take
-   * the strictest), so when that still allows, every concrete value allows too. The only invariant that
-   * reads the element (`invariant:password-field`) applies to `type`/`set_value`/`keypress`, never to these
-   * actions. The window under each point is read again in any case (`pointerTarget` reuses a field only
-   * when that window has the same id, pid, app, WM_CLASS and title), so a window raised, moved, retitled or
-   * replaced since the decision is still seen; what is not seen again is a change inside the same window
-   * that the policy is indifferent to (`hit` then reports the element as hit-tested for the decision).
-   */
+  /** See {@link reusableFields}: what the dispatch-time re-check of this action may take from its decision. */
   private reusable(p: PlannedAction, check: Check): { element: boolean; url: boolean } | null {
-    if (check.gate.effect !== 'allow' || !REUSE_ACTIONS.has(p.type)) return null;
-    const probe = (fields: Array<'element' | 'url'>) =>
-      this.deps.policy.wouldAllow(
-        check.action,
-        check.policyEffects.map((e, k) =>
-          check.effects[k]!.spec.kind !== 'pointer' ? e : { ...e, target: { ...e.target, ...(fields.includes('element') ? { element: null } : {}), ...(fields.includes('url') ? { url: null } : {}), unknown: [...new Set([...(e.target.unknown ?? []), ...fields])] } },
-        ),
-        check.actor,
-      ).effect === 'allow';
-    if (probe(['element', 'url'])) return { element: true, url: true };
-    if (probe(['element'])) return { element: true, url: false };
-    return null;
+    if (check.gate.effect !== 'allow') return null;
+    return reusableFields(p.type, check.effects, (effects) => this.deps.policy.wouldAllow(check.action, effects, check.actor).effect === 'allow', check.policyEffects);
   }
 
   /** The `hit` of a result: the last effect's receiver (pointer release point, element owner, keyboard focus), unless masked. */
