@@ -187,3 +187,93 @@ export function detectScroll(prev: RawImage, cur: RawImage, area: PixelRect, opt
   }
   return null;
 }
+
+/**
+ * The tight box of what `cur` shows in `r` (pixels, within `area`) that the previous frame cannot explain:
+ * with `shift` 0, the pixels that differ from `prev` (exact to the pixel); with a shift, the rows of each
+ * tile column of `g` whose segment equals neither `prev`'s segment in place nor `prev`'s segment
+ * `shift` rows below (a row segment is explained as a whole, never pixel by pixel: a new picture can be
+ * a patchwork of old pixels). Null when everything is explained.
+ */
+export function unexplainedBounds(prev: RawImage, cur: RawImage, r: PixelRect, g: TileGrid, shift = 0): PixelRect | null {
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  const { y: ay, height: ah } = g.area;
+  const rx1 = r.x + r.width;
+  for (let y = r.y; y < r.y + r.height; y++) {
+    if (rowSegmentEqual(cur, y, prev, y, r.x, rx1)) continue;
+    if (shift === 0) {
+      // First and last differing pixel of the row.
+      const a = cur.data, b = prev.data;
+      const row = y * cur.width * 4;
+      let lo = r.x, hi = rx1 - 1;
+      const differs = (x: number) => {
+        const o = row + x * 4;
+        return a[o] !== b[o] || a[o + 1] !== b[o + 1] || a[o + 2] !== b[o + 2] || a[o + 3] !== b[o + 3];
+      };
+      while (lo <= hi && !differs(lo)) lo++;
+      while (hi >= lo && !differs(hi)) hi--;
+      if (lo > hi) continue;
+      x0 = Math.min(x0, lo); x1 = Math.max(x1, hi + 1); y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1);
+      continue;
+    }
+    const sy = y + shift;
+    const inArea = sy >= ay && sy < ay + ah;
+    for (let c = Math.floor((r.x - g.area.x) / g.tile); c * g.tile + g.area.x < rx1; c++) {
+      const sx0 = Math.max(r.x, g.area.x + c * g.tile);
+      const sx1 = Math.min(rx1, g.area.x + (c + 1) * g.tile);
+      if (sx1 <= sx0 || rowSegmentEqual(cur, y, prev, y, sx0, sx1)) continue;
+      if (inArea && rowSegmentEqual(cur, y, prev, sy, sx0, sx1)) continue;
+      x0 = Math.min(x0, sx0); x1 = Math.max(x1, sx1); y0 = Math.min(y0, y); y1 = Math.max(y1, y + 1);
+    }
+  }
+  return x1 > x0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
+}
+
+/**
+ * True when rows `[y0, y1)` of `img` each repeat the row above them in columns `[x0, x1)` (so rows
+ * `y0 - 1 .. y1 - 1` are one and the same row): blank background, or a border running straight down, never
+ * a line of text. False when a row falls outside the image or `y0 < 1`.
+ */
+export function flatRows(img: RawImage, y0: number, y1: number, x0: number, x1: number): boolean {
+  if (y0 < 1 || y1 > img.height || x0 < 0 || x1 > img.width || x1 <= x0) return false;
+  for (let y = y0; y < y1; y++) if (!rowSegmentEqual(img, y, img, y - 1, x0, x1)) return false;
+  return true;
+}
+
+/**
+ * Whether text can run across a boundary between fixed content (rows that match `prev` only in place) and
+ * scrolled content (rows that match `prev` only `shift` rows below) within tiles `a` and `b` of `g`: a pair
+ * of tiles one above the other (or diagonal), or one tile (`a === b`) that holds both. Rows of the tiles are
+ * walked top to bottom, each compared over its own tile's columns; runs of at least `gap` rows that repeat
+ * the row above (blank background, straight borders) split them into blocks, and they are linked when one
+ * block holds both a row that matches only in place and one that matches only shifted. Rows that match
+ * neither are new content, read anyway (they link a pair of tiles). Tiles side by side are always linked.
+ */
+export function seamLinked(prev: RawImage, cur: RawImage, g: TileGrid, a: number, b: number, shift: number, gap: number): boolean {
+  const ra = Math.floor(a / g.cols), rb = Math.floor(b / g.cols);
+  if (a !== b && ra === rb) return true;
+  const [up, lo] = ra <= rb ? [a, b] : [b, a];
+  const tu = tileRect(g, up % g.cols, Math.floor(up / g.cols));
+  const tl = tileRect(g, lo % g.cols, Math.floor(lo / g.cols));
+  const { y: ay, height: ah } = g.area;
+  const y0 = tu.y, y1 = a === b ? tu.y + tu.height : tl.y + tl.height;
+  let fixed = false, moved = false, flat = 0;
+  for (let y = y0; y < y1; y++) {
+    const t = y < tl.y ? tu : tl;
+    const x0 = t.x, x1 = t.x + t.width;
+    if (y > ay && rowSegmentEqual(cur, y, cur, y - 1, x0, x1)) flat++;
+    else flat = 0;
+    if (flat >= gap) {
+      fixed = moved = false;
+      continue;
+    }
+    const sy = y + shift;
+    const eq0 = rowSegmentEqual(cur, y, prev, y, x0, x1);
+    const eqS = sy >= ay && sy < ay + ah && rowSegmentEqual(cur, y, prev, sy, x0, x1);
+    if (!eq0 && !eqS && a !== b) return true;
+    if (eq0 && !eqS) fixed = true;
+    if (eqS && !eq0) moved = true;
+    if (fixed && moved) return true;
+  }
+  return false;
+}

@@ -5,18 +5,25 @@
  * first; the whole display without windows). Per region, the previous frame's words and lines are kept with
  * the pixels they were read from. On the next frame:
  * - no tile of the region changed → its words are reused as they are;
- * - the region's content moved vertically (scrolling, {@link detectScroll}) → the words whose every tile
- *   matches the shifted previous frame are translated, and only what matches neither the shifted nor the
- *   unshifted frame (the newly exposed strip, a moved scrollbar thumb) plus the seams between fixed and
- *   scrolled content are re-read;
- * - otherwise the changed tiles become dirty rectangles, grown by a margin and then to whole text lines
- *   (every previous line or word a rectangle touches is swallowed, until nothing more is), so no word is
- *   cut; each is read with `recognize(img, {region})`; previous words whose centre lies in a re-read
- *   rectangle are dropped and the new ones added;
+ * - the region's content moved vertically (scrolling, {@link detectScroll}) → the words whose pixels (and a
+ *   ring around them) equal the shifted previous frame's byte for byte are translated, and only what matches
+ *   neither the shifted nor the unshifted frame (the newly exposed lines, a moved scrollbar thumb), the seams
+ *   between fixed and scrolled content where text runs across them ({@link seamLinked}: not where blank rows
+ *   part them, as at the top of a log pane whose first line went), and the words cut by the edge of the
+ *   scrolled part (their ink partly still there) are re-read;
+ * - otherwise the changed tiles are found, and the re-read starts from the changed pixels' tight box
+ *   ({@link unexplainedBounds}: to the pixel, to the row of a tile column when scrolled), not from whole
+ *   tiles; it is grown by a margin (above and below up to the first blank rows, at most `scrollMargin`),
+ *   then to whole text lines (every previous line or word the rectangle's core touches is swallowed, until
+ *   nothing more is; the `lineMargin` around a swallowed item swallows nothing by itself and is cut back
+ *   where it would take in a sliver of an item not swallowed), so no word is cut; each is read with
+ *   `recognize(img, {region})`; previous words whose centre lies in a re-read rectangle are dropped and the
+ *   new ones added;
  * - more than `fullFraction` of the region dirty, a region new or moved, a different frame geometry, or
  *   `fresh` → the region is read whole.
- * A previous word is kept only when every tile under it is unchanged (or, when scrolling, matches at the
- * shifted place), so a word whose pixels changed is never reported from the cache.
+ * A previous word is kept only when every tile under it is unchanged, or its own pixels (with a ring of 3
+ * pixels left and right and one above and below) are unchanged (when scrolling: equal at the shifted place;
+ * the ring is always compared then), so a word whose pixels changed is never reported from the cache.
  * The image of the previous read given again (the same buffer: pixels are read-only, see `RawCapture`) has
  * no changed tile; the observer does so when the platform reports nothing drawn since its last frame.
  *
@@ -24,8 +31,8 @@
  */
 import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
-import { center, clip, contains, mergeOverlapping, pixelsToPoints, pointsToPixels } from './geometry.js';
-import { changedTiles, detectScroll, sameGeometry, tileGrid, tilesToRects, TILE, type TileGrid } from './changes.js';
+import { center, clip, contains, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
+import { changedTiles, detectScroll, flatRows, rowSegmentEqual, sameGeometry, seamLinked, tileGrid, tilesToRects, TILE, unexplainedBounds, type TileGrid } from './changes.js';
 
 /** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
 export interface RegionRecognizer {
@@ -203,18 +210,26 @@ export class IncrementalReader {
 
     let shift = 0;
     let dirty = flags0;
+    // Tiles that changed (in place, or at the shifted place too when scrolled), as opposed to seam tiles.
+    let changed = flags0;
     let flagsS: boolean[] | null = null;
+    // Rows that repeat the row above, enough of them to part two lines of text (image pixels).
+    const gap = Math.max(3, Math.round(3 * cur.scale));
     if (n0 >= this.scrollMinTiles && tileRows(grid, flags0) >= 3) {
       const s = detectScroll(prev, cur, pix);
       if (s) {
         const fs = changedTiles(prev, cur, grid, s.shift);
-        const d = flags0.map((f, i) => f && fs[i]!);
-        markSeams(grid, flags0, fs, d);
+        const both = flags0.map((f, i) => f && fs[i]!);
+        const d = [...both];
+        markSeams(grid, flags0, fs, d, (a, b) => seamLinked(prev, cur, grid, a, b, s.shift, gap));
         // Keep the shift only when it explains part of the change.
         if (count(d) < n0) {
           shift = s.shift;
           flagsS = fs;
           dirty = d;
+          // A tile that changed both ways may hold fixed and scrolled rows with text across them (a line cut
+          // by the edge of a scrolled pane): such a tile is a seam, read whole.
+          changed = both.map((f, i) => f && !seamLinked(prev, cur, grid, i, i, s.shift, gap));
         }
       }
     }
@@ -233,53 +248,134 @@ export class IncrementalReader {
       }
       return true;
     };
+    // Or, under a changed tile, when the pixels under it and a ring around it (`ringX` pixels left and right,
+    // one above and below: a glyph added next to a word makes it another word) are those it was read from,
+    // byte for byte: a re-read starts from the changed pixels, not from whole tiles, so a word that shares a
+    // tile with a change is kept when its own pixels did not change. Ring pixels outside the region are not
+    // compared; when scrolled, a ring or item row whose source lies outside the region fails.
+    const ringX = Math.max(2, Math.round(3 * cur.scale));
+    const sameAs = (b: Rect, s: number): boolean => {
+      const p = pointsToPixels(cur, b);
+      if (!p) return false;
+      const x0 = Math.max(pix.x, p.x - ringX), x1 = Math.min(pix.x + pix.width, p.x + p.width + ringX);
+      const y0 = Math.max(pix.y, p.y - 1), y1 = Math.min(pix.y + pix.height, p.y + p.height + 1);
+      if (x1 <= x0 || p.y < pix.y || p.y + p.height > pix.y + pix.height) return false;
+      for (let y = y0; y < y1; y++) {
+        const sy = y + s;
+        if (sy < pix.y || sy >= pix.y + pix.height || !rowSegmentEqual(cur, y, prev, sy, x0, x1)) return false;
+      }
+      return true;
+    };
+    // A scrolled word not kept whose pixels are still partly there at its new place (a row of its ink
+    // matches shifted: a word cut by the edge of a scrolled pane) is read again there. (Unscrolled, a word
+    // partly overwritten has changed pixels next to it, which are read, and the read grows to it.)
+    const partly = (b: Rect, s: number): boolean => {
+      const p = pointsToPixels(cur, b);
+      if (!p) return false;
+      const x0 = Math.max(pix.x, p.x), x1 = Math.min(pix.x + pix.width, p.x + p.width);
+      if (x1 <= x0) return false;
+      for (let y = Math.max(p.y, pix.y + 1); y < Math.min(p.y + p.height, pix.y + pix.height); y++) {
+        const sy = y + s;
+        if (sy < pix.y || sy >= pix.y + pix.height) continue;
+        if (!rowSegmentEqual(cur, y, cur, y - 1, x0, x1) && rowSegmentEqual(cur, y, prev, sy, x0, x1)) return true;
+      }
+      return false;
+    };
+    const lost: Rect[] = [];
     const within = (b: Rect) => b.x >= region.x && b.y >= region.y && b.x + b.width <= region.x + region.width && b.y + b.height <= region.y + region.height;
-    const keep = <T extends { text: string; bounds: Rect }>(items: T[], move: (it: T) => T): { kept: T[]; seen: Rect[] } => {
+    const keep = <T extends { text: string; bounds: Rect }>(items: T[], move: (it: T) => T, words = false): { kept: T[]; seen: Rect[] } => {
       const kept: T[] = [];
       const seen: Rect[] = [];
       for (const it of items) {
         seen.push(it.bounds);
-        if (cleanUnder(flags0, it.bounds)) kept.push(it);
+        // Scrolled: a word whose tiles did not change may have moved content right next to it now, which
+        // only the ring sees.
+        if ((!flagsS && cleanUnder(flags0, it.bounds)) || sameAs(it.bounds, 0)) kept.push(it);
         if (flagsS) {
           const moved = move(it);
-          if (!within(moved.bounds)) continue;
-          seen.push(moved.bounds);
-          if (cleanUnder(flagsS, moved.bounds)) kept.push(moved);
+          const inside = clip(moved.bounds, region);
+          if (!inside) continue;
+          if (within(moved.bounds)) seen.push(moved.bounds);
+          if (within(moved.bounds) && sameAs(moved.bounds, shift)) kept.push(moved);
+          else if (words && partly(inside, shift)) lost.push(inside);
         }
       }
       return { kept: flagsS ? dedupe(kept) : kept, seen };
     };
     const moveRect = (b: Rect): Rect => ({ ...b, y: b.y - dy });
-    const w = keep(old.words, (x) => ({ ...x, bounds: moveRect(x.bounds) }));
+    const w = keep(old.words, (x) => ({ ...x, bounds: moveRect(x.bounds) }), true);
     const l = keep(old.lines, (x) => ({ ...x, bounds: moveRect(x.bounds), ...(x.words ? { words: x.words.map((y) => ({ ...y, bounds: moveRect(y.bounds) })) } : {}) }));
 
     // Dirty tiles → rectangles (points) → margin → grown to whole lines/words → merged, clipped to the region.
     const seen = [...w.seen, ...l.seen].filter((b) => b.height <= this.maxLineHeight);
-    const vMargin = shift !== 0 ? Math.max(this.margin, this.scrollMargin) : this.margin;
-    let rects = tilesToRects(grid, dirty).map((p) => grow(pixelsToPoints(cur, p), this.margin, vMargin));
-    for (let changed = true; changed; ) {
-      changed = false;
+    // What changed, to the pixel (to the row when scrolled): a re-read starts from the changed pixels, not
+    // from whole tiles. Seam tiles (fixed and scrolled content meeting with text across) are read whole.
+    const seams = dirty.map((f, i) => f && !changed[i]);
+    const tight = tilesToRects(grid, changed)
+      .map((p) => unexplainedBounds(prev, cur, p, grid, shift))
+      .filter((p): p is PixelRect => p !== null);
+    // A line of text may reach past the changed pixels (a line scrolled into view is half new, half the cut
+    // line the previous frame showed; a glyph may change only in part): above and below, the margin is the
+    // larger scroll margin unless the rows just beyond are blank (each repeats the row above).
+    const far = Math.max(this.margin, this.scrollMargin);
+    const farPx = Math.ceil(far * cur.scale);
+    /** Points from `p`'s top (`dir` -1) or bottom edge to the first run of `gap` blank rows beyond it (at least `margin`; `far` when none is that close). */
+    const reach = (p: PixelRect, dir: -1 | 1): number => {
+      const edge = dir < 0 ? p.y - 1 : p.y + p.height;
+      for (let k = 0; k < farPx; k++) {
+        const y = edge + dir * k;
+        if (y < pix.y || y >= pix.y + pix.height) return far;
+        // Rows lo..hi, `gap` of them starting at y and going away from `p`, all one and the same row.
+        const lo = dir < 0 ? y - gap + 1 : y;
+        const hi = dir < 0 ? y : y + gap - 1;
+        if (lo < pix.y || hi >= pix.y + pix.height) return far;
+        if (flatRows(cur, lo + 1, hi + 1, p.x, p.x + p.width)) return Math.max(this.margin, (k + 1) / cur.scale);
+      }
+      return far;
+    };
+    const margins = (p: PixelRect): Rect => {
+      const r = pixelsToPoints(cur, p);
+      const top = reach(p, -1);
+      const bottom = reach(p, 1);
+      return { x: r.x - this.margin, y: r.y - top, width: r.width + 2 * this.margin, height: r.height + top + bottom };
+    };
+    const starts = [...tight.map(margins), ...tilesToRects(grid, seams).map((p) => grow(pixelsToPoints(cur, p), this.margin, far)), ...lost.map((b) => grow(b, this.margin))];
+    // Grown to whole lines: every previous line or word the rectangle's core (the changed area with its
+    // margins, and the items swallowed so far) touches is swallowed, with `lineMargin` around it; that margin
+    // never swallows more by itself, and is cut back where it would take in part of an item not swallowed
+    // (reading a sliver of a line can make up a word that a whole read does not have).
+    type Grown = Rect & { core: Rect; took: Set<number> };
+    let rects: Grown[] = starts.map((r) => ({ ...r, core: r, took: new Set<number>() }));
+    for (let again = true; again; ) {
+      again = false;
       rects = rects.map((r) => {
-        let g = r;
-        for (let again = true; again; ) {
-          again = false;
-          for (const b of seen) {
-            if (!intersects(g, b) || containsRect(g, grow(b, this.lineMargin))) continue;
-            g = unionRect(g, grow(b, this.lineMargin));
+        let core = r.core;
+        let out: Rect = r;
+        const took = r.took;
+        for (let more = true; more; ) {
+          more = false;
+          seen.forEach((b, i) => {
+            if (took.has(i) || !intersects(core, b)) return;
+            took.add(i);
+            core = unionRect(core, b);
+            out = unionRect(unionRect(out, core), grow(b, this.lineMargin));
+            more = true;
             again = true;
-            changed = true;
-          }
+          });
         }
-        return g;
+        return { ...out, core, took };
       });
-      const merged = mergeOverlapping(rects);
-      if (merged.length !== rects.length) changed = true;
+      const merged = mergeOverlapping<Grown>(rects, { combine: (a, b, box) => ({ ...box, core: unionRect(a.core, b.core), took: new Set([...a.took, ...b.took]) }) });
+      if (merged.length !== rects.length) again = true;
       rects = merged;
     }
-    rects = rects.map((r) => clip(r, region)).filter((r): r is Rect => r !== undefined);
-    const area = rects.reduce((s, r) => s + r.width * r.height, 0);
+    const reads = rects
+      .map((r) => trimTo(r, r.core, seen))
+      .map((r) => clip(r, region))
+      .filter((r): r is Rect => r !== undefined);
+    const area = reads.reduce((s, r) => s + r.width * r.height, 0);
     if (area > this.fullFraction * region.width * region.height) return FULL;
-    return { full: false, shift, rects, words: w.kept, lines: l.kept };
+    return { full: false, shift, rects: reads, words: w.kept, lines: l.kept };
   }
 }
 
@@ -297,7 +393,7 @@ function dedupe<T extends { text: string; bounds: Rect }>(items: T[]): T[] {
  * Where scrolled and fixed content meet (a tile that matches only unshifted next to one that matches only
  * shifted), a word may be made of both: such tiles are re-read.
  */
-function markSeams(g: TileGrid, flags0: boolean[], flagsS: boolean[], dirty: boolean[]): void {
+function markSeams(g: TileGrid, flags0: boolean[], flagsS: boolean[], dirty: boolean[], linked: (a: number, b: number) => boolean): void {
   const onlyFixed = (i: number) => !flags0[i] && flagsS[i];
   const onlyMoved = (i: number) => flags0[i] && !flagsS[i];
   for (let r = 0; r < g.rows; r++) {
@@ -309,7 +405,8 @@ function markSeams(g: TileGrid, flags0: boolean[], flagsS: boolean[], dirty: boo
         for (let dc = -1; dc <= 1; dc++) {
           const rr = r + dr, cc = c + dc;
           if (rr < 0 || cc < 0 || rr >= g.rows || cc >= g.cols) continue;
-          if (other(rr * g.cols + cc)) dirty[i] = true;
+          const j = rr * g.cols + cc;
+          if (!dirty[i] && other(j) && linked(i, j)) dirty[i] = true;
         }
       }
     }
@@ -347,6 +444,23 @@ function count(flags: boolean[]): number {
   let n = 0;
   for (const f of flags) if (f) n++;
   return n;
+}
+
+/**
+ * `r` cut back, where it takes in part of an item it does not hold whole, to that item's edge (above, below,
+ * left or right of `core`, which never touches such an item), so no sliver of it is read. Never smaller than `core`.
+ */
+function trimTo(r: Rect, core: Rect, items: Rect[]): Rect {
+  let x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
+  for (const b of items) {
+    const cur = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+    if (!intersects(cur, b) || containsRect(cur, b) || intersects(core, b)) continue;
+    if (b.y + b.height <= core.y) y0 = Math.max(y0, Math.min(core.y, b.y + b.height));
+    else if (b.y >= core.y + core.height) y1 = Math.min(y1, Math.max(core.y + core.height, b.y));
+    else if (b.x + b.width <= core.x) x0 = Math.max(x0, Math.min(core.x, b.x + b.width));
+    else x1 = Math.min(x1, Math.max(core.x + core.width, b.x));
+  }
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
 function grow(r: Rect, m: number, my = m): Rect {

@@ -226,3 +226,119 @@ describe('IncrementalReader', () => {
     expect(scrolled).toBeGreaterThan(5);
   });
 });
+
+/** A frame with `fixed` items on white and, inside `pane` (a dark box), `lines` drawn clipped to it (a scrolled log, list or terminal). */
+function paneFrame(w: number, h: number, fixed: Item[], pane: Rect, lines: Item[]): RawImage {
+  const img = frame(w, h, fixed);
+  const inner = frame(w, h, lines);
+  for (let y = pane.y; y < pane.y + pane.height; y++) {
+    for (let x = pane.x; x < pane.x + pane.width; x++) {
+      const o = (y * w + x) * 4;
+      const ink = inner.data[o + 1] === MARK;
+      img.data[o] = ink ? inner.data[o]! : 20;
+      img.data[o + 1] = ink ? MARK : 30;
+      img.data[o + 2] = ink ? inner.data[o + 2]! : 40;
+    }
+  }
+  return img;
+}
+
+describe('IncrementalReader: a pane scrolled inside fixed content', () => {
+  const pane = { x: 16, y: 120, width: 400, height: 200 };
+  const PITCH = 16;
+  // A fixed heading right above the pane and a fixed sidebar beside it.
+  const fixed: Item[] = [{ text: 'Pipeline', x: 20, y: 100 }, { text: 'Side1', x: 460, y: 130 }, { text: 'Side2', x: 460, y: 200 }];
+  const log = (first: number, n: number, dy = 0): Item[] => Array.from({ length: n }, (_, i) => ({ text: `L${first + i}x${(first + i) % 7}long`, x: pane.x + 8, y: pane.y + 4 + i * PITCH - dy }));
+
+  it('appending a line that scrolls the pane re-reads only the new line, not the heading or the pane top', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(paneFrame(W, H, fixed, pane, log(0, 12)), [], display);
+    ocr.calls = [];
+    const img = paneFrame(W, H, fixed, pane, log(1, 12));
+    const b = await r.read(img, [], display);
+    expect(b.stats.scrolledRegions).toBe(1);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+    // The new last line is read; the heading above the pane and the pane's first lines are not.
+    expect(b.words.map((w) => w.text)).toContain('L12x5long');
+    for (const rect of ocr.calls) {
+      expect(rect.y).toBeGreaterThan(pane.y + 4 + 8 * PITCH);
+    }
+  });
+
+  it('does not reuse words whose shifted pixels are not identical (a shift that is not exact)', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(paneFrame(W, H, fixed, pane, log(0, 12)), [], display);
+    // Scrolled by one line, but two lines in the middle also changed their text (same length): their
+    // shifted pixels differ from the previous frame's, so they must be read again, not translated.
+    const lines = log(1, 12).map((it, i) => (i === 5 || i === 6 ? { ...it, text: it.text.replace('L', 'Q') } : it));
+    const img = paneFrame(W, H, fixed, pane, lines);
+    ocr.calls = [];
+    const b = await r.read(img, [], display);
+    expect(b.stats.scrolledRegions).toBe(1);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+    const texts = b.words.map((w) => w.text);
+    expect(texts).toContain('Q6x6long');
+    expect(texts).toContain('Q7x0long');
+    expect(texts).not.toContain('L6x6long');
+    // Those lines were sent to OCR.
+    const yOf = (t: string) => b.words.find((w) => w.text === t)!.bounds.y;
+    for (const t of ['Q6x6long', 'Q7x0long']) expect(ocr.calls.some((c) => c.y <= yOf(t) && c.y + c.height >= yOf(t) + WH)).toBe(true);
+  });
+
+  it('reuses nothing when the content moved but no shifted pixel is the same (texture changed everywhere)', async () => {
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    await r.read(paneFrame(W, H, fixed, pane, log(0, 12)), [], display);
+    const img = paneFrame(W, H, fixed, pane, log(1, 12));
+    // The same text one line up, but every ink pixel's blue channel changed (e.g. another colour).
+    for (let i = 0; i < img.data.length; i += 4) if (img.data[i + 1] === MARK && img.data[i + 1 + 0] === MARK) img.data[i + 2] = (img.data[i + 2]! + 1) & 255;
+    ocr.calls = [];
+    const b = await r.read(img, [], display);
+    expect(b.stats.scrolledRegions).toBe(0);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+    // Every word of the pane was read from this frame's pixels: each lies in a rectangle sent to OCR.
+    for (const w of b.words.filter((x) => x.text.startsWith('L'))) {
+      expect(ocr.calls.some((c) => c.x <= w.bounds.x && c.y <= w.bounds.y && c.x + c.width >= w.bounds.x + w.bounds.width && c.y + c.height >= w.bounds.y + w.bounds.height)).toBe(true);
+    }
+  });
+
+  it('is never stale: random scrolls of the pane (lines cut at its edges) and edits around it equal a fresh full read', async () => {
+    const arbEdit = fc.oneof(
+      fc.record({ kind: fc.constant('scroll' as const), dy: fc.integer({ min: -70, max: 70 }) }),
+      fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ kind: fc.constant('line' as const), i: fc.nat(), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
+      fc.record({ kind: fc.constant('fixed' as const), i: fc.nat(), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
+    );
+    let scrolled = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 14, max: 26 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.array(fc.stringMatching(/^[A-Za-z0-9]{1,9}$/), { minLength: 8, maxLength: 30 }),
+        fc.array(arbEdit, { minLength: 1, maxLength: 6 }),
+        async (pitch, offset0, texts, edits) => {
+          let offset = offset0;
+          let content = texts.map((t, i) => ({ text: t, x: pane.x + 8 + (i % 3) * 24, y: 0 }));
+          let side = fixed.map((f) => ({ ...f }));
+          const draw = () => paneFrame(W, H, side, pane, content.map((c, i) => ({ ...c, y: pane.y + 2 + i * pitch - offset })));
+          const r = new IncrementalReader(new PixelOcr());
+          await r.read(draw(), [], display);
+          for (const e of edits) {
+            if (e.kind === 'scroll') offset = Math.max(0, offset + e.dy);
+            if (e.kind === 'append') for (let k = 0; k < e.n; k++) { content = [...content.slice(1), { text: `N${content.length + k}`, x: pane.x + 8, y: 0 }]; }
+            if (e.kind === 'line') content = content.map((c, j) => (j === e.i % content.length ? { ...c, text: e.text } : c));
+            if (e.kind === 'fixed') side = side.map((c, j) => (j === e.i % side.length ? { ...c, text: e.text } : c));
+            const img = draw();
+            const got = await r.read(img, [], display);
+            scrolled += got.stats.scrolledRegions;
+            expect(sorted(got.words)).toEqual(await fresh(img));
+          }
+        },
+      ),
+      { numRuns: 120 },
+    );
+    expect(scrolled).toBeGreaterThan(10);
+  });
+});
