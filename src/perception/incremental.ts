@@ -48,9 +48,11 @@ export interface IncrementalOptions {
   /** Margin added around changed tiles before growing to lines, points (default 6). */
   margin?: number;
   /**
-   * Vertical margin around re-read rectangles of a scrolled region, points (default 24): a line entering
-   * the view is half in the exposed strip and half in the shifted part, where the previous frame had only
-   * a cut line, so no previous word marks how far to grow.
+   * Largest vertical margin around re-read rectangles of a scrolled region, points (default 24): a line
+   * entering the view is half in the exposed strip and half in the shifted part, where the previous frame had
+   * only a cut line, so no previous word marks how far to grow. The margin stops earlier at the first blank
+   * rows (3 rows each repeating the row above, within the rectangle's columns), never below `margin`;
+   * unscrolled, it is at most half a tile.
    */
   scrollMargin?: number;
   /** Margin added around each swallowed line or word, points (default 4). */
@@ -315,9 +317,10 @@ export class IncrementalReader {
       .map((p) => unexplainedBounds(prev, cur, p, grid, shift))
       .filter((p): p is PixelRect => p !== null);
     // A line of text may reach past the changed pixels (a line scrolled into view is half new, half the cut
-    // line the previous frame showed; a glyph may change only in part): above and below, the margin is the
-    // larger scroll margin unless the rows just beyond are blank (each repeats the row above).
-    const far = Math.max(this.margin, this.scrollMargin);
+    // line the previous frame showed; a glyph may change only in part): above and below, the margin reaches
+    // the first blank rows (each repeating the row above), at most `far`.
+    // Unscrolled, a change does not bring a cut line into view: half a tile (what rounding to tiles used to add) is enough.
+    const far = shift !== 0 ? Math.max(this.margin, this.scrollMargin) : Math.max(this.margin, Math.min(this.scrollMargin, this.tile / 2 / cur.scale));
     const farPx = Math.ceil(far * cur.scale);
     /** Points from `p`'s top (`dir` -1) or bottom edge to the first run of `gap` blank rows beyond it (at least `margin`; `far` when none is that close). */
     const reach = (p: PixelRect, dir: -1 | 1): number => {
