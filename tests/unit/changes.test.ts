@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import type { RawImage } from '../../src/platform/types.js';
-import { changedTiles, detectScroll, framesEqual, tileGrid, tilesToRects } from '../../src/perception/changes.js';
+import { changedTiles, detectScroll, flatRows, framesEqual, seamLinked, tileGrid, tilesToRects, unexplainedBounds } from '../../src/perception/changes.js';
 import { mergeOverlapping, pointsToPixels, pixelsToPoints } from '../../src/perception/geometry.js';
 
 function blank(w: number, h: number, v = 255): RawImage {
@@ -80,5 +80,69 @@ describe('rectangles', () => {
     expect(p).toEqual({ x: 20, y: 20, width: 40, height: 10 });
     expect(pixelsToPoints(img, p)).toEqual({ x: 1010, y: -40, width: 20, height: 5 });
     expect(pointsToPixels(img, { x: 0, y: 0, width: 5, height: 5 })).toBeNull();
+  });
+});
+
+describe('tight boxes, blank rows and seams (one change, issue 15)', () => {
+  const g = tileGrid({ x: 0, y: 0, width: 256, height: 128 }, 32);
+  /** A horizontal bar of ink, rows y0..y1-1, columns x0..x1-1 (a stand-in for a line of text). */
+  const bar = (img: RawImage, x0: number, x1: number, y0: number, y1: number, v = 0) => {
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) setPx(img, x, y, (v + x * 7 + (y - y0) * 13) & 255);
+  };
+
+  it('unexplainedBounds: the changed pixels to the pixel, not the tiles', () => {
+    const a = blank(256, 128);
+    const b = copy(a);
+    setPx(b, 70, 40, 0);
+    setPx(b, 75, 44, 0);
+    expect(unexplainedBounds(a, b, { x: 64, y: 32, width: 32, height: 32 }, g)).toEqual({ x: 70, y: 40, width: 6, height: 5 });
+    expect(unexplainedBounds(a, copy(a), { x: 0, y: 0, width: 256, height: 128 }, g)).toBeNull();
+  });
+
+  it('unexplainedBounds when scrolled: only rows that match neither in place nor shifted', () => {
+    const a = blank(256, 128);
+    bar(a, 10, 100, 20, 30);
+    bar(a, 10, 100, 40, 50, 50);
+    // Content moved up by 20 rows; a new bar came in at rows 60..69.
+    const b = blank(256, 128);
+    bar(b, 10, 100, 20, 30, 50);
+    bar(b, 10, 100, 60, 70, 90);
+    // (rows 40..49 of b are blank: they match a's rows 60..69 shifted.)
+    for (let y = 20; y < 30; y++) for (let x = 10; x < 100; x++) b.data[(y * 256 + x) * 4] = a.data[((y + 20) * 256 + x) * 4]!;
+    const r = unexplainedBounds(a, b, { x: 0, y: 0, width: 256, height: 128 }, g, 20)!;
+    expect(r.y).toBe(60);
+    expect(r.height).toBe(10);
+  });
+
+  it('flatRows: blank rows and straight borders are flat, a row of text is not', () => {
+    const a = blank(64, 64);
+    for (let y = 0; y < 64; y++) setPx(a, 5, y, 0); // a vertical border
+    expect(flatRows(a, 1, 64, 0, 64)).toBe(true);
+    bar(a, 10, 40, 30, 33);
+    expect(flatRows(a, 20, 40, 0, 64)).toBe(false);
+    expect(flatRows(a, 0, 10, 0, 64)).toBe(false); // row 0 has no row above
+  });
+
+  it('seamLinked: fixed and scrolled tiles parted by blank rows are not linked; text across the boundary links them', () => {
+    // A pane whose content moved up by 8 rows under a fixed strip: rows 0..31 fixed, rows 32..63 scrolled.
+    const a = blank(64, 64);
+    bar(a, 0, 32, 10, 20, 1); // fixed text in the upper tile
+    bar(a, 0, 32, 48, 58, 2); // scrolled text, at rows 48..57 before
+    const b = blank(64, 64);
+    bar(b, 0, 32, 10, 20, 1);
+    bar(b, 0, 32, 40, 50, 2); // now at rows 40..49 (shift 8)
+    const gg = tileGrid({ x: 0, y: 0, width: 64, height: 64 }, 32);
+    // Upper tile 0 holds fixed text, lower tile 2 scrolled text; blank rows 20..39 part them.
+    expect(seamLinked(a, b, gg, 0, 2, 8, 3)).toBe(false);
+    // The same, but the scrolled text now reaches up to the fixed strip's text (no blank rows between).
+    const a2 = blank(64, 64);
+    bar(a2, 0, 32, 10, 31, 1);
+    bar(a2, 0, 32, 40, 58, 2);
+    const b2 = blank(64, 64);
+    bar(b2, 0, 32, 10, 31, 1);
+    bar(b2, 0, 32, 32, 50, 2);
+    expect(seamLinked(a2, b2, gg, 0, 2, 8, 3)).toBe(true);
+    // Tiles side by side are always linked.
+    expect(seamLinked(a, b, gg, 0, 1, 8, 3)).toBe(true);
   });
 });
