@@ -20,7 +20,10 @@ export interface DaemonConfig {
   screen: { width: number; height: number };
   /** Backend override (`DESKD_PLATFORM`): `linux`, `macos`, `fake`; default from `process.platform`. */
   platform: 'linux' | 'macos' | 'fake';
-  /** OCR workers (`DESKD_OCR_WORKERS`; default 2, at most the CPU count). */
+  /**
+   * OCR workers at most (`DESKD_OCR_WORKERS`; default 2, at most the CPU count): one starts with the daemon,
+   * the others on demand and stop after 30 s idle (`src/perception/ocr/pool.ts`).
+   */
   ocrWorkers: number;
   /** Directory for the token file and other state. */
   configDir: string;

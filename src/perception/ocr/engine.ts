@@ -65,12 +65,14 @@ export class OcrEngine {
     private readonly pool: OcrWorkerPool,
     /** The options in force. */
     readonly options: ResolvedOcrOptions,
-    /** Wall-clock time the workers took to start, ms. */
+    /** Wall-clock time the workers started with the engine took to start, ms. */
     readonly initMs: number,
   ) {}
 
   /**
-   * Start the workers (they load the model from disk; ≈0.3–0.5 s each, started concurrently).
+   * Start the first worker (it loads the model from disk; ≈0.3–0.5 s). The others (up to `workers`) start
+   * when a job has waited for a busy one and stop again after 30 s without a job (`OcrWorkerPool`, issue 15:
+   * each holds ≈ 30 MB); `initMs` is the first worker's start.
    * @throws DeskdError `OCR_FAILED` when the model package is missing or a worker cannot start;
    *   `VALIDATION_FAILED` for out-of-range options.
    */
