@@ -368,7 +368,11 @@ export class IncrementalReader {
         }
         return { ...out, core, took };
       });
-      const merged = mergeOverlapping<Grown>(rects, { combine: (a, b, box) => ({ ...box, core: unionRect(a.core, b.core), took: new Set([...a.took, ...b.took]) }) });
+      const combine = (a: Grown, b: Grown, box: Rect): Grown => ({ ...box, core: unionRect(a.core, b.core), took: new Set([...a.took, ...b.took]) });
+      let merged = mergeOverlapping<Grown>(rects, { combine });
+      // Pieces of one text line a little apart (a line number and the line's text) are read in one call:
+      // every call has its own fixed cost in the engine. What lies between them is swallowed next pass.
+      merged = mergeSameLine(merged, 2 * this.margin, combine);
       if (merged.length !== rects.length) again = true;
       rects = merged;
     }
@@ -447,6 +451,30 @@ function count(flags: boolean[]): number {
   let n = 0;
   for (const f of flags) if (f) n++;
   return n;
+}
+
+/**
+ * Merge rectangles that lie side by side on one text line (their vertical spans overlap by at least half the
+ * lower one's height) with at most `gap` between them, with `combine`, until none are left to merge.
+ */
+function mergeSameLine<T extends Rect>(rects: T[], gap: number, combine: (a: T, b: T, box: Rect) => T): T[] {
+  const out = [...rects];
+  for (let merged = true; merged; ) {
+    merged = false;
+    for (let i = 0; i < out.length && !merged; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        const a = out[i]!, b = out[j]!;
+        const overlap = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+        const apart = Math.max(a.x, b.x) - Math.min(a.x + a.width, b.x + b.width);
+        if (overlap < Math.min(a.height, b.height) / 2 || apart > gap) continue;
+        out[i] = combine(a, b, unionRect(a, b));
+        out.splice(j, 1);
+        merged = true;
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 /**
