@@ -200,6 +200,14 @@ export async function anchorsChanged(region: RegionReader, f: WaitFocus, token: 
   return true;
 }
 
+/**
+ * How long an accessibility re-read waits before asking again when the hit-test found an object in flux
+ * (no extents), ms. Seen in tests/e2e/readFocus.test.ts: a Chromium table cell hit-tested while its text
+ * changed answered role "unknown" or its old text leaf, without extents, and the cell with its new text 100 ms
+ * later.
+ */
+export const IN_FLUX_RETRY_MS = 100;
+
 /** What {@link regionReader} uses of the daemon. */
 export interface RegionReaderDeps {
   /** One unmasked frame of a region (compared only, never shown): `AgentCapture.frame`. */
@@ -240,7 +248,15 @@ export function regionReader(deps: RegionReaderDeps): RegionReader {
     async read(display, spot, window) {
       if (spot.how === 'accessibility') {
         if (!deps.elementAt || !window) return null;
-        const n = await deps.elementAt({ x: Math.round(cx(spot.rect)), y: Math.round(cy(spot.rect)) }, window).catch(() => null);
+        const at = { x: Math.round(cx(spot.rect)), y: Math.round(cy(spot.rect)) };
+        let n = await deps.elementAt(at, window).catch(() => null);
+        // An object without extents is being replaced (Chromium, while a cell's text changes: the cell as role
+        // "unknown", or its old text leaf): asked once more a moment later, instead of giving up the region
+        // read for a full one.
+        if (n && !n.bounds) {
+          await new Promise((r) => setTimeout(r, IN_FLUX_RETRY_MS));
+          n = await deps.elementAt(at, window).catch(() => null);
+        }
         if (!n || !n.bounds || !sameCell(n.bounds, spot.rect) || (spot.role !== undefined && n.role !== spot.role)) return null;
         return { text: n.name !== '' ? n.name : (n.value ?? ''), bounds: n.bounds };
       }
