@@ -31,7 +31,7 @@
  */
 import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
-import { center, clip, contains, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
+import { center, clip, contains, grow, intersects, mergeOverlapping, mergeSameLine, pixelsToPoints, pointsToPixels, trimTo, unionRect, type PixelRect } from './geometry.js';
 import { changedTiles, detectScroll, flatRows, rowSegmentEqual, sameGeometry, seamLinked, tileGrid, tilesToRects, TILE, unexplainedBounds, type TileGrid } from './changes.js';
 
 /** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
@@ -451,62 +451,4 @@ function count(flags: boolean[]): number {
   let n = 0;
   for (const f of flags) if (f) n++;
   return n;
-}
-
-/**
- * Merge rectangles that lie side by side on one text line (their vertical spans overlap by at least half the
- * lower one's height) with at most `gap` between them, with `combine`, until none are left to merge.
- */
-function mergeSameLine<T extends Rect>(rects: T[], gap: number, combine: (a: T, b: T, box: Rect) => T): T[] {
-  const out = [...rects];
-  for (let merged = true; merged; ) {
-    merged = false;
-    for (let i = 0; i < out.length && !merged; i++) {
-      for (let j = i + 1; j < out.length; j++) {
-        const a = out[i]!, b = out[j]!;
-        const overlap = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-        const apart = Math.max(a.x, b.x) - Math.min(a.x + a.width, b.x + b.width);
-        if (overlap < Math.min(a.height, b.height) / 2 || apart > gap) continue;
-        out[i] = combine(a, b, unionRect(a, b));
-        out.splice(j, 1);
-        merged = true;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * `r` cut back, where it takes in part of an item it does not hold whole, to that item's edge (above, below,
- * left or right of `core`, which never touches such an item), so no sliver of it is read. Never smaller than `core`.
- */
-function trimTo(r: Rect, core: Rect, items: Rect[]): Rect {
-  let x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
-  for (const b of items) {
-    const cur = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-    if (!intersects(cur, b) || containsRect(cur, b) || intersects(core, b)) continue;
-    if (b.y + b.height <= core.y) y0 = Math.max(y0, Math.min(core.y, b.y + b.height));
-    else if (b.y >= core.y + core.height) y1 = Math.min(y1, Math.max(core.y + core.height, b.y));
-    else if (b.x + b.width <= core.x) x0 = Math.max(x0, Math.min(core.x, b.x + b.width));
-    else x1 = Math.min(x1, Math.max(core.x + core.width, b.x));
-  }
-  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-}
-
-function grow(r: Rect, m: number, my = m): Rect {
-  return { x: r.x - m, y: r.y - my, width: r.width + 2 * m, height: r.height + 2 * my };
-}
-
-function intersects(a: Rect, b: Rect): boolean {
-  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
-}
-
-function containsRect(a: Rect, b: Rect): boolean {
-  return b.x >= a.x && b.y >= a.y && b.x + b.width <= a.x + a.width && b.y + b.height <= a.y + a.height;
-}
-
-function unionRect(a: Rect, b: Rect): Rect {
-  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
-  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
 }
