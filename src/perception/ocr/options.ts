@@ -119,11 +119,15 @@ export const OcrEngineOptionsSchema = z.object({
   /**
    * With `upscale: 'auto'`, read the bands of glyphs that call for ×1.5 (8–11 px) at ×1 first (`coarseUpscale`), as
    * naive full-frame tesseract does, and leave the words that read needs to `rereadUnsureLines` (unsure lines
-   * read again at ×2), the missed-text, light-text and monospace re-reads (at the glyphs' own upscale);
-   * default true. Tesseract's time follows the lines of text and the pixels it is sent: ×1.5 sends 2.25x the
-   * pixels of ×1 for every line, sure or not (docs/perception-incremental.md, cold profile).
+   * read again at ×2), the missed-text, light-text and monospace re-reads (at the glyphs' own upscale).
+   * Tesseract's time follows the lines of text and the pixels it is sent: ×1.5 sends 2.25x the pixels of ×1
+   * for every line, sure or not (docs/perception-incremental.md, cold profile). Default **false**: it saves
+   * 12–25% of the cold CPU on such pages, but words it reads confidently wrong are never re-read, and with
+   * the accessibility tree on cold recall fell below naive full-frame tesseract's on two bench pages
+   * (`npm run bench -- --quick`, 2026-12-07 11:48, quiet: metrics 0.904 vs 0.916, settings 0.954 vs 0.963;
+   * 0.976 and 0.963 without it). Correct answers come before speed.
    */
-  coarseBands: z.boolean().default(true),
+  coarseBands: z.boolean().default(false),
   /**
    * Read again, with page segmentation `SINGLE_BLOCK` (`'6'`), the column strip (`columnStrip`) of every block
    * tesseract's automatic layout took for vertical text (`blocktype` 7, `PT_VERTICAL_TEXT`), and keep that
