@@ -244,23 +244,7 @@ export class OcrWorkerPool {
     slot.parked = false;
     slot.busy = true;
     this.opts.logger?.debug({ component: 'ocr', slot: slot.index, queued: this.queue.length }, 'starting tesseract worker on demand');
-    try {
-      const fresh = await this.spawnOne();
-      if (this.closed) {
-        await fresh.worker.terminate().catch(() => {});
-        return;
-      }
-      slot.worker = fresh.worker;
-      slot.died = fresh.died;
-      slot.jobs = 0;
-      slot.busy = false;
-      this.watchIdle(slot);
-    } catch (e) {
-      this.opts.logger?.warn({ component: 'ocr', slot: slot.index, err: e }, 'could not start tesseract worker on demand');
-      slot.busy = false;
-      this.rejectIfNoWorker();
-    }
-    this.dispatch();
+    if (await this.fill(slot, 'could not start tesseract worker on demand')) this.dispatch();
   }
 
   /** Stop an idle non-warm worker (its memory goes back to the system); the slot is parked until needed. */
@@ -336,11 +320,21 @@ export class OcrWorkerPool {
     this.opts.logger?.debug({ component: 'ocr', slot: slot.index, jobs: slot.jobs, reason }, 'replacing tesseract worker');
     await old?.terminate().catch(() => {});
     if (this.closed) return;
+    if (await this.fill(slot, 'could not replace tesseract worker')) this.dispatch();
+  }
+
+  /**
+   * Give an empty slot a new worker (started with `spawnOne`), then watch it for idleness. On failure the slot
+   * stays empty (logged with `failure`): the other slots keep serving, and with none left queued jobs are
+   * rejected (`rejectIfNoWorker`) instead of waiting forever. Never throws.
+   * @returns false when the pool was closed meanwhile (the new worker is stopped; nothing more to dispatch).
+   */
+  private async fill(slot: Slot, failure: string): Promise<boolean> {
     try {
       const fresh = await this.spawnOne();
       if (this.closed) {
         await fresh.worker.terminate().catch(() => {});
-        return;
+        return false;
       }
       slot.worker = fresh.worker;
       slot.died = fresh.died;
@@ -348,11 +342,10 @@ export class OcrWorkerPool {
       slot.busy = false;
       this.watchIdle(slot);
     } catch (e) {
-      // The slot stays empty; the other slots keep serving. With none left, queued jobs would wait forever.
-      this.opts.logger?.warn({ component: 'ocr', slot: slot.index, err: e }, 'could not replace tesseract worker');
+      this.opts.logger?.warn({ component: 'ocr', slot: slot.index, err: e }, failure);
       slot.busy = false;
       this.rejectIfNoWorker();
     }
-    this.dispatch();
+    return true;
   }
 }
