@@ -107,7 +107,7 @@ describe('the AT-SPI bus dies', () => {
     const n = daemon.desktop!.display.replace(/^:/, '');
     const victims = busPids(n);
     expect(victims.length, 'the accessibility bus daemon of this desktop').toBeGreaterThan(0);
-    for (const pid of [daemon.desktop!.pids.atspi, ...victims]) {
+    for (const pid of [(daemon.desktop as unknown as { pids: { atspi: number } }).pids.atspi, ...victims]) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

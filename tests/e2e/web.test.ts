@@ -110,7 +110,7 @@ describe('a CI page in Chromium', () => {
     let found: { observationId: string; matches: Match[]; timings: { observeMs: number; findMs: number } } | null = null;
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      const r = await api<typeof found>('POST', '/v1/find', { text: 'Run build' });
+      const r: { status: number; json: typeof found } = await api<typeof found>('POST', '/v1/find', { text: 'Run build' });
       lat.push(performance.now() - t0);
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       found = r.json;

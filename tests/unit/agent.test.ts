@@ -153,7 +153,7 @@ describe('function tools', () => {
   it('generates JSON Schema tool definitions for both APIs', () => {
     const chat = chatTools();
     expect(chat.map((t) => (t as { function: { name: string } }).function.name)).toEqual(['observe', 'click_element', 'type_text', 'press_keys', 'scroll', 'wait_for', 'done']);
-    const click = chat[1] as { function: { parameters: { type: string; required: string[]; properties: Record<string, unknown> } } };
+    const click = chat[1] as unknown as { function: { parameters: { type: string; required: string[]; properties: Record<string, unknown> } } };
     expect(click.function.parameters).toMatchObject({ type: 'object', required: ['ref'] });
     expect(responsesTools()[6]).toMatchObject({ type: 'function', name: 'done', strict: false, parameters: { required: ['answer'] } });
   });

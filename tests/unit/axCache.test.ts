@@ -4,7 +4,7 @@
  * `invalidate({ fresh: true })` makes the backend read everything; a screen change is passed on to it.
  */
 import { describe, expect, it } from 'vitest';
-import { AxCache, keepsTree, type AccessibilityChange } from '../../src/perception/axCache.js';
+import { AxCache, keepsTree, type AccessibilityChange, type TreeKeepingAccessibility } from '../../src/perception/axCache.js';
 import { Observer, ObservationStore } from '../../src/perception/observer.js';
 import { createFakePlatform } from '../../src/platform/fake/fakePlatform.js';
 import type { AXSnapshot, RawAccessibility, RawImage } from '../../src/platform/types.js';
@@ -12,7 +12,7 @@ import type { AXSnapshot, RawAccessibility, RawImage } from '../../src/platform/
 function treeKeeper() {
   const log: string[] = [];
   let listener: ((e: AccessibilityChange) => void) | null = null;
-  const ax: RawAccessibility & { onChange(l: (e: AccessibilityChange) => void): Promise<() => void>; resetTree(): void } = {
+  const ax: RawAccessibility & TreeKeepingAccessibility & { onChange(l: (e: AccessibilityChange) => void): Promise<() => void> } = {
     async snapshot(): Promise<AXSnapshot> {
       log.push('snapshot');
       return { roots: [], truncated: false, nodeCount: 0 };
@@ -30,6 +30,7 @@ function treeKeeper() {
     resetTree() {
       log.push('reset');
     },
+    async close() {},
     screenChanged() {
       log.push('screen');
     },
@@ -87,7 +88,7 @@ describe('Observer over a tree-keeping backend with events live', () => {
   it('compares frames even without OCR or a screenshot, so a scroll (no AT-SPI event) reaches the backend; fresh resets its tree', async () => {
     const fp = createFakePlatform();
     const f = treeKeeper();
-    fp.accessibility = f.ax;
+    (fp as { accessibility: unknown }).accessibility = f.ax;
     let v = 0;
     let frames = 0;
     fp.frame = (d) => {

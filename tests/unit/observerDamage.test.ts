@@ -43,7 +43,7 @@ function setup(opts: { mark?: 'ok' | 'null' | 'throws'; drawn?: 'script' | 'thro
       s.ocrCalls++;
       const r = o?.region ?? { x: 0, y: 0, width: img.width, height: img.height };
       const word: OcrWord = { text: `fill${img.data[0]}`, confidence: 90, bounds: { x: r.x + 2, y: r.y + 2, width: 20, height: 10 } };
-      return { words: [word], lines: [{ text: word.text, confidence: 90, bounds: word.bounds, words: [word] }] };
+      return { words: [word], lines: [{ text: word.text, bounds: word.bounds, words: [word] }] };
     },
   };
   return { fp, displays, s, draw, ocr };

@@ -31,7 +31,7 @@ function table(status: string, top = 30): Element[] {
 }
 
 function obs(elements: Element[], lines: OcrLine[] = []): Observation {
-  return { observationId: `obs_${++n}`, takenAt: Date.now(), display: DISPLAY, focused: null, elements, words: lines.flatMap((l) => l.words), lines, truncated: false, warnings: [], timings: { captureMs: 0, ocrMs: 0, accessibilityMs: 0, totalMs: 1 } };
+  return { observationId: `obs_${++n}`, takenAt: Date.now(), display: DISPLAY, focused: null, elements, words: lines.flatMap((l) => l.words ?? []), lines, truncated: false, warnings: [], timings: { captureMs: 0, ocrMs: 0, accessibilityMs: 0, totalMs: 1 } };
 }
 
 const cellPred = { cell: { row: { column: 'Run', equals: '#1' }, column: 'Status', equals: 'Passed' } };
@@ -284,7 +284,7 @@ describe('regionReader', () => {
   });
 
   it('accepts a hit-tested element only with the target\'s row edges and one side, and no window or a masked one at the point answers null', async () => {
-    let node: RawAXNode | null = { handle: 'h', role: 'cell', platformRole: 'table cell', name: 'Passed', bounds: { x: 101, y: 29, width: 99, height: 31 }, states: [], actions: [] };
+    let node: RawAXNode | null = { handle: 'h', role: 'cell', platformRole: 'table cell', name: 'Passed', bounds: { x: 101, y: 29, width: 99, height: 31 }, states: [], actions: [], children: [] };
     let mask = NO_MASK;
     const rr = regionReader({
       frame: async (_d, r) => new ScreenFrame(raw(r.width, r.height, 0, r), DISPLAY),

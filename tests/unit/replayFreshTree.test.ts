@@ -108,7 +108,7 @@ describe('the ref re-check reads the kept tree, and the observation after an act
     const o = await observer.observe({ ocr: false });
     const mode = o.elements.find((e) => e.role === 'button' && e.name === 'Mode')!;
     const before = reads();
-    const r = await executor.run([{ type: 'click', target: { ref: mode.ref, observationId: o.observationId } }], 'agent');
+    const r = await executor.run([{ type: 'click', button: 'left', target: { ref: mode.ref, observationId: o.observationId } }], 'agent');
     expect(r.status).toBe('done');
     // The re-check took the kept tree with every object's extents read again: no whole read of its own.
     expect(reads()).toBe(before);
@@ -122,12 +122,12 @@ describe('the ref re-check reads the kept tree, and the observation after an act
     const { observer, executor } = await setup();
     const o = await observer.observe({ ocr: false });
     const run = o.elements.find((e) => e.role === 'button' && e.name === 'Run')!;
-    expect((await executor.run([{ type: 'click', target: { ref: run.ref, observationId: o.observationId } }], 'agent')).status).toBe('done');
+    expect((await executor.run([{ type: 'click', button: 'left', target: { ref: run.ref, observationId: o.observationId } }], 'agent')).status).toBe('done');
     const after = await observer.observe({ ocr: false });
     expect(after.elements.some((e) => e.role === 'button' && e.name === 'Running')).toBe(true);
     expect(after.elements.some((e) => e.role === 'button' && e.name === 'Run')).toBe(false);
     // The ref of the first observation names "Run": the re-check reads the tree (an action since) and refuses it.
-    await expect(executor.run([{ type: 'click', target: { ref: run.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF' });
+    await expect(executor.run([{ type: 'click', button: 'left', target: { ref: run.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF' });
   });
 
   it('a window moved since the observation (no event, no action): the re-check sees the new extents and refuses the ref; nothing is dispatched', async () => {
@@ -139,7 +139,7 @@ describe('the ref re-check reads the kept tree, and the observation after an act
     shift(moved);
     platform.tree = moved;
     const dispatched = platform.events.length;
-    await expect(executor.run([{ type: 'click', target: { ref: mode.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF', message: expect.stringContaining('moved') });
+    await expect(executor.run([{ type: 'click', button: 'left', target: { ref: mode.ref, observationId: o.observationId } }], 'agent')).rejects.toMatchObject({ code: 'STALE_REF', message: expect.stringContaining('moved') });
     expect(platform.events.slice(dispatched).filter((e) => e.kind === 'down' || e.kind === 'up')).toEqual([]);
   });
 

@@ -51,7 +51,7 @@ describe('console sign-in: no lockout of the right token', () => {
     a.setValidatorCompiler(validatorCompiler);
     a.setSerializerCompiler(serializerCompiler);
     a.setErrorHandler((err, _req, reply) => {
-      const e = err instanceof DeskdError ? err : new DeskdError('VALIDATION_FAILED', err.message);
+      const e = err instanceof DeskdError ? err : new DeskdError('VALIDATION_FAILED', (err as Error).message);
       void reply.code(e.status).send(e.toBody());
     });
     await registerConsoleRoutes(a, { operatorToken: OP, throttle: new SignInThrottle({ maxFailures: 3, baseDelayMs: 100, maxDelayMs: 200 }) });

@@ -60,9 +60,9 @@ describe('the ref re-check reuses the observer\'s tree when nothing changed', ()
 
   it('a tree cut short by its budget that lacks the element is no proof it vanished: the backend is read', async () => {
     const platform = createFakePlatform({ tree: [axNode('application', 'fakeapp', null, { handle: 'app', children: [axNode('button', 'Deep', { x: 0, y: 0, width: 10, height: 10 }, { handle: 'deep' })] })] });
-    const verifier = createElementVerifier(platform, null, undefined, async () => ({ roots: [], truncated: true }));
+    const verifier = createElementVerifier(platform, null, undefined, async () => ({ roots: [], truncated: true, nodeCount: 0 }));
     await expect(verifier({ ref: 'e1', role: 'button', name: 'Deep', bounds: { x: 0, y: 0, width: 10, height: 10 }, states: [], actions: [], source: 'accessibility', handle: 'deep' })).resolves.toBeUndefined();
-    const strict = createElementVerifier(platform, null, undefined, async () => ({ roots: [], truncated: false }));
+    const strict = createElementVerifier(platform, null, undefined, async () => ({ roots: [], truncated: false, nodeCount: 0 }));
     await expect(strict({ ref: 'e1', role: 'button', name: 'Deep', bounds: { x: 0, y: 0, width: 10, height: 10 }, states: [], actions: [], source: 'accessibility', handle: 'deep' })).rejects.toMatchObject({ code: 'STALE_REF' });
   });
 });
