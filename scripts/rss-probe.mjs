@@ -35,6 +35,7 @@ for (let i = 0; i < argv.length; i++) {
   if (a === '--observes') opt.observes = Number(argv[++i]);
   else if (a === '--no-ocr') opt.ocr = false;
   else if (a === '--sharp') opt.env.DESKD_RSS_PROBE_SHARP = '1';
+  else if (a === '--trim') opt.env.DESKD_RSS_PROBE_TRIM = '1';
   else if (a === '--rounds') opt.rounds = Number(argv[++i]);
   else if (a === '--out') opt.out = argv[++i];
   else if (a === '--dump-every') opt.dumpEvery = Number(argv[++i]);
@@ -84,7 +85,19 @@ process.on('SIGUSR2', async () => {
   let sharp = null;
   if (process.env.DESKD_RSS_PROBE_SHARP) try { const s = createRequire(process.argv[1])('sharp'); sharp = { cache: s.cache(), concurrency: s.concurrency(), counters: s.counters() }; } catch { /* not installed */ }
   const mods = Object.keys(require.cache).length;
-  writeFileSync(process.env.DESKD_RSS_PROBE_REPORT, JSON.stringify({ memoryUsage: mu, spacesUsedMB: spaces, mallocedMB: heap.malloced_memory / 1048576, externalMB: mu.external / 1048576, sharp, cjsModules: mods, nativeContexts: heap.number_of_native_contexts }));
+  // DESKD_RSS_PROBE_TRIM=1: print glibc's per-arena figures (malloc_stats, to the daemon's stderr), then
+  // malloc_trim(0) and report what it gave back (node:ffi, Node >= 26.1): how much of the RSS is freed malloc memory.
+  let trim = null;
+  if (process.env.DESKD_RSS_PROBE_TRIM) {
+    const { dlopen } = await import('node:ffi');
+    const { functions: f } = dlopen(null, { malloc_trim: { arguments: ['uint64'], return: 'int32' }, malloc_stats: { arguments: [], return: 'void' } });
+    f.malloc_stats();
+    const before = process.memoryUsage.rss();
+    const t = performance.now();
+    f.malloc_trim(0);
+    trim = { ms: Math.round((performance.now() - t) * 10) / 10, rssBeforeMB: Math.round(before / 1048576), rssAfterMB: Math.round(process.memoryUsage.rss() / 1048576) };
+  }
+  writeFileSync(process.env.DESKD_RSS_PROBE_REPORT, JSON.stringify({ memoryUsage: mu, spacesUsedMB: spaces, mallocedMB: heap.malloced_memory / 1048576, externalMB: mu.external / 1048576, sharp, cjsModules: mods, nativeContexts: heap.number_of_native_contexts, trim }));
 });
 `);
 

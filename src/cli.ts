@@ -4,6 +4,7 @@ import { startDaemon, startHeapPacerFromEnv, VERSION } from './main.js';
 import { isDeskdError } from './errors.js';
 import { SUBCOMMANDS, processIO, runSubcommand } from './cli/commands.js';
 import { runtimeInfo } from './service/nodeRuntime.js';
+import { startMallocTrimmerFromEnv } from './service/mallocTrim.js';
 
 /**
  * `deskd` command line.
@@ -22,7 +23,7 @@ ${Object.values(SUBCOMMANDS).map((c) => `  ${c.usage}`).join('\n')}
 Exit codes: 0 done, 1 failed, 2 bad usage, 3 no daemon running.
 
 Environment: DESKD_PORT, DESKD_TOKEN, DESKD_OPERATOR_TOKEN, DESKD_POLICY, DESKD_AUDIT_LOG, DESKD_CONFIG_DIR,
-             DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL, DESKD_HEAP_PACER(_MB)
+             DESKD_PLATFORM, DESKD_OCR_WORKERS, DESKD_LOG_LEVEL, DESKD_HEAP_PACER(_MB), DESKD_MALLOC_TRIM
 `;
 
 async function start(argv: string[]): Promise<void> {
@@ -36,6 +37,8 @@ async function start(argv: string[]): Promise<void> {
   // Full GCs paced by heap growth keep the daemon's RSS bounded (docs/perception-incremental.md, "RSS").
   try {
     startHeapPacerFromEnv();
+    // Freed malloc memory of the OCR workers and libvips' threads goes back to the system (same doc, "Daemon RSS").
+    startMallocTrimmerFromEnv();
   } catch (e) {
     process.stderr.write(`deskd: ${(e as Error).message}\n`);
     process.exit(2);
