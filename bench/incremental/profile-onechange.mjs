@@ -7,6 +7,11 @@
  * re-run on the observation's own inputs. Prints p50 per page and every sample (JSON).
  *
  * Usage: node bench/incremental/profile-onechange.mjs <distDir, e.g. dist> [pages, default settings,ci] [changes, default 8] [label]
+ * Environment: OCR_ONLY=1 observes without the accessibility tree (`accessibility: false`, the bench's OCR-only
+ * rows); CHANGE_BASE=<n> numbers the changes from n (the bench uses 0 OCR-only, 50 with the tree; default 50);
+ * FRESH=1 also reads the same screen with `fresh: true` after each observe and prints, when the new text was not
+ * seen, the words of both reads on the lines of the re-read rectangles; PROF_EVENTS=1 prints the AT-SPI events
+ * each change brought (kind, detail, object path).
  * (build first: `npm run build`, or `npx tsc -p tsconfig.json --outDir <dir>` with package.json and node_modules linked there).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +39,8 @@ const r1 = (v) => Math.round(v * 10) / 10;
 const SCREEN = { width: 1920, height: 1080 };
 const pages = pagesArg.split(',');
 const N = Number(nArg);
+const OPTS = process.env.OCR_ONLY ? { accessibility: false } : {};
+const BASE = Number(process.env.CHANGE_BASE ?? 50);
 
 const desktop = await startVirtualDesktop(SCREEN);
 applyDesktopEnv(desktop);
@@ -72,21 +79,25 @@ try {
   let winMs = 0;
   platform.windows.list = async () => { const t = performance.now(); const r = await win0(); winMs += performance.now() - t; return r; };
 
+  let events = [];
+  if (process.env.PROF_EVENTS && typeof ax.onChange === 'function') await ax.onChange((e) => events.push(`${e.kind}${e.detail ? `:${e.detail}` : ''} ${e.path}`));
   const out = {};
   for (const name of pages) {
     if (page.url() !== pageUrl(name)) { await page.goto(pageUrl(name)); await sleep(1000); }
     const o = new Observer(platform, engine, new ObservationStore(), undefined, null);
     await o.start();
-    await o.observe({}); await o.observe({});
+    await o.observe(OPTS); await o.observe(OPTS);
     await sleep(2500);
     if (process.env.PROF_CALLS) console.log(JSON.stringify(await page.evaluate(() => [...document.querySelectorAll('#log, .stages, .head, #name, main')].map((e) => { const r = e.getBoundingClientRect(); return [e.id || e.className || e.tagName, Math.round(r.x), Math.round(r.y + outerHeight - innerHeight), Math.round(r.width), Math.round(r.height)]; }))));
     const rows = [];
     for (let i = 0; i < N; i++) {
-      await change(`window.__benchExpected = window.__benchChange(a)`, i + 50);
+      events = [];
+      await change(`window.__benchExpected = window.__benchChange(a)`, i + BASE);
       const expected = await page.evaluate(() => window.__benchExpected);
       ocrCalls = []; axCalls = { snapshot: 0, focused: 0 }; winMs = 0;
       const st0 = ax.stats ? { ...ax.stats } : {};
-      const obs = await o.observe({});
+      if (process.env.PROF_EVENTS) console.log(JSON.stringify({ events }));
+      const obs = await o.observe(OPTS);
       const st = ax.stats ?? {};
       // Fusion cost, re-run on the same inputs.
       const tf = performance.now();
@@ -104,6 +115,15 @@ try {
         reread: (st.reread ?? 0) - (st0.reread ?? 0), boundsReread: (st.boundsReread ?? 0) - (st0.boundsReread ?? 0), full: (st.fullReads ?? 0) - (st0.fullReads ?? 0), events: (st.events ?? 0) - (st0.events ?? 0), calls: (st.calls ?? 0) - (st0.calls ?? 0),
         windows: r1(winMs), fuse: r1(fuseMs), serialize: r1(serMs), elements: obs.elements.length, seen: obs.words.some((w) => w.text.includes(expected)),
       });
+      if (process.env.FRESH) {
+        const fresh = await o.observe({ ...OPTS, fresh: true });
+        const seenFresh = fresh.words.some((w) => w.text.includes(expected));
+        rows.at(-1).seenFresh = seenFresh;
+        if (!rows.at(-1).seen || !seenFresh) {
+          const near = (ws) => ws.filter((w) => (obs.ocrStats?.rereadRects ?? []).some((r) => w.bounds.y < r.y + r.height + 20 && w.bounds.y + w.bounds.height > r.y - 20)).map((w) => `${w.text}@${Math.round(w.bounds.x)},${Math.round(w.bounds.y)}`).join(' ');
+          console.log(JSON.stringify({ expected, rects: rows.at(-1).rects, incremental: near(obs.words), fresh: near(fresh.words) }));
+        }
+      }
       if (process.env.PROF_CALLS) console.log(JSON.stringify(ocrCalls.map((c) => ({ ms: Math.round(c.ms), region: c.region && [c.region.x, c.region.y, c.region.width, c.region.height].map(Math.round), words: c.words, upscale: c.upscale, mono: c.mono, light: c.light, passes: Object.fromEntries(Object.entries(c.profile?.passes ?? {}).map(([k, v]) => [k, `${v.jobs}j ${Math.round(v.tesseractMs)}ms ${v.megapixels.toFixed(2)}MP`])) }))));
       await sleep(300);
     }

@@ -291,6 +291,32 @@ export class Observer {
   }
 
   /**
+   * The accessibility part of an observation: the snapshot and the focus (through the cache when there is one),
+   * started before the mask is known; the tree is masked once `mask` resolves. A failed read becomes a warning
+   * pushed to `warnings` and an empty tree (`failed`); a rejected `mask` rejects (the observation fails anyway).
+   */
+  private async readAccessibility(wantAx: boolean, opts: ObserveOptions, mask: Promise<PerceptionMask>, warnings: string[]): Promise<AxRead> {
+    if (!wantAx) return { roots: [], truncated: false, focused: null, ms: 0, cached: false };
+    const ta = performance.now();
+    const axCache = this.axCache;
+    const source = axCache ?? this.platform.accessibility;
+    const misses = axCache?.stats.misses ?? 0;
+    let read: { snap: AXSnapshot; focused: FocusInfo | null; cached: boolean };
+    try {
+      const [snap, focused] = await Promise.all([source.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }), source.focused().catch(() => null)]);
+      read = { snap, focused, cached: axCache !== null && axCache.stats.misses === misses };
+    } catch (e) {
+      // Waits for the mask like a successful read, so a failure is reported in the same order as before.
+      await mask;
+      warnings.push(`accessibility: ${(e as Error).message}`);
+      return { roots: [], truncated: false, focused: null, ms: performance.now() - ta, cached: false, failed: true };
+    }
+    const ms = performance.now() - ta;
+    const m = await mask;
+    return { roots: maskTree(read.snap.roots, m), truncated: read.snap.truncated, focused: read.focused, ms, cached: read.cached };
+  }
+
+  /**
    * Observe one display.
    * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED`, `OCR_FAILED`; accessibility failures become `warnings`.
    */
@@ -323,6 +349,20 @@ export class Observer {
       }
     }
 
+    // The accessibility read needs neither the window list nor the mask until its answer is masked: it starts as
+    // soon as the frame tells whether the screen changed (the backend must hear that first), so its D-Bus calls run
+    // while the window list is read and the mask made, not after them beside OCR (issue 15: one change with the tree).
+    const masked = createDeferred<PerceptionMask>();
+    let axTask: Promise<AxRead> | null = null;
+    const startAx = (): Promise<AxRead> => {
+      if (!axTask) {
+        axTask = this.readAccessibility(wantAx, opts, masked.promise, warnings);
+        // Awaited below; an observation that fails before then (its mask failed) leaves this rejection to no one.
+        axTask.catch(() => {});
+      }
+      return axTask;
+    };
+
     let captureMs = 0;
     let windows: WindowInfo[] | null = null;
     let frameReused = false;
@@ -346,14 +386,20 @@ export class Observer {
       captureMs = performance.now() - tc;
       const same = frameReused || raw.sameAs(last?.frame);
       if (!same) axCache?.screenChanged();
+      startAx();
       if (same && reusable) windows = reusable.windows;
       else windows = await (listing ?? this.platform.windows.list().catch(() => [] as WindowInfo[]));
       lastFrame = { frame: raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
       this.lastFrames.set(display.id, lastFrame);
     } else {
+      startAx();
       windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
     }
-    const { mask } = await this.agentCapture.windowsAndMask(windows);
+    const { mask } = await this.agentCapture.windowsAndMask(windows).catch((e: unknown) => {
+      masked.reject(e);
+      throw e;
+    });
+    masked.resolve(mask);
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
     // The only pixels of the frame anything below sees are masked ones (the frame itself is never written,
     // it stays as it is for the next comparison). The same pixels under the same mask give the same image
@@ -380,26 +426,9 @@ export class Observer {
         throw new DeskdError('OCR_FAILED', `OCR failed: ${(e as Error).message}`);
       }
     })();
-    const axTask = (async () => {
-      if (!wantAx) return { roots: [], truncated: false, focused: null as FocusInfo | null, ms: 0, cached: false };
-      const ta = performance.now();
-      const source = axCache ?? this.platform.accessibility;
-      const misses = axCache?.stats.misses ?? 0;
-      try {
-        const [snap, focused] = await Promise.all([
-          source.snapshot({ scope: opts.scope ?? 'all', budget: this.budget }),
-          source.focused().catch(() => null),
-        ]);
-        const cached = axCache !== null && axCache.stats.misses === misses;
-        return { roots: maskTree(snap.roots, mask), truncated: snap.truncated, focused, ms: performance.now() - ta, cached };
-      } catch (e) {
-        warnings.push(`accessibility: ${(e as Error).message}`);
-        return { roots: [], truncated: false, focused: null, ms: performance.now() - ta, cached: false, failed: true };
-      }
-    })();
     const encodeTask = image && shot !== 'none' ? encodeImage(image, shot) : Promise.resolve(undefined);
 
-    const [ocr, ax, screenshot] = await Promise.all([ocrTask, axTask, encodeTask]);
+    const [ocr, ax, screenshot] = await Promise.all([ocrTask, startAx(), encodeTask]);
     // A lost AT-SPI bus is replaced by an empty one: the tree reads fine but misses applications.
     const axStatus = wantAx && !('failed' in ax) ? this.platform.accessibility.status?.() : undefined;
     if (axStatus?.degraded) warnings.push(`accessibility degraded: ${axStatus.reason ?? 'unknown reason'}`);
@@ -428,6 +457,29 @@ export class Observer {
     this.store.add(obs);
     return obs;
   }
+}
+
+/** What {@link Observer.readAccessibility} gives an observation (tree already masked). */
+interface AxRead {
+  roots: RawAXNode[];
+  truncated: boolean;
+  focused: FocusInfo | null;
+  ms: number;
+  cached: boolean;
+  failed?: true;
+}
+
+/** A promise with its resolve and reject. */
+function createDeferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Rejected only when the observation fails; the reader that awaits it then fails with it.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
 }
 
 function round(ms: number): number {
