@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks, then the npm dependencies.
 # Linux (Debian/Ubuntu): the X11 stack, AT-SPI, the apps the e2e tests drive, Chromium, fonts, and a window
 # manager (openbox: tests/e2e/windowManager.test.ts runs apps in its frames, as on a real desktop) and a
-# GTK 3 app (gtk-3-examples: gtk3-widget-factory, in the same test).
+# GTK 3 app (gtk-3-examples: gtk3-widget-factory, in the same test), and a Qt 5 app (qtbase5-examples:
+# querymodel, tests/e2e/qtAccessibility.test.ts; libqt5sql5-sqlite is the SQLite driver it reads from).
 # macOS: only npm dependencies (the native helper builds in npm's install step when Swift is present).
 # Node.js: deskd needs 22 or newer (package.json engines: 22, 24 and 26 are supported). The npm
 # dependencies include the official Node.js 26 LTS binaries from the npm registry, one optional dependency
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1; then
-  pkgs=(xvfb xauth dbus dbus-x11 systemd at-spi2-core xdotool x11-utils x11-xserver-utils gnome-calculator xterm chromium fonts-dejavu-core imagemagick python3-pyatspi openbox gtk-3-examples)
+  pkgs=(xvfb xauth dbus dbus-x11 systemd at-spi2-core xdotool x11-utils x11-xserver-utils gnome-calculator xterm chromium fonts-dejavu-core imagemagick python3-pyatspi openbox gtk-3-examples qtbase5-examples libqt5sql5-sqlite)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

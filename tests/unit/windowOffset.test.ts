@@ -61,6 +61,24 @@ describe('WindowOffsets.of', () => {
     expect(got).toEqual([{ dx: 405, dy: 305 }, NO_OFFSET]);
   });
 
+  it('a toolkit answering screen coordinates for both types (Qt 5): each same-size window of one process stays where it says, placed by its own window', async () => {
+    // Qt 5.15.8 (checked): three 256x192 windows of one process at 100, 120, 140 answer their own origin
+    // for both coordinate types and have no accessible name. Before: all three were put on one X window.
+    const at = (p: number) => ({ screen: [p, p, 256, 192], window: [p, p, 256, 192] });
+    const { bus } = busOf({ '/a': at(100), '/b': at(120), '/c': at(140) });
+    const xs = [100, 120, 140].map((p, i) => win({ id: `0x${i + 10}`, app: 'querymodel', pid: 50, title: `Model ${i}`, surface: { x: p, y: p, width: 256, height: 192 } }));
+    const offsets = new WindowOffsets(bus, async () => [...xs].reverse());
+    const placed = await offsets.place([100, 120, 140].map((p, i) => ({ ref: [':1.9', ['/a', '/b', '/c'][i]!] as [string, string], pid: 50, name: '', bounds: { x: p, y: p, width: 256, height: 192 } })));
+    expect(placed.placements.map((p) => [p.dx, p.dy, p.window?.id])).toEqual([
+      [0, 0, '0x10'],
+      [0, 0, '0x11'],
+      [0, 0, '0x12'],
+    ]);
+    // GTK 4 (window-relative 0,0) with its window elsewhere is still moved.
+    const gtk = busOf({ '/gtk4': { screen: [0, 0, 355, 486], window: [0, 0, 355, 486] } });
+    expect(await new WindowOffsets(gtk.bus, async () => [win()]).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([{ dx: 405, dy: 305 }]);
+  });
+
   it('gives 0 without a window list, when the window list fails, when the frame cannot be read, or without a matching window', async () => {
     const { bus, calls } = busOf({ '/gtk4': { screen: [0, 0, 355, 486], window: [0, 0, 355, 486] } });
     expect(await new WindowOffsets(bus).of([frame({ ref: [':1.5', '/gtk4'] })])).toEqual([NO_OFFSET]);

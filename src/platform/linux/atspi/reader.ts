@@ -12,6 +12,7 @@ import { INTERACTIVE_ROLES } from '../../roles.js';
 import type { RawAXNode, Rect, ValueRange } from '../../types.js';
 import { decodeAtspiStateBits, isPasswordRole, normalizeAtspiStates, type AtspiState } from '../atspiRoles.js';
 import type { AtspiBus } from './bus.js';
+import { readProperties } from './properties.js';
 import { ACCESSIBLE, ACTION, atspiHandle, COMPONENT, COORD_SCREEN, extentsToRect, SELECTION, TEXT, toRefs, VALUE, type Ref } from './refs.js';
 
 /** `ATSPI_RELATION_LABELLED_BY` (at-spi2-core `AtspiRelationType`): the object is labelled by the targets. */
@@ -47,9 +48,9 @@ export async function readStates(bus: AtspiBus, ref: Ref): Promise<Set<AtspiStat
   return decodeAtspiStateBits(Array.isArray(bits) ? (bits as number[]) : []);
 }
 
-/** `GetRoleName` and the `Accessible` properties (one `GetAll`: `Name`, `Description`, `ChildCount`). @throws the D-Bus error. */
+/** `GetRoleName` and the `Accessible` properties `Name`, `Description`, `ChildCount` (one `GetAll` where the toolkit takes it: see properties.ts). @throws the D-Bus error. */
 export async function readCore(bus: AtspiBus, ref: Ref): Promise<{ roleName: string; name: string; description: string; childCount: number | null }> {
-  const [roleName, props] = await Promise.all([bus.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')), bus.props(ref, ACCESSIBLE)]);
+  const [roleName, props] = await Promise.all([bus.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')), readProperties(bus, ref, ACCESSIBLE, ['Name', 'Description', 'ChildCount'])]);
   const n = Number(props.ChildCount);
   return { roleName, name: String(props.Name ?? ''), description: String(props.Description ?? ''), childCount: props.ChildCount === undefined || !Number.isFinite(n) ? null : n };
 }
@@ -116,7 +117,7 @@ export async function readDetails(bus: AtspiBus, b: Basic, role: string): Promis
  * (`step` = `MinimumIncrement` when > 0), or null without the interface.
  */
 async function valueInterface(bus: AtspiBus, ref: Ref): Promise<{ current?: number; range?: ValueRange } | null> {
-  const all = await bus.props(ref, VALUE).catch(() => null);
+  const all = await readProperties(bus, ref, VALUE, ['MinimumValue', 'MaximumValue', 'MinimumIncrement', 'CurrentValue']).catch(() => null);
   if (!all) return null;
   const num = (k: string): number | undefined => {
     const x = all[k];

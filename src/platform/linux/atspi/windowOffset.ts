@@ -16,7 +16,11 @@
  * client-side decorations keep around the frame (`_GTK_FRAME_EXTENTS` left/top when set, else half the
  * size difference). The difference from the reported origin is the window's offset, added to the extents
  * of every object of that window and subtracted from points given to `GetAccessibleAtPoint`.
- * A toolkit reporting true coordinates gets offset 0 (its window sits where it says).
+ * A toolkit reporting true coordinates gets offset 0 (its window sits where it says). Qt 5 answers its
+ * screen coordinates for both coordinate types (checked: Qt 5.15.8, three same-size windows of one process
+ * at 100,100, 120,120 and 140,140 each answer their own origin for both), so a frame whose reported origin
+ * is exactly the inside origin of a window of its process that fits it is taken as placed there, as
+ * answered; only a frame that lies on none of them is moved.
  *
  * Sources: at-spi2-core xml/Component.xml (`GetExtents`, coord types 0 = screen, 1 = window); GTK 4
  * gtk/a11y/gtkatspicomponent.c; the `_GTK_FRAME_EXTENTS` property (GTK's client-side decorations).
@@ -87,6 +91,25 @@ export function windowOfFrame(frame: FrameFacts, windows: readonly WindowInfo[])
   const pool = titled.length > 0 ? titled : fits;
   const gap = (w: WindowInfo) => w.surface!.width - b.width + (w.surface!.height - b.height);
   return [...pool].sort((a, c) => gap(a) - gap(c))[0]!;
+}
+
+/**
+ * The window of the frame's process whose inside ({@link insideOf}) has the frame's reported origin and at
+ * least its size (at most {@link MAX_MARGIN} more each way): the frame already is where it says (a toolkit
+ * that answers screen coordinates for both coordinate types, Qt 5). Null when none.
+ */
+export function windowAtFrame(frame: FrameFacts, windows: readonly WindowInfo[]): WindowInfo | null {
+  const b = frame.bounds;
+  if (!b || frame.pid === null) return null;
+  return (
+    windows.find((w) => {
+      const i = w.pid === frame.pid ? insideOf(w) : null;
+      if (!i || i.x !== b.x || i.y !== b.y) return false;
+      const ew = i.width - b.width;
+      const eh = i.height - b.height;
+      return ew >= 0 && eh >= 0 && ew <= 2 * MAX_MARGIN && eh <= 2 * MAX_MARGIN;
+    }) ?? null
+  );
 }
 
 /**
@@ -199,7 +222,10 @@ export class WindowOffsets {
         // True screen coordinates differ from window coordinates unless the window is at 0,0 (then the
         // window system says so too, and the offset below is 0).
         if (!inWindow || inWindow.x !== f.bounds.x || inWindow.y !== f.bounds.y) return none();
-        const w = windowOfFrame(f, await list);
+        const ws = await list;
+        const exact = windowAtFrame(f, ws);
+        if (exact) return { ...NO_OFFSET, window: exact };
+        const w = windowOfFrame(f, ws);
         if (!w) return none();
         return { ...offsetFromWindow(f.bounds, w), window: w };
       }),
