@@ -13,7 +13,7 @@ import type { Findable } from '../perception/find.js';
 import { assertTypeable, planActions, type ElementVerifier, type PlannedAction } from './plan.js';
 import { Input } from './input.js';
 import type { ScrollReport } from './scroll.js';
-import { effectsOf, policyEffectsOf, resolveEffect, reusableFields, sameReceiver, toPolicyAction, type ResolvedEffect } from './effects.js';
+import { effectsOf, policyEffectsOf, resolveEffect, reusableFields, sameReceiver, settleDeferred, settleElements, toPolicyAction, type ResolvedEffect } from './effects.js';
 import { elementOwnerTarget, focusedElement, type EffectTarget } from './targets.js';
 
 export { SCROLL_POINTS_PER_STEP, type PlannedAction, type ElementVerifier } from './plan.js';
@@ -36,8 +36,9 @@ export interface ActionResult {
    * `focus`, or that hold the keyboard focus for `type`/`keypress`. `element` is null when the app shows
    * none there (or has no accessibility). Absent for actions without a target and for windows the policy
    * masks. The window is always read right before dispatch; for an allowed click, move, scroll or drag whose
-   * decision cannot depend on the element, the element is the one hit-tested when the action was decided
-   * (same window, tens of ms earlier: see `Executor.reusable`).
+   * decision cannot depend on the element, the element is hit-tested in that same window while the decision
+   * is audited, and the dispatch waits for it (see `settleElements`, `Executor.reusable`). Also written to
+   * the action's `result` audit record.
    */
   hit?: { app: string | null; element: { role: string; name: string } | null };
   /** Screenshot action: base64 image and its scale (image pixels per point). */
@@ -226,13 +227,17 @@ export class Executor {
       const reason = opts.reasons?.[i] ?? opts.reason;
       const specs = effectsOf(p);
       const predicted = new Set<number>();
-      const effects = await Promise.all(
+      const action = toPolicyAction(p);
+      // The hit-test waits for the policy to say whether it needs the element (`settleElements`), unless a
+      // later key effect of the batch is predicted from this receiver: the prediction carries its element.
+      const defer = !plan.slice(i + 1).some((q) => effectsOf(q).some((s) => s.kind === 'keys'));
+      const resolved = await Promise.all(
         specs.map(async (spec, k): Promise<ResolvedEffect> => {
           if (spec.kind === 'keys' && predictedKeys) predicted.add(k);
-          return { spec, to: await resolveEffect(this.deps.platform, spec, { predictedKeys: spec.kind === 'keys' ? predictedKeys : undefined }) };
+          return { spec, to: await resolveEffect(this.deps.platform, spec, { predictedKeys: spec.kind === 'keys' ? predictedKeys : undefined, deferHitTest: defer }) };
         }),
       );
-      const action = toPolicyAction(p);
+      const effects = await settleElements(this.deps.platform, p.type, resolved, (fx) => this.deps.policy.wouldAllow(action, fx, actor).effect === 'allow');
       const policyEffects = policyEffectsOf(effects);
       const gate = await this.deps.policy.checkEffects(action, policyEffects, actor, reason !== undefined ? { reason } : {});
       out.push({ action, effects, policyEffects, predicted, gate, actor });
@@ -260,6 +265,13 @@ export class Executor {
    * @throws DeskdError `TARGET_CHANGED`.
    */
   private async recheckAll(p: PlannedAction, check: Check, i: number): Promise<ResolvedEffect[]> {
+    // Hit-tests deferred at the decision end first, so the window read below stays the last read before dispatch.
+    await Promise.all(check.effects.map((e) => e.to.deferred));
+    return settleDeferred(await this.recheckReceivers(p, check, i));
+  }
+
+  /** {@link recheckAll} without the deferred hit-tests: what the re-check reads and compares. */
+  private async recheckReceivers(p: PlannedAction, check: Check, i: number): Promise<ResolvedEffect[]> {
     const reuse = this.reusable(p, check);
     const fresh = await Promise.all(
       check.effects.map(async (e): Promise<ResolvedEffect> => ({
@@ -339,7 +351,11 @@ export class Executor {
         const hit = this.hitOf(fresh);
         const type = p.type === 'click' && p.clicks === 2 ? 'double_click' : p.type;
         results.push({ ...r, type, ...(hit ? { hit } : {}), durationMs: Math.round((performance.now() - ts) * 10) / 10 });
-        await policy.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i });
+        // Not awaited (issue 15): the result record is written in order behind its decision (already synced
+        // before dispatch) and synced with the next decision or within 20 ms (`AuditLog.append` `soon`), not
+        // holding the answer; a failure breaks the log, which then refuses the next decision. See
+        // docs/security.md "Pointer dispatch: clicks".
+        policy.recordResult(check.gate.auditSeq, { ok: true, actionId, index: i, ...(hit ? { hit } : {}) }, { soon: true }).catch(() => undefined);
       } catch (e) {
         const code = isDeskdError(e) ? e.code : 'ACTION_FAILED';
         const msg = `actions[${i}] (${p.type}) failed after ${i} of ${plan.length} completed: ${(e as Error).message}`;

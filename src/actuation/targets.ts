@@ -35,7 +35,17 @@ export interface EffectTarget {
   target: PolicyTarget;
   /** Backend handle of the element in `target.element`, when it is an accessible element (session grants, re-checks). */
   handle?: string | null;
+  /**
+   * A pointer receiver decided without its element (`pointerTarget` with `hitTest: 'deferred'`, the
+   * policy provably indifferent to it: see `deferElements` in effects.ts): the accessibility hit-test in
+   * this same window, started while the decision was audited. Never rejects. Only for reporting (`hit`,
+   * the result's audit record): `target.element` stays unknown for the policy.
+   */
+  deferred?: Promise<HitOutcome>;
 }
+
+/** What a hit-test found at a point of a window: the element (null: none there) and its handle, or `unknown` when it could not be determined. */
+export type HitOutcome = { element: PolicyElement | null; handle: string | null } | 'unknown';
 
 /** Options of the target reads. */
 export interface TargetOptions {
@@ -45,8 +55,11 @@ export interface TargetOptions {
    * `pointerTarget` only: `false` skips the accessibility hit-test (element null, not unknown). For the
    * interpolated motion points of a drag, which move over elements without pressing or releasing on them;
    * press, release and every point the caller gave are always hit-tested. Default true.
+   * `'deferred'`: no hit-test now, the element **unknown** (never null: an unknown element lets no allow
+   * rule match and every deny or ask rule match), for the executor to decide whether the policy needs it
+   * (`deferElements` in effects.ts: hit-tested now when it does, in parallel with the audit append when not).
    */
-  hitTest?: boolean;
+  hitTest?: boolean | 'deferred';
   /**
    * `pointerTarget` only: the receiver read for this effect earlier in the same action (when it was
    * decided). When the window read now is that same window — id, pid, app, WM_CLASS and title all equal —
@@ -141,11 +154,12 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
   const unknown: UnknownField[] = [];
   const known = opts.known && sameWindowIdentity(opts.known.from.window, window) ? opts.known : null;
   const from = known?.from.target;
+  const deferred = !known?.element && opts.hitTest === 'deferred';
   const [hit, url] = await Promise.all([
-    known?.element ? Promise.resolve(null) : opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window),
+    known?.element || deferred || opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window),
     known?.url ? Promise.resolve(from!.unknown?.includes('url') ? ('unknown' as const) : (from!.url ?? null)) : browserUrl(platform, window),
   ]);
-  if (known?.element ? from!.unknown?.includes('element') : hit === 'unknown') unknown.push('element');
+  if (known?.element ? from!.unknown?.includes('element') : hit === 'unknown' || deferred) unknown.push('element');
   if (url === 'unknown') unknown.push('url');
   if (known?.element) {
     const el = from!.element ?? null;
@@ -153,6 +167,8 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
       window,
       target: { ...identityOf(window), element: el ? { ...el, states: [...el.states] } : null, url: url === 'unknown' ? null : url, unknown },
       handle: known.from.handle ?? null,
+      // The same window as decided for: its deferred hit-test (if any) is this receiver's too.
+      ...(known.from.deferred ? { deferred: known.from.deferred } : {}),
     };
   }
   const node = hit === 'unknown' ? null : hit;
@@ -161,6 +177,26 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
     target: { ...identityOf(window), element: node ? policyElementOf(node) : null, url: url === 'unknown' ? null : url, unknown },
     handle: node?.handle ?? null,
   };
+}
+
+/**
+ * The accessibility hit-test at `p` in `window`'s application, as the policy sees its answer (see
+ * {@link pointerTarget}); never rejects (`'unknown'` when it cannot be determined).
+ */
+export async function hitTestAt(platform: Platform, p: Point, window: WindowInfo): Promise<HitOutcome> {
+  const hit = await hitTest(platform, p, window);
+  return hit === 'unknown' ? hit : { element: hit ? policyElementOf(hit) : null, handle: hit?.handle ?? null };
+}
+
+/**
+ * A pointer receiver with its element filled in from a hit-test in the same window (`element` taken out of
+ * `unknown`, or left there when the hit-test could not tell). `deferred` is dropped.
+ */
+export function withHit(t: EffectTarget, hit: HitOutcome): EffectTarget {
+  const { deferred: _, ...rest } = t;
+  const others = (t.target.unknown ?? []).filter((u) => u !== 'element');
+  if (hit === 'unknown') return { ...rest, target: { ...t.target, element: null, unknown: [...others, 'element'] }, handle: null };
+  return { ...rest, target: { ...t.target, element: hit.element ? { ...hit.element, states: [...hit.element.states] } : null, unknown: others }, handle: hit.handle };
 }
 
 /** The same window for the policy: id, pid, app, WM_CLASS and title all equal (both non-null). */

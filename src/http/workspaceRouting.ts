@@ -83,11 +83,11 @@ export function currentWorkspaceId(): string | undefined {
  * decisions, results and approvals of actions in a workspace say where they happened. Wraps the instance's
  * `append` (records outside a workspace are unchanged).
  */
-export function tagAuditWithWorkspace(audit: { append(kind: string, data?: Record<string, unknown>): Promise<unknown> }): void {
+export function tagAuditWithWorkspace(audit: { append(kind: string, data?: Record<string, unknown>, opts?: { soon?: boolean }): Promise<unknown> }): void {
   const append = audit.append.bind(audit);
-  audit.append = (kind, data = {}) => {
+  audit.append = (kind, data = {}, opts) => {
     const id = currentWorkspaceId();
-    return append(kind, id !== undefined && data.workspace === undefined ? { ...data, workspace: id } : data);
+    return append(kind, id !== undefined && data.workspace === undefined ? { ...data, workspace: id } : data, ...(opts ? [opts] : []));
   };
 }
 

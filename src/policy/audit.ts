@@ -51,6 +51,11 @@ export type AuditVerifyResult =
   | { ok: false; line: number; seq: number | null; reason: string; records: number };
 
 const RESERVED = new Set(['seq', 'ts', 'kind', 'prev', 'mac']);
+/**
+ * Longest a `soon` record (`AuditLog.append` with `soon`: the executor's result records) stays written but
+ * not synced when no other record asks for a sync first, ms.
+ */
+export const SOON_MS = 20;
 const MASKED = new Set(['text', 'value']);
 
 /** Deep copy of `data` with every string `text`/`value` member masked (see the module comment). */
@@ -164,8 +169,18 @@ export class AuditLog {
   private fh: FileHandle | null;
   private seq: number;
   private prev: string;
+  /** The writes, one after the other (a record's sync is not part of it: see {@link append}). */
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | null = null;
+  /** Records written so far by this instance; records written but not yet synced, oldest first. */
+  private written = 0;
+  private unsynced: Array<{ n: number; full: AuditRecord; soon: boolean; resolve: (r: AuditRecord) => void; reject: (e: Error) => void }> = [];
+  /** A `fdatasync` is running; another is wanted when it ends. */
+  private syncing = false;
+  private syncAgain = false;
+  private soonTimer: NodeJS.Timeout | null = null;
+  /** Waiting for every written record to be synced ({@link close}). */
+  private readonly drained: Array<() => void> = [];
   /** Records written since the last checkpoint; see {@link AuditLogOptions.checkpointEvery}. */
   private sinceCheckpoint = 0;
   /** See {@link AuditLogOptions.checkpointEvery}. */
@@ -239,18 +254,40 @@ export class AuditLog {
   }
 
   /**
-   * Append one record and sync it to disk before resolving. `data` must not use the reserved names
-   * `seq`, `ts`, `kind`, `prev`, `mac`; its `text`/`value` strings are masked.
-   * @returns the record as written.
-   * @throws DeskdError `AUDIT_WRITE_FAILED` (the caller must then refuse the action: fail closed).
+   * Append one record and sync it to disk (`fdatasync`) before resolving. `data` must not use the reserved
+   * names `seq`, `ts`, `kind`, `prev`, `mac`; its `text`/`value` strings are masked.
+   *
+   * Group commit (issue 15): records are written one after the other, in seq order, as soon as the one
+   * before is written; one `fdatasync` makes every record written before it started durable, so records
+   * appended while a sync runs share the next one. A record resolves only after a sync that started after
+   * it was written. With `opts.soon` (the executor's `result` records, written after the action already
+   * happened) the sync is not asked for at once: the record is synced with the next record that needs a
+   * sync now (the next decision, before anything of it is dispatched) or after {@link SOON_MS} ms,
+   * whichever comes first; the caller then need not wait. Records never wait for a `soon` one.
+   * @returns the record as written (and synced).
+   * @throws DeskdError `AUDIT_WRITE_FAILED` (the caller must then refuse the action: fail closed). After a
+   *   failed write or sync every later append throws it too.
    */
-  append(kind: AuditKind, data: Record<string, unknown> = {}): Promise<AuditRecord> {
-    const run = this.queue.then(() => this.doAppend(kind, data));
-    this.queue = run.catch(() => undefined);
-    return run;
+  append(kind: AuditKind, data: Record<string, unknown> = {}, opts: { soon?: boolean } = {}): Promise<AuditRecord> {
+    return this.enqueue(() => [kind, data], opts.soon ?? false);
   }
 
-  private async doAppend(kind: AuditKind, data: Record<string, unknown>): Promise<AuditRecord> {
+  /** Queue the write of the record `make` returns (called when its turn comes), then wait for its sync. */
+  private enqueue(make: () => [AuditKind, Record<string, unknown>], soon: boolean): Promise<AuditRecord> {
+    const wrote = this.queue.then(() => this.write(...make()));
+    this.queue = wrote.catch(() => undefined);
+    return wrote.then(
+      ({ full, n }) =>
+        new Promise<AuditRecord>((resolve, reject) => {
+          this.unsynced.push({ n, full, soon, resolve, reject });
+          if (soon) this.syncSoon();
+          else this.syncNow();
+        }),
+    );
+  }
+
+  /** Write one record (no sync): the chain moves on when the write completed. */
+  private async write(kind: AuditKind, data: Record<string, unknown>): Promise<{ full: AuditRecord; n: number }> {
     if (this.broken) throw new DeskdError('AUDIT_WRITE_FAILED', `The audit log is unusable after an earlier failure: ${this.broken.message}`);
     if (!this.fh) throw new DeskdError('AUDIT_WRITE_FAILED', 'The audit log is closed');
     for (const k of Object.keys(data)) {
@@ -267,27 +304,81 @@ export class AuditLog {
         const { bytesWritten } = await this.fh.write(line, off, line.length - off);
         off += bytesWritten;
       }
-      await this.fh.datasync();
     } catch (e) {
       this.broken = e as Error;
       throw new DeskdError('AUDIT_WRITE_FAILED', `Cannot append to the audit log ${this.path}: ${(e as Error).message}`);
     }
     this.seq += 1;
     this.prev = mac;
-    for (const fn of this.listeners) {
-      try {
-        fn(full);
-      } catch {
-        // A listener's failure never fails the append (the record is on disk).
-      }
-    }
+    this.written += 1;
     this.sinceCheckpoint = kind === 'checkpoint' ? 0 : this.sinceCheckpoint + 1;
     if (this.checkpointEvery > 0 && this.sinceCheckpoint >= this.checkpointEvery) {
       this.sinceCheckpoint = 0;
       // Queued behind whatever is already waiting; a failure marks the log broken like any append.
       this.checkpoint().catch(() => undefined);
     }
-    return full;
+    return { full, n: this.written };
+  }
+
+  /** A record waits for a sync now: start one, or one more after the sync running (which may have started before it was written). */
+  private syncNow(): void {
+    if (this.soonTimer) {
+      clearTimeout(this.soonTimer);
+      this.soonTimer = null;
+    }
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    const upTo = this.written;
+    const fh = this.fh;
+    (fh ? fh.datasync() : Promise.reject(new Error('the audit log is closed')))
+      .then(
+        () => this.settle(upTo, null),
+        (e: unknown) => {
+          this.broken ??= e as Error;
+          this.settle(Number.POSITIVE_INFINITY, e as Error);
+        },
+      )
+      .finally(() => {
+        this.syncing = false;
+        const again = this.syncAgain;
+        this.syncAgain = false;
+        if (again || this.unsynced.some((u) => !u.soon)) this.syncNow();
+        else if (this.unsynced.length > 0) this.syncSoon();
+      });
+  }
+
+  /** A `soon` record: synced by the next sync, started within {@link SOON_MS} ms if no other record asks for one first. */
+  private syncSoon(): void {
+    if (this.syncing || this.soonTimer) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      this.syncNow();
+    }, SOON_MS);
+    this.soonTimer.unref?.();
+  }
+
+  /** Resolve (in seq order, telling the listeners) every record written up to `upTo`, or reject them all after a failed sync. */
+  private settle(upTo: number, error: Error | null): void {
+    const done = this.unsynced.filter((u) => u.n <= upTo);
+    this.unsynced = this.unsynced.filter((u) => u.n > upTo);
+    for (const u of done) {
+      if (error) {
+        u.reject(new DeskdError('AUDIT_WRITE_FAILED', `Cannot sync the audit log ${this.path}: ${error.message}`));
+        continue;
+      }
+      for (const fn of this.listeners) {
+        try {
+          fn(u.full);
+        } catch {
+          // A listener's failure never fails the append (the record is on disk).
+        }
+      }
+      u.resolve(u.full);
+    }
+    if (this.unsynced.length === 0) for (const fn of this.drained.splice(0)) fn();
   }
 
   /**
@@ -295,19 +386,27 @@ export class AuditLog {
    * @throws DeskdError `AUDIT_WRITE_FAILED`.
    */
   checkpoint(): Promise<AuditRecord> {
-    const run = this.queue.then(() => this.doAppend('checkpoint', { checkpoint: { seq: this.seq, mac: this.prev } }));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.enqueue(() => ['checkpoint', { checkpoint: { seq: this.seq, mac: this.prev } }], false);
   }
 
-  /** Read records; see {@link readAuditFile}. */
-  read(opts: { limit?: number; sinceSeq?: number } = {}): Promise<AuditRecord[]> {
+  /**
+   * Read records; see {@link readAuditFile}. Waits for the appends already queued (a result record the
+   * executor queued without waiting for it, issue 15), so a read after an answer sees that answer's records.
+   */
+  async read(opts: { limit?: number; sinceSeq?: number } = {}): Promise<AuditRecord[]> {
+    await this.queue;
     return readAuditFile(this.path, opts);
   }
 
-  /** Wait for queued appends, then close the file. */
+  /** Wait for queued appends and their syncs (a `soon` record's at once), then close the file. */
   async close(): Promise<void> {
     await this.queue;
+    if (this.unsynced.length > 0) {
+      await new Promise<void>((r) => {
+        this.drained.push(r);
+        this.syncNow();
+      });
+    }
     const fh = this.fh;
     this.fh = null;
     await fh?.close();

@@ -179,8 +179,8 @@ export class PolicyGate {
    * Audit what happened after dispatch.
    * @throws DeskdError `AUDIT_WRITE_FAILED`.
    */
-  async recordResult(decisionSeq: number, result: { ok: boolean; error?: { code: string; message: string }; [k: string]: unknown }): Promise<void> {
-    await this.deps.audit.append('result', { decisionSeq, ...result });
+  async recordResult(decisionSeq: number, result: { ok: boolean; error?: { code: string; message: string }; [k: string]: unknown }, opts: { soon?: boolean } = {}): Promise<void> {
+    await this.deps.audit.append('result', { decisionSeq, ...result }, opts);
   }
 
   /**

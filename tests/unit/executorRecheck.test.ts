@@ -557,3 +557,126 @@ describe('the dispatch-time re-check hit-tests again only where the policy depen
     expect(inputEvents()).toEqual([]);
   });
 });
+
+describe('clicks: the hit-test runs while the decision is audited when the policy does not need the element (issue 15)', () => {
+  const calcButton = (name: string) => platform.tree[0]!.children[0]!.children.find((c) => c.name === name)!;
+  const decisions = async () => (await audit.read()).filter((r) => r.kind === 'decision');
+  /** Wrap the hit-test: count calls, note the window asked about, and run `during` before it answers. */
+  function hitTests(during?: () => void): { windows: Array<string | undefined> } {
+    const seen: Array<string | undefined> = [];
+    const ax = platform.accessibility;
+    const elementAt = ax.elementAt!.bind(ax);
+    ax.elementAt = async (p, w) => {
+      seen.push(w?.id);
+      const r = await elementAt(p, w);
+      await new Promise((res) => setTimeout(res, 5));
+      during?.();
+      return r;
+    };
+    return { windows: seen };
+  }
+
+  it('without element rules: the decision record has the element unknown, the result and its audit record name the element hit-tested in the decided window', async () => {
+    const h = hitTests();
+    const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    expect(h.windows).toEqual([CALC.id]);
+    expect(r.results[0]!.hit).toEqual({ app: 'gnome-calculator', element: { role: 'push button', name: '7' } });
+    const [d] = await decisions();
+    expect(d).toMatchObject({ decision: { effect: 'allow', ruleId: 'allow-calc' }, target: { app: 'gnome-calculator', element: null, unknown: ['element'] } });
+    const [res] = await results();
+    expect(res).toMatchObject({ ok: true, decisionSeq: d!.seq, hit: { app: 'gnome-calculator', element: { role: 'push button', name: '7' } } });
+  });
+
+  it('an element rule: the hit-test runs before the decision, which names the element (a denied one is refused before anything is dispatched)', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-calc, effect: allow, match: { app: gnome-calculator } }\n  - { id: deny-7, effect: deny, match: { element: { role: push button, name: "7" } } }\n`, 'deny-7.yaml');
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('POLICY_DENIED');
+    expect(inputEvents()).toEqual([]);
+    const [d] = await decisions();
+    expect(d).toMatchObject({ decision: { effect: 'deny', ruleId: 'deny-7' }, target: { element: { role: 'push button', name: '7' } } });
+    // An allowed element under the same policy: decided with the element known.
+    await executor().run([{ type: 'click', x: 110, y: 60, button: 'left' }]);
+    const d2 = (await decisions()).at(-1)!;
+    expect(d2).toMatchObject({ decision: { effect: 'allow' }, target: { element: { role: 'push button', name: '8' }, unknown: [] } });
+  });
+
+  it('an allow rule on the element (default deny): decided on the element, never on an unknown one', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-7, effect: allow, match: { app: gnome-calculator, element: { name: "7" } } }\n`, 'allow-7.yaml');
+    const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    expect(r.results[0]!.hit?.element).toEqual({ role: 'push button', name: '7' });
+    expect((await decisions())[0]).toMatchObject({ decision: { ruleId: 'allow-7' }, target: { element: { name: '7' } } });
+    const e = await rejection(executor().run([{ type: 'click', x: 110, y: 60, button: 'left' }]));
+    expect(e.code).toBe('POLICY_DENIED');
+    expect(inputEvents().filter((x) => x.kind === 'down')).toHaveLength(1);
+  });
+
+  it('attack: another window raised over the point while the deferred hit-test runs → TARGET_CHANGED, nothing dispatched (the windows are read after the hit-test ends)', async () => {
+    hitTests(() => platform.windowList.unshift({ ...TERM }));
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('to xterm "xterm" (0xc)');
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('attack: the decided window retitled to a denied title while the deferred hit-test runs → TARGET_CHANGED (would now deny), nothing dispatched', async () => {
+    hitTests(() => (platform.windowList[0]!.title = 'top secret'));
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('deny-secret-title');
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('attack: the same window id now owned by another process (a denied app) while the hit-test runs → TARGET_CHANGED, nothing dispatched', async () => {
+    hitTests(() => (platform.windowList[0] = { ...TERM, id: CALC.id }));
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('deny-term');
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('the window retitled (allowed) during the hit-test: the deferred element is not reused, the new window is hit-tested again', async () => {
+    let first = true;
+    const h = hitTests(() => {
+      if (first) platform.windowList[0] = { ...CALC, title: 'Calculator — 2' };
+      first = false;
+    });
+    calcButton('7').name = '7';
+    const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+    expect(h.windows).toEqual([CALC.id, CALC.id]);
+    expect(r.results[0]!.hit?.element).toEqual({ role: 'push button', name: '7' });
+    expect(inputEvents().map((x) => x.kind)).toContain('down');
+  });
+
+  it('attack: a click on a password field then typing in one batch → the typing is refused at the decision (the click\'s element is hit-tested for the prediction), nothing dispatched', async () => {
+    policy = parsePolicy(`version: 1\n${LIMITS}rules:\n  - { id: allow-all, effect: allow, match: {} }\n`, 'allow-all.yaml');
+    platform.tree[0]!.children[0]!.children.push(axNode('password text', 'PIN', { x: 200, y: 50, width: 100, height: 30 }, { states: ['enabled', 'visible', 'showing', 'focusable', 'editable', 'password'] }));
+    const e = await rejection(
+      executor().run([
+        { type: 'click', x: 250, y: 60, button: 'left' },
+        { type: 'type', text: '1234' },
+      ]),
+    );
+    expect(e.code).toBe('POLICY_DENIED');
+    expect(e.message).toContain('invariant:password-field');
+    expect(inputEvents()).toEqual([]);
+  });
+
+  it('the result record is not awaited: a failed result append breaks the log, and the next action is refused (AUDIT_WRITE_FAILED), nothing dispatched for it', async () => {
+    const fh = (audit as unknown as { fh: { write: (...a: unknown[]) => Promise<unknown> } }).fh;
+    const write = fh.write;
+    afterDecision = () => {
+      fh.write = () => Promise.reject(new Error('EIO (test)'));
+    };
+    try {
+      const r = await executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]);
+      expect(r.status).toBe('done');
+      afterDecision = null;
+      const before = inputEvents().length;
+      const e = await rejection(executor().run([{ type: 'click', x: 110, y: 60, button: 'left' }]));
+      expect(e.code).toBe('AUDIT_WRITE_FAILED');
+      expect(inputEvents()).toHaveLength(before);
+    } finally {
+      fh.write = write;
+    }
+  });
+});
