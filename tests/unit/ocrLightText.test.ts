@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OcrEngine, mergeLines, regionExplained, type OcrLine, findLightTextRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocr/index.js';
+import { OcrEngine, mergeLines, regionExplained, type OcrLine, findLightTextRegions, flattenLightText, flattenRegions, grayCrop, isolateLightText, mergeRects } from '../../src/perception/ocr/index.js';
 import type { RawImage } from '../../src/platform/types.js';
 
 // Synthetic screens drawn with sharp from SVG (DejaVu Sans, fonts-dejavu-core): no display needed.
@@ -101,6 +101,32 @@ describe('isolateLightText', () => {
   });
 });
 
+describe('flattenLightText (a light-text region flattened in place)', () => {
+  it('turns the surface white and the text it encloses dark, and leaves the surroundings as they were', () => {
+    // 40x16: a light page (230) with a grey glyph (90) in the padding, a dark pane (30) with a light glyph (220).
+    const w = 40;
+    const h = 16;
+    const g = new Uint8Array(w * h).fill(230);
+    for (let y = 0; y < 8; y++) g[y * w + 2] = 90; // grey text on the page, inside the region's padding
+    for (let y = 2; y < 14; y++) for (let x = 10; x < 38; x++) g[y * w + x] = 30;
+    for (let y = 5; y < 10; y++) for (let x = 20; x < 23; x++) g[y * w + x] = 220;
+    const flat = flattenLightText(g, w, h, [30]);
+    expect(flat[0]).toBe(230); // the page keeps its gray …
+    expect(flat[3 * w + 2]).toBe(90); // … and its text
+    expect(flat[3 * w + 12]).toBe(255); // the pane's surface turns white
+    expect(flat[7 * w + 21]).toBe(0); // the light glyph turns dark
+    expect(isolateLightText(g, w, h, [30])[3 * w + 2]).toBe(255); // isolation, unlike flattening, drops the surroundings
+    // flattenRegions writes the flattened region into a copy of the whole image, at its place.
+    const big = new Uint8Array(4 * w * h).fill(230);
+    for (let y = 0; y < h; y++) big.set(g.subarray(y * w, (y + 1) * w), y * 2 * w + w);
+    const out = flattenRegions(big, 2 * w, [{ left: w, top: 0, width: w, height: h, backgrounds: [30] }]);
+    expect(out[7 * 2 * w + w + 21]).toBe(0);
+    expect(out[3 * 2 * w + w + 12]).toBe(255);
+    expect(out[20 * 2 * w + 5]).toBe(230);
+    expect(big[7 * 2 * w + w + 21]).toBe(220); // the input is not changed
+  });
+});
+
 describe('mergeRects and mergeLines', () => {
   it('mergeRects joins overlapping rectangles and pools their backgrounds', () => {
     const merged = mergeRects([
@@ -144,6 +170,65 @@ describe('OcrEngine light-text pass', () => {
     // Each word once: the two passes do not duplicate.
     expect(words.filter((x) => x === 'Overview')).toHaveLength(1);
   });
+});
+
+/** Lines of a CI log in DejaVu Sans Mono: green timestamps, grey text, one red error line. */
+const LOG = [
+  ['12:11:01', '$ npm ci --prefer-offline'],
+  ['12:12:02', 'added 812 packages in 21s'],
+  ['12:13:03', '$ npx vitest run --reporter=dot'],
+  ['12:14:04', 'RUN v2.1.4 /builds/acme/web-app'],
+  ['12:15:05', 'tests/api/orders.test.ts (42 tests) 1204ms'],
+  ['12:16:06', 'Error: relation already exists'],
+  ['12:17:07', 'Test Files 1 failed | 57 passed (58)'],
+  ['12:18:08', 'Running 64 tests using 2 workers'],
+] as const;
+
+/**
+ * A white page with a heading, and a dark log pane (`paneWidth` wide from x = 12) of {@link LOG}; with `beside`,
+ * dark text on the page to the right of the pane on its rows.
+ */
+async function logPage(paneWidth: number, beside = false): Promise<RawImage> {
+  const mono = (x: number, y: number, fill: string, s: string) => `<text x="${x}" y="${y}" font-family="DejaVu Sans Mono" font-size="13" fill="${fill}">${s}</text>`;
+  const lines = LOG.map(([t, s], i) => mono(40, 130 + i * 19, '#7ee787', t) + mono(112, 130 + i * 19, i === 5 ? '#ff7b72' : '#c9d1d9', s)).join('');
+  const side = beside ? LOG.map((_, i) => text(paneWidth + 40, 130 + i * 19, '#1f2328', `Stage ${i + 1} finished in ${i + 3} minutes`, 13)).join('') : '';
+  return svgImage(
+    1400,
+    600,
+    `<rect width="1400" height="600" fill="#f6f8fa"/>` + text(16, 50, '#1f2328', 'Pipeline 4812 running on main', 18, 'bold') +
+      `<rect x="12" y="100" width="${paneWidth}" height="200" rx="6" fill="#0d1117"/>` + lines + side,
+  );
+}
+
+describe('OcrEngine: light-text panels read within the bands (lightTextInBands)', () => {
+  let engine: OcrEngine;
+  beforeAll(async () => {
+    engine = await OcrEngine.create({ workers: 2 });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('reads a dark log pane with nothing beside it in the band read, flattened, and not again on its own', async () => {
+    const img = await logPage(1376);
+    const r = await engine.recognize(img);
+    expect(r.lightTextInBands).toBe(1);
+    expect(r.lightTextRegions).toBe(0);
+    const words = r.words.map((w) => w.text);
+    for (const w of ['Pipeline', '4812', '12:11:01', 'npm', '--prefer-offline', 'packages', 'vitest', 'Error:', 'relation', 'workers']) expect(words).toContain(w);
+    // Without it the pane is read a second time, isolated.
+    const apart = await engine.recognize(img, { lightTextInBands: false });
+    expect(apart.lightTextInBands).toBeUndefined();
+    expect(apart.lightTextRegions).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('reads a pane with text beside it on its own: flattened, the two would be laid out as columns', async () => {
+    const r = await engine.recognize(await logPage(560, true));
+    expect(r.lightTextInBands).toBeUndefined();
+    expect(r.lightTextRegions).toBeGreaterThan(0);
+    const words = r.words.map((w) => w.text);
+    for (const w of ['npm', 'vitest', 'Stage', 'minutes']) expect(words).toContain(w);
+  }, 120_000);
 });
 
 describe('regionExplained (skipping light-text regions the base pass already read)', () => {

@@ -30,5 +30,5 @@ export { linesFromPage, mergeLines, PT_VERTICAL_TEXT, verticalTextBlocks, type P
 export { columnStrip, EXPLAINED_MIN_CONFIDENCE, missedTextAreas, regionExplained, replaceIfMoreConfident, truncatedWords, type MissedTextOptions } from './repairs.js';
 export { autoUpscale, coarseUpscale, encodeGray, grayCrop, regionToPixels, UPSCALE_BELOW_PX, UPSCALE_X2_BELOW_PX, UPSCALE_X3_BELOW_PX } from './prepare.js';
 export { rowProfile, splitBands, type Band, type RowProfile } from './bands.js';
-export { findLightTextRegions, isolateLightText, mergeRects, type LightTextOptions, type LightTextRegion } from './lightText.js';
+export { findLightTextRegions, flattenLightText, flattenRegions, isolateLightText, mergeRects, type LightTextOptions, type LightTextRegion } from './lightText.js';
 export { estimateGlyphHeight, glyphBoxes, meanLuminance, type GlyphHeightOptions } from './raster.js';

@@ -100,6 +100,38 @@ export interface LightTextRegion extends PixelBox {
  * under a gauge: lost without it). Pure.
  */
 export function isolateLightText(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol = 20, cell?: number): Buffer {
+  return isolate(gray, width, height, backgrounds, tol, cell, false);
+}
+
+/**
+ * {@link isolateLightText} that leaves the surroundings as they were: the region's surface turns white and the
+ * text it encloses dark, but pixels that are not surface and connect to the region's border (the page around a
+ * dark pane, dark text on that page inside the region's padding) keep their gray. For a region flattened in
+ * place inside a larger image (`flattenRegions`), where whatever lies around the surface is read as it is. Pure.
+ */
+export function flattenLightText(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol = 20, cell?: number): Buffer {
+  return isolate(gray, width, height, backgrounds, tol, cell, true);
+}
+
+/**
+ * A copy of a gray image (`width` pixels wide) with each of `regions` (pixels of the image) replaced by its
+ * {@link flattenLightText}: light text on a dark pane becomes dark text on white where it lies, so that one
+ * read of the whole image reads both polarities. `cell`: as in {@link isolateLightText}. Pure; O(pixels of the
+ * regions) beside the copy.
+ */
+export function flattenRegions(gray: Uint8Array, width: number, regions: LightTextRegion[], cell?: number): Uint8Array {
+  const out = new Uint8Array(gray);
+  for (const r of regions) {
+    const part = new Uint8Array(r.width * r.height);
+    for (let y = 0; y < r.height; y++) part.set(gray.subarray((r.top + y) * width + r.left, (r.top + y) * width + r.left + r.width), y * r.width);
+    const flat = flattenLightText(part, r.width, r.height, r.backgrounds, undefined, cell);
+    for (let y = 0; y < r.height; y++) out.set(flat.subarray(y * r.width, (y + 1) * r.width), (r.top + y) * width + r.left);
+  }
+  return out;
+}
+
+/** {@link isolateLightText}; with `keepOutside`, the surroundings keep their gray instead of turning white. */
+function isolate(gray: Uint8Array, width: number, height: number, backgrounds: number[], tol: number, cell: number | undefined, keepOutside: boolean): Buffer {
   const n = width * height;
   const out = Buffer.alloc(n, 255);
   const surface = new Uint8Array(n);
@@ -139,6 +171,7 @@ export function isolateLightText(gray: Uint8Array, width: number, height: number
     if (i + width < n) seed(i + width);
   }
   for (let i = 0; i < n; i++) {
+    if (outside[i] && keepOutside) out[i] = gray[i]!;
     if (surface[i] || outside[i]) continue;
     const v = gray[i]!;
     let d = 255;

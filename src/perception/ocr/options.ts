@@ -31,6 +31,7 @@ const PER_CALL = {
   splitLineGap: positive,
   lightTextRegions: z.boolean(),
   lightTextSkipExplained: z.boolean(),
+  lightTextInBands: z.boolean(),
   repairTruncated: z.boolean(),
   rereadUnsureLines: z.boolean(),
   coarseBands: z.boolean(),
@@ -101,6 +102,17 @@ export const OcrEngineOptionsSchema = z.object({
    * ≥ 0.9 (default true; see `regionExplained`).
    */
   lightTextSkipExplained: z.boolean().default(true),
+  /**
+   * Read light-text panels within the bands instead of again on their own (default true; only with
+   * `lightTextRegions`): a light-text region of at least 40 glyphs (several lines: a dark log pane, a dark nav
+   * bar) whose glyphs call for the upscale of the bands it lies in is found before the bands are read and
+   * flattened in the bands' image (`flattenRegions`: its surface white, the text it encloses dark, its
+   * surroundings as they were), so one read covers both polarities; it is then not read again isolated. A
+   * CI page's dark log pane was read three times (band, isolated region, fixed-pitch block): the band read of
+   * light-on-dark text found only pieces of the block (docs/perception-incremental.md, cold OCR). Smaller
+   * regions (badges, buttons) are still read on their own, at their own upscale.
+   */
+  lightTextInBands: z.boolean().default(true),
   /**
    * Read again, in a tight crop, each word with an unread glyph touching its edge (`truncatedWords`), and keep
    * the longer reading when it contains the first (default true): a light-grey "l" lost to the whole frame's
@@ -192,6 +204,7 @@ export const RecognizeOptionsSchema = z.object({
   splitLineGap: PER_CALL.splitLineGap.optional(),
   lightTextRegions: PER_CALL.lightTextRegions.optional(),
   lightTextSkipExplained: PER_CALL.lightTextSkipExplained.optional(),
+  lightTextInBands: PER_CALL.lightTextInBands.optional(),
   repairTruncated: PER_CALL.repairTruncated.optional(),
   rereadUnsureLines: PER_CALL.rereadUnsureLines.optional(),
   coarseBands: PER_CALL.coarseBands.optional(),

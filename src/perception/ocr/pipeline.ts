@@ -4,7 +4,9 @@
  *
  * 1. `Recognition.prepare`: crop the region → 8-bit luminance → invert when mostly dark (the base orientation) → split
  *    tall crops into horizontal bands at text-free gaps;
- * 2. `findOnMainThread`: light-text regions and glyph boxes, found on this thread while the workers read;
+ * 2. `findOnMainThread`: light-text regions and glyph boxes, found on this thread while the workers read (the
+ *    light-text regions before the bands are posted when panels of them are read within the bands,
+ *    `lightTextInBands`: `choosePanels`);
  * 3. `readBands`: each band through tesseract's page layout and LSTM (upscaled by its glyph height), words
  *    mapped back to logical global points, low-confidence words dropped; then the band's light-text regions
  *    that no confident word explains, read isolated; the two passes merged;
@@ -43,6 +45,13 @@ const LARGE_GLYPH_CELL_FACTOR = 4;
 const UNSURE_CONFIDENCE = 0.7;
 /** Unsure lines read again cover at most this share of the crop's area. */
 const UNSURE_AREA_SHARE = 0.03;
+/**
+ * Glyphs a light-text region needs to be read within the bands (`lightTextInBands`): several lines of text (a
+ * pane, a nav bar), as many as a band needs for an upscale of its own; badges and buttons hold 3–12.
+ */
+const PANEL_MIN_GLYPHS = 40;
+/** Glyphs beside a panel on its rows (outside it) that make a line of text there (`missedTextAreas`' minimum): such a panel is read on its own. */
+const PANEL_MAX_BESIDE = 3;
 /** Tallest glyph the large-glyph detection keeps, logical points. */
 const LARGE_GLYPH_MAX_POINTS = 160;
 
@@ -75,7 +84,10 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
   const crop = regionToPixels(img, o.region);
   if (!crop) return { words: [], lines: [], ms: performance.now() - t0, profile: { passes: {}, grayMs: 0, findMs: 0, postMs: 0 } };
   const call = await Recognition.prepare(pool, o, img, crop);
-  const found = findOnMainThread(call);
+  // Light-text panels are found before the bands are read, to be read within them (`lightTextInBands`).
+  const early = o.invert === 'auto' && o.lightTextRegions && o.lightTextInBands ? findRegions(call) : undefined;
+  if (early) call.setPanels(choosePanels(early, call));
+  const found = findOnMainThread(call, early);
   const { lines: baseLines, deferred } = await readBands(call, found);
   const { regions, glyphs, large } = await found;
   const counters: Counters = {};
@@ -95,6 +107,7 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
     profile: call.profile,
     lightTextRegions: call.lightTextRead,
     lightTextRegionsFound: regions.length,
+    ...(call.panels.length > 0 ? { lightTextInBands: call.panels.length } : {}),
     upscale: call.frameFactor(),
     repairedWords: repaired?.count ?? 0,
     ...(verticalBlocks ? { verticalBlocks } : {}),
@@ -113,19 +126,19 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
  * runs after the promise callbacks that post them; an upscaled band waits for sharp's resize on the thread
  * pool, so this may run before its job is posted). Call before {@link readBands}.
  */
-function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
+function findOnMainThread(call: Recognition, early?: LightTextRegion[]): Promise<FoundOnMainThread> {
   const { o, base, crop, whole, cell, img, profile } = call;
   const found = new Promise<FoundOnMainThread>((resolve, reject) =>
     setImmediate(() => {
       const tf = performance.now();
       try {
-        const regions = o.invert === 'auto' && o.lightTextRegions ? findLightTextRegions(base, crop.width, crop.height, { cell }) : [];
+        const regions = early ?? (o.invert === 'auto' && o.lightTextRegions ? findLightTextRegions(base, crop.width, crop.height, { cell }) : []);
         // For the repairs after the bands, also found while the workers read.
         const glyphs = o.repairTruncated || o.repairMissedText ? call.glyphs().map((b) => call.toPoints(b)) : [];
         // Large glyphs need larger cells: a 12-point cell inside a thick stroke takes the ink for background.
         const large = o.readLargeGlyphs ? glyphBoxes(base, crop.width, whole, { cell: cell * LARGE_GLYPH_CELL_FACTOR, maxHeight: Math.round(LARGE_GLYPH_MAX_POINTS * img.scale) }).map((b) => call.toPoints(b)) : [];
         call.frameFactor(); // for the result
-        profile.findMs = performance.now() - tf;
+        profile.findMs += performance.now() - tf;
         resolve({ regions, glyphs, large });
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
@@ -135,6 +148,41 @@ function findOnMainThread(call: Recognition): Promise<FoundOnMainThread> {
   // Awaited by every band; a band that fails first leaves this one to be seen by no one.
   found.catch(() => {});
   return found;
+}
+
+/** The crop's light-text regions (pixels relative to the crop; `findLightTextRegions` of the base orientation), timed into `findMs`. */
+function findRegions(call: Recognition): LightTextRegion[] {
+  const tf = performance.now();
+  const regions = findLightTextRegions(call.base, call.crop.width, call.crop.height, { cell: call.cell });
+  call.profile.findMs += performance.now() - tf;
+  return regions;
+}
+
+/**
+ * The light-text regions (pixels relative to the crop) to read within the bands (`lightTextInBands`): those of
+ * at least {@link PANEL_MIN_GLYPHS} glyphs, with no text beside them on their rows (fewer than
+ * {@link PANEL_MAX_BESIDE} glyphs outside them there), whose own upscale (`regionFactor`, what their isolated
+ * read would use) is the one every band they overlap is read at (`bandFactor`). A panel of light text is read as
+ * well in the band as alone once flattened, at the same scale; a badge of a few glyphs, text that calls for a
+ * larger upscale than its band's, or a pane beside other text (whose layout the flattened pane would change) is
+ * read on its own.
+ */
+function choosePanels(regions: LightTextRegion[], call: Recognition): LightTextRegion[] {
+  return regions.filter((r) => {
+    if (call.glyphsIn(r).length < PANEL_MIN_GLYPHS) return false;
+    // Text beside the panel on its rows: the band's layout would pair the two as columns (a terminal's dark pane
+    // flattened beside a light one cut the light one's lines apart); such a panel is read on its own.
+    const beside = call.glyphs().filter((g) => {
+      const cx = g.left + g.width / 2;
+      const cy = g.top + g.height / 2;
+      return cy >= r.top && cy < r.top + r.height && (cx < r.left || cx >= r.left + r.width);
+    });
+    if (beside.length >= PANEL_MAX_BESIDE) return false;
+    const top = call.crop.top + r.top;
+    const bottom = top + r.height;
+    const factor = call.regionFactor(r);
+    return call.bands.every((b) => b.ownBottom <= top || b.ownTop >= bottom || call.bandFactor(b) === factor);
+  });
 }
 
 /**
@@ -155,7 +203,8 @@ async function readBands(call: Recognition, found: Promise<FoundOnMainThread>): 
   const perBand = await Promise.all(
     bands.map(async (band, bi) => {
       const lines = await call.read(call.relative(band.crop), undefined, band, o.minConfidence, { collectVertical: true, coarse: o.coarseBands, pass: 'band' });
-      const mine = (await found).regions.filter((r) => owner(r) === bi).map((region) => ({ region, glyphs: call.glyphsIn(region).map((b) => call.toPoints(b)) }));
+      // Panels flattened in the band image were read by the bands themselves.
+      const mine = (await found).regions.filter((r) => owner(r) === bi && !call.panels.includes(r)).map((region) => ({ region, glyphs: call.glyphsIn(region).map((b) => call.toPoints(b)) }));
       const words = o.lightTextSkipExplained ? lines.flatMap((l) => l.words) : [];
       const todo = mine.filter((r) => !o.lightTextSkipExplained || !regionExplained(r.glyphs, words, EXPLAINED_MIN_CONFIDENCE));
       const blocks = o.readMonospaceBlocks && todo.length > 0 ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), call.within, 1 / img.scale).map((b) => b.area) : [];

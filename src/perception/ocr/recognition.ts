@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { RawImage, Rect } from '../../platform/types.js';
 import { clip, pointsToPixels, toPixelBox, toPixelRect, type PixelBox } from '../geometry.js';
 import type { OcrWorkerPool } from './pool.js';
-import type { LightTextRegion } from './lightText.js';
+import { flattenRegions, type LightTextRegion } from './lightText.js';
 import { rowProfile, splitBands, type Band } from './bands.js';
 import type { CallOptions, OcrPageSegMode } from './options.js';
 import { linesFromPage, verticalTextBlocks, type PageMapping } from './page.js';
@@ -65,6 +65,13 @@ export class Recognition {
   lightTextRead = 0;
   /** Whether some job read its part below the upscale its glyphs call for (`ReadHow.coarse`). */
   coarseRead = false;
+  /**
+   * Light-text regions (pixels relative to the crop) flattened in {@link bandPixels} and so read by the bands
+   * (`setPanels`; `lightTextInBands`), not again on their own.
+   */
+  panels: LightTextRegion[] = [];
+  /** What band jobs read: {@link base}, with the {@link panels} flattened to dark text on white. */
+  private bandPixels: Uint8Array;
   private frameFactorMemo: number | undefined;
   private glyphMemo: PixelBox[] | undefined;
 
@@ -83,6 +90,27 @@ export class Recognition {
     this.within = this.toPoints(this.whole);
     this.cell = Math.max(6, Math.round(LIGHT_TEXT_CELL_POINTS * img.scale));
     this.regionMinConfidence = Math.max(o.minConfidence, o.lightTextMinConfidence);
+    this.bandPixels = base;
+  }
+
+  /**
+   * Read `panels` (light-text regions, pixels relative to the crop) within the bands: the band jobs read the base
+   * orientation with each of them flattened (`flattenRegions`). Call before the first band job.
+   */
+  setPanels(panels: LightTextRegion[]): void {
+    this.panels = panels;
+    this.bandPixels = panels.length > 0 ? flattenRegions(this.base, this.crop.width, panels, this.cell) : this.base;
+  }
+
+  /** The upscale a band job reads `band` at (as {@link read} chooses it for `pass: 'band'`). */
+  bandFactor(band: Band): number {
+    const detail = this.bands.length === 1 ? this.frameFactor() : this.factorOf(this.relative(band.crop), MIN_GLYPHS_BAND);
+    return this.o.coarseBands && this.o.upscale === 'auto' ? coarseUpscale(detail) : detail;
+  }
+
+  /** The upscale a light-text region (pixels relative to the crop) is read at on its own ({@link readLightText}). */
+  regionFactor(region: PixelBox): number {
+    return this.factorOf(region, MIN_GLYPHS_REGION);
   }
 
   /** Stage 1: the crop's gray pixels (libvips), the base orientation, and the bands. */
@@ -178,7 +206,7 @@ export class Recognition {
     const detail = how.factor ?? (this.bands.length === 1 && !lightTextOn ? this.frameFactor() : this.factorOf(rect, lightTextOn ? MIN_GLYPHS_REGION : MIN_GLYPHS_BAND));
     const factor = how.coarse && how.factor === undefined && this.o.upscale === 'auto' ? coarseUpscale(detail) : detail;
     if (factor < detail) this.coarseRead = true;
-    const prepared = await encodeGray(this.base, this.crop.width, rect, { invert: how.invert ?? false, factor, ...(lightTextOn ? { lightTextOn, cell: this.cell } : {}) });
+    const prepared = await encodeGray(how.pass === 'band' ? this.bandPixels : this.base, this.crop.width, rect, { invert: how.invert ?? false, factor, ...(lightTextOn ? { lightTextOn, cell: this.cell } : {}) });
     const stat = (this.profile.passes[how.pass] ??= { jobs: 0, tesseractMs: 0, megapixels: 0, prepMs: 0 });
     stat.prepMs += performance.now() - tp;
     stat.jobs++;

@@ -24,6 +24,11 @@ export interface OcrResult {
   lightTextRegions?: number;
   /** Light-text regions found (read or skipped because the base pass already read them, see `regionExplained`). */
   lightTextRegionsFound?: number;
+  /**
+   * Light-text regions read within the bands, flattened to dark text on white, and not again on their own
+   * (`lightTextInBands`: panels of at least 40 glyphs at their bands' upscale).
+   */
+  lightTextInBands?: number;
   /** Words replaced by a longer reading of a tight crop around them (see `truncatedWords`). */
   repairedWords?: number;
   /**
