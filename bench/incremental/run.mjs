@@ -492,11 +492,14 @@ try {
 
   // ---- dispatch latency: Executor.run of a `move` under an allow-all policy (the policy is mandatory: the
   // figure includes finding the move's target, the decision and its durable audit record), on the fake
-  // platform (deskd's own cost) and the real X11 pointer.
+  // platform (deskd's own cost) and the real X11 pointer; and a real left `click` on the page (Chromium,
+  // accessibility on: validation, the receiver and its AT-SPI hit-test, the decision and its fsynced audit
+  // record, the re-check right before dispatch, press and release through XTEST, click-to-focus, the result
+  // record). The points are table cells of the dashboard (text: a click there changes nothing on the page).
   console.log('[bench] dispatch latency');
   const allowAll = parsePolicy('version: 1\nlimits: { actionsPerSecond: 1000, burst: 10000 }\nrules:\n  - { id: allow-all, effect: allow, match: {} }\n', 'bench-allow-all.yaml');
   const gateDir = mkdtempSync(join(tmpdir(), 'deskd-bench-gate-'));
-  const dispatch = async (p) => {
+  const dispatch = async (p, type = 'move') => {
     const audit = await AuditLog.open({ path: join(gateDir, `audit-${p.name}.jsonl`), keyPath: join(gateDir, 'audit.key') });
     const policy = new PolicyGate({ policy: () => allowAll, halt: new HaltSwitch(), bucket: new TokenBucket(allowAll.limits), approvals: new ApprovalManager({ timeoutMs: 60_000 }), audit });
     const executor = new Executor({ platform: observer.tapPlatform(p), store: observer.store, policy });
@@ -504,7 +507,7 @@ try {
     try {
       for (let i = 0; i < N.dispatch; i++) {
         const td = performance.now();
-        await executor.run([{ type: 'move', x: 1500 + (i % 10) * 10, y: 900 }]);
+        await executor.run([{ type, x: 1500 + (i % 10) * 10, y: 900, ...(type === 'click' ? { button: 'left' } : {}) }]);
         out.push(performance.now() - td);
       }
     } finally {
@@ -515,6 +518,7 @@ try {
   };
   results.dispatch = await dispatch(createFakePlatform({ displays: [{ id: 0, x: 0, y: 0, width: 1920, height: 1080, scaleFactor: 1, primary: true }] }));
   results.dispatchX11 = await dispatch(platform);
+  results.dispatchX11Click = await dispatch(platform, 'click');
   rmSync(gateDir, { recursive: true, force: true });
 
   results.staleness = { checks: stale.length, equal: stale.filter((s) => s.equal).length, pageWordsEqual: stale.filter((s) => s.pageWordsEqual).length, newTextSeen: stale.filter((s) => s.scenario === 'changed' && s.sawNewText).length, staleWords: stale.reduce((a, x) => a + x.staleWords.length, 0), missingWords: stale.reduce((a, x) => a + x.missingWords.length, 0), details: stale.filter((s) => !s.equal) };
@@ -625,6 +629,7 @@ const targets = {
   rss: { ok: results.rss.afterMB <= 250, text: '≤ 250 MB' },
   dispatch: { ok: results.dispatch.p50 <= 20, text: '≤ 20 ms' },
   dispatchX11: { ok: results.dispatchX11.p50 <= 10, text: '≤ 10 ms' },
+  dispatchX11Click: { ok: results.dispatchX11Click.p50 <= 10, text: '≤ 10 ms' },
   staleness: { ok: results.staleness.pageWordsEqual === results.staleness.checks && results.staleness.newTextSeen === N.changed, text: 'nothing stale or missing' },
 };
 results.targets = targets;
@@ -646,6 +651,7 @@ const rows = [
   ['daemon RSS after observes', `${results.rss.afterMB} MB`, '', '', targets.rss.text, yes(targets.rss), `${results.rss.observes} observes over HTTP${results.rss.accessibility ? ' with the accessibility tree' : ', OCR only'}, daemon at start ${results.rss.startMB} MB, its X11 worker ${results.rss.childProcessesMB} MB, bench process ${results.rss.benchProcessMB} MB`],
   ['dispatch (move), fake platform', results.dispatch.p50, results.dispatch.p95, '', targets.dispatch.text, yes(targets.dispatch), 'Executor.run incl. target, policy decision and audit record'],
   ['dispatch (move), X11', results.dispatchX11.p50, results.dispatchX11.p95, '', targets.dispatchX11.text, yes(targets.dispatchX11), 'Executor.run, real pointer; windowAt over one persistent X connection (x11Client.ts)'],
+  ['dispatch (click), X11', results.dispatchX11Click.p50, results.dispatchX11Click.p95, '', targets.dispatchX11Click.text, yes(targets.dispatchX11Click), 'Executor.run, real left click on the page (Chromium): AT-SPI hit-test, audited decision, re-check, XTEST press/release, click-to-focus'],
   ['staleness (page words)', `${results.staleness.pageWordsEqual}/${results.staleness.checks} ok`, '', '', targets.staleness.text, yes(targets.staleness), `new cell text seen ${results.staleness.newTextSeen}/${N.changed}; stale page words ${results.staleness.staleWords}, missing ${results.staleness.missingWords}; all OCR tokens equal a fresh read ${results.staleness.equal}/${results.staleness.checks}`],
 ];
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
