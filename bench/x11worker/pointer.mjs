@@ -13,7 +13,8 @@
  * With `--chromium`, also a Chromium window (accessibility on) showing a test page, where only moves are timed
  * (the action of `npm run bench`'s dispatch stage, over a page); `--page FILE` (relative to this checkout) shows
  * another page than `tests/fixtures/pages/seeing.html` (e.g. `bench/incremental/dashboard.html`, the page of
- * that dispatch stage).
+ * that dispatch stage). `--chromium-actions move,click` clicks there too (only on a page where a click at that
+ * point changes nothing, e.g. the dashboard's table cells: `--page bench/incremental/dashboard.html`).
  *
  * Usage: `npm run build && node bench/x11worker/pointer.mjs [--iterations 60] [--rounds 3] [--pause MS] [--chromium [--page FILE]] [--baseline DIR]`.
  * `--pause MS` waits that long before each timed action (default 0: back to back, where an app's reaction
@@ -24,7 +25,7 @@
  * the executor makes is reported too (windows, accessibility, mouse), by wrapping them in the child.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -137,6 +138,7 @@ const q = (xs, p) => {
 const r2 = (x) => Math.round(x * 100) / 100;
 
 async function parent() {
+  const loadStart = readFileSync('/proc/loadavg', 'utf8').trim();
   const n = Number(opt('iterations', 60));
   const rounds = Number(opt('rounds', 3));
   const baseline = opt('baseline');
@@ -168,7 +170,7 @@ async function parent() {
     const targets = [
       { name: 'xterm (no accessibility)', x: 900, y: 100, actions: ['click', 'move'] },
       { name: 'gnome-calculator (AT-SPI hit-test)', x: 150, y: 90, actions: ['click', 'move'] },
-      ...(chromium ? [{ name: 'chromium page (AT-SPI hit-test)', x: 1000, y: 760, actions: ['move'] }] : []),
+      ...(chromium ? [{ name: 'chromium page (AT-SPI hit-test)', x: 1000, y: 760, actions: opt('chromium-actions', 'move').split(',') }] : []),
     ];
     const impls = baseline ? [['before', resolve(baseline)], ['after', current]] : [['current', current]];
     const acc = {};
@@ -200,7 +202,7 @@ async function parent() {
         if (b && f) report[t].ratio = { runP50: r2(f.runMs.p50 / b.runMs.p50), runP90: r2(f.runMs.p90 / b.runMs.p90), runP95: r2(f.runMs.p95 / b.runMs.p95) };
       }
     }
-    console.log(JSON.stringify({ iterationsPerRound: n, rounds, display: desk.display, baseline: baseline ?? null, report }, null, 2));
+    console.log(JSON.stringify({ iterationsPerRound: n, rounds, display: desk.display, baseline: baseline ?? null, loadavg: { start: loadStart, end: readFileSync('/proc/loadavg', 'utf8').trim() }, report }, null, 2));
   } finally {
     for (const c of apps) if (c.pid) await killProcessGroup(c.pid).catch(() => undefined);
     await desk.stop();
