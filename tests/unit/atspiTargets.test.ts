@@ -185,6 +185,85 @@ describe('elementAt', () => {
   });
 });
 
+describe('elementAt: the answers asked ahead from the last hit-test in the same process (issue 15)', () => {
+  /** A transport whose registry answer waits for `release`: what is asked before it arrives is "ahead". */
+  function gated(objects: Record<string, Obj>, apps: string[], pids: Record<string, number>) {
+    const bus = fakeBus(objects, apps, pids);
+    const g = { hold: false, released: false, waiting: [] as Array<() => void>, beforeRegistry: [] as AtspiCall[] };
+    const transport = async (c: AtspiCall): Promise<unknown[]> => {
+      const registry = c.destination === 'org.a11y.atspi.Registry' && c.member === 'GetChildren';
+      if (g.hold && !registry && !g.released) g.beforeRegistry.push(c);
+      if (g.hold && registry) {
+        const p = new Promise<void>((r) => g.waiting.push(r));
+        await p;
+      }
+      return bus.transport(c);
+    };
+    const release = async () => {
+      while (g.waiting.length === 0) await new Promise((r) => setTimeout(r, 1));
+      // Let everything asked before the registry's answer be asked, then answer it.
+      await new Promise((r) => setTimeout(r, 5));
+      g.released = true;
+      for (const r of g.waiting.splice(0)) r();
+    };
+    return { ...bus, transport, g, release };
+  }
+
+  it('a second hit-test in the process asks the app\'s windows, their facts and GetAccessibleAtPoint of the last window with the registry, and answers the same', async () => {
+    const bus = gated(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport: bus.transport });
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.handle).toBe(':1.5|/b7');
+    bus.g.hold = true;
+    const second = ax.elementAt({ x: 25, y: 125 }, calcWin);
+    await bus.release();
+    expect((await second)?.handle).toBe(':1.5|/b7');
+    const ahead = bus.g.beforeRegistry.map((c) => `${c.member} ${c.path}`);
+    expect(ahead).toEqual(expect.arrayContaining(['GetChildren /org/a11y/atspi/accessible/root', 'GetState /w', 'GetExtents /w', 'GetAccessibleAtPoint /w']));
+  });
+
+  it('the tree changed between two hit-tests: the answer is the tree as it is now (everything used was asked during this hit-test)', async () => {
+    const objects = calculator();
+    const { transport } = fakeBus(objects, [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport });
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.name).toBe('7');
+    objects[':1.5|/grid']!.children = [':1.5|/b8'];
+    objects[':1.5|/b8']!.extents = [10, 110, 60, 40];
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.name).toBe('8');
+  });
+
+  it('attack: the pid now belongs to another application on the bus (a new process, a new bus name): its own tree answers, never the old one\'s', async () => {
+    const objects = calculator();
+    objects[`:1.7|${ROOT}`] = { role: 'application', name: 'impostor', children: [':1.7|/w'] };
+    objects[':1.7|/w'] = { role: 'frame', name: 'Calculator', states: SHOWN, parent: `:1.7|${ROOT}`, children: [':1.7|/pay'], extents: [0, 0, 400, 500], atPoint: true };
+    objects[':1.7|/pay'] = { role: 'push button', name: 'Pay', states: SHOWN, parent: ':1.7|/w', extents: [10, 110, 60, 40] };
+    const apps = [':1.5'];
+    const pids: Record<string, number> = { ':1.5': process.pid };
+    const { transport } = fakeBus(objects, apps, pids);
+    const ax = new AtspiAccessibility({ transport });
+    expect((await ax.elementAt({ x: 25, y: 125 }, calcWin))?.handle).toBe(':1.5|/b7');
+    apps.splice(0, 1, ':1.7');
+    pids[':1.7'] = process.pid;
+    expect(await ax.elementAt({ x: 25, y: 125 }, calcWin)).toMatchObject({ handle: ':1.7|/pay', name: 'Pay' });
+  });
+
+  it('attack: the window moved between two hit-tests (GTK 4, window-relative extents): the point asked ahead at the old offset is not used', async () => {
+    // The toolkit answers window-relative extents for both coordinate types; the X window places it.
+    const at = (x: number): WindowInfo => ({ ...calcWin, bounds: { x, y: 300, width: 400, height: 500 }, surface: { x, y: 300, width: 400, height: 500 } });
+    let win = at(400);
+    const { transport, calls } = fakeBus(calculator(), [':1.5'], { ':1.5': process.pid });
+    const ax = new AtspiAccessibility({ transport, windows: async () => [win] });
+    expect((await ax.elementAt({ x: 425, y: 425 }, win))?.name).toBe('7');
+    win = at(500);
+    calls.length = 0;
+    // Asked ahead at the old offset, (525, 425) is (125, 125) in the toolkit: button 8. At the new one, (25, 125): 7.
+    expect((await ax.elementAt({ x: 525, y: 425 }, win))?.name).toBe('7');
+    expect(calls.filter((c) => c.member === 'GetAccessibleAtPoint' && c.path === '/w').map((c) => c.body.slice(0, 2))).toEqual([
+      [125, 125],
+      [25, 125],
+    ]);
+  });
+});
+
 describe('ownerOf', () => {
   it('names the process by its executable (from the pid of the bus name) and the top-level window found up Parent', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });

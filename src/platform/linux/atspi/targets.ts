@@ -14,7 +14,7 @@ import { processName } from '../x11Windows.js';
 import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
 import { readBasic, readDetails, toNode } from './reader.js';
-import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
+import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, refKey, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
 import { insideOf, NO_OFFSET, shiftRect, windowExtents, type Offset, type WindowOffsets } from './windowOffset.js';
 
 /** A showing top-level window as a hit-test sees it. */
@@ -31,6 +31,33 @@ interface Frame {
   placedBy: WindowInfo | null;
 }
 
+/** A top-level accessible window's facts as {@link AtspiTargets.frames} reads them (one round trip). */
+interface FrameRead {
+  ref: Ref;
+  name: string;
+  bounds: Rect | null;
+  showing: boolean;
+  inWindow: Promise<Rect | null> | undefined;
+}
+
+/**
+ * Answers asked at the start of a hit-test, in the same round trip as the registry's application list, for
+ * the objects the previous hit-test in the same process read (issue 15): each application's window list
+ * (used only when the registry still lists exactly those applications for the pid), each window's facts
+ * (by object), and `GetAccessibleAtPoint` in the window hit-tested last (used only when that window is the
+ * one tried first now and its offset is the same). Every answer used was asked after the hit-test began.
+ */
+interface Ahead {
+  lists?: Ref[][];
+  facts: Map<string, Promise<FrameRead>>;
+  frame: Ref;
+  offset: Offset;
+  hit: Promise<Ref | null>;
+}
+
+/** Most processes whose last hit-test is remembered ({@link AtspiTargets.lastHit}). */
+const MAX_LAST_HITS = 32;
+
 /** Most objects read looking for the object a popover window shows ({@link AtspiTargets.popupStart}). */
 const MAX_POPUP_OBJECTS = 2000;
 
@@ -43,6 +70,11 @@ export class AtspiTargets {
   private readonly pidCache = new Map<string, Promise<number | null>>();
   /** The `document web` object last found in each window (by window id), re-checked before reuse ({@link urlOf}). */
   private readonly docCache = new Map<string, { pid: number; ref: Ref }>();
+  /**
+   * What the last hit-test in each process (by pid) read: its applications, their windows, the window tried
+   * first and its offset. Only what to ask ahead on the next hit-test ({@link Ahead}); never an answer.
+   */
+  private readonly lastHit = new Map<number, { apps: Ref[]; lists: Ref[][]; frame: Ref; offset: Offset }>();
 
   /** @param offsets where windows really are when their toolkit answers window-relative extents (none: as answered). */
   constructor(
@@ -54,6 +86,7 @@ export class AtspiTargets {
   clear(): void {
     this.pidCache.clear();
     this.docCache.clear();
+    this.lastHit.clear();
   }
 
   /** Process id of an application's bus name, remembered (a unique bus name never changes owner). */
@@ -82,20 +115,10 @@ export class AtspiTargets {
    * window really is, with the `offset` that took: see `windowOffset.ts`), the window that best matches
    * `window` first (same title, then same bounds), then the others in the registry's order.
    */
-  private async frames(apps: Ref[], window?: WindowInfo): Promise<Frame[]> {
-    const lists = await Promise.all(apps.map((a) => this.bus.call(a, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[])));
-    const all = await Promise.all(
-      lists.flat().map(async (ref) => {
-        // The window-relative extents the offset needs are asked in the same round trip (issue 15).
-        const inWindow = this.offsets ? windowExtents(this.bus, ref) : undefined;
-        const [st, name, bounds] = await Promise.all([
-          this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
-          this.bus.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => ''),
-          this.bus.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
-        ]);
-        return { ref, name, bounds, showing: st.has('showing') || st.has('visible'), inWindow };
-      }),
-    );
+  private async frames(apps: Ref[], window?: WindowInfo, ahead?: Ahead, seen?: { lists?: Ref[][] }): Promise<Frame[]> {
+    const lists = ahead?.lists ?? (await Promise.all(apps.map((a) => this.windowsOf(a))));
+    if (seen) seen.lists = lists;
+    const all = await Promise.all(lists.flat().map((ref) => ahead?.facts.get(refKey(ref)) ?? this.frameRead(ref)));
     const shown = all.filter((f) => f.showing);
     const pids = await Promise.all(shown.map((f) => this.cachedPid(f.ref[0])));
     const placed = this.offsets ? (await this.offsets.place(shown.map((f, i) => ({ ref: f.ref, pid: pids[i]!, name: f.name, bounds: f.bounds, ...(f.inWindow ? { inWindow: f.inWindow } : {}) })))).placements : shown.map(() => null);
@@ -110,6 +133,39 @@ export class AtspiTargets {
       .map(({ f, i, s }) => ({ ref: f.ref, name: f.name, bounds: f.bounds, matches: s > 0, offset: offsets[i]!, placedBy: placed[i]?.window ?? null }));
   }
 
+  /** An application's top-level windows (`GetChildren`; none when it fails). Never rejects. */
+  private windowsOf(app: Ref): Promise<Ref[]> {
+    return this.bus.call(app, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]);
+  }
+
+  /** A top-level window's state, name and screen extents, and (with offsets) its window-relative extents, in one round trip. Never rejects. */
+  private async frameRead(ref: Ref): Promise<FrameRead> {
+    // The window-relative extents the offset needs are asked in the same round trip (issue 15).
+    const inWindow = this.offsets ? windowExtents(this.bus, ref) : undefined;
+    const [st, name, bounds] = await Promise.all([
+      this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
+      this.bus.prop(ref, ACCESSIBLE, 'Name').then((v) => String(v ?? '')).catch(() => ''),
+      this.bus.call(ref, COMPONENT, 'GetExtents', 'u', [COORD_SCREEN]).then((r) => extentsToRect(r[0])).catch(() => null),
+    ]);
+    return { ref, name, bounds, showing: st.has('showing') || st.has('visible'), inWindow };
+  }
+
+  /**
+   * The applications of `pid`, with the answers asked ahead from what the last hit-test in that process read
+   * ({@link Ahead}), all sent before the registry's answer arrives.
+   */
+  private async appsAhead(pid: number, x: number, y: number): Promise<{ apps: Ref[]; ahead?: Ahead }> {
+    const last = this.lastHit.get(pid);
+    if (!last) return { apps: await this.appsOfPid(pid) };
+    const lists = Promise.all(last.apps.map((a) => this.windowsOf(a)));
+    const facts = new Map(last.lists.flat().map((r) => [refKey(r), this.frameRead(r)] as const));
+    const hit = this.childAtPoint(last.frame, x - last.offset.dx, y - last.offset.dy);
+    hit.catch(() => undefined); // used only if that window is the one tried first
+    const apps = await this.appsOfPid(pid);
+    const same = apps.length === last.apps.length && apps.every((a, i) => refKey(a) === refKey(last.apps[i]!));
+    return { apps, ahead: { ...(same ? { lists: await lists } : {}), facts, frame: last.frame, offset: last.offset, hit } };
+  }
+
   /**
    * Hit-test: the deepest accessible element at `p` (logical global points), with `children: []`.
    * The application is the one on the bus whose pid (`GetConnectionUnixProcessID`) is `window.pid`
@@ -121,6 +177,14 @@ export class AtspiTargets {
    * The answer is the deepest object, or its nearest ancestor with an interactive role (`INTERACTIVE_ROLES`)
    * within 6 levels below the window when it has none itself (the button around a GTK label, the link
    * around Chromium's static text).
+   *
+   * Asked ahead (issue 15): on a later hit-test in the same process, the window lists of the applications
+   * found last time, the facts of their windows and `GetAccessibleAtPoint` in the window tried first last
+   * time (at the point less that window's offset then) are sent together with the registry's list, before
+   * its answer. Each is used only where the steps above would have asked the same thing now: the lists when
+   * the registry lists exactly those applications for the pid, a window's facts for that same object, and
+   * the point's answer when that window, at the same offset, is the one tried first. Everything used was
+   * thus asked after this hit-test began; otherwise it is asked again in order.
    * @returns null when the application's window at `p` has no element below it there.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
    *   window's pid is on the bus, none of its accessible windows contains `p`, or the application does not answer.
@@ -129,19 +193,28 @@ export class AtspiTargets {
     const x = Math.round(p.x);
     const y = Math.round(p.y);
     let apps: Ref[];
+    let ahead: Ahead | undefined;
     if (window?.pid != null) {
-      apps = await this.appsOfPid(window.pid);
+      ({ apps, ahead } = await this.appsAhead(window.pid, x, y));
       if (apps.length === 0) throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `no application of pid ${window.pid} (${window.app ?? '?'}) is on the accessibility bus`);
     } else {
       apps = await guard(() => applications(this.bus));
     }
     let frames: Frame[];
     try {
-      const all = await this.frames(apps, window);
+      const seen: { lists?: Ref[][] } = {};
+      const all = await this.frames(apps, window, ahead, seen);
       // The window at the point is a surface of its own of a frame whose toolkit answers window-relative
       // extents (a GTK 4 popover): ask the toolkit from that popover, in its coordinates.
       const popup = window ? await this.popupStart(all, window) : null;
       frames = popup ? [popup] : all.filter((f) => f.bounds !== null && inside(f.bounds, x, y));
+      if (window?.pid != null) this.lastHit.delete(window.pid);
+      if (window?.pid != null && !popup && seen.lists) {
+        // What to ask ahead next time: these applications and windows, and the window tried first below.
+        const first = frames.length > 1 ? frames.find((f) => f.matches) : frames[0];
+        if (first) this.lastHit.set(window.pid, { apps, lists: seen.lists, frame: first.ref, offset: first.offset });
+        if (this.lastHit.size > MAX_LAST_HITS) this.lastHit.delete(this.lastHit.keys().next().value!);
+      }
     } catch (e) {
       throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
     }
@@ -163,9 +236,11 @@ export class AtspiTargets {
       // The point in the coordinates the window's toolkit answers in (window-relative for GTK 4).
       const tx = x - f.offset.dx;
       const ty = y - f.offset.dy;
+      // The answer asked ahead is this one's when this window and its offset are the ones it was asked for.
+      const early = ahead && refKey(ahead.frame) === refKey(f.ref) && ahead.offset.dx === f.offset.dx && ahead.offset.dy === f.offset.dy ? ahead.hit.catch(() => this.childAtPoint(f.ref, tx, ty)) : null;
       try {
         for (let depth = 0; depth < 64; depth++) {
-          const child = await this.childAtPoint(current, tx, ty);
+          const child = depth === 0 && early ? await early : await this.childAtPoint(current, tx, ty);
           if (!child || (child[0] === current[0] && child[1] === current[1])) break;
           path.push(child);
           current = child;
