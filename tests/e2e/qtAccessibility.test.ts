@@ -19,7 +19,9 @@ import { denySecretPolicy, deskClient, startE2eDaemon, stopE2e, within, type Don
 import { launchApp, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
 const execFileP = promisify(execFile);
-const QUERYMODEL = '/usr/lib/x86_64-linux-gnu/qt5/examples/sql/querymodel/querymodel';
+const QT_EXAMPLES = '/usr/lib/x86_64-linux-gnu/qt5/examples';
+const QUERYMODEL = `${QT_EXAMPLES}/sql/querymodel/querymodel`;
+const CALCULATOR = `${QT_EXAMPLES}/widgets/widgets/calculator/calculator`;
 const TITLES = ['Plain Query Model', 'Editable Query Model', 'Custom Query Model'];
 const PLACES = [
   { x: 20, y: 40 },
@@ -38,21 +40,27 @@ beforeAll(async () => {
 
 afterAll(() => stopE2e(apps, d, undefined));
 
+/** A Qt example on this desktop's X server with its accessibility on. */
+const launchQt = (path: string) => launchApp(path, [], { QT_LINUX_ACCESSIBILITY_ALWAYS_ON: '1', QT_QPA_PLATFORM: 'xcb' });
+
 /** The cells named `name` of an observation. */
 const cells = (els: El[], name: string) => els.filter((e) => e.role === 'cell' && e.name === name);
 
 describe('a Qt 5 application', () => {
   it('is read whole (no GetAll that drops it), each of three same-size windows where it is, and stays read', async () => {
-    // Qt 5 registers with the AT-SPI registry at start and sometimes misses it under load ("Error in
-    // contacting registry"): that is the app's start, so it is launched again, not deskd's reading.
+    // Qt 5.15 registers with the AT-SPI registry once, at start, and misses it in about half the starts here:
+    // it uses its accessibility connection before that connection is up ("Could not query active
+    // accessibility event listeners", "Error in contacting registry: Not connected to D-Bus server"; seen
+    // with pyatspi as the client too, deskd not running). That is the app's start, not deskd's reading: it is
+    // launched again (registered apps show in under 3 s).
     const { app, value: qtWins } = await launchUntilReady(
-      () => launchApp(QUERYMODEL, [], { QT_LINUX_ACCESSIBILITY_ALWAYS_ON: '1', QT_QPA_PLATFORM: 'xcb' }),
+      () => launchQt(QUERYMODEL),
       async () => {
         const ws = (await windows()).filter((w) => w.title !== null && TITLES.includes(w.title));
         if (ws.length < 3) return null;
         return cells((await observe()).elements, 'Danny').length > 0 ? ws : null;
       },
-      { timeoutMs: 90_000, attemptMs: 25_000, attempts: 3, what: 'the Qt windows and their cells' },
+      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt windows and their cells' },
     );
     apps.push(app);
 
@@ -84,5 +92,25 @@ describe('a Qt 5 application', () => {
     const r = await api<Done>('POST', '/v1/actions', { actions: [{ type: 'click', button: 'left', target: { ref: target.ref, observationId: o.observationId } }] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.results[0]?.hit).toMatchObject({ app: 'querymodel', element: { role: 'cell', name: 'Maria' } });
-  }, 180_000);
+  }, 240_000);
+
+  it('Qt\'s calculator example: 7 × 6 = clicked by ref reads 42 in its display (push buttons by name, the read-only line edit by value)', async () => {
+    const { app } = await launchUntilReady(
+      () => launchQt(CALCULATOR),
+      async () => (await observe()).elements.some((e) => e.role === 'button' && e.name === '×'),
+      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt calculator\'s buttons' },
+    );
+    apps.push(app);
+    const o = await observe();
+    const button = (name: string) => {
+      const b = o.elements.find((e) => e.role === 'button' && e.name === name);
+      expect(b, `button ${name}`).toBeDefined();
+      return { ref: b!.ref, observationId: o.observationId };
+    };
+    const r = await api<Done>('POST', '/v1/actions', { actions: ['7', '×', '6', '='].map((k) => ({ type: 'click', button: 'left', target: button(k) })) });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.results.map((x) => x.hit?.element?.name)).toEqual(['7', '×', '6', '=']);
+    const display = await waitFor(async () => (await observe()).elements.find((e) => e.role === 'textbox' && e.value === '42'), 10_000, 'the display reading 42');
+    expect(display.states).toContain('readonly');
+  }, 240_000);
 });
