@@ -11,12 +11,16 @@
  * the node binary, shared libraries, thread stacks) at start and after N observes over HTTP with
  * accessibility on (OCR on unless --no-ocr), a dashboard cell changing before every fifth observe.
  *
- * Usage: node scripts/rss-probe.mjs [--observes N] [--no-ocr] [--sharp] [--rounds R] [--out FILE] [--dump-every K]
- *          [--env KEY=VALUE ...] [--node-options "..."] DIST [DIST ...]
+ * Usage: node scripts/rss-probe.mjs [--observes N] [--no-ocr] [--sharp] [--trim] [--rounds R] [--out FILE] [--dump-every K]
+ *          [--smaps-dir DIR] [--env KEY=VALUE ...] [--node-options "..."] DIST [DIST ...]
  *   DIST  a directory holding a built deskd (`<DIST>/src/cli.js`, i.e. tsc's outDir), e.g. /work/main/dist.
  *   --rounds R  run the builds in turn R times (A B A B …), for figures measured side by side.
  *   --sharp  also report sharp's cache and concurrency (loads sharp's CommonJS build beside the daemon's: a little more memory).
  *   --env KEY=VALUE  extra environment for the daemons (repeatable), e.g. DESKD_OCR_WORKERS=1.
+ *   --trim  at each report, print glibc's malloc_stats (daemon's stderr) and run malloc_trim(0): what it gives back.
+ *   --smaps-dir DIR  write each daemon's full /proc/PID/smaps after the observes to DIR.
+ * Reports include the daemon's malloc trimmer counters (src/service/mallocTrim.ts) when it runs one.
+ * Run it with Node 26 (PATH=node_modules/.bin:$PATH): the daemon runs on the node that runs the probe.
  * Prints one line per daemon and writes the full figures as JSON to --out (default /tmp/rss-probe.json).
  */
 import { spawn } from 'node:child_process';
@@ -36,6 +40,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--no-ocr') opt.ocr = false;
   else if (a === '--sharp') opt.env.DESKD_RSS_PROBE_SHARP = '1';
   else if (a === '--trim') opt.env.DESKD_RSS_PROBE_TRIM = '1';
+  else if (a === '--smaps-dir') opt.smapsDir = argv[++i];
   else if (a === '--rounds') opt.rounds = Number(argv[++i]);
   else if (a === '--out') opt.out = argv[++i];
   else if (a === '--dump-every') opt.dumpEvery = Number(argv[++i]);
@@ -97,7 +102,9 @@ process.on('SIGUSR2', async () => {
     f.malloc_trim(0);
     trim = { ms: Math.round((performance.now() - t) * 10) / 10, rssBeforeMB: Math.round(before / 1048576), rssAfterMB: Math.round(process.memoryUsage.rss() / 1048576) };
   }
-  writeFileSync(process.env.DESKD_RSS_PROBE_REPORT, JSON.stringify({ memoryUsage: mu, spacesUsedMB: spaces, mallocedMB: heap.malloced_memory / 1048576, externalMB: mu.external / 1048576, sharp, cjsModules: mods, nativeContexts: heap.number_of_native_contexts, trim }));
+  const t = globalThis[Symbol.for('deskd.mallocTrimmer')];
+  const trimmer = t ? { trims: t.trims, releasedMB: Math.round(t.releasedBytes / 1048576), trimMs: Math.round(t.trimMs * 10) / 10 } : null;
+  writeFileSync(process.env.DESKD_RSS_PROBE_REPORT, JSON.stringify({ memoryUsage: mu, trimmer, spacesUsedMB: spaces, mallocedMB: heap.malloced_memory / 1048576, externalMB: mu.external / 1048576, sharp, cjsModules: mods, nativeContexts: heap.number_of_native_contexts, trim }));
 });
 `);
 
@@ -238,6 +245,7 @@ try {
           else if ((i + 1) % 10 === 0) run.series.push({ i: i + 1, rssMB: rssMB(daemon.pid) });
         }
         run.after = await snap();
+        if (opt.smapsDir) writeFileSync(join(opt.smapsDir, `smaps-${round}-${opt.dists.indexOf(variant)}.txt`), readFileSync(`/proc/${daemon.pid}/smaps`, 'utf8'));
         run.observeMs = { p50: Math.round(pct(ms, 50) * 10) / 10, p90: Math.round(pct(ms, 90) * 10) / 10, first: Math.round(ms[0]), n: ms.length, samples: ms.map((v) => Math.round(v * 10) / 10) };
         run.cpuMs = cpuMs(daemon.pid);
         console.log(`[probe] ${dist} ${variant.nodeOptions ?? ''} ${JSON.stringify(variant.env)} round ${round}: start ${run.start.rssMB} MB → after ${run.after.rssMB} MB; observe p50 ${run.observeMs.p50} ms (first ${run.observeMs.first}); daemon CPU over the observes ${run.cpuMs - run.cpuStartMs} ms; start ${JSON.stringify(run.start.smaps)}; after ${JSON.stringify(run.after.smaps)}`);

@@ -32,8 +32,10 @@
  * Scroll, daemon RSS, dispatch and the staleness check run on the dashboard.
  * A full run takes about 6–9 minutes on a quiet 2-core machine (about a third more than OCR-only rows alone).
  *
- * Usage: npm run bench [-- --skip-build] [--quick] [--pages dashboard,ci,...] [--no-accessibility]
- * Prints a table; writes bench/results.json.
+ * Usage: npm run bench [-- --skip-build] [--quick] [--pages dashboard,ci,...] [--no-accessibility] [--only rss]
+ * Prints a table; writes bench/results.json. `--only rss` runs the daemon RSS part alone on the dashboard (60
+ * observes with --quick, else 200) and prints its figures as JSON (bench/results.json is left alone).
+ * `BENCH_DIST=DIR` builds into and runs from DIR (bench/common.mjs), e.g. a base worktree's build side by side.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -57,6 +59,9 @@ const argOf = (name) => {
 };
 const ALL_PAGES = ['dashboard', 'ci', 'board', 'metrics', 'settings', 'terminal'];
 const pageNames = argOf('pages')?.split(',') ?? ALL_PAGES;
+const only = argOf('only');
+if (only !== undefined && only !== 'rss') throw new Error(`--only takes rss, not ${only}`);
+const onlyRss = only === 'rss';
 const pageUrl = (name) => pathToFileURL(name === 'dashboard' ? join(here, 'dashboard.html') : join(here, 'pages', `${name}.html`)).href;
 
 buildDist(root, 'perception/incremental.js', args.includes('--skip-build'));
@@ -244,7 +249,7 @@ async function daemonRss(n, change, observeBody) {
     }
     if (!up) throw new Error('the daemon did not answer /v1/health within 30 s');
     const startMB = procRssMB(daemon.pid);
-    const ms = [];
+    const ms = [], everyTenMB = [];
     for (let i = 0; i < n; i++) {
       if (i % 5 === 0) await change(i);
       const t = performance.now();
@@ -252,8 +257,11 @@ async function daemonRss(n, change, observeBody) {
       if (!r.ok) throw new Error(`observe ${i} failed: ${r.status} ${await r.text()}`);
       await r.json();
       ms.push(performance.now() - t);
+      if ((i + 1) % 10 === 0) everyTenMB.push(procRssMB(daemon.pid));
     }
     const afterMB = procRssMB(daemon.pid);
+    // Threads of the daemon: each running tesseract worker is one (the second starts and stops on demand).
+    const threadsAfter = Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'))?.[1]);
     // pgrep exits 1 when there is no child.
     let children = [];
     try {
@@ -262,7 +270,7 @@ async function daemonRss(n, change, observeBody) {
       // none
     }
     const childMB = children.reduce((a, pid) => a + (procRssMB(pid) || 0), 0);
-    return { startMB, afterMB, observes: n, childProcessesMB: childMB, observeOverHttp: stats(ms) };
+    return { startMB, afterMB, everyTenMB, threadsAfter, observes: n, childProcessesMB: childMB, observeOverHttp: stats(ms) };
   } finally {
     daemon.kill('SIGTERM');
     await exited;
@@ -275,7 +283,7 @@ const desktop = await startVirtualDesktop({ width: SCREEN.width, height: SCREEN.
 applyDesktopEnv(desktop);
 const platform = await createPlatform({ kind: 'linux' });
 const profile = mkdtempSync(join(tmpdir(), 'deskd-bench-inc-'));
-const url = pageUrl(pageNames[0]);
+const url = pageUrl(onlyRss ? 'dashboard' : pageNames[0]);
 let ctx;
 let engine;
 const results = { startedAt: new Date().toISOString(), screen: SCREEN, quick, scenarios: {} };
@@ -312,6 +320,11 @@ try {
   };
   const setCell = (i) => change(`const rows = document.querySelectorAll('#orders tbody tr'); const td = rows[a % 12].children[5]; td.textContent = (1000 + a * 17.25).toFixed(2);`, i);
 
+  if (onlyRss) {
+    console.log(`[bench] daemon RSS over ${N.rss} observes${withAx ? ' with the accessibility tree' : ' (OCR only)'} (--only rss)`);
+    results.rss = { ...(await daemonRss(N.rss, (i) => setCell(200 + i), withAx ? {} : { accessibility: false })), accessibility: withAx, dist: distDir(root), loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
+    throw Object.assign(new Error('rss only'), { rssOnly: true });
+  }
   // A loaded shared machine can hold a job past the daemon's 60 s timeout; the bench measures, it does not give up.
   engine = await RecyclingRecognizer.create(() => OcrEngine.create({ jobTimeoutMs: 600_000 }), { onRecycle: (r) => console.log(`[bench] OCR engine replaced at ${mb(r.rssBytes)} MB RSS`) });
   const observer = new Observer(platform, engine, new ObservationStore(), undefined, null);
@@ -523,7 +536,7 @@ try {
 
   results.staleness = { checks: stale.length, equal: stale.filter((s) => s.equal).length, pageWordsEqual: stale.filter((s) => s.pageWordsEqual).length, newTextSeen: stale.filter((s) => s.scenario === 'changed' && s.sawNewText).length, staleWords: stale.reduce((a, x) => a + x.staleWords.length, 0), missingWords: stale.reduce((a, x) => a + x.missingWords.length, 0), details: stale.filter((s) => !s.equal) };
 } catch (e) {
-  if (!e?.pagesOnly) throw e;
+  if (!e?.pagesOnly && !e?.rssOnly) throw e;
 } finally {
   await ctx?.close().catch(() => {});
   await engine?.close().catch(() => {});
@@ -533,6 +546,11 @@ try {
 }
 
 // ---------------------------------------------------------------- report: per page, and the median over pages
+if (onlyRss) {
+  const { observeOverHttp, ...rest } = results.rss;
+  console.log(JSON.stringify({ ...rest, observeOverHttp: { p50: observeOverHttp.p50, p95: observeOverHttp.p95 } }));
+  process.exit(0);
+}
 const median = (xs) => {
   const v = [...xs].sort((a, b) => a - b);
   return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;

@@ -169,5 +169,11 @@ export function startMallocTrimmer(opts: MallocTrimmerOptions = {}): MallocTrimm
  */
 export function startMallocTrimmerFromEnv(env: NodeJS.ProcessEnv = process.env): MallocTrimmer | null {
   if (env.DESKD_MALLOC_TRIM === '0') return null;
-  return startMallocTrimmer();
+  const trimmer = startMallocTrimmer();
+  // For diagnostics (scripts/rss-probe.mjs reads its counters from a preload).
+  if (trimmer) (globalThis as Record<symbol, unknown>)[MALLOC_TRIMMER_KEY] = trimmer;
+  return trimmer;
 }
+
+/** `globalThis[Symbol.for('deskd.mallocTrimmer')]`: the trimmer `deskd start` runs, for diagnostics. */
+export const MALLOC_TRIMMER_KEY: unique symbol = Symbol.for('deskd.mallocTrimmer') as never;
