@@ -8,7 +8,7 @@
  *
  * Usage: node bench/incremental/profile-onechange.mjs <distDir, e.g. dist> [pages, default settings,ci] [changes, default 8] [label]
  * Environment: OCR_ONLY=1 observes without the accessibility tree (`accessibility: false`, the bench's OCR-only
- * rows); CHANGE_BASE=<n> numbers the changes from n (the bench uses 0 OCR-only, 50 with the tree; default 50);
+ * rows), AX_ONLY=1 without OCR (`ocr: false`: the tree update alone, its CPU time on deskd's main thread); CHANGE_BASE=<n> numbers the changes from n (the bench uses 0 OCR-only, 50 with the tree; default 50);
  * FRESH=1 also reads the same screen with `fresh: true` after each observe and prints, when the new text was not
  * seen, the words of both reads on the lines of the re-read rectangles; PROF_EVENTS=1 prints the AT-SPI events
  * each change brought (kind, detail, object path).
@@ -39,7 +39,7 @@ const r1 = (v) => Math.round(v * 10) / 10;
 const SCREEN = { width: 1920, height: 1080 };
 const pages = pagesArg.split(',');
 const N = Number(nArg);
-const OPTS = process.env.OCR_ONLY ? { accessibility: false } : {};
+const OPTS = process.env.OCR_ONLY ? { accessibility: false } : process.env.AX_ONLY ? { ocr: false } : {};
 const BASE = Number(process.env.CHANGE_BASE ?? 50);
 
 const desktop = await startVirtualDesktop(SCREEN);
@@ -97,7 +97,9 @@ try {
       ocrCalls = []; axCalls = { snapshot: 0, focused: 0 }; winMs = 0;
       const st0 = ax.stats ? { ...ax.stats } : {};
       if (process.env.PROF_EVENTS) console.log(JSON.stringify({ events }));
+      const cpu0 = process.cpuUsage();
       const obs = await o.observe(OPTS);
+      const cpu = process.cpuUsage(cpu0);
       const st = ax.stats ?? {};
       // Fusion cost, re-run on the same inputs.
       const tf = performance.now();
@@ -109,7 +111,7 @@ try {
       const ocrWorker = ocrCalls.reduce((a, c) => a + c.ms, 0);
       const area = ocrCalls.reduce((a, c) => a + (c.region ? c.region.width * c.region.height : SCREEN.width * SCREEN.height), 0);
       rows.push({
-        total: obs.timings.totalMs, capture: obs.timings.captureMs, ocr: obs.timings.ocrMs, ocrCalls: ocrCalls.length, ocrRecognizeSum: r1(ocrWorker), ocrMaxCall: r1(Math.max(0, ...ocrCalls.map((c) => c.ms))),
+        total: obs.timings.totalMs, cpuMs: r1((cpu.user + cpu.system) / 1000), capture: obs.timings.captureMs, ocr: obs.timings.ocrMs, ocrCalls: ocrCalls.length, ocrRecognizeSum: r1(ocrWorker), ocrMaxCall: r1(Math.max(0, ...ocrCalls.map((c) => c.ms))),
         readFraction: obs.ocrStats?.readFraction, area, scrolled: obs.ocrStats?.scrolledRegions, rects: obs.ocrStats?.rereadRects?.map((r) => `${Math.round(r.x)},${Math.round(r.y)} ${Math.round(r.width)}x${Math.round(r.height)}`).join(' | '),
         ax: obs.timings.accessibilityMs, axSnapshot: r1(axCalls.snapshot), axFocused: r1(axCalls.focused), cached: obs.accessibilityCached,
         reread: (st.reread ?? 0) - (st0.reread ?? 0), boundsReread: (st.boundsReread ?? 0) - (st0.boundsReread ?? 0), full: (st.fullReads ?? 0) - (st0.fullReads ?? 0), events: (st.events ?? 0) - (st0.events ?? 0), calls: (st.calls ?? 0) - (st0.calls ?? 0),

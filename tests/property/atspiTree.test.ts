@@ -273,17 +273,75 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
     now += 1000;
     expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(true);
     now += 5000;
-    // A change no event announced: found by the periodic full read, which counts the difference.
+    // A change no event announced: found by the periodic full read, which counts the difference. The snapshot
+    // that finds the model old answers from it (as every snapshot before it did); the full read runs right after,
+    // and the next snapshot answers from the model it made.
     w.objects.get(w.panel)!.name = 'silently renamed';
+    const due = await tree.snapshot(apps(), FULL, true);
+    expect(due.incremental).toBe(true);
+    expect(JSON.stringify(due.roots)).not.toContain('silently renamed');
     const verified = await tree.snapshot(apps(), FULL, true);
-    expect(verified.incremental).toBe(false);
+    expect(verified.incremental).toBe(true);
     expect(JSON.stringify(verified.roots)).toContain('silently renamed');
     expect(tree.stats.verifyMismatches).toBe(1);
+    expect(tree.stats.fullReads).toBe(2);
     tree.noteChange({ kind: 'reconnected', app: '', path: '' });
     expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(false);
     expect((await tree.snapshot(apps(), FULL, false)).incremental).toBe(false);
     expect((await tree.snapshot(apps(), FULL, true)).incremental).toBe(false);
     expect(tree.stats.fullReads).toBe(5);
+  });
+
+  it('an event that arrives while the verifying full read runs, or between the answer and that read, is applied to the new model', async () => {
+    let now = 1000;
+    const w = world();
+    const live = transportOf(w.objects);
+    let midRead: (() => void) | null = null;
+    // Renames the field while the verifying read is in flight (once it has asked for something), announced by its event.
+    const transport = async (c: AtspiCall): Promise<unknown[]> => {
+      const r = await live.transport(c);
+      if (midRead && c.member === 'GetChildren') {
+        const f = midRead;
+        midRead = null;
+        f();
+      }
+      return r;
+    };
+    const tree = new AtspiTree(new AtspiBus({ transport, callTimeoutMs: SLOW_OK }), async () => 4242, { verifyMs: 5000, now: () => now });
+    await tree.snapshot(apps(), FULL, true);
+    now += 6000;
+    const field = [...w.objects.entries()].find(([, o]) => o.role === 'text')![0];
+    const check = [...w.objects.entries()].find(([, o]) => o.role === 'check box')![0];
+    const answer = tree.snapshot(apps(), FULL, true);
+    // Between the answer and the verifying read (the chain has not started it yet): a rename, announced.
+    void answer.then(() => {
+      w.objects.get(check)!.name = 'renamed before the read';
+      tree.noteChange({ kind: 'property-change', app: APP, path: check, detail: 'accessible-name' });
+    });
+    midRead = () => {
+      w.objects.get(field)!.name = 'renamed during the read';
+      tree.noteChange({ kind: 'property-change', app: APP, path: field, detail: 'accessible-name' });
+    };
+    expect((await answer).incremental).toBe(true);
+    const next = await tree.snapshot(apps(), FULL, true);
+    expect(tree.stats.fullReads).toBe(2);
+    const fresh = await new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242).snapshot(apps(), FULL, false);
+    expect(JSON.stringify(next.roots)).toContain('renamed during the read');
+    expect(JSON.stringify(next.roots)).toContain('renamed before the read');
+    expect(JSON.stringify(next.roots)).toBe(JSON.stringify(fresh.roots));
+  });
+
+  it('a reset after the answer that left a verifying read due: no model is kept from it, the next snapshot reads in full', async () => {
+    let now = 1000;
+    const w = world();
+    const tree = new AtspiTree(new AtspiBus({ transport: transportOf(w.objects).transport, callTimeoutMs: SLOW_OK }), async () => 4242, { verifyMs: 5000, now: () => now });
+    await tree.snapshot(apps(), FULL, true);
+    now += 6000;
+    const answer = tree.snapshot(apps(), FULL, true);
+    void answer.then(() => tree.forget());
+    expect((await answer).incremental).toBe(true);
+    const next = await tree.snapshot(apps(), FULL, true);
+    expect(next.incremental).toBe(false);
   });
 
   it('an application that did not answer is read again next time, not left out of the kept tree', async () => {

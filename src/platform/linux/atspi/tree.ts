@@ -37,7 +37,10 @@ export interface AtspiTreeStats {
 
 /** Options of {@link AtspiTree}. */
 export interface AtspiTreeOptions {
-  /** Longest time a model is used before a full read replaces (and verifies) it, ms (default 15000). */
+  /**
+   * Age of a model after which a full read replaces (and verifies) it, ms (default 15000): it runs right after
+   * the snapshot that finds the model this old, which still answers from the model.
+   */
   verifyMs?: number;
   /** Clock (default `Date.now`). */
   now?: () => number;
@@ -128,7 +131,9 @@ function layoutScope(records: Map<string, TreeRecord>, key: string): string | nu
  * names, visibility) also has the extents of every object of its document (else its window) read again,
  * and the states of those that moved and of those left out: Chromium reflows a page without a
  * bounds-changed or state-changed for what moved. A full read replaces the model (and counts how often the model differed
- * from it, `stats.verifyMismatches`) when it is older than `verifyMs`, after a reconnection, when the last
+ * from it, `stats.verifyMismatches`) right after a snapshot that found it older than `verifyMs` (that snapshot
+ * still answers from the model, brought up to date from events as every other; the next one waits for the
+ * read), and before answering after a reconnection, when the last
  * read was cut by a budget or an application did not answer, when the applications changed, when a re-read failed for another reason than
  * the object being gone, or when events name more than a third of the model.
  */
@@ -148,6 +153,8 @@ export class AtspiTree {
   private reading = false;
   /** Bumped by {@link forget}: a full read that began before a reset does not install its model. */
   private resets = 0;
+  /** A verifying full read due after the snapshot that found the model older than `verifyMs` (see `verifyNow`). */
+  private verifyDue: { apps: Ref[]; budget: AXBudget; key: string; appKeys: string[]; against: AXSnapshot } | null = null;
   private readonly verifyMs: number;
   private readonly now: () => number;
 
@@ -216,7 +223,8 @@ export class AtspiTree {
    */
   snapshot(apps: Ref[], budget: AXBudget, track: boolean): Promise<AXSnapshot & { incremental: boolean }> {
     const task = this.chain.then(() => this.snapshotNow(apps, budget, track));
-    this.chain = task.catch(() => undefined);
+    // A verifying full read the snapshot left due runs after it, before the next snapshot (see `verifyNow`).
+    this.chain = task.catch(() => undefined).then(() => this.verifyNow());
     return task;
   }
 
@@ -229,23 +237,45 @@ export class AtspiTree {
     }
     const m = this.model;
     const compatible = m !== null && m.key === key && m.apps.length === appKeys.length && m.apps.every((k, i) => k === appKeys[i]);
-    let verifyAgainst: AXSnapshot | null = null;
     if (m && compatible && this.dirty.size <= Math.max(8, m.records.size / 3)) {
       const tb = new TraversalBudget(budget);
       const ok = await this.apply(m, tb);
       if (ok && !tb.truncated && !tb.incomplete) {
         const built = buildSnapshot(m.records, apps, budget, false);
-        if (this.now() - m.readAt < this.verifyMs) {
-          this.stats.incremental++;
-          return { ...built, incremental: true };
-        }
-        // Old enough to be verified: the full read below replaces it, and says whether it was right.
-        verifyAgainst = built;
+        this.stats.incremental++;
+        // Old enough to be verified: a full read replaces it right after this answer (off the caller's path: the
+        // model brought up to date from events is what every other snapshot of the last `verifyMs` answered),
+        // and says whether it was right.
+        if (this.now() - m.readAt >= this.verifyMs) this.verifyDue = { apps, budget, key, appKeys, against: built };
+        return { ...built, incremental: true };
       }
     }
     // Events from now on are applied to the model this read makes.
     this.dirty = new Map();
     this.screenChanged = false;
+    const { snap } = await this.readAndKeep(apps, budget, key, appKeys, null);
+    return { ...snap, incremental: false };
+  }
+
+  /**
+   * The verifying full read {@link snapshotNow} left due, if any: read everything, count a difference from the
+   * model's last answer (`stats.verifyMismatches`), keep the new model (as a full read on doubt does). Events
+   * and screen changes noted since that answer stay due: they are applied to the new model at the next
+   * snapshot (re-reading what the full read may already have read fresh, never missing what it read before
+   * they happened). Runs in the snapshot chain, so the next snapshot waits for it. Never throws.
+   */
+  private async verifyNow(): Promise<void> {
+    const v = this.verifyDue;
+    this.verifyDue = null;
+    if (!v || !this.model) return;
+    await this.readAndKeep(v.apps, v.budget, v.key, v.appKeys, v.against);
+  }
+
+  /**
+   * A full read that becomes the model (unless cut by a budget, incomplete, or a reset happened meanwhile);
+   * with `against`, counts whether the model's answer differed from it.
+   */
+  private async readAndKeep(apps: Ref[], budget: AXBudget, key: string, appKeys: string[], against: AXSnapshot | null): Promise<{ snap: AXSnapshot }> {
     const resets = this.resets;
     this.reading = true;
     let read: Awaited<ReturnType<AtspiTree['fullRead']>>;
@@ -255,7 +285,7 @@ export class AtspiTree {
       this.reading = false;
     }
     const { snap, records, incomplete } = read;
-    if (verifyAgainst && JSON.stringify(verifyAgainst.roots) !== JSON.stringify(snap.roots)) {
+    if (against && JSON.stringify(against.roots) !== JSON.stringify(snap.roots)) {
       this.stats.verifyMismatches++;
       this.bus.logger?.info?.({ nodes: snap.nodeCount }, 'AT-SPI tree: the model differed from a full read (replaced)');
     }
@@ -264,7 +294,7 @@ export class AtspiTree {
     this.model = snap.truncated || incomplete || resets !== this.resets ? null : { key, records, apps: appKeys, readAt: this.now() };
     if (!this.model) this.dirty.clear();
     else for (const k of [...this.dirty.keys()]) this.markComboAbove(records, k);
-    return { ...snap, incremental: false };
+    return { snap };
   }
 
   private async fullRead(apps: Ref[], budget: AXBudget): Promise<{ snap: AXSnapshot; records: Map<string, TreeRecord>; incomplete: boolean }> {
