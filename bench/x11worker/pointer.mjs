@@ -61,21 +61,26 @@ async function child(root, targets, n, pause = 0) {
 
   // Time spent in each platform call the action path makes (summed per click).
   const stages = {};
+  // When each call first started and last ended, ms from the start of the action (`timeline` in the report).
+  const marks = {};
+  let tRun = 0;
   const wrap = (obj, name, label) => {
     const fn = obj[name];
     if (typeof fn !== 'function') return;
     obj[name] = async function (...a) {
       const t = performance.now();
+      marks[label] ??= [t - tRun, 0];
       try {
         return await fn.apply(this, a);
       } finally {
         stages[label] = (stages[label] ?? 0) + (performance.now() - t);
+        marks[label][1] = performance.now() - tRun;
       }
     };
   };
   for (const m of ['windowAt', 'focused', 'list', 'clickToFocus']) wrap(platform.windows, m, `windows.${m}`);
   for (const m of ['elementAt', 'urlOf', 'ownerOf']) wrap(platform.accessibility, m, `accessibility.${m}`);
-  for (const m of ['move', 'down', 'up']) wrap(platform.mouse, m, 'mouse');
+  for (const m of ['move', 'down', 'up', 'click']) wrap(platform.mouse, m, 'mouse');
 
   const executor = new Executor({ platform, store: new ObservationStore(), policy: gate });
   // The steps around the platform calls: the audit appends (write + fdatasync), and the executor's phases
@@ -83,6 +88,7 @@ async function child(root, targets, n, pause = 0) {
   // platform calls above that it makes.
   wrap(audit, 'append', 'audit.append');
   for (const m of ['plan', 'decide', 'recheckAll', 'dispatch']) wrap(executor, m, `executor.${m}`);
+  wrap(gate, 'checkEffects', 'gate.checkEffects');
   const out = {};
   for (const t of targets) for (const type of t.actions) {
     // A move alternates between two points 10 px apart (a move to where the pointer already is sends an
@@ -101,19 +107,23 @@ async function child(root, targets, n, pause = 0) {
     const total = [];
     const dispatched = [];
     const per = {};
+    const line = {};
     for (let i = 0; i < n; i++) {
       // --pause: let the app finish reacting to the previous action (an agent acts seconds apart), so the
       // time measured is deskd's, not the app's redraw competing for the CPU.
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       for (const k of Object.keys(stages)) delete stages[k];
+      for (const k of Object.keys(marks)) delete marks[k];
       const t0 = performance.now();
+      tRun = t0;
       const r = await executor.run(act(i));
       total.push(performance.now() - t0);
+      for (const [k, [a, b]] of Object.entries(marks)) ((line[k] ??= { start: [], end: [] }).start.push(a), line[k].end.push(b));
       dispatched.push(r.results[0].durationMs);
       for (const [k, v] of Object.entries(stages)) (per[k] ??= []).push(v);
       for (const k of Object.keys(per)) if (!(k in stages)) per[k].push(0);
     }
-    out[`${t.name}: ${type}`] = { total, dispatched, stages: per, hit: (await executor.run(act(0))).results[0].hit ?? null };
+    out[`${t.name}: ${type}`] = { total, dispatched, stages: per, line, hit: (await executor.run(act(0))).results[0].hit ?? null };
   }
   await audit.close();
   rmSync(dir, { recursive: true, force: true });
@@ -178,10 +188,11 @@ async function parent() {
       for (const [label, root] of r % 2 === 0 ? impls : [...impls].reverse()) {
         const res = await run(root, targets, n);
         for (const [t, v] of Object.entries(res)) {
-          const a = ((acc[label] ??= {})[t] ??= { total: [], dispatched: [], stages: {}, hit: v.hit });
+          const a = ((acc[label] ??= {})[t] ??= { total: [], dispatched: [], stages: {}, line: {}, hit: v.hit });
           a.total.push(...v.total);
           a.dispatched.push(...v.dispatched);
           for (const [k, xs] of Object.entries(v.stages)) (a.stages[k] ??= []).push(...xs);
+          for (const [k, se] of Object.entries(v.line)) ((a.line[k] ??= { start: [], end: [] }).start.push(...se.start), a.line[k].end.push(...se.end));
         }
       }
     }
@@ -193,6 +204,8 @@ async function parent() {
           runMs: { p50: r2(q(a.total, 0.5)), p90: r2(q(a.total, 0.9)), p95: r2(q(a.total, 0.95)) },
           dispatchedMs: { p50: r2(q(a.dispatched, 0.5)), p95: r2(q(a.dispatched, 0.95)) },
           stagesMsP50: Object.fromEntries(Object.entries(a.stages).map(([k, xs]) => [k, r2(q(xs, 0.5))])),
+          // p50 of when each call first started and last ended, ms from the start of the action.
+          timelineP50: Object.fromEntries(Object.entries(a.line).sort((x, y) => q(x[1].start, 0.5) - q(y[1].start, 0.5)).map(([k, se]) => [k, [r2(q(se.start, 0.5)), r2(q(se.end, 0.5))]])),
           hit: a.hit,
         };
       }

@@ -105,6 +105,12 @@ export interface RawMouse {
   down(button: MouseButton): Promise<void>;
   /** Release a button at the current position. */
   up(button: MouseButton): Promise<void>;
+  /**
+   * Move to `p`, press and release `button`: the same events as `move`, `down`, `up` in that order, sent
+   * at once where the backend keeps them in order (X11's one connection: one round trip instead of three,
+   * issue 15). Settles when all were processed. Absent: the caller sends the three one after the other.
+   */
+  click?(p: Point, button: MouseButton): Promise<void>;
   /** Scroll by whole wheel steps: positive `dy` scrolls down, positive `dx` scrolls right. */
   wheel(dx: number, dy: number): Promise<void>;
   /**

@@ -80,6 +80,8 @@ async function listen(display: string): Promise<{ events: string[]; pointer: () 
 
 /** The same pointer script through either path. */
 async function script(mouse: X11Mouse): Promise<void> {
+  // Move, press and release at once (issue 15): the same events as the three calls, in that order.
+  await mouse.click({ x: 50.2, y: 60.7 }, 'left');
   await mouse.move({ x: 10, y: 20 });
   await mouse.down('left');
   await mouse.up('left');
@@ -95,6 +97,9 @@ async function script(mouse: X11Mouse): Promise<void> {
 }
 
 const EXPECTED = [
+  'motion 50,61',
+  'press 1 50,61',
+  'release 1',
   'motion 10,20',
   'press 1 10,20',
   'release 1',

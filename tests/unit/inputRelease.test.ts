@@ -40,6 +40,35 @@ function devices(fail: { down?: string; up?: string; upTimes?: number } = {}) {
 }
 
 describe('Input releases what a failed call may have pressed', () => {
+  it('click through RawMouse.click (move, press, release at once): used for a single click; a failed one is followed by a release', async () => {
+    const d = devices();
+    const calls: string[] = [];
+    const mouse = (d.input as unknown as { mouse: RawMouse }).mouse;
+    mouse.click = async (p: Point, b: MouseButton) => {
+      calls.push(`click ${p.x},${p.y} ${b}`);
+      await mouse.move(p);
+      await mouse.down(b);
+      await mouse.up(b);
+    };
+    await d.input.click({ x: 5, y: 6 }, 'left', 1);
+    expect(calls).toEqual(['click 5,6 left']);
+    expect(d.log).toEqual(['move 5,6', 'down button:left', 'up button:left']);
+    // A double click keeps its pause between the two: press and release one at a time.
+    await d.input.click({ x: 5, y: 6 }, 'left', 2);
+    expect(calls).toHaveLength(1);
+    // A click whose reply was lost (the press may have been processed): one more release, the error reaches the caller.
+    const f = devices({ down: 'button:right' });
+    const fm = (f.input as unknown as { mouse: RawMouse }).mouse;
+    fm.click = async (p: Point, b: MouseButton) => {
+      await fm.move(p);
+      await fm.down(b);
+      await fm.up(b);
+    };
+    await expect(f.input.click({ x: 1, y: 2 }, 'right', 1)).rejects.toThrow(/reply lost: down button:right/);
+    expect([...f.held]).toEqual([]);
+    expect(f.log).toEqual(['move 1,2', 'down button:right', 'up button:right']);
+  });
+
   it('click: a press whose reply was lost is released, and the error reaches the caller', async () => {
     const d = devices({ down: 'button:left' });
     await expect(d.input.click({ x: 5, y: 5 }, 'left', 1)).rejects.toThrow(/reply lost: down button:left/);

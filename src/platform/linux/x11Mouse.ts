@@ -84,6 +84,26 @@ export class X11Mouse implements RawMouse {
     await this.send('button release', () => d.x.fakeInput(d.xtest, XTEST_EVENT.ButtonRelease, BUTTONS[b]));
   }
 
+  /**
+   * `WarpPointer` to `p`, XTEST press and release of `button`, in one write (issue 15): the server processes
+   * a connection's requests in order, so the press is at `p` and the release follows it, as with
+   * {@link move}, {@link down}, {@link up} awaited one by one, in one round trip instead of three. The worker
+   * path sends the three requests one after the other. `back`/`forward` are refused before anything is sent.
+   */
+  async click(p: Point, button: MouseButton): Promise<void> {
+    const b = this.button(button);
+    const x = Math.round(p.x);
+    const y = Math.round(p.y);
+    const d = await this.direct();
+    if (!d) {
+      await this.x11.request('mouseMove', { x, y });
+      await this.x11.request('mouseDown', { button: b });
+      await this.x11.request('mouseUp', { button: b });
+      return;
+    }
+    await this.send('click', () => Promise.all([d.x.warpPointer(d.x.setup.root, x, y), d.x.fakeInput(d.xtest, XTEST_EVENT.ButtonPress, BUTTONS[b]), d.x.fakeInput(d.xtest, XTEST_EVENT.ButtonRelease, BUTTONS[b])]));
+  }
+
   /** Whole wheel steps (positive `dy` down, positive `dx` right): a press and release of button 5/4 (down/up), 7/6 (right/left) per step, vertical first. */
   async wheel(dx: number, dy: number): Promise<void> {
     const d = await this.direct();
