@@ -6,6 +6,8 @@
  * recall truth, as bench/incremental/run.mjs counts it).
  *
  * Usage: node bench/ocr-cold/capture.mjs [--out DIR] [--pages dashboard,ci,...]   (loads dist/ or $BENCH_DIST; build first)
+ *   A page named `perception/NAME` is bench/perception/pages/NAME.html (pages the cold-OCR work was not tuned on),
+ *   written as `perception-NAME.raw/.json` (run.mjs: `--pages perception-NAME,...`).
  * Writes DIR/<page>.raw (the capture's bytes) and DIR/<page>.json ({width, height, channels, scale, origin, truth}).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,16 @@ const argOf = (name) => {
 };
 const out = argOf('out') ?? join(tmpdir(), 'deskd-ocr-cold-frames');
 const pages = argOf('pages')?.split(',') ?? ['dashboard', 'ci', 'board', 'metrics', 'settings', 'terminal'];
-const pageUrl = (name) => pathToFileURL(name === 'dashboard' ? join(root, 'bench/incremental/dashboard.html') : join(root, 'bench/incremental/pages', `${name}.html`)).href;
+const pageUrl = (name) =>
+  pathToFileURL(
+    name === 'dashboard'
+      ? join(root, 'bench/incremental/dashboard.html')
+      : name.startsWith('perception/')
+        ? join(root, 'bench/perception/pages', `${name.slice('perception/'.length)}.html`)
+        : join(root, 'bench/incremental/pages', `${name}.html`),
+  ).href;
+/** The frame's file name (no directory separators). */
+const fileOf = (name) => name.replace('/', '-');
 
 const dist = distModules(root);
 const { startVirtualDesktop, applyDesktopEnv } = await import(dist('platform/linux/virtualDisplay.js'));
@@ -73,8 +84,8 @@ try {
     await sleep(1500);
     const truth = await page.evaluate(pageWords);
     const img = await platform.capture.capture(0);
-    writeFileSync(join(out, `${name}.raw`), img.data);
-    writeFileSync(join(out, `${name}.json`), JSON.stringify({ width: img.width, height: img.height, channels: img.channels, scale: img.scale, origin: img.origin, truth }));
+    writeFileSync(join(out, `${fileOf(name)}.raw`), img.data);
+    writeFileSync(join(out, `${fileOf(name)}.json`), JSON.stringify({ width: img.width, height: img.height, channels: img.channels, scale: img.scale, origin: img.origin, truth }));
     console.log(`[capture] ${name}: ${img.width}x${img.height}x${img.channels}, ${truth.length} words`);
   }
   await platform.close?.();

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { RawImage } from '../../src/platform/types.js';
 import type { OcrWord } from '../../src/perception/elements.js';
 import type { OcrSymbol } from '../../src/perception/ocr/glyphVote.js';
-import { fixedPitch, joinAdjacentCells, monospaceBlocks } from '../../src/perception/ocr/monospace.js';
+import { fixedPitch, joinAdjacentCells, monospaceBlocks, splitBlockArea } from '../../src/perception/ocr/monospace.js';
 import { findJunkWords, junkReason } from '../../src/perception/ocr/junk.js';
 import type { PixelBox as PixelRect } from '../../src/perception/geometry.js';
 import { OcrEngine } from '../../src/perception/ocr/index.js';
@@ -142,6 +142,34 @@ describe('monospaceBlocks', () => {
     const prop = [proportionalLine('Tracker overview with milestones and reviews', 30, 100), proportionalLine('Owner reviews milestones with Tracker', 30, 120)];
     const s2 = new Map(prop.flatMap((l) => [...l.syms]));
     expect(monospaceBlocks(prop.map(lineOf), (w) => s2.get(w), within, 1)).toEqual([]);
+  });
+});
+
+describe('splitBlockArea (a long block read in parts on the workers at once)', () => {
+  /** `n` lines 12 pt tall every 19 pt from y = 100, 400 pt wide. */
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ bounds: { x: 30, y: 100 + 19 * i, width: 400, height: 12 } }));
+  const area = (n: number) => ({ x: 20, y: 97, width: 600, height: 19 * n + 2 });
+
+  it('cuts a block of 26 lines into two parts of 13 in the gap between two lines, tiling the area', () => {
+    const parts = splitBlockArea(area(26), rows(26), 2);
+    expect(parts).toHaveLength(2);
+    // Line 13 ends at 100 + 19·12 + 12 = 340, line 14 starts at 347: the cut is in the middle of that gap.
+    expect(parts[0]).toEqual({ x: 20, y: 97, width: 600, height: 343.5 - 97 });
+    expect(parts[1]!.y).toBe(343.5);
+    expect(parts[1]!.y + parts[1]!.height).toBe(97 + 19 * 26 + 2);
+    // No line is cut: each lies whole in one part.
+    for (const l of rows(26)) expect(parts.filter((p) => l.bounds.y >= p.y && l.bounds.y + l.bounds.height <= p.y + p.height)).toHaveLength(1);
+  });
+
+  it('keeps short blocks, one worker, and blocks without a gap no line crosses whole', () => {
+    expect(splitBlockArea(area(15), rows(15), 2)).toEqual([area(15)]);
+    expect(splitBlockArea(area(26), rows(26), 1)).toEqual([area(26)]);
+    // A tall piece (a line the layout read as one block of two rows) spans every gap near the middle.
+    const crossed = [...rows(26), { bounds: { x: 500, y: 100, width: 40, height: 19 * 26 } }];
+    expect(splitBlockArea(area(26), crossed, 2)).toEqual([area(26)]);
+    // Lines outside the area do not count.
+    const far = rows(26).map((l) => ({ bounds: { ...l.bounds, x: l.bounds.x + 2000 } }));
+    expect(splitBlockArea(area(26), far, 2)).toEqual([area(26)]);
   });
 });
 

@@ -12,7 +12,7 @@
 import type { Rect } from '../../platform/types.js';
 import type { OcrWord } from '../elements.js';
 import type { OcrSymbol } from './glyphVote.js';
-import { union } from '../geometry.js';
+import { centerInside, union } from '../geometry.js';
 
 /** A line as the layout read it: its words (logical points) in reading order. */
 export interface MonospaceLineInput {
@@ -191,6 +191,44 @@ export function monospaceBlocks(
     if (x1 <= x0 || y1 <= y0) continue;
     out.push({ area: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, pitch, lines: g.length });
   }
+  return out;
+}
+
+/**
+ * A block's `area` (logical points) cut into at most `parts` horizontal parts to be read on as many workers at
+ * once, each of about as many of the `lines` (the lines read there: those whose centre lies in the area) and of
+ * at least `minLines` of them: a block of fewer than `2 × minLines` lines stays whole. Cuts go in the middle of a
+ * gap between lines that no line crosses (sorted by top, below the lowest bottom of all the lines above), the
+ * gap nearest an even share of the lines; without such a gap the area is not cut there. Parts tile the area
+ * (same x and width, top to bottom). A block read as one job kept one worker busy while the other idled: the
+ * bench's CI log pane of 26 lines was one 1.2 s job after a 1 s band read (docs/perception-incremental.md). Pure.
+ */
+export function splitBlockArea(area: Rect, lines: { bounds: Rect }[], parts: number, minLines = 8): Rect[] {
+  const inside = lines.map((l) => l.bounds).filter((b) => centerInside(b, area)).sort((a, b) => a.y - b.y);
+  const n = Math.min(Math.floor(parts), Math.floor(inside.length / minLines));
+  if (n < 2) return [area];
+  // Gaps no line crosses: after line i (by top), between the lowest bottom so far and the next line's top.
+  const gaps: { y: number; before: number }[] = [];
+  let bottom = -Infinity;
+  for (let i = 0; i < inside.length - 1; i++) {
+    bottom = Math.max(bottom, inside[i]!.y + inside[i]!.height);
+    const next = inside[i + 1]!.y;
+    if (next > bottom) gaps.push({ y: (bottom + next) / 2, before: i + 1 });
+  }
+  const out: Rect[] = [];
+  let top = area.y;
+  let linesAbove = 0;
+  for (let k = 1; k < n; k++) {
+    const target = (inside.length * k) / n;
+    const best = gaps
+      .filter((g) => g.y > top && g.before - linesAbove >= minLines && inside.length - g.before >= minLines * (n - k))
+      .sort((a, b) => Math.abs(a.before - target) - Math.abs(b.before - target))[0];
+    if (!best) break;
+    out.push({ x: area.x, y: top, width: area.width, height: best.y - top });
+    top = best.y;
+    linesAbove = best.before;
+  }
+  out.push({ x: area.x, y: top, width: area.width, height: area.y + area.height - top });
   return out;
 }
 

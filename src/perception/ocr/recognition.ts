@@ -102,6 +102,11 @@ export class Recognition {
     this.bandPixels = panels.length > 0 ? flattenRegions(this.base, this.crop.width, panels, this.cell) : this.base;
   }
 
+  /** Workers the call's pool runs jobs on at once (its capacity). */
+  get workers(): number {
+    return this.pool.size;
+  }
+
   /** The upscale a band job reads `band` at (as {@link read} chooses it for `pass: 'band'`). */
   bandFactor(band: Band): number {
     const detail = this.bands.length === 1 ? this.frameFactor() : this.factorOf(this.relative(band.crop), MIN_GLYPHS_BAND);

@@ -4,7 +4,8 @@
  * better: vertical-text blocks (a column of single digits) and blocks of fixed-pitch lines (a terminal) are
  * read as one block and replace the words they cover when more confident; glyphs outside every word (a
  * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in; glyphs
- * outside every word inside a fixed-pitch block are read only when the block's reading is not kept.
+ * outside every word inside a fixed-pitch block are read only when the block's reading is not kept. A long
+ * fixed-pitch block is read in parts, one per worker (`splitBlockArea`).
  * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, largeGlyphs.ts and
  * monospace.ts.
  */
@@ -12,7 +13,7 @@ import Tesseract from 'tesseract.js';
 import type { Rect } from '../../platform/types.js';
 import { centerInside, mergeOverlapping } from '../geometry.js';
 import { largeGlyphRuns, wordsOnRun, type LargeGlyphRun } from './largeGlyphs.js';
-import { joinAdjacentCells, monospaceBlocks } from './monospace.js';
+import { joinAdjacentCells, monospaceBlocks, splitBlockArea } from './monospace.js';
 import { makeLine, mergeLines, SYMBOLS, splitByRow } from './page.js';
 import type { Recognition } from './recognition.js';
 import type { LightTextRegion } from './lightText.js';
@@ -64,11 +65,13 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
   const largeRuns = o.readLargeGlyphs ? largeGlyphRuns(baseWords.filter((w) => w.confidence >= LARGE_GLYPH_SURE_CONFIDENCE), large, within, { medianHeight: medianGlyph }) : null;
   // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
   const monoBlocks = o.readMonospaceBlocks ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
+  // A long block is read in parts on the workers at once (`splitBlockArea`), each kept or not on its own.
+  const monoParts = (monoBlocks ?? []).flatMap((b) => splitBlockArea(b.area, lines, call.workers).map((area) => ({ area, pitch: b.pitch })));
   let out = lines;
   const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => call.readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
   // Missed-text areas inside a fixed-pitch block wait for the block's reading: when it is kept, it read the whole
   // block (the terminal's missed-text reads were 16–19% of its worker time, docs/perception-incremental.md).
-  const blockOf = (area: Rect) => (monoBlocks ?? []).findIndex((b) => centerInside(area, b.area));
+  const blockOf = (area: Rect) => monoParts.findIndex((b) => centerInside(area, b.area));
   const missedNow = (missedAreas ?? []).filter((a) => blockOf(a) < 0);
   // Deferred light-text regions by block (-1: in none of the blocks found on all the lines: read now).
   const regionBlock = deferred.map((d) => (monoBlocks ?? []).findIndex((b) => d.glyphs.every((g) => centerInside(g, b.area))));
@@ -77,7 +80,7 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
     Promise.all((verticalAreas ?? []).map(async (area) => ({ area, got: await readBlock(area, o.minConfidence, 'vertical') }))),
     Promise.all(missedNow.map((area) => readBlock(area, call.regionMinConfidence, 'missed'))),
     Promise.all((largeRuns ?? []).map((run) => readLarge(call, run))),
-    Promise.all((monoBlocks ?? []).map(async (b) => ({ area: b.area, got: await readMono(call, b.area, b.pitch) }))),
+    Promise.all(monoParts.map(async (b) => ({ area: b.area, got: await readMono(call, b.area, b.pitch) }))),
     Promise.all(deferred.filter((_, k) => regionBlock[k]! < 0).map((d) => call.readLightText(d.region))),
   ]);
   if (regionReads.length > 0) out = mergeLines(out, regionReads.flat());
@@ -108,7 +111,9 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
       r = { lines: next.lines, replaced: r.replaced + next.replaced };
     }
     out = r.lines;
-    counters.monospaceBlocks = { found: monoBlocks.length, replaced: r.replaced };
+    // Per block: kept when the reading of some part of it was.
+    const blocksKept = monoBlocks.filter((b) => monoParts.some((p, k) => kept[k] && centerInside(p.area, b.area))).length;
+    counters.monospaceBlocks = { found: monoBlocks.length, replaced: blocksKept, ...(monoParts.length > monoBlocks.length ? { parts: monoParts.length } : {}) };
     // The light-text regions in blocks whose glyphs the words now read do not all explain (the block's reading
     // not kept, or unsure there), read now.
     const now = out.flatMap((l) => l.words);

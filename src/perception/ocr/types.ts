@@ -42,8 +42,12 @@ export interface OcrResult {
   missedText?: { found: number; added: number };
   /** Runs of large glyphs outside every word read again on a tight crop, and the words added (see `readLargeGlyphs`). */
   largeGlyphs?: { found: number; added: number };
-  /** Blocks of fixed-pitch lines read again as one block, and how many of those readings were kept (see `readMonospaceBlocks`). */
-  monospaceBlocks?: { found: number; replaced: number };
+  /**
+   * Blocks of fixed-pitch lines read again as one block, and how many of those readings were kept, in part or whole
+   * (see `readMonospaceBlocks`); `parts`: the jobs they were read in when a long block was cut into parts read on
+   * the workers at once (`splitBlockArea`).
+   */
+  monospaceBlocks?: { found: number; replaced: number; parts?: number };
   /** Unsure lines read again at ×2, and how many of those readings were kept (see `rereadUnsureLines`). */
   unsureLines?: { found: number; replaced: number };
   /** Words whose characters the glyph vote corrected (see `voteGlyphs`). */
