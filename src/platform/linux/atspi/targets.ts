@@ -44,19 +44,23 @@ interface FrameRead {
  * Answers asked at the start of a hit-test, in the same round trip as the registry's application list, for
  * the objects the previous hit-test in the same process read (issue 15): each application's window list
  * (used only when the registry still lists exactly those applications for the pid), each window's facts
- * (by object), and `GetAccessibleAtPoint` in the window hit-tested last (used only when that window is the
- * one tried first now and its offset is the same). Every answer used was asked after the hit-test began.
+ * (by object), and `GetAccessibleAtPoint` of the window tried first last time and of each object the descent
+ * went through then (each used only where the descent now asks that same object at the same point, i.e. the
+ * window's offset is the same). Every answer used was asked after the hit-test began.
  */
 interface Ahead {
   lists?: Ref[][];
   facts: Map<string, Promise<FrameRead>>;
-  frame: Ref;
+  /** The point's answer asked of the window tried first last time and of each object its descent went through, by object. */
+  atPoint: Map<string, Promise<Ref | null>>;
+  /** The offset those were asked at (the point less it). */
   offset: Offset;
-  hit: Promise<Ref | null>;
 }
 
 /** Most processes whose last hit-test is remembered ({@link AtspiTargets.lastHit}). */
 const MAX_LAST_HITS = 32;
+/** Most objects of the last descent asked ahead. */
+const MAX_AHEAD_DEPTH = 12;
 
 /** Most objects read looking for the object a popover window shows ({@link AtspiTargets.popupStart}). */
 const MAX_POPUP_OBJECTS = 2000;
@@ -74,7 +78,7 @@ export class AtspiTargets {
    * What the last hit-test in each process (by pid) read: its applications, their windows, the window tried
    * first and its offset. Only what to ask ahead on the next hit-test ({@link Ahead}); never an answer.
    */
-  private readonly lastHit = new Map<number, { apps: Ref[]; lists: Ref[][]; frame: Ref; offset: Offset }>();
+  private readonly lastHit = new Map<number, { apps: Ref[]; lists: Ref[][]; frame: Ref; offset: Offset; path: Ref[] }>();
 
   /** @param offsets where windows really are when their toolkit answers window-relative extents (none: as answered). */
   constructor(
@@ -159,11 +163,15 @@ export class AtspiTargets {
     if (!last) return { apps: await this.appsOfPid(pid) };
     const lists = Promise.all(last.apps.map((a) => this.windowsOf(a)));
     const facts = new Map(last.lists.flat().map((r) => [refKey(r), this.frameRead(r)] as const));
-    const hit = this.childAtPoint(last.frame, x - last.offset.dx, y - last.offset.dy);
-    hit.catch(() => undefined); // used only if that window is the one tried first
+    const atPoint = new Map<string, Promise<Ref | null>>();
+    for (const r of [last.frame, ...last.path.slice(0, MAX_AHEAD_DEPTH)]) {
+      const q = this.childAtPoint(r, x - last.offset.dx, y - last.offset.dy);
+      q.catch(() => undefined); // used only if the descent asks that object now
+      atPoint.set(refKey(r), q);
+    }
     const apps = await this.appsOfPid(pid);
     const same = apps.length === last.apps.length && apps.every((a, i) => refKey(a) === refKey(last.apps[i]!));
-    return { apps, ahead: { ...(same ? { lists: await lists } : {}), facts, frame: last.frame, offset: last.offset, hit } };
+    return { apps, ahead: { ...(same ? { lists: await lists } : {}), facts, atPoint, offset: last.offset } };
   }
 
   /**
@@ -180,11 +188,12 @@ export class AtspiTargets {
    *
    * Asked ahead (issue 15): on a later hit-test in the same process, the window lists of the applications
    * found last time, the facts of their windows and `GetAccessibleAtPoint` in the window tried first last
-   * time (at the point less that window's offset then) are sent together with the registry's list, before
-   * its answer. Each is used only where the steps above would have asked the same thing now: the lists when
-   * the registry lists exactly those applications for the pid, a window's facts for that same object, and
-   * the point's answer when that window, at the same offset, is the one tried first. Everything used was
-   * thus asked after this hit-test began; otherwise it is asked again in order.
+   * time and in each object its descent went through (at the point less that window's offset then) are sent
+   * together with the registry's list, before its answer. Each is used only where the steps above ask the
+   * same thing now: the lists when the registry lists exactly those applications for the pid, a window's
+   * facts for that same object, and an object's answer at the point when the descent reaches that object in
+   * a window at the same offset. Everything used was thus asked after this hit-test began; the rest is asked
+   * in order as before.
    * @returns null when the application's window at `p` has no element below it there.
    * @throws DeskdError `ACCESSIBILITY_UNAVAILABLE` when the bus cannot be reached, no application of the
    *   window's pid is on the bus, none of its accessible windows contains `p`, or the application does not answer.
@@ -212,7 +221,7 @@ export class AtspiTargets {
       if (window?.pid != null && !popup && seen.lists) {
         // What to ask ahead next time: these applications and windows, and the window tried first below.
         const first = frames.length > 1 ? frames.find((f) => f.matches) : frames[0];
-        if (first) this.lastHit.set(window.pid, { apps, lists: seen.lists, frame: first.ref, offset: first.offset });
+        if (first) this.lastHit.set(window.pid, { apps, lists: seen.lists, frame: first.ref, offset: first.offset, path: [] });
         if (this.lastHit.size > MAX_LAST_HITS) this.lastHit.delete(this.lastHit.keys().next().value!);
       }
     } catch (e) {
@@ -236,11 +245,12 @@ export class AtspiTargets {
       // The point in the coordinates the window's toolkit answers in (window-relative for GTK 4).
       const tx = x - f.offset.dx;
       const ty = y - f.offset.dy;
-      // The answer asked ahead is this one's when this window and its offset are the ones it was asked for.
-      const early = ahead && refKey(ahead.frame) === refKey(f.ref) && ahead.offset.dx === f.offset.dx && ahead.offset.dy === f.offset.dy ? ahead.hit.catch(() => this.childAtPoint(f.ref, tx, ty)) : null;
+      // An answer asked ahead is the one for an object when it was asked at this same point (same offset).
+      const early = ahead && ahead.offset.dx === f.offset.dx && ahead.offset.dy === f.offset.dy ? ahead.atPoint : null;
+      const atPoint = (ref: Ref) => early?.get(refKey(ref))?.catch(() => this.childAtPoint(ref, tx, ty)) ?? this.childAtPoint(ref, tx, ty);
       try {
         for (let depth = 0; depth < 64; depth++) {
-          const child = depth === 0 && early ? await early : await this.childAtPoint(current, tx, ty);
+          const child = await atPoint(current);
           if (!child || (child[0] === current[0] && child[1] === current[1])) break;
           path.push(child);
           current = child;
@@ -248,6 +258,8 @@ export class AtspiTargets {
       } catch (e) {
         throw new DeskdError('ACCESSIBILITY_UNAVAILABLE', `the accessibility hit-test at (${x}, ${y}) failed: ${(e as Error).message}`);
       }
+      const remembered = window?.pid != null ? this.lastHit.get(window.pid) : undefined;
+      if (remembered && refKey(remembered.frame) === refKey(f.ref)) remembered.path = path;
       if (path.length === 0) continue;
       try {
         // The deepest object is often the label inside a button (GTK 4 answers the label at once) or the
