@@ -308,6 +308,10 @@ export function matchOwnerWindow(owner: ElementOwner, windows: readonly WindowIn
  * `focusedElement`): reads the focused application's tree (`snapshot({scope: 'focused'})`, depth 40,
  * 3000 nodes, 1.5 s) and picks the deepest focused node that is not a container (Chromium keeps
  * `focused` on the document wrappers above the focused field), else the deepest focused container.
+ * When several nodes that are not containers say `focused` (Qt 5 leaves `focused` on the picked item of a
+ * closed combo box list, still `showing`, while its password field has the keyboard focus: checked on
+ * Qt 5.15.8), a password field among them wins, then an editable one, then the deepest: the keys may land
+ * in any of them, and the password invariant must not depend on which one the toolkit listed deeper.
  * Null as well when accessibility cannot be read (use {@link keyboardTarget} to tell the two apart).
  */
 export async function focusedElement(platform: Platform): Promise<FocusedElement | null> {
@@ -325,11 +329,13 @@ async function readFocused(platform: Platform): Promise<FocusedElement | 'unknow
   } catch {
     return 'unknown';
   }
-  let best: { n: RawAXNode; depth: number; container: boolean } | null = null;
+  let best: { n: RawAXNode; depth: number; container: boolean; rank: number } | null = null;
   const walk = (n: RawAXNode, depth: number): void => {
     if (n.states.includes('focused') && n.role !== 'window' && n.role !== 'application') {
       const container = FOCUS_CONTAINERS.has(n.role);
-      if (!best || (best.container && !container) || (best.container === container && depth >= best.depth)) best = { n, depth, container };
+      // Among nodes that are not containers: a password field first, then an editable node (see above).
+      const rank = container ? 0 : n.states.includes('password') ? 2 : n.states.includes('editable') ? 1 : 0;
+      if (!best || (best.container && !container) || (best.container === container && (rank > best.rank || (rank === best.rank && depth >= best.depth)))) best = { n, depth, container, rank };
     }
     for (const c of n.children) walk(c, depth + 1);
   };

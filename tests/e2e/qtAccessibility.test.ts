@@ -15,13 +15,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { denySecretPolicy, deskClient, startE2eDaemon, stopE2e, within, type Done, type E2eDaemon, type El, type Win } from '../helpers/e2eDaemon.js';
+import { denySecretPolicy, deskClient, startE2eDaemon, stopE2e, within, type Done, type E2eDaemon, type El, type ErrBody, type Win } from '../helpers/e2eDaemon.js';
 import { launchApp, launchUntilReady, waitFor, type AppHandle } from '../helpers/desktop.js';
 
 const execFileP = promisify(execFile);
 const QT_EXAMPLES = '/usr/lib/x86_64-linux-gnu/qt5/examples';
 const QUERYMODEL = `${QT_EXAMPLES}/sql/querymodel/querymodel`;
 const CALCULATOR = `${QT_EXAMPLES}/widgets/widgets/calculator/calculator`;
+const LINEEDITS = `${QT_EXAMPLES}/widgets/widgets/lineedits/lineedits`;
 const TITLES = ['Plain Query Model', 'Editable Query Model', 'Custom Query Model'];
 const PLACES = [
   { x: 20, y: 40 },
@@ -112,5 +113,44 @@ describe('a Qt 5 application', () => {
     expect(r.json.results.map((x) => x.hit?.element?.name)).toEqual(['7', '×', '6', '=']);
     const display = await waitFor(async () => (await observe()).elements.find((e) => e.role === 'textbox' && e.value === '42'), 10_000, 'the display reading 42');
     expect(display.states).toContain('readonly');
+  }, 240_000);
+
+  it('a Qt password field (QLineEdit switched to password echo) is a password field: typing and set_value into it are refused, nothing typed', async () => {
+    const { app } = await launchUntilReady(
+      () => launchQt(LINEEDITS),
+      async () => (await observe()).elements.some((e) => e.role === 'textbox' && e.name === 'Echo'),
+      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt line edits' },
+    );
+    apps.push(app);
+    // The "Echo" group's mode combo box (first item "Normal", second "Password"): opened by ref, the next item
+    // picked with the keyboard.
+    const o = await observe();
+    const mode = o.elements.find((e) => e.role === 'combobox' && e.name === 'Normal')!;
+    expect(mode, 'the echo mode combo box').toBeDefined();
+    let r = await api<Done>('POST', '/v1/actions', { actions: [{ type: 'click', button: 'left', target: { ref: mode.ref, observationId: o.observationId } }, { type: 'wait', ms: 500 }, { type: 'keypress', keys: ['Down'] }, { type: 'keypress', keys: ['Return'] }] });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const o2 = await waitFor(async () => {
+      const obs = await observe();
+      return obs.elements.some((e) => e.role === 'combobox' && e.name === 'Password') ? obs : null;
+    }, 10_000, 'the echo mode set to Password');
+    const field = o2.elements.find((e) => e.role === 'textbox' && e.name === 'Echo')!;
+    expect(field.states).toContain('password');
+    // Focus it by a click (allowed: a click types nothing), then try to type and to set its value.
+    r = await api<Done>('POST', '/v1/actions', { actions: [{ type: 'click', button: 'left', target: { ref: field.ref, observationId: o2.observationId } }] });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    // Qt leaves `focused` on the closed list's "Password" item too (deeper in the tree than the field): the
+    // keyboard target must still be the password field.
+    const typed = await api<ErrBody>('POST', '/v1/actions', { actions: [{ type: 'type', text: 'hunter2' }] });
+    expect(typed.status, JSON.stringify(typed.json)).toBe(403);
+    expect(typed.json.error.code).toBe('POLICY_DENIED');
+    expect(typed.json.error.details?.ruleId).toBe('invariant:password-field');
+    const o3 = await observe();
+    const set = await api<ErrBody>('POST', '/v1/actions', { actions: [{ type: 'set_value', target: { ref: o3.elements.find((e) => e.role === 'textbox' && e.name === 'Echo')!.ref, observationId: o3.observationId }, value: 'hunter2' }] });
+    expect(set.status, JSON.stringify(set.json)).toBe(403);
+    expect(set.json.error.details?.ruleId).toBe('invariant:password-field');
+    // Nothing reached the field: Qt's Text of a password field is empty, so the test asks the character
+    // count it reports through the accessibility tree's value (none) and the caret: still empty.
+    const after = (await observe()).elements.find((e) => e.role === 'textbox' && e.name === 'Echo')!;
+    expect(after.value ?? '').toBe('');
   }, 240_000);
 });

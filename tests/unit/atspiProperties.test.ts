@@ -8,7 +8,7 @@ import dbus from 'dbus-next';
 import { describe, expect, it } from 'vitest';
 import { AtspiBus, type AtspiCall } from '../../src/platform/linux/atspi/bus.js';
 import { getAllSafe, readProperties } from '../../src/platform/linux/atspi/properties.js';
-import { readCore } from '../../src/platform/linux/atspi/reader.js';
+import { readCore, readRoleName } from '../../src/platform/linux/atspi/reader.js';
 
 const ACCESSIBLE = 'org.a11y.atspi.Accessible';
 
@@ -66,5 +66,31 @@ describe('readProperties', () => {
     expect(await readProperties(bus, [':1.7', '/a'], ACCESSIBLE, ['Name', 'Locale'])).toEqual({ Name: 'Save' });
     await expect(readProperties(bus, [':1.7', '/a'], ACCESSIBLE, ['Locale', 'AccessibleId'])).rejects.toMatchObject({ message: expect.stringMatching(/no/) });
     expect(await getAllSafe(bus, ':1.7')).toBe(false);
+  });
+});
+
+describe('readRoleName', () => {
+  /** Objects answering `GetRoleName` and `GetRole` as given. */
+  function roles(objs: Record<string, { name: string; role: number }>) {
+    const calls: AtspiCall[] = [];
+    const transport = async (c: AtspiCall): Promise<unknown[]> => {
+      calls.push(c);
+      const o = objs[c.path]!;
+      if (c.member === 'GetRoleName') return [o.name];
+      if (c.member === 'GetRole') return [o.role];
+      throw Object.assign(new Error('no method'), { type: 'org.freedesktop.DBus.Error.UnknownMethod' });
+    };
+    return { bus: new AtspiBus({ transport }), calls };
+  }
+
+  it('names a text field whose numeric role is ATSPI_ROLE_PASSWORD_TEXT "password text" (Qt 5 answers "text" to GetRoleName)', async () => {
+    const { bus, calls } = roles({ '/qtpw': { name: 'text', role: 40 }, '/qttext': { name: 'text', role: 61 }, '/entry': { name: 'entry', role: 40 }, '/gtkpw': { name: 'password text', role: 40 }, '/label': { name: 'label', role: 29 } });
+    expect(await readRoleName(bus, [':1.2', '/qtpw'])).toBe('password text');
+    expect(await readRoleName(bus, [':1.2', '/entry'])).toBe('password text');
+    expect(await readRoleName(bus, [':1.2', '/qttext'])).toBe('text');
+    expect(await readRoleName(bus, [':1.2', '/gtkpw'])).toBe('password text');
+    expect(await readRoleName(bus, [':1.2', '/label'])).toBe('label');
+    // GetRole is asked only of roles deskd maps to a text box, and not when the name already says password.
+    expect(calls.filter((c) => c.member === 'GetRole').map((c) => c.path)).toEqual(['/qtpw', '/entry', '/qttext']);
   });
 });

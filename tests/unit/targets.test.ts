@@ -233,4 +233,20 @@ describe('helpers', () => {
     fp.tree = [];
     expect(await focusedElement(fp)).toBeNull();
   });
+
+  it('focusedElement: several focused non-containers (Qt 5 keeps `focused` on a closed combo box list\'s item): a password field wins, then an editable node, then the deepest', async () => {
+    const { fp } = desk();
+    const item = axNode('listitem', 'Password', { x: 69, y: 68, width: 165, height: 20 }, { handle: 'qt|item', states: ['enabled', 'focused', 'selected', 'showing'] });
+    const list = axNode('list', '', null, { handle: 'qt|list', children: [item] });
+    const combo = axNode('combobox', 'Password', { x: 69, y: 43, width: 165, height: 25 }, { handle: 'qt|combo', children: [list] });
+    const field = axNode('textbox', 'Echo', { x: 23, y: 74, width: 211, height: 25 }, { handle: 'qt|echo', states: ['enabled', 'editable', 'focused', 'password', 'showing'] });
+    const frame = axNode('window', 'Line Edits', { x: 0, y: 0, width: 452, height: 334 }, { handle: 'qt|frame', children: [axNode('panel', 'Echo', null, { handle: 'qt|group', children: [combo, field] })] });
+    fp.tree = [axNode('application', 'lineedits', null, { handle: 'qt|root', children: [frame] })];
+    // Deeper, the stale list item; the password field wins (before: the list item, and typing was allowed).
+    expect(await focusedElement(fp)).toMatchObject({ role: 'textbox', name: 'Echo', handle: 'qt|echo', states: expect.arrayContaining(['password']) });
+    field.states = ['enabled', 'editable', 'focused', 'showing'];
+    expect(await focusedElement(fp)).toMatchObject({ handle: 'qt|echo' });
+    field.states = ['enabled', 'focused', 'showing'];
+    expect(await focusedElement(fp)).toMatchObject({ handle: 'qt|item' });
+  });
 });

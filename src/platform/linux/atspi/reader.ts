@@ -10,7 +10,7 @@
 import { isToolkitClassName } from '../../names.js';
 import { INTERACTIVE_ROLES } from '../../roles.js';
 import type { RawAXNode, Rect, ValueRange } from '../../types.js';
-import { decodeAtspiStateBits, isPasswordRole, normalizeAtspiStates, type AtspiState } from '../atspiRoles.js';
+import { decodeAtspiStateBits, isPasswordRole, mapAtspiRole, normalizeAtspiStates, type AtspiState } from '../atspiRoles.js';
 import type { AtspiBus } from './bus.js';
 import { readProperties } from './properties.js';
 import { ACCESSIBLE, ACTION, atspiHandle, COMPONENT, COORD_SCREEN, extentsToRect, SELECTION, TEXT, toRefs, VALUE, type Ref } from './refs.js';
@@ -48,9 +48,27 @@ export async function readStates(bus: AtspiBus, ref: Ref): Promise<Set<AtspiStat
   return decodeAtspiStateBits(Array.isArray(bits) ? (bits as number[]) : []);
 }
 
-/** `GetRoleName` and the `Accessible` properties `Name`, `Description`, `ChildCount` (one `GetAll` where the toolkit takes it: see properties.ts). @throws the D-Bus error. */
+/** `AtspiRole` `ATSPI_ROLE_PASSWORD_TEXT` (at-spi2-core atspi-constants.h; `Atspi.role_get_name(40)` = "password text"). */
+const ATSPI_ROLE_PASSWORD_TEXT = 40;
+
+/**
+ * The role name of an object: `GetRoleName`, except that a text field whose numeric role (`GetRole`) is
+ * `ATSPI_ROLE_PASSWORD_TEXT` is named "password text" whatever its role name says. Qt 5 answers `GetRole`
+ * with the password role for a `QLineEdit` in password echo mode but `GetRoleName` with plain "text"
+ * (checked on Qt 5.15.8's lineedits example; libatspi, and so pyatspi, name roles from `GetRole`), so deskd
+ * took a Qt password field for an ordinary text box. The extra call is made only for roles deskd maps to a
+ * text box. @throws the D-Bus error of `GetRoleName` (a failed `GetRole` keeps the role name).
+ */
+export async function readRoleName(bus: AtspiBus, ref: Ref): Promise<string> {
+  const roleName = String((await bus.call(ref, ACCESSIBLE, 'GetRoleName'))[0] ?? '');
+  if (isPasswordRole(roleName) || mapAtspiRole(roleName) !== 'textbox') return roleName;
+  const role = await bus.call(ref, ACCESSIBLE, 'GetRole').then((b) => b[0], () => null);
+  return role === ATSPI_ROLE_PASSWORD_TEXT ? 'password text' : roleName;
+}
+
+/** {@link readRoleName} and the `Accessible` properties `Name`, `Description`, `ChildCount` (one `GetAll` where the toolkit takes it: see properties.ts). @throws the D-Bus error. */
 export async function readCore(bus: AtspiBus, ref: Ref): Promise<{ roleName: string; name: string; description: string; childCount: number | null }> {
-  const [roleName, props] = await Promise.all([bus.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')), readProperties(bus, ref, ACCESSIBLE, ['Name', 'Description', 'ChildCount'])]);
+  const [roleName, props] = await Promise.all([readRoleName(bus, ref), readProperties(bus, ref, ACCESSIBLE, ['Name', 'Description', 'ChildCount'])]);
   const n = Number(props.ChildCount);
   return { roleName, name: String(props.Name ?? ''), description: String(props.Description ?? ''), childCount: props.ChildCount === undefined || !Number.isFinite(n) ? null : n };
 }
