@@ -102,8 +102,10 @@ process.on('SIGUSR2', async () => {
     f.malloc_trim(0);
     trim = { ms: Math.round((performance.now() - t) * 10) / 10, rssBeforeMB: Math.round(before / 1048576), rssAfterMB: Math.round(process.memoryUsage.rss() / 1048576) };
   }
+  // DESKD_RSS_PROBE_HEAPSNAP=PREFIX: a heap snapshot of the daemon's main isolate at each report (PREFIX-N.heapsnapshot).
+  if (process.env.DESKD_RSS_PROBE_HEAPSNAP) v8.writeHeapSnapshot(\`\${process.env.DESKD_RSS_PROBE_HEAPSNAP}-\${reports}.heapsnapshot\`);
   const t = globalThis[Symbol.for('deskd.mallocTrimmer')];
-  const trimmer = t ? { trims: t.trims, releasedMB: Math.round(t.releasedBytes / 1048576), trimMs: Math.round(t.trimMs * 10) / 10 } : null;
+  const trimmer = t ? { trims: t.trims, releasedMB: Math.round(t.releasedBytes / 1048576), trimMs: Math.round(t.trimMs * 10) / 10, trimCpuMs: Math.round(t.trimCpuMs * 10) / 10 } : null;
   writeFileSync(process.env.DESKD_RSS_PROBE_REPORT, JSON.stringify({ memoryUsage: mu, trimmer, spacesUsedMB: spaces, mallocedMB: heap.malloced_memory / 1048576, externalMB: mu.external / 1048576, sharp, cjsModules: mods, nativeContexts: heap.number_of_native_contexts, trim }));
 });
 `);
@@ -114,43 +116,53 @@ const rssMB = (pid) => mb(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid
 /** Threads of a process. */
 const threads = (pid) => Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 /**
- * RSS split by mapping (MB): the node binary, shared libraries (sharp's libvips apart), anonymous mappings
- * of ≥ 1 GiB (wasm memories: V8 reserves 8+ GiB of address space for each), the [heap] (main malloc arena),
- * other anonymous memory (V8 heaps, other malloc arenas, thread stacks), and files.
+ * RSS split by mapping (MB), from /proc/PID/smaps (layout of Node 26 / V8 on x86-64 Linux, glibc):
+ *   nodeBinary    file mappings of the node executable (text, rodata, ICU data; its remapped text too)
+ *   libvips, otherLibs  shared libraries
+ *   v8Pages       anonymous 256 KiB mappings: V8 heap pages of every isolate (the daemon's and each worker's)
+ *   wasmMemories  the readable part of a wasm memory: an anonymous rw mapping followed by its ≥ 1 GiB
+ *                 PROT_NONE guard reservation (one per tesseract worker; wasmCount counts them)
+ *   mallocMain    glibc's main arena ([heap]); mallocArenas  its other arenas (64 MiB-aligned heaps)
+ *   jitCode       anonymous executable mappings (V8 code spaces, wasm code)
+ *   anonLarge     other anonymous mappings ≥ 1 MiB (malloc's mmapped chunks: frame buffers, external memory)
+ *   anonOther     the rest (thread stacks, small mappings); files  other files
  */
 function smapsSplit(pid) {
   const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
-  const out = { nodeBinary: 0, libvips: 0, otherLibs: 0, wasmMemories: 0, wasmCount: 0, mallocHeap: 0, anonOther: 0, anonLarge: 0, files: 0 };
-  let cur = null;
+  const out = { nodeBinary: 0, libvips: 0, otherLibs: 0, v8Pages: 0, wasmMemories: 0, wasmCount: 0, mallocMain: 0, mallocArenas: 0, jitCode: 0, anonLarge: 0, anonOther: 0, files: 0 };
   const all = [];
-  const flush = () => {
-    if (!cur) return;
-    all.push(cur);
-    const { path, size, rss } = cur;
-    if (/\/node$|\/bin\/node/.test(path)) out.nodeBinary += rss;
-    else if (/libvips|sharp/.test(path)) out.libvips += rss;
-    else if (/\.so(\.|$)/.test(path)) out.otherLibs += rss;
-    else if (path === '[heap]') out.mallocHeap += rss;
-    else if (!path || path.startsWith('[')) {
-      if (size >= 1024 * 1024) {
-        out.wasmMemories += rss;
-        out.wasmCount++;
-      } else if (size >= 64 * 1024) out.anonLarge += rss;
-      else out.anonOther += rss;
-    } else out.files += rss;
-  };
+  let cur = null;
   for (const line of text.split('\n')) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
-      flush();
-      cur = { path: head[3].trim(), size: (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024, rss: 0 };
+      cur = { start: BigInt(`0x${head[1]}`), end: BigInt(`0x${head[2]}`), perm: head[3], path: head[4].trim(), rss: 0 };
+      cur.size = Number(cur.end - cur.start) / 1024;
+      all.push(cur);
       continue;
     }
     const m = /^Rss:\s+(\d+) kB/.exec(line);
     if (m && cur) cur.rss = Number(m[1]);
   }
-  flush();
-  const top = all.sort((a, b) => b.rss - a.rss).slice(0, 10).map((m) => `${mb(m.rss)}/${mb(m.size)}${m.path ? ` ${m.path.split('/').pop()}` : ''}`);
+  const ARENA = 64n * 1024n * 1024n;
+  for (const [i, x] of all.entries()) {
+    const next = all[i + 1];
+    const anon = !x.path;
+    if (/\/node$|\/bin\/node/.test(x.path) || (anon && x.perm === 'r-xp' && x.size === 2048 && x.start > 0x7f0000000000n)) out.nodeBinary += x.rss;
+    else if (/libvips|sharp/.test(x.path)) out.libvips += x.rss;
+    else if (/\.so(\.|$)/.test(x.path)) out.otherLibs += x.rss;
+    else if (x.path === '[heap]') out.mallocMain += x.rss;
+    else if (x.path && !x.path.startsWith('[')) out.files += x.rss;
+    else if (!anon) out.anonOther += x.rss;
+    else if (x.perm.includes('x')) out.jitCode += x.rss;
+    else if (x.size === 256) out.v8Pages += x.rss;
+    else if (x.perm.startsWith('rw') && next && next.start === x.end && next.perm.startsWith('---') && next.size >= 1024 * 1024) {
+      out.wasmMemories += x.rss;
+      out.wasmCount++;
+    } else if (x.perm.startsWith('rw') && x.start % ARENA === 0n && x.size <= 65536 && x.start > 0x7f0000000000n) out.mallocArenas += x.rss;
+    else if (x.size >= 1024) out.anonLarge += x.rss;
+    else out.anonOther += x.rss;
+  }
+  const top = [...all].sort((a, b) => b.rss - a.rss).slice(0, 10).map((m) => `${mb(m.rss)}/${mb(m.size)}${m.path ? ` ${m.path.split('/').pop()}` : ''}`);
   return { ...Object.fromEntries(Object.entries(out).map(([k, v]) => [k, k === 'wasmCount' ? v : mb(v)])), top };
 }
 /** CPU time (user + system) a process has used, ms (/proc/PID/stat, clock ticks of 10 ms). */
@@ -204,7 +216,7 @@ try {
       const snap = async () => {
         rmSync(report, { force: true });
         process.kill(daemon.pid, 'SIGUSR2');
-        for (let i = 0; i < 50 && !existsSync(report); i++) await sleep(50);
+        for (let i = 0; i < 400 && !existsSync(report); i++) await sleep(50);
         await sleep(50);
         let js = null;
         try {

@@ -108,7 +108,7 @@ describe('startMallocTrimmer', () => {
   });
 
   it('waits for a calm moment, at most maxDelayMs, while the process is busy', () => {
-    const tr = start({ cpuMicros: Infinity });
+    const tr = start({ cpuMicros: Infinity, maxDelayMs: 10_000 });
     rss += 50 * MiB;
     pass(1000, 0.9);
     for (let i = 0; i < 8; i++) pass(1000, 0.9);
