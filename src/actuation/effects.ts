@@ -4,7 +4,7 @@ import { targetIdentity } from '../policy/engine.js';
 import type { Element } from '../perception/elements.js';
 import type { PlannedAction } from './plan.js';
 import { dragPoints } from './input.js';
-import { elementOwnerTarget, hitTestAt, keyboardTarget, pointerTarget, windowTarget, withHit, type EffectTarget, type TargetOptions } from './targets.js';
+import { elementOwnerTarget, keyboardTarget, pointerTarget, windowTarget, withHit, type EffectTarget, type TargetOptions } from './targets.js';
 
 /**
  * Step 2 of the action path (issue 13): every effect an action will have, and the target that receives
@@ -157,32 +157,27 @@ export const REUSE_ACTIONS: ReadonlySet<PlannedAction['type']> = new Set(['click
 
 /**
  * Issue 15 (clicks): the pointer receivers of an action resolved with `deferHitTest` (window and URL read,
- * element **unknown**, no hit-test yet) get their element here, in one of two ways:
+ * element **unknown**, the hit-test running as `to.deferred`) get their element here, in one of two ways:
  *
  * - the policy in force decides the same whatever the element is — `allows` (a pure evaluation,
  *   `PolicyGate.wouldAllow`, no audit) of these effects, with the element unknown, allows; an unknown field
  *   never lets an allow rule match and always lets a deny or ask rule match (engine.ts, every layer), so
  *   every concrete element allows too (the proof of {@link reusableFields}): the element stays unknown for the
- *   decision and its audit record, and each hit-test starts now, in the same window, as `to.deferred`,
- *   running while the decision is audited; the dispatch-time re-check waits for it before it reads the
- *   windows again (`settleDeferred`), so `hit` still names the element under the point before the click;
- * - otherwise (an element rule, a URL rule that needs the element, an action that is not a `click`,
- *   `move`, `scroll` or `drag`): every hit-test runs now and the decision sees the elements, as without
- *   deferral.
+ *   decision and its audit record, and each hit-test (in the same window, `to.deferred`) goes on while the
+ *   decision is audited; the dispatch-time re-check waits for it before it reads the windows again
+ *   (`settleDeferred`), so `hit` still names the element under the point before the click;
+ * - otherwise (an element rule, an action that is not a `click`, `move`, `scroll` or `drag`): every
+ *   hit-test is waited for now and the decision sees the elements, as without deferral.
  *
  * Receivers that were not deferred (no window there, a drag's interpolated motion points, other kinds) are
  * returned as they are. The caller defers only actions whose receiver no later key effect of the batch is
  * predicted from (`Executor.decide`): that prediction carries the element to the key effect's decision
  * (`invariant:password-field`).
  */
-export async function settleElements(platform: Platform, type: PlannedAction['type'], effects: readonly ResolvedEffect[], allows: (effects: PolicyEffect[]) => boolean): Promise<ResolvedEffect[]> {
-  const open = effects.map((e) => e.spec.kind === 'pointer' && e.spec.hitTest !== false && e.to.window !== null && !!e.to.target.unknown?.includes('element'));
-  if (!open.some(Boolean)) return [...effects];
-  const hitOf = (e: ResolvedEffect) => hitTestAt(platform, (e.spec as { point: Point }).point, e.to.window!);
-  if (REUSE_ACTIONS.has(type) && allows(policyEffectsOf(effects))) {
-    return effects.map((e, k) => (open[k] ? { spec: e.spec, to: { ...e.to, deferred: hitOf(e) } } : e));
-  }
-  return Promise.all(effects.map(async (e, k) => (open[k] ? { spec: e.spec, to: withHit(e.to, await hitOf(e)) } : e)));
+export async function settleElements(type: PlannedAction['type'], effects: readonly ResolvedEffect[], allows: (effects: PolicyEffect[]) => boolean): Promise<ResolvedEffect[]> {
+  if (!effects.some((e) => e.to.deferred)) return [...effects];
+  if (REUSE_ACTIONS.has(type) && allows(policyEffectsOf(effects))) return [...effects];
+  return Promise.all(effects.map(async (e) => (e.to.deferred ? { spec: e.spec, to: withHit(e.to, await e.to.deferred) } : e)));
 }
 
 /** Receivers re-read at dispatch that still carry a deferred hit-test (the same window as decided): its element filled in, for `hit` and the audit's result record. */

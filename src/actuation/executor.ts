@@ -237,7 +237,7 @@ export class Executor {
           return { spec, to: await resolveEffect(this.deps.platform, spec, { predictedKeys: spec.kind === 'keys' ? predictedKeys : undefined, deferHitTest: defer }) };
         }),
       );
-      const effects = await settleElements(this.deps.platform, p.type, resolved, (fx) => this.deps.policy.wouldAllow(action, fx, actor).effect === 'allow');
+      const effects = await settleElements(p.type, resolved, (fx) => this.deps.policy.wouldAllow(action, fx, actor).effect === 'allow');
       const policyEffects = policyEffectsOf(effects);
       const gate = await this.deps.policy.checkEffects(action, policyEffects, actor, reason !== undefined ? { reason } : {});
       out.push({ action, effects, policyEffects, predicted, gate, actor });

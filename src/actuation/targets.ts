@@ -36,10 +36,10 @@ export interface EffectTarget {
   /** Backend handle of the element in `target.element`, when it is an accessible element (session grants, re-checks). */
   handle?: string | null;
   /**
-   * A pointer receiver decided without its element (`pointerTarget` with `hitTest: 'deferred'`, the
-   * policy provably indifferent to it: see `deferElements` in effects.ts): the accessibility hit-test in
-   * this same window, started while the decision was audited. Never rejects. Only for reporting (`hit`,
-   * the result's audit record): `target.element` stays unknown for the policy.
+   * A pointer receiver resolved without waiting for its element (`pointerTarget` with `hitTest:
+   * 'deferred'`): the accessibility hit-test in this same window, running. Never rejects. Once the policy
+   * is shown indifferent to the element (`settleElements` in effects.ts) it is only for reporting (`hit`, the
+   * result's audit record) and `target.element` stays unknown for the policy.
    */
   deferred?: Promise<HitOutcome>;
 }
@@ -55,9 +55,10 @@ export interface TargetOptions {
    * `pointerTarget` only: `false` skips the accessibility hit-test (element null, not unknown). For the
    * interpolated motion points of a drag, which move over elements without pressing or releasing on them;
    * press, release and every point the caller gave are always hit-tested. Default true.
-   * `'deferred'`: no hit-test now, the element **unknown** (never null: an unknown element lets no allow
-   * rule match and every deny or ask rule match), for the executor to decide whether the policy needs it
-   * (`deferElements` in effects.ts: hit-tested now when it does, in parallel with the audit append when not).
+   * `'deferred'`: the element is **unknown** (never null: an unknown element lets no allow rule match and
+   * every deny or ask rule match) and the hit-test, started at once beside the URL read, is returned
+   * unawaited as `deferred`, for the executor to decide whether the policy needs it (`settleElements` in
+   * effects.ts: waited for before the decision when it does, during the decision's audit append when not).
    */
   hitTest?: boolean | 'deferred';
   /**
@@ -155,6 +156,8 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
   const known = opts.known && sameWindowIdentity(opts.known.from.window, window) ? opts.known : null;
   const from = known?.from.target;
   const deferred = !known?.element && opts.hitTest === 'deferred';
+  // Deferred: the hit-test starts now, beside the URL read, and is not waited for here (see `TargetOptions.hitTest`).
+  const pending = deferred ? hitTestAt(platform, p, window) : undefined;
   const [hit, url] = await Promise.all([
     known?.element || deferred || opts.hitTest === false ? Promise.resolve(null) : hitTest(platform, p, window),
     known?.url ? Promise.resolve(from!.unknown?.includes('url') ? ('unknown' as const) : (from!.url ?? null)) : browserUrl(platform, window),
@@ -176,6 +179,7 @@ export async function pointerTarget(platform: Platform, p: Point, opts: TargetOp
     window,
     target: { ...identityOf(window), element: node ? policyElementOf(node) : null, url: url === 'unknown' ? null : url, unknown },
     handle: node?.handle ?? null,
+    ...(pending ? { deferred: pending } : {}),
   };
 }
 
