@@ -53,8 +53,9 @@ export interface AtspiOptions extends AtspiBusOptions {
    */
   focusedPid?: () => Promise<number | null>;
   /**
-   * While change events are subscribed, the longest time the incremental tree is used before a full read
-   * replaces (and verifies) it, ms. Default 15000.
+   * While change events are subscribed, the age of the incremental tree after which a full read replaces (and
+   * verifies) it, ms (default 15000): it runs right after the snapshot that finds the tree this old, which still
+   * answers from it (`AtspiTree`).
    */
   verifyTreeMs?: number;
   /**
