@@ -266,6 +266,27 @@ describe('IncrementalReader: a pane scrolled inside fixed content', () => {
     }
   });
 
+  it('a terminal not yet full: a command after the prompt, its output and a new prompt below are read whole, nothing above', async () => {
+    // The bench's web terminal (bench/incremental/pages/terminal.html) as its one change draws it: light on dark,
+    // the last line a prompt; the change types after it and prints one line and a new prompt; nothing scrolls.
+    const ocr = new PixelOcr();
+    const r = new IncrementalReader(ocr);
+    const lines = (n: number): Item[] => Array.from({ length: n }, (_, i) => ({ text: `out${i}`, x: pane.x + 8, y: pane.y + 4 + i * PITCH }));
+    const prompt = (i: number): Item => ({ text: 'deploy', x: pane.x + 8, y: pane.y + 4 + i * PITCH });
+    await r.read(paneFrame(W, H, fixed, pane, [...lines(6), prompt(6)]), [], display);
+    ocr.calls = [];
+    const typed: Item[] = [{ text: 'echo', x: pane.x + 8 + 7 * CW, y: pane.y + 4 + 6 * PITCH }, { text: 'job900', x: pane.x + 8 + 12 * CW, y: pane.y + 4 + 6 * PITCH }];
+    const img = paneFrame(W, H, fixed, pane, [...lines(6), prompt(6), ...typed, { text: 'job900', x: pane.x + 8, y: pane.y + 4 + 7 * PITCH }, prompt(8)]);
+    const b = await r.read(img, [], display);
+    expect(b.stats.scrolledRegions).toBe(0);
+    expect(sorted(b.words)).toEqual(await fresh(img));
+    expect(b.words.filter((w) => w.text === 'job900')).toHaveLength(2);
+    // What is read: the prompt line (whole: the prompt with the command), the output line and the new prompt; no line above.
+    expect(ocr.calls.length).toBeGreaterThan(0);
+    for (const rect of ocr.calls) expect(rect.y).toBeGreaterThanOrEqual(pane.y + 4 + 5 * PITCH + WH);
+    expect(ocr.calls.some((c) => c.x <= pane.x + 8 && c.y <= pane.y + 4 + 6 * PITCH && c.y + c.height >= pane.y + 4 + 8 * PITCH + WH)).toBe(true);
+  });
+
   it('does not reuse words whose shifted pixels are not identical (a shift that is not exact)', async () => {
     const ocr = new PixelOcr();
     const r = new IncrementalReader(ocr);
@@ -310,6 +331,10 @@ describe('IncrementalReader: a pane scrolled inside fixed content', () => {
       fc.record({ kind: fc.constant('append' as const), n: fc.integer({ min: 1, max: 3 }) }),
       fc.record({ kind: fc.constant('line' as const), i: fc.nat(), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
       fc.record({ kind: fc.constant('fixed' as const), i: fc.nat(), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
+      // A terminal that is not full yet: a line printed below the last one, nothing scrolls (it may fall past the
+      // pane's bottom edge, cut); and a command typed after the last line's prompt (a second word on that line).
+      fc.record({ kind: fc.constant('grow' as const), n: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ kind: fc.constant('extend' as const), text: fc.stringMatching(/^[A-Za-z0-9]{1,9}$/) }),
     );
     let scrolled = 0;
     await fc.assert(
@@ -320,9 +345,13 @@ describe('IncrementalReader: a pane scrolled inside fixed content', () => {
         fc.array(arbEdit, { minLength: 1, maxLength: 6 }),
         async (pitch, offset0, texts, edits) => {
           let offset = offset0;
-          let content = texts.map((t, i) => ({ text: t, x: pane.x + 8 + (i % 3) * 24, y: 0 }));
+          let content: (Item & { tail?: string })[] = texts.map((t, i) => ({ text: t, x: pane.x + 8 + (i % 3) * 24, y: 0 }));
           let side = fixed.map((f) => ({ ...f }));
-          const draw = () => paneFrame(W, H, side, pane, content.map((c, i) => ({ ...c, y: pane.y + 2 + i * pitch - offset })));
+          const draw = () =>
+            paneFrame(W, H, side, pane, content.flatMap((c, i) => {
+              const y = pane.y + 2 + i * pitch - offset;
+              return [{ text: c.text, x: c.x, y }, ...(c.tail ? [{ text: c.tail, x: c.x + (c.text.length + 1) * CW, y }] : [])];
+            }));
           const r = new IncrementalReader(new PixelOcr());
           await r.read(draw(), [], display);
           for (const e of edits) {
@@ -330,6 +359,8 @@ describe('IncrementalReader: a pane scrolled inside fixed content', () => {
             if (e.kind === 'append') for (let k = 0; k < e.n; k++) { content = [...content.slice(1), { text: `N${content.length + k}`, x: pane.x + 8, y: 0 }]; }
             if (e.kind === 'line') content = content.map((c, j) => (j === e.i % content.length ? { ...c, text: e.text } : c));
             if (e.kind === 'fixed') side = side.map((c, j) => (j === e.i % side.length ? { ...c, text: e.text } : c));
+            if (e.kind === 'grow') for (let k = 0; k < e.n; k++) content = [...content, { text: `G${content.length}`, x: pane.x + 8, y: 0 }];
+            if (e.kind === 'extend') content = content.map((c, j) => (j === content.length - 1 ? { ...c, tail: e.text } : c));
             const img = draw();
             const got = await r.read(img, [], display);
             scrolled += got.stats.scrolledRegions;
