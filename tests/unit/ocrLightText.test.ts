@@ -188,15 +188,16 @@ const LOG = [
  * A white page with a heading, and a dark log pane (`paneWidth` wide from x = 12) of {@link LOG}; with `beside`,
  * dark text on the page to the right of the pane on its rows.
  */
-async function logPage(paneWidth: number, beside = false): Promise<RawImage> {
+async function logPage(paneWidth: number, beside = false, repeat = 1): Promise<RawImage> {
   const mono = (x: number, y: number, fill: string, s: string) => `<text x="${x}" y="${y}" font-family="DejaVu Sans Mono" font-size="13" fill="${fill}">${s}</text>`;
-  const lines = LOG.map(([t, s], i) => mono(40, 130 + i * 19, '#7ee787', t) + mono(112, 130 + i * 19, i === 5 ? '#ff7b72' : '#c9d1d9', s)).join('');
+  const log = Array.from({ length: repeat }, () => LOG).flat();
+  const lines = log.map(([t, s], i) => mono(40, 130 + i * 19, '#7ee787', t) + mono(112, 130 + i * 19, i % LOG.length === 5 ? '#ff7b72' : '#c9d1d9', s)).join('');
   const side = beside ? LOG.map((_, i) => text(paneWidth + 40, 130 + i * 19, '#1f2328', `Stage ${i + 1} finished in ${i + 3} minutes`, 13)).join('') : '';
   return svgImage(
     1400,
     600,
     `<rect width="1400" height="600" fill="#f6f8fa"/>` + text(16, 50, '#1f2328', 'Pipeline 4812 running on main', 18, 'bold') +
-      `<rect x="12" y="100" width="${paneWidth}" height="200" rx="6" fill="#0d1117"/>` + lines + side,
+      `<rect x="12" y="100" width="${paneWidth}" height="${50 + 19 * log.length}" rx="6" fill="#0d1117"/>` + lines + side,
   );
 }
 
@@ -220,6 +221,20 @@ describe('OcrEngine: light-text panels read within the bands (lightTextInBands)'
     const apart = await engine.recognize(img, { lightTextInBands: false });
     expect(apart.lightTextInBands).toBeUndefined();
     expect(apart.lightTextRegions).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('with splitMonospaceBlocks, reads a fixed-pitch block of 24 lines in two parts, one per worker (off by default)', async () => {
+    const img = await logPage(1376, false, 3);
+    const whole = await engine.recognize(img);
+    expect(whole.monospaceBlocks?.found).toBe(1);
+    expect(whole.monospaceBlocks?.parts).toBeUndefined();
+    expect(whole.profile?.passes.monospace?.jobs).toBe(1);
+    const split = await engine.recognize(img, { splitMonospaceBlocks: true });
+    expect(split.monospaceBlocks?.found).toBe(1);
+    expect(split.monospaceBlocks?.parts).toBe(2);
+    expect(split.profile?.passes.monospace?.jobs).toBe(2);
+    const words = split.words.map((w) => w.text);
+    for (const w of ['npm', 'vitest', 'Error:', 'workers']) expect(words.filter((x) => x === w)).toHaveLength(3);
   }, 120_000);
 
   it('reads a pane with text beside it on its own: flattened, the two would be laid out as columns', async () => {

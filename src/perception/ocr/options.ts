@@ -39,6 +39,7 @@ const PER_CALL = {
   repairMissedText: z.boolean(),
   readLargeGlyphs: z.boolean(),
   readMonospaceBlocks: z.boolean(),
+  splitMonospaceBlocks: z.boolean(),
   rejectJunk: z.boolean(),
   voteGlyphs: z.boolean(),
 };
@@ -173,6 +174,14 @@ export const OcrEngineOptionsSchema = z.object({
    */
   readMonospaceBlocks: z.boolean().default(true),
   /**
+   * Read a fixed-pitch block of at least 16 lines in parts, one per worker, cut between lines (`splitBlockArea`;
+   * default **false**). Meant to keep both workers busy on a long log pane (ci: one 1.2 s block job while the other
+   * worker idled), but no wall gain could be shown side by side at load 8–15, and on an unseen terminal page
+   * (bench/perception terminal at 1x) the parts read one word fewer than the whole block (0.940 vs 0.946:
+   * different words lost and gained). Kept for a measurement on an idle machine (docs/perception-incremental.md).
+   */
+  splitMonospaceBlocks: z.boolean().default(false),
+  /**
    * Drop words whose own pixels say they are not text (`findJunkWords`, src/perception/ocr/junk.ts: ink that
    * belongs to a rule, border or ring, thin bars, solid blobs, one glyph read as several letters, unconfident
    * lone symbols; default true): `|`, `ll`, `Vv`, `¥` read from borders, dashed rules and icon buttons.
@@ -212,6 +221,7 @@ export const RecognizeOptionsSchema = z.object({
   repairMissedText: PER_CALL.repairMissedText.optional(),
   readLargeGlyphs: PER_CALL.readLargeGlyphs.optional(),
   readMonospaceBlocks: PER_CALL.readMonospaceBlocks.optional(),
+  splitMonospaceBlocks: PER_CALL.splitMonospaceBlocks.optional(),
   rejectJunk: PER_CALL.rejectJunk.optional(),
   voteGlyphs: PER_CALL.voteGlyphs.optional(),
 });

@@ -4,8 +4,8 @@
  * better: vertical-text blocks (a column of single digits) and blocks of fixed-pitch lines (a terminal) are
  * read as one block and replace the words they cover when more confident; glyphs outside every word (a
  * column the layout dropped) and runs of large glyphs (a KPI card's number) are read and merged in; glyphs
- * outside every word inside a fixed-pitch block are read only when the block's reading is not kept. A long
- * fixed-pitch block is read in parts, one per worker (`splitBlockArea`).
+ * outside every word inside a fixed-pitch block are read only when the block's reading is not kept. With
+ * `splitMonospaceBlocks`, a long fixed-pitch block is read in parts, one per worker (`splitBlockArea`).
  * The heuristics that choose the areas are in src/perception/ocr/repairs.ts, largeGlyphs.ts and
  * monospace.ts.
  */
@@ -65,8 +65,10 @@ export async function rereadBlocks(call: Recognition, lines: OcrLine[], glyphs: 
   const largeRuns = o.readLargeGlyphs ? largeGlyphRuns(baseWords.filter((w) => w.confidence >= LARGE_GLYPH_SURE_CONFIDENCE), large, within, { medianHeight: medianGlyph }) : null;
   // Blocks of fixed-pitch lines (a terminal) read as one block, dark text on light like the large glyphs.
   const monoBlocks = o.readMonospaceBlocks ? monospaceBlocks(lines, (w) => SYMBOLS.get(w), within, 1 / img.scale) : null;
-  // A long block is read in parts on the workers at once (`splitBlockArea`), each kept or not on its own.
-  const monoParts = (monoBlocks ?? []).flatMap((b) => splitBlockArea(b.area, lines, call.workers).map((area) => ({ area, pitch: b.pitch })));
+  // With `splitMonospaceBlocks`, a long block is read in parts on the workers at once (`splitBlockArea`), each kept
+  // or not on its own.
+  const parts = o.splitMonospaceBlocks ? call.workers : 1;
+  const monoParts = (monoBlocks ?? []).flatMap((b) => splitBlockArea(b.area, lines, parts).map((area) => ({ area, pitch: b.pitch })));
   let out = lines;
   const readBlock = (area: Rect, minConfidence: number, pass: OcrPass) => call.readArea(area, minConfidence, pass, Tesseract.PSM.SINGLE_BLOCK);
   // Missed-text areas inside a fixed-pitch block wait for the block's reading: when it is kept, it read the whole

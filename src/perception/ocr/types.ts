@@ -45,7 +45,7 @@ export interface OcrResult {
   /**
    * Blocks of fixed-pitch lines read again as one block, and how many of those readings were kept, in part or whole
    * (see `readMonospaceBlocks`); `parts`: the jobs they were read in when a long block was cut into parts read on
-   * the workers at once (`splitBlockArea`).
+   * the workers at once (`splitMonospaceBlocks`, `splitBlockArea`).
    */
   monospaceBlocks?: { found: number; replaced: number; parts?: number };
   /** Unsure lines read again at ×2, and how many of those readings were kept (see `rereadUnsureLines`). */
