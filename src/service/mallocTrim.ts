@@ -45,15 +45,15 @@ export function loadMallocTrim(): MallocTrimFn | null {
 export interface MallocTrimmerOptions {
   /** How often the process is looked at, ms (default 1000). */
   intervalMs?: number;
-  /** RSS growth over the RSS after the last trim that calls for a trim, bytes (default 8 MiB). */
+  /** RSS growth over the RSS after the last trim that calls for a trim, bytes (default 4 MiB). */
   growthBytes?: number;
   /** CPU time (user + system, all threads) used since the last trim that calls for a trim, µs (default 2 s): freed memory without growth. */
   cpuMicros?: number;
   /** A look is "calm" when the process used less than this share of one core since the previous look (default 0.5). */
   calmShare?: number;
-  /** Trim even when not calm once a trim has been due this long, ms (default 5000). */
+  /** Trim even when not calm once a trim has been due this long, ms (default 2000). */
   maxDelayMs?: number;
-  /** Never two trims closer than this, ms (default 5000). */
+  /** Never two trims closer than this, ms (default 2000). */
   minGapMs?: number;
   /** The trim itself (tests); default {@link loadMallocTrim}'s. */
   trim?: MallocTrimFn;
@@ -86,19 +86,21 @@ export interface MallocTrimmer {
  * RSS: a tesseract worker stopped or replaced), at a calm moment (less than `calmShare` of a core used since
  * the previous look) or at the latest `maxDelayMs` after it became due; never two within `minGapMs`. A
  * trim costs the main thread ≈ 0.2–40 ms of CPU (walking the arenas, one `madvise` per free run of pages;
- * ≈ 23 ms per trim in the daemon over 60 observes) and the next allocations that reuse those pages a page
- * fault each; a continuously busy daemon trims at most every `minGapMs`.
+ * 12–13 trims and ≈ 145 ms of main-thread CPU over 200 observes in the daemon) and the next allocations
+ * that reuse those pages a page fault each; a continuously busy daemon trims at most every `minGapMs`.
+ * Defaults measured side by side against 8 MiB / 5 s / 5 s (docs/perception-incremental.md, "Daemon RSS"):
+ * with both OCR workers running 225–248 MB instead of 228–264, for ≈ 70 ms more main-thread CPU per 200 observes.
  * @returns the trimmer, or null when `malloc_trim` is not available ({@link loadMallocTrim}).
  */
 export function startMallocTrimmer(opts: MallocTrimmerOptions = {}): MallocTrimmer | null {
   const trim = opts.trim ?? loadMallocTrim();
   if (!trim) return null;
   const intervalMs = opts.intervalMs ?? 1000;
-  const growth = opts.growthBytes ?? 8 * 1024 * 1024;
+  const growth = opts.growthBytes ?? 4 * 1024 * 1024;
   const cpuBudget = opts.cpuMicros ?? 2_000_000;
   const calmShare = opts.calmShare ?? 0.5;
-  const maxDelay = opts.maxDelayMs ?? 5000;
-  const minGap = opts.minGapMs ?? 5000;
+  const maxDelay = opts.maxDelayMs ?? 2000;
+  const minGap = opts.minGapMs ?? 2000;
   const rss = opts.rss ?? (() => memoryUsage.rss());
   const cpu = opts.cpu ?? (() => {
     const u = cpuUsage();
