@@ -634,6 +634,14 @@ describe('clicks: the hit-test runs while the decision is audited when the polic
     expect(inputEvents()).toEqual([]);
   });
 
+  it('attack: the same window and pid, the process now another program (an exec: the app renamed) while the hit-test runs → TARGET_CHANGED, nothing dispatched', async () => {
+    hitTests(() => (platform.windowList[0] = { ...CALC, app: 'xterm' }));
+    const e = await rejection(executor().run([{ type: 'click', x: 60, y: 60, button: 'left' }]));
+    expect(e.code).toBe('TARGET_CHANGED');
+    expect(e.message).toContain('deny-term');
+    expect(inputEvents()).toEqual([]);
+  });
+
   it('the window retitled (allowed) during the hit-test: the deferred element is not reused, the new window is hit-tested again', async () => {
     let first = true;
     const h = hitTests(() => {
