@@ -34,6 +34,7 @@ const PER_CALL = {
   lightTextInBands: z.boolean(),
   repairTruncated: z.boolean(),
   rereadUnsureLines: z.boolean(),
+  rereadMonospaceDigits: z.boolean(),
   coarseBands: z.boolean(),
   repairVerticalText: z.boolean(),
   repairMissedText: z.boolean(),
@@ -130,6 +131,17 @@ export const OcrEngineOptionsSchema = z.object({
    */
   rereadUnsureLines: z.boolean().default(true),
   /**
+   * Read again at ×2, as one line (`SINGLE_LINE`), the lines set in a fixed-pitch font (`fixedPitch`, or in a
+   * `monospaceBlocks` area) holding a word with a run of two digits read under confidence 0.9, when the crop's glyphs
+   * called for less than ×2, at most 8 lines (least confident first), and swap each such word for that reading
+   * where it is more confident (`rereadMonospaceDigits`, src/perception/ocr/monoDigits.ts; default true):
+   * DejaVu Sans Mono's dotted zero at 15 px read at ×1 is taken for a `6` (`job 900 queued` → `960` at 0.72–0.81 in
+   * a 3-line crop of a terminal, `900` at ×2 at 0.89–0.92; the whole terminal read as one block got `900`), so an
+   * incremental re-read of a changed line and a fresh read of the frame disagreed (docs/perception-incremental.md,
+   * issue 15).
+   */
+  rereadMonospaceDigits: z.boolean().default(true),
+  /**
    * With `upscale: 'auto'`, read the bands of glyphs that call for ×1.5 (8–11 px) at ×1 first (`coarseUpscale`), as
    * naive full-frame tesseract does, and leave the words that read needs to `rereadUnsureLines` (unsure lines
    * read again at ×2), the missed-text, light-text and monospace re-reads (at the glyphs' own upscale).
@@ -216,6 +228,7 @@ export const RecognizeOptionsSchema = z.object({
   lightTextInBands: PER_CALL.lightTextInBands.optional(),
   repairTruncated: PER_CALL.repairTruncated.optional(),
   rereadUnsureLines: PER_CALL.rereadUnsureLines.optional(),
+  rereadMonospaceDigits: PER_CALL.rereadMonospaceDigits.optional(),
   coarseBands: PER_CALL.coarseBands.optional(),
   repairVerticalText: PER_CALL.repairVerticalText.optional(),
   repairMissedText: PER_CALL.repairMissedText.optional(),

@@ -14,6 +14,8 @@
  *    large glyphs and fixed-pitch blocks read again, each kept where it reads better;
  * 5. `rereadUnsure`: lines of 8–11 px glyphs (read at ×1 first with `coarseBands`, else ×1.5) with an unsure word read
  *    again at ×2, within an area budget;
+ *    `rereadMonoDigits` (src/perception/ocr/monoDigits.ts): lines of fixed-pitch text with an unsure run of digits
+ *    read again at ×2 (a terminal's dotted zero read `6` at ×1);
  *    `repairTruncated`: words cut short at an edge read again in a tight crop;
  * 6. `voteCharacters` and `rejectJunk`: characters corrected by the glyph vote, junk read from borders and icons
  *    dropped.
@@ -37,6 +39,7 @@ import { Recognition } from './recognition.js';
 import { EXPLAINED_MIN_CONFIDENCE, regionExplained, replaceIfMoreConfident, truncatedWords } from './repairs.js';
 import { rereadBlocks, type DeferredRegion, type RereadCounters } from './rereads.js';
 import { monospaceBlocks } from './monospace.js';
+import { rereadMonoDigits } from './monoDigits.js';
 import type { OcrLine, OcrResult, OcrWord } from './types.js';
 
 /** Cells of the large-glyph detection are this many light-text cells wide (48 points: wider than a thick stroke). */
@@ -66,7 +69,7 @@ export interface FoundOnMainThread {
 }
 
 /** The counters a call reports beside its words (see {@link OcrResult}). */
-type Counters = RereadCounters & Pick<OcrResult, 'unsureLines' | 'votedWords' | 'junk'>;
+type Counters = RereadCounters & Pick<OcrResult, 'unsureLines' | 'monospaceDigits' | 'votedWords' | 'junk'>;
 
 /**
  * Read the text of an image (or of `opts.region` of it) with the workers of `pool`: the stages above.
@@ -93,13 +96,14 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
   const counters: Counters = {};
   let lines = await rereadBlocks(call, baseLines, glyphs, large, counters, deferred);
   if (o.rereadUnsureLines) lines = await rereadUnsure(call, lines, counters);
+  if (o.rereadMonospaceDigits) lines = await rereadMonoDigits(call, lines, counters);
   const repaired = o.repairTruncated ? await repairTruncated(call, lines, glyphs) : null;
   if (repaired) lines = repaired.lines;
   const tpost = performance.now();
   if (o.voteGlyphs) lines = voteCharacters(call, lines, counters);
   if (o.rejectJunk) lines = rejectJunk(call, lines, counters);
   call.profile.postMs = performance.now() - tpost;
-  const { verticalBlocks, missedText, largeGlyphs, monospaceBlocks: monoCount, unsureLines, votedWords, junk } = counters;
+  const { verticalBlocks, missedText, largeGlyphs, monospaceBlocks: monoCount, unsureLines, monospaceDigits, votedWords, junk } = counters;
   return {
     words: lines.flatMap((l) => l.words),
     lines,
@@ -115,6 +119,7 @@ export async function recognize(pool: OcrWorkerPool, engine: ResolvedOcrOptions,
     ...(largeGlyphs ? { largeGlyphs } : {}),
     ...(monoCount ? { monospaceBlocks: monoCount } : {}),
     ...(unsureLines ? { unsureLines } : {}),
+    ...(monospaceDigits ? { monospaceDigits } : {}),
     ...(votedWords !== undefined ? { votedWords } : {}),
     ...(junk ? { junk } : {}),
   };

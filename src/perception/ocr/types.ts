@@ -50,6 +50,8 @@ export interface OcrResult {
   monospaceBlocks?: { found: number; replaced: number; parts?: number };
   /** Unsure lines read again at ×2, and how many of those readings were kept (see `rereadUnsureLines`). */
   unsureLines?: { found: number; replaced: number };
+  /** Words holding a digit of fixed-pitch lines read again at ×2, and how many of those readings were kept (see `rereadMonospaceDigits`). */
+  monospaceDigits?: { found: number; replaced: number };
   /** Words whose characters the glyph vote corrected (see `voteGlyphs`). */
   votedWords?: number;
   /** Words dropped as junk read from borders, icons and rules, by reason (see `rejectJunk`). */
@@ -59,7 +61,7 @@ export interface OcrResult {
 }
 
 /** The passes that send an image to tesseract. */
-export type OcrPass = 'band' | 'lightText' | 'vertical' | 'missed' | 'largeGlyph' | 'monospace' | 'truncated' | 'unsure';
+export type OcrPass = 'band' | 'lightText' | 'vertical' | 'missed' | 'largeGlyph' | 'monospace' | 'truncated' | 'unsure' | 'monoDigits';
 
 /**
  * Where one `recognize` call's time went, milliseconds of wall-clock time. Tesseract jobs run on the worker
