@@ -16,14 +16,15 @@ const word = (text: string, x: number, confidence: number, y = 100): OcrWord => 
 const line = (words: OcrWord[]): OcrLine => ({ text: words.map((w) => w.text).join(' '), bounds: { x: words[0]!.bounds.x, y: words[0]!.bounds.y, width: words.at(-1)!.bounds.x + words.at(-1)!.bounds.width - words[0]!.bounds.x, height: 15 }, words });
 
 describe('monoDigitSuspects and swapMoreConfident', () => {
-  it('picks unsure digit runs on fixed-pitch lines only, least confident line first', () => {
-    const a = line([word('job', 0, 0.95), word('960', 36, 0.81), word('queued', 72, 0.95)]);
+  it('picks the digit runs of fixed-pitch lines, whatever their confidence, least confident line first', () => {
+    const a = line([word('job', 0, 0.95), word('962', 36, 0.94), word('queued', 72, 0.95)]);
     const b = line([word('job', 0, 0.95, 130), word('960', 36, 0.72, 130), word('v1', 72, 0.5, 130)]);
-    const sure = line([word('port', 0, 0.95, 160), word('8080', 45, 0.93, 160)]);
+    const words = line([word('deploy', 0, 0.6, 160), word('queued', 63, 0.5, 160)]);
     const block = [{ x: -5, y: 90, width: 200, height: 100 }];
-    const got = monoDigitSuspects([a, b, sure], block, () => undefined);
-    expect(got.map((s) => s.words.map((w) => w.text))).toEqual([['960'], ['960']]);
+    const got = monoDigitSuspects([a, b, words], block, () => undefined);
+    expect(got.map((s) => s.words.map((w) => w.text))).toEqual([['960'], ['962']]);
     expect(got[0]!.line).toBe(b);
+    expect(monoDigitSuspects([a, b], block, () => undefined, 1)).toHaveLength(1);
     // Outside every block and no characters to measure a pitch: not fixed-pitch, nothing to read again.
     expect(monoDigitSuspects([a, b], [], () => undefined)).toEqual([]);
   });
@@ -36,6 +37,13 @@ describe('monoDigitSuspects and swapMoreConfident', () => {
     expect(better.swapped).toBe(1);
     const worse = swapMoreConfident(l, [w], [word('200', 36, 0.7)]);
     expect(worse).toEqual({ words: l.words, swapped: 0 });
+    // A confident ×1 misreading (`962` at 0.94) gives way to a ×2 reading of as many characters at 0.85 or more …
+    const sure = word('962', 36, 0.94);
+    const l2 = line([word('job', 0, 0.95), sure]);
+    expect(swapMoreConfident(l2, [sure], [word('902', 36, 0.9)]).words.map((x) => x.text)).toEqual(['job', '902']);
+    // … but not to a less confident one, nor to one of another length.
+    expect(swapMoreConfident(l2, [sure], [word('902', 36, 0.8)]).swapped).toBe(0);
+    expect(swapMoreConfident(l2, [sure], [word('9021', 36, 0.9)]).swapped).toBe(0);
   });
 });
 
@@ -68,5 +76,17 @@ describe('OcrEngine: a terminal line of digits re-read as an incremental observe
 
     const without = await engine.recognize(img, { region, rereadMonospaceDigits: false });
     expect(without.words.map((w) => w.text)).toContain('960');
+  }, 240_000);
+
+  it('reads `902` after the third change, which the crop at ×1 read `962` at confidence 0.94', async () => {
+    // The same terminal after its third change (`echo job 902 queued`), rows 520–680 (origin y 520).
+    const { data, info } = await sharp(new URL('../fixtures/ocr/terminal-job902.png', import.meta.url).pathname).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    const third: RawImage = { data, width: info.width, height: info.height, channels: 4, scale: 1, origin: { x: 0, y: 520 } };
+    const at = { x: 4, y: 572, width: 399, height: 67 };
+    const texts = (await engine.recognize(third, { region: at })).words.map((w) => w.text);
+    expect(texts.filter((t) => t === '902')).toHaveLength(2);
+    expect(texts).not.toContain('962');
+    const without = await engine.recognize(third, { region: at, rereadMonospaceDigits: false });
+    expect(without.words.map((w) => w.text)).toContain('962');
   }, 240_000);
 });

@@ -19,16 +19,19 @@ import { cropOf, meanLuminance } from './raster.js';
 import type { Recognition } from './recognition.js';
 import type { OcrLine, OcrResult, OcrWord } from './types.js';
 
-/** A word holding a digit of a fixed-pitch line read under this confidence (0..1) is read again at ×2. */
-export const MONO_DIGIT_SURE_CONFIDENCE = 0.9;
+/**
+ * A reading at ×2 of at least this confidence (0..1) and as many characters replaces the word read at ×1 even when
+ * that one was more confident: tesseract read the dotted zeros of `902` as `962` at ×1 with confidence 0.94.
+ */
+export const MONO_DIGIT_TRUST_CONFIDENCE = 0.85;
 /** Lines read again at most per call (the line of the least confident word first). */
 export const MONO_DIGIT_MAX_LINES = 8;
 /** Upscale of the re-read. */
 const MONO_DIGIT_FACTOR = 2;
 
 /**
- * The words of `lines` to read again (pure): words holding a run of two digits (`\p{N}{2}`), of confidence under
- * {@link MONO_DIGIT_SURE_CONFIDENCE}, on a line set in a fixed-pitch font (`fixedPitch` of the line's words, or the
+ * The words of `lines` to read again (pure): words holding a run of two digits (`\p{N}{2}`; whatever their
+ * confidence: a misread zero came at 0.72–0.94) on a line set in a fixed-pitch font (`fixedPitch` of the line's words, or the
  * line's centre inside one of `blocks`, logical points), by line, the line of the least confident word first, at
  * most `max` lines. `symbolsOf` gives a word's characters (source pixels), as for `fixedPitch`.
  */
@@ -40,7 +43,7 @@ export function monoDigitSuspects(
 ): { line: OcrLine; words: OcrWord[] }[] {
   const out: { line: OcrLine; words: OcrWord[]; min: number }[] = [];
   for (const line of lines) {
-    const words = line.words.filter((w) => w.confidence < MONO_DIGIT_SURE_CONFIDENCE && /\p{N}{2}/u.test(w.text));
+    const words = line.words.filter((w) => /\p{N}{2}/u.test(w.text));
     if (words.length === 0) continue;
     const fixed = blocks.some((b) => centerInside(line.bounds, b)) || fixedPitch(line.words, symbolsOf).pitch > 0;
     if (fixed) out.push({ line, words, min: Math.min(...words.map((w) => w.confidence)) });
@@ -60,7 +63,8 @@ export function monoDigitArea(w: OcrWord): Rect {
 
 /**
  * Swap each suspect word of `line` for the words of `reread` whose centre lies in its area (`monoDigitArea`) when
- * their mean confidence is higher than the word's; the line keeps its other words and its place. Returns the new
+ * their mean confidence is higher than the word's, or when they are one word of as many characters read with
+ * confidence {@link MONO_DIGIT_TRUST_CONFIDENCE} or more (the ×2 reading trusted over a confident ×1 one); the line keeps its other words and its place. Returns the new
  * words (the line's unchanged when nothing was swapped) and the count swapped. Pure.
  */
 export function swapMoreConfident(line: OcrLine, suspects: OcrWord[], reread: OcrWord[]): { words: OcrWord[]; swapped: number } {
@@ -71,7 +75,8 @@ export function swapMoreConfident(line: OcrLine, suspects: OcrWord[], reread: Oc
     const got = reread.filter((x) => centerInside(x.bounds, area));
     if (got.length === 0) return [w];
     const mean = got.reduce((a, x) => a + x.confidence, 0) / got.length;
-    if (!(mean > w.confidence)) return [w];
+    const trusted = got.length === 1 && [...got[0]!.text].length === [...w.text].length && mean >= MONO_DIGIT_TRUST_CONFIDENCE;
+    if (!(mean > w.confidence) && !trusted) return [w];
     swapped++;
     return got;
   });

@@ -132,11 +132,12 @@ export const OcrEngineOptionsSchema = z.object({
   rereadUnsureLines: z.boolean().default(true),
   /**
    * Read again at ×2, as one line (`SINGLE_LINE`), the lines set in a fixed-pitch font (`fixedPitch`, or in a
-   * `monospaceBlocks` area) holding a word with a run of two digits read under confidence 0.9, when the crop's glyphs
-   * called for less than ×2, at most 8 lines (least confident first), and swap each such word for that reading
-   * where it is more confident (`rereadMonospaceDigits`, src/perception/ocr/monoDigits.ts; default true):
-   * DejaVu Sans Mono's dotted zero at 15 px read at ×1 is taken for a `6` (`job 900 queued` → `960` at 0.72–0.81 in
-   * a 3-line crop of a terminal, `900` at ×2 at 0.89–0.92; the whole terminal read as one block got `900`), so an
+   * `monospaceBlocks` area) holding a word with a run of two digits, when the crop's glyphs called for less than ×2,
+   * at most 8 lines (least confident word first), and swap each such word for that reading where it is more
+   * confident, or one word of as many characters at confidence ≥ 0.85 (`rereadMonospaceDigits`,
+   * src/perception/ocr/monoDigits.ts; default true): DejaVu Sans Mono's dotted zero at 15 px read at ×1 is taken
+   * for a `6` (`job 900 queued` → `960` at 0.72–0.81, `902` → `962` at 0.94 in a 3-line crop of a terminal, right at
+   * ×2 at 0.89–0.96; the whole terminal read as one block got `900`), so an
    * incremental re-read of a changed line and a fresh read of the frame disagreed (docs/perception-incremental.md,
    * issue 15).
    */
