@@ -44,6 +44,16 @@ afterAll(() => stopE2e(apps, d, undefined));
 /** A Qt example on this desktop's X server with its accessibility on. */
 const launchQt = (path: string) => launchApp(path, [], { QT_LINUX_ACCESSIBILITY_ALWAYS_ON: '1', QT_QPA_PLATFORM: 'xcb' });
 
+/**
+ * Launch a Qt example until `ready` answers (relaunched when Qt missed its registration; see the first test),
+ * the app kept for `afterAll`.
+ */
+async function launchQtReady<T>(path: string, ready: () => Promise<T | null | undefined | false>, what: string): Promise<NonNullable<Exclude<T, false>>> {
+  const { app, value } = await launchUntilReady(() => launchQt(path), ready, { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what });
+  apps.push(app);
+  return value;
+}
+
 /** The cells named `name` of an observation. */
 const cells = (els: El[], name: string) => els.filter((e) => e.role === 'cell' && e.name === name);
 
@@ -54,16 +64,15 @@ describe('a Qt 5 application', () => {
     // accessibility event listeners", "Error in contacting registry: Not connected to D-Bus server"; seen
     // with pyatspi as the client too, deskd not running). That is the app's start, not deskd's reading: it is
     // launched again (registered apps show in under 3 s).
-    const { app, value: qtWins } = await launchUntilReady(
-      () => launchQt(QUERYMODEL),
+    const qtWins = await launchQtReady(
+      QUERYMODEL,
       async () => {
         const ws = (await windows()).filter((w) => w.title !== null && TITLES.includes(w.title));
         if (ws.length < 3) return null;
         return cells((await observe()).elements, 'Danny').length > 0 ? ws : null;
       },
-      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt windows and their cells' },
+      'the Qt windows and their cells',
     );
-    apps.push(app);
 
     // Three windows of one process, the same size, moved apart.
     for (const [i, t] of TITLES.entries()) await execFileP('xdotool', ['windowmove', String(parseInt(qtWins.find((w) => w.title === t)!.id, 16)), String(PLACES[i]!.x), String(PLACES[i]!.y)]);
@@ -96,12 +105,7 @@ describe('a Qt 5 application', () => {
   }, 240_000);
 
   it('Qt\'s calculator example: 7 × 6 = clicked by ref reads 42 in its display (push buttons by name, the read-only line edit by value)', async () => {
-    const { app } = await launchUntilReady(
-      () => launchQt(CALCULATOR),
-      async () => (await observe()).elements.some((e) => e.role === 'button' && e.name === '×'),
-      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt calculator\'s buttons' },
-    );
-    apps.push(app);
+    await launchQtReady(CALCULATOR, async () => (await observe()).elements.some((e) => e.role === 'button' && e.name === '×'), "the Qt calculator's buttons");
     const o = await observe();
     const button = (name: string) => {
       const b = o.elements.find((e) => e.role === 'button' && e.name === name);
@@ -116,12 +120,7 @@ describe('a Qt 5 application', () => {
   }, 240_000);
 
   it('a Qt password field (QLineEdit switched to password echo) is a password field: typing and set_value into it are refused, nothing typed', async () => {
-    const { app } = await launchUntilReady(
-      () => launchQt(LINEEDITS),
-      async () => (await observe()).elements.some((e) => e.role === 'textbox' && e.name === 'Echo'),
-      { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what: 'the Qt line edits' },
-    );
-    apps.push(app);
+    await launchQtReady(LINEEDITS, async () => (await observe()).elements.some((e) => e.role === 'textbox' && e.name === 'Echo'), 'the Qt line edits');
     // The "Echo" group's mode combo box (first item "Normal", second "Password"): opened by ref, the next item
     // picked with the keyboard.
     const o = await observe();
