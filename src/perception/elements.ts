@@ -153,6 +153,9 @@ function actionability(e: Pick<Element, 'role' | 'actions'>): number {
   return (e.actions.length > 0 ? 2 : 0) + (INTERACTIVE_ROLES.has(e.role) ? 1 : 0);
 }
 
+/** Roles of a combo box's popup that, without extents of their own, are taken as closed ({@link flattenAccessibility}). */
+const CLOSED_POPUP_ROLES: ReadonlySet<string> = new Set(['list', 'listbox', 'menu']);
+
 /**
  * Flatten accessibility trees into candidate elements (without refs), in document order.
  * Kept: nodes with on-screen bounds that are interactive or carry a name/value, and a few roles that
@@ -161,7 +164,12 @@ function actionability(e: Pick<Element, 'role' | 'actions'>): number {
  * - an element that repeats an element it lies in ({@link isDuplicatePair}: a button and its own label)
  *   is merged into one, which keeps the more actionable role, its actions and bounds, and the other's value
  *   when it has none;
- * - with `opts.windows`, elements covered by windows stacked above their own are marked (`occlusion.ts`).
+ * - with `opts.windows`, elements covered by windows stacked above their own are marked (`occlusion.ts`);
+ * - a combo box's popup (a list, list box or menu child) whose own extents are unknown is closed: it and
+ *   everything below it are left out. Qt 5 keeps a closed combo box list's items `showing`, with the bounds
+ *   of where the list last opened (0,0 756 wide if it never did), while the list itself answers no extents
+ *   until it opens again (checked on Qt 5.15.8's lineedits example); other toolkits mark such items not
+ *   showing or give them no size, which leaves them out already.
  */
 export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: FlattenOptions = {}): Omit<Element, 'ref'>[] {
   const out: Omit<Element, 'ref'>[] = [];
@@ -169,7 +177,8 @@ export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: Fla
   /** Emitted elements on the path from the root to the node being walked (nearest last). */
   const path: Array<Omit<Element, 'ref'>> = [];
   let above: Rect[] = [];
-  const walk = (n: RawAXNode, depth: number, pid: number | null | undefined): void => {
+  const walk = (n: RawAXNode, depth: number, pid: number | null | undefined, parentRole: string | null): void => {
+    if (parentRole === 'combobox' && n.bounds === null && CLOSED_POPUP_ROLES.has(n.role)) return;
     if (depth === 1) {
       // A top-level window: the windows listed above it cover what it holds.
       const i = windows.length > 0 ? windowIndexOf({ pid, title: normalizeName(n.name), bounds: n.bounds }, windows) : -1;
@@ -205,13 +214,13 @@ export function flattenAccessibility(roots: RawAXNode[], screen: Rect, opts: Fla
         pushed = true;
       }
     }
-    for (const c of n.children) walk(c, depth + 1, pid);
+    for (const c of n.children) walk(c, depth + 1, pid, n.role);
     if (pushed) path.pop();
     above = outer;
   };
   for (const r of roots) {
     above = [];
-    walk(r, 0, r.pid);
+    walk(r, 0, r.pid, null);
   }
   return out;
 }

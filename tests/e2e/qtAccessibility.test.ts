@@ -119,7 +119,7 @@ describe('a Qt 5 application', () => {
     expect(display.states).toContain('readonly');
   }, 240_000);
 
-  it('a Qt password field (QLineEdit switched to password echo) is a password field: typing and set_value into it are refused, nothing typed', async () => {
+  it('a Qt password field (QLineEdit switched to password echo) is a password field: typing and set_value into it are refused, nothing typed; closed combo box lists are not listed', async () => {
     await launchQtReady(LINEEDITS, async () => (await observe()).elements.some((e) => e.role === 'textbox' && e.name === 'Echo'), 'the Qt line edits');
     // The "Echo" group's mode combo box (first item "Normal", second "Password"): opened by ref, the next item
     // picked with the keyboard.
@@ -132,6 +132,8 @@ describe('a Qt 5 application', () => {
       const obs = await observe();
       return obs.elements.some((e) => e.role === 'combobox' && e.name === 'Password') ? obs : null;
     }, 10_000, 'the echo mode set to Password');
+    // The closed lists' items are not on screen (Qt keeps them `showing`): none is listed.
+    expect(o2.elements.filter((e) => e.role === 'listitem').map((e) => e.name)).toEqual([]);
     const field = o2.elements.find((e) => e.role === 'textbox' && e.name === 'Echo')!;
     expect(field.states).toContain('password');
     // Focus it by a click (allowed: a click types nothing), then try to type and to set its value.

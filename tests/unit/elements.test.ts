@@ -35,6 +35,24 @@ describe('flattenAccessibility', () => {
     const out = flattenAccessibility([axNode('textbox', 'pw', { x: 0, y: 0, width: 10, height: 10 }, { states: ['password'], value: 'secret' })], screen);
     expect(out[0]!.value).toBeUndefined();
   });
+  it('leaves out a closed combo box popup: a list without extents under a combo box, with its items (Qt 5 keeps them showing)', () => {
+    const item = (name: string, y: number) => axNode('listitem', name, { x: 70, y, width: 280, height: 25 }, { states: ['enabled', 'showing', 'visible'] });
+    const combo = (listBounds: { x: number; y: number; width: number; height: number } | null) =>
+      axNode('application', 'lineedits', null, {
+        children: [
+          axNode('window', 'Line Edits', { x: 0, y: 0, width: 452, height: 334 }, {
+            children: [
+              axNode('combobox', 'Normal', { x: 69, y: 43, width: 165, height: 25 }, { children: [axNode('list', '', listBounds, { children: [item('Normal', 44), item('Password', 69)] })] }),
+              // A list that is not a combo box's popup is not judged by its extents.
+              axNode('list', '', null, { children: [item('Other', 200)] }),
+            ],
+          }),
+        ],
+      });
+    expect(flattenAccessibility([combo(null)], screen).map((e) => `${e.role}:${e.name}`)).toEqual(['window:Line Edits', 'combobox:Normal', 'listitem:Other']);
+    // Open: the list has extents, its items are listed.
+    expect(flattenAccessibility([combo({ x: 70, y: 44, width: 164, height: 100 })], screen).map((e) => `${e.role}:${e.name}`)).toEqual(['window:Line Edits', 'combobox:Normal', 'listitem:Normal', 'listitem:Password', 'listitem:Other']);
+  });
 });
 
 describe('fuseElements', () => {
