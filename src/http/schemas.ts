@@ -106,7 +106,14 @@ export const ObservationSchema = z
     display: DisplaySchema,
     focused: z.object({ app: z.string(), pid: z.number().nullable(), window: z.string().nullable() }).nullable(),
     elements: z.array(ElementSchema),
-    words: z.array(z.object({ text: z.string(), bounds: RectSchema, confidence: z.number().describe('0..1') })),
+    words: z.array(
+      z.object({
+        text: z.string(),
+        bounds: RectSchema,
+        confidence: z.number().describe('0..1'),
+        source: z.literal('accessibility').optional().describe('set when the text is an accessible text leaf the pixels confirmed, not read by OCR'),
+      }),
+    ),
     lines: z.array(z.object({ text: z.string(), bounds: RectSchema })),
     truncated: z.boolean(),
     warnings: z.array(z.string()),

@@ -9,6 +9,11 @@ export interface OcrWord {
   text: string;
   bounds: Rect;
   confidence: number;
+  /**
+   * Where the text came from: absent for OCR; `accessibility` for a word of an accessible text leaf that the pixels
+   * under it confirmed, so OCR did not read it (`treeText.ts`; confidence 1).
+   */
+  source?: 'accessibility';
 }
 
 /** A line of OCR text, in reading order, with its words. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AXBudget, AXSnapshot, DisplayInfo, DrawMark, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
+import { textFromTree, type TreeText } from './treeText.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
@@ -74,6 +75,12 @@ export interface ObserverOptions {
    * frame is the screen and is not captured again. False captures every time (benchmarks compare both).
    */
   damage?: boolean;
+  /**
+   * With the accessibility tree on, take the text of accessible text leaves that the pixels under them confirm
+   * instead of reading it with OCR when a window is read whole (default true; `treeText.ts`). False: OCR reads
+   * every pixel (benchmarks compare both).
+   */
+  treeText?: boolean;
 }
 
 export type { ObserverFrameStats };
@@ -416,7 +423,13 @@ export class Observer {
         const visible = windows.filter((w) => !ids.has(w.id) && !regions.has(JSON.stringify(w.bounds)));
         const reader = this.reader(display.id);
         if (reader) {
-          const r = await reader.read(image, visible, display, { fresh });
+          // With the tree on, a region read whole takes the text leaves the pixels confirm from the tree
+          // (`treeText.ts`): it waits for the tree, and OCR reads only the rest.
+          const known = wantAx && this.opts.treeText !== false ? async (): Promise<TreeText | null> => {
+            const ax = await startAx();
+            return ax.failed ? null : textFromTree(ax.roots, image, visible);
+          } : undefined;
+          const r = await reader.read(image, visible, display, { fresh, ...(known ? { known } : {}) });
           return { words: r.words, lines: r.lines, stats: r.stats, ms: performance.now() - to };
         }
         const r = await readWindows(this.ocr, image, visible, display);
