@@ -34,8 +34,9 @@ const MAX_HEIGHT_IN_CHARS = 5.5;
 const MIN_INK_CONTRAST = 24;
 /** Ink is what differs from the background by at least this share of the box's largest difference. */
 const INK_SHARE = 0.3;
-/** The background level covers at least this share of the box. */
-const MIN_BACKGROUND_SHARE = 0.4;
+/** The background level covers at least this share of the box, and of its rim. */
+const MIN_BACKGROUND_SHARE = 0.3;
+const MIN_RIM_SHARE = 0.6;
 /** Blank space a glyph may leave at its side within its advance, in average character widths (`)` in a fixed-pitch font). */
 const SIDE_BEARING = 0.4;
 /** A word gap is at least this many times, and 2 px, wider than every gap within a word. */
@@ -132,9 +133,19 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
       hist[l >> 2]!++;
     }
   }
+  // The background level: the most common one on the box's rim (bold text can hold more ink than background).
+  const rim = new Uint32Array(64);
+  for (let x = 0; x < w; x++) {
+    rim[lum[x]! >> 2]!++;
+    rim[lum[(h - 1) * w + x]! >> 2]!++;
+  }
+  for (let y = 1; y < h - 1; y++) {
+    rim[lum[y * w]! >> 2]!++;
+    rim[lum[y * w + w - 1]! >> 2]!++;
+  }
   let mode = 0;
-  for (let i = 1; i < 64; i++) if (hist[i]! > hist[mode]!) mode = i;
-  if (hist[mode]! < MIN_BACKGROUND_SHARE * w * h) return 'background';
+  for (let i = 1; i < 64; i++) if (rim[i]! > rim[mode]!) mode = i;
+  if (rim[mode]! < MIN_RIM_SHARE * (2 * w + 2 * h - 4) || hist[mode]! < MIN_BACKGROUND_SHARE * w * h) return 'background';
   // The background: the pixels of the most common level (its mean, and the first such pixel's colour).
   let sum = 0;
   let first = -1;

@@ -1,0 +1,168 @@
+/**
+ * treeText.ts: which accessible text leaves the pixels confirm (so OCR need not read them), on synthetic frames
+ * where each character is drawn as a block of ink (6 px of ink in an 8 px advance, words 10 px apart), and
+ * what is left for OCR after their boxes are filled.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RawAXNode, RawImage, Rect, WindowInfo } from '../../src/platform/types.js';
+import { fillBoxes, readRest, restAreas, textFromTree } from '../../src/perception/treeText.js';
+
+const W = 400;
+const H = 200;
+
+function frame(bg = 255): RawImage {
+  return { data: Buffer.alloc(W * H * 4, bg), width: W, height: H, channels: 4, scale: 1, origin: { x: 0, y: 0 } };
+}
+
+function fill(img: RawImage, r: Rect, v: number): void {
+  for (let y = r.y; y < r.y + r.height; y++) for (let x = r.x; x < r.x + r.width; x++) img.data.fill(v, (y * W + x) * 4, (y * W + x) * 4 + 3);
+}
+
+/** Draw `text` at (x, y): each non-space character a 6x12 block, 8 px advance; returns the layout box (advance width, 16 tall). */
+function draw(img: RawImage, x: number, y: number, text: string, ink = 0): Rect {
+  [...text].forEach((c, i) => {
+    if (c !== ' ') fill(img, { x: x + i * 8 + 1, y: y + 2, width: 6, height: 12 }, ink);
+  });
+  return { x, y, width: text.length * 8, height: 16 };
+}
+
+function leaf(name: string, bounds: Rect, role = 'text'): RawAXNode {
+  return { handle: name, role, platformRole: role, name, bounds, states: ['visible', 'showing'], actions: [], children: [] };
+}
+
+function root(children: RawAXNode[], pid = 7): RawAXNode {
+  const win: RawAXNode = { handle: 'w', role: 'window', platformRole: 'frame', name: 'page', bounds: { x: 0, y: 0, width: W, height: H }, states: ['visible', 'showing'], actions: [], children };
+  return { handle: 'a', role: 'application', platformRole: 'application', name: 'app', bounds: null, states: [], actions: [], pid, children: [win] };
+}
+
+describe('textFromTree', () => {
+  it('takes a one-line leaf whose ink fills its box and splits into its words, with word boxes on the ink', () => {
+    const img = frame();
+    const b = draw(img, 20, 20, 'Deploy to prod');
+    const t = textFromTree([root([leaf('Deploy to prod', b)])], img, []);
+    expect(t.accepted).toBe(1);
+    expect(t.words.map((w) => w.text)).toEqual(['Deploy', 'to', 'prod']);
+    expect(t.words.every((w) => w.source === 'accessibility' && w.confidence === 1)).toBe(true);
+    // "Deploy": characters 0..5 → ink from 21 to 20 + 5*8 + 7 - 1 = 66.
+    expect(t.words[0]!.bounds).toEqual({ x: 21, y: 22, width: 46, height: 12 });
+    expect(t.words[1]!.bounds.x).toBe(20 + 7 * 8 + 1);
+    expect(t.lines).toHaveLength(1);
+    expect(t.lines[0]!.text).toBe('Deploy to prod');
+    expect(t.fills).toEqual([{ rect: { x: 20, y: 20, width: b.width, height: 16 }, rgba: [255, 255, 255, 255] }]);
+  });
+
+  it('keeps leading and trailing spaces of the leaf (fixed-pitch output), and a trailing line end', () => {
+    const img = frame();
+    const b = draw(img, 10, 40, '  Tasks: 11 ');
+    const t = textFromTree([root([leaf('  Tasks: 11 \n', b)])], img, []);
+    expect(t.rejected).toEqual({});
+    expect(t.words.map((w) => w.text)).toEqual(['Tasks:', '11']);
+  });
+
+  it('leaves to OCR: no ink (transparent text), ink stopping short (ellipsis, clipping), another text, two lines', () => {
+    const img = frame();
+    const hidden = { x: 10, y: 10, width: 80, height: 16 };
+    const clipped = draw(img, 10, 40, 'Pipeline');
+    const other = draw(img, 10, 70, 'abcdefgh ijk');
+    draw(img, 200, 10, 'first');
+    draw(img, 200, 26, 'line');
+    const t = textFromTree(
+      [
+        root([
+          leaf('Invisible text', hidden),
+          leaf('Pipeline for production', { ...clipped, width: 23 * 8 }),
+          leaf('abc defghijk', other),
+          leaf('first line', { x: 200, y: 10, width: 80, height: 32 }),
+        ]),
+      ],
+      img,
+      [],
+    );
+    expect(t.accepted).toBe(0);
+    expect(t.words).toEqual([]);
+    expect(t.rejected).toEqual({ faint: 1, edges: 1, position: 1, rows: 1 });
+  });
+
+  it('leaves to OCR a wrapped paragraph (a box too tall for its characters) and a leaf with a line end inside', () => {
+    const img = frame();
+    draw(img, 10, 10, 'one two');
+    draw(img, 10, 26, 'three');
+    const t = textFromTree([root([leaf('one two three', { x: 10, y: 10, width: 56, height: 80 }), leaf('a\nb', { x: 100, y: 10, width: 8, height: 32 })])], img, []);
+    expect(t.accepted).toBe(0);
+    expect(t.rejected).toEqual({ tall: 1, 'multi-line': 1 });
+  });
+
+  it('leaves to OCR a word gap that is not clearly wider than the gaps within words', () => {
+    const img = frame();
+    // "ab cd" drawn with the space as narrow as a letter gap: the ink shows four equal gaps.
+    [0, 1, 2, 3].forEach((i) => fill(img, { x: 10 + i * 8 + 1, y: 12, width: 6, height: 12 }, 0));
+    const t = textFromTree([root([leaf('ab cd', { x: 10, y: 10, width: 32, height: 16 })])], img, []);
+    expect(t.accepted).toBe(0);
+    expect(t.rejected).toEqual({ 'gap-ratio': 1 });
+  });
+
+  it('leaves to OCR leaves covered by another window, in part or whole, and leaves that overlap each other (an overlay in the page)', () => {
+    const img = frame();
+    const under = draw(img, 10, 10, 'Covered');
+    const over = draw(img, 10, 60, 'Overlay');
+    const beneath = { ...over, x: over.x + 8 };
+    const windows: WindowInfo[] = [
+      { id: 'top', app: 'other', pid: 9, title: 'dialog', bounds: { x: 0, y: 0, width: 40, height: 40 } } as WindowInfo,
+      { id: 'page', app: 'app', pid: 7, title: 'page', bounds: { x: 0, y: 0, width: W, height: H } } as WindowInfo,
+    ];
+    const t = textFromTree([root([leaf('Covered', under), leaf('Overlay', over), leaf('Beneath', beneath)])], img, windows);
+    expect(t.leaves).toBe(2);
+    expect(t.accepted).toBe(0);
+  });
+
+  it('ignores leaves with children, other roles, password states and boxes outside the image', () => {
+    const img = frame();
+    const b = draw(img, 10, 10, 'Name');
+    const withChild = { ...leaf('Name', b), children: [leaf('x', { x: 0, y: 0, width: 1, height: 1 }, 'image')] };
+    const t = textFromTree([root([withChild, leaf('Name', b, 'button'), { ...leaf('Name', b), states: ['password'] }, leaf('Far', { x: 390, y: 190, width: 24, height: 16 })])], img, []);
+    expect(t.leaves).toBe(0);
+    expect(t.words).toEqual([]);
+  });
+
+  it('reads light text on a dark background as well', () => {
+    const img = frame(30);
+    const b = draw(img, 10, 10, 'ls -l', 220);
+    const t = textFromTree([root([leaf('ls -l\n', b)])], img, []);
+    expect(t.words.map((w) => w.text)).toEqual(['ls', '-l']);
+    expect(t.fills[0]!.rgba).toEqual([30, 30, 30, 30]);
+  });
+});
+
+describe('fillBoxes and restAreas', () => {
+  it('fills the confirmed boxes in a copy, and leaves only the other text for OCR', async () => {
+    const img = frame();
+    const b = draw(img, 20, 20, 'From tree');
+    draw(img, 20, 120, 'canvas label');
+    const t = textFromTree([root([leaf('From tree', b)])], img, []);
+    const filled = fillBoxes(img, t.fills);
+    expect(filled.data === img.data).toBe(false);
+    expect(img.data[(22 * W + 21) * 4]).toBe(0);
+    expect(filled.data[(22 * W + 21) * 4]).toBe(255);
+    const areas = restAreas(filled, { x: 0, y: 0, width: W, height: H })!;
+    expect(areas).toHaveLength(1);
+    expect(areas[0]!.y).toBeGreaterThan(100);
+    const calls: Rect[] = [];
+    const ocr = {
+      recognize: async (_img: RawImage, o?: { region?: Rect }) => {
+        calls.push(o!.region!);
+        return { words: [{ text: 'canvas', bounds: { x: 21, y: 122, width: 46, height: 12 }, confidence: 0.9 }, { text: 'outside', bounds: { x: 300, y: 10, width: 40, height: 12 }, confidence: 0.9 }], lines: [] };
+      },
+    };
+    const r = await readRest(ocr, filled, { x: 0, y: 0, width: W, height: H });
+    expect(calls).toEqual(areas);
+    expect(r.words.map((w) => w.text)).toEqual(['canvas']);
+  });
+
+  it('asks for no OCR when nothing glyph-like is left, and for the whole region when the rest is large', () => {
+    const blank = frame();
+    expect(restAreas(blank, { x: 0, y: 0, width: W, height: H })).toEqual([]);
+    const busy = frame();
+    for (let y = 4; y < H - 16; y += 20) draw(busy, 4, y, 'x'.repeat(48));
+    expect(restAreas(busy, { x: 0, y: 0, width: W, height: H })).toBeNull();
+  });
+});
