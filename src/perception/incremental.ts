@@ -32,7 +32,7 @@
 import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
 import { center, clip, contains, grow, intersects, mergeOverlapping, mergeSameLine, pixelsToPoints, pointsToPixels, trimTo, unionRect, type PixelRect } from './geometry.js';
-import { fillBoxes, readRest, type TreeText } from './treeText.js';
+import { TreeTextReader, type TreeTextSource } from './treeText.js';
 import { changedTiles, detectScroll, flatRows, rowSegmentEqual, sameGeometry, seamLinked, tileGrid, tilesToRects, TILE, unexplainedBounds, type TileGrid } from './changes.js';
 
 /** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
@@ -149,25 +149,17 @@ export class IncrementalReader {
    * callers must not modify it afterwards.
    * @throws whatever the recognizer throws (the cache is then left as it was).
    */
-  read(image: RawImage, windows: WindowInfo[], display: Rect, opts: { fresh?: boolean; known?: () => Promise<TreeText | null> } = {}): Promise<IncrementalResult> {
+  read(image: RawImage, windows: WindowInfo[], display: Rect, opts: { fresh?: boolean; known?: TreeTextSource } = {}): Promise<IncrementalResult> {
     const task = this.chain.then(() => this.readNow(image, windows, display, opts.fresh === true, opts.known));
     this.chain = task.catch(() => undefined);
     return task;
   }
 
-  private async readNow(image: RawImage, windows: WindowInfo[], display: Rect, fresh: boolean, known?: () => Promise<TreeText | null>): Promise<IncrementalResult> {
+  private async readNow(image: RawImage, windows: WindowInfo[], display: Rect, fresh: boolean, known?: TreeTextSource): Promise<IncrementalResult> {
     const regions = readRegions(windows, display);
-    // Text the accessibility tree gave and the pixels confirmed (`treeText.ts`), asked for once, by the first region
-    // read whole: its boxes are filled with their background in the image OCR reads, its words added. Re-reads of
-    // changed rectangles always read the real frame.
-    let knownTask: Promise<{ text: TreeText; image: RawImage } | null> | null = null;
-    const knownText = (): Promise<{ text: TreeText; image: RawImage } | null> =>
-      (knownTask ??= known
-        ? known().then(
-            (t) => (t && t.fills.length > 0 ? { text: t, image: fillBoxes(image, t.fills) } : null),
-            () => null,
-          )
-        : Promise.resolve(null));
+    // Text the accessibility tree gave and the pixels confirmed (`treeText.ts`): regions read whole and changed
+    // rectangles take it where it holds, OCR reads the rest.
+    const tree = known ? new TreeTextReader(this.ocr, image, known) : null;
     const comparable = !fresh && this.prev !== null && sameGeometry(this.prev, image);
     const stats: IncrementalStats = { mode: 'full', regions: regions.length, fullRegions: 0, reusedRegions: 0, scrolledRegions: 0, rereadRects: [], readFraction: 0 };
     let readArea = 0;
@@ -177,16 +169,15 @@ export class IncrementalReader {
         const old = comparable ? this.states.get(key) : undefined;
         const plan = old ? (image.data === this.prev!.data ? { full: false, shift: 0, rects: [], words: old.words, lines: old.lines } : this.plan(this.prev!, image, old, region)) : null;
         if (!plan || plan.full) {
-          const k = await knownText();
-          const r = k ? await readRest(this.ocr, k.image, region) : await this.ocr.recognize(image, { region });
-          next.set(key, k ? withTreeText(r, k.text, region) : { region, words: r.words, lines: r.lines });
+          const r = (await tree?.readRegion(region)) ?? (await this.ocr.recognize(image, { region }));
+          next.set(key, { region, words: r.words, lines: r.lines });
           stats.fullRegions++;
           readArea += region.width * region.height;
           return;
         }
         if (plan.rects.length === 0 && plan.shift === 0) stats.reusedRegions++;
         if (plan.shift !== 0) stats.scrolledRegions++;
-        const reads = await Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect })));
+        const reads = (plan.shift === 0 ? await tree?.readRects(plan.rects, old!.words) : null) ?? (await Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect }))));
         const inRead = (b: Rect) => plan.rects.some((r) => contains(r, center(b)));
         const words = plan.words.filter((w) => !inRead(w.bounds));
         const lines = plan.lines.filter((l) => !inRead(l.bounds));
@@ -434,19 +425,6 @@ function markSeams(g: TileGrid, flags0: boolean[], flagsS: boolean[], dirty: boo
 }
 
 /** Combine per-region results the way {@link readWindows} does: a lower region's items under a higher region are dropped. */
-/**
- * A region's OCR words and lines with the tree's words and lines inside the region (their centres) added, and
- * any OCR word or line inside an area the tree's text covers dropped; in reading order.
- */
-function withTreeText(r: { words: OcrWord[]; lines: OcrLine[] }, t: TreeText, region: Rect): RegionState {
-  const mine = (b: Rect) => contains(region, center(b));
-  const fromTree = (b: Rect) => t.areas.some((a) => contains(a, center(b)));
-  const order = (a: { bounds: Rect }, b: { bounds: Rect }) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x;
-  const words = [...r.words.filter((w) => !fromTree(w.bounds)), ...t.words.filter((w) => mine(w.bounds))].sort(order);
-  const lines = [...r.lines.filter((l) => !fromTree(l.bounds)), ...t.lines.filter((l) => mine(l.bounds))].sort(order);
-  return { region, words, lines };
-}
-
 function combine(items: { region: Rect; state: RegionState }[]): { words: OcrWord[]; lines: OcrLine[] } {
   const words: OcrWord[] = [];
   const lines: OcrLine[] = [];

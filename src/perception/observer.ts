@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AXBudget, AXSnapshot, DisplayInfo, DrawMark, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
-import { textFromTree, type TreeText } from './treeText.js';
+import { textFromTree, type TreeTextSource } from './treeText.js';
 import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
@@ -425,10 +425,13 @@ export class Observer {
         if (reader) {
           // With the tree on, a region read whole takes the text leaves the pixels confirm from the tree
           // (`treeText.ts`): it waits for the tree, and OCR reads only the rest.
-          const known = wantAx && this.opts.treeText !== false ? async (): Promise<TreeText | null> => {
-            const ax = await startAx();
-            return ax.failed ? null : textFromTree(ax.roots, image, visible);
-          } : undefined;
+          const known: TreeTextSource | undefined =
+            wantAx && this.opts.treeText !== false
+              ? async (within) => {
+                  const ax = await startAx();
+                  return ax.failed ? null : textFromTree(ax.roots, image, visible, within);
+                }
+              : undefined;
           const r = await reader.read(image, visible, display, { fresh, ...(known ? { known } : {}) });
           return { words: r.words, lines: r.lines, stats: r.stats, ms: performance.now() - to };
         }

@@ -21,9 +21,9 @@
  * from the real frame, never from the tree).
  */
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
-import type { OcrLine, OcrWord } from './elements.js';
 import { center, clip, contains, grow, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
 import { glyphBoxes } from './ocr/raster.js';
+import { normalizeToken, type OcrLine, type OcrWord } from './elements.js';
 import { visiblePart, windowIndexOf } from './occlusion.js';
 
 /** Roles of accessible objects that only carry text (deskd's vocabulary: Chromium's static text is `text`). */
@@ -222,10 +222,11 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
 
 /**
  * The words of the tree's text leaves that the pixels of `img` confirm (see the module comment), and the boxes
- * OCR can leave out. `roots` are the (masked) accessibility roots, `windows` the visible windows top-most first.
+ * OCR can leave out. `roots` are the (masked) accessibility roots, `windows` the visible windows top-most first;
+ * `within` (logical points) limits the leaves checked to those whose box lies inside one of these rectangles.
  * Geometry: words, lines and areas in logical global points, fills in `img`'s pixels. Never throws.
  */
-export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows: readonly WindowInfo[]): TreeText {
+export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows: readonly WindowInfo[], within?: readonly Rect[]): TreeText {
   const out: TreeText = { words: [], lines: [], areas: [], fills: [], leaves: 0, accepted: 0, rejected: {} };
   const leaves = textLeaves(roots, windows);
   const imgPoints: Rect = { x: img.origin.x, y: img.origin.y, width: img.width / img.scale, height: img.height / img.scale };
@@ -239,7 +240,7 @@ export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows
     }
   }
   for (const leaf of inside) {
-    if (clash.has(leaf)) continue;
+    if (clash.has(leaf) || (within && !within.some((r) => contains(r, leaf.bounds)))) continue;
     const px = pointsToPixels(img, leaf.bounds);
     if (!px || px.width < 2 || px.height < 4) continue;
     const v = verify(img, leaf, px);
@@ -322,5 +323,73 @@ export async function readRest(ocr: { recognize(img: RawImage, opts?: { region?:
   return {
     words: reads.flatMap((r, i) => r.words.filter((w) => inside(areas[i]!, w.bounds))),
     lines: reads.flatMap((r, i) => r.lines.filter((l) => inside(areas[i]!, l.bounds))),
+  };
+}
+
+/**
+ * The tree's text for a frame, asked for lazily: the whole frame (`within` absent) or the leaves inside some
+ * rectangles of it. Resolves null when there is no tree (it failed, or is off).
+ */
+export type TreeTextSource = (within?: Rect[]) => Promise<TreeText | null>;
+
+type Read = { words: OcrWord[]; lines: OcrLine[] };
+
+/**
+ * OCR of one frame's regions and rectangles with the tree's text taken where the pixels confirm it (the
+ * incremental reader's use of this module). Its methods resolve null when the tree gave nothing to take; the
+ * caller then reads as without a tree. @throws whatever the OCR engine throws.
+ */
+export class TreeTextReader {
+  private whole: Promise<{ text: TreeText; image: RawImage } | null> | null = null;
+
+  constructor(
+    private readonly ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<Read> },
+    private readonly image: RawImage,
+    private readonly source: TreeTextSource,
+  ) {}
+
+  /** A region read whole: the tree's text of the whole frame (asked for once per frame) and OCR of the rest. */
+  async readRegion(region: Rect): Promise<Read | null> {
+    this.whole ??= this.source().then(
+      (t) => (t && t.fills.length > 0 ? { text: t, image: fillBoxes(this.image, t.fills) } : null),
+      () => null,
+    );
+    const k = await this.whole;
+    return k ? withTreeText(await readRest(this.ocr, k.image, region), k.text, region) : null;
+  }
+
+  /**
+   * Changed rectangles (points): the tree's text of the leaves inside them, and OCR of the rest; one read per
+   * rectangle, in order. A leaf is taken only where no word was reported before (`previous`, the region's words
+   * before the change), or where the words reported before came from the tree and the tree's text differs from
+   * them now: pixels that changed under a leaf whose text the tree still gives as before may be a change the tree
+   * has not heard of yet (its events trail the paint), and words OCR read before cannot tell, so OCR reads those.
+   */
+  async readRects(rects: Rect[], previous: readonly OcrWord[]): Promise<Read[] | null> {
+    const t = await this.source(rects).catch(() => null);
+    if (!t || t.fills.length === 0) return null;
+    const keep = t.areas.map((a, i) => {
+      const before = previous.filter((w) => contains(a, center(w.bounds)));
+      if (before.length === 0) return true;
+      return before.every((w) => w.source === 'accessibility') && normalizeToken(before.map((w) => w.text).join(' ')) !== normalizeToken(t.lines[i]!.text);
+    });
+    const taken: TreeText = { ...t, words: t.lines.filter((_, i) => keep[i]).flatMap((l) => l.words ?? []), lines: t.lines.filter((_, i) => keep[i]), areas: t.areas.filter((_, i) => keep[i]), fills: t.fills.filter((_, i) => keep[i]) };
+    if (taken.fills.length === 0) return null;
+    const filled = fillBoxes(this.image, taken.fills);
+    return Promise.all(rects.map(async (rect) => withTreeText(await readRest(this.ocr, filled, rect), taken, rect)));
+  }
+}
+
+/**
+ * A region's OCR words and lines with the tree's words and lines inside the region (their centres) added, and
+ * any OCR word or line inside an area the tree's text covers dropped; in reading order.
+ */
+function withTreeText(r: Read, t: TreeText, region: Rect): Read {
+  const mine = (b: Rect) => contains(region, center(b));
+  const fromTree = (b: Rect) => t.areas.some((a) => contains(a, center(b)));
+  const order = (a: { bounds: Rect }, b: { bounds: Rect }) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x;
+  return {
+    words: [...r.words.filter((w) => !fromTree(w.bounds)), ...t.words.filter((w) => mine(w.bounds))].sort(order),
+    lines: [...r.lines.filter((l) => !fromTree(l.bounds)), ...t.lines.filter((l) => mine(l.bounds))].sort(order),
   };
 }

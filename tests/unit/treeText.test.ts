@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../../src/platform/types.js';
-import { fillBoxes, readRest, restAreas, textFromTree } from '../../src/perception/treeText.js';
+import { fillBoxes, readRest, restAreas, textFromTree, TreeTextReader } from '../../src/perception/treeText.js';
+import type { OcrWord } from '../../src/perception/elements.js';
 
 const W = 400;
 const H = 200;
@@ -164,5 +165,77 @@ describe('fillBoxes and restAreas', () => {
     const busy = frame();
     for (let y = 4; y < H - 16; y += 20) draw(busy, 4, y, 'x'.repeat(48));
     expect(restAreas(busy, { x: 0, y: 0, width: W, height: H })).toBeNull();
+  });
+});
+
+describe('TreeTextReader', () => {
+  /** A fake OCR that reports, per call, one word per 16-px row of ink it finds in the region ("ocr"), so calls and leftovers show. */
+  function fakeOcr() {
+    const calls: Rect[] = [];
+    return {
+      calls,
+      recognize: async (img: RawImage, o?: { region?: Rect }) => {
+        const r = o!.region!;
+        calls.push(r);
+        const words: OcrWord[] = [];
+        for (let y = Math.max(0, r.y); y < Math.min(H, r.y + r.height); y++) {
+          for (let x = Math.max(0, r.x); x < Math.min(W, r.x + r.width); x++) {
+            if (img.data[(y * W + x) * 4]! < 128) {
+              words.push({ text: 'ocr', bounds: { x, y, width: 6, height: 12 }, confidence: 0.9 });
+              y += 15;
+              break;
+            }
+          }
+        }
+        return { words, lines: [] };
+      },
+    };
+  }
+
+  it('a region read whole takes the confirmed leaves and sends OCR only what is left', async () => {
+    const img = frame();
+    const b = draw(img, 20, 20, 'From tree');
+    draw(img, 20, 120, 'other');
+    const ocr = fakeOcr();
+    const asked: Array<Rect[] | undefined> = [];
+    const reader = new TreeTextReader(ocr, img, async (within) => {
+      asked.push(within);
+      return textFromTree([root([leaf('From tree', b)])], img, [], within);
+    });
+    const r = (await reader.readRegion({ x: 0, y: 0, width: W, height: H }))!;
+    expect(r.words.map((w) => `${w.text}:${w.source ?? 'ocr'}`)).toEqual(['From:accessibility', 'tree:accessibility', 'ocr:ocr']);
+    expect(ocr.calls).toHaveLength(1);
+    expect(ocr.calls[0]!.y).toBeGreaterThan(100);
+    expect(asked).toEqual([undefined]);
+  });
+
+  it('a changed rectangle takes a leaf only where nothing was, or where the tree said something else before; else OCR reads it', async () => {
+    const img = frame();
+    const fresh = draw(img, 20, 20, 'new line');
+    const same = draw(img, 20, 60, 'total 42');
+    const changed = draw(img, 20, 100, 'total 43');
+    const misread = draw(img, 20, 140, 'total 44');
+    const leaves = [leaf('new line', fresh), leaf('total 42', same), leaf('total 43', changed), leaf('total 44', misread)];
+    const tw = (text: string, r: Rect, source?: 'accessibility'): OcrWord => ({ text, bounds: { x: r.x + 2, y: r.y + 2, width: 40, height: 12 }, confidence: 1, ...(source ? { source } : {}) });
+    const previous = [tw('total 42', same, 'accessibility'), tw('total 42', changed, 'accessibility'), tw('tota1 4Z', misread)];
+    const rect = { x: 0, y: 0, width: W, height: 180 };
+    const ocr = fakeOcr();
+    const reader = new TreeTextReader(ocr, img, async (within) => textFromTree([root(leaves)], img, [], within));
+    const [r] = (await reader.readRects([rect], previous))!;
+    const byRow = (y: number) => r!.words.filter((w) => w.bounds.y >= y && w.bounds.y < y + 16).map((w) => `${w.text}:${w.source ?? 'ocr'}`);
+    expect(byRow(20)).toEqual(['new:accessibility', 'line:accessibility']);
+    expect(byRow(60)).toEqual(['ocr:ocr']);
+    expect(byRow(100)).toEqual(['total:accessibility', '43:accessibility']);
+    expect(byRow(140)).toEqual(['ocr:ocr']);
+  });
+
+  it('answers null (read as without a tree) when the tree fails or confirms nothing', async () => {
+    const img = frame();
+    draw(img, 20, 20, 'abc');
+    const ocr = fakeOcr();
+    expect(await new TreeTextReader(ocr, img, async () => null).readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
+    expect(await new TreeTextReader(ocr, img, async () => Promise.reject(new Error('bus gone'))).readRects([{ x: 0, y: 0, width: 100, height: 100 }], [])).toBeNull();
+    expect(await new TreeTextReader(ocr, img, async (w) => textFromTree([root([leaf('xyz', { x: 200, y: 100, width: 24, height: 16 })])], img, [], w)).readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
+    expect(ocr.calls).toEqual([]);
   });
 });
