@@ -423,16 +423,9 @@ export class Observer {
         const visible = windows.filter((w) => !ids.has(w.id) && !regions.has(JSON.stringify(w.bounds)));
         const reader = this.reader(display.id);
         if (reader) {
-          // With the tree on, a region read whole takes the text leaves the pixels confirm from the tree
-          // (`treeText.ts`): it waits for the tree, and OCR reads only the rest.
-          const known: TreeTextSource | undefined =
-            wantAx && this.opts.treeText !== false
-              ? async (within) => {
-                  const ax = await startAx();
-                  return ax.failed ? null : textFromTree(ax.roots, image, visible, within);
-                }
-              : undefined;
-          const r = await reader.read(image, visible, display, { fresh, ...(known ? { known } : {}) });
+          // With the tree on, what is read takes the text leaves the pixels confirm from the tree (`treeText.ts`).
+          const known: TreeTextSource = async (within) => ((ax) => (ax.failed ? null : textFromTree(ax.roots, image, visible, within)))(await startAx());
+          const r = await reader.read(image, visible, display, { fresh, ...(wantAx && this.opts.treeText !== false ? { known } : {}) });
           return { words: r.words, lines: r.lines, stats: r.stats, ms: performance.now() - to };
         }
         const r = await readWindows(this.ocr, image, visible, display);
