@@ -177,7 +177,8 @@ export class IncrementalReader {
         }
         if (plan.rects.length === 0 && plan.shift === 0) stats.reusedRegions++;
         if (plan.shift !== 0) stats.scrolledRegions++;
-        const reads = (plan.shift === 0 ? await tree?.readRects(plan.rects, old!.words) : null) ?? (await Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect }))));
+        const plain = () => Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect })));
+        const reads = (plan.shift === 0 ? await tree?.readRects(plan.rects, old!.words, plain) : null) ?? (await plain());
         const inRead = (b: Rect) => plan.rects.some((r) => contains(r, center(b)));
         const words = plan.words.filter((w) => !inRead(w.bounds));
         const lines = plan.lines.filter((l) => !inRead(l.bounds));

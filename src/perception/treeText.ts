@@ -21,7 +21,7 @@
  * from the real frame, never from the tree).
  */
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
-import { center, clip, contains, grow, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
+import { center, clip, contains, grow, intersects, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
 import { glyphBoxes } from './ocr/raster.js';
 import { normalizeToken, type OcrLine, type OcrWord } from './elements.js';
 import { visiblePart, windowIndexOf } from './occlusion.js';
@@ -223,7 +223,7 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
 /**
  * The words of the tree's text leaves that the pixels of `img` confirm (see the module comment), and the boxes
  * OCR can leave out. `roots` are the (masked) accessibility roots, `windows` the visible windows top-most first;
- * `within` (logical points) limits the leaves checked to those whose box lies inside one of these rectangles.
+ * `within` (logical points) limits the leaves checked to those whose box meets one of these rectangles.
  * Geometry: words, lines and areas in logical global points, fills in `img`'s pixels. Never throws.
  */
 export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows: readonly WindowInfo[], within?: readonly Rect[]): TreeText {
@@ -240,7 +240,7 @@ export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows
     }
   }
   for (const leaf of inside) {
-    if (clash.has(leaf) || (within && !within.some((r) => contains(r, leaf.bounds)))) continue;
+    if (clash.has(leaf) || (within && !within.some((r) => intersects(r, leaf.bounds)))) continue;
     const px = pointsToPixels(img, leaf.bounds);
     if (!px || px.width < 2 || px.height < 4) continue;
     const v = verify(img, leaf, px);
@@ -364,19 +364,29 @@ export class TreeTextReader {
    * before the change), or where the words reported before came from the tree and the tree's text differs from
    * them now: pixels that changed under a leaf whose text the tree still gives as before may be a change the tree
    * has not heard of yet (its events trail the paint), and words OCR read before cannot tell, so OCR reads those.
+   * `plain` (the reads without the tree) is started at once when given, and answers the rectangles the tree takes
+   * nothing in (all of them when it takes nothing).
    */
-  async readRects(rects: Rect[], previous: readonly OcrWord[]): Promise<Read[] | null> {
+  async readRects(rects: Rect[], previous: readonly OcrWord[], plain?: () => Promise<Read[]>): Promise<Read[] | null> {
+    // The plain reads start at once, beside the tree's answer: rectangles it takes nothing in use them.
+    const early = plain?.();
+    early?.catch(() => {});
     const t = await this.source(rects).catch(() => null);
-    if (!t || t.fills.length === 0) return null;
+    if (!t || t.fills.length === 0) return early ?? null;
     const keep = t.areas.map((a, i) => {
       const before = previous.filter((w) => contains(a, center(w.bounds)));
       if (before.length === 0) return true;
       return before.every((w) => w.source === 'accessibility') && normalizeToken(before.map((w) => w.text).join(' ')) !== normalizeToken(t.lines[i]!.text);
     });
     const taken: TreeText = { ...t, words: t.lines.filter((_, i) => keep[i]).flatMap((l) => l.words ?? []), lines: t.lines.filter((_, i) => keep[i]), areas: t.areas.filter((_, i) => keep[i]), fills: t.fills.filter((_, i) => keep[i]) };
-    if (taken.fills.length === 0) return null;
+    if (taken.fills.length === 0) return early ?? null;
     const filled = fillBoxes(this.image, taken.fills);
-    return Promise.all(rects.map(async (rect) => withTreeText(await readRest(this.ocr, filled, rect), taken, rect)));
+    return Promise.all(
+      rects.map(async (rect, i) => {
+        if (early && !taken.areas.some((a) => intersects(a, rect))) return (await early)[i]!;
+        return withTreeText(await readRest(this.ocr, filled, rect), taken, rect);
+      }),
+    );
   }
 }
 

@@ -229,6 +229,35 @@ describe('TreeTextReader', () => {
     expect(byRow(140)).toEqual(['ocr:ocr']);
   });
 
+  it('starts the plain reads beside the tree, and answers with them where the tree takes nothing', async () => {
+    const img = frame();
+    const b = draw(img, 20, 20, 'new text');
+    const ocr = fakeOcr();
+    const events: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const reader = new TreeTextReader(ocr, img, async (within) => {
+      events.push('tree asked');
+      await gate;
+      events.push('tree answered');
+      return textFromTree([root([leaf('new text', b)])], img, [], within);
+    });
+    const rects = [{ x: 0, y: 0, width: 200, height: 50 }, { x: 0, y: 100, width: 200, height: 50 }];
+    const plainRead = (text: string) => ({ words: [{ text, bounds: { x: 10, y: 110, width: 20, height: 12 }, confidence: 0.8 }], lines: [] });
+    const pending = reader.readRects(rects, [], async () => {
+      events.push('plain started');
+      setTimeout(release, 20);
+      return [plainRead('plain-0'), plainRead('plain-1')];
+    });
+    const reads = (await pending)!;
+    expect(events).toEqual(['plain started', 'tree asked', 'tree answered']);
+    expect(reads[0]!.words.map((w) => `${w.text}:${w.source}`)).toEqual(['new:accessibility', 'text:accessibility']);
+    expect(reads[1]!.words.map((w) => w.text)).toEqual(['plain-1']);
+    // The same with a tree that takes nothing: every rectangle answered by the plain reads.
+    const none = new TreeTextReader(ocr, img, async () => null);
+    expect((await none.readRects(rects, [], async () => [plainRead('a'), plainRead('b')]))!.map((r) => r.words[0]!.text)).toEqual(['a', 'b']);
+  });
+
   it('answers null (read as without a tree) when the tree fails or confirms nothing', async () => {
     const img = frame();
     draw(img, 20, 20, 'abc');
