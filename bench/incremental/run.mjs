@@ -359,6 +359,8 @@ try {
     let naiveWords = [];
     const coldMs = [], coldCapture = [], coldOcr = [], coldAx = [];
     let coldRecall = NaN;
+    let coldFromTree = 0;
+    let coldWords = 0;
     for (let i = 0; i < N.cold; i++) {
       if (naiveRuns) {
         const r = await naive.run();
@@ -374,6 +376,9 @@ try {
       coldOcr.push(obs.timings.ocrMs);
       coldAx.push(obs.timings.accessibilityMs ?? 0);
       coldRecall = recall(truth, obs.words);
+      // Words the tree gave (its text leaves the pixels confirmed, src/perception/treeText.ts), not OCR.
+      coldFromTree = obs.words.filter((w) => w.source === 'accessibility').length;
+      coldWords = obs.words.length;
     }
     // Warm, unchanged: the observer as the daemon runs it (X DAMAGE asked before capturing), and beside it, in
     // the same loop, one that captures and compares every frame (`damage: false`, deskd before DAMAGE).
@@ -425,7 +430,7 @@ try {
     o.close();
     return {
       ...(naiveRuns ? { naive: { ...stats(naiveMs), recall: round(recall(truth, naiveWords.map((text) => ({ text }))) * 1000) / 1000 } } : {}),
-      cold: { ...stats(coldMs), recall: round(coldRecall * 1000) / 1000, captureMs: stats(coldCapture).p50, ocrMs: stats(coldOcr).p50, accessibilityMs: stats(coldAx).p50 },
+      cold: { ...stats(coldMs), recall: round(coldRecall * 1000) / 1000, captureMs: stats(coldCapture).p50, ocrMs: stats(coldOcr).p50, accessibilityMs: stats(coldAx).p50, ...(withTree ? { wordsFromTree: `${coldFromTree}/${coldWords}` } : {}) },
       warm: { ...stats(warmMs), modes: [...warmModes], captureMs: stats(warmCapture).p50, ocrMs: stats(warmOcr).p50, accessibilityMs: stats(warmAx).p50, frameReused: `${reused}/${N.warm}`, ...(withTree ? { accessibilityCached: `${axCached}/${N.warm}` } : {}) },
       warmNoDamage: { ...stats(warmNdMs), captureMs: stats(warmNdCapture).p50 },
       changed: {
@@ -578,6 +583,7 @@ const perPage = Object.entries(results.pages ?? {}).map(([name, p]) => {
           axWarmNoDamage: q(a.warmNoDamage.p50),
           axChanged: q(a.changed.p50),
           axRecallCold: a.cold.recall,
+          axWordsFromTree: a.cold.wordsFromTree,
           axColdAccessibilityMs: a.cold.accessibilityMs,
           axWarmMs: a.warm.p50,
           axWarmNoDamageMs: a.warmNoDamage.p50,
@@ -606,10 +612,10 @@ if (perPage.length > 0) {
     recall: { ok: perPage.every((p) => (withAx ? p.axRecallCold : p.recallCold) >= p.recallNaive), text: `cold recall ≥ naive on every page${tree}` },
   };
   const frac = (x) => (x >= 0.5 || x === 0 ? `${x.toFixed(2)}x` : `1/${Math.round(1 / x)}`);
-  const hdr = ['page', 'naive ms', 'cold', 'warm', 'warm, no DAMAGE', 'one change', 'recall naive → cold', 'change seen', ...(withAx ? ['AX cold', 'AX warm', 'AX warm, no DAMAGE', 'AX one change', 'AX objects re-read', 'AX read ms (cold)'] : [])];
-  const body = perPage.map((p) => [p.page, p.naiveMs, frac(p.cold), frac(p.warm), frac(p.warmNoDamage), frac(p.changed), `${p.recallNaive.toFixed(3)} → ${p.recallCold.toFixed(3)}`, p.newTextSeen, ...(withAx ? [frac(p.axCold), `${frac(p.axWarm)} (${p.axWarmMs} ms)`, `${frac(p.axWarmNoDamage)} (${p.axWarmNoDamageMs} ms)`, frac(p.axChanged), p.axObjectsReread ?? '', p.axColdAccessibilityMs] : [])]);
+  const hdr = ['page', 'naive ms', 'cold', 'warm', 'warm, no DAMAGE', 'one change', 'recall naive → cold', 'change seen', ...(withAx ? ['AX cold', 'AX recall (cold)', 'AX words from tree (cold)', 'AX warm', 'AX warm, no DAMAGE', 'AX one change', 'AX objects re-read', 'AX read ms (cold)'] : [])];
+  const body = perPage.map((p) => [p.page, p.naiveMs, frac(p.cold), frac(p.warm), frac(p.warmNoDamage), frac(p.changed), `${p.recallNaive.toFixed(3)} → ${p.recallCold.toFixed(3)}`, p.newTextSeen, ...(withAx ? [frac(p.axCold), p.axRecallCold.toFixed(3), p.axWordsFromTree ?? '', `${frac(p.axWarm)} (${p.axWarmMs} ms)`, `${frac(p.axWarmNoDamage)} (${p.axWarmNoDamageMs} ms)`, frac(p.axChanged), p.axObjectsReread ?? '', p.axColdAccessibilityMs] : [])]);
   const m = (k) => med(k);
-  body.push(['median', '', frac(m('cold')), frac(m('warm')), frac(m('warmNoDamage')), frac(m('changed')), '', '', ...(withAx ? [frac(m('axCold')), frac(m('axWarm')), frac(m('axWarmNoDamage')), frac(m('axChanged')), '', ''] : [])]);
+  body.push(['median', '', frac(m('cold')), frac(m('warm')), frac(m('warmNoDamage')), frac(m('changed')), '', '', ...(withAx ? [frac(m('axCold')), '', '', frac(m('axWarm')), frac(m('axWarmNoDamage')), frac(m('axChanged')), '', ''] : [])]);
   const all = [hdr, ...body];
   const w = hdr.map((_, c) => Math.max(...all.map((r) => String(r[c]).length)));
   console.log('\nper page, p50 vs naive full-frame OCR of the same page in the same run (naive = 1); "no DAMAGE" = the same warm observe capturing every frame (damage: false), in the same loop:');
