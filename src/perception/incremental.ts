@@ -32,7 +32,7 @@
 import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
 import { center, clip, contains, grow, intersects, mergeOverlapping, mergeSameLine, pixelsToPoints, pointsToPixels, trimTo, unionRect, type PixelRect } from './geometry.js';
-import { TreeTextReader, type TreeTextSource } from './treeText.js';
+import { TreeTextReader, type TreeTextSource } from './treeTextReader.js';
 import { changedTiles, detectScroll, flatRows, rowSegmentEqual, sameGeometry, seamLinked, tileGrid, tilesToRects, TILE, unexplainedBounds, type TileGrid } from './changes.js';
 
 /** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
@@ -178,7 +178,7 @@ export class IncrementalReader {
         if (plan.rects.length === 0 && plan.shift === 0) stats.reusedRegions++;
         if (plan.shift !== 0) stats.scrolledRegions++;
         const plain = () => Promise.all(plan.rects.map((rect) => this.ocr.recognize(image, { region: rect })));
-        const reads = (plan.shift === 0 ? await tree?.readRects(plan.rects, old!.words, plain) : null) ?? (await plain());
+        const reads = (await tree?.readRects(plan.rects, old!.words, this.prev, plain, plan.shift !== 0)) ?? (await plain());
         const inRead = (b: Rect) => plan.rects.some((r) => contains(r, center(b)));
         const words = plan.words.filter((w) => !inRead(w.bounds));
         const lines = plan.lines.filter((l) => !inRead(l.bounds));

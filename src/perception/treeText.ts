@@ -21,9 +21,8 @@
  * from the real frame, never from the tree).
  */
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
-import { center, clip, contains, grow, intersects, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
-import { glyphBoxes } from './ocr/raster.js';
-import { normalizeToken, type OcrLine, type OcrWord } from './elements.js';
+import { intersects, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
+import type { OcrLine, OcrWord } from './elements.js';
 import { visiblePart, windowIndexOf } from './occlusion.js';
 
 /** Roles of accessible objects that only carry text (deskd's vocabulary: Chromium's static text is `text`). */
@@ -93,34 +92,35 @@ function textLeaves(roots: readonly RawAXNode[], windows: readonly WindowInfo[])
   return out;
 }
 
-/** True when two boxes share more than a 2-point sliver (neighbouring text runs touch by a pixel). */
-function overlap(a: Rect, b: Rect): boolean {
+/** True when two boxes (pixels) share more than a 2-pixel sliver (neighbouring text runs touch by a pixel). */
+function overlapPx(a: PixelRect, b: PixelRect): boolean {
   const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
   const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
   return w > 2 && h > 2;
 }
 
 /** Why a leaf's text was not taken (for tests and diagnostics). */
-export type Rejection = 'multi-line' | 'tall' | 'background' | 'faint' | 'rows' | 'edges' | 'lead' | 'trail' | 'gaps' | 'gap-ratio' | 'position';
+export type Rejection = 'tall' | 'background' | 'faint' | 'rows' | 'edges' | 'lead' | 'trail' | 'gaps' | 'gap-ratio' | 'position' | 'overlap';
 
-/** A leaf the pixels confirm: its words' ink columns (relative to the box), its ink rows and background colour. */
-interface Verified {
+/** One line of a leaf that the pixels confirm: its words' ink columns and its ink rows (pixels of the image). */
+interface VerifiedLine {
   words: Array<{ text: string; x0: number; x1: number }>;
   top: number;
   bottom: number;
+  /** The pixels filled before OCR reads the frame, and the colour (the box's background). */
+  fill: PixelRect;
   rgba: TreeTextFill['rgba'];
 }
 
-/**
- * Check one leaf against the pixels under it; its words (pixel columns, relative to the box) when the ink is one
- * line that fills the box and splits into its words, else null.
- */
-function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection {
-  const raw = leaf.text.replace(/[\r\n]+$/, '');
-  if (/[\r\n]/.test(raw)) return 'multi-line';
-  const chars = [...raw].length;
-  const avg = px.width / chars;
-  if (px.height > avg * MAX_HEIGHT_IN_CHARS) return 'tall';
+/** The ink of a leaf's box: 1 where a pixel differs from the background (the rim's most common level). */
+interface Ink {
+  ink: Uint8Array;
+  w: number;
+  h: number;
+  rgba: TreeTextFill['rgba'];
+}
+
+function inkOf(img: RawImage, px: PixelRect): Ink | Rejection {
   const { width: w, height: h } = px;
   const lum = new Uint8Array(w * h);
   const hist = new Uint32Array(64);
@@ -146,7 +146,6 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
   let mode = 0;
   for (let i = 1; i < 64; i++) if (rim[i]! > rim[mode]!) mode = i;
   if (rim[mode]! < MIN_RIM_SHARE * (2 * w + 2 * h - 4) || hist[mode]! < MIN_BACKGROUND_SHARE * w * h) return 'background';
-  // The background: the pixels of the most common level (its mean, and the first such pixel's colour).
   let sum = 0;
   let first = -1;
   for (let i = 0; i < lum.length; i++) {
@@ -158,42 +157,46 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
   const bg = sum / hist[mode]!;
   let maxDiff = 0;
   for (let i = 0; i < lum.length; i++) maxDiff = Math.max(maxDiff, Math.abs(lum[i]! - bg));
-  const threshold = Math.max(MIN_INK_CONTRAST, INK_SHARE * maxDiff);
   if (maxDiff < MIN_INK_CONTRAST * 1.5) return 'faint';
-  const rows = new Uint32Array(h);
-  const cols = new Uint32Array(w);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (Math.abs(lum[y * w + x]! - bg) >= threshold) {
-        rows[y]!++;
-        cols[x]!++;
-      }
-    }
-  }
-  // One line: the rows with ink form one run, apart from thin runs (an underline, a dot) set off by a gap.
+  const threshold = Math.max(MIN_INK_CONTRAST, INK_SHARE * maxDiff);
+  const ink = new Uint8Array(w * h);
+  for (let i = 0; i < lum.length; i++) if (Math.abs(lum[i]! - bg) >= threshold) ink[i] = 1;
+  const p = ((px.y + Math.floor(first / w)) * img.width + px.x + (first % w)) * 4;
+  return { ink, w, h, rgba: [d[p]!, d[p + 1]!, d[p + 2]!, d[p + 3]!] };
+}
+
+/** Runs of rows with ink (rows apart by one blank row joined), top to bottom, and the tallest run's height. */
+function rowRuns(k: Ink): { runs: Array<[number, number]>; tallest: number } {
   const runs: Array<[number, number]> = [];
-  for (let y = 0; y < h; y++) {
-    if (rows[y] === 0) continue;
+  for (let y = 0; y < k.h; y++) {
+    let any = false;
+    for (let x = 0; x < k.w && !any; x++) any = k.ink[y * k.w + x] === 1;
+    if (!any) continue;
     const last = runs[runs.length - 1];
     if (last && y - last[1] <= 2) last[1] = y;
     else runs.push([y, y]);
   }
-  if (runs.length === 0) return 'faint';
-  const tallest = Math.max(...runs.map(([a, b]) => b - a + 1));
-  if (runs.filter(([a, b]) => b - a + 1 >= tallest / 2).length > 1) return 'rows';
-  // The ink fills the box: it starts and ends within the leading and trailing spaces (plus 2 px of bearing).
+  return { runs, tallest: Math.max(0, ...runs.map(([a, b]) => b - a + 1)) };
+}
+
+/**
+ * The words of one line of text (`raw`, with its leading and trailing spaces) on the ink rows `top..bottom` of a
+ * box, columns `from..k.w-1` (columns flagged in `skip` left out): the widest gaps between ink columns, one fewer
+ * than the words, each clearly wider than every other gap, each word starting about where its characters put it.
+ * `avg` is the character width the leaf's box gives (pixels), null to take the line's own.
+ */
+function lineWords(k: Ink, top: number, bottom: number, skip: Uint8Array | null, raw: string): { words: VerifiedLine['words']; left: number; right: number; avg: number } | Rejection {
+  const cols = new Uint32Array(k.w);
+  for (let y = top; y <= bottom; y++) for (let x = 0; x < k.w; x++) if (k.ink[y * k.w + x] === 1 && !skip?.[x]) cols[x]!++;
   let left = 0;
-  while (left < w && cols[left] === 0) left++;
-  let right = w - 1;
+  while (left < k.w && cols[left] === 0) left++;
+  let right = k.w - 1;
   while (right > left && cols[right] === 0) right--;
-  const lead = raw.length - raw.trimStart().length;
-  const trail = raw.length - raw.trimEnd().length;
-  if (left > 2 + (lead * 1.6 + SIDE_BEARING) * avg || w - 1 - right > 2 + (trail * 1.6 + SIDE_BEARING) * avg) return 'edges';
-  if (lead > 0 && left < lead * avg * 0.4) return 'lead';
-  if (trail > 0 && w - 1 - right < trail * avg * 0.4) return 'trail';
-  // Words: the widest gaps between ink columns, one fewer than the words, clearly wider than the others.
+  if (left >= k.w) return 'faint';
   const tokens: Array<{ text: string; at: number }> = [];
-  for (const m of raw.matchAll(/\S+/g)) tokens.push({ text: m[0], at: [...raw.slice(0, m.index)].length });
+  const body = raw.trim();
+  for (const m of body.matchAll(/\S+/g)) tokens.push({ text: m[0], at: [...body.slice(0, m.index)].length });
+  const avg = (right - left + 1) / Math.max(1, [...body].length);
   const gaps: Array<{ x0: number; x1: number }> = [];
   for (let x = left; x <= right; x++) {
     if (cols[x] !== 0) continue;
@@ -213,49 +216,142 @@ function verify(img: RawImage, leaf: Leaf, px: PixelRect): Verified | Rejection 
   const words = tokens.map((t, i) => ({ text: t.text, x0: i === 0 ? left : chosen[i - 1]!.x1 + 1, x1: i === need ? right : chosen[i]!.x0 - 1 }));
   // Each word starts about where its characters put it (proportional fonts differ; another text would not fit).
   for (let i = 1; i < words.length; i++) {
-    if (Math.abs(words[i]!.x0 - tokens[i]!.at * avg) > 0.2 * w + 2 * avg) return 'position';
+    if (Math.abs(words[i]!.x0 - left - tokens[i]!.at * avg) > 0.2 * (right - left + 1) + 2 * avg) return 'position';
   }
+  return { words, left, right, avg };
+}
+
+/**
+ * Check a one-line leaf against the pixels under it: one line of ink that fills the box (within its leading and
+ * trailing spaces and a side bearing) and splits into the leaf's words.
+ */
+function verifyLine(k: Ink, raw: string, px: PixelRect): VerifiedLine | Rejection {
+  const { runs, tallest } = rowRuns(k);
+  if (runs.length === 0) return 'faint';
+  if (runs.filter(([a, b]) => b - a + 1 >= tallest / 2).length > 1) return 'rows';
   const [top, bottom] = [runs[0]![0], runs[runs.length - 1]![1]];
-  const p = ((px.y + Math.floor(first / w)) * img.width + px.x + (first % w)) * 4;
-  return { words, top, bottom, rgba: [d[p]!, d[p + 1]!, d[p + 2]!, d[p + 3]!] };
+  const line = lineWords(k, top, bottom, null, raw);
+  if (typeof line === 'string') return line;
+  const avg = px.width / [...raw].length;
+  const lead = raw.length - raw.trimStart().length;
+  const trail = raw.length - raw.trimEnd().length;
+  if (line.left > 2 + (lead * 1.6 + SIDE_BEARING) * avg || k.w - 1 - line.right > 2 + (trail * 1.6 + SIDE_BEARING) * avg) return 'edges';
+  if (lead > 0 && line.left < lead * avg * 0.4) return 'lead';
+  if (trail > 0 && k.w - 1 - line.right < trail * avg * 0.4) return 'trail';
+  return { words: line.words.map((w) => ({ ...w, x0: px.x + w.x0, x1: px.x + w.x1 })), top: px.y + top, bottom: px.y + bottom, fill: px, rgba: k.rgba };
+}
+
+/**
+ * Check a leaf of several lines (`<pre>` text, a log): its box is the union of its lines, the first of which may
+ * start after other text on its row, the others at the box's left. Each non-empty line must be one run of ink
+ * rows, in order (as many runs as such lines); on the first line, the columns of other leaves' boxes on its rows
+ * (`others`, pixels) are left out; every other line starts at the box's left (within its leading spaces); some
+ * line reaches the box's right edge (text cut by its container does not); each line splits into its words.
+ */
+function verifyLines(k: Ink, lines: string[], px: PixelRect, others: readonly PixelRect[]): VerifiedLine[] | Rejection {
+  const { runs, tallest } = rowRuns(k);
+  const big = runs.filter(([a, b]) => b - a + 1 >= tallest / 2);
+  const filled = lines.map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '');
+  if (big.length !== filled.length || big.length === 0) return 'rows';
+  const out: VerifiedLine[] = [];
+  let reaches = false;
+  for (let j = 0; j < filled.length; j++) {
+    const { l, i } = filled[j]!;
+    const [top, bottom] = big[j]!;
+    let skip: Uint8Array | null = null;
+    if (i === 0) {
+      skip = new Uint8Array(k.w);
+      for (const o of others) {
+        const oy0 = Math.max(o.y, px.y + top), oy1 = Math.min(o.y + o.height, px.y + bottom + 1);
+        if (oy1 - oy0 < (bottom - top + 1) / 2) continue;
+        for (let x = Math.max(0, o.x - px.x); x < Math.min(k.w, o.x + o.width - px.x); x++) skip[x] = 1;
+      }
+    }
+    const line = lineWords(k, top, bottom, skip, l);
+    if (typeof line === 'string') return line;
+    const lead = l.length - l.trimStart().length;
+    const trail = l.length - l.trimEnd().length;
+    if (i > 0 && line.left > 2 + (lead * 1.6 + SIDE_BEARING) * line.avg) return 'edges';
+    if (k.w - 1 - line.right <= 2 + (trail * 1.6 + SIDE_BEARING) * line.avg) reaches = true;
+    // Filled with 2 pixels around the ink (anti-aliasing), never into another leaf's columns.
+    let x0 = Math.max(0, line.left - 2);
+    for (let x = line.left - 1; x >= x0; x--) if (skip?.[x]) x0 = x + 1;
+    const x1 = Math.min(k.w - 1, line.right + 2);
+    const y0 = Math.max(0, top - 1);
+    const y1 = Math.min(k.h - 1, bottom + 1);
+    out.push({ words: line.words.map((w) => ({ ...w, x0: px.x + w.x0, x1: px.x + w.x1 })), top: px.y + top, bottom: px.y + bottom, fill: { x: px.x + x0, y: px.y + y0, width: x1 - x0 + 1, height: y1 - y0 + 1 }, rgba: k.rgba });
+  }
+  return reaches ? out : 'edges';
+}
+
+/** The lines of a leaf's text (a trailing line end dropped). */
+function textLines(text: string): string[] {
+  return text.replace(/(\r?\n)+$/, '').split(/\r?\n/);
+}
+
+/**
+ * Check one leaf against the pixels under it (see the module comment): its lines' words, or why not.
+ * `others` are the other leaves' boxes (pixels), for the first line of a leaf of several lines.
+ */
+function verify(img: RawImage, leaf: Leaf, px: PixelRect, others: readonly PixelRect[]): VerifiedLine[] | Rejection {
+  const lines = textLines(leaf.text);
+  if (lines.length === 1 && px.height > (px.width / [...lines[0]!].length) * MAX_HEIGHT_IN_CHARS) return 'tall';
+  const k = inkOf(img, px);
+  if (typeof k === 'string') return k;
+  if (lines.length === 1) {
+    const v = verifyLine(k, lines[0]!, px);
+    return typeof v === 'string' ? v : [v];
+  }
+  return verifyLines(k, lines, px, others);
 }
 
 /**
  * The words of the tree's text leaves that the pixels of `img` confirm (see the module comment), and the boxes
  * OCR can leave out. `roots` are the (masked) accessibility roots, `windows` the visible windows top-most first;
  * `within` (logical points) limits the leaves checked to those whose box meets one of these rectangles.
- * Geometry: words, lines and areas in logical global points, fills in `img`'s pixels. Never throws.
+ * Geometry: words, lines and areas in logical global points, fills in `img`'s pixels; one entry in `lines`,
+ * `areas` and `fills` per line confirmed. Never throws.
  */
 export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows: readonly WindowInfo[], within?: readonly Rect[]): TreeText {
   const out: TreeText = { words: [], lines: [], areas: [], fills: [], leaves: 0, accepted: 0, rejected: {} };
-  const leaves = textLeaves(roots, windows);
   const imgPoints: Rect = { x: img.origin.x, y: img.origin.y, width: img.width / img.scale, height: img.height / img.scale };
-  const inside = leaves.filter((l) => l.bounds.x >= imgPoints.x && l.bounds.y >= imgPoints.y && l.bounds.x + l.bounds.width <= imgPoints.x + imgPoints.width && l.bounds.y + l.bounds.height <= imgPoints.y + imgPoints.height);
+  const inside = textLeaves(roots, windows)
+    .filter((l) => l.bounds.x >= imgPoints.x && l.bounds.y >= imgPoints.y && l.bounds.x + l.bounds.width <= imgPoints.x + imgPoints.width && l.bounds.y + l.bounds.height <= imgPoints.y + imgPoints.height)
+    .map((leaf) => ({ leaf, px: pointsToPixels(img, leaf.bounds)!, multi: textLines(leaf.text).length > 1 }))
+    .filter((c) => c.px && c.px.width >= 2 && c.px.height >= 4);
   out.leaves = inside.length;
-  const sorted = [...inside].sort((a, b) => a.bounds.x - b.bounds.x);
-  const clash = new Set<Leaf>();
-  for (let i = 0; i < sorted.length; i++) {
-    for (let j = i + 1; j < sorted.length && sorted[j]!.bounds.x < sorted[i]!.bounds.x + sorted[i]!.bounds.width; j++) {
-      if (overlap(sorted[i]!.bounds, sorted[j]!.bounds)) clash.add(sorted[i]!).add(sorted[j]!);
+  const reject = (leaf: Leaf, why: Rejection) => {
+    out.rejected[why] = (out.rejected[why] ?? 0) + 1;
+    if (process.env.DESKD_DEBUG_TREE_TEXT) console.error('treeText', why, JSON.stringify(leaf.text), leaf.bounds);
+  };
+  // Each leaf checked; a leaf of several lines stands for its lines' boxes, not the union box (which holds the
+  // text before its first line and after its last).
+  // Leaves outside `within` are not checked (null); their one-line boxes still count for overlaps.
+  const wanted = (l: Leaf) => !within || within.some((r) => intersects(r, l.bounds));
+  const singles = inside.filter((o) => !o.multi).map((o) => o.px);
+  const checked = inside.map((c) => ({ leaf: c.leaf, lines: wanted(c.leaf) ? verify(img, c.leaf, c.px, singles.filter((b) => b !== c.px)) : null }));
+  const boxes = checked.flatMap((c, i) => (c.lines === null || typeof c.lines === 'string' ? (inside[i]!.multi ? [] : [{ i, box: inside[i]!.px }]) : c.lines.map((l) => ({ i, box: l.fill }))));
+  // Overlapping text (an overlay within the page, text under other text): all of it is left to OCR.
+  const clash = new Set<number>();
+  const sorted = [...boxes].sort((a, b) => a.box.x - b.box.x);
+  for (let a = 0; a < sorted.length; a++) {
+    for (let b = a + 1; b < sorted.length && sorted[b]!.box.x < sorted[a]!.box.x + sorted[a]!.box.width; b++) {
+      if (sorted[a]!.i !== sorted[b]!.i && overlapPx(sorted[a]!.box, sorted[b]!.box)) clash.add(sorted[a]!.i).add(sorted[b]!.i);
     }
   }
-  for (const leaf of inside) {
-    if (clash.has(leaf) || (within && !within.some((r) => intersects(r, leaf.bounds)))) continue;
-    const px = pointsToPixels(img, leaf.bounds);
-    if (!px || px.width < 2 || px.height < 4) continue;
-    const v = verify(img, leaf, px);
-    if (typeof v === 'string') {
-      out.rejected[v] = (out.rejected[v] ?? 0) + 1;
-      if (process.env.DESKD_DEBUG_TREE_TEXT) console.error('treeText', v, JSON.stringify(leaf.text), leaf.bounds);
-      continue;
-    }
+  checked.forEach(({ leaf, lines }, i) => {
+    if (lines === null) return;
+    if (clash.has(i)) return reject(leaf, 'overlap');
+    if (typeof lines === 'string') return reject(leaf, lines);
     out.accepted++;
-    const words = v.words.map((t) => ({ text: t.text, bounds: pixelsToPoints(img, { x: px.x + t.x0, y: px.y + v.top, width: t.x1 - t.x0 + 1, height: v.bottom - v.top + 1 }), confidence: 1, source: 'accessibility' as const }));
-    out.words.push(...words);
-    out.lines.push({ text: words.map((x) => x.text).join(' '), bounds: pixelsToPoints(img, { x: px.x + v.words[0]!.x0, y: px.y + v.top, width: v.words[v.words.length - 1]!.x1 - v.words[0]!.x0 + 1, height: v.bottom - v.top + 1 }), words });
-    out.areas.push({ ...leaf.bounds });
-    out.fills.push({ rect: px, rgba: v.rgba });
-  }
+    for (const v of lines) {
+      const words = v.words.map((t) => ({ text: t.text, bounds: pixelsToPoints(img, { x: t.x0, y: v.top, width: t.x1 - t.x0 + 1, height: v.bottom - v.top + 1 }), confidence: 1, source: 'accessibility' as const }));
+      out.words.push(...words);
+      out.lines.push({ text: words.map((x) => x.text).join(' '), bounds: pixelsToPoints(img, { x: v.words[0]!.x0, y: v.top, width: v.words[v.words.length - 1]!.x1 - v.words[0]!.x0 + 1, height: v.bottom - v.top + 1 }), words });
+      out.areas.push(pixelsToPoints(img, v.fill));
+      out.fills.push({ rect: v.fill, rgba: v.rgba });
+    }
+  });
   return out;
 }
 
@@ -274,132 +370,4 @@ export function fillBoxes(img: RawImage, fills: readonly TreeTextFill[]): RawIma
     }
   }
   return { ...img, data };
-}
-
-/** Glyph-like components taller than this (pixels) are not looked for in what the tree left (headline text in an image is). */
-const REST_MAX_GLYPH = 200;
-/** Ink this far (0..255) from its cell's background counts when looking for text the tree left. */
-const REST_INK_CONTRAST = 32;
-/** More areas than this, or areas over this share of the region, and the region is read whole instead. */
-const REST_MAX_AREAS = 32;
-const REST_MAX_SHARE = 0.5;
-
-/**
- * Where text may be left in `region` (logical global points) of an image whose tree text was filled
- * ({@link fillBoxes}): glyph-like ink (`glyphBoxes`) grouped into areas (each glyph grown by its height
- * sideways and half of it up and down, overlapping boxes merged, then 6 points of margin). An empty list when
- * nothing glyph-like is left (OCR has nothing to read); null when the rest is too scattered or too large to be
- * worth reading in parts (read the region whole). Never throws.
- */
-export function restAreas(img: RawImage, region: Rect): Rect[] | null {
-  const px = pointsToPixels(img, region);
-  if (!px) return [];
-  const gray = new Uint8Array(img.width * img.height);
-  const d = img.data;
-  for (let y = px.y; y < px.y + px.height; y++) {
-    for (let x = px.x, o = (y * img.width + x) * 4; x < px.x + px.width; x++, o += 4) gray[y * img.width + x] = (d[o]! * 299 + d[o + 1]! * 587 + d[o + 2]! * 114) / 1000;
-  }
-  const glyphs = glyphBoxes(gray, img.width, { left: px.x, top: px.y, width: px.width, height: px.height }, { inkContrast: REST_INK_CONTRAST, maxHeight: REST_MAX_GLYPH });
-  if (glyphs.length === 0) return [];
-  const grown = glyphs.map((g) => pixelsToPoints(img, { x: g.left - g.height, y: g.top - Math.ceil(g.height / 2), width: g.width + 2 * g.height, height: g.height + 2 * Math.ceil(g.height / 2) }));
-  const areas = mergeOverlapping(mergeOverlapping(grown).map((r) => grow(r, 6)))
-    .map((r) => clip(r, region))
-    .filter((r): r is Rect => r !== undefined);
-  const area = areas.reduce((s, r) => s + r.width * r.height, 0);
-  if (areas.length > REST_MAX_AREAS || area > REST_MAX_SHARE * region.width * region.height) return null;
-  return areas;
-}
-
-/**
- * OCR of `region` of an image whose tree text was filled: only the {@link restAreas}, each read on its own (the
- * region whole when they are too many or too large); words and lines whose centre is in the area read.
- * @throws whatever `ocr.recognize` throws.
- */
-export async function readRest(ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: OcrLine[] }> }, filled: RawImage, region: Rect): Promise<{ words: OcrWord[]; lines: OcrLine[] }> {
-  const areas = restAreas(filled, region);
-  if (areas === null) return ocr.recognize(filled, { region });
-  const reads = await Promise.all(areas.map((a) => ocr.recognize(filled, { region: a })));
-  const inside = (a: Rect, b: Rect) => contains(a, center(b));
-  return {
-    words: reads.flatMap((r, i) => r.words.filter((w) => inside(areas[i]!, w.bounds))),
-    lines: reads.flatMap((r, i) => r.lines.filter((l) => inside(areas[i]!, l.bounds))),
-  };
-}
-
-/**
- * The tree's text for a frame, asked for lazily: the whole frame (`within` absent) or the leaves inside some
- * rectangles of it. Resolves null when there is no tree (it failed, or is off).
- */
-export type TreeTextSource = (within?: Rect[]) => Promise<TreeText | null>;
-
-type Read = { words: OcrWord[]; lines: OcrLine[] };
-
-/**
- * OCR of one frame's regions and rectangles with the tree's text taken where the pixels confirm it (the
- * incremental reader's use of this module). Its methods resolve null when the tree gave nothing to take; the
- * caller then reads as without a tree. @throws whatever the OCR engine throws.
- */
-export class TreeTextReader {
-  private whole: Promise<{ text: TreeText; image: RawImage } | null> | null = null;
-
-  constructor(
-    private readonly ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<Read> },
-    private readonly image: RawImage,
-    private readonly source: TreeTextSource,
-  ) {}
-
-  /** A region read whole: the tree's text of the whole frame (asked for once per frame) and OCR of the rest. */
-  async readRegion(region: Rect): Promise<Read | null> {
-    this.whole ??= this.source().then(
-      (t) => (t && t.fills.length > 0 ? { text: t, image: fillBoxes(this.image, t.fills) } : null),
-      () => null,
-    );
-    const k = await this.whole;
-    return k ? withTreeText(await readRest(this.ocr, k.image, region), k.text, region) : null;
-  }
-
-  /**
-   * Changed rectangles (points): the tree's text of the leaves inside them, and OCR of the rest; one read per
-   * rectangle, in order. A leaf is taken only where no word was reported before (`previous`, the region's words
-   * before the change), or where the words reported before came from the tree and the tree's text differs from
-   * them now: pixels that changed under a leaf whose text the tree still gives as before may be a change the tree
-   * has not heard of yet (its events trail the paint), and words OCR read before cannot tell, so OCR reads those.
-   * `plain` (the reads without the tree) is started at once when given, and answers the rectangles the tree takes
-   * nothing in (all of them when it takes nothing).
-   */
-  async readRects(rects: Rect[], previous: readonly OcrWord[], plain?: () => Promise<Read[]>): Promise<Read[] | null> {
-    // The plain reads start at once, beside the tree's answer: rectangles it takes nothing in use them.
-    const early = plain?.();
-    early?.catch(() => {});
-    const t = await this.source(rects).catch(() => null);
-    if (!t || t.fills.length === 0) return early ?? null;
-    const keep = t.areas.map((a, i) => {
-      const before = previous.filter((w) => contains(a, center(w.bounds)));
-      if (before.length === 0) return true;
-      return before.every((w) => w.source === 'accessibility') && normalizeToken(before.map((w) => w.text).join(' ')) !== normalizeToken(t.lines[i]!.text);
-    });
-    const taken: TreeText = { ...t, words: t.lines.filter((_, i) => keep[i]).flatMap((l) => l.words ?? []), lines: t.lines.filter((_, i) => keep[i]), areas: t.areas.filter((_, i) => keep[i]), fills: t.fills.filter((_, i) => keep[i]) };
-    if (taken.fills.length === 0) return early ?? null;
-    const filled = fillBoxes(this.image, taken.fills);
-    return Promise.all(
-      rects.map(async (rect, i) => {
-        if (early && !taken.areas.some((a) => intersects(a, rect))) return (await early)[i]!;
-        return withTreeText(await readRest(this.ocr, filled, rect), taken, rect);
-      }),
-    );
-  }
-}
-
-/**
- * A region's OCR words and lines with the tree's words and lines inside the region (their centres) added, and
- * any OCR word or line inside an area the tree's text covers dropped; in reading order.
- */
-function withTreeText(r: Read, t: TreeText, region: Rect): Read {
-  const mine = (b: Rect) => contains(region, center(b));
-  const fromTree = (b: Rect) => t.areas.some((a) => contains(a, center(b)));
-  const order = (a: { bounds: Rect }, b: { bounds: Rect }) => a.bounds.y - b.bounds.y || a.bounds.x - b.bounds.x;
-  return {
-    words: [...r.words.filter((w) => !fromTree(w.bounds)), ...t.words.filter((w) => mine(w.bounds))].sort(order),
-    lines: [...r.lines.filter((l) => !fromTree(l.bounds)), ...t.lines.filter((l) => mine(l.bounds))].sort(order),
-  };
 }

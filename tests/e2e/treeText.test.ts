@@ -4,7 +4,8 @@
  * tree (`source: "accessibility"`); text that the tree gives but the screen does not show — transparent, cut off
  * by an ellipsis, under an opaque box, under another text, scrolled out of its box — is never reported as a
  * word, whatever read it; the text drawn over it is. After a change made through the daemon (an accessibility
- * press), the new text is reported and the old one is not, and the next observe equals a `fresh` read.
+ * press), the new text is reported and the old one is not, and the next observe equals a `fresh` read; a log
+ * that scrolls as a line is added shows the new line, not the one scrolled out, no line twice.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -41,11 +42,17 @@ body{margin:0;font:16px "DejaVu Sans",sans-serif;background:#fff;color:#222}
 <div class="a" style="top:192px;left:10px;width:400px;height:20px;padding:8px;background:#eef">Overlay notice shown</div>
 <div class="a" style="top:260px;height:22px;width:300px;overflow:hidden"><div>Scrollvisible first row</div><div>Scrolledaway second row</div><div>Scrolledaway third row</div></div>
 <p class="a" style="top:330px" id="counter">Counter value 41</p>
+<div id="log" style="position:absolute;left:500px;top:20px;width:420px;height:100px;overflow:hidden;font:14px/20px 'DejaVu Sans Mono',monospace;background:#f4f4f4"></div>
 <button style="position:absolute;left:20px;top:380px;font:16px 'DejaVu Sans',sans-serif" onclick="document.getElementById('counter').textContent='Counter value '+(++n)">Next</button>
-<script>let n = 41;</script>
+<button style="position:absolute;left:120px;top:380px;font:16px 'DejaVu Sans',sans-serif" onclick="logLine()">More</button>
+<script>let n = 41; let k = 0;
+const log = document.getElementById('log');
+function logLine() { const d = document.createElement('div'); d.textContent = 'entry ' + String.fromCharCode(97 + k % 26).repeat(3) + k + ' done'; k++; log.appendChild(d); log.scrollTop = log.scrollHeight; }
+for (let i = 0; i < 7; i++) logLine();
+</script>
 </body></html>`;
 
-const HIDDEN = /phantom|hiddentail|anotherhidden|coveredsecret|undertext|scrolledaway/i;
+const HIDDEN = /phantom|hiddentail|anotherhidden|coveredsecret|undertext|scrolledaway|aaa0|bbb1/i;
 
 let e2e: E2eDaemon;
 let server: Server;
@@ -96,6 +103,26 @@ describe('text from the tree, checked against the pixels', () => {
     for (const t of ['Overlay', 'notice', 'shown', 'Visiblepart', 'Scrollvisible']) expect(texts(o), t).toContain(t);
     expect(o.words.find((w) => w.text === 'Overlay')!.source).toBeUndefined();
     expect(o.words.find((w) => w.text === 'Visiblepart')!.source).toBeUndefined();
+  });
+
+  it('a log that scrolls as a line is added: the new line is seen, the line scrolled out is not, none twice, as a fresh read sees it', async () => {
+    const entries = (o: Obs) => o.words.filter((w) => /^[a-z]{3}\d+$/.test(w.text)).map((w) => w.text);
+    const before = await observe({ fresh: true });
+    expect(entries(before)).toEqual(['ccc2', 'ddd3', 'eee4', 'fff5', 'ggg6']);
+    for (let i = 7; i < 10; i++) {
+      const press = await e2e.api('POST', '/v1/actions', { type: 'press', target: { role: 'button', name: 'More' } });
+      expect(press.status, JSON.stringify(press.json)).toBe(200);
+      const want = String.fromCharCode(97 + i).repeat(3) + i;
+      const o = await waitFor(async () => {
+        const x = await observe();
+        return entries(x).includes(want) ? x : null;
+      }, 20_000, `log entry ${want}`);
+      const seen = entries(o);
+      expect(new Set(seen).size, seen.join(' ')).toBe(seen.length);
+      expect(seen).toEqual(entries(await observe({ fresh: true })));
+      expect(seen[seen.length - 1]).toBe(want);
+      expect(seen).not.toContain(String.fromCharCode(97 + i - 5).repeat(3) + (i - 5));
+    }
   });
 
   it('after a change, reports the new text and not the old one, as a fresh read does', async () => {

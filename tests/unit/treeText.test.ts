@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RawAXNode, RawImage, Rect, WindowInfo } from '../../src/platform/types.js';
-import { fillBoxes, readRest, restAreas, textFromTree, TreeTextReader } from '../../src/perception/treeText.js';
+import { fillBoxes, textFromTree } from '../../src/perception/treeText.js';
+import { readRest, restAreas, TreeTextReader } from '../../src/perception/treeTextReader.js';
 import type { OcrWord } from '../../src/perception/elements.js';
 
 const W = 400;
@@ -63,7 +64,7 @@ describe('textFromTree', () => {
   it('leaves to OCR: no ink (transparent text), ink stopping short (ellipsis, clipping), another text, two lines', () => {
     const img = frame();
     const hidden = { x: 10, y: 10, width: 80, height: 16 };
-    const clipped = draw(img, 10, 40, 'Pipeline');
+    const clipped = draw(img, 10, 40, 'Pipel');
     const other = draw(img, 10, 70, 'abcdefgh ijk');
     draw(img, 200, 10, 'first');
     draw(img, 200, 26, 'line');
@@ -71,7 +72,7 @@ describe('textFromTree', () => {
       [
         root([
           leaf('Invisible text', hidden),
-          leaf('Pipeline for production', { ...clipped, width: 23 * 8 }),
+          leaf('Pipeline', { ...clipped, width: 8 * 8 }),
           leaf('abc defghijk', other),
           leaf('first line', { x: 200, y: 10, width: 80, height: 32 }),
         ]),
@@ -84,13 +85,39 @@ describe('textFromTree', () => {
     expect(t.rejected).toEqual({ faint: 1, edges: 1, position: 1, rows: 1 });
   });
 
-  it('leaves to OCR a wrapped paragraph (a box too tall for its characters) and a leaf with a line end inside', () => {
+  it('leaves to OCR a wrapped paragraph (a box too tall for its characters)', () => {
     const img = frame();
     draw(img, 10, 10, 'one two');
     draw(img, 10, 26, 'three');
-    const t = textFromTree([root([leaf('one two three', { x: 10, y: 10, width: 56, height: 80 }), leaf('a\nb', { x: 100, y: 10, width: 8, height: 32 })])], img, []);
+    const t = textFromTree([root([leaf('one two three', { x: 10, y: 10, width: 56, height: 80 })])], img, []);
     expect(t.accepted).toBe(0);
-    expect(t.rejected).toEqual({ tall: 1, 'multi-line': 1 });
+    expect(t.rejected).toEqual({ tall: 1 });
+  });
+
+  it('takes a leaf of several lines (pre text) line by line, its first line after other text on its row', () => {
+    const img = frame();
+    const prompt = draw(img, 10, 10, '$ ');
+    draw(img, 26, 10, 'echo job 1');
+    draw(img, 10, 30, 'job 1 queued');
+    const multi = leaf('echo job 1\njob 1 queued\n', { x: 10, y: 10, width: 96, height: 36 });
+    const t = textFromTree([root([leaf('$ ', prompt), multi])], img, []);
+    expect(t.rejected).toEqual({});
+    expect(t.lines.map((l) => l.text)).toEqual(['$', 'echo job 1', 'job 1 queued']);
+    expect(t.words.find((w) => w.text === 'echo')!.bounds).toEqual({ x: 27, y: 12, width: 30, height: 12 });
+    expect(t.words.find((w) => w.text === 'queued')!.bounds.y).toBe(32);
+    // Filled line by line: the prompt's pixels are filled by the prompt's own box only.
+    expect(t.fills.map((f) => f.rect.x)).toEqual([10, 26, 10]);
+  });
+
+  it('leaves to OCR a leaf of several lines whose ink has another number of lines, or that no line fills to the right (clipped)', () => {
+    const img = frame();
+    draw(img, 10, 10, 'alpha beta');
+    draw(img, 10, 30, 'gamma');
+    draw(img, 200, 10, 'one two');
+    draw(img, 200, 30, 'three');
+    const t = textFromTree([root([leaf('alpha beta\ngamma\ndelta', { x: 10, y: 10, width: 80, height: 56 }), leaf('one two\nthree', { x: 200, y: 10, width: 80, height: 36 })])], img, []);
+    expect(t.accepted).toBe(0);
+    expect(t.rejected).toEqual({ rows: 1, edges: 1 });
   });
 
   it('leaves to OCR a word gap that is not clearly wider than the gaps within words', () => {
@@ -209,27 +236,53 @@ describe('TreeTextReader', () => {
     expect(asked).toEqual([undefined]);
   });
 
-  it('a changed rectangle takes a leaf only where nothing was, or where the tree said something else before; else OCR reads it', async () => {
+  it('a changed rectangle takes a leaf where nothing was, where the tree said something else before, or where it says the same over unchanged pixels; else OCR reads it', async () => {
     const img = frame();
-    const fresh = draw(img, 20, 20, 'new line');
-    const same = draw(img, 20, 60, 'total 42');
+    const prev = frame();
+    const fresh = draw(img, 20, 10, 'new line');
+    const same = draw(img, 20, 40, 'total 42');
+    draw(prev, 20, 40, 'total 4');
+    const still = draw(img, 20, 70, 'total 40');
+    draw(prev, 20, 70, 'total 40');
     const changed = draw(img, 20, 100, 'total 43');
     const misread = draw(img, 20, 140, 'total 44');
-    const leaves = [leaf('new line', fresh), leaf('total 42', same), leaf('total 43', changed), leaf('total 44', misread)];
+    const leaves = [leaf('new line', fresh), leaf('total 42', same), leaf('total 40', still), leaf('total 43', changed), leaf('total 44', misread)];
     const tw = (text: string, r: Rect, source?: 'accessibility'): OcrWord => ({ text, bounds: { x: r.x + 2, y: r.y + 2, width: 40, height: 12 }, confidence: 1, ...(source ? { source } : {}) });
-    const previous = [tw('total 42', same, 'accessibility'), tw('total 42', changed, 'accessibility'), tw('tota1 4Z', misread)];
+    const previous = [tw('total 42', same, 'accessibility'), tw('total 40', still, 'accessibility'), tw('total 42', changed, 'accessibility'), tw('tota1 4Z', misread)];
     const rect = { x: 0, y: 0, width: W, height: 180 };
     const ocr = fakeOcr();
     const reader = new TreeTextReader(ocr, img, async (within) => textFromTree([root(leaves)], img, [], within));
-    const [r] = (await reader.readRects([rect], previous))!;
+    const [r] = (await reader.readRects([rect], previous, prev))!;
     const byRow = (y: number) => r!.words.filter((w) => w.bounds.y >= y && w.bounds.y < y + 16).map((w) => `${w.text}:${w.source ?? 'ocr'}`);
-    expect(byRow(20)).toEqual(['new:accessibility', 'line:accessibility']);
-    expect(byRow(60)).toEqual(['ocr:ocr']);
+    expect(byRow(10)).toEqual(['new:accessibility', 'line:accessibility']);
+    // The tree still says "total 42" while the pixels changed: it may not have heard of the change yet.
+    expect(byRow(40)).toEqual(['ocr:ocr']);
+    expect(byRow(70)).toEqual(['total:accessibility', '40:accessibility']);
     expect(byRow(100)).toEqual(['total:accessibility', '43:accessibility']);
+    // What was there before came from OCR (a misreading, maybe): the tree's text is not compared with it.
     expect(byRow(140)).toEqual(['ocr:ocr']);
   });
 
-  it('starts the plain reads beside the tree, and answers with them where the tree takes nothing', async () => {
+  it('in a scrolled region takes only text that was not shown before, and only where the tree gave nearly all of it', async () => {
+    const img = frame();
+    const moved = draw(img, 20, 10, 'line two');
+    const staleAt = draw(img, 20, 30, 'line thr');
+    const scrolledIn = draw(img, 20, 50, 'line four');
+    const tw = (text: string, y: number, source?: 'accessibility'): OcrWord => ({ text, bounds: { x: 20, y, width: 30, height: 12 }, confidence: 1, ...(source ? { source } : {}) });
+    // Before the scroll the region showed "line one", "line two", "line thr" (all from the tree).
+    const previous = ['line', 'one', 'line', 'two', 'line', 'thr'].map((t, i) => tw(t, 10 + Math.floor(i / 2) * 20, 'accessibility'));
+    // The tree: "line two" and "line thr" at their new places, and a stale "line two" where "line thr" is now drawn.
+    const leaves = [leaf('line two', moved), leaf('line four', scrolledIn), leaf('line thr', { ...staleAt })];
+    const reader = new TreeTextReader(fakeOcr(), img, async (within) => textFromTree([root(leaves)], img, [], within));
+    const [r] = (await reader.readRects([{ x: 0, y: 0, width: W, height: 80 }], previous, null, undefined, true))!;
+    const fromTree = r!.words.filter((w) => w.source === 'accessibility').map((w) => w.text);
+    expect(fromTree).toEqual(['line', 'four']);
+    // Mostly OCR's words before: the tree is not used in a scrolled region at all.
+    const byOcr = previous.map((w, i) => (i < 2 ? w : { text: w.text, bounds: w.bounds, confidence: 0.9 }));
+    expect(await reader.readRects([{ x: 0, y: 0, width: W, height: 80 }], byOcr, null, undefined, true)).toBeNull();
+  });
+
+  it('starts the plain reads beside the tree where OCR read most of the words before, and answers with them where the tree takes nothing', async () => {
     const img = frame();
     const b = draw(img, 20, 20, 'new text');
     const ocr = fakeOcr();
@@ -244,7 +297,8 @@ describe('TreeTextReader', () => {
     });
     const rects = [{ x: 0, y: 0, width: 200, height: 50 }, { x: 0, y: 100, width: 200, height: 50 }];
     const plainRead = (text: string) => ({ words: [{ text, bounds: { x: 10, y: 110, width: 20, height: 12 }, confidence: 0.8 }], lines: [] });
-    const pending = reader.readRects(rects, [], async () => {
+    const byOcr: OcrWord[] = [{ text: 'chart', bounds: { x: 10, y: 110, width: 30, height: 12 }, confidence: 0.9 }];
+    const pending = reader.readRects(rects, byOcr, null, async () => {
       events.push('plain started');
       setTimeout(release, 20);
       return [plainRead('plain-0'), plainRead('plain-1')];
@@ -253,9 +307,18 @@ describe('TreeTextReader', () => {
     expect(events).toEqual(['plain started', 'tree asked', 'tree answered']);
     expect(reads[0]!.words.map((w) => `${w.text}:${w.source}`)).toEqual(['new:accessibility', 'text:accessibility']);
     expect(reads[1]!.words.map((w) => w.text)).toEqual(['plain-1']);
-    // The same with a tree that takes nothing: every rectangle answered by the plain reads.
+    // A tree that takes nothing: every rectangle answered by the plain reads started early.
     const none = new TreeTextReader(ocr, img, async () => null);
-    expect((await none.readRects(rects, [], async () => [plainRead('a'), plainRead('b')]))!.map((r) => r.words[0]!.text)).toEqual(['a', 'b']);
+    expect((await none.readRects(rects, byOcr, null, async () => [plainRead('a'), plainRead('b')]))!.map((r) => r.words[0]!.text)).toEqual(['a', 'b']);
+    // Where the tree gave the words before, it is waited for: nothing read plainly unless it takes nothing (null).
+    let plainCalls = 0;
+    const byTree: OcrWord[] = [{ ...byOcr[0]!, source: 'accessibility' }];
+    const waited = new TreeTextReader(ocr, img, async (within) => textFromTree([root([leaf('new text', b)])], img, [], within));
+    const r2 = (await waited.readRects(rects, byTree, null, async () => (plainCalls++, [plainRead('x'), plainRead('y')])))!;
+    expect(plainCalls).toBe(0);
+    expect(r2[0]!.words.map((w) => w.text)).toEqual(['new', 'text']);
+    expect(await none.readRects(rects, byTree, null, async () => (plainCalls++, [plainRead('x'), plainRead('y')]))).toBeNull();
+    expect(plainCalls).toBe(0);
   });
 
   it('answers null (read as without a tree) when the tree fails or confirms nothing', async () => {
@@ -263,7 +326,7 @@ describe('TreeTextReader', () => {
     draw(img, 20, 20, 'abc');
     const ocr = fakeOcr();
     expect(await new TreeTextReader(ocr, img, async () => null).readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
-    expect(await new TreeTextReader(ocr, img, async () => Promise.reject(new Error('bus gone'))).readRects([{ x: 0, y: 0, width: 100, height: 100 }], [])).toBeNull();
+    expect(await new TreeTextReader(ocr, img, async () => Promise.reject(new Error('bus gone'))).readRects([{ x: 0, y: 0, width: 100, height: 100 }], [], null)).toBeNull();
     expect(await new TreeTextReader(ocr, img, async (w) => textFromTree([root([leaf('xyz', { x: 200, y: 100, width: 24, height: 16 })])], img, [], w)).readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
     expect(ocr.calls).toEqual([]);
   });
