@@ -244,8 +244,8 @@ function verifyLine(k: Ink, raw: string, px: PixelRect): VerifiedLine | Rejectio
 /**
  * Check a leaf of several lines (`<pre>` text, a log): its box is the union of its lines, the first of which may
  * start after other text on its row, the others at the box's left. Each non-empty line must be one run of ink
- * rows, in order (as many runs as such lines); on the first line, the columns of other leaves' boxes on its rows
- * (`others`, pixels) are left out; every other line starts at the box's left (within its leading spaces); some
+ * rows, in order (as many runs as such lines); on each line, the columns of other leaves' boxes on its rows
+ * (`others`, pixels: the text before the first line, after the last) are left out; every other line starts at the box's left (within its leading spaces); some
  * line reaches the box's right edge (text cut by its container does not); each line splits into its words.
  */
 function verifyLines(k: Ink, lines: string[], px: PixelRect, others: readonly PixelRect[]): VerifiedLine[] | Rejection {
@@ -258,14 +258,12 @@ function verifyLines(k: Ink, lines: string[], px: PixelRect, others: readonly Pi
   for (let j = 0; j < filled.length; j++) {
     const { l, i } = filled[j]!;
     const [top, bottom] = big[j]!;
-    let skip: Uint8Array | null = null;
-    if (i === 0) {
-      skip = new Uint8Array(k.w);
-      for (const o of others) {
-        const oy0 = Math.max(o.y, px.y + top), oy1 = Math.min(o.y + o.height, px.y + bottom + 1);
-        if (oy1 - oy0 < (bottom - top + 1) / 2) continue;
-        for (let x = Math.max(0, o.x - px.x); x < Math.min(k.w, o.x + o.width - px.x); x++) skip[x] = 1;
-      }
+    // Other leaves on this line's rows (the text before the first line, after the last) are not this leaf's.
+    const skip = new Uint8Array(k.w);
+    for (const o of others) {
+      const oy0 = Math.max(o.y, px.y + top), oy1 = Math.min(o.y + o.height, px.y + bottom + 1);
+      if (oy1 - oy0 < (bottom - top + 1) / 2) continue;
+      for (let x = Math.max(0, o.x - px.x); x < Math.min(k.w, o.x + o.width - px.x); x++) skip[x] = 1;
     }
     const line = lineWords(k, top, bottom, skip, l);
     if (typeof line === 'string') return line;
@@ -275,8 +273,9 @@ function verifyLines(k: Ink, lines: string[], px: PixelRect, others: readonly Pi
     if (k.w - 1 - line.right <= 2 + (trail * 1.6 + SIDE_BEARING) * line.avg) reaches = true;
     // Filled with 2 pixels around the ink (anti-aliasing), never into another leaf's columns.
     let x0 = Math.max(0, line.left - 2);
-    for (let x = line.left - 1; x >= x0; x--) if (skip?.[x]) x0 = x + 1;
-    const x1 = Math.min(k.w - 1, line.right + 2);
+    for (let x = line.left - 1; x >= x0; x--) if (skip[x]) x0 = x + 1;
+    let x1 = Math.min(k.w - 1, line.right + 2);
+    for (let x = line.right + 1; x <= x1; x++) if (skip[x]) x1 = x - 1;
     const y0 = Math.max(0, top - 1);
     const y1 = Math.min(k.h - 1, bottom + 1);
     out.push({ words: line.words.map((w) => ({ ...w, x0: px.x + w.x0, x1: px.x + w.x1 })), top: px.y + top, bottom: px.y + bottom, fill: { x: px.x + x0, y: px.y + y0, width: x1 - x0 + 1, height: y1 - y0 + 1 }, rgba: k.rgba });

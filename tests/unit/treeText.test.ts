@@ -109,6 +109,17 @@ describe('textFromTree', () => {
     expect(t.fills.map((f) => f.rect.x)).toEqual([10, 26, 10]);
   });
 
+  it('leaves out of a leaf of several lines the leaf that follows its last line on the same row', () => {
+    const img = frame();
+    draw(img, 10, 10, 'first row here');
+    draw(img, 10, 30, 'last');
+    const after = draw(img, 50, 30, ' tail');
+    const t = textFromTree([root([leaf('first row here\nlast', { x: 10, y: 10, width: 112, height: 36 }), leaf(' tail', after)])], img, []);
+    expect(t.rejected).toEqual({});
+    expect(t.lines.map((l) => l.text)).toEqual(['first row here', 'last', 'tail']);
+    expect(t.fills[1]!.rect.x + t.fills[1]!.rect.width).toBeLessThanOrEqual(50);
+  });
+
   it('leaves to OCR a leaf of several lines whose ink has another number of lines, or that no line fills to the right (clipped)', () => {
     const img = frame();
     draw(img, 10, 10, 'alpha beta');
