@@ -9,6 +9,8 @@ import { center, clip, contains, grow, intersects, mergeOverlapping, pixelsToPoi
 import { glyphBoxes } from './ocr/raster.js';
 import { fillBoxes, type TreeText } from './treeText.js';
 
+/** Longest wait for the tree's text, ms: a cold OCR read of a 1920x1080 page takes about 1 s. */
+export const TREE_WAIT_MS = 1000;
 /** Share of a scrolled region's earlier words that must have come from the tree for the tree's text to be taken there. */
 const SCROLLED_TREE_SHARE = 0.9;
 /** Glyph-like components taller than this (pixels) are not looked for in what the tree left (headline text in an image is). */
@@ -81,11 +83,25 @@ export class TreeTextReader {
     private readonly ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<Read> },
     private readonly image: RawImage,
     private readonly source: TreeTextSource,
+    private readonly waitMs = TREE_WAIT_MS,
   ) {}
+
+  /**
+   * The tree's text, or null when the tree fails or has not answered within {@link TREE_WAIT_MS} (a huge tree read
+   * to its budget): OCR then reads as without a tree rather than wait longer than it would take.
+   */
+  private ask(within?: Rect[]): Promise<TreeText | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.waitMs);
+      timer.unref?.();
+    });
+    return Promise.race([this.source(within).catch(() => null), late]).finally(() => clearTimeout(timer));
+  }
 
   /** A region read whole: the tree's text of the whole frame (asked for once per frame) and OCR of the rest. */
   async readRegion(region: Rect): Promise<Read | null> {
-    this.whole ??= this.source().then(
+    this.whole ??= this.ask().then(
       (t) => (t && t.fills.length > 0 ? { text: t, image: fillBoxes(this.image, t.fills) } : null),
       () => null,
     );
@@ -117,7 +133,7 @@ export class TreeTextReader {
     const before = previous.filter((w) => rects.some((r) => contains(r, center(w.bounds))));
     const early = plain && before.filter((w) => w.source === 'accessibility').length < before.length / 2 ? plain() : undefined;
     early?.catch(() => {});
-    const t = await this.source(rects).catch(() => null);
+    const t = await this.ask(rects);
     if (!t || t.fills.length === 0) return early ?? null;
     const keep = t.areas.map((a, i) => {
       if (scrolled) return !shown.includes(`|${(t.lines[i]!.words ?? []).map((w) => normalizeToken(w.text)).join('|')}|`);

@@ -341,4 +341,23 @@ describe('TreeTextReader', () => {
     expect(await new TreeTextReader(ocr, img, async (w) => textFromTree([root([leaf('xyz', { x: 200, y: 100, width: 24, height: 16 })])], img, [], w)).readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
     expect(ocr.calls).toEqual([]);
   });
+
+  it('does not wait for a tree that answers later than its wait: reads as without a tree', async () => {
+    const img = frame();
+    const b = draw(img, 20, 20, 'slow tree');
+    let answered = false;
+    const slow = (within?: Rect[]) =>
+      new Promise<ReturnType<typeof textFromTree>>((r) =>
+        setTimeout(() => {
+          answered = true;
+          r(textFromTree([root([leaf('slow tree', b)])], img, [], within));
+        }, 300),
+      );
+    const reader = new TreeTextReader(fakeOcr(), img, slow, 30);
+    expect(await reader.readRegion({ x: 0, y: 0, width: W, height: H })).toBeNull();
+    // Answered without the tree, before the tree did.
+    expect(answered).toBe(false);
+    const quick = new TreeTextReader(fakeOcr(), img, (within) => new Promise((r) => setTimeout(() => r(textFromTree([root([leaf('slow tree', b)])], img, [], within)), 5)), 1000);
+    expect((await quick.readRegion({ x: 0, y: 0, width: W, height: H }))!.words.map((w) => w.text)).toEqual(['slow', 'tree']);
+  });
 });
