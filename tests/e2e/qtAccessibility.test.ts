@@ -49,7 +49,7 @@ const launchQt = (path: string) => launchApp(path, [], { QT_LINUX_ACCESSIBILITY_
  * the app kept for `afterAll`.
  */
 async function launchQtReady<T>(path: string, ready: () => Promise<T | null | undefined | false>, what: string): Promise<NonNullable<Exclude<T, false>>> {
-  const { app, value } = await launchUntilReady(() => launchQt(path), ready, { timeoutMs: 150_000, attemptMs: 12_000, attempts: 10, what });
+  const { app, value } = await launchUntilReady(() => launchQt(path), ready, { timeoutMs: 280_000, attemptMs: 12_000, attempts: 20, what });
   apps.push(app);
   return value;
 }
@@ -102,7 +102,7 @@ describe('a Qt 5 application', () => {
     const r = await api<Done>('POST', '/v1/actions', { actions: [{ type: 'click', button: 'left', target: { ref: target.ref, observationId: o.observationId } }] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.results[0]?.hit).toMatchObject({ app: 'querymodel', element: { role: 'cell', name: 'Maria' } });
-  }, 240_000);
+  }, 360_000);
 
   it('Qt\'s calculator example: 7 × 6 = clicked by ref reads 42 in its display (push buttons by name, the read-only line edit by value)', async () => {
     await launchQtReady(CALCULATOR, async () => (await observe()).elements.some((e) => e.role === 'button' && e.name === '×'), "the Qt calculator's buttons");
@@ -117,7 +117,7 @@ describe('a Qt 5 application', () => {
     expect(r.json.results.map((x) => x.hit?.element?.name)).toEqual(['7', '×', '6', '=']);
     const display = await waitFor(async () => (await observe()).elements.find((e) => e.role === 'textbox' && e.value === '42'), 10_000, 'the display reading 42');
     expect(display.states).toContain('readonly');
-  }, 240_000);
+  }, 360_000);
 
   it('a Qt password field (QLineEdit switched to password echo) is a password field: typing and set_value into it are refused, nothing typed; closed combo box lists are not listed', async () => {
     await launchQtReady(LINEEDITS, async () => (await observe()).elements.some((e) => e.role === 'textbox' && e.name === 'Echo'), 'the Qt line edits');
@@ -153,5 +153,5 @@ describe('a Qt 5 application', () => {
     // count it reports through the accessibility tree's value (none) and the caret: still empty.
     const after = (await observe()).elements.find((e) => e.role === 'textbox' && e.name === 'Echo')!;
     expect(after.value ?? '').toBe('');
-  }, 240_000);
+  }, 360_000);
 });
