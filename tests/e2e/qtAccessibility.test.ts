@@ -49,7 +49,7 @@ const launchQt = (path: string) => launchApp(path, [], { QT_LINUX_ACCESSIBILITY_
  * the app kept for `afterAll`.
  */
 async function launchQtReady<T>(path: string, ready: () => Promise<T | null | undefined | false>, what: string): Promise<NonNullable<Exclude<T, false>>> {
-  const { app, value } = await launchUntilReady(() => launchQt(path), ready, { timeoutMs: 280_000, attemptMs: 12_000, attempts: 20, what });
+  const { app, value } = await launchUntilReady(() => launchQt(path), ready, { timeoutMs: 290_000, attemptMs: 8_000, attempts: 32, what });
   apps.push(app);
   return value;
 }
