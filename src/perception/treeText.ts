@@ -9,8 +9,8 @@
  * before the image goes to the OCR engine). Everything else is read by OCR as before:
  * - a box with no ink, or ink that stops short of its edges (text clipped by `overflow`, an ellipsis, a
  *   transparent colour), or over no uniform background (text over an image or a gradient);
- * - text on several lines (a `\n`, a wrapped paragraph: a box taller than one line for its characters, or two
- *   rows of ink);
+ * - a wrapped paragraph (a box taller than one line for its characters, or two rows of ink); a leaf whose text
+ *   holds line ends (`<pre>`, a log) is checked line by line instead (`verifyLines`);
  * - ink whose gaps do not split into the words at about where the characters put them (something drawn over the
  *   text, a different text);
  * - a leaf covered by another window in part or whole, or overlapping another leaf (an overlay within the page);
@@ -181,9 +181,9 @@ function rowRuns(k: Ink): { runs: Array<[number, number]>; tallest: number } {
 
 /**
  * The words of one line of text (`raw`, with its leading and trailing spaces) on the ink rows `top..bottom` of a
- * box, columns `from..k.w-1` (columns flagged in `skip` left out): the widest gaps between ink columns, one fewer
- * than the words, each clearly wider than every other gap, each word starting about where its characters put it.
- * `avg` is the character width the leaf's box gives (pixels), null to take the line's own.
+ * box (columns flagged in `skip` left out): the widest gaps between ink columns, one fewer than the words, each
+ * clearly wider than every other gap, each word starting about where its characters put it. Also the line's ink
+ * columns (`left`, `right`, relative to the box) and its own character width (`avg`, pixels).
  */
 function lineWords(k: Ink, top: number, bottom: number, skip: Uint8Array | null, raw: string): { words: VerifiedLine['words']; left: number; right: number; avg: number } | Rejection {
   const cols = new Uint32Array(k.w);
@@ -245,8 +245,9 @@ function verifyLine(k: Ink, raw: string, px: PixelRect): VerifiedLine | Rejectio
  * Check a leaf of several lines (`<pre>` text, a log): its box is the union of its lines, the first of which may
  * start after other text on its row, the others at the box's left. Each non-empty line must be one run of ink
  * rows, in order (as many runs as such lines); on each line, the columns of other leaves' boxes on its rows
- * (`others`, pixels: the text before the first line, after the last) are left out; every other line starts at the box's left (within its leading spaces); some
- * line reaches the box's right edge (text cut by its container does not); each line splits into its words.
+ * (`others`, pixels: the text before the first line, after the last) are left out; every line but the first
+ * starts at the box's left (within its leading spaces); some line reaches the box's right edge (text cut by its
+ * container does not); each line splits into its words.
  */
 function verifyLines(k: Ink, lines: string[], px: PixelRect, others: readonly PixelRect[]): VerifiedLine[] | Rejection {
   const { runs, tallest } = rowRuns(k);
@@ -290,7 +291,7 @@ function textLines(text: string): string[] {
 
 /**
  * Check one leaf against the pixels under it (see the module comment): its lines' words, or why not.
- * `others` are the other leaves' boxes (pixels), for the first line of a leaf of several lines.
+ * `others` are the other one-line leaves' boxes (pixels), left out of each line of a leaf of several lines.
  */
 function verify(img: RawImage, leaf: Leaf, px: PixelRect, others: readonly PixelRect[]): VerifiedLine[] | Rejection {
   const lines = textLines(leaf.text);
@@ -319,16 +320,15 @@ export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows
     .map((leaf) => ({ leaf, px: pointsToPixels(img, leaf.bounds)!, multi: textLines(leaf.text).length > 1 }))
     .filter((c) => c.px && c.px.width >= 2 && c.px.height >= 4);
   out.leaves = inside.length;
-  const reject = (leaf: Leaf, why: Rejection) => {
+  const reject = (why: Rejection) => {
     out.rejected[why] = (out.rejected[why] ?? 0) + 1;
-    if (process.env.DESKD_DEBUG_TREE_TEXT) console.error('treeText', why, JSON.stringify(leaf.text), leaf.bounds);
   };
   // Each leaf checked; a leaf of several lines stands for its lines' boxes, not the union box (which holds the
   // text before its first line and after its last).
   // Leaves outside `within` are not checked (null); their one-line boxes still count for overlaps.
   const wanted = (l: Leaf) => !within || within.some((r) => intersects(r, l.bounds));
   const singles = inside.filter((o) => !o.multi).map((o) => o.px);
-  const checked = inside.map((c) => ({ leaf: c.leaf, lines: wanted(c.leaf) ? verify(img, c.leaf, c.px, singles.filter((b) => b !== c.px)) : null }));
+  const checked = inside.map((c) => ({ lines: wanted(c.leaf) ? verify(img, c.leaf, c.px, c.multi ? singles : []) : null }));
   const boxes = checked.flatMap((c, i) => (c.lines === null || typeof c.lines === 'string' ? (inside[i]!.multi ? [] : [{ i, box: inside[i]!.px }]) : c.lines.map((l) => ({ i, box: l.fill }))));
   // Overlapping text (an overlay within the page, text under other text): all of it is left to OCR.
   const clash = new Set<number>();
@@ -338,10 +338,10 @@ export function textFromTree(roots: readonly RawAXNode[], img: RawImage, windows
       if (sorted[a]!.i !== sorted[b]!.i && overlapPx(sorted[a]!.box, sorted[b]!.box)) clash.add(sorted[a]!.i).add(sorted[b]!.i);
     }
   }
-  checked.forEach(({ leaf, lines }, i) => {
+  checked.forEach(({ lines }, i) => {
     if (lines === null) return;
-    if (clash.has(i)) return reject(leaf, 'overlap');
-    if (typeof lines === 'string') return reject(leaf, lines);
+    if (clash.has(i)) return reject('overlap');
+    if (typeof lines === 'string') return reject(lines);
     out.accepted++;
     for (const v of lines) {
       const words = v.words.map((t) => ({ text: t.text, bounds: pixelsToPoints(img, { x: t.x0, y: v.top, width: t.x1 - t.x0 + 1, height: v.bottom - v.top + 1 }), confidence: 1, source: 'accessibility' as const }));

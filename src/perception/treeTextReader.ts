@@ -7,6 +7,8 @@ import type { RawImage, Rect } from '../platform/types.js';
 import { normalizeToken, type OcrLine, type OcrWord } from './elements.js';
 import { center, clip, contains, grow, intersects, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
 import { glyphBoxes } from './ocr/raster.js';
+import { rowSegmentEqual, sameGeometry } from './changes.js';
+import type { RegionRecognizer } from './incremental.js';
 import { fillBoxes, type TreeText } from './treeText.js';
 
 /** Longest wait for the tree's text, ms: a cold OCR read of a 1920x1080 page takes about 1 s. */
@@ -31,14 +33,15 @@ const REST_MAX_SHARE = 0.5;
 export function restAreas(img: RawImage, region: Rect): Rect[] | null {
   const px = pointsToPixels(img, region);
   if (!px) return [];
-  const gray = new Uint8Array(img.width * img.height);
+  // The region's pixels only, as gray (a changed rectangle is a small part of the frame).
+  const gray = new Uint8Array(px.width * px.height);
   const d = img.data;
-  for (let y = px.y; y < px.y + px.height; y++) {
-    for (let x = px.x, o = (y * img.width + x) * 4; x < px.x + px.width; x++, o += 4) gray[y * img.width + x] = (d[o]! * 299 + d[o + 1]! * 587 + d[o + 2]! * 114) / 1000;
+  for (let y = 0; y < px.height; y++) {
+    for (let x = 0, o = ((px.y + y) * img.width + px.x) * 4; x < px.width; x++, o += 4) gray[y * px.width + x] = (d[o]! * 299 + d[o + 1]! * 587 + d[o + 2]! * 114) / 1000;
   }
-  const glyphs = glyphBoxes(gray, img.width, { left: px.x, top: px.y, width: px.width, height: px.height }, { inkContrast: REST_INK_CONTRAST, maxHeight: REST_MAX_GLYPH });
+  const glyphs = glyphBoxes(gray, px.width, { left: 0, top: 0, width: px.width, height: px.height }, { inkContrast: REST_INK_CONTRAST, maxHeight: REST_MAX_GLYPH });
   if (glyphs.length === 0) return [];
-  const grown = glyphs.map((g) => pixelsToPoints(img, { x: g.left - g.height, y: g.top - Math.ceil(g.height / 2), width: g.width + 2 * g.height, height: g.height + 2 * Math.ceil(g.height / 2) }));
+  const grown = glyphs.map((g) => pixelsToPoints(img, { x: px.x + g.left - g.height, y: px.y + g.top - Math.ceil(g.height / 2), width: g.width + 2 * g.height, height: g.height + 2 * Math.ceil(g.height / 2) }));
   const areas = mergeOverlapping(mergeOverlapping(grown).map((r) => grow(r, 6)))
     .map((r) => clip(r, region))
     .filter((r): r is Rect => r !== undefined);
@@ -47,12 +50,15 @@ export function restAreas(img: RawImage, region: Rect): Rect[] | null {
   return areas;
 }
 
+/** Words and lines of a read (logical global points). */
+type Read = { words: OcrWord[]; lines: OcrLine[] };
+
 /**
  * OCR of `region` of an image whose tree text was filled: only the {@link restAreas}, each read on its own (the
  * region whole when they are too many or too large); words and lines whose centre is in the area read.
  * @throws whatever `ocr.recognize` throws.
  */
-export async function readRest(ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: OcrLine[] }> }, filled: RawImage, region: Rect): Promise<{ words: OcrWord[]; lines: OcrLine[] }> {
+export async function readRest(ocr: RegionRecognizer, filled: RawImage, region: Rect): Promise<Read> {
   const areas = restAreas(filled, region);
   if (areas === null) return ocr.recognize(filled, { region });
   const reads = await Promise.all(areas.map((a) => ocr.recognize(filled, { region: a })));
@@ -69,7 +75,6 @@ export async function readRest(ocr: { recognize(img: RawImage, opts?: { region?:
  */
 export type TreeTextSource = (within?: Rect[]) => Promise<TreeText | null>;
 
-type Read = { words: OcrWord[]; lines: OcrLine[] };
 
 /**
  * OCR of one frame's regions and rectangles with the tree's text taken where the pixels confirm it (the
@@ -80,7 +85,7 @@ export class TreeTextReader {
   private whole: Promise<{ text: TreeText; image: RawImage } | null> | null = null;
 
   constructor(
-    private readonly ocr: { recognize(img: RawImage, opts?: { region?: Rect }): Promise<Read> },
+    private readonly ocr: RegionRecognizer,
     private readonly image: RawImage,
     private readonly source: TreeTextSource,
     private readonly waitMs = TREE_WAIT_MS,
@@ -169,12 +174,9 @@ function withTreeText(r: Read, t: TreeText, region: Rect): Read {
   };
 }
 
-/** True when the pixels of `rect` (pixels, inside both images) are the same in `a` and `b` (same geometry). */
+/** True when the pixels of `rect` (pixels, inside both images) are the same in `a` and `b`. */
 function samePixels(a: RawImage, b: RawImage, rect: PixelRect): boolean {
-  if (a.width !== b.width || a.height !== b.height) return false;
-  for (let y = rect.y; y < rect.y + rect.height; y++) {
-    const o = (y * a.width + rect.x) * 4;
-    if (a.data.compare(b.data, o, o + rect.width * 4, o, o + rect.width * 4) !== 0) return false;
-  }
+  if (!sameGeometry(a, b)) return false;
+  for (let y = rect.y; y < rect.y + rect.height; y++) if (!rowSegmentEqual(a, y, b, y, rect.x, rect.x + rect.width)) return false;
   return true;
 }
