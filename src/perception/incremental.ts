@@ -33,12 +33,11 @@ import type { RawImage, Rect, WindowInfo } from '../platform/types.js';
 import type { OcrLine, OcrWord } from './elements.js';
 import { center, clip, contains, grow, intersects, mergeOverlapping, mergeSameLine, pixelsToPoints, pointsToPixels, trimTo, unionRect, type PixelRect } from './geometry.js';
 import { TreeTextReader, type TreeTextSource } from './treeTextReader.js';
+import type { RegionRecognizer } from './ocr/types.js';
 import { changedTiles, detectScroll, flatRows, rowSegmentEqual, sameGeometry, seamLinked, tileGrid, tilesToRects, TILE, unexplainedBounds, type TileGrid } from './changes.js';
 
-/** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`). */
-export interface RegionRecognizer {
-  recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: OcrLine[] }>;
-}
+/** What the incremental reader needs from an OCR engine (the observer's `TextRecognizer`), in `ocr/types.ts`. */
+export type { RegionRecognizer };
 
 /** Options of {@link IncrementalReader}. */
 export interface IncrementalOptions {

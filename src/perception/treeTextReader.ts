@@ -8,7 +8,7 @@ import { normalizeToken, type OcrLine, type OcrWord } from './elements.js';
 import { center, clip, contains, grow, intersects, mergeOverlapping, pixelsToPoints, pointsToPixels, type PixelRect } from './geometry.js';
 import { glyphBoxes } from './ocr/raster.js';
 import { rowSegmentEqual, sameGeometry } from './changes.js';
-import type { RegionRecognizer } from './incremental.js';
+import type { RegionRecognizer } from './ocr/types.js';
 import { fillBoxes, type TreeText } from './treeText.js';
 
 /** Longest wait for the tree's text, ms: a cold OCR read of a 1920x1080 page takes about 1 s. */

@@ -3,6 +3,7 @@
  * where the time went.
  */
 import type { OcrWord, OcrLine as BaseOcrLine } from '../elements.js';
+import type { RawImage, Rect } from '../../platform/types.js';
 import type { JunkReason } from './junk.js';
 
 export type { OcrWord } from '../elements.js';
@@ -79,3 +80,11 @@ export interface OcrProfile {
   postMs: number;
 }
 
+
+/**
+ * What the readers of a frame need from an OCR engine (the observer's `TextRecognizer`; the incremental reader,
+ * `treeTextReader.ts`): words and lines of an image or of `region` of it, logical global points.
+ */
+export interface RegionRecognizer {
+  recognize(img: RawImage, opts?: { region?: Rect }): Promise<{ words: OcrWord[]; lines: BaseOcrLine[] }>;
+}
