@@ -145,7 +145,8 @@ export class IncrementalReader {
   /**
    * Read `image` (already masked) window by window, reusing what did not change since the last read.
    * `fresh: true` reads everything. The image buffer is kept (not copied) as the next read's reference:
-   * callers must not modify it afterwards.
+   * callers must not modify it afterwards. `known`: the accessibility tree's text for this frame
+   * (`TreeTextSource`), taken where the pixels confirm it (`TreeTextReader`); without it OCR reads everything.
    * @throws whatever the recognizer throws (the cache is then left as it was).
    */
   read(image: RawImage, windows: WindowInfo[], display: Rect, opts: { fresh?: boolean; known?: TreeTextSource } = {}): Promise<IncrementalResult> {

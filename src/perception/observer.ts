@@ -78,8 +78,8 @@ export interface ObserverOptions {
   damage?: boolean;
   /**
    * With the accessibility tree on, take the text of accessible text leaves that the pixels under them confirm
-   * instead of reading it with OCR when a window is read whole (default true; `treeText.ts`). False: OCR reads
-   * every pixel (benchmarks compare both).
+   * instead of reading it with OCR, in windows read whole and in changed rectangles (default true; `treeText.ts`,
+   * `treeTextReader.ts`). False: OCR reads every pixel.
    */
   treeText?: boolean;
 }

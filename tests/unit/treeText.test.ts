@@ -163,6 +163,19 @@ describe('textFromTree', () => {
     expect(t.words).toEqual([]);
   });
 
+  it('takes no text from pixels a perception mask blacked out, whole or in part (the tree still naming it)', () => {
+    const img = frame();
+    const whole = draw(img, 20, 20, 'Secret balance');
+    const half = draw(img, 20, 60, 'Account 4711');
+    // The mask paints its region black before anything reads the frame (FrameKeeper.masked).
+    fill(img, { x: 10, y: 10, width: 200, height: 30 }, 0);
+    fill(img, { x: 70, y: 50, width: 200, height: 30 }, 0);
+    const t = textFromTree([root([leaf('Secret balance', whole), leaf('Account 4711', half)])], img, []);
+    expect(t.accepted).toBe(0);
+    expect(t.words).toEqual([]);
+    expect(t.rejected).toEqual({ faint: 1, background: 1 });
+  });
+
   it('reads light text on a dark background as well', () => {
     const img = frame(30);
     const b = draw(img, 10, 10, 'ls -l', 220);
