@@ -238,7 +238,13 @@ describe('AtspiTree: the tree kept from events equals a fresh read', () => {
         }
         expect(tree.stats.fullReads).toBe(1);
       }),
-      { numRuns: 150, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
+      {
+        numRuns: 150,
+        // Found by this property (seed -772224774): a scroll up, then a row inserted above that pushes the first
+        // row back to its old extents while it went off screen; its states must still be asked.
+        examples: [[[[{ kind: 'scroll', dy: -20 }, { kind: 'add', pick: 0, name: '', at: 0 }]]]],
+        ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}),
+      },
     );
   });
 

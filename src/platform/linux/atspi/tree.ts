@@ -420,14 +420,15 @@ export class AtspiTree {
     const inScope = [...new Set([...scopes].flatMap((k) => subtreeKeys(records, k)))].map((k) => records.get(k)!).filter((r) => r.depth > 0);
     let moved = false;
     const layoutPass = async (): Promise<void> => {
-      // Objects in the tree: extents first; only one that moved (or has none) can have come on or gone off
-      // screen, so only those are asked their states. Objects left out: their states.
+      // Objects in the tree: extents and states, both asked at once. A state is asked even where the extents did
+      // not change: two moves between snapshots can cancel (a scroll up, then a row inserted above pushing it back
+      // down) while the object went off screen (found by the property test, tests/property/atspiTree.test.ts).
+      // Objects left out: their states.
       const read = await Promise.all(
         inScope.map(async (r): Promise<[Set<AtspiState> | null, Rect | null]> => {
           if (!r.basic) return [await readStates(this.bus, r.ref).catch(() => null), null];
-          const bounds = await readBounds(this.bus, r.ref);
-          const same = bounds !== null && boundsBefore.has(r) && JSON.stringify(boundsBefore.get(r)) === JSON.stringify(bounds);
-          return [same ? null : await readStates(this.bus, r.ref).catch(() => null), bounds];
+          const [bounds, st] = await Promise.all([readBounds(this.bus, r.ref), readStates(this.bus, r.ref).catch(() => null)]);
+          return [st, bounds];
         }),
       );
       const again: Job[] = [];
