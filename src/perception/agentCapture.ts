@@ -10,11 +10,20 @@
  * {@link ScreenFrame.masked} (masked with a mask the caller computed from a window list read with the
  * frame); a {@link ScreenFrame} keeps its unmasked pixels in a private field and only compares them.
  */
-import type { DisplayInfo, Platform, RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { DisplayInfo, Platform, RawImage, Rect, WindowInfo, WindowMark } from '../platform/types.js';
 import { framesEqual } from './changes.js';
 import { maskImage, type PerceptionGate, type PerceptionMask } from './mask.js';
 import { waitForSettle, type SettleOptions } from './settle.js';
 import { resolveDisplay } from './display.js';
+import { DeskdError } from '../errors.js';
+
+/** What {@link AgentCapture.beforeFrame} noted and started before a capture. */
+export interface WindowsBeforeFrame {
+  /** The window system's moment before the capture (null: the platform cannot tell). */
+  mark: WindowMark | null;
+  /** The window list read beside the capture (an Error when it failed). */
+  list: Promise<WindowInfo[] | Error>;
+}
 
 /** An empty mask (no gate: nothing is masked). */
 export const NO_MASK: PerceptionMask = Object.freeze({ regions: [], apps: [], ruleIds: [], windowIds: [] }) as PerceptionMask;
@@ -81,21 +90,77 @@ export class AgentCapture {
 
   /**
    * The perception mask over `windows` (the visible windows, top-most first), or over a fresh window list
-   * when not given. A window list that cannot be read counts as no windows.
+   * when not given (the backend may answer from its cache of the last 150 ms: this list masks no frame).
+   * @throws DeskdError `CAPTURE_FAILED` when the list cannot be read and a gate is set: the policy cannot be
+   * applied without it (fail closed; without a gate an unreadable list counts as no windows).
    */
   async windowsAndMask(windows?: WindowInfo[]): Promise<{ windows: WindowInfo[]; mask: PerceptionMask }> {
-    const list = windows ?? (await this.platform.windows.list().catch(() => [] as WindowInfo[]));
+    const list = windows ?? this.listed(await this.listWindows(false));
     return { windows: list, mask: this.gate ? this.gate(list) : NO_MASK };
   }
 
   /**
+   * Start a fresh read of the window list (`WindowReadOptions.fresh`: no backend cache). Never rejects: a
+   * failed read resolves to its Error. `fresh: false` lets the backend answer from its short cache.
+   */
+  listWindows(fresh = true): Promise<WindowInfo[] | Error> {
+    return this.platform.windows.list({ fresh }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  }
+
+  /**
+   * What to do right before a capture whose pixels will be masked: note the window system's moment
+   * (`RawWindows.mark`, awaited: the capture must come after it) and start a window list read to run beside
+   * the capture. Hand the result to {@link windowsForFrame} once the frame is in.
+   */
+  async beforeFrame(): Promise<WindowsBeforeFrame> {
+    const mark = this.platform.windows.mark ? await this.platform.windows.mark().catch(() => null) : null;
+    return { mark, list: this.listWindows() };
+  }
+
+  /**
+   * The window list, and the windows to mask a frame with, for a frame captured after `before`
+   * ({@link beforeFrame}): the list is read again once the frame is in, and every window changed since the
+   * mark is added (`RawWindows.touchedSince`). A window the frame shows was on screen at the capture: it is in
+   * the list read beside it or after it, or it changed in between and the window system reported it. Without
+   * marks (macOS) the two reads alone: a window both shown and gone again between them (milliseconds) is
+   * missed. One read alone misses a window mapped, moved or unmapped between it and the capture.
+   * @returns `windows`: the later list (top-most first), for occlusion and the observation; `masking`: every
+   *   window of the lists and of the changes (the later list first, then the others' windows not in it with the
+   *   same id and bounds), for the gate.
+   * @throws DeskdError `CAPTURE_FAILED` when a read failed, or the changes since the mark could not be told,
+   *   and a gate is set (see {@link windowsAndMask}).
+   */
+  async windowsForFrame(before: WindowsBeforeFrame | null): Promise<{ windows: WindowInfo[]; masking: WindowInfo[] }> {
+    const touched = before?.mark && this.platform.windows.touchedSince ? this.platform.windows.touchedSince(before.mark).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : Promise.resolve([]);
+    const [a, b, c] = await Promise.all([before?.list ?? Promise.resolve([]), this.listWindows(), touched]);
+    const windows = this.listed(b);
+    const others = [...this.listed(a), ...this.listed(c ?? new Error('the window changes since the capture began could not be told'))];
+    const same = (w: WindowInfo, v: WindowInfo) => w.id === v.id && w.bounds.x === v.bounds.x && w.bounds.y === v.bounds.y && w.bounds.width === v.bounds.width && w.bounds.height === v.bounds.height;
+    const masking = [...windows];
+    for (const w of others) if (!masking.some((v) => same(w, v))) masking.push(w);
+    return { windows, masking };
+  }
+
+  /** A list read's windows; a failed read is no windows without a gate, else `CAPTURE_FAILED`. */
+  private listed(r: WindowInfo[] | Error): WindowInfo[] {
+    if (!(r instanceof Error)) return r;
+    if (!this.gate) return [];
+    throw new DeskdError('CAPTURE_FAILED', `The window list could not be read, so the perception policy could not be applied; nothing was captured for the agent (${r.message})`);
+  }
+
+  /**
    * Capture a display (default: the primary), or `region` of it (global points), for the agent: the window
-   * list is read alongside the capture and every window the policy masks is blacked out.
-   * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED` (or the backend's permission errors).
+   * list is read beside the capture and again after it, with the windows changed in between
+   * ({@link windowsForFrame}), and every window the policy masks among them is blacked out.
+   * @throws DeskdError `DISPLAY_NOT_FOUND`, `CAPTURE_FAILED` (or the backend's permission errors; or the window
+   *   list could not be read under a gate).
    */
   async capture(displayId?: number, opts: { region?: Rect } = {}): Promise<AgentFrame> {
     const display = await resolveDisplay(this.platform, displayId);
-    const [frame, { windows, mask }] = await Promise.all([this.frame(display, opts.region), this.windowsAndMask()]);
+    const before = await this.beforeFrame();
+    const frame = await this.frame(display, opts.region);
+    const { windows, masking } = await this.windowsForFrame(before);
+    const { mask } = await this.windowsAndMask(masking);
     return { display, image: frame.masked(mask), windows, mask };
   }
 

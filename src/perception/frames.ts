@@ -9,7 +9,7 @@
  * captures, as before.
  */
 import type { DisplayInfo, DrawMark, Platform, RawImage, WindowInfo } from '../platform/types.js';
-import type { AgentCapture, ScreenFrame } from './agentCapture.js';
+import type { AgentCapture, ScreenFrame, WindowsBeforeFrame } from './agentCapture.js';
 import type { PerceptionMask } from './mask.js';
 
 /** Counters of the frames an observer used, for tests and benchmarks. */
@@ -23,13 +23,25 @@ export interface ObserverFrameStats {
 /** The last frame an observation used on one display. */
 export interface KeptFrame {
   frame: ScreenFrame;
-  /** The visible windows read with it (top-most first) and when they were read (`Date.now()`). */
+  /** The visible windows read after it (top-most first) and when they were read (`Date.now()`). */
   windows: WindowInfo[];
+  /** Every window of the lists read beside and after it (`AgentCapture.windowsForFrame`): what its mask is computed from. */
+  masking: WindowInfo[];
   windowsAt: number;
   /** The platform's mark noted before `frame` was captured (null: the platform cannot tell what was drawn). */
   mark: DrawMark | null;
   /** The frame with the last mask applied, keyed by that mask's regions: the same pixels and mask give the same image buffer. */
   masked?: { key: string; image: RawImage };
+}
+
+/** Longest reuse of a window list while the screen's pixels do not change, ms. */
+const WINDOWS_REUSE_MS = 5000;
+
+/** A frame captured by a settle wait, with the marks noted before its first capture. */
+export interface SettledCapture {
+  frame: ScreenFrame;
+  mark: DrawMark | null;
+  windows: WindowsBeforeFrame;
 }
 
 /** Same place, size and scale. */
@@ -104,6 +116,34 @@ export class FrameKeeper {
     const frame = await this.agentCapture.frame(display);
     this.stats.captured++;
     return { frame, mark };
+  }
+
+  /**
+   * The frame of an observation and the windows that go with it, kept as the display's last frame: the
+   * settled frame when there is one, else the kept frame when nothing was drawn since it (damage), else a new
+   * capture. The window lists are read around the frame (`AgentCapture.windowsForFrame`: beside the capture,
+   * after it, and the windows changed in between) so that the mask covers every window the frame shows; they
+   * are reused (for at most WINDOWS_REUSE_MS) while the frame is the last one's, whose lists were read around it.
+   * `onFrame(same)` is called as soon as it is known whether the pixels are the last frame's (before the lists).
+   * @throws DeskdError `CAPTURE_FAILED` (the capture, or a window list under a gate).
+   */
+  async observeFrame(display: DisplayInfo, opts: { settled: SettledCapture | null; fresh: boolean; onFrame: (same: boolean) => void }): Promise<{ kept: KeptFrame; frameReused: boolean; captureMs: number }> {
+    const last = this.frames.get(display.id);
+    const reusable = last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS ? last : null;
+    const tc = performance.now();
+    // Nothing drawn since the last frame (the X server says so): that frame is the screen, no capture.
+    // `fresh` reads everything anew, pixels included.
+    const unchanged = opts.settled || opts.fresh ? null : await this.unchanged(display);
+    const frameReused = unchanged !== null;
+    const before = opts.settled ? opts.settled.windows : frameReused && reusable ? null : await this.agentCapture.beforeFrame();
+    const { frame, mark } = opts.settled ?? unchanged ?? (await this.capture(display));
+    const captureMs = performance.now() - tc;
+    const same = frameReused || frame.sameAs(last?.frame);
+    opts.onFrame(same);
+    const lists = same && reusable ? reusable : await this.agentCapture.windowsForFrame(before);
+    const kept: KeptFrame = { frame, windows: lists.windows, masking: lists.masking, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
+    this.frames.set(display.id, kept);
+    return { kept, frameReused, captureMs };
   }
 
   /**

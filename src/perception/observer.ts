@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AXBudget, AXSnapshot, DisplayInfo, DrawMark, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
+import type { AXBudget, AXSnapshot, DisplayInfo, FocusInfo, Platform, RawAXNode, RawImage, Rect, WindowInfo } from '../platform/types.js';
 import { center, clip, contains } from './geometry.js';
 import { textFromTree } from './treeText.js';
 import type { TreeTextSource } from './treeTextReader.js';
@@ -8,11 +8,11 @@ import { DeskdError, isDeskdError } from '../errors.js';
 import { encodeImage, type EncodedImage, type ImageFormat } from './image.js';
 import { flattenAccessibility, fuseElements, type Element, type OcrLine, type OcrWord } from './elements.js';
 import { isEmptyMask, isMasked, isWindowMasked, maskApps, maskTree, type PerceptionGate, type PerceptionMask } from './mask.js';
-import { AgentCapture, type AgentFrame, type ScreenFrame } from './agentCapture.js';
+import { AgentCapture, type AgentFrame } from './agentCapture.js';
 import { resolveDisplay } from './display.js';
 import { IncrementalReader, type IncrementalOptions, type IncrementalStats } from './incremental.js';
 import { AxCache, type AxCacheOptions } from './axCache.js';
-import { FrameKeeper, type KeptFrame, type ObserverFrameStats } from './frames.js';
+import { FrameKeeper, type KeptFrame, type ObserverFrameStats, type SettledCapture } from './frames.js';
 import type { SettleOptions } from './settle.js';
 import { tapInput } from './tapInput.js';
 
@@ -153,9 +153,6 @@ export class ObservationStore {
     return e;
   }
 }
-
-/** Longest reuse of a window list while the screen's pixels do not change, ms. */
-const WINDOWS_REUSE_MS = 5000;
 
 /** Default traversal budget (Peekaboo's AXTraversalPolicy uses depth 12 / 400 elements; web pages need more). */
 export const DEFAULT_AX_BUDGET: AXBudget = { maxDepth: 40, maxNodes: 3000, timeMs: 3000 };
@@ -341,18 +338,18 @@ export class Observer {
 
     // After an action: wait until two consecutive frames are equal (30–300 ms) instead of a fixed sleep.
     let settleMs = 0;
-    let settled: ScreenFrame | null = null;
-    let settledMark: DrawMark | null = null;
+    let settled: SettledCapture | null = null;
     const actionAt = this.pendingActionAt;
     this.pendingActionAt = null;
     if (actionAt !== null && this.opts.settle !== false) {
       const maxMs = this.opts.settle?.maxMs ?? 300;
       if (performance.now() - actionAt < maxMs) {
-        // Noted before the settle's first capture: the settled frame was captured after it.
-        settledMark = await this.lastFrames.mark();
+        // Noted before the settle's first capture: the settled frame was captured after them.
+        const mark = await this.lastFrames.mark();
+        const windowsBefore = await this.agentCapture.beforeFrame();
         const r = await this.agentCapture.settle(display, actionAt, this.opts.settle || {});
         settleMs = r.waitedMs;
-        settled = r.frame;
+        settled = { frame: r.frame, mark, windows: windowsBefore };
         if (!r.settled) warnings.push(`the screen was still changing ${Math.round(maxMs)} ms after the last action`);
       }
     }
@@ -372,38 +369,39 @@ export class Observer {
     };
 
     let captureMs = 0;
-    let windows: WindowInfo[] | null = null;
+    let windows: WindowInfo[] = [];
+    // What the mask is computed from: every window of the lists read around the frame and of the changes between.
+    let masking: WindowInfo[] = [];
     let frameReused = false;
     let lastFrame: KeptFrame | null = null;
     // Without accessibility events, a frame tells whether the tree may have changed (a memcmp with the last one);
     // with events and a kept tree it is still needed: a page that scrolls or reflows sends no event.
     const needFrame = wantOcr || shot !== 'none' || (wantAx && axCache !== null && (!axCache.eventsLive || axCache.needsScreenChanges));
     if (needFrame) {
-      const last = this.lastFrames.get(display.id);
-      // Listing windows costs several X11 round trips (tool processes on Linux): it starts with the capture,
-      // and a frame identical to the last one shows the same windows, so their list is then reused (for at
-      // most WINDOWS_REUSE_MS).
-      const reusable = last && Date.now() - last.windowsAt < WINDOWS_REUSE_MS ? last : null;
-      const listing = reusable ? null : this.platform.windows.list().catch(() => [] as WindowInfo[]);
-      const tc = performance.now();
-      // Nothing drawn since the last frame (the X server says so): that frame is the screen, no capture.
-      // `fresh` reads everything anew, pixels included.
-      const unchanged = settled || fresh ? null : await this.lastFrames.unchanged(display);
-      frameReused = unchanged !== null;
-      const { frame: raw, mark } = settled ? { frame: settled, mark: settledMark } : (unchanged ?? (await this.lastFrames.capture(display)));
-      captureMs = performance.now() - tc;
-      const same = frameReused || raw.sameAs(last?.frame);
-      if (!same) axCache?.screenChanged();
-      startAx();
-      if (same && reusable) windows = reusable.windows;
-      else windows = await (listing ?? this.platform.windows.list().catch(() => [] as WindowInfo[]));
-      lastFrame = { frame: raw, windows, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
-      this.lastFrames.set(display.id, lastFrame);
+      const r = await this.lastFrames
+        .observeFrame(display, {
+          settled,
+          fresh,
+          onFrame: (same) => {
+            if (!same) axCache?.screenChanged();
+            startAx();
+          },
+        })
+        .catch((e: unknown) => {
+          masked.reject(e);
+          throw e;
+        });
+      ({ windows, masking } = lastFrame = r.kept);
+      captureMs = r.captureMs;
+      frameReused = r.frameReused;
     } else {
       startAx();
-      windows = await this.platform.windows.list().catch(() => [] as WindowInfo[]);
+      windows = masking = await this.agentCapture.windowsAndMask().then((r) => r.windows, (e: unknown) => {
+        masked.reject(e);
+        throw e;
+      });
     }
-    const { mask } = await this.agentCapture.windowsAndMask(windows).catch((e: unknown) => {
+    const { mask } = await this.agentCapture.windowsAndMask(masking).catch((e: unknown) => {
       masked.reject(e);
       throw e;
     });

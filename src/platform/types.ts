@@ -380,6 +380,25 @@ export interface RawWindows {
   clickToFocus?(id: string): Promise<void>;
   /** Whether the session's screen is locked (macOS `CGSessionCopyCurrentDictionary`); absent = never. */
   screenLocked?(): Promise<boolean>;
+  /**
+   * Note the moment right before a capture, to ask {@link touchedSince} after it (Linux X11: the server's
+   * SubstructureNotify events on the root, `linux/x11WindowWatch.ts`). Null when it cannot be noted now.
+   * Absent = the platform cannot tell (macOS: the mask then rests on the window lists read beside and after
+   * the capture alone).
+   */
+  mark?(): Promise<WindowMark | null>;
+  /**
+   * Every top-level window mapped, unmapped, moved, resized, restacked or reparented since `mark`, visible now
+   * or not, as a window list (one entry per bounds it had: its bounds now, then each it was configured to),
+   * for the perception mask: a window shown and gone again between two list reads is in it. Null when it
+   * cannot be told (the connection changed, or too many changes to keep).
+   */
+  touchedSince?(mark: WindowMark): Promise<WindowInfo[] | null>;
+}
+
+/** A moment noted by `RawWindows.mark` (opaque). */
+export interface WindowMark {
+  readonly epoch: number;
 }
 
 /** Status of one OS permission. */

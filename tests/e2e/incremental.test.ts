@@ -72,7 +72,7 @@ describe('incremental observation on a real screen', () => {
     appendFileSync(fileA(), 'bravo 4711 delta\n');
     await changedScreen(platform, before);
     const o = await observer.observe(ocrOnly);
-    expect(o.ocrStats?.mode).toBe('incremental');
+    expect(o.ocrStats?.mode, JSON.stringify(o.ocrStats)).toBe('incremental');
     expect(texts(o)).toEqual(expect.arrayContaining(['bravo', '4711', 'delta', 'alpha']));
     expect(diff(o, await observer.observe({ ...ocrOnly, fresh: true }))).toEqual([]);
   });

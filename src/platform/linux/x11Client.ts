@@ -288,6 +288,18 @@ export class X11Connection {
     return this.request(42, 2 /* RevertToParent */, body, false).then(() => undefined);
   }
 
+  /**
+   * ChangeWindowAttributes (opcode 2) of `window`: `valueMask` bits (e.g. 0x800 CWEventMask) with their
+   * `values` in bit order (X11 protocol, ChangeWindowAttributes). Settles once the server processed it.
+   */
+  changeWindowAttributes(window: number, valueMask: number, values: readonly number[]): Promise<void> {
+    const body = Buffer.alloc(8 + 4 * values.length);
+    body.writeUInt32LE(window, 0);
+    body.writeUInt32LE(valueMask, 4);
+    values.forEach((v, i) => body.writeUInt32LE(v >>> 0, 8 + 4 * i));
+    return this.request(2, 0, body, false).then(() => undefined);
+  }
+
   /** ConfigureWindow with stack-mode Above: raise the window to the top of its siblings. */
   raiseWindow(window: number): Promise<void> {
     const body = Buffer.alloc(12);

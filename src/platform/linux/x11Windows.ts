@@ -1,83 +1,10 @@
-import { readlink } from 'node:fs/promises';
-import type { Point, Rect, RawWindows, WindowInfo, WindowReadOptions } from '../types.js';
+import type { Point, Rect, RawWindows, WindowInfo, WindowMark, WindowReadOptions } from '../types.js';
+import { X11WindowWatch } from './x11WindowWatch.js';
 import { DeskdError } from '../../errors.js';
-import { X11Link, X11ProtocolError, XA, type X11Connection, type X11Property } from './x11Client.js';
+import { X11Link, X11ProtocolError, XA, type X11Connection } from './x11Client.js';
+import { decodeText, parseWmClass, processName, windowIdHex } from './x11Props.js';
 
-/**
- * Executables that run someone else's program (interpreters, launchers): their name says nothing about
- * the app, so the window's WM_CLASS names it instead (see {@link processName}).
- */
-const INTERPRETERS = /^(python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node(js)?|java|gjs|sh|bash|dash|zsh|env|ld-linux.*|electron[0-9]*|wine(64)?(-preloader)?|mono|dotnet|qemu.*)$/;
-
-/**
- * A process's name as the policy sees it: the base name of its **executable** (`readlink /proc/PID/exe`,
- * e.g. `/usr/lib/chromium/chromium` → `chromium`), never its argv, which the process writes itself
- * (Chromium rewrites it into one string ending with the URL it was started with, so its windows were
- * named `index.html`; `exec -a name` or `prctl(PR_SET_NAME)` rename a process at will). Null when the
- * executable cannot be read (gone, another user's process), or is an interpreter or launcher (`python3`,
- * `node`, `sh`, …): callers then use the window's WM_CLASS. Source: proc(5), `/proc/PID/exe`.
- *
- * Read on every call, never cached (a pid can exec another program or be reused). Asynchronously: the
- * kernel takes the process's memory-map lock to answer, so a synchronous read waits while a busy app maps
- * memory (tried for issue 15: with `readlinkSync` every other stage of a click got slower, the audit append
- * 2.5-4x).
- */
-export async function processName(pid: number): Promise<string | null> {
-  try {
-    const target = await readlink(`/proc/${pid}/exe`);
-    const base = target.replace(/ \(deleted\)$/, '').split('/').pop()?.trim() ?? '';
-    if (base === '' || INTERPRETERS.test(base)) return null;
-    return base;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Decode an X text property: UTF8_STRING as UTF-8; COMPOUND_TEXT (what xterm writes for a title that is
- * not Latin-1) with its UTF-8 segments (`ESC % G` … `ESC % @`) as UTF-8 and the rest as ISO 8859-1, other
- * designations skipped (Compound Text Encoding, X Consortium Standard, §6 "Non-standard character set
- * encodings"); anything else (STRING is ISO 8859-1) as Latin-1. Null when unset.
- */
-export function decodeText(p: X11Property | null, atoms: { utf8String: number; compoundText: number }): string | null {
-  if (!p || p.type === 0 || p.format !== 8) return null;
-  if (p.type === atoms.utf8String) return p.value.toString('utf8');
-  if (p.type !== atoms.compoundText) return p.value.toString('latin1');
-  const v = p.value;
-  let out = '';
-  let i = 0;
-  while (i < v.length) {
-    if (v[i] === 0x1b && v[i + 1] === 0x25 && v[i + 2] === 0x47) {
-      // UTF-8 until ESC % @ (or the end).
-      const start = i + 3;
-      let end = start;
-      while (end < v.length && !(v[end] === 0x1b && v[end + 1] === 0x25 && v[end + 2] === 0x40)) end++;
-      out += v.subarray(start, end).toString('utf8');
-      i = end + 3;
-    } else if (v[i] === 0x1b) {
-      // Another designation (ESC ( B, ESC - A, ...): skip the escape sequence (intermediate bytes 0x20-0x2f, one final byte).
-      i++;
-      while (i < v.length && v[i]! >= 0x20 && v[i]! <= 0x2f) i++;
-      i++;
-    } else {
-      out += String.fromCharCode(v[i]!);
-      i++;
-    }
-  }
-  return out;
-}
-
-/** WM_CLASS (ICCCM §4.1.2.5): two NUL-terminated strings, instance then class. Null when unset. */
-export function parseWmClass(p: X11Property | null): { instance: string; wmClass: string } | null {
-  if (!p || p.type === 0 || p.format !== 8) return null;
-  const [instance = '', wmClass = ''] = p.value.toString('latin1').split('\0');
-  return { instance, wmClass };
-}
-
-/** X11 window id as deskd names it: lower-case hex with `0x`, as xwininfo and xprop print it. */
-export function windowIdHex(id: number): string {
-  return `0x${id.toString(16)}`;
-}
+export { decodeText, parseWmClass, processName, windowIdHex };
 
 /** Atoms a read needs (interned once per connection). */
 interface Atoms {
@@ -122,6 +49,8 @@ interface Snapshot {
   at: number;
 }
 
+/** Windows whose description at map time is kept (for one gone before `touchedSince` asks). */
+const MAPPED_KEPT = 256;
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
 /** How long `activate` waits for a window manager to make the window active (`_NET_ACTIVE_WINDOW`), ms. */
@@ -182,6 +111,8 @@ export class X11Windows implements RawWindows {
   private freshPending: Promise<Snapshot> | null = null;
   /** The atoms a read needs, interned once per connection. */
   private readonly atomsOf = new WeakMap<X11Connection, Promise<Atoms>>();
+  /** The window watch of each connection (`x11WindowWatch.ts`). */
+  private readonly watches = new WeakMap<X11Connection, Promise<{ watch: X11WindowWatch; mapped: Map<number, Promise<Described | null>> }>>();
   /** The root's children at the last read (top-most first), on that connection: what the next read asks about at once. */
   private lastTops: { x: X11Connection; ids: number[] } | null = null;
 
@@ -375,26 +306,9 @@ export class X11Windows implements RawWindows {
       const windows = await Promise.all(
         described.map(async (t): Promise<WindowInfo | null> => {
           if (!t || !t.viewable || !t.bounds || t.bounds.width <= 1 || t.bounds.height <= 1) return null;
-          // Under a reparenting window manager the top-level is a frame; the client is below it.
-          const client = t.cls ? null : await this.clientOf(x, atoms, t.id, 0, { x: t.bounds.x + t.borderWidth, y: t.bounds.y + t.borderWidth });
-          const w = client ?? t;
-          const surface = client?.surface ?? { x: t.bounds.x + t.borderWidth, y: t.bounds.y + t.borderWidth, width: t.bounds.width, height: t.bounds.height };
-          const title = client ? (client.title ?? t.title) : t.title;
-          const id = windowIdHex(w.id);
-          topOf.set(id, t.id);
-          const name = w.pid ? await processName(w.pid) : null;
-          return {
-            id,
-            app: name ?? w.cls?.instance ?? w.cls?.wmClass ?? null,
-            pid: w.pid,
-            wmClass: w.cls?.wmClass ?? null,
-            instance: w.cls?.instance ?? null,
-            title,
-            bounds: t.bounds,
-            surface,
-            ...(w.frameExtents ? { frameExtents: w.frameExtents } : {}),
-            ...(t.overrideRedirect ? { overrideRedirect: true } : {}),
-          };
+          const w = await this.info(x, atoms, t, t.bounds);
+          topOf.set(w.id, t.id);
+          return w;
         }),
       );
       const f = focus.focus;
@@ -413,6 +327,86 @@ export class X11Windows implements RawWindows {
       if (e instanceof DeskdError) throw e;
       throw new DeskdError('INTERNAL', `Cannot read X11 windows on ${x.display}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * A root child as listed, with `bounds`: under a reparenting window manager the top-level is a frame and
+   * the client (id, title, class, pid) is below it.
+   */
+  private async info(x: X11Connection, atoms: Atoms, t: Described, bounds: Rect): Promise<WindowInfo> {
+    const client = t.cls ? null : await this.clientOf(x, atoms, t.id, 0, { x: bounds.x + t.borderWidth, y: bounds.y + t.borderWidth });
+    const w = client ?? t;
+    const surface = client?.surface ?? { x: bounds.x + t.borderWidth, y: bounds.y + t.borderWidth, width: bounds.width, height: bounds.height };
+    const name = w.pid ? await processName(w.pid) : null;
+    return {
+      id: windowIdHex(w.id),
+      app: name ?? w.cls?.instance ?? w.cls?.wmClass ?? null,
+      pid: w.pid,
+      wmClass: w.cls?.wmClass ?? null,
+      instance: w.cls?.instance ?? null,
+      title: client ? (client.title ?? t.title) : t.title,
+      bounds,
+      surface,
+      ...(w.frameExtents ? { frameExtents: w.frameExtents } : {}),
+      ...(t.overrideRedirect ? { overrideRedirect: true } : {}),
+    };
+  }
+
+  /** The watch of the root's children on the current connection (started on first use), and the windows described as they were mapped. */
+  private async watched(): Promise<{ x: X11Connection; atoms: Atoms; watch: X11WindowWatch; mapped: Map<number, Promise<Described | null>> }> {
+    const { x, atoms } = await this.connection();
+    let w = this.watches.get(x);
+    if (!w) {
+      const mapped = new Map<number, Promise<Described | null>>();
+      const onMap = (id: number) => {
+        const p = this.describe(x, atoms, id);
+        p.catch(() => undefined);
+        mapped.delete(id);
+        mapped.set(id, p);
+        // The oldest first in a Map: keep the last MAPPED_KEPT.
+        if (mapped.size > MAPPED_KEPT) mapped.delete(mapped.keys().next().value!);
+      };
+      w = X11WindowWatch.start(x, x.setup.root, onMap).then((watch) => ({ watch, mapped }));
+      w.catch(() => this.watches.delete(x));
+      this.watches.set(x, w);
+    }
+    return { x, atoms, ...(await w) };
+  }
+
+  /**
+   * The moment right before a capture: a round trip after which every window change the server made is
+   * numbered above the mark (`x11WindowWatch.ts`). Null when X cannot be reached (the window list then fails too).
+   */
+  async mark(): Promise<WindowMark | null> {
+    try {
+      const { x, watch } = await this.watched();
+      await x.getInputFocus();
+      return { epoch: watch.epoch, connection: x } as WindowMark;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Every root child changed since `mark` (see `RawWindows.touchedSince`), described now (an unmapped one too),
+   * or as it was when mapped when it is gone now; with its bounds now and each bounds a ConfigureNotify gave.
+   * Null when the mark is of another connection or its changes were dropped.
+   * @throws DeskdError `INTERNAL` when X cannot be read.
+   */
+  async touchedSince(mark: WindowMark): Promise<WindowInfo[] | null> {
+    const { x, atoms, watch, mapped } = await this.watched();
+    if ((mark as WindowMark & { connection?: unknown }).connection !== x) return null;
+    await x.getInputFocus();
+    const touched = watch.since(mark.epoch);
+    if (!touched) return null;
+    const out: WindowInfo[] = [];
+    for (const [id, configured] of touched) {
+      if (id === x.setup.root) continue;
+      const d = (await this.describe(x, atoms, id)) ?? (await (mapped.get(id) ?? Promise.resolve(null)));
+      if (!d) continue;
+      for (const b of [...(d.bounds ? [d.bounds] : []), ...configured]) out.push(await this.info(x, atoms, d, b));
+    }
+    return out;
   }
 
   /** One window's attributes, geometry, WM_CLASS, title and pid, pipelined; null when it went away. */
