@@ -1,0 +1,74 @@
+/**
+ * The X11 window watch (`x11WindowWatch.ts`) on synthetic events laid out as the X11 protocol's Appendix B
+ * gives them: which root children changed since a moment, with the bounds ConfigureNotify gave, events of
+ * other windows ignored, and a moment too old to answer once the ring dropped it.
+ */
+import { describe, expect, it } from 'vitest';
+import { SUBSTRUCTURE_EVENTS, X11WindowWatch } from '../../src/platform/linux/x11WindowWatch.js';
+import type { X11Connection } from '../../src/platform/linux/x11Client.js';
+
+const ROOT = 0x1e1;
+
+/** A 32-byte event: code, event window at 4, window at 8; for ConfigureNotify x, y, width, height at 16-22. */
+function ev(code: number, window: number, opts: { event?: number; x?: number; y?: number; w?: number; h?: number; sent?: boolean } = {}): Buffer {
+  const b = Buffer.alloc(32);
+  b[0] = code | (opts.sent ? 0x80 : 0);
+  b.writeUInt32LE(opts.event ?? ROOT, 4);
+  b.writeUInt32LE(window, 8);
+  b.writeInt16LE(opts.x ?? 0, 16);
+  b.writeInt16LE(opts.y ?? 0, 18);
+  b.writeUInt16LE(opts.w ?? 0, 20);
+  b.writeUInt16LE(opts.h ?? 0, 22);
+  return b;
+}
+
+async function watch() {
+  let listener: ((b: Buffer) => void) | null = null;
+  const asked: unknown[] = [];
+  const mapped: number[] = [];
+  const x = {
+    onEvent: (fn: (b: Buffer) => void) => ((listener = fn), () => (listener = null)),
+    changeWindowAttributes: async (...a: unknown[]) => void asked.push(a),
+  } as unknown as X11Connection;
+  const w = await X11WindowWatch.start(x, ROOT, (id) => mapped.push(id));
+  return { w, send: (b: Buffer) => listener!(b), asked, mapped };
+}
+
+describe('X11WindowWatch', () => {
+  it('selects SubstructureNotify on the root (CWEventMask)', async () => {
+    const { asked } = await watch();
+    expect(asked).toEqual([[ROOT, 0x800, [0x80000]]]);
+  });
+
+  it('reports the windows mapped, unmapped and configured after a moment, with their configured bounds; map calls back', async () => {
+    const { w, send, mapped } = await watch();
+    send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x100));
+    const moment = w.epoch;
+    send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x200));
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x200, { x: -20, y: 40, w: 300, h: 200 }));
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x200, { x: -20, y: 40, w: 300, h: 200 }));
+    send(ev(SUBSTRUCTURE_EVENTS.UnmapNotify, 0x300, { sent: true }));
+    expect(mapped).toEqual([0x100, 0x200]);
+    const since = w.since(moment)!;
+    expect([...since.keys()]).toEqual([0x200, 0x300]);
+    expect(since.get(0x200)).toEqual([{ x: -20, y: 40, width: 300, height: 200 }]);
+    expect(since.get(0x300)).toEqual([]);
+    expect(w.since(w.epoch)!.size).toBe(0);
+  });
+
+  it('ignores events of other windows than the root, and other event codes', async () => {
+    const { w, send } = await watch();
+    send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x100, { event: 0x999 }));
+    send(ev(2 /* KeyPress */, 0x100));
+    send(ev(28 /* PropertyNotify */, 0x100));
+    expect(w.epoch).toBe(0);
+  });
+
+  it('a moment whose changes were dropped (a flood of events) cannot be answered: null', async () => {
+    const { w, send } = await watch();
+    const moment = w.epoch;
+    for (let i = 0; i < 5000; i++) send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x100 + (i % 7), { x: i, y: 0, w: 10, h: 10 }));
+    expect(w.since(moment)).toBeNull();
+    expect(w.since(w.epoch - 10)!.size).toBeGreaterThan(0);
+  });
+});
