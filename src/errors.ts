@@ -107,7 +107,7 @@ export const ERROR_CODES = {
   /** The actor already has the maximum number of actions waiting for the operator's approval. */
   TOO_MANY_PENDING_APPROVALS: { status: 429, meaning: 'The actor already has as many actions waiting for the operator\'s approval as allowed; this one was refused (not queued) and nothing was dispatched. Wait for the operator to decide, or for the pending ones to time out. `details` has `limit` and `pending`.' },
   /** Screen capture failed. */
-  CAPTURE_FAILED: { status: 500, meaning: 'The screen could not be captured.' },
+  CAPTURE_FAILED: { status: 500, meaning: 'The screen could not be captured, or the window list the perception policy needs to mask it could not be read (nothing is served unmasked).' },
   /** OCR failed. */
   OCR_FAILED: { status: 500, meaning: 'Text recognition failed.' },
   /** Dispatching an input event failed part-way; the message says how far it got. */
