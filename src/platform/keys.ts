@@ -64,7 +64,8 @@ export function normalizeKey(raw: string): KeyName {
     return raw.toLowerCase();
   }
   const lower = raw.toLowerCase();
-  const k = SYNONYMS[lower] ?? lower;
+  // Own names only: `constructor`, `toString`, `__proto__` are not synonyms (a 500 before, found by tests/property/api.test.ts).
+  const k = Object.hasOwn(SYNONYMS, lower) ? SYNONYMS[lower]! : lower;
   if (NAMED.has(k) || [...k].length === 1) return k;
   throw new DeskdError('UNKNOWN_KEY', `Unknown key name "${raw}"`);
 }

@@ -10,7 +10,7 @@ describe('key names', () => {
   ])('%s → %s', (raw, want) => {
     expect(normalizeKey(raw)).toBe(want);
   });
-  it.each(['', 'HYPERDRIVE', 'f99', '\u0007'])('%j is rejected with UNKNOWN_KEY', (raw) => {
+  it.each(['', 'HYPERDRIVE', 'f99', '\u0007', 'constructor', 'toString', '__proto__', 'hasOwnProperty'])('%j is rejected with UNKNOWN_KEY', (raw) => {
     expect(() => normalizeKey(raw)).toThrow(expect.objectContaining({ code: 'UNKNOWN_KEY' }));
   });
   it('puts modifiers first and accepts "+"-joined chords', () => {

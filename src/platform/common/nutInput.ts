@@ -41,7 +41,7 @@ export function nutKeyName(key: string, metaKey: 'LeftSuper' | 'LeftCmd'): strin
     '`': 'Grave', '-': 'Minus', '=': 'Equal', '[': 'LeftBracket', ']': 'RightBracket', '\\': 'Backslash',
     ';': 'Semicolon', "'": 'Quote', ',': 'Comma', '.': 'Period', '/': 'Slash', '+': 'Add', '*': 'Multiply',
   };
-  const f = fixed[key];
+  const f = Object.hasOwn(fixed, key) ? fixed[key] : undefined;
   if (f) return f;
   if (/^f([1-9]|1\d|2[0-4])$/.test(key)) return key.toUpperCase();
   if (/^[a-z]$/.test(key)) return key.toUpperCase();
