@@ -88,7 +88,8 @@ export async function registerConsoleRoutes(fastify: FastifyInstance, deps: Cons
   app.get('/', { ...guard, schema: { hide: true } }, async (_req, reply) => send(reply, 'index.html', 'text/html; charset=utf-8'));
   app.get('/console', { ...guard, schema: { hide: true } }, async (_req, reply) => reply.redirect('/', 302));
   app.get('/console/static/:file', { ...guard, schema: { hide: true, params: z.object({ file: z.string() }) } }, async (req, reply) => {
-    const type = STATIC_FILES[req.params.file];
+    // Own names only: `/console/static/constructor` is no file.
+    const type = Object.hasOwn(STATIC_FILES, req.params.file) ? STATIC_FILES[req.params.file] : undefined;
     if (!type) throw new DeskdError('NOT_FOUND', `No console file ${req.params.file}`);
     return send(reply, req.params.file, type);
   });

@@ -116,7 +116,7 @@ function parseSyslogTarget(v: string): SyslogTarget {
 
 function parseFacility(v: string | undefined): number {
   if (v === undefined || v === '') return SYSLOG_FACILITIES.authpriv!;
-  const byName = SYSLOG_FACILITIES[v.toLowerCase()];
+  const byName = Object.hasOwn(SYSLOG_FACILITIES, v.toLowerCase()) ? SYSLOG_FACILITIES[v.toLowerCase()] : undefined;
   if (byName !== undefined) return byName;
   const n = Number(v);
   if (Number.isInteger(n) && n >= 0 && n <= 23) return n;

@@ -53,6 +53,11 @@ describe('page and static files', () => {
     expect(css.statusCode).toBe(200);
     const other = await t.app.inject({ method: 'GET', url: '/console/static/app.ts', headers: H });
     expect(other.statusCode).toBe(404);
+    // Names of Object.prototype are no console files either (a 500 before).
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const proto = await t.app.inject({ method: 'GET', url: `/console/static/${name}`, headers: H });
+      expect(proto.statusCode, name).toBe(404);
+    }
     // An encoded path is not a public console path at all: it needs a credential.
     const traversal = await t.app.inject({ method: 'GET', url: '/console/static/..%2F..%2Fapp.ts', headers: H });
     expect(traversal.statusCode).toBe(401);

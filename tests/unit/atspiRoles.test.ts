@@ -168,3 +168,9 @@ describe('AT-SPI helpers', () => {
     expect(onScreen(new Set(states), parentShowing, depth)).toBe(expected);
   });
 });
+
+describe('a role name that is an Object.prototype member (an application answers GetRoleName itself)', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])('%s maps to unknown', (name) => {
+    expect(mapAtspiRole(name)).toBe('unknown');
+  });
+});

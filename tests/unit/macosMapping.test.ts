@@ -149,3 +149,11 @@ describe('recorded transcripts match the protocol', () => {
     for (const r of records) if (r.msg?.result?.root) walk(r.msg.result.root);
   });
 });
+
+describe('names of Object.prototype are not in the AX tables (an app answers its own roles and actions)', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])('%s', (name) => {
+    expect(mapAXRole(name)).toBe('unknown');
+    expect(mapAXRole('AXButton', name)).toBe('button');
+    expect(mapAXAction(name)).toBe(name.toLowerCase());
+  });
+});

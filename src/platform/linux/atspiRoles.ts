@@ -194,7 +194,9 @@ export function normalizeRoleName(roleName: string): string {
 
 /** Map an AT-SPI role name to deskd's vocabulary; unknown names map to `unknown`. */
 export function mapAtspiRole(roleName: string): Role {
-  return ATSPI_ROLE_MAP[normalizeRoleName(roleName)] ?? 'unknown';
+  const name = normalizeRoleName(roleName);
+  // Own names only: an application answers its role name itself, and `constructor` is no role.
+  return (Object.hasOwn(ATSPI_ROLE_MAP, name) ? ATSPI_ROLE_MAP[name] : undefined) ?? 'unknown';
 }
 
 /** True for the AT-SPI role of password entries (`ATSPI_ROLE_PASSWORD_TEXT`). */

@@ -137,16 +137,16 @@ const ACTION_TO_AX: Record<string, (typeof AX_ACTIONS)[number]> = {
  */
 export function mapAXRole(role: string, subrole?: string | null): string {
   if (subrole) {
-    const s = SUBROLE_MAP[subrole];
+    const s = Object.hasOwn(SUBROLE_MAP, subrole) ? SUBROLE_MAP[subrole] : undefined;
     // AXStandardWindow/AXFloatingWindow only refine windows; button subroles only refine buttons.
     if (s && !(s === 'window' && role !== 'AXWindow') && !(s === 'button' && role !== 'AXButton')) return s;
   }
-  return ROLE_MAP[role] ?? 'unknown';
+  return (Object.hasOwn(ROLE_MAP, role) ? ROLE_MAP[role] : undefined) ?? 'unknown';
 }
 
 /** Map an AX action name to deskd's (AXPress → press, AXShowMenu → showmenu); unknown ones lose their AX prefix, lower-cased. */
 export function mapAXAction(action: string): string {
-  return ACTION_MAP[action] ?? action.replace(/^AX/, '').toLowerCase();
+  return (Object.hasOwn(ACTION_MAP, action) ? ACTION_MAP[action] : undefined) ?? action.replace(/^AX/, '').toLowerCase();
 }
 
 /** True for a password field: AXSecureTextField role or subrole, or the helper's `secure` flag. */
@@ -289,7 +289,7 @@ export class MacAccessibility implements RawAccessibility {
         await this.client.request('focus', { element: handle });
         return true;
       }
-      const ax = ACTION_TO_AX[action] ?? AX_ACTIONS.find((a) => a === action);
+      const ax = (Object.hasOwn(ACTION_TO_AX, action) ? ACTION_TO_AX[action] : undefined) ?? AX_ACTIONS.find((a) => a === action);
       if (!ax) return false;
       await this.client.request('press', { element: handle, action: ax });
       return true;
