@@ -21,8 +21,8 @@ import { DeskdError } from '../errors.js';
 export interface WindowsBeforeFrame {
   /** The window system's moment before the capture (null: the platform cannot tell). */
   mark: WindowMark | null;
-  /** The window list read beside the capture (an Error when it failed). */
-  list: Promise<WindowInfo[] | Error>;
+  /** The window list read beside the capture (an Error when it failed); null when the mark makes it needless. */
+  list: Promise<WindowInfo[] | Error> | null;
 }
 
 /** An empty mask (no gate: nothing is masked). */
@@ -109,21 +109,26 @@ export class AgentCapture {
 
   /**
    * What to do right before a capture whose pixels will be masked: note the window system's moment
-   * (`RawWindows.mark`, awaited: the capture must come after it) and start a window list read to run beside
-   * the capture. Hand the result to {@link windowsForFrame} once the frame is in.
+   * (`RawWindows.mark`, awaited: the capture must come after it), or, where the platform has no marks, start a
+   * window list read to run beside the capture. Hand the result to {@link windowsForFrame} once the frame is in.
    */
   async beforeFrame(): Promise<WindowsBeforeFrame> {
-    const mark = this.platform.windows.mark ? await this.platform.windows.mark().catch(() => null) : null;
-    return { mark, list: this.listWindows() };
+    const w = this.platform.windows;
+    const mark = w.mark && w.touchedSince ? await w.mark().catch(() => null) : null;
+    // With a mark the list beside the capture adds nothing: a window it would have (shown at the mark, gone by
+    // the read after the capture) changed since the mark. Without one it is read; beside the capture it also
+    // slows the capture down (one X server: the dashboard's one-cell change, capture 41 -> 83 ms p50).
+    return { mark, list: mark ? null : this.listWindows() };
   }
 
   /**
    * The window list, and the windows to mask a frame with, for a frame captured after `before`
    * ({@link beforeFrame}): the list is read again once the frame is in, and every window changed since the
    * mark is added (`RawWindows.touchedSince`). A window the frame shows was on screen at the capture: it is in
-   * the list read beside it or after it, or it changed in between and the window system reported it. Without
-   * marks (macOS) the two reads alone: a window both shown and gone again between them (milliseconds) is
-   * missed. One read alone misses a window mapped, moved or unmapped between it and the capture.
+   * the list read after it, or it changed since the mark and the window system reported it. Without marks
+   * (macOS) the list read beside the capture takes the changes' place: a window both shown and gone again
+   * between the two reads (milliseconds) is missed. One read alone misses a window mapped, moved or unmapped
+   * between it and the capture.
    * @returns `windows`: the later list (top-most first), for occlusion and the observation; `masking`: every
    *   window of the lists and of the changes (the later list first, then the others' windows not in it with the
    *   same id and bounds), for the gate.

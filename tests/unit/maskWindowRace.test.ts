@@ -143,3 +143,30 @@ describe('a window list that cannot be read fails closed under a policy', () => 
     expect(redPixels(f.image)).toBeGreaterThan(0);
   });
 });
+
+describe('with window-change marks (the X11 backend): the changes since the mark are masked too', () => {
+  /** Lists always without the secret window; the screen shows it; `touched` is what the platform reports changed since the mark. */
+  const marked = (touched: WindowInfo[] | null) => {
+    const { fp, reads } = racing([[editor]], () => secret(20).bounds);
+    const marks: number[] = [];
+    fp.windows.mark = async () => (marks.push(reads()), { epoch: marks.length });
+    fp.windows.touchedSince = async () => touched;
+    return { fp, reads, marks };
+  };
+
+  it('a window shown and gone again between the mark and the list after the capture is black; no list is read beside the capture', async () => {
+    const { fp, reads, marks } = marked([secret(20)]);
+    const f = await new AgentCapture(fp, gate).capture(0);
+    expect(redPixels(f.image)).toBe(0);
+    expect(marks).toEqual([0]);
+    expect(reads()).toBe(1);
+    const o = new Observer(fp, redReader, new ObservationStore(), undefined, gate, { settle: false, axCache: false, damage: false });
+    expect((await o.observe({ accessibility: false })).words.map((w) => w.text)).not.toContain('TOPSECRET');
+  });
+
+  it('changes that cannot be told (null) fail closed: CAPTURE_FAILED', async () => {
+    const { fp } = marked(null);
+    await expect(new AgentCapture(fp, gate).capture(0)).rejects.toMatchObject({ code: 'CAPTURE_FAILED' });
+  });
+});
+
