@@ -84,7 +84,8 @@ export type ParsedCall = { ok: true; name: FunctionToolName; args: FunctionToolA
 
 /** Parse a function call's name and JSON arguments (as the model sent them). */
 export function parseFunctionCall(name: string, rawArgs: string): ParsedCall {
-  if (!(name in FUNCTION_TOOLS)) return { ok: false, error: `unknown tool "${name}"; tools: ${Object.keys(FUNCTION_TOOLS).join(', ')}` };
+  // Own names only: a model calling `constructor` or `toString` gets this answer, not a crash.
+  if (!Object.hasOwn(FUNCTION_TOOLS, name)) return { ok: false, error: `unknown tool "${name}"; tools: ${Object.keys(FUNCTION_TOOLS).join(', ')}` };
   let json: unknown;
   try {
     json = rawArgs.trim() === '' ? {} : JSON.parse(rawArgs);

@@ -96,7 +96,8 @@ export class ConsoleSessions {
 
 /** Parse a `Cookie` header into name → value (RFC 6265 §5.4; first occurrence wins). */
 export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a cookie named `__proto__` or `constructor` is a cookie like any other.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
   for (const part of header.split(';')) {
     const i = part.indexOf('=');
@@ -104,7 +105,7 @@ export function parseCookies(header: string | undefined): Record<string, string>
     const name = part.slice(0, i).trim();
     let value = part.slice(i + 1).trim();
     if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-    if (!(name in out)) out[name] = value;
+    if (!Object.hasOwn(out, name)) out[name] = value;
   }
   return out;
 }

@@ -149,6 +149,10 @@ describe('function tools', () => {
     expect(parseFunctionCall('click_element', '{"ref":"3"}')).toMatchObject({ ok: false, error: expect.stringMatching(/bad arguments for click_element: ref/) });
     expect(parseFunctionCall('click_element', '{')).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
     expect(parseFunctionCall('rm_rf', '{}')).toMatchObject({ ok: false, error: expect.stringMatching(/unknown tool "rm_rf"/) });
+    // Names of Object.prototype are unknown tools too (a TypeError before: the task failed instead of telling the model).
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(parseFunctionCall(name, '{}')).toMatchObject({ ok: false, error: expect.stringContaining(`unknown tool "${name}"`) });
+    }
   });
   it('generates JSON Schema tool definitions for both APIs', () => {
     const chat = chatTools();

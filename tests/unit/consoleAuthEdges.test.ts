@@ -56,6 +56,11 @@ describe('parseCookies', () => {
     expect(parseCookies('a="abc; b=abc"')).toEqual({ a: '"abc', b: 'abc"' });
     expect(parseCookies(undefined)).toEqual({});
   });
+  it('cookies named like Object.prototype members are cookies like any other', () => {
+    const c = parseCookies('constructor=1; __proto__=2; toString=3; deskd_console=s');
+    expect(Object.keys(c)).toEqual(['constructor', '__proto__', 'toString', 'deskd_console']);
+    expect([c['constructor'], c['__proto__'], c['toString'], c['deskd_console']]).toEqual(['1', '2', '3', 's']);
+  });
 });
 
 describe('sessionFromRequest', () => {
