@@ -112,7 +112,7 @@ export class Replayer {
       for (const t of [a?.text, a?.value]) {
         if (typeof t !== 'string') continue;
         for (const p of paramsIn(t)) {
-          if (!Object.hasOwn(params, p) && (rec.params[p] ?? null) === null) throw new DeskdError('REPLAY_PARAM_MISSING', `Step ${s.index} types the parameter "${p}": give it in params`, { param: p });
+          if (!Object.hasOwn(params, p) && ((Object.hasOwn(rec.params, p) ? rec.params[p] : null) ?? null) === null) throw new DeskdError('REPLAY_PARAM_MISSING', `Step ${s.index} types the parameter "${p}": give it in params`, { param: p });
         }
       }
     }
