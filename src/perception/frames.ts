@@ -141,7 +141,9 @@ export class FrameKeeper {
     const same = frameReused || frame.sameAs(last?.frame);
     opts.onFrame(same);
     const lists = same && reusable ? reusable : await this.agentCapture.windowsForFrame(before);
-    const kept: KeptFrame = { frame, windows: lists.windows, masking: lists.masking, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
+    // The same pixels as the kept frame (captured before the lists just read): its own mask windows still hold.
+    const masking = same && last && lists !== last ? [...lists.masking, ...last.masking] : lists.masking;
+    const kept: KeptFrame = { frame, windows: lists.windows, masking, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
     this.frames.set(display.id, kept);
     return { kept, frameReused, captureMs };
   }

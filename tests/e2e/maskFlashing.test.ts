@@ -1,7 +1,8 @@
 /**
- * A masked window that keeps appearing and disappearing never shows in what the agent gets (real daemon, its
- * own Xvfb, a real xterm mapped and unmapped by xdotool every 20 ms): the attacker's way around a mask
- * computed from a window list read before the capture (or a cached one). Every `GET /v1/screenshot` and every
+ * A masked window that keeps appearing and disappearing, or jumping between two places, never shows in what the
+ * agent gets (real daemon, its own Xvfb, a real xterm mapped and unmapped, or moved, by xdotool every 20 ms): the
+ * attacker's way around a mask computed from a window list read before the capture (or a cached one), or from
+ * where the window is after it. Every `GET /v1/screenshot` and every
  * `POST /v1/observe` screenshot is checked for the masked window's red; the raw screen, captured beside them,
  * must show it in some frames and not in others, so the window really flashed while the agent looked.
  */
@@ -40,37 +41,74 @@ beforeAll(async () => {
   apps.push(launchApp('xterm', ['-T', 'secret-shell', '-bg', 'red', '-fg', 'red', '-geometry', '30x8+200+150', '-e', 'sh', '-c', 'sleep 600']));
   secret = await waitFor(async () => (await desk.daemon.platform.windows.list()).find((w) => w.title === 'secret-shell'), 30_000, 'the secret xterm');
   await waitFor(async () => rawRed(await desk.daemon.platform.capture.capture(0)) > 1000, 10_000, 'the secret xterm to be painted');
-  // Unmapped and mapped again every 20 ms, for as long as the tests run.
-  const id = secret.id;
-  apps.push(launchApp('sh', ['-c', `while :; do xdotool windowunmap ${id}; sleep 0.02; xdotool windowmap ${id}; sleep 0.02; done`]));
 }, 120_000);
+
+/** Run `script` (sh) beside the test until it ends; `${id}` is the secret window's id. */
+function beside(script: string): AppHandle {
+  const a = launchApp('sh', ['-c', script.replaceAll('${id}', secret.id)]);
+  apps.push(a);
+  return a;
+}
+
+/**
+ * Take `n` screenshots and observe screenshots while the screen is also captured raw; returns the leaks (red
+ * pixels served) and how many raw frames `shown` says yes (`on`) and no (`off`) to.
+ */
+async function look(n: number, shown: (raw: RawImage) => boolean): Promise<{ leaks: string[]; on: number; off: number }> {
+  let on = 0;
+  let off = 0;
+  const leaks: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const [shot, raw] = await Promise.all([
+      fetch(`${desk.daemon.url}/v1/screenshot`, { headers: { authorization: `Bearer ${desk.daemon.token}` } }),
+      desk.daemon.platform.capture.capture(0),
+    ]);
+    expect(shot.status).toBe(200);
+    const red = await pngRed(Buffer.from(await shot.arrayBuffer()));
+    if (red > 0) leaks.push(`screenshot ${i}: ${red} red pixels`);
+    if (shown(raw)) on++;
+    else off++;
+    const o = await desk.api<{ screenshot?: { data: string }; warnings: string[] }>('POST', '/v1/observe', { accessibility: false, ocr: false, screenshot: 'png' });
+    expect(o.status).toBe(200);
+    const ored = await pngRed(Buffer.from(o.json.screenshot!.data, 'base64'));
+    if (ored > 0) leaks.push(`observe ${i}: ${ored} red pixels`);
+  }
+  return { leaks, on, off };
+}
 
 afterAll(() => stopE2e(apps, desk, undefined));
 
-describe('a masked window flashing on and off while the agent looks', () => {
-  it('never shows in a screenshot or an observation, while the raw screen shows it on and off', async () => {
-    let rawOn = 0;
-    let rawOff = 0;
-    const leaks: string[] = [];
-    for (let i = 0; i < 60; i++) {
-      const [shot, raw] = await Promise.all([
-        fetch(`${desk.daemon.url}/v1/screenshot`, { headers: { authorization: `Bearer ${desk.daemon.token}` } }),
-        desk.daemon.platform.capture.capture(0),
-      ]);
-      expect(shot.status).toBe(200);
-      const red = await pngRed(Buffer.from(await shot.arrayBuffer()));
-      if (red > 0) leaks.push(`screenshot ${i}: ${red} red pixels`);
-      if (rawRed(raw) > 1000) rawOn++;
-      else rawOff++;
-      const o = await desk.api<{ screenshot?: { data: string }; warnings: string[] }>('POST', '/v1/observe', { accessibility: false, ocr: false, screenshot: 'png' });
-      expect(o.status).toBe(200);
-      const ored = await pngRed(Buffer.from(o.json.screenshot!.data, 'base64'));
-      if (ored > 0) leaks.push(`observe ${i}: ${ored} red pixels`);
-    }
-    console.log(`[maskFlashing] raw frames with the secret window: ${rawOn}, without: ${rawOff}; leaks: ${leaks.length}`);
+describe('a masked window flashing on and off, or jumping about, while the agent looks', () => {
+  it('mapped and unmapped every 20 ms: never shows in a screenshot or an observation, while the raw screen shows it on and off', async () => {
+    const flasher = beside('while :; do xdotool windowunmap ${id}; sleep 0.02; xdotool windowmap ${id}; sleep 0.02; done');
+    const { leaks, on, off } = await look(60, (raw) => rawRed(raw) > 1000);
+    await flasher.kill();
+    console.log(`[maskFlashing] flashing: raw frames with the secret window: ${on}, without: ${off}; leaks: ${leaks.length}`);
     expect(leaks).toEqual([]);
     // The window really flashed during the test (otherwise nothing above was tried).
-    expect(rawOn).toBeGreaterThan(3);
-    expect(rawOff).toBeGreaterThan(3);
+    expect(on).toBeGreaterThan(3);
+    expect(off).toBeGreaterThan(3);
+  }, 120_000);
+
+  it('moved between two places every 20 ms: never shows at either place, while the raw screen shows it at both', async () => {
+    // The flasher may have been stopped with the window unmapped.
+    beside('xdotool windowmap ${id}');
+    await waitFor(async () => rawRed(await desk.daemon.platform.capture.capture(0)) > 1000, 10_000, 'the secret xterm to be shown');
+    const mover = beside('while :; do xdotool windowmove ${id} 20 20; sleep 0.02; xdotool windowmove ${id} 450 300; sleep 0.02; done');
+    // Where the raw frame shows red: the top-left quarter (first place) or elsewhere (second place).
+    const leftTop = (raw: RawImage) => {
+      let n = 0;
+      for (let y = 20; y < 200; y += 4) for (let x = 20; x < 200; x += 4) {
+        const i = (y * raw.width + x) * raw.channels;
+        if (raw.data[i]! > 200 && raw.data[i + 1]! < 40 && raw.data[i + 2]! < 40) n++;
+      }
+      return n > 100;
+    };
+    const { leaks, on, off } = await look(60, leftTop);
+    await mover.kill();
+    console.log(`[maskFlashing] moving: raw frames with the window at the first place: ${on}, elsewhere: ${off}; leaks: ${leaks.length}`);
+    expect(leaks).toEqual([]);
+    expect(on).toBeGreaterThan(3);
+    expect(off).toBeGreaterThan(3);
   }, 120_000);
 });

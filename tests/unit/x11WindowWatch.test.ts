@@ -40,14 +40,14 @@ describe('X11WindowWatch', () => {
     expect(asked).toEqual([[ROOT, 0x800, [0x80000]]]);
   });
 
-  it('reports the windows mapped, unmapped and configured after a moment, with their configured bounds; map calls back', async () => {
+  it('reports the windows mapped, unmapped and configured after a moment, with the bounds they had before and after; map calls back', async () => {
     const { w, send, mapped } = await watch();
     send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x100));
     const moment = w.epoch;
     send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x200));
     send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x200, { x: -20, y: 40, w: 300, h: 200 }));
     send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x200, { x: -20, y: 40, w: 300, h: 200 }));
-    send(ev(SUBSTRUCTURE_EVENTS.UnmapNotify, 0x300, { sent: true }));
+    send(ev(SUBSTRUCTURE_EVENTS.UnmapNotify, 0x300));
     expect(mapped).toEqual([0x100, 0x200]);
     const since = w.since(moment)!;
     expect([...since.keys()]).toEqual([0x200, 0x300]);
@@ -56,12 +56,33 @@ describe('X11WindowWatch', () => {
     expect(w.since(w.epoch)!.size).toBe(0);
   });
 
-  it('ignores events of other windows than the root, and other event codes', async () => {
+  it('a window moved after the moment is reported at the place it had before too (from the scan, or an earlier event)', async () => {
     const { w, send } = await watch();
+    w.seed(0x400, { x: 100, y: 100, width: 200, height: 150 });
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x500, { x: 0, y: 0, w: 50, h: 50 }));
+    // A scan answer handled after an event about the same window does not undo the event.
+    w.seed(0x500, { x: 9, y: 9, width: 9, height: 9 });
+    const moment = w.epoch;
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x400, { x: 300, y: 100, w: 200, h: 150 }));
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x500, { x: 60, y: 0, w: 50, h: 50 }));
+    const since = w.since(moment)!;
+    expect(since.get(0x400)).toEqual([{ x: 100, y: 100, width: 200, height: 150 }, { x: 300, y: 100, width: 200, height: 150 }]);
+    expect(since.get(0x500)).toEqual([{ x: 0, y: 0, width: 50, height: 50 }, { x: 60, y: 0, width: 50, height: 50 }]);
+    // Destroyed: reported with the bounds it last had.
+    const m2 = w.epoch;
+    send(ev(SUBSTRUCTURE_EVENTS.DestroyNotify, 0x500));
+    expect(w.since(m2)!.get(0x500)).toEqual([{ x: 60, y: 0, width: 50, height: 50 }]);
+  });
+
+  it('ignores events of other windows than the root, other event codes, and events another client sent (SendEvent)', async () => {
+    const { w, send, mapped } = await watch();
     send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x100, { event: 0x999 }));
     send(ev(2 /* KeyPress */, 0x100));
     send(ev(28 /* PropertyNotify */, 0x100));
+    send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x100, { sent: true }));
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x100, { sent: true, x: 1, y: 1, w: 500, h: 500 }));
     expect(w.epoch).toBe(0);
+    expect(mapped).toEqual([]);
   });
 
   it('a moment whose changes were dropped (a flood of events) cannot be answered: null', async () => {

@@ -3,6 +3,7 @@
  * X text properties, WM_CLASS and window ids as deskd prints them.
  */
 import { readlink } from 'node:fs/promises';
+import type { Point, WindowInfo } from '../types.js';
 import type { X11Property } from './x11Client.js';
 
 /**
@@ -79,4 +80,12 @@ export function parseWmClass(p: X11Property | null): { instance: string; wmClass
 /** X11 window id as deskd names it: lower-case hex with `0x`, as xwininfo and xprop print it. */
 export function windowIdHex(id: number): string {
   return `0x${id.toString(16)}`;
+}
+
+/** Wait `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The first window of `windows` (top-most first) whose bounds contain `p` (points), or null. */
+export function hit(windows: WindowInfo[], p: Point): WindowInfo | null {
+  return windows.find((w) => p.x >= w.bounds.x && p.y >= w.bounds.y && p.x < w.bounds.x + w.bounds.width && p.y < w.bounds.y + w.bounds.height) ?? null;
 }

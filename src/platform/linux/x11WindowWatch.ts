@@ -6,9 +6,12 @@
  * The watch selects `SubstructureNotify` on the root window (`ChangeWindowAttributes`, CWEventMask): the server
  * then reports every change of a root child — `MapNotify`, `UnmapNotify`, `ConfigureNotify` (moved, resized,
  * restacked), `ReparentNotify`, `GravityNotify`, `CirculateNotify`, `CreateNotify`, `DestroyNotify` — on this
- * connection, in order with the replies to its requests. Each one is a numbered {@link WindowTouch}. A moment
- * is the number of touches received when a round trip (`GetInputFocus`) came back: a change the server made
- * after it processed that request arrives after its reply, so it gets a higher number.
+ * connection, in order with the replies to its requests. Each one is a numbered {@link WindowTouch}. A moment is the number of
+ * touches received when it is noted: every change the server makes afterwards, and any made before but not
+ * received yet, gets a higher number (the latter is masked needlessly, never missed). Each touch carries the
+ * bounds the window was known to have before it (from earlier events, or a scan of the root's children
+ * made once the selection holds) and after it: a window moved away after a capture is masked at the place the
+ * capture shows it.
  *
  * Source: X Window System Protocol (X11R7.7), §8 "Events" (SubstructureNotify; the event layouts of
  * Appendix B: event window at byte 4, window at byte 8; ConfigureNotify x, y, width, height at 16-22).
@@ -27,11 +30,15 @@ const MAX_TOUCHES = 4096;
 
 const CODES: ReadonlySet<number> = new Set(Object.values(SUBSTRUCTURE_EVENTS));
 
-/** One change of a root child: its number, the window (X id), and its new outer bounds for a ConfigureNotify (pixels = points on X11). */
+/**
+ * One change of a root child: its number, the window (X id), and the outer bounds it is known to have had
+ * around the change (pixels = points on X11): those it had before (from an earlier event or the first scan)
+ * and, for a ConfigureNotify or CreateNotify, those it has after.
+ */
 export interface WindowTouch {
   epoch: number;
   id: number;
-  bounds: Rect | null;
+  bounds: Rect[];
 }
 
 /** The changes of the root's children, as the server reports them on one connection (see the module comment). */
@@ -41,6 +48,8 @@ export class X11WindowWatch {
   private touches: WindowTouch[] = [];
   /** Touches up to this number were dropped. */
   private droppedTo = 0;
+  /** The last outer bounds known of each root child (events, and the first scan for windows no event named yet). */
+  private readonly lastBounds = new Map<number, Rect>();
 
   private constructor(
     readonly connection: X11Connection,
@@ -65,13 +74,34 @@ export class X11WindowWatch {
     return w;
   }
 
-  /** Record one event when it is a SubstructureNotify event of the root (others are not ours). */
+  /**
+   * The bounds of a root child as a read after the selection found them (the first scan): kept unless an
+   * event already told (an event's bounds are at least as new: the reply and the events arrive in order, but
+   * the reply is handled after the events of the same read from the socket).
+   */
+  seed(id: number, bounds: Rect): void {
+    if (!this.lastBounds.has(id)) this.lastBounds.set(id, bounds);
+  }
+
+  /**
+   * Record one event when it is a SubstructureNotify event the server made for the root. Events another
+   * client sent (`SendEvent`: the 0x80 bit) are ignored: anyone can send them.
+   */
   onEvent(ev: Buffer): void {
-    const code = ev[0]! & 0x7f;
-    if (!CODES.has(code) || ev.length < 32 || ev.readUInt32LE(4) !== this.root) return;
+    if (ev.length < 32 || (ev[0]! & 0x80) !== 0) return;
+    const code = ev[0]!;
+    if (!CODES.has(code)) return;
+    // CreateNotify names the parent at byte 4 and the window at 8, with x, y, width, height at 12-18; the others
+    // name the event window (the root) at 4.
+    if (ev.readUInt32LE(4) !== this.root) return;
     const id = ev.readUInt32LE(8);
-    const bounds = code === SUBSTRUCTURE_EVENTS.ConfigureNotify ? { x: ev.readInt16LE(16), y: ev.readInt16LE(18), width: ev.readUInt16LE(20), height: ev.readUInt16LE(22) } : null;
-    this.touches.push({ epoch: ++this.epoch, id, bounds });
+    const before = this.lastBounds.get(id);
+    let after: Rect | null = null;
+    if (code === SUBSTRUCTURE_EVENTS.ConfigureNotify) after = { x: ev.readInt16LE(16), y: ev.readInt16LE(18), width: ev.readUInt16LE(20), height: ev.readUInt16LE(22) };
+    else if (code === SUBSTRUCTURE_EVENTS.CreateNotify) after = { x: ev.readInt16LE(12), y: ev.readInt16LE(14), width: ev.readUInt16LE(16), height: ev.readUInt16LE(18) };
+    if (after) this.lastBounds.set(id, after);
+    else if (code === SUBSTRUCTURE_EVENTS.DestroyNotify || (code === SUBSTRUCTURE_EVENTS.ReparentNotify && ev.readUInt32LE(12) !== this.root)) this.lastBounds.delete(id);
+    this.touches.push({ epoch: ++this.epoch, id, bounds: [...(before ? [before] : []), ...(after ? [after] : [])] });
     if (this.touches.length > MAX_TOUCHES) {
       const cut = this.touches.length - MAX_TOUCHES / 2;
       this.droppedTo = this.touches[cut - 1]!.epoch;
@@ -81,8 +111,8 @@ export class X11WindowWatch {
   }
 
   /**
-   * The windows touched after touch number `epoch`, each with the bounds its ConfigureNotify events gave;
-   * null when touches after it were dropped (more than {@link MAX_TOUCHES} / 2 since).
+   * The windows touched after touch number `epoch`, each with every bounds it is known to have had around its
+   * changes (distinct); null when touches after it were dropped (more than {@link MAX_TOUCHES} / 2 since).
    */
   since(epoch: number): Map<number, Rect[]> | null {
     if (epoch < this.droppedTo) return null;
@@ -90,9 +120,14 @@ export class X11WindowWatch {
     for (const t of this.touches) {
       if (t.epoch <= epoch) continue;
       const list = out.get(t.id) ?? [];
-      if (t.bounds && !list.some((b) => b.x === t.bounds!.x && b.y === t.bounds!.y && b.width === t.bounds!.width && b.height === t.bounds!.height)) list.push(t.bounds);
+      for (const b of t.bounds) if (!list.some((v) => sameRect(v, b))) list.push(b);
       out.set(t.id, list);
     }
     return out;
   }
+}
+
+/** Same place and size. */
+export function sameRect(a: Rect, b: Rect): boolean {
+  return a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
 }

@@ -1,8 +1,8 @@
 import type { Point, Rect, RawWindows, WindowInfo, WindowMark, WindowReadOptions } from '../types.js';
-import { X11WindowWatch } from './x11WindowWatch.js';
+import { X11WindowWatch, sameRect } from './x11WindowWatch.js';
 import { DeskdError } from '../../errors.js';
 import { X11Link, X11ProtocolError, XA, type X11Connection } from './x11Client.js';
-import { decodeText, parseWmClass, processName, windowIdHex } from './x11Props.js';
+import { decodeText, hit, parseWmClass, processName, sleep, windowIdHex } from './x11Props.js';
 
 export { decodeText, parseWmClass, processName, windowIdHex };
 
@@ -49,8 +49,8 @@ interface Snapshot {
   at: number;
 }
 
-/** Windows whose description at map time is kept (for one gone before `touchedSince` asks). */
-const MAPPED_KEPT = 256;
+/** Windows whose identity read at map time (or by the first scan) is kept, for one gone before `touchedSince` asks. */
+const KNOWN_KEPT = 512;
 /** How long a read is reused by non-fresh calls, ms (the executor invalidates it on every dispatch). */
 const CACHE_MS = 150;
 /** How long `activate` waits for a window manager to make the window active (`_NET_ACTIVE_WINDOW`), ms. */
@@ -112,7 +112,7 @@ export class X11Windows implements RawWindows {
   /** The atoms a read needs, interned once per connection. */
   private readonly atomsOf = new WeakMap<X11Connection, Promise<Atoms>>();
   /** The window watch of each connection (`x11WindowWatch.ts`). */
-  private readonly watches = new WeakMap<X11Connection, Promise<{ watch: X11WindowWatch; mapped: Map<number, Promise<Described | null>> }>>();
+  private readonly watches = new WeakMap<X11Connection, Promise<{ watch: X11WindowWatch; known: Map<number, Promise<WindowInfo | null>> }>>();
   /** The root's children at the last read (top-most first), on that connection: what the next read asks about at once. */
   private lastTops: { x: X11Connection; ids: number[] } | null = null;
 
@@ -352,21 +352,33 @@ export class X11Windows implements RawWindows {
     };
   }
 
-  /** The watch of the root's children on the current connection (started on first use), and the windows described as they were mapped. */
-  private async watched(): Promise<{ x: X11Connection; atoms: Atoms; watch: X11WindowWatch; mapped: Map<number, Promise<Described | null>> }> {
+  /**
+   * The watch of the root's children on the current connection (started on first use), and who each window
+   * is, read when it was mapped or found by the first scan (for a window gone by the time it is asked about).
+   */
+  private async watched(): Promise<{ x: X11Connection; atoms: Atoms; watch: X11WindowWatch; known: Map<number, Promise<WindowInfo | null>> }> {
     const { x, atoms } = await this.connection();
     let w = this.watches.get(x);
     if (!w) {
-      const mapped = new Map<number, Promise<Described | null>>();
-      const onMap = (id: number) => {
-        const p = this.describe(x, atoms, id);
+      const known = new Map<number, Promise<WindowInfo | null>>();
+      const identify = (id: number) => {
+        const p = this.describe(x, atoms, id).then((d) => (d?.bounds ? this.info(x, atoms, d, d.bounds) : null));
         p.catch(() => undefined);
-        mapped.delete(id);
-        mapped.set(id, p);
-        // The oldest first in a Map: keep the last MAPPED_KEPT.
-        if (mapped.size > MAPPED_KEPT) mapped.delete(mapped.keys().next().value!);
+        known.delete(id);
+        known.set(id, p);
+        // The oldest first in a Map: keep the last KNOWN_KEPT.
+        if (known.size > KNOWN_KEPT) known.delete(known.keys().next().value!);
+        return p;
       };
-      w = X11WindowWatch.start(x, x.setup.root, onMap).then((watch) => ({ watch, mapped }));
+      w = X11WindowWatch.start(x, x.setup.root, identify).then(async (watch) => {
+        // The first scan, once the selection holds: every root child's bounds and who it is.
+        const tree = await x.queryTree(x.setup.root);
+        await Promise.all(tree.children.slice(-KNOWN_KEPT).map(async (id) => {
+          const info = await identify(id).catch(() => null);
+          if (info) watch.seed(id, info.bounds);
+        }));
+        return { watch, known };
+      });
       w.catch(() => this.watches.delete(x));
       this.watches.set(x, w);
     }
@@ -374,13 +386,13 @@ export class X11Windows implements RawWindows {
   }
 
   /**
-   * The moment right before a capture: a round trip after which every window change the server made is
-   * numbered above the mark (`x11WindowWatch.ts`). Null when X cannot be reached (the window list then fails too).
+   * The moment right before a capture: the number of window changes received so far (`x11WindowWatch.ts`);
+   * every change the server makes afterwards is numbered above it. Null when X cannot be reached (the window
+   * list then fails too).
    */
   async mark(): Promise<WindowMark | null> {
     try {
       const { x, watch } = await this.watched();
-      await x.getInputFocus();
       return { epoch: watch.epoch, connection: x } as WindowMark;
     } catch {
       return null;
@@ -388,25 +400,29 @@ export class X11Windows implements RawWindows {
   }
 
   /**
-   * Every root child changed since `mark` (see `RawWindows.touchedSince`), described now (an unmapped one too),
-   * or as it was when mapped when it is gone now; with its bounds now and each bounds a ConfigureNotify gave.
-   * Null when the mark is of another connection or its changes were dropped.
+   * Every root child changed since `mark` (see `RawWindows.touchedSince`), after a round trip (every change
+   * made until now has arrived): described now (an unmapped one too), or as it was when mapped when it is gone
+   * now; one entry for each bounds it had (now, before and after each change). Null when the mark is of
+   * another connection, its changes were dropped, or a window gone now with bounds larger than 1x1 was never
+   * identified (its owner cannot be judged: the caller fails closed).
    * @throws DeskdError `INTERNAL` when X cannot be read.
    */
   async touchedSince(mark: WindowMark): Promise<WindowInfo[] | null> {
-    const { x, atoms, watch, mapped } = await this.watched();
+    const { x, atoms, watch, known } = await this.watched();
     if ((mark as WindowMark & { connection?: unknown }).connection !== x) return null;
     await x.getInputFocus();
     const touched = watch.since(mark.epoch);
     if (!touched) return null;
-    const out: WindowInfo[] = [];
-    for (const [id, configured] of touched) {
-      if (id === x.setup.root) continue;
-      const d = (await this.describe(x, atoms, id)) ?? (await (mapped.get(id) ?? Promise.resolve(null)));
-      if (!d) continue;
-      for (const b of [...(d.bounds ? [d.bounds] : []), ...configured]) out.push(await this.info(x, atoms, d, b));
-    }
-    return out;
+    const entries = await Promise.all(
+      [...touched].filter(([id]) => id !== x.setup.root).map(async ([id, seen]) => {
+        const d = await this.describe(x, atoms, id);
+        const who = d?.bounds ? await this.info(x, atoms, d, d.bounds) : await (known.get(id) ?? Promise.resolve(null));
+        const all = [...(d?.bounds ? [d.bounds] : []), ...seen.filter((b) => !(d?.bounds && sameRect(b, d.bounds)))];
+        if (!who) return all.some((b) => b.width > 1 && b.height > 1) ? null : [];
+        return all.map((b) => ({ ...who, bounds: b }));
+      }),
+    );
+    return entries.some((e) => e === null) ? null : entries.flatMap((e) => e ?? []);
   }
 
   /** One window's attributes, geometry, WM_CLASS, title and pid, pipelined; null when it went away. */
@@ -481,10 +497,4 @@ function focusedOf(snap: Snapshot): WindowInfo | null {
   if (direct) return direct;
   if (snap.focusTop === null) return null;
   return snap.windows.find((w) => snap.topOf.get(w.id) === snap.focusTop) ?? null;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function hit(windows: WindowInfo[], p: Point): WindowInfo | null {
-  return windows.find((w) => p.x >= w.bounds.x && p.y >= w.bounds.y && p.x < w.bounds.x + w.bounds.width && p.y < w.bounds.y + w.bounds.height) ?? null;
 }

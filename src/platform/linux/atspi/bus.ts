@@ -297,9 +297,8 @@ export class AtspiBus {
     await this.rawCall(bus, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [`type='signal',interface='${EVENT_DOCUMENT}'`]);
     bus.on('message', (msg: dbus.Message) => {
       if (msg.type !== dbus.MessageType.SIGNAL) return;
-      const member = msg.member ?? '';
       const table = msg.interface === EVENT_OBJECT ? CHANGE_EVENTS : msg.interface === EVENT_DOCUMENT ? DOCUMENT_EVENTS : null;
-      const kind = table && Object.hasOwn(table, member) ? table[member] : undefined;
+      const kind = table && Object.hasOwn(table, msg.member ?? '') ? table[msg.member ?? ''] : undefined;
       if (kind) this.emitChange(eventOf(kind, msg.sender ?? '', msg.path ?? '', msg.body));
     });
     // at-spi2-core up to 2.46 takes RegisterEvent(s); later versions RegisterEvent(s event, as properties, s app_bus_name).
