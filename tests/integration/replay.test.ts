@@ -332,6 +332,17 @@ describe('replays (fake platform)', () => {
     const before2 = h.platform.events.length;
     expect((await replayOf(h, { recordingId: kept.json.id, params: { branch: 'release-2' } })).status).toBe('succeeded');
     expect(h.platform.events.slice(before2).filter((e) => e.kind === 'type').map((e) => (e as { text: string }).text).join('')).toBe('deploy release-2 now');
+
+    // Typed text that reads as a parameter named like an Object.prototype member is a missing parameter before
+    // anything runs (it passed the check before and stopped the replay half-way).
+    const proto = await call<{ id: string }>(h, 'POST', '/v1/recordings', { keepText: true });
+    await call(h, 'POST', '/v1/actions', { type: 'type', text: 'x {{constructor}}' });
+    await call(h, 'POST', `/v1/recordings/${proto.json.id}/stop`);
+    const before3 = h.platform.events.length;
+    const refused = await call<{ error: { code: string; details: unknown } }>(h, 'POST', '/v1/replays', { recordingId: proto.json.id });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toMatchObject({ code: 'REPLAY_PARAM_MISSING', details: { param: 'constructor' } });
+    expect(h.platform.events.length).toBe(before3);
   });
 
   it('streams replay events as SSE like tasks (status, step, final)', async () => {
