@@ -139,7 +139,7 @@ export class AgentCapture {
     const touched = before?.mark && this.platform.windows.touchedSince ? this.platform.windows.touchedSince(before.mark).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : Promise.resolve([]);
     const [a, b, c] = await Promise.all([before?.list ?? Promise.resolve([]), this.listWindows(), touched]);
     const windows = this.listed(b);
-    const others = [...this.listed(a), ...this.listed(c ?? new Error('the window changes since the capture began could not be told'))];
+    const others = [...this.listed(a), ...this.listed(c ?? new Error('the window changes since the capture began could not be told'), 'the windows changed around the capture could not all be told')];
     const same = (w: WindowInfo, v: WindowInfo) => w.id === v.id && w.bounds.x === v.bounds.x && w.bounds.y === v.bounds.y && w.bounds.width === v.bounds.width && w.bounds.height === v.bounds.height;
     const masking = [...windows];
     for (const w of others) if (!masking.some((v) => same(w, v))) masking.push(w);
@@ -147,10 +147,10 @@ export class AgentCapture {
   }
 
   /** A list read's windows; a failed read is no windows without a gate, else `CAPTURE_FAILED`. */
-  private listed(r: WindowInfo[] | Error): WindowInfo[] {
+  private listed(r: WindowInfo[] | Error, what = 'the window list could not be read'): WindowInfo[] {
     if (!(r instanceof Error)) return r;
     if (!this.gate) return [];
-    throw new DeskdError('CAPTURE_FAILED', `The window list could not be read, so the perception policy could not be applied; nothing was captured for the agent (${r.message})`);
+    throw new DeskdError('CAPTURE_FAILED', `${what[0]!.toUpperCase()}${what.slice(1)}, so the perception policy could not be applied; nothing was captured for the agent (${r.message})`);
   }
 
   /**

@@ -51,27 +51,43 @@ describe('X11WindowWatch', () => {
     expect(mapped).toEqual([0x100, 0x200]);
     const since = w.since(moment)!;
     expect([...since.keys()]).toEqual([0x200, 0x300]);
-    expect(since.get(0x200)).toEqual([{ x: -20, y: 40, width: 300, height: 200 }]);
-    expect(since.get(0x300)).toEqual([]);
+    expect(since.get(0x200)).toEqual({ bounds: [{ x: -20, y: 40, width: 300, height: 200 }], shown: true });
+    // Unmapped without ever having been seen mapped (no scan told): it showed nothing.
+    expect(since.get(0x300)).toEqual({ bounds: [], shown: false });
     expect(w.since(w.epoch)!.size).toBe(0);
   });
 
   it('a window moved after the moment is reported at the place it had before too (from the scan, or an earlier event)', async () => {
     const { w, send } = await watch();
-    w.seed(0x400, { x: 100, y: 100, width: 200, height: 150 });
+    w.seed(0x400, { x: 100, y: 100, width: 200, height: 150 }, true);
     send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x500, { x: 0, y: 0, w: 50, h: 50 }));
+    send(ev(SUBSTRUCTURE_EVENTS.MapNotify, 0x500));
     // A scan answer handled after an event about the same window does not undo the event.
-    w.seed(0x500, { x: 9, y: 9, width: 9, height: 9 });
+    w.seed(0x500, { x: 9, y: 9, width: 9, height: 9 }, false);
     const moment = w.epoch;
     send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x400, { x: 300, y: 100, w: 200, h: 150 }));
     send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x500, { x: 60, y: 0, w: 50, h: 50 }));
     const since = w.since(moment)!;
-    expect(since.get(0x400)).toEqual([{ x: 100, y: 100, width: 200, height: 150 }, { x: 300, y: 100, width: 200, height: 150 }]);
-    expect(since.get(0x500)).toEqual([{ x: 0, y: 0, width: 50, height: 50 }, { x: 60, y: 0, width: 50, height: 50 }]);
-    // Destroyed: reported with the bounds it last had.
+    expect(since.get(0x400)).toEqual({ bounds: [{ x: 100, y: 100, width: 200, height: 150 }, { x: 300, y: 100, width: 200, height: 150 }], shown: true });
+    expect(since.get(0x500)).toEqual({ bounds: [{ x: 0, y: 0, width: 50, height: 50 }, { x: 60, y: 0, width: 50, height: 50 }], shown: true });
+    // Destroyed: reported with the bounds it last had, as shown (it was mapped until then).
     const m2 = w.epoch;
     send(ev(SUBSTRUCTURE_EVENTS.DestroyNotify, 0x500));
-    expect(w.since(m2)!.get(0x500)).toEqual([{ x: 60, y: 0, width: 50, height: 50 }]);
+    expect(w.since(m2)!.get(0x500)).toEqual({ bounds: [{ x: 60, y: 0, width: 50, height: 50 }], shown: true });
+  });
+
+  it('a window created, moved and destroyed without being mapped is reported as never shown (no pixels to mask)', async () => {
+    const { w, send } = await watch();
+    const moment = w.epoch;
+    const create = ev(SUBSTRUCTURE_EVENTS.CreateNotify, 0x600);
+    create.writeInt16LE(5, 12);
+    create.writeInt16LE(6, 14);
+    create.writeUInt16LE(70, 16);
+    create.writeUInt16LE(80, 18);
+    send(create);
+    send(ev(SUBSTRUCTURE_EVENTS.ConfigureNotify, 0x600, { x: 10, y: 10, w: 70, h: 80 }));
+    send(ev(SUBSTRUCTURE_EVENTS.DestroyNotify, 0x600));
+    expect(w.since(moment)!.get(0x600)).toEqual({ bounds: [{ x: 5, y: 6, width: 70, height: 80 }, { x: 10, y: 10, width: 70, height: 80 }], shown: false });
   });
 
   it('ignores events of other windows than the root, other event codes, and events another client sent (SendEvent)', async () => {

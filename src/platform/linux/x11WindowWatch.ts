@@ -39,6 +39,14 @@ export interface WindowTouch {
   epoch: number;
   id: number;
   bounds: Rect[];
+  /** Whether the window was mapped before or after the change (one never mapped shows no pixels). */
+  shown: boolean;
+}
+
+/** What changed since a moment about one window: every bounds it had, and whether it was mapped at any time. */
+export interface WindowChanges {
+  bounds: Rect[];
+  shown: boolean;
 }
 
 /** The changes of the root's children, as the server reports them on one connection (see the module comment). */
@@ -50,6 +58,10 @@ export class X11WindowWatch {
   private droppedTo = 0;
   /** The last outer bounds known of each root child (events, and the first scan for windows no event named yet). */
   private readonly lastBounds = new Map<number, Rect>();
+  /** The root children mapped now, as the events (and the first scan) tell. */
+  private readonly mapped = new Set<number>();
+  /** Windows an event named (the first scan does not override what an event told). */
+  private readonly told = new Set<number>();
 
   private constructor(
     readonly connection: X11Connection,
@@ -79,8 +91,10 @@ export class X11WindowWatch {
    * event already told (an event's bounds are at least as new: the reply and the events arrive in order, but
    * the reply is handled after the events of the same read from the socket).
    */
-  seed(id: number, bounds: Rect): void {
-    if (!this.lastBounds.has(id)) this.lastBounds.set(id, bounds);
+  seed(id: number, bounds: Rect, mapped: boolean): void {
+    if (this.told.has(id)) return;
+    this.lastBounds.set(id, bounds);
+    if (mapped) this.mapped.add(id);
   }
 
   /**
@@ -95,13 +109,20 @@ export class X11WindowWatch {
     // name the event window (the root) at 4.
     if (ev.readUInt32LE(4) !== this.root) return;
     const id = ev.readUInt32LE(8);
+    this.told.add(id);
     const before = this.lastBounds.get(id);
+    const wasShown = this.mapped.has(id);
+    if (code === SUBSTRUCTURE_EVENTS.MapNotify) this.mapped.add(id);
+    else if (code === SUBSTRUCTURE_EVENTS.UnmapNotify || code === SUBSTRUCTURE_EVENTS.DestroyNotify || (code === SUBSTRUCTURE_EVENTS.ReparentNotify && ev.readUInt32LE(12) !== this.root)) this.mapped.delete(id);
     let after: Rect | null = null;
     if (code === SUBSTRUCTURE_EVENTS.ConfigureNotify) after = { x: ev.readInt16LE(16), y: ev.readInt16LE(18), width: ev.readUInt16LE(20), height: ev.readUInt16LE(22) };
     else if (code === SUBSTRUCTURE_EVENTS.CreateNotify) after = { x: ev.readInt16LE(12), y: ev.readInt16LE(14), width: ev.readUInt16LE(16), height: ev.readUInt16LE(18) };
     if (after) this.lastBounds.set(id, after);
-    else if (code === SUBSTRUCTURE_EVENTS.DestroyNotify || (code === SUBSTRUCTURE_EVENTS.ReparentNotify && ev.readUInt32LE(12) !== this.root)) this.lastBounds.delete(id);
-    this.touches.push({ epoch: ++this.epoch, id, bounds: [...(before ? [before] : []), ...(after ? [after] : [])] });
+    else if (code === SUBSTRUCTURE_EVENTS.DestroyNotify || (code === SUBSTRUCTURE_EVENTS.ReparentNotify && ev.readUInt32LE(12) !== this.root)) {
+      this.lastBounds.delete(id);
+      this.told.delete(id);
+    }
+    this.touches.push({ epoch: ++this.epoch, id, bounds: [...(before ? [before] : []), ...(after ? [after] : [])], shown: wasShown || this.mapped.has(id) });
     if (this.touches.length > MAX_TOUCHES) {
       const cut = this.touches.length - MAX_TOUCHES / 2;
       this.droppedTo = this.touches[cut - 1]!.epoch;
@@ -112,16 +133,18 @@ export class X11WindowWatch {
 
   /**
    * The windows touched after touch number `epoch`, each with every bounds it is known to have had around its
-   * changes (distinct); null when touches after it were dropped (more than {@link MAX_TOUCHES} / 2 since).
+   * changes (distinct) and whether it was mapped at any of them; null when touches after it were dropped (more
+   * than {@link MAX_TOUCHES} / 2 since).
    */
-  since(epoch: number): Map<number, Rect[]> | null {
+  since(epoch: number): Map<number, WindowChanges> | null {
     if (epoch < this.droppedTo) return null;
-    const out = new Map<number, Rect[]>();
+    const out = new Map<number, WindowChanges>();
     for (const t of this.touches) {
       if (t.epoch <= epoch) continue;
-      const list = out.get(t.id) ?? [];
-      for (const b of t.bounds) if (!list.some((v) => sameRect(v, b))) list.push(b);
-      out.set(t.id, list);
+      const c = out.get(t.id) ?? { bounds: [], shown: false };
+      for (const b of t.bounds) if (!c.bounds.some((v) => sameRect(v, b))) c.bounds.push(b);
+      c.shown ||= t.shown;
+      out.set(t.id, c);
     }
     return out;
   }

@@ -374,8 +374,9 @@ export class X11Windows implements RawWindows {
         // The first scan, once the selection holds: every root child's bounds and who it is.
         const tree = await x.queryTree(x.setup.root);
         await Promise.all(tree.children.slice(-KNOWN_KEPT).map(async (id) => {
-          const info = await identify(id).catch(() => null);
-          if (info) watch.seed(id, info.bounds);
+          const d = await this.describe(x, atoms, id).catch(() => null);
+          if (d?.bounds) watch.seed(id, d.bounds, d.viewable);
+          if (d?.viewable) await identify(id).catch(() => null);
         }));
         return { watch, known };
       });
@@ -400,11 +401,9 @@ export class X11Windows implements RawWindows {
   }
 
   /**
-   * Every root child changed since `mark` (see `RawWindows.touchedSince`), after a round trip (every change
-   * made until now has arrived): described now (an unmapped one too), or as it was when mapped when it is gone
-   * now; one entry for each bounds it had (now, before and after each change). Null when the mark is of
-   * another connection, its changes were dropped, or a window gone now with bounds larger than 1x1 was never
-   * identified (its owner cannot be judged: the caller fails closed).
+   * Every root child changed and mapped at some point since `mark` (`RawWindows.touchedSince`), after a round
+   * trip: described now (an unmapped one too), or as when mapped if gone; one entry per bounds it had. Null when
+   * the mark is of another connection, its changes were dropped, or a window gone now was never identified.
    * @throws DeskdError `INTERNAL` when X cannot be read.
    */
   async touchedSince(mark: WindowMark): Promise<WindowInfo[] | null> {
@@ -414,7 +413,8 @@ export class X11Windows implements RawWindows {
     const touched = watch.since(mark.epoch);
     if (!touched) return null;
     const entries = await Promise.all(
-      [...touched].filter(([id]) => id !== x.setup.root).map(async ([id, seen]) => {
+      // A window never mapped since the moment (nor at it) shows no pixels.
+      [...touched].filter(([id, c]) => id !== x.setup.root && c.shown).map(async ([id, { bounds: seen }]) => {
         const d = await this.describe(x, atoms, id);
         const who = d?.bounds ? await this.info(x, atoms, d, d.bounds) : await (known.get(id) ?? Promise.resolve(null));
         const all = [...(d?.bounds ? [d.bounds] : []), ...seen.filter((b) => !(d?.bounds && sameRect(b, d.bounds)))];
