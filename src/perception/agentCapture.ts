@@ -16,6 +16,7 @@ import { maskImage, type PerceptionGate, type PerceptionMask } from './mask.js';
 import { waitForSettle, type SettleOptions } from './settle.js';
 import { resolveDisplay } from './display.js';
 import { DeskdError } from '../errors.js';
+import { sameRect } from '../platform/rect.js';
 
 /** What {@link AgentCapture.beforeFrame} noted and started before a capture. */
 export interface WindowsBeforeFrame {
@@ -24,6 +25,19 @@ export interface WindowsBeforeFrame {
   /** The window list read beside the capture (an Error when it failed); null when the mark makes it needless. */
   list: Promise<WindowInfo[] | Error> | null;
 }
+
+/**
+ * `first` (in order), then every window of `more` that `first` has not at the same place (same id and bounds)
+ * and that came before in `more`: the windows a mask is computed from, each place once.
+ */
+export function mergeWindows(first: WindowInfo[], more: WindowInfo[]): WindowInfo[] {
+  const out = [...first];
+  for (const w of more) if (!out.some((v) => v.id === w.id && sameRect(v.bounds, w.bounds))) out.push(w);
+  return out;
+}
+
+/** A rejection reason as an Error (window reads resolve to it instead of rejecting). */
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 /** An empty mask (no gate: nothing is masked). */
 export const NO_MASK: PerceptionMask = Object.freeze({ regions: [], apps: [], ruleIds: [], windowIds: [] }) as PerceptionMask;
@@ -104,7 +118,7 @@ export class AgentCapture {
    * failed read resolves to its Error. `fresh: false` lets the backend answer from its short cache.
    */
   listWindows(fresh = true): Promise<WindowInfo[] | Error> {
-    return this.platform.windows.list({ fresh }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+    return this.platform.windows.list({ fresh }).catch(asError);
   }
 
   /**
@@ -136,14 +150,11 @@ export class AgentCapture {
    *   and a gate is set (see {@link windowsAndMask}).
    */
   async windowsForFrame(before: WindowsBeforeFrame | null): Promise<{ windows: WindowInfo[]; masking: WindowInfo[] }> {
-    const touched = before?.mark && this.platform.windows.touchedSince ? this.platform.windows.touchedSince(before.mark).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : Promise.resolve([]);
+    const touched = before?.mark && this.platform.windows.touchedSince ? this.platform.windows.touchedSince(before.mark).catch(asError) : Promise.resolve([]);
     const [a, b, c] = await Promise.all([before?.list ?? Promise.resolve([]), this.listWindows(), touched]);
     const windows = this.listed(b);
     const others = [...this.listed(a), ...this.listed(c ?? new Error('the window changes since the capture began could not be told'), 'the windows changed around the capture could not all be told')];
-    const same = (w: WindowInfo, v: WindowInfo) => w.id === v.id && w.bounds.x === v.bounds.x && w.bounds.y === v.bounds.y && w.bounds.width === v.bounds.width && w.bounds.height === v.bounds.height;
-    const masking = [...windows];
-    for (const w of others) if (!masking.some((v) => same(w, v))) masking.push(w);
-    return { windows, masking };
+    return { windows, masking: mergeWindows(windows, others) };
   }
 
   /** A list read's windows; a failed read is no windows without a gate, else `CAPTURE_FAILED`. */

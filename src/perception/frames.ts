@@ -9,7 +9,7 @@
  * captures, as before.
  */
 import type { DisplayInfo, DrawMark, Platform, RawImage, WindowInfo } from '../platform/types.js';
-import type { AgentCapture, ScreenFrame, WindowsBeforeFrame } from './agentCapture.js';
+import { mergeWindows, type AgentCapture, type ScreenFrame, type WindowsBeforeFrame } from './agentCapture.js';
 import type { PerceptionMask } from './mask.js';
 
 /** Counters of the frames an observer used, for tests and benchmarks. */
@@ -142,7 +142,7 @@ export class FrameKeeper {
     opts.onFrame(same);
     const lists = same && reusable ? reusable : await this.agentCapture.windowsForFrame(before);
     // The same pixels as the kept frame (captured before the lists just read): its own mask windows still hold.
-    const masking = same && last && lists !== last ? [...lists.masking, ...last.masking] : lists.masking;
+    const masking = same && last && lists !== last ? mergeWindows(lists.masking, last.masking) : lists.masking;
     const kept: KeptFrame = { frame, windows: lists.windows, masking, windowsAt: same && reusable ? reusable.windowsAt : Date.now(), mark, ...(same && last?.masked ? { masked: last.masked } : {}) };
     this.frames.set(display.id, kept);
     return { kept, frameReused, captureMs };

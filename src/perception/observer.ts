@@ -394,17 +394,13 @@ export class Observer {
       ({ windows, masking } = lastFrame = r.kept);
       captureMs = r.captureMs;
       frameReused = r.frameReused;
-    } else {
-      startAx();
-      windows = masking = await this.agentCapture.windowsAndMask().then((r) => r.windows, (e: unknown) => {
-        masked.reject(e);
-        throw e;
-      });
-    }
-    const { mask } = await this.agentCapture.windowsAndMask(masking).catch((e: unknown) => {
+    } else startAx();
+    // Without a frame the list is read here (the mask made from it once); with one, the lists read around it.
+    const { mask, windows: listed } = await this.agentCapture.windowsAndMask(needFrame ? masking : undefined).catch((e: unknown) => {
       masked.reject(e);
       throw e;
     });
+    if (!needFrame) windows = listed;
     masked.resolve(mask);
     if (!isEmptyMask(mask)) warnings.push(`masked by policy: ${mask.ruleIds.join(', ')}`);
     // The only pixels of the frame anything below sees are masked ones (the frame itself is never written,

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createFakePlatform, type FakePlatform } from '../../src/platform/fake/fakePlatform.js';
-import { AgentCapture } from '../../src/perception/agentCapture.js';
+import { AgentCapture, mergeWindows } from '../../src/perception/agentCapture.js';
 import { ObservationStore, Observer } from '../../src/perception/observer.js';
 import { perceptionMask } from '../../src/policy/perception.js';
 import { parsePolicy } from '../../src/policy/parse.js';
@@ -167,6 +167,15 @@ describe('with window-change marks (the X11 backend): the changes since the mark
   it('changes that cannot be told (null) fail closed: CAPTURE_FAILED', async () => {
     const { fp } = marked(null);
     await expect(new AgentCapture(fp, gate).capture(0)).rejects.toMatchObject({ code: 'CAPTURE_FAILED' });
+  });
+});
+
+describe('mergeWindows (the windows a mask is computed from)', () => {
+  it('keeps each window once per place, however often the same lists are merged (an unchanged screen re-listed every 5 s)', () => {
+    let acc = [editor, secret(20)];
+    for (let i = 0; i < 50; i++) acc = mergeWindows([editor, secret(20)], acc);
+    expect(acc).toEqual([editor, secret(20)]);
+    expect(mergeWindows([secret(40)], [secret(20), editor]).map((w) => w.bounds.x + ':' + w.id)).toEqual(['40:0x2', '20:0x2', '0:0x1']);
   });
 });
 

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X11Connection, X11ProtocolError, parseDisplay, parseSetup, parseXauthority, pickCookie } from '../../src/platform/linux/x11Client.js';
-import { decodeText, parseWmClass, windowIdHex } from '../../src/platform/linux/x11Windows.js';
+import { decodeText, parseWmClass, windowIdHex } from '../../src/platform/linux/x11Props.js';
 
 describe('display names', () => {
   it('reads local, screen, unix and TCP forms', () => {

@@ -17,6 +17,7 @@
  * Appendix B: event window at byte 4, window at byte 8; ConfigureNotify x, y, width, height at 16-22).
  */
 import type { Rect } from '../types.js';
+import { sameRect } from '../rect.js';
 import type { X11Connection } from './x11Client.js';
 
 /** Core event codes reported by SubstructureNotify (X11 protocol, Appendix B). */
@@ -148,9 +149,4 @@ export class X11WindowWatch {
     }
     return out;
   }
-}
-
-/** Same place and size. */
-export function sameRect(a: Rect, b: Rect): boolean {
-  return a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
 }

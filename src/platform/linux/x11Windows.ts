@@ -1,10 +1,9 @@
 import type { Point, Rect, RawWindows, WindowInfo, WindowMark, WindowReadOptions } from '../types.js';
-import { X11WindowWatch, sameRect } from './x11WindowWatch.js';
+import { X11WindowWatch } from './x11WindowWatch.js';
+import { sameRect } from '../rect.js';
 import { DeskdError } from '../../errors.js';
 import { X11Link, X11ProtocolError, XA, type X11Connection } from './x11Client.js';
 import { decodeText, hit, parseWmClass, processName, sleep, windowIdHex } from './x11Props.js';
-
-export { decodeText, parseWmClass, processName, windowIdHex };
 
 /** Atoms a read needs (interned once per connection). */
 interface Atoms {

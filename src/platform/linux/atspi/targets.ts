@@ -10,7 +10,7 @@ import { DeskdError, isDeskdError } from '../../../errors.js';
 import { INTERACTIVE_ROLES } from '../../roles.js';
 import type { ElementOwner, Point, RawAXNode, Rect, WindowInfo } from '../../types.js';
 import { decodeAtspiStateBits, mapAtspiRole, type AtspiState } from '../atspiRoles.js';
-import { processName } from '../x11Windows.js';
+import { processName } from '../x11Props.js';
 import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
 import { readBasic, readDetails, toNode } from './reader.js';
