@@ -8,6 +8,9 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import sharp from 'sharp';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { launchApp, waitFor, type AppHandle } from '../helpers/desktop.js';
 import { startE2eDaemon, stopE2e, type E2eDaemon } from '../helpers/e2eDaemon.js';
 import type { RawImage, WindowInfo } from '../../src/platform/types.js';
@@ -22,6 +25,7 @@ rules:
 let desk: E2eDaemon;
 const apps: AppHandle[] = [];
 let secret: WindowInfo;
+let mcp: Client;
 
 /** Pixels that are the masked xterm's pure red (its background and foreground), in RGBA or RGB data. */
 function redCount(data: Buffer, channels: number): number {
@@ -41,6 +45,8 @@ beforeAll(async () => {
   apps.push(launchApp('xterm', ['-T', 'secret-shell', '-bg', 'red', '-fg', 'red', '-geometry', '30x8+200+150', '-e', 'sh', '-c', 'sleep 600']));
   secret = await waitFor(async () => (await desk.daemon.platform.windows.list()).find((w) => w.title === 'secret-shell'), 30_000, 'the secret xterm');
   await waitFor(async () => rawRed(await desk.daemon.platform.capture.capture(0)) > 1000, 10_000, 'the secret xterm to be painted');
+  mcp = new Client({ name: 'e2e-mask-flashing', version: '1' });
+  await mcp.connect(new StreamableHTTPClientTransport(new URL(`${desk.daemon.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${desk.daemon.token}` } } }));
 }, 120_000);
 
 /** Run `script` (sh) beside the test until it ends; `${id}` is the secret window's id. */
@@ -51,7 +57,7 @@ function beside(script: string): AppHandle {
 }
 
 /**
- * Take `n` screenshots and observe screenshots while the screen is also captured raw; returns the leaks (red
+ * Take `n` screenshots, observe screenshots and (every third round) MCP `screenshot` results while the screen is also captured raw; returns the leaks (red
  * pixels served) and how many raw frames `shown` says yes (`on`) and no (`off`) to.
  */
 async function look(n: number, shown: (raw: RawImage) => boolean): Promise<{ leaks: string[]; on: number; off: number }> {
@@ -72,11 +78,22 @@ async function look(n: number, shown: (raw: RawImage) => boolean): Promise<{ lea
     expect(o.status).toBe(200);
     const ored = await pngRed(Buffer.from(o.json.screenshot!.data, 'base64'));
     if (ored > 0) leaks.push(`observe ${i}: ${ored} red pixels`);
+    // Every third round, the MCP screenshot tool too.
+    if (i % 3 === 0) {
+      const r = (await mcp.callTool({ name: 'screenshot', arguments: {} })) as CallToolResult;
+      const img = r.content.find((c) => c.type === 'image') as { data: string } | undefined;
+      expect(img, JSON.stringify(r.content).slice(0, 300)).toBeDefined();
+      const mred = await pngRed(Buffer.from(img!.data, 'base64'));
+      if (mred > 0) leaks.push(`mcp screenshot ${i}: ${mred} red pixels`);
+    }
   }
   return { leaks, on, off };
 }
 
-afterAll(() => stopE2e(apps, desk, undefined));
+afterAll(async () => {
+  await mcp?.close();
+  await stopE2e(apps, desk, undefined);
+});
 
 describe('a masked window flashing on and off, or jumping about, while the agent looks', () => {
   it('mapped and unmapped every 20 ms: never shows in a screenshot or an observation, while the raw screen shows it on and off', async () => {
