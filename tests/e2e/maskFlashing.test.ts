@@ -2,8 +2,8 @@
  * A masked window that keeps appearing and disappearing, or jumping between two places, never shows in what the
  * agent gets (real daemon, its own Xvfb, a real xterm mapped and unmapped, or moved, by xdotool every 20 ms): the
  * attacker's way around a mask computed from a window list read before the capture (or a cached one), or from
- * where the window is after it. Every `GET /v1/screenshot` and every
- * `POST /v1/observe` screenshot is checked for the masked window's red; the raw screen, captured beside them,
+ * where the window is after it. Every `GET /v1/screenshot`, every `POST /v1/observe` screenshot and the MCP
+ * `screenshot` tool's images are checked for the masked window's red; the raw screen, captured beside them,
  * must show it in some frames and not in others, so the window really flashed while the agent looked.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -57,8 +57,9 @@ function beside(script: string): AppHandle {
 }
 
 /**
- * Take `n` screenshots, observe screenshots and (every third round) MCP `screenshot` results while the screen is also captured raw; returns the leaks (red
- * pixels served) and how many raw frames `shown` says yes (`on`) and no (`off`) to.
+ * Take `n` screenshots, observe screenshots and (every third round) MCP `screenshot` results while the screen
+ * is also captured raw; returns the leaks (red pixels served) and how many raw frames `shown` says yes (`on`)
+ * and no (`off`) to.
  */
 async function look(n: number, shown: (raw: RawImage) => boolean): Promise<{ leaks: string[]; on: number; off: number }> {
   let on = 0;
