@@ -13,6 +13,7 @@ import type { AccessibilityStatus } from '../../types.js';
 import { corkForThisTick, dropReplyHandler, onSocketClose } from './dbusAdapter.js';
 import { PROPERTIES, REGISTRY, type Ref } from './refs.js';
 import { APP_ROOT, APPLICATION, FastReads, isRead } from './fastReads.js';
+import { Semaphore } from './semaphore.js';
 import { WireClosedError, WireConnection } from './wire.js';
 
 type MessageBus = dbus.MessageBus;
@@ -48,6 +49,12 @@ export interface AtspiBusOptions {
    * the accessibility bus. Default true; false sends every call through `dbus-next` (the reference path).
    */
   fastReads?: boolean;
+  /**
+   * Take what an application's `org.a11y.atspi.Cache.GetItems` answer says of its objects in a snapshot
+   * instead of asking each object (`atspi/bulkItems.ts`). Default true; false reads every object one by one
+   * (the reference path).
+   */
+  bulkReads?: boolean;
 }
 
 /** One D-Bus method call, as given to an injected {@link AtspiBusOptions.transport}. */
@@ -94,28 +101,6 @@ export interface AtspiBusStats {
   direct: number;
 }
 
-/** A FIFO bound on concurrent tasks. */
-export class Semaphore {
-  private active = 0;
-  private readonly queue: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  /** Run `fn` when a slot is free (at once when one is). */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.max && this.queue.length === 0) return this.go(fn);
-    return new Promise<void>((r) => this.queue.push(r)).then(() => this.go(fn));
-  }
-  private go<T>(fn: () => Promise<T>): Promise<T> {
-    this.active++;
-    const p = new Promise<T>((resolve) => resolve(fn()));
-    p.then(this.release, this.release);
-    return p;
-  }
-  private readonly release = (): void => {
-    this.active--;
-    this.queue.shift()?.();
-  };
-}
-
 /**
  * The connection to the accessibility bus (lazily made on first use, remade after a loss) and every call on it.
  * With an injected transport, calls go to it and there are no events.
@@ -147,6 +132,11 @@ export class AtspiBus {
   constructor(private readonly opts: AtspiBusOptions = {}) {
     this.timeoutMs = opts.callTimeoutMs ?? 1500;
     this.sem = new Semaphore(opts.maxInFlight ?? 256);
+  }
+
+  /** Whether snapshots may take objects from `Cache.GetItems` answers (see {@link AtspiBusOptions.bulkReads}). */
+  get bulkReads(): boolean {
+    return this.opts.bulkReads !== false;
   }
 
   get logger(): AtspiBusOptions['logger'] {

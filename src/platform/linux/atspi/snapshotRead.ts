@@ -1,21 +1,25 @@
 /**
  * The pipelined read of a snapshot into records (one per object), and the snapshot built from them.
  *
- * AT-SPI has no bulk read these applications honour (Chromium does not implement
- * `org.a11y.atspi.Cache.GetItems`, GTK 4 answers ~10 objects), so a snapshot costs its round trips. The read
- * is a stream, not a level-by-level walk: an object's children are asked for as soon as its own answers say
- * it has some (`ChildCount` from one `Properties.GetAll`), and each child is read while its siblings and
+ * A snapshot costs its round trips, so it takes what it can in bulk: each application is asked once for its
+ * `org.a11y.atspi.Cache.GetItems` answer (bulkItems.ts: GTK 4 and at-spi2-atk answer with the role, name,
+ * description, states and interfaces of every object they have cached), and an object the answer describes
+ * is asked only its children, and its extents and actions where it has those interfaces. Every other object
+ * is read one by one. The read is a stream, not a level-by-level walk: an object's children are asked for as
+ * soon as its own answers say it has some (`ChildCount`), and each child is read while its siblings and
  * cousins still are, with every call in flight up to the bus's bound. An object below the windows is first
- * asked only its states; one that is not on screen costs that single call and its subtree none.
+ * asked only its states (when the answer does not give them); one that is not on screen costs that single
+ * call and its subtree none.
  *
- * Sources: at-spi2-core xml/Accessible.xml; the budgets of `AXBudget` (src/platform/types.ts).
+ * Sources: at-spi2-core xml/Accessible.xml, xml/Cache.xml; the budgets of `AXBudget` (src/platform/types.ts).
  */
 import type { AXBudget, AXSnapshot, RawAXNode } from '../../types.js';
 import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
 import { onScreen, type TraversalBudget } from './budget.js';
 import type { AtspiBus } from './bus.js';
 import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readStates, toNode, type Basic, type Details } from './reader.js';
-import { isGone, refKey, type Ref } from './refs.js';
+import { readBulk, type BulkIndex } from './bulkItems.js';
+import { ACTION, COMPONENT, isGone, refKey, type Ref } from './refs.js';
 
 /** Objects read at once (each with up to five calls in flight; the bus bounds the calls themselves). */
 const MAX_ACTIVE = 128;
@@ -52,6 +56,7 @@ export interface Job {
  * allow. Resolves when every job is done or the time is up (then `budget.truncated`). Never throws.
  */
 export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: Job[], budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, counter?: { n: number }): Promise<void> {
+  const bulk: Bulk = new Map();
   const queue: Job[][] = [];
   const push = (j: Job) => (queue[j.depth] ??= []).push(j);
   const take = (): Job | undefined => {
@@ -79,7 +84,7 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
         const job = take()!;
         active++;
         budget.reading++;
-        readOne(bus, records, job, budget, pidOf, push, counter).finally(() => {
+        readOne(bus, records, job, budget, pidOf, push, bulk, counter).finally(() => {
           active--;
           pump();
         });
@@ -93,8 +98,15 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
   });
 }
 
-/** Read one object (see {@link readInto}); records it, kept or left out; never throws. */
-async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job, budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, push: (j: Job) => void, counter?: { n: number }): Promise<void> {
+/** Per application bus name: its `Cache.GetItems` answer, asked when its application object is read. */
+type Bulk = Map<string, Promise<BulkIndex | null>>;
+
+/**
+ * Read one object (see {@link readInto}); records it, kept or left out; never throws. What the application's
+ * `Cache.GetItems` answer says of the object (bulkItems.ts) is taken instead of asking it, and its optional
+ * interfaces are then asked only where the answer lists them.
+ */
+async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job, budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, push: (j: Job) => void, bulk: Bulk, counter?: { n: number }): Promise<void> {
   const { ref, depth } = job;
   const key = refKey(ref);
   let reserved = true;
@@ -104,18 +116,25 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
   };
   if (counter) counter.n++;
   try {
-    let states: Set<AtspiState> | null = null;
+    if (depth === 0 && !bulk.has(ref[0])) bulk.set(ref[0], readBulk(bus, ref[0]));
+    const index = depth > 0 ? ((await bulk.get(ref[0])) ?? null) : null;
+    const cached = index?.object(ref[1]);
+    let states: Set<AtspiState> | null = cached?.states ?? null;
     if (depth >= 2) {
       // Below the windows, states first: an object that is not on screen costs this one call.
-      states = await readStates(bus, ref);
+      states ??= await readStates(bus, ref);
       if (!onScreen(states, job.parentShowing, depth)) {
         records.set(key, { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states, basic: null, details: { bounds: null, actions: [] } });
         return;
       }
     }
-    const extras = depth > 0 ? Promise.all([readBounds(bus, ref), listedActionNames(bus, ref).catch(() => [] as string[])]) : null;
+    const has = (iface: string) => !cached || cached.interfaces.has(iface);
+    const extras =
+      depth > 0
+        ? Promise.all([has(COMPONENT) ? readBounds(bus, ref) : null, has(ACTION) ? listedActionNames(bus, ref).catch(() => [] as string[]) : ([] as string[])])
+        : null;
     const pid = depth === 0 ? pidOf(ref[0]) : null;
-    const [st, core] = await Promise.all([states ? Promise.resolve(states) : readStates(bus, ref), readCore(bus, ref)]);
+    const [st, core] = cached ? [cached.states, { ...cached, childCount: cached.childCount < 0 ? null : cached.childCount }] : await Promise.all([states ? Promise.resolve(states) : readStates(bus, ref), readCore(bus, ref)]);
     const basic: Basic = { ref, roleName: core.roleName, name: core.name, description: core.description, childCount: core.childCount ?? 0, states: st, children: [] };
     const rec: TreeRecord = { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states: st, basic, details: { bounds: null, actions: [] } };
     records.set(key, rec);

@@ -1,0 +1,214 @@
+/**
+ * Snapshots that take objects from `org.a11y.atspi.Cache.GetItems` (src/platform/linux/atspi/bulkItems.ts),
+ * over an in-process fake of the accessibility bus: the snapshot equals the one-by-one read, objects the answer
+ * describes are not asked their states, role or properties, optional interfaces the item does not list are not
+ * called, objects missing from the answer are read one by one, and the answer is not asked of Qt or when
+ * `bulkReads` is off. The real toolkits are compared in tests/e2e/atspiBulk.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { AtspiAccessibility, type AtspiCall } from '../../src/platform/linux/atspi.js';
+import { indexItems } from '../../src/platform/linux/atspi/bulkItems.js';
+import { ATSPI_ROLE_NAMES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { AXBudget } from '../../src/platform/types.js';
+import { DBusLikeError, splitKey as split, stateWords as words } from '../helpers/atspiFakeBus.js';
+
+const REGISTRY = 'org.a11y.atspi.Registry|/org/a11y/atspi/accessible/root';
+const FULL: AXBudget = { maxDepth: 40, maxNodes: 1000, timeMs: 10_000 };
+const ON: AtspiState[] = ['enabled', 'sensitive', 'visible', 'showing'];
+const ACC = 'org.a11y.atspi.Accessible';
+
+interface FakeObject {
+  role: string;
+  name?: string;
+  states?: AtspiState[];
+  children?: string[];
+  extents?: [number, number, number, number];
+  actions?: string[];
+}
+
+/** An application with a window, a panel, two buttons (one without Action), a label and an off-screen page. */
+function app(): Record<string, FakeObject> {
+  return {
+    [REGISTRY]: { role: 'desktop frame', children: [':1.1|/root'] },
+    ':1.1|/root': { role: 'application', name: 'tool', children: [':1.1|/win'] },
+    ':1.1|/win': { role: 'frame', name: 'Tool', states: [...ON, 'active'], extents: [0, 0, 800, 600], children: [':1.1|/panel'] },
+    ':1.1|/panel': { role: 'panel', states: ON, extents: [0, 0, 800, 600], children: [':1.1|/ok', ':1.1|/mute', ':1.1|/label', ':1.1|/page'] },
+    ':1.1|/ok': { role: 'push button', name: 'OK', states: [...ON, 'focusable'], extents: [10, 20, 80, 30], actions: ['click'] },
+    ':1.1|/mute': { role: 'push button', name: 'Mute', states: ON, extents: [100, 20, 80, 30] },
+    ':1.1|/label': { role: 'label', name: 'Ready', states: ON, extents: [10, 60, 80, 20] },
+    // A stack page that is not on screen (visible, not showing, under a showing parent below the windows).
+    ':1.1|/page': { role: 'panel', states: ['enabled', 'visible'], children: [':1.1|/pagebtn'] },
+    ':1.1|/pagebtn': { role: 'push button', name: 'Hidden', states: ON, extents: [0, 0, 1, 1], actions: ['click'] },
+  };
+}
+
+/** The interfaces an object implements, as a toolkit lists them in a cache item. */
+function interfacesOf(o: FakeObject): string[] {
+  return [ACC, ...(o.extents ? ['org.a11y.atspi.Component'] : []), ...(o.actions ? ['org.a11y.atspi.Action'] : [])];
+}
+
+/**
+ * A fake bus over `objects`; `GetItems` answers items for the keys in `cached` (all but the registry by
+ * default), or fails when `cached` is null; `toolkit` is the application's `ToolkitName`.
+ */
+function fakeBus(objects: Record<string, FakeObject>, opts: { cached?: string[] | null; toolkit?: string } = {}) {
+  const calls: AtspiCall[] = [];
+  const parentOf = (key: string) => Object.keys(objects).find((k) => objects[k]!.children?.includes(key));
+  const item = (key: string) => {
+    const o = objects[key]!;
+    const parent = parentOf(key);
+    return [split(key), [split(key)[0], '/root'], parent ? split(parent) : ['', '/null'], 0, (o.children ?? []).length, interfacesOf(o), o.name ?? '', ATSPI_ROLE_NAMES.indexOf(o.role), '', words(o.states)];
+  };
+  const transport = async (c: AtspiCall): Promise<unknown[]> => {
+    calls.push(c);
+    if (c.iface === 'org.freedesktop.DBus' && c.member === 'GetConnectionUnixProcessID') return [4242];
+    if (c.iface === 'org.a11y.atspi.Cache' && c.member === 'GetItems') {
+      if (opts.cached === null) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', 'no cache');
+      const keys = opts.cached ?? Object.keys(objects).filter((k) => k !== REGISTRY && k.startsWith(`${c.destination}|`));
+      return [keys.map(item)];
+    }
+    const key = `${c.destination}|${c.path}`;
+    const o = objects[key];
+    const noIface = () => new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', `No such interface “${c.iface}”`);
+    if (c.iface === 'org.freedesktop.DBus.Properties' && c.member === 'Get' && c.body[0] === 'org.a11y.atspi.Application') return [opts.toolkit ?? 'GTK'];
+    if (!o) throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', `Object does not exist at path “${c.path}”`);
+    switch (`${c.iface}.${c.member}`) {
+      case 'org.freedesktop.DBus.Properties.GetAll':
+        return [{ Name: o.name ?? '', Description: '', ChildCount: (o.children ?? []).length }];
+      case 'org.freedesktop.DBus.Properties.Get':
+        if (c.body[1] === 'Name') return [o.name ?? ''];
+        if (c.body[1] === 'Description') return [''];
+        if (c.body[1] === 'ChildCount') return [(o.children ?? []).length];
+        throw noIface();
+      case 'org.a11y.atspi.Accessible.GetRole':
+        return [ATSPI_ROLE_NAMES.indexOf(o.role)];
+      case 'org.a11y.atspi.Accessible.GetState':
+        return [words(o.states)];
+      case 'org.a11y.atspi.Accessible.GetChildren':
+        return [(o.children ?? []).map(split)];
+      case 'org.a11y.atspi.Component.GetExtents':
+        if (!o.extents) throw noIface();
+        return [o.extents];
+      case 'org.a11y.atspi.Action.GetActions':
+        if (!o.actions) throw noIface();
+        return [o.actions.map((a) => [a, '', ''])];
+      default:
+        throw noIface();
+    }
+  };
+  return { transport, calls };
+}
+
+const asked = (calls: AtspiCall[], member: string) => calls.filter((c) => c.member === member).map((c) => c.path).sort();
+const reference = async (objects: Record<string, FakeObject>) => {
+  const ax = new AtspiAccessibility({ transport: fakeBus(objects).transport, bulkReads: false });
+  try {
+    return await ax.snapshot({ scope: 'all', budget: FULL });
+  } finally {
+    await ax.close();
+  }
+};
+
+describe('snapshots from Cache.GetItems', () => {
+  it('equal the one-by-one read, without asking described objects their states, role or properties', async () => {
+    const { transport, calls } = fakeBus(app());
+    const ax = new AtspiAccessibility({ transport });
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(snap).toEqual(await reference(app()));
+    expect(JSON.stringify(snap)).toContain('"name":"OK"');
+    expect(JSON.stringify(snap)).not.toContain('Hidden');
+    expect(asked(calls, 'GetItems')).toEqual(['/org/a11y/atspi/cache']);
+    // Only the application object (not in the answer's use: depth 0) is read one by one.
+    expect(asked(calls, 'GetState')).toEqual(['/root']);
+    expect(asked(calls, 'GetRole')).toEqual(['/root']);
+    expect(calls.filter((c) => c.member === 'GetAll' && c.path !== '/root')).toEqual([]);
+    // Optional interfaces are asked only where the item lists them; the off-screen page's button never.
+    expect(asked(calls, 'GetActions')).toEqual(['/ok']);
+    expect(asked(calls, 'GetExtents')).toEqual(['/label', '/mute', '/ok', '/panel', '/win']);
+  });
+
+  it('read objects missing from the answer one by one (a widget the toolkit has not cached yet)', async () => {
+    const { transport, calls } = fakeBus(app(), { cached: [':1.1|/win', ':1.1|/panel', ':1.1|/label'] });
+    const ax = new AtspiAccessibility({ transport });
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(snap).toEqual(await reference(app()));
+    expect(asked(calls, 'GetRole')).toEqual(['/mute', '/ok', '/root']);
+    // The off-screen page is missing too: its states are read (one call) and its subtree is not.
+    expect(asked(calls, 'GetState')).toEqual(['/mute', '/ok', '/page', '/root']);
+  });
+
+  it('take the name, role and states the answer gives (the answer is what the object says when asked)', async () => {
+    const objects = app();
+    const { transport } = fakeBus(objects);
+    // The item is serialised from the object when asked; here the item alone says "Renamed".
+    const renamed = async (c: AtspiCall) => {
+      const r = await transport(c);
+      if (c.member === 'GetItems') for (const it of r[0] as unknown[][]) if ((it[0] as string[])[1] === '/ok') it[6] = 'Renamed';
+      return r;
+    };
+    const ax = new AtspiAccessibility({ transport: renamed });
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(JSON.stringify(snap)).toContain('"name":"Renamed"');
+  });
+
+  for (const [what, opts] of [
+    ['the call fails (Chromium before at-spi2-atk 2.46, any toolkit without a cache)', { cached: null }],
+    ['the toolkit is Qt (not sent calls it may not take)', { toolkit: 'Qt' }],
+  ] as const) {
+    it(`read one by one when ${what}`, async () => {
+      const { transport, calls } = fakeBus(app(), opts);
+      const ax = new AtspiAccessibility({ transport });
+      const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+      await ax.close();
+      expect(snap).toEqual(await reference(app()));
+      expect(asked(calls, 'GetRole')).toEqual(['/label', '/mute', '/ok', '/panel', '/root', '/win']);
+      if ('toolkit' in opts) expect(asked(calls, 'GetItems')).toEqual([]);
+    });
+  }
+
+  it('are not asked with bulkReads: false', async () => {
+    const { transport, calls } = fakeBus(app());
+    const ax = new AtspiAccessibility({ transport, bulkReads: false });
+    await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(asked(calls, 'GetItems')).toEqual([]);
+  });
+});
+
+describe('indexItems', () => {
+  const good = (path: string, over: Partial<Record<number, unknown>> = {}) => {
+    const it: unknown[] = [[':1.1', path], [':1.1', '/root'], [':1.1', '/p'], 0, 2, [ACC], 'Name', 43, 'Desc', [0, 0]];
+    for (const [i, v] of Object.entries(over)) it[Number(i)] = v;
+    return it;
+  };
+
+  it('takes well-formed items of its own bus name, with libatspi role names and decoded states', () => {
+    const index = indexItems(':1.1', [good('/a', { 9: words(['showing', 'focused']) }), good('/b', { 0: [':1.9', '/b'] })]);
+    expect(index.size).toBe(1);
+    expect(index.object('/a')).toMatchObject({ roleName: 'push button', name: 'Name', description: 'Desc', childCount: 2 });
+    expect([...index.object('/a')!.states].sort()).toEqual(['focused', 'showing']);
+    expect(index.object('/b')).toBeUndefined();
+  });
+
+  it('leaves out items of another layout or with values of the wrong type, and ATSPI_ROLE_EXTENDED', () => {
+    const old = [[':1.1', '/old'], [':1.1', '/root'], [':1.1', '/p'], [[':1.1', '/k']], [ACC], 'Name', 43, '', [0, 0]];
+    const index = indexItems(':1.1', [
+      old,
+      good('/ext', { 7: 70 }),
+      good('/far', { 7: 999 }),
+      good('/str', { 6: 5 }),
+      good('/st', { 9: ['x'] }),
+      good('/if', { 5: [1] }),
+      good('/cc', { 4: 1.5 }),
+      'junk',
+      null,
+    ]);
+    expect(index.size).toBe(0);
+    expect(indexItems(':1.1', { not: 'a list' }).size).toBe(0);
+    // Object.prototype names are not objects.
+    expect(indexItems(':1.1', []).object('constructor')).toBeUndefined();
+  });
+});
