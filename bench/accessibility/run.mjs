@@ -182,6 +182,21 @@ function busyLoop() {
 }
 
 /**
+ * How many items each application's `org.a11y.atspi.Cache.GetItems` answer holds (by application name; -1
+ * when it answers none): what a snapshot weighs before asking it (src/platform/linux/atspi/bulkItems.ts).
+ */
+async function answerSizes(ax) {
+  const out = {};
+  for (const root of (await ax.snapshot({ scope: 'all', budget: BUDGET })).roots) {
+    const busName = root.handle.slice(0, root.handle.indexOf('|'));
+    out[root.name] = await ax.bus
+      .call([busName, '/org/a11y/atspi/cache'], 'org.a11y.atspi.Cache', 'GetItems')
+      .then((r) => (Array.isArray(r[0]) ? r[0].length : -1), () => -1);
+  }
+  return out;
+}
+
+/**
  * `samples` rounds, each a deskd fresh snapshot then a pyatspi walk, with the CPU time of every process
  * involved measured around each side.
  */
@@ -307,7 +322,9 @@ try {
       await base?.close();
     }
     const prof = await profile(ax, N.samples);
-    results.apps[name] = { idle, busy, profile: prof };
+    const cacheItems = await answerSizes(ax);
+    console.log(`[bench] ${name}: Cache.GetItems answers (items per application, asked once more after the samples): ${JSON.stringify(cacheItems)}`);
+    results.apps[name] = { idle, busy, profile: prof, cacheItems };
   };
 
   // ---- gnome-calculator

@@ -109,10 +109,18 @@ const reference = async (objects: Record<string, FakeObject>) => {
   }
 };
 
+/** A backend over `transport` that has read once (the first deep read of an application is one by one), with the calls of that read dropped. */
+async function learned(transport: (c: AtspiCall) => Promise<unknown[]>, calls: AtspiCall[], opts: { bulkReads?: boolean } = {}): Promise<AtspiAccessibility> {
+  const ax = new AtspiAccessibility({ transport, ...opts });
+  await ax.snapshot({ scope: 'all', budget: FULL });
+  calls.length = 0;
+  return ax;
+}
+
 describe('snapshots from Cache.GetItems', () => {
   it('equal the one-by-one read, without asking described objects their states, role or properties', async () => {
     const { transport, calls } = fakeBus(app());
-    const ax = new AtspiAccessibility({ transport });
+    const ax = await learned(transport, calls);
     const snap = await ax.snapshot({ scope: 'all', budget: FULL });
     await ax.close();
     expect(snap).toEqual(await reference(app()));
@@ -130,7 +138,7 @@ describe('snapshots from Cache.GetItems', () => {
 
   it('read objects missing from the answer one by one (a widget the toolkit has not cached yet)', async () => {
     const { transport, calls } = fakeBus(app(), { cached: [':1.1|/win', ':1.1|/panel', ':1.1|/label'] });
-    const ax = new AtspiAccessibility({ transport });
+    const ax = await learned(transport, calls);
     const snap = await ax.snapshot({ scope: 'all', budget: FULL });
     await ax.close();
     expect(snap).toEqual(await reference(app()));
@@ -148,7 +156,7 @@ describe('snapshots from Cache.GetItems', () => {
       if (c.member === 'GetItems') for (const it of r[0] as unknown[][]) if ((it[0] as string[])[1] === '/ok') it[6] = 'Renamed';
       return r;
     };
-    const ax = new AtspiAccessibility({ transport: renamed });
+    const ax = await learned(renamed, []);
     const snap = await ax.snapshot({ scope: 'all', budget: FULL });
     await ax.close();
     expect(JSON.stringify(snap)).toContain('"name":"Renamed"');
@@ -160,7 +168,7 @@ describe('snapshots from Cache.GetItems', () => {
   ] as const) {
     it(`read one by one when ${what}`, async () => {
       const { transport, calls } = fakeBus(app(), opts);
-      const ax = new AtspiAccessibility({ transport });
+      const ax = await learned(transport, calls);
       const snap = await ax.snapshot({ scope: 'all', budget: FULL });
       await ax.close();
       expect(snap).toEqual(await reference(app()));
@@ -171,10 +179,72 @@ describe('snapshots from Cache.GetItems', () => {
 
   it('are not asked with bulkReads: false', async () => {
     const { transport, calls } = fakeBus(app());
-    const ax = new AtspiAccessibility({ transport, bulkReads: false });
+    const ax = await learned(transport, calls, { bulkReads: false });
     await ax.snapshot({ scope: 'all', budget: FULL });
     await ax.close();
     expect(asked(calls, 'GetItems')).toEqual([]);
+  });
+});
+
+describe('when Cache.GetItems is asked (its answer holds every cached object, on screen or not)', () => {
+  /** The application of {@link app} with `n` more buttons under the panel, `showing` or not. */
+  function withButtons(n: number, showing: boolean): Record<string, FakeObject> {
+    const objects = app();
+    for (let i = 0; i < n; i++) {
+      objects[`:1.1|/b${i}`] = { role: 'push button', name: `b${i}`, states: showing ? ON : ['enabled', 'visible'], extents: [0, 0, 5, 5] };
+      objects[':1.1|/panel']!.children!.push(`:1.1|/b${i}`);
+    }
+    return objects;
+  }
+  const snapshot = (ax: AtspiAccessibility, budget: AXBudget = FULL) => ax.snapshot({ scope: 'all', budget });
+
+  it('not by the first read of an application (one by one: it learns how much is on screen), then by every read', async () => {
+    const { transport, calls } = fakeBus(app());
+    const ax = new AtspiAccessibility({ transport });
+    await snapshot(ax);
+    expect(asked(calls, 'GetItems')).toEqual([]);
+    for (let i = 0; i < 3; i++) await snapshot(ax);
+    expect(asked(calls, 'GetItems')).toHaveLength(3);
+    await ax.close();
+  });
+
+  it('never by reads that stay above the windows (maxDepth ≤ 2)', async () => {
+    const { transport, calls } = fakeBus(app());
+    const ax = new AtspiAccessibility({ transport });
+    for (let i = 0; i < 3; i++) await snapshot(ax, { maxDepth: 2, maxNodes: 400, timeMs: 2000 });
+    await snapshot(ax);
+    await snapshot(ax, { maxDepth: 2, maxNodes: 400, timeMs: 2000 });
+    expect(asked(calls, 'GetItems')).toEqual([]);
+    await ax.close();
+  });
+
+  it('not of an application with far more objects off screen than on (a long page): its answer would cost more than it saves', async () => {
+    const { transport, calls } = fakeBus(withButtons(400, false));
+    const ax = new AtspiAccessibility({ transport });
+    for (let i = 0; i < 5; i++) await snapshot(ax);
+    expect(asked(calls, 'GetItems')).toEqual([]);
+    await ax.close();
+  });
+
+  it('an answer found too large is not asked again for 20 reads, then asked again', async () => {
+    const objects = withButtons(0, true);
+    const { transport, calls } = fakeBus(objects);
+    // The toolkit's cache holds 600 objects that are in no tree any more (a page navigated away from).
+    const stale = Array.from({ length: 600 }, (_, i) => [[':1.1', `/old${i}`], [':1.1', '/root'], ['', '/null'], -1, 0, [ACC], 'old', 43, '', [0, 0]]);
+    const bloated = async (c: AtspiCall) => {
+      const r = await transport(c);
+      return c.member === 'GetItems' ? [[...(r[0] as unknown[]), ...stale]] : r;
+    };
+    const ax = new AtspiAccessibility({ transport: bloated });
+    await snapshot(ax); // one by one
+    await snapshot(ax); // asks: 600 + 8 items for 5 objects kept
+    expect(asked(calls, 'GetItems')).toHaveLength(1);
+    for (let i = 0; i < 19; i++) await snapshot(ax);
+    expect(asked(calls, 'GetItems')).toHaveLength(1);
+    await snapshot(ax); // the 20th read since: the size is forgotten
+    await snapshot(ax); // asks again
+    expect(asked(calls, 'GetItems')).toHaveLength(2);
+    await ax.close();
   });
 });
 

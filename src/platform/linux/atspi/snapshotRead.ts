@@ -18,7 +18,7 @@ import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
 import { onScreen, type TraversalBudget } from './budget.js';
 import type { AtspiBus } from './bus.js';
 import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readStates, toNode, type Basic, type Details } from './reader.js';
-import { readBulk, type BulkIndex } from './bulkItems.js';
+import { noteYield, readBulk, worthAsking, type BulkIndex } from './bulkItems.js';
 import { ACTION, COMPONENT, isGone, refKey, type Ref } from './refs.js';
 
 /** Objects read at once (each with up to five calls in flight; the bus bounds the calls themselves). */
@@ -56,7 +56,7 @@ export interface Job {
  * allow. Resolves when every job is done or the time is up (then `budget.truncated`). Never throws.
  */
 export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: Job[], budget: TraversalBudget, pidOf: (busName: string) => Promise<number | null>, counter?: { n: number }): Promise<void> {
-  const bulk: Bulk = new Map();
+  const bulk: Bulk = { answers: new Map(), kept: new Map(), leftOut: new Map(), deep: budget.budget.maxDepth > 2 };
   const queue: Job[][] = [];
   const push = (j: Job) => (queue[j.depth] ??= []).push(j);
   const take = (): Job | undefined => {
@@ -74,6 +74,7 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
       finished = true;
       clearTimeout(timer);
       if (timedOut) budget.truncated = true;
+      if (bulk.deep) for (const [app, answer] of bulk.answers) void answer.then((index) => noteYield(bus, app, index === 'skipped' ? null : (index?.size ?? 0), bulk.kept.get(app) ?? 0, bulk.leftOut.get(app) ?? 0));
       resolve();
     };
     const pump = () => {
@@ -98,8 +99,16 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
   });
 }
 
-/** Per application bus name: its `Cache.GetItems` answer, asked when its application object is read. */
-type Bulk = Map<string, Promise<BulkIndex | null>>;
+/** The `Cache.GetItems` answers of one read. */
+interface Bulk {
+  /** Per application bus name: its answer (asked when its application object is read), or 'skipped' (not asked). */
+  answers: Map<string, Promise<BulkIndex | null | 'skipped'>>;
+  /** Per application bus name: objects below it kept, and left out (not on screen), by this read. */
+  kept: Map<string, number>;
+  leftOut: Map<string, number>;
+  /** Whether the read goes below the windows (shallower reads never ask). */
+  deep: boolean;
+}
 
 /**
  * Read one object (see {@link readInto}); records it, kept or left out; never throws. What the application's
@@ -116,14 +125,16 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
   };
   if (counter) counter.n++;
   try {
-    if (depth === 0 && !bulk.has(ref[0])) bulk.set(ref[0], readBulk(bus, ref[0]));
-    const index = depth > 0 ? ((await bulk.get(ref[0])) ?? null) : null;
-    const cached = index?.object(ref[1]);
+    if (depth === 0 && !bulk.answers.has(ref[0])) bulk.answers.set(ref[0], bulk.deep && worthAsking(bus, ref[0]) ? readBulk(bus, ref[0]) : Promise.resolve('skipped' as const));
+    const tally = (m: Map<string, number>) => depth > 0 && m.set(ref[0], (m.get(ref[0]) ?? 0) + 1);
+    const answer = depth > 0 ? await bulk.answers.get(ref[0]) : null;
+    const cached = answer && answer !== 'skipped' ? answer.object(ref[1]) : undefined;
     let states: Set<AtspiState> | null = cached?.states ?? null;
     if (depth >= 2) {
       // Below the windows, states first: an object that is not on screen costs this one call.
       states ??= await readStates(bus, ref);
       if (!onScreen(states, job.parentShowing, depth)) {
+        tally(bulk.leftOut);
         records.set(key, { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states, basic: null, details: { bounds: null, actions: [] } });
         return;
       }
@@ -140,6 +151,7 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
     records.set(key, rec);
     release();
     budget.kept++;
+    tally(bulk.kept);
     const role = mapAtspiRole(core.roleName);
     const showing = st.has('showing');
     // Windows that are not showing are listed but not descended into; applications always are.
