@@ -12,13 +12,11 @@
  * the toolkit may still be settling after a change). The bulk backend's call counts show it took the answer.
  */
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtspiAccessibility } from '../../src/platform/linux/atspi.js';
 import type { AXBudget, RawAXNode } from '../../src/platform/types.js';
+import { openAxPage, treeDiff, type AxPage } from '../helpers/axPage.js';
 import { launchApp, launchCalculator, launchUntilReady, startDesktop, waitFor, type AppHandle, type VirtualDesktop } from '../helpers/desktop.js';
 
 const WIDTH = 1280;
@@ -47,35 +45,6 @@ function appTree(roots: RawAXNode[], app: RegExp): string | null {
   return found ? JSON.stringify(found) : null;
 }
 
-/** The first differences between two trees, by handle (for the failure message). */
-function diff(a: string | null, b: string | null): string[] {
-  const flat = (s: string | null) => {
-    const m = new Map<string, RawAXNode>();
-    const walk = (n: RawAXNode | null) => {
-      if (!n) return;
-      m.set(n.handle, n);
-      n.children.forEach(walk);
-    };
-    walk(s ? (JSON.parse(s) as RawAXNode) : null);
-    return m;
-  };
-  const A = flat(a);
-  const B = flat(b);
-  const out: string[] = [];
-  for (const [h, n] of A) {
-    const o = B.get(h);
-    if (!o) out.push(`only bulk: ${h} ${n.role} "${n.name}"`);
-    else {
-      const { children: c1, ...x } = n;
-      const { children: c2, ...y } = o;
-      if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`differs: ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
-      if (c1.map((c) => c.handle).join() !== c2.map((c) => c.handle).join()) out.push(`children of ${h} "${n.name}" differ`);
-    }
-  }
-  for (const [h, n] of B) if (!A.has(h)) out.push(`only one by one: ${h} ${n.role} "${n.name}"`);
-  return out.slice(0, 12);
-}
-
 /** Calls of `member` (as `AtspiBusStats.byMember` names it) made by `ax` so far. */
 const calls = (ax: AtspiAccessibility, member: string) => ax.stats.byMember[member] ?? 0;
 
@@ -96,7 +65,7 @@ async function expectSame(app: RegExp, what: string): Promise<{ tree: string; no
     `the bulk read to equal the one-by-one read (${what})`,
     250,
   ).catch(() => {
-    expect(diff(last.a, last.b), what).toEqual([]);
+    expect(treeDiff(last.a, last.b, ['bulk', 'one by one']), what).toEqual([]);
     expect(last.a, what).toBe(last.b);
   });
   return { tree: last.a!, nodes: (last.a!.match(/"handle"/g) ?? []).length };
@@ -225,26 +194,15 @@ describe('AT-SPI snapshots from Cache.GetItems equal one-by-one reads', () => {
         c.checked = !c.checked;
       } else if (m.kind === 'type') (document.getElementById('field') as HTMLInputElement).value = m.text;
     }
-    let ctx: BrowserContext;
+    let browser: AxPage;
     let page: Page;
-    let dir: string;
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'deskd-atspi-bulk-'));
-      writeFileSync(join(dir, 'page.html'), PAGE);
-      ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
-        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-        headless: false,
-        viewport: null,
-        env: { ...process.env, ACCESSIBILITY_ENABLED: '1' },
-        args: ['--force-renderer-accessibility', '--no-sandbox', '--test-type', '--disable-gpu', `--app=file://${join(dir, 'page.html')}`, '--window-position=0,0', `--window-size=${WIDTH},${HEIGHT}`],
-      });
-      page = await waitFor(() => ctx.pages().find((p) => p.url().endsWith('page.html')), 30_000, 'the page');
-      await page.waitForLoadState('load');
+      browser = await openAxPage(PAGE, WIDTH, HEIGHT);
+      page = browser.page;
       await waitFor(async () => JSON.stringify((await each.snapshot({ scope: 'all', budget: FULL })).roots).includes('"gamma"'), 90_000, 'the page on the accessibility bus');
     }, 120_000);
     afterAll(async () => {
-      await ctx?.close().catch(() => {});
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await browser?.close();
     });
 
     it('a page mutated at random', async () => {

@@ -8,13 +8,11 @@
  * no AT-SPI event at all when a page scrolls).
  */
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtspiAccessibility } from '../../src/platform/linux/atspi.js';
 import type { AXBudget, RawAXNode } from '../../src/platform/types.js';
+import { openAxPage, treeDiff, type AxPage } from '../helpers/axPage.js';
 import { startDesktop, waitFor, type VirtualDesktop } from '../helpers/desktop.js';
 
 const WIDTH = 1280;
@@ -105,61 +103,22 @@ function pageTree(roots: RawAXNode[]): string {
   return JSON.stringify(find(roots) ?? null);
 }
 
-/** The first differences between two trees (for the failure message). */
-function diff(a: string, b: string): string[] {
-  const out: string[] = [];
-  const flat = (s: string) => {
-    const m = new Map<string, RawAXNode>();
-    const walk = (n: RawAXNode | null) => {
-      if (!n) return;
-      m.set(n.handle, n);
-      n.children.forEach(walk);
-    };
-    walk(JSON.parse(s) as RawAXNode | null);
-    return m;
-  };
-  const A = flat(a), B = flat(b);
-  for (const [h, n] of A) {
-    const o = B.get(h);
-    if (!o) out.push(`only incremental: ${h} ${n.role} "${n.name}"`);
-    else {
-      const { children: c1, ...x } = n;
-      const { children: c2, ...y } = o;
-      if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`differs: ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
-      if (c1.map((c) => c.handle).join() !== c2.map((c) => c.handle).join()) out.push(`children of ${h} "${n.name}": ${c1.map((c) => c.name).join('|')} vs ${c2.map((c) => c.name).join('|')}`);
-    }
-  }
-  for (const [h, n] of B) if (!A.has(h)) out.push(`only fresh: ${h} ${n.role} "${n.name}"`);
-  return out.slice(0, 12);
-}
-
 let desktop: VirtualDesktop;
-let ctx: BrowserContext;
+let browser: AxPage;
 let page: Page;
-let dir: string;
 
 beforeAll(async () => {
   desktop = await startDesktop({ width: WIDTH, height: HEIGHT });
-  dir = mkdtempSync(join(tmpdir(), 'deskd-atspi-inc-'));
-  writeFileSync(join(dir, 'page.html'), PAGE);
-  ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: false,
-    viewport: null,
-    env: { ...process.env, ACCESSIBILITY_ENABLED: '1' },
-    args: ['--force-renderer-accessibility', '--no-sandbox', '--test-type', '--disable-gpu', `--app=file://${join(dir, 'page.html')}`, '--window-position=0,0', `--window-size=${WIDTH},${HEIGHT}`],
-  });
-  page = await waitFor(() => ctx.pages().find((p) => p.url().endsWith('page.html')), 30_000, 'the page');
-  await page.waitForLoadState('load');
+  browser = await openAxPage(PAGE, WIDTH, HEIGHT);
+  page = browser.page;
   const probe = new AtspiAccessibility();
   await waitFor(async () => pageTree((await probe.snapshot({ scope: 'all', budget: FULL })).roots).includes('"gamma"'), 90_000, 'the page on the accessibility bus');
   await probe.close();
 }, 120_000);
 
 afterAll(async () => {
-  await ctx?.close().catch(() => {});
+  await browser?.close();
   await desktop?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('incremental AT-SPI tree on Chromium', () => {
@@ -194,7 +153,7 @@ describe('incremental AT-SPI tree on Chromium', () => {
               'the incremental tree to equal a fresh read',
               250,
             ).catch(() => {
-              expect(diff(last.inc, last.fresh), `after ${JSON.stringify(batch)}`).toEqual([]);
+              expect(treeDiff(last.inc, last.fresh, ['incremental', 'fresh']), `after ${JSON.stringify(batch)}`).toEqual([]);
               expect(last.inc).toBe(last.fresh);
             });
           } finally {
