@@ -16,8 +16,8 @@
  * Value.xml, Bus.xml, Event.xml): the session bus names the accessibility bus (`org.a11y.Bus.GetAddress`);
  * the registry (`org.a11y.atspi.Registry`, `/org/a11y/atspi/accessible/root`) lists one accessible root per
  * application; every object answers `org.a11y.atspi.Accessible` (`GetChildren`, `GetRole`, `GetState`,
- * properties `Name`, `Description`, `ChildCount`), most also `Component.GetExtents` and `Action.GetActions`; GTK 4 and at-spi2-atk also answer
- * `org.a11y.atspi.Cache.GetItems` (atspi/bulkItems.ts).
+ * properties `Name`, `Description`, `ChildCount`), most also `Component.GetExtents` and `Action.GetActions`;
+ * GTK 4 and at-spi2-atk also answer `org.a11y.atspi.Cache.GetItems` (atspi/bulkItems.ts).
  * Every call has a timeout, so a hung application costs at most that long and never fails the snapshot of
  * the others.
  */
