@@ -166,16 +166,100 @@ describe('snapshots from Cache.GetItems', () => {
     ['the call fails (Chromium before at-spi2-atk 2.46, any toolkit without a cache)', { cached: null }],
     ['the toolkit is Qt (not sent calls it may not take)', { toolkit: 'Qt' }],
   ] as const) {
-    it(`read one by one when ${what}`, async () => {
+    it(`read one by one when ${what}, and do not ask again`, async () => {
       const { transport, calls } = fakeBus(app(), opts);
       const ax = await learned(transport, calls);
       const snap = await ax.snapshot({ scope: 'all', budget: FULL });
-      await ax.close();
       expect(snap).toEqual(await reference(app()));
       expect(asked(calls, 'GetRole')).toEqual(['/label', '/mute', '/ok', '/panel', '/root', '/win']);
-      if ('toolkit' in opts) expect(asked(calls, 'GetItems')).toEqual([]);
+      for (let i = 0; i < 4; i++) await ax.snapshot({ scope: 'all', budget: FULL });
+      await ax.close();
+      expect(asked(calls, 'GetItems')).toHaveLength('toolkit' in opts ? 0 : 1);
     });
   }
+
+  it('an answer in another layout (at-spi2-atk before 2.46: children lists) is taken as none, and not asked again', async () => {
+    const { transport, calls } = fakeBus(app());
+    const old = async (c: AtspiCall) => {
+      const r = await transport(c);
+      if (c.member !== 'GetItems') return r;
+      // (o(so)(so)a(so)assusau)-like: 9 fields, a children list where the index and count were.
+      return [(r[0] as unknown[][]).map((it) => [it[0], it[1], it[2], [], it[5], it[6], it[7], it[8], it[9]])];
+    };
+    const ax = await learned(old, calls);
+    for (let i = 0; i < 5; i++) expect(await ax.snapshot({ scope: 'all', budget: FULL })).toEqual(await reference(app()));
+    await ax.close();
+    expect(asked(calls, 'GetItems')).toHaveLength(1);
+    expect(asked(calls, 'GetRole').filter((p) => p === '/ok')).toHaveLength(5);
+  });
+
+  it('an answer not given within the call timeout is not waited for again for 20 reads', async () => {
+    const { transport, calls } = fakeBus(app());
+    const hangs = (c: AtspiCall) => (c.member === 'GetItems' ? transport(c).then(() => new Promise<unknown[]>(() => {})) : transport(c));
+    const ax = new AtspiAccessibility({ transport: hangs, callTimeoutMs: 50 });
+    await ax.snapshot({ scope: 'all', budget: FULL }); // one by one
+    const slow = await ax.snapshot({ scope: 'all', budget: FULL }); // asks; waits 50 ms; reads one by one
+    expect(slow).toEqual(await reference(app()));
+    for (let i = 0; i < 19; i++) await ax.snapshot({ scope: 'all', budget: FULL });
+    expect(asked(calls, 'GetItems')).toHaveLength(1);
+    await ax.snapshot({ scope: 'all', budget: FULL }); // the 20th read since: the size is forgotten
+    await ax.snapshot({ scope: 'all', budget: FULL });
+    expect(asked(calls, 'GetItems')).toHaveLength(2);
+    await ax.close();
+  });
+
+  it('an item with an unknown child count (-1: menus, objects managing their descendants) still has its children asked', async () => {
+    const { transport, calls } = fakeBus(app());
+    const unknownCount = async (c: AtspiCall) => {
+      const r = await transport(c);
+      if (c.member === 'GetItems') for (const it of r[0] as unknown[][]) if ((it[0] as string[])[1] === '/panel') it[4] = -1;
+      return r;
+    };
+    const ax = await learned(unknownCount, calls);
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(snap).toEqual(await reference(app()));
+    expect(asked(calls, 'GetChildren')).toContain('/panel');
+  });
+
+  it('a password field described by the answer (numeric role 40) is a password field', async () => {
+    const objects = app();
+    objects[':1.1|/pw'] = { role: 'password text', name: 'Password', states: [...ON, 'editable', 'focusable'], extents: [10, 90, 200, 24] };
+    objects[':1.1|/panel']!.children!.push(':1.1|/pw');
+    const { transport, calls } = fakeBus(objects);
+    const ax = await learned(transport, calls);
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(asked(calls, 'GetRole')).not.toContain('/pw');
+    const pw = JSON.parse(JSON.stringify(snap)).roots[0].children[0].children[0].children.find((n: { name: string }) => n.name === 'Password');
+    expect(pw).toMatchObject({ role: 'textbox', platformRole: 'password text' });
+    expect(pw.states).toContain('password');
+    expect(pw.value).toBeUndefined();
+  });
+
+  it('an application cannot describe another application\'s objects: a lying answer about them is not taken', async () => {
+    const objects: Record<string, FakeObject> = {
+      ...app(),
+      [REGISTRY]: { role: 'desktop frame', children: [':1.1|/root', ':1.2|/root'] },
+      ':1.2|/root': { role: 'application', name: 'vault', children: [':1.2|/win'] },
+      ':1.2|/win': { role: 'frame', name: 'Vault', states: [...ON], extents: [900, 0, 300, 300], children: [':1.2|/pw'] },
+      ':1.2|/pw': { role: 'password text', name: 'Secret', states: [...ON, 'editable'], extents: [910, 10, 200, 24] },
+    };
+    const { transport } = fakeBus(objects);
+    // :1.1 answers items for :1.2's password field too: a plain, named push button.
+    const lying = async (c: AtspiCall) => {
+      const r = await transport(c);
+      if (c.member === 'GetItems' && c.destination === ':1.1') (r[0] as unknown[][]).push([[':1.2', '/pw'], [':1.2', '/root'], [':1.2', '/win'], 0, 0, [ACC], 'Harmless', 43, '', words(ON)]);
+      if (c.member === 'GetItems' && c.destination === ':1.2') throw new DBusLikeError('org.freedesktop.DBus.Error.UnknownMethod', 'no cache');
+      return r;
+    };
+    const ax = await learned(lying, []);
+    const snap = await ax.snapshot({ scope: 'all', budget: FULL });
+    await ax.close();
+    expect(snap).toEqual(await reference(objects));
+    expect(JSON.stringify(snap)).not.toContain('Harmless');
+    expect(JSON.stringify(snap)).toContain('"platformRole":"password text"');
+  });
 
   it('are not asked with bulkReads: false', async () => {
     const { transport, calls } = fakeBus(app());

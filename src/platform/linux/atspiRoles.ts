@@ -258,11 +258,12 @@ export type AtspiState = (typeof ATSPI_STATE_TYPES)[number];
 
 /**
  * Decode `GetState`'s `au` (two 32-bit words, low bits first) into AT-SPI state names.
- * Bits beyond the known enum are ignored.
+ * Bits beyond the known enum, and words past the second, are ignored.
  */
 export function decodeAtspiStateBits(words: readonly number[]): Set<AtspiState> {
   const out = new Set<AtspiState>();
-  words.forEach((word, w) => {
+  // Two words hold every state; an application sending more is not read further (its answer is untrusted).
+  words.slice(0, 2).forEach((word, w) => {
     for (let b = 0; b < 32; b++) {
       if (((word >>> b) & 1) === 0) continue;
       const name = ATSPI_STATE_TYPES[w * 32 + b];

@@ -29,7 +29,10 @@
  *     left out (not on screen: their subtrees are not read, but the toolkit has them);
  *   - later reads ask when the answer's size, as last seen (else kept + left out), is at most
  *     {@link ITEMS_PER_READ} per object kept plus {@link ITEMS_SLACK}: an application mostly on screen;
- *   - an answer found too large is not asked again for {@link REASK_AFTER} reads, then its size is forgotten.
+ *   - an answer found too large, or not given within the call timeout, is not asked again for
+ *     {@link REASK_AFTER} reads, then its size is forgotten;
+ *   - an application that has no answer deskd can take (the call fails, or every item is in another layout) is
+ *     not asked again on this bus connection.
  *
  * Item layout (at-spi2-core xml/Cache.xml; `ITEM_SIGNATURE` in gtkatspicache.c): `(so)` object, `(so)`
  * application, `(so)` parent, `i` index in parent (−1: unknown), `i` child count (−1: unknown), `as`
@@ -40,8 +43,9 @@ import type { AtspiBus } from './bus.js';
 import { getAllSafe } from './properties.js';
 import { toRefs } from './refs.js';
 
-/** Path and interface of the cache object (at-spi2-core xml/Cache.xml). */
+/** Path of the cache object (at-spi2-core xml/Cache.xml). */
 export const CACHE_PATH = '/org/a11y/atspi/cache';
+/** Interface of the cache object, whose `GetItems` is asked (at-spi2-core xml/Cache.xml). */
 export const CACHE = 'org.a11y.atspi.Cache';
 
 /** Items per object read above which an answer costs more than the calls it saves (see the file comment). */
@@ -93,10 +97,24 @@ export function indexItems(busName: string, answer: unknown): BulkIndex {
   return { size: objects.size, object: (path) => objects.get(path) };
 }
 
+/**
+ * What asking one application gave: its index (null when no item could be taken), the answer's length in items
+ * (`Infinity` when it was not given within the call timeout), and whether the application has no answer deskd
+ * can take at all (the call failed otherwise, every item was in another layout, or it is not asked: Qt,
+ * `bulkReads: false`).
+ */
+export interface BulkAnswer {
+  index: BulkIndex | null;
+  size: number;
+  unsupported: boolean;
+}
+
 /** What deep reads of one application found (see the file comment). */
 interface Yield {
   /** Items in its last answer; null when not asked since {@link REASK_AFTER} reads or ever. */
   items: number | null;
+  /** Whether it has no answer deskd can take (never asked again on this bus). */
+  unsupported: boolean;
   /** Objects below the application kept, and left out (not on screen), by the last read. */
   kept: number;
   leftOut: number;
@@ -114,40 +132,47 @@ const MAX_REMEMBERED = 1024;
  */
 export function worthAsking(bus: AtspiBus, busName: string): boolean {
   const y = yields.get(bus)?.get(busName);
-  if (!y) return false;
+  if (!y || y.unsupported) return false;
   return (y.items ?? y.kept + y.leftOut) <= ITEMS_PER_READ * y.kept + ITEMS_SLACK;
 }
 
 /**
- * Remember a deep read of `busName`: `items` in the answer it asked for (null when it did not ask), and the
- * objects below the application it kept and left out. A size seen is kept for `REASK_AFTER` reads that do
- * not ask.
+ * Remember a deep read of `busName`: what asking gave (null when it did not ask), and the objects below the
+ * application it kept and left out. A size seen is kept for `REASK_AFTER` reads that do not ask; an application
+ * found `unsupported` stays so.
  */
-export function noteYield(bus: AtspiBus, busName: string, items: number | null, kept: number, leftOut: number): void {
+export function noteYield(bus: AtspiBus, busName: string, answer: BulkAnswer | null, kept: number, leftOut: number): void {
   let m = yields.get(bus);
   if (!m) yields.set(bus, (m = new Map()));
   if (m.size >= MAX_REMEMBERED && !m.has(busName)) m.clear();
   const prev = m.get(busName);
-  if (items !== null || !prev) {
-    m.set(busName, { items, kept, leftOut, skipped: 0 });
+  if (answer || !prev) {
+    m.set(busName, { items: answer?.size ?? null, unsupported: (answer?.unsupported ?? false) || (prev?.unsupported ?? false), kept, leftOut, skipped: 0 });
     return;
   }
   const skipped = prev.skipped + 1;
-  m.set(busName, skipped >= REASK_AFTER ? { items: null, kept, leftOut, skipped: 0 } : { items: prev.items, kept, leftOut, skipped });
+  m.set(busName, { ...prev, kept, leftOut, ...(skipped >= REASK_AFTER ? { items: null, skipped: 0 } : { skipped }) });
 }
 
+/** Not asked, or no answer deskd can take. */
+const UNSUPPORTED: BulkAnswer = { index: null, size: 0, unsupported: true };
+
 /**
- * `GetItems` of the application `busName`, indexed; null when it answers no item deskd can take (the call
- * fails, or the answer is empty or in another layout), when it is a toolkit that is not sent calls it may not
- * take (Qt, see properties.ts), or when the bus was made with `bulkReads: false`. Never throws.
+ * Ask the application `busName` for its `GetItems` answer and index it (see {@link BulkAnswer}). An answer not
+ * given within the bus's call timeout has size `Infinity`; any other failure, an answer that is not a list, or
+ * a list none of whose items can be taken is `unsupported`; so are Qt (see properties.ts) and a bus made with
+ * `bulkReads: false`, which are not asked. Never throws.
  */
-export async function readBulk(bus: AtspiBus, busName: string): Promise<BulkIndex | null> {
-  if (!bus.bulkReads || !(await getAllSafe(bus, busName))) return null;
+export async function readBulk(bus: AtspiBus, busName: string): Promise<BulkAnswer> {
+  if (!bus.bulkReads || !(await getAllSafe(bus, busName))) return UNSUPPORTED;
+  let items: unknown;
   try {
-    const [items] = await bus.call([busName, CACHE_PATH], CACHE, 'GetItems');
-    const index = indexItems(busName, items);
-    return index.size > 0 ? index : null;
-  } catch {
-    return null;
+    [items] = await bus.call([busName, CACHE_PATH], CACHE, 'GetItems');
+  } catch (e) {
+    return e instanceof Error && e.message.startsWith('timeout after') ? { index: null, size: Infinity, unsupported: false } : UNSUPPORTED;
   }
+  if (!Array.isArray(items)) return UNSUPPORTED;
+  const index = indexItems(busName, items);
+  if (items.length > 0 && index.size === 0) return UNSUPPORTED;
+  return { index: index.size > 0 ? index : null, size: items.length, unsupported: false };
 }

@@ -18,7 +18,7 @@ import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
 import { onScreen, type TraversalBudget } from './budget.js';
 import type { AtspiBus } from './bus.js';
 import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readStates, toNode, type Basic, type Details } from './reader.js';
-import { noteYield, readBulk, worthAsking, type BulkIndex } from './bulkItems.js';
+import { noteYield, readBulk, worthAsking, type BulkAnswer } from './bulkItems.js';
 import { ACTION, COMPONENT, isGone, refKey, type Ref } from './refs.js';
 
 /** Objects read at once (each with up to five calls in flight; the bus bounds the calls themselves). */
@@ -74,7 +74,7 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
       finished = true;
       clearTimeout(timer);
       if (timedOut) budget.truncated = true;
-      if (bulk.deep) for (const [app, answer] of bulk.answers) void answer.then((index) => noteYield(bus, app, index === 'skipped' ? null : (index?.size ?? 0), bulk.kept.get(app) ?? 0, bulk.leftOut.get(app) ?? 0));
+      if (bulk.deep) for (const [app, answer] of bulk.answers) void answer.then((got) => noteYield(bus, app, got === 'skipped' ? null : got, bulk.kept.get(app) ?? 0, bulk.leftOut.get(app) ?? 0));
       resolve();
     };
     const pump = () => {
@@ -102,7 +102,7 @@ export function readInto(bus: AtspiBus, records: Map<string, TreeRecord>, jobs: 
 /** The `Cache.GetItems` answers of one read. */
 interface Bulk {
   /** Per application bus name: its answer (asked when its application object is read), or 'skipped' (not asked). */
-  answers: Map<string, Promise<BulkIndex | null | 'skipped'>>;
+  answers: Map<string, Promise<BulkAnswer | 'skipped'>>;
   /** Per application bus name: objects below it kept, and left out (not on screen), by this read. */
   kept: Map<string, number>;
   leftOut: Map<string, number>;
@@ -128,7 +128,7 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
     if (depth === 0 && !bulk.answers.has(ref[0])) bulk.answers.set(ref[0], bulk.deep && worthAsking(bus, ref[0]) ? readBulk(bus, ref[0]) : Promise.resolve('skipped' as const));
     const tally = (m: Map<string, number>) => depth > 0 && m.set(ref[0], (m.get(ref[0]) ?? 0) + 1);
     const answer = depth > 0 ? await bulk.answers.get(ref[0]) : null;
-    const cached = answer && answer !== 'skipped' ? answer.object(ref[1]) : undefined;
+    const cached = answer && answer !== 'skipped' ? answer.index?.object(ref[1]) : undefined;
     let states: Set<AtspiState> | null = cached?.states ?? null;
     if (depth >= 2) {
       // Below the windows, states first: an object that is not on screen costs this one call.
