@@ -310,6 +310,21 @@ describe('when Cache.GetItems is asked (its answer holds every cached object, on
     await ax.close();
   });
 
+  it('an answer up to 8 items per object kept (plus 200) keeps being asked (the dashboard: 1423 for 440)', async () => {
+    const objects = withButtons(100, true);
+    const { transport, calls } = fakeBus(objects);
+    // 900 more items than objects on screen: within 8 per object kept (105 kept: bound 1040).
+    const stale = Array.from({ length: 900 }, (_, i) => [[':1.1', `/old${i}`], [':1.1', '/root'], ['', '/null'], -1, 0, [ACC], 'old', 43, '', [0, 0]]);
+    const padded = async (c: AtspiCall) => {
+      const r = await transport(c);
+      return c.member === 'GetItems' ? [[...(r[0] as unknown[]), ...stale]] : r;
+    };
+    const ax = new AtspiAccessibility({ transport: padded });
+    for (let i = 0; i < 6; i++) await snapshot(ax);
+    expect(asked(calls, 'GetItems')).toHaveLength(5);
+    await ax.close();
+  });
+
   it('an answer found too large is not asked again for 20 reads, then asked again', async () => {
     const objects = withButtons(0, true);
     const { transport, calls } = fakeBus(objects);
