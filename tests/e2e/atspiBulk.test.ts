@@ -123,13 +123,13 @@ describe('AT-SPI snapshots from Cache.GetItems equal one-by-one reads', () => {
         const button = nodesOf(before).find((n) => n.role === 'button' && MODES.test(n.name) && n.actions.length > 0);
         expect(button, 'the mode button').toBeDefined();
         expect(await bulk.doAction(button!.handle, button!.actions[0]!)).toBe(true);
-        const roleCalls = calls(bulk, 'Accessible.GetRole');
+        const roleCalls = calls(bulk, 'GetAll(Accessible)');
         // Read by the bulk backend first, so that it meets the new widgets before a one-by-one read does.
         const item = await waitFor(async () => {
           const tree = appTree((await bulk.snapshot({ scope: 'all', budget: FULL })).roots, /calculator/i);
           return tree ? nodesOf(tree).find((n) => n.name === mode && n.handle !== button!.handle && n.actions.length > 0) : undefined;
         }, 10_000, `the ${mode} item of the mode popover`);
-        const readAlone = calls(bulk, 'Accessible.GetRole') - roleCalls;
+        const readAlone = calls(bulk, 'GetAll(Accessible)') - roleCalls;
         await expectSame(/calculator/i, `the mode popover open (${mode} next)`);
         expect(await bulk.doAction(item.handle, item.actions[0]!)).toBe(true);
         await waitFor(async () => appTree((await bulk.snapshot({ scope: 'all', budget: FULL })).roots, /calculator/i) !== before, 10_000, `the ${mode} mode`);

@@ -210,7 +210,8 @@ export function isPasswordRole(roleName: string): boolean {
 /**
  * `AtspiRole` values (at-spi2-core atspi-constants.h) → role names, index = the number `GetRole` and
  * `org.a11y.atspi.Cache.GetItems` answer. The names are libatspi's own (`atspi_role_get_name`, read from
- * Debian's libatspi 2.46 through PyGObject), the names every AT-SPI client (Orca, pyatspi) shows.
+ * Debian's libatspi 2.46 through PyGObject). deskd names roles with `GetRoleName` (see `readRoleName`); this
+ * table turns the numbers into those names where a numeric role must be named (the fake buses of the tests).
  */
 export const ATSPI_ROLE_NAMES: readonly string[] = [
   'invalid', 'accelerator label', 'alert', 'animation', 'arrow', 'calendar', 'canvas', 'check box', 'check menu item',
@@ -230,18 +231,6 @@ export const ATSPI_ROLE_NAMES: readonly string[] = [
   'math fraction', 'math root', 'subscript', 'superscript', 'description list', 'description term',
   'description value', 'footnote', 'content deletion', 'content insertion', 'mark', 'suggestion', 'push button menu',
 ];
-
-/** `ATSPI_ROLE_EXTENDED`: the role is named only by `GetRoleName`. */
-const ATSPI_ROLE_EXTENDED = 70;
-
-/**
- * The role name of a numeric AT-SPI role, as libatspi names it (`atspi_accessible_get_role_name`: the table,
- * except `ATSPI_ROLE_EXTENDED` and numbers past it, which only `GetRoleName` names). Null for those.
- */
-export function atspiRoleName(role: unknown): string | null {
-  if (typeof role !== 'number' || !Number.isInteger(role) || role < 0 || role === ATSPI_ROLE_EXTENDED) return null;
-  return ATSPI_ROLE_NAMES[role] ?? null;
-}
 
 /** `AtspiStateType` values (atspi-constants.h), index = bit number in the `GetState` bit set. */
 export const ATSPI_STATE_TYPES = [

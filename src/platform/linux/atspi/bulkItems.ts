@@ -8,17 +8,19 @@
  * covered all 97 objects of the snapshot, and role, name, description, child count and states agreed with
  * the one-by-one reads on every one. at-spi2-atk (GTK 3, Chromium) answers the same layout from its own cache
  * (atk-adaptor/adaptors/cache-adaptor.c, also serialised when asked). A snapshot takes what an object's item
- * says instead of asking the object `GetState`, `GetRole` and `GetAll(Accessible)`, and asks `GetExtents` and
- * `GetActions` only of objects whose item lists `Component` or `Action`.
+ * says instead of asking the object `GetState` and `GetAll(Accessible)` (and `GetRole`, asked of text boxes
+ * to tell password fields), and asks `GetExtents` and `GetActions` only of objects whose item lists
+ * `Component` or `Action`.
  *
  * What is not taken from the answer:
  *   - the tree's shape (parent and index in parent): children are always asked with `GetChildren`. GTK 4's
  *     parents and indexes do not always agree with `GetChildren`: with gnome-calculator's mode popover open,
  *     a `GtkStackPage` said it was the only child of an object whose `GetChildren` answered the page's own
  *     child, which said it was the page's second child (`ChildCount` 1, index 0: it looked complete);
- *   - an item of another bus name, of an unknown shape, or whose role libatspi names only with `GetRoleName`
- *     (those objects are read one by one, as is every object missing from the answer: a widget not realised
- *     yet);
+ *   - the role's name: `GetRoleName` is still asked of every object, as one-by-one reads ask it (GTK 4 names
+ *     roles its own way there, "button" where libatspi says "push button"; see `readRoleName`);
+ *   - an item of another bus name or of an unknown shape (those objects are read one by one, as is every
+ *     object missing from the answer: a widget not realised yet);
  *   - an answer in another layout (at-spi2-atk before 2.46 sent children lists: `a((so)(so)(so)a(so)assusau)`).
  *
  * When it is not asked: the answer holds every object the toolkit has cached, on screen or not, and costs the
@@ -40,7 +42,7 @@
  * application, `(so)` parent, `i` index in parent (−1: unknown), `i` child count (−1: unknown), `as`
  * interfaces, `s` name, `u` role, `s` description, `au` states.
  */
-import { atspiRoleName, decodeAtspiStateBits, type AtspiState } from '../atspiRoles.js';
+import { decodeAtspiStateBits, type AtspiState } from '../atspiRoles.js';
 import type { AtspiBus } from './bus.js';
 import { getAllSafe } from './properties.js';
 import { toRefs } from './refs.js';
@@ -66,7 +68,8 @@ export const REASK_AFTER = 20;
 
 /** What one item says of its object. */
 export interface CachedObject {
-  roleName: string;
+  /** The numeric role (`AtspiRole`): the role name is still asked (`GetRoleName`), this spares the `GetRole` of text boxes. */
+  role: number;
   name: string;
   description: string;
   /** −1: not said. */
@@ -98,10 +101,9 @@ export function indexItems(busName: string, answer: unknown): BulkIndex {
     const [self, , , , childCount, interfaces, name, role, description, states] = it as unknown[];
     const ref = toRefs([self])[0];
     if (!ref || ref[0] !== busName) continue;
-    const roleName = atspiRoleName(role);
-    if (roleName === null || !isInt(childCount) || !Array.isArray(interfaces) || !isStr(name) || !isStr(description) || !Array.isArray(states)) continue;
+    if (!isInt(role) || role < 0 || !isInt(childCount) || !Array.isArray(interfaces) || !isStr(name) || !isStr(description) || !Array.isArray(states)) continue;
     if (!states.every(isInt) || !interfaces.every(isStr)) continue;
-    objects.set(ref[1], { roleName, name, description, childCount, states: decodeAtspiStateBits(states), interfaces: new Set(interfaces) });
+    objects.set(ref[1], { role, name, description, childCount, states: decodeAtspiStateBits(states), interfaces: new Set(interfaces) });
   }
   return { size: objects.size, object: (path) => objects.get(path) };
 }

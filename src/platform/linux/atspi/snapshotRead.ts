@@ -4,7 +4,7 @@
  * A snapshot costs its round trips, so it takes what it can in bulk: each application is asked once for its
  * `org.a11y.atspi.Cache.GetItems` answer (bulkItems.ts: GTK 4 and at-spi2-atk answer with the role, name,
  * description, states and interfaces of every object they have cached), and an object the answer describes
- * is asked only its children, and its extents and actions where it has those interfaces. Every other object
+ * is asked only its role name and children, and its extents and actions where it has those interfaces. Every other object
  * is read one by one. The read is a stream, not a level-by-level walk: an object's children are asked for as
  * soon as its own answers say it has some (`ChildCount`), and each child is read while its siblings and
  * cousins still are, with every call in flight up to the bus's bound. An object below the windows is first
@@ -17,7 +17,7 @@ import type { AXBudget, AXSnapshot, RawAXNode } from '../../types.js';
 import { mapAtspiRole, type AtspiState } from '../atspiRoles.js';
 import { onScreen, type TraversalBudget } from './budget.js';
 import type { AtspiBus } from './bus.js';
-import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readStates, toNode, type Basic, type Details } from './reader.js';
+import { listedActionNames, readBounds, readChildren, readCore, readRoleDetails, readRoleName, readStates, toNode, type Basic, type Details } from './reader.js';
 import { noteYield, readBulk, worthAsking, type BulkAnswer } from './bulkItems.js';
 import { ACTION, COMPONENT, isGone, refKey, type Ref } from './refs.js';
 
@@ -145,7 +145,9 @@ async function readOne(bus: AtspiBus, records: Map<string, TreeRecord>, job: Job
         ? Promise.all([has(COMPONENT) ? readBounds(bus, ref) : null, has(ACTION) ? listedActionNames(bus, ref).catch(() => [] as string[]) : ([] as string[])])
         : null;
     const pid = depth === 0 ? pidOf(ref[0]) : null;
-    const [st, core] = cached ? [cached.states, { ...cached, childCount: cached.childCount < 0 ? null : cached.childCount }] : await Promise.all([states ? Promise.resolve(states) : readStates(bus, ref), readCore(bus, ref)]);
+    const [st, core] = cached
+      ? [cached.states, { roleName: await readRoleName(bus, ref, cached.role), name: cached.name, description: cached.description, childCount: cached.childCount < 0 ? null : cached.childCount }]
+      : await Promise.all([states ? Promise.resolve(states) : readStates(bus, ref), readCore(bus, ref)]);
     const basic: Basic = { ref, roleName: core.roleName, name: core.name, description: core.description, childCount: core.childCount ?? 0, states: st, children: [] };
     const rec: TreeRecord = { ref, depth, parent: job.parent, parentShowing: job.parentShowing, states: st, basic, details: { bounds: null, actions: [] } };
     records.set(key, rec);

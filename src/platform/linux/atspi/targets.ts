@@ -13,7 +13,7 @@ import { decodeAtspiStateBits, mapAtspiRole, type AtspiState } from '../atspiRol
 import { processName } from '../x11Props.js';
 import { guard, type AtspiBus } from './bus.js';
 import { applications } from './focus.js';
-import { readBasic, readDetails, readRoleName, toNode } from './reader.js';
+import { readBasic, readDetails, toNode } from './reader.js';
 import { ACCESSIBLE, COMPONENT, COORD_SCREEN, DOCUMENT, extentsToRect, inside, isGone, parseAtspiHandle, refKey, ROOT_PATH, sameRect, toRefs, type Ref } from './refs.js';
 import { insideOf, NO_OFFSET, shiftRect, windowExtents, type Offset, type WindowOffsets } from './windowOffset.js';
 
@@ -284,7 +284,7 @@ export class AtspiTargets {
             const parent = await nextParent;
             if (!parent || parent[0] !== f.ref[0] || parent[1] === f.ref[1] || parent[1] === ROOT_PATH) break;
             if (i + 1 < MAX_HIT_ANCESTORS) nextParent = parentOf(parent);
-            const roleName = await readRoleName(this.bus, parent);
+            const roleName = String((await this.bus.call(parent, ACCESSIBLE, 'GetRoleName'))[0] ?? '');
             if (INTERACTIVE_ROLES.has(mapAtspiRole(roleName))) {
               chosen = parent;
               break;
@@ -435,7 +435,7 @@ export class AtspiTargets {
       const read = await Promise.all(
         level.map(async (ref) => {
           const [roleName, st, kids] = await Promise.all([
-            readRoleName(this.bus, ref).catch(() => ''),
+            this.bus.call(ref, ACCESSIBLE, 'GetRoleName').then((b) => String(b[0] ?? '')).catch(() => ''),
             this.bus.call(ref, ACCESSIBLE, 'GetState').then((b) => decodeAtspiStateBits(Array.isArray(b[0]) ? (b[0] as number[]) : [])).catch(() => new Set<AtspiState>()),
             this.bus.call(ref, ACCESSIBLE, 'GetChildren').then((b) => toRefs(b[0])).catch(() => [] as Ref[]),
           ]);
