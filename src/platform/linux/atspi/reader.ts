@@ -61,7 +61,7 @@ const ATSPI_ROLE_PASSWORD_TEXT = 40;
  *
  * Why not name every role from `GetRole` through libatspi's table, as libatspi does: tried on 2026-12-07, and
  * the incremental tree's Chromium e2e test (tests/e2e/atspiIncremental.test.ts) then kept a removed list item
- * in 4 of 40 runs (0 of 40 with `GetRoleName`, cause not found); GTK 4's own role names would also have changed.
+ * in 5 of 40 runs (0 of 26 with `GetRoleName`, cause not found); GTK 4's own role names would also have changed.
  * @throws the D-Bus error of `GetRoleName` (a failed `GetRole` keeps the role name).
  */
 export async function readRoleName(bus: AtspiBus, ref: Ref, numericRole?: number): Promise<string> {
