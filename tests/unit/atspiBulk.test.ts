@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { AtspiAccessibility, type AtspiCall } from '../../src/platform/linux/atspi.js';
 import { indexItems } from '../../src/platform/linux/atspi/bulkItems.js';
-import { ATSPI_ROLE_NAMES, type AtspiState } from '../../src/platform/linux/atspiRoles.js';
+import type { AtspiState } from '../../src/platform/linux/atspiRoles.js';
 import type { AXBudget } from '../../src/platform/types.js';
-import { DBusLikeError, splitKey as split, stateWords as words } from '../helpers/atspiFakeBus.js';
+import { ATSPI_ROLE_NAMES, DBusLikeError, splitKey as split, stateWords as words } from '../helpers/atspiFakeBus.js';
 
 const REGISTRY = 'org.a11y.atspi.Registry|/org/a11y/atspi/accessible/root';
 const FULL: AXBudget = { maxDepth: 40, maxNodes: 1000, timeMs: 10_000 };

@@ -207,31 +207,6 @@ export function isPasswordRole(roleName: string): boolean {
   return normalizeRoleName(roleName) === 'password text';
 }
 
-/**
- * `AtspiRole` values (at-spi2-core atspi-constants.h) → role names, index = the number `GetRole` and
- * `org.a11y.atspi.Cache.GetItems` answer. The names are libatspi's own (`atspi_role_get_name`, read from
- * Debian's libatspi 2.46 through PyGObject). deskd names roles with `GetRoleName` (see `readRoleName`); this
- * table turns the numbers into those names where a numeric role must be named (the fake buses of the tests).
- */
-export const ATSPI_ROLE_NAMES: readonly string[] = [
-  'invalid', 'accelerator label', 'alert', 'animation', 'arrow', 'calendar', 'canvas', 'check box', 'check menu item',
-  'color chooser', 'column header', 'combo box', 'date editor', 'desktop icon', 'desktop frame', 'dial', 'dialog',
-  'directory pane', 'drawing area', 'file chooser', 'filler', 'focus traversable', 'font chooser', 'frame',
-  'glass pane', 'html container', 'icon', 'image', 'internal frame', 'label', 'layered pane', 'list', 'list item',
-  'menu', 'menu bar', 'menu item', 'option pane', 'page tab', 'page tab list', 'panel', 'password text', 'popup menu',
-  'progress bar', 'push button', 'radio button', 'radio menu item', 'root pane', 'row header', 'scroll bar',
-  'scroll pane', 'separator', 'slider', 'spin button', 'split pane', 'status bar', 'table', 'table cell',
-  'table column header', 'table row header', 'tearoff menu item', 'terminal', 'text', 'toggle button', 'tool bar',
-  'tool tip', 'tree', 'tree table', 'unknown', 'viewport', 'window', 'extended', 'header', 'footer', 'paragraph',
-  'ruler', 'application', 'autocomplete', 'editbar', 'embedded', 'entry', 'chart', 'caption', 'document frame',
-  'heading', 'page', 'section', 'redundant object', 'form', 'link', 'input method window', 'table row', 'tree item',
-  'document spreadsheet', 'document presentation', 'document text', 'document web', 'document email', 'comment',
-  'list box', 'grouping', 'image map', 'notification', 'info bar', 'level bar', 'title bar', 'block quote', 'audio',
-  'video', 'definition', 'article', 'landmark', 'log', 'marquee', 'math', 'rating', 'timer', 'static',
-  'math fraction', 'math root', 'subscript', 'superscript', 'description list', 'description term',
-  'description value', 'footnote', 'content deletion', 'content insertion', 'mark', 'suggestion', 'push button menu',
-];
-
 /** `AtspiStateType` values (atspi-constants.h), index = bit number in the `GetState` bit set. */
 export const ATSPI_STATE_TYPES = [
   'invalid', 'active', 'armed', 'busy', 'checked', 'collapsed', 'defunct', 'editable', 'enabled', 'expandable',
