@@ -9,8 +9,9 @@
  *   - Chromium (at-spi2-atk), a page mutated at random (items renamed, added, removed, a section hidden and
  *     shown, a field typed into, a table cell changed).
  * Each comparison reads with the bulk backend first, then one by one, and is repeated until both agree (5 s:
- * the toolkit may still be settling after a change); then one more bulk read must equal them at once. How many
- * agreed on the first try is printed. The bulk backend's call counts show it took the answer.
+ * the toolkit may still be settling after a change). How many agreed on the first try is printed. (A later
+ * bulk read is not compared with an earlier agreed tree: Chromium may still change the page after two reads
+ * agreed, as a CI run showed after typing into a field.) The bulk backend's call counts show it took the answer.
  */
 import fc from 'fast-check';
 import type { Page } from 'playwright-core';
@@ -73,8 +74,6 @@ async function expectSame(app: RegExp, what: string): Promise<{ tree: string; no
   });
   agreement.total++;
   if (tries === 1) agreement.firstTry++;
-  // Once both agree the UI is settled: a bulk read now must equal it without another try.
-  expect(appTree((await bulk.snapshot({ scope: 'all', budget: FULL })).roots, app), `${what}: a second bulk read`).toBe(last.a);
   return { tree: last.a!, nodes: (last.a!.match(/"handle"/g) ?? []).length };
 }
 
